@@ -1,0 +1,32 @@
+"""WhatsApp notifications for Django: an outbox, Celery delivery and the Meta Cloud API.
+
+The public API is re-exported here; import it from ``whatsapp_notify``.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "disparador",
+    "enviar_documento",
+    "enviar_plantilla",
+    "enviar_texto",
+    "otorgar_consentimiento",
+    "revocar_consentimiento",
+]
+
+
+def __getattr__(name: str):
+    # Lazy re-exports: importing the package must not import models before apps are ready.
+    if name in {"enviar_plantilla", "enviar_documento", "enviar_texto"}:
+        from . import outbox
+
+        return getattr(outbox, name)
+    if name in {"otorgar_consentimiento", "revocar_consentimiento"}:
+        from . import consent
+
+        return getattr(consent, name)
+    if name == "disparador":
+        from .triggers import disparador
+
+        return disparador
+    raise AttributeError(f"module 'whatsapp_notify' has no attribute {name!r}")

@@ -1,0 +1,71 @@
+"""The account registry: ``WHATSAPP_NOTIFY["BACKENDS"]`` alias -> backend instance.
+
+Like Django's ``caches``: ``backends["default"]`` builds the configured backend once per
+thread and keeps it (one HTTP session per worker); ``backends.reset()`` drops them when
+settings change.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from django.utils.module_loading import import_string
+
+from ..conf import get_settings
+from ..exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .base import BaseBackend
+
+
+def backend_class(path: str, alias: str) -> type[BaseBackend]:
+    """Import the class named by ``BACKEND``.
+
+    Raises:
+        ConfigurationError: the path does not import, naming the key to fix.
+    """
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f'WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["BACKEND"] = {path!r} no se puede '
+            f"importar ({exc}). Ejemplo: 'whatsapp_notify.backends.meta.MetaBackend'."
+        ) from exc
+
+
+class BackendHandler:
+    """Thread-local cache of backend instances by account alias."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __getitem__(self, alias: str) -> BaseBackend:
+        cache = self._cache()
+        if alias not in cache:
+            cache[alias] = self.create(alias)
+        return cache[alias]
+
+    def create(self, alias: str) -> BaseBackend:
+        config = get_settings().backend_config(alias)
+        if not config.get("BACKEND"):
+            raise ConfigurationError(f'Falta WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["BACKEND"].')
+        cls = backend_class(config["BACKEND"], alias)
+        return cls(alias, **(config.get("OPTIONS") or {}))
+
+    def aliases(self) -> list[str]:
+        return list(get_settings().BACKENDS)
+
+    def reset(self) -> None:
+        """Close and forget this thread's instances (other threads rebuild lazily)."""
+        for backend in self._cache().values():
+            backend.close()
+        self._local = threading.local()
+
+    def _cache(self) -> dict[str, BaseBackend]:
+        if not hasattr(self._local, "instances"):
+            self._local.instances = {}
+        return self._local.instances
+
+
+backends = BackendHandler()

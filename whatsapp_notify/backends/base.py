@@ -1,0 +1,164 @@
+"""The backend contract: what every provider (Meta, Twilio, WHAPI, test backends) fills in.
+
+The send path is fixed here (:meth:`BaseBackend.send` dispatches on the content type); a
+provider implements the ``build_*`` hooks it supports and :meth:`BaseBackend.deliver`. A
+content type a provider does not support raises :class:`UnsupportedContent` instead of
+being dropped. Backends never import models: the media cache is handed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from ..exceptions import ConfigurationError, MessageError
+from ..messages import Botones, Contenido, Documento, Lista, Plantilla, Salida, Texto
+
+
+class UnsupportedContent(MessageError):
+    """The backend cannot send this kind of content."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One entry of a backend's ``OPTIONS``."""
+
+    required: bool = False
+    default: Any = None
+    secret: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Resultado:
+    """What the provider answered for an accepted message."""
+
+    id: str
+    wa_id: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class MediaCache(Protocol):
+    """Where a backend keeps uploaded media ids, by content hash (``delivery`` provides one)."""
+
+    def get(self, sha256: str) -> str | None: ...
+
+    def put(self, sha256: str, media_id: str) -> None: ...
+
+
+class NoMediaCache:
+    """A cache that remembers nothing (every document is uploaded)."""
+
+    def get(self, sha256: str) -> str | None:
+        return None
+
+    def put(self, sha256: str, media_id: str) -> None:
+        return None
+
+
+class BaseBackend:
+    """Base class of every backend.
+
+    Subclasses declare ``OPTIONS`` and implement the hooks they support. Instances are
+    created by the registry (``whatsapp_notify.backends.backends[alias]``), once per
+    worker thread, so a backend can keep a connection pool.
+    """
+
+    OPTIONS: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, alias: str = "default", **options: Any):
+        self.alias = alias
+        self.options = self.resolve_options(alias, options)
+
+    @classmethod
+    def resolve_options(cls, alias: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``OPTIONS`` of an alias and fill in defaults.
+
+        Raises:
+            ConfigurationError: an unknown option or a required one missing, naming the key.
+        """
+        for problem in cls.option_problems(alias, options):
+            raise ConfigurationError(problem)
+        return {name: options.get(name, spec.default) for name, spec in cls.OPTIONS.items()}
+
+    @classmethod
+    def option_problems(cls, alias: str, options: dict[str, Any]) -> list[str]:
+        """Every problem with ``options``, each sentence naming the exact key to set."""
+        where = f'WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["OPTIONS"]'
+        problems = [
+            f"{where} no admite la opción {name!r}; opciones de {cls.__name__}: "
+            f"{', '.join(sorted(cls.OPTIONS)) or '(ninguna)'}."
+            for name in options
+            if name not in cls.OPTIONS
+        ]
+        problems += [
+            f'Falta {where}["{name}"]' + (f": {spec.help}" if spec.help else ".")
+            for name, spec in cls.OPTIONS.items()
+            if spec.required and options.get(name) in (None, "")
+        ]
+        return problems
+
+    # -- the send path --------------------------------------------------------------
+
+    def send(self, salida: Salida, *, media: MediaCache | None = None) -> Resultado:
+        """Send one message and return the provider's answer.
+
+        Raises:
+            ProviderError: a classified provider or transport error (see ``exceptions``).
+            UnsupportedContent: this backend cannot send that content.
+        """
+        payload = self.build_payload(salida, media or NoMediaCache())
+        return self.deliver(salida, payload)
+
+    def build_payload(self, salida: Salida, media: MediaCache) -> Any:
+        builder = self._builders().get(type(salida.contenido))
+        if builder is None:
+            raise UnsupportedContent(f"Contenido desconocido: {type(salida.contenido).__name__}.")
+        return builder(salida, salida.contenido, media)
+
+    def _builders(self) -> dict[type[Contenido], Any]:
+        return {
+            Plantilla: self.build_plantilla,
+            Documento: self.build_documento,
+            Texto: self.build_texto,
+            Botones: self.build_botones,
+            Lista: self.build_lista,
+        }
+
+    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
+        raise self.unsupported("plantillas")
+
+    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
+        raise self.unsupported("documentos")
+
+    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
+        raise self.unsupported("texto")
+
+    def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> Any:
+        raise self.unsupported("botones")
+
+    def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
+        raise self.unsupported("listas")
+
+    def deliver(self, salida: Salida, payload: Any) -> Resultado:
+        """Hand the built payload to the provider."""
+        raise NotImplementedError
+
+    def unsupported(self, que: str) -> UnsupportedContent:
+        return UnsupportedContent(f"{type(self).__name__} no puede enviar {que}.")
+
+    # -- operations -----------------------------------------------------------------
+
+    def verify_credentials(self) -> str:
+        """Check the credentials against the provider; return a short description.
+
+        Used to resume a paused account. Test backends always succeed.
+
+        Raises:
+            AuthError: the credentials are still refused.
+            TransientError: the provider could not be reached.
+        """
+        return type(self).__name__
+
+    def close(self) -> None:
+        """Release connections (called when settings change)."""

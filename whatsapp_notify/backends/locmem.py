@@ -1,0 +1,62 @@
+"""A backend for tests: messages are kept in ``outbox`` and nothing leaves the process.
+
+It runs the real pipeline (outbox, task, claim, delivery, state changes); only the
+provider call is replaced. ``whatsapp_notify.testing`` has helpers on top of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..messages import Botones, Documento, Lista, Plantilla, Salida, Texto
+from .base import BaseBackend, MediaCache, Option, Resultado
+
+#: Every message "sent" through a LocmemBackend, oldest first.
+outbox: list[SentMessage] = []
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One message the locmem backend accepted."""
+
+    cuenta: str
+    telefono: str
+    contenido: Any
+    referencia: str
+    wamid: str
+
+
+class LocmemBackend(BaseBackend):
+    OPTIONS = {"WA_ID_PREFIX": Option(default="", help="Prefijo para simular un wa_id distinto.")}
+
+    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
+        return plantilla
+
+    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
+        return documento
+
+    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
+        return texto
+
+    def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> Any:
+        return botones
+
+    def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
+        return lista
+
+    def deliver(self, salida: Salida, payload: Any) -> Resultado:
+        with _lock:
+            wamid = f"wamid.locmem.{next(_counter)}"
+            outbox.append(SentMessage(self.alias, salida.telefono, payload, salida.referencia, wamid))
+        return Resultado(id=wamid, wa_id=self.options["WA_ID_PREFIX"] + salida.telefono)
+
+
+def clear() -> None:
+    """Empty the outbox."""
+    with _lock:
+        outbox.clear()

@@ -1,0 +1,128 @@
+"""The one settings resolver: ``settings.WHATSAPP_NOTIFY`` merged over the defaults.
+
+Settings are read lazily and cached until Django's ``setting_changed`` fires, so
+``override_settings`` works in tests and nothing is frozen at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "WHATSAPP_NOTIFY"
+DEFAULT_ALIAS = "default"
+DEFAULT_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
+
+DEFAULTS: dict[str, Any] = {
+    "ENABLED": True,
+    "BACKENDS": {DEFAULT_ALIAS: {"BACKEND": DEFAULT_BACKEND, "OPTIONS": {}}},
+    "DEFAULT_REGION": "MX",
+    "DEFAULT_LANGUAGE": "es_MX",
+    "REQUIRE_CONSENT": True,
+    "MAX_ATTEMPTS": 5,
+    # Exponential backoff between attempts: RETRY_BACKOFF * 2**(n-1) seconds, capped, with jitter.
+    "RETRY_BACKOFF": 30,
+    "RETRY_BACKOFF_MAX": 3600,
+    "RATE_LIMIT": "80/s",
+    "REDIS_URL": None,
+    # A pendiente envío whose task was enqueued this long ago and never ran is re-dispatched.
+    "REDISPATCH_AFTER": 300,
+    # After an ambiguous timeout, wait this long for a status webhook before sending again.
+    "RECONCILE_AFTER": 900,
+    # While an account is paused by an auth error, its credentials are probed this often.
+    "PAUSE_PROBE_EVERY": 300,
+    # Celery queue for the delivery task (None: Celery's default queue).
+    "TASK_QUEUE": None,
+}
+
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_rate(value: str | None) -> float | None:
+    """Return messages per second for ``"80/s"``, ``"600/m"``, ``"1000/h"``; None for no limit.
+
+    Raises:
+        ValueError: the text is not ``<number>/<s|m|h>``.
+    """
+    if value in (None, ""):
+        return None
+    match = _RATE_RE.match(str(value))
+    if not match:
+        raise ValueError(f"RATE_LIMIT debe tener la forma '80/s', '600/m' o '1000/h', no {value!r}")
+    return float(match[1]) / _RATE_UNITS[match[2]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved ``WHATSAPP_NOTIFY`` setting (defaults filled in)."""
+
+    ENABLED: bool
+    BACKENDS: dict[str, dict[str, Any]] = field(repr=False)
+    DEFAULT_REGION: str
+    DEFAULT_LANGUAGE: str
+    REQUIRE_CONSENT: bool
+    MAX_ATTEMPTS: int
+    RETRY_BACKOFF: float
+    RETRY_BACKOFF_MAX: float
+    RATE_LIMIT: str | None
+    REDIS_URL: str | None = field(repr=False)
+    REDISPATCH_AFTER: float
+    RECONCILE_AFTER: float
+    PAUSE_PROBE_EVERY: float
+    TASK_QUEUE: str | None
+
+    @property
+    def rate_per_second(self) -> float | None:
+        return parse_rate(self.RATE_LIMIT)
+
+    def seconds(self, name: str) -> timedelta:
+        return timedelta(seconds=float(getattr(self, name)))
+
+    def backend_config(self, alias: str) -> dict[str, Any]:
+        """The ``{"BACKEND": ..., "OPTIONS": {...}}`` entry of an account alias.
+
+        Raises:
+            ImproperlyConfigured: the alias is not in ``BACKENDS``.
+        """
+        try:
+            return self.BACKENDS[alias]
+        except KeyError:
+            known = ", ".join(sorted(self.BACKENDS)) or "(ninguna)"
+            raise ImproperlyConfigured(
+                f"La cuenta de WhatsApp {alias!r} no existe en "
+                f'WHATSAPP_NOTIFY["BACKENDS"]; cuentas configuradas: {known}.'
+            ) from None
+
+
+def raw_user_settings() -> dict[str, Any]:
+    """The host's ``WHATSAPP_NOTIFY`` dict as written (empty when unset)."""
+    value = getattr(django_settings, SETTING_NAME, None) or {}
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{SETTING_NAME} debe ser un dict, no {type(value).__name__}.")
+    return value
+
+
+@cache
+def get_settings() -> Settings:
+    """Return the resolved settings; unknown keys are reported by the system checks."""
+    merged = {**DEFAULTS, **raw_user_settings()}
+    known = {name: merged[name] for name in DEFAULTS}
+    return Settings(**known)
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        get_settings.cache_clear()
+        from .backends import backends
+
+        backends.reset()

@@ -1,0 +1,381 @@
+"""The worker side: claim an envío, respect the rate limit, call the backend, record.
+
+No Celery here: ``tasks.py`` wraps these functions. Every state change is a conditional
+UPDATE on the row, so two workers on the same envío never both send it, and a late
+worker never overwrites what a status webhook already settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.core.mail import mail_admins
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import signals
+from .backends import backends
+from .conf import get_settings
+from .exceptions import (
+    AmbiguousError,
+    AuthError,
+    ConfigurationError,
+    MessageError,
+    PairRateLimitError,
+    PermanentError,
+    ProviderError,
+    TransientError,
+    describe_error,
+)
+from .messages import Documento, Plantilla, Salida, Texto
+from .models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio, MediaSubido
+from .phones import mask
+from .ratelimit import limiter
+
+logger = logging.getLogger(__name__)
+
+# Uploaded media ids live 30 days at Meta; stop reusing them a little earlier.
+MEDIA_VIGENCIA = timedelta(days=28)
+# Waiting for a rate-limit token longer than this gives the worker back.
+ESPERA_MAXIMA = 1.0
+
+
+class Resultado(StrEnum):
+    """What one delivery attempt did."""
+
+    ENVIADO = "enviado"
+    REINTENTO = "reintento"
+    INCIERTO = "incierto"
+    FALLIDO = "fallido"
+    PAUSADA = "pausada"
+    IGNORADO = "ignorado"
+
+
+@dataclass(frozen=True)
+class Intento:
+    resultado: Resultado
+    proximo_intento: datetime | None = None
+
+
+class DbMediaCache:
+    """Uploaded media ids by content hash, per account, stored in ``MediaSubido``."""
+
+    def __init__(self, cuenta: str):
+        self.cuenta = cuenta
+
+    def get(self, sha256: str) -> str | None:
+        fila = MediaSubido.objects.filter(
+            cuenta=self.cuenta, sha256=sha256, expira_en__gt=timezone.now()
+        ).first()
+        return fila.media_id if fila else None
+
+    def put(self, sha256: str, media_id: str) -> None:
+        ahora = timezone.now()
+        MediaSubido.objects.update_or_create(
+            cuenta=self.cuenta,
+            sha256=sha256,
+            defaults={"media_id": media_id, "subido_en": ahora, "expira_en": ahora + MEDIA_VIGENCIA},
+        )
+
+
+def entregar(envio_id: int) -> Intento:
+    """Make one delivery attempt of an envío; safe to call twice or concurrently.
+
+    Returns what happened; ``proximo_intento`` says when to try again, if ever.
+    """
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only("cuenta", "estado").first()
+    if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
+        return Intento(Resultado.IGNORADO)
+    if cuenta_pausada(envio.cuenta):
+        return Intento(Resultado.PAUSADA)
+    if not reclamar(envio_id):
+        return Intento(Resultado.IGNORADO)
+    envio = EnvioWhatsApp.objects.get(pk=envio_id)
+    espera = _esperar_turno(envio.cuenta)
+    if espera:
+        return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
+    return _intentar(envio)
+
+
+def reclamar(envio_id: int) -> bool:
+    """Move a due envío ``pendiente -> enviando``; True only for the one worker that won."""
+    ahora = timezone.now()
+    return bool(
+        EnvioWhatsApp.objects.debidos(ahora)
+        .filter(pk=envio_id)
+        .update(
+            estado=EstadoEnvio.ENVIANDO,
+            reclamado_en=ahora,
+            intentos=F("intentos") + 1,
+            actualizado_en=ahora,
+        )
+    )
+
+
+def _esperar_turno(cuenta: str) -> float:
+    """Wait briefly for a rate-limit token; return seconds still to wait if too long."""
+    while espera := limiter.tomar(f"cuenta:{cuenta}"):
+        if espera > ESPERA_MAXIMA:
+            return espera
+        time.sleep(espera)
+    return 0.0
+
+
+def _intentar(envio: EnvioWhatsApp) -> Intento:
+    try:
+        salida = construir_salida(envio)
+        resultado = backends[envio.cuenta].send(salida, media=DbMediaCache(envio.cuenta))
+    except PairRateLimitError as exc:
+        # 131056 concerns this recipient only: wait 4^n seconds (Meta's advice), others go on.
+        return _devolver(envio, timezone.now() + timedelta(seconds=4**envio.intentos), exc)
+    except AmbiguousError as exc:
+        return _incierto(envio, exc)
+    except TransientError as exc:
+        return _reintentar_o_fallar(envio, exc)
+    except (AuthError, ConfigurationError) as exc:
+        pausar_cuenta(envio.cuenta, exc)
+        return _devolver(envio, None, exc, contar=False, resultado=Resultado.PAUSADA)
+    except (PermanentError, MessageError) as exc:
+        return _fallar(envio, exc)
+    except Exception as exc:  # a bug must not lose the envío: retry like a transient error
+        logger.exception("Error inesperado al enviar el envío %s", envio.pk)
+        return _reintentar_o_fallar(envio, exc)
+    return _marcar_enviado(envio, resultado.id, resultado.wa_id)
+
+
+def construir_salida(envio: EnvioWhatsApp) -> Salida:
+    """Rebuild the message value object from the row (the row is the truth)."""
+    documento = _leer_documento(envio) if envio.documento else None
+    if envio.clase == ClaseEnvio.PLANTILLA:
+        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento)
+    elif envio.clase == ClaseEnvio.DOCUMENTO:
+        contenido = documento
+    else:
+        contenido = Texto(envio.texto)
+    return Salida(telefono=envio.telefono, contenido=contenido, referencia=str(envio.pk))
+
+
+def _leer_documento(envio: EnvioWhatsApp) -> Documento:
+    with envio.documento.open("rb") as archivo:
+        contenido = archivo.read()
+    caption = envio.texto if envio.clase == ClaseEnvio.DOCUMENTO else ""
+    return Documento(contenido, envio.nombre_documento, envio.documento_mime, caption)
+
+
+# -- recording outcomes ------------------------------------------------------------------
+
+
+def _actualizar(envio: EnvioWhatsApp, desde: set[str], **campos) -> bool:
+    """Conditional UPDATE from one of ``desde``; fire the signal when it applied."""
+    campos.setdefault("actualizado_en", timezone.now())
+    aplicado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=desde).update(**campos)
+    if aplicado and "estado" in campos and campos["estado"] != envio.estado:
+        anterior = envio.estado
+        for nombre, valor in campos.items():
+            setattr(envio, nombre, valor)
+        signals.enviar_seguro(
+            signals.envio_estado_cambiado,
+            EnvioWhatsApp,
+            envio=envio,
+            estado_anterior=anterior,
+            estado=campos["estado"],
+        )
+    return bool(aplicado)
+
+
+def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
+    ahora = timezone.now()
+    campos = {"wamid": wamid or None, "wa_id": wa_id or envio.wa_id, "error_codigo": None}
+    if not _actualizar(
+        envio,
+        {EstadoEnvio.ENVIANDO},
+        estado=EstadoEnvio.ENVIADO,
+        enviado_en=ahora,
+        proximo_intento=None,
+        error_detalle="",
+        **campos,
+    ):
+        # A status webhook settled the envío first; keep its estado, add what we learned.
+        EnvioWhatsApp.objects.filter(pk=envio.pk, wamid__isnull=True).update(**campos)
+    logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
+    return Intento(Resultado.ENVIADO)
+
+
+def _devolver(envio, cuando, exc=None, *, contar=True, resultado=Resultado.REINTENTO) -> Intento:
+    """Give the envío back to the queue (``pendiente``), due at ``cuando``."""
+    campos = {"estado": EstadoEnvio.PENDIENTE, "proximo_intento": cuando, "reclamado_en": None}
+    if not contar:
+        campos["intentos"] = F("intentos") - 1
+    if exc is not None:
+        campos.update(_error_campos(exc))
+    _actualizar(envio, {EstadoEnvio.ENVIANDO}, **campos)
+    return Intento(resultado, cuando)
+
+
+def _reintentar_o_fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
+    settings = get_settings()
+    if envio.intentos >= settings.MAX_ATTEMPTS:
+        return _fallar(envio, exc)
+    cuando = timezone.now() + timedelta(seconds=backoff(envio.intentos))
+    logger.warning(
+        "Envío %s: error transitorio en el intento %s/%s (%s); nuevo intento a las %s",
+        envio.pk,
+        envio.intentos,
+        settings.MAX_ATTEMPTS,
+        _codigo(exc),
+        cuando.isoformat(timespec="seconds"),
+    )
+    return _devolver(envio, cuando, exc)
+
+
+def backoff(intento: int) -> float:
+    """Seconds before attempt ``intento + 1``: exponential, capped, with full jitter."""
+    settings = get_settings()
+    techo = min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF * 2 ** max(0, intento - 1))
+    return random.uniform(techo / 2, techo)
+
+
+def _incierto(envio: EnvioWhatsApp, exc: ProviderError) -> Intento:
+    # Meta has no idempotency key: the message may have gone out. Wait for a status
+    # webhook (it carries the envío id) before sending again.
+    cuando = timezone.now() + get_settings().seconds("RECONCILE_AFTER")
+    logger.warning("Envío %s sin confirmar (%s); se espera el webhook de estado", envio.pk, exc)
+    _actualizar(
+        envio,
+        {EstadoEnvio.ENVIANDO},
+        estado=EstadoEnvio.INCIERTO,
+        proximo_intento=cuando,
+        **_error_campos(exc),
+    )
+    return Intento(Resultado.INCIERTO, cuando)
+
+
+def _fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
+    ahora = timezone.now()
+    _actualizar(
+        envio,
+        {EstadoEnvio.ENVIANDO},
+        estado=EstadoEnvio.FALLIDO,
+        fallido_en=ahora,
+        proximo_intento=None,
+        **_error_campos(exc),
+    )
+    logger.error("Envío %s fallido: %s", envio.pk, _codigo(exc))
+    return Intento(Resultado.FALLIDO)
+
+
+def _error_campos(exc: Exception) -> dict:
+    if isinstance(exc, ProviderError):
+        return {"error_codigo": exc.code, "error_detalle": exc.readable}
+    return {"error_codigo": None, "error_detalle": describe_error(None, str(exc))}
+
+
+def _codigo(exc: Exception) -> str:
+    codigo = getattr(exc, "code", None)
+    return f"#{codigo}" if codigo is not None else type(exc).__name__
+
+
+# -- paused accounts ---------------------------------------------------------------------
+
+
+def cuenta_pausada(cuenta: str) -> bool:
+    return EstadoCuenta.objects.filter(cuenta=cuenta, pausada=True).exists()
+
+
+def pausar_cuenta(cuenta: str, error: Exception) -> None:
+    """Pause ``cuenta`` after an auth/config error and alert the admins once."""
+    ahora = timezone.now()
+    campos = _error_campos(error)
+    EstadoCuenta.objects.get_or_create(cuenta=cuenta)
+    EstadoCuenta.objects.filter(cuenta=cuenta, pausada=False).update(
+        pausada=True, pausada_en=ahora, comprobado_en=ahora, **campos
+    )
+    # The conditional UPDATE makes exactly one worker send the alert.
+    if EstadoCuenta.objects.filter(cuenta=cuenta, alertado_en__isnull=True).update(alertado_en=ahora):
+        _alertar(cuenta, campos["error_detalle"])
+        signals.enviar_seguro(signals.cuenta_pausada, EstadoCuenta, cuenta=cuenta, error=error)
+
+
+def _alertar(cuenta: str, detalle: str) -> None:
+    logger.error("Cuenta de WhatsApp %r pausada: %s", cuenta, detalle)
+    mail_admins(
+        f"WhatsApp: cuenta {cuenta!r} pausada",
+        "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; "
+        "no se perdió ninguno.\n\n"
+        f"Motivo: {detalle}\n\n"
+        "Corrige las credenciales (WHATSAPP_NOTIFY[\"BACKENDS\"]). El envío se reanuda solo "
+        "en cuanto funcionen, o desde el admin con la acción «Reanudar».",
+        fail_silently=True,
+    )
+
+
+def reanudar_cuenta(cuenta: str) -> bool:
+    """Unpause ``cuenta`` (credentials work again); True when it was paused."""
+    ahora = timezone.now()
+    reanudada = EstadoCuenta.objects.filter(cuenta=cuenta, pausada=True).update(
+        pausada=False, alertado_en=None, reanudada_en=ahora, error_codigo=None, error_detalle=""
+    )
+    if reanudada:
+        logger.warning("Cuenta de WhatsApp %r reanudada", cuenta)
+        signals.enviar_seguro(signals.cuenta_reanudada, EstadoCuenta, cuenta=cuenta)
+    return bool(reanudada)
+
+
+def comprobar_cuentas_pausadas() -> list[str]:
+    """Probe the credentials of paused accounts; resume those that work. Returns them."""
+    ahora = timezone.now()
+    limite = ahora - get_settings().seconds("PAUSE_PROBE_EVERY")
+    reanudadas = []
+    pausadas = EstadoCuenta.objects.filter(pausada=True).filter(
+        Q(comprobado_en__isnull=True) | Q(comprobado_en__lte=limite)
+    )
+    for estado in pausadas:
+        EstadoCuenta.objects.filter(pk=estado.pk).update(comprobado_en=ahora)
+        try:
+            backends.reset()
+            backends[estado.cuenta].verify_credentials()
+        except (ProviderError, ConfigurationError) as exc:
+            logger.warning("Cuenta %r sigue en pausa: %s", estado.cuenta, _codigo(exc))
+            continue
+        if reanudar_cuenta(estado.cuenta):
+            reanudadas.append(estado.cuenta)
+    return reanudadas
+
+
+# -- lost tasks --------------------------------------------------------------------------
+
+
+def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
+    """Ids of envíos a worker should take now although no task may be queued for them.
+
+    Scheduled envíos that came due become ``pendiente``; ``incierto`` envíos that no status
+    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente``; a worker that died
+    while ``enviando`` leaves an ``incierto`` envío; due ``pendiente`` envíos whose task was
+    due to run more than ``REDISPATCH_AFTER`` ago (``despachado_en``), or never enqueued,
+    are returned. Paused accounts wait.
+    """
+    ahora = ahora or timezone.now()
+    settings = get_settings()
+    EnvioWhatsApp.objects.filter(
+        estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora
+    ).update(estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora)
+    EnvioWhatsApp.objects.filter(
+        estado=EstadoEnvio.ENVIANDO, reclamado_en__lte=ahora - settings.seconds("RECONCILE_AFTER")
+    ).update(estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora)
+    EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora).update(
+        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
+    )
+    pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
+    perdido = ahora - settings.seconds("REDISPATCH_AFTER")
+    return list(
+        EnvioWhatsApp.objects.debidos(ahora)
+        .exclude(cuenta__in=pausadas)
+        .filter(Q(despachado_en__isnull=True) | Q(despachado_en__lte=perdido))
+        .order_by("proximo_intento", "pk")
+        .values_list("pk", flat=True)[:1000]
+    )

@@ -1,0 +1,277 @@
+"""The outbox (``EnvioWhatsApp``), the conversation (``Mensaje``) and consent.
+
+``EnvioWhatsApp`` is the truth about a send: the Celery task carries only its id.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .phones import mask
+
+
+class EstadoEnvio(models.TextChoices):
+    PROGRAMADO = "programado", _("Programado")
+    PENDIENTE = "pendiente", _("Pendiente")
+    ENVIANDO = "enviando", _("Enviando")
+    INCIERTO = "incierto", _("Sin confirmar")
+    ENVIADO = "enviado", _("Enviado")
+    ENTREGADO = "entregado", _("Entregado")
+    LEIDO = "leido", _("Leído")
+    FALLIDO = "fallido", _("Fallido")
+    OMITIDO = "omitido", _("Omitido")
+    CANCELADO = "cancelado", _("Cancelado")
+
+
+class MotivoOmision(models.TextChoices):
+    DESHABILITADO = "deshabilitado", _("WhatsApp deshabilitado")
+    SIN_TELEFONO = "sin_telefono", _("Sin teléfono")
+    TELEFONO_INVALIDO = "telefono_invalido", _("Teléfono inválido")
+    SIN_CONSENTIMIENTO = "sin_consentimiento", _("Sin consentimiento")
+    FUERA_DE_VENTANA = "fuera_de_ventana", _("Fuera de la ventana de 24 horas")
+    ERROR_DISPARADOR = "error_disparador", _("Error al preparar el disparador")
+
+
+class ClaseEnvio(models.TextChoices):
+    PLANTILLA = "plantilla", _("Plantilla")
+    DOCUMENTO = "documento", _("Documento")
+    TEXTO = "texto", _("Texto")
+
+
+class EnvioQuerySet(models.QuerySet):
+    def debidos(self, ahora=None):
+        """Envíos ready for a worker: pendiente and due."""
+        ahora = ahora or timezone.now()
+        return self.filter(estado=EstadoEnvio.PENDIENTE).filter(
+            Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
+        )
+
+
+class EnvioWhatsApp(models.Model):
+    """One outbound notification to one recipient: the outbox row and its audit trail."""
+
+    # Recipient
+    telefono = models.CharField(
+        _("teléfono"), max_length=20, blank=True, help_text=_("E.164 sin «+».")
+    )
+    telefono_original = models.CharField(
+        _("teléfono original"), max_length=64, blank=True, help_text=_("Como lo dio el ERP.")
+    )
+    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    nombre = models.CharField(_("nombre"), max_length=200, blank=True)
+
+    # Why and for what
+    tipo = models.SlugField(_("tipo"), max_length=64, blank=True)
+    content_type = models.ForeignKey(
+        ContentType, models.SET_NULL, null=True, blank=True, verbose_name=_("tipo de referencia")
+    )
+    object_id = models.CharField(_("id de referencia"), max_length=64, blank=True)
+    referencia = GenericForeignKey("content_type", "object_id")
+    clave = models.CharField(_("clave"), max_length=255, unique=True, null=True, blank=True)
+    cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
+
+    # What to send
+    clase = models.CharField(_("clase"), max_length=16, choices=ClaseEnvio.choices)
+    plantilla = models.CharField(_("plantilla"), max_length=512, blank=True)
+    idioma = models.CharField(_("idioma"), max_length=15, blank=True)
+    variables = models.JSONField(_("variables"), default=list, blank=True)
+    texto = models.TextField(_("texto"), blank=True, help_text=_("Texto o pie del documento."))
+    documento = models.FileField(
+        _("documento"), upload_to="whatsapp_notify/documentos/%Y/%m/", blank=True
+    )
+    nombre_documento = models.CharField(_("nombre del documento"), max_length=255, blank=True)
+    documento_mime = models.CharField(_("tipo MIME del documento"), max_length=127, blank=True)
+    documento_sha256 = models.CharField(_("SHA-256 del documento"), max_length=64, blank=True)
+
+    # State
+    estado = models.CharField(
+        _("estado"), max_length=16, choices=EstadoEnvio.choices, default=EstadoEnvio.PENDIENTE
+    )
+    motivo = models.CharField(
+        _("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True
+    )
+    intentos = models.PositiveSmallIntegerField(_("intentos"), default=0)
+    proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
+    wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
+    error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
+    error_detalle = models.TextField(_("detalle del error"), blank=True)
+
+    # One timestamp per transition
+    creado_en = models.DateTimeField(_("creado"), default=timezone.now, editable=False)
+    programado_para = models.DateTimeField(_("programado para"), null=True, blank=True)
+    despachado_en = models.DateTimeField(_("encolado"), null=True, blank=True)
+    reclamado_en = models.DateTimeField(_("tomado por un worker"), null=True, blank=True)
+    enviado_en = models.DateTimeField(_("enviado"), null=True, blank=True)
+    entregado_en = models.DateTimeField(_("entregado"), null=True, blank=True)
+    leido_en = models.DateTimeField(_("leído"), null=True, blank=True)
+    fallido_en = models.DateTimeField(_("fallido"), null=True, blank=True)
+    cancelado_en = models.DateTimeField(_("cancelado"), null=True, blank=True)
+    actualizado_en = models.DateTimeField(_("actualizado"), auto_now=True)
+
+    objects = EnvioQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("envío de WhatsApp")
+        verbose_name_plural = _("envíos de WhatsApp")
+        ordering = ["-creado_en", "-pk"]
+        indexes = [
+            # The worker and Beat: due rows by state.
+            models.Index(fields=["estado", "proximo_intento"], name="wn_envio_estado_prox"),
+            # Scheduled sends coming due.
+            models.Index(fields=["estado", "programado_para"], name="wn_envio_estado_prog"),
+            # Admin: recent envíos by tipo, and lookups by phone and referencia.
+            models.Index(fields=["tipo", "-creado_en"], name="wn_envio_tipo_creado"),
+            models.Index(fields=["telefono", "-creado_en"], name="wn_envio_tel_creado"),
+            models.Index(fields=["content_type", "object_id"], name="wn_envio_referencia"),
+        ]
+
+    def __str__(self) -> str:
+        que = self.plantilla or self.nombre_documento or self.clase
+        return f"#{self.pk} {que} → {mask(self.telefono)} ({self.get_estado_display()})"
+
+    @property
+    def terminado(self) -> bool:
+        """True when nothing more will be attempted for this envío."""
+        return self.estado in TERMINALES
+
+
+TERMINALES = frozenset(
+    {
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.ENTREGADO,
+        EstadoEnvio.LEIDO,
+        EstadoEnvio.FALLIDO,
+        EstadoEnvio.OMITIDO,
+        EstadoEnvio.CANCELADO,
+    }
+)
+
+
+class Direccion(models.TextChoices):
+    ENTRANTE = "entrante", _("Entrante")
+    SALIENTE = "saliente", _("Saliente")
+
+
+class Mensaje(models.Model):
+    """One WhatsApp message of a conversation, ``entrante`` or ``saliente``."""
+
+    direccion = models.CharField(_("dirección"), max_length=8, choices=Direccion.choices)
+    cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
+    telefono = models.CharField(_("teléfono"), max_length=20, blank=True)
+    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    nombre = models.CharField(_("nombre"), max_length=200, blank=True)
+    wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
+    tipo = models.CharField(_("tipo"), max_length=32, default="text")
+    texto = models.TextField(_("texto"), blank=True)
+    contenido = models.JSONField(_("contenido"), default=dict, blank=True)
+    contexto_wamid = models.CharField(_("responde a"), max_length=128, blank=True)
+    envio = models.ForeignKey(
+        EnvioWhatsApp,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="mensajes",
+        verbose_name=_("envío"),
+    )
+    fecha = models.DateTimeField(_("fecha"), default=timezone.now)
+    creado_en = models.DateTimeField(_("registrado"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mensaje")
+        verbose_name_plural = _("mensajes")
+        ordering = ["-fecha", "-pk"]
+        indexes = [
+            models.Index(fields=["telefono", "-fecha"], name="wn_mensaje_tel_fecha"),
+            models.Index(fields=["wa_id", "-fecha"], name="wn_mensaje_waid_fecha"),
+            models.Index(fields=["direccion", "-fecha"], name="wn_mensaje_dir_fecha"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direccion_display()} {self.tipo} {mask(self.telefono or self.wa_id)}"
+
+
+class EstadoConsentimiento(models.TextChoices):
+    OTORGADO = "otorgado", _("Otorgado")
+    REVOCADO = "revocado", _("Revocado")
+
+
+class OrigenConsentimiento(models.TextChoices):
+    ERP = "erp", _("ERP")
+    FORMULARIO = "formulario", _("Formulario")
+    WHATSAPP = "whatsapp", _("Mensaje de WhatsApp")
+    META = "meta", _("Preferencias en WhatsApp (Meta)")
+    ADMIN = "admin", _("Administración")
+    IMPORTACION = "importacion", _("Importación")
+
+
+class ConsentimientoCliente(models.Model):
+    """Opt-in / opt-out state of one phone number, with origin and evidence."""
+
+    telefono = models.CharField(_("teléfono"), max_length=20, unique=True)
+    estado = models.CharField(
+        _("estado"), max_length=10, choices=EstadoConsentimiento.choices
+    )
+    origen = models.CharField(
+        _("origen"), max_length=16, choices=OrigenConsentimiento.choices, default="erp"
+    )
+    evidencia = models.TextField(_("evidencia"), blank=True)
+    otorgado_en = models.DateTimeField(_("otorgado"), null=True, blank=True)
+    revocado_en = models.DateTimeField(_("revocado"), null=True, blank=True)
+    actualizado_en = models.DateTimeField(_("actualizado"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("consentimiento de cliente")
+        verbose_name_plural = _("consentimientos de clientes")
+        ordering = ["-actualizado_en"]
+
+    def __str__(self) -> str:
+        return f"{mask(self.telefono)}: {self.get_estado_display()}"
+
+    @property
+    def vigente(self) -> bool:
+        return self.estado == EstadoConsentimiento.OTORGADO
+
+
+class MediaSubido(models.Model):
+    """A document uploaded to the provider, reused by content hash while its id is valid."""
+
+    cuenta = models.CharField(_("cuenta"), max_length=64)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    media_id = models.CharField(_("id de media"), max_length=128)
+    subido_en = models.DateTimeField(_("subido"), default=timezone.now)
+    expira_en = models.DateTimeField(_("expira"))
+
+    class Meta:
+        verbose_name = _("archivo subido")
+        verbose_name_plural = _("archivos subidos")
+        constraints = [
+            models.UniqueConstraint(fields=["cuenta", "sha256"], name="wn_media_cuenta_sha256")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cuenta}:{self.sha256[:12]} → {self.media_id}"
+
+
+class EstadoCuenta(models.Model):
+    """Pause state of an account alias after an auth/config error from the provider."""
+
+    cuenta = models.CharField(_("cuenta"), max_length=64, primary_key=True)
+    pausada = models.BooleanField(_("pausada"), default=False)
+    pausada_en = models.DateTimeField(_("pausada desde"), null=True, blank=True)
+    error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
+    error_detalle = models.TextField(_("detalle del error"), blank=True)
+    alertado_en = models.DateTimeField(_("alerta enviada"), null=True, blank=True)
+    comprobado_en = models.DateTimeField(_("última comprobación"), null=True, blank=True)
+    reanudada_en = models.DateTimeField(_("reanudada"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("estado de cuenta")
+        verbose_name_plural = _("estados de cuentas")
+
+    def __str__(self) -> str:
+        return f"{self.cuenta}: {'pausada' if self.pausada else 'activa'}"

@@ -1,0 +1,98 @@
+"""A token bucket shared by all workers (Redis), with an in-process fallback.
+
+``tomar(clave)`` takes one token and returns 0, or returns how many seconds to wait
+until one is available (taking nothing). Meta's default is 80 messages per second per
+business number; the bucket holds one second's worth, so bursts stay within the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .conf import get_settings
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1] bucket; ARGV: rate per second, capacity, now (seconds, float).
+# Returns "0" when a token was taken, else the seconds to wait as a string.
+_LUA = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 't'))
+local stamp = tonumber(redis.call('HGET', KEYS[1], 's'))
+local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if tokens == nil then tokens = capacity; stamp = now end
+tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
+return tostring(wait)
+"""
+
+
+@dataclass
+class LocalBucket:
+    """The same algorithm in memory, for one process (no Redis configured or reachable)."""
+
+    rate: float
+    capacity: float
+    tokens: float = -1.0
+    stamp: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def tomar(self, ahora: float) -> float:
+        with self.lock:
+            if self.tokens < 0:
+                self.tokens, self.stamp = self.capacity, ahora
+            self.tokens = min(self.capacity, self.tokens + max(0.0, ahora - self.stamp) * self.rate)
+            self.stamp = ahora
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Token buckets by key (one per account), in Redis when ``REDIS_URL`` is set."""
+
+    def __init__(self) -> None:
+        self._local: dict[tuple[str, float], LocalBucket] = {}
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def tomar(self, clave: str, ahora: float | None = None) -> float:
+        """Take a token for ``clave``; return 0, or the seconds to wait for one."""
+        rate = get_settings().rate_per_second
+        if not rate:
+            return 0.0
+        ahora = time.time() if ahora is None else ahora
+        capacity = max(1.0, rate)
+        cliente = self._redis()
+        if cliente is not None:
+            try:
+                return float(cliente.eval(_LUA, 1, f"whatsapp_notify:rl:{clave}", rate, capacity, ahora))
+            except Exception as exc:  # Redis down: degrade to a per-process bucket
+                logger.warning("Límite de envío sin Redis (%s); se usa el límite local.", exc)
+        return self._bucket(clave, rate, capacity).tomar(ahora)
+
+    def _bucket(self, clave: str, rate: float, capacity: float) -> LocalBucket:
+        with self._lock:
+            return self._local.setdefault((clave, rate), LocalBucket(rate, capacity))
+
+    def _redis(self):
+        url = get_settings().REDIS_URL
+        if not url:
+            return None
+        with self._lock:
+            if url not in self._clients:
+                import redis
+
+                self._clients[url] = redis.Redis.from_url(
+                    url, socket_timeout=2, socket_connect_timeout=2
+                )
+            return self._clients[url]
+
+
+limiter = RateLimiter()

@@ -1,0 +1,30 @@
+"""Signals this app sends. Receivers must not raise: an exception is logged, never lost data.
+
+Connect with ``@receiver(envio_estado_cambiado)`` as with any Django signal.
+"""
+
+from django.dispatch import Signal
+
+# Sent after an envío changed estado (sent, failed, retried, paused...).
+# kwargs: envio (EnvioWhatsApp), estado_anterior (str), estado (str)
+envio_estado_cambiado = Signal()
+
+# Sent once when an account is paused by an auth/config error.
+# kwargs: cuenta (str), error (ProviderError | ConfigurationError)
+cuenta_pausada = Signal()
+
+# Sent when a paused account works again.
+# kwargs: cuenta (str)
+cuenta_reanudada = Signal()
+
+
+def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
+    """Send ``signal`` with ``send_robust`` and log any receiver's exception."""
+    import logging
+
+    logger = logging.getLogger(__name__)
+    for receiver, resultado in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(resultado, Exception):
+            logger.error(
+                "Un receptor de la señal falló: %r", receiver, exc_info=resultado
+            )
