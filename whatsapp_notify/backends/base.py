@@ -107,7 +107,7 @@ class BaseBackend:
             ProviderError: a classified provider or transport error (see ``exceptions``).
             UnsupportedContent: this backend cannot send that content.
         """
-        payload = self.build_payload(salida, media or NoMediaCache())
+        payload = self.build_payload(salida, media if media is not None else NoMediaCache())
         return self.deliver(salida, payload)
 
     def build_payload(self, salida: Salida, media: MediaCache) -> Any:

@@ -1,0 +1,195 @@
+"""HTTP written once for the providers reached over HTTPS (Meta, Twilio, WHAPI).
+
+A provider subclass says where to go (:meth:`HttpBackend.base_url`), how to authenticate
+(:meth:`HttpBackend.auth_headers`) and how to read its error bodies
+(:meth:`HttpBackend.parse_error`); :meth:`HttpBackend.request` does the rest: one pooled
+``requests.Session`` per instance, a timeout on every call, and every failure turned into
+an exception of :mod:`whatsapp_notify.exceptions`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
+
+from .. import __version__
+from ..exceptions import AmbiguousError, ConfigurationError, ProviderError, TransientError, classify
+from .base import BaseBackend
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+# Connecting is quick or it is not happening; a short connect timeout frees the worker.
+CONNECT_TIMEOUT = 5.0
+REDACTED = "***"
+
+
+class HttpBackend(BaseBackend):
+    """A backend that talks JSON over HTTPS. Subclasses fill the hooks below."""
+
+    def __init__(self, alias: str = "default", **options: Any):
+        super().__init__(alias, **options)
+        self._session: requests.Session | None = None
+        self.timeout = self._timeout()
+
+    # -- hooks ----------------------------------------------------------------------
+
+    def base_url(self) -> str:
+        """Scheme and host (and any fixed prefix) every ``path`` is relative to."""
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request (sent on every call, never logged)."""
+        return {}
+
+    def parse_error(self, response: requests.Response) -> ProviderError:
+        """Turn an error response into a classified exception (by HTTP status here)."""
+        return classify(
+            None,
+            http_status=response.status_code,
+            message=f"{self._donde()} respondió HTTP {response.status_code}.",
+        )
+
+    # -- the one way out ------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The connection pool of this instance, created on first use."""
+        if self._session is None:
+            self._session = requests.Session()
+            self._session.headers["User-Agent"] = user_agent()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        files: Any = None,
+        data: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """Make one call and return its parsed JSON body (``{}`` for an empty body).
+
+        Raises:
+            TransientError: the request never reached the provider (connection refused,
+                DNS, connect timeout) or it answered 5xx/429 or a transient code.
+            AmbiguousError: the request may have reached the provider (read timeout,
+                broken or unreadable answer).
+            ProviderError: the provider refused it (subclass from ``classify``).
+            ConfigurationError: the URL cannot be requested at all.
+        """
+        response = self._send(method, path, json=json, files=files, data=data, params=params)
+        if not response.ok:
+            raise self._fallo(method, path, self.parse_error(response))
+        return self._json(method, path, response)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url().rstrip('/')}/{path.lstrip('/')}"
+
+    # -- internals ------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = self.auth_headers()
+        try:
+            return self.session.request(
+                method, self.url(path), headers=headers, timeout=self.timeout, **kwargs
+            )
+        except requests.ConnectTimeout as exc:
+            raise self._fallo(method, path, TransientError(self._sin_conexion(exc))) from exc
+        except requests.ReadTimeout as exc:
+            mensaje = f"{self._donde()} no respondió en {self.timeout[1]:g} s; pudo recibirlo."
+            raise self._fallo(method, path, AmbiguousError(mensaje)) from exc
+        except requests.ConnectionError as exc:
+            raise self._fallo(method, path, TransientError(self._sin_conexion(exc))) from exc
+        except (InvalidURL, InvalidSchema, MissingSchema):
+            raise ConfigurationError(
+                f"La URL de la cuenta de WhatsApp {self.alias!r} no es válida: revisa sus OPTIONS."
+            ) from None
+        except InvalidHeader:
+            # requests quotes the header value, i.e. the token: the cause is not kept.
+            raise ConfigurationError(
+                f"Una cabecera de la cuenta de WhatsApp {self.alias!r} no es válida: ¿el token "
+                "tiene espacios o saltos de línea al principio o al final?"
+            ) from None
+        except requests.RequestException as exc:
+            # The request went out and the answer broke on the way back (chunked, decoding).
+            mensaje = f"{self._donde()}: respuesta interrumpida ({type(exc).__name__})."
+            raise self._fallo(method, path, AmbiguousError(mensaje)) from exc
+
+    def _json(self, method: str, path: str, response: requests.Response) -> Any:
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A 2xx we cannot read: the provider took the request, we cannot tell what it did.
+            error = AmbiguousError(
+                f"{self._donde()} respondió HTTP {response.status_code} sin JSON.",
+                http_status=response.status_code,
+            )
+            raise self._fallo(method, path, error) from exc
+
+    def _fallo(self, method: str, path: str, error: ProviderError) -> ProviderError:
+        """Scrub secrets from ``error``, log it once (without payload) and return it."""
+        error.args = tuple(self.scrub(str(arg)) for arg in error.args)
+        error.detail = self.scrub(error.detail)
+        logger.warning(
+            "%s %s %s falló: %s (HTTP %s, código %s, traza %s)",
+            self.alias,
+            method,
+            urlsplit(self.url(path)).path,
+            type(error).__name__,
+            error.http_status,
+            error.code,
+            error.trace_id or "-",
+        )
+        return error
+
+    def scrub(self, texto: str) -> str:
+        """``texto`` with every secret option value replaced by ``***``."""
+        for secreto in self._secretos():
+            texto = texto.replace(secreto, REDACTED)
+        return texto
+
+    def _secretos(self) -> list[str]:
+        return [
+            str(self.options[name])
+            for name, spec in self.OPTIONS.items()
+            if spec.secret and self.options.get(name)
+        ]
+
+    def _timeout(self) -> tuple[float, float]:
+        valor = self.options.get("TIMEOUT")
+        valor = DEFAULT_TIMEOUT if valor is None else valor
+        try:
+            lectura = float(valor)
+        except (TypeError, ValueError):
+            lectura = -1.0
+        if lectura <= 0:
+            raise ConfigurationError(
+                f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["TIMEOUT"] debe ser '
+                f"un número de segundos mayor que cero, no {valor!r}."
+            )
+        return (min(CONNECT_TIMEOUT, lectura), lectura)
+
+    def _donde(self) -> str:
+        return urlsplit(self.base_url()).netloc or self.base_url()
+
+    def _sin_conexion(self, exc: Exception) -> str:
+        return f"No se pudo conectar con {self._donde()} ({type(exc).__name__})."
+
+
+def user_agent() -> str:
+    """``django-whatsapp-notify/<version> python-requests/<version>``."""
+    return f"django-whatsapp-notify/{__version__} {requests.utils.default_user_agent()}"

@@ -1,0 +1,328 @@
+"""The Meta WhatsApp Cloud API backend (Graph API), the default provider.
+
+Payload shapes follow the Cloud API reference (``messages`` endpoint); documents are
+uploaded once through the Media API and reused by content hash while their id lives.
+Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from ..exceptions import (
+    AUTH_CODES,
+    ERROR_MESSAGES,
+    PAIR_RATE_CODES,
+    TRANSIENT_CODES,
+    AmbiguousError,
+    PermanentError,
+    ProviderError,
+    TransientError,
+    classify,
+)
+from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
+from .base import MediaCache, Option, Resultado
+from .http import HttpBackend
+
+logger = logging.getLogger(__name__)
+
+GRAPH_URL = "https://graph.facebook.com"
+API_VERSION = "v25.0"
+
+
+class MetaBackend(HttpBackend):
+    """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
+
+    OPTIONS = {
+        "PHONE_NUMBER_ID": Option(
+            required=True,
+            help="el identificador del número (no el teléfono): App Dashboard › WhatsApp › "
+            "Configuración de la API › «Identificador del número de teléfono».",
+        ),
+        "ACCESS_TOKEN": Option(
+            required=True,
+            secret=True,
+            help="token permanente de un usuario del sistema con el permiso "
+            "whatsapp_business_messaging: Configuración del negocio › Usuarios del sistema › "
+            "Generar token (el token temporal de App Dashboard › WhatsApp › Configuración de "
+            "la API caduca en 24 horas).",
+        ),
+        "APP_SECRET": Option(
+            secret=True,
+            help="clave secreta de la app, para verificar la firma de los webhooks: "
+            "App Dashboard › Configuración de la app › Básica › «Clave secreta de la app».",
+        ),
+        "VERIFY_TOKEN": Option(
+            secret=True,
+            help="texto que eliges y escribes también en App Dashboard › WhatsApp › "
+            "Configuración › Webhook › «Token de verificación».",
+        ),
+        "BUSINESS_ACCOUNT_ID": Option(
+            help="identificador de la cuenta de WhatsApp Business (WABA): App Dashboard › "
+            "WhatsApp › Configuración de la API › «Identificador de la cuenta de WhatsApp "
+            "Business».",
+        ),
+        "API_VERSION": Option(
+            default=API_VERSION,
+            help="versión de la Graph API (p. ej. v25.0); la de tu app está en App Dashboard › "
+            "Configuración de la app › Avanzada › «Actualizar versión de la API».",
+        ),
+        "BASE_URL": Option(
+            default=GRAPH_URL,
+            help="raíz de la Graph API, la de los ejemplos de App Dashboard › WhatsApp › "
+            "Configuración de la API; cámbiala solo para usar un sandbox local.",
+        ),
+        "TIMEOUT": Option(
+            default=10,
+            help="segundos máximos de espera por cada respuesta de Meta (no aparece en App "
+            "Dashboard; 10 es un buen valor).",
+        ),
+    }
+
+    # -- HttpBackend hooks ------------------------------------------------------------
+
+    def base_url(self) -> str:
+        return str(self.options["BASE_URL"])
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.options['ACCESS_TOKEN']}"}
+
+    def parse_error(self, response: requests.Response) -> ProviderError:
+        """Classify Graph's ``{"error": {"code", "message", "error_data", ...}}`` body."""
+        error = _graph_error(response)
+        if error is None:
+            return super().parse_error(response)
+        clasificado = classify(
+            _entero(error.get("code")),
+            http_status=response.status_code,
+            detail=_detalle(error),
+            message=str(error.get("message") or ""),
+            trace_id=str(error.get("fbtrace_id") or ""),
+        )
+        return _con_pista_transitoria(clasificado, error.get("is_transient"))
+
+    # -- builders ---------------------------------------------------------------------
+
+    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> dict:
+        template: dict[str, Any] = {"name": plantilla.nombre}
+        template["language"] = {"code": plantilla.idioma}
+        if componentes := self._componentes(plantilla, media):
+            template["components"] = componentes
+        return self.mensaje(salida, "template", template)
+
+    def _componentes(self, plantilla: Plantilla, media: MediaCache) -> list[dict[str, Any]]:
+        componentes = []
+        if plantilla.documento is not None:
+            documento = self._documento(plantilla.documento, media)
+            componentes.append(_componente("header", [{"type": "document", "document": documento}]))
+        # A component without variables is left out: Meta counts parameters per component.
+        if plantilla.variables:
+            componentes.append(_componente("body", parametros(plantilla.variables)))
+        return componentes
+
+    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> dict:
+        cuerpo = self._documento(documento, media)
+        if documento.caption:
+            cuerpo["caption"] = documento.caption
+        return self.mensaje(salida, "document", cuerpo)
+
+    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> dict:
+        cuerpo: dict[str, Any] = {"body": texto.cuerpo}
+        if texto.preview_url:
+            cuerpo["preview_url"] = True
+        return self.mensaje(salida, "text", cuerpo)
+
+    def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> dict:
+        accion = {
+            "buttons": [
+                {"type": "reply", "reply": {"id": boton.id, "title": boton.titulo}}
+                for boton in botones.botones
+            ]
+        }
+        interactivo = _interactivo("button", botones.cuerpo, botones.encabezado, botones.pie)
+        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
+
+    def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> dict:
+        accion = {"button": lista.boton, "sections": [_seccion(s) for s in lista.secciones]}
+        interactivo = _interactivo("list", lista.cuerpo, lista.encabezado, lista.pie)
+        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
+
+    def mensaje(self, salida: Salida, tipo: str, contenido: dict[str, Any]) -> dict[str, Any]:
+        """The common envelope of every message; ``referencia`` comes back in status webhooks."""
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": f"+{salida.telefono}",
+            "type": tipo,
+            tipo: contenido,
+        }
+        if salida.referencia:
+            payload["biz_opaque_callback_data"] = salida.referencia
+        return payload
+
+    # -- media ------------------------------------------------------------------------
+
+    def _documento(self, documento: Documento, media: MediaCache) -> dict[str, Any]:
+        return {"id": self.media_id(documento, media), "filename": documento.nombre}
+
+    def media_id(self, documento: Documento, media: MediaCache) -> str:
+        """The Media API id of ``documento``: from ``media`` or uploaded (once) now."""
+        media_id = media.get(documento.sha256)
+        if media_id is None:
+            media_id = self.subir(documento)
+            media.put(documento.sha256, media_id)
+        return media_id
+
+    def subir(self, documento: Documento) -> str:
+        """Upload ``documento`` (``POST /{version}/{PHONE_NUMBER_ID}/media``); return its id.
+
+        Raises:
+            TransientError: also for a timeout, since an upload alone sends nothing and
+                repeating it is harmless.
+            ProviderError: Meta refused the file (131053: type, size or format).
+        """
+        archivo = {"file": (documento.nombre, bytes(documento.contenido), documento.mime)}
+        datos = {"messaging_product": "whatsapp", "type": documento.mime}
+        try:
+            respuesta = self.request("POST", self.ruta("media"), files=archivo, data=datos)
+        except AmbiguousError as exc:
+            raise TransientError(str(exc), http_status=exc.http_status) from exc
+        media_id = respuesta.get("id") if isinstance(respuesta, dict) else None
+        if not media_id:
+            raise TransientError("Meta no devolvió el id del archivo subido.", http_status=200)
+        logger.info("Documento %s subido a Meta (%s)", documento.sha256[:12], media_id)
+        return str(media_id)
+
+    # -- delivery and operations ---------------------------------------------------------
+
+    def deliver(self, salida: Salida, payload: Any) -> Resultado:
+        """POST the message; return its wamid and the wa_id Meta reports.
+
+        Raises:
+            AmbiguousError: a 200 without ``messages[0].id`` (see :func:`resultado`).
+            ProviderError: as :meth:`HttpBackend.request`.
+        """
+        return resultado(self.request("POST", self.ruta("messages"), json=payload))
+
+    def verify_credentials(self) -> str:
+        """``"verified_name (display_phone_number)"`` of the number, if the token works."""
+        campos = {"fields": "display_phone_number,verified_name"}
+        datos = self.request("GET", self.ruta(), params=campos)
+        datos = datos if isinstance(datos, dict) else {}
+        return f"{datos.get('verified_name', '')} ({datos.get('display_phone_number', '')})"
+
+    def ruta(self, *partes: str) -> str:
+        """``/{API_VERSION}/{PHONE_NUMBER_ID}[/partes...]``."""
+        version = str(self.options["API_VERSION"])
+        version = version if version.startswith("v") else f"v{version}"
+        return "/".join(["", version, str(self.options["PHONE_NUMBER_ID"]), *partes])
+
+
+# -- payload pieces ----------------------------------------------------------------------
+
+
+def parametros(variables: Variables) -> list[dict[str, str]]:
+    """Body parameters: in order for ``{{1}}..{{n}}``, with ``parameter_name`` when named."""
+    if isinstance(variables, dict):
+        return [
+            {"type": "text", "parameter_name": nombre, "text": valor}
+            for nombre, valor in variables.items()
+        ]
+    return [{"type": "text", "text": valor} for valor in variables]
+
+
+def _componente(tipo: str, parametros: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": tipo, "parameters": parametros}
+
+
+def _interactivo(tipo: str, cuerpo: str, encabezado: str, pie: str) -> dict[str, Any]:
+    interactivo: dict[str, Any] = {"type": tipo}
+    if encabezado:
+        interactivo["header"] = {"type": "text", "text": encabezado}
+    interactivo["body"] = {"text": cuerpo}
+    if pie:
+        interactivo["footer"] = {"text": pie}
+    return interactivo
+
+
+def _seccion(seccion: Seccion) -> dict[str, Any]:
+    filas = []
+    for fila in seccion.filas:
+        datos = {"id": fila.id, "title": fila.titulo}
+        if fila.descripcion:
+            datos["description"] = fila.descripcion
+        filas.append(datos)
+    return {"title": seccion.titulo, "rows": filas} if seccion.titulo else {"rows": filas}
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+def resultado(cuerpo: Any) -> Resultado:
+    """Read ``messages[0].id`` and ``contacts[0].wa_id`` from a send answer.
+
+    Raises:
+        AmbiguousError: no message id. Meta took the request (200) and may have sent it,
+            but we cannot tell; the envío waits for the status webhook, which finds it by
+            ``biz_opaque_callback_data``, before anything is sent again.
+    """
+    cuerpo = cuerpo if isinstance(cuerpo, dict) else {}
+    wamid = _primero(cuerpo, "messages").get("id")
+    if not wamid:
+        raise AmbiguousError(
+            "Meta aceptó el mensaje pero no devolvió su id (messages[0].id).", http_status=200
+        )
+    wa_id = _primero(cuerpo, "contacts").get("wa_id") or ""
+    return Resultado(id=str(wamid), wa_id=str(wa_id), raw=cuerpo)
+
+
+def _primero(cuerpo: dict[str, Any], clave: str) -> dict[str, Any]:
+    lista = cuerpo.get(clave)
+    primero = lista[0] if isinstance(lista, list) and lista else None
+    return primero if isinstance(primero, dict) else {}
+
+
+def _graph_error(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        cuerpo = response.json()
+    except ValueError:
+        return None
+    error = cuerpo.get("error") if isinstance(cuerpo, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _detalle(error: dict[str, Any]) -> str:
+    # ``error_data`` is an object on the messaging endpoints and a plain string on others.
+    datos = error.get("error_data")
+    if isinstance(datos, dict):
+        return str(datos.get("details") or "")
+    return str(datos or "")
+
+
+def _entero(valor: Any) -> int | None:
+    try:
+        return int(valor)
+    except (TypeError, ValueError):
+        return None
+
+
+def _con_pista_transitoria(error: ProviderError, is_transient: Any) -> ProviderError:
+    # Graph's is_transient hint decides only for codes our table does not know; a known
+    # code is classified by the table alone (exceptions.py).
+    if is_transient is True and type(error) is PermanentError and not _conocido(error.code):
+        return TransientError(
+            str(error),
+            code=error.code,
+            detail=error.detail,
+            http_status=error.http_status,
+            trace_id=error.trace_id,
+        )
+    return error
+
+
+def _conocido(code: int | None) -> bool:
+    tablas = (TRANSIENT_CODES, PAIR_RATE_CODES, AUTH_CODES, ERROR_MESSAGES)
+    return code is not None and any(code in tabla for tabla in tablas)
