@@ -44,7 +44,9 @@ class Destinatario:
         """Accept a phone string, or any object with ``.telefono`` (and maybe ``.nombre``)."""
         if valor is None or isinstance(valor, str | int):
             return cls(str(valor or ""), nombre)
-        return cls(str(getattr(valor, "telefono", "") or ""), nombre or getattr(valor, "nombre", ""))
+        return cls(
+            str(getattr(valor, "telefono", "") or ""), nombre or getattr(valor, "nombre", "")
+        )
 
 
 def enviar_plantilla(
@@ -125,6 +127,30 @@ def registrar(
     return _guardar(envio, contenido)
 
 
+def registrar_omitido(
+    contenido: Plantilla | Documento | Texto,
+    telefono: Any,
+    motivo: MotivoOmision,
+    *,
+    detalle: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+) -> EnvioWhatsApp:
+    """Record an ``omitido`` envío with ``motivo`` (and ``detalle``); nothing is enqueued.
+
+    For sends that could not even be prepared (a disparador whose callable raised).
+    The same ``clave`` returns the first envío, as in :func:`registrar`.
+    """
+    if clave and (existente := EnvioWhatsApp.objects.filter(clave=clave).first()):
+        return existente
+    destinatario = Destinatario.de(telefono)
+    envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, None, cuenta)
+    envio.estado, envio.motivo, envio.error_detalle = EstadoEnvio.OMITIDO, motivo, detalle
+    return _guardar(envio, contenido)
+
+
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
     envio = EnvioWhatsApp(
         telefono_original=str(destinatario.telefono)[:64],
@@ -176,7 +202,11 @@ def _decidir(envio: EnvioWhatsApp, contenido, destinatario: Destinatario, region
         motivo = MotivoOmision.DESHABILITADO
     if motivo is None and settings.REQUIRE_CONSENT and not tiene_consentimiento(envio.telefono):
         motivo = MotivoOmision.SIN_CONSENTIMIENTO
-    if motivo is None and not isinstance(contenido, Plantilla) and not ventana_abierta(envio.telefono):
+    if (
+        motivo is None
+        and not isinstance(contenido, Plantilla)
+        and not ventana_abierta(envio.telefono)
+    ):
         motivo = MotivoOmision.FUERA_DE_VENTANA
     if motivo is not None:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
@@ -199,7 +229,9 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
     try:
         with transaction.atomic():
             if isinstance(documento, Documento):
-                nombre = f"{documento.sha256[:16]}-{documento.nombre}"
+                # Only the base name: "facturas/f.pdf" must not create folders, nor
+                # "../f.pdf" raise the storage's path-traversal error into the ERP.
+                nombre = f"{documento.sha256[:16]}-{Path(documento.nombre).name}"
                 envio.documento.save(nombre, ContentFile(bytes(documento.contenido)), save=False)
             envio.save()
     except IntegrityError:
