@@ -18,8 +18,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULT_ALIAS, DEFAULTS, SETTING_NAME, parse_rate, raw_user_settings
 
-NUMEROS = ("MAX_ATTEMPTS", "RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "REDISPATCH_AFTER",
-           "RECONCILE_AFTER", "PAUSE_PROBE_EVERY")
+NUMEROS = (
+    "MAX_ATTEMPTS",
+    "RETRY_BACKOFF",
+    "RETRY_BACKOFF_MAX",
+    "REDISPATCH_AFTER",
+    "RECONCILE_AFTER",
+    "PAUSE_PROBE_EVERY",
+)
 
 
 def _error(msg: str, hint: str, id_: str) -> checks.Error:
@@ -69,6 +75,7 @@ def _backends(config) -> list[checks.CheckMessage]:
 
 def _backend(alias: str, entry) -> list[checks.CheckMessage]:
     from .backends import backend_class
+    from .backends.base import BaseBackend
 
     where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
     if not isinstance(entry, dict) or not entry.get("BACKEND"):
@@ -83,11 +90,23 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
         cls = backend_class(entry["BACKEND"], alias)
     except ImproperlyConfigured as exc:
         return [_error(str(exc), f'Corrige la ruta en {where}["BACKEND"].', "E003")]
-    options = entry.get("OPTIONS") or {}
-    return [
-        _error(problem, f'Revisa {where}["OPTIONS"].', "E004")
-        for problem in cls.option_problems(alias, options)
-    ]
+    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+        return [
+            _error(
+                f'{where}["BACKEND"] = {entry["BACKEND"]!r} no es una clase de backend.',
+                "Indica una subclase de whatsapp_notify.backends.base.BaseBackend.",
+                "E003",
+            )
+        ]
+    return _options(where, alias, cls, entry.get("OPTIONS") or {})
+
+
+def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
+    hint = f'Revisa {where}["OPTIONS"].'
+    if not isinstance(options, dict):
+        mensaje = f'{where}["OPTIONS"] debe ser un dict, no {type(options).__name__}.'
+        return [_error(mensaje, hint, "E004")]
+    return [_error(problem, hint, "E004") for problem in cls.option_problems(alias, options)]
 
 
 def _region(region) -> list[checks.CheckMessage]:

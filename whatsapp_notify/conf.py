@@ -51,13 +51,17 @@ def parse_rate(value: str | None) -> float | None:
     """Return messages per second for ``"80/s"``, ``"600/m"``, ``"1000/h"``; None for no limit.
 
     Raises:
-        ValueError: the text is not ``<number>/<s|m|h>``.
+        ValueError: the text is not ``<number>/<s|m|h>`` with a positive number.
     """
     if value in (None, ""):
         return None
     match = _RATE_RE.match(str(value))
-    if not match:
-        raise ValueError(f"RATE_LIMIT debe tener la forma '80/s', '600/m' o '1000/h', no {value!r}")
+    # A zero rate would read as "no limit" downstream; None is the way to say that.
+    if not match or float(match[1]) <= 0:
+        raise ValueError(
+            f"RATE_LIMIT debe tener la forma '80/s', '600/m' o '1000/h' con un número positivo "
+            f"(None para no limitar), no {value!r}"
+        )
     return float(match[1]) / _RATE_UNITS[match[2]]
 
 
@@ -105,7 +109,9 @@ class Settings:
 
 def raw_user_settings() -> dict[str, Any]:
     """The host's ``WHATSAPP_NOTIFY`` dict as written (empty when unset)."""
-    value = getattr(django_settings, SETTING_NAME, None) or {}
+    value = getattr(django_settings, SETTING_NAME, None)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{SETTING_NAME} debe ser un dict, no {type(value).__name__}.")
     return value

@@ -153,7 +153,9 @@ class Fila:
 
     def __post_init__(self) -> None:
         _exigir(0 < len(self.id) <= 200, "El id de una fila debe tener de 1 a 200 caracteres.")
-        _exigir(0 < len(self.titulo) <= 24, "El título de una fila debe tener de 1 a 24 caracteres.")
+        _exigir(
+            0 < len(self.titulo) <= 24, "El título de una fila debe tener de 1 a 24 caracteres."
+        )
         _exigir(len(self.descripcion) <= 72, "La descripción de una fila supera 72 caracteres.")
 
 

@@ -44,6 +44,10 @@ class ClaseEnvio(models.TextChoices):
 
 
 class EnvioQuerySet(models.QuerySet):
+    def por_clave(self, clave: str | None) -> EnvioWhatsApp | None:
+        """The envío recorded under ``clave`` (unique), or None."""
+        return self.filter(clave=clave).order_by().first() if clave else None
+
     def debidos(self, ahora=None):
         """Envíos ready for a worker: pendiente and due."""
         ahora = ahora or timezone.now()
@@ -92,9 +96,7 @@ class EnvioWhatsApp(models.Model):
     estado = models.CharField(
         _("estado"), max_length=16, choices=EstadoEnvio.choices, default=EstadoEnvio.PENDIENTE
     )
-    motivo = models.CharField(
-        _("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True
-    )
+    motivo = models.CharField(_("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True)
     intentos = models.PositiveSmallIntegerField(_("intentos"), default=0)
     proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
     wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
@@ -213,9 +215,7 @@ class ConsentimientoCliente(models.Model):
     """Opt-in / opt-out state of one phone number, with origin and evidence."""
 
     telefono = models.CharField(_("teléfono"), max_length=20, unique=True)
-    estado = models.CharField(
-        _("estado"), max_length=10, choices=EstadoConsentimiento.choices
-    )
+    estado = models.CharField(_("estado"), max_length=10, choices=EstadoConsentimiento.choices)
     origen = models.CharField(
         _("origen"), max_length=16, choices=OrigenConsentimiento.choices, default="erp"
     )

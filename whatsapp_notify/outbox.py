@@ -16,6 +16,7 @@ from typing import IO, Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .conf import DEFAULT_ALIAS, get_settings
@@ -117,13 +118,16 @@ def registrar(
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
     The same ``clave`` always returns the first envío: nothing is recorded or sent twice.
+    If that envío was ``omitido`` for a recipient reason (phone, consent, window...), it is
+    reconsidered with the recipient given now, since the ERP may have fixed the phone or
+    recorded consent meanwhile; it still goes out at most once.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
-    if clave and (existente := EnvioWhatsApp.objects.filter(clave=clave).first()):
-        return existente
     destinatario = Destinatario.de(telefono, nombre)
+    if existente := EnvioWhatsApp.objects.por_clave(clave):
+        return _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
-    _decidir(envio, contenido, destinatario, region)
+    _decidir(envio, region)
     return _guardar(envio, contenido)
 
 
@@ -143,7 +147,7 @@ def registrar_omitido(
     For sends that could not even be prepared (a disparador whose callable raised).
     The same ``clave`` returns the first envío, as in :func:`registrar`.
     """
-    if clave and (existente := EnvioWhatsApp.objects.filter(clave=clave).first()):
+    if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente
     destinatario = Destinatario.de(telefono)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, None, cuenta)
@@ -186,28 +190,9 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.documento_sha256 = documento.sha256
 
 
-def _decidir(envio: EnvioWhatsApp, contenido, destinatario: Destinatario, region) -> None:
+def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     """Fill telefono and the initial estado/motivo."""
-    settings = get_settings()
-    motivo = None
-    try:
-        envio.telefono = normalizar(destinatario.telefono, region)
-    except TelefonoInvalido:
-        motivo = (
-            MotivoOmision.SIN_TELEFONO
-            if not str(destinatario.telefono or "").strip()
-            else MotivoOmision.TELEFONO_INVALIDO
-        )
-    if motivo is None and not settings.ENABLED:
-        motivo = MotivoOmision.DESHABILITADO
-    if motivo is None and settings.REQUIRE_CONSENT and not tiene_consentimiento(envio.telefono):
-        motivo = MotivoOmision.SIN_CONSENTIMIENTO
-    if (
-        motivo is None
-        and not isinstance(contenido, Plantilla)
-        and not ventana_abierta(envio.telefono)
-    ):
-        motivo = MotivoOmision.FUERA_DE_VENTANA
+    envio.telefono, motivo = revisar_destinatario(envio.telefono_original, envio.clase, region)
     if motivo is not None:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
     elif envio.programado_para and envio.programado_para > timezone.now():
@@ -216,12 +201,60 @@ def _decidir(envio: EnvioWhatsApp, contenido, destinatario: Destinatario, region
         envio.estado = EstadoEnvio.PENDIENTE
 
 
+def revisar_destinatario(
+    telefono: Any, clase: str, region: str | None = None
+) -> tuple[str, MotivoOmision | None]:
+    """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
+
+    Returns the E.164 digits (empty when invalid) and the :class:`MotivoOmision`, or None
+    when it can go. Checked in order: phone, ``ENABLED``, consent, and for free-form
+    messages the 24-hour window.
+    """
+    try:
+        digitos = normalizar(telefono, region)
+    except TelefonoInvalido:
+        vacio = not str(telefono or "").strip()
+        return "", MotivoOmision.SIN_TELEFONO if vacio else MotivoOmision.TELEFONO_INVALIDO
+    settings = get_settings()
+    if not settings.ENABLED:
+        return digitos, MotivoOmision.DESHABILITADO
+    if settings.REQUIRE_CONSENT and not tiene_consentimiento(digitos):
+        return digitos, MotivoOmision.SIN_CONSENTIMIENTO
+    if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos):
+        return digitos, MotivoOmision.FUERA_DE_VENTANA
+    return digitos, None
+
+
+def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> EnvioWhatsApp:
+    """Give an envío omitido for a recipient reason a second chance under its clave."""
+    if envio.estado != EstadoEnvio.OMITIDO or envio.motivo == MotivoOmision.ERROR_DISPARADOR:
+        return envio
+    from .acciones import reenviar
+
+    try:
+        telefono = normalizar(destinatario.telefono, region)
+    except TelefonoInvalido:
+        telefono = ""
+    EnvioWhatsApp.objects.filter(pk=envio.pk, estado=EstadoEnvio.OMITIDO).update(
+        telefono=telefono,
+        telefono_original=str(destinatario.telefono)[:64],
+        nombre=(destinatario.nombre or envio.nombre)[:200],
+    )
+    envio.refresh_from_db()
+    reenviar([envio])
+    envio.refresh_from_db()
+    return envio
+
+
 def ventana_abierta(telefono: str, ahora: datetime | None = None) -> bool:
     """True when the customer wrote to us in the last 24 hours (free-form messages allowed)."""
     desde = (ahora or timezone.now()) - VENTANA_SERVICIO
-    return Mensaje.objects.filter(
-        direccion=Direccion.ENTRANTE, fecha__gte=desde, telefono__in=variantes(telefono)
-    ).exists()
+    formas = variantes(telefono)
+    return (
+        Mensaje.objects.filter(direccion=Direccion.ENTRANTE, fecha__gte=desde)
+        .filter(Q(telefono__in=formas) | Q(wa_id__in=formas))
+        .exists()
+    )
 
 
 def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
@@ -236,7 +269,7 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
             envio.save()
     except IntegrityError:
         # Another request recorded the same clave first: that envío is the one.
-        if envio.clave and (existente := EnvioWhatsApp.objects.filter(clave=envio.clave).first()):
+        if existente := EnvioWhatsApp.objects.por_clave(envio.clave):
             return existente
         raise
     _log_registro(envio)

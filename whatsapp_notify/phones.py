@@ -12,6 +12,10 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 from .exceptions import WhatsAppError
 
+# Legacy Mexican prefixes left in the national number: the mobile "1" (also what remains of
+# "01", whose 0 phonenumbers drops) and "044"/"045".
+_PREFIJOS_MX = ("1", "44", "45")
+
 # country calling code -> the extra mobile digit WhatsApp may add after it
 _MOBILE_PREFIX = {52: "1", 54: "9"}
 _ACCEPTED_TYPES = {
@@ -44,7 +48,7 @@ def normalizar(telefono: str | int | None, region: str | None = None) -> str:
     texto = _limpiar(telefono)
     if not texto:
         raise TelefonoInvalido("El teléfono está vacío.")
-    numero = _sin_uno_mexicano(_parse(texto, region or _default_region()))
+    numero = _sin_prefijo_mexicano(_parse(texto, region or _default_region()))
     if not phonenumbers.is_valid_number(numero):
         raise TelefonoInvalido(
             f"El teléfono no es válido para la región {_region_de(numero)} ({mask(texto)})."
@@ -103,11 +107,18 @@ def _parse(texto: str, region: str) -> phonenumbers.PhoneNumber:
         raise TelefonoInvalido("No se pudo interpretar el texto como teléfono.") from None
 
 
-def _sin_uno_mexicano(numero: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
-    # Mexico dropped the mobile "1" in 2019; people (and WhatsApp) still write +521 55 ….
+def _sin_prefijo_mexicano(numero: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    # Mexico dropped the mobile "1" and the 01/044/045 dialling prefixes in 2019; people (and
+    # WhatsApp) still write +521 55 …, and old ERP records carry 044 55 …, which phonenumbers
+    # no longer strips. A Mexican national number has exactly 10 digits, so this is unambiguous.
     nacional = str(numero.national_number)
-    if numero.country_code == 52 and len(nacional) == 11 and nacional.startswith("1"):
-        return phonenumbers.PhoneNumber(country_code=52, national_number=int(nacional[1:]))
+    if numero.country_code != 52:
+        return numero
+    for prefijo in _PREFIJOS_MX:
+        if len(nacional) == len(prefijo) + 10 and nacional.startswith(prefijo):
+            return phonenumbers.PhoneNumber(
+                country_code=52, national_number=int(nacional[len(prefijo) :])
+            )
     return numero
 
 

@@ -25,6 +25,4 @@ def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
     logger = logging.getLogger(__name__)
     for receiver, resultado in signal.send_robust(sender=sender, **kwargs):
         if isinstance(resultado, Exception):
-            logger.error(
-                "Un receptor de la señal falló: %r", receiver, exc_info=resultado
-            )
+            logger.error("Un receptor de la señal falló: %r", receiver, exc_info=resultado)

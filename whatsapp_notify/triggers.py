@@ -147,9 +147,8 @@ class Disparador:
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
-        # (clave is unique: no ORDER BY needed.)
-        if existente := list(EnvioWhatsApp.objects.filter(clave=clave).order_by()[:1]):
-            return existente[0]
+        if existente := EnvioWhatsApp.objects.por_clave(clave):
+            return existente
         if self.condicion is not None and not _llamar("condicion", self.condicion, obj):
             return None
         destinatario = _llamar("destinatario", self.destinatario, obj)

@@ -1,0 +1,771 @@
+"""The send API (``outbox``): validate, record the envío in the caller's transaction, enqueue.
+
+Celery is eager and the backend is locmem, so a recorded envío is delivered when the
+caller's transaction commits; ``outbox`` holds what reached the provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+
+from tests.celery_app import app as celery_app
+from tests.testapp.models import Cliente, Orden
+from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto, tasks
+from whatsapp_notify.conf import get_settings
+from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
+from whatsapp_notify.exceptions import MessageError, VariablesError
+from whatsapp_notify.messages import Documento, Plantilla, Texto
+from whatsapp_notify.models import (
+    ClaseEnvio,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoEnvio,
+    Mensaje,
+    MotivoOmision,
+)
+
+TELEFONO = "+52 1 55 1234 5678"
+DIGITOS = "525512345678"
+PLANTILLA = "vehiculo_listo_cliente"
+VARIABLES = ["Ana", "Mazda 3", "OT-42"]
+PDF = b"%PDF-1.4\n% cotizacion de prueba\n"
+LOCMEM = "whatsapp_notify.backends.locmem.LocmemBackend"
+
+# Real commits: on_commit callbacks run, so eager Celery delivers what was recorded.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def orden():
+    cliente = Cliente.objects.create(nombre="Ana Pérez", telefono=TELEFONO)
+    return Orden.objects.create(numero="OT-42", cliente=cliente)
+
+
+@pytest.fixture
+def ventana_abierta():
+    """The customer wrote an hour ago (stored under the 521 form WhatsApp may report)."""
+    return escribio("5215512345678", hace=timedelta(hours=1))
+
+
+def escribio(telefono: str, *, hace: timedelta, direccion: str = Direccion.ENTRANTE) -> Mensaje:
+    return Mensaje.objects.create(
+        direccion=direccion, telefono=telefono, texto="Hola", fecha=timezone.now() - hace
+    )
+
+
+def plantilla(telefono=TELEFONO, **opciones) -> EnvioWhatsApp:
+    opciones.setdefault("variables", VARIABLES)
+    return enviar_plantilla(telefono, PLANTILLA, **opciones)
+
+
+def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
+    return EnvioWhatsApp.objects.get(pk=envio.pk)
+
+
+# -- what gets recorded and sent ---------------------------------------------------------
+
+
+def test_enviar_plantilla__registra_el_envio_con_sus_campos(orden, outbox):
+    envio = enviar_plantilla(
+        TELEFONO,
+        PLANTILLA,
+        variables=VARIABLES,
+        referencia=orden,
+        tipo="vehiculo_listo",
+        clave=f"vehiculo_listo:{orden.pk}",
+        nombre="Ana Pérez",
+    )
+
+    assert envio.pk is not None
+    assert envio.estado == EstadoEnvio.PENDIENTE  # as recorded; the worker takes it from there
+    guardado = leer(envio)
+    assert guardado.telefono == DIGITOS
+    assert guardado.telefono_original == TELEFONO
+    assert guardado.nombre == "Ana Pérez"
+    assert guardado.tipo == "vehiculo_listo"
+    assert guardado.referencia == orden
+    assert guardado.content_type == ContentType.objects.get_for_model(Orden)
+    assert guardado.object_id == str(orden.pk)
+    assert guardado.clave == f"vehiculo_listo:{orden.pk}"
+    assert guardado.cuenta == "default"
+    assert guardado.clase == ClaseEnvio.PLANTILLA
+    assert guardado.plantilla == PLANTILLA
+    assert guardado.idioma == "es_MX"
+    assert guardado.variables == VARIABLES
+    assert guardado.motivo == ""
+
+
+def test_enviar_plantilla__se_entrega_al_confirmar(outbox):
+    envio = plantilla()
+
+    guardado = leer(envio)
+    assert guardado.estado == EstadoEnvio.ENVIADO
+    assert guardado.wamid == outbox[0].wamid
+    assert len(outbox) == 1
+    enviado = outbox[0]
+    assert (enviado.cuenta, enviado.telefono, enviado.referencia) == (
+        "default",
+        DIGITOS,
+        str(envio.pk),
+    )
+    assert enviado.contenido == Plantilla(PLANTILLA, "es_MX", VARIABLES)
+
+
+def test_enviar_plantilla__variables_con_nombre(outbox):
+    envio = plantilla(variables={"nombre_cliente": "Ana", "numero_orden": 42})
+
+    assert leer(envio).variables == {"nombre_cliente": "Ana", "numero_orden": "42"}
+    assert outbox[0].contenido.variables == {"nombre_cliente": "Ana", "numero_orden": "42"}
+
+
+def test_enviar_plantilla__sin_variables_guarda_lista_vacia(outbox):
+    envio = enviar_plantilla(TELEFONO, "hello_world")
+
+    assert leer(envio).variables == []
+    assert outbox[0].contenido.variables == []
+
+
+@pytest.mark.parametrize(
+    ("idioma", "por_omision", "esperado"),
+    [
+        pytest.param(None, "es_MX", "es_MX", id="por-omision"),
+        pytest.param(None, "es_CO", "es_CO", id="por-omision-desde-settings"),
+        pytest.param("en_US", "es_MX", "en_US", id="explicito"),
+    ],
+)
+def test_enviar_plantilla__idioma(wa_settings, outbox, idioma, por_omision, esperado):
+    wa_settings(DEFAULT_LANGUAGE=por_omision)
+
+    envio = plantilla(idioma=idioma)
+
+    assert leer(envio).idioma == esperado
+    assert outbox[0].contenido.idioma == esperado
+
+
+def test_enviar_plantilla__region_de_la_llamada(outbox):
+    envio = plantilla("300 123 4567", region="CO")
+
+    assert leer(envio).telefono == "573001234567"
+    assert outbox[0].telefono == "573001234567"
+
+
+@pytest.mark.parametrize(
+    ("telefono", "digitos"),
+    [
+        pytest.param("+54 9 11 2345 6789", "541123456789", id="ar-sin-el-9"),
+        pytest.param("whatsapp:+5215512345678", DIGITOS, id="mx-sin-el-1"),
+        pytest.param("0034 612 34 56 78", "34612345678", id="es-prefijo-00"),
+    ],
+)
+def test_enviar_plantilla__guarda_digitos_e164(outbox, telefono, digitos):
+    envio = plantilla(telefono)
+
+    assert leer(envio).telefono == digitos
+    assert outbox[0].telefono == digitos
+
+
+def test_enviar_plantilla__con_documento_de_encabezado(outbox):
+    envio = plantilla(documento=PDF, nombre_documento="cotizacion.pdf")
+
+    guardado = leer(envio)
+    assert guardado.nombre_documento == "cotizacion.pdf"
+    assert guardado.documento_mime == "application/pdf"
+    assert guardado.documento_sha256 == hashlib.sha256(PDF).hexdigest()
+    with guardado.documento.open("rb") as archivo:
+        assert archivo.read() == PDF
+    enviado = outbox[0].contenido
+    assert isinstance(enviado, Plantilla)
+    assert enviado.documento == Documento(PDF, "cotizacion.pdf", "application/pdf")
+
+
+@pytest.mark.parametrize(
+    "cuenta",
+    [
+        pytest.param("default", id="default"),
+        pytest.param("sucursal", id="otra-cuenta"),
+    ],
+)
+def test_enviar_plantilla__cuenta(wa_settings, outbox, cuenta):
+    wa_settings(BACKENDS={"default": {"BACKEND": LOCMEM}, "sucursal": {"BACKEND": LOCMEM}})
+
+    envio = plantilla(cuenta=cuenta)
+
+    assert leer(envio).cuenta == cuenta
+    assert [enviado.cuenta for enviado in outbox] == [cuenta]
+
+
+def test_enviar_plantilla__cuenta_desconocida_lanza_y_no_registra(outbox):
+    with pytest.raises(ImproperlyConfigured, match="'sucursal'"):
+        plantilla(cuenta="sucursal")
+
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+# -- the recipient -----------------------------------------------------------------------
+
+
+def test_destinatario__objeto_con_telefono_y_nombre(orden, outbox):
+    envio = plantilla(orden.cliente)
+
+    guardado = leer(envio)
+    assert (guardado.telefono, guardado.nombre) == (DIGITOS, "Ana Pérez")
+    assert guardado.telefono_original == TELEFONO
+    assert outbox[0].telefono == DIGITOS
+
+
+def test_destinatario__nombre_explicito_gana_al_del_objeto(orden, outbox):
+    envio = plantilla(orden.cliente, nombre="Sra. Pérez")
+
+    assert leer(envio).nombre == "Sra. Pérez"
+
+
+def test_destinatario__objeto_sin_nombre(outbox):
+    envio = plantilla(SimpleNamespace(telefono="55 1234 5678"))
+
+    assert (leer(envio).telefono, leer(envio).nombre) == (DIGITOS, "")
+    assert len(outbox) == 1
+
+
+# -- omitido: recipient problems never raise ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("telefono", "motivo"),
+    [
+        pytest.param("", MotivoOmision.SIN_TELEFONO, id="vacio"),
+        pytest.param(None, MotivoOmision.SIN_TELEFONO, id="none"),
+        pytest.param("   ", MotivoOmision.SIN_TELEFONO, id="espacios"),
+        pytest.param(SimpleNamespace(telefono=""), MotivoOmision.SIN_TELEFONO, id="objeto-vacio"),
+        pytest.param(
+            SimpleNamespace(telefono=None, nombre="Ana"),
+            MotivoOmision.SIN_TELEFONO,
+            id="objeto-none",
+        ),
+        pytest.param("no tengo", MotivoOmision.TELEFONO_INVALIDO, id="letras"),
+        pytest.param("12345", MotivoOmision.TELEFONO_INVALIDO, id="demasiado-corto"),
+        pytest.param("+52 800 123 4567", MotivoOmision.TELEFONO_INVALIDO, id="numero-gratuito"),
+    ],
+)
+def test_omitido__telefono_ausente_o_invalido(outbox, telefono, motivo):
+    envio = plantilla(telefono)
+
+    guardado = leer(envio)
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, motivo)
+    assert (guardado.estado, guardado.motivo) == (EstadoEnvio.OMITIDO, motivo)
+    assert guardado.telefono == ""
+    assert outbox == []
+
+
+def test_omitido__telefono_invalido_conserva_el_original(outbox):
+    envio = plantilla("55-1234", tipo="vehiculo_listo")
+
+    guardado = leer(envio)
+    assert guardado.telefono_original == "55-1234"
+    assert guardado.tipo == "vehiculo_listo"
+    assert guardado.plantilla == PLANTILLA
+
+
+def test_omitido__whatsapp_deshabilitado(wa_settings, outbox):
+    wa_settings(ENABLED=False)
+
+    envio = plantilla()
+
+    guardado = leer(envio)
+    assert (guardado.estado, guardado.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.DESHABILITADO)
+    assert guardado.telefono == DIGITOS
+    assert outbox == []
+
+
+def test_omitido__deshabilitado_tampoco_envia_texto_en_ventana(
+    wa_settings, outbox, ventana_abierta
+):
+    wa_settings(ENABLED=False)
+
+    envio = enviar_texto(TELEFONO, "Su vehículo está listo")
+
+    assert leer(envio).motivo == MotivoOmision.DESHABILITADO
+    assert outbox == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "opciones",
+    [
+        pytest.param({"telefono": ""}, id="omitido"),
+        pytest.param({"programado_para": timezone.now() + timedelta(days=1)}, id="programado"),
+    ],
+)
+def test_encolar__omitidos_y_programados_no_se_encolan(
+    django_capture_on_commit_callbacks, outbox, opciones
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        envio = plantilla(**opciones)
+
+    assert callbacks == []
+    assert leer(envio).estado in {EstadoEnvio.OMITIDO, EstadoEnvio.PROGRAMADO}
+    assert outbox == []
+
+
+# -- consent -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def consentimiento_requerido(wa_settings):
+    wa_settings(REQUIRE_CONSENT=True)
+
+
+@pytest.mark.usefixtures("consentimiento_requerido")
+def test_consentimiento__sin_consentimiento_se_omite(outbox):
+    envio = plantilla()
+
+    guardado = leer(envio)
+    assert (guardado.estado, guardado.motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.SIN_CONSENTIMIENTO,
+    )
+    assert outbox == []
+
+
+@pytest.mark.usefixtures("consentimiento_requerido")
+@pytest.mark.parametrize(
+    "como_se_otorgo",
+    [
+        pytest.param("+52 55 1234 5678", id="mismo-formato"),
+        pytest.param("044 55 1234 5678", id="formato-antiguo"),
+        pytest.param("whatsapp:+5215512345678", id="con-el-1"),
+    ],
+)
+def test_consentimiento__otorgado_se_envia(outbox, como_se_otorgo):
+    otorgar_consentimiento(como_se_otorgo)
+
+    envio = plantilla()
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert [enviado.telefono for enviado in outbox] == [DIGITOS]
+
+
+@pytest.mark.usefixtures("consentimiento_requerido")
+def test_consentimiento__revocado_se_omite(outbox):
+    otorgar_consentimiento(TELEFONO)
+    revocar_consentimiento(TELEFONO, evidencia="Escribió BAJA")
+
+    envio = plantilla()
+
+    assert leer(envio).motivo == MotivoOmision.SIN_CONSENTIMIENTO
+    assert outbox == []
+
+
+def test_consentimiento__no_requerido_envia_sin_registro(outbox):
+    assert get_settings().REQUIRE_CONSENT is False
+
+    plantilla()
+
+    assert len(outbox) == 1
+
+
+# -- the 24-hour window ------------------------------------------------------------------
+
+
+def test_ventana__texto_sin_mensajes_del_cliente_se_omite(outbox):
+    envio = enviar_texto(TELEFONO, "Su vehículo está listo")
+
+    guardado = leer(envio)
+    assert (guardado.estado, guardado.motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.FUERA_DE_VENTANA,
+    )
+    assert guardado.clase == ClaseEnvio.TEXTO
+    assert guardado.texto == "Su vehículo está listo"
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("telefono", "hace", "direccion"),
+    [
+        pytest.param(DIGITOS, timedelta(hours=25), Direccion.ENTRANTE, id="escribio-hace-25h"),
+        pytest.param(DIGITOS, timedelta(hours=1), Direccion.SALIENTE, id="solo-le-escribimos"),
+        pytest.param("525598765432", timedelta(hours=1), Direccion.ENTRANTE, id="otro-cliente"),
+    ],
+)
+def test_ventana__cerrada_se_omite(outbox, telefono, hace, direccion):
+    escribio(telefono, hace=hace, direccion=direccion)
+
+    texto = enviar_texto(TELEFONO, "Su vehículo está listo")
+    documento = enviar_documento(TELEFONO, PDF, nombre_documento="factura.pdf")
+
+    assert leer(texto).motivo == MotivoOmision.FUERA_DE_VENTANA
+    assert leer(documento).motivo == MotivoOmision.FUERA_DE_VENTANA
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    "guardado_como",
+    [
+        pytest.param(DIGITOS, id="mismo-numero"),
+        pytest.param("5215512345678", id="variante-521"),
+    ],
+)
+def test_ventana__abierta_envia_texto(outbox, guardado_como):
+    escribio(guardado_como, hace=timedelta(hours=23))
+
+    envio = enviar_texto(TELEFONO, "Su vehículo está listo")
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert [enviado.contenido for enviado in outbox] == [Texto("Su vehículo está listo")]
+
+
+def test_ventana__abierta_ar_con_9(outbox):
+    escribio("5491123456789", hace=timedelta(hours=2))
+
+    envio = enviar_texto("011 15 2345 6789", "Hola", region="AR")
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert outbox[0].telefono == "541123456789"
+
+
+def test_ventana__plantilla_no_la_necesita(outbox):
+    envio = plantilla()
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+
+
+# -- documents ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_enviar_documento__bytes_con_caption(outbox):
+    envio = enviar_documento(
+        TELEFONO, PDF, nombre_documento="cotizacion.pdf", caption="Su cotización", tipo="cotizacion"
+    )
+
+    guardado = leer(envio)
+    assert guardado.clase == ClaseEnvio.DOCUMENTO
+    assert guardado.estado == EstadoEnvio.ENVIADO
+    assert guardado.texto == "Su cotización"
+    assert guardado.nombre_documento == "cotizacion.pdf"
+    assert guardado.documento_mime == "application/pdf"
+    assert guardado.documento_sha256 == hashlib.sha256(PDF).hexdigest()
+    with guardado.documento.open("rb") as archivo:
+        assert archivo.read() == PDF
+    assert outbox[0].contenido == Documento(
+        PDF, "cotizacion.pdf", "application/pdf", "Su cotización"
+    )
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_enviar_documento__path_toma_su_nombre(outbox, tmp_path):
+    ruta = tmp_path / "factura-17.pdf"
+    ruta.write_bytes(PDF)
+
+    envio = enviar_documento(TELEFONO, ruta)
+
+    assert leer(envio).nombre_documento == "factura-17.pdf"
+    assert outbox[0].contenido.contenido == PDF
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_enviar_documento__archivo_abierto_se_lee_desde_el_principio(outbox, tmp_path):
+    ruta = tmp_path / "orden.pdf"
+    ruta.write_bytes(PDF)
+
+    with ruta.open("rb") as archivo:
+        archivo.read()  # already consumed by the caller
+        envio = enviar_documento(TELEFONO, archivo)
+
+    assert leer(envio).nombre_documento == "orden.pdf"
+    assert outbox[0].contenido.contenido == PDF
+
+
+@pytest.mark.parametrize(
+    ("nombre", "archivo"),
+    [
+        pytest.param("facturas/2024/f.pdf", "f.pdf", id="con-carpetas"),
+        pytest.param("../../f.pdf", "f.pdf", id="con-puntos"),
+        pytest.param("/etc/f.pdf", "f.pdf", id="ruta-absoluta"),
+    ],
+)
+def test_documento__el_archivo_guardado_usa_solo_el_nombre_base(outbox, nombre, archivo):
+    envio = plantilla(documento=PDF, nombre_documento=nombre)
+
+    guardado = leer(envio)
+    assert guardado.documento.name.startswith("whatsapp_notify/documentos/")
+    assert guardado.documento.name.endswith(f"{guardado.documento_sha256[:16]}-{archivo}")
+    assert guardado.nombre_documento == nombre
+    assert guardado.estado == EstadoEnvio.ENVIADO
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_enviar_documento__bytesio_con_nombre_explicito(outbox):
+    envio = enviar_documento(TELEFONO, io.BytesIO(PDF), nombre_documento="orden.pdf")
+
+    assert leer(envio).documento_sha256 == hashlib.sha256(PDF).hexdigest()
+    assert len(outbox) == 1
+
+
+# -- idempotency -------------------------------------------------------------------------
+
+
+def test_clave__la_misma_dos_veces_es_el_mismo_envio(outbox):
+    primero = plantilla(clave="vehiculo_listo:42")
+    segundo = plantilla(clave="vehiculo_listo:42", variables=["Otro", "Otro", "Otro"])
+
+    assert segundo.pk == primero.pk
+    assert EnvioWhatsApp.objects.count() == 1
+    assert len(outbox) == 1
+    assert outbox[0].contenido.variables == VARIABLES
+
+
+def test_clave__claves_distintas_son_envios_distintos(outbox):
+    plantilla(clave="recordatorio_24h:7")
+    plantilla(clave="recordatorio_1h:7")
+
+    assert EnvioWhatsApp.objects.count() == 2
+    assert len(outbox) == 2
+
+
+def test_clave__omitido_por_el_destinatario_se_reconsidera_y_sale_una_sola_vez(outbox):
+    primero = plantilla("", clave="vehiculo_listo:42")
+    assert outbox == []
+
+    # The ERP fixed the phone and calls again with the same clave: the same envío goes out.
+    segundo = plantilla(TELEFONO, nombre="Ana", clave="vehiculo_listo:42")
+    tercero = plantilla(TELEFONO, clave="vehiculo_listo:42")
+
+    assert primero.pk == segundo.pk == tercero.pk
+    envio = leer(primero)
+    assert (envio.estado, envio.motivo, envio.telefono) == (EstadoEnvio.ENVIADO, "", DIGITOS)
+    assert envio.nombre == "Ana"
+    assert len(outbox) == 1
+
+
+def test_clave__omitido_que_sigue_sin_poder_salir_actualiza_el_motivo(outbox, wa_settings):
+    wa_settings(REQUIRE_CONSENT=True)
+    primero = plantilla("", clave="vehiculo_listo:42")
+    segundo = plantilla(TELEFONO, clave="vehiculo_listo:42")
+
+    assert segundo.pk == primero.pk
+    assert (segundo.estado, segundo.motivo) == (EstadoEnvio.OMITIDO, "sin_consentimiento")
+    assert outbox == []
+
+
+# -- programmer errors raise before anything is written ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        pytest.param({"Ana", "Mazda"}, id="set"),
+        pytest.param("Ana", id="cadena"),
+        pytest.param({"nombre cliente": "Ana"}, id="clave-con-espacio"),
+        pytest.param({3: "Ana"}, id="clave-entera"),
+        pytest.param(["Ana", ""], id="valor-vacio"),
+        pytest.param(["Ana", None], id="valor-none"),
+        pytest.param({"nombre": "  \n "}, id="valor-solo-espacios"),
+    ],
+)
+def test_variables__malformadas_lanzan_antes_de_registrar(outbox, variables):
+    with pytest.raises(VariablesError) as error:
+        plantilla(variables=variables, clave="vehiculo_listo:42")
+
+    assert isinstance(error.value, ValueError)
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    "enviar",
+    [
+        pytest.param(lambda: plantilla(documento=PDF), id="plantilla-documento-sin-nombre"),
+        pytest.param(
+            lambda: plantilla(documento=b"", nombre_documento="c.pdf"),
+            id="plantilla-documento-vacio",
+        ),
+        pytest.param(
+            lambda: enviar_documento(TELEFONO, b"", nombre_documento="c.pdf"), id="documento-vacio"
+        ),
+        pytest.param(lambda: enviar_documento(TELEFONO, PDF), id="documento-sin-nombre"),
+        pytest.param(
+            lambda: enviar_documento(TELEFONO, "cotizacion.pdf", nombre_documento="c.pdf"),
+            id="documento-ruta-como-texto",
+        ),
+        pytest.param(lambda: enviar_texto(TELEFONO, ""), id="texto-vacio"),
+        pytest.param(lambda: enviar_texto(TELEFONO, "x" * 4097), id="texto-demasiado-largo"),
+        pytest.param(lambda: enviar_plantilla(TELEFONO, ""), id="plantilla-sin-nombre"),
+    ],
+)
+def test_contenido__invalido_lanza_message_error_antes_de_registrar(outbox, enviar):
+    with pytest.raises(MessageError):
+        enviar()
+
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+def test_variables__se_sanean_para_meta(outbox):
+    # Meta rejects parameters with newlines, tabs or more than four spaces in a row (132018).
+    envio = plantilla(variables=["Ana\nPérez", "Mazda\t3", "OT     42", " 7 "])
+
+    esperado = ["Ana Pérez", "Mazda 3", "OT 42", "7"]
+    assert leer(envio).variables == esperado
+    assert outbox[0].contenido.variables == esperado
+
+
+# -- scheduling --------------------------------------------------------------------------
+
+
+def test_programado_para__futuro_queda_programado_sin_enviar(outbox):
+    cuando = timezone.now() + timedelta(hours=24)
+
+    envio = plantilla(programado_para=cuando)
+
+    guardado = leer(envio)
+    assert guardado.estado == EstadoEnvio.PROGRAMADO
+    assert guardado.programado_para == cuando
+    assert guardado.despachado_en is None
+    assert outbox == []
+
+
+def test_programado_para__pasado_se_envia_ya(outbox):
+    envio = plantilla(programado_para=timezone.now() - timedelta(minutes=5))
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert len(outbox) == 1
+
+
+def test_programado_para__omitido_gana_a_programado(outbox):
+    envio = plantilla("", programado_para=timezone.now() + timedelta(hours=24))
+
+    assert (leer(envio).estado, leer(envio).motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.SIN_TELEFONO,
+    )
+
+
+# -- the caller's transaction ------------------------------------------------------------
+
+
+class Rollback(Exception):
+    pass
+
+
+def _registrar_y_deshacer() -> None:
+    with transaction.atomic():
+        plantilla(clave="vehiculo_listo:42", documento=PDF, nombre_documento="c.pdf")
+        assert EnvioWhatsApp.objects.count() == 1
+        raise Rollback
+
+
+def test_transaccion__rollback_no_deja_envio_ni_envia(outbox):
+    with pytest.raises(Rollback):
+        _registrar_y_deshacer()
+
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+    # The clave is free again: the ERP's retry records and sends it.
+    plantilla(clave="vehiculo_listo:42")
+    assert len(outbox) == 1
+
+
+def test_transaccion__nada_sale_antes_del_commit(outbox):
+    with transaction.atomic():
+        envio = plantilla()
+        assert leer(envio).estado == EstadoEnvio.PENDIENTE
+        assert outbox == []
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert len(outbox) == 1
+
+
+@pytest.mark.django_db
+def test_transaccion__encola_solo_al_ejecutar_on_commit(django_capture_on_commit_callbacks, outbox):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        envio = plantilla()
+
+    assert len(callbacks) == 1
+    assert outbox == []
+    assert leer(envio).despachado_en is None  # not even enqueued yet
+
+    callbacks[0]()
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert [enviado.referencia for enviado in outbox] == [str(envio.pk)]
+
+
+# -- broker down -------------------------------------------------------------------------
+
+
+@contextmanager
+def broker_caido():
+    """Celery publishes (not eagerly) to a closed local port inside the block."""
+    # max_retries=0: kombu's own connection retries (seconds) are the host's choice; the
+    # outbox itself never retries a publish inside the caller's request.
+    claves = {
+        "task_always_eager": False,
+        "broker_url": "redis://127.0.0.1:1/0",
+        "broker_transport_options": {"max_retries": 0},
+    }
+    previo = {clave: celery_app.conf[clave] for clave in claves}
+    celery_app.conf.update(claves)
+    _olvidar_conexiones()
+    try:
+        yield
+    finally:
+        celery_app.conf.update(previo)
+        _olvidar_conexiones()
+
+
+def _olvidar_conexiones() -> None:
+    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def test_broker_caido__el_envio_queda_pendiente_y_beat_lo_envia(outbox, caplog):
+    caplog.set_level(logging.WARNING, logger="whatsapp_notify")
+
+    with broker_caido():
+        envio = plantilla(clave="vehiculo_listo:42")
+
+    guardado = leer(envio)
+    assert guardado.estado == EstadoEnvio.PENDIENTE
+    assert guardado.despachado_en is None  # never enqueued: Beat's next run takes it
+    assert guardado.intentos == 0
+    assert outbox == []
+    assert "Beat lo reintentará" in caplog.text
+
+    # Beat's next run comes after the publish pause that follows a failure, broker back.
+    tasks._broker.reiniciar()
+    assert tasks.despachar() == 1
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert [enviado.referencia for enviado in outbox] == [str(envio.pk)]
+
+
+# -- logs --------------------------------------------------------------------------------
+
+
+def test_log__nunca_contiene_el_telefono_completo(caplog, outbox):
+    caplog.set_level(logging.DEBUG, logger="whatsapp_notify")
+
+    plantilla()
+    plantilla("12345678901234")
+
+    assert caplog.records
+    assert DIGITOS not in caplog.text
+    assert "12345678901234" not in caplog.text

@@ -1,0 +1,165 @@
+"""Operator actions on envíos and accounts, shared by the admin and management commands.
+
+Each action is a conditional UPDATE on the rows it changes, so pressing it twice, or
+while a worker or a webhook touches the same envío, never sends anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from functools import partial
+from typing import NamedTuple
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import outbox, signals
+from .delivery import reanudar_cuenta
+from .models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from .phones import mask
+
+logger = logging.getLogger(__name__)
+
+#: Envíos that never reached the recipient and may be sent again.
+REENVIABLES = frozenset(
+    {EstadoEnvio.FALLIDO, EstadoEnvio.OMITIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO}
+)
+#: Envíos the provider accepted: sending them again would duplicate the message.
+YA_ENVIADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
+
+# Reasons an envío was not re-sent, besides the ``MotivoOmision`` values.
+YA_ENVIADO = "ya_enviado"
+EN_CURSO = "en_curso"
+
+
+class Reenvio(NamedTuple):
+    """What :func:`reenviar` did: how many went back to the queue, and why the rest did not.
+
+    ``omitidos`` maps a reason (:data:`YA_ENVIADO`, :data:`EN_CURSO` or a
+    :class:`~whatsapp_notify.models.MotivoOmision` value) to how many envíos it kept back.
+    """
+
+    reenviados: int
+    omitidos: dict[str, int]
+
+
+def reenviar(envios: Iterable[EnvioWhatsApp]) -> Reenvio:
+    """Send again the envíos that never reached their recipient.
+
+    ``fallido``, ``cancelado``, ``incierto`` and ``omitido`` envíos are checked again as a
+    new send would be (phone, ``ENABLED``, consent, 24-hour window for free-form
+    messages). Those that pass go back to ``pendiente`` (``programado`` if still due in
+    the future) with no attempts and no error, and are enqueued when the current
+    transaction commits. An ``omitido`` envío that still cannot go stays ``omitido`` with
+    the current reason; any other one that cannot go is left as it was. Envíos already
+    accepted by the provider (``enviado``, ``entregado``, ``leido``) or still in progress
+    are never touched. An ``incierto`` envío may have reached the recipient (Meta has no
+    idempotency key): resending it is the operator's call.
+    """
+    reenviados, omitidos = 0, Counter()
+    for envio in envios:
+        razon = _reenviar_uno(envio)
+        if razon is None:
+            reenviados += 1
+        else:
+            omitidos[razon] += 1
+    return Reenvio(reenviados, dict(omitidos))
+
+
+def reanudar(cuentas: Iterable[str]) -> list[str]:
+    """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
+    reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta)]
+    if reanudadas:
+        from .tasks import despachar
+
+        transaction.on_commit(despachar.delay)
+    return reanudadas
+
+
+def _reenviar_uno(envio: EnvioWhatsApp) -> str | None:
+    """Re-queue one envío; return why it was not, or None when it was."""
+    if envio.estado in YA_ENVIADOS:
+        return YA_ENVIADO
+    if envio.estado not in REENVIABLES:
+        return EN_CURSO
+    if envio.motivo == MotivoOmision.ERROR_DISPARADOR:
+        # Its content was never built (the disparador's callable raised): the ERP must fire again.
+        return MotivoOmision.ERROR_DISPARADOR
+    telefono, motivo = revisar_destinatario(envio)
+    if motivo is not None:
+        _seguir_omitido(envio, telefono, motivo)
+        return motivo
+    return None if _reiniciar(envio, telefono) else EN_CURSO
+
+
+def revisar_destinatario(envio: EnvioWhatsApp) -> tuple[str, MotivoOmision | None]:
+    """Check an envío's recipient as a new send would be checked (see ``outbox``).
+
+    Returns the normalised phone (empty when invalid) and the reason it cannot be sent
+    now, or None when it can.
+    """
+    return outbox.revisar_destinatario(envio.telefono or envio.telefono_original, envio.clase)
+
+
+def _seguir_omitido(envio: EnvioWhatsApp, telefono: str, motivo: str) -> None:
+    if envio.estado != EstadoEnvio.OMITIDO:
+        return  # a fallido/cancelado envío keeps its own history
+    EnvioWhatsApp.objects.filter(pk=envio.pk, estado=EstadoEnvio.OMITIDO).update(
+        telefono=telefono or envio.telefono, motivo=motivo, actualizado_en=timezone.now()
+    )
+
+
+def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
+    """Put the envío back in the queue from the estado we read; False if it moved meanwhile."""
+    ahora = timezone.now()
+    futuro = envio.programado_para is not None and envio.programado_para > ahora
+    estado = EstadoEnvio.PROGRAMADO if futuro else EstadoEnvio.PENDIENTE
+    aplicado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado=envio.estado).update(
+        estado=estado, telefono=telefono, actualizado_en=ahora, **_CAMPOS_REINICIADOS
+    )
+    if not aplicado:
+        return False
+    logger.info(
+        "Envío %s (%s, %s) reenviado a %s",
+        envio.pk,
+        envio.estado,
+        envio.motivo or envio.error_codigo or "-",
+        mask(telefono),
+    )
+    _avisar_cambio(envio, estado)
+    if estado == EstadoEnvio.PENDIENTE:
+        from .tasks import encolar
+
+        transaction.on_commit(partial(encolar, envio.pk))
+    return True
+
+
+# A resend is a fresh attempt: the previous attempt's outcome and timestamps no longer apply.
+_CAMPOS_REINICIADOS = {
+    "motivo": "",
+    "intentos": 0,
+    "proximo_intento": None,
+    "error_codigo": None,
+    "error_detalle": "",
+    "despachado_en": None,
+    "reclamado_en": None,
+    "enviado_en": None,
+    "entregado_en": None,
+    "leido_en": None,
+    "fallido_en": None,
+    "cancelado_en": None,
+}
+
+
+def _avisar_cambio(envio: EnvioWhatsApp, estado: str) -> None:
+    anterior = envio.estado
+    envio.refresh_from_db()
+    signals.enviar_seguro(
+        signals.envio_estado_cambiado,
+        EnvioWhatsApp,
+        envio=envio,
+        estado_anterior=anterior,
+        estado=estado,
+    )
