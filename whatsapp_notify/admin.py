@@ -1,0 +1,394 @@
+"""Django admin for monitoring: envíos, conversation, consent, accounts and uploaded media.
+
+Envíos, messages and media are an audit trail: nobody edits them by hand. Operators act
+through the actions (resend an envío, resume a paused account). List views mask phones;
+the detail page of a row shows the full number.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from . import acciones
+from .models import (
+    ConsentimientoCliente,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoCuenta,
+    EstadoEnvio,
+    MediaSubido,
+    Mensaje,
+    MotivoOmision,
+    OrigenConsentimiento,
+)
+from .phones import TelefonoInvalido, mask, normalizar, variantes
+
+COLORES_ESTADO = {
+    EstadoEnvio.PROGRAMADO: "#6f42c1",
+    EstadoEnvio.PENDIENTE: "#6c757d",
+    EstadoEnvio.ENVIANDO: "#0d6efd",
+    EstadoEnvio.INCIERTO: "#fd7e14",
+    EstadoEnvio.ENVIADO: "#0b7285",
+    EstadoEnvio.ENTREGADO: "#198754",
+    EstadoEnvio.LEIDO: "#0f5132",
+    EstadoEnvio.FALLIDO: "#dc3545",
+    EstadoEnvio.OMITIDO: "#868e96",
+    EstadoEnvio.CANCELADO: "#495057",
+}
+
+RAZONES_NO_REENVIO = {
+    acciones.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
+    acciones.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
+    MotivoOmision.ERROR_DISPARADOR: _(
+        "el disparador no pudo preparar el mensaje; el ERP debe volver a dispararlo"
+    ),
+}
+
+
+def telefonos_buscados(termino: str) -> set[str]:
+    """Every stored form of the phone typed in a search box, or nothing if it is not one."""
+    if sum(ch.isdigit() for ch in termino) < 7:
+        return set()  # a few digits are a partial match, which search_fields already do
+    try:
+        return variantes(normalizar(termino))
+    except TelefonoInvalido:
+        return set()
+
+
+class BuscarTelefonoMixin:
+    """Search also finds a phone typed in any human format (``+52 55 1234 5678``)."""
+
+    campos_telefono: tuple[str, ...] = ("telefono",)
+
+    def get_search_results(self, request, queryset, search_term):
+        resultado, duplicados = super().get_search_results(request, queryset, search_term)
+        telefonos = telefonos_buscados(search_term)
+        if telefonos:
+            for campo in self.campos_telefono:
+                resultado |= queryset.filter(**{f"{campo}__in": telefonos})
+        return resultado, duplicados
+
+
+class SoloLecturaMixin:
+    """Rows are an audit trail: viewable, never added or edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def tiene_permiso_de_operar(self, request: HttpRequest) -> bool:
+        # Actions need the model's change permission even though rows are not edited.
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
+def _telefono_enmascarado(obj) -> str:
+    return mask(obj.telefono) if obj.telefono else "—"
+
+
+class MensajeInline(admin.TabularInline):
+    model = Mensaje
+    fields = ("direccion", "tipo", "texto", "fecha")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(EnvioWhatsApp)
+class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "telefono_enmascarado",
+        "nombre",
+        "tipo",
+        "plantilla",
+        "estado_badge",
+        "intentos",
+        "creado_en",
+        "enviado_en",
+        "entregado_en",
+        "leido_en",
+        "error_codigo",
+    )
+    list_display_links = ("id", "telefono_enmascarado")
+    list_filter = ("estado", "tipo", "cuenta", "clase", "motivo", "creado_en")
+    search_fields = ("telefono", "nombre", "clave", "wamid", "plantilla")
+    date_hierarchy = "creado_en"
+    show_full_result_count = False  # the outbox grows without bound: no COUNT(*) of it all
+    actions = ("reenviar",)
+    inlines = (MensajeInline,)
+    fieldsets = (
+        (_("Destinatario"), {"fields": ("telefono", "telefono_original", "wa_id", "nombre")}),
+        (
+            _("Contenido"),
+            {
+                "fields": (
+                    "clase",
+                    "plantilla",
+                    "idioma",
+                    "variables",
+                    "texto",
+                    "documento",
+                    "nombre_documento",
+                    "documento_mime",
+                    "documento_sha256",
+                    "tipo",
+                    "referencia_enlace",
+                    "clave",
+                )
+            },
+        ),
+        (
+            _("Estado"),
+            {
+                "fields": (
+                    "estado",
+                    "motivo",
+                    "intentos",
+                    "proximo_intento",
+                    "cuenta",
+                    "wamid",
+                )
+            },
+        ),
+        (
+            _("Tiempos"),
+            {
+                "fields": (
+                    "creado_en",
+                    "programado_para",
+                    "despachado_en",
+                    "reclamado_en",
+                    "enviado_en",
+                    "entregado_en",
+                    "leido_en",
+                    "fallido_en",
+                    "cancelado_en",
+                    "actualizado_en",
+                )
+            },
+        ),
+        (_("Error"), {"fields": ("error_codigo", "error_detalle")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [campo for _titulo, opciones in self.fieldsets for campo in opciones["fields"]]
+
+    @admin.display(description=_("teléfono"), ordering="telefono")
+    def telefono_enmascarado(self, obj: EnvioWhatsApp) -> str:
+        return _telefono_enmascarado(obj)
+
+    @admin.display(description=_("estado"), ordering="estado")
+    def estado_badge(self, obj: EnvioWhatsApp) -> str:
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px;'
+            'white-space:nowrap">{}</span>',
+            COLORES_ESTADO.get(obj.estado, "#6c757d"),
+            obj.get_estado_display(),
+        )
+
+    @admin.display(description=_("referencia"))
+    def referencia_enlace(self, obj: EnvioWhatsApp) -> str:
+        if not obj.content_type_id:
+            return "—"
+        referencia = obj.referencia
+        if referencia is None:
+            return gettext("%(tipo)s #%(id)s (ya no existe)") % {
+                "tipo": obj.content_type,
+                "id": obj.object_id,
+            }
+        opts = referencia._meta
+        try:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[referencia.pk])
+        except NoReverseMatch:
+            return str(referencia)
+        return format_html('<a href="{}">{}</a>', url, referencia)
+
+    @admin.action(description=_("Reenviar"), permissions=["reenviar"])
+    def reenviar(self, request: HttpRequest, queryset: QuerySet[EnvioWhatsApp]) -> None:
+        resultado = acciones.reenviar(queryset)
+        if resultado.reenviados:
+            self.message_user(request, _mensaje_reenviados(resultado.reenviados), messages.SUCCESS)
+        for razon, cuantos in resultado.omitidos.items():
+            self.message_user(request, _mensaje_no_reenviados(razon, cuantos), messages.WARNING)
+
+    def has_reenviar_permission(self, request: HttpRequest) -> bool:
+        return self.tiene_permiso_de_operar(request)
+
+
+def _mensaje_reenviados(cuantos: int) -> str:
+    return ngettext("%(n)d envío vuelve a la cola.", "%(n)d envíos vuelven a la cola.", cuantos) % {
+        "n": cuantos
+    }
+
+
+def _mensaje_no_reenviados(razon: str, cuantos: int) -> str:
+    if razon in RAZONES_NO_REENVIO:
+        porque = RAZONES_NO_REENVIO[razon]
+    else:
+        porque = gettext("sigue omitido: %(motivo)s") % {"motivo": MotivoOmision(razon).label}
+    return ngettext(
+        "%(n)d envío no se reenvió: %(porque)s.",
+        "%(n)d envíos no se reenviaron: %(porque)s.",
+        cuantos,
+    ) % {"n": cuantos, "porque": porque}
+
+
+@admin.register(Mensaje)
+class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "fecha",
+        "direccion",
+        "telefono_enmascarado",
+        "nombre",
+        "tipo",
+        "texto_corto",
+        "envio",
+    )
+    list_filter = ("direccion", "tipo", "cuenta", "fecha")
+    search_fields = ("telefono", "wa_id", "nombre", "wamid", "texto")
+    campos_telefono = ("telefono", "wa_id")
+    date_hierarchy = "fecha"
+    list_select_related = ("envio",)
+    show_full_result_count = False
+    readonly_fields = (
+        "direccion",
+        "cuenta",
+        "telefono",
+        "wa_id",
+        "nombre",
+        "wamid",
+        "tipo",
+        "texto",
+        "contenido",
+        "contexto_wamid",
+        "envio",
+        "fecha",
+        "creado_en",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("teléfono"), ordering="telefono")
+    def telefono_enmascarado(self, obj: Mensaje) -> str:
+        return mask(obj.telefono or obj.wa_id) or "—"
+
+    @admin.display(description=_("texto"))
+    def texto_corto(self, obj: Mensaje) -> str:
+        return Truncator(obj.texto).chars(60)
+
+
+class ConsentimientoForm(forms.ModelForm):
+    class Meta:
+        model = ConsentimientoCliente
+        fields = ("telefono", "estado", "origen", "evidencia")
+
+    def clean_telefono(self) -> str:
+        try:
+            return normalizar(self.cleaned_data["telefono"])
+        except TelefonoInvalido as exc:
+            raise forms.ValidationError(
+                _("El teléfono no es válido; escríbelo con lada o con código de país."),
+                code="telefono_invalido",
+            ) from exc
+
+
+@admin.register(ConsentimientoCliente)
+class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
+    form = ConsentimientoForm
+    list_display = (
+        "telefono_enmascarado",
+        "estado",
+        "origen",
+        "otorgado_en",
+        "revocado_en",
+        "actualizado_en",
+    )
+    list_filter = ("estado", "origen")
+    search_fields = ("telefono",)
+    show_full_result_count = False
+    readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {
+            "origen": OrigenConsentimiento.ADMIN,
+            **super().get_changeform_initial_data(request),
+        }
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        # The phone identifies the consent: a different phone is a different record.
+        return (*self.readonly_fields, "telefono") if obj else self.readonly_fields
+
+    @admin.display(description=_("teléfono"), ordering="telefono")
+    def telefono_enmascarado(self, obj: ConsentimientoCliente) -> str:
+        return _telefono_enmascarado(obj)
+
+    def save_model(self, request, obj: ConsentimientoCliente, form, change) -> None:
+        if "estado" in form.changed_data or not change:
+            marca = "otorgado_en" if obj.estado == EstadoConsentimiento.OTORGADO else "revocado_en"
+            setattr(obj, marca, timezone.now())
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(EstadoCuenta)
+class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
+    list_display = (
+        "cuenta",
+        "pausada",
+        "pausada_en",
+        "error_codigo",
+        "alertado_en",
+        "comprobado_en",
+        "reanudada_en",
+    )
+    list_filter = ("pausada",)
+    readonly_fields = (*list_display, "error_detalle")
+    fields = readonly_fields
+    actions = ("reanudar",)
+
+    @admin.action(description=_("Reanudar"), permissions=["reanudar"])
+    def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:
+        reanudadas = acciones.reanudar(queryset.values_list("cuenta", flat=True))
+        if reanudadas:
+            mensaje = ngettext(
+                "Cuenta reanudada: %(cuentas)s. Sus envíos en espera se despachan ahora.",
+                "Cuentas reanudadas: %(cuentas)s. Sus envíos en espera se despachan ahora.",
+                len(reanudadas),
+            ) % {"cuentas": ", ".join(reanudadas)}
+            self.message_user(request, mensaje, messages.SUCCESS)
+        else:
+            self.message_user(request, gettext("Ninguna cuenta estaba en pausa."), messages.INFO)
+
+    def has_reanudar_permission(self, request: HttpRequest) -> bool:
+        return self.tiene_permiso_de_operar(request)
+
+
+@admin.register(MediaSubido)
+class MediaSubidoAdmin(SoloLecturaMixin, admin.ModelAdmin):
+    list_display = ("cuenta", "sha256_corto", "media_id", "subido_en", "expira_en")
+    list_filter = ("cuenta",)
+    search_fields = ("sha256", "media_id")
+    readonly_fields = ("cuenta", "sha256", "media_id", "subido_en", "expira_en")
+    fields = readonly_fields
+
+    @admin.display(description=_("SHA-256"), ordering="sha256")
+    def sha256_corto(self, obj: MediaSubido) -> str:
+        return obj.sha256[:12]
