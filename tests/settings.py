@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whatsapp_notify",
     "tests.testapp",
+    "example_project.taller",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +59,9 @@ if os.environ.get("WHATSAPP_TEST_DB") == "postgres":
             "TEST": {"NAME": os.environ.get("WHATSAPP_TEST_DB_NAME", "test_whatsapp_notify")},
         }
     }
+    if os.environ.get("WHATSAPP_TEST_WORKER"):
+        # A Celery worker started by tests/test_worker_redis.py uses the test database itself.
+        DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
@@ -65,14 +69,33 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ADMINS = [("Operaciones", "ops@example.com")]
 MEDIA_ROOT = os.path.join(os.environ.get("TMPDIR", "/tmp"), "whatsapp_notify_test_media")
 
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("WHATSAPP_TEST_CELERY_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
+if os.environ.get("WHATSAPP_TEST_BROKER_URL"):
+    CELERY_BROKER_URL = os.environ["WHATSAPP_TEST_BROKER_URL"]
 
 WHATSAPP_NOTIFY = {
     "BACKENDS": {"default": {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"}},
     "REQUIRE_CONSENT": False,
     "RATE_LIMIT": None,
 }
+# Overrides for a worker process started by tests/test_worker_redis.py (defaults unchanged).
+if os.environ.get("WHATSAPP_TEST_BACKEND") == "meta":
+    WHATSAPP_NOTIFY["BACKENDS"] = {
+        "default": {
+            "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+            "OPTIONS": {
+                "PHONE_NUMBER_ID": "1234567890",
+                "ACCESS_TOKEN": "token-de-prueba",
+                "BASE_URL": os.environ["WHATSAPP_TEST_GRAPH_URL"],
+                "TIMEOUT": 5,
+            },
+        }
+    }
+if os.environ.get("WHATSAPP_TEST_RETRY_BACKOFF"):
+    WHATSAPP_NOTIFY["RETRY_BACKOFF"] = float(os.environ["WHATSAPP_TEST_RETRY_BACKOFF"])
+if os.environ.get("WHATSAPP_TEST_TASK_QUEUE"):
+    WHATSAPP_NOTIFY["TASK_QUEUE"] = os.environ["WHATSAPP_TEST_TASK_QUEUE"]
 
 LOGGING = {
     "version": 1,
@@ -80,3 +103,6 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["null"]},
 }
+
+# Fast hashing: the admin tests log users in.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from .base import BaseBackend, MediaCache, Option, Resultado
 #: Every message "sent" through a LocmemBackend, oldest first.
 outbox: list[SentMessage] = []
 _counter = itertools.count(1)
+# wamid is unique in the database: a per-process token keeps ids of a restarted process
+# (runserver, the demo run twice on the same SQLite file) from colliding with earlier ones.
+_PROCESO = uuid.uuid4().hex[:8]
 _lock = threading.Lock()
 
 
@@ -51,8 +55,10 @@ class LocmemBackend(BaseBackend):
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         with _lock:
-            wamid = f"wamid.locmem.{next(_counter)}"
-            outbox.append(SentMessage(self.alias, salida.telefono, payload, salida.referencia, wamid))
+            wamid = f"wamid.locmem.{_PROCESO}.{next(_counter)}"
+            outbox.append(
+                SentMessage(self.alias, salida.telefono, payload, salida.referencia, wamid)
+            )
         return Resultado(id=wamid, wa_id=self.options["WA_ID_PREFIX"] + salida.telefono)
 
 

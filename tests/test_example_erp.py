@@ -1,0 +1,494 @@
+"""The example workshop ERP (example_project/taller): flows 1-3 through its real endpoints."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+import zlib
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.urls import reverse
+
+from example_project.taller.models import (
+    Cliente,
+    Cotizacion,
+    OrdenCompra,
+    OrdenTrabajo,
+    Proveedor,
+    Vehiculo,
+)
+from whatsapp_notify import revocar_consentimiento
+from whatsapp_notify.models import ConsentimientoCliente, EnvioWhatsApp, EstadoConsentimiento
+from whatsapp_notify.phones import normalizar
+
+pytestmark = [pytest.mark.urls("example_project.urls"), pytest.mark.django_db]
+
+REPO = Path(__file__).resolve().parent.parent
+TELEFONO = "+52 55 1234 5678"
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def nuevo_proveedor(telefono: str = "+52 81 1234 5678", acepta: bool = True) -> Proveedor:
+    return Proveedor.objects.create(
+        nombre="Refacciones del Norte",
+        telefono=telefono,
+        email="ventas@refacciones.example.com",
+        acepta_whatsapp=acepta,
+    )
+
+
+def nueva_orden_compra(proveedor: Proveedor) -> OrdenCompra:
+    return OrdenCompra.objects.create(
+        numero="OC-1", proveedor=proveedor, resumen="4 balatas cerámicas", total=Decimal("900")
+    )
+
+
+def nuevo_cliente(telefono: str = TELEFONO, acepta: bool = True) -> Cliente:
+    return Cliente.objects.create(
+        nombre="Ana Pérez", telefono=telefono, email="ana@example.com", acepta_whatsapp=acepta
+    )
+
+
+def nuevo_vehiculo(cliente: Cliente) -> Vehiculo:
+    return Vehiculo.objects.create(
+        cliente=cliente, marca="Mazda", modelo="3", anio=2019, placas="ABC-123"
+    )
+
+
+def nueva_orden(cliente: Cliente | None = None) -> OrdenTrabajo:
+    cliente = cliente or nuevo_cliente()
+    return OrdenTrabajo.objects.create(
+        numero="OT-42",
+        cliente=cliente,
+        vehiculo=nuevo_vehiculo(cliente),
+        estado=OrdenTrabajo.Estado.EN_PROCESO,
+    )
+
+
+def nueva_cotizacion() -> Cotizacion:
+    cliente = nuevo_cliente()
+    return Cotizacion.objects.create(
+        numero="COT-7",
+        cliente=cliente,
+        vehiculo=nuevo_vehiculo(cliente),
+        conceptos=[
+            {"descripcion": "Amortiguadores delanteros", "cantidad": 2, "precio": "1600.00"},
+            {"descripcion": "Mano de obra", "cantidad": 1.5, "precio": "450"},
+        ],
+    )
+
+
+def post(client, nombre: str, pk: int) -> dict:
+    respuesta = client.post(reverse(f"taller:{nombre}", args=[pk]))
+    assert respuesta.status_code == 200, respuesta.content
+    return respuesta.json()
+
+
+# -- PDF inspection without reportlab ----------------------------------------------------------
+
+
+def objetos_pdf(pdf: bytes) -> dict[int, bytes]:
+    """The PDF's indirect objects by number, located through its cross-reference table.
+
+    Checks the structure on the way: ``%PDF-`` header, ``%%EOF``, a ``startxref`` that
+    points at the ``xref`` table, and every listed offset starting its object.
+    """
+    assert pdf.startswith(b"%PDF-1.")
+    assert pdf.rstrip().endswith(b"%%EOF")
+    inicio = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    assert pdf[inicio : inicio + 4] == b"xref"
+    objetos = {}
+    for desplazamiento in re.findall(rb"^(\d{10}) \d{5} n", pdf[inicio:], flags=re.M):
+        encontrado = re.match(rb"(\d+) \d+ obj(.*?)endobj", pdf[int(desplazamiento) :], re.S)
+        assert encontrado, f"el xref apunta a {int(desplazamiento)}, donde no empieza un objeto"
+        objetos[int(encontrado[1])] = encontrado[2]
+    assert objetos
+    return objetos
+
+
+def paginas_pdf(pdf: bytes) -> int:
+    """The page count: the page tree's ``/Count``, checked against the page objects."""
+    objetos = objetos_pdf(pdf).values()
+    paginas = [o for o in objetos if re.search(rb"/Type\s*/Page\b(?!s)", o)]
+    [arbol] = [o for o in objetos if re.search(rb"/Type\s*/Pages\b", o)]
+    assert int(re.search(rb"/Count\s+(\d+)", arbol)[1]) == len(paginas)
+    return len(paginas)
+
+
+def texto_pdf(pdf: bytes) -> bytes:
+    """The content streams, decoded (reportlab writes ASCII85 over Flate)."""
+    partes = []
+    for objeto in objetos_pdf(pdf).values():
+        if not (flujo := re.search(rb"<<(.*?)>>\s*stream\r?\n(.*?)endstream", objeto, re.S)):
+            continue
+        cabecera, datos = flujo.groups()
+        if b"ASCII85Decode" in cabecera:
+            datos = base64.a85decode(datos.strip().removesuffix(b"~>"))
+        if b"FlateDecode" in cabecera:
+            datos = zlib.decompress(datos)
+        partes.append(datos)
+    return b"\n".join(partes)
+
+
+# -- flow 1: purchase order to the supplier ---------------------------------------------------
+
+
+def test_orden_compra__envia_correo_y_whatsapp(
+    client, outbox, wa_settings, django_capture_on_commit_callbacks
+):
+    wa_settings(REQUIRE_CONSENT=True)
+    orden = nueva_orden_compra(nuevo_proveedor())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        datos = post(client, "enviar_orden_compra", orden.pk)
+
+    assert datos["email_enviado"] is True
+    assert datos["whatsapp_enviado"] is True
+    assert datos["motivo"] is None
+    assert "Correo enviado" in datos["mensaje"]
+    assert f"envío #{datos['envio_id']}" in datos["mensaje"]
+    assert [correo.to for correo in mail.outbox] == [["ventas@refacciones.example.com"]]
+    assert "OC-1" in mail.outbox[0].subject
+    [enviado] = outbox
+    assert enviado.telefono == "528112345678"
+    assert enviado.contenido.nombre == "orden_compra_proveedor"
+    assert enviado.contenido.variables == ["Refacciones del Norte", "OC-1", "4 balatas cerámicas"]
+    envio = EnvioWhatsApp.objects.get(pk=datos["envio_id"])
+    assert (envio.tipo, envio.clave, envio.referencia) == (
+        "orden_compra",
+        f"orden_compra:{orden.pk}",
+        orden,
+    )
+
+
+@pytest.mark.parametrize(
+    ("telefono", "acepta", "motivo", "frase"),
+    [
+        ("+52 81 1234 5678", False, "sin_consentimiento", "Sin consentimiento"),
+        ("12345", True, "telefono_invalido", "Teléfono inválido"),
+        ("", True, "sin_telefono", "Sin teléfono"),
+    ],
+    ids=["sin_consentimiento", "telefono_invalido", "sin_telefono"],
+)
+def test_orden_compra__whatsapp_omitido_dice_el_motivo_y_el_correo_sale(
+    client, outbox, wa_settings, django_capture_on_commit_callbacks, telefono, acepta, motivo, frase
+):
+    wa_settings(REQUIRE_CONSENT=True)
+    orden = nueva_orden_compra(nuevo_proveedor(telefono, acepta=acepta))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        datos = post(client, "enviar_orden_compra", orden.pk)
+
+    assert datos["whatsapp_enviado"] is False
+    assert datos["motivo"] == motivo
+    assert f"WhatsApp no enviado: {frase}" in datos["mensaje"]
+    assert datos["email_enviado"] is True
+    assert len(mail.outbox) == 1
+    assert outbox == []
+    assert EnvioWhatsApp.objects.get(pk=datos["envio_id"]).estado == "omitido"
+
+
+def test_orden_compra__reenviar_manda_correo_pero_no_repite_whatsapp(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    orden = nueva_orden_compra(nuevo_proveedor())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        primero = post(client, "enviar_orden_compra", orden.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        segundo = post(client, "enviar_orden_compra", orden.pk)
+
+    assert segundo["envio_id"] == primero["envio_id"]
+    assert "ya se había registrado" in segundo["mensaje"]
+    assert len(outbox) == 1
+    assert len(mail.outbox) == 2
+
+
+def test_orden_compra__sin_correo_lo_dice_y_envia_whatsapp(client):
+    proveedor = nuevo_proveedor()
+    proveedor.email = ""
+    proveedor.save()
+
+    datos = post(client, "enviar_orden_compra", nueva_orden_compra(proveedor).pk)
+
+    assert datos["email_enviado"] is False
+    assert "No hay correo registrado" in datos["mensaje"]
+    assert datos["whatsapp_enviado"] is True
+    assert mail.outbox == []
+
+
+def test_orden_compra__get_no_permitido(client):
+    orden = nueva_orden_compra(nuevo_proveedor())
+
+    respuesta = client.get(reverse("taller:enviar_orden_compra", args=[orden.pk]))
+
+    assert respuesta.status_code == 405
+    assert not EnvioWhatsApp.objects.exists()
+
+
+# -- flow 2: the quote PDF to the customer ----------------------------------------------------
+
+
+def test_cotizacion__plantilla_con_el_pdf_real_de_la_cotizacion(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    cotizacion = nueva_cotizacion()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        datos = post(client, "enviar_cotizacion", cotizacion.pk)
+
+    assert (datos["whatsapp_enviado"], datos["email_enviado"]) == (True, True)
+    [enviado] = outbox
+    plantilla = enviado.contenido
+    assert plantilla.nombre == "cotizacion_lista_cliente"
+    assert plantilla.variables == ["Ana Pérez", "COT-7", "$3,875.00"]
+    assert plantilla.documento.nombre == "cotizacion-COT-7.pdf"
+    assert plantilla.documento.mime == "application/pdf"
+    pdf = plantilla.documento.contenido
+    assert paginas_pdf(pdf) == 1
+    contenido = texto_pdf(pdf)
+    for texto in (b"COT-7", b"ABC-123", b"Amortiguadores delanteros", b"$3,875.00"):
+        assert texto in contenido
+    [correo] = mail.outbox
+    assert correo.attachments[0][0] == "cotizacion-COT-7.pdf"
+    assert correo.attachments[0][1] == pdf
+
+
+def test_cotizacion__sin_cambios_no_se_reenvia_y_editada_si(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    cotizacion = nueva_cotizacion()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        primero = post(client, "enviar_cotizacion", cotizacion.pk)
+        repetido = post(client, "enviar_cotizacion", cotizacion.pk)
+        cotizacion.conceptos = [{"descripcion": "Afinación", "cantidad": 1, "precio": 1200}]
+        cotizacion.save()
+        editada = post(client, "enviar_cotizacion", cotizacion.pk)
+
+    assert repetido["envio_id"] == primero["envio_id"]
+    assert editada["envio_id"] != primero["envio_id"]
+    assert [m.contenido.variables[2] for m in outbox] == ["$3,875.00", "$1,200.00"]
+
+
+# -- flow 3: vehicle ready --------------------------------------------------------------------
+
+
+def test_completar_orden__avisa_una_sola_vez(client, outbox, django_capture_on_commit_callbacks):
+    orden = nueva_orden()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        primero = post(client, "completar_orden", orden.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        segundo = post(client, "completar_orden", orden.pk)
+
+    assert (primero["cambiada"], segundo["cambiada"]) == (True, False)
+    assert primero["whatsapp_enviado"] is True
+    assert "ya estaba completada" in segundo["mensaje"]
+    [envio] = EnvioWhatsApp.objects.filter(tipo="vehiculo_listo")
+    assert envio.pk == primero["envio_id"] == segundo["envio_id"]
+    assert envio.referencia == orden
+    [enviado] = outbox
+    assert enviado.contenido.nombre == "vehiculo_listo_cliente"
+    assert enviado.contenido.variables == ["Ana Pérez", "Mazda 3 (ABC-123)", "OT-42"]
+    orden.refresh_from_db()
+    assert orden.estado == OrdenTrabajo.Estado.COMPLETADA
+
+
+def test_completar_orden__reabrir_y_completar_no_avisa_dos_veces(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    orden = nueva_orden()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, "completar_orden", orden.pk)
+        reabierta = OrdenTrabajo.objects.get(pk=orden.pk)
+        reabierta.estado = OrdenTrabajo.Estado.EN_PROCESO
+        reabierta.save()
+        otra_vez = post(client, "completar_orden", orden.pk)
+
+    assert otra_vez["cambiada"] is True
+    assert "ya se había registrado" in otra_vez["mensaje"]
+    assert EnvioWhatsApp.objects.filter(tipo="vehiculo_listo").count() == 1
+    assert len(outbox) == 1
+
+
+def test_completar_orden__cliente_sin_consentimiento_queda_omitido(client, outbox, wa_settings):
+    wa_settings(REQUIRE_CONSENT=True)
+    orden = nueva_orden(nuevo_cliente(acepta=False))
+
+    datos = post(client, "completar_orden", orden.pk)
+
+    assert (datos["cambiada"], datos["whatsapp_enviado"]) == (True, False)
+    assert datos["motivo"] == "sin_consentimiento"
+    assert "Sin consentimiento" in datos["mensaje"]
+    assert outbox == []
+
+
+def test_admin_marcar_como_completada__avisa_por_cada_orden(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    orden = nueva_orden()
+    url = reverse("admin:taller_ordentrabajo_changelist")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        respuesta = admin_client.post(
+            url, {"action": "marcar_completada", "_selected_action": [orden.pk]}, follow=True
+        )
+
+    assert respuesta.status_code == 200
+    assert "1 orden completada" in respuesta.content.decode()
+    orden.refresh_from_db()
+    assert orden.estado == OrdenTrabajo.Estado.COMPLETADA
+    assert [m.contenido.nombre for m in outbox] == ["vehiculo_listo_cliente"]
+
+
+@pytest.mark.parametrize(
+    "modelo", ["cliente", "proveedor", "vehiculo", "ordentrabajo", "ordencompra", "cotizacion"]
+)
+def test_admin__listado_y_alta_se_muestran(admin_client, modelo):
+    nueva_orden_compra(nuevo_proveedor())
+    nueva_cotizacion()
+
+    listado = admin_client.get(reverse(f"admin:taller_{modelo}_changelist"))
+    alta = admin_client.get(reverse(f"admin:taller_{modelo}_add"))
+
+    assert (listado.status_code, alta.status_code) == (200, 200)
+
+
+# -- consent from the customer's record ---------------------------------------------------------
+
+
+def consentimiento(telefono: str = TELEFONO) -> str | None:
+    fila = ConsentimientoCliente.objects.filter(telefono=normalizar(telefono)).first()
+    return fila.estado if fila else None
+
+
+def test_cliente__la_casilla_otorga_y_revoca_el_consentimiento():
+    cliente = nuevo_cliente(acepta=True)
+    assert consentimiento() == EstadoConsentimiento.OTORGADO
+    fila = ConsentimientoCliente.objects.get()
+    assert (fila.origen, f"cliente #{cliente.pk}" in fila.evidencia) == ("erp", True)
+
+    cliente = Cliente.objects.get(pk=cliente.pk)
+    cliente.acepta_whatsapp = False
+    cliente.save()
+
+    assert consentimiento() == EstadoConsentimiento.REVOCADO
+
+
+def test_cliente__editar_otro_campo_no_anula_una_baja():
+    cliente = nuevo_cliente(acepta=True)
+    revocar_consentimiento(TELEFONO, origen="whatsapp", evidencia="BAJA")
+
+    cliente = Cliente.objects.get(pk=cliente.pk)
+    cliente.email = "ana.perez@example.com"
+    cliente.save()
+
+    assert consentimiento() == EstadoConsentimiento.REVOCADO
+
+
+def test_cliente__telefono_invalido_se_guarda_sin_consentimiento():
+    cliente = nuevo_cliente(telefono="12345", acepta=True)
+
+    assert Cliente.objects.filter(pk=cliente.pk).exists()
+    assert not ConsentimientoCliente.objects.exists()
+
+
+# -- envíos list -------------------------------------------------------------------------------
+
+
+def test_envios__lista_json_con_telefono_enmascarado(client):
+    post(client, "enviar_orden_compra", nueva_orden_compra(nuevo_proveedor()).pk)
+
+    respuesta = client.get(reverse("taller:envios"))
+
+    [envio] = respuesta.json()["envios"]
+    assert envio["tipo"] == "orden_compra"
+    assert envio["plantilla"] == "orden_compra_proveedor"
+    assert envio["telefono"] == "52******5678"
+    assert "528112345678" not in respuesta.content.decode()
+
+
+# -- the demo command ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo__recorre_los_flujos_e_imprime_la_tabla(wa_settings):
+    wa_settings(REQUIRE_CONSENT=True)
+    primera, segunda = StringIO(), StringIO()
+
+    call_command("demo", stdout=primera)
+    call_command("demo", stdout=segunda)
+
+    salida = primera.getvalue()
+    assert re.search(r"id\s+tipo\s+plantilla\s+teléfono\s+estado\s+motivo", salida)
+    filas = re.findall(r"^\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", salida, flags=re.M)
+    assert sorted((tipo, estado, motivo) for tipo, _, _, estado, motivo in filas) == [
+        ("cotizacion", "enviado", "-"),
+        ("orden_compra", "enviado", "-"),
+        ("vehiculo_listo", "enviado", "-"),
+        ("vehiculo_listo", "omitido", "sin_consentimiento"),
+        ("vehiculo_listo", "omitido", "telefono_invalido"),
+    ]
+    assert salida.count("[whatsapp:default]") == 3
+    assert "cotizacion-COT-2001.pdf" in salida
+    assert "nada nuevo" in segunda.getvalue()
+    assert EnvioWhatsApp.objects.count() == 5
+
+
+def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
+    """Two processes on one SQLite file, as a developer runs it: the second sends only news."""
+    entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    entorno.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'taller.sqlite3'}",
+        MEDIA_ROOT=str(tmp_path / "media"),
+        ENV_FILE=str(tmp_path / "sin.env"),  # a developer's .env must not change the result
+        META_ACCESS_TOKEN="",
+        CELERY_BROKER_URL="",
+    )
+
+    def manage(*argumentos: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *argumentos],
+            cwd=REPO,
+            env=entorno,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    primera = manage("demo")
+    editar = manage("shell", "-c", EDITAR_COTIZACION)
+    segunda = manage("demo")
+
+    for proceso in (primera, editar, segunda):
+        assert proceso.returncode == 0, proceso.stderr
+    assert "vehiculo_listo_cliente" in primera.stdout
+    assert "sin_consentimiento" in primera.stdout
+    assert "telefono_invalido" in primera.stdout
+    assert primera.stdout.count("[whatsapp:default]") == 3
+    # Only the edited quote is new; it is sent although another process sent the first ones.
+    assert segunda.stdout.count("[whatsapp:default]") == 1
+    assert re.search(
+        r"^6\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+enviado", segunda.stdout, re.M
+    )
+    assert len(list((tmp_path / "media").rglob("*cotizacion-COT-2001.pdf"))) == 2
+
+
+EDITAR_COTIZACION = """
+from example_project.taller.models import Cotizacion
+cotizacion = Cotizacion.objects.get(numero="COT-2001")
+cotizacion.conceptos.append({"descripcion": "Lavado", "cantidad": 1, "precio": 150})
+cotizacion.save()
+"""
