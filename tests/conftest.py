@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
 from tests.celery_app import app as celery_app  # noqa: F401  (the current Celery app)
+from tests.services import reachable
+from whatsapp_notify import tasks
 from whatsapp_notify.backends import backends, locmem
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("WHATSAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+def pytest_collection_modifyitems(items):
+    # Tests that use the `postgres` fixture carry the marker, so the SQLite pass can
+    # deselect them (-m "not postgres") instead of skipping them.
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 def require_service(name: str, host: str, port: int) -> None:
     """Skip when a service is down; under ``CI=true`` fail instead, naming it."""
-    if _reachable(host, port):
+    if reachable(host, port):
         return
     message = f"{name} no responde en {host}:{port}"
     if IN_CI:
@@ -36,9 +37,11 @@ def require_service(name: str, host: str, port: int) -> None:
 def _clean_backends():
     locmem.clear()
     backends.reset()
+    tasks._broker.reiniciar()
     yield
     locmem.clear()
     backends.reset()
+    tasks._broker.reiniciar()
 
 
 @pytest.fixture
@@ -75,7 +78,8 @@ def postgres(request):
 
     require_service("PostgreSQL", "127.0.0.1", 5432)
     if connection.vendor != "postgresql":
+        message = "necesita la pasada de PostgreSQL (WHATSAPP_TEST_DB=postgres)"
         if IN_CI:
-            pytest.skip("se ejecuta en la pasada de PostgreSQL (WHATSAPP_TEST_DB=postgres)")
-        pytest.skip("necesita WHATSAPP_TEST_DB=postgres")
+            pytest.fail(f"{message}; la pasada de SQLite usa -m 'not postgres'.", pytrace=False)
+        pytest.skip(message)
     return connection

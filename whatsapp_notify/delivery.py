@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db.models import F, Q
 from django.utils import timezone
@@ -24,7 +25,6 @@ from .conf import get_settings
 from .exceptions import (
     AmbiguousError,
     AuthError,
-    ConfigurationError,
     MessageError,
     PairRateLimitError,
     PermanentError,
@@ -79,7 +79,11 @@ class DbMediaCache:
         MediaSubido.objects.update_or_create(
             cuenta=self.cuenta,
             sha256=sha256,
-            defaults={"media_id": media_id, "subido_en": ahora, "expira_en": ahora + MEDIA_VIGENCIA},
+            defaults={
+                "media_id": media_id,
+                "subido_en": ahora,
+                "expira_en": ahora + MEDIA_VIGENCIA,
+            },
         )
 
 
@@ -96,7 +100,11 @@ def entregar(envio_id: int) -> Intento:
     if not reclamar(envio_id):
         return Intento(Resultado.IGNORADO)
     envio = EnvioWhatsApp.objects.get(pk=envio_id)
-    espera = _esperar_turno(envio.cuenta)
+    try:
+        espera = _esperar_turno(envio.cuenta)
+    except Exception as exc:  # once claimed, no error may leave the envío stuck in enviando
+        logger.exception("Error del límite de envío con el envío %s", envio.pk)
+        return _reintentar_o_fallar(envio, exc)
     if espera:
         return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
     return _intentar(envio)
@@ -132,12 +140,12 @@ def _intentar(envio: EnvioWhatsApp) -> Intento:
         resultado = backends[envio.cuenta].send(salida, media=DbMediaCache(envio.cuenta))
     except PairRateLimitError as exc:
         # 131056 concerns this recipient only: wait 4^n seconds (Meta's advice), others go on.
-        return _devolver(envio, timezone.now() + timedelta(seconds=4**envio.intentos), exc)
+        return _reintentar_o_fallar(envio, exc, espera=4.0**envio.intentos)
     except AmbiguousError as exc:
         return _incierto(envio, exc)
     except TransientError as exc:
         return _reintentar_o_fallar(envio, exc)
-    except (AuthError, ConfigurationError) as exc:
+    except (AuthError, ImproperlyConfigured) as exc:  # incl. ConfigurationError, unknown alias
         pausar_cuenta(envio.cuenta, exc)
         return _devolver(envio, None, exc, contar=False, resultado=Resultado.PAUSADA)
     except (PermanentError, MessageError) as exc:
@@ -210,18 +218,24 @@ def _devolver(envio, cuando, exc=None, *, contar=True, resultado=Resultado.REINT
     """Give the envío back to the queue (``pendiente``), due at ``cuando``."""
     campos = {"estado": EstadoEnvio.PENDIENTE, "proximo_intento": cuando, "reclamado_en": None}
     if not contar:
-        campos["intentos"] = F("intentos") - 1
+        # A plain value, not F(): signal receivers get this instance. Only the claim changes
+        # intentos, and this worker holds the claim, so the value read after it is current.
+        campos["intentos"] = envio.intentos - 1
     if exc is not None:
         campos.update(_error_campos(exc))
     _actualizar(envio, {EstadoEnvio.ENVIANDO}, **campos)
     return Intento(resultado, cuando)
 
 
-def _reintentar_o_fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
+def _reintentar_o_fallar(
+    envio: EnvioWhatsApp, exc: Exception, espera: float | None = None
+) -> Intento:
+    """Retry after ``espera`` seconds (default: :func:`backoff`) or fail after MAX_ATTEMPTS."""
     settings = get_settings()
     if envio.intentos >= settings.MAX_ATTEMPTS:
         return _fallar(envio, exc)
-    cuando = timezone.now() + timedelta(seconds=backoff(envio.intentos))
+    espera = backoff(envio.intentos) if espera is None else min(espera, settings.RETRY_BACKOFF_MAX)
+    cuando = timezone.now() + timedelta(seconds=espera)
     logger.warning(
         "Envío %s: error transitorio en el intento %s/%s (%s); nuevo intento a las %s",
         envio.pk,
@@ -296,7 +310,9 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
         pausada=True, pausada_en=ahora, comprobado_en=ahora, **campos
     )
     # The conditional UPDATE makes exactly one worker send the alert.
-    if EstadoCuenta.objects.filter(cuenta=cuenta, alertado_en__isnull=True).update(alertado_en=ahora):
+    if EstadoCuenta.objects.filter(cuenta=cuenta, alertado_en__isnull=True).update(
+        alertado_en=ahora
+    ):
         _alertar(cuenta, campos["error_detalle"])
         signals.enviar_seguro(signals.cuenta_pausada, EstadoCuenta, cuenta=cuenta, error=error)
 
@@ -308,7 +324,7 @@ def _alertar(cuenta: str, detalle: str) -> None:
         "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; "
         "no se perdió ninguno.\n\n"
         f"Motivo: {detalle}\n\n"
-        "Corrige las credenciales (WHATSAPP_NOTIFY[\"BACKENDS\"]). El envío se reanuda solo "
+        'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo '
         "en cuanto funcionen, o desde el admin con la acción «Reanudar».",
         fail_silently=True,
     )
@@ -321,6 +337,11 @@ def reanudar_cuenta(cuenta: str) -> bool:
         pausada=False, alertado_en=None, reanudada_en=ahora, error_codigo=None, error_detalle=""
     )
     if reanudada:
+        # Their tasks already ran (and found the account paused): make them due for
+        # dispatch now instead of REDISPATCH_AFTER after their last enqueue.
+        EnvioWhatsApp.objects.filter(cuenta=cuenta, estado=EstadoEnvio.PENDIENTE).update(
+            despachado_en=None
+        )
         logger.warning("Cuenta de WhatsApp %r reanudada", cuenta)
         signals.enviar_seguro(signals.cuenta_reanudada, EstadoCuenta, cuenta=cuenta)
     return bool(reanudada)
@@ -339,7 +360,7 @@ def comprobar_cuentas_pausadas() -> list[str]:
         try:
             backends.reset()
             backends[estado.cuenta].verify_credentials()
-        except (ProviderError, ConfigurationError) as exc:
+        except (ProviderError, ImproperlyConfigured) as exc:
             logger.warning("Cuenta %r sigue en pausa: %s", estado.cuenta, _codigo(exc))
             continue
         if reanudar_cuenta(estado.cuenta):
@@ -361,9 +382,9 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     """
     ahora = ahora or timezone.now()
     settings = get_settings()
-    EnvioWhatsApp.objects.filter(
-        estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora
-    ).update(estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora)
+    EnvioWhatsApp.objects.filter(estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora).update(
+        estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
+    )
     EnvioWhatsApp.objects.filter(
         estado=EstadoEnvio.ENVIANDO, reclamado_en__lte=ahora - settings.seconds("RECONCILE_AFTER")
     ).update(estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora)

@@ -143,10 +143,11 @@ ERROR_MESSAGES = {
 
 
 def describe_error(code: int | None, detail: str = "") -> str:
-    """Return ``"(#code) Spanish sentence: detail"`` for an envío's ``error_detalle``."""
-    text = str(ERROR_MESSAGES.get(code, _("Error del proveedor."))) if code is not None else ""
-    parts = [f"(#{code}) {text}" if code is not None else "", detail]
-    return ": ".join(part for part in parts if part)
+    """Return ``"(#code) Spanish sentence. Detalle: detail"`` for ``error_detalle``."""
+    if code is None:
+        return detail
+    text = f"(#{code}) {ERROR_MESSAGES.get(code, _('Error del proveedor.'))}"
+    return f"{text} Detalle: {detail}" if detail else text
 
 
 def classify(

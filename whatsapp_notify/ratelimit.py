@@ -16,6 +16,8 @@ from .conf import get_settings
 
 logger = logging.getLogger(__name__)
 
+AVISO_CADA = 60.0  # seconds between two "Redis unreachable" warnings
+
 # KEYS[1] bucket; ARGV: rate per second, capacity, now (seconds, float).
 # Returns "0" when a token was taken, else the seconds to wait as a string.
 _LUA = """
@@ -61,6 +63,7 @@ class RateLimiter:
         self._local: dict[tuple[str, float], LocalBucket] = {}
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._avisado = -AVISO_CADA
 
     def tomar(self, clave: str, ahora: float | None = None) -> float:
         """Take a token for ``clave``; return 0, or the seconds to wait for one."""
@@ -69,13 +72,22 @@ class RateLimiter:
             return 0.0
         ahora = time.time() if ahora is None else ahora
         capacity = max(1.0, rate)
-        cliente = self._redis()
-        if cliente is not None:
+        if get_settings().REDIS_URL:
             try:
-                return float(cliente.eval(_LUA, 1, f"whatsapp_notify:rl:{clave}", rate, capacity, ahora))
-            except Exception as exc:  # Redis down: degrade to a per-process bucket
-                logger.warning("Límite de envío sin Redis (%s); se usa el límite local.", exc)
+                cliente = self._redis()
+                return float(
+                    cliente.eval(_LUA, 1, f"whatsapp_notify:rl:{clave}", rate, capacity, ahora)
+                )
+            except Exception as exc:  # Redis down (or not installed): a per-process bucket
+                self._avisar(exc)
         return self._bucket(clave, rate, capacity).tomar(ahora)
+
+    def _avisar(self, exc: Exception) -> None:
+        # Once a minute, not once per message, while Redis stays unreachable.
+        ahora = time.monotonic()
+        if ahora - self._avisado >= AVISO_CADA:
+            self._avisado = ahora
+            logger.warning("Límite de envío sin Redis (%s); se usa el límite local.", exc)
 
     def _bucket(self, clave: str, rate: float, capacity: float) -> LocalBucket:
         with self._lock:
@@ -83,8 +95,6 @@ class RateLimiter:
 
     def _redis(self):
         url = get_settings().REDIS_URL
-        if not url:
-            return None
         with self._lock:
             if url not in self._clients:
                 import redis

@@ -8,6 +8,7 @@ zero-set-up default) retries are not chained in-process: the Beat task
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from celery import current_app, shared_task
@@ -30,26 +31,60 @@ BEAT_SCHEDULE = {
 
 
 def encolar(envio_id: int, eta: datetime | None = None) -> bool:
-    """Enqueue delivery of an envío; False (logged) when the broker cannot take it.
+    """Enqueue delivery of an envío (at ``eta``); False (logged) when the broker can't take it.
 
     The envío is already recorded, so a broker that is down loses nothing: Beat's
-    ``despachar`` re-dispatches it once the broker is back.
+    ``despachar`` re-dispatches it on its next run.
     """
-    opciones = {"queue": get_settings().TASK_QUEUE} if get_settings().TASK_QUEUE else {}
-    eager = bool(current_app.conf.task_always_eager)
-    if eta is not None and not eager:
-        opciones["eta"] = eta
+    envios = EnvioWhatsApp.objects.filter(pk=envio_id)
+    if eta is not None and current_app.conf.task_always_eager:
+        # Eager Celery would run the retry right now, inside this call: leave it to Beat.
+        envios.update(despachado_en=None)
+        return True
+    if _broker.caido():
+        envios.update(despachado_en=None)  # Beat's next run takes it
+        return False
+    # despachado_en is when the task should run; Beat treats it as lost REDISPATCH_AFTER later.
+    envios.update(despachado_en=eta or timezone.now())
     try:
-        EnvioWhatsApp.objects.filter(pk=envio_id).update(
-            despachado_en=None if eager and eta else (eta or timezone.now())
-        )
-        if eta is None or not eager:
-            # No publish retries: a broker that is down must not hold the ERP's request.
-            enviar_envio.apply_async((envio_id,), retry=False, **opciones)
+        # No publish retries: a broker that is down must not hold the ERP's request.
+        enviar_envio.apply_async((envio_id,), retry=False, eta=eta, **_cola())
     except Exception as exc:  # broker down, misconfigured Celery: the row stays pendiente
+        envios.update(despachado_en=None)
+        _broker.fallo()
         logger.warning("No se pudo encolar el envío %s (%s); Beat lo reintentará.", envio_id, exc)
         return False
     return True
+
+
+class _Interruptor:
+    """After a failed publish, skip publishing for a while in this process.
+
+    Connecting to a dead broker can take seconds (kombu's connection retries); paying that
+    once per ``PAUSA`` instead of on every ERP request keeps the ERP fast while it is down.
+    """
+
+    PAUSA = 30.0
+
+    def __init__(self) -> None:
+        self._hasta = 0.0
+
+    def caido(self) -> bool:
+        return time.monotonic() < self._hasta
+
+    def fallo(self) -> None:
+        self._hasta = time.monotonic() + self.PAUSA
+
+    def reiniciar(self) -> None:
+        self._hasta = 0.0
+
+
+_broker = _Interruptor()
+
+
+def _cola() -> dict[str, str]:
+    cola = get_settings().TASK_QUEUE
+    return {"queue": cola} if cola else {}
 
 
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
@@ -77,5 +112,5 @@ def comprobar_cuentas() -> list[str]:
     """Probe paused accounts; resumed ones get their waiting envíos dispatched."""
     reanudadas = delivery.comprobar_cuentas_pausadas()
     if reanudadas:
-        despachar.delay()
+        despachar()
     return reanudadas

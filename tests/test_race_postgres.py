@@ -1,0 +1,97 @@
+"""Concurrent workers on PostgreSQL: one winner per envío, one alert per paused account.
+
+Run with ``WHATSAPP_TEST_DB=postgres``: SQLite serialises writers, so it proves nothing here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from tests import backends_scripted as scripted
+from whatsapp_notify import delivery
+from whatsapp_notify.delivery import Resultado
+from whatsapp_notify.exceptions import classify
+from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+
+SCRIPTED = "tests.backends_scripted.ScriptedBackend"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def guion(postgres, wa_settings):
+    """The scripted backend, slow enough (50 ms a call) for workers to overlap."""
+    wa_settings(BACKENDS={"default": {"BACKEND": SCRIPTED, "OPTIONS": {"PAUSA": 0.05}}})
+    scripted.reset()
+    yield scripted
+    scripted.reset()
+
+
+def envio_pendiente(n: int) -> EnvioWhatsApp:
+    # Created directly: enviar_plantilla would deliver it on commit (eager Celery).
+    return EnvioWhatsApp.objects.create(
+        telefono=f"52551234{n:04d}",
+        clase=ClaseEnvio.PLANTILLA,
+        plantilla="vehiculo_listo_cliente",
+        idioma="es_MX",
+        variables=["Ana", "Mazda 3", f"OT-{n}"],
+    )
+
+
+def a_la_vez(*ids: int) -> list[Resultado]:
+    """Run ``delivery.entregar`` for each id in its own thread, all released together."""
+    barrera = threading.Barrier(len(ids))
+    resultados: list[Resultado | BaseException] = [None] * len(ids)
+
+    def worker(posicion: int, envio_id: int) -> None:
+        try:
+            barrera.wait(timeout=10)
+            resultados[posicion] = delivery.entregar(envio_id).resultado
+        except BaseException as exc:
+            resultados[posicion] = exc
+        finally:
+            connection.close()
+
+    hilos = [threading.Thread(target=worker, args=pair) for pair in enumerate(ids)]
+    for hilo in hilos:
+        hilo.start()
+    for hilo in hilos:
+        hilo.join(timeout=30)
+    for resultado in resultados:
+        if isinstance(resultado, BaseException):
+            raise resultado
+    return resultados
+
+
+def test_entregar__dos_workers_sobre_el_mismo_envio_envian_una_vez(guion):
+    envios = [envio_pendiente(n) for n in range(20)]
+
+    for envio in envios:
+        resultados = a_la_vez(envio.pk, envio.pk)
+
+        assert sorted(resultados) == [Resultado.ENVIADO, Resultado.IGNORADO]
+        envio.refresh_from_db()
+        assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 1)
+        assert envio.wamid
+
+    enviados = Counter(llamada.referencia for llamada in guion.llamadas)
+    assert enviados == Counter({str(envio.pk): 1 for envio in envios})
+
+
+def test_entregar__varios_workers_con_token_expirado_alertan_una_vez(guion):
+    envios = [envio_pendiente(n) for n in range(4)]
+    guion.guion.extend([classify(190, http_status=401)] * len(envios))
+
+    resultados = a_la_vez(*(envio.pk for envio in envios))
+
+    assert resultados == [Resultado.PAUSADA] * len(envios)
+    assert EstadoCuenta.objects.get(cuenta="default").pausada
+    assert len(mail.outbox) == 1
+    for envio in envios:
+        envio.refresh_from_db()
+        assert (envio.estado, envio.intentos) == (EstadoEnvio.PENDIENTE, 0)

@@ -1,0 +1,233 @@
+"""The token bucket (``ratelimit``) and how delivery respects it.
+
+Time is injected (``ahora``) or the wait is recorded: nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests import backends_scripted as scripted
+from whatsapp_notify import delivery, enviar_plantilla, signals
+from whatsapp_notify.conf import parse_rate
+from whatsapp_notify.delivery import Resultado
+from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.ratelimit import LocalBucket, RateLimiter
+
+SCRIPTED = "tests.backends_scripted.ScriptedBackend"
+CERRADO = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def limiter(monkeypatch):
+    """A fresh limiter for delivery (buckets of other tests would leak through the global)."""
+    nuevo = RateLimiter()
+    monkeypatch.setattr(delivery, "limiter", nuevo)
+    return nuevo
+
+
+@pytest.fixture
+def dormidas(monkeypatch):
+    """Seconds delivery asked to sleep; nothing actually sleeps."""
+    pedidas = []
+    monkeypatch.setattr(delivery.time, "sleep", pedidas.append)
+    return pedidas
+
+
+@pytest.fixture
+def guion(wa_settings):
+    wa_settings(BACKENDS={"default": {"BACKEND": SCRIPTED}})
+    scripted.reset()
+    yield scripted
+    scripted.reset()
+
+
+# -- RATE_LIMIT ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texto", "por_segundo"),
+    [
+        ("80/s", 80.0),
+        ("600/m", 10.0),
+        ("1000/h", 1000 / 3600),
+        (" 2.5 / s ", 2.5),
+        (None, None),
+        ("", None),
+    ],
+    ids=["80/s", "600/m", "1000/h", "espacios-y-decimales", "None", "vacio"],
+)
+def test_parse_rate__mensajes_por_segundo(texto, por_segundo):
+    assert parse_rate(texto) == pytest.approx(por_segundo)
+
+
+@pytest.mark.parametrize("texto", ["80", "80/d", "rapido", "-1/s"], ids=str)
+def test_parse_rate__formato_invalido_nombra_la_forma_correcta(texto):
+    with pytest.raises(ValueError, match="'80/s', '600/m' o '1000/h'"):
+        parse_rate(texto)
+
+
+# -- the in-process bucket -----------------------------------------------------------------
+
+
+def test_local_bucket__rafaga_hasta_la_capacidad_y_luego_espera_1_entre_rate():
+    bucket = LocalBucket(rate=10, capacity=10)
+
+    rafaga = [bucket.tomar(100.0) for _ in range(10)]
+    espera = bucket.tomar(100.0)
+
+    assert rafaga == [0.0] * 10
+    assert espera == pytest.approx(0.1)
+
+
+def test_local_bucket__esperar_no_consume_fichas():
+    # Binary-exact instants (1/8 s) so float rounding does not leave 1e-15 of a token.
+    bucket = LocalBucket(rate=8, capacity=8)
+    for _ in range(8):
+        bucket.tomar(100.0)
+
+    assert bucket.tomar(100.0) == 0.125
+    assert bucket.tomar(100.0625) == 0.0625
+    assert bucket.tomar(100.125) == 0.0
+    assert bucket.tomar(100.125) == 0.125
+
+
+def test_local_bucket__se_rellena_con_el_tiempo_sin_pasar_la_capacidad():
+    bucket = LocalBucket(rate=10, capacity=10)
+    for _ in range(10):
+        bucket.tomar(100.0)
+
+    tras_una_hora = [bucket.tomar(3700.0) for _ in range(11)]
+
+    assert tras_una_hora[:10] == [0.0] * 10
+    assert tras_una_hora[10] == pytest.approx(0.1)
+
+
+def test_local_bucket__reloj_que_retrocede_no_regala_fichas():
+    bucket = LocalBucket(rate=1, capacity=1)
+    bucket.tomar(100.0)
+
+    assert bucket.tomar(50.0) == pytest.approx(1.0)
+
+
+# -- RateLimiter ---------------------------------------------------------------------------
+
+
+def test_rate_limiter__sin_rate_limit_nunca_espera(wa_settings, limiter):
+    wa_settings(RATE_LIMIT=None)
+
+    assert [limiter.tomar("cuenta:default", ahora=100.0) for _ in range(500)] == [0.0] * 500
+
+
+def test_rate_limiter__local_por_clave(wa_settings, limiter):
+    wa_settings(RATE_LIMIT="2/s", REDIS_URL=None)
+
+    default = [limiter.tomar("cuenta:default", ahora=100.0) for _ in range(3)]
+    otra = limiter.tomar("cuenta:otra", ahora=100.0)
+
+    assert default == [0.0, 0.0, pytest.approx(0.5)]
+    assert otra == 0.0
+
+
+def test_rate_limiter__por_minuto_capacidad_minima_de_una_ficha(wa_settings, limiter):
+    wa_settings(RATE_LIMIT="6/m")
+
+    assert limiter.tomar("cuenta:default", ahora=100.0) == 0.0
+    assert limiter.tomar("cuenta:default", ahora=100.0) == pytest.approx(10.0)
+    assert limiter.tomar("cuenta:default", ahora=110.0) == 0.0
+
+
+def test_rate_limiter__redis_comparte_fichas_entre_workers(wa_settings, redis_url):
+    wa_settings(RATE_LIMIT="5/s", REDIS_URL=redis_url)
+    worker_a, worker_b = RateLimiter(), RateLimiter()
+
+    tomadas = [worker_a.tomar("cuenta:default", ahora=100.0) for _ in range(3)]
+    tomadas += [worker_b.tomar("cuenta:default", ahora=100.0) for _ in range(2)]
+
+    assert tomadas == [0.0] * 5
+    assert worker_a.tomar("cuenta:default", ahora=100.0) == pytest.approx(0.2)
+    assert worker_b.tomar("cuenta:default", ahora=100.0) == pytest.approx(0.2)
+    assert worker_b.tomar("cuenta:default", ahora=100.2) == 0.0
+    assert worker_a.tomar("cuenta:default", ahora=100.2) == pytest.approx(0.2)
+
+
+def test_rate_limiter__redis_con_claves_independientes_y_caducidad(wa_settings, redis_url):
+    import redis
+
+    wa_settings(RATE_LIMIT="1/s", REDIS_URL=redis_url)
+    limiter = RateLimiter()
+
+    assert limiter.tomar("cuenta:default", ahora=100.0) == 0.0
+    assert limiter.tomar("cuenta:otra", ahora=100.0) == 0.0
+    assert limiter.tomar("cuenta:default", ahora=100.0) == pytest.approx(1.0)
+    ttl = redis.Redis.from_url(redis_url).ttl("whatsapp_notify:rl:cuenta:default")
+    assert 0 < ttl <= 61
+
+
+def test_rate_limiter__redis_caido_usa_el_limite_local_sin_fallar(wa_settings, limiter, caplog):
+    wa_settings(RATE_LIMIT="2/s", REDIS_URL=CERRADO)
+
+    esperas = [limiter.tomar("cuenta:default", ahora=100.0) for _ in range(3)]
+
+    assert esperas == [0.0, 0.0, pytest.approx(0.5)]
+    assert "se usa el límite local" in caplog.text
+
+
+# -- delivery under the rate limit ---------------------------------------------------------
+
+
+def nuevo_envio(telefono: str) -> EnvioWhatsApp:
+    return enviar_plantilla(telefono, "vehiculo_listo_cliente", variables=["Ana", "Mazda", "OT"])
+
+
+@pytest.mark.django_db
+def test_entregar__sin_ficha_devuelve_el_envio_sin_contar_el_intento(
+    guion, wa_settings, limiter, dormidas
+):
+    wa_settings(RATE_LIMIT="1/m")
+    primero = nuevo_envio("+52 55 1234 5678")
+    segundo = nuevo_envio("+52 33 1234 5678")
+    cambios = []
+
+    def receptor(sender, envio, estado_anterior, estado, **kwargs):
+        cambios.append((estado_anterior, estado, envio.intentos))
+
+    signals.envio_estado_cambiado.connect(receptor)
+    try:
+        assert delivery.entregar(primero.pk).resultado == Resultado.ENVIADO
+        antes = timezone.now()
+        intento = delivery.entregar(segundo.pk)
+        despues = timezone.now()
+    finally:
+        signals.envio_estado_cambiado.disconnect(receptor)
+
+    segundo = EnvioWhatsApp.objects.get(pk=segundo.pk)
+    assert intento.resultado == Resultado.REINTENTO
+    assert (segundo.estado, segundo.intentos) == (EstadoEnvio.PENDIENTE, 0)
+    assert (
+        antes + timedelta(seconds=59) <= segundo.proximo_intento <= despues + timedelta(seconds=60)
+    )
+    assert segundo.reclamado_en is None
+    assert [llamada.referencia for llamada in guion.llamadas] == [str(primero.pk)]
+    assert dormidas == []  # a long wait gives the worker back instead of sleeping
+    assert cambios[-1] == (EstadoEnvio.ENVIANDO, EstadoEnvio.PENDIENTE, 0)
+
+
+@pytest.mark.django_db
+def test_entregar__espera_corta_duerme_y_envia(guion, monkeypatch, dormidas):
+    class LimiteGuionado:
+        esperas = [0.25, 0.0]
+
+        def tomar(self, clave):
+            assert clave == "cuenta:default"
+            return self.esperas.pop(0)
+
+    monkeypatch.setattr(delivery, "limiter", LimiteGuionado())
+    envio = nuevo_envio("+52 55 1234 5678")
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+    assert dormidas == [0.25]
+    assert EnvioWhatsApp.objects.get(pk=envio.pk).intentos == 1

@@ -1,0 +1,319 @@
+"""The Celery side (``tasks``): enqueue on commit, retries, Beat's re-dispatch, paused accounts.
+
+Celery runs eagerly here (tests.settings); ``test_worker_redis.py`` runs a real worker.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from tests import backends_scripted as scripted
+from tests.celery_app import app as celery_app
+from whatsapp_notify import delivery, enviar_plantilla, tasks
+from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
+from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+
+SCRIPTED = "tests.backends_scripted.ScriptedBackend"
+TELEFONO = "+52 55 1234 5678"
+OTRO_TELEFONO = "+52 33 1234 5678"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def guion(wa_settings):
+    """The scripted backend on two accounts, ``default`` and ``otra``; its script, emptied."""
+    wa_settings(BACKENDS={"default": {"BACKEND": SCRIPTED}, "otra": {"BACKEND": SCRIPTED}})
+    scripted.reset()
+    yield scripted
+    scripted.reset()
+
+
+@contextmanager
+def celery_con_broker(broker_url: str, **conf):
+    """Publish to ``broker_url`` (not eagerly) inside the block; restore the app after."""
+    claves = {"task_always_eager": False, "broker_url": broker_url, **conf}
+    previo = {clave: celery_app.conf[clave] for clave in claves}
+    celery_app.conf.update(claves)
+    _olvidar_conexiones()
+    try:
+        yield celery_app
+    finally:
+        celery_app.conf.update(previo)
+        _olvidar_conexiones()
+
+
+def _olvidar_conexiones() -> None:
+    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def nuevo_envio(telefono: str = TELEFONO, **opciones) -> EnvioWhatsApp:
+    return enviar_plantilla(
+        telefono, "vehiculo_listo_cliente", variables=["Ana", "Mazda 3", "OT-42"], **opciones
+    )
+
+
+def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
+    return EnvioWhatsApp.objects.get(pk=envio.pk)
+
+
+def actualizar(envio: EnvioWhatsApp, **campos) -> None:
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(**campos)
+
+
+def hace(segundos: float):
+    return timezone.now() - timedelta(seconds=segundos)
+
+
+# -- the outbox: enqueue on commit ---------------------------------------------------------
+
+
+def test_enviar_plantilla__encola_solo_al_confirmar_la_transaccion(
+    guion, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        envio = nuevo_envio()
+        assert guion.llamadas == []  # nothing leaves from inside the caller's transaction
+        assert leer(envio).estado == EstadoEnvio.PENDIENTE
+
+    envio = leer(envio)
+    assert len(callbacks) == 1
+    assert envio.estado == EstadoEnvio.ENVIADO
+    assert envio.despachado_en is not None
+    assert [llamada.referencia for llamada in guion.llamadas] == [str(envio.pk)]
+
+
+def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
+    envio = nuevo_envio()
+
+    with celery_con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+        encolado = tasks.encolar(envio.pk)
+
+    assert encolado is False
+    assert (leer(envio).estado, leer(envio).despachado_en) == (EstadoEnvio.PENDIENTE, None)
+    assert "Beat lo reintentará" in caplog.text
+    # Beat's next run, with the broker back (eager here), sends it.
+    tasks._broker.reiniciar()
+    assert tasks.despachar() == 1
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+
+
+def test_encolar__tras_un_fallo_del_broker_no_vuelve_a_intentarlo_por_un_rato(guion, monkeypatch):
+    primero, segundo = nuevo_envio(), nuevo_envio("+52 55 8765 4321")
+    with celery_con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+        assert tasks.encolar(primero.pk) is False
+        publicados = []
+        monkeypatch.setattr(tasks.enviar_envio, "apply_async", lambda *a, **k: publicados.append(a))
+        # Within the pause the ERP's request does not wait for the dead broker again.
+        assert tasks.encolar(segundo.pk) is False
+        assert publicados == []
+        assert leer(segundo).despachado_en is None
+
+        tasks._broker.reiniciar()
+        assert tasks.encolar(segundo.pk) is True
+        assert publicados == [((segundo.pk,),)]
+
+
+def test_encolar__con_eta_en_modo_eager_deja_el_envio_a_beat(guion):
+    envio = nuevo_envio()
+    actualizar(envio, despachado_en=timezone.now())
+
+    assert tasks.encolar(envio.pk, eta=timezone.now() + timedelta(minutes=1)) is True
+
+    envio = leer(envio)
+    assert (envio.estado, envio.despachado_en) == (EstadoEnvio.PENDIENTE, None)
+    assert guion.llamadas == []
+
+
+# -- the delivery task ---------------------------------------------------------------------
+
+
+def test_enviar_envio__devuelve_el_resultado(guion):
+    envio = nuevo_envio()
+
+    assert tasks.enviar_envio.delay(envio.pk).get() == "enviado"
+    assert tasks.enviar_envio.delay(envio.pk).get() == "ignorado"
+    assert len(guion.llamadas) == 1
+
+
+def test_enviar_envio__reintento_lo_recoge_beat_cuando_vence(guion):
+    guion.guion.append(TransientError(detail="HTTP 503"))
+    envio = nuevo_envio()
+
+    assert tasks.enviar_envio.delay(envio.pk).get() == "reintento"
+    assert tasks.despachar() == 0  # not due yet
+
+    actualizar(envio, proximo_intento=hace(1))
+    assert tasks.despachar() == 1
+
+    envio = leer(envio)
+    assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 2)
+    assert len(guion.llamadas) == 2
+
+
+# -- Beat: despachar -----------------------------------------------------------------------
+
+
+def test_despachar__recoge_pendientes_nunca_encolados_o_perdidos(guion, wa_settings):
+    wa_settings(REDISPATCH_AFTER=300)
+    nunca = nuevo_envio()
+    perdido = nuevo_envio(OTRO_TELEFONO)
+    reciente = nuevo_envio()
+    actualizar(perdido, despachado_en=hace(301))
+    actualizar(reciente, despachado_en=hace(10))
+
+    assert tasks.despachar() == 2
+
+    assert leer(nunca).estado == EstadoEnvio.ENVIADO
+    assert leer(perdido).estado == EstadoEnvio.ENVIADO
+    assert leer(reciente).estado == EstadoEnvio.PENDIENTE
+    assert sorted(llamada.referencia for llamada in guion.llamadas) == sorted(
+        [str(nunca.pk), str(perdido.pk)]
+    )
+
+
+def test_despachar__no_toma_pendientes_aun_no_debidos(guion):
+    envio = nuevo_envio()
+    actualizar(envio, proximo_intento=timezone.now() + timedelta(minutes=5))
+
+    assert tasks.despachar() == 0
+    assert leer(envio).estado == EstadoEnvio.PENDIENTE
+
+
+def test_despachar__promueve_los_programados_que_vencen(guion):
+    vencido = nuevo_envio(programado_para=timezone.now() + timedelta(hours=1))
+    futuro = nuevo_envio(OTRO_TELEFONO, programado_para=timezone.now() + timedelta(hours=1))
+    assert leer(vencido).estado == EstadoEnvio.PROGRAMADO
+    actualizar(vencido, programado_para=hace(1))
+
+    assert tasks.despachar() == 1
+
+    assert leer(vencido).estado == EstadoEnvio.ENVIADO
+    assert leer(futuro).estado == EstadoEnvio.PROGRAMADO
+
+
+def test_envios_por_despachar__ahora_inyectado_promueve_programados(guion):
+    programado = nuevo_envio(programado_para=timezone.now() + timedelta(hours=1))
+
+    assert delivery.envios_por_despachar() == []
+    assert delivery.envios_por_despachar(timezone.now() + timedelta(hours=2)) == [programado.pk]
+    assert leer(programado).estado == EstadoEnvio.PENDIENTE
+
+
+def test_despachar__reenvia_los_atascados_en_enviando(guion, wa_settings):
+    # A worker died after its claim: RECONCILE_AFTER later the envío is sent again.
+    wa_settings(RECONCILE_AFTER=900, REDISPATCH_AFTER=300)
+    atascado = nuevo_envio()
+    en_curso = nuevo_envio(OTRO_TELEFONO)
+    for envio in (atascado, en_curso):
+        assert delivery.reclamar(envio.pk)
+        actualizar(envio, despachado_en=hace(1000))
+    actualizar(atascado, reclamado_en=hace(901))
+
+    assert tasks.despachar() == 1
+
+    assert leer(en_curso).estado == EstadoEnvio.ENVIANDO
+    atascado = leer(atascado)
+    assert (atascado.estado, atascado.intentos) == (EstadoEnvio.ENVIADO, 2)
+    assert [llamada.referencia for llamada in guion.llamadas] == [str(atascado.pk)]
+
+
+def test_despachar__incierto_no_se_reenvia_antes_de_reconcile_after(guion, wa_settings):
+    wa_settings(RECONCILE_AFTER=900)
+    guion.guion.append(AmbiguousError(detail="Read timed out"))
+    envio = nuevo_envio()
+    tasks.enviar_envio.delay(envio.pk)
+
+    assert tasks.despachar() == 0
+    assert leer(envio).estado == EstadoEnvio.INCIERTO
+
+    actualizar(envio, proximo_intento=hace(1))
+    assert tasks.despachar() == 1
+
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+    assert tasks.despachar() == 0
+    assert len(guion.llamadas) == 2
+
+
+def test_despachar__salta_las_cuentas_pausadas(guion):
+    delivery.pausar_cuenta("default", classify(190, http_status=401))
+    en_pausa = nuevo_envio()
+    de_otra = nuevo_envio(cuenta="otra")
+
+    assert tasks.despachar() == 1
+
+    assert leer(en_pausa).estado == EstadoEnvio.PENDIENTE
+    assert leer(de_otra).estado == EstadoEnvio.ENVIADO
+
+
+# -- paused accounts: probe and resume -----------------------------------------------------
+
+
+def pausar_con_dos_envios(guion, capturar) -> tuple[EnvioWhatsApp, EnvioWhatsApp]:
+    """Two envíos enqueued on commit; the first meets an expired token, the second waits."""
+    guion.guion.append(classify(190, http_status=401, detail="Session has expired"))
+    with capturar(execute=True):
+        primero = nuevo_envio()
+    with capturar(execute=True):
+        segundo = nuevo_envio(OTRO_TELEFONO)
+    return primero, segundo
+
+
+def test_comprobar_cuentas__sigue_en_pausa_si_las_credenciales_fallan(
+    guion, wa_settings, django_capture_on_commit_callbacks
+):
+    wa_settings(PAUSE_PROBE_EVERY=0)
+    primero, segundo = pausar_con_dos_envios(guion, django_capture_on_commit_callbacks)
+    guion.verificaciones.append(classify(190, http_status=401))
+
+    assert tasks.comprobar_cuentas() == []
+
+    assert EstadoCuenta.objects.get(cuenta="default").pausada
+    assert [leer(primero).estado, leer(segundo).estado] == [EstadoEnvio.PENDIENTE] * 2
+    assert len(guion.llamadas) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_comprobar_cuentas__reanuda_y_envia_los_envios_en_espera(
+    guion, wa_settings, django_capture_on_commit_callbacks
+):
+    wa_settings(PAUSE_PROBE_EVERY=0)
+    primero, segundo = pausar_con_dos_envios(guion, django_capture_on_commit_callbacks)
+    assert [leer(primero).intentos, leer(segundo).intentos] == [0, 0]
+
+    assert tasks.comprobar_cuentas() == ["default"]
+
+    assert not EstadoCuenta.objects.get(cuenta="default").pausada
+    for envio in (primero, segundo):
+        envio = leer(envio)
+        assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 1)
+    assert len(guion.llamadas) == 3  # the refused attempt, then one send each
+    assert len(mail.outbox) == 1
+
+
+def test_despachar__tras_reanudar_a_mano_envia_los_envios_en_espera(
+    guion, django_capture_on_commit_callbacks
+):
+    primero, segundo = pausar_con_dos_envios(guion, django_capture_on_commit_callbacks)
+
+    assert delivery.reanudar_cuenta("default") is True
+    assert tasks.despachar() == 2
+
+    assert [leer(primero).estado, leer(segundo).estado] == [EstadoEnvio.ENVIADO] * 2
+
+
+# -- the Beat schedule ---------------------------------------------------------------------
+
+
+def test_beat_schedule__nombra_tareas_registradas():
+    nombres = {entrada["task"] for entrada in tasks.BEAT_SCHEDULE.values()}
+
+    assert nombres == {"whatsapp_notify.despachar", "whatsapp_notify.comprobar_cuentas"}
+    assert nombres <= set(celery_app.tasks)

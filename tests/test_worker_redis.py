@@ -1,0 +1,183 @@
+"""A real Celery worker process, Redis as broker, PostgreSQL, and a local Graph API stand-in.
+
+The test process records the envío and publishes its task; the worker (``celery worker``,
+solo pool, its own queue) claims it and sends it through ``MetaBackend`` to ``GraphStub``.
+Run with ``WHATSAPP_TEST_DB=postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.celery_app import app as celery_app
+from tests.graph_stub import GraphStub, error_graph
+from whatsapp_notify import enviar_plantilla
+from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.messages import Plantilla, Salida
+from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+
+RAIZ = Path(__file__).resolve().parent.parent
+ARRANQUE = 30  # seconds for the worker to report "ready"
+ESPERA = 30  # seconds for an envío to be settled
+
+
+@pytest.fixture
+def graph():
+    with GraphStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def worker(postgres, redis_url, graph, wa_settings):
+    """A ``celery worker`` subprocess on a queue of its own; the test process publishes to it."""
+    cola = f"whatsapp-test-{uuid.uuid4().hex[:8]}"
+    entorno = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(RAIZ), os.environ.get("PYTHONPATH")])),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "WHATSAPP_TEST_DB": "postgres",
+        "WHATSAPP_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "WHATSAPP_TEST_WORKER": "1",
+        "WHATSAPP_TEST_CELERY_EAGER": "0",
+        "WHATSAPP_TEST_BROKER_URL": redis_url,
+        "WHATSAPP_TEST_BACKEND": "meta",
+        "WHATSAPP_TEST_GRAPH_URL": graph.url,
+        "WHATSAPP_TEST_RETRY_BACKOFF": "0.2",
+        "WHATSAPP_TEST_TASK_QUEUE": cola,
+    }
+    with tempfile.TemporaryFile("w+") as registro:
+        proceso = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+             "--pool=solo", "--concurrency=1", "-Q", cola, "-n", f"{cola}@%h",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=RAIZ,
+            env=entorno,
+            stdout=registro,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _esperar_arranque(proceso, registro)
+            wa_settings(TASK_QUEUE=cola)
+            with celery_con_broker(redis_url):
+                yield lambda: _leer(registro)
+        finally:
+            proceso.send_signal(signal.SIGQUIT)  # cold shutdown: nothing is running by now
+            try:
+                proceso.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proceso.kill()
+                proceso.wait()
+
+
+def _leer(registro) -> str:
+    registro.seek(0)
+    return registro.read()
+
+
+def _esperar_arranque(proceso: subprocess.Popen, registro) -> None:
+    limite = time.monotonic() + ARRANQUE
+    while time.monotonic() < limite:
+        if " ready." in _leer(registro):
+            return
+        if proceso.poll() is not None:
+            break
+        time.sleep(0.1)
+    pytest.fail(f"El worker de Celery no arrancó:\n{_leer(registro)}", pytrace=False)
+
+
+@contextmanager
+def celery_con_broker(broker_url: str):
+    """Publish to ``broker_url`` (not eagerly) inside the block; restore the app after."""
+    claves = {"task_always_eager": False, "broker_url": broker_url}
+    previo = {clave: celery_app.conf[clave] for clave in claves}
+    celery_app.conf.update(claves)
+    _olvidar_conexiones()
+    try:
+        yield
+    finally:
+        celery_app.conf.update(previo)
+        _olvidar_conexiones()
+
+
+def _olvidar_conexiones() -> None:
+    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def esperar_estado(envio: EnvioWhatsApp, estado: str, log) -> EnvioWhatsApp:
+    """Poll the row until it reaches ``estado``; fail with the worker's log after ESPERA s."""
+    limite = time.monotonic() + ESPERA
+    while time.monotonic() < limite:
+        envio.refresh_from_db()
+        if envio.estado == estado:
+            return envio
+        time.sleep(0.1)
+    pytest.fail(
+        f"El envío quedó en {envio.estado!r} ({envio.error_detalle}); log del worker:\n{log()}",
+        pytrace=False,
+    )
+
+
+def nuevo_envio() -> EnvioWhatsApp:
+    return enviar_plantilla(
+        "+52 55 1234 5678", "vehiculo_listo_cliente", variables=["Ana", "Mazda 3", "OT-42"]
+    )
+
+
+# -- the stub itself -----------------------------------------------------------------------
+
+
+def test_graph_stub__contesta_como_la_cloud_api(graph):
+    backend = MetaBackend(PHONE_NUMBER_ID="1234567890", ACCESS_TOKEN="t", BASE_URL=graph.url)
+    salida = Salida("525512345678", Plantilla("vehiculo_listo_cliente", "es_MX", ["Ana"]), "7")
+
+    resultado = backend.send(salida)
+
+    [peticion] = graph.mensajes()
+    assert resultado.id == peticion.respuesta["messages"][0]["id"]
+    assert resultado.wa_id == "525512345678"
+    assert peticion.ruta == "/v25.0/1234567890/messages"
+    assert peticion.cuerpo["biz_opaque_callback_data"] == "7"
+    assert peticion.cabeceras["Authorization"] == "Bearer t"
+
+
+# -- the real worker -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker__envia_el_envio_una_vez_con_su_id(worker, graph):
+    envio = nuevo_envio()
+
+    envio = esperar_estado(envio, EstadoEnvio.ENVIADO, worker)
+
+    [peticion] = graph.mensajes()
+    assert peticion.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+    assert peticion.cuerpo["to"] == "+525512345678"
+    assert envio.wamid == peticion.respuesta["messages"][0]["id"]
+    assert (envio.intentos, envio.wa_id) == (1, "525512345678")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker__un_500_se_reintenta_y_termina_enviado(worker, graph):
+    graph.responder(500, error_graph(131000, "Something went wrong"))
+    envio = nuevo_envio()
+
+    envio = esperar_estado(envio, EstadoEnvio.ENVIADO, worker)
+
+    peticiones = graph.mensajes()
+    assert [p.status for p in peticiones] == [500, 200]
+    assert {p.cuerpo["biz_opaque_callback_data"] for p in peticiones} == {str(envio.pk)}
+    assert envio.wamid == peticiones[1].respuesta["messages"][0]["id"]
+    assert (envio.intentos, envio.error_codigo, envio.error_detalle) == (2, None, "")
