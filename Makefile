@@ -1,0 +1,42 @@
+# The two set-up commands of the README, plus a few conveniences.
+#   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account)
+#   make test   installs the test extras in .venv and runs lint + the whole test suite
+# Under CI=true, `make test` also runs the suite on PostgreSQL and requires Redis.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-postgres lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+demo: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[example]"
+	$(BIN)/python manage.py demo
+
+test: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m tests.services
+	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
+	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "(PostgreSQL pass: make test-postgres; it runs by itself under CI=true)"; fi
+
+test-postgres: $(BIN)/python
+	WHATSAPP_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
+
+bench: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
