@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from whatsapp_notify.backends.base import BaseBackend, MediaCache, Option, Resultado
-from whatsapp_notify.messages import Documento, Plantilla, Salida, Texto
+from whatsapp_notify.backends.base import Option, Resultado
+from whatsapp_notify.backends.locmem import LocmemBackend
+from whatsapp_notify.messages import Salida
 
 Paso = str | Exception | Callable[[Salida], Any]
 
@@ -42,21 +43,14 @@ class Llamada:
     contenido: Any
 
 
-class ScriptedBackend(BaseBackend):
+class ScriptedBackend(LocmemBackend):
+    """Locmem's pass-through payloads, with scripted outcomes instead of an outbox."""
+
     OPTIONS = {
         "WA_ID": Option(default="", help="wa_id que se devuelve (por omisión, el teléfono)."),
         "PAUSA": Option(default=0.0, help="Segundos que tarda cada deliver()."),
         "TOKEN": Option(default="", secret=True, help="Credencial ficticia."),
     }
-
-    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
-        return plantilla
-
-    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
-        return documento
-
-    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
-        return texto
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         with _lock:

@@ -83,3 +83,15 @@ def postgres(request):
             pytest.fail(f"{message}; la pasada de SQLite usa -m 'not postgres'.", pytrace=False)
         pytest.skip(message)
     return connection
+
+
+@pytest.fixture
+def guion(wa_settings):
+    """The scripted backend (tests.backends_scripted) on accounts ``default`` and ``otra``."""
+    from tests import backends_scripted
+
+    scripted = "tests.backends_scripted.ScriptedBackend"
+    wa_settings(BACKENDS={"default": {"BACKEND": scripted}, "otra": {"BACKEND": scripted}})
+    backends_scripted.reset()
+    yield backends_scripted
+    backends_scripted.reset()

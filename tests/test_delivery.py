@@ -15,7 +15,6 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
-from tests import backends_scripted as scripted
 from whatsapp_notify import delivery, enviar_plantilla, signals, tasks
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.exceptions import (
@@ -32,15 +31,6 @@ TELEFONO = "+52 55 1234 5678"
 OTRO_TELEFONO = "+52 33 1234 5678"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def guion(wa_settings):
-    """The scripted backend on two accounts, ``default`` and ``otra``; its script, emptied."""
-    wa_settings(BACKENDS={"default": {"BACKEND": SCRIPTED}, "otra": {"BACKEND": SCRIPTED}})
-    scripted.reset()
-    yield scripted
-    scripted.reset()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -19,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from tests.celery_app import app as celery_app
+from tests.celery_app import con_broker
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto, tasks
 from whatsapp_notify.conf import get_settings
@@ -711,30 +710,11 @@ def test_transaccion__encola_solo_al_ejecutar_on_commit(django_capture_on_commit
 # -- broker down -------------------------------------------------------------------------
 
 
-@contextmanager
 def broker_caido():
     """Celery publishes (not eagerly) to a closed local port inside the block."""
     # max_retries=0: kombu's own connection retries (seconds) are the host's choice; the
     # outbox itself never retries a publish inside the caller's request.
-    claves = {
-        "task_always_eager": False,
-        "broker_url": "redis://127.0.0.1:1/0",
-        "broker_transport_options": {"max_retries": 0},
-    }
-    previo = {clave: celery_app.conf[clave] for clave in claves}
-    celery_app.conf.update(claves)
-    _olvidar_conexiones()
-    try:
-        yield
-    finally:
-        celery_app.conf.update(previo)
-        _olvidar_conexiones()
-
-
-def _olvidar_conexiones() -> None:
-    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    return con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0})
 
 
 def test_broker_caido__el_envio_queda_pendiente_y_beat_lo_envia(outbox, caplog):

@@ -5,53 +5,22 @@ Celery runs eagerly here (tests.settings); ``test_worker_redis.py`` runs a real 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from tests import backends_scripted as scripted
 from tests.celery_app import app as celery_app
+from tests.celery_app import con_broker
 from whatsapp_notify import delivery, enviar_plantilla, tasks
 from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 
-SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 TELEFONO = "+52 55 1234 5678"
 OTRO_TELEFONO = "+52 33 1234 5678"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def guion(wa_settings):
-    """The scripted backend on two accounts, ``default`` and ``otra``; its script, emptied."""
-    wa_settings(BACKENDS={"default": {"BACKEND": SCRIPTED}, "otra": {"BACKEND": SCRIPTED}})
-    scripted.reset()
-    yield scripted
-    scripted.reset()
-
-
-@contextmanager
-def celery_con_broker(broker_url: str, **conf):
-    """Publish to ``broker_url`` (not eagerly) inside the block; restore the app after."""
-    claves = {"task_always_eager": False, "broker_url": broker_url, **conf}
-    previo = {clave: celery_app.conf[clave] for clave in claves}
-    celery_app.conf.update(claves)
-    _olvidar_conexiones()
-    try:
-        yield celery_app
-    finally:
-        celery_app.conf.update(previo)
-        _olvidar_conexiones()
-
-
-def _olvidar_conexiones() -> None:
-    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 def nuevo_envio(telefono: str = TELEFONO, **opciones) -> EnvioWhatsApp:
@@ -93,7 +62,7 @@ def test_enviar_plantilla__encola_solo_al_confirmar_la_transaccion(
 def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
     envio = nuevo_envio()
 
-    with celery_con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
         encolado = tasks.encolar(envio.pk)
 
     assert encolado is False
@@ -107,7 +76,7 @@ def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
 
 def test_encolar__tras_un_fallo_del_broker_no_vuelve_a_intentarlo_por_un_rato(guion, monkeypatch):
     primero, segundo = nuevo_envio(), nuevo_envio("+52 55 8765 4321")
-    with celery_con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
         assert tasks.encolar(primero.pk) is False
         publicados = []
         monkeypatch.setattr(tasks.enviar_envio, "apply_async", lambda *a, **k: publicados.append(a))

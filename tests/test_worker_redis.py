@@ -14,13 +14,12 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from tests.celery_app import app as celery_app
+from tests.celery_app import con_broker
 from tests.graph_stub import GraphStub, error_graph
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.meta import MetaBackend
@@ -69,7 +68,7 @@ def worker(postgres, redis_url, graph, wa_settings):
         try:
             _esperar_arranque(proceso, registro)
             wa_settings(TASK_QUEUE=cola)
-            with celery_con_broker(redis_url):
+            with con_broker(redis_url):
                 yield lambda: _leer(registro)
         finally:
             proceso.send_signal(signal.SIGQUIT)  # cold shutdown: nothing is running by now
@@ -94,26 +93,6 @@ def _esperar_arranque(proceso: subprocess.Popen, registro) -> None:
             break
         time.sleep(0.1)
     pytest.fail(f"El worker de Celery no arrancó:\n{_leer(registro)}", pytrace=False)
-
-
-@contextmanager
-def celery_con_broker(broker_url: str):
-    """Publish to ``broker_url`` (not eagerly) inside the block; restore the app after."""
-    claves = {"task_always_eager": False, "broker_url": broker_url}
-    previo = {clave: celery_app.conf[clave] for clave in claves}
-    celery_app.conf.update(claves)
-    _olvidar_conexiones()
-    try:
-        yield
-    finally:
-        celery_app.conf.update(previo)
-        _olvidar_conexiones()
-
-
-def _olvidar_conexiones() -> None:
-    # Celery caches its broker connection pools on first use; a new broker_url needs new ones.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 def esperar_estado(envio: EnvioWhatsApp, estado: str, log) -> EnvioWhatsApp:
