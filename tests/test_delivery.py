@@ -15,7 +15,14 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
-from whatsapp_notify import delivery, enviar_plantilla, signals, tasks
+from whatsapp_notify import (
+    delivery,
+    enviar_plantilla,
+    otorgar_consentimiento,
+    revocar_consentimiento,
+    signals,
+    tasks,
+)
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.exceptions import (
     AmbiguousError,
@@ -576,20 +583,61 @@ def test_comprobar_cuentas_pausadas__reanuda_cuando_las_credenciales_funcionan(g
         signals.cuenta_reanudada.disconnect(receptor)
 
     estado = EstadoCuenta.objects.get(cuenta="default")
-    assert (estado.pausada, estado.alertado_en, estado.error_codigo) == (False, None, None)
+    assert (estado.pausada, estado.error_codigo) == (False, None)
     assert estado.reanudada_en is not None
+    assert estado.alertado_en is not None  # an automatic resume keeps the alert throttle
     assert reanudadas == ["default"]
     assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
     assert leer(envio).intentos == 1
 
 
-def test_pausar_cuenta__tras_reanudar_una_nueva_pausa_vuelve_a_alertar(guion):
+def test_pausar_cuenta__tras_reanudar_a_mano_una_nueva_pausa_vuelve_a_alertar(guion):
     delivery.pausar_cuenta("default", classify(190, http_status=401))
-    delivery.reanudar_cuenta("default")
+    delivery.reanudar_cuenta("default", manual=True)
 
     delivery.pausar_cuenta("default", classify(190, http_status=401))
 
     assert len(mail.outbox) == 2
+
+
+def test_pausar_cuenta__una_cuenta_que_oscila_alerta_una_vez_por_dia(guion):
+    # The probe passes (it cannot prove sending works), sending fails again: no mail storm.
+    for _ in range(3):
+        delivery.pausar_cuenta("default", classify(10, http_status=403))
+        delivery.reanudar_cuenta("default")
+    assert len(mail.outbox) == 1
+
+    ayer = timezone.now() - delivery.ALERTA_CADA - timedelta(seconds=1)
+    EstadoCuenta.objects.filter(cuenta="default").update(alertado_en=ayer)
+    delivery.pausar_cuenta("default", classify(10, http_status=403))
+    assert len(mail.outbox) == 2
+
+
+# -- checked again when delivering ---------------------------------------------------------
+
+
+def test_entregar__whatsapp_desactivado_tras_encolar_omite_sin_llamar(guion, wa_settings):
+    envio = nuevo_envio()
+    wa_settings(ENABLED=False)
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.motivo, envio.intentos) == (EstadoEnvio.OMITIDO, "deshabilitado", 0)
+    assert guion.llamadas == []
+
+
+def test_entregar__consentimiento_revocado_tras_encolar_omite_sin_llamar(guion, wa_settings):
+    wa_settings(REQUIRE_CONSENT=True)
+    otorgar_consentimiento(TELEFONO)
+    envio = nuevo_envio()
+    revocar_consentimiento(TELEFONO, origen="whatsapp", evidencia="BAJA")
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "sin_consentimiento")
+    assert guion.llamadas == []
 
 
 # -- ambiguous timeouts --------------------------------------------------------------------
@@ -632,6 +680,44 @@ def test_envios_por_despachar__incierto_espera_al_webhook_y_luego_se_reenvia_una
     envio = leer(envio)
     assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 2)
     assert len(guion.llamadas) == 2
+
+
+def test_envios_por_despachar__incierto_sin_intentos_restantes_no_se_reenvia_solo(
+    guion, wa_settings
+):
+    wa_settings(RECONCILE_AFTER=900, MAX_ATTEMPTS=2)
+    guion.guion.extend([AmbiguousError(detail="Read timed out")] * 5)
+    envio = nuevo_envio()
+    delivery.entregar(envio.pk)
+    delivery.envios_por_despachar(timezone.now() + timedelta(seconds=901))
+    assert delivery.entregar(envio.pk).resultado == Resultado.INCIERTO
+
+    # Attempts spent: it may have gone out twice already; only an operator resends it now.
+    envio = leer(envio)
+    assert (envio.estado, envio.intentos, envio.proximo_intento) == (EstadoEnvio.INCIERTO, 2, None)
+    assert delivery.envios_por_despachar(timezone.now() + timedelta(days=30)) == []
+    assert len(guion.llamadas) == 2
+
+
+@pytest.mark.parametrize(
+    ("intentos", "reenviado"),
+    [pytest.param(1, True, id="quedan-intentos"), pytest.param(5, False, id="sin-intentos")],
+)
+def test_envios_por_despachar__worker_muerto_enviando(guion, wa_settings, intentos, reenviado):
+    wa_settings(RECONCILE_AFTER=900, MAX_ATTEMPTS=5)
+    envio = nuevo_envio()
+    hace_rato = timezone.now() - timedelta(seconds=901)
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        estado=EstadoEnvio.ENVIANDO, reclamado_en=hace_rato, intentos=intentos
+    )
+
+    ids = delivery.envios_por_despachar()
+
+    envio = leer(envio)
+    if reenviado:
+        assert (ids, envio.estado) == ([envio.pk], EstadoEnvio.PENDIENTE)
+    else:
+        assert (ids, envio.estado, envio.proximo_intento) == ([], EstadoEnvio.INCIERTO, None)
 
 
 # -- media cache ---------------------------------------------------------------------------

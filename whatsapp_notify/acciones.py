@@ -70,11 +70,11 @@ def reenviar(envios: Iterable[EnvioWhatsApp]) -> Reenvio:
 
 def reanudar(cuentas: Iterable[str]) -> list[str]:
     """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
-    reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta)]
+    reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta, manual=True)]
     if reanudadas:
-        from .tasks import despachar
+        from .tasks import pedir_despacho
 
-        transaction.on_commit(despachar.delay)
+        transaction.on_commit(pedir_despacho)
     return reanudadas
 
 
@@ -100,7 +100,10 @@ def revisar_destinatario(envio: EnvioWhatsApp) -> tuple[str, MotivoOmision | Non
     Returns the normalised phone (empty when invalid) and the reason it cannot be sent
     now, or None when it can.
     """
-    return outbox.revisar_destinatario(envio.telefono or envio.telefono_original, envio.clase)
+    # ``telefono`` is already E.164 digits: with its "+" it keeps its country, whatever
+    # DEFAULT_REGION says; ``telefono_original`` is only re-read when it never parsed.
+    telefono = f"+{envio.telefono}" if envio.telefono else envio.telefono_original
+    return outbox.revisar_destinatario(telefono, envio.clase)
 
 
 def _seguir_omitido(envio: EnvioWhatsApp, telefono: str, motivo: str) -> None:

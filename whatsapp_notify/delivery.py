@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import signals
 from .backends import backends
 from .conf import get_settings
+from .consent import tiene_consentimiento
 from .exceptions import (
     AmbiguousError,
     AuthError,
@@ -33,7 +34,14 @@ from .exceptions import (
     describe_error,
 )
 from .messages import Documento, Plantilla, Salida, Texto
-from .models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio, MediaSubido
+from .models import (
+    ClaseEnvio,
+    EnvioWhatsApp,
+    EstadoCuenta,
+    EstadoEnvio,
+    MediaSubido,
+    MotivoOmision,
+)
 from .phones import mask
 from .ratelimit import limiter
 
@@ -43,6 +51,8 @@ logger = logging.getLogger(__name__)
 MEDIA_VIGENCIA = timedelta(days=28)
 # Waiting for a rate-limit token longer than this gives the worker back.
 ESPERA_MAXIMA = 1.0
+# A paused account e-mails the admins at most once per this period.
+ALERTA_CADA = timedelta(hours=24)
 
 
 class Resultado(StrEnum):
@@ -53,6 +63,7 @@ class Resultado(StrEnum):
     INCIERTO = "incierto"
     FALLIDO = "fallido"
     PAUSADA = "pausada"
+    OMITIDO = "omitido"
     IGNORADO = "ignorado"
 
 
@@ -92,9 +103,11 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only("cuenta", "estado").first()
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only("cuenta", "estado", "telefono").first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
+    if motivo := motivo_actual(envio.telefono):
+        return _omitir(envio, motivo)
     if cuenta_pausada(envio.cuenta):
         return Intento(Resultado.PAUSADA)
     if not reclamar(envio_id):
@@ -108,6 +121,24 @@ def entregar(envio_id: int) -> Intento:
     if espera:
         return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
     return _intentar(envio)
+
+
+def motivo_actual(telefono: str) -> MotivoOmision | None:
+    """Why an envío recorded earlier may not go out *now*: WhatsApp switched off, or
+    consent revoked since it was queued (retries and scheduled sends can be days later)."""
+    settings = get_settings()
+    if not settings.ENABLED:
+        return MotivoOmision.DESHABILITADO
+    if settings.REQUIRE_CONSENT and not tiene_consentimiento(telefono):
+        return MotivoOmision.SIN_CONSENTIMIENTO
+    return None
+
+
+def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision) -> Intento:
+    campos = {"estado": EstadoEnvio.OMITIDO, "motivo": motivo, "proximo_intento": None}
+    _actualizar(envio, {EstadoEnvio.PENDIENTE}, **campos)
+    logger.info("Envío %s omitido al entregarlo: %s", envio.pk, motivo)
+    return Intento(Resultado.OMITIDO)
 
 
 def reclamar(envio_id: int) -> bool:
@@ -248,7 +279,11 @@ def _reintentar_o_fallar(
 
 
 def backoff(intento: int) -> float:
-    """Seconds before attempt ``intento + 1``: exponential, capped, with full jitter."""
+    """Seconds before attempt ``intento + 1``: exponential, capped, with jitter.
+
+    The wait is drawn between half and all of the exponential step ("equal jitter"), so
+    workers retrying together spread out but never retry sooner than half the step.
+    """
     settings = get_settings()
     techo = min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF * 2 ** max(0, intento - 1))
     return random.uniform(techo / 2, techo)
@@ -256,8 +291,9 @@ def backoff(intento: int) -> float:
 
 def _incierto(envio: EnvioWhatsApp, exc: ProviderError) -> Intento:
     # Meta has no idempotency key: the message may have gone out. Wait for a status
-    # webhook (it carries the envío id) before sending again.
-    cuando = timezone.now() + get_settings().seconds("RECONCILE_AFTER")
+    # webhook (it carries the envío id) before sending again; once MAX_ATTEMPTS are spent,
+    # never again by itself: resending is the operator's call (admin «Reenviar»).
+    cuando = _reconciliar_hasta(envio.intentos, timezone.now())
     logger.warning("Envío %s sin confirmar (%s); se espera el webhook de estado", envio.pk, exc)
     _actualizar(
         envio,
@@ -267,6 +303,14 @@ def _incierto(envio: EnvioWhatsApp, exc: ProviderError) -> Intento:
         **_error_campos(exc),
     )
     return Intento(Resultado.INCIERTO, cuando)
+
+
+def _reconciliar_hasta(intentos: int, ahora: datetime) -> datetime | None:
+    """When an incierto envío may be sent again if no webhook settles it (None: never)."""
+    settings = get_settings()
+    if intentos >= settings.MAX_ATTEMPTS:
+        return None
+    return ahora + settings.seconds("RECONCILE_AFTER")
 
 
 def _fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
@@ -309,10 +353,10 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
     EstadoCuenta.objects.filter(cuenta=cuenta, pausada=False).update(
         pausada=True, pausada_en=ahora, comprobado_en=ahora, **campos
     )
-    # The conditional UPDATE makes exactly one worker send the alert.
-    if EstadoCuenta.objects.filter(cuenta=cuenta, alertado_en__isnull=True).update(
-        alertado_en=ahora
-    ):
+    # The conditional UPDATE makes exactly one worker send the alert. An account that flaps
+    # (the probe passes, sending still fails) alerts again only after ALERTA_CADA.
+    sin_alerta = Q(alertado_en__isnull=True) | Q(alertado_en__lte=ahora - ALERTA_CADA)
+    if EstadoCuenta.objects.filter(sin_alerta, cuenta=cuenta).update(alertado_en=ahora):
         _alertar(cuenta, campos["error_detalle"])
         signals.enviar_seguro(signals.cuenta_pausada, EstadoCuenta, cuenta=cuenta, error=error)
 
@@ -330,12 +374,17 @@ def _alertar(cuenta: str, detalle: str) -> None:
     )
 
 
-def reanudar_cuenta(cuenta: str) -> bool:
-    """Unpause ``cuenta`` (credentials work again); True when it was paused."""
+def reanudar_cuenta(cuenta: str, *, manual: bool = False) -> bool:
+    """Unpause ``cuenta``; True when it was paused.
+
+    ``manual`` (an operator fixed it): the next pause alerts at once. An automatic resume
+    (the probe passed) keeps the alert throttle, since the probe cannot prove sending works.
+    """
     ahora = timezone.now()
-    reanudada = EstadoCuenta.objects.filter(cuenta=cuenta, pausada=True).update(
-        pausada=False, alertado_en=None, reanudada_en=ahora, error_codigo=None, error_detalle=""
-    )
+    campos = {"pausada": False, "reanudada_en": ahora, "error_codigo": None, "error_detalle": ""}
+    if manual:
+        campos["alertado_en"] = None
+    reanudada = EstadoCuenta.objects.filter(cuenta=cuenta, pausada=True).update(**campos)
     if reanudada:
         # Their tasks already ran (and found the account paused): make them due for
         # dispatch now instead of REDISPATCH_AFTER after their last enqueue.
@@ -375,19 +424,24 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     """Ids of envíos a worker should take now although no task may be queued for them.
 
     Scheduled envíos that came due become ``pendiente``; ``incierto`` envíos that no status
-    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente``; a worker that died
-    while ``enviando`` leaves an ``incierto`` envío; due ``pendiente`` envíos whose task was
-    due to run more than ``REDISPATCH_AFTER`` ago (``despachado_en``), or never enqueued,
-    are returned. Paused accounts wait.
+    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente`` while attempts remain;
+    a worker that died while ``enviando`` leaves an ``incierto`` envío. Due ``pendiente``
+    envíos whose task was due to run more than ``REDISPATCH_AFTER`` ago
+    (``despachado_en``), or never enqueued, are returned. Paused accounts wait.
     """
     ahora = ahora or timezone.now()
     settings = get_settings()
     EnvioWhatsApp.objects.filter(estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora).update(
         estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
     )
-    EnvioWhatsApp.objects.filter(
+    atascados = EnvioWhatsApp.objects.filter(
         estado=EstadoEnvio.ENVIANDO, reclamado_en__lte=ahora - settings.seconds("RECONCILE_AFTER")
-    ).update(estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora)
+    )
+    # A worker died mid-send: as after a timeout, resend while attempts remain.
+    atascados.filter(intentos__lt=settings.MAX_ATTEMPTS).update(
+        estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora
+    )
+    atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
     EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora).update(
         estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
     )

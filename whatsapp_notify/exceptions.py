@@ -90,7 +90,7 @@ class PermanentError(ProviderError):
 
 
 class AuthError(ProviderError):
-    """Credentials, permissions or account problems: pause the account and alert."""
+    """Credentials, permissions or account-wide problems: pause the account and alert."""
 
 
 # Graph codes, from the Cloud API error code reference.
@@ -99,6 +99,9 @@ TRANSIENT_CODES = frozenset(
 )
 PAIR_RATE_CODES = frozenset({131056})
 AUTH_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
+# Account-wide problems: every send of the account would fail the same way (blocked or
+# locked account, billing, unregistered number), so they pause it like an auth error.
+ACCOUNT_CODES = frozenset({368, 131005, 131031, 131037, 131042, 131045, 133010})
 
 # Readable Spanish messages for the codes an ERP user is likely to meet.
 ERROR_MESSAGES = {
@@ -120,7 +123,9 @@ ERROR_MESSAGES = {
     131026: _("No se pudo entregar: el número no usa WhatsApp o su aplicación es antigua."),
     131030: _("El número no está en la lista de destinatarios permitidos de prueba."),
     131031: _("La cuenta de WhatsApp Business está bloqueada."),
+    131037: _("El número no tiene un nombre visible aprobado."),
     131042: _("Hay un problema con el método de pago de la cuenta."),
+    131045: _("El número no está bien registrado (certificado)."),
     131047: _("Pasaron más de 24 horas desde el último mensaje del cliente: usa una plantilla."),
     131048: _("Límite por spam: demasiados mensajes bloqueados o reportados."),
     131049: _("Meta no entregó el mensaje para cuidar la experiencia del usuario."),
@@ -139,6 +144,9 @@ ERROR_MESSAGES = {
     132018: _("Una variable tiene saltos de línea, tabuladores o demasiados espacios."),
     133004: _("El servidor de Meta no está disponible temporalmente."),
     135000: _("Error genérico del usuario en los parámetros."),
+    133010: _("El número no está registrado en la plataforma."),
+    368: _("La cuenta está bloqueada temporalmente por infringir políticas."),
+    131005: _("Acceso denegado: revisa los permisos del token."),
 }
 
 
@@ -173,7 +181,7 @@ def _error_class(code: int | None, http_status: int | None) -> type[ProviderErro
             return PairRateLimitError
         if code in TRANSIENT_CODES:
             return TransientError
-        if code in AUTH_CODES:
+        if code in AUTH_CODES or code in ACCOUNT_CODES:
             return AuthError
         return PermanentError
     if http_status is None or http_status >= 500 or http_status == 429:

@@ -3,6 +3,9 @@
 Tasks carry only the envío id; the row is the truth. With ``task_always_eager`` (the
 zero-set-up default) retries are not chained in-process: the Beat task
 ``whatsapp_notify.despachar`` picks them up when due.
+
+Importing this module does not import models, so a host's ``celery.py`` can import
+``BEAT_SCHEDULE`` at module level, before Django is set up.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from datetime import datetime
 from celery import current_app, shared_task
 from django.utils import timezone
 
-from . import delivery
 from .conf import get_settings
-from .models import EnvioWhatsApp
 
 logger = logging.getLogger(__name__)
 
@@ -36,25 +37,43 @@ def encolar(envio_id: int, eta: datetime | None = None) -> bool:
     The envío is already recorded, so a broker that is down loses nothing: Beat's
     ``despachar`` re-dispatches it on its next run.
     """
+    from .models import EnvioWhatsApp
+
     envios = EnvioWhatsApp.objects.filter(pk=envio_id)
     if eta is not None and current_app.conf.task_always_eager:
         # Eager Celery would run the retry right now, inside this call: leave it to Beat.
         envios.update(despachado_en=None)
         return True
-    if _broker.caido():
-        envios.update(despachado_en=None)  # Beat's next run takes it
-        return False
     # despachado_en is when the task should run; Beat treats it as lost REDISPATCH_AFTER later.
     envios.update(despachado_en=eta or timezone.now())
-    try:
-        # No publish retries: a broker that is down must not hold the ERP's request.
-        enviar_envio.apply_async((envio_id,), retry=False, eta=eta, **_cola())
-    except Exception as exc:  # broker down, misconfigured Celery: the row stays pendiente
-        envios.update(despachado_en=None)
-        _broker.fallo()
-        logger.warning("No se pudo encolar el envío %s (%s); Beat lo reintentará.", envio_id, exc)
+    if not _publicar(enviar_envio, (envio_id,), eta=eta, **_cola()):
+        envios.update(despachado_en=None)  # Beat's next run takes it
         return False
     return True
+
+
+def pedir_despacho() -> bool:
+    """Ask a worker to run ``despachar`` now (e.g. after resuming an account); never raises."""
+    return _publicar(despachar, (), **_cola())
+
+
+def _publicar(tarea, args: tuple, **opciones) -> bool:
+    """Publish ``tarea``; False (logged) when the broker cannot take it. Never raises."""
+    if _broker.caido():
+        return False
+    try:
+        # No publish retries: a broker that is down must not hold the ERP's request.
+        tarea.apply_async(args, retry=False, **opciones)
+    except Exception as exc:  # broker down, misconfigured Celery
+        _broker.fallo()
+        logger.warning("No se pudo publicar %s (%s); Beat lo reintentará.", tarea.name, exc)
+        return False
+    return True
+
+
+def _cola() -> dict[str, str]:
+    cola = get_settings().TASK_QUEUE
+    return {"queue": cola} if cola else {}
 
 
 class _Interruptor:
@@ -90,6 +109,8 @@ def _cola() -> dict[str, str]:
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
 def enviar_envio(envio_id: int) -> str:
     """Deliver one envío (one attempt); schedule the next attempt when one is due."""
+    from . import delivery
+
     intento = delivery.entregar(envio_id)
     if intento.resultado == delivery.Resultado.REINTENTO and intento.proximo_intento:
         encolar(envio_id, eta=intento.proximo_intento)
@@ -99,6 +120,8 @@ def enviar_envio(envio_id: int) -> str:
 @shared_task(name="whatsapp_notify.despachar", ignore_result=True)
 def despachar() -> int:
     """Re-dispatch due envíos whose task was lost (broker down, worker killed)."""
+    from . import delivery
+
     ids = delivery.envios_por_despachar()
     for envio_id in ids:
         encolar(envio_id)
@@ -110,6 +133,8 @@ def despachar() -> int:
 @shared_task(name="whatsapp_notify.comprobar_cuentas", ignore_result=True)
 def comprobar_cuentas() -> list[str]:
     """Probe paused accounts; resumed ones get their waiting envíos dispatched."""
+    from . import delivery
+
     reanudadas = delivery.comprobar_cuentas_pausadas()
     if reanudadas:
         despachar()

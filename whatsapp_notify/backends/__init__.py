@@ -53,9 +53,6 @@ class BackendHandler:
         cls = backend_class(config["BACKEND"], alias)
         return cls(alias, **(config.get("OPTIONS") or {}))
 
-    def aliases(self) -> list[str]:
-        return list(get_settings().BACKENDS)
-
     def reset(self) -> None:
         """Close and forget this thread's instances (other threads rebuild lazily)."""
         for backend in self._cache().values():
