@@ -23,8 +23,10 @@ test: $(BIN)/python
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m tests.services
 	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
-	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-postgres; \
-	else echo "(PostgreSQL pass: make test-postgres; it runs by itself under CI=true)"; fi
+	@case "$${CI:-}" in \
+	  true|TRUE|True|1|yes) $(MAKE) --no-print-directory test-postgres ;; \
+	  *) echo "(PostgreSQL pass: make test-postgres; it runs by itself under CI=true)" ;; \
+	esac
 
 test-postgres: $(BIN)/python
 	WHATSAPP_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
