@@ -287,7 +287,6 @@ def test_checks__e002_falta_la_cuenta_default(configurar, backends_):
             {"BACKEND": "whatsapp_notify.backends.locmem.outbox"}, "outbox", id="no-es-clase"
         ),
         pytest.param({"OPTIONS": {}}, "Falta", id="sin-backend"),
-        pytest.param(LOCMEM, "Falta", id="entrada-que-no-es-dict"),
     ],
 )
 def test_checks__e003_backend_que_no_importa(configurar, entrada, nombrado):
@@ -298,6 +297,35 @@ def test_checks__e003_backend_que_no_importa(configurar, entrada, nombrado):
     assert len(errores) == 1
     assert 'WHATSAPP_NOTIFY["BACKENDS"]["sucursal"]["BACKEND"]' in errores[0]
     assert nombrado in errores[0]
+
+
+@pytest.mark.parametrize(
+    "entrada",
+    [
+        pytest.param(LOCMEM, id="cadena"),
+        pytest.param([LOCMEM], id="lista"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_checks__e003_entrada_que_no_es_dict_pide_backend_y_options(configurar, entrada):
+    configurar({"BACKENDS": {"default": {"BACKEND": LOCMEM}, "sucursal": entrada}})
+
+    [error] = [error for error in check_settings() if error.id == "whatsapp_notify.E003"]
+
+    assert error.msg.startswith('WHATSAPP_NOTIFY["BACKENDS"]["sucursal"] debe ser un dict')
+    assert '"BACKEND"' in error.msg
+    assert '"OPTIONS"' in error.msg
+    assert type(entrada).__name__ in error.msg
+    assert "Falta" not in error.msg
+    assert '"BACKEND":' in error.hint
+
+
+def test_checks__e003_entrada_cadena_sugiere_su_ruta_en_el_dict(configurar):
+    configurar({"BACKENDS": {"default": LOCMEM}})
+
+    [error] = [error for error in check_settings() if error.id == "whatsapp_notify.E003"]
+
+    assert f'"BACKEND": {LOCMEM!r}' in error.hint
 
 
 def test_checks__e004_opcion_desconocida(configurar):
@@ -344,6 +372,78 @@ def test_checks__e004_options_que_no_es_dict(configurar):
 
     assert len(errores) == 1
     assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"] debe ser un dict' in errores[0]
+
+
+def _meta(**opciones) -> dict:
+    """A ``WHATSAPP_NOTIFY`` whose default account is Meta's with ``opciones`` on top."""
+    base = {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": "EAAG-prueba"}
+    return {"BACKENDS": {"default": {"BACKEND": META, "OPTIONS": {**base, **opciones}}}}
+
+
+@pytest.mark.parametrize(
+    ("opcion", "valor", "explica"),
+    [
+        pytest.param("TIMEOUT", 0, "mayor que cero", id="timeout-cero"),
+        pytest.param("TIMEOUT", -3, "mayor que cero", id="timeout-negativo"),
+        pytest.param("TIMEOUT", "diez", "mayor que cero", id="timeout-texto"),
+        pytest.param("TIMEOUT", True, "mayor que cero", id="timeout-booleano"),
+        pytest.param("TIMEOUT", float("inf"), "mayor que cero", id="timeout-infinito"),
+        pytest.param("BASE_URL", "graph.facebook.com", "http", id="url-sin-esquema"),
+        pytest.param("BASE_URL", "ftp://graph.facebook.com", "http", id="url-ftp"),
+        pytest.param("BASE_URL", "https://", "http", id="url-sin-host"),
+        pytest.param("BASE_URL", "", "http", id="url-vacia"),
+        pytest.param("BASE_URL", 8000, "http", id="url-numero"),
+        pytest.param("API_VERSION", "25", "v25.0", id="version-sin-punto"),
+        pytest.param("API_VERSION", "latest", "v25.0", id="version-texto"),
+        pytest.param("API_VERSION", 25.0, "v25.0", id="version-float"),
+        pytest.param("API_VERSION", "", "v25.0", id="version-vacia"),
+    ],
+)
+def test_checks__e004_valor_de_opcion_invalido_nombra_la_clave(configurar, opcion, valor, explica):
+    configurar(_meta(**{opcion: valor}))
+
+    errores = _errores("E004")
+
+    assert len(errores) == 1
+    assert errores[0].startswith(f'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]["{opcion}"] ')
+    assert explica in errores[0]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("EAAG-zafiro\n", id="salto-al-final"),
+        pytest.param(" EAAG-zafiro", id="espacio-al-principio"),
+        pytest.param("EAAG-zafiro\r\n", id="crlf"),
+        pytest.param("EAAG-za firo", id="espacio-en-medio"),
+    ],
+)
+def test_checks__e004_token_con_espacios_sin_mostrarlo(configurar, token):
+    configurar(_meta(ACCESS_TOKEN=token))
+
+    errores = check_settings()
+
+    assert [error.id for error in errores] == ["whatsapp_notify.E004"]
+    assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]["ACCESS_TOKEN"]' in errores[0].msg
+    assert "salto" in errores[0].msg
+    texto = f"{errores[0].msg} {errores[0].hint}"
+    assert "zafiro" not in texto
+    assert token.strip() not in texto
+
+
+@pytest.mark.parametrize(
+    "opciones",
+    [
+        pytest.param({"TIMEOUT": 2.5, "API_VERSION": "v23.0"}, id="decimal-y-version"),
+        pytest.param({"TIMEOUT": "30", "API_VERSION": "24.0"}, id="de-variables-de-entorno"),
+        pytest.param({"BASE_URL": "http://127.0.0.1:8765/"}, id="sandbox-local"),
+        pytest.param({"TIMEOUT": None, "BASE_URL": None}, id="none-usa-el-valor-por-omision"),
+    ],
+)
+def test_checks__e004_valores_de_opcion_validos(configurar, opciones):
+    configurar(_meta(**opciones))
+
+    assert check_settings() == []
 
 
 @pytest.mark.parametrize(
@@ -402,6 +502,124 @@ def test_checks__e007_numero_no_positivo(configurar, nombre, valor):
 
     assert len(errores) == 1
     assert f"WHATSAPP_NOTIFY[{nombre!r}]" in errores[0]
+
+
+@pytest.mark.parametrize(
+    "valor",
+    [
+        pytest.param(2.5, id="decimal"),
+        pytest.param(3.0, id="float-entero"),
+    ],
+)
+def test_checks__e007_max_attempts_debe_ser_entero(configurar, valor):
+    configurar(MAX_ATTEMPTS=valor)
+
+    errores = _errores("E007")
+
+    assert len(errores) == 1
+    assert "WHATSAPP_NOTIFY['MAX_ATTEMPTS']" in errores[0]
+    assert "entero" in errores[0]
+
+
+@pytest.mark.parametrize("nombre", ["ENABLED", "REQUIRE_CONSENT"])
+@pytest.mark.parametrize(
+    "valor",
+    [
+        pytest.param("False", id="texto-false"),
+        pytest.param("0", id="texto-cero"),
+        pytest.param("", id="texto-vacio"),
+        pytest.param(0, id="entero"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_checks__e008_booleano_que_no_es_bool(configurar, nombre, valor):
+    configurar(**{nombre: valor})
+
+    errores = [error for error in check_settings() if error.id == "whatsapp_notify.E008"]
+
+    assert len(errores) == 1
+    assert errores[0].msg.startswith(f"WHATSAPP_NOTIFY[{nombre!r}] = {valor!r}")
+    assert "env.bool" in errores[0].hint
+
+
+@pytest.mark.parametrize("valor", [True, False])
+def test_checks__e008_booleanos_reales_no_dan_error(configurar, valor):
+    configurar(ENABLED=valor, REQUIRE_CONSENT=valor)
+
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "idioma",
+    [
+        pytest.param("", id="vacio"),
+        pytest.param(None, id="none"),
+        pytest.param("es-MX", id="con-guion"),
+        pytest.param("ES_mx", id="mayusculas-al-reves"),
+        pytest.param("español", id="nombre"),
+        pytest.param(["es_MX"], id="lista"),
+    ],
+)
+def test_checks__e009_idioma_por_omision_invalido(configurar, idioma):
+    configurar(DEFAULT_LANGUAGE=idioma)
+
+    errores = _errores("E009")
+
+    assert len(errores) == 1
+    assert f"WHATSAPP_NOTIFY['DEFAULT_LANGUAGE'] = {idioma!r}" in errores[0]
+
+
+@pytest.mark.parametrize("idioma", ["es_MX", "es", "en_US", "pt_BR", "fil", "es_419"])
+def test_checks__e009_idiomas_de_meta_validos(configurar, idioma):
+    configurar(DEFAULT_LANGUAGE=idioma)
+
+    assert check_settings() == []
+
+
+@pytest.fixture
+def disparador_en(db):
+    """Declare a disparador on ``testapp.Orden`` for one test, with the given ``cuenta``."""
+    from whatsapp_notify.triggers import disparador
+
+    declarados = []
+
+    def declarar(cuenta: str, tipo: str = "orden_completada"):
+        declarado = disparador(
+            "testapp.Orden",
+            campo="estado",
+            valor="COMPLETADA",
+            plantilla="aviso",
+            tipo=tipo,
+            destinatario=lambda orden: orden.cliente,
+            cuenta=cuenta,
+        )
+        declarados.append(declarado)
+
+    yield declarar
+    for declarado in declarados:
+        declarado.desconectar()
+
+
+def test_checks__e010_disparador_con_cuenta_inexistente(configurar, disparador_en):
+    configurar()
+    disparador_en("sucusal")
+
+    errores = [error for error in check_settings() if error.id == "whatsapp_notify.E010"]
+
+    assert len(errores) == 1
+    assert "'orden_completada'" in errores[0].msg
+    assert "testapp.Orden" in errores[0].msg
+    assert "cuenta='sucusal'" in errores[0].msg
+    assert 'WHATSAPP_NOTIFY["BACKENDS"]' in errores[0].msg
+    assert "default" in errores[0].hint
+
+
+def test_checks__e010_disparador_con_cuenta_configurada_no_da_error(configurar, disparador_en):
+    configurar({"BACKENDS": {"default": {"BACKEND": LOCMEM}, "sucursal": {"BACKEND": LOCMEM}}})
+    disparador_en("sucursal")
+    disparador_en("default", tipo="orden_lista")
+
+    assert check_settings() == []
 
 
 def test_checks__call_command_check_lanza_system_check_error(configurar):

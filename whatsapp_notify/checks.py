@@ -4,14 +4,23 @@ Ids are stable; document them before changing one.
 
 - E001 ``WHATSAPP_NOTIFY`` is not a dict, or has an unknown key.
 - E002 ``BACKENDS`` is empty, not a dict, or lacks ``"default"``.
-- E003 a ``BACKEND`` path is missing or does not import.
-- E004 a backend option is unknown or a required one is missing.
+- E003 a ``BACKENDS`` entry is not a ``{"BACKEND": ..., "OPTIONS": ...}`` dict, or its
+  ``BACKEND`` path is missing or does not import.
+- E004 a backend option is unknown, a required one is missing, or a value is invalid
+  (``Option.check`` of the backend).
 - E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
 - E006 ``RATE_LIMIT`` is malformed.
-- E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number.
+- E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
+  must be an integer.
+- E008 ``ENABLED`` or ``REQUIRE_CONSENT`` is not a real bool (a ``"False"`` read from the
+  environment is a non-empty string, i.e. true).
+- E009 ``DEFAULT_LANGUAGE`` is not a template language code like ``es_MX``.
+- E010 a declared disparador sends through an account (``cuenta``) missing from ``BACKENDS``.
 """
 
 from __future__ import annotations
+
+import re
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -26,10 +35,15 @@ NUMEROS = (
     "RECONCILE_AFTER",
     "PAUSE_PROBE_EVERY",
 )
+ENTEROS = ("MAX_ATTEMPTS",)
+BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT")
+# Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
+_IDIOMA_RE = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_\d{3})?")
+EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 
 
-def _error(msg: str, hint: str, id_: str) -> checks.Error:
-    return checks.Error(msg, hint=hint, id=f"whatsapp_notify.{id_}")
+def _error(msg: str, hint: str, id_: str, obj=None) -> checks.Error:
+    return checks.Error(msg, hint=hint, obj=obj, id=f"whatsapp_notify.{id_}")
 
 
 @checks.register()
@@ -45,6 +59,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_region(merged["DEFAULT_REGION"]),
         *_rate(merged["RATE_LIMIT"]),
         *_numbers(merged),
+        *_booleans(merged),
+        *_language(merged["DEFAULT_LANGUAGE"]),
+        *_disparadores(merged["BACKENDS"]),
     ]
 
 
@@ -66,7 +83,7 @@ def _backends(config) -> list[checks.CheckMessage]:
             _error(
                 f'{SETTING_NAME}["BACKENDS"] debe ser un dict con la cuenta "default".',
                 f'{SETTING_NAME}["BACKENDS"] = {{"default": {{"BACKEND": '
-                '"whatsapp_notify.backends.meta.MetaBackend", "OPTIONS": {...}}}}',
+                f'"{EJEMPLO_BACKEND}", "OPTIONS": {{...}}}}}}',
                 "E002",
             )
         ]
@@ -78,14 +95,10 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
     from .backends.base import BaseBackend
 
     where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
-    if not isinstance(entry, dict) or not entry.get("BACKEND"):
-        return [
-            _error(
-                f'Falta {where}["BACKEND"].',
-                'Por ejemplo "whatsapp_notify.backends.meta.MetaBackend".',
-                "E003",
-            )
-        ]
+    if not isinstance(entry, dict):
+        return [_not_a_dict(where, entry)]
+    if not entry.get("BACKEND"):
+        return [_error(f'Falta {where}["BACKEND"].', f'Por ejemplo "{EJEMPLO_BACKEND}".', "E003")]
     try:
         cls = backend_class(entry["BACKEND"], alias)
     except ImproperlyConfigured as exc:
@@ -99,6 +112,16 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
             )
         ]
     return _options(where, alias, cls, entry.get("OPTIONS") or {})
+
+
+def _not_a_dict(where: str, entry) -> checks.CheckMessage:
+    # A bare path ("BACKENDS": {"default": "...MetaBackend"}) is the usual slip: reuse it.
+    ruta = entry if isinstance(entry, str) and entry else EJEMPLO_BACKEND
+    return _error(
+        f'{where} debe ser un dict con "BACKEND" y "OPTIONS", no {type(entry).__name__}.',
+        f'{where} = {{"BACKEND": {ruta!r}, "OPTIONS": {{...}}}}',
+        "E003",
+    )
 
 
 def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
@@ -134,12 +157,65 @@ def _rate(rate) -> list[checks.CheckMessage]:
 def _numbers(merged: dict) -> list[checks.CheckMessage]:
     return [
         _error(
-            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser un número positivo.",
+            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser un número "
+            + ("entero mayor o igual que 1." if name in ENTEROS else "positivo."),
             f"Valor por omisión: {DEFAULTS[name]!r}.",
             "E007",
         )
         for name in NUMEROS
-        if isinstance(merged[name], bool)
-        or not isinstance(merged[name], int | float)
-        or merged[name] <= 0
+        if not _positivo(merged[name], entero=name in ENTEROS)
+    ]
+
+
+def _positivo(valor, *, entero: bool) -> bool:
+    tipos = int if entero else int | float
+    return not isinstance(valor, bool) and isinstance(valor, tipos) and valor > 0
+
+
+def _booleans(merged: dict) -> list[checks.CheckMessage]:
+    return [
+        _error(
+            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser True o False, no "
+            f"{type(merged[name]).__name__}: un texto como 'False' cuenta como verdadero.",
+            f'Lee la variable de entorno como booleano: env.bool("WHATSAPP_{name}", '
+            f"default={DEFAULTS[name]!r}) con django-environ.",
+            "E008",
+        )
+        for name in BOOLEANOS
+        if not isinstance(merged[name], bool)
+    ]
+
+
+def _language(idioma) -> list[checks.CheckMessage]:
+    if isinstance(idioma, str) and _IDIOMA_RE.fullmatch(idioma):
+        return []
+    return [
+        _error(
+            f"{SETTING_NAME}['DEFAULT_LANGUAGE'] = {idioma!r} no es un código de idioma de "
+            "plantilla.",
+            "Usa el código con que la plantilla se aprobó en WhatsApp Manager, con guion bajo: "
+            "'es_MX', 'es', 'en_US'.",
+            "E009",
+        )
+    ]
+
+
+def _disparadores(config) -> list[checks.CheckMessage]:
+    from .triggers import declarados
+
+    if not isinstance(config, dict):
+        return []  # E002 already says how BACKENDS must look
+    cuentas = ", ".join(sorted(map(str, config))) or "(ninguna)"
+    return [
+        _error(
+            f"El disparador {declarado.tipo!r} de {declarado.modelo._meta.label} usa "
+            f'cuenta={declarado.cuenta!r}, que no existe en {SETTING_NAME}["BACKENDS"]: '
+            "cada vez que se dispare quedaría un envío omitido.",
+            f"Cuentas configuradas: {cuentas}. Corrige cuenta= en disparador() o añade "
+            f'{SETTING_NAME}["BACKENDS"][{declarado.cuenta!r}].',
+            "E010",
+            obj=declarado.modelo,
+        )
+        for declarado in declarados()
+        if declarado.cuenta not in config
     ]

@@ -34,6 +34,10 @@ class VariablesError(WhatsAppError, ValueError):
     """Template variables of the wrong shape or count (a programmer error)."""
 
 
+class RegionDesconocida(WhatsAppError, ValueError):
+    """A ``region`` given to a send is not one ``phonenumbers`` knows (a programmer error)."""
+
+
 class MessageError(WhatsAppError, ValueError):
     """An outbound message that cannot be built (empty text, too long, bad document)."""
 

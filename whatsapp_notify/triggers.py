@@ -327,6 +327,11 @@ def _seguimiento(modelo: type[models.Model]) -> _Seguimiento:
     return _seguimientos[modelo]
 
 
+def declarados() -> list[Disparador]:
+    """Every disparador watching a model now (read by the system checks)."""
+    return [d for seguimiento in _seguimientos.values() for d in seguimiento.disparadores.values()]
+
+
 # Declaration -----------------------------------------------------------------------
 
 

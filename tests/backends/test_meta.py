@@ -1,6 +1,7 @@
 """MetaBackend against a mocked Graph API (``responses``: only the transport is replaced).
 
-Every payload the backend builds is checked against Meta's OpenAPI description.
+Every payload the backend builds is checked against Meta's OpenAPI description: the built
+ones directly, the sent ones by the ``/messages`` mock itself (``mock_messages``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import responses
 from responses import matchers
 
 import whatsapp_notify
-from tests.openapi import validate_message
+from tests.openapi import validate_message, validating_callback
 from whatsapp_notify.backends import backends
+from whatsapp_notify.backends.base import Option
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.exceptions import (
     AmbiguousError,
@@ -64,6 +66,11 @@ def graph_error(code: int, **extra) -> dict:
     body = load("error_131056.json")
     body["error"].update({"code": code, "message": f"(#{code}) error de prueba", **extra})
     return body
+
+
+def mock_messages(graph, answer, status: int = 200, url: str = MESSAGES_URL):
+    """Mock ``POST /messages``: each body is validated against Meta's schema, then answered."""
+    return graph.add_callback(responses.POST, url, callback=validating_callback(answer, status))
 
 
 class DictMediaCache:
@@ -225,7 +232,7 @@ def test_build_plantilla__header_document_uploaded_then_sent_by_id(backend, grap
 
 def test_build_plantilla__same_document_uploaded_once_and_reused(backend, graph):
     upload = graph.add(responses.POST, MEDIA_URL, json=load("media_upload_ok.json"))
-    graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    mock_messages(graph, load("send_ok.json"))
     media = DictMediaCache()
     plantilla = Plantilla("cotizacion_lista_cliente", "es_MX", ["Ana"], Documento(PDF, "c.pdf"))
 
@@ -365,7 +372,7 @@ def test_payload__biz_opaque_callback_data_carries_referencia(backend, referenci
 
 
 def test_deliver__returns_wamid_wa_id_and_raw_answer(backend, graph):
-    graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    mock_messages(graph, load("send_ok.json"))
 
     resultado = backend.send(salida(Texto("Hola")))
 
@@ -375,7 +382,7 @@ def test_deliver__returns_wamid_wa_id_and_raw_answer(backend, graph):
 
 
 def test_deliver__posts_the_payload_as_json(backend, graph):
-    send = graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    send = mock_messages(graph, load("send_ok.json"))
 
     backend.send(salida(Texto("Hola")))
 
@@ -391,7 +398,7 @@ def test_deliver__posts_the_payload_as_json(backend, graph):
 
 
 def test_deliver__bearer_token_and_user_agent_with_version(backend, graph):
-    send = graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    send = mock_messages(graph, load("send_ok.json"))
 
     backend.send(salida(Texto("Hola")))
 
@@ -412,7 +419,7 @@ def test_deliver__bearer_token_and_user_agent_with_version(backend, graph):
 )
 def test_request__always_passes_connect_and_read_timeout(graph, options, timeout):
     backend = MetaBackend(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN, **options)
-    send = graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    send = mock_messages(graph, load("send_ok.json"))
     graph.add(responses.GET, PHONE_URL, json=load("phone_number.json"))
 
     backend.send(salida(Texto("Hola")))
@@ -423,7 +430,7 @@ def test_request__always_passes_connect_and_read_timeout(graph, options, timeout
 
 
 def test_request__one_session_per_backend_reused_until_closed(backend, graph):
-    graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    mock_messages(graph, load("send_ok.json"))
     first = backend.session
 
     backend.send(salida(Texto("Hola")))
@@ -459,7 +466,7 @@ def test_deliver__url_from_api_version_and_base_url(graph, api_version, base_url
         API_VERSION=api_version,
         BASE_URL=base_url,
     )
-    send = graph.add(responses.POST, url, json=load("send_ok.json"))
+    send = mock_messages(graph, load("send_ok.json"), url=url)
 
     backend.send(salida(Texto("Hola")))
 
@@ -486,7 +493,7 @@ def test_deliver__url_from_api_version_and_base_url(graph, api_version, base_url
     ],
 )
 def test_graph_error__maps_to_its_class(backend, graph, code, status, expected):
-    graph.add(responses.POST, MESSAGES_URL, json=graph_error(code), status=status)
+    mock_messages(graph, graph_error(code), status)
 
     with pytest.raises(expected) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -499,7 +506,7 @@ def test_graph_error__maps_to_its_class(backend, graph, code, status, expected):
 
 
 def test_graph_error__reads_message_detail_and_trace(backend, graph):
-    graph.add(responses.POST, MESSAGES_URL, json=load("error_131056.json"), status=400)
+    mock_messages(graph, load("error_131056.json"), 400)
 
     with pytest.raises(PairRateLimitError) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -512,7 +519,7 @@ def test_graph_error__reads_message_detail_and_trace(backend, graph):
 
 
 def test_graph_error__error_data_as_plain_string(backend, graph):
-    graph.add(responses.POST, MESSAGES_URL, json=load("error_data_texto.json"), status=400)
+    mock_messages(graph, load("error_data_texto.json"), 400)
 
     with pytest.raises(PermanentError) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -529,7 +536,7 @@ def test_graph_error__error_data_as_plain_string(backend, graph):
     ],
 )
 def test_graph_error__is_transient_hint_only_for_unknown_codes(backend, graph, code, expected):
-    graph.add(responses.POST, MESSAGES_URL, json=graph_error(code, is_transient=True), status=400)
+    mock_messages(graph, graph_error(code, is_transient=True), 400)
 
     with pytest.raises(expected) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -540,23 +547,15 @@ def test_graph_error__is_transient_hint_only_for_unknown_codes(backend, graph, c
 @pytest.mark.parametrize(
     ("response", "expected", "status"),
     [
-        pytest.param(
-            {"body": "<html>Bad Gateway</html>", "status": 502}, TransientError, 502, id="502-html"
-        ),
-        pytest.param(
-            {"body": "Internal Server Error", "status": 500}, TransientError, 500, id="500-sin-json"
-        ),
-        pytest.param({"body": "Forbidden", "status": 403}, AuthError, 403, id="403-sin-json"),
-        pytest.param(
-            {"body": "<html>ok</html>", "status": 200}, AmbiguousError, 200, id="200-sin-json"
-        ),
-        pytest.param(
-            {"json": load("send_ok_sin_id.json")}, AmbiguousError, 200, id="200-sin-wamid"
-        ),
+        pytest.param(("<html>Bad Gateway</html>", 502), TransientError, 502, id="502-html"),
+        pytest.param(("Internal Server Error", 500), TransientError, 500, id="500-sin-json"),
+        pytest.param(("Forbidden", 403), AuthError, 403, id="403-sin-json"),
+        pytest.param(("<html>ok</html>", 200), AmbiguousError, 200, id="200-sin-json"),
+        pytest.param((load("send_ok_sin_id.json"), 200), AmbiguousError, 200, id="200-sin-wamid"),
     ],
 )
 def test_unreadable_answer__is_classified_by_status(backend, graph, response, expected, status):
-    graph.add(responses.POST, MESSAGES_URL, **response)
+    mock_messages(graph, *response)
 
     with pytest.raises(expected) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -576,7 +575,7 @@ def test_unreadable_answer__is_classified_by_status(backend, graph, response, ex
     ],
 )
 def test_transport_failure__maps_to_its_class(backend, graph, failure, expected):
-    graph.add(responses.POST, MESSAGES_URL, body=failure)
+    mock_messages(graph, failure)
 
     with pytest.raises(expected) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -590,20 +589,20 @@ def test_transport_failure__maps_to_its_class(backend, graph, failure, expected)
     "response",
     [
         pytest.param(
-            {"json": graph_error(190, message=f"Malformed access token {TOKEN}"), "status": 401},
+            (graph_error(190, message=f"Malformed access token {TOKEN}"), 401),
             id="token-en-message",
         ),
         pytest.param(
-            {"json": graph_error(100, error_data={"details": f"token={TOKEN}"}), "status": 400},
+            (graph_error(100, error_data={"details": f"token={TOKEN}"}), 400),
             id="token-en-details",
         ),
-        pytest.param({"body": f"bad token {TOKEN}", "status": 500}, id="sin-json"),
-        pytest.param({"body": requests.ReadTimeout("read")}, id="timeout"),
+        pytest.param((f"bad token {TOKEN}", 500), id="sin-json"),
+        pytest.param((requests.ReadTimeout("read"),), id="timeout"),
     ],
 )
 def test_errors__never_contain_the_token(backend, graph, caplog, response):
     caplog.set_level(logging.DEBUG)
-    graph.add(responses.POST, MESSAGES_URL, **response)
+    mock_messages(graph, *response)
 
     with pytest.raises(Exception) as excinfo:  # noqa: PT011  (any class: the text matters)
         backend.send(salida(Texto("Hola")))
@@ -615,8 +614,30 @@ def test_errors__never_contain_the_token(backend, graph, caplog, response):
     assert all(TOKEN not in text for text in texts)
 
 
-def test_token_with_line_break__is_a_configuration_error_without_the_token(graph):
-    backend = MetaBackend(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=f"{TOKEN}\n")
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(f"{TOKEN}\n", id="salto-al-final"),
+        pytest.param(f" {TOKEN}", id="espacio-al-principio"),
+        pytest.param(f"{TOKEN[:8]}\n{TOKEN[8:]}", id="salto-en-medio"),
+    ],
+)
+def test_token_with_whitespace__is_a_configuration_error_without_the_token(graph, token):
+    with pytest.raises(ConfigurationError) as excinfo:
+        MetaBackend(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=token)
+
+    assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]["ACCESS_TOKEN"]' in str(excinfo.value)
+    assert "salto de línea" in str(excinfo.value)
+    assert TOKEN[8:] not in str(excinfo.value)
+    assert len(graph.calls) == 0
+
+
+def test_token_with_line_break__still_refused_without_the_token_by_the_transport(graph):
+    # A subclass without the option check: the invalid header is still reported safely.
+    class SinCheck(MetaBackend):
+        OPTIONS = {**MetaBackend.OPTIONS, "ACCESS_TOKEN": Option(required=True, secret=True)}
+
+    backend = SinCheck(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=f"{TOKEN}\n")
 
     with pytest.raises(ConfigurationError) as excinfo:
         backend.send(salida(Texto("Hola")))
@@ -629,7 +650,7 @@ def test_token_with_line_break__is_a_configuration_error_without_the_token(graph
 
 def test_errors__log_trace_id_without_payload(backend, graph, caplog):
     caplog.set_level(logging.WARNING, logger="whatsapp_notify")
-    graph.add(responses.POST, MESSAGES_URL, json=load("error_131056.json"), status=400)
+    mock_messages(graph, load("error_131056.json"), 400)
 
     with pytest.raises(PairRateLimitError):
         backend.send(salida(Texto("Tu clave es ZAFIRO")))
@@ -686,10 +707,49 @@ def test_options__missing_access_token_raises_naming_the_key(wa_settings):
     assert "Usuarios del sistema" in str(excinfo.value)
 
 
-@pytest.mark.parametrize("timeout", [0, -3, "diez"])
+@pytest.mark.parametrize("timeout", [0, -3, "diez", True, float("nan")])
 def test_options__invalid_timeout_raises_naming_the_key(timeout):
     with pytest.raises(ConfigurationError, match=r'\["TIMEOUT"\]'):
         MetaBackend(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN, TIMEOUT=timeout)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        pytest.param("BASE_URL", "graph.facebook.com", id="url-sin-esquema"),
+        pytest.param("BASE_URL", "https:///v25.0", id="url-sin-host"),
+        pytest.param("BASE_URL", "http://127.0.0.1:puerto", id="url-puerto-invalido"),
+        pytest.param("API_VERSION", "v25", id="version-sin-menor"),
+        pytest.param("API_VERSION", "25.0/", id="version-con-barra"),
+        pytest.param("API_VERSION", 25.0, id="version-numero"),
+    ],
+)
+def test_options__invalid_value_raises_naming_the_key(graph, option, value):
+    options = {"PHONE_NUMBER_ID": PHONE_NUMBER_ID, "ACCESS_TOKEN": TOKEN, option: value}
+
+    with pytest.raises(ConfigurationError) as excinfo:
+        MetaBackend("ventas", **options)
+
+    where = f'WHATSAPP_NOTIFY["BACKENDS"]["ventas"]["OPTIONS"]["{option}"]'
+    assert str(excinfo.value).startswith(f"{where} debe ser")
+    assert repr(value) in str(excinfo.value)
+    assert len(graph.calls) == 0
+
+
+def test_options__none_means_the_default(graph):
+    mock_messages(graph, load("send_ok.json"))
+    backend = MetaBackend(
+        PHONE_NUMBER_ID=PHONE_NUMBER_ID,
+        ACCESS_TOKEN=TOKEN,
+        API_VERSION=None,
+        BASE_URL=None,
+        TIMEOUT=None,
+    )
+
+    backend.send(salida(Texto("Hola")))
+
+    assert graph.calls[0].request.url == MESSAGES_URL
+    assert graph.calls[0].request.req_kwargs["timeout"] == (5.0, 10.0)
 
 
 def test_options__every_option_explains_where_to_find_it():
@@ -720,7 +780,7 @@ def meta_account(wa_settings):
 @pytest.mark.django_db(transaction=True)
 def test_pipeline__template_with_document_header_ends_enviado(meta_account, graph):
     upload = graph.add(responses.POST, MEDIA_URL, json=load("media_upload_ok.json"))
-    send = graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    send = mock_messages(graph, load("send_ok.json"))
 
     envio = whatsapp_notify.enviar_plantilla(
         "+52 55 1234 5678",
@@ -750,10 +810,10 @@ def test_pipeline__template_with_document_header_ends_enviado(meta_account, grap
 @pytest.mark.django_db(transaction=True)
 def test_pipeline__same_document_again_reuses_media_subido(meta_account, graph):
     upload = graph.add(responses.POST, MEDIA_URL, json=load("media_upload_ok.json"))
-    graph.add(responses.POST, MESSAGES_URL, json=load("send_ok.json"))
+    mock_messages(graph, load("send_ok.json"))
     second = copy.deepcopy(load("send_ok.json"))
     second["messages"][0]["id"] = "wamid.segundo"
-    graph.add(responses.POST, MESSAGES_URL, json=second)
+    mock_messages(graph, second)
 
     for telefono in ("+52 55 1234 5678", "+52 55 8765 1111"):
         whatsapp_notify.enviar_plantilla(
@@ -767,7 +827,7 @@ def test_pipeline__same_document_again_reuses_media_subido(meta_account, graph):
 
 @pytest.mark.django_db(transaction=True)
 def test_pipeline__expired_token_pauses_the_account_and_keeps_the_envio(meta_account, graph):
-    graph.add(responses.POST, MESSAGES_URL, json=load("error_190.json"), status=401)
+    mock_messages(graph, load("error_190.json"), 401)
 
     envio = whatsapp_notify.enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente")
 

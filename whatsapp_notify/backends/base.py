@@ -8,6 +8,7 @@ being dropped. Backends never import models: the media cache is handed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -21,12 +22,19 @@ class UnsupportedContent(MessageError):
 
 @dataclass(frozen=True)
 class Option:
-    """One entry of a backend's ``OPTIONS``."""
+    """One entry of a backend's ``OPTIONS``.
+
+    ``check`` validates a value the host gave (None means "use the default" and is not
+    checked). It returns what is wrong as the rest of a sentence that starts with the
+    option's exact key (``"debe ser un número mayor que cero, no 'diez'."``), or None when
+    the value is fine. The check of a ``secret`` option never quotes the value.
+    """
 
     required: bool = False
     default: Any = None
     secret: bool = False
     help: str = ""
+    check: Callable[[Any], str | None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,11 @@ class BaseBackend:
         """
         for problem in cls.option_problems(alias, options):
             raise ConfigurationError(problem)
-        return {name: options.get(name, spec.default) for name, spec in cls.OPTIONS.items()}
+        # None stands for "not set" (e.g. an unset environment variable): the default applies.
+        return {
+            name: spec.default if options.get(name) is None else options[name]
+            for name, spec in cls.OPTIONS.items()
+        }
 
     @classmethod
     def option_problems(cls, alias: str, options: dict[str, Any]) -> list[str]:
@@ -96,6 +108,19 @@ class BaseBackend:
             for name, spec in cls.OPTIONS.items()
             if spec.required and options.get(name) in (None, "")
         ]
+        return problems + cls._value_problems(where, options)
+
+    @classmethod
+    def _value_problems(cls, where: str, options: dict[str, Any]) -> list[str]:
+        problems = []
+        for name, value in options.items():
+            spec = cls.OPTIONS.get(name)
+            if spec is None or spec.check is None or value is None:
+                continue
+            if spec.required and value == "":
+                continue  # already reported as missing
+            if problem := spec.check(value):
+                problems.append(f'{where}["{name}"] {problem}')
         return problems
 
     # -- the send path --------------------------------------------------------------
@@ -162,3 +187,27 @@ class BaseBackend:
 
     def close(self) -> None:
         """Release connections (called when settings change)."""
+
+
+class PassThroughBackend(BaseBackend):
+    """A backend whose payload is the message value object itself.
+
+    For backends that never leave the process (tests, development): ``deliver`` receives
+    the :class:`Plantilla`, :class:`Documento`, :class:`Texto`... unchanged, and nothing is
+    uploaded, so the media cache is not used.
+    """
+
+    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
+        return plantilla
+
+    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
+        return documento
+
+    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
+        return texto
+
+    def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> Any:
+        return botones
+
+    def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
+        return lista

@@ -1,35 +1,47 @@
-"""A development backend: prints each message to a stream (stdout) instead of sending it."""
+"""A development backend: prints each message to a stream (stdout) instead of sending it.
+
+It keeps nothing: a long-running ``runserver`` or worker on it holds no message in memory
+(the locmem backend is the one that records, for tests).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import uuid
 from dataclasses import asdict
 from typing import Any, TextIO
 
 from ..messages import Documento, Salida
 from ..phones import mask
-from .base import Option, Resultado
-from .locmem import LocmemBackend
+from .base import Option, PassThroughBackend, Resultado
 
 
-class ConsoleBackend(LocmemBackend):
+def _revisar_stream(valor: Any) -> str | None:
+    if callable(getattr(valor, "write", None)):
+        return None
+    return f"debe ser un archivo abierto en modo texto (con write()), no {type(valor).__name__}."
+
+
+class ConsoleBackend(PassThroughBackend):
     """Writes a readable line per message; the document bytes are summarised, not printed."""
 
     OPTIONS = {
-        **LocmemBackend.OPTIONS,
-        "STREAM": Option(default=None, help="Objeto archivo; por omisión sys.stdout."),
+        "STREAM": Option(
+            default=None, check=_revisar_stream, help="Objeto archivo; por omisión sys.stdout."
+        ),
     }
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
-        resultado = super().deliver(salida, payload)
+        # wamid is unique in the database: a random id never collides with an earlier run's.
+        wamid = f"wamid.console.{uuid.uuid4().hex}"
         stream: TextIO = self.options["STREAM"] or sys.stdout
         stream.write(
-            f"[whatsapp:{self.alias}] {resultado.id} → {mask(salida.telefono)} "
+            f"[whatsapp:{self.alias}] {wamid} → {mask(salida.telefono)} "
             f"{type(payload).__name__} {json.dumps(_describir(payload), ensure_ascii=False)}\n"
         )
         stream.flush()
-        return resultado
+        return Resultado(id=wamid, wa_id=salida.telefono)
 
 
 def _describir(payload: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ an exception of :mod:`whatsapp_notify.exceptions`.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,15 +172,11 @@ class HttpBackend(BaseBackend):
 
     def _timeout(self) -> tuple[float, float]:
         valor = self.options.get("TIMEOUT")
-        valor = DEFAULT_TIMEOUT if valor is None else valor
-        try:
-            lectura = float(valor)
-        except (TypeError, ValueError):
-            lectura = -1.0
-        if lectura <= 0:
+        lectura = DEFAULT_TIMEOUT if valor is None else segundos(valor)
+        if lectura is None:
             raise ConfigurationError(
-                f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["TIMEOUT"] debe ser '
-                f"un número de segundos mayor que cero, no {valor!r}."
+                f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["TIMEOUT"] '
+                f"{revisar_timeout(valor)}"
             )
         return (min(CONNECT_TIMEOUT, lectura), lectura)
 
@@ -193,3 +190,59 @@ class HttpBackend(BaseBackend):
 def user_agent() -> str:
     """``django-whatsapp-notify/<version> python-requests/<version>``."""
     return f"django-whatsapp-notify/{__version__} {requests.utils.default_user_agent()}"
+
+
+# -- option checks shared by the HTTP providers (see ``Option.check``) ---------------------
+
+
+def segundos(valor: Any) -> float | None:
+    """``valor`` as a finite number of seconds greater than zero, or None if it is not one.
+
+    Numeric text is accepted: option values often come from environment variables.
+    """
+    if isinstance(valor, bool):
+        return None
+    try:
+        numero = float(valor)
+    except (TypeError, ValueError):
+        return None
+    return numero if math.isfinite(numero) and numero > 0 else None
+
+
+def revisar_timeout(valor: Any) -> str | None:
+    """Check of a ``TIMEOUT`` option: seconds, greater than zero."""
+    if segundos(valor) is None:
+        return f"debe ser un número de segundos mayor que cero, no {valor!r}."
+    return None
+
+
+def revisar_url(valor: Any) -> str | None:
+    """Check of a ``BASE_URL`` option: an ``http(s)://`` URL with a host."""
+    try:
+        partes = urlsplit(valor) if isinstance(valor, str) else None
+        valida = partes is not None and partes.scheme in ("http", "https") and partes.hostname
+        valida = valida and (partes.port is None or partes.port > 0)
+    except ValueError:  # a malformed IPv6 host or port
+        valida = False
+    if not valida:
+        return (
+            f"debe ser una URL http:// o https:// con host, como 'https://graph.facebook.com', "
+            f"no {valor!r}."
+        )
+    return None
+
+
+def revisar_token(valor: Any) -> str | None:
+    """Check of a token option, without ever quoting it: text with no whitespace at all.
+
+    A token copied with its line break (or read from a file ending in one) would otherwise
+    fail on every request, as an invalid header.
+    """
+    if not isinstance(valor, str):
+        return f"debe ser texto, no {type(valor).__name__}."
+    if any(caracter.isspace() for caracter in valor):
+        return (
+            "tiene espacios o saltos de línea; un token no lleva ninguno (¿se copió con el "
+            "salto de línea final?). Su valor no se muestra."
+        )
+    return None

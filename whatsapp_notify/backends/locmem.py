@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..messages import Botones, Documento, Lista, Plantilla, Salida, Texto
-from .base import BaseBackend, MediaCache, Option, Resultado
+from ..messages import Salida
+from .base import Option, PassThroughBackend, Resultado
 
 #: Every message "sent" through a LocmemBackend, oldest first.
 outbox: list[SentMessage] = []
@@ -35,23 +35,10 @@ class SentMessage:
     wamid: str
 
 
-class LocmemBackend(BaseBackend):
+class LocmemBackend(PassThroughBackend):
+    """Keeps every message, value object included, in :data:`outbox` until :func:`clear`."""
+
     OPTIONS = {"WA_ID_PREFIX": Option(default="", help="Prefijo para simular un wa_id distinto.")}
-
-    def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
-        return plantilla
-
-    def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
-        return documento
-
-    def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
-        return texto
-
-    def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> Any:
-        return botones
-
-    def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
-        return lista
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         with _lock:

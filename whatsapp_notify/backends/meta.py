@@ -8,6 +8,7 @@ Errors are read from Graph's ``{"error": {...}}`` body and classified in ``excep
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import requests
@@ -25,12 +26,21 @@ from ..exceptions import (
 )
 from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
 from .base import MediaCache, Option, Resultado
-from .http import HttpBackend
+from .http import HttpBackend, revisar_timeout, revisar_token, revisar_url
 
 logger = logging.getLogger(__name__)
 
 GRAPH_URL = "https://graph.facebook.com"
 API_VERSION = "v25.0"
+# "v25.0"; the "v" may be left out ("25.0"), as in App Dashboard's version picker.
+_VERSION_RE = re.compile(r"v?\d{1,3}\.\d{1,2}")
+
+
+def revisar_version(valor: Any) -> str | None:
+    """Check of the ``API_VERSION`` option: text like ``v25.0``."""
+    if isinstance(valor, str) and _VERSION_RE.fullmatch(valor):
+        return None
+    return f"debe ser una versión de la Graph API como 'v25.0' (texto), no {valor!r}."
 
 
 class MetaBackend(HttpBackend):
@@ -45,6 +55,7 @@ class MetaBackend(HttpBackend):
         "ACCESS_TOKEN": Option(
             required=True,
             secret=True,
+            check=revisar_token,
             help="token permanente de un usuario del sistema con el permiso "
             "whatsapp_business_messaging: Configuración del negocio › Usuarios del sistema › "
             "Generar token (el token temporal de App Dashboard › WhatsApp › Configuración de "
@@ -67,16 +78,19 @@ class MetaBackend(HttpBackend):
         ),
         "API_VERSION": Option(
             default=API_VERSION,
+            check=revisar_version,
             help="versión de la Graph API (p. ej. v25.0); la de tu app está en App Dashboard › "
             "Configuración de la app › Avanzada › «Actualizar versión de la API».",
         ),
         "BASE_URL": Option(
             default=GRAPH_URL,
+            check=revisar_url,
             help="raíz de la Graph API, la de los ejemplos de App Dashboard › WhatsApp › "
             "Configuración de la API; cámbiala solo para usar un sandbox local.",
         ),
         "TIMEOUT": Option(
             default=10,
+            check=revisar_timeout,
             help="segundos máximos de espera por cada respuesta de Meta (no aparece en App "
             "Dashboard; 10 es un buen valor).",
         ),
