@@ -483,7 +483,8 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
     assert re.search(
         r"^6\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+enviado", segunda.stdout, re.M
     )
-    assert len(list((tmp_path / "media").rglob("*cotizacion-COT-2001.pdf"))) == 2
+    # Stored by content (sha256): the first quote's PDF and the edited quote's, one file each.
+    assert len(list((tmp_path / "media").rglob("*.pdf"))) == 2
 
 
 EDITAR_COTIZACION = """

@@ -23,7 +23,7 @@ from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto, tasks
 from whatsapp_notify.conf import get_settings
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
-from whatsapp_notify.exceptions import MessageError, VariablesError
+from whatsapp_notify.exceptions import MessageError, VariablesError, WhatsAppError
 from whatsapp_notify.messages import Documento, Plantilla, Texto
 from whatsapp_notify.models import (
     ClaseEnvio,
@@ -46,8 +46,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
+def media(settings, tmp_path):
+    """This test's own MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def archivos(raiz) -> list:
+    """Every file stored under ``raiz``."""
+    return sorted(ruta for ruta in raiz.rglob("*") if ruta.is_file())
 
 
 @pytest.fixture
@@ -157,11 +164,55 @@ def test_enviar_plantilla__idioma(wa_settings, outbox, idioma, por_omision, espe
     assert outbox[0].contenido.idioma == esperado
 
 
-def test_enviar_plantilla__region_de_la_llamada(outbox):
-    envio = plantilla("300 123 4567", region="CO")
+@pytest.mark.parametrize("region", ["CO", "co"])
+def test_enviar_plantilla__region_de_la_llamada(outbox, region):
+    envio = plantilla("300 123 4567", region=region)
 
     assert leer(envio).telefono == "573001234567"
     assert outbox[0].telefono == "573001234567"
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        pytest.param("XX", id="desconocida"),
+        pytest.param("MEX", id="tres-letras"),
+        pytest.param("Colombia", id="nombre"),
+        pytest.param(57, id="codigo-de-pais"),
+    ],
+)
+@pytest.mark.parametrize(
+    "enviar",
+    [
+        pytest.param(lambda **o: plantilla("300 123 4567", **o), id="plantilla"),
+        pytest.param(lambda **o: enviar_texto("300 123 4567", "Hola", **o), id="texto"),
+        pytest.param(
+            lambda **o: enviar_documento("300 123 4567", PDF, nombre_documento="c.pdf", **o),
+            id="documento",
+        ),
+    ],
+)
+def test_enviar__region_desconocida_lanza_antes_de_registrar(outbox, media, enviar, region):
+    with pytest.raises(ValueError, match="'MX'") as excinfo:
+        enviar(region=region)
+
+    assert isinstance(excinfo.value, WhatsAppError)
+    assert repr(region) in str(excinfo.value)
+    assert not EnvioWhatsApp.objects.exists()
+    assert archivos(media) == []
+    assert outbox == []
+
+
+def test_clave__region_desconocida_no_toca_el_envio_existente(outbox):
+    primero = plantilla("12345", clave="vehiculo_listo:42")
+
+    with pytest.raises(ValueError, match="region='XX'"):
+        plantilla("300 123 4567", clave="vehiculo_listo:42", region="XX")
+
+    guardado = leer(primero)
+    assert (guardado.estado, guardado.motivo) == (EstadoEnvio.OMITIDO, "telefono_invalido")
+    assert guardado.telefono_original == "12345"
+    assert outbox == []
 
 
 @pytest.mark.parametrize(
@@ -492,22 +543,81 @@ def test_enviar_documento__archivo_abierto_se_lee_desde_el_principio(outbox, tmp
     assert outbox[0].contenido.contenido == PDF
 
 
+SHA_PDF = hashlib.sha256(PDF).hexdigest()
+
+
 @pytest.mark.parametrize(
-    ("nombre", "archivo"),
+    ("nombre", "ruta"),
     [
-        pytest.param("facturas/2024/f.pdf", "f.pdf", id="con-carpetas"),
-        pytest.param("../../f.pdf", "f.pdf", id="con-puntos"),
-        pytest.param("/etc/f.pdf", "f.pdf", id="ruta-absoluta"),
+        pytest.param("cotizacion.pdf", f"{SHA_PDF[:2]}/{SHA_PDF}.pdf", id="simple"),
+        pytest.param("Cotizacion.PDF", f"{SHA_PDF[:2]}/{SHA_PDF}.pdf", id="extension-mayuscula"),
+        pytest.param("facturas/2024/f.pdf", f"{SHA_PDF[:2]}/{SHA_PDF}.pdf", id="con-carpetas"),
+        pytest.param("../../f.pdf", f"{SHA_PDF[:2]}/{SHA_PDF}.pdf", id="con-puntos"),
+        pytest.param("/etc/f.pdf", f"{SHA_PDF[:2]}/{SHA_PDF}.pdf", id="ruta-absoluta"),
+        pytest.param("cotizacion", f"{SHA_PDF[:2]}/{SHA_PDF}", id="sin-extension"),
+        pytest.param("f.p df", f"{SHA_PDF[:2]}/{SHA_PDF}", id="extension-rara"),
     ],
 )
-def test_documento__el_archivo_guardado_usa_solo_el_nombre_base(outbox, nombre, archivo):
+def test_documento__el_archivo_guardado_se_nombra_por_su_sha256(outbox, media, nombre, ruta):
     envio = plantilla(documento=PDF, nombre_documento=nombre)
 
     guardado = leer(envio)
-    assert guardado.documento.name.startswith("whatsapp_notify/documentos/")
-    assert guardado.documento.name.endswith(f"{guardado.documento_sha256[:16]}-{archivo}")
-    assert guardado.nombre_documento == nombre
+    assert guardado.documento.name == f"whatsapp_notify/documentos/{ruta}"
+    assert archivos(media) == [media / "whatsapp_notify" / "documentos" / ruta]
+    assert guardado.nombre_documento == nombre  # what the recipient sees
+    assert outbox[0].contenido.documento.nombre == nombre
     assert guardado.estado == EstadoEnvio.ENVIADO
+
+
+def test_documento__mismos_bytes_comparten_un_archivo(outbox, media):
+    primero = plantilla(documento=PDF, nombre_documento="cotizacion.pdf")
+    segundo = plantilla("+52 55 8765 4321", documento=PDF, nombre_documento="copia.pdf")
+
+    assert leer(primero).documento.name == leer(segundo).documento.name
+    assert len(archivos(media)) == 1
+    assert [enviado.contenido.documento.nombre for enviado in outbox] == [
+        "cotizacion.pdf",
+        "copia.pdf",
+    ]
+    assert {enviado.contenido.documento.contenido for enviado in outbox} == {PDF}
+
+
+def test_documento__bytes_distintos_archivos_distintos(outbox, media):
+    otro_pdf = PDF + b"% otra version\n"
+
+    primero = plantilla(documento=PDF, nombre_documento="cotizacion.pdf")
+    segundo = plantilla(documento=otro_pdf, nombre_documento="cotizacion.pdf")
+
+    assert leer(primero).documento.name != leer(segundo).documento.name
+    assert len(archivos(media)) == 2
+    with leer(segundo).documento.open("rb") as archivo:
+        assert archivo.read() == otro_pdf
+
+
+def test_documento__rollback_y_reintento_dejan_un_solo_archivo(outbox, media):
+    with pytest.raises(Rollback):
+        _registrar_y_deshacer()
+
+    envio = plantilla(clave="vehiculo_listo:42", documento=PDF, nombre_documento="c.pdf")
+
+    [archivo] = archivos(media)
+    assert archivo.read_bytes() == PDF
+    assert leer(envio).documento.path == str(archivo)
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+
+
+def test_documento__archivo_incompleto_se_reescribe(outbox, media):
+    # A previous write cut short (the process died): the name is right, the bytes are not.
+    incompleto = media / "whatsapp_notify" / "documentos" / SHA_PDF[:2] / f"{SHA_PDF}.pdf"
+    incompleto.parent.mkdir(parents=True)
+    incompleto.write_bytes(PDF[:5])
+
+    envio = plantilla(documento=PDF, nombre_documento="cotizacion.pdf")
+
+    assert archivos(media) == [incompleto]
+    assert incompleto.read_bytes() == PDF
+    assert outbox[0].contenido.documento.contenido == PDF
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
 
 
 @pytest.mark.usefixtures("ventana_abierta")

@@ -126,6 +126,8 @@ class EnvioWhatsApp(models.Model):
             models.Index(fields=["estado", "proximo_intento"], name="wn_envio_estado_prox"),
             # Scheduled sends coming due.
             models.Index(fields=["estado", "programado_para"], name="wn_envio_estado_prog"),
+            # Admin: the default listing (newest first, date_hierarchy on creado_en).
+            models.Index(fields=["-creado_en"], name="wn_envio_creado"),
             # Admin: recent envíos by tipo, and lookups by phone and referencia.
             models.Index(fields=["tipo", "-creado_en"], name="wn_envio_tipo_creado"),
             models.Index(fields=["telefono", "-creado_en"], name="wn_envio_tel_creado"),

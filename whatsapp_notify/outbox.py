@@ -2,26 +2,33 @@
 
 Recipient problems (no phone, invalid phone, no consent, WhatsApp disabled, closed
 24-hour window) never raise: they become an ``omitido`` envío with a ``motivo``.
-Programmer errors (unknown account, malformed variables, empty document) raise at once.
+Programmer errors (unknown account or region, malformed variables, empty document) raise
+at once, before anything is recorded.
+
+Documents are stored by content: the file name derives from the SHA-256 of the bytes, so
+the same PDF is stored once however many envíos, retries or rolled-back attempts use it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import phonenumbers
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .conf import DEFAULT_ALIAS, get_settings
 from .consent import tiene_consentimiento
-from .exceptions import MessageError
+from .exceptions import MessageError, RegionDesconocida
 from .messages import Documento, Plantilla, Texto
 from .models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje, MotivoOmision
 from .phones import TelefonoInvalido, mask, normalizar, variantes
@@ -29,6 +36,8 @@ from .phones import TelefonoInvalido, mask, normalizar, variantes
 logger = logging.getLogger(__name__)
 
 VENTANA_SERVICIO = timedelta(hours=24)
+CARPETA_DOCUMENTOS = "whatsapp_notify/documentos"
+_EXTENSION_RE = re.compile(r"\.[a-z0-9]{1,10}")
 
 Archivo = bytes | bytearray | IO[bytes] | Path
 
@@ -75,6 +84,7 @@ def enviar_plantilla(
     Raises:
         VariablesError, MessageError: malformed variables or document.
         ImproperlyConfigured: ``cuenta`` is not configured.
+        RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
     """
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
     contenido = Plantilla(
@@ -121,8 +131,12 @@ def registrar(
     If that envío was ``omitido`` for a recipient reason (phone, consent, window...), it is
     reconsidered with the recipient given now, since the ERP may have fixed the phone or
     recorded consent meanwhile; it still goes out at most once.
+
+    ``region`` is the ISO 3166 code for numbers written without country code (default
+    ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
+    exigir_region(region)
     destinatario = Destinatario.de(telefono, nombre)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return _reconsiderar(existente, destinatario, region)
@@ -201,6 +215,23 @@ def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
         envio.estado = EstadoEnvio.PENDIENTE
 
 
+def exigir_region(region: Any) -> None:
+    """Accept None/"" (``DEFAULT_REGION``) or a region ``phonenumbers`` knows, in any case.
+
+    Raises:
+        RegionDesconocida: any other value. It would make every phone without country code
+            look invalid, silently: the caller's code is wrong, not the recipient's phone.
+    """
+    if region in (None, ""):
+        return
+    if isinstance(region, str) and region.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return
+    raise RegionDesconocida(
+        f"region={region!r} no es una región que phonenumbers conozca: usa un código ISO "
+        "3166-1 de dos letras como 'MX', 'CO' o 'AR' (o None para DEFAULT_REGION)."
+    )
+
+
 def revisar_destinatario(
     telefono: Any, clase: str, region: str | None = None
 ) -> tuple[str, MotivoOmision | None]:
@@ -259,13 +290,14 @@ def ventana_abierta(telefono: str, ahora: datetime | None = None) -> bool:
 
 def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
     documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
+    if isinstance(documento, Documento):
+        # Written before the INSERT (the worker reads it after commit), and no rollback
+        # undoes a file: a rolled-back caller or a lost clave race leaves at most this one,
+        # which the next send of the same bytes reuses. Deleting files no envío points at
+        # belongs to the retention purge.
+        envio.documento = almacenar_documento(documento, envio.documento.storage)
     try:
         with transaction.atomic():
-            if isinstance(documento, Documento):
-                # Only the base name: "facturas/f.pdf" must not create folders, nor
-                # "../f.pdf" raise the storage's path-traversal error into the ERP.
-                nombre = f"{documento.sha256[:16]}-{Path(documento.nombre).name}"
-                envio.documento.save(nombre, ContentFile(bytes(documento.contenido)), save=False)
             envio.save()
     except IntegrityError:
         # Another request recorded the same clave first: that envío is the one.
@@ -278,6 +310,38 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
 
         transaction.on_commit(lambda: encolar(envio.pk))
     return envio
+
+
+def ruta_documento(documento: Documento) -> str:
+    """Storage name of ``documento``: ``whatsapp_notify/documentos/<sha[:2]>/<sha><.ext>``.
+
+    Derived from the bytes only (plus the extension, for whoever downloads it), so equal
+    bytes share one file; the name the recipient sees stays ``nombre_documento``.
+    """
+    sha = documento.sha256
+    return f"{CARPETA_DOCUMENTOS}/{sha[:2]}/{sha}{_extension(documento.nombre)}"
+
+
+def _extension(nombre: str) -> str:
+    # The ERP's name is not trusted as a path ("../f.pdf", "facturas/f.pdf"): only a
+    # short alphanumeric extension is kept.
+    sufijo = Path(nombre).suffix.lower()
+    return sufijo if _EXTENSION_RE.fullmatch(sufijo) else ""
+
+
+def almacenar_documento(documento: Documento, storage: Storage) -> str:
+    """Write ``documento`` to ``storage`` unless it is already there; return its name."""
+    nombre = ruta_documento(documento)
+    if storage.exists(nombre):
+        if storage.size(nombre) == len(documento.contenido):
+            return nombre
+        storage.delete(nombre)  # cut short by a crash mid-write: write it again
+    guardado = storage.save(nombre, ContentFile(bytes(documento.contenido)))
+    if guardado != nombre:
+        # Another process stored the same bytes in between and the storage picked a new
+        # name for ours: theirs is identical, keep one.
+        storage.delete(guardado)
+    return nombre
 
 
 def _log_registro(envio: EnvioWhatsApp) -> None:
