@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from whatsapp_notify.backends.base import Option, Resultado
-from whatsapp_notify.backends.locmem import LocmemBackend
+from whatsapp_notify.backends.base import Option, PassThroughBackend, Resultado
 from whatsapp_notify.messages import Salida
 
 Paso = str | Exception | Callable[[Salida], Any]
@@ -43,8 +42,8 @@ class Llamada:
     contenido: Any
 
 
-class ScriptedBackend(LocmemBackend):
-    """Locmem's pass-through payloads, with scripted outcomes instead of an outbox."""
+class ScriptedBackend(PassThroughBackend):
+    """Pass-through payloads (the value objects), with scripted outcomes and no outbox."""
 
     OPTIONS = {
         "WA_ID": Option(default="", help="wa_id que se devuelve (por omisión, el teléfono)."),

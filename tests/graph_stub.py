@@ -7,7 +7,11 @@ every request, and can be told to answer the next requests with another status a
     with GraphStub() as graph:
         graph.responder(500, error_graph(131000, "Something went wrong"))
         ...  # BASE_URL = graph.url
-        graph.peticiones  # [Peticion(metodo, ruta, cabeceras, cuerpo, status, respuesta)]
+        graph.peticiones  # [Peticion(metodo, ruta, cabeceras, cuerpo, status, respuesta, problema)]
+
+Every ``messages`` body is validated against Meta's OpenAPI description first (as Meta
+validates it): an invalid one gets Meta's answer, HTTP 400 with error code 100, before any
+queued answer, and its ``problema`` is recorded (``graph.problemas()``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.openapi import problema as problema_de_payload
 
 MENSAJES = re.compile(r"^/(?P<version>v[\d.]+)/(?P<numero>[^/]+)/messages$")
 NUMERO = re.compile(r"^/(?P<version>v[\d.]+)/(?P<numero>[^/?]+)(\?.*)?$")
@@ -34,6 +40,8 @@ class Peticion:
     cuerpo: Any
     status: int = 0
     respuesta: Any = None
+    #: What Meta's description rejects in a ``messages`` body ("" when valid).
+    problema: str = ""
 
 
 def error_graph(code: int, message: str, details: str = "") -> dict[str, Any]:
@@ -70,6 +78,11 @@ class GraphStub:
         with self._lock:
             return [p for p in self.peticiones if p.ruta.endswith("/messages")]
 
+    def problemas(self) -> list[str]:
+        """What was wrong with each invalid ``messages`` body, oldest first."""
+        with self._lock:
+            return [p.problema for p in self.peticiones if p.problema]
+
     def start(self) -> GraphStub:
         self._hilo.start()
         return self
@@ -87,12 +100,23 @@ class GraphStub:
     # -- called by the handler thread ----------------------------------------------------
 
     def atender(self, peticion: Peticion) -> tuple[int, Any]:
+        problema = _problema(peticion)
         with self._lock:
-            status, respuesta = (
-                self._respuestas.pop(0) if self._respuestas else _respuesta_normal(peticion)
-            )
-            self.peticiones.append(replace(peticion, status=status, respuesta=respuesta))
+            if problema:
+                status, respuesta = 400, error_graph(100, "(#100) Invalid parameter", problema)
+            elif self._respuestas:
+                status, respuesta = self._respuestas.pop(0)
+            else:
+                status, respuesta = _respuesta_normal(peticion)
+            peticion = replace(peticion, status=status, respuesta=respuesta, problema=problema)
+            self.peticiones.append(peticion)
         return status, respuesta
+
+
+def _problema(peticion: Peticion) -> str:
+    if peticion.metodo == "POST" and MENSAJES.match(peticion.ruta):
+        return problema_de_payload(peticion.cuerpo)
+    return ""
 
 
 def _respuesta_normal(peticion: Peticion) -> tuple[int, Any]:

@@ -17,7 +17,9 @@ readings the reference README documents before anything is validated:
 from __future__ import annotations
 
 import copy
+import json
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,53 @@ def validate_message(payload: dict[str, Any]) -> None:
     errors = sorted(_validator().iter_errors(instance), key=lambda error: list(error.path))
     if errors:
         raise PayloadInvalido("\n".join(_describe(error) for error in errors))
+
+
+def problema(payload: Any) -> str:
+    """What Meta's description rejects in ``payload`` (``""`` when it is valid)."""
+    if not isinstance(payload, dict):
+        return f"$: el cuerpo debe ser un objeto JSON, no {type(payload).__name__}"
+    try:
+        validate_message(payload)
+    except PayloadInvalido as error:
+        return str(error)
+    return ""
+
+
+Respuesta = tuple[int, dict[str, str], str]
+
+
+def validating_callback(
+    answer: dict[str, Any] | str | BaseException, status: int = 200
+) -> Callable[[Any], Respuesta]:
+    """A ``responses`` callback for ``/messages`` that validates each request body first.
+
+    Use it where a test would write ``mock.add(POST, url, json=answer, status=status)``::
+
+        mock.add_callback(responses.POST, MESSAGES_URL, callback=validating_callback(ok))
+
+    ``answer`` is the JSON body to return, or a text body (not JSON), or an exception to
+    raise as the transport would (``requests.ReadTimeout(...)``), always after validating.
+
+    Raises (from the callback, inside the request):
+        PayloadInvalido: an ``AssertionError`` listing each JSON path Meta's schema rejects.
+    """
+
+    def callback(request: Any) -> Respuesta:
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        try:
+            payload = json.loads(body or "")
+        except ValueError:
+            payload = body
+        if error := problema(payload):
+            raise PayloadInvalido(f"POST {request.url}: Meta rechazaría este cuerpo:\n{error}")
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, str):
+            return status, {"Content-Type": "text/html"}, answer
+        return status, {"Content-Type": "application/json"}, json.dumps(answer)
+
+    return callback
 
 
 def message_examples() -> dict[str, dict[str, Any]]:
