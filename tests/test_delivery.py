@@ -15,6 +15,7 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
+from tests.openapi import validating_callback
 from whatsapp_notify import (
     delivery,
     enviar_plantilla,
@@ -765,13 +766,27 @@ def error_graph(code: int, message: str, details: str = "", **extra) -> dict:
     return {"error": {**error, **extra}}
 
 
+class GraphValidado:
+    """``responses`` mock whose ``post()`` answers only bodies Meta's schema accepts."""
+
+    def __init__(self, mock: responses.RequestsMock):
+        self.mock = mock
+
+    def post(self, url: str, *, status: int = 200, json=None, body=None) -> None:
+        respuesta = json if json is not None else body
+        self.mock.add_callback(responses.POST, url, callback=validating_callback(respuesta, status))
+
+    def __getattr__(self, nombre: str):
+        return getattr(self.mock, nombre)
+
+
 @pytest.fixture
 def graph(wa_settings):
     """MetaBackend with fake credentials; Graph answers are registered on the mock."""
     opciones = {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": TOKEN, "TIMEOUT": 2}
     wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}}, PAUSE_PROBE_EVERY=0)
     with responses.RequestsMock() as mock:
-        yield mock
+        yield GraphValidado(mock)
 
 
 def cuerpo_enviado(llamada) -> dict:
