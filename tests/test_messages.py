@@ -117,6 +117,8 @@ def test_normalizar_variables__texto_que_meta_acepta(variables, esperado):
         pytest.param({"nombre cliente": "Ana"}, id="clave-con-espacio"),
         pytest.param({"1": "Ana"}, id="clave-numerica-texto"),
         pytest.param({1: "Ana"}, id="clave-entera"),
+        pytest.param({"NombreCliente": "Ana"}, id="clave-con-mayusculas"),
+        pytest.param({"teléfono": "Ana"}, id="clave-con-acento"),
         pytest.param(["Ana", ""], id="valor-vacio"),
         pytest.param(["Ana", None], id="valor-none"),
         pytest.param(["   \n\t"], id="valor-solo-espacios"),

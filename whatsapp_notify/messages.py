@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -52,6 +53,8 @@ class Documento:
 
 
 Variables = list[str] | dict[str, str]
+# Named template parameters ({{nombre_cliente}}): lowercase letters, digits, underscores.
+_NOMBRE_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def normalizar_variables(variables: object) -> Variables:
@@ -64,7 +67,7 @@ def normalizar_variables(variables: object) -> Variables:
         return []
     if isinstance(variables, dict):
         for nombre in variables:
-            if not isinstance(nombre, str) or not nombre.isidentifier():
+            if not isinstance(nombre, str) or not _NOMBRE_VARIABLE.fullmatch(nombre):
                 raise VariablesError(
                     f"El nombre de variable {nombre!r} no es válido: usa minúsculas, "
                     "dígitos y guion bajo, como en la plantilla ({{nombre_cliente}})."
