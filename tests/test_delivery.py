@@ -19,6 +19,7 @@ from tests.openapi import validating_callback
 from whatsapp_notify import (
     delivery,
     enviar_plantilla,
+    enviar_texto,
     otorgar_consentimiento,
     revocar_consentimiento,
     signals,
@@ -32,7 +33,14 @@ from whatsapp_notify.exceptions import (
     TransientError,
     classify,
 )
-from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, MediaSubido
+from whatsapp_notify.models import (
+    Direccion,
+    EnvioWhatsApp,
+    EstadoCuenta,
+    EstadoEnvio,
+    MediaSubido,
+    Mensaje,
+)
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 TELEFONO = "+52 55 1234 5678"
@@ -625,6 +633,20 @@ def test_entregar__whatsapp_desactivado_tras_encolar_omite_sin_llamar(guion, wa_
 
     envio = leer(envio)
     assert (envio.estado, envio.motivo, envio.intentos) == (EstadoEnvio.OMITIDO, "deshabilitado", 0)
+    assert guion.llamadas == []
+
+
+def test_entregar__texto_cuya_ventana_cerro_tras_encolar_omite_sin_llamar(guion):
+    entrante = Mensaje.objects.create(
+        direccion=Direccion.ENTRANTE, telefono="525512345678", tipo="text", texto="Hola"
+    )
+    envio = enviar_texto(TELEFONO, "Su vehículo está listo")
+    assert envio.estado == EstadoEnvio.PENDIENTE
+    Mensaje.objects.filter(pk=entrante.pk).update(fecha=timezone.now() - timedelta(hours=25))
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, "fuera_de_ventana")
     assert guion.llamadas == []
 
 

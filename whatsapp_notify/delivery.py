@@ -22,7 +22,6 @@ from django.utils import timezone
 from . import signals
 from .backends import backends
 from .conf import get_settings
-from .consent import tiene_consentimiento
 from .exceptions import (
     AmbiguousError,
     AuthError,
@@ -42,6 +41,7 @@ from .models import (
     MediaSubido,
     MotivoOmision,
 )
+from .outbox import revisar_destinatario
 from .phones import mask
 from .ratelimit import limiter
 
@@ -103,10 +103,14 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only("cuenta", "estado", "telefono").first()
+    campos = ("cuenta", "estado", "telefono", "clase")
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
-    if motivo := motivo_actual(envio.telefono):
+    # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window closed
+    # since the envío was queued (retries and scheduled sends can come days later).
+    _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase)
+    if motivo is not None:
         return _omitir(envio, motivo)
     if cuenta_pausada(envio.cuenta):
         return Intento(Resultado.PAUSADA)
@@ -121,17 +125,6 @@ def entregar(envio_id: int) -> Intento:
     if espera:
         return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
     return _intentar(envio)
-
-
-def motivo_actual(telefono: str) -> MotivoOmision | None:
-    """Why an envío recorded earlier may not go out *now*: WhatsApp switched off, or
-    consent revoked since it was queued (retries and scheduled sends can be days later)."""
-    settings = get_settings()
-    if not settings.ENABLED:
-        return MotivoOmision.DESHABILITADO
-    if settings.REQUIRE_CONSENT and not tiene_consentimiento(telefono):
-        return MotivoOmision.SIN_CONSENTIMIENTO
-    return None
 
 
 def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision) -> Intento:
