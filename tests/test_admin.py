@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 
 import whatsapp_notify
 from tests.testapp.models import Cliente
-from whatsapp_notify import acciones, signals
+from whatsapp_notify import acciones, exceptions, signals
 from whatsapp_notify.admin import RAZONES_NO_REENVIO
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
@@ -629,10 +629,11 @@ def _msgids_del_admin(model_admin) -> set[str]:
 
 
 def msgids() -> set[str]:
-    """Every user-facing string of the models and the admin, untranslated."""
+    """Every user-facing string of the models, the admin and the error table, untranslated."""
     app = whatsapp_notify.apps.WhatsAppNotifyConfig
     modelos = [EnvioWhatsApp, Mensaje, ConsentimientoCliente, MediaSubido, EstadoCuenta]
-    textos = {app.verbose_name, *RAZONES_NO_REENVIO.values()}
+    errores = [exceptions.ERROR_GENERICO, *exceptions.ERROR_MESSAGES.values()]
+    textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
     for modelo in modelos:
         textos |= _msgids_del_modelo(modelo)
         textos |= _msgids_del_admin(admin.site._registry[modelo])

@@ -107,6 +107,8 @@ AUTH_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
 # locked account, billing, unregistered number), so they pause it like an auth error.
 ACCOUNT_CODES = frozenset({368, 131005, 131031, 131037, 131042, 131045, 133010})
 
+ERROR_GENERICO = _("Error del proveedor.")
+
 # Readable Spanish messages for the codes an ERP user is likely to meet.
 ERROR_MESSAGES = {
     0: _("El token de acceso no es válido, expiró o fue revocado."),
@@ -158,7 +160,7 @@ def describe_error(code: int | None, detail: str = "") -> str:
     """Return ``"(#code) Spanish sentence. Detalle: detail"`` for ``error_detalle``."""
     if code is None:
         return detail
-    text = f"(#{code}) {ERROR_MESSAGES.get(code, _('Error del proveedor.'))}"
+    text = f"(#{code}) {ERROR_MESSAGES.get(code, ERROR_GENERICO)}"
     return f"{text} Detalle: {detail}" if detail else text
 
 
