@@ -41,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
     "PAUSE_PROBE_EVERY": 300,
     # Celery queue for the delivery task (None: Celery's default queue).
     "TASK_QUEUE": None,
+    # Webhooks: process inline (False) or hand each stored body to a Celery task (True).
+    "WEBHOOK_ASYNC": False,
+    # Meta sends at most 3 MB per POST; larger bodies are refused with 413.
+    "WEBHOOK_MAX_BYTES": 4 * 1024 * 1024,
+    # Inbound words (case and accents ignored) that revoke or grant consent.
+    "OPT_OUT_KEYWORDS": ("BAJA", "STOP", "CANCELAR"),
+    "OPT_IN_KEYWORDS": ("ALTA", "START"),
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -83,6 +90,10 @@ class Settings:
     RECONCILE_AFTER: float
     PAUSE_PROBE_EVERY: float
     TASK_QUEUE: str | None
+    WEBHOOK_ASYNC: bool
+    WEBHOOK_MAX_BYTES: int
+    OPT_OUT_KEYWORDS: tuple[str, ...]
+    OPT_IN_KEYWORDS: tuple[str, ...]
 
     @property
     def rate_per_second(self) -> float | None:

@@ -101,7 +101,21 @@ class EnvioWhatsApp(models.Model):
     proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
     wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
     error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
+    error_titulo = models.CharField(_("título del error"), max_length=255, blank=True)
     error_detalle = models.TextField(_("detalle del error"), blank=True)
+
+    # What the status webhooks report about billing and the conversation
+    conversacion_id = models.CharField(_("id de conversación"), max_length=128, blank=True)
+    conversacion_expira_en = models.DateTimeField(
+        _("la conversación expira"), null=True, blank=True
+    )
+    conversacion_origen = models.CharField(
+        _("origen de la conversación"), max_length=64, blank=True
+    )
+    facturable = models.BooleanField(_("facturable"), null=True, blank=True)
+    precio_modelo = models.CharField(_("modelo de precio"), max_length=16, blank=True)
+    precio_tipo = models.CharField(_("tipo de precio"), max_length=32, blank=True)
+    precio_categoria = models.CharField(_("categoría de precio"), max_length=64, blank=True)
 
     # One timestamp per transition
     creado_en = models.DateTimeField(_("creado"), default=timezone.now, editable=False)
@@ -174,6 +188,17 @@ class Mensaje(models.Model):
     texto = models.TextField(_("texto"), blank=True)
     contenido = models.JSONField(_("contenido"), default=dict, blank=True)
     contexto_wamid = models.CharField(_("responde a"), max_length=128, blank=True)
+    respuesta_id = models.CharField(
+        _("id de la respuesta"), max_length=256, blank=True, help_text=_("Botón, fila o payload.")
+    )
+    user_id = models.CharField(_("id de usuario (BSUID)"), max_length=160, blank=True)
+    media_id = models.CharField(_("id de media"), max_length=128, blank=True)
+    media_mime = models.CharField(_("tipo MIME"), max_length=127, blank=True)
+    media_sha256 = models.CharField(_("SHA-256 de media"), max_length=128, blank=True)
+    media_nombre = models.CharField(_("nombre del archivo"), max_length=255, blank=True)
+    archivo = models.FileField(
+        _("archivo descargado"), upload_to="whatsapp_notify/recibidos/%Y/%m/", blank=True
+    )
     envio = models.ForeignKey(
         EnvioWhatsApp,
         models.SET_NULL,
@@ -277,3 +302,32 @@ class EstadoCuenta(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cuenta}: {'pausada' if self.pausada else 'activa'}"
+
+
+class EventoWebhook(models.Model):
+    """A webhook body exactly as received (raw bytes, decoded), kept before processing."""
+
+    cuenta = models.CharField(_("cuenta"), max_length=64)
+    sha256 = models.CharField(_("SHA-256 del cuerpo"), max_length=64)
+    cuerpo = models.TextField(_("cuerpo"))
+    recibido_en = models.DateTimeField(_("recibido"), default=timezone.now)
+    procesado_en = models.DateTimeField(_("procesado"), null=True, blank=True)
+    eventos = models.PositiveIntegerField(_("eventos"), default=0)
+    desconocidos = models.PositiveIntegerField(_("eventos no reconocidos"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("evento de webhook")
+        verbose_name_plural = _("eventos de webhook")
+        ordering = ["-recibido_en", "-pk"]
+        constraints = [
+            # Meta redelivers a body it got no 200 for: the same bytes are stored once.
+            models.UniqueConstraint(fields=["cuenta", "sha256"], name="wn_evento_cuenta_sha256")
+        ]
+        indexes = [
+            models.Index(fields=["-recibido_en"], name="wn_evento_recibido"),
+            models.Index(fields=["procesado_en"], name="wn_evento_procesado"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cuenta} {self.recibido_en:%Y-%m-%d %H:%M:%S} ({self.eventos} eventos)"
