@@ -1,0 +1,211 @@
+"""``python manage.py whatsapp_sandbox``: a local stand-in for the Cloud API, until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...conf import DEFAULT_ALIAS, get_settings
+from ...sandbox import APP_SECRET, Fallos, Sandbox
+from ...sandbox.fallos import revisar_proporcion
+from ...sandbox.schema import importar
+
+WEBHOOK_URL = "http://127.0.0.1:8000/whatsapp/webhook/"
+PUERTO = 8001
+
+
+class Command(BaseCommand):
+    help = (
+        "Arranca un sustituto local de la Cloud API de Meta: valida cada envío con el esquema "
+        "OpenAPI de Meta, responde como Meta (wamid, subida y descarga de archivos) y envía "
+        "al webhook los estados sent, delivered y read firmados con X-Hub-Signature-256. "
+        "Puede inyectar latencia, errores 5xx, timeouts y errores de Graph. Apunta "
+        'OPTIONS["BASE_URL"] de la cuenta a la URL que muestra. Se detiene con Ctrl-C.'
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Dirección donde escuchar.")
+        parser.add_argument(
+            "--port", type=int, default=PUERTO, help="Puerto donde escuchar (0: uno libre)."
+        )
+        parser.add_argument(
+            "--webhook-url",
+            default=WEBHOOK_URL,
+            help="URL del webhook que recibe los estados (vacía: no se envían webhooks).",
+        )
+        parser.add_argument(
+            "--app-secret",
+            default=None,
+            help="Secreto con que se firman los webhooks. Por omisión, el APP_SECRET de la "
+            "cuenta 'default' si está configurado.",
+        )
+        parser.add_argument(
+            "--token", default=None, help="Único token aceptado (por omisión, cualquiera)."
+        )
+        parser.add_argument(
+            "--demoras",
+            default="1,2,3",
+            help="Segundos antes de sent, delivered y read, cada uno tras el anterior "
+            "(por omisión 1,2,3).",
+        )
+        parser.add_argument(
+            "--latencia", type=float, default=0.0, help="Segundos añadidos a cada respuesta."
+        )
+        parser.add_argument(
+            "--fallos-5xx",
+            type=float,
+            default=0.0,
+            help="Proporción de envíos respondidos con HTTP 503 (p. ej. 0.1).",
+        )
+        parser.add_argument(
+            "--timeouts",
+            type=float,
+            default=0.0,
+            help="Proporción de envíos aceptados cuya respuesta llega tarde "
+            "(tras --espera-timeout).",
+        )
+        parser.add_argument(
+            "--espera-timeout",
+            type=float,
+            default=30.0,
+            help="Segundos de retraso de una respuesta con timeout (por omisión 30).",
+        )
+        parser.add_argument(
+            "--fallidos",
+            type=float,
+            default=0.0,
+            help="Proporción de envíos aceptados que terminan en estado failed (p. ej. 0.05).",
+        )
+        parser.add_argument(
+            "--error",
+            action="append",
+            default=[],
+            metavar="CODIGO[:PROPORCION]",
+            help="Error de Graph que devuelven los envíos, p. ej. 130429:0.1 o 190 (sin "
+            "proporción: todos). Se puede repetir: 131026, 131047, 190...",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        importar("jsonschema", "jsonschema")  # fail now, with the pip command, not per request
+        importar("yaml", "PyYAML")
+        try:
+            sandbox = construir_sandbox(options)
+        except OSError as exc:  # the port is taken, or the host is not this machine's
+            donde = f"{options['host']}:{options['port']}"
+            raise CommandError(f"No se pudo escuchar en {donde}: {exc}") from exc
+        self._mostrar_logs(options["verbosity"])
+        sandbox.start()
+        self._presentar(sandbox)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            self.stdout.write("\nDeteniendo el sandbox...")
+        finally:
+            sandbox.stop()
+
+    def _presentar(self, sandbox: Sandbox) -> None:
+        self.stdout.write(self.style.SUCCESS(f"Sandbox de la Cloud API en {sandbox.base_url}"))
+        self.stdout.write(
+            f'Apunta la cuenta a él: WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]'
+            f'["BASE_URL"] = "{sandbox.base_url}"'
+        )
+        if sandbox.webhook_url:
+            self.stdout.write(f"Webhooks de estado a {sandbox.webhook_url}")
+            if sandbox.app_secret == APP_SECRET:
+                # Only the built-in value is shown: a configured secret never is.
+                self.stdout.write(
+                    f"Firmados con el secreto {APP_SECRET!r}: usa el mismo en APP_SECRET "
+                    "(o pasa --app-secret)."
+                )
+        else:
+            self.stdout.write("Sin --webhook-url: no se envían webhooks.")
+        self.stdout.write("Ctrl-C para terminar.")
+        self.stdout.flush()
+
+    def _mostrar_logs(self, verbosity: int) -> None:
+        if verbosity < 1:
+            return
+        registro = logging.getLogger("whatsapp_notify.sandbox")
+        manejador = logging.StreamHandler(sys.stdout)
+        manejador.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        registro.addHandler(manejador)
+        registro.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
+def construir_sandbox(options: dict[str, Any]) -> Sandbox:
+    """A :class:`Sandbox` (not started) from the command's options.
+
+    Raises:
+        CommandError: an option value is wrong, naming the option.
+    """
+    try:
+        fallos = Fallos(
+            latencia=options["latencia"],
+            errores_5xx=options["fallos_5xx"],
+            timeouts=options["timeouts"],
+            espera_timeout=options["espera_timeout"],
+            errores=errores(options["error"]),
+            fallidos=options["fallidos"],
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return Sandbox(
+        webhook_url=options["webhook_url"] or None,
+        app_secret=options["app_secret"] or app_secret_configurado() or APP_SECRET,
+        delays=demoras(options["demoras"]),
+        fallos=fallos,
+        token=options["token"],
+        host=options["host"],
+        port=options["port"],
+    )
+
+
+def demoras(texto: str) -> tuple[float, float, float]:
+    """``"1,2,3"`` -> ``(1.0, 2.0, 3.0)``.
+
+    Raises:
+        CommandError: not three non-negative numbers.
+    """
+    try:
+        valores = tuple(float(parte) for parte in texto.split(","))
+    except ValueError:
+        valores = ()
+    if len(valores) != 3 or any(valor < 0 for valor in valores):
+        raise CommandError(
+            f"--demoras debe ser tres segundos separados por comas (sent,delivered,read), "
+            f"como 1,2,3; no {texto!r}."
+        )
+    return valores[0], valores[1], valores[2]
+
+
+def errores(valores: list[str]) -> dict[int, float]:
+    """``["130429:0.1", "190"]`` -> ``{130429: 0.1, 190: 1.0}``.
+
+    Raises:
+        CommandError: a value is not ``CODIGO`` or ``CODIGO:PROPORCION``.
+    """
+    resultado = {}
+    for valor in valores:
+        codigo, _, proporcion = valor.partition(":")
+        try:
+            resultado[int(codigo)] = float(proporcion) if proporcion else 1.0
+            revisar_proporcion(f"--error {valor}", resultado[int(codigo)])
+        except ValueError as exc:
+            raise CommandError(
+                f"--error debe ser CODIGO o CODIGO:PROPORCION, como 130429:0.1; no {valor!r} "
+                f"({exc})."
+            ) from None
+    return resultado
+
+
+def app_secret_configurado() -> str | None:
+    """The ``APP_SECRET`` of the default account (the first one, if a list), if set."""
+    cuenta = get_settings().BACKENDS.get(DEFAULT_ALIAS) or {}
+    secreto = (cuenta.get("OPTIONS") or {}).get("APP_SECRET")
+    if isinstance(secreto, list | tuple):
+        secreto = secreto[0] if secreto else None
+    return str(secreto) if secreto else None

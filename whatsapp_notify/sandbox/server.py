@@ -1,0 +1,466 @@
+"""The sandbox server: a local stand-in for the Cloud API that MetaBackend can point at.
+
+Endpoints (every one needs ``Authorization: Bearer <token>``)::
+
+    POST   /{version}/{phone_number_id}/messages   validate, answer a wamid, post statuses
+    POST   /{version}/{phone_number_id}/media      multipart upload -> {"id": ...}
+    GET    /{version}/{media_id}                   url, mime_type, sha256, file_size, id
+    DELETE /{version}/{media_id}                   {"success": true}
+    GET    /whatsapp_business/attachments/?mid=... the uploaded bytes
+    GET    /{version}/{phone_number_id}            display_phone_number, verified_name
+
+Use it from tests and benchmarks as a context manager::
+
+    with Sandbox(webhook_url="http://127.0.0.1:8000/whatsapp/webhook/",
+                 app_secret="secreto", delays=(0.01, 0.01, 0.01)) as sandbox:
+        ...  # OPTIONS["BASE_URL"] = sandbox.base_url
+        sandbox.mensajes, sandbox.webhooks
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..phones import mask
+from . import schema
+from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos, error_graph
+from .media import Media, MultipartInvalido, leer_subida
+from .webhooks import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENT,
+    Cartero,
+    EnvioAceptado,
+    Negocio,
+    WebhookEnviado,
+    estado,
+    sobre,
+)
+
+logger = logging.getLogger(__name__)
+
+APP_SECRET = "sandbox-app-secret"
+DEMORAS = (1.0, 2.0, 3.0)
+DESCARGAS = "/whatsapp_business/attachments/"
+_VERSION = r"v\d{1,3}\.\d{1,2}"
+_MENSAJES = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/messages$")
+_MEDIA = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/media$")
+_OBJETO = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)$")
+
+Respuesta = tuple[int, Any]
+
+
+@dataclass(frozen=True)
+class Peticion:
+    """One request the sandbox received, and what it answered.
+
+    ``problema`` says what Meta's schema rejects in a ``messages`` body ("" when valid);
+    ``wamid`` is the id given to an accepted message.
+    """
+
+    metodo: str
+    ruta: str
+    cabeceras: dict[str, str] = field(repr=False)
+    cuerpo: Any
+    status: int = 0
+    respuesta: Any = None
+    problema: str = ""
+    wamid: str = ""
+
+    @property
+    def valido(self) -> bool:
+        return not self.problema
+
+    @property
+    def es_mensaje(self) -> bool:
+        return self.metodo == "POST" and bool(_MENSAJES.match(urlsplit(self.ruta).path))
+
+
+class Sandbox:
+    """A threaded HTTP server on ``host`` (127.0.0.1) and ``port`` (0: a free one).
+
+    Args:
+        webhook_url: where status webhooks are posted; None posts none.
+        app_secret: signs each webhook (``X-Hub-Signature-256``), like the app secret.
+        delays: seconds before ``sent``, then before ``delivered`` (or ``failed``), then
+            before ``read``, each counted from the previous status.
+        fallos: the faults to inject (:class:`Fallos`); none by default.
+        token: the only bearer token accepted; None accepts any non-empty one.
+        reintentos, espera_reintento: retries of a refused webhook, and the first wait.
+    """
+
+    def __init__(
+        self,
+        webhook_url: str | None = None,
+        app_secret: str = APP_SECRET,
+        *,
+        delays: Sequence[float] = DEMORAS,
+        fallos: Fallos | None = None,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reintentos: int = 3,
+        espera_reintento: float = 0.2,
+        display_phone_number: str = "15550001234",
+        verified_name: str = "Sandbox WhatsApp",
+        waba_id: str = "102290129340398",
+    ) -> None:
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.delays = _demoras(delays)
+        self.fallos = fallos or Fallos()
+        self.token = token
+        self.display_phone_number = display_phone_number
+        self.verified_name = verified_name
+        self.waba_id = waba_id
+        self.requests: list[Peticion] = []
+        self.media: dict[str, Media] = {}
+        self._lock = threading.Lock()
+        self._parada = threading.Event()
+        self._cartero = (
+            Cartero(webhook_url, app_secret, reintentos=reintentos, espera=espera_reintento)
+            if webhook_url
+            else None
+        )
+        self._server = _Servidor((host, port), self)
+        self._hilo = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Start serving (and posting webhooks) in background threads; return self."""
+        self._hilo.start()
+        if self._cartero is not None:
+            self._cartero.start()
+        logger.debug("Sandbox de la Cloud API en %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and posting; wake answers still waiting. Safe to call twice."""
+        if self._parada.is_set():
+            return
+        self._parada.set()
+        if self._hilo.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+        self._server.cerrar_conexiones()
+        if self._cartero is not None:
+            self._cartero.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The ``BASE_URL`` to give MetaBackend (``http://127.0.0.1:<port>``)."""
+        host, port = self._server.server_address[:2]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{port}"
+
+    # -- what happened ---------------------------------------------------------------
+
+    @property
+    def mensajes(self) -> list[Peticion]:
+        """The ``POST /messages`` requests received so far, oldest first."""
+        with self._lock:
+            return [peticion for peticion in self.requests if peticion.es_mensaje]
+
+    @property
+    def webhooks(self) -> list[WebhookEnviado]:
+        """The webhooks posted (or given up) so far, in posting order."""
+        return list(self._cartero.enviados) if self._cartero else []
+
+    def esperar_webhooks(self, cantidad: int, timeout: float = 5.0) -> list[WebhookEnviado]:
+        """Wait until ``cantidad`` webhooks were posted or ``timeout`` seconds pass."""
+        return self._cartero.esperar(cantidad, timeout) if self._cartero else []
+
+    def entrante(self, telefono: str, texto: str, *, nombre: str = "Cliente") -> str:
+        """Post an inbound text message from ``telefono`` now; return its wamid.
+
+        Raises:
+            ValueError: the sandbox has no ``webhook_url``.
+        """
+        if self._cartero is None:
+            raise ValueError("El sandbox no tiene webhook_url: no puede enviar mensajes.")
+        wa_id = _digitos(telefono)
+        wamid = _wamid()
+        value = {
+            "contacts": [{"profile": {"name": nombre}, "wa_id": wa_id}],
+            "messages": [
+                {
+                    "from": wa_id,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": texto},
+                }
+            ],
+        }
+        cuerpo = sobre(self._negocio(self._ultimo_numero()), value)
+        self._cartero.programar(0.0, "message", wamid, cuerpo)
+        return wamid
+
+    # -- answering (called from the server's threads) ---------------------------------
+
+    def atender(self, peticion: Peticion, host: str) -> Respuesta:
+        """Answer one request and record it."""
+        self._dormir(self.fallos.latencia)
+        if not self._autorizado(peticion.cabeceras):
+            return self._registrar(peticion, *_sin_token(peticion.cabeceras))
+        ruta = urlsplit(peticion.ruta)
+        if peticion.metodo == "POST" and (match := _MENSAJES.match(ruta.path)):
+            return self._mensajes(peticion, match["objeto"])
+        if peticion.metodo == "POST" and _MEDIA.match(ruta.path):
+            return self._subir(peticion)
+        if peticion.metodo == "GET" and ruta.path == DESCARGAS:
+            return self._registrar(peticion, *self._descargar(ruta.query))
+        if match := _OBJETO.match(ruta.path):
+            return self._registrar(peticion, *self._objeto(peticion.metodo, match, host))
+        return self._registrar(peticion, *error_graph(100, f"Unsupported request {ruta.path}"))
+
+    def _autorizado(self, cabeceras: dict[str, str]) -> bool:
+        token = _bearer(cabeceras)
+        if self.token is None:
+            return bool(token)
+        return secrets.compare_digest(token.encode(), self.token.encode())
+
+    def _mensajes(self, peticion: Peticion, numero: str) -> Respuesta:
+        cuerpo = peticion.cuerpo
+        if _marcar_leido(cuerpo):
+            return self._registrar(peticion, 200, {"success": True})
+        if problema := schema.problema(cuerpo):
+            logger.info("Cuerpo rechazado por el esquema de Meta en %s", _rutas(problema))
+            status, error = error_graph(100, problema)
+            return self._registrar(peticion, status, error, problema=problema)
+        with self._lock:
+            paso = self.fallos.siguiente()
+        if paso == FALLO_5XX or isinstance(paso, int):
+            status, error = error_graph(2 if paso == FALLO_5XX else int(paso))
+            logger.info(
+                "Fallo inyectado en un envío: HTTP %s (#%s)", status, error["error"]["code"]
+            )
+            return self._registrar(peticion, status, error)
+        respuesta, envio = self._aceptar(cuerpo, numero, fallido=paso == FALLIDO)
+        registrada = self._registrar(peticion, 200, respuesta, wamid=envio.wamid)
+        if paso == TIMEOUT:
+            self._dormir(self.fallos.espera_timeout)
+        return registrada
+
+    def _aceptar(self, cuerpo: dict, numero: str, *, fallido: bool) -> tuple[dict, EnvioAceptado]:
+        destino = str(cuerpo.get("to", ""))
+        opaco = cuerpo.get("biz_opaque_callback_data")
+        envio = EnvioAceptado(
+            wamid=_wamid(),
+            wa_id=_digitos(destino),
+            plantilla=cuerpo.get("type") == "template",
+            biz_opaque_callback_data=None if opaco is None else str(opaco),
+        )
+        self._programar_estados(envio, self._negocio(numero), fallido)
+        logger.info("Mensaje a %s aceptado: %s", mask(destino), envio.wamid)
+        respuesta = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": destino, "wa_id": envio.wa_id}],
+            "messages": [{"id": envio.wamid}],
+        }
+        return respuesta, envio
+
+    def _programar_estados(self, envio: EnvioAceptado, negocio: Negocio, fallido: bool) -> None:
+        if self._cartero is None:
+            return
+        pasos = [SENT, FAILED] if fallido else [SENT, DELIVERED, READ]
+        demora, ahora = 0.0, time.time()
+        for status, espera in zip(pasos, self.delays, strict=False):
+            demora += espera
+            item = estado(envio, status, ahora + demora, self.fallos.codigo_fallido)
+            cuerpo = sobre(negocio, {"statuses": [item]})
+            self._cartero.programar(demora, status, envio.wamid, cuerpo)
+
+    def _subir(self, peticion: Peticion) -> Respuesta:
+        tipo = _cabecera(peticion.cabeceras, "Content-Type")
+        try:
+            campos, media = leer_subida(tipo, peticion.cuerpo)
+        except MultipartInvalido as exc:
+            return self._registrar(peticion, *error_graph(100, str(exc)))
+        with self._lock:
+            self.media[media.id] = media
+        logger.info("Archivo subido: %s (%s, %s bytes)", media.id, media.mime, len(media.contenido))
+        return self._registrar(replace(peticion, cuerpo=campos), 200, {"id": media.id})
+
+    def _objeto(self, metodo: str, match: re.Match[str], host: str) -> Respuesta:
+        media = self.media.get(match["objeto"])
+        if media is not None and metodo == "GET":
+            return 200, media.descripcion(f"http://{host}{DESCARGAS}?mid={media.id}")
+        if media is not None and metodo == "DELETE":
+            with self._lock:
+                self.media.pop(media.id, None)
+            return 200, {"success": True}
+        if metodo == "GET":
+            return 200, {
+                "verified_name": self.verified_name,
+                "display_phone_number": self.display_phone_number,
+                "id": match["objeto"],
+            }
+        return error_graph(100, f"Unsupported {metodo} request")
+
+    def _descargar(self, query: str) -> Respuesta:
+        mid = (parse_qs(query).get("mid") or [""])[0]
+        media = self.media.get(mid)
+        if media is None:
+            return error_graph(100, "Media not found or URL expired", http=404)
+        return 200, media
+
+    def _registrar(
+        self, peticion: Peticion, status: int, respuesta: Any, **extra: Any
+    ) -> Respuesta:
+        guardada = replace(peticion, status=status, respuesta=respuesta, **extra)
+        with self._lock:
+            self.requests.append(guardada)
+        return status, respuesta
+
+    def _dormir(self, segundos: float) -> None:
+        # Waits on the stop event, so stop() never hangs on a slow answer.
+        if segundos > 0:
+            self._parada.wait(segundos)
+
+    def _negocio(self, numero: str) -> Negocio:
+        return Negocio(numero, self.display_phone_number, self.waba_id)
+
+    def _ultimo_numero(self) -> str:
+        with self._lock:
+            for peticion in reversed(self.requests):
+                if match := _MENSAJES.match(urlsplit(peticion.ruta).path):
+                    return match["objeto"]
+        return "100000000000001"
+
+
+class _Servidor(ThreadingHTTPServer):
+    """Keeps its open connections, so a stop also ends the kept-alive ones."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, direccion: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._conexiones: set[socket.socket] = set()
+        self._cerrojo = threading.Lock()
+        super().__init__(direccion, _Manejador)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._cerrojo:
+            self._conexiones.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._cerrojo:
+            self._conexiones.discard(request)
+        super().shutdown_request(request)
+
+    def cerrar_conexiones(self) -> None:
+        with self._cerrojo:
+            abiertas = list(self._conexiones)
+        for conexion in abiertas:
+            with contextlib.suppress(OSError):
+                conexion.shutdown(socket.SHUT_RDWR)
+
+
+class _Manejador(BaseHTTPRequestHandler):
+    server: _Servidor
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        largo = int(self.headers.get("Content-Length") or 0)
+        crudo = self.rfile.read(largo) if largo else b""
+        multipart = "multipart/" in self.headers.get("Content-Type", "")
+        self._contestar(crudo if multipart else _json(crudo))
+
+    def do_GET(self) -> None:
+        self._contestar(None)
+
+    def do_DELETE(self) -> None:
+        self._contestar(None)
+
+    def _contestar(self, cuerpo: Any) -> None:
+        peticion = Peticion(self.command, self.path, dict(self.headers), cuerpo)
+        host = self.headers.get("Host") or urlsplit(self.server.sandbox.base_url).netloc
+        status, respuesta = self.server.sandbox.atender(peticion, host)
+        if isinstance(respuesta, Media):
+            datos, tipo = respuesta.contenido, respuesta.mime
+        else:
+            datos, tipo = json.dumps(respuesta).encode(), "application/json"
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", tipo)
+            self.send_header("Content-Length", str(len(datos)))
+            self.end_headers()
+            self.wfile.write(datos)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (an injected timeout): nothing to answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.command, urlsplit(self.path).path)
+
+
+def _json(crudo: bytes) -> Any:
+    if not crudo:
+        return None
+    try:
+        return json.loads(crudo)
+    except ValueError:
+        return crudo
+
+
+def _cabecera(cabeceras: dict[str, str], nombre: str) -> str:
+    return next((v for k, v in cabeceras.items() if k.lower() == nombre.lower()), "")
+
+
+def _bearer(cabeceras: dict[str, str]) -> str:
+    esquema, _, token = _cabecera(cabeceras, "Authorization").partition(" ")
+    return token.strip() if esquema.lower() == "bearer" else ""
+
+
+def _sin_token(cabeceras: dict[str, str]) -> Respuesta:
+    if not _bearer(cabeceras):
+        return error_graph(190, mensaje="Invalid OAuth access token - Cannot parse access token")
+    return error_graph(190, mensaje="Error validating access token: the token is not valid")
+
+
+def _marcar_leido(cuerpo: Any) -> bool:
+    return isinstance(cuerpo, dict) and cuerpo.get("status") == "read" and "message_id" in cuerpo
+
+
+def _rutas(problema: str) -> str:
+    # Only the JSON paths: the problem text may quote the phone number or the message text.
+    return ", ".join(sorted({linea.split(":", 1)[0] for linea in problema.splitlines()}))
+
+
+def _demoras(delays: Sequence[float]) -> tuple[float, float, float]:
+    valores = tuple(float(valor) for valor in delays)
+    if len(valores) != 3 or any(valor < 0 for valor in valores):
+        raise ValueError(f"delays son 3 segundos no negativos (sent, delivered, read): {delays!r}")
+    return valores[0], valores[1], valores[2]
+
+
+def _digitos(telefono: str) -> str:
+    return "".join(caracter for caracter in telefono if caracter.isdigit())
+
+
+def _wamid() -> str:
+    return f"wamid.{secrets.token_hex(24).upper()}"
