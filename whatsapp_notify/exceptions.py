@@ -8,7 +8,7 @@ Classification follows the Graph error code table (Cloud API error codes): a cod
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 
@@ -40,6 +40,14 @@ class RegionDesconocida(WhatsAppError, ValueError):
 
 class MessageError(WhatsAppError, ValueError):
     """An outbound message that cannot be built (empty text, too long, bad document)."""
+
+
+class WebhookRechazado(WhatsAppError, PermissionDenied):
+    """A webhook request that is not from the provider (signature or verify token): 403."""
+
+
+class WebhookMalformado(WhatsAppError, ValueError):
+    """A webhook body that is not a JSON object (well signed or not): 400."""
 
 
 class ProviderError(WhatsAppError):

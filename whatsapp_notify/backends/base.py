@@ -8,11 +8,12 @@ being dropped. Backends never import models: the media cache is handed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from ..exceptions import ConfigurationError, MessageError
+from ..events import Evento
+from ..exceptions import ConfigurationError, MessageError, WebhookRechazado
 from ..messages import Botones, Contenido, Documento, Lista, Plantilla, Salida, Texto
 
 
@@ -184,6 +185,41 @@ class BaseBackend:
             TransientError: the provider could not be reached.
         """
         return type(self).__name__
+
+    # -- webhooks -------------------------------------------------------------------
+
+    def verify_challenge(self, params: Mapping[str, str]) -> str:
+        """Answer the provider's subscription handshake (a GET with query ``params``).
+
+        Returns:
+            The challenge to echo back as the ``text/plain`` body.
+
+        Raises:
+            WebhookRechazado: wrong mode or token, or this backend receives no webhooks.
+        """
+        raise WebhookRechazado(f"{type(self).__name__} no recibe webhooks.")
+
+    def verify_signature(self, raw: bytes, headers: Mapping[str, str]) -> None:
+        """Check that ``raw`` (the body bytes, untouched) was signed by the provider.
+
+        Called before anything in the body is parsed or stored.
+
+        Raises:
+            WebhookRechazado: missing or wrong signature, no secret configured, or this
+                backend receives no webhooks.
+        """
+        raise WebhookRechazado(f"{type(self).__name__} no recibe webhooks.")
+
+    def parse_webhook(self, raw: bytes) -> list[Evento]:
+        """Turn one verified webhook body into events: every status, message and notice.
+
+        A shape the backend does not understand becomes an ``EventoDesconocido`` (raw
+        item kept); it never raises for one.
+
+        Raises:
+            WebhookMalformado: the body is not JSON, or not a JSON object.
+        """
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections (called when settings change)."""

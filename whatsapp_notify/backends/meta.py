@@ -3,16 +3,20 @@
 Payload shapes follow the Cloud API reference (``messages`` endpoint); documents are
 uploaded once through the Media API and reused by content hash while their id lives.
 Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
+Webhooks (signature, handshake, parsing) are read in :mod:`.meta_webhooks`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 
+from ..events import Evento
 from ..exceptions import (
     AUTH_CODES,
     ERROR_MESSAGES,
@@ -22,9 +26,11 @@ from ..exceptions import (
     PermanentError,
     ProviderError,
     TransientError,
+    WebhookRechazado,
     classify,
 )
 from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
+from . import meta_webhooks
 from .base import MediaCache, Option, Resultado
 from .http import HttpBackend, revisar_timeout, revisar_token, revisar_url
 
@@ -41,6 +47,18 @@ def revisar_version(valor: Any) -> str | None:
     if isinstance(valor, str) and _VERSION_RE.fullmatch(valor):
         return None
     return f"debe ser una versión de la Graph API como 'v25.0' (texto), no {valor!r}."
+
+
+def revisar_secretos(valor: Any) -> str | None:
+    """Check of the ``APP_SECRET`` option, without quoting it: text, or a list of texts."""
+    if isinstance(valor, str):
+        return None
+    if isinstance(valor, list | tuple) and all(isinstance(v, str) for v in valor):
+        return None
+    return (
+        "debe ser texto, o una lista de textos mientras cambias la clave (la nueva y la "
+        "anterior); su valor no se muestra."
+    )
 
 
 class MetaBackend(HttpBackend):
@@ -63,8 +81,10 @@ class MetaBackend(HttpBackend):
         ),
         "APP_SECRET": Option(
             secret=True,
+            check=revisar_secretos,
             help="clave secreta de la app, para verificar la firma de los webhooks: "
-            "App Dashboard › Configuración de la app › Básica › «Clave secreta de la app».",
+            "App Dashboard › Configuración de la app › Básica › «Clave secreta de la app» "
+            "(una lista con la nueva y la anterior mientras la cambias).",
         ),
         "VERIFY_TOKEN": Option(
             secret=True,
@@ -230,9 +250,98 @@ class MetaBackend(HttpBackend):
 
     def ruta(self, *partes: str) -> str:
         """``/{API_VERSION}/{PHONE_NUMBER_ID}[/partes...]``."""
+        return "/".join(["", self.version(), str(self.options["PHONE_NUMBER_ID"]), *partes])
+
+    def version(self) -> str:
+        """``API_VERSION`` with its ``v`` (``v25.0``)."""
         version = str(self.options["API_VERSION"])
-        version = version if version.startswith("v") else f"v{version}"
-        return "/".join(["", version, str(self.options["PHONE_NUMBER_ID"]), *partes])
+        return version if version.startswith("v") else f"v{version}"
+
+    def _secretos(self) -> list[str]:
+        # APP_SECRET may be a list while rotating: each secret is scrubbed, not the list.
+        return [*super()._secretos(), *meta_webhooks.secretos(self.options.get("APP_SECRET"))]
+
+    # -- webhooks ---------------------------------------------------------------------
+
+    def verify_challenge(self, params: Mapping[str, str]) -> str:
+        """``hub.challenge`` when ``hub.mode`` is subscribe and ``hub.verify_token`` matches.
+
+        Raises:
+            WebhookRechazado: anything else, or no ``VERIFY_TOKEN`` configured.
+        """
+        return meta_webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
+
+    def verify_signature(self, raw: bytes, headers: Mapping[str, str]) -> None:
+        """Check ``X-Hub-Signature-256`` on the raw bytes with each ``APP_SECRET``.
+
+        Raises:
+            WebhookRechazado: missing, malformed or wrong signature, or no ``APP_SECRET``.
+        """
+        claves = meta_webhooks.secretos(self.options["APP_SECRET"])
+        if not claves:
+            logger.warning("Cuenta %s sin APP_SECRET: se rechazan sus webhooks", self.alias)
+        try:
+            meta_webhooks.verificar_firma(raw, headers, claves)
+        except WebhookRechazado as exc:
+            raise WebhookRechazado(f"Cuenta {self.alias!r}: {exc}") from None
+
+    def parse_webhook(self, raw: bytes) -> list[Evento]:
+        """Every status, message, preference and error of the body (see ``meta_webhooks``).
+
+        Raises:
+            WebhookMalformado: not JSON, or not a JSON object.
+        """
+        return meta_webhooks.parse(raw)
+
+    def download_media(self, media_id: str) -> tuple[bytes, str]:
+        """The bytes and MIME type of an inbound media file.
+
+        Asks ``GET /{API_VERSION}/{media_id}`` for a short-lived URL, then downloads it with
+        the same bearer token.
+
+        Raises:
+            PermanentError: the media is unknown or its URL expired (404).
+            AuthError: the token is refused.
+            TransientError: Meta could not be reached, or answered without a URL.
+        """
+        datos = self.request("GET", f"/{self.version()}/{quote(str(media_id), safe='')}")
+        datos = datos if isinstance(datos, dict) else {}
+        url = datos.get("url")
+        if not isinstance(url, str) or not url:
+            raise TransientError(
+                f"Meta no devolvió la URL del archivo {media_id}.", http_status=200
+            )
+        respuesta = self._descargar(url, media_id)
+        mime = datos.get("mime_type") or respuesta.headers.get("Content-Type", "")
+        return respuesta.content, str(mime)
+
+    def _descargar(self, url: str, media_id: str) -> requests.Response:
+        donde = urlsplit(url).netloc or "Meta"
+        try:
+            respuesta = self.session.get(url, headers=self.auth_headers(), timeout=self.timeout)
+        except requests.RequestException as exc:
+            # Downloading twice is harmless: every failure before an answer is transient.
+            mensaje = (
+                f"No se pudo descargar el archivo {media_id} de {donde} ({type(exc).__name__})."
+            )
+            raise self._fallo_descarga(TransientError(mensaje), media_id) from exc
+        if not respuesta.ok:
+            mensaje = f"{donde} respondió HTTP {respuesta.status_code} al descargar {media_id}."
+            error = classify(None, http_status=respuesta.status_code, message=mensaje)
+            raise self._fallo_descarga(error, media_id)
+        return respuesta
+
+    def _fallo_descarga(self, error: ProviderError, media_id: str) -> ProviderError:
+        # The URL is not logged: it is a short-lived credential of its own.
+        error.args = tuple(self.scrub(str(arg)) for arg in error.args)
+        logger.warning(
+            "%s descarga del archivo %s falló: %s (HTTP %s)",
+            self.alias,
+            media_id,
+            type(error).__name__,
+            error.http_status,
+        )
+        return error
 
 
 # -- payload pieces ----------------------------------------------------------------------
