@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
-from whatsapp_notify import otorgar_consentimiento, revocar_consentimiento
+from whatsapp_notify import otorgar_consentimiento, revocar_consentimiento, signals
 from whatsapp_notify.consent import tiene_consentimiento
 from whatsapp_notify.models import (
     ConsentimientoCliente,
@@ -129,3 +131,95 @@ def test_tiene_consentimiento__telefono_desconocido_es_falso():
     otorgar_consentimiento("+52 55 1234 5678")
 
     assert tiene_consentimiento("525598765432") is False
+
+
+# -- the consentimiento_cambiado signal --------------------------------------------------
+
+
+@pytest.fixture
+def cambios():
+    """Each ``consentimiento_cambiado`` of the test: (telefono, anterior, estado, origen)."""
+    recibidos = []
+
+    def receptor(sender, consentimiento, anterior, origen, **kwargs):
+        recibidos.append((consentimiento.telefono, anterior, consentimiento.estado, origen))
+
+    signals.consentimiento_cambiado.connect(receptor)
+    yield recibidos
+    signals.consentimiento_cambiado.disconnect(receptor)
+
+
+def test_consentimiento_cambiado__primer_registro_sin_estado_anterior(cambios):
+    otorgar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.FORMULARIO)
+
+    assert cambios == [(CDMX, None, "otorgado", OrigenConsentimiento.FORMULARIO)]
+
+
+def test_consentimiento_cambiado__cada_cambio_de_estado_con_el_anterior(cambios):
+    otorgar_consentimiento("+52 55 1234 5678")
+    revocar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.WHATSAPP)
+    otorgar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.ADMIN)
+
+    assert cambios == [
+        (CDMX, None, "otorgado", OrigenConsentimiento.ERP),
+        (CDMX, "otorgado", "revocado", OrigenConsentimiento.WHATSAPP),
+        (CDMX, "revocado", "otorgado", OrigenConsentimiento.ADMIN),
+    ]
+
+
+@pytest.mark.parametrize(
+    "funcion",
+    [
+        pytest.param(otorgar_consentimiento, id="otorgar"),
+        pytest.param(revocar_consentimiento, id="revocar"),
+    ],
+)
+def test_consentimiento_cambiado__mismo_estado_otra_vez_no_avisa(cambios, funcion):
+    funcion("+52 55 1234 5678")
+    funcion("+52 55 1234 5678", evidencia="Otra vez")
+
+    assert len(cambios) == 1
+    assert ConsentimientoCliente.objects.get().evidencia == "Otra vez"
+
+
+def test_consentimiento_cambiado__receptor_que_falla_no_impide_registrar():
+    def receptor_roto(sender, **kwargs):
+        raise RuntimeError("receptor roto")
+
+    signals.consentimiento_cambiado.connect(receptor_roto)
+    try:
+        revocar_consentimiento("+52 55 1234 5678")
+    finally:
+        signals.consentimiento_cambiado.disconnect(receptor_roto)
+
+    assert ConsentimientoCliente.objects.get().estado == EstadoConsentimiento.REVOCADO
+
+
+def test_consentimiento_cambiado__el_receptor_ve_la_fila_guardada(cambios):
+    vistas = []
+
+    def receptor(sender, consentimiento, **kwargs):
+        vistas.append(ConsentimientoCliente.objects.get(pk=consentimiento.pk).estado)
+
+    signals.consentimiento_cambiado.connect(receptor)
+    try:
+        revocar_consentimiento("+52 55 1234 5678")
+    finally:
+        signals.consentimiento_cambiado.disconnect(receptor)
+
+    assert vistas == [EstadoConsentimiento.REVOCADO]
+
+
+@pytest.mark.parametrize(
+    ("funcion", "marca"),
+    [
+        pytest.param(otorgar_consentimiento, "otorgado_en", id="otorgar"),
+        pytest.param(revocar_consentimiento, "revocado_en", id="revocar"),
+    ],
+)
+def test_consentimiento__fecha_de_la_decision(funcion, marca):
+    cuando = timezone.now() - timedelta(hours=3)
+
+    funcion("+52 55 1234 5678", fecha=cuando)
+
+    assert getattr(ConsentimientoCliente.objects.get(), marca) == cuando

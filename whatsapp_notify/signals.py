@@ -17,6 +17,17 @@ cuenta_pausada = Signal()
 # kwargs: cuenta (str)
 cuenta_reanudada = Signal()
 
+# Sent once per inbound message, after its Mensaje row (entrante) was stored and a consent
+# keyword in it applied; a webhook delivered again sends nothing.
+# kwargs: mensaje (Mensaje)
+mensaje_recibido = Signal()
+
+# Sent when a phone's consent changed estado (otorgado <-> revocado, or first recorded);
+# recording the same estado again sends nothing.
+# kwargs: consentimiento (ConsentimientoCliente), anterior (str | None: None when the phone
+# had no consent row), origen (str: an OrigenConsentimiento value)
+consentimiento_cambiado = Signal()
+
 
 def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
     """Send ``signal`` with ``send_robust`` and log any receiver's exception."""

@@ -1,0 +1,614 @@
+"""Apply inbound events to the models: statuses of envíos, customer messages, consent.
+
+:func:`aplicar` takes the events a backend parsed from one webhook body. Each event runs in
+its own savepoint: one that fails is logged, counted and rolled back, the others are kept.
+Applying the same events again changes nothing: statuses only move forward, a timestamp is
+only filled while empty, a message is stored once per wamid and a consent decision once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import mimetypes
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from . import signals
+from .backends import backends
+from .conf import get_settings
+from .consent import otorgar_consentimiento, revocar_consentimiento
+from .events import (
+    DELIVERED,
+    FAILED,
+    PLAYED,
+    READ,
+    SENT,
+    Evento,
+    EventoDesconocido,
+    EventoError,
+    EventoEstado,
+    EventoMensaje,
+    EventoPreferencia,
+)
+from .exceptions import WhatsAppError, describe_error
+from .models import (
+    ConsentimientoCliente,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    Mensaje,
+    OrigenConsentimiento,
+)
+from .phones import TelefonoInvalido, mask, normalizar
+
+logger = logging.getLogger(__name__)
+
+# Error 131050: the customer stopped marketing messages from this business.
+ERROR_MARKETING_DETENIDO = 131050
+
+
+@dataclass
+class Aplicados:
+    """What :func:`aplicar` did with a list of events.
+
+    Attributes:
+        eventos: events seen.
+        estados: statuses of a known envío (a repeated one included: it changes nothing).
+        mensajes: inbound messages stored (a redelivered one is not counted).
+        consentimientos: consent decisions recorded (keywords, preferences, error 131050).
+        avisos: provider errors not tied to one message (logged).
+        desconocidos: events about something this app does not know: the status of a
+            message it did not send, a status or preference name it does not know, an item
+            the backend could not parse.
+        errores: events that raised (logged and rolled back; the others were kept).
+    """
+
+    eventos: int = 0
+    estados: int = 0
+    mensajes: int = 0
+    consentimientos: int = 0
+    avisos: int = 0
+    desconocidos: int = 0
+    errores: int = 0
+
+    def sumar(self, otros: Aplicados) -> None:
+        for campo in fields(self):
+            setattr(self, campo.name, getattr(self, campo.name) + getattr(otros, campo.name))
+
+
+def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
+    """Apply the events of one webhook body received for account ``cuenta``.
+
+    Never raises for an event: an exception is logged with the event's kind and counted in
+    :attr:`Aplicados.errores`, and the next event is applied.
+    """
+    aplicados = Aplicados()
+    for evento in eventos:
+        aplicados.eventos += 1
+        parcial = Aplicados()
+        try:
+            with transaction.atomic():
+                _aplicador(evento)(evento, cuenta, parcial)
+        except Exception:
+            logger.exception(
+                "No se pudo aplicar un evento %s de la cuenta %r", type(evento).__name__, cuenta
+            )
+            aplicados.errores += 1
+        else:
+            aplicados.sumar(parcial)
+    return aplicados
+
+
+def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
+    aplicadores = {
+        EventoEstado: _aplicar_estado,
+        EventoMensaje: _aplicar_mensaje,
+        EventoPreferencia: _aplicar_preferencia,
+        EventoError: _aplicar_aviso,
+        EventoDesconocido: _aplicar_desconocido,
+    }
+    return aplicadores.get(type(evento), _aplicar_desconocido)
+
+
+# -- statuses ----------------------------------------------------------------------------
+
+# Provider status -> estado of the envío. A played voice message was at least read.
+DESTINOS = {
+    SENT: EstadoEnvio.ENVIADO,
+    DELIVERED: EstadoEnvio.ENTREGADO,
+    READ: EstadoEnvio.LEIDO,
+    PLAYED: EstadoEnvio.LEIDO,
+    FAILED: EstadoEnvio.FALLIDO,
+}
+# Timestamps each status proves. Meta sends no "delivered" when a message is delivered and
+# read at once, so a read proves the delivery too.
+_MARCAS = {
+    SENT: ("enviado_en",),
+    DELIVERED: ("entregado_en",),
+    READ: ("leido_en", "entregado_en"),
+    PLAYED: ("leido_en", "entregado_en"),
+    FAILED: ("fallido_en",),
+}
+# Estados in which the provider had confirmed nothing yet (the worker may have died or
+# timed out after the request left): any status settles them.
+_SIN_CONFIRMAR = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO, EstadoEnvio.INCIERTO})
+_AVANCE = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
+# A transition is retried this many times when the estado changes under it.
+_INTENTOS_TRANSICION = 5
+
+
+def puede_pasar(anterior: str, destino: str) -> bool:
+    """True when a status may move an envío from ``anterior`` to ``destino`` (forward only).
+
+    ``enviado < entregado < leido``; ``fallido`` only before a delivery is known. Envíos
+    that are fallido, omitido, cancelado or programado keep their estado.
+    """
+    if anterior in _SIN_CONFIRMAR:
+        return True
+    if destino == EstadoEnvio.FALLIDO:
+        # Meta may report "failed" after "sent"; after "delivered", the delivery stands.
+        return anterior == EstadoEnvio.ENVIADO
+    return anterior in _AVANCE and _AVANCE.index(anterior) < _AVANCE.index(destino)
+
+
+def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> None:
+    destino = DESTINOS.get(evento.estado)
+    if destino is None:
+        logger.info("Estado %r desconocido del mensaje %s: se ignora", evento.estado, evento.wamid)
+        parcial.desconocidos += 1
+        return
+    envio = buscar_envio(evento, cuenta)
+    if envio is None:
+        # Messages sent from elsewhere (Business Manager, another app on the same number).
+        logger.info("Estado %r de un mensaje sin envío (%s)", evento.estado, evento.wamid)
+        parcial.desconocidos += 1
+        return
+    parcial.estados += 1
+    fecha = evento.fecha or timezone.now()
+    anterior = _registrar_estado(envio, destino, evento, fecha)
+    if anterior is not None:
+        _avisar_cambio(envio, anterior, destino, evento)
+    if destino == EstadoEnvio.FALLIDO and _tiene_error(evento, ERROR_MARKETING_DETENIDO):
+        parcial.consentimientos += _marketing_detenido(envio, evento, fecha)
+
+
+def _marketing_detenido(envio: EnvioWhatsApp, evento: EventoEstado, fecha: datetime) -> bool:
+    # 131050: the customer stopped marketing messages from this business in WhatsApp.
+    if not envio.telefono:
+        return False
+    evidencia = f"Error {ERROR_MARKETING_DETENIDO} en el envío {envio.pk} ({evento.wamid})"
+    origen = OrigenConsentimiento.META
+    return _decidir_consentimiento(envio.telefono, False, origen, evidencia, fecha)
+
+
+def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    """The envío a status is about: by wamid, else by ``referencia`` (the envío id we sent)."""
+    if evento.wamid and (envio := EnvioWhatsApp.objects.filter(wamid=evento.wamid).first()):
+        return envio
+    return _por_referencia(evento, cuenta)
+
+
+def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    # biz_opaque_callback_data carries the envío id, so a status settles an envío whose
+    # worker died before saving the wamid. Other apps subscribed to the same WABA get our
+    # webhooks and send their own values: account, attempts, wamid and recipient must agree.
+    if not re.fullmatch(r"[0-9]{1,18}", evento.referencia):
+        return None
+    envio = EnvioWhatsApp.objects.filter(
+        pk=int(evento.referencia), cuenta=cuenta, intentos__gt=0, wamid__isnull=True
+    ).first()
+    if envio is None or not _mismo_destinatario(envio, evento.destinatario):
+        return None
+    return envio
+
+
+def _mismo_destinatario(envio: EnvioWhatsApp, wa_id: str) -> bool:
+    # The last 8 digits: a wa_id may add or drop a mobile digit (MX 521, AR 549, BR 9).
+    if not wa_id:
+        return True
+    return wa_id == envio.wa_id or wa_id[-8:] == envio.telefono[-8:]
+
+
+def _registrar_estado(
+    envio: EnvioWhatsApp, destino: str, evento: EventoEstado, fecha: datetime
+) -> str | None:
+    """Store what the status proves, and its estado when it moves forward.
+
+    Returns the estado the envío left, or None when its estado did not change.
+    """
+    for _ in range(_INTENTOS_TRANSICION):
+        campos = _evidencia(evento, fecha)
+        avanza = puede_pasar(envio.estado, destino)
+        filas = EnvioWhatsApp.objects.filter(pk=envio.pk)
+        if avanza:
+            # Conditional on the estado just read: a worker or another webhook that moved
+            # it meanwhile makes this match nothing, and the loop decides again.
+            filas = filas.filter(estado=envio.estado)
+            campos.update(estado=destino, **_campos_transicion(envio.estado, destino, evento))
+        if filas.update(**campos):
+            return envio.estado if avanza else None
+        if not avanza:
+            return None
+        envio.refresh_from_db(fields=["estado"])
+    logger.warning("Envío %s: el estado cambió demasiadas veces durante el webhook", envio.pk)
+    return None
+
+
+def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
+    """Fields any status adds, whatever the estado: never overwriting what is stored."""
+    campos: dict[str, Any] = {"actualizado_en": timezone.now()}
+    if evento.wamid:
+        campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
+    if evento.destinatario:
+        campos["wa_id"] = _si_vacio("wa_id", evento.destinatario[:32])
+    for campo in _MARCAS[evento.estado]:
+        campos[campo] = Coalesce(F(campo), Value(fecha))
+    campos.update(_precio(evento))
+    if evento.estado == FAILED:
+        # An envío that keeps its estado (delivered, already fallido) keeps its first error.
+        campos.update(
+            {nombre: _si_sin_error(nombre, valor) for nombre, valor in _error(evento).items()}
+        )
+    return campos
+
+
+def _si_sin_error(campo: str, valor: Any) -> Case:
+    salida = EnvioWhatsApp._meta.get_field(campo)
+    return Case(
+        When(error_codigo__isnull=True, then=Value(valor, output_field=salida)),
+        default=F(campo),
+        output_field=salida,
+    )
+
+
+def _si_vacio(campo: str, valor: str) -> Case:
+    return Case(When(**{campo: ""}, then=Value(valor)), default=F(campo))
+
+
+def _precio(evento: EventoEstado) -> dict[str, Any]:
+    # Pricing and conversation come on "sent" and on one of delivered/read: keep them
+    # whenever present, and leave what an earlier status stored when absent.
+    campos = {
+        "conversacion_id": evento.conversacion_id[:128],
+        "conversacion_expira_en": evento.conversacion_expira,
+        "conversacion_origen": evento.conversacion_origen[:64],
+        "facturable": evento.facturable,
+        "precio_modelo": evento.precio_modelo[:16],
+        "precio_tipo": evento.precio_tipo[:32],
+        "precio_categoria": evento.precio_categoria[:64],
+    }
+    return {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+
+
+def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dict[str, Any]:
+    if destino == EstadoEnvio.FALLIDO:
+        return {"proximo_intento": None, **_error(evento)}
+    if anterior in _SIN_CONFIRMAR:
+        # Settled by the webhook: no resend, and the timeout's error no longer applies.
+        return {
+            "proximo_intento": None,
+            "error_codigo": None,
+            "error_titulo": "",
+            "error_detalle": "",
+        }
+    return {}
+
+
+def _error(evento: EventoEstado) -> dict[str, Any]:
+    if not evento.errores:
+        sin_detalle = "El proveedor informó que el mensaje no se pudo entregar."
+        return {"error_codigo": None, "error_titulo": "", "error_detalle": sin_detalle}
+    error = evento.errores[0]
+    return {
+        "error_codigo": error.code,
+        "error_titulo": error.title[:255],
+        "error_detalle": describe_error(error.code, error.details),
+    }
+
+
+def _tiene_error(evento: EventoEstado, codigo: int) -> bool:
+    return any(error.code == codigo for error in evento.errores)
+
+
+def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: EventoEstado) -> None:
+    envio.refresh_from_db()
+    if estado == EstadoEnvio.FALLIDO:
+        logger.warning("Envío %s fallido según el webhook (#%s)", envio.pk, envio.error_codigo)
+    else:
+        logger.debug("Envío %s: %s -> %s (%s)", envio.pk, anterior, estado, evento.wamid)
+    signals.enviar_seguro(
+        signals.envio_estado_cambiado,
+        EnvioWhatsApp,
+        envio=envio,
+        estado_anterior=anterior,
+        estado=estado,
+    )
+
+
+# -- inbound messages --------------------------------------------------------------------
+
+
+def _aplicar_mensaje(evento: EventoMensaje, cuenta: str, parcial: Aplicados) -> None:
+    mensaje = _guardar_mensaje(evento, cuenta)
+    if mensaje is None:
+        return  # delivered again: stored, signalled and applied the first time
+    parcial.mensajes += 1
+    if _aplicar_palabra_clave(mensaje):
+        parcial.consentimientos += 1
+    signals.enviar_seguro(signals.mensaje_recibido, Mensaje, mensaje=mensaje)
+
+
+def _guardar_mensaje(evento: EventoMensaje, cuenta: str) -> Mensaje | None:
+    """Store an inbound message; None when its wamid is already stored."""
+    existe = Mensaje.objects.filter(wamid=evento.wamid).exists() if evento.wamid else False
+    if existe:
+        return None
+    try:
+        with transaction.atomic():
+            return Mensaje.objects.create(**_campos_mensaje(evento, cuenta))
+    except IntegrityError:
+        if Mensaje.objects.filter(wamid=evento.wamid).exists():
+            return None  # a concurrent delivery of the same webhook stored it first
+        raise
+
+
+def _campos_mensaje(evento: EventoMensaje, cuenta: str) -> dict[str, Any]:
+    media = evento.media
+    campos = {
+        "direccion": Direccion.ENTRANTE,
+        "cuenta": cuenta,
+        "telefono": _telefono(evento.de),
+        "wa_id": evento.de,
+        "nombre": evento.nombre,
+        "user_id": evento.user_id,
+        "wamid": evento.wamid or None,
+        "tipo": evento.tipo,
+        "texto": evento.texto,
+        "contenido": evento.raw,
+        "contexto_wamid": evento.contexto_wamid,
+        "respuesta_id": evento.respuesta_id,
+        "media_id": media.id if media else "",
+        "media_mime": media.mime if media else "",
+        "media_sha256": media.sha256 if media else "",
+        "media_nombre": media.nombre if media else "",
+        "envio": _envio_respondido(evento.contexto_wamid),
+        "fecha": evento.fecha or timezone.now(),
+    }
+    return {campo: _a_la_medida(Mensaje, campo, valor) for campo, valor in campos.items()}
+
+
+def _a_la_medida(modelo: type[models.Model], campo: str, valor: Any) -> Any:
+    # Webhook values are not ours to trust in length; PostgreSQL would refuse the row.
+    limite = getattr(modelo._meta.get_field(campo), "max_length", None)
+    return valor[:limite] if limite and isinstance(valor, str) else valor
+
+
+def _telefono(wa_id: str) -> str:
+    """E.164 digits of a wa_id, or "" (a username-only user, or a number we cannot read)."""
+    if not wa_id:
+        return ""
+    try:
+        return normalizar(f"+{wa_id}")
+    except TelefonoInvalido:
+        return ""
+
+
+def _envio_respondido(contexto_wamid: str) -> EnvioWhatsApp | None:
+    if not contexto_wamid:
+        return None
+    return EnvioWhatsApp.objects.filter(wamid=contexto_wamid).first()
+
+
+# -- consent -----------------------------------------------------------------------------
+
+
+def palabra_clave(texto: str) -> str:
+    """``texto`` as compared with the consent keywords.
+
+    Trimmed, casefolded and without accents; a closing period or exclamation marks do not
+    count (a question does: «¿Baja?» can ask whether a price goes down).
+    """
+    descompuesto = unicodedata.normalize("NFKD", texto)
+    sin_acentos = "".join(ch for ch in descompuesto if not unicodedata.combining(ch))
+    return sin_acentos.casefold().strip().strip("¡!.").strip()
+
+
+def decision_de_texto(texto: str) -> bool | None:
+    """False when the whole ``texto`` is an opt-out keyword, True for opt-in, else None."""
+    palabra = palabra_clave(texto)
+    if not palabra:
+        return None
+    settings = get_settings()
+    # Listed in both by mistake: stopping is the safe reading.
+    if palabra in {palabra_clave(clave) for clave in settings.OPT_OUT_KEYWORDS}:
+        return False
+    if palabra in {palabra_clave(clave) for clave in settings.OPT_IN_KEYWORDS}:
+        return True
+    return None
+
+
+def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
+    otorgado = decision_de_texto(mensaje.texto)
+    if otorgado is None:
+        return False
+    if not mensaje.telefono:
+        logger.info("Palabra de consentimiento en el mensaje %s sin teléfono", mensaje.wamid)
+        return False
+    evidencia = f"Mensaje {mensaje.wamid}: «{mensaje.texto}»"
+    origen = OrigenConsentimiento.WHATSAPP
+    return _decidir_consentimiento(mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha)
+
+
+_PREFERENCIAS = {"stop": False, "resume": True}
+
+
+def _aplicar_preferencia(evento: EventoPreferencia, cuenta: str, parcial: Aplicados) -> None:
+    otorgado = _PREFERENCIAS.get(evento.valor.casefold())
+    telefono = _telefono(evento.wa_id)
+    if otorgado is None or not evento.categoria.startswith("marketing") or not telefono:
+        logger.info(
+            "Preferencia no aplicada en la cuenta %r: %r = %r (%s)",
+            cuenta,
+            evento.categoria,
+            evento.valor,
+            mask(evento.wa_id),
+        )
+        parcial.desconocidos += 1
+        return
+    cuando = f" del {evento.fecha.isoformat()}" if evento.fecha else ""
+    evidencia = (
+        f"Preferencia en WhatsApp (user_preferences){cuando}: {evento.categoria} = {evento.valor}"
+    )
+    if _decidir_consentimiento(
+        telefono, otorgado, OrigenConsentimiento.META, evidencia, evento.fecha
+    ):
+        parcial.consentimientos += 1
+
+
+def _decidir_consentimiento(
+    telefono: str, otorgado: bool, origen: str, evidencia: str, fecha: datetime | None
+) -> bool:
+    """Record a customer's decision unless it was recorded already or a later one stands."""
+    estado = EstadoConsentimiento.OTORGADO if otorgado else EstadoConsentimiento.REVOCADO
+    fila = ConsentimientoCliente.objects.filter(telefono=telefono).first()
+    if fila is not None and _ya_decidido(fila, estado, evidencia, fecha):
+        logger.info("Consentimiento de %s sin cambios: ya decidido", mask(telefono))
+        return False
+    registrar = otorgar_consentimiento if otorgado else revocar_consentimiento
+    registrar(f"+{telefono}", origen=origen, evidencia=evidencia, fecha=fecha)
+    logger.info("Consentimiento de %s %s (%s)", mask(telefono), estado, origen)
+    return True
+
+
+def _ya_decidido(
+    fila: ConsentimientoCliente, estado: str, evidencia: str, fecha: datetime | None
+) -> bool:
+    if fila.estado == estado and fila.evidencia == evidencia:
+        return True  # this same event again
+    ultima = max((marca for marca in (fila.otorgado_en, fila.revocado_en) if marca), default=None)
+    if not (fecha and ultima and ultima > fecha):
+        return False
+    # Webhooks arrive out of order: an «ALTA» processed before the earlier «BAJA» stands.
+    # Stopping is the safe side, so a late opt-out yields only to a later decision the
+    # customer made in WhatsApp itself, not to one the ERP recorded meanwhile.
+    clientes = {OrigenConsentimiento.WHATSAPP, OrigenConsentimiento.META}
+    return estado == EstadoConsentimiento.OTORGADO or fila.origen in clientes
+
+
+# -- notices -----------------------------------------------------------------------------
+
+
+def _aplicar_aviso(evento: EventoError, cuenta: str, parcial: Aplicados) -> None:
+    errores = "; ".join(f"#{error.code} {error.title}".strip() for error in evento.errores)
+    logger.warning(
+        "El proveedor informó errores de la cuenta %r (número %s): %s",
+        cuenta,
+        evento.numero_id or "?",
+        errores or "sin detalle",
+    )
+    parcial.avisos += 1
+
+
+def _aplicar_desconocido(evento: Evento, cuenta: str, parcial: Aplicados) -> None:
+    campo = getattr(evento, "campo", "") or type(evento).__name__
+    motivo = getattr(evento, "motivo", "")
+    logger.warning("Evento no reconocido de la cuenta %r: %r %s", cuenta, campo, motivo)
+    parcial.desconocidos += 1
+
+
+# -- media -------------------------------------------------------------------------------
+
+
+class MediaInvalido(WhatsAppError, ValueError):
+    """Downloaded media whose bytes do not match the SHA-256 the provider announced."""
+
+
+def descargar_media(mensaje: Mensaje, *, storage: Storage | None = None) -> str:
+    """Download the media of an inbound ``mensaje`` into ``mensaje.archivo``; return its name.
+
+    The bytes come from the account's backend (``download_media``) and must match the
+    SHA-256 of the webhook when it gave one (hex, or base64 as Meta sends it). ``storage``
+    defaults to the field's. Already downloaded: the stored name, with no request.
+
+    Raises:
+        ValueError: the message has no media.
+        MediaInvalido: the bytes do not match the SHA-256; nothing is stored.
+        ProviderError: the provider refused or could not be reached.
+    """
+    campo = Mensaje._meta.get_field("archivo")
+    storage = storage or campo.storage
+    if mensaje.archivo.name and storage.exists(mensaje.archivo.name):
+        return mensaje.archivo.name
+    if not mensaje.media_id:
+        raise ValueError(f"El mensaje {mensaje.pk} no tiene media que descargar.")
+    contenido, mime = _descargador(mensaje.cuenta)(mensaje.media_id)
+    verificar_sha256(contenido, mensaje.media_sha256, mensaje.media_id)
+    ruta = campo.generate_filename(mensaje, _nombre_archivo(mensaje, mime))
+    mensaje.archivo.name = storage.save(ruta, ContentFile(contenido))
+    mensaje.media_mime = mensaje.media_mime or (mime or "")[:127]
+    mensaje.save(update_fields=["archivo", "media_mime"])
+    return mensaje.archivo.name
+
+
+def _descargador(cuenta: str) -> Callable[[str], tuple[bytes, str]]:
+    backend = backends[cuenta]
+    descargar = getattr(backend, "download_media", None)
+    if descargar is None:
+        raise NotImplementedError(f"{type(backend).__name__} no puede descargar media.")
+    return descargar
+
+
+def verificar_sha256(contenido: bytes, esperado: str, media_id: str = "") -> None:
+    """Check ``contenido`` against ``esperado`` (hex or base64); an unreadable value is skipped.
+
+    Raises:
+        MediaInvalido: the digests differ.
+    """
+    digest = _digest(esperado)
+    if digest is None:
+        if esperado:
+            logger.info("SHA-256 ilegible para la media %s: no se verifica", media_id)
+        return
+    if hashlib.sha256(contenido).digest() != digest:
+        raise MediaInvalido(f"La media {media_id} no coincide con su SHA-256; no se guardó.")
+
+
+def _digest(valor: str) -> bytes | None:
+    valor = (valor or "").strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", valor):
+        return bytes.fromhex(valor)
+    try:
+        crudo = base64.b64decode(valor.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return crudo if len(crudo) == hashlib.sha256().digest_size else None
+
+
+def _nombre_archivo(mensaje: Mensaje, mime: str) -> str:
+    # Named by the provider's media id; the customer's filename stays in media_nombre and
+    # is never trusted as a path.
+    base = re.sub(r"[^A-Za-z0-9_-]", "", mensaje.media_id)[:64] or f"mensaje-{mensaje.pk}"
+    return base + _extension(mensaje.media_nombre, mime)
+
+
+def _extension(nombre: str, mime: str) -> str:
+    sufijo = Path(nombre).suffix.lower()
+    if re.fullmatch(r"\.[a-z0-9]{1,10}", sufijo):
+        return sufijo
+    return mimetypes.guess_extension((mime or "").split(";")[0].strip()) or ""
