@@ -26,6 +26,7 @@ from whatsapp_notify.models import (
     EnvioWhatsApp,
     EstadoCuenta,
     EstadoEnvio,
+    EventoWebhook,
     MediaSubido,
     Mensaje,
     MotivoOmision,
@@ -631,7 +632,14 @@ def _msgids_del_admin(model_admin) -> set[str]:
 def msgids() -> set[str]:
     """Every user-facing string of the models, the admin and the error table, untranslated."""
     app = whatsapp_notify.apps.WhatsAppNotifyConfig
-    modelos = [EnvioWhatsApp, Mensaje, ConsentimientoCliente, MediaSubido, EstadoCuenta]
+    modelos = [
+        EnvioWhatsApp,
+        Mensaje,
+        ConsentimientoCliente,
+        MediaSubido,
+        EstadoCuenta,
+        EventoWebhook,
+    ]
     errores = [exceptions.ERROR_GENERICO, *exceptions.ERROR_MESSAGES.values()]
     textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
     for modelo in modelos:

@@ -5,6 +5,7 @@ Celery runs eagerly here (tests.settings); ``test_worker_redis.py`` runs a real 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -13,9 +14,9 @@ from django.utils import timezone
 
 from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
-from whatsapp_notify import delivery, enviar_plantilla, tasks
+from whatsapp_notify import delivery, enviar_plantilla, inbound, tasks
 from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
-from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
 
 TELEFONO = "+52 55 1234 5678"
 OTRO_TELEFONO = "+52 33 1234 5678"
@@ -284,5 +285,95 @@ def test_despachar__tras_reanudar_a_mano_envia_los_envios_en_espera(
 def test_beat_schedule__nombra_tareas_registradas():
     nombres = {entrada["task"] for entrada in tasks.BEAT_SCHEDULE.values()}
 
-    assert nombres == {"whatsapp_notify.despachar", "whatsapp_notify.comprobar_cuentas"}
+    assert nombres == {
+        "whatsapp_notify.despachar",
+        "whatsapp_notify.comprobar_cuentas",
+        "whatsapp_notify.reprocesar_webhooks",
+    }
     assert nombres <= set(celery_app.tasks)
+
+
+# -- webhooks: processing stored bodies ----------------------------------------------------
+
+
+@pytest.fixture
+def webhook_meta(wa_settings):
+    """The account ``default`` on the Meta backend, which parses stored webhook bodies."""
+    opciones = {"PHONE_NUMBER_ID": "123", "ACCESS_TOKEN": "t", "APP_SECRET": "secreto"}
+    wa_settings(
+        BACKENDS={
+            "default": {"BACKEND": "whatsapp_notify.backends.meta.MetaBackend", "OPTIONS": opciones}
+        }
+    )
+
+
+def guardar_webhook(wamid: str, recibido_hace: float = 0) -> EventoWebhook:
+    """Store a body with one inbound text message, as the view does before processing it."""
+    mensaje = {
+        "from": "5215512345678",
+        "id": wamid,
+        "timestamp": "1750000000",
+        "type": "text",
+        "text": {"body": "Hola"},
+    }
+    valor = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "123"},
+        "messages": [mensaje],
+    }
+    cuerpo = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": valor}]}],
+    }
+    evento, _nuevo = inbound.guardar_evento("default", json.dumps(cuerpo).encode())
+    EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace(recibido_hace))
+    return evento
+
+
+def test_procesar_webhook__aplica_el_cuerpo_una_sola_vez(webhook_meta):
+    evento = guardar_webhook("wamid.tarea")
+
+    assert tasks.procesar_webhook.delay(evento.pk).get() is True
+    assert tasks.procesar_webhook.delay(evento.pk).get() is False
+
+    evento.refresh_from_db()
+    assert (evento.eventos, evento.error) == (1, "")
+    assert evento.procesado_en is not None
+    assert list(Mensaje.objects.values_list("wamid", flat=True)) == ["wamid.tarea"]
+
+
+def test_encolar_webhook__publica_la_tarea_con_el_id(webhook_meta, monkeypatch):
+    publicados = []
+    monkeypatch.setattr(tasks.procesar_webhook, "apply_async", lambda *a, **k: publicados.append(a))
+
+    assert tasks.encolar_webhook(41) is True
+    assert publicados == [((41,),)]
+
+
+def test_encolar_webhook__broker_caido_deja_el_evento_sin_procesar(webhook_meta, caplog):
+    evento = guardar_webhook("wamid.sin.broker")
+
+    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+        assert tasks.encolar_webhook(evento.pk) is False
+
+    evento.refresh_from_db()
+    assert evento.procesado_en is None
+    assert not Mensaje.objects.exists()
+    assert "Beat lo reintentará" in caplog.text
+
+
+def test_reprocesar_webhooks__toma_solo_los_pendientes_de_mas_de_un_minuto(webhook_meta):
+    perdido = guardar_webhook("wamid.perdido", recibido_hace=90)
+    reciente = guardar_webhook("wamid.reciente", recibido_hace=10)
+    fallido = guardar_webhook("wamid.fallido", recibido_hace=90)
+    EventoWebhook.objects.filter(pk=fallido.pk).update(procesado_en=hace(80), error="Error: x")
+
+    assert tasks.reprocesar_webhooks() == 1
+
+    assert list(Mensaje.objects.values_list("wamid", flat=True)) == ["wamid.perdido"]
+    assert EventoWebhook.objects.get(pk=perdido.pk).eventos == 1
+    pendientes = EventoWebhook.objects.filter(procesado_en__isnull=True)
+    assert list(pendientes.values_list("pk", flat=True)) == [reciente.pk]
+    # An evento that failed keeps its error until an operator presses "Reprocesar".
+    assert EventoWebhook.objects.get(pk=fallido.pk).error == "Error: x"
+    assert tasks.reprocesar_webhooks() == 0

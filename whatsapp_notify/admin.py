@@ -1,11 +1,13 @@
-"""Django admin for monitoring: envíos, conversation, consent, accounts and uploaded media.
+"""Django admin for monitoring: envíos, conversation, consent, accounts, media and webhooks.
 
-Envíos, messages and media are an audit trail: nobody edits them by hand. Operators act
-through the actions (resend an envío, resume a paused account). List views mask phones;
-the detail page of a row shows the full number.
+Envíos, messages, media and webhook bodies are an audit trail: nobody edits them by hand.
+Operators act through the actions (resend an envío, resume a paused account, process a
+webhook body again). List views mask phones; the detail page of a row shows the full number.
 """
 
 from __future__ import annotations
+
+import json
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,13 +20,14 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import acciones
+from . import acciones, inbound
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
     EstadoConsentimiento,
     EstadoCuenta,
     EstadoEnvio,
+    EventoWebhook,
     MediaSubido,
     Mensaje,
     MotivoOmision,
@@ -392,3 +395,89 @@ class MediaSubidoAdmin(SoloLecturaMixin, admin.ModelAdmin):
     @admin.display(description=_("SHA-256"), ordering="sha256")
     def sha256_corto(self, obj: MediaSubido) -> str:
         return obj.sha256[:12]
+
+
+class ProcesamientoFilter(admin.SimpleListFilter):
+    title = _("procesamiento")
+    parameter_name = "procesamiento"
+
+    def lookups(self, request: HttpRequest, model_admin) -> tuple[tuple[str, str], ...]:
+        return (
+            ("pendiente", _("Sin procesar")),
+            ("con_error", _("Con error")),
+            ("correcto", _("Procesado sin error")),
+        )
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[EventoWebhook]):
+        procesados = queryset.filter(procesado_en__isnull=False)
+        filtros = {
+            "pendiente": queryset.filter(procesado_en__isnull=True),
+            "con_error": procesados.exclude(error=""),
+            "correcto": procesados.filter(error=""),
+        }
+        return filtros.get(self.value(), queryset)
+
+
+@admin.register(EventoWebhook)
+class EventoWebhookAdmin(SoloLecturaMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "cuenta",
+        "recibido_en",
+        "procesado_en",
+        "eventos",
+        "desconocidos",
+        "error_corto",
+    )
+    list_filter = ("cuenta", ProcesamientoFilter, "recibido_en")
+    # The body holds the wamids and phones an operator looks for.
+    search_fields = ("=sha256", "cuerpo")
+    date_hierarchy = "recibido_en"
+    show_full_result_count = False
+    readonly_fields = (
+        "cuenta",
+        "recibido_en",
+        "procesado_en",
+        "eventos",
+        "desconocidos",
+        "error",
+        "sha256",
+        "cuerpo_legible",
+    )
+    fields = readonly_fields
+    actions = ("reprocesar",)
+
+    @admin.display(description=_("error"))
+    def error_corto(self, obj: EventoWebhook) -> str:
+        return Truncator(obj.error).chars(80) or "—"
+
+    @admin.display(description=_("cuerpo"))
+    def cuerpo_legible(self, obj: EventoWebhook) -> str:
+        try:
+            cuerpo = json.dumps(json.loads(obj.cuerpo), indent=2, ensure_ascii=False)
+        except ValueError:
+            cuerpo = obj.cuerpo
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', cuerpo)
+
+    @admin.action(description=_("Reprocesar"), permissions=["reprocesar"])
+    def reprocesar(self, request: HttpRequest, queryset: QuerySet[EventoWebhook]) -> None:
+        resultado = inbound.reprocesar(queryset.values_list("pk", flat=True))
+        mensaje = ngettext(
+            "%(n)d evento de webhook procesado de nuevo.",
+            "%(n)d eventos de webhook procesados de nuevo.",
+            resultado.procesados,
+        ) % {"n": resultado.procesados}
+        self.message_user(request, mensaje, messages.SUCCESS)
+        if resultado.con_error:
+            self.message_user(request, _mensaje_con_error(resultado.con_error), messages.WARNING)
+
+    def has_reprocesar_permission(self, request: HttpRequest) -> bool:
+        return self.tiene_permiso_de_operar(request)
+
+
+def _mensaje_con_error(cuantos: int) -> str:
+    return ngettext(
+        "%(n)d evento sigue con error; revisa su detalle.",
+        "%(n)d eventos siguen con error; revisa su detalle.",
+        cuantos,
+    ) % {"n": cuantos}

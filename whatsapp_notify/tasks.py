@@ -28,6 +28,10 @@ BEAT_SCHEDULE = {
         "task": "whatsapp_notify.comprobar_cuentas",
         "schedule": 60.0,
     },
+    "whatsapp_notify.reprocesar_webhooks": {
+        "task": "whatsapp_notify.reprocesar_webhooks",
+        "schedule": 60.0,
+    },
 }
 
 
@@ -50,6 +54,15 @@ def encolar(envio_id: int, eta: datetime | None = None) -> bool:
         envios.update(despachado_en=None)  # Beat's next run takes it
         return False
     return True
+
+
+def encolar_webhook(evento_id: int) -> bool:
+    """Enqueue processing of a stored webhook body; False (logged) when the broker can't take it.
+
+    The body is already stored, so nothing is lost: Beat's ``reprocesar_webhooks`` takes
+    up bodies left unprocessed.
+    """
+    return _publicar(procesar_webhook, (evento_id,), **_cola())
 
 
 def pedir_despacho() -> bool:
@@ -101,11 +114,6 @@ class _Interruptor:
 _broker = _Interruptor()
 
 
-def _cola() -> dict[str, str]:
-    cola = get_settings().TASK_QUEUE
-    return {"queue": cola} if cola else {}
-
-
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
 def enviar_envio(envio_id: int) -> str:
     """Deliver one envío (one attempt); schedule the next attempt when one is due."""
@@ -139,3 +147,22 @@ def comprobar_cuentas() -> list[str]:
     if reanudadas:
         despachar()
     return reanudadas
+
+
+@shared_task(name="whatsapp_notify.procesar_webhook", ignore_result=True)
+def procesar_webhook(evento_id: int) -> bool:
+    """Apply one stored webhook body (``EventoWebhook``); False when it was already done."""
+    from . import inbound
+
+    return inbound.procesar_evento_webhook(evento_id)
+
+
+@shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)
+def reprocesar_webhooks() -> int:
+    """Apply webhook bodies left unprocessed for over a minute (their task was lost)."""
+    from . import inbound
+
+    procesados = sum(map(inbound.procesar_evento_webhook, inbound.eventos_por_reprocesar()))
+    if procesados:
+        logger.info("Procesados %s eventos de webhook pendientes", procesados)
+    return procesados

@@ -1,8 +1,17 @@
 """URLs of the app: ``path("whatsapp/", include("whatsapp_notify.urls"))``.
 
-The inbound webhook routes (``webhook/`` and ``webhook/<cuenta>/``) are served here.
+``webhook/`` is the webhook of the ``default`` account and ``webhook/<cuenta>/`` that of
+any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notify:webhook``.
 """
+
+from django.urls import path
+
+from .conf import DEFAULT_ALIAS
+from .webhooks import WebhookView
 
 app_name = "whatsapp_notify"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("webhook/", WebhookView.as_view(), {"cuenta": DEFAULT_ALIAS}, name="webhook"),
+    path("webhook/<str:cuenta>/", WebhookView.as_view(), name="webhook"),
+]
