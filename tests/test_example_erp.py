@@ -428,12 +428,12 @@ def test_demo__recorre_los_flujos_e_imprime_la_tabla(wa_settings):
     wa_settings(REQUIRE_CONSENT=True)
     primera, segunda = StringIO(), StringIO()
 
-    call_command("demo", stdout=primera)
-    call_command("demo", stdout=segunda)
+    call_command("demo", "--consola", stdout=primera)
+    call_command("demo", "--consola", stdout=segunda)
 
     salida = primera.getvalue()
     assert re.search(r"id\s+tipo\s+plantilla\s+teléfono\s+estado\s+motivo", salida)
-    filas = re.findall(r"^\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", salida, flags=re.M)
+    filas = re.findall(r"^\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s", salida, flags=re.M)
     assert sorted((tipo, estado, motivo) for tipo, _, _, estado, motivo in filas) == [
         ("cotizacion", "enviado", "-"),
         ("orden_compra", "enviado", "-"),
@@ -474,14 +474,20 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
 
     for proceso in (primera, editar, segunda):
         assert proceso.returncode == 0, proceso.stderr
-    assert "vehiculo_listo_cliente" in primera.stdout
+    # The whole loop: ERP -> MetaBackend -> sandbox -> signed webhooks -> envío read.
+    assert "3 de 3 mensajes válidos" in primera.stdout
+    assert "9 webhooks firmados entregados" in primera.stdout
+    leidos = re.findall(
+        r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s+(\S+)\s+(\S+)\s+(\S+)$", primera.stdout, re.M
+    )
+    assert sorted(tipo for tipo, *_ in leidos) == ["cotizacion", "orden_compra", "vehiculo_listo"]
+    assert all("-" not in tiempos for _, *tiempos in leidos)  # sent, delivered and read times
     assert "sin_consentimiento" in primera.stdout
     assert "telefono_invalido" in primera.stdout
-    assert primera.stdout.count("[whatsapp:default]") == 3
     # Only the edited quote is new; it is sent although another process sent the first ones.
-    assert segunda.stdout.count("[whatsapp:default]") == 1
+    assert "1 de 1 mensajes válidos" in segunda.stdout
     assert re.search(
-        r"^6\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+enviado", segunda.stdout, re.M
+        r"^6\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M
     )
     # Stored by content (sha256): the first quote's PDF and the edited quote's, one file each.
     assert len(list((tmp_path / "media").rglob("*.pdf"))) == 2

@@ -1,8 +1,15 @@
-"""``python manage.py demo``: the three WhatsApp flows of the workshop, end to end, offline."""
+"""``python manage.py demo``: the three WhatsApp flows of the workshop, end to end, offline.
+
+By default the whole loop runs for real on this machine: the ERP is served over HTTP in a
+thread, MetaBackend talks to the local Cloud API sandbox, and the sandbox posts signed
+status webhooks (sent, delivered, read) back to the ERP's webhook view. ``--consola``
+prints the messages with the console backend instead (no HTTP, no webhooks).
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,14 +23,29 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
-from whatsapp_notify.models import EnvioWhatsApp
+from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.phones import mask
 
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
+from ...servidor import ServidorLocal
 
 CONSOLE_BACKEND = "whatsapp_notify.backends.console.ConsoleBackend"
-COLUMNAS = ("id", "tipo", "plantilla", "teléfono", "estado", "motivo")
+META_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
+CABECERA = ("id", "tipo", "plantilla", "teléfono", "estado", "motivo")
+CABECERA += ("enviado", "entregado", "leído")
+NADA_NUEVO = "(nada nuevo: cada aviso ya estaba registrado y no se envía dos veces)"
+# Fictitious credentials: the sandbox accepts any token; the secret signs its webhooks.
+SANDBOX_OPTIONS = {
+    "PHONE_NUMBER_ID": "100000000000001",
+    "ACCESS_TOKEN": "token-de-la-demo",
+    "APP_SECRET": "secreto-de-la-demo",
+    "VERIFY_TOKEN": "verifica-la-demo",
+}
+# Seconds after a send when the sandbox reports it sent, delivered and read.
+DEMORAS = (0.3, 0.8, 1.3)
+ESPERA_MAXIMA = 20.0
 
 
 @dataclass
@@ -45,6 +67,13 @@ class Command(BaseCommand):
         "de verdad. Muestra la tabla de envíos y lo que imprimió el backend."
     )
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--consola",
+            action="store_true",
+            help="Imprime los mensajes con el backend de consola, sin sandbox ni webhooks.",
+        )
+
     def handle(self, *args, **options) -> None:
         call_command("migrate", verbosity=0, interactive=False)
         datos = crear_datos()
@@ -53,15 +82,66 @@ class Command(BaseCommand):
             f"Base de datos lista. Datos de ejemplo: {datos.creados} registros nuevos "
             "(los existentes se reutilizan)."
         )
-        consola, correos = StringIO(), len(getattr(mail, "outbox", []))
-        with modo_demo(consola, silenciar_logs=options["verbosity"] < 2):
-            self._flujos(datos)
-        self._tabla_envios()
-        self._salida_consola(consola.getvalue())
+        correos = len(getattr(mail, "outbox", []))
+        silenciar = options["verbosity"] < 2
+        if options["consola"]:
+            self._demo_consola(datos, silenciar)
+        else:
+            self._demo_sandbox(datos, silenciar)
         self._correos(mail.outbox[correos:])
         self.stdout.write(
             "\nSiguiente paso: python manage.py createsuperuser && python manage.py runserver, "
             "luego abre /admin/ y /envios/."
+        )
+
+    def _demo_consola(self, datos: Datos, silenciar: bool) -> None:
+        consola = StringIO()
+        backend = {"BACKEND": CONSOLE_BACKEND, "OPTIONS": {"STREAM": consola}}
+        with modo_demo(backend, silenciar_logs=silenciar):
+            self._flujos(datos)
+        self._tabla_envios(desde=0)
+        self._titulo("Salida del backend de consola (WhatsApp)")
+        self.stdout.write(consola.getvalue().rstrip() or NADA_NUEVO)
+
+    def _demo_sandbox(self, datos: Datos, silenciar: bool) -> None:
+        from whatsapp_notify.sandbox import Sandbox
+
+        ultimo = EnvioWhatsApp.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        with ServidorLocal() as erp:
+            webhook = f"{erp.url}{reverse('whatsapp_notify:webhook')}"
+            secreto = SANDBOX_OPTIONS["APP_SECRET"]
+            with Sandbox(webhook_url=webhook, app_secret=secreto, delays=DEMORAS) as sandbox:
+                backend = {"BACKEND": META_BACKEND, "OPTIONS": {**SANDBOX_OPTIONS}}
+                backend["OPTIONS"]["BASE_URL"] = sandbox.base_url
+                with modo_demo(backend, silenciar_logs=silenciar):
+                    self.stdout.write(
+                        f"ERP en {erp.url}; sandbox de la Cloud API en {sandbox.base_url}; "
+                        f"webhook en {webhook}"
+                    )
+                    self._flujos(datos)
+                    self._esperar_leidos(ultimo)
+                self._resumen_sandbox(sandbox)
+        self._tabla_envios(desde=ultimo)
+
+    def _esperar_leidos(self, ultimo: int) -> None:
+        """Wait (bounded) until every envío sent in this run is read, as the webhooks say."""
+        self._titulo("Esperando los webhooks de estado (enviado → entregado → leído)...")
+        limite = time.monotonic() + ESPERA_MAXIMA
+        pendientes = EnvioWhatsApp.objects.filter(pk__gt=ultimo).exclude(
+            estado__in=[EstadoEnvio.LEIDO, EstadoEnvio.OMITIDO, EstadoEnvio.FALLIDO]
+        )
+        while pendientes.exists() and time.monotonic() < limite:
+            time.sleep(0.2)
+        if faltan := pendientes.count():
+            self.stdout.write(f"   {faltan} envío(s) sin leer tras {ESPERA_MAXIMA:g} s.")
+
+    def _resumen_sandbox(self, sandbox) -> None:
+        validos = sum(peticion.valido for peticion in sandbox.mensajes)
+        firmados = sum(webhook.entregado for webhook in sandbox.webhooks)
+        self._titulo("Sandbox de la Cloud API")
+        self.stdout.write(
+            f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según el esquema de Meta; "
+            f"{firmados} webhooks firmados entregados al ERP (HTTP 200)."
         )
 
     # -- the three flows, through the real views -------------------------------------------
@@ -91,23 +171,18 @@ class Command(BaseCommand):
 
     # -- report -----------------------------------------------------------------------------
 
-    def _tabla_envios(self) -> None:
+    def _tabla_envios(self, desde: int) -> None:
         self._titulo("Envíos de WhatsApp registrados")
         envios = list(EnvioWhatsApp.objects.order_by("-pk")[:20])[::-1]
-        filas = [COLUMNAS, *(_fila(envio) for envio in envios)]
-        anchos = [max(len(fila[i]) for fila in filas) for i in range(len(COLUMNAS))]
+        if not any(envio.pk > desde for envio in envios):
+            self.stdout.write(NADA_NUEVO)
+        filas = [CABECERA, *(_fila(envio) for envio in envios)]
+        anchos = [max(len(fila[i]) for fila in filas) for i in range(len(CABECERA))]
         for numero, fila in enumerate(filas):
             linea = "  ".join(valor.ljust(ancho) for valor, ancho in zip(fila, anchos, strict=True))
             self.stdout.write(linea.rstrip())
             if numero == 0:
                 self.stdout.write("  ".join("-" * ancho for ancho in anchos))
-
-    def _salida_consola(self, salida: str) -> None:
-        self._titulo("Salida del backend de consola (WhatsApp)")
-        self.stdout.write(
-            salida.rstrip()
-            or "(nada nuevo: cada aviso ya estaba registrado y no se envía dos veces)"
-        )
 
     def _correos(self, correos: list) -> None:
         self._titulo("Correos (guardados en memoria, no enviados)")
@@ -130,20 +205,23 @@ def _fila(envio: EnvioWhatsApp) -> tuple[str, ...]:
         mask(envio.telefono) or "-",
         envio.estado,
         envio.motivo or "-",
+        *(_hora(momento) for momento in (envio.enviado_en, envio.entregado_en, envio.leido_en)),
     )
 
 
+def _hora(momento) -> str:
+    return timezone.localtime(momento).strftime("%H:%M:%S.%f")[:10] if momento else "-"
+
+
 @contextmanager
-def modo_demo(consola: StringIO, *, silenciar_logs: bool) -> Iterator[None]:
-    """Console WhatsApp backend writing to ``consola``, e-mails in memory, tasks in-process.
+def modo_demo(backend: dict, *, silenciar_logs: bool) -> Iterator[None]:
+    """The given WhatsApp backend (console or the local sandbox), e-mails in memory, tasks
+    in-process.
 
     Whatever ``.env`` configures (Meta, SMTP, a Celery broker), the demo's fictitious
     phone numbers and addresses never reach a real provider.
     """
-    whatsapp = {
-        **settings.WHATSAPP_NOTIFY,
-        "BACKENDS": {"default": {"BACKEND": CONSOLE_BACKEND, "OPTIONS": {"STREAM": consola}}},
-    }
+    whatsapp = {**settings.WHATSAPP_NOTIFY, "BACKENDS": {"default": backend}}
     registro = logging.getLogger("whatsapp_notify")
     nivel, eager = registro.level, current_app.conf.task_always_eager
     try:
