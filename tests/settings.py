@@ -108,3 +108,5 @@ LOGGING = {
 
 # Fast hashing: the admin tests log users in.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The live server (whole-loop test) serves files under STATIC_URL.
+STATIC_URL = "/static/"

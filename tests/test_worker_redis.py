@@ -1,8 +1,9 @@
 """A real Celery worker process, Redis as broker, PostgreSQL, and a local Graph API stand-in.
 
 The test process records the envío and publishes its task; the worker (``celery worker``,
-solo pool, its own queue) claims it and sends it through ``MetaBackend`` to ``GraphStub``.
-Run with ``WHATSAPP_TEST_DB=postgres``.
+solo pool, its own queue) claims it and sends it through ``MetaBackend`` to ``GraphStub``,
+or, for the whole loop, to the Cloud API sandbox, whose signed status webhooks come back to
+the test's live server. Run with ``WHATSAPP_TEST_DB=postgres``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from tests.celery_app import con_broker
 from tests.graph_stub import GraphStub, error_graph
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.messages import Plantilla, Salida
-from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.sandbox import Sandbox
 
 RAIZ = Path(__file__).resolve().parent.parent
+META = "whatsapp_notify.backends.meta.MetaBackend"
 ARRANQUE = 30  # seconds for the worker to report "ready"
 ESPERA = 30  # seconds for an envío to be settled
 
@@ -39,7 +44,14 @@ def graph():
 
 @pytest.fixture
 def worker(postgres, redis_url, graph, wa_settings):
-    """A ``celery worker`` subprocess on a queue of its own; the test process publishes to it."""
+    """A ``celery worker`` subprocess on a queue of its own, sending to ``GraphStub``."""
+    with celery_worker(redis_url, graph.url, wa_settings) as log:
+        yield log
+
+
+@contextmanager
+def celery_worker(redis_url: str, graph_url: str, wa_settings):
+    """Run a worker whose MetaBackend talks to ``graph_url``; the test publishes to it."""
     cola = f"whatsapp-test-{uuid.uuid4().hex[:8]}"
     entorno = {
         **os.environ,
@@ -51,7 +63,7 @@ def worker(postgres, redis_url, graph, wa_settings):
         "WHATSAPP_TEST_CELERY_EAGER": "0",
         "WHATSAPP_TEST_BROKER_URL": redis_url,
         "WHATSAPP_TEST_BACKEND": "meta",
-        "WHATSAPP_TEST_GRAPH_URL": graph.url,
+        "WHATSAPP_TEST_GRAPH_URL": graph_url,
         "WHATSAPP_TEST_RETRY_BACKOFF": "0.2",
         "WHATSAPP_TEST_TASK_QUEUE": cola,
     }
@@ -160,3 +172,49 @@ def test_worker__un_500_se_reintenta_y_termina_enviado(worker, graph):
     assert {p.cuerpo["biz_opaque_callback_data"] for p in peticiones} == {str(envio.pk)}
     assert envio.wamid == peticiones[1].respuesta["messages"][0]["id"]
     assert (envio.intentos, envio.error_codigo, envio.error_detalle) == (2, None, "")
+
+
+# -- the whole loop: worker -> sandbox -> signed webhooks -> live server ---------------------
+
+SECRETO = "secreto-del-ciclo"
+
+
+@pytest.fixture
+def sandbox(live_server, wa_settings):
+    """The Cloud API sandbox posting its webhooks to this test's live server."""
+    webhook = f"{live_server.url}{reverse('whatsapp_notify:webhook')}"
+    with Sandbox(webhook_url=webhook, app_secret=SECRETO, delays=(0.05, 0.1, 0.15)) as local:
+        opciones = {
+            "PHONE_NUMBER_ID": "1234567890",
+            "ACCESS_TOKEN": "token-de-prueba",
+            "BASE_URL": local.base_url,
+            "APP_SECRET": SECRETO,
+        }
+        wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+        yield local
+
+
+@pytest.fixture
+def worker_sandbox(postgres, redis_url, sandbox, wa_settings):
+    with celery_worker(redis_url, sandbox.base_url, wa_settings) as log:
+        yield log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ciclo_completo__worker_sandbox_y_webhooks_dejan_el_envio_leido(worker_sandbox, sandbox):
+    envio = nuevo_envio()
+
+    envio = esperar_estado(envio, EstadoEnvio.LEIDO, worker_sandbox)
+
+    [mensaje] = sandbox.mensajes
+    assert mensaje.valido  # the worker's payload passed Meta's schema
+    assert mensaje.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+    propios = [webhook for webhook in sandbox.webhooks if webhook.wamid == envio.wamid]
+    assert [webhook.status for webhook in propios] == ["sent", "delivered", "read"]
+    assert all(webhook.respuesta == 200 for webhook in propios)
+    # Meta's status timestamps have one-second resolution; the worker's own is exact.
+    assert envio.enviado_en.replace(microsecond=0) <= envio.entregado_en <= envio.leido_en
+    assert (envio.intentos, envio.precio_categoria) == (1, "utility")
+    eventos = EventoWebhook.objects.all()
+    assert len(eventos) == 3
+    assert all(evento.procesado_en and not evento.error for evento in eventos)
