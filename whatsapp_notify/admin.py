@@ -67,6 +67,24 @@ def telefonos_buscados(termino: str) -> set[str]:
         return set()
 
 
+def _columna_momento(campo: str, titulo):
+    """A changelist column showing ``campo`` as ``dd/mm HH:MM:SS`` (full value on hover)."""
+
+    @admin.display(description=titulo, ordering=campo, empty_value="—")
+    def columna(self, obj) -> str | None:
+        valor = getattr(obj, campo)
+        if valor is None:
+            return None
+        local = timezone.localtime(valor)
+        return format_html(
+            '<span title="{}" style="white-space:nowrap">{}</span>',
+            local.isoformat(sep=" ", timespec="seconds"),
+            local.strftime("%d/%m %H:%M:%S"),
+        )
+
+    return columna
+
+
 class BuscarTelefonoMixin:
     """Search also finds a phone typed in any human format (``+52 55 1234 5678``)."""
 
@@ -125,10 +143,10 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "plantilla",
         "estado_badge",
         "intentos",
-        "creado_en",
-        "enviado_en",
-        "entregado_en",
-        "leido_en",
+        "creado",
+        "enviado",
+        "entregado",
+        "leido",
         "error_codigo",
     )
     list_display_links = ("id", "telefono_enmascarado")
@@ -198,6 +216,13 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: EnvioWhatsApp) -> str:
         return _telefono_enmascarado(obj)
+
+    # Compact times (the full date and time in the tooltip), so the journey of an envío
+    # (created, sent, delivered, read) fits on one row of the list.
+    creado = _columna_momento("creado_en", _("creado"))
+    enviado = _columna_momento("enviado_en", _("enviado"))
+    entregado = _columna_momento("entregado_en", _("entregado"))
+    leido = _columna_momento("leido_en", _("leído"))
 
     @admin.display(description=_("estado"), ordering="estado")
     def estado_badge(self, obj: EnvioWhatsApp) -> str:
