@@ -47,3 +47,23 @@ def test_misma_clave__un_omitido_extranjero_sale_al_mismo_numero(
     assert segundo.pk == primero.pk
     assert (segundo.estado, segundo.telefono) == (EstadoEnvio.ENVIADO, digitos)
     assert [mensaje.telefono for mensaje in outbox] == [digitos]
+
+
+def test_reenviar__un_estado_tardio_del_intento_anterior_no_asienta_el_nuevo(outbox):
+    from whatsapp_notify.events import EventoEstado
+    from whatsapp_notify.receivers import aplicar
+
+    envio = _plantilla("+52 55 1234 5678")
+    viejo = EnvioWhatsApp.objects.get(pk=envio.pk).wamid
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        estado=EstadoEnvio.FALLIDO, error_titulo="Message undeliverable", precio_categoria="x"
+    )
+    outbox.clear()
+
+    acciones.reenviar(EnvioWhatsApp.objects.filter(pk=envio.pk))
+    aplicar([EventoEstado(wamid=viejo, estado="failed", destinatario="525512345678")], "default")
+
+    envio = EnvioWhatsApp.objects.get(pk=envio.pk)
+    assert envio.estado == EstadoEnvio.ENVIADO
+    assert envio.wamid == outbox[0].wamid != viejo
+    assert (envio.error_titulo, envio.precio_categoria) == ("", "")

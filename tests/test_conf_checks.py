@@ -639,3 +639,23 @@ def test_checks__call_command_check_sin_problemas(configurar):
     call_command("check", stdout=salida, stderr=io.StringIO())
 
     assert "no issues" in salida.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("clave", "valor", "id_"),
+    [
+        pytest.param("WEBHOOK_MAX_BYTES", "4194304", "E007", id="tamano-como-texto"),
+        pytest.param("WEBHOOK_MAX_BYTES", 0, "E007", id="tamano-cero"),
+        pytest.param("WEBHOOK_ASYNC", "False", "E008", id="async-como-texto"),
+        pytest.param("OPT_OUT_KEYWORDS", "BAJA", "E011", id="bajas-como-texto"),
+        pytest.param("OPT_IN_KEYWORDS", ["ALTA", ""], "E011", id="alta-vacia"),
+    ],
+)
+def test_check__ajustes_del_webhook_y_palabras(settings, clave, valor, id_):
+    settings.WHATSAPP_NOTIFY = {**settings.WHATSAPP_NOTIFY, clave: valor}
+
+    errores = check_settings()
+
+    assert [(error.id, clave in error.msg) for error in errores] == [
+        (f"whatsapp_notify.{id_}", True)
+    ]

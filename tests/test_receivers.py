@@ -731,10 +731,15 @@ def test_palabra_clave__solo_el_mensaje_entero_cuenta(consentimientos, t0, texto
         pytest.param("interactive", "baja", id="boton-interactivo"),
     ],
 )
-def test_palabra_clave__en_el_titulo_de_un_boton(t0, tipo, respuesta_id):
-    aplicar([mensaje("STOP", t0, tipo=tipo, respuesta_id=respuesta_id)], "default")
+def test_palabra_clave__el_titulo_de_un_boton_no_cambia_el_consentimiento(t0, tipo, respuesta_id):
+    # «Cancelar» on a reminder's button cancels the appointment, not the customer's consent.
+    otorgar_consentimiento("+52 55 1234 5678")
+    for numero, texto in enumerate(("STOP", "Cancelar")):
+        wamid = f"wamid.boton.{numero}"
+        aplicar([mensaje(texto, t0, wamid=wamid, tipo=tipo, respuesta_id=respuesta_id)], "default")
+    assert Mensaje.objects.filter(direccion="entrante").count() == 2
 
-    assert consentimiento().estado == EstadoConsentimiento.REVOCADO
+    assert consentimiento().estado == EstadoConsentimiento.OTORGADO
 
 
 def test_palabra_clave__alta_vuelve_a_otorgar(consentimientos, t0):
@@ -1125,3 +1130,41 @@ def test_descargar_media__backend_sin_descargas_lo_dice(wa_settings):
 
     with pytest.raises(NotImplementedError, match="LocmemBackend"):
         descargar_media(fila)
+
+
+# -- review findings pinned ----------------------------------------------------------------
+
+
+def test_referencia__no_se_aplica_a_un_envio_que_ya_tiene_su_desenlace(t0):
+    # Another app on the WABA echoes a bare number that happens to be our envío's id.
+    envio = envio_en(EstadoEnvio.FALLIDO, wamid=None)
+
+    aplicar([estado(DELIVERED, t0, referencia=str(envio.pk), destinatario=WA_ID)], "default")
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.wamid, envio.entregado_en) == (EstadoEnvio.FALLIDO, None, None)
+
+
+def test_referencia__otro_telefono_con_los_mismos_ultimos_digitos_no_coincide(t0):
+    envio = envio_en(EstadoEnvio.ENVIANDO, wamid=None)
+    otro = "52" + "33" + DIGITOS[-8:]  # same last 8 digits, another city
+
+    aplicar([estado(SENT, t0, referencia=str(envio.pk), destinatario=otro)], "default")
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.wamid) == (EstadoEnvio.ENVIANDO, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receptor_con_error_de_base_de_datos__no_pierde_el_evento(t0):
+    def receptor(sender, mensaje, **kwargs):
+        Mensaje.objects.create(direccion="entrante", wamid=mensaje.wamid)  # IntegrityError
+
+    signals.mensaje_recibido.connect(receptor)
+    try:
+        aplicados = aplicar([mensaje("Hola", t0)], "default")
+    finally:
+        signals.mensaje_recibido.disconnect(receptor)
+
+    assert (aplicados.mensajes, aplicados.errores) == (1, 0)
+    assert Mensaje.objects.filter(wamid="wamid.entrante.1").count() == 1

@@ -730,3 +730,27 @@ def test_admin__reprocesar_solo_con_permiso_de_cambio(client, meta, permisos, of
     opciones = [nombre for nombre, _e in formulario.fields["action"].choices] if formulario else []
     assert respuesta.status_code == 200
     assert ("reprocesar" in opciones) is ofrecida
+
+
+def test_post__el_cuerpo_sigue_legible_para_quien_lo_lea_despues(client, meta):
+    # The view reads the stream itself; middleware or error reports reading request.body
+    # afterwards must get the same bytes, not RawPostDataException (a 500).
+    raw = a_bytes(EJEMPLOS["Text Message"])
+
+    respuesta = publicar(client, raw)
+
+    assert respuesta.status_code == 200
+    assert respuesta.wsgi_request.body == raw
+
+
+def test_post__un_caracter_nul_no_pierde_el_mensaje(client, meta):
+    # PostgreSQL text and jsonb refuse NUL: it is dropped while decoding.
+    cuerpo = json.loads(json.dumps(EJEMPLOS["Text Message"]))
+    valor = cuerpo["entry"][0]["changes"][0]["value"]
+    valor["messages"][0]["text"]["body"] = "Hola\u0000 mundo"
+
+    assert publicar(client, cuerpo).status_code == 200
+
+    mensaje = Mensaje.objects.get()
+    assert mensaje.texto == "Hola mundo"
+    assert "\x00" not in json.dumps(mensaje.contenido)

@@ -143,6 +143,17 @@ def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
 _CAMPOS_REINICIADOS = {
     "motivo": "",
     "intentos": 0,
+    # The previous attempt's message id and what its webhooks said: a late status for the old
+    # wamid must not settle the new attempt.
+    "wamid": None,
+    "error_titulo": "",
+    "conversacion_id": "",
+    "conversacion_expira_en": None,
+    "conversacion_origen": "",
+    "facturable": None,
+    "precio_modelo": "",
+    "precio_tipo": "",
+    "precio_categoria": "",
     "proximo_intento": None,
     "error_codigo": None,
     "error_detalle": "",

@@ -16,6 +16,9 @@ Ids are stable; document them before changing one.
   environment is a non-empty string, i.e. true).
 - E009 ``DEFAULT_LANGUAGE`` is not a template language code like ``es_MX``.
 - E010 a declared disparador sends through an account (``cuenta``) missing from ``BACKENDS``.
+- E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
+
+E007 and E008 also cover ``WEBHOOK_MAX_BYTES`` (an integer) and ``WEBHOOK_ASYNC`` (a bool).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ NUMEROS = (
     "REDISPATCH_AFTER",
     "RECONCILE_AFTER",
     "PAUSE_PROBE_EVERY",
+    "WEBHOOK_MAX_BYTES",
 )
-ENTEROS = ("MAX_ATTEMPTS",)
-BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT")
+ENTEROS = ("MAX_ATTEMPTS", "WEBHOOK_MAX_BYTES")
+BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT", "WEBHOOK_ASYNC")
+PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS")
 # Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
 _IDIOMA_RE = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_\d{3})?")
 EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
@@ -62,6 +67,21 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_booleans(merged),
         *_language(merged["DEFAULT_LANGUAGE"]),
         *_disparadores(merged["BACKENDS"]),
+        *_palabras(merged),
+    ]
+
+
+def _palabras(merged: dict) -> list[checks.CheckMessage]:
+    # A plain string would be iterated letter by letter: "a" alone would revoke consent.
+    return [
+        _error(
+            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser una lista o tupla de palabras.",
+            f'Por ejemplo {SETTING_NAME}["{name}"] = {DEFAULTS[name]!r}.',
+            "E011",
+        )
+        for name in PALABRAS
+        if not isinstance(merged[name], list | tuple)
+        or not all(isinstance(palabra, str) and palabra.strip() for palabra in merged[name])
     ]
 
 

@@ -230,6 +230,7 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         enviado_en=ahora,
         proximo_intento=None,
         error_detalle="",
+        error_titulo="",
         **campos,
     ):
         # A status webhook settled the envío first; keep its estado, add what we learned.

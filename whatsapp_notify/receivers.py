@@ -55,7 +55,7 @@ from .models import (
     Mensaje,
     OrigenConsentimiento,
 )
-from .phones import TelefonoInvalido, mask, normalizar
+from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 logger = logging.getLogger(__name__)
 
@@ -211,18 +211,25 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     if not re.fullmatch(r"[0-9]{1,18}", evento.referencia):
         return None
     envio = EnvioWhatsApp.objects.filter(
-        pk=int(evento.referencia), cuenta=cuenta, intentos__gt=0, wamid__isnull=True
+        pk=int(evento.referencia),
+        cuenta=cuenta,
+        estado__in=SIN_CONFIRMAR,
+        intentos__gt=0,
+        wamid__isnull=True,
     ).first()
     if envio is None or not _mismo_destinatario(envio, evento.destinatario):
         return None
     return envio
 
 
+# Only an envío whose send is unconfirmed (the worker died, or the request timed out) is
+# looked up by reference: anything else already has its outcome.
+SIN_CONFIRMAR = (EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO, EstadoEnvio.INCIERTO)
+
+
 def _mismo_destinatario(envio: EnvioWhatsApp, wa_id: str) -> bool:
-    # The last 8 digits: a wa_id may add or drop a mobile digit (MX 521, AR 549, BR 9).
-    if not wa_id:
-        return True
-    return wa_id == envio.wa_id or wa_id[-8:] == envio.telefono[-8:]
+    # The same phone, in any form WhatsApp reports it (MX 521…/52…, AR 549…/54…).
+    return bool(wa_id) and (wa_id == envio.wa_id or wa_id in variantes(envio.telefono))
 
 
 def _registrar_estado(
@@ -444,6 +451,10 @@ def decision_de_texto(texto: str) -> bool | None:
 
 
 def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
+    # Typed text only: a button or list reply titled «Cancelar» (a reminder's cancel button),
+    # a place called «Baja» or a shared contact are answers, not a request to stop.
+    if mensaje.tipo != "text":
+        return False
     otorgado = decision_de_texto(mensaje.texto)
     if otorgado is None:
         return False

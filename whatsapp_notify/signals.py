@@ -3,7 +3,12 @@
 Connect with ``@receiver(envio_estado_cambiado)`` as with any Django signal.
 """
 
+import logging
+
+from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 # Sent after an envío changed estado (sent, failed, retried, paused...).
 # kwargs: envio (EnvioWhatsApp), estado_anterior (str), estado (str)
@@ -30,10 +35,14 @@ consentimiento_cambiado = Signal()
 
 
 def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
-    """Send ``signal`` with ``send_robust`` and log any receiver's exception."""
-    import logging
+    """Send ``signal`` with ``send_robust`` and log any receiver's exception.
 
-    logger = logging.getLogger(__name__)
-    for receiver, resultado in signal.send_robust(sender=sender, **kwargs):
+    The receivers run in a savepoint of their own: one whose database write fails (an
+    IntegrityError, say) rolls back only what the receivers did, never the row change that
+    the signal announces.
+    """
+    with transaction.atomic():
+        respuestas = signal.send_robust(sender=sender, **kwargs)
+    for receiver, resultado in respuestas:
         if isinstance(resultado, Exception):
             logger.error("Un receptor de la señal falló: %r", receiver, exc_info=resultado)

@@ -93,7 +93,12 @@ def _leer_cuerpo(request: HttpRequest, limite: int) -> bytes | None:
     if _longitud_declarada(request) > limite:
         return None
     raw = request.read(limite + 1)
-    return None if len(raw) > limite else raw
+    if len(raw) > limite:
+        return None
+    # The stream is consumed: later readers of request.body (middleware, error reports)
+    # get these bytes instead of RawPostDataException.
+    request._body = raw
+    return raw
 
 
 def _longitud_declarada(request: HttpRequest) -> int:

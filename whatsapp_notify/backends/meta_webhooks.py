@@ -125,13 +125,27 @@ def cuerpo(raw: bytes | str) -> Json:
         WebhookMalformado: not JSON (or not UTF-8), or not a JSON object.
     """
     try:
-        datos = json.loads(raw)
+        # NUL characters cannot be stored in PostgreSQL text or jsonb: drop them while decoding.
+        datos = json.loads(raw, object_hook=_sin_nulos_objeto)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise WebhookMalformado("El cuerpo del webhook no es JSON válido.") from exc
     if not isinstance(datos, dict):
         tipo = _TIPOS_JSON.get(type(datos), "un valor suelto")
         raise WebhookMalformado(f"El cuerpo del webhook debe ser un objeto JSON, no {tipo}.")
     return datos
+
+
+def _sin_nulos(valor: Any) -> Any:
+    if isinstance(valor, str):
+        return valor.replace("\x00", "")
+    if isinstance(valor, list):
+        return [_sin_nulos(elemento) for elemento in valor]
+    return valor
+
+
+def _sin_nulos_objeto(objeto: dict[str, Any]) -> dict[str, Any]:
+    # Nested objects were cleaned by their own hook call; strings and lists are cleaned here.
+    return {_sin_nulos(clave): _sin_nulos(valor) for clave, valor in objeto.items()}
 
 
 def eventos(datos: Json) -> list[Evento]:
