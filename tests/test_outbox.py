@@ -859,3 +859,18 @@ def test_log__nunca_contiene_el_telefono_completo(caplog, outbox):
     assert caplog.records
     assert DIGITOS not in caplog.text
     assert "12345678901234" not in caplog.text
+
+
+def test_ventana__es_por_numero_de_negocio(outbox, wa_settings):
+    # The customer wrote to the other business number: this one's window is still closed.
+    cuentas = {"default": {"BACKEND": LOCMEM}, "sucursal": {"BACKEND": LOCMEM}}
+    wa_settings(BACKENDS=cuentas)
+    Mensaje.objects.create(
+        direccion=Direccion.ENTRANTE, cuenta="sucursal", telefono=DIGITOS, texto="Hola"
+    )
+
+    aqui = enviar_texto(TELEFONO, "Su auto está listo")
+    alla = enviar_texto(TELEFONO, "Su auto está listo", cuenta="sucursal")
+
+    assert (aqui.estado, aqui.motivo) == (EstadoEnvio.OMITIDO, "fuera_de_ventana")
+    assert leer(alla).estado == EstadoEnvio.ENVIADO

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.handlers.asgi import ASGIRequest
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -357,8 +358,16 @@ def test_post__app_secret_en_lista_acepta_cada_secreto(client, wa_settings, secr
     assert EventoWebhook.objects.count() == (status == 200)
 
 
+def del_numero(cuerpo: dict, numero_id: str) -> dict:
+    """``cuerpo`` with every change's ``metadata.phone_number_id`` set to ``numero_id``."""
+    for entrada in cuerpo["entry"]:
+        for cambio_ in entrada["changes"]:
+            cambio_["value"]["metadata"]["phone_number_id"] = numero_id
+    return cuerpo
+
+
 def test_post__cada_cuenta_usa_su_propio_secreto(client, dos_cuentas):
-    raw = a_bytes(envoltura([mensajes(texto("wamid.sucursal"))]))
+    raw = a_bytes(del_numero(envoltura([mensajes(texto("wamid.sucursal"))]), "456"))
 
     ajeno = publicar(client, raw, cuenta="sucursal", secreto=SECRETO)
     propio = publicar(client, raw, cuenta="sucursal", secreto=SECRETO_SUCURSAL)
@@ -366,6 +375,16 @@ def test_post__cada_cuenta_usa_su_propio_secreto(client, dos_cuentas):
     assert (ajeno.status_code, propio.status_code) == (403, 200)
     assert EventoWebhook.objects.get().cuenta == "sucursal"
     assert Mensaje.objects.get().cuenta == "sucursal"
+
+
+def test_post__un_mensaje_a_otro_numero_configurado_es_de_esa_cuenta(client, dos_cuentas):
+    # Meta posts every number of an app to one callback URL: metadata says which number.
+    raw = a_bytes(del_numero(envoltura([mensajes(texto("wamid.al.456"))]), "456"))
+
+    assert publicar(client, raw).status_code == 200
+
+    assert EventoWebhook.objects.get().cuenta == "default"  # the URL it came through
+    assert Mensaje.objects.get().cuenta == "sucursal"  # the number it was written to
 
 
 def test_post__misma_firma_en_la_url_de_otra_cuenta_es_403(client, dos_cuentas):
@@ -754,3 +773,27 @@ def test_post__un_caracter_nul_no_pierde_el_mensaje(client, meta):
     mensaje = Mensaje.objects.get()
     assert mensaje.texto == "Hola mundo"
     assert "\x00" not in json.dumps(mensaje.contenido)
+
+
+def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta, monkeypatch):
+    # A deadlock or a lost connection passes: the body stays unprocessed for Beat.
+    original = receivers._aplicar_mensaje
+
+    def bloqueado(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(receivers, "_aplicar_mensaje", bloqueado)
+    assert publicar(client, EJEMPLOS["Text Message"]).status_code == 200
+    evento = EventoWebhook.objects.get()
+    assert (evento.procesado_en, Mensaje.objects.count()) == (None, 0)
+    assert "1 de 1" in evento.error
+
+    monkeypatch.setattr(receivers, "_aplicar_mensaje", original)
+    assert inbound.eventos_por_reprocesar() == []  # not before REPROCESAR_TRAS
+    hace_rato = timezone.now() - inbound.REPROCESAR_TRAS - timedelta(seconds=1)
+    EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace_rato)
+    assert tasks.reprocesar_webhooks() == 1
+
+    evento.refresh_from_db()
+    assert (evento.procesado_en is not None, evento.error) == (True, "")
+    assert Mensaje.objects.count() == 1

@@ -103,7 +103,7 @@ def revisar_destinatario(envio: EnvioWhatsApp) -> tuple[str, MotivoOmision | Non
     # ``telefono`` is already E.164 digits: with its "+" it keeps its country, whatever
     # DEFAULT_REGION says; ``telefono_original`` is only re-read when it never parsed.
     telefono = f"+{envio.telefono}" if envio.telefono else envio.telefono_original
-    return outbox.revisar_destinatario(telefono, envio.clase)
+    return outbox.revisar_destinatario(telefono, envio.clase, cuenta=envio.cuenta)
 
 
 def _seguir_omitido(envio: EnvioWhatsApp, telefono: str, motivo: str) -> None:

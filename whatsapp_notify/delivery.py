@@ -109,7 +109,7 @@ def entregar(envio_id: int) -> Intento:
         return Intento(Resultado.IGNORADO)
     # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window closed
     # since the envío was queued (retries and scheduled sends can come days later).
-    _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase)
+    _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta)
     if motivo is not None:
         return _omitir(envio, motivo)
     if cuenta_pausada(envio.cuenta):

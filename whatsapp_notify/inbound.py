@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from . import receivers
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: Unprocessed bodies older than this are taken up by Beat (their task was lost).
 REPROCESAR_TRAS = timedelta(minutes=1)
+#: ...and younger than this (Meta itself gives up redelivering after seven days).
+REPROCESAR_HASTA = timedelta(days=7)
 #: At most this many bodies per Beat run, oldest first; the next run takes the rest.
 REPROCESAR_POR_VUELTA = 500
 
@@ -72,13 +74,17 @@ def _procesar(evento: EventoWebhook) -> None:
         logger.exception(
             "No se pudo procesar el evento de webhook %s de la cuenta %s", evento.pk, evento.cuenta
         )
-        _guardar_resultado(evento, error=f"{type(exc).__name__}: {exc}")
+        transitorio = isinstance(exc, OperationalError | InterfaceError)
+        _guardar_resultado(evento, error=f"{type(exc).__name__}: {exc}", procesado=not transitorio)
         return
     _guardar_resultado(
         evento,
         eventos=len(eventos),
         desconocidos=aplicados.desconocidos,
         error=_describir_fallidos(aplicados.errores, len(eventos)),
+        # A deadlock or a lost connection passes: leave the body for Beat to apply again
+        # (applying is idempotent). Any other failure waits for the admin's "Reprocesar".
+        procesado=not aplicados.transitorios,
     )
 
 
@@ -89,9 +95,14 @@ def _describir_fallidos(fallidos: int, total: int) -> str:
 
 
 def _guardar_resultado(
-    evento: EventoWebhook, *, error: str, eventos: int = 0, desconocidos: int = 0
+    evento: EventoWebhook,
+    *,
+    error: str,
+    eventos: int = 0,
+    desconocidos: int = 0,
+    procesado: bool = True,
 ) -> None:
-    evento.procesado_en = timezone.now()
+    evento.procesado_en = timezone.now() if procesado else None
     evento.eventos, evento.desconocidos, evento.error = eventos, desconocidos, error
     evento.save(update_fields=["procesado_en", "eventos", "desconocidos", "error"])
 
@@ -99,11 +110,15 @@ def _guardar_resultado(
 def eventos_por_reprocesar(ahora: datetime | None = None) -> list[int]:
     """Ids of bodies stored over :data:`REPROCESAR_TRAS` ago and never processed, oldest first.
 
-    Those are bodies whose task was lost (broker down when publishing, worker killed) or
-    whose inline processing died with the process.
+    Those are bodies whose task was lost (broker down when publishing, worker killed), whose
+    inline processing died with the process, or that met a passing database error.
     """
-    limite = (ahora or timezone.now()) - REPROCESAR_TRAS
-    pendientes = EventoWebhook.objects.filter(procesado_en__isnull=True, recibido_en__lte=limite)
+    ahora = ahora or timezone.now()
+    pendientes = EventoWebhook.objects.filter(
+        procesado_en__isnull=True,
+        recibido_en__lte=ahora - REPROCESAR_TRAS,
+        recibido_en__gte=ahora - REPROCESAR_HASTA,
+    )
     ids = pendientes.order_by("recibido_en", "pk").values_list("pk", flat=True)
     return list(ids[:REPROCESAR_POR_VUELTA])
 

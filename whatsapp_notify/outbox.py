@@ -206,7 +206,9 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
 
 def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     """Fill telefono and the initial estado/motivo."""
-    envio.telefono, motivo = revisar_destinatario(envio.telefono_original, envio.clase, region)
+    envio.telefono, motivo = revisar_destinatario(
+        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta
+    )
     if motivo is not None:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
     elif envio.programado_para and envio.programado_para > timezone.now():
@@ -233,13 +235,13 @@ def exigir_region(region: Any) -> None:
 
 
 def revisar_destinatario(
-    telefono: Any, clase: str, region: str | None = None
+    telefono: Any, clase: str, region: str | None = None, *, cuenta: str | None = None
 ) -> tuple[str, MotivoOmision | None]:
     """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
 
     Returns the E.164 digits (empty when invalid) and the :class:`MotivoOmision`, or None
     when it can go. Checked in order: phone, ``ENABLED``, consent, and for free-form
-    messages the 24-hour window.
+    messages the 24-hour window (with ``cuenta``, the window with that business number).
     """
     try:
         digitos = normalizar(telefono, region)
@@ -251,7 +253,7 @@ def revisar_destinatario(
         return digitos, MotivoOmision.DESHABILITADO
     if settings.REQUIRE_CONSENT and not tiene_consentimiento(digitos):
         return digitos, MotivoOmision.SIN_CONSENTIMIENTO
-    if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos):
+    if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
 
@@ -277,15 +279,19 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
     return envio
 
 
-def ventana_abierta(telefono: str, ahora: datetime | None = None) -> bool:
-    """True when the customer wrote to us in the last 24 hours (free-form messages allowed)."""
+def ventana_abierta(
+    telefono: str, ahora: datetime | None = None, *, cuenta: str | None = None
+) -> bool:
+    """True when the customer wrote to us in the last 24 hours (free-form messages allowed).
+
+    The window is per business number: with ``cuenta``, only messages to that account count.
+    """
     desde = (ahora or timezone.now()) - VENTANA_SERVICIO
     formas = variantes(telefono)
-    return (
-        Mensaje.objects.filter(direccion=Direccion.ENTRANTE, fecha__gte=desde)
-        .filter(Q(telefono__in=formas) | Q(wa_id__in=formas))
-        .exists()
-    )
+    mensajes = Mensaje.objects.filter(direccion=Direccion.ENTRANTE, fecha__gte=desde)
+    if cuenta is not None:
+        mensajes = mensajes.filter(cuenta=cuenta)
+    return mensajes.filter(Q(telefono__in=formas) | Q(wa_id__in=formas)).exists()
 
 
 def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -77,6 +77,8 @@ class Aplicados:
             message it did not send, a status or preference name it does not know, an item
             the backend could not parse.
         errores: events that raised (logged and rolled back; the others were kept).
+        transitorios: of those, the ones the database refused for a passing reason
+            (deadlock, lock timeout, lost connection): worth applying again later.
     """
 
     eventos: int = 0
@@ -86,6 +88,7 @@ class Aplicados:
     avisos: int = 0
     desconocidos: int = 0
     errores: int = 0
+    transitorios: int = 0
 
     def sumar(self, otros: Aplicados) -> None:
         for campo in fields(self):
@@ -104,15 +107,29 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
         parcial = Aplicados()
         try:
             with transaction.atomic():
-                _aplicador(evento)(evento, cuenta, parcial)
-        except Exception:
+                _aplicador(evento)(evento, cuenta_del_numero(evento.numero_id, cuenta), parcial)
+        except Exception as exc:
             logger.exception(
                 "No se pudo aplicar un evento %s de la cuenta %r", type(evento).__name__, cuenta
             )
             aplicados.errores += 1
+            aplicados.transitorios += isinstance(exc, OperationalError | InterfaceError)
         else:
             aplicados.sumar(parcial)
     return aplicados
+
+
+def cuenta_del_numero(numero_id: str, cuenta: str) -> str:
+    """The account alias whose ``PHONE_NUMBER_ID`` is ``numero_id``, else ``cuenta``.
+
+    Meta posts every number of an app to the one callback URL: an event about another
+    configured number belongs to that number's account, whatever URL it came through.
+    """
+    if numero_id:
+        for alias, config in get_settings().BACKENDS.items():
+            if str((config.get("OPTIONS") or {}).get("PHONE_NUMBER_ID") or "") == numero_id:
+                return alias
+    return cuenta
 
 
 def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
