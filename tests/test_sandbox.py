@@ -632,6 +632,8 @@ def test_media__borrada_ya_no_se_descarga(sandbox):
 
     assert (borrado.status_code, borrado.json()) == (200, {"success": True})
     assert requests.get(url, headers=BEARER, timeout=5).status_code == 404
+    consulta = requests.get(f"{sandbox.base_url}/v25.0/{media_id}", headers=BEARER, timeout=5)
+    assert (consulta.status_code, consulta.json()["error"]["code"]) == (400, 100)
 
 
 def test_media__subida_sin_multipart_es_error_100(sandbox):

@@ -124,6 +124,7 @@ class Sandbox:
         self.fallos = fallos or Fallos()
         self.token = token
         self.display_phone_number = display_phone_number
+        self._borrados: set[str] = set()
         self.verified_name = verified_name
         self.waba_id = waba_id
         self.requests: list[Peticion] = []
@@ -311,7 +312,11 @@ class Sandbox:
         if media is not None and metodo == "DELETE":
             with self._lock:
                 self.media.pop(media.id, None)
+                self._borrados.add(media.id)
             return 200, {"success": True}
+        if match["objeto"] in self._borrados:
+            # As Meta: a deleted media id is gone (error 100), not a phone number.
+            return error_graph(100, "Unsupported get request: the media was deleted", http=400)
         if metodo == "GET":
             return 200, {
                 "verified_name": self.verified_name,
