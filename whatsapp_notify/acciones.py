@@ -170,10 +170,4 @@ _CAMPOS_REINICIADOS = {
 def _avisar_cambio(envio: EnvioWhatsApp, estado: str) -> None:
     anterior = envio.estado
     envio.refresh_from_db()
-    signals.enviar_seguro(
-        signals.envio_estado_cambiado,
-        EnvioWhatsApp,
-        envio=envio,
-        estado_anterior=anterior,
-        estado=estado,
-    )
+    signals.avisar_estado(envio, anterior, estado)

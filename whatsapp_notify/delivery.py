@@ -210,13 +210,7 @@ def _actualizar(envio: EnvioWhatsApp, desde: set[str], **campos) -> bool:
         anterior = envio.estado
         for nombre, valor in campos.items():
             setattr(envio, nombre, valor)
-        signals.enviar_seguro(
-            signals.envio_estado_cambiado,
-            EnvioWhatsApp,
-            envio=envio,
-            estado_anterior=anterior,
-            estado=campos["estado"],
-        )
+        signals.avisar_estado(envio, anterior, campos["estado"])
     return bool(aplicado)
 
 

@@ -356,13 +356,7 @@ def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: Eve
         logger.warning("Envío %s fallido según el webhook (#%s)", envio.pk, envio.error_codigo)
     else:
         logger.debug("Envío %s: %s -> %s (%s)", envio.pk, anterior, estado, evento.wamid)
-    signals.enviar_seguro(
-        signals.envio_estado_cambiado,
-        EnvioWhatsApp,
-        envio=envio,
-        estado_anterior=anterior,
-        estado=estado,
-    )
+    signals.avisar_estado(envio, anterior, estado)
 
 
 # -- inbound messages --------------------------------------------------------------------

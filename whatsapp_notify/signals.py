@@ -46,3 +46,10 @@ def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
     for receiver, resultado in respuestas:
         if isinstance(resultado, Exception):
             logger.error("Un receptor de la señal falló: %r", receiver, exc_info=resultado)
+
+
+def avisar_estado(envio, anterior: str, estado: str) -> None:
+    """Send :data:`envio_estado_cambiado` for ``envio`` (robustly, as :func:`enviar_seguro`)."""
+    enviar_seguro(
+        envio_estado_cambiado, type(envio), envio=envio, estado_anterior=anterior, estado=estado
+    )
