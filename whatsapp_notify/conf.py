@@ -48,6 +48,18 @@ DEFAULTS: dict[str, Any] = {
     # Inbound words (case and accents ignored) that revoke or grant consent.
     "OPT_OUT_KEYWORDS": ("BAJA", "STOP", "CANCELAR"),
     "OPT_IN_KEYWORDS": ("ALTA", "START"),
+    # A recordatorio whose time passed by at most this many seconds when saved still goes out.
+    "REMINDER_TOLERANCE": 300,
+    # Envíos, webhook events and messages older than this many days are purged by Beat.
+    "RETENTION_DAYS": 180,
+    # E-mail ADMINS when, in the last FAILURE_WINDOW seconds, at least FAILURE_MIN_SENDS envíos
+    # finished and the share of fallido ones reached FAILURE_THRESHOLD.
+    "FAILURE_THRESHOLD": 0.2,
+    "FAILURE_WINDOW": 3600,
+    "FAILURE_MIN_SENDS": 20,
+    # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
+    # (None: it may; a text: the reason it may not). None: everything may go out.
+    "POLICY": None,
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -94,6 +106,12 @@ class Settings:
     WEBHOOK_MAX_BYTES: int
     OPT_OUT_KEYWORDS: tuple[str, ...]
     OPT_IN_KEYWORDS: tuple[str, ...]
+    REMINDER_TOLERANCE: float
+    RETENTION_DAYS: int
+    FAILURE_THRESHOLD: float
+    FAILURE_WINDOW: float
+    FAILURE_MIN_SENDS: int
+    POLICY: str | None
 
     @property
     def rate_per_second(self) -> float | None:

@@ -35,6 +35,8 @@ class MotivoOmision(models.TextChoices):
     SIN_CONSENTIMIENTO = "sin_consentimiento", _("Sin consentimiento")
     FUERA_DE_VENTANA = "fuera_de_ventana", _("Fuera de la ventana de 24 horas")
     ERROR_DISPARADOR = "error_disparador", _("Error al preparar el disparador")
+    POLITICA = "politica", _("No permitido por la política del ERP")
+    PLANTILLA_NO_APROBADA = "plantilla_no_aprobada", _("Plantilla no aprobada")
 
 
 class ClaseEnvio(models.TextChoices):
@@ -331,3 +333,40 @@ class EventoWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cuenta} {self.recibido_en:%Y-%m-%d %H:%M:%S} ({self.eventos} eventos)"
+
+
+class Plantilla(models.Model):
+    """An approved (or not) template of the WhatsApp Business Account, synced from Meta."""
+
+    cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
+    nombre = models.CharField(_("nombre"), max_length=512)
+    idioma = models.CharField(_("idioma"), max_length=15)
+    meta_id = models.CharField(_("id en Meta"), max_length=64, blank=True)
+    categoria = models.CharField(_("categoría"), max_length=32, blank=True)
+    estado = models.CharField(_("estado"), max_length=32, blank=True)
+    formato_encabezado = models.CharField(_("formato del encabezado"), max_length=16, blank=True)
+    formato_parametros = models.CharField(
+        _("formato de parámetros"), max_length=16, default="POSITIONAL"
+    )
+    parametros_cuerpo = models.PositiveSmallIntegerField(_("parámetros del cuerpo"), default=0)
+    nombres_parametros = models.JSONField(_("nombres de parámetros"), default=list, blank=True)
+    componentes = models.JSONField(_("componentes"), default=list, blank=True)
+    motivo = models.CharField(_("motivo de Meta"), max_length=255, blank=True)
+    sincronizada_en = models.DateTimeField(_("sincronizada"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("plantilla")
+        verbose_name_plural = _("plantillas")
+        ordering = ["cuenta", "nombre", "idioma"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cuenta", "nombre", "idioma"], name="wn_plantilla_cuenta_nombre_idioma"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nombre} ({self.idioma}): {self.estado or '?'}"
+
+    @property
+    def aprobada(self) -> bool:
+        return self.estado == "APPROVED"
