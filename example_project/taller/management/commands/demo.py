@@ -136,6 +136,9 @@ class Command(BaseCommand):
             self.stdout.write(f"   {faltan} envío(s) sin leer tras {ESPERA_MAXIMA:g} s.")
 
     def _resumen_sandbox(self, sandbox) -> None:
+        # The envío may read «leído» a moment before the sandbox records the 200 of its
+        # last webhook: wait for those answers (bounded) before counting them.
+        sandbox.esperar_webhooks(len(DEMORAS) * len(sandbox.mensajes), timeout=5)
         validos = sum(peticion.valido for peticion in sandbox.mensajes)
         firmados = sum(webhook.entregado for webhook in sandbox.webhooks)
         self._titulo("Sandbox de la Cloud API")
