@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import zlib
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -16,8 +17,10 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from example_project.taller.models import (
+    Cita,
     Cliente,
     Cotizacion,
     OrdenCompra,
@@ -25,7 +28,7 @@ from example_project.taller.models import (
     Proveedor,
     Vehiculo,
 )
-from whatsapp_notify import revocar_consentimiento
+from whatsapp_notify import revocar_consentimiento, tasks
 from whatsapp_notify.models import ConsentimientoCliente, EnvioWhatsApp, EstadoConsentimiento
 from whatsapp_notify.phones import normalizar
 
@@ -499,3 +502,86 @@ cotizacion = Cotizacion.objects.get(numero="COT-2001")
 cotizacion.conceptos.append({"descripcion": "Lavado", "cantidad": 1, "precio": 150})
 cotizacion.save()
 """
+
+
+# -- flow 4: appointments ----------------------------------------------------------------------
+
+
+def nueva_cita(dias: int = 3) -> Cita:
+    cliente = nuevo_cliente()
+    fecha = (timezone.now() + timedelta(days=dias)).replace(microsecond=0)
+    return Cita.objects.create(
+        cliente=cliente, vehiculo=nuevo_vehiculo(cliente), fecha=fecha, motivo="Servicio 10,000 km"
+    )
+
+
+def recordatorios_cita(*estados: str) -> list[tuple[str, object]]:
+    envios = EnvioWhatsApp.objects.filter(tipo__startswith="recordatorio_cita_", estado__in=estados)
+    return sorted(envios.values_list("tipo", "programado_para"), key=lambda fila: fila[1])
+
+
+def test_cita__confirma_recuerda_reprograma_cancela_y_beat_envia(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        cita = nueva_cita()
+    datos = ["Ana Pérez", cita.fecha_legible, "Mazda 3 (ABC-123)"]
+    assert [(m.contenido.nombre, m.contenido.variables) for m in outbox] == [
+        ("cita_confirmada", datos)
+    ]
+    assert recordatorios_cita("programado") == [
+        ("recordatorio_cita_24h", cita.fecha - timedelta(hours=24)),
+        ("recordatorio_cita_1h", cita.fecha - timedelta(hours=1)),
+    ]
+
+    # The clerk moves the appointment one day later in the admin.
+    nueva = timezone.localtime(cita.fecha + timedelta(days=1))
+    url = reverse("admin:taller_cita_change", args=[cita.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        respuesta = admin_client.post(
+            url,
+            {
+                "cliente": cita.cliente_id,
+                "vehiculo": cita.vehiculo_id,
+                "fecha_0": nueva.strftime("%Y-%m-%d"),
+                "fecha_1": nueva.strftime("%H:%M:%S"),
+                "estado": "CONFIRMADA",
+                "motivo": cita.motivo,
+            },
+        )
+    assert respuesta.status_code == 302, respuesta.content.decode()
+    cita.refresh_from_db()
+    assert cita.fecha == nueva
+    assert recordatorios_cita("programado") == [
+        ("recordatorio_cita_24h", nueva - timedelta(hours=24)),
+        ("recordatorio_cita_1h", nueva - timedelta(hours=1)),
+    ]
+    assert len(recordatorios_cita("cancelado")) == 2
+
+    # Beat's despachar sends the reminder that came due, not the one still ahead.
+    EnvioWhatsApp.objects.filter(tipo="recordatorio_cita_24h", estado="programado").update(
+        programado_para=timezone.now() - timedelta(minutes=1)
+    )
+    tasks.despachar()
+    assert [m.contenido.nombre for m in outbox] == ["cita_confirmada", "recordatorio_cita"]
+    assert outbox[-1].contenido.variables == ["Ana Pérez", cita.fecha_legible, "Mazda 3 (ABC-123)"]
+
+    # Cancelled from the admin, twice: the 1 h reminder is cancelled, the customer told once.
+    changelist = reverse("admin:taller_cita_changelist")
+    for _vez in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(changelist, {"action": "cancelar", "_selected_action": [cita.pk]})
+    assert recordatorios_cita("programado", "pendiente") == []
+    assert [m.contenido.nombre for m in outbox][2:] == ["cita_cancelada"]
+    assert outbox[-1].contenido.variables == ["Ana Pérez", cita.fecha_legible]
+    assert EnvioWhatsApp.objects.filter(tipo="cita_confirmada").count() == 1
+
+
+def test_cita__admin_listado_y_alta_se_muestran(admin_client):
+    nueva_cita()
+
+    listado = admin_client.get(reverse("admin:taller_cita_changelist"))
+    alta = admin_client.get(reverse("admin:taller_cita_add"))
+
+    assert (listado.status_code, alta.status_code) == (200, 200)
+    assert "Servicio 10,000 km" in listado.content.decode()

@@ -11,6 +11,7 @@ __all__ = [
     "enviar_plantilla",
     "enviar_texto",
     "otorgar_consentimiento",
+    "recordatorio",
     "revocar_consentimiento",
 ]
 
@@ -29,4 +30,8 @@ def __getattr__(name: str):
         from .triggers import disparador
 
         return disparador
+    if name == "recordatorio":
+        from .reminders import recordatorio
+
+        return recordatorio
     raise AttributeError(f"module 'whatsapp_notify' has no attribute {name!r}")

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import servicios
-from .models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
+from .models import Cita, Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
 
 
 class VehiculoInline(admin.TabularInline):
@@ -71,3 +71,33 @@ class CotizacionAdmin(admin.ModelAdmin):
     search_fields = ["numero", "cliente__nombre"]
     list_select_related = ["cliente", "vehiculo"]
     date_hierarchy = "fecha"
+
+
+@admin.register(Cita)
+class CitaAdmin(admin.ModelAdmin):
+    list_display = ["fecha", "cliente", "vehiculo", "estado", "motivo"]
+    list_filter = ["estado"]
+    search_fields = ["cliente__nombre", "vehiculo__placas", "motivo"]
+    list_select_related = ["cliente", "vehiculo"]
+    date_hierarchy = "fecha"
+    actions = ["cancelar"]
+
+    @admin.action(description=_("Cancelar cita"))
+    def cancelar(self, request, queryset):
+        # One save() per appointment (not queryset.update()) so the reminders are cancelled
+        # and the customer is told.
+        canceladas = 0
+        for cita in queryset.exclude(estado=Cita.Estado.CANCELADA):
+            cita.estado = Cita.Estado.CANCELADA
+            cita.save(update_fields=["estado"])
+            canceladas += 1
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d cita cancelada; se avisará al cliente por WhatsApp.",
+                "%(n)d citas canceladas; se avisará a los clientes por WhatsApp.",
+                canceladas,
+            )
+            % {"n": canceladas},
+            messages.SUCCESS,
+        )

@@ -233,3 +233,44 @@ def _linea(concepto: dict) -> tuple[str, Decimal, Decimal, Decimal]:
         precio,
         (cantidad * precio).quantize(Decimal("0.01")),
     )
+
+
+class Cita(models.Model):
+    """An appointment at the workshop.
+
+    ``taller/whatsapp.py`` confirms it when booked, reminds the customer 24 h and 1 h before
+    (moved with ``fecha``) and tells them when it is cancelled.
+    """
+
+    class Estado(models.TextChoices):
+        PROGRAMADA = "PROGRAMADA", _("Programada")
+        CONFIRMADA = "CONFIRMADA", _("Confirmada")
+        CANCELADA = "CANCELADA", _("Cancelada")
+        ATENDIDA = "ATENDIDA", _("Atendida")
+
+    cliente = models.ForeignKey(
+        Cliente, models.PROTECT, related_name="citas", verbose_name=_("cliente")
+    )
+    vehiculo = models.ForeignKey(
+        Vehiculo, models.PROTECT, related_name="citas", verbose_name=_("vehículo")
+    )
+    fecha = models.DateTimeField(_("fecha y hora"))
+    estado = models.CharField(
+        _("estado"), max_length=12, choices=Estado.choices, default=Estado.PROGRAMADA
+    )
+    motivo = models.CharField(
+        _("motivo"), max_length=200, blank=True, help_text=_("Servicio o revisión que se hará.")
+    )
+
+    class Meta:
+        verbose_name = _("cita")
+        verbose_name_plural = _("citas")
+        ordering = ["fecha"]
+
+    def __str__(self) -> str:
+        return f"{self.cliente} – {self.fecha_legible}"
+
+    @property
+    def fecha_legible(self) -> str:
+        """The date and time as the customer reads it, in the workshop's time zone."""
+        return timezone.localtime(self.fecha).strftime("%d/%m/%Y %H:%M")

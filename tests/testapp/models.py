@@ -19,3 +19,13 @@ class Orden(models.Model):
 
     def __str__(self):
         return self.numero
+
+
+class Cita(models.Model):
+    cliente = models.ForeignKey(Cliente, models.CASCADE)
+    fecha = models.DateTimeField(null=True, blank=True)
+    estado = models.CharField(max_length=20, default="PROGRAMADA")
+    notas = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Cita {self.pk}"
