@@ -113,3 +113,31 @@ class EventoDesconocido(Evento):
 
     campo: str = ""  # Meta's ``field``, or what was not understood
     motivo: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventoPlantilla(Evento):
+    """A template's status changed (Meta ``message_template_status_update``).
+
+    ``waba_id`` is the WhatsApp Business Account the template belongs to (the entry's id);
+    ``idioma`` is normalised to ``es_MX`` form. ``motivo`` is Meta's reason ("" for NONE)
+    and ``detalle`` what it added (rejection, pause or disable information).
+    """
+
+    waba_id: str = ""
+    plantilla_id: str = ""
+    nombre: str
+    idioma: str
+    estado: str  # APPROVED, REJECTED, PAUSED, DISABLED... as Meta names it
+    categoria: str = ""
+    motivo: str = ""
+    detalle: str = ""
+
+
+def normalizar_idioma(codigo: str) -> str:
+    """A template language code in Meta's ``es_MX`` form: ``es-mx`` and ``es_MX`` are one.
+
+    Meta's template webhooks write ``en-US`` where the management API writes ``en_US``.
+    """
+    partes = str(codigo or "").strip().replace("-", "_").split("_")
+    return "_".join([partes[0].lower(), *(parte.upper() for parte in partes[1:])])

@@ -28,7 +28,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import signals
+from . import signals, templates_catalog
 from .backends import backends
 from .conf import get_settings
 from .consent import otorgar_consentimiento, revocar_consentimiento
@@ -43,6 +43,7 @@ from .events import (
     EventoError,
     EventoEstado,
     EventoMensaje,
+    EventoPlantilla,
     EventoPreferencia,
 )
 from .exceptions import WhatsAppError, describe_error
@@ -79,6 +80,7 @@ class Aplicados:
         errores: events that raised (logged and rolled back; the others were kept).
         transitorios: of those, the ones the database refused for a passing reason
             (deadlock, lock timeout, lost connection): worth applying again later.
+        plantillas: template status changes recorded in the catalog.
     """
 
     eventos: int = 0
@@ -89,6 +91,7 @@ class Aplicados:
     desconocidos: int = 0
     errores: int = 0
     transitorios: int = 0
+    plantillas: int = 0
 
     def sumar(self, otros: Aplicados) -> None:
         for campo in fields(self):
@@ -139,6 +142,7 @@ def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
         EventoPreferencia: _aplicar_preferencia,
         EventoError: _aplicar_aviso,
         EventoDesconocido: _aplicar_desconocido,
+        EventoPlantilla: _aplicar_plantilla,
     }
     return aplicadores.get(type(evento), _aplicar_desconocido)
 
@@ -552,6 +556,11 @@ def _aplicar_desconocido(evento: Evento, cuenta: str, parcial: Aplicados) -> Non
     motivo = getattr(evento, "motivo", "")
     logger.warning("Evento no reconocido de la cuenta %r: %r %s", cuenta, campo, motivo)
     parcial.desconocidos += 1
+
+
+def _aplicar_plantilla(evento: EventoPlantilla, cuenta: str, parcial: Aplicados) -> None:
+    templates_catalog.aplicar_evento(evento, cuenta)
+    parcial.plantillas += 1
 
 
 # -- media -------------------------------------------------------------------------------

@@ -28,8 +28,10 @@ from ..events import (
     EventoError,
     EventoEstado,
     EventoMensaje,
+    EventoPlantilla,
     EventoPreferencia,
     Media,
+    normalizar_idioma,
 )
 from ..exceptions import WebhookMalformado, WebhookRechazado
 
@@ -163,15 +165,17 @@ def _de_entrada(entrada: Any) -> list[Evento]:
     cambios = entrada.get("changes") if isinstance(entrada, dict) else None
     if not isinstance(cambios, list):
         return [_desconocido("entry", "entrada sin la lista changes", entrada)]
-    return [evento for cambio in cambios for evento in _de_cambio(cambio)]
+    waba_id = _texto(entrada.get("id"))
+    return [evento for cambio in cambios for evento in _de_cambio(cambio, waba_id)]
 
 
-def _de_cambio(cambio: Any) -> list[Evento]:
+def _de_cambio(cambio: Any, waba_id: str = "") -> list[Evento]:
     valor = cambio.get("value") if isinstance(cambio, dict) else None
     if not isinstance(valor, dict):
         return [_desconocido("changes", "cambio sin el objeto value", cambio)]
     campo = cambio.get("field") if isinstance(cambio.get("field"), str) else ""
-    contexto = _Contexto(_texto(_dict(valor.get("metadata")).get("phone_number_id")))
+    numero_id = _texto(_dict(valor.get("metadata")).get("phone_number_id"))
+    contexto = _Contexto(numero_id, waba_id=waba_id)
     lector = CAMPOS.get(campo)
     if lector is None:
         return [_desconocido(campo, "campo no soportado", cambio, contexto.numero_id)]
@@ -184,6 +188,7 @@ class _Contexto:
 
     numero_id: str
     contactos: dict[str, Json] = field(default_factory=dict)
+    waba_id: str = ""  # the entry's id: the WhatsApp Business Account
 
     def contacto(self, de: str) -> Json:
         if de in self.contactos:
@@ -479,10 +484,61 @@ def _preferencia(item: Json, contexto: _Contexto) -> Evento:
     )
 
 
+# -- field "message_template_status_update" (reference/cloud_api.md §4.3) --------------------
+
+CAMPO_PLANTILLAS = "message_template_status_update"
+
+
+def _de_template_status(valor: Json, contexto: _Contexto) -> list[Evento]:
+    return [_seguro(_plantilla, valor, CAMPO_PLANTILLAS, contexto)]
+
+
+def _plantilla(valor: Json, contexto: _Contexto) -> Evento:
+    nombre = _texto(valor.get("message_template_name"))
+    idioma = _texto(valor.get("message_template_language"))
+    estado = _texto(valor.get("event")).upper()
+    if not (nombre and idioma and estado):
+        motivo = "plantilla sin nombre, idioma o event"
+        return _desconocido(CAMPO_PLANTILLAS, motivo, valor, contexto.numero_id)
+    return EventoPlantilla(
+        numero_id=contexto.numero_id,
+        raw=valor,
+        waba_id=contexto.waba_id,
+        plantilla_id=_texto(valor.get("message_template_id")),
+        nombre=nombre,
+        idioma=normalizar_idioma(idioma),
+        estado=estado,
+        categoria=_texto(valor.get("message_template_category")).upper(),
+        motivo=_motivo_plantilla(valor.get("reason")),
+        detalle=_detalle_plantilla(valor),
+    )
+
+
+def _motivo_plantilla(reason: Any) -> str:
+    # "NONE" (and null, for a template scheduled for deletion) mean no reason.
+    motivo = _texto(reason)
+    return "" if motivo.upper() == "NONE" else motivo
+
+
+def _detalle_plantilla(valor: Json) -> str:
+    """Rejection, pause or disable information, as one line."""
+    rechazo, otro = _dict(valor.get("rejection_info")), _dict(valor.get("other_info"))
+    fecha = _fecha(_dict(valor.get("disable_info")).get("disable_date"))
+    partes = (
+        _texto(rechazo.get("reason")),
+        _texto(rechazo.get("recommendation")),
+        _texto(otro.get("title")),
+        _texto(otro.get("description")),
+        f"deshabilitada el {fecha:%Y-%m-%d}" if fecha else "",
+    )
+    return " — ".join(parte for parte in partes if parte)
+
+
 # The change fields this version reads; any other becomes EventoDesconocido(campo=field).
 CAMPOS: dict[str, Callable[[Json, _Contexto], list[Evento]]] = {
     "messages": _de_messages,
     "user_preferences": _de_user_preferences,
+    CAMPO_PLANTILLAS: _de_template_status,
 }
 
 

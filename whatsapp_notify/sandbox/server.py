@@ -8,6 +8,7 @@ Endpoints (every one needs ``Authorization: Bearer <token>``)::
     DELETE /{version}/{media_id}                   {"success": true}
     GET    /whatsapp_business/attachments/?mid=... the uploaded bytes
     GET    /{version}/{phone_number_id}            display_phone_number, verified_name
+    GET    /{version}/{waba_id}/message_templates  the templates (``plantillas``), by pages
 
 Use it from tests and benchmarks as a context manager::
 
@@ -31,12 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from ..phones import mask
 from . import schema
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos, error_graph
 from .media import Media, MultipartInvalido, leer_subida
+from .plantillas import ejemplos, pagina
 from .webhooks import (
     DELIVERED,
     FAILED,
@@ -59,6 +61,7 @@ _VERSION = r"v\d{1,3}\.\d{1,2}"
 _MENSAJES = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/messages$")
 _MEDIA = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/media$")
 _OBJETO = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)$")
+_PLANTILLAS = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/message_templates$")
 
 Respuesta = tuple[int, Any]
 
@@ -100,6 +103,9 @@ class Sandbox:
         fallos: the faults to inject (:class:`Fallos`); none by default.
         token: the only bearer token accepted; None accepts any non-empty one.
         reintentos, espera_reintento: retries of a refused webhook, and the first wait.
+        plantillas: the templates ``GET /{version}/{waba_id}/message_templates`` lists, as
+            Graph template objects (a few examples by default); ``self.plantillas`` may be
+            changed while it runs.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class Sandbox:
         display_phone_number: str = "15550001234",
         verified_name: str = "Sandbox WhatsApp",
         waba_id: str = "102290129340398",
+        plantillas: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         self.webhook_url = webhook_url
         self.app_secret = app_secret
@@ -127,6 +134,7 @@ class Sandbox:
         self._borrados: set[str] = set()
         self.verified_name = verified_name
         self.waba_id = waba_id
+        self.plantillas = ejemplos() if plantillas is None else list(plantillas)
         self.requests: list[Peticion] = []
         self.media: dict[str, Media] = {}
         self._lock = threading.Lock()
@@ -233,6 +241,8 @@ class Sandbox:
             return self._subir(peticion)
         if peticion.metodo == "GET" and ruta.path == DESCARGAS:
             return self._registrar(peticion, *self._descargar(ruta.query))
+        if peticion.metodo == "GET" and (match := _PLANTILLAS.match(ruta.path)):
+            return self._registrar(peticion, *self._plantillas(match["objeto"], ruta, host))
         if match := _OBJETO.match(ruta.path):
             return self._registrar(peticion, *self._objeto(peticion.metodo, match, host))
         return self._registrar(peticion, *error_graph(100, f"Unsupported request {ruta.path}"))
@@ -324,6 +334,15 @@ class Sandbox:
                 "id": match["objeto"],
             }
         return error_graph(100, f"Unsupported {metodo} request")
+
+    def _plantillas(self, waba_id: str, ruta: SplitResult, host: str) -> Respuesta:
+        if waba_id != self.waba_id:
+            # As Graph for an id it does not know (check BUSINESS_ACCOUNT_ID).
+            detalle = f"Unsupported get request. Object with ID '{waba_id}' does not exist"
+            return error_graph(100, detalle)
+        with self._lock:
+            plantillas = list(self.plantillas)
+        return pagina(plantillas, ruta.query, f"http://{host}{ruta.path}")
 
     def _descargar(self, query: str) -> Respuesta:
         mid = (parse_qs(query).get("mid") or [""])[0]
