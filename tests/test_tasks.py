@@ -289,6 +289,8 @@ def test_beat_schedule__nombra_tareas_registradas():
         "whatsapp_notify.despachar",
         "whatsapp_notify.comprobar_cuentas",
         "whatsapp_notify.reprocesar_webhooks",
+        "whatsapp_notify.purgar",
+        "whatsapp_notify.alerta_fallos",
     }
     assert nombres <= set(celery_app.tasks)
 

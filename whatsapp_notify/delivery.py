@@ -41,6 +41,7 @@ from .models import (
     MediaSubido,
     MotivoOmision,
 )
+from .operations import politica
 from .outbox import revisar_destinatario
 from .phones import mask
 from .ratelimit import limiter
@@ -112,6 +113,8 @@ def entregar(envio_id: int) -> Intento:
     _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta)
     if motivo is not None:
         return _omitir(envio, motivo)
+    if (negativa := politica(envio)) is not None:
+        return _omitir(envio, MotivoOmision.POLITICA, negativa)
     if cuenta_pausada(envio.cuenta):
         return Intento(Resultado.PAUSADA)
     if not reclamar(envio_id):
@@ -127,8 +130,10 @@ def entregar(envio_id: int) -> Intento:
     return _intentar(envio)
 
 
-def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision) -> Intento:
+def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision, detalle: str = "") -> Intento:
     campos = {"estado": EstadoEnvio.OMITIDO, "motivo": motivo, "proximo_intento": None}
+    if detalle:
+        campos["error_detalle"] = detalle
     _actualizar(envio, {EstadoEnvio.PENDIENTE}, **campos)
     logger.info("Envío %s omitido al entregarlo: %s", envio.pk, motivo)
     return Intento(Resultado.OMITIDO)

@@ -31,7 +31,9 @@ from .consent import tiene_consentimiento
 from .exceptions import MessageError, RegionDesconocida
 from .messages import Documento, Plantilla, Texto
 from .models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje, MotivoOmision
+from .operations import politica
 from .phones import TelefonoInvalido, mask, normalizar, variantes
+from .templates_catalog import verificar_plantilla
 
 logger = logging.getLogger(__name__)
 
@@ -133,16 +135,28 @@ def registrar(
     recorded consent meanwhile; it still goes out at most once.
 
     ``region`` is the ISO 3166 code for numbers written without country code (default
-    ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written.
+    ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
+    and so do variables that do not fit a template of the catalog (``templates_catalog``); a
+    catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     exigir_region(region)
+    no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
     destinatario = Destinatario.de(telefono, nombre)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
-        return _reconsiderar(existente, destinatario, region)
+        return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
     _decidir(envio, region)
+    if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
+        envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return _guardar(envio, contenido)
+
+
+def _revisar_catalogo(contenido, cuenta: str) -> MotivoOmision | None:
+    # Templates only; one the catalog does not know is not refused (templates_catalog).
+    if not isinstance(contenido, Plantilla):
+        return None
+    return verificar_plantilla(contenido.nombre, contenido.idioma, contenido.variables, cuenta)
 
 
 def registrar_omitido(
@@ -209,6 +223,8 @@ def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     envio.telefono, motivo = revisar_destinatario(
         envio.telefono_original, envio.clase, region, cuenta=envio.cuenta
     )
+    if motivo is None and (negativa := politica(envio)) is not None:
+        motivo, envio.error_detalle = MotivoOmision.POLITICA, negativa
     if motivo is not None:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
     elif envio.programado_para and envio.programado_para > timezone.now():

@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 
 from celery import current_app, shared_task
+from celery.schedules import crontab
 from django.utils import timezone
 
 from .conf import get_settings
@@ -32,6 +33,13 @@ BEAT_SCHEDULE = {
         "task": "whatsapp_notify.reprocesar_webhooks",
         "schedule": 60.0,
     },
+    # Daily at 03:17 in Celery's timezone (CELERY_TIMEZONE): a quiet hour, off the full hour
+    # other nightly jobs pick.
+    "whatsapp_notify.purgar": {
+        "task": "whatsapp_notify.purgar",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "whatsapp_notify.alerta_fallos": {"task": "whatsapp_notify.alerta_fallos", "schedule": 300.0},
 }
 
 
@@ -166,3 +174,19 @@ def reprocesar_webhooks() -> int:
     if procesados:
         logger.info("Procesados %s eventos de webhook pendientes", procesados)
     return procesados
+
+
+@shared_task(name="whatsapp_notify.purgar", ignore_result=True)
+def purgar() -> dict[str, int]:
+    """Delete envíos, webhook bodies, messages and files older than ``RETENTION_DAYS``."""
+    from . import operations
+
+    return operations.purgar()._asdict()
+
+
+@shared_task(name="whatsapp_notify.alerta_fallos", ignore_result=True)
+def alerta_fallos() -> bool:
+    """E-mail the admins (once per ``FAILURE_WINDOW``) when too many envíos failed."""
+    from . import operations
+
+    return operations.alertar_fallos()

@@ -1,0 +1,323 @@
+"""Running the outbox in production: retention purge, failure-rate alert, per-tenant policy.
+
+Beat runs the purge (``whatsapp_notify.purgar``, daily) and the alert
+(``whatsapp_notify.alerta_fallos``, every five minutes); see ``tasks.BEAT_SCHEDULE``. The
+policy is asked by the outbox when an envío is recorded and again by the worker right
+before it is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from functools import cache
+from itertools import islice
+from typing import NamedTuple
+
+from django.core.cache import cache as django_cache
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import Storage
+from django.core.mail import mail_admins
+from django.db import models
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from .conf import SETTING_NAME, get_settings
+from .exceptions import describe_error
+from .models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+
+logger = logging.getLogger(__name__)
+
+Politica = Callable[[EnvioWhatsApp], str | None]
+
+# Rows per DELETE and names per reference query: short statements, no long table locks.
+LOTE = 500
+EXITOSOS = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
+CODIGOS_EN_ALERTA = 5
+CLAVE_ALERTA = "whatsapp_notify:alerta_fallos"
+
+
+# -- retention purge ---------------------------------------------------------------------
+
+
+class Purga(NamedTuple):
+    """What :func:`purgar` deleted: rows of each model, and files from the storage."""
+
+    envios: int
+    eventos: int
+    mensajes: int
+    archivos: int
+
+
+def purgar(ahora: datetime | None = None) -> Purga:
+    """Delete what is older than ``RETENTION_DAYS``; return how much of each.
+
+    - envíos in a terminal estado (enviado, entregado, leido, fallido, omitido, cancelado)
+      not updated since the cut-off (``actualizado_en``); programado, pendiente, enviando
+      and incierto envíos are never purged, however old;
+    - webhook bodies received before the cut-off and processed (an unprocessed one is
+      kept for the operator to look at);
+    - messages dated before the cut-off, and the media files downloaded for them;
+    - document files no remaining envío references: those of the purged envíos, and any
+      other file under ``whatsapp_notify/documentos/`` written before the cut-off (left by
+      a rolled-back caller). Documents are stored by content, so a file another envío
+      still uses is kept.
+    """
+    corte = (ahora or timezone.now()) - timedelta(days=get_settings().RETENTION_DAYS)
+    mensajes, recibidos = _borrar_en_lotes(Mensaje.objects.filter(fecha__lt=corte), "archivo")
+    viejos = EnvioWhatsApp.objects.filter(estado__in=TERMINALES, actualizado_en__lt=corte)
+    envios, documentos = _borrar_en_lotes(viejos, "documento")
+    eventos, _ = _borrar_en_lotes(
+        EventoWebhook.objects.filter(procesado_en__isnull=False, recibido_en__lt=corte)
+    )
+    archivos = _borrar_sin_referencia(Mensaje, "archivo", recibidos)
+    archivos += _borrar_sin_referencia(EnvioWhatsApp, "documento", documentos)
+    archivos += _borrar_sin_referencia(EnvioWhatsApp, "documento", _documentos_viejos(corte))
+    purga = Purga(envios, eventos, mensajes, archivos)
+    logger.info("Purga de WhatsApp anterior a %s: %s", corte.date().isoformat(), purga)
+    return purga
+
+
+def _borrar_en_lotes(viejos: models.QuerySet, campo: str = "") -> tuple[int, set[str]]:
+    """Delete ``viejos`` :data:`LOTE` rows at a time; return how many and their ``campo`` files."""
+    borrados, archivos = 0, set()
+    while ids := list(viejos.order_by("pk").values_list("pk", flat=True)[:LOTE]):
+        # The filter is applied again: a row changed since it was read is left alone.
+        lote = viejos.filter(pk__in=ids)
+        if campo:
+            archivos.update(lote.exclude(**{campo: ""}).values_list(campo, flat=True))
+        borrados += lote.delete()[1].get(viejos.model._meta.label, 0)
+    return borrados, archivos
+
+
+def _borrar_sin_referencia(modelo: type[models.Model], campo: str, nombres: Iterable[str]) -> int:
+    """Delete the files in ``nombres`` no row of ``modelo`` points at in ``campo``."""
+    storage, filas = modelo._meta.get_field(campo).storage, modelo._default_manager
+    borrados = 0
+    for lote in _lotes(nombres):
+        usados = set(filas.filter(**{f"{campo}__in": lote}).values_list(campo, flat=True))
+        for nombre in sorted(set(lote) - usados):
+            if storage.exists(nombre):
+                storage.delete(nombre)
+                borrados += 1
+    return borrados
+
+
+def _documentos_viejos(corte: datetime) -> Iterator[str]:
+    from .outbox import CARPETA_DOCUMENTOS
+
+    storage = EnvioWhatsApp._meta.get_field("documento").storage
+    return _archivos_anteriores(storage, CARPETA_DOCUMENTOS, corte)
+
+
+def _archivos_anteriores(storage: Storage, carpeta: str, corte: datetime) -> Iterator[str]:
+    """Names of the files under ``carpeta`` written before ``corte``.
+
+    A storage that cannot list folders or tell modification times yields nothing: only
+    the files of purged envíos are deleted then.
+    """
+    try:
+        subcarpetas, archivos = storage.listdir(carpeta)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    for nombre in archivos:
+        if _escrito_antes(storage, f"{carpeta}/{nombre}", corte):
+            yield f"{carpeta}/{nombre}"
+    for subcarpeta in subcarpetas:
+        yield from _archivos_anteriores(storage, f"{carpeta}/{subcarpeta}", corte)
+
+
+def _escrito_antes(storage: Storage, nombre: str, corte: datetime) -> bool:
+    try:
+        return storage.get_modified_time(nombre) < corte
+    except (NotImplementedError, OSError):
+        return False
+
+
+def _lotes(nombres: Iterable[str]) -> Iterator[list[str]]:
+    iterador = iter(nombres)
+    while lote := list(islice(iterador, LOTE)):
+        yield lote
+
+
+# -- failure-rate alert ------------------------------------------------------------------
+
+
+class Fallos(NamedTuple):
+    """Envíos that finished in a window and the most frequent error codes of the failed ones.
+
+    ``codigos`` holds ``(error_codigo, cuántos)`` pairs, most frequent first; the code is
+    None for failures without one (a network error, a bug).
+    """
+
+    terminados: int
+    fallidos: int
+    codigos: list[tuple[int | None, int]]
+
+    @property
+    def proporcion(self) -> float:
+        return self.fallidos / self.terminados if self.terminados else 0.0
+
+
+def medir_fallos(desde: datetime, hasta: datetime) -> Fallos:
+    """Count the envíos that finished in ``(desde, hasta]``: sent, or failed, then.
+
+    An envío is counted when it was sent (``enviado_en``) and is enviado, entregado or
+    leido, or when it failed (``fallido_en``) and is fallido; omitido, cancelado and
+    envíos still in progress are not counted.
+    """
+    fallidos = EnvioWhatsApp.objects.filter(
+        estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta
+    )
+    exitosos = EnvioWhatsApp.objects.filter(
+        estado__in=EXITOSOS, enviado_en__gt=desde, enviado_en__lte=hasta
+    )
+    codigos = (
+        fallidos.values_list("error_codigo")
+        .annotate(cuantos=Count("pk"))
+        .order_by("-cuantos", "error_codigo")[:CODIGOS_EN_ALERTA]
+    )
+    n_fallidos = fallidos.count()
+    return Fallos(n_fallidos + exitosos.count(), n_fallidos, list(codigos))
+
+
+def alertar_fallos(ahora: datetime | None = None) -> bool:
+    """E-mail ``ADMINS`` when too many envíos failed in the last ``FAILURE_WINDOW``.
+
+    The alert goes when at least ``FAILURE_MIN_SENDS`` envíos finished in the window and
+    the fallido share reached ``FAILURE_THRESHOLD``; it lists the top error codes. At most
+    one e-mail per ``FAILURE_WINDOW`` seconds: the last alert is remembered in Django's
+    default cache (``CACHES["default"]``), which must be shared by the worker processes
+    (Redis, Memcached, database) for that to hold across them. Returns True when sent.
+    """
+    ahora = ahora or timezone.now()
+    settings = get_settings()
+    ventana = settings.seconds("FAILURE_WINDOW")
+    fallos = medir_fallos(ahora - ventana, ahora)
+    if fallos.terminados < settings.FAILURE_MIN_SENDS:
+        return False
+    if fallos.proporcion < settings.FAILURE_THRESHOLD or not _primera_alerta(ahora, ventana):
+        return False
+    _enviar_alerta(fallos, ventana)
+    return True
+
+
+def _primera_alerta(ahora: datetime, ventana: timedelta) -> bool:
+    """Claim the alert of the window ending at ``ahora``; False when one already went out."""
+    marca, segundos = ahora.timestamp(), ventana.total_seconds()
+    try:
+        # add() is atomic: of two runs at the same time, one wins. The key expires with
+        # the window; the stored time also serves callers that pass their own ``ahora``.
+        if django_cache.add(CLAVE_ALERTA, marca, timeout=segundos):
+            return True
+        ultima = django_cache.get(CLAVE_ALERTA)
+        if ultima is not None and marca - ultima < segundos:
+            return False
+        django_cache.set(CLAVE_ALERTA, marca, timeout=segundos)
+    except Exception as exc:  # a cache outage must not silence the alert
+        logger.warning("Caché no disponible para la alerta de fallos (%s); se envía", exc)
+    return True
+
+
+def _enviar_alerta(fallos: Fallos, ventana: timedelta) -> None:
+    minutos = f"{ventana.total_seconds() / 60:g}"
+    logger.error(
+        "WhatsApp: %s de %s envíos fallidos en %s minutos (%s)",
+        fallos.fallidos,
+        fallos.terminados,
+        minutos,
+        ", ".join(f"{_codigo(codigo)}×{cuantos}" for codigo, cuantos in fallos.codigos),
+    )
+    mail_admins(
+        f"WhatsApp: {fallos.proporcion:.0%} de los envíos fallaron en {minutos} minutos",
+        _texto_alerta(fallos, minutos),
+        fail_silently=True,
+    )
+
+
+def _texto_alerta(fallos: Fallos, minutos: str) -> str:
+    umbral = get_settings().FAILURE_THRESHOLD
+    codigos = "\n".join(
+        f"  {_codigo(codigo)}: {cuantos} — {describe_error(codigo) or 'sin código de Meta'}"
+        for codigo, cuantos in fallos.codigos
+    )
+    return (
+        f"En los últimos {minutos} minutos terminaron {fallos.terminados} envíos de WhatsApp "
+        f"y {fallos.fallidos} fallaron ({fallos.proporcion:.0%}; el umbral es {umbral:.0%}).\n\n"
+        f"Códigos de error más frecuentes:\n{codigos}\n\n"
+        "Los envíos fallidos están en el admin (Envíos de WhatsApp, estado «Fallido»), con "
+        "el detalle de cada error; desde allí se pueden reenviar. No se enviará otra alerta "
+        f"en los próximos {minutos} minutos."
+    )
+
+
+def _codigo(codigo: int | None) -> str:
+    return f"#{codigo}" if codigo is not None else "sin código"
+
+
+# -- per-tenant policy -------------------------------------------------------------------
+
+
+def politica(envio: EnvioWhatsApp) -> str | None:
+    """Ask the host's ``POLICY`` whether ``envio`` may go out: None if it may, else why not.
+
+    The callable gets the envío with its ``referencia``, ``tipo``, ``cuenta``,
+    ``plantilla`` and ``telefono`` set, so an ERP can decide per organisation and per
+    tipo. The outbox asks when it records the envío (not saved yet: no pk) and the worker
+    asks again right before sending; a refusal makes the envío ``omitido`` with motivo
+    ``politica`` and the returned text in ``error_detalle``. An exception raised by the
+    callable propagates: to the caller of ``enviar_*``, or to the worker, which leaves the
+    envío ``pendiente`` for Beat to try again.
+
+    Raises:
+        ImproperlyConfigured: ``POLICY`` does not import or does not name a callable.
+        TypeError: the callable returned something other than None or a non-empty text.
+    """
+    decidir = cargar_politica(get_settings().POLICY)
+    if decidir is None:
+        return None
+    if envio.pk and envio.get_deferred_fields():
+        envio = EnvioWhatsApp.objects.get(pk=envio.pk)  # the worker loads only a few fields
+    respuesta = decidir(envio)
+    if respuesta is None:
+        return None
+    if isinstance(respuesta, str) and respuesta.strip():
+        return str(respuesta)
+    raise TypeError(
+        f"{SETTING_NAME}['POLICY'] devolvió {respuesta!r}: debe devolver None (el envío "
+        "puede salir) o un texto con el motivo por el que no puede salir."
+    )
+
+
+def cargar_politica(ruta: object) -> Politica | None:
+    """The callable ``ruta`` names (None when ``ruta`` is None or empty).
+
+    Raises:
+        ImproperlyConfigured: ``ruta`` is not a dotted path to an importable callable.
+    """
+    if ruta in (None, ""):
+        return None
+    if not isinstance(ruta, str):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['POLICY'] debe ser la ruta con puntos de una función, como "
+            f"'miapp.whatsapp.politica', no {type(ruta).__name__}."
+        )
+    return _importar_politica(ruta)
+
+
+@cache
+def _importar_politica(ruta: str) -> Politica:
+    try:
+        decidir = import_string(ruta)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['POLICY'] = {ruta!r} no se puede importar: {exc}"
+        ) from exc
+    if not callable(decidir):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['POLICY'] = {ruta!r} no es invocable: debe ser una función "
+            "politica(envio) que devuelva None o el motivo por el que el envío no puede salir."
+        )
+    return decidir
