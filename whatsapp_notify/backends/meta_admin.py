@@ -1,0 +1,76 @@
+"""Graph management calls of a Meta account, for operators (``whatsapp_check``).
+
+:class:`MetaAdminMixin` is inherited by :class:`~whatsapp_notify.backends.meta.MetaBackend`;
+it relies on its ``request()``, ``version()`` and ``options``. These calls count against
+Graph's management rate limit (200 calls per hour per app and WABA): they are for
+commands and checks, never for the send path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from ..exceptions import ConfigurationError
+
+
+@dataclass(frozen=True)
+class AppSuscrita:
+    """One app subscribed to the WhatsApp Business Account's webhooks.
+
+    ``override_callback_uri`` is the callback URL set for this WABA only ("" when the
+    app's own callback URL from App Dashboard applies).
+    """
+
+    id: str
+    nombre: str
+    link: str = ""
+    override_callback_uri: str = ""
+
+
+class MetaAdminMixin:
+    """Operator calls on the WhatsApp Business Account (``BUSINESS_ACCOUNT_ID``)."""
+
+    def subscribed_apps(self) -> list[AppSuscrita]:
+        """The apps subscribed to the WABA's webhooks (``GET /{version}/{WABA}/subscribed_apps``).
+
+        An empty list means Meta sends this WABA's webhooks to no app at all.
+
+        Raises:
+            ConfigurationError: the account has no ``BUSINESS_ACCOUNT_ID``.
+            ProviderError: as ``HttpBackend.request`` (190: token, 100: wrong WABA id...).
+        """
+        datos = self.request("GET", self.ruta_waba("subscribed_apps"))  # type: ignore[attr-defined]
+        filas = datos.get("data") if isinstance(datos, dict) else None
+        return [_app(fila) for fila in filas or [] if isinstance(fila, dict)]
+
+    def ruta_waba(self, *partes: str) -> str:
+        """``/{API_VERSION}/{BUSINESS_ACCOUNT_ID}[/partes...]``.
+
+        Raises:
+            ConfigurationError: ``BUSINESS_ACCOUNT_ID`` is not set, naming the key.
+        """
+        waba = self.options.get("BUSINESS_ACCOUNT_ID")  # type: ignore[attr-defined]
+        if not waba:
+            alias = self.alias  # type: ignore[attr-defined]
+            raise ConfigurationError(
+                f'Falta WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["OPTIONS"]["BUSINESS_ACCOUNT_ID"]: '
+                "App Dashboard › WhatsApp › Configuración de la API › «Identificador de la "
+                "cuenta de WhatsApp Business»."
+            )
+        version = self.version()  # type: ignore[attr-defined]
+        return "/".join(["", version, quote(str(waba), safe=""), *partes])
+
+
+def _app(fila: dict[str, Any]) -> AppSuscrita:
+    # Graph nests the app under ``whatsapp_business_api_data``; Meta's OpenAPI description
+    # also documents a flat ``{id, name}`` item, read the same way.
+    datos = fila.get("whatsapp_business_api_data")
+    datos = datos if isinstance(datos, dict) else fila
+    return AppSuscrita(
+        id=str(datos.get("id") or ""),
+        nombre=str(datos.get("name") or ""),
+        link=str(datos.get("link") or ""),
+        override_callback_uri=str(fila.get("override_callback_uri") or ""),
+    )

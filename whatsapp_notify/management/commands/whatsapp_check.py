@@ -1,0 +1,385 @@
+"""``python manage.py whatsapp_check``: is everything in place to send and receive?
+
+Settings, each account's credentials (against the provider), its webhook (the URL route,
+Meta's handshake on the public URL, the WABA's app subscription), Redis and the Celery
+worker. One line per check; exit status 1 when any check is an ERROR.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import requests
+from celery import current_app
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from django.urls import NoReverseMatch, reverse
+
+from ...backends import backends
+from ...backends.base import BaseBackend, PassThroughBackend
+from ...conf import DEFAULT_ALIAS, get_settings
+from ...exceptions import AuthError, ProviderError, TransientError
+from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
+
+OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
+INCLUDE = 'path("whatsapp/", include("whatsapp_notify.urls")) en el urls.py del proyecto.'
+
+
+class Command(BaseCommand):
+    help = (
+        "Comprueba la configuración de WhatsApp: ajustes, credenciales de cada cuenta contra "
+        "el proveedor (id y nombre del número), el webhook (ruta, handshake de Meta en la URL "
+        "pública con --sitio, app suscrita a la WABA), Redis y que un worker de Celery "
+        "responda. Una línea OK/WARN/ERROR por comprobación, con cómo arreglarla; termina con "
+        "código 1 si alguna es ERROR."
+    )
+    # The settings are checked and reported here, one line each, instead of aborting.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--cuenta",
+            action="append",
+            default=[],
+            help="Alias de la cuenta a comprobar (se puede repetir). Por omisión, todas.",
+        )
+        parser.add_argument(
+            "--sitio",
+            default="",
+            help="URL pública del sitio, como https://erp.ejemplo.com: se prueba el handshake "
+            "del webhook como lo hace Meta y se compara con la URL de la suscripción.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=2.0,
+            help="Segundos de espera de Redis, del worker y del handshake (por omisión 2).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        aliases, sitio, timeout = cuentas(options["cuenta"]), options["sitio"], options["timeout"]
+        lineas = self._escribir(revisar_ajustes())
+        ajustes_ok = not errores(lineas)
+        for alias in aliases:
+            lineas += self._escribir(revisar_cuenta(alias, sitio, timeout, ajustes_ok))
+        lineas += self._escribir(revisar_redis(timeout))
+        lineas += self._escribir(revisar_worker(timeout))
+        if fallos := errores(lineas):
+            raise CommandError(f"{fallos} comprobación(es) con ERROR.")
+        self.stdout.write(self.style.SUCCESS("Todo en orden."))
+
+    def _escribir(self, lineas: list[Linea]) -> list[Linea]:
+        # Each group is shown as soon as it is checked: a slow check shows where it waits.
+        escribir(self.stdout, self.style, lineas)
+        return lineas
+
+
+def cuentas(pedidas: list[str]) -> list[str]:
+    """The aliases to check: ``pedidas``, or every configured one.
+
+    Raises:
+        CommandError: an alias is not in ``BACKENDS``.
+    """
+    configuradas = _configuradas()
+    if desconocidas := [alias for alias in pedidas if alias not in configuradas]:
+        raise CommandError(
+            f"Cuenta(s) desconocida(s): {', '.join(desconocidas)}; configuradas: "
+            f"{', '.join(configuradas) or '(ninguna)'}."
+        )
+    return pedidas or configuradas
+
+
+def _configuradas() -> list[str]:
+    # A BACKENDS that is not a dict is reported by the settings check (E002).
+    config = get_settings().BACKENDS
+    return list(config) if isinstance(config, dict) else []
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def revisar_ajustes() -> list[Linea]:
+    """The app's system checks (``whatsapp_notify.E0xx``), one line each."""
+    mensajes = [
+        mensaje
+        for mensaje in checks.run_checks()
+        if (mensaje.id or "").startswith("whatsapp_notify.")
+    ]
+    if not mensajes:
+        nombres = ", ".join(_configuradas()) or "(ninguna)"
+        return [Linea(OK, "ajustes", f"WHATSAPP_NOTIFY válido; cuentas: {nombres}")]
+    return [
+        Linea(
+            ERROR if mensaje.is_serious() else WARN,
+            f"ajustes {mensaje.id}",
+            mensaje.msg,
+            mensaje.hint or "",
+        )
+        for mensaje in mensajes
+    ]
+
+
+# -- one account -------------------------------------------------------------------------
+
+
+def revisar_cuenta(alias: str, sitio: str, timeout: float, ajustes_ok: bool = True) -> list[Linea]:
+    """Credentials, pause state and webhook of one account.
+
+    An account whose settings are wrong is not checked further; when the settings check
+    already said why (``ajustes_ok`` False), its line points there instead of repeating it.
+    """
+    try:
+        backend = backends[alias]
+    except (ImproperlyConfigured, TypeError, AttributeError) as exc:
+        detalle = str(exc) if ajustes_ok else "no se comprueba: la cuenta está mal configurada"
+        fix = "corrige los ajustes." if ajustes_ok else "corrige los ERROR de «ajustes»."
+        return [Linea(ERROR, _etiqueta("credenciales", alias), detalle, fix)]
+    credenciales = revisar_credenciales(backend)
+    # Refused credentials would fail the subscription query too: one cause, one line.
+    graph = credenciales.nivel != ERROR
+    return [credenciales, *revisar_pausa(alias), *revisar_webhook(backend, sitio, timeout, graph)]
+
+
+def _etiqueta(nombre: str, alias: str) -> str:
+    # One account (the usual case) reads "credenciales"; several name the alias.
+    return nombre if _configuradas() == [alias] else f"{nombre} ({alias})"
+
+
+def revisar_credenciales(backend: BaseBackend) -> Linea:
+    """``verify_credentials()`` of the backend: the number's name and phone when it works."""
+    nombre = _etiqueta("credenciales", backend.alias)
+    if isinstance(backend, PassThroughBackend):
+        return Linea(
+            WARN,
+            nombre,
+            f"{type(backend).__name__} no envía nada a WhatsApp (backend local)",
+            "en producción usa whatsapp_notify.backends.meta.MetaBackend.",
+        )
+    try:
+        return Linea(OK, nombre, backend.verify_credentials())
+    except AuthError as exc:
+        return Linea(ERROR, nombre, exc.readable, _opcion(backend, "ACCESS_TOKEN"))
+    except TransientError as exc:
+        fix = f"¿Este servidor alcanza al proveedor? Revisa la red, el proxy y {_donde(backend)}."
+        return Linea(ERROR, nombre, exc.readable, fix)
+    except ProviderError as exc:
+        return Linea(ERROR, nombre, exc.readable, _opcion(backend, "PHONE_NUMBER_ID"))
+    except ImproperlyConfigured as exc:
+        return Linea(ERROR, nombre, str(exc), "corrige los ajustes.")
+
+
+def _opcion(backend: BaseBackend, clave: str) -> str:
+    """What to set for option ``clave`` of the backend, from its ``Option.help``."""
+    spec = type(backend).OPTIONS.get(clave)
+    donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{backend.alias}"]["OPTIONS"]'
+    if spec is None:
+        return f"revisa las credenciales en {donde}."
+    return f'revisa {donde}["{clave}"]: {spec.help}' if spec.help else f"revisa {donde}."
+
+
+def _donde(backend: BaseBackend) -> str:
+    return f'OPTIONS["BASE_URL"] ({backend.options.get("BASE_URL") or "por omisión"})'
+
+
+def revisar_pausa(alias: str) -> list[Linea]:
+    """An ERROR when the account is paused by an auth error (its envíos wait)."""
+    try:
+        estado = EstadoCuenta.objects.filter(cuenta=alias, pausada=True).first()
+        if estado is None:
+            return []
+        esperan = EnvioWhatsApp.objects.filter(cuenta=alias, estado=EstadoEnvio.PENDIENTE).count()
+    except DatabaseError as exc:
+        return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
+    causa = estado.error_detalle or "error de credenciales"
+    detalle = f"en pausa desde {local(estado.pausada_en)} ({causa}); {esperan} envío(s) esperan"
+    fix = (
+        "corrige las credenciales: la cuenta se reanuda sola al comprobarlas (Beat, "
+        "comprobar_cuentas) o con la acción «Reanudar» del admin."
+    )
+    return [Linea(ERROR, _etiqueta("pausa", alias), detalle, fix)]
+
+
+# -- webhook -----------------------------------------------------------------------------
+
+
+def revisar_webhook(
+    backend: BaseBackend, sitio: str, timeout: float, graph: bool = True
+) -> list[Linea]:
+    """The URL route, Meta's handshake on ``sitio`` (if given) and the WABA subscription.
+
+    ``graph`` False leaves out the subscription (the credentials already failed).
+    """
+    nombre = _etiqueta("webhook", backend.alias)
+    try:
+        ruta = ruta_webhook(backend.alias)
+    except NoReverseMatch:
+        return [
+            Linea(ERROR, nombre, "la URL del webhook no está en las URLs del proyecto", INCLUDE)
+        ]
+    if not sitio:
+        lineas = [Linea(OK, nombre, f"ruta {ruta} (usa --sitio para probar el handshake)")]
+    else:
+        lineas = revisar_handshake(backend, nombre, sitio.rstrip("/") + ruta, timeout)
+    if graph and hasattr(backend, "subscribed_apps"):
+        esperada = sitio.rstrip("/") + ruta if sitio else ""
+        lineas.append(revisar_suscripcion(backend, nombre, esperada))
+    return lineas
+
+
+def ruta_webhook(alias: str) -> str:
+    """The path of the account's webhook (``/whatsapp/webhook/``, ``.../webhook/<alias>/``)."""
+    if alias == DEFAULT_ALIAS:
+        return reverse("whatsapp_notify:webhook")
+    return reverse("whatsapp_notify:webhook", kwargs={"cuenta": alias})
+
+
+def revisar_handshake(backend: BaseBackend, nombre: str, url: str, timeout: float) -> list[Linea]:
+    """GET ``url`` as Meta does when the callback URL is saved; it must echo the challenge."""
+    token = backend.options.get("VERIFY_TOKEN")
+    if "VERIFY_TOKEN" not in type(backend).OPTIONS:
+        return [Linea(OK, nombre, f"{url} (este proveedor no hace handshake)")]
+    if not token:
+        return [
+            Linea(
+                ERROR,
+                nombre,
+                "sin VERIFY_TOKEN Meta no puede verificar la URL",
+                _opcion(backend, "VERIFY_TOKEN"),
+            )
+        ]
+    lineas = []
+    if not url.startswith("https://"):
+        lineas.append(
+            Linea(
+                WARN,
+                nombre,
+                f"{url} no es HTTPS",
+                "Meta solo acepta URLs https:// con un certificado válido.",
+            )
+        )
+    return [*lineas, _handshake(nombre, url, str(token), timeout)]
+
+
+def _handshake(nombre: str, url: str, token: str, timeout: float) -> Linea:
+    reto = str(secrets.randbelow(10**9))
+    parametros = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": reto}
+    try:
+        respuesta = requests.get(url, params=parametros, timeout=timeout)
+    except requests.RequestException as exc:
+        fix = "la URL debe ser pública y alcanzable desde Internet (DNS, firewall, proxy)."
+        return Linea(ERROR, nombre, f"{url} no responde ({type(exc).__name__})", fix)
+    if respuesta.status_code == 403:
+        fix = "el servidor de esa URL tiene otro VERIFY_TOKEN: usa el mismo en ambos lados."
+        return Linea(ERROR, nombre, f"{url} rechazó el VERIFY_TOKEN (HTTP 403)", fix)
+    if respuesta.status_code != 200 or respuesta.text != reto:
+        detalle = f"{url} respondió HTTP {respuesta.status_code} sin devolver el challenge"
+        return Linea(ERROR, nombre, detalle, INCLUDE)
+    return Linea(OK, nombre, f"{url} responde al handshake de Meta")
+
+
+def revisar_suscripcion(backend: Any, nombre: str, esperada: str) -> Linea:
+    """The WABA must have an app subscribed, and no override sending webhooks elsewhere."""
+    if not backend.options.get("BUSINESS_ACCOUNT_ID"):
+        detalle = "sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA"
+        return Linea(WARN, nombre, detalle, _opcion(backend, "BUSINESS_ACCOUNT_ID"))
+    try:
+        apps = backend.subscribed_apps()
+    except ProviderError as exc:
+        fix = "el token necesita el permiso whatsapp_business_management sobre esta WABA; " + (
+            _opcion(backend, "BUSINESS_ACCOUNT_ID")
+        )
+        return Linea(ERROR, nombre, f"no se pudo leer subscribed_apps: {exc.readable}", fix)
+    if not apps:
+        return Linea(
+            ERROR,
+            nombre,
+            "ninguna app está suscrita a la WABA: Meta no enviará webhooks",
+            _suscribir(backend),
+        )
+    desvio = next((app for app in apps if app.override_callback_uri), None)
+    if desvio and esperada and desvio.override_callback_uri != esperada:
+        detalle = f"la WABA envía los webhooks a {desvio.override_callback_uri}, no a {esperada}"
+        return Linea(ERROR, nombre, detalle, _suscribir(backend, esperada))
+    suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
+    return Linea(OK, nombre, f"app(s) suscrita(s) a la WABA: {suscritas}")
+
+
+def _suscribir(backend: Any, url: str = "") -> str:
+    # The token is never printed: the operator pastes their own.
+    base = str(backend.options.get("BASE_URL") or "https://graph.facebook.com").rstrip("/")
+    datos = f" -d override_callback_uri={url} -d verify_token=<VERIFY_TOKEN>" if url else ""
+    return (
+        f"curl -X POST '{base}{backend.ruta_waba('subscribed_apps')}' "
+        f"-H 'Authorization: Bearer <ACCESS_TOKEN>'{datos}"
+    )
+
+
+# -- Redis and the worker ----------------------------------------------------------------
+
+
+def revisar_redis(timeout: float) -> list[Linea]:
+    """Ping each Redis in use: ``REDIS_URL`` (rate limit) and a Redis Celery broker."""
+    urls = {"REDIS_URL": get_settings().REDIS_URL, "broker": _broker_redis()}
+    urls = {origen: url for origen, url in urls.items() if url}
+    if not urls:
+        if get_settings().RATE_LIMIT:
+            detalle = "sin REDIS_URL el RATE_LIMIT se cuenta en cada proceso por separado"
+            return [Linea(WARN, "redis", detalle, 'define WHATSAPP_NOTIFY["REDIS_URL"].')]
+        return [Linea(OK, "redis", "no se usa")]
+    return [_ping_redis(origen, url, timeout) for origen, url in urls.items()]
+
+
+def _broker_redis() -> str:
+    if current_app.conf.task_always_eager:
+        return ""
+    url = str(current_app.conf.broker_url or "")
+    return url if url.startswith(("redis://", "rediss://")) else ""
+
+
+def _ping_redis(origen: str, url: str, timeout: float) -> Linea:
+    try:
+        import redis
+    except ImportError:
+        return Linea(ERROR, "redis", "falta el paquete redis", 'pip install "redis>=6.4"')
+    visible = sin_credenciales(url)
+    cliente = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        cliente.ping()
+    except redis.RedisError as exc:
+        fix = f"arranca Redis o corrige {origen}."
+        return Linea(ERROR, "redis", f"{visible} ({origen}) no responde: {exc}", fix)
+    finally:
+        cliente.close()
+    return Linea(OK, "redis", f"{visible} ({origen}) responde")
+
+
+def revisar_worker(timeout: float) -> list[Linea]:
+    """A Celery worker answers ``ping`` through the broker (eager Celery needs none)."""
+    app = current_app
+    if app.conf.task_always_eager:
+        detalle = "Celery en modo eager: los envíos salen en el proceso del ERP, sin worker"
+        fix = "en producción configura CELERY_BROKER_URL y arranca `celery -A <proyecto> worker`."
+        return [Linea(WARN, "worker", detalle, fix)]
+    broker = sin_credenciales(str(app.conf.broker_url or "(por omisión)"))
+    try:
+        with app.connection_for_write() as conexion:
+            conexion.ensure_connection(max_retries=0, timeout=timeout)
+            respuestas = app.control.ping(timeout=timeout, connection=conexion)
+    except Exception as exc:  # any transport's connection error
+        fix = "arranca el broker o corrige CELERY_BROKER_URL."
+        return [Linea(ERROR, "worker", f"el broker {broker} no responde: {exc}", fix)]
+    if not respuestas:
+        fix = _arrancar_worker(app.main)
+        return [Linea(ERROR, "worker", f"ningún worker respondió en {timeout:g} s", fix)]
+    nombres = ", ".join(sorted(nombre for respuesta in respuestas for nombre in respuesta))
+    return [Linea(OK, "worker", f"{len(respuestas)} worker(s) responden: {nombres}")]
+
+
+def _arrancar_worker(proyecto: str | None) -> str:
+    cola = get_settings().TASK_QUEUE
+    opciones = f" -Q {cola}" if cola else ""
+    return f"arranca un worker: celery -A {proyecto or '<proyecto>'} worker -l info{opciones}"

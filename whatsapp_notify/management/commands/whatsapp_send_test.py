@@ -1,0 +1,162 @@
+"""``python manage.py whatsapp_send_test <telefono>``: send one test message, see what happened.
+
+The envío goes through the public API (``enviar_plantilla`` / ``enviar_texto``), so it
+meets every rule a real one does (consent, 24-hour window, policy, template catalog).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...conf import DEFAULT_ALIAS
+from ...exceptions import WhatsAppError
+from ...models import EnvioWhatsApp, EstadoEnvio
+from ...outbox import enviar_plantilla, enviar_texto
+from ..salida import Linea, Nivel, arreglo, escribir, motivo_legible, resumen
+
+TIPO = "prueba"
+# Estados a worker (or a webhook) still has to move.
+EN_CURSO = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO})
+ACEPTADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
+PAUSA_SONDEO = 0.5
+
+
+class Command(BaseCommand):
+    help = (
+        "Envía un mensaje de prueba por la API pública (respeta consentimiento, ventana de "
+        "24 horas y política, como cualquier envío) y dice qué pasó: enviado, omitido (con "
+        "su motivo y cómo arreglarlo) o fallido (con el código de error). Con Celery en modo "
+        "eager el resultado se ve al momento; con un worker, espera hasta --esperar segundos. "
+        "Termina con código 1 si el envío no salió. Ejemplo: whatsapp_send_test "
+        '"+52 55 1234 5678" --plantilla hello_world --idioma en_US'
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("telefono", help="Teléfono del destinatario, con código de país.")
+        que = parser.add_mutually_exclusive_group(required=True)
+        que.add_argument(
+            "--plantilla",
+            help="Nombre de una plantilla aprobada (Meta crea hello_world, en_US, en cada "
+            "cuenta nueva).",
+        )
+        que.add_argument(
+            "--texto", help="Texto libre: solo sale si el cliente escribió en las últimas 24 h."
+        )
+        parser.add_argument(
+            "--variables",
+            default="",
+            help="Variables del cuerpo separadas por comas: 'Ana,OT-42' para {{1}},{{2}}, o "
+            "'nombre=Ana,orden=OT-42' para parámetros con nombre.",
+        )
+        parser.add_argument(
+            "--idioma", default=None, help="Idioma de la plantilla (por omisión DEFAULT_LANGUAGE)."
+        )
+        parser.add_argument(
+            "--cuenta", default=DEFAULT_ALIAS, help="Alias de la cuenta (por omisión default)."
+        )
+        parser.add_argument(
+            "--esperar",
+            type=float,
+            default=0.0,
+            metavar="SEGUNDOS",
+            help="Segundos a esperar a que un worker lo envíe (por omisión 0: no esperar).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        envio = registrar(options)
+        self.stdout.write(f"Envío {resumen(envio)} registrado: {envio.get_estado_display()}")
+        envio = esperar(envio, options["esperar"])
+        linea = resultado(envio, options["esperar"])
+        escribir(self.stdout, self.style, [linea])
+        if linea.nivel == Nivel.ERROR:
+            raise CommandError(f"El envío #{envio.pk} no salió ({envio.estado}).")
+
+
+def registrar(options: dict[str, Any]) -> EnvioWhatsApp:
+    """Record the test envío through the public API.
+
+    Raises:
+        CommandError: the API refused it as a programmer error (variables, account...).
+    """
+    comunes = {"tipo": TIPO, "cuenta": options["cuenta"]}
+    try:
+        if options["texto"] is not None:
+            return enviar_texto(options["telefono"], options["texto"], **comunes)
+        return enviar_plantilla(
+            options["telefono"],
+            options["plantilla"],
+            variables=variables(options["variables"]),
+            idioma=options["idioma"],
+            **comunes,
+        )
+    except (WhatsAppError, ImproperlyConfigured) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def variables(texto: str) -> list[str] | dict[str, str] | None:
+    """``"Ana,OT-42"`` -> ``["Ana", "OT-42"]``; ``"nombre=Ana"`` -> ``{"nombre": "Ana"}``.
+
+    Raises:
+        CommandError: named and positional values mixed.
+    """
+    if not texto:
+        return None
+    partes = [parte.strip() for parte in texto.split(",")]
+    con_nombre = ["=" in parte for parte in partes]
+    if not any(con_nombre):
+        return partes
+    if not all(con_nombre):
+        raise CommandError(
+            f"--variables mezcla valores con nombre y sin nombre: {texto!r}. Usa 'Ana,OT-42' "
+            "o 'nombre=Ana,orden=OT-42'."
+        )
+    return dict(parte.split("=", 1) for parte in partes)
+
+
+def esperar(envio: EnvioWhatsApp, segundos: float) -> EnvioWhatsApp:
+    """Re-read the envío until a worker moves it, or ``segundos`` pass."""
+    limite = time.monotonic() + segundos
+    envio.refresh_from_db()
+    while _en_curso(envio) and time.monotonic() < limite:
+        time.sleep(PAUSA_SONDEO)
+        envio.refresh_from_db()
+    return envio
+
+
+def _en_curso(envio: EnvioWhatsApp) -> bool:
+    # A pendiente envío with a proximo_intento already failed once and waits for its retry.
+    return envio.estado in EN_CURSO and envio.proximo_intento is None
+
+
+def resultado(envio: EnvioWhatsApp, esperado: float) -> Linea:
+    """What the envío's estado means for the operator."""
+    if envio.estado in ACEPTADOS:
+        return Linea(Nivel.OK, "envío", f"#{envio.pk} {envio.estado}, wamid {envio.wamid}")
+    if envio.estado == EstadoEnvio.OMITIDO:
+        detalle = f"#{envio.pk} omitido: {motivo_legible(envio.motivo)} ({envio.motivo})"
+        if envio.error_detalle:  # e.g. the text a POLICY gave
+            detalle += f": {envio.error_detalle}"
+        return Linea(Nivel.ERROR, "envío", detalle, arreglo(envio.motivo))
+    if envio.estado == EstadoEnvio.FALLIDO:
+        detalle = f"#{envio.pk} fallido: {envio.error_detalle or envio.error_codigo or '?'}"
+        fix = "corrige la causa y reenvíalo con whatsapp_reintentar o desde el admin."
+        return Linea(Nivel.ERROR, "envío", detalle, fix)
+    return _sin_resolver(envio, esperado)
+
+
+def _sin_resolver(envio: EnvioWhatsApp, esperado: float) -> Linea:
+    if envio.estado == EstadoEnvio.INCIERTO:
+        detalle = f"#{envio.pk} sin confirmar: el proveedor pudo recibirlo (timeout)"
+        return Linea(Nivel.WARN, "envío", detalle, "espera el webhook de estado.")
+    if envio.proximo_intento is not None:
+        detalle = f"#{envio.pk} se reintentará: {envio.error_detalle or envio.error_codigo}"
+        return Linea(Nivel.WARN, "envío", detalle, "revisa el error; Beat lo reintenta.")
+    if esperado:
+        detalle = f"#{envio.pk} sigue {envio.estado} tras {esperado:g} s"
+        return Linea(Nivel.ERROR, "envío", detalle, "¿hay un worker? manage.py whatsapp_check")
+    detalle = f"#{envio.pk} en cola ({envio.estado}); --esperar 30 muestra el resultado"
+    return Linea(Nivel.OK, "envío", detalle)

@@ -1,0 +1,124 @@
+"""What the operator commands share: result lines, dates, envío summaries, readable reasons.
+
+Every line starts with its level (``OK``, ``WARN``, ``ERROR``) so a log is easy to grep;
+a problem ends with ``→ fix:`` and what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.color import Style
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ..models import EnvioWhatsApp, MotivoOmision
+from ..phones import mask
+
+
+class Nivel(StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class Linea:
+    """One result: ``nombre`` is what was checked, ``fix`` what to do when it is wrong."""
+
+    nivel: Nivel
+    nombre: str
+    detalle: str
+    fix: str = ""
+
+    def texto(self) -> str:
+        linea = f"{self.nivel}  {self.nombre}: {self.detalle}"
+        return f"{linea} → fix: {self.fix}" if self.fix else linea
+
+
+def escribir(salida: OutputWrapper, style: Style, lineas: list[Linea]) -> None:
+    """Write ``lineas`` to ``salida``, the level coloured when it is a terminal."""
+    colores = {Nivel.OK: style.SUCCESS, Nivel.WARN: style.WARNING, Nivel.ERROR: style.ERROR}
+    for linea in lineas:
+        salida.write(linea.texto(), style_func=colores[linea.nivel])
+
+
+def errores(lineas: list[Linea]) -> int:
+    return sum(linea.nivel == Nivel.ERROR for linea in lineas)
+
+
+def fecha(texto: str, *, opcion: str, fin: bool = False) -> datetime:
+    """``2025-03-01`` (a whole day) or ``2025-03-01T14:30`` as an aware datetime.
+
+    A bare date means the start of that day in the current time zone; with ``fin``, the
+    start of the next day, so ``--hasta 2025-03-01`` includes all of the 1st.
+
+    Raises:
+        CommandError: ``texto`` is neither, naming ``opcion``.
+    """
+    try:
+        # The date first: parse_datetime() also reads a bare date, as midnight.
+        if dia := parse_date(texto):
+            inicio = timezone.make_aware(datetime.combine(dia, time.min))
+            return inicio + timedelta(days=1) if fin else inicio
+        if momento := parse_datetime(texto):
+            return momento if timezone.is_aware(momento) else timezone.make_aware(momento)
+    except ValueError:  # well formed, but no such day or hour (2025-02-30)
+        pass
+    raise CommandError(
+        f"{opcion} debe ser una fecha AAAA-MM-DD o fecha y hora AAAA-MM-DDTHH:MM, no {texto!r}."
+    )
+
+
+def local(momento: datetime | None) -> str:
+    """``2025-03-01 14:30`` in the current time zone; ``-`` for None."""
+    return timezone.localtime(momento).strftime("%Y-%m-%d %H:%M") if momento else "-"
+
+
+def resumen(envio: EnvioWhatsApp) -> str:
+    """``#12 recordatorio_24h recordatorio_cita → 52******5678``: never the full phone."""
+    que = envio.plantilla or envio.nombre_documento or envio.clase
+    return f"#{envio.pk} {envio.tipo or '-'} {que} → {mask(envio.telefono or envio.wa_id)}"
+
+
+def motivo_legible(motivo: str) -> str:
+    """The Spanish label of a :class:`MotivoOmision` value (the value itself if unknown)."""
+    try:
+        return str(MotivoOmision(motivo).label)
+    except ValueError:
+        return motivo
+
+
+# What the operator can do about each reason an envío did not go out.
+ARREGLOS = {
+    MotivoOmision.DESHABILITADO: 'WHATSAPP_NOTIFY["ENABLED"] está en False; ponlo en True.',
+    MotivoOmision.SIN_TELEFONO: "da un teléfono con código de país, como +52 55 1234 5678.",
+    MotivoOmision.TELEFONO_INVALIDO: "escribe el teléfono con código de país, como "
+    '+52 55 1234 5678 (o ajusta WHATSAPP_NOTIFY["DEFAULT_REGION"]).',
+    MotivoOmision.SIN_CONSENTIMIENTO: "registra el consentimiento del cliente "
+    "(whatsapp_notify.otorgar_consentimiento o el admin «Consentimientos»).",
+    MotivoOmision.FUERA_DE_VENTANA: "el cliente no escribió en las últimas 24 horas: usa "
+    "una plantilla aprobada (--plantilla).",
+    MotivoOmision.ERROR_DISPARADOR: "corrige el disparador y guarda de nuevo el objeto.",
+    MotivoOmision.POLITICA: 'lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).',
+    MotivoOmision.PLANTILLA_NO_APROBADA: "usa una plantilla aprobada en WhatsApp Manager "
+    "y sincroniza el catálogo (manage.py whatsapp_sync_plantillas).",
+}
+
+
+def arreglo(motivo: str) -> str:
+    return ARREGLOS.get(motivo, "revisa el envío en el admin.")
+
+
+def sin_credenciales(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for broker and Redis URLs)."""
+    partes = urlsplit(url)
+    if not partes.password:
+        return url
+    usuario = f"{partes.username}:" if partes.username else ":"
+    host = partes.netloc.rpartition("@")[2]
+    return urlunsplit(partes._replace(netloc=f"{usuario}***@{host}"))
