@@ -659,3 +659,54 @@ def test_check__ajustes_del_webhook_y_palabras(settings, clave, valor, id_):
     assert [(error.id, clave in error.msg) for error in errores] == [
         (f"whatsapp_notify.{id_}", True)
     ]
+
+
+@pytest.mark.parametrize(
+    ("clave", "valor"),
+    [
+        pytest.param("RETENTION_DAYS", 0, id="retencion-cero"),
+        pytest.param("RETENTION_DAYS", "180", id="retencion-texto"),
+        pytest.param("FAILURE_MIN_SENDS", 2.5, id="minimo-no-entero"),
+        pytest.param("FAILURE_WINDOW", -1, id="ventana-negativa"),
+        pytest.param("FAILURE_THRESHOLD", 20, id="umbral-en-porcentaje"),
+        pytest.param("FAILURE_THRESHOLD", 0, id="umbral-cero"),
+        pytest.param("REMINDER_TOLERANCE", -5, id="tolerancia-negativa"),
+    ],
+)
+def test_check__ajustes_de_operacion(settings, clave, valor):
+    settings.WHATSAPP_NOTIFY = {**settings.WHATSAPP_NOTIFY, clave: valor}
+
+    errores = check_settings()
+
+    assert [(error.id, clave in error.msg) for error in errores] == [("whatsapp_notify.E007", True)]
+
+
+def test_check__tolerancia_cero_es_valida(settings):
+    settings.WHATSAPP_NOTIFY = {**settings.WHATSAPP_NOTIFY, "REMINDER_TOLERANCE": 0}
+
+    assert check_settings() == []
+
+
+def test_checks__e010_recordatorio_con_cuenta_inexistente(configurar):
+    from datetime import timedelta
+
+    from whatsapp_notify import recordatorio
+
+    configurar()
+    declarado = recordatorio(
+        "testapp.Cita",
+        campo_fecha="fecha",
+        antes=[timedelta(hours=1)],
+        plantilla="recordatorio_cita",
+        tipo="recordatorio_prueba",
+        destinatario=lambda cita: cita.cliente,
+        cuenta="sucusal",
+    )
+    try:
+        errores = [error for error in check_settings() if error.id == "whatsapp_notify.E010"]
+    finally:
+        declarado.desconectar()
+
+    assert len(errores) == 1
+    assert "recordatorio" in errores[0].msg
+    assert "cuenta='sucusal'" in errores[0].msg

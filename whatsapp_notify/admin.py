@@ -32,6 +32,7 @@ from .models import (
     Mensaje,
     MotivoOmision,
     OrigenConsentimiento,
+    Plantilla,
 )
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
@@ -506,3 +507,45 @@ def _mensaje_con_error(cuantos: int) -> str:
         "%(n)d eventos siguen con error; revisa su detalle.",
         cuantos,
     ) % {"n": cuantos}
+
+
+@admin.register(Plantilla)
+class PlantillaAdmin(SoloLecturaMixin, admin.ModelAdmin):
+    """The template catalog, as synced from Meta (whatsapp_sync_plantillas and webhooks)."""
+
+    list_display = (
+        "nombre",
+        "idioma",
+        "cuenta",
+        "categoria",
+        "estado",
+        "formato_encabezado",
+        "parametros",
+        "sincronizada_en",
+    )
+    list_filter = ("estado", "categoria", "idioma")
+    search_fields = ("nombre", "=meta_id")
+    readonly_fields = (
+        "cuenta",
+        "nombre",
+        "idioma",
+        "meta_id",
+        "categoria",
+        "estado",
+        "motivo",
+        "formato_encabezado",
+        "formato_parametros",
+        "parametros_cuerpo",
+        "nombres_parametros",
+        "componentes",
+        "sincronizada_en",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("parámetros del cuerpo"))
+    def parametros(self, obj: Plantilla) -> str:
+        if not obj.componentes:
+            return "—"  # known from a status webhook only: not synced yet
+        if obj.formato_parametros == "NAMED" and obj.nombres_parametros:
+            return ", ".join(obj.nombres_parametros)
+        return str(obj.parametros_cuerpo)

@@ -15,10 +15,14 @@ Ids are stable; document them before changing one.
 - E008 ``ENABLED`` or ``REQUIRE_CONSENT`` is not a real bool (a ``"False"`` read from the
   environment is a non-empty string, i.e. true).
 - E009 ``DEFAULT_LANGUAGE`` is not a template language code like ``es_MX``.
-- E010 a declared disparador sends through an account (``cuenta``) missing from ``BACKENDS``.
+- E010 a declared disparador or recordatorio sends through an account (``cuenta``) missing
+  from ``BACKENDS``.
 - E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
+- E012 ``POLICY`` does not import, or does not name a callable.
 
-E007 and E008 also cover ``WEBHOOK_MAX_BYTES`` (an integer) and ``WEBHOOK_ASYNC`` (a bool).
+E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
+``FAILURE_MIN_SENDS`` (positive numbers), ``FAILURE_THRESHOLD`` (a share in (0, 1]),
+``REMINDER_TOLERANCE`` (>= 0) and ``WEBHOOK_ASYNC`` (a bool).
 """
 
 from __future__ import annotations
@@ -38,8 +42,11 @@ NUMEROS = (
     "RECONCILE_AFTER",
     "PAUSE_PROBE_EVERY",
     "WEBHOOK_MAX_BYTES",
+    "RETENTION_DAYS",
+    "FAILURE_WINDOW",
+    "FAILURE_MIN_SENDS",
 )
-ENTEROS = ("MAX_ATTEMPTS", "WEBHOOK_MAX_BYTES")
+ENTEROS = ("MAX_ATTEMPTS", "WEBHOOK_MAX_BYTES", "RETENTION_DAYS", "FAILURE_MIN_SENDS")
 BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT", "WEBHOOK_ASYNC")
 PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS")
 # Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
@@ -184,6 +191,24 @@ def _numbers(merged: dict) -> list[checks.CheckMessage]:
         )
         for name in NUMEROS
         if not _positivo(merged[name], entero=name in ENTEROS)
+    ] + _rangos(merged)
+
+
+def _rangos(merged: dict) -> list[checks.CheckMessage]:
+    """FAILURE_THRESHOLD is a share (0 < x <= 1); REMINDER_TOLERANCE may be 0 (never late)."""
+    umbral, tolerancia = merged["FAILURE_THRESHOLD"], merged["REMINDER_TOLERANCE"]
+    problemas = []
+    if not _positivo(umbral, entero=False) or umbral > 1:
+        problemas.append(("FAILURE_THRESHOLD", "una proporción entre 0 y 1 (0.2 = 20 %)"))
+    if isinstance(tolerancia, bool) or not isinstance(tolerancia, int | float) or tolerancia < 0:
+        problemas.append(("REMINDER_TOLERANCE", "un número de segundos mayor o igual que 0"))
+    return [
+        _error(
+            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser {que}.",
+            f"Valor por omisión: {DEFAULTS[name]!r}.",
+            "E007",
+        )
+        for name, que in problemas
     ]
 
 
@@ -221,21 +246,49 @@ def _language(idioma) -> list[checks.CheckMessage]:
 
 
 def _disparadores(config) -> list[checks.CheckMessage]:
-    from .triggers import declarados
+    """Disparadores and recordatorios must send through a configured account."""
+    from . import reminders, triggers
 
     if not isinstance(config, dict):
         return []  # E002 already says how BACKENDS must look
     cuentas = ", ".join(sorted(map(str, config))) or "(ninguna)"
+    declarados = [
+        *(("disparador", d) for d in triggers.declarados()),
+        *(("recordatorio", r) for r in reminders.declarados()),
+    ]
     return [
         _error(
-            f"El disparador {declarado.tipo!r} de {declarado.modelo._meta.label} usa "
+            f"El {api} {declarado.tipo!r} de {declarado.modelo._meta.label} usa "
             f'cuenta={declarado.cuenta!r}, que no existe en {SETTING_NAME}["BACKENDS"]: '
-            "cada vez que se dispare quedaría un envío omitido.",
-            f"Cuentas configuradas: {cuentas}. Corrige cuenta= en disparador() o añade "
+            "cada envío suyo quedaría omitido.",
+            f"Cuentas configuradas: {cuentas}. Corrige cuenta= en {api}() o añade "
             f'{SETTING_NAME}["BACKENDS"][{declarado.cuenta!r}].',
             "E010",
             obj=declarado.modelo,
         )
-        for declarado in declarados()
+        for api, declarado in declarados
         if declarado.cuenta not in config
     ]
+
+
+@checks.register()
+def check_politica(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E012: ``POLICY`` is None or the dotted path of an importable callable."""
+    from .operations import cargar_politica
+
+    try:
+        ruta = raw_user_settings().get("POLICY")
+    except ImproperlyConfigured:
+        return []  # E001 already says WHATSAPP_NOTIFY must be a dict
+    try:
+        cargar_politica(ruta)
+    except ImproperlyConfigured as exc:
+        return [
+            _error(
+                str(exc),
+                f'Por ejemplo {SETTING_NAME}["POLICY"] = "miapp.whatsapp.politica", una '
+                "función politica(envio) que devuelve None o el motivo; None para no filtrar.",
+                "E012",
+            )
+        ]
+    return []
