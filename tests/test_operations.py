@@ -137,11 +137,30 @@ def test_purgar__borra_el_documento_que_ningun_envio_usa(media):
     envio = nuevo_envio(PDF)
     archivo = ruta(media, envio)
     envejecer(envio, EstadoEnvio.ENTREGADO, RETENCION + 1)
+    viejo = hace(RETENCION + 1).timestamp()
+    os.utime(archivo, (viejo, viejo))
 
     purga = operations.purgar()
 
     assert not archivo.exists()
     assert (purga.envios, purga.archivos) == (1, 1)
+
+
+def test_purgar__conserva_el_documento_reutilizado_hace_poco(media):
+    # An envío being recorded now reuses the old file (same bytes) but is not committed yet:
+    # reusing refreshed the file's time, so the purge keeps it.
+    envio = nuevo_envio(PDF)
+    archivo = ruta(media, envio)
+    envejecer(envio, EstadoEnvio.ENTREGADO, RETENCION + 1)
+    viejo = hace(RETENCION + 1).timestamp()
+    os.utime(archivo, (viejo, viejo))
+    storage = EnvioWhatsApp._meta.get_field("documento").storage
+    almacenar_documento(Documento(PDF, "cotizacion.pdf"), storage)
+
+    purga = operations.purgar()
+
+    assert archivo.exists()
+    assert (purga.envios, purga.archivos) == (1, 0)
 
 
 def test_purgar__conserva_el_documento_que_otro_envio_aun_usa(media):

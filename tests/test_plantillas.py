@@ -738,6 +738,17 @@ def test_enviar_plantilla__not_approved_is_omitido_and_never_sent(enviar, outbox
     assert outbox == []
 
 
+@pytest.mark.parametrize("estado", ["FLAGGED", "REINSTATED", "UNARCHIVED", "LOCKED", "UNLOCKED"])
+def test_enviar_plantilla__estados_de_meta_que_aun_envian_no_se_omiten(enviar, outbox, estado):
+    # A quality flag or an edit lock (webhook events) does not stop Meta from sending it.
+    en_catalogo(estado=estado)
+
+    envio = enviar(TELEFONO, "vehiculo_listo_cliente", variables=["Ana", "Mazda 3", "OT-42"])
+
+    assert envio.motivo == ""
+    assert len(outbox) == 1
+
+
 @pytest.mark.parametrize(
     "idioma", ["es-MX", "es_mx", "es_MX"], ids=["guion", "minusculas", "igual"]
 )

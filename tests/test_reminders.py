@@ -430,6 +430,17 @@ def test_despachar__envia_el_recordatorio_debido_y_no_el_futuro(declarar, client
     assert list(activos(cita)) == ["recordatorio_1h"]
 
 
+def test_cancelar__un_recordatorio_que_beat_acaba_de_promover_se_cancela(declarar, cliente):
+    declarar()
+    nueva_cita(cliente)
+    leido = EnvioWhatsApp.objects.get(tipo="recordatorio_1h")  # read while programado...
+    EnvioWhatsApp.objects.filter(pk=leido.pk).update(estado=EstadoEnvio.PENDIENTE)  # ...promoted
+
+    assert reminders._cancelar(leido, timezone.now()) == 1
+
+    assert EnvioWhatsApp.objects.get(pk=leido.pk).estado == EstadoEnvio.CANCELADO
+
+
 @pytest.mark.django_db
 def test_cancelar__un_envio_ya_reclamado_por_un_worker_no_se_toca(declarar, cliente):
     declarar()

@@ -369,4 +369,25 @@ class Plantilla(models.Model):
 
     @property
     def aprobada(self) -> bool:
-        return self.estado == "APPROVED"
+        """True when Meta lets the template be sent.
+
+        Not only ``APPROVED``: a ``FLAGGED`` (quality warning), ``REINSTATED``, ``UNARCHIVED``,
+        ``LOCKED`` or ``UNLOCKED`` template (webhook events) still sends; these are refused.
+        """
+        return self.estado not in NO_ENVIABLES
+
+
+# Template statuses under which Meta refuses to send (132001, 132015, 132016).
+NO_ENVIABLES = frozenset(
+    {
+        "PENDING",
+        "REJECTED",
+        "PAUSED",
+        "DISABLED",
+        "DELETED",
+        "PENDING_DELETION",
+        "ARCHIVED",
+        "IN_APPEAL",
+        "LIMIT_EXCEEDED",
+    }
+)

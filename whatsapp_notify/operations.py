@@ -73,6 +73,10 @@ def purgar(ahora: datetime | None = None) -> Purga:
         EventoWebhook.objects.filter(procesado_en__isnull=False, recibido_en__lt=corte)
     )
     archivos = _borrar_sin_referencia(Mensaje, "archivo", recibidos)
+    # Only files not written (nor reused, see outbox.almacenar_documento) since the cut-off:
+    # an envío being recorded right now with the same bytes is not committed yet.
+    storage = EnvioWhatsApp._meta.get_field("documento").storage
+    documentos = {nombre for nombre in documentos if _escrito_antes(storage, nombre, corte)}
     archivos += _borrar_sin_referencia(EnvioWhatsApp, "documento", documentos)
     archivos += _borrar_sin_referencia(EnvioWhatsApp, "documento", _documentos_viejos(corte))
     purga = Purga(envios, eventos, mensajes, archivos)

@@ -11,7 +11,9 @@ the same PDF is stored once however many envíos, retries or rolled-back attempt
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -351,11 +353,20 @@ def _extension(nombre: str) -> str:
     return sufijo if _EXTENSION_RE.fullmatch(sufijo) else ""
 
 
+def _tocar(storage: Storage, nombre: str) -> None:
+    # A reused file is "written now": the retention purge only deletes files older than its
+    # cut-off, so an envío being recorded with an old file keeps it. Storages without local
+    # paths cannot be touched; there the purge only removes files of envíos it deletes.
+    with contextlib.suppress(NotImplementedError, OSError):
+        os.utime(storage.path(nombre))
+
+
 def almacenar_documento(documento: Documento, storage: Storage) -> str:
     """Write ``documento`` to ``storage`` unless it is already there; return its name."""
     nombre = ruta_documento(documento)
     if storage.exists(nombre):
         if storage.size(nombre) == len(documento.contenido):
+            _tocar(storage, nombre)
             return nombre
         storage.delete(nombre)  # cut short by a crash mid-write: write it again
     guardado = storage.save(nombre, ContentFile(bytes(documento.contenido)))

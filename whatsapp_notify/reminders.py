@@ -365,8 +365,12 @@ def _etiqueta_objeto(obj: models.Model) -> str:
 
 
 def _cancelar(envio: EnvioWhatsApp, ahora: datetime) -> int:
-    """Cancel one envío if it is still in the estado read (a worker may have claimed it)."""
-    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado=envio.estado).update(
+    """Cancel one envío while it is still waiting (a worker may have claimed it meanwhile).
+
+    Conditional on "still programado or pendiente", not on the estado read: Beat may promote
+    it from programado to pendiente in between, and it must be cancelled all the same.
+    """
+    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=ACTIVOS).update(
         estado=EstadoEnvio.CANCELADO, cancelado_en=ahora, clave=None, actualizado_en=ahora
     )
     if cancelado:
