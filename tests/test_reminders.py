@@ -677,3 +677,25 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
 
         assert declarado.modelo is Turno
         assert reminders._Agenda.INSTANTANEA in Turno(fecha=en(days=1)).__dict__
+
+
+def test_programar__una_instancia_con_fecha_ya_superada_no_programa_nada(declarar, cliente):
+    # Two requests move the same appointment at once: the one whose date is no longer the
+    # stored one plans nothing, so only the reminders of the stored date stay active.
+    rec = declarar()
+    cita = nueva_cita(cliente)
+    otra = fresca(cita)
+    otra.fecha = en(days=5)
+    otra.save()
+    cita.fecha = en(days=4)  # this request's date, overwritten by the other one
+
+    assert rec._programar(cita) == []
+
+    fechas = {
+        envio.programado_para + antes
+        for envio, antes in (
+            (activos(cita)["recordatorio_24h"][0], H24),
+            (activos(cita)["recordatorio_1h"][0], H1),
+        )
+    }
+    assert fechas == {fresca(cita).fecha}

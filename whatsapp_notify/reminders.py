@@ -216,9 +216,23 @@ class Recordatorio:
     # Scheduling ---------------------------------------------------------------------
 
     def _programar(self, obj: models.Model) -> list[EnvioWhatsApp]:
-        plan = self._plan(obj)
-        self._cancelar_activos(obj, conservar=plan.keys())
-        return self._crear(obj, plan) if plan else []
+        with transaction.atomic():
+            if not self._fecha_vigente(obj):
+                return []
+            plan = self._plan(obj)
+            self._cancelar_activos(obj, conservar=plan.keys())
+            return self._crear(obj, plan) if plan else []
+
+    def _fecha_vigente(self, obj: models.Model) -> bool:
+        """Lock the object's row; False when another save stored a different date meanwhile.
+
+        Two saves of one object moving its date at once would each plan from their own
+        date; planning under the row lock, only from the date actually stored, leaves the
+        reminders of the last date and no others (the other save plans them).
+        """
+        filas = type(obj)._base_manager.select_for_update().filter(pk=obj.pk)
+        guardadas = list(filas.values_list(self.attname, flat=True))
+        return not guardadas or guardadas[0] == getattr(obj, self.attname)
 
     def _plan(self, obj: models.Model) -> dict[str, timedelta]:
         """Clave -> offset of the reminders ``obj`` should have now."""
