@@ -932,3 +932,19 @@ def test_meta__timeout_de_lectura_deja_el_envio_incierto(graph, wa_settings):
     assert envio.proximo_intento > timezone.now() + timedelta(seconds=890)
     assert delivery.envios_por_despachar() == []
     assert len(graph.calls) == 1
+
+
+def test_entregar__plantilla_pausada_tras_encolar_omite_sin_llamar(guion):
+    from whatsapp_notify.models import Plantilla
+
+    fila = Plantilla.objects.create(
+        nombre="vehiculo_listo_cliente", idioma="es_MX", estado="APPROVED"
+    )
+    envio = nuevo_envio()
+    Plantilla.objects.filter(pk=fila.pk).update(estado="PAUSED")  # quality drop, via webhook
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "plantilla_no_aprobada")
+    assert guion.llamadas == []

@@ -45,6 +45,7 @@ from .operations import politica
 from .outbox import revisar_destinatario
 from .phones import mask
 from .ratelimit import limiter
+from .templates_catalog import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    campos = ("cuenta", "estado", "telefono", "clase")
+    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma")
     envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
@@ -115,6 +116,8 @@ def entregar(envio_id: int) -> Intento:
         return _omitir(envio, motivo)
     if (negativa := politica(envio)) is not None:
         return _omitir(envio, MotivoOmision.POLITICA, negativa)
+    if _plantilla_retirada(envio):
+        return _omitir(envio, MotivoOmision.PLANTILLA_NO_APROBADA)
     if cuenta_pausada(envio.cuenta):
         return Intento(Resultado.PAUSADA)
     if not reclamar(envio_id):
@@ -128,6 +131,15 @@ def entregar(envio_id: int) -> Intento:
     if espera:
         return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
     return _intentar(envio)
+
+
+def _plantilla_retirada(envio: EnvioWhatsApp) -> bool:
+    """True when the catalog says the template stopped being sendable since it was queued
+    (paused, disabled...): Meta would refuse it (132015, 132016)."""
+    if envio.clase != ClaseEnvio.PLANTILLA:
+        return False
+    fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
+    return fila is not None and not fila.aprobada
 
 
 def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision, detalle: str = "") -> Intento:
