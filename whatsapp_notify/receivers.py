@@ -128,11 +128,7 @@ def cuenta_del_numero(numero_id: str, cuenta: str) -> str:
     Meta posts every number of an app to the one callback URL: an event about another
     configured number belongs to that number's account, whatever URL it came through.
     """
-    if numero_id:
-        for alias, config in get_settings().BACKENDS.items():
-            if str((config.get("OPTIONS") or {}).get("PHONE_NUMBER_ID") or "") == numero_id:
-                return alias
-    return cuenta
+    return get_settings().cuenta_con("PHONE_NUMBER_ID", numero_id, cuenta)
 
 
 def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:

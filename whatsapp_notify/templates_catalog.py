@@ -229,11 +229,7 @@ def _campos_evento(evento: EventoPlantilla, fila: Plantilla | None = None) -> di
 
 def cuenta_de_waba(waba_id: str, cuenta: str) -> str:
     """The account alias whose ``BUSINESS_ACCOUNT_ID`` is ``waba_id``, else ``cuenta``."""
-    if waba_id:
-        for alias, config in get_settings().BACKENDS.items():
-            if str((config.get("OPTIONS") or {}).get("BUSINESS_ACCOUNT_ID") or "") == waba_id:
-                return alias
-    return cuenta
+    return get_settings().cuenta_con("BUSINESS_ACCOUNT_ID", waba_id, cuenta)
 
 
 # -- the check before a send -----------------------------------------------------------------

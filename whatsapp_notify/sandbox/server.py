@@ -34,16 +34,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from ..events import DELIVERED, FAILED, READ, SENT
 from ..phones import mask
 from . import schema
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos, error_graph
 from .media import Media, MultipartInvalido, leer_subida
 from .plantillas import ejemplos, pagina
 from .webhooks import (
-    DELIVERED,
-    FAILED,
-    READ,
-    SENT,
     Cartero,
     EnvioAceptado,
     Negocio,

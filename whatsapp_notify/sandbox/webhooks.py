@@ -22,11 +22,11 @@ from typing import Any
 
 import requests
 
+from ..events import DELIVERED, FAILED, SENT
 from .fallos import error_de_estado
 
 logger = logging.getLogger(__name__)
 
-SENT, DELIVERED, READ, FAILED = "sent", "delivered", "read", "failed"
 # A conversation (v23.0 and earlier) lasts 24 hours from the first message.
 CONVERSACION_SEGUNDOS = 24 * 3600
 TIMEOUT_POST = 5.0
