@@ -37,6 +37,15 @@ class MotivoOmision(models.TextChoices):
     ERROR_DISPARADOR = "error_disparador", _("Error al preparar el disparador")
     POLITICA = "politica", _("No permitido por la política del ERP")
     PLANTILLA_NO_APROBADA = "plantilla_no_aprobada", _("Plantilla no aprobada")
+    BAJA = "baja", _("El cliente pidió la baja")
+    VENCIDO = "vencido", _("Pasó su momento")
+
+
+class Categoria(models.TextChoices):
+    """What a send is, for consent: a stop of marketing never stops utility notices."""
+
+    UTILITY = "utility", _("Servicio (utility)")
+    MARKETING = "marketing", _("Marketing")
 
 
 class ClaseEnvio(models.TextChoices):
@@ -80,6 +89,9 @@ class EnvioWhatsApp(models.Model):
     referencia = GenericForeignKey("content_type", "object_id")
     clave = models.CharField(_("clave"), max_length=255, unique=True, null=True, blank=True)
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
+    categoria = models.CharField(
+        _("categoría"), max_length=16, choices=Categoria.choices, default=Categoria.UTILITY
+    )
 
     # What to send
     clase = models.CharField(_("clase"), max_length=16, choices=ClaseEnvio.choices)
@@ -105,6 +117,10 @@ class EnvioWhatsApp(models.Model):
     error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
     error_titulo = models.CharField(_("título del error"), max_length=255, blank=True)
     error_detalle = models.TextField(_("detalle del error"), blank=True)
+    # A status webhook proved that a copy sent by an automatic re-send also reached the
+    # customer: the other copies' wamids, in the order their statuses came.
+    duplicado = models.BooleanField(_("duplicado"), default=False)
+    wamids_duplicados = models.JSONField(_("wamids duplicados"), default=list, blank=True)
 
     # What the status webhooks report about billing and the conversation
     conversacion_id = models.CharField(_("id de conversación"), max_length=128, blank=True)
@@ -122,9 +138,15 @@ class EnvioWhatsApp(models.Model):
     # One timestamp per transition
     creado_en = models.DateTimeField(_("creado"), default=timezone.now, editable=False)
     programado_para = models.DateTimeField(_("programado para"), null=True, blank=True)
+    expira_en = models.DateTimeField(
+        _("caduca"), null=True, blank=True, help_text=_("Después de esta hora ya no se envía.")
+    )
     despachado_en = models.DateTimeField(_("encolado"), null=True, blank=True)
     reclamado_en = models.DateTimeField(_("tomado por un worker"), null=True, blank=True)
     enviado_en = models.DateTimeField(_("enviado"), null=True, blank=True)
+    confirmado_en = models.DateTimeField(
+        _("primer estado recibido"), null=True, blank=True, help_text=_("Primer webhook de estado.")
+    )
     entregado_en = models.DateTimeField(_("entregado"), null=True, blank=True)
     leido_en = models.DateTimeField(_("leído"), null=True, blank=True)
     fallido_en = models.DateTimeField(_("fallido"), null=True, blank=True)
@@ -148,6 +170,8 @@ class EnvioWhatsApp(models.Model):
             models.Index(fields=["tipo", "-creado_en"], name="wn_envio_tipo_creado"),
             models.Index(fields=["telefono", "-creado_en"], name="wn_envio_tel_creado"),
             models.Index(fields=["content_type", "object_id"], name="wn_envio_referencia"),
+            # Webhook lag: the account's sends still waiting for their first status.
+            models.Index(fields=["cuenta", "enviado_en"], name="wn_envio_cuenta_enviado"),
         ]
 
     def __str__(self) -> str:
@@ -241,9 +265,12 @@ class OrigenConsentimiento(models.TextChoices):
 
 
 class ConsentimientoCliente(models.Model):
-    """Opt-in / opt-out state of one phone number, with origin and evidence."""
+    """Opt-in / opt-out of one phone number for one category, with origin and evidence."""
 
-    telefono = models.CharField(_("teléfono"), max_length=20, unique=True)
+    telefono = models.CharField(_("teléfono"), max_length=20)
+    categoria = models.CharField(
+        _("categoría"), max_length=16, choices=Categoria.choices, default=Categoria.UTILITY
+    )
     estado = models.CharField(_("estado"), max_length=10, choices=EstadoConsentimiento.choices)
     origen = models.CharField(
         _("origen"), max_length=16, choices=OrigenConsentimiento.choices, default="erp"
@@ -257,9 +284,14 @@ class ConsentimientoCliente(models.Model):
         verbose_name = _("consentimiento de cliente")
         verbose_name_plural = _("consentimientos de clientes")
         ordering = ["-actualizado_en"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["telefono", "categoria"], name="wn_consentimiento_tel_categoria"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{mask(self.telefono)}: {self.get_estado_display()}"
+        return f"{mask(self.telefono)} ({self.categoria}): {self.get_estado_display()}"
 
     @property
     def vigente(self) -> bool:
