@@ -127,7 +127,7 @@ def test_check__cuenta_sana__una_linea_ok_por_comprobacion(
     assert "OK  credenciales: Taller Demo (+52 55 0000 0000)" in salida
     assert "OK  webhook: ruta /whatsapp/webhook/" in salida
     assert "OK  webhook: app(s) suscrita(s) a la WABA: ERP Taller (555)" in salida
-    assert "OK  redis: redis://127.0.0.1:6379/15 (REDIS_URL) responde" in salida
+    assert f"OK  redis: {redis_url} (REDIS_URL) responde" in salida
     assert salida.rstrip().endswith("Todo en orden.")
     assert lineas(salida, "ERROR") == []
     # The tests' Celery is eager: a warning, not a failure.
