@@ -407,6 +407,64 @@ def test_webhook_inalcanzable__se_registra_sin_respuesta():
     assert [(w.respuesta, w.intentos) for w in enviados] == [(None, 2)] * 3
 
 
+def test_webhooks_retenidos__llegan_tarde_en_orden_al_soltarlos(sandbox, receptor, backend):
+    sandbox.retener_webhooks()
+    primero = backend.send(salida(Texto("Hola"), referencia="1"))
+    segundo = backend.send(salida(Texto("Hola"), referencia="2"))
+    time.sleep(0.2)  # every status is due by now, and none may be posted
+
+    retenidos = (len(receptor.recibidos), sandbox.webhooks, sandbox.webhooks_pendientes)
+    sandbox.soltar_webhooks()
+    enviados = sandbox.esperar_webhooks(6)
+
+    assert retenidos == (0, [], 6)
+    assert [(w.wamid, w.status) for w in enviados] == [
+        (primero.id, "sent"),
+        (segundo.id, "sent"),
+        (primero.id, "delivered"),
+        (segundo.id, "delivered"),
+        (primero.id, "read"),
+        (segundo.id, "read"),
+    ]
+    assert all(w.entregado for w in enviados)
+    esperar(lambda: sandbox.webhooks_pendientes == 0)
+
+
+def test_token_caducado__190_hasta_rotar_el_token(sandbox, receptor):
+    sandbox.caducar_token(TOKEN)
+    caducado = meta_backend(sandbox)
+    rotado = meta_backend(sandbox, ACCESS_TOKEN="EAAGnuevoTOKEN")
+
+    with pytest.raises(AuthError) as excinfo:
+        caducado.send(salida(Texto("Hola")))
+    with pytest.raises(AuthError):
+        caducado.verify_credentials()
+    resultado = rotado.send(salida(Texto("Hola")))
+
+    assert excinfo.value.code == 190
+    assert [(p.status, bool(p.wamid)) for p in sandbox.mensajes] == [(401, False), (200, True)]
+    assert sandbox.mensajes[0].respuesta["error"]["error_subcode"] == 463
+    assert resultado.id == sandbox.mensajes[1].wamid
+
+
+def test_rafaga__los_n_siguientes_envios_reciben_el_paso(sandbox, backend):
+    sandbox.fallos.rafaga(130429, 3)
+
+    for _ in range(3):
+        with pytest.raises(TransientError) as excinfo:
+            backend.send(salida(Texto("Hola")))
+        assert excinfo.value.code == 130429
+    backend.send(salida(Texto("Hola")))
+
+    assert [p.status for p in sandbox.mensajes] == [400, 400, 400, 200]
+
+
+@pytest.mark.parametrize("veces", [-1, 1.5, True], ids=["negativo", "fraccion", "bool"])
+def test_rafaga__veces_invalidas_lanzan_value_error(veces):
+    with pytest.raises(ValueError, match="veces"):
+        Fallos().rafaga(130429, veces)
+
+
 def test_sin_webhook_url__no_hay_webhooks():
     with Sandbox(delays=(0, 0, 0)) as sandbox:
         respuesta = requests.post(
@@ -728,7 +786,9 @@ def test_comando__registrado_con_sus_opciones():
     assert opciones.webhook_url == "http://127.0.0.1:8000/whatsapp/webhook/"
     assert (opciones.port, opciones.demoras) == (0, "0,0,0")
     assert opciones.error == ["130429:0.5", "190"]
-    for opcion in ("--host", "--app-secret", "--latencia", "--fallos-5xx", "--fallidos"):
+    opciones_ayuda = ("--host", "--app-secret", "--latencia", "--fallos-5xx", "--fallidos")
+    opciones_ayuda += ("--rafaga", "--token-caducado", "--retener-webhooks")
+    for opcion in opciones_ayuda:
         assert opcion in parser.format_help()
 
 
@@ -740,11 +800,14 @@ def test_comando__construye_el_sandbox_con_las_opciones(wa_settings):
     comando = load_command_class("whatsapp_notify", "whatsapp_sandbox")
     argumentos = ["--port", "0", "--demoras", "0.5,1,2", "--latencia", "0.1", "--fallidos", "0.05"]
     argumentos += ["--fallos-5xx", "0.1", "--error", "130429:0.2", "--error", "190"]
+    argumentos += ["--rafaga", "130429:2", "--rafaga", "5xx:1", "--token-caducado", "viejo"]
     parser = comando.create_parser("manage.py", "whatsapp_sandbox")
 
     sandbox = construir_sandbox(vars(parser.parse_args(argumentos)))
     sandbox.stop()
 
+    assert sandbox.fallos.guion == [130429, 130429, "5xx"]
+    assert sandbox.tokens_caducados == {"viejo"}
     assert sandbox.app_secret == "nuevo"
     assert sandbox.delays == (0.5, 1.0, 2.0)
     assert (sandbox.fallos.latencia, sandbox.fallos.fallidos) == (0.1, 0.05)
@@ -760,6 +823,9 @@ def test_comando__construye_el_sandbox_con_las_opciones(wa_settings):
         pytest.param(["--error", "abc"], "--error", id="error-no-numerico"),
         pytest.param(["--error", "190:3"], "--error", id="error-proporcion-mayor-que-1"),
         pytest.param(["--fallidos", "2"], "fallidos", id="fallidos-mayor-que-1"),
+        pytest.param(["--rafaga", "130429"], "--rafaga", id="rafaga-sin-veces"),
+        pytest.param(["--rafaga", "nada:2"], "Paso desconocido", id="rafaga-paso-desconocido"),
+        pytest.param(["--retener-webhooks", "-1"], "--retener", id="retener-negativo"),
     ],
 )
 def test_comando__opciones_invalidas_dicen_cual(argumentos, mensaje):

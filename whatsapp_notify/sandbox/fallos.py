@@ -72,7 +72,8 @@ class Fallos:
         fallidos: share of accepted sends whose status ends ``failed`` after ``sent``.
         codigo_fallido: the error code of those ``failed`` statuses.
         guion: steps for the next sends, taken one per send before any share applies
-            (``["5xx", "ok"]``, ``[190]``, ``["timeout"]``, ``["fallido"]``).
+            (``["5xx", "ok"]``, ``[190]``, ``["timeout"]``, ``["fallido"]``);
+            :meth:`rafaga` appends a burst of one step (``rafaga(130429, 20)``).
         semilla: seed of the draws, for repeatable runs.
     """
 
@@ -102,6 +103,13 @@ class Fallos:
         for paso in pasos:
             revisar_paso(paso)
         self.guion.extend(pasos)
+
+    def rafaga(self, paso: Paso, veces: int) -> None:
+        """Append ``veces`` copies of ``paso``: the next ``veces`` sends all get it, like a
+        burst of 130429 when the number's throughput is exceeded."""
+        if isinstance(veces, bool) or not isinstance(veces, int) or veces < 0:
+            raise ValueError(f"veces es un número de envíos (entero >= 0), no {veces!r}.")
+        self.programar(*[paso] * veces)
 
     def siguiente(self) -> Paso:
         """The fate of the next send (the caller holds the sandbox lock)."""

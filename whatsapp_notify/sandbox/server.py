@@ -99,6 +99,8 @@ class Sandbox:
             before ``read``, each counted from the previous status.
         fallos: the faults to inject (:class:`Fallos`); none by default.
         token: the only bearer token accepted; None accepts any non-empty one.
+            :meth:`caducar_token` makes one answer 190 ("Session has expired") until the
+            client rotates to another.
         reintentos, espera_reintento: retries of a refused webhook, and the first wait.
         plantillas: the templates ``GET /{version}/{waba_id}/message_templates`` lists, as
             Graph template objects (a few examples by default); ``self.plantillas`` may be
@@ -129,6 +131,7 @@ class Sandbox:
         self.token = token
         self.display_phone_number = display_phone_number
         self._borrados: set[str] = set()
+        self.tokens_caducados: set[str] = set()
         self.verified_name = verified_name
         self.waba_id = waba_id
         self.plantillas = ejemplos() if plantillas is None else list(plantillas)
@@ -198,6 +201,28 @@ class Sandbox:
         """Wait until ``cantidad`` webhooks were posted or ``timeout`` seconds pass."""
         return self._cartero.esperar(cantidad, timeout) if self._cartero else []
 
+    @property
+    def webhooks_pendientes(self) -> int:
+        """Webhooks scheduled or held and not yet posted (0 when the sandbox posts none)."""
+        return self._cartero.pendientes if self._cartero else 0
+
+    def retener_webhooks(self) -> None:
+        """Hold every status webhook, as when the receiver is down, until
+        :meth:`soltar_webhooks` posts them late, oldest first."""
+        if self._cartero is not None:
+            self._cartero.retener()
+
+    def soltar_webhooks(self) -> None:
+        """Post the held webhooks now (late, as Meta does once the receiver is back)."""
+        if self._cartero is not None:
+            self._cartero.soltar()
+
+    def caducar_token(self, token: str) -> None:
+        """From now on ``token`` answers Graph error 190 (HTTP 401), as an expired access
+        token does, on every endpoint; another token (the rotated one) works."""
+        with self._lock:
+            self.tokens_caducados.add(token)
+
     def entrante(self, telefono: str, texto: str, *, nombre: str = "Cliente") -> str:
         """Post an inbound text message from ``telefono`` now; return its wamid.
 
@@ -229,6 +254,8 @@ class Sandbox:
     def atender(self, peticion: Peticion, host: str) -> Respuesta:
         """Answer one request and record it."""
         self._dormir(self.fallos.latencia)
+        if self._caducado(peticion.cabeceras):
+            return self._registrar(peticion, *_token_caducado())
         if not self._autorizado(peticion.cabeceras):
             return self._registrar(peticion, *_sin_token(peticion.cabeceras))
         ruta = urlsplit(peticion.ruta)
@@ -243,6 +270,10 @@ class Sandbox:
         if match := _OBJETO.match(ruta.path):
             return self._registrar(peticion, *self._objeto(peticion.metodo, match, host))
         return self._registrar(peticion, *error_graph(100, f"Unsupported request {ruta.path}"))
+
+    def _caducado(self, cabeceras: dict[str, str]) -> bool:
+        with self._lock:
+            return _bearer(cabeceras) in self.tokens_caducados
 
     def _autorizado(self, cabeceras: dict[str, str]) -> bool:
         token = _bearer(cabeceras)
@@ -461,6 +492,15 @@ def _sin_token(cabeceras: dict[str, str]) -> Respuesta:
     if not _bearer(cabeceras):
         return error_graph(190, mensaje="Invalid OAuth access token - Cannot parse access token")
     return error_graph(190, mensaje="Error validating access token: the token is not valid")
+
+
+def _token_caducado() -> Respuesta:
+    # As Graph words it (error 190, subcode 463): the token is refused, not malformed.
+    status, cuerpo = error_graph(
+        190, mensaje="Error validating access token: Session has expired on a past date."
+    )
+    cuerpo["error"]["error_subcode"] = 463
+    return status, cuerpo
 
 
 def _marcar_leido(cuerpo: Any) -> bool:

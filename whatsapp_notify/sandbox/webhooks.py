@@ -154,6 +154,9 @@ class Cartero:
     A delivery that fails (no connection, or any answer but 200) is retried ``reintentos``
     times, waiting ``espera`` seconds and doubling; then it is recorded as given up. One
     thread posts everything, so the statuses of a message arrive in order.
+
+    :meth:`retener` holds every webhook, due or not, until :meth:`soltar`: then they are
+    posted late, oldest first, as Meta does once a receiver that was down answers again.
     """
 
     def __init__(self, url: str, secreto: str, *, reintentos: int = 3, espera: float = 0.2):
@@ -166,6 +169,8 @@ class Cartero:
         self._turno = itertools.count()
         self._cambio = threading.Condition()
         self._parar = False
+        self._retenido = False
+        self._en_curso = 0
         self._hilo = threading.Thread(target=self._trabajar, name="sandbox-webhooks", daemon=True)
 
     def start(self) -> None:
@@ -178,6 +183,23 @@ class Cartero:
             pendiente = _Pendiente(vence, next(self._turno), status, wamid, cuerpo)
             heapq.heappush(self._pendientes, pendiente)
             self._cambio.notify_all()
+
+    def retener(self) -> None:
+        """Hold every webhook (the receiver is "down") until :meth:`soltar`."""
+        with self._cambio:
+            self._retenido = True
+
+    def soltar(self) -> None:
+        """Post the held webhooks now, oldest first, then go on as usual."""
+        with self._cambio:
+            self._retenido = False
+            self._cambio.notify_all()
+
+    @property
+    def pendientes(self) -> int:
+        """Webhooks scheduled (or held, or being posted) and not yet recorded as posted."""
+        with self._cambio:
+            return len(self._pendientes) + self._en_curso
 
     def esperar(self, cantidad: int, timeout: float) -> list[WebhookEnviado]:
         """Wait until ``cantidad`` webhooks were posted (or given up) or ``timeout`` passes."""
@@ -204,11 +226,12 @@ class Cartero:
         """Block until the earliest webhook is due; None once stopped."""
         with self._cambio:
             while not self._parar:
-                if not self._pendientes:
+                if not self._pendientes or self._retenido:
                     self._cambio.wait()
                     continue
                 falta = self._pendientes[0].vence - time.monotonic()
                 if falta <= 0:
+                    self._en_curso += 1
                     return heapq.heappop(self._pendientes)
                 self._cambio.wait(falta)
             return None
@@ -259,4 +282,5 @@ class Cartero:
         )
         with self._cambio:
             self.enviados.append(enviado)
+            self._en_curso -= 1
             self._cambio.notify_all()

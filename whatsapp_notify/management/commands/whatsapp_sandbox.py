@@ -88,6 +88,31 @@ class Command(BaseCommand):
             help="Error de Graph que devuelven los envíos, p. ej. 130429:0.1 o 190 (sin "
             "proporción: todos). Se puede repetir: 131026, 131047, 190...",
         )
+        parser.add_argument(
+            "--rafaga",
+            action="append",
+            default=[],
+            metavar="PASO:N",
+            help="Los N primeros envíos reciben PASO (un código de Graph, 5xx, timeout, "
+            "fallido u ok), p. ej. 130429:20 para una ráfaga de límite de velocidad. "
+            "Se puede repetir; se aplican en orden.",
+        )
+        parser.add_argument(
+            "--token-caducado",
+            action="append",
+            default=[],
+            metavar="TOKEN",
+            help="Token que responde el error 190 (sesión expirada) hasta que se rote a otro. "
+            "Se puede repetir.",
+        )
+        parser.add_argument(
+            "--retener-webhooks",
+            type=float,
+            default=0.0,
+            metavar="SEGUNDOS",
+            help="Retiene los webhooks durante los primeros SEGUNDOS y luego los entrega "
+            "tarde, como Meta cuando el receptor estuvo caído.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         importar("jsonschema", "jsonschema")  # fail now, with the pip command, not per request
@@ -99,6 +124,11 @@ class Command(BaseCommand):
             raise CommandError(f"No se pudo escuchar en {donde}: {exc}") from exc
         self._mostrar_logs(options["verbosity"])
         sandbox.start()
+        if options.get("retener_webhooks"):
+            sandbox.retener_webhooks()
+            liberar = threading.Timer(options["retener_webhooks"], sandbox.soltar_webhooks)
+            liberar.daemon = True
+            liberar.start()
         self._presentar(sandbox)
         try:
             threading.Event().wait()
@@ -151,9 +181,13 @@ def construir_sandbox(options: dict[str, Any]) -> Sandbox:
             errores=errores(options["error"]),
             fallidos=options["fallidos"],
         )
+        for rafaga in options.get("rafaga") or []:
+            fallos.rafaga(*paso_y_veces(rafaga))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    return Sandbox(
+    if (options.get("retener_webhooks") or 0) < 0:
+        raise CommandError("--retener-webhooks son segundos, no negativos.")
+    sandbox = Sandbox(
         webhook_url=options["webhook_url"] or None,
         app_secret=options["app_secret"] or app_secret_configurado() or APP_SECRET,
         delays=demoras(options["demoras"]),
@@ -162,6 +196,21 @@ def construir_sandbox(options: dict[str, Any]) -> Sandbox:
         host=options["host"],
         port=options["port"],
     )
+    for token in options.get("token_caducado") or []:
+        sandbox.caducar_token(token)
+    return sandbox
+
+
+def paso_y_veces(valor: str) -> tuple[str | int, int]:
+    """``"130429:20"`` -> ``(130429, 20)``; ``"5xx:3"`` -> ``("5xx", 3)``.
+
+    Raises:
+        ValueError: not ``PASO:N`` with a whole N.
+    """
+    paso, _, veces = valor.rpartition(":")
+    if not paso or not veces.isdigit():
+        raise ValueError(f"--rafaga debe ser PASO:N, como 130429:20; no {valor!r}.")
+    return (int(paso) if paso.isdigit() else paso), int(veces)
 
 
 def demoras(texto: str) -> tuple[float, float, float]:
