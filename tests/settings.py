@@ -88,14 +88,18 @@ if os.environ.get("WHATSAPP_TEST_BACKEND") == "meta":
             "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
             "OPTIONS": {
                 "PHONE_NUMBER_ID": "1234567890",
-                "ACCESS_TOKEN": "token-de-prueba",
+                "ACCESS_TOKEN": os.environ.get("WHATSAPP_TEST_ACCESS_TOKEN", "token-de-prueba"),
                 "BASE_URL": os.environ["WHATSAPP_TEST_GRAPH_URL"],
-                "TIMEOUT": 5,
+                "TIMEOUT": float(os.environ.get("WHATSAPP_TEST_GRAPH_TIMEOUT", "5")),
             },
         }
     }
-if os.environ.get("WHATSAPP_TEST_RETRY_BACKOFF"):
-    WHATSAPP_NOTIFY["RETRY_BACKOFF"] = float(os.environ["WHATSAPP_TEST_RETRY_BACKOFF"])
+# Seconds the fault suite (tests/faults) shortens for its workers: WHATSAPP_TEST_<KEY>.
+for _clave in ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RECONCILE_AFTER", "REDISPATCH_AFTER"):
+    if os.environ.get(f"WHATSAPP_TEST_{_clave}"):
+        WHATSAPP_NOTIFY[_clave] = float(os.environ[f"WHATSAPP_TEST_{_clave}"])
+if os.environ.get("WHATSAPP_TEST_MAX_ATTEMPTS"):
+    WHATSAPP_NOTIFY["MAX_ATTEMPTS"] = int(os.environ["WHATSAPP_TEST_MAX_ATTEMPTS"])
 if os.environ.get("WHATSAPP_TEST_TASK_QUEUE"):
     WHATSAPP_NOTIFY["TASK_QUEUE"] = os.environ["WHATSAPP_TEST_TASK_QUEUE"]
 
