@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The live server serves the admin's CSS and JS, so browser screenshots show real pages.
+    "django.contrib.staticfiles",
     "whatsapp_notify",
     "tests.testapp",
     "example_project.taller",
