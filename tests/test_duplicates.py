@@ -240,3 +240,45 @@ def test_estado_de_la_primera_copia_tras_el_reenvio__se_registra_como_duplicado(
     assert envio.leido_en is None  # the other copy's read says nothing of this one
     assert duplicados == [(envio.pk, "wamid.A")]
     assert [(e.eventos, e.desconocidos) for e in (primero, segundo)] == [(1, 0), (1, 0)]
+
+
+# -- counted where operators look ------------------------------------------------------------
+
+
+def test_whatsapp_check__avisa_de_duplicados_y_de_inciertos_retenidos(meta):
+    from whatsapp_notify.management.commands.whatsapp_check import revisar_reconciliacion
+
+    assert revisar_reconciliacion("default") == []
+    envio = incierto_por("timeout", meta)
+    despachar(timezone.now() + timedelta(seconds=RECONCILIAR + 1))
+    EnvioWhatsApp.objects.create(
+        telefono="525599999999", clase="texto", estado=EstadoEnvio.ENTREGADO, duplicado=True
+    )
+
+    duplicados, retenidos = revisar_reconciliacion("default")
+
+    assert (duplicados.nivel.name, retenidos.nivel.name) == ("WARN", "WARN")
+    assert "1 envío(s) de los últimos 7 días llegaron dos veces" in duplicados.detalle
+    assert "1 envío(s) sin confirmar esperan" in retenidos.detalle
+    assert "atrasados" in leer(envio).error_detalle
+
+
+def test_alerta_de_fallos__cuenta_los_duplicados():
+    from django.core import mail
+
+    from whatsapp_notify import operations
+
+    ahora = timezone.now()
+    filas = [
+        EnvioWhatsApp(clase="texto", estado=EstadoEnvio.ENTREGADO, enviado_en=ahora, duplicado=d)
+        for d in (True, True, False)
+    ]
+    filas += [
+        EnvioWhatsApp(clase="texto", estado=EstadoEnvio.FALLIDO, fallido_en=ahora)
+        for _ in range(20)
+    ]
+    EnvioWhatsApp.objects.bulk_create(filas)
+
+    assert operations.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
+    assert operations.alertar_fallos(ahora) is True
+    assert "llegaron dos veces al cliente (duplicados): 2" in mail.outbox[0].body
