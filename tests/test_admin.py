@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gettext
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
+from whatsapp_notify.phones import mask
 
 pytestmark = pytest.mark.django_db
 
@@ -199,9 +201,7 @@ def test_envio_change__post_does_not_edit_the_row(admin_client):
 
 
 @pytest.mark.parametrize(
-    "estado",
-    [EstadoEnvio.FALLIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO],
-    ids=["fallido", "cancelado", "incierto"],
+    "estado", [EstadoEnvio.FALLIDO, EstadoEnvio.CANCELADO], ids=["fallido", "cancelado"]
 )
 def test_reenviar__sends_again_through_the_pipeline(
     admin_client, outbox, django_capture_on_commit_callbacks, estado
@@ -227,6 +227,74 @@ def test_reenviar__sends_again_through_the_pipeline(
         (TELEFONO, "vehiculo_listo_cliente", str(envio.pk))
     ]
     assert mensajes_de(response) == ["1 envío vuelve a la cola."]
+
+
+def test_reenviar__incierto_asks_first_and_sends_nothing(admin_client, outbox):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_detalle="Read timed out")
+    fallido = crear_envio(estado=EstadoEnvio.FALLIDO, intentos=1)
+
+    response = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk, fallido.pk])
+
+    assert response.status_code == 200
+    assert response.templates[0].name == (
+        "admin/whatsapp_notify/enviowhatsapp/reenviar_confirmacion.html"
+    )
+    html = response.content.decode()
+    assert "pudo haber llegado ya al cliente" in html
+    assert "puede recibirlo dos veces" in html
+    assert mask(TELEFONO) in html
+    assert TELEFONO not in html
+    for pk in (incierto.pk, fallido.pk):
+        assert f'name="_selected_action" value="{pk}"' in html
+    assert 'name="confirmar" value="si"' in html
+    assert [e.estado for e in (leer(incierto), leer(fallido))] == ["incierto", "fallido"]
+    assert outbox == []
+
+
+def test_reenviar__incierto_cancel_goes_back_and_changes_nothing(admin_client, outbox):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+    pagina = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk])
+
+    volver = re.search(r'href="([^"]+)" class="button cancel-link"', pagina.content.decode())
+    response = admin_client.get(volver.group(1))
+
+    assert volver.group(1) == url("enviowhatsapp")
+    assert response.status_code == 200
+    assert (leer(incierto).estado, leer(incierto).intentos) == (EstadoEnvio.INCIERTO, 5)
+    assert outbox == []
+
+
+def test_reenviar__incierto_confirmed_is_sent_again(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_detalle="Read timed out")
+    datos = {"action": "reenviar", "_selected_action": [str(incierto.pk)], "confirmar": "si"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url("enviowhatsapp"), datos)
+
+    incierto = leer(incierto)
+    assert response.status_code == 302
+    assert (incierto.estado, incierto.intentos, incierto.error_detalle) == ("enviado", 1, "")
+    assert [m.referencia for m in outbox] == [str(incierto.pk)]
+    assert mensajes_de(response) == ["1 envío vuelve a la cola."]
+
+
+def test_envio_changelist__duplicado_column_and_filter(admin_client):
+    doble = crear_envio(estado=EstadoEnvio.ENTREGADO, duplicado=True, wamids_duplicados=["w.A"])
+    crear_envio(estado=EstadoEnvio.ENTREGADO)
+
+    response = admin_client.get(url("enviowhatsapp"), {"duplicado__exact": "1"})
+    detalle = admin_client.get(url("enviowhatsapp", "change", doble.pk)).content.decode()
+
+    assert ids_listados(response) == {doble.pk}
+    assert "column-duplicado" in response.content.decode()
+    assert "w.A" in detalle
+    assert "wamids duplicados" in detalle.lower()
+
+
+def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
+    return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,20 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
+def webhooks_al_dia(cuenta: str = "default") -> EnvioWhatsApp:
+    """A send of ``cuenta`` accepted now whose status came back: its webhooks are current."""
+    ahora = timezone.now()
+    return EnvioWhatsApp.objects.create(
+        telefono="525599999999",
+        clase="texto",
+        cuenta=cuenta,
+        estado=EstadoEnvio.ENVIADO,
+        wamid=f"wamid.al-dia.{cuenta}.{ahora.timestamp()}",
+        enviado_en=ahora,
+        confirmado_en=ahora,
+    )
+
+
 # -- success -------------------------------------------------------------------------------
 
 
@@ -269,6 +283,41 @@ def test_entregar__completa_el_wamid_que_el_webhook_no_guardo(guion):
     envio = leer(envio)
     assert envio.estado == EstadoEnvio.ENTREGADO
     assert envio.wamid.startswith("wamid.scripted.")
+
+
+def test_entregar__la_copia_anterior_asienta_el_envio_en_pleno_reenvio_y_queda_duplicado(guion):
+    from whatsapp_notify.events import SENT, EventoEstado
+    from whatsapp_notify.receivers import aplicar
+
+    envio = nuevo_envio()
+    duplicados = []
+    signals.envio_duplicado.connect(
+        receptor := lambda sender, envio, wamid, **kw: duplicados.append(wamid)
+    )
+
+    def llega_el_estado_de_la_primera_copia(salida):
+        # The first attempt's copy reached the customer; its status lands mid-request.
+        evento = EventoEstado(
+            wamid="wamid.primera",
+            estado=SENT,
+            referencia=salida.referencia,
+            destinatario="5215512345678",
+        )
+        aplicar([evento], "default")
+        return "ok"
+
+    guion.guion.append(llega_el_estado_de_la_primera_copia)
+    try:
+        delivery.entregar(envio.pk)
+    finally:
+        signals.envio_duplicado.disconnect(receptor)
+
+    envio = leer(envio)
+    assert len(guion.llamadas) == 1
+    assert (envio.estado, envio.wamid) == (EstadoEnvio.ENVIADO, "wamid.primera")
+    assert envio.duplicado is True
+    assert envio.wamids_duplicados == duplicados
+    assert [wamid.startswith("wamid.scripted.") for wamid in duplicados] == [True]
 
 
 # -- transient errors and backoff ----------------------------------------------------------
@@ -690,6 +739,7 @@ def test_envios_por_despachar__incierto_espera_al_webhook_y_luego_se_reenvia_una
     guion.guion.append(AmbiguousError(detail="Read timed out"))
     envio = nuevo_envio()
     delivery.entregar(envio.pk)
+    webhooks_al_dia()
     ahora = timezone.now()
 
     assert delivery.envios_por_despachar(ahora + timedelta(seconds=899)) == []
@@ -712,6 +762,7 @@ def test_envios_por_despachar__incierto_sin_intentos_restantes_no_se_reenvia_sol
     guion.guion.extend([AmbiguousError(detail="Read timed out")] * 5)
     envio = nuevo_envio()
     delivery.entregar(envio.pk)
+    webhooks_al_dia()
     delivery.envios_por_despachar(timezone.now() + timedelta(seconds=901))
     assert delivery.entregar(envio.pk).resultado == Resultado.INCIERTO
 
@@ -733,6 +784,7 @@ def test_envios_por_despachar__worker_muerto_enviando(guion, wa_settings, intent
     EnvioWhatsApp.objects.filter(pk=envio.pk).update(
         estado=EstadoEnvio.ENVIANDO, reclamado_en=hace_rato, intentos=intentos
     )
+    webhooks_al_dia()
 
     ids = delivery.envios_por_despachar()
 

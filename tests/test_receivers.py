@@ -410,7 +410,6 @@ def test_estado__tras_asentar_por_referencia_lo_siguiente_llega_por_wamid(cambio
 @pytest.mark.parametrize(
     ("campos", "referencia", "cuenta", "destinatario"),
     [
-        pytest.param({"wamid": "wamid.otro"}, None, "default", WA_ID, id="ya-tiene-otro-wamid"),
         pytest.param({}, "pedido:{pk}", "default", WA_ID, id="referencia-de-otra-app"),
         pytest.param({}, None, "otra", WA_ID, id="otra-cuenta"),
         pytest.param({"intentos": 0}, None, "default", WA_ID, id="nunca-intentado"),
@@ -434,6 +433,32 @@ def test_estado__referencia_que_no_concuerda_no_toca_el_envio(
         None,
     )
     assert (aplicados.estados, aplicados.desconocidos) == (0, 1)
+    assert cambios == []
+
+
+@pytest.mark.parametrize(
+    ("status", "duplicado"),
+    [
+        pytest.param(SENT, True, id="sent"),
+        pytest.param(READ, True, id="read"),
+        pytest.param(FAILED, False, id="failed-no-prueba-nada"),
+    ],
+)
+def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
+    cambios, t0, status, duplicado
+):
+    envio = envio_en("enviado", wamid="wamid.reenviado", intentos=2, enviado_en=t0)
+    evento = estado(status, t0, referencia=str(envio.pk), destinatario=WA_ID)
+
+    aplicados = aplicar([evento, evento], "default")
+
+    guardado = leer(envio)
+    assert (guardado.estado, guardado.wamid) == (EstadoEnvio.ENVIADO, "wamid.reenviado")
+    assert (guardado.leido_en, guardado.fallido_en, guardado.error_codigo) == (None, None, None)
+    assert guardado.duplicado is duplicado
+    assert guardado.wamids_duplicados == ([WAMID] if duplicado else [])
+    assert (aplicados.estados, aplicados.desconocidos) == (2, 0)
+    assert aplicados.duplicados == (2 if duplicado else 0)
     assert cambios == []
 
 

@@ -45,6 +45,7 @@ from .operations import politica
 from .outbox import revisar_destinatario
 from .phones import mask
 from .ratelimit import limiter
+from .reconciliation import liberar_inciertos, registrar_duplicado
 from .templates_catalog import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
@@ -244,10 +245,16 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         error_titulo="",
         **campos,
     ):
-        # A status webhook settled the envío first; keep its estado, add what we learned.
-        EnvioWhatsApp.objects.filter(pk=envio.pk, wamid__isnull=True).update(**campos)
+        _completar(envio, campos)
     logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
     return Intento(Resultado.ENVIADO)
+
+
+def _completar(envio: EnvioWhatsApp, campos: dict) -> None:
+    """A status webhook settled the envío first: keep its estado, add what we learned."""
+    if not EnvioWhatsApp.objects.filter(pk=envio.pk, wamid__isnull=True).update(**campos):
+        # It settled it with another copy's wamid: this request sent it a second time.
+        registrar_duplicado(envio.pk, campos["wamid"] or "")
 
 
 def _devolver(envio, cuando, exc=None, *, contar=True, resultado=Resultado.REINTENTO) -> Intento:
@@ -429,7 +436,8 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     """Ids of envíos a worker should take now although no task may be queued for them.
 
     Scheduled envíos that came due become ``pendiente``; ``incierto`` envíos that no status
-    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente`` while attempts remain;
+    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente`` while attempts remain
+    and the account's webhooks are current (:func:`.reconciliation.liberar_inciertos`);
     a worker that died while ``enviando`` leaves an ``incierto`` envío. Due ``pendiente``
     envíos whose task was due to run more than ``REDISPATCH_AFTER`` ago
     (``despachado_en``), or never enqueued, are returned. Paused accounts wait.
@@ -447,9 +455,7 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
         estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora
     )
     atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
-    EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora).update(
-        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
-    )
+    liberar_inciertos(ahora)
     pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
     perdido = ahora - settings.seconds("REDISPATCH_AFTER")
     return list(

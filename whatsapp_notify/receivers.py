@@ -57,6 +57,7 @@ from .models import (
     OrigenConsentimiento,
 )
 from .phones import TelefonoInvalido, mask, normalizar, variantes
+from .reconciliation import registrar_duplicado
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class Aplicados:
         transitorios: of those, the ones the database refused for a passing reason
             (deadlock, lock timeout, lost connection): worth applying again later.
         plantillas: template status changes recorded in the catalog.
+        duplicados: of ``estados``, those about another copy of an envío that proved it was
+            sent twice (a redelivered one included: it changes nothing).
     """
 
     eventos: int = 0
@@ -92,6 +95,7 @@ class Aplicados:
     errores: int = 0
     transitorios: int = 0
     plantillas: int = 0
+    duplicados: int = 0
 
     def sumar(self, otros: Aplicados) -> None:
         for campo in fields(self):
@@ -191,6 +195,10 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
         parcial.desconocidos += 1
         return
     envio = buscar_envio(evento, cuenta)
+    if envio is None and (envio := _envio_de_otra_copia(evento, cuenta)) is not None:
+        parcial.estados += 1
+        parcial.duplicados += _aplicar_otra_copia(envio, evento)
+        return
     if envio is None:
         # Messages sent from elsewhere (Business Manager, another app on the same number).
         logger.info("Estado %r de un mensaje sin envío (%s)", evento.estado, evento.wamid)
@@ -225,10 +233,10 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     # biz_opaque_callback_data carries the envío id, so a status settles an envío whose
     # worker died before saving the wamid. Other apps subscribed to the same WABA get our
     # webhooks and send their own values: account, attempts, wamid and recipient must agree.
-    if not re.fullmatch(r"[0-9]{1,18}", evento.referencia):
+    if (pk := _id_referido(evento)) is None:
         return None
     envio = EnvioWhatsApp.objects.filter(
-        pk=int(evento.referencia),
+        pk=pk,
         cuenta=cuenta,
         estado__in=SIN_CONFIRMAR,
         intentos__gt=0,
@@ -237,6 +245,41 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     if envio is None or not _mismo_destinatario(envio, evento.destinatario):
         return None
     return envio
+
+
+def _id_referido(evento: EventoEstado) -> int | None:
+    """The envío id a status echoes back (``referencia``), when it can be one of ours."""
+    return int(evento.referencia) if re.fullmatch(r"[0-9]{1,18}", evento.referencia) else None
+
+
+def _envio_de_otra_copia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    # The status names one of our envíos (same account and recipient) that already holds a
+    # different wamid: it is about another copy of the same message. An envío re-sent after
+    # a timeout or a dead worker keeps the wamid of the copy its worker recorded.
+    pk = _id_referido(evento)
+    if pk is None or not evento.wamid:
+        return None
+    envio = (
+        EnvioWhatsApp.objects.filter(pk=pk, cuenta=cuenta, wamid__isnull=False)
+        .exclude(wamid=evento.wamid)
+        .first()
+    )
+    if envio is None or not _mismo_destinatario(envio, evento.destinatario):
+        return None
+    return envio
+
+
+def _aplicar_otra_copia(envio: EnvioWhatsApp, evento: EventoEstado) -> bool:
+    """Record the duplicate that a status of another copy proves; True when it proves one.
+
+    The envío's estado and timestamps stay those of its own wamid. A failed copy reached
+    nobody: it proves no duplicate.
+    """
+    if evento.estado == FAILED:
+        logger.info("Envío %s: otra copia (%s) falló; nada cambia", envio.pk, evento.wamid)
+        return False
+    registrar_duplicado(envio.pk, evento.wamid)
+    return True
 
 
 # Only an envío whose send is unconfirmed (the worker died, or the request timed out) is
@@ -276,7 +319,12 @@ def _registrar_estado(
 
 def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
     """Fields any status adds, whatever the estado: never overwriting what is stored."""
-    campos: dict[str, Any] = {"actualizado_en": timezone.now()}
+    ahora = timezone.now()
+    # The first status of any kind shows the account's webhooks reach us (reconciliation).
+    campos: dict[str, Any] = {
+        "actualizado_en": ahora,
+        "confirmado_en": Coalesce(F("confirmado_en"), Value(ahora)),
+    }
     if evento.wamid:
         campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
     if evento.destinatario:

@@ -33,6 +33,13 @@ mensaje_recibido = Signal()
 # had no consent row), origen (str: an OrigenConsentimiento value)
 consentimiento_cambiado = Signal()
 
+# Sent once per extra copy when a status webhook (or the provider's answer) proves that an
+# envío reached the customer twice (an automatic re-send after a timeout or a dead worker,
+# or an operator's «Reenviar»); ``envio.duplicado`` is True and ``envio.wamids_duplicados``
+# lists the extra copies. A webhook delivered again sends nothing.
+# kwargs: envio (EnvioWhatsApp), wamid (str: the extra copy's message id)
+envio_duplicado = Signal()
+
 
 def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
     """Send ``signal`` with ``send_robust`` and log any receiver's exception.
