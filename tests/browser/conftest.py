@@ -97,6 +97,15 @@ class Navegador:
     def css(self, selector: str):
         return self.driver.find_elements("css selector", selector)
 
+    def esperar(self, selector: str, segundos: float = 10):
+        """Wait for the page that shows ``selector`` (a click returns before it loads)."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, segundos).until(
+            expected_conditions.presence_of_element_located(("css selector", selector))
+        )
+
 
 @pytest.fixture
 def navegador(_driver, live_server, client, postgres, transactional_db) -> Navegador:

@@ -40,6 +40,7 @@ def test_envios_changelist__shows_each_journey_masked_with_its_badge(navegador):
     _envio(estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.SIN_CONSENTIMIENTO, nombre="Luis")
 
     navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+    navegador.esperar("#result_list")
     captura = navegador.captura("envios_changelist")
 
     filas = navegador.css("#result_list tbody tr")
@@ -52,3 +53,50 @@ def test_envios_changelist__shows_each_journey_masked_with_its_badge(navegador):
     assert "52******5678" in texto
     assert "131026" in texto
     assert captura.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def _elegir_accion(navegador, accion: str, *ids: int) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    for envio_id in ids:
+        navegador.driver.find_element(
+            "css selector", f"input.action-select[value='{envio_id}']"
+        ).click()
+    Select(navegador.driver.find_element("name", "action")).select_by_value(accion)
+    navegador.driver.find_element("css selector", "button[name='index']").click()
+
+
+def test_reenviar_incierto__the_page_warns_and_sends_only_after_yes(navegador):
+    incierto = _envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_codigo=None)
+    navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+
+    _elegir_accion(navegador, "reenviar", incierto.pk)
+    navegador.esperar("input[name='confirmar']")
+    navegador.captura("reenviar_incierto_confirmacion")
+
+    assert "puede recibirlo dos veces" in navegador.texto()
+    incierto.refresh_from_db()
+    assert incierto.estado == EstadoEnvio.INCIERTO  # nothing happened yet
+
+    navegador.driver.find_element("css selector", "input[type='submit']").click()
+    navegador.esperar("ul.messagelist")
+    navegador.captura("reenviar_incierto_confirmado")
+
+    incierto.refresh_from_db()
+    assert incierto.estado != EstadoEnvio.INCIERTO
+    assert "vuelve a la cola" in navegador.texto()
+
+
+def test_reenviar_incierto__no_goes_back_and_changes_nothing(navegador):
+    incierto = _envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+    navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+
+    _elegir_accion(navegador, "reenviar", incierto.pk)
+    navegador.esperar("a.cancel-link").click()
+    navegador.esperar("#result_list")
+
+    incierto.refresh_from_db()
+    assert incierto.estado == EstadoEnvio.INCIERTO
+    assert navegador.driver.current_url.endswith(
+        reverse("admin:whatsapp_notify_enviowhatsapp_changelist")
+    )
