@@ -64,7 +64,7 @@ def test_enviar_plantilla__encola_solo_al_confirmar_la_transaccion(
 def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
     envio = nuevo_envio()
 
-    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+    with con_broker("redis://127.0.0.1:1/0"):
         encolado = tasks.encolar(envio.pk)
 
     assert encolado is False
@@ -78,7 +78,7 @@ def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
 
 def test_encolar__tras_un_fallo_del_broker_no_vuelve_a_intentarlo_por_un_rato(guion, monkeypatch):
     primero, segundo = nuevo_envio(), nuevo_envio("+52 55 8765 4321")
-    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+    with con_broker("redis://127.0.0.1:1/0"):
         assert tasks.encolar(primero.pk) is False
         publicados = []
         monkeypatch.setattr(tasks.enviar_envio, "apply_async", lambda *a, **k: publicados.append(a))
@@ -359,7 +359,7 @@ def test_encolar_webhook__publica_la_tarea_con_el_id(webhook_meta, monkeypatch):
 def test_encolar_webhook__broker_caido_deja_el_evento_sin_procesar(webhook_meta, caplog):
     evento = guardar_webhook("wamid.sin.broker")
 
-    with con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}):
+    with con_broker("redis://127.0.0.1:1/0"):
         assert tasks.encolar_webhook(evento.pk) is False
 
     evento.refresh_from_db()

@@ -666,7 +666,7 @@ def test_async__broker_caido_deja_el_evento_para_beat(
 ):
     wa_settings(WEBHOOK_ASYNC=True)
     with (
-        con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}),
+        con_broker("redis://127.0.0.1:1/0"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         respuesta = publicar(client, RAW)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from functools import partial
 from typing import NamedTuple
 
-from django.db import transaction
 from django.utils import timezone
 
 from . import outbox, signals
@@ -72,9 +70,9 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
     """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
     reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta, manual=True)]
     if reanudadas:
-        from .tasks import pedir_despacho
+        from .tasks import al_confirmar, pedir_despacho
 
-        transaction.on_commit(pedir_despacho)
+        al_confirmar(pedir_despacho)
     return reanudadas
 
 
@@ -133,9 +131,9 @@ def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
     )
     _avisar_cambio(envio, estado)
     if estado == EstadoEnvio.PENDIENTE:
-        from .tasks import encolar
+        from .tasks import al_confirmar, encolar
 
-        transaction.on_commit(partial(encolar, envio.pk))
+        al_confirmar(encolar, envio.pk)
     return True
 
 

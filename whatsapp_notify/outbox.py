@@ -330,9 +330,9 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         raise
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
-        from .tasks import encolar
+        from .tasks import al_confirmar, encolar
 
-        transaction.on_commit(lambda: encolar(envio.pk))
+        al_confirmar(encolar, envio.pk)
     return envio
 
 
