@@ -343,6 +343,17 @@ def test_check__redis_caido__error_sin_mostrar_la_clave(wa_settings, url, visibl
     assert "clave-secreta" not in salida
 
 
+def test_check__redis_url_sin_el_paquete__error_con_el_extra(wa_settings, monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)
+    wa_settings(REDIS_URL="redis://127.0.0.1:6379/0")
+
+    salida, _ = fallar("whatsapp_check", "--timeout", "1")
+
+    assert lineas(salida, "ERROR") == [
+        'ERROR  redis: falta el paquete redis → fix: pip install "django-whatsapp-notify[redis]"'
+    ]
+
+
 def test_check__rate_limit_sin_redis__aviso(wa_settings):
     wa_settings(RATE_LIMIT="80/s")
 
