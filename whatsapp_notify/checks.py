@@ -178,8 +178,9 @@ def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
 
 
 _PISTA_FALTA = (
-    'Léela del entorno, p. ej. env("META_ACCESS_TOKEN"). Mientras falte, los envíos de la '
-    "cuenta esperan en pausa; check --deploy lo trata como error (whatsapp_notify.E004)."
+    "Define la variable de entorno de donde settings.py la lee (p. ej. "
+    'env("META_ACCESS_TOKEN", default=None)). Mientras falte, los envíos de la cuenta esperan '
+    "en pausa; check --deploy lo trata como error (whatsapp_notify.E004)."
 )
 
 
