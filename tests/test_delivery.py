@@ -1000,3 +1000,59 @@ def test_entregar__plantilla_pausada_tras_encolar_omite_sin_llamar(guion):
     envio = leer(envio)
     assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "plantilla_no_aprobada")
     assert guion.llamadas == []
+
+
+# -- an account without its credentials (a fresh project) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "opciones",
+    [
+        pytest.param({}, id="ninguna"),
+        pytest.param({"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": ""}, id="token-vacio"),
+        pytest.param({"PHONE_NUMBER_ID": None, "ACCESS_TOKEN": None}, id="env-sin-definir"),
+    ],
+)
+def test_entregar__cuenta_sin_credenciales_pausa_sin_gastar_envios(
+    wa_settings, pausas, django_capture_on_commit_callbacks, opciones
+):
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+    with responses.RequestsMock() as mock:  # nothing may reach the network
+        # Eager Celery: the envío is delivered when the caller's transaction commits.
+        with django_capture_on_commit_callbacks(execute=True):
+            primero = nuevo_envio()
+        with django_capture_on_commit_callbacks(execute=True):
+            segundo = nuevo_envio(OTRO_TELEFONO)
+        assert len(mock.calls) == 0
+
+    for envio in (primero, segundo):
+        envio = leer(envio)
+        assert (envio.estado, envio.intentos, envio.fallido_en) == (EstadoEnvio.PENDIENTE, 0, None)
+    estado = EstadoCuenta.objects.get(cuenta="default")
+    assert estado.pausada
+    assert estado.error_detalle.startswith('Falta WHATSAPP_NOTIFY["BACKENDS"]["default"]')
+    assert len(mail.outbox) == 1  # the admins are told once, not per envío
+    assert "pausada" in mail.outbox[0].subject
+    assert [type(error) for _, error in pausas] == [ConfigurationError]
+
+
+def test_entregar__credenciales_puestas_despues__el_envio_en_espera_sale(wa_settings, pausas):
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": {}}}, PAUSE_PROBE_EVERY=0)
+    envio = nuevo_envio()
+    assert delivery.entregar(envio.pk).resultado == Resultado.PAUSADA
+    opciones = {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": TOKEN}
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+
+    with responses.RequestsMock() as mock:
+        mock.get(
+            "https://graph.facebook.com/v25.0/1234567890",
+            json={"id": "1234567890", "display_phone_number": "+52 55 0000 0000"},
+        )
+        graph = GraphValidado(mock)
+        graph.post(MENSAJES, json=respuesta_graph())
+        assert delivery.comprobar_cuentas_pausadas() == ["default"]
+        assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 1)
+    assert not EstadoCuenta.objects.get(cuenta="default").pausada

@@ -381,7 +381,8 @@ def _ping_redis(origen: str, url: str, timeout: float) -> Linea:
     try:
         import redis
     except ImportError:
-        return Linea(ERROR, "redis", "falta el paquete redis", 'pip install "redis>=6.4"')
+        fix = 'pip install "django-whatsapp-notify[redis]"'
+        return Linea(ERROR, "redis", "falta el paquete redis", fix)
     visible = sin_credenciales(url)
     cliente = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
