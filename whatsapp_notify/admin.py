@@ -151,7 +151,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "error_codigo",
     )
     list_display_links = ("id", "telefono_enmascarado")
-    list_filter = ("estado", "tipo", "cuenta", "clase", "motivo", "creado_en")
+    list_filter = ("estado", "tipo", "cuenta", "clase", "categoria", "motivo", "creado_en")
     search_fields = ("telefono", "nombre", "clave", "wamid", "plantilla")
     date_hierarchy = "creado_en"
     show_full_result_count = False  # the outbox grows without bound: no COUNT(*) of it all
@@ -173,6 +173,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                     "documento_mime",
                     "documento_sha256",
                     "tipo",
+                    "categoria",
                     "referencia_enlace",
                     "clave",
                 )
@@ -197,6 +198,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                 "fields": (
                     "creado_en",
                     "programado_para",
+                    "expira_en",
                     "despachado_en",
                     "reclamado_en",
                     "enviado_en",
@@ -328,7 +330,7 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
 class ConsentimientoForm(forms.ModelForm):
     class Meta:
         model = ConsentimientoCliente
-        fields = ("telefono", "estado", "origen", "evidencia")
+        fields = ("telefono", "categoria", "estado", "origen", "evidencia")
 
     def clean_telefono(self) -> str:
         try:
@@ -345,13 +347,14 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
     form = ConsentimientoForm
     list_display = (
         "telefono_enmascarado",
+        "categoria",
         "estado",
         "origen",
         "otorgado_en",
         "revocado_en",
         "actualizado_en",
     )
-    list_filter = ("estado", "origen")
+    list_filter = ("categoria", "estado", "origen")
     search_fields = ("telefono",)
     show_full_result_count = False
     readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")
@@ -363,8 +366,10 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
         }
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
-        # The phone identifies the consent: a different phone is a different record.
-        return (*self.readonly_fields, "telefono") if obj else self.readonly_fields
+        # Phone and category identify the consent: another one is a different record.
+        if obj:
+            return (*self.readonly_fields, "telefono", "categoria")
+        return self.readonly_fields
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: ConsentimientoCliente) -> str:
