@@ -408,7 +408,7 @@ def test_reenviar__fallido_whose_consent_was_revoked_is_left_as_it_was(wa_settin
     resultado = acciones.reenviar([envio])
 
     envio.refresh_from_db()
-    assert resultado == (0, {MotivoOmision.SIN_CONSENTIMIENTO: 1})
+    assert resultado == (0, {MotivoOmision.BAJA: 1})
     assert (envio.estado, envio.motivo, envio.error_codigo) == (EstadoEnvio.FALLIDO, "", 131050)
 
 
@@ -548,24 +548,31 @@ def test_reanudar__an_active_account_is_reported_and_nothing_dispatched(
 
 
 def test_consentimiento_changelist__masks_filters_and_searches(admin_client):
-    otorgado = otorgar_consentimiento("+52 55 1234 5678")
-    revocado = revocar_consentimiento("+52 55 8765 4321", origen="whatsapp")
+    otorgado = otorgar_consentimiento("+52 55 1234 5678", categoria="utility")
+    revocado = revocar_consentimiento("+52 55 8765 4321", origen="whatsapp", categoria="utility")
+    marketing = revocar_consentimiento("+52 55 1234 5678", origen="meta", categoria="marketing")
 
     completa = admin_client.get(url("consentimientocliente"))
     por_estado = admin_client.get(url("consentimientocliente"), {"estado__exact": "revocado"})
     por_origen = admin_client.get(url("consentimientocliente"), {"origen__exact": "erp"})
     por_telefono = admin_client.get(url("consentimientocliente"), {"q": "+52 55 8765 4321"})
+    por_categoria = admin_client.get(
+        url("consentimientocliente"), {"categoria__exact": "marketing"}
+    )
 
-    assert ids_listados(completa) == {otorgado.pk, revocado.pk}
+    assert ids_listados(completa) == {otorgado.pk, revocado.pk, marketing.pk}
     assert TELEFONO not in completa.content.decode()
-    assert ids_listados(por_estado) == {revocado.pk}
+    assert "Marketing" in completa.content.decode()  # the category column
+    assert ids_listados(por_estado) == {revocado.pk, marketing.pk}
     assert ids_listados(por_origen) == {otorgado.pk}
     assert ids_listados(por_telefono) == {revocado.pk}
+    assert ids_listados(por_categoria) == {marketing.pk}
 
 
 def test_consentimiento_add__normalises_the_phone_and_stamps_the_grant(admin_client):
     datos = {
         "telefono": "(55) 1234-5678",
+        "categoria": "marketing",
         "estado": "otorgado",
         "origen": "admin",
         "evidencia": "x",
@@ -576,6 +583,7 @@ def test_consentimiento_add__normalises_the_phone_and_stamps_the_grant(admin_cli
     consentimiento = ConsentimientoCliente.objects.get()
     assert response.status_code == 302
     assert consentimiento.telefono == TELEFONO
+    assert consentimiento.categoria == "marketing"
     assert consentimiento.otorgado_en is not None
     assert consentimiento.revocado_en is None
 

@@ -708,7 +708,76 @@ def test_entregar__consentimiento_revocado_tras_encolar_omite_sin_llamar(guion, 
     assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
 
     envio = leer(envio)
-    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "sin_consentimiento")
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert guion.llamadas == []
+
+
+def test_entregar__baja_tras_encolar_omite_aunque_no_se_exija_consentimiento(guion):
+    envio = nuevo_envio()
+    revocar_consentimiento(TELEFONO, origen="whatsapp", evidencia="BAJA")
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert guion.llamadas == []
+
+
+def test_entregar__baja_de_marketing_solo_detiene_los_envios_de_marketing(guion):
+    servicio = nuevo_envio()
+    promocion = nuevo_envio(categoria="marketing")
+    revocar_consentimiento(TELEFONO, categoria="marketing", origen="meta")
+
+    resultados = [delivery.entregar(e.pk).resultado for e in (servicio, promocion)]
+
+    assert resultados == [Resultado.ENVIADO, Resultado.OMITIDO]
+    assert (leer(promocion).estado, leer(promocion).motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert len(guion.llamadas) == 1
+
+
+# -- expiry --------------------------------------------------------------------------------
+
+
+def test_entregar__vencido_se_omite_sin_llamar(guion, cambios):
+    envio = nuevo_envio(expira_en=timedelta(minutes=5))
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        expira_en=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.motivo, envio.intentos) == (EstadoEnvio.OMITIDO, "vencido", 0)
+    assert guion.llamadas == []
+    assert cambios == [(envio.pk, EstadoEnvio.PENDIENTE, EstadoEnvio.OMITIDO, 0)]
+
+
+def test_entregar__antes_de_vencer_se_envia(guion):
+    envio = nuevo_envio(expira_en=timedelta(minutes=5))
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+    assert len(guion.llamadas) == 1
+
+
+def test_envios_por_despachar__vencidos_en_espera_quedan_omitidos(guion, cambios):
+    ahora = timezone.now()
+    programado = nuevo_envio(
+        programado_para=ahora + timedelta(hours=1), expira_en=ahora + timedelta(hours=1, minutes=5)
+    )
+    pendiente = nuevo_envio(expira_en=ahora + timedelta(minutes=5))
+    vigente = nuevo_envio(expira_en=ahora + timedelta(hours=6))
+    sin_caducidad = nuevo_envio()
+
+    ids = delivery.envios_por_despachar(ahora + timedelta(hours=3))
+
+    assert sorted(ids) == sorted([vigente.pk, sin_caducidad.pk])
+    for envio in (programado, pendiente):
+        assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, "vencido")
+    assert sorted(c[:3] for c in cambios) == sorted(
+        [
+            (programado.pk, EstadoEnvio.PROGRAMADO, EstadoEnvio.OMITIDO),
+            (pendiente.pk, EstadoEnvio.PENDIENTE, EstadoEnvio.OMITIDO),
+        ]
+    )
     assert guion.llamadas == []
 
 

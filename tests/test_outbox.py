@@ -26,6 +26,7 @@ from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimien
 from whatsapp_notify.exceptions import MessageError, VariablesError, WhatsAppError
 from whatsapp_notify.messages import Documento, Plantilla, Texto
 from whatsapp_notify.models import (
+    Categoria,
     ClaseEnvio,
     Direccion,
     EnvioWhatsApp,
@@ -33,6 +34,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
+from whatsapp_notify.models import Plantilla as PlantillaCatalogo
 
 TELEFONO = "+52 1 55 1234 5678"
 DIGITOS = "525512345678"
@@ -418,7 +420,7 @@ def test_consentimiento__revocado_se_omite(outbox):
 
     envio = plantilla()
 
-    assert leer(envio).motivo == MotivoOmision.SIN_CONSENTIMIENTO
+    assert leer(envio).motivo == MotivoOmision.BAJA  # an explicit opt-out, not a missing one
     assert outbox == []
 
 
@@ -873,3 +875,157 @@ def test_ventana__es_por_numero_de_negocio(outbox, wa_settings):
 
     assert (aqui.estado, aqui.motivo) == (EstadoEnvio.OMITIDO, "fuera_de_ventana")
     assert leer(alla).estado == EstadoEnvio.ENVIADO
+
+
+# -- opt-outs, per category --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("requerido", [False, True], ids=["sin-require-consent", "require-consent"])
+def test_baja__omite_lo_que_diga_require_consent(wa_settings, outbox, requerido):
+    wa_settings(REQUIRE_CONSENT=requerido)
+    revocar_consentimiento(TELEFONO, evidencia="Escribió BAJA")
+
+    envios = [plantilla(), plantilla(categoria=Categoria.MARKETING)]
+
+    assert [(leer(e).estado, leer(e).motivo) for e in envios] == [
+        (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    ] * 2
+    assert outbox == []
+
+
+def test_baja_de_marketing__los_avisos_de_servicio_siguen(outbox):
+    revocar_consentimiento(TELEFONO, categoria=Categoria.MARKETING)
+
+    servicio = plantilla()
+    promocion = plantilla(categoria=Categoria.MARKETING)
+
+    assert leer(servicio).estado == EstadoEnvio.ENVIADO
+    assert (leer(promocion).estado, leer(promocion).motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.BAJA,
+    )
+    assert len(outbox) == 1
+
+
+@pytest.mark.usefixtures("consentimiento_requerido")
+def test_consentimiento__requerido_por_categoria(outbox):
+    otorgar_consentimiento(TELEFONO, categoria=Categoria.UTILITY)
+
+    servicio = plantilla()
+    promocion = plantilla(categoria="marketing")
+
+    assert leer(servicio).estado == EstadoEnvio.ENVIADO
+    assert leer(promocion).motivo == MotivoOmision.SIN_CONSENTIMIENTO
+    assert len(outbox) == 1
+
+
+def catalogo(nombre: str, categoria: str) -> None:
+    PlantillaCatalogo.objects.create(
+        nombre=nombre, idioma="es_MX", categoria=categoria, estado="APPROVED"
+    )
+
+
+@pytest.mark.parametrize(
+    ("en_catalogo", "pedida", "esperada"),
+    [
+        pytest.param(None, None, "utility", id="fuera-del-catalogo"),
+        pytest.param("UTILITY", None, "utility", id="utility"),
+        pytest.param("AUTHENTICATION", None, "utility", id="authentication"),
+        pytest.param("MARKETING", None, "marketing", id="marketing"),
+        pytest.param(None, "marketing", "marketing", id="pedida"),
+        pytest.param("UTILITY", "marketing", "marketing", id="pedida-mas-estricta"),
+        pytest.param("MARKETING", "utility", "marketing", id="meta-decide-marketing"),
+    ],
+)
+def test_categoria__del_catalogo_o_de_la_llamada(outbox, en_catalogo, pedida, esperada):
+    if en_catalogo:
+        catalogo(PLANTILLA, en_catalogo)
+
+    envio = plantilla(**({"categoria": pedida} if pedida else {}))
+
+    assert leer(envio).categoria == esperada
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_categoria__texto_y_documento_son_servicio_salvo_que_se_diga(outbox):
+    revocar_consentimiento(TELEFONO, categoria="marketing")
+
+    texto = enviar_texto(TELEFONO, "Su vehículo está listo")
+    documento = enviar_documento(TELEFONO, PDF, nombre_documento="f.pdf")
+    oferta = enviar_texto(TELEFONO, "¡Oferta!", categoria="marketing")
+
+    assert [leer(e).categoria for e in (texto, documento, oferta)] == [
+        "utility",
+        "utility",
+        "marketing",
+    ]
+    assert [leer(e).estado for e in (texto, documento, oferta)] == [
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.OMITIDO,
+    ]
+
+
+def test_categoria__desconocida_lanza_antes_de_registrar(outbox):
+    with pytest.raises(ValueError, match="categoria"):
+        plantilla(categoria="promociones")
+
+    assert not EnvioWhatsApp.objects.exists()
+
+
+def test_consentimiento__una_consulta_por_revision(django_assert_num_queries, wa_settings):
+    from whatsapp_notify.outbox import revisar_destinatario
+
+    for requerido in (False, True):
+        wa_settings(REQUIRE_CONSENT=requerido)
+        with django_assert_num_queries(1):
+            assert revisar_destinatario(TELEFONO, ClaseEnvio.PLANTILLA) == (
+                DIGITOS,
+                MotivoOmision.SIN_CONSENTIMIENTO if requerido else None,
+            )
+
+
+# -- expiry ------------------------------------------------------------------------------
+
+
+def test_expira_en__guarda_la_hora(outbox):
+    limite = timezone.now() + timedelta(hours=2)
+
+    envio = plantilla(expira_en=limite)
+
+    assert leer(envio).expira_en == limite
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+
+
+def test_expira_en__timedelta_cuenta_desde_ahora(outbox):
+    antes = timezone.now()
+
+    envio = plantilla(expira_en=timedelta(minutes=10))
+
+    assert (
+        antes + timedelta(minutes=10)
+        <= leer(envio).expira_en
+        <= timezone.now() + timedelta(minutes=10)
+    )
+
+
+def test_expira_en__ya_pasada_se_omite_como_vencido(outbox):
+    envio = plantilla(expira_en=timezone.now() - timedelta(seconds=1))
+
+    assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.VENCIDO)
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("valor", "error"),
+    [
+        pytest.param(timezone.datetime(2030, 1, 1, 9, 0), ValueError, id="sin-zona-horaria"),
+        pytest.param("2030-01-01T09:00Z", TypeError, id="texto"),
+        pytest.param(300, TypeError, id="numero"),
+    ],
+)
+def test_expira_en__invalida_lanza_antes_de_registrar(outbox, valor, error):
+    with pytest.raises(error, match="expira_en"):
+        plantilla(expira_en=valor)
+
+    assert not EnvioWhatsApp.objects.exists()

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from whatsapp_notify import enviar_plantilla, enviar_texto, signals
 from whatsapp_notify.backends.base import PassThroughBackend
+from whatsapp_notify.conf import get_settings
 from whatsapp_notify.consent import (
     otorgar_consentimiento,
     revocar_consentimiento,
@@ -140,8 +141,14 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
-def consentimiento() -> ConsentimientoCliente:
-    return ConsentimientoCliente.objects.get(telefono=DIGITOS)
+def consentimiento(categoria: str = "utility") -> ConsentimientoCliente:
+    return ConsentimientoCliente.objects.get(telefono=DIGITOS, categoria=categoria)
+
+
+def por_categoria() -> dict[str, str]:
+    return dict(
+        ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list("categoria", "estado")
+    )
 
 
 # -- statuses: forward transitions -----------------------------------------------------------
@@ -339,18 +346,21 @@ def test_estado__131050_revoca_el_consentimiento_y_omite_los_siguientes(
 
     aplicados = aplicar([estado(FAILED, errores=(detenido,))], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert fila.estado == EstadoConsentimiento.REVOCADO
     assert fila.origen == OrigenConsentimiento.META
     assert fila.evidencia == f"Error 131050 en el envío {envio.pk} ({WAMID})"
     assert aplicados.consentimientos == 1
     assert consentimientos[-1] == (DIGITOS, "otorgado", "revocado", OrigenConsentimiento.META)
     assert leer(envio).estado == EstadoEnvio.FALLIDO
-    siguiente = enviar_plantilla("+52 55 1234 5678", "promocion", variables=[])
-    assert (siguiente.estado, siguiente.motivo) == (
-        EstadoEnvio.OMITIDO,
-        MotivoOmision.SIN_CONSENTIMIENTO,
+    siguiente = enviar_plantilla(
+        "+52 55 1234 5678", "promocion", variables=[], categoria="marketing"
     )
+    assert (siguiente.estado, siguiente.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    # A marketing stop: the next service notice still goes.
+    assert consentimiento("utility").estado == EstadoConsentimiento.OTORGADO
+    aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
+    assert (aviso.estado, aviso.motivo) == (EstadoEnvio.PENDIENTE, "")
 
 
 def test_estado__131050_repetido_no_vuelve_a_revocar(consentimientos, t0):
@@ -778,8 +788,11 @@ def test_palabra_clave__alta_vuelve_a_otorgar(consentimientos, t0):
     assert fila.estado == EstadoConsentimiento.OTORGADO
     assert fila.evidencia == "Mensaje wamid.IN.2: «Alta»"
     assert (fila.revocado_en, fila.otorgado_en) == (t0, t0 + timedelta(minutes=5))
+    # One change per category: the keywords cover every category.
     assert [(anterior, estado) for _, anterior, estado, _ in consentimientos] == [
         (None, "revocado"),
+        (None, "revocado"),
+        ("revocado", "otorgado"),
         ("revocado", "otorgado"),
     ]
 
@@ -851,7 +864,37 @@ def test_palabra_clave__revocado_por_mensaje_omite_los_envios(wa_settings, t0):
 
     assert tiene_consentimiento(DIGITOS) is False
     envio = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
-    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.SIN_CONSENTIMIENTO)
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+@pytest.mark.parametrize(
+    "texto",
+    [
+        pytest.param("BAJA", id="baja"),
+        pytest.param("Parar", id="parar"),
+        pytest.param("SAIR", id="sair"),
+        pytest.param("stop", id="stop"),
+    ],
+)
+def test_palabra_clave__revoca_cada_categoria_aunque_no_se_exija_consentimiento(t0, texto):
+    assert get_settings().REQUIRE_CONSENT is False
+
+    aplicar([mensaje(texto, t0)], "default")
+
+    assert por_categoria() == {"utility": "revocado", "marketing": "revocado"}
+    for categoria in ("utility", "marketing"):
+        envio = enviar_plantilla(
+            "+52 55 1234 5678", "vehiculo_listo_cliente", variables=[], categoria=categoria
+        )
+        assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+def test_palabra_clave__alta_otorga_cada_categoria(consentimientos, t0):
+    aplicar([mensaje("BAJA", t0, wamid="wamid.IN.1")], "default")
+    aplicar([mensaje("ALTA", t0 + timedelta(minutes=1), wamid="wamid.IN.2")], "default")
+
+    assert por_categoria() == {"utility": "otorgado", "marketing": "otorgado"}
+    assert len(consentimientos) == 4
 
 
 @pytest.mark.parametrize(
@@ -875,7 +918,7 @@ def test_preferencia__stop_revoca_y_resume_otorga(consentimientos, t0):
 
     aplicados = aplicar([preferencia("stop", t0), preferencia("resume", luego)], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert (fila.estado, fila.origen) == (EstadoConsentimiento.OTORGADO, OrigenConsentimiento.META)
     assert fila.evidencia == (
         f"Preferencia en WhatsApp (user_preferences) del {luego.isoformat()}: "
@@ -892,7 +935,7 @@ def test_preferencia__stop_revoca_y_resume_otorga(consentimientos, t0):
 def test_preferencia__stop_guarda_la_evidencia(t0):
     aplicar([preferencia("stop", t0)], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert fila.estado == EstadoConsentimiento.REVOCADO
     assert fila.evidencia.endswith("marketing_messages = stop")
     assert t0.isoformat() in fila.evidencia
@@ -979,7 +1022,7 @@ def test_aplicar__un_evento_que_falla_no_detiene_los_demas(caplog, t0):
 
     assert list(Mensaje.objects.values_list("wamid", flat=True)) == ["wamid.IN.1"]
     assert leer(envio).estado == EstadoEnvio.ENTREGADO
-    assert consentimiento().estado == EstadoConsentimiento.REVOCADO
+    assert consentimiento("marketing").estado == EstadoConsentimiento.REVOCADO
     assert aplicados == Aplicados(eventos=4, estados=1, mensajes=1, consentimientos=1, errores=1)
     assert "EventoMensaje" in caplog.text
 
@@ -1193,3 +1236,24 @@ def test_receptor_con_error_de_base_de_datos__no_pierde_el_evento(t0):
 
     assert (aplicados.mensajes, aplicados.errores) == (1, 0)
     assert Mensaje.objects.filter(wamid="wamid.entrante.1").count() == 1
+
+
+def test_preferencia__stop_de_marketing_no_detiene_los_avisos_de_servicio(wa_settings, t0):
+    wa_settings(REQUIRE_CONSENT=True)
+    otorgar_consentimiento("+52 55 1234 5678")
+
+    aplicar([preferencia("stop", t0)], "default")
+
+    assert por_categoria() == {"utility": "otorgado", "marketing": "revocado"}
+    aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
+    assert (aviso.estado, aviso.motivo) == (EstadoEnvio.PENDIENTE, "")
+    oferta = enviar_plantilla("+52 55 1234 5678", "promocion", variables=[], categoria="marketing")
+    assert (oferta.estado, oferta.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+def test_preferencia__resume_no_otorga_el_servicio(t0):
+    revocar_consentimiento("+52 55 1234 5678", evidencia="Lo pidió por teléfono", fecha=t0)
+
+    aplicar([preferencia("resume", t0 + timedelta(minutes=1))], "default")
+
+    assert por_categoria() == {"utility": "revocado", "marketing": "otorgado"}

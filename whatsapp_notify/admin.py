@@ -154,7 +154,16 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "duplicado",
     )
     list_display_links = ("id", "telefono_enmascarado")
-    list_filter = ("estado", "duplicado", "tipo", "cuenta", "clase", "motivo", "creado_en")
+    list_filter = (
+        "estado",
+        "duplicado",
+        "tipo",
+        "cuenta",
+        "clase",
+        "categoria",
+        "motivo",
+        "creado_en",
+    )
     search_fields = ("telefono", "nombre", "clave", "wamid", "plantilla")
     date_hierarchy = "creado_en"
     show_full_result_count = False  # the outbox grows without bound: no COUNT(*) of it all
@@ -176,6 +185,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                     "documento_mime",
                     "documento_sha256",
                     "tipo",
+                    "categoria",
                     "referencia_enlace",
                     "clave",
                 )
@@ -202,6 +212,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                 "fields": (
                     "creado_en",
                     "programado_para",
+                    "expira_en",
                     "despachado_en",
                     "reclamado_en",
                     "enviado_en",
@@ -359,7 +370,7 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
 class ConsentimientoForm(forms.ModelForm):
     class Meta:
         model = ConsentimientoCliente
-        fields = ("telefono", "estado", "origen", "evidencia")
+        fields = ("telefono", "categoria", "estado", "origen", "evidencia")
 
     def clean_telefono(self) -> str:
         try:
@@ -376,13 +387,14 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
     form = ConsentimientoForm
     list_display = (
         "telefono_enmascarado",
+        "categoria",
         "estado",
         "origen",
         "otorgado_en",
         "revocado_en",
         "actualizado_en",
     )
-    list_filter = ("estado", "origen")
+    list_filter = ("categoria", "estado", "origen")
     search_fields = ("telefono",)
     show_full_result_count = False
     readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")
@@ -394,8 +406,10 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
         }
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
-        # The phone identifies the consent: a different phone is a different record.
-        return (*self.readonly_fields, "telefono") if obj else self.readonly_fields
+        # Phone and category identify the consent: another one is a different record.
+        if obj:
+            return (*self.readonly_fields, "telefono", "categoria")
+        return self.readonly_fields
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: ConsentimientoCliente) -> str:

@@ -42,7 +42,7 @@ from .models import (
     MotivoOmision,
 )
 from .operations import politica
-from .outbox import revisar_destinatario
+from .outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
 from .reconciliation import liberar_inciertos, registrar_duplicado
@@ -106,13 +106,17 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma")
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
+    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma", "categoria")
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos, "expira_en").first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
+    if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
+        return _omitir(envio, MotivoOmision.VENCIDO)
     # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window closed
     # since the envío was queued (retries and scheduled sends can come days later).
-    _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta)
+    _telefono, motivo = revisar_destinatario(
+        f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
+    )
     if motivo is not None:
         return _omitir(envio, motivo)
     if (negativa := politica(envio)) is not None:
@@ -440,10 +444,12 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     and the account's webhooks are current (:func:`.reconciliation.liberar_inciertos`);
     a worker that died while ``enviando`` leaves an ``incierto`` envío. Due ``pendiente``
     envíos whose task was due to run more than ``REDISPATCH_AFTER`` ago
-    (``despachado_en``), or never enqueued, are returned. Paused accounts wait.
+    (``despachado_en``), or never enqueued, are returned. Paused accounts wait. Waiting
+    envíos past their ``expira_en`` are ``omitido`` first (:func:`omitir_vencidos`).
     """
     ahora = ahora or timezone.now()
     settings = get_settings()
+    omitir_vencidos(ahora)
     EnvioWhatsApp.objects.filter(estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora).update(
         estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
     )
@@ -465,3 +471,24 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
         .order_by("proximo_intento", "pk")
         .values_list("pk", flat=True)[:1000]
     )
+
+
+# Envíos still waiting for their moment or a worker: the ones an expiry can stop.
+_EN_ESPERA = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
+
+
+def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
+    """Mark ``omitido`` (``vencido``) the waiting envíos whose ``expira_en`` passed.
+
+    Run by Beat before due envíos are promoted, so a reminder whose Beat ran hours late
+    is never sent. Each row changes with a conditional UPDATE (a worker or a cancellation
+    may take it meanwhile) and fires ``envio_estado_cambiado``. Returns how many changed.
+    """
+    vencidos = EnvioWhatsApp.objects.filter(estado__in=_EN_ESPERA, expira_en__lte=ahora)
+    omitidos = 0
+    for envio in vencidos.order_by("pk")[:limite]:
+        campos = {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.VENCIDO}
+        if _actualizar(envio, {envio.estado}, proximo_intento=None, **campos):
+            omitidos += 1
+            logger.info("Envío %s omitido: pasó su momento (%s)", envio.pk, envio.expira_en)
+    return omitidos

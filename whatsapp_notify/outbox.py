@@ -1,7 +1,8 @@
 """The send API: validate, record the envío in the caller's transaction, enqueue on commit.
 
-Recipient problems (no phone, invalid phone, no consent, WhatsApp disabled, closed
-24-hour window) never raise: they become an ``omitido`` envío with a ``motivo``.
+Recipient problems (no phone, invalid phone, no consent, an opt-out, WhatsApp disabled,
+closed 24-hour window, past its moment) never raise: they become an ``omitido`` envío with
+a ``motivo``.
 Programmer errors (unknown account or region, malformed variables, empty document) raise
 at once, before anything is recorded.
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import phonenumbers
+from django.conf import settings as django_settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -29,13 +31,22 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .conf import DEFAULT_ALIAS, get_settings
-from .consent import tiene_consentimiento
+from .consent import estado_consentimiento
 from .exceptions import MessageError, RegionDesconocida
 from .messages import Documento, Plantilla, Texto
-from .models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje, MotivoOmision
+from .models import (
+    Categoria,
+    ClaseEnvio,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    Mensaje,
+    MotivoOmision,
+)
 from .operations import politica
 from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .templates_catalog import verificar_plantilla
+from .templates_catalog import categoria_de_plantilla, verificar_plantilla
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +55,8 @@ CARPETA_DOCUMENTOS = "whatsapp_notify/documentos"
 _EXTENSION_RE = re.compile(r"\.[a-z0-9]{1,10}")
 
 Archivo = bytes | bytearray | IO[bytes] | Path
+#: ``expira_en``: an aware datetime, or a timedelta counted from the call.
+Caducidad = datetime | timedelta
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ def enviar_plantilla(
     idioma: str | None = None,
     documento: Archivo | None = None,
     nombre_documento: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
     **opciones: Any,
 ) -> EnvioWhatsApp:
     """Queue an approved template to ``telefono`` and return its envío.
@@ -82,6 +97,12 @@ def enviar_plantilla(
         idioma: template language code; defaults to ``DEFAULT_LANGUAGE``.
         documento: bytes or a binary file for the template's document header.
         nombre_documento: file name the recipient sees (required with ``documento``).
+        categoria: ``"utility"`` or ``"marketing"``, for consent; default: the catalog's
+            category of the template (MARKETING is marketing, UTILITY and AUTHENTICATION
+            are utility), else utility. A template the catalog lists as MARKETING is
+            marketing whatever is passed: Meta, not the caller, decides it.
+        expira_en: after this moment the envío is never sent (``omitido``, ``vencido``):
+            an aware datetime, or a timedelta from now. Default: no expiry.
         **opciones: ``referencia``, ``tipo``, ``clave``, ``nombre``, ``programado_para``,
             ``cuenta``, ``region`` (see :func:`registrar`).
 
@@ -89,6 +110,8 @@ def enviar_plantilla(
         VariablesError, MessageError: malformed variables or document.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
+        ValueError, TypeError: unknown ``categoria``; ``expira_en`` naive or not a
+            datetime/timedelta.
     """
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
     contenido = Plantilla(
@@ -97,7 +120,7 @@ def enviar_plantilla(
         variables=variables,
         documento=adjunto,
     )
-    return registrar(contenido, telefono, **opciones)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
 def enviar_documento(
@@ -106,15 +129,32 @@ def enviar_documento(
     *,
     nombre_documento: str | None = None,
     caption: str = "",
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
     **opciones: Any,
 ) -> EnvioWhatsApp:
-    """Queue a document message (free-form: it needs the 24-hour window, like text)."""
-    return registrar(_documento(archivo, nombre_documento, caption), telefono, **opciones)
+    """Queue a document message (free-form: it needs the 24-hour window, like text).
+
+    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    """
+    contenido = _documento(archivo, nombre_documento, caption)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
-def enviar_texto(telefono: Any, texto: str, **opciones: Any) -> EnvioWhatsApp:
-    """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``)."""
-    return registrar(Texto(cuerpo=texto), telefono, **opciones)
+def enviar_texto(
+    telefono: Any,
+    texto: str,
+    *,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+    **opciones: Any,
+) -> EnvioWhatsApp:
+    """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``).
+
+    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    """
+    contenido = Texto(cuerpo=texto)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
 def registrar(
@@ -128,6 +168,8 @@ def registrar(
     programado_para: datetime | None = None,
     cuenta: str = DEFAULT_ALIAS,
     region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
@@ -140,18 +182,71 @@ def registrar(
     ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
     and so do variables that do not fit a template of the catalog (``templates_catalog``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
+    ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
+    ``expira_en`` is ``omitido`` (``vencido``).
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     exigir_region(region)
+    caducidad = exigir_caducidad(expira_en)
+    categoria = categoria_de_envio(contenido, cuenta, categoria)
     no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
     destinatario = Destinatario.de(telefono, nombre)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
+    envio.categoria, envio.expira_en = categoria, caducidad
     _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return _guardar(envio, contenido)
+
+
+def categoria_de_envio(contenido, cuenta: str, categoria: Categoria | str | None) -> str:
+    """The consent category of a send: marketing when the caller or the catalog says so.
+
+    Free text and documents are utility unless told; a template takes the catalog's
+    category (MARKETING -> marketing; UTILITY, AUTHENTICATION or unknown -> utility).
+
+    Raises:
+        ValueError: ``categoria`` is not a ``Categoria`` value.
+    """
+    if categoria is not None and categoria not in Categoria.values:
+        raise ValueError(
+            f"categoria={categoria!r} no es una categoría de envío: usa 'utility' (avisos de "
+            "servicio) o 'marketing' (promociones), o None para la del catálogo."
+        )
+    if categoria == Categoria.MARKETING or not isinstance(contenido, Plantilla):
+        return str(categoria or Categoria.UTILITY)
+    de_meta = categoria_de_plantilla(contenido.nombre, contenido.idioma, cuenta)
+    return Categoria.MARKETING if de_meta.upper() == "MARKETING" else Categoria.UTILITY
+
+
+def exigir_caducidad(expira_en: Any) -> datetime | None:
+    """The moment an envío expires: ``expira_en`` itself, or now + a timedelta; None: never.
+
+    Raises:
+        TypeError: not a datetime or timedelta.
+        ValueError: a naive datetime with ``USE_TZ`` (its moment would depend on the zone).
+    """
+    if expira_en is None:
+        return None
+    if isinstance(expira_en, timedelta):
+        return timezone.now() + expira_en
+    if not isinstance(expira_en, datetime):
+        raise TypeError(
+            f"expira_en debe ser un datetime con zona horaria o un timedelta desde ahora, "
+            f"no {type(expira_en).__name__}."
+        )
+    if django_settings.USE_TZ and timezone.is_naive(expira_en):
+        raise ValueError(
+            "expira_en no tiene zona horaria: usa timezone.make_aware(...) o un timedelta."
+        )
+    return expira_en
+
+
+def vencido(envio: EnvioWhatsApp, ahora: datetime | None = None) -> bool:
+    """True when ``envio`` passed its ``expira_en``: it must never be sent any more."""
+    return envio.expira_en is not None and envio.expira_en <= (ahora or timezone.now())
 
 
 def _revisar_catalogo(contenido, cuenta: str) -> MotivoOmision | None:
@@ -223,8 +318,10 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
 def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     """Fill telefono and the initial estado/motivo."""
     envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta
+        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta, categoria=envio.categoria
     )
+    if motivo is None and vencido(envio):
+        motivo = MotivoOmision.VENCIDO
     if motivo is None and (negativa := politica(envio)) is not None:
         motivo, envio.error_detalle = MotivoOmision.POLITICA, negativa
     if motivo is not None:
@@ -253,13 +350,19 @@ def exigir_region(region: Any) -> None:
 
 
 def revisar_destinatario(
-    telefono: Any, clase: str, region: str | None = None, *, cuenta: str | None = None
+    telefono: Any,
+    clase: str,
+    region: str | None = None,
+    *,
+    cuenta: str | None = None,
+    categoria: str = Categoria.UTILITY,
 ) -> tuple[str, MotivoOmision | None]:
     """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
 
     Returns the E.164 digits (empty when invalid) and the :class:`MotivoOmision`, or None
-    when it can go. Checked in order: phone, ``ENABLED``, consent, and for free-form
-    messages the 24-hour window (with ``cuenta``, the window with that business number).
+    when it can go. Checked in order: phone, ``ENABLED``, consent for ``categoria`` (see
+    :func:`motivo_de_consentimiento`), and for free-form messages the 24-hour window (with
+    ``cuenta``, the window with that business number).
     """
     try:
         digitos = normalizar(telefono, region)
@@ -269,11 +372,26 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    if settings.REQUIRE_CONSENT and not tiene_consentimiento(digitos):
-        return digitos, MotivoOmision.SIN_CONSENTIMIENTO
+    if motivo := motivo_de_consentimiento(digitos, categoria, settings.REQUIRE_CONSENT):
+        return digitos, motivo
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
+
+
+def motivo_de_consentimiento(digitos: str, categoria: str, requerido: bool) -> MotivoOmision | None:
+    """Why consent keeps a send of ``categoria`` to ``digitos`` from going, or None.
+
+    An explicit opt-out of that category is ``baja`` whatever ``REQUIRE_CONSENT``
+    (``requerido``) says; no consent recorded is ``sin_consentimiento`` only when required.
+    One indexed query.
+    """
+    estado = estado_consentimiento(digitos, categoria)
+    if estado == EstadoConsentimiento.REVOCADO:
+        return MotivoOmision.BAJA
+    if estado is None and requerido:
+        return MotivoOmision.SIN_CONSENTIMIENTO
+    return None
 
 
 def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> EnvioWhatsApp:

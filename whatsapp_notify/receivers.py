@@ -31,7 +31,7 @@ from django.utils import timezone
 from . import signals, templates_catalog
 from .backends import backends
 from .conf import get_settings
-from .consent import otorgar_consentimiento, revocar_consentimiento
+from .consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
 from .events import (
     DELIVERED,
     FAILED,
@@ -48,6 +48,7 @@ from .events import (
 )
 from .exceptions import WhatsAppError, describe_error
 from .models import (
+    Categoria,
     ConsentimientoCliente,
     Direccion,
     EnvioWhatsApp,
@@ -219,7 +220,9 @@ def _marketing_detenido(envio: EnvioWhatsApp, evento: EventoEstado, fecha: datet
         return False
     evidencia = f"Error {ERROR_MARKETING_DETENIDO} en el envío {envio.pk} ({evento.wamid})"
     origen = OrigenConsentimiento.META
-    return _decidir_consentimiento(envio.telefono, False, origen, evidencia, fecha)
+    return _decidir_consentimiento(
+        envio.telefono, False, origen, evidencia, fecha, (Categoria.MARKETING,)
+    )
 
 
 def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
@@ -522,7 +525,11 @@ def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
         return False
     evidencia = f"Mensaje {mensaje.wamid}: «{mensaje.texto}»"
     origen = OrigenConsentimiento.WHATSAPP
-    return _decidir_consentimiento(mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha)
+    # A typed keyword is about every message from us: «BAJA» stops service notices too, and
+    # «ALTA» (the customer asking to hear from us again) grants every category back.
+    return _decidir_consentimiento(
+        mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha, CATEGORIAS
+    )
 
 
 _PREFERENCIAS = {"stop": False, "resume": True}
@@ -545,24 +552,38 @@ def _aplicar_preferencia(evento: EventoPreferencia, cuenta: str, parcial: Aplica
     evidencia = (
         f"Preferencia en WhatsApp (user_preferences){cuando}: {evento.categoria} = {evento.valor}"
     )
-    if _decidir_consentimiento(
-        telefono, otorgado, OrigenConsentimiento.META, evidencia, evento.fecha
-    ):
+    # Meta's stop/resume concerns marketing messages only: service notices keep going.
+    origen = OrigenConsentimiento.META
+    marketing = (Categoria.MARKETING,)
+    if _decidir_consentimiento(telefono, otorgado, origen, evidencia, evento.fecha, marketing):
         parcial.consentimientos += 1
 
 
 def _decidir_consentimiento(
-    telefono: str, otorgado: bool, origen: str, evidencia: str, fecha: datetime | None
+    telefono: str,
+    otorgado: bool,
+    origen: str,
+    evidencia: str,
+    fecha: datetime | None,
+    categorias: tuple[str, ...],
 ) -> bool:
-    """Record a customer's decision unless it was recorded already or a later one stands."""
+    """Record a customer's decision for ``categorias``; True when some category changed.
+
+    A category is left alone when this decision was recorded already or a later one stands.
+    """
     estado = EstadoConsentimiento.OTORGADO if otorgado else EstadoConsentimiento.REVOCADO
-    fila = ConsentimientoCliente.objects.filter(telefono=telefono).first()
-    if fila is not None and _ya_decidido(fila, estado, evidencia, fecha):
+    filas = ConsentimientoCliente.objects.filter(telefono=telefono, categoria__in=categorias)
+    decididas = {f.categoria for f in filas if _ya_decidido(f, estado, evidencia, fecha)}
+    pendientes = [categoria for categoria in categorias if categoria not in decididas]
+    if not pendientes:
         logger.info("Consentimiento de %s sin cambios: ya decidido", mask(telefono))
         return False
     registrar = otorgar_consentimiento if otorgado else revocar_consentimiento
-    registrar(f"+{telefono}", origen=origen, evidencia=evidencia, fecha=fecha)
-    logger.info("Consentimiento de %s %s (%s)", mask(telefono), estado, origen)
+    for categoria in pendientes:
+        registrar(
+            f"+{telefono}", categoria=categoria, origen=origen, evidencia=evidencia, fecha=fecha
+        )
+    logger.info("Consentimiento de %s %s (%s: %s)", mask(telefono), estado, origen, pendientes)
     return True
 
 

@@ -241,6 +241,12 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     return Plantilla.objects.filter(**filtro).first()
 
 
+def categoria_de_plantilla(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> str:
+    """Meta's category of a catalog template (``MARKETING``, ``UTILITY``...), "" if unknown."""
+    filtro = {"cuenta": cuenta, "nombre": nombre, "idioma": normalizar_idioma(idioma)}
+    return Plantilla.objects.filter(**filtro).values_list("categoria", flat=True).first() or ""
+
+
 def verificar_plantilla(
     plantilla_nombre: str, idioma: str, variables: Any, cuenta: str = DEFAULT_ALIAS
 ) -> MotivoOmision | None:
