@@ -1182,9 +1182,7 @@ LARGO = "wamid." + "A" * 194  # 200 characters: more than the 128 of the wamid c
         pytest.param("wamid." + "ñ" * 300, id="306-caracteres-no-ascii"),
     ],
 )
-def test_mensaje__wamid_mas_largo_que_la_columna_reentregado_no_se_duplica(
-    recibidos, t0, wamid
-):
+def test_mensaje__wamid_mas_largo_que_la_columna_reentregado_no_se_duplica(recibidos, t0, wamid):
     primera = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
     segunda = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
 
@@ -1248,9 +1246,7 @@ def test_estado__wamid_largo_asienta_el_envio_y_se_repite_sin_cambios(cambios, t
         pytest.param(2**70, None, id="mas-que-64-bits"),
     ],
 )
-def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(
-    t0, codigo, guardado
-):
+def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0, codigo, guardado):
     envio = envio_en("enviado")
     error = ErrorProveedor(codigo, "T" * 400, "", "Algo pasó.")
 
