@@ -1257,3 +1257,94 @@ def test_preferencia__resume_no_otorga_el_servicio(t0):
     aplicar([preferencia("resume", t0 + timedelta(minutes=1))], "default")
 
     assert por_categoria() == {"utility": "revocado", "marketing": "otorgado"}
+
+
+# -- values longer (or larger) than their column -----------------------------------------
+
+LARGO = "wamid." + "A" * 194  # 200 characters: more than the 128 of the wamid columns
+
+
+@pytest.mark.parametrize(
+    "wamid",
+    [
+        pytest.param(LARGO, id="200-caracteres"),
+        pytest.param("wamid." + "ñ" * 300, id="306-caracteres-no-ascii"),
+    ],
+)
+def test_mensaje__wamid_mas_largo_que_la_columna_reentregado_no_se_duplica(recibidos, t0, wamid):
+    primera = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
+    segunda = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
+
+    fila = Mensaje.objects.get()
+    assert len(fila.wamid) <= Mensaje._meta.get_field("wamid").max_length
+    assert (primera.mensajes, primera.errores) == (1, 0)
+    assert (segunda.mensajes, segunda.errores) == (0, 0)
+    assert len(recibidos) == 1
+
+
+def test_mensaje__wamids_largos_con_el_mismo_principio_son_dos_mensajes(t0):
+    comun = "wamid." + "B" * 150  # equal beyond the column's 128 characters
+
+    aplicados = aplicar(
+        [mensaje("uno", t0, wamid=comun + "1"), mensaje("dos", t0, wamid=comun + "2")], "default"
+    )
+
+    assert (aplicados.mensajes, aplicados.errores) == (2, 0)
+    assert sorted(Mensaje.objects.values_list("texto", flat=True)) == ["dos", "uno"]
+
+
+def test_mensaje__contexto_largo_enlaza_el_envio_guardado_con_el_mismo_wamid(t0):
+    # The envío's wamid went through the same rule when the worker stored it.
+    from whatsapp_notify.limits import id_a_la_medida
+
+    envio = envio_en("leido", wamid=id_a_la_medida(EnvioWhatsApp, "wamid", LARGO))
+
+    aplicar([mensaje("Sí", t0, contexto_wamid=LARGO)], "default")
+
+    fila = Mensaje.objects.get()
+    assert fila.envio == envio
+    assert fila.contexto_wamid == envio.wamid
+
+
+def test_estado__wamid_largo_asienta_el_envio_y_se_repite_sin_cambios(cambios, t0):
+    envio = envio_en("enviando", wamid=None)
+    evento = estado(SENT, t0, wamid=LARGO, referencia=str(envio.pk), destinatario=WA_ID)
+
+    primera = aplicar([evento], "default")
+    segunda = aplicar([estado(DELIVERED, t0, wamid=LARGO)], "default")
+
+    guardado = leer(envio)
+    assert (primera.errores, segunda.errores) == (0, 0)
+    assert (primera.estados, segunda.estados) == (1, 1)
+    assert guardado.estado == EstadoEnvio.ENTREGADO
+    assert len(guardado.wamid) <= EnvioWhatsApp._meta.get_field("wamid").max_length
+    assert cambios == [
+        (envio.pk, "enviando", "enviado"),
+        (envio.pk, "enviado", "entregado"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codigo", "guardado"),
+    [
+        pytest.param(2**31 - 1, 2**31 - 1, id="maximo-entero-se-guarda"),
+        pytest.param(-(2**31), -(2**31), id="minimo-entero-se-guarda"),
+        pytest.param(2**31, None, id="uno-mas-que-el-maximo"),
+        pytest.param(99_999_999_999, None, id="once-digitos"),
+        pytest.param(-(2**31) - 1, None, id="uno-menos-que-el-minimo"),
+        pytest.param(2**70, None, id="mas-que-64-bits"),
+    ],
+)
+def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0, codigo, guardado):
+    envio = envio_en("enviado")
+    error = ErrorProveedor(codigo, "T" * 400, "", "Algo pasó.")
+
+    aplicados = aplicar([estado(FAILED, t0, errores=(error,))], "default")
+
+    fila = leer(envio)
+    assert (aplicados.estados, aplicados.errores) == (1, 0)
+    assert fila.estado == EstadoEnvio.FALLIDO
+    assert fila.error_codigo == guardado
+    assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
+    assert f"(#{codigo})" in fila.error_detalle
+    assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length

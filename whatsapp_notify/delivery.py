@@ -32,6 +32,7 @@ from .exceptions import (
     TransientError,
     describe_error,
 )
+from .limits import entero_a_la_medida, id_a_la_medida, recortar
 from .messages import Documento, Plantilla, Salida, Texto
 from .models import (
     ClaseEnvio,
@@ -238,7 +239,12 @@ def _actualizar(envio: EnvioWhatsApp, desde: set[str], **campos) -> bool:
 
 def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
     ahora = timezone.now()
-    campos = {"wamid": wamid or None, "wa_id": wa_id or envio.wa_id, "error_codigo": None}
+    # Fitted as the status webhooks' wamid is (limits.id_a_la_medida): they find this envío.
+    campos = {
+        "wamid": id_a_la_medida(EnvioWhatsApp, "wamid", wamid) or None,
+        "wa_id": recortar(EnvioWhatsApp, "wa_id", wa_id) or envio.wa_id,
+        "error_codigo": None,
+    }
     if not _actualizar(
         envio,
         {EstadoEnvio.ENVIANDO},
@@ -345,7 +351,9 @@ def _fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
 
 def _error_campos(exc: Exception) -> dict:
     if isinstance(exc, ProviderError):
-        return {"error_codigo": exc.code, "error_detalle": exc.readable}
+        # A code the integer column cannot hold is NULL; error_detalle keeps it readable.
+        codigo = entero_a_la_medida(EnvioWhatsApp, "error_codigo", exc.code)
+        return {"error_codigo": codigo, "error_detalle": exc.readable}
     return {"error_codigo": None, "error_detalle": describe_error(None, str(exc))}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import phonenumbers
-from django.conf import settings as django_settings
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from .conf import DEFAULT_ALIAS, get_settings
 from .consent import estado_consentimiento
-from .exceptions import MessageError, RegionDesconocida
+from .exceptions import FechaInvalida, MessageError, RegionDesconocida
+from .limits import exigir_largo, recortar
 from .messages import Documento, Plantilla, Texto
 from .models import (
     Categoria,
@@ -184,10 +185,18 @@ def registrar(
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
     ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
     ``expira_en`` is ``omitido`` (``vencido``).
+
+    Raises:
+        FechaInvalida: ``programado_para`` or ``expira_en`` is not a datetime (``expira_en``:
+            nor a timedelta), or is naive under ``USE_TZ``.
+        ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
+            ``nombre_documento`` or the referencia's id is longer than its column.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     exigir_region(region)
+    exigir_momento(programado_para, "programado_para")
     caducidad = exigir_caducidad(expira_en)
+    exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
     categoria = categoria_de_envio(contenido, cuenta, categoria)
     no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
     destinatario = Destinatario.de(telefono, nombre)
@@ -225,22 +234,12 @@ def exigir_caducidad(expira_en: Any) -> datetime | None:
     """The moment an envío expires: ``expira_en`` itself, or now + a timedelta; None: never.
 
     Raises:
-        TypeError: not a datetime or timedelta.
-        ValueError: a naive datetime with ``USE_TZ`` (its moment would depend on the zone).
+        FechaInvalida: not a datetime or timedelta, or a naive datetime with ``USE_TZ`` (its
+            moment would depend on the zone); see :func:`exigir_momento`.
     """
-    if expira_en is None:
-        return None
     if isinstance(expira_en, timedelta):
         return timezone.now() + expira_en
-    if not isinstance(expira_en, datetime):
-        raise TypeError(
-            f"expira_en debe ser un datetime con zona horaria o un timedelta desde ahora, "
-            f"no {type(expira_en).__name__}."
-        )
-    if django_settings.USE_TZ and timezone.is_naive(expira_en):
-        raise ValueError(
-            "expira_en no tiene zona horaria: usa timezone.make_aware(...) o un timedelta."
-        )
+    exigir_momento(expira_en, "expira_en")
     return expira_en
 
 
@@ -272,6 +271,7 @@ def registrar_omitido(
     For sends that could not even be prepared (a disparador whose callable raised).
     The same ``clave`` returns the first envío, as in :func:`registrar`.
     """
+    exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente
     destinatario = Destinatario.de(telefono)
@@ -282,8 +282,8 @@ def registrar_omitido(
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
     envio = EnvioWhatsApp(
-        telefono_original=str(destinatario.telefono)[:64],
-        nombre=(destinatario.nombre or "")[:200],
+        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
+        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
         tipo=tipo,
         clave=clave or None,
         cuenta=cuenta,
@@ -349,6 +349,70 @@ def exigir_region(region: Any) -> None:
     )
 
 
+def exigir_momento(valor: Any, parametro: str) -> None:
+    """Accept None or a datetime Django can store and compare: aware under ``USE_TZ``.
+
+    Raises:
+        FechaInvalida: text, a date, a number or any other object (a ``TypeError``), or a
+            naive datetime under ``USE_TZ`` / an aware one without it (a ``ValueError``).
+            Comparing it with ``timezone.now()`` would fail later, or store another hour.
+    """
+    if valor is None:
+        return
+    if not isinstance(valor, datetime):
+        raise FechaInvalida(
+            f"{parametro} debe ser un datetime con zona horaria, no {type(valor).__name__}: "
+            "usa timezone.make_aware(datetime(...)) o timezone.now() + timedelta(...)."
+        )
+    if settings.USE_TZ and timezone.is_naive(valor):
+        raise FechaInvalida(
+            f"{parametro} es un datetime sin zona horaria y USE_TZ está activo: usa "
+            "timezone.make_aware(valor) (la zona de TIME_ZONE) o timezone.now() + timedelta(...)."
+        )
+    if not settings.USE_TZ and timezone.is_aware(valor):
+        raise FechaInvalida(
+            f"{parametro} tiene zona horaria y USE_TZ = False: usa timezone.make_naive(valor)."
+        )
+
+
+# parameter -> (column, the fix named in the error)
+_ARREGLOS = {
+    "tipo": ("tipo", "usa un slug corto, como 'vehiculo_listo'."),
+    "clave": ("clave", "usa una clave más corta o su hash, hashlib.sha256(...).hexdigest()."),
+    "plantilla": ("plantilla", "usa el nombre con que la aprobó WhatsApp Manager."),
+    "idioma": ("idioma", "usa un código de idioma de WhatsApp, como 'es_MX'."),
+    "nombre_documento": ("nombre_documento", "acorta el nombre del archivo que verá el cliente."),
+    "referencia": ("object_id", "la referencia necesita una clave primaria más corta."),
+}
+
+
+def exigir_largos(
+    contenido: Plantilla | Documento | Texto,
+    *,
+    tipo: str = "",
+    clave: str | None = None,
+    referencia: models.Model | None = None,
+) -> None:
+    """Refuse, before anything is written, a value longer than its ``EnvioWhatsApp`` column.
+
+    One rule on every database (SQLite would store it whole, PostgreSQL refuse the row).
+
+    Raises:
+        ValorDemasiadoLargo: naming the parameter, its limit and the fix.
+    """
+    valores = {"tipo": tipo, "clave": clave}
+    if isinstance(contenido, Plantilla):
+        valores |= {"plantilla": contenido.nombre, "idioma": contenido.idioma}
+    documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
+    if isinstance(documento, Documento):
+        valores["nombre_documento"] = documento.nombre
+    if referencia is not None:
+        valores["referencia"] = str(referencia.pk)
+    for parametro, valor in valores.items():
+        campo, arreglo = _ARREGLOS[parametro]
+        exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
+
+
 def revisar_destinatario(
     telefono: Any,
     clase: str,
@@ -406,8 +470,8 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
         telefono = ""
     EnvioWhatsApp.objects.filter(pk=envio.pk, estado=EstadoEnvio.OMITIDO).update(
         telefono=telefono,
-        telefono_original=str(destinatario.telefono)[:64],
-        nombre=(destinatario.nombre or envio.nombre)[:200],
+        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
+        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or envio.nombre),
     )
     envio.refresh_from_db()
     reenviar([envio])

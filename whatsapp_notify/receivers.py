@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import logging
 import mimetypes
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -47,6 +48,7 @@ from .events import (
     EventoPreferencia,
 )
 from .exceptions import WhatsAppError, describe_error
+from .limits import entero_a_la_medida, id_a_la_medida, recortar, recortar_campos
 from .models import (
     Categoria,
     ConsentimientoCliente,
@@ -115,7 +117,8 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
         parcial = Aplicados()
         try:
             with transaction.atomic():
-                _aplicador(evento)(evento, cuenta_del_numero(evento.numero_id, cuenta), parcial)
+                cuenta_evento = cuenta_del_numero(evento.numero_id, cuenta)
+                _aplicador(evento)(ids_a_la_medida(evento), cuenta_evento, parcial)
         except Exception as exc:
             logger.exception(
                 "No se pudo aplicar un evento %s de la cuenta %r", type(evento).__name__, cuenta
@@ -134,6 +137,25 @@ def cuenta_del_numero(numero_id: str, cuenta: str) -> str:
     configured number belongs to that number's account, whatever URL it came through.
     """
     return get_settings().cuenta_con("PHONE_NUMBER_ID", numero_id, cuenta)
+
+
+def ids_a_la_medida(evento: Evento) -> Evento:
+    """``evento`` with its message ids made to fit their columns (``limits.id_a_la_medida``).
+
+    Done once, before anything reads them: the lookup, the deduplication and the stored row
+    all see the same value, and a redelivered over-long id is still recognised.
+    """
+    if isinstance(evento, EventoEstado):
+        return dataclasses.replace(
+            evento, wamid=id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
+        )
+    if isinstance(evento, EventoMensaje):
+        return dataclasses.replace(
+            evento,
+            wamid=id_a_la_medida(Mensaje, "wamid", evento.wamid),
+            contexto_wamid=id_a_la_medida(Mensaje, "contexto_wamid", evento.contexto_wamid),
+        )
+    return evento
 
 
 def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
@@ -331,7 +353,7 @@ def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
     if evento.wamid:
         campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
     if evento.destinatario:
-        campos["wa_id"] = _si_vacio("wa_id", evento.destinatario[:32])
+        campos["wa_id"] = _si_vacio("wa_id", recortar(EnvioWhatsApp, "wa_id", evento.destinatario))
     for campo in _MARCAS[evento.estado]:
         campos[campo] = Coalesce(F(campo), Value(fecha))
     campos.update(_precio(evento))
@@ -360,15 +382,16 @@ def _precio(evento: EventoEstado) -> dict[str, Any]:
     # Pricing and conversation come on "sent" and on one of delivered/read: keep them
     # whenever present, and leave what an earlier status stored when absent.
     campos = {
-        "conversacion_id": evento.conversacion_id[:128],
+        "conversacion_id": evento.conversacion_id,
         "conversacion_expira_en": evento.conversacion_expira,
-        "conversacion_origen": evento.conversacion_origen[:64],
+        "conversacion_origen": evento.conversacion_origen,
         "facturable": evento.facturable,
-        "precio_modelo": evento.precio_modelo[:16],
-        "precio_tipo": evento.precio_tipo[:32],
-        "precio_categoria": evento.precio_categoria[:64],
+        "precio_modelo": evento.precio_modelo,
+        "precio_tipo": evento.precio_tipo,
+        "precio_categoria": evento.precio_categoria,
     }
-    return {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+    presentes = {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+    return recortar_campos(EnvioWhatsApp, presentes)
 
 
 def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dict[str, Any]:
@@ -390,9 +413,11 @@ def _error(evento: EventoEstado) -> dict[str, Any]:
         sin_detalle = "El proveedor informó que el mensaje no se pudo entregar."
         return {"error_codigo": None, "error_titulo": "", "error_detalle": sin_detalle}
     error = evento.errores[0]
+    # A code the integer column cannot hold (on PostgreSQL) is stored as NULL on every
+    # database; error_detalle keeps it readable: "(#99999999999) ...".
     return {
-        "error_codigo": error.code,
-        "error_titulo": error.title[:255],
+        "error_codigo": entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code),
+        "error_titulo": recortar(EnvioWhatsApp, "error_titulo", error.title),
         "error_detalle": describe_error(error.code, error.details),
     }
 
@@ -459,13 +484,8 @@ def _campos_mensaje(evento: EventoMensaje, cuenta: str) -> dict[str, Any]:
         "envio": _envio_respondido(evento.contexto_wamid),
         "fecha": evento.fecha or timezone.now(),
     }
-    return {campo: _a_la_medida(Mensaje, campo, valor) for campo, valor in campos.items()}
-
-
-def _a_la_medida(modelo: type[models.Model], campo: str, valor: Any) -> Any:
     # Webhook values are not ours to trust in length; PostgreSQL would refuse the row.
-    limite = getattr(modelo._meta.get_field(campo), "max_length", None)
-    return valor[:limite] if limite and isinstance(valor, str) else valor
+    return recortar_campos(Mensaje, campos)
 
 
 def _telefono(wa_id: str) -> str:
