@@ -251,6 +251,24 @@ def test_reenviar__incierto_asks_first_and_sends_nothing(admin_client, outbox):
     assert outbox == []
 
 
+@pytest.mark.parametrize(
+    ("idioma", "textos"),
+    [
+        pytest.param("es", ("Inicio", "Sí, reenviar", "No, volver"), id="es"),
+        pytest.param("en", ("Home", "Yes, re-send", "No, go back", "receive it twice"), id="en"),
+    ],
+)
+def test_reenviar__incierto_confirmation_speaks_the_active_language(
+    admin_client, settings, idioma, textos
+):
+    settings.LANGUAGE_CODE = idioma
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+
+    html = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk]).content.decode()
+
+    assert all(texto in html for texto in textos), [t for t in textos if t not in html]
+
+
 def test_reenviar__incierto_cancel_goes_back_and_changes_nothing(admin_client, outbox):
     incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
     pagina = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk])
