@@ -1,14 +1,17 @@
 # The two set-up commands of the README, plus a few conveniences.
 #   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account)
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
-# Under CI=true, `make test` also runs the suite on PostgreSQL and requires Redis.
+#   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
+#               delivers one envío through a real worker (needs Redis)
+# Under CI=true, `make test` also runs the suite on PostgreSQL, requires Redis and runs
+# wheel-check.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-postgres lint bench clean
+.PHONY: demo test test-postgres wheel-check lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +27,17 @@ test: $(BIN)/python
 	$(BIN)/python -m tests.services
 	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
 	@case "$${CI:-}" in \
-	  true|TRUE|True|1|yes) $(MAKE) --no-print-directory test-postgres ;; \
-	  *) echo "(PostgreSQL pass: make test-postgres; it runs by itself under CI=true)" ;; \
+	  true|TRUE|True|1|yes) $(MAKE) --no-print-directory test-postgres wheel-check ;; \
+	  *) echo "(PostgreSQL pass and installed-wheel check: make test-postgres wheel-check;" \
+	       "they run by themselves under CI=true)" ;; \
 	esac
 
 test-postgres: $(BIN)/python
 	WHATSAPP_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A user's install: the built wheel with only [redis], a fresh venv, a real worker.
+wheel-check: $(BIN)/python
+	$(BIN)/python .ci/wheel-smoke
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .

@@ -72,6 +72,25 @@ def redis_url():
 
 
 @pytest.fixture
+def redis_server():
+    """A private ``redis-server`` (tests.redis_server.RedisServer) on a free port, not started.
+
+    The test decides what the broker does: ``start()``, ``hang()``, ``resume()``, ``stop()``.
+    """
+    import shutil
+
+    from tests.redis_server import RedisServer
+
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server no está en el PATH: CI=true lo exige.", pytrace=False)
+        pytest.skip("redis-server no está en el PATH")
+    servidor = RedisServer()
+    yield servidor
+    servidor.close()
+
+
+@pytest.fixture
 def postgres(request):
     """Marks a test that needs PostgreSQL: the suite must run with WHATSAPP_TEST_DB=postgres."""
     from django.db import connection

@@ -1,18 +1,18 @@
-"""A private ``redis-server`` on a free port, which a test can stop, hang and restart.
+"""A private ``redis-server`` process the tests can start, freeze, thaw, stop and restart.
 
-The shared Redis of the suite must never be hung or stopped (other tests use it), so fault
-tests start their own::
+Broker faults are real here, not mocked: ``stop()`` leaves the port refusing connections,
+``hang()`` (SIGSTOP) leaves it accepting them (the kernel's backlog) and never answering::
 
-    with RedisServer() as redis:
-        redis.url      # redis://127.0.0.1:<port>/0
-        redis.hang()   # SIGSTOP: connections open, nothing answers
-        redis.resume() # SIGCONT
-        redis.stop(); redis.restart()
+    with RedisServer() as servidor:      # a free port, started
+        servidor.url                     # redis://127.0.0.1:<port>/0
+        servidor.hang(); servidor.resume()
+        servidor.stop(); servidor.start()
+
+A ``RedisServer(port)`` that is never started is a broker that is down: nothing listens.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -20,97 +20,104 @@ import subprocess
 import tempfile
 import time
 
-ARRANQUE = 10.0  # seconds for redis-server to accept connections
+ARRANQUE = 10.0  # seconds for redis-server to answer PING
+
+
+def puerto_libre() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class RedisServer:
-    """One ``redis-server`` process without persistence, on ``port`` (0: a free one).
+    """One ``redis-server`` on ``127.0.0.1:port`` (a free port by default), no persistence."""
 
-    The port is kept across :meth:`restart`, so clients configured with :attr:`url` find
-    the server again, as after a real broker restart.
-    """
-
-    def __init__(self, port: int = 0, executable: str = "redis-server") -> None:
-        self.executable = shutil.which(executable) or executable
+    def __init__(self, port: int | None = None) -> None:
         self.port = port or puerto_libre()
         self._proceso: subprocess.Popen | None = None
-        self._dir = tempfile.mkdtemp(prefix="redis-fallos-")
-        self._colgado = False
+        self._dir: str | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start the server and wait until it accepts connections; return self."""
-        if self._proceso is not None and self._proceso.poll() is None:
+        """Start the server and wait until it answers PING; raise RuntimeError if it doesn't."""
+        if self._proceso is not None:
             return self
-        argumentos = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
-        argumentos += ["--save", "", "--appendonly", "no", "--dir", self._dir]
+        ejecutable = shutil.which("redis-server")
+        if ejecutable is None:
+            raise RuntimeError("redis-server no está en el PATH: instálalo para estas pruebas.")
+        self._dir = self._dir or tempfile.mkdtemp(prefix="redis-test-")
         self._proceso = subprocess.Popen(
-            argumentos, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self._colgado = False
-        self._esperar_conexion()
+            [ejecutable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self._dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self._esperar_ping()
         return self
 
     def hang(self) -> None:
-        """SIGSTOP the server: it keeps its sockets but answers nothing, like a hung host."""
+        """Freeze the process (SIGSTOP): connections are accepted, nothing is answered."""
         self._senal(signal.SIGSTOP)
-        self._colgado = True
 
     def resume(self) -> None:
-        """SIGCONT a hung server: pending requests are answered."""
+        """Thaw a frozen process (SIGCONT); it answers what was queued meanwhile."""
         self._senal(signal.SIGCONT)
-        self._colgado = False
 
     def stop(self) -> None:
-        """Kill the server (what it held is gone: no persistence). Safe to call twice."""
-        proceso, self._proceso = self._proceso, None
-        if proceso is None or proceso.poll() is not None:
+        """Terminate the server; the port then refuses connections."""
+        if self._proceso is None:
             return
-        if self._colgado:
-            proceso.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
+        proceso, self._proceso = self._proceso, None
+        proceso.send_signal(signal.SIGCONT)  # a frozen process can't act on SIGTERM
         proceso.terminate()
         try:
             proceso.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proceso.kill()
             proceso.wait()
-        self._colgado = False
 
     def restart(self) -> RedisServer:
-        """Stop, then start again on the same port."""
         self.stop()
         return self.start()
+
+    def close(self) -> None:
+        """Stop the server and remove its working directory."""
+        self.stop()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
     def __enter__(self) -> RedisServer:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _senal(self, senal: int) -> None:
-        if self._proceso is None or self._proceso.poll() is not None:
-            raise RuntimeError("redis-server no está en marcha: llama a start() antes.")
-        os.kill(self._proceso.pid, senal)
+        if self._proceso is None:
+            raise RuntimeError("El redis-server de la prueba no está arrancado: llama a start().")
+        self._proceso.send_signal(senal)
 
-    def _esperar_conexion(self) -> None:
+    def _esperar_ping(self) -> None:
         limite = time.monotonic() + ARRANQUE
         while time.monotonic() < limite:
             if self._proceso.poll() is not None:
-                raise RuntimeError(f"redis-server terminó al arrancar en el puerto {self.port}.")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server no acepta conexiones en el puerto {self.port}.")
+                break
+            if _responde_ping(self.port):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server no arrancó en el puerto {self.port}.")
 
 
-def puerto_libre() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _responde_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The live server serves the admin's CSS and JS, so browser screenshots show real pages.
+    "django.contrib.staticfiles",
     "whatsapp_notify",
     "tests.testapp",
     "example_project.taller",
@@ -71,8 +73,7 @@ MEDIA_ROOT = os.path.join(os.environ.get("TMPDIR", "/tmp"), "whatsapp_notify_tes
 
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("WHATSAPP_TEST_CELERY_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
-# As the README advises; the real worker test proves a worker consumes fine with it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0}
+# No CELERY_BROKER_TRANSPORT_OPTIONS: the app bounds its publishes with Celery's defaults.
 if os.environ.get("WHATSAPP_TEST_BROKER_URL"):
     CELERY_BROKER_URL = os.environ["WHATSAPP_TEST_BROKER_URL"]
 

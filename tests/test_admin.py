@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gettext
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
+from whatsapp_notify.phones import mask
 
 pytestmark = pytest.mark.django_db
 
@@ -199,9 +201,7 @@ def test_envio_change__post_does_not_edit_the_row(admin_client):
 
 
 @pytest.mark.parametrize(
-    "estado",
-    [EstadoEnvio.FALLIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO],
-    ids=["fallido", "cancelado", "incierto"],
+    "estado", [EstadoEnvio.FALLIDO, EstadoEnvio.CANCELADO], ids=["fallido", "cancelado"]
 )
 def test_reenviar__sends_again_through_the_pipeline(
     admin_client, outbox, django_capture_on_commit_callbacks, estado
@@ -227,6 +227,92 @@ def test_reenviar__sends_again_through_the_pipeline(
         (TELEFONO, "vehiculo_listo_cliente", str(envio.pk))
     ]
     assert mensajes_de(response) == ["1 envío vuelve a la cola."]
+
+
+def test_reenviar__incierto_asks_first_and_sends_nothing(admin_client, outbox):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_detalle="Read timed out")
+    fallido = crear_envio(estado=EstadoEnvio.FALLIDO, intentos=1)
+
+    response = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk, fallido.pk])
+
+    assert response.status_code == 200
+    assert response.templates[0].name == (
+        "admin/whatsapp_notify/enviowhatsapp/reenviar_confirmacion.html"
+    )
+    html = response.content.decode()
+    assert "pudo haber llegado ya al cliente" in html
+    assert "puede recibirlo dos veces" in html
+    assert mask(TELEFONO) in html
+    assert TELEFONO not in html
+    for pk in (incierto.pk, fallido.pk):
+        assert f'name="_selected_action" value="{pk}"' in html
+    assert 'name="confirmar" value="si"' in html
+    assert [e.estado for e in (leer(incierto), leer(fallido))] == ["incierto", "fallido"]
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("idioma", "textos"),
+    [
+        pytest.param("es", ("Inicio", "Sí, reenviar", "No, volver"), id="es"),
+        pytest.param("en", ("Home", "Yes, re-send", "No, go back", "receive it twice"), id="en"),
+    ],
+)
+def test_reenviar__incierto_confirmation_speaks_the_active_language(
+    admin_client, settings, idioma, textos
+):
+    settings.LANGUAGE_CODE = idioma
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+
+    html = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk]).content.decode()
+
+    assert all(texto in html for texto in textos), [t for t in textos if t not in html]
+
+
+def test_reenviar__incierto_cancel_goes_back_and_changes_nothing(admin_client, outbox):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+    pagina = accion(admin_client, "enviowhatsapp", "reenviar", [incierto.pk])
+
+    volver = re.search(r'href="([^"]+)" class="button cancel-link"', pagina.content.decode())
+    response = admin_client.get(volver.group(1))
+
+    assert volver.group(1) == url("enviowhatsapp")
+    assert response.status_code == 200
+    assert (leer(incierto).estado, leer(incierto).intentos) == (EstadoEnvio.INCIERTO, 5)
+    assert outbox == []
+
+
+def test_reenviar__incierto_confirmed_is_sent_again(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_detalle="Read timed out")
+    datos = {"action": "reenviar", "_selected_action": [str(incierto.pk)], "confirmar": "si"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url("enviowhatsapp"), datos)
+
+    incierto = leer(incierto)
+    assert response.status_code == 302
+    assert (incierto.estado, incierto.intentos, incierto.error_detalle) == ("enviado", 1, "")
+    assert [m.referencia for m in outbox] == [str(incierto.pk)]
+    assert mensajes_de(response) == ["1 envío vuelve a la cola."]
+
+
+def test_envio_changelist__duplicado_column_and_filter(admin_client):
+    doble = crear_envio(estado=EstadoEnvio.ENTREGADO, duplicado=True, wamids_duplicados=["w.A"])
+    crear_envio(estado=EstadoEnvio.ENTREGADO)
+
+    response = admin_client.get(url("enviowhatsapp"), {"duplicado__exact": "1"})
+    detalle = admin_client.get(url("enviowhatsapp", "change", doble.pk)).content.decode()
+
+    assert ids_listados(response) == {doble.pk}
+    assert "column-duplicado" in response.content.decode()
+    assert "w.A" in detalle
+    assert "wamids duplicados" in detalle.lower()
+
+
+def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
+    return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
 @pytest.mark.parametrize(
@@ -340,7 +426,7 @@ def test_reenviar__fallido_whose_consent_was_revoked_is_left_as_it_was(wa_settin
     resultado = acciones.reenviar([envio])
 
     envio.refresh_from_db()
-    assert resultado == (0, {MotivoOmision.SIN_CONSENTIMIENTO: 1})
+    assert resultado == (0, {MotivoOmision.BAJA: 1})
     assert (envio.estado, envio.motivo, envio.error_codigo) == (EstadoEnvio.FALLIDO, "", 131050)
 
 
@@ -480,24 +566,31 @@ def test_reanudar__an_active_account_is_reported_and_nothing_dispatched(
 
 
 def test_consentimiento_changelist__masks_filters_and_searches(admin_client):
-    otorgado = otorgar_consentimiento("+52 55 1234 5678")
-    revocado = revocar_consentimiento("+52 55 8765 4321", origen="whatsapp")
+    otorgado = otorgar_consentimiento("+52 55 1234 5678", categoria="utility")
+    revocado = revocar_consentimiento("+52 55 8765 4321", origen="whatsapp", categoria="utility")
+    marketing = revocar_consentimiento("+52 55 1234 5678", origen="meta", categoria="marketing")
 
     completa = admin_client.get(url("consentimientocliente"))
     por_estado = admin_client.get(url("consentimientocliente"), {"estado__exact": "revocado"})
     por_origen = admin_client.get(url("consentimientocliente"), {"origen__exact": "erp"})
     por_telefono = admin_client.get(url("consentimientocliente"), {"q": "+52 55 8765 4321"})
+    por_categoria = admin_client.get(
+        url("consentimientocliente"), {"categoria__exact": "marketing"}
+    )
 
-    assert ids_listados(completa) == {otorgado.pk, revocado.pk}
+    assert ids_listados(completa) == {otorgado.pk, revocado.pk, marketing.pk}
     assert TELEFONO not in completa.content.decode()
-    assert ids_listados(por_estado) == {revocado.pk}
+    assert "Marketing" in completa.content.decode()  # the category column
+    assert ids_listados(por_estado) == {revocado.pk, marketing.pk}
     assert ids_listados(por_origen) == {otorgado.pk}
     assert ids_listados(por_telefono) == {revocado.pk}
+    assert ids_listados(por_categoria) == {marketing.pk}
 
 
 def test_consentimiento_add__normalises_the_phone_and_stamps_the_grant(admin_client):
     datos = {
         "telefono": "(55) 1234-5678",
+        "categoria": "marketing",
         "estado": "otorgado",
         "origen": "admin",
         "evidencia": "x",
@@ -508,6 +601,7 @@ def test_consentimiento_add__normalises_the_phone_and_stamps_the_grant(admin_cli
     consentimiento = ConsentimientoCliente.objects.get()
     assert response.status_code == 302
     assert consentimiento.telefono == TELEFONO
+    assert consentimiento.categoria == "marketing"
     assert consentimiento.otorgado_en is not None
     assert consentimiento.revocado_en is None
 

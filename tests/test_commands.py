@@ -8,7 +8,11 @@ a port nothing listens on stands for a service that is down.
 
 from __future__ import annotations
 
+import os
 import socket
+import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 
@@ -337,6 +341,17 @@ def test_check__redis_caido__error_sin_mostrar_la_clave(wa_settings, url, visibl
     assert redis.startswith(f"ERROR  redis: {visible.format(p=puerto)} (REDIS_URL) no responde")
     assert redis.endswith("→ fix: arranca Redis o corrige REDIS_URL.")
     assert "clave-secreta" not in salida
+
+
+def test_check__redis_url_sin_el_paquete__error_con_el_extra(wa_settings, monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)
+    wa_settings(REDIS_URL="redis://127.0.0.1:6379/0")
+
+    salida, _ = fallar("whatsapp_check", "--timeout", "1")
+
+    assert lineas(salida, "ERROR") == [
+        'ERROR  redis: falta el paquete redis → fix: pip install "django-whatsapp-notify[redis]"'
+    ]
 
 
 def test_check__rate_limit_sin_redis__aviso(wa_settings):
@@ -747,3 +762,85 @@ def test_ayuda__en_espanol(nombre, frase, capsys):
     assert salida.value.code == 0
     ayuda = " ".join(capsys.readouterr().out.split())
     assert frase in ayuda
+
+
+# -- a fresh project without Meta credentials ------------------------------------------------
+
+# The README's settings, before the credentials exist: env(..., default=None) gives None.
+PROYECTO_NUEVO = """
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = "proyecto-nuevo"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "whatsapp_notify"]
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r}}}}}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+WHATSAPP_NOTIFY = {{
+    "BACKENDS": {{
+        "default": {{
+            "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+            "OPTIONS": {{
+                "PHONE_NUMBER_ID": env("META_PHONE_NUMBER_ID", default=None),
+                "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default=None),
+            }},
+        }},
+    }},
+}}
+"""
+
+
+@pytest.fixture
+def proyecto_nuevo(tmp_path):
+    """Run ``python -m django <args>`` in a project whose settings lack the credentials.
+
+    A subprocess: the suite's own settings use the locmem backend, so only a real settings
+    module shows what a newcomer's ``migrate`` does.
+    """
+    (tmp_path / "ajustes_nuevos.py").write_text(PROYECTO_NUEVO.format(db=str(tmp_path / "db")))
+    entorno = {k: v for k, v in os.environ.items() if not k.startswith(("META_", "DJANGO_"))}
+    entorno["PYTHONPATH"] = str(tmp_path)
+
+    def manage(*argumentos: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "django", *argumentos, "--settings=ajustes_nuevos"],
+            cwd=tmp_path,
+            env=entorno,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    manage.db = tmp_path / "db"
+    return manage
+
+
+def test_proyecto_nuevo__migrate_corre_sin_credenciales_y_avisa(proyecto_nuevo):
+    hecho = proyecto_nuevo("migrate", "-v", "0")
+
+    assert hecho.returncode == 0, hecho.stderr
+    assert "whatsapp_notify.W001" in hecho.stderr
+    assert '["ACCESS_TOKEN"]' in hecho.stderr
+    with sqlite3.connect(proyecto_nuevo.db) as conexion:
+        tablas = {fila[0] for fila in conexion.execute("SELECT name FROM sqlite_master")}
+    assert "whatsapp_notify_enviowhatsapp" in tablas
+
+
+def test_proyecto_nuevo__makemigrations_check_corre_sin_credenciales(proyecto_nuevo):
+    hecho = proyecto_nuevo("makemigrations", "--check", "--dry-run")
+
+    assert hecho.returncode == 0, hecho.stderr
+    assert "No changes detected" in hecho.stdout
+
+
+def test_proyecto_nuevo__check_deploy_falla_por_las_credenciales(proyecto_nuevo):
+    hecho = proyecto_nuevo("check", "--deploy")
+
+    assert hecho.returncode == 1
+    lineas_ = hecho.stderr.splitlines()
+    errores = [linea for linea in lineas_ if linea.startswith("?: (whatsapp_notify.E004)")]
+    assert len(errores) == 2
+    assert any('["PHONE_NUMBER_ID"]' in linea for linea in errores)
+    assert any('["ACCESS_TOKEN"]' in linea for linea in errores)

@@ -6,6 +6,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -217,9 +218,19 @@ def test_checks__configuracion_completa_valida_no_da_errores(configurar):
 
 
 @pytest.mark.usefixtures("sin_setting")
-def test_checks__sin_setting_no_da_error_de_forma():
-    # The default account is Meta's: only its required options are reported.
-    assert {error.id for error in check_settings()} == {"whatsapp_notify.E004"}
+def test_checks__sin_setting_solo_avisa_de_las_credenciales():
+    # The default account is Meta's: only its missing credentials are reported, as warnings.
+    avisos = check_settings()
+
+    assert {(type(aviso), aviso.id) for aviso in avisos} == {
+        (checks.Warning, "whatsapp_notify.W001")
+    }
+    assert {_opcion_nombrada(aviso.msg) for aviso in avisos} == {"PHONE_NUMBER_ID", "ACCESS_TOKEN"}
+
+
+def _opcion_nombrada(mensaje: str) -> str:
+    """``ACCESS_TOKEN`` from ``Falta WHATSAPP_NOTIFY[...]["OPTIONS"]["ACCESS_TOKEN"]: ...``."""
+    return mensaje.split('["OPTIONS"]["', 1)[1].split('"]', 1)[0]
 
 
 def test_checks__e001_clave_desconocida(configurar):
@@ -347,13 +358,72 @@ def test_checks__e004_opcion_desconocida(configurar):
         pytest.param({"ACCESS_TOKEN": "EAAG-prueba", "PHONE_NUMBER_ID": None}, id="none"),
     ],
 )
-def test_checks__e004_falta_opcion_obligatoria(configurar, opciones):
+def test_checks__w001_falta_credencial__aviso_que_no_impide_migrate(configurar, opciones):
     configurar({"BACKENDS": {"default": {"BACKEND": META, "OPTIONS": opciones}}})
 
-    errores = _errores("E004")
+    [aviso] = check_settings()
 
-    assert len(errores) == 1
-    assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]["PHONE_NUMBER_ID"]' in errores[0]
+    assert (type(aviso), aviso.id) == (checks.Warning, "whatsapp_notify.W001")
+    assert not aviso.is_serious()  # migrate and makemigrations run
+    assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]["PHONE_NUMBER_ID"]' in aviso.msg
+    assert "Identificador del número de teléfono" in aviso.msg  # where to find it
+    assert "check --deploy" in aviso.hint
+
+
+@pytest.mark.parametrize(
+    "opciones",
+    [
+        pytest.param({}, id="ninguna"),
+        pytest.param({"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": ""}, id="token-vacio"),
+        pytest.param({"PHONE_NUMBER_ID": None, "ACCESS_TOKEN": None}, id="env-sin-definir"),
+    ],
+)
+def test_checks__deploy_falta_credencial__error_e004(configurar, opciones):
+    configurar({"BACKENDS": {"default": {"BACKEND": META, "OPTIONS": opciones}}})
+    faltan = {nombre for nombre in ("PHONE_NUMBER_ID", "ACCESS_TOKEN") if not opciones.get(nombre)}
+
+    mensajes = checks.run_checks(include_deployment_checks=True)
+
+    errores = [m for m in mensajes if m.id == "whatsapp_notify.E004"]
+    assert all(error.is_serious() for error in errores)
+    assert {_opcion_nombrada(error.msg) for error in errores} == faltan
+
+
+def test_checks__deploy_con_credenciales_no_da_error(configurar):
+    configurar(_meta())
+
+    mensajes = checks.run_checks(include_deployment_checks=True)
+
+    assert [m for m in mensajes if (m.id or "").startswith("whatsapp_notify.")] == []
+
+
+def test_checks__deploy_no_repite_errores_de_forma(configurar):
+    # A BACKEND that does not import is E003 once; the deploy check adds nothing to it.
+    configurar({"BACKENDS": {"default": {"BACKEND": "no.existe.Backend"}}})
+
+    mensajes = checks.run_checks(include_deployment_checks=True)
+
+    ids = [m.id for m in mensajes if (m.id or "").startswith("whatsapp_notify.")]
+    assert ids == ["whatsapp_notify.E003"]
+
+
+@pytest.mark.parametrize(
+    ("opciones", "opcion"),
+    [
+        pytest.param({"ACCESS_TOKEN": "EAAG za"}, "ACCESS_TOKEN", id="token-con-espacio"),
+        pytest.param({"BASE_URL": "graph.facebook.com"}, "BASE_URL", id="url-sin-esquema"),
+        pytest.param({"TIMEOUT": "diez"}, "TIMEOUT", id="timeout-texto"),
+    ],
+)
+def test_checks__valor_mal_formado_sigue_siendo_error_sin_deploy(configurar, opciones, opcion):
+    configurar({"BACKENDS": {"default": {"BACKEND": META, "OPTIONS": opciones}}})
+
+    mensajes = check_settings()
+
+    [error] = [m for m in mensajes if m.is_serious()]
+    assert error.id == "whatsapp_notify.E004"
+    assert f'["OPTIONS"]["{opcion}"] ' in error.msg
+    assert {m.id for m in mensajes if not m.is_serious()} <= {"whatsapp_notify.W001"}
 
 
 def test_checks__e004_nunca_muestra_el_valor_de_un_secreto(configurar):

@@ -1,4 +1,5 @@
-"""Consent by phone: one row per normalised number, updated in place, with origin and evidence."""
+"""Consent by phone and category: one row per normalised number and category, updated in
+place, with origin and evidence."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from whatsapp_notify import otorgar_consentimiento, revocar_consentimiento, signals
-from whatsapp_notify.consent import tiene_consentimiento
+from whatsapp_notify.consent import estado_consentimiento, pidio_baja, tiene_consentimiento
 from whatsapp_notify.models import (
+    Categoria,
     ConsentimientoCliente,
     EstadoConsentimiento,
     OrigenConsentimiento,
@@ -19,6 +21,10 @@ from whatsapp_notify.phones import TelefonoInvalido
 CDMX = "525512345678"
 
 pytestmark = pytest.mark.django_db
+
+
+def fila(categoria: str = Categoria.UTILITY) -> ConsentimientoCliente:
+    return ConsentimientoCliente.objects.get(categoria=categoria)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +41,7 @@ def test_otorgar__guarda_el_telefono_normalizado(texto, region, esperado):
     consentimiento = otorgar_consentimiento(texto, region=region)
 
     assert consentimiento.telefono == esperado
-    assert ConsentimientoCliente.objects.get().telefono == esperado
+    assert set(ConsentimientoCliente.objects.values_list("telefono", flat=True)) == {esperado}
     assert tiene_consentimiento(esperado) is True
 
 
@@ -48,13 +54,13 @@ def test_otorgar__registra_origen_evidencia_y_fecha():
         evidencia="Casilla marcada en la cotización COT-17",
     )
 
-    fila = ConsentimientoCliente.objects.get(telefono=CDMX)
-    assert fila.estado == EstadoConsentimiento.OTORGADO
-    assert fila.vigente is True
-    assert fila.origen == OrigenConsentimiento.FORMULARIO
-    assert fila.evidencia == "Casilla marcada en la cotización COT-17"
-    assert antes <= fila.otorgado_en <= timezone.now()
-    assert fila.revocado_en is None
+    guardada = fila()
+    assert guardada.estado == EstadoConsentimiento.OTORGADO
+    assert guardada.vigente is True
+    assert guardada.origen == OrigenConsentimiento.FORMULARIO
+    assert guardada.evidencia == "Casilla marcada en la cotización COT-17"
+    assert antes <= guardada.otorgado_en <= timezone.now()
+    assert guardada.revocado_en is None
 
 
 def test_otorgar__origen_por_omision_es_erp():
@@ -69,14 +75,14 @@ def test_revocar__actualiza_la_misma_fila_y_conserva_la_fecha_de_alta():
         "+5215512345678", origen=OrigenConsentimiento.WHATSAPP, evidencia="Escribió BAJA"
     )
 
-    fila = ConsentimientoCliente.objects.get()
-    assert baja.pk == alta.pk == fila.pk
-    assert fila.estado == EstadoConsentimiento.REVOCADO
-    assert fila.vigente is False
-    assert fila.origen == OrigenConsentimiento.WHATSAPP
-    assert fila.evidencia == "Escribió BAJA"
-    assert fila.otorgado_en == alta.otorgado_en
-    assert antes <= fila.revocado_en <= timezone.now()
+    guardada = fila()
+    assert baja.pk == alta.pk == guardada.pk
+    assert guardada.estado == EstadoConsentimiento.REVOCADO
+    assert guardada.vigente is False
+    assert guardada.origen == OrigenConsentimiento.WHATSAPP
+    assert guardada.evidencia == "Escribió BAJA"
+    assert guardada.otorgado_en == alta.otorgado_en
+    assert antes <= guardada.revocado_en <= timezone.now()
     assert tiene_consentimiento(CDMX) is False
 
 
@@ -87,11 +93,11 @@ def test_otorgar__tras_revocar_vuelve_a_otorgar_y_conserva_la_fecha_de_baja():
 
     otorgar_consentimiento("55 1234 5678", evidencia="Lo pidió en mostrador")
 
-    fila = ConsentimientoCliente.objects.get()
-    assert fila.estado == EstadoConsentimiento.OTORGADO
-    assert fila.evidencia == "Lo pidió en mostrador"
-    assert antes <= fila.otorgado_en <= timezone.now()
-    assert fila.revocado_en == baja.revocado_en
+    guardada = fila()
+    assert guardada.estado == EstadoConsentimiento.OTORGADO
+    assert guardada.evidencia == "Lo pidió en mostrador"
+    assert antes <= guardada.otorgado_en <= timezone.now()
+    assert guardada.revocado_en == baja.revocado_en
     assert tiene_consentimiento(CDMX) is True
 
 
@@ -100,17 +106,17 @@ def test_otorgar__dos_formatos_del_mismo_telefono_son_una_fila():
     otorgar_consentimiento("044 55 1234 5678")
     otorgar_consentimiento("whatsapp:+5215512345678")
 
-    assert ConsentimientoCliente.objects.count() == 1
+    assert ConsentimientoCliente.objects.count() == len(Categoria.values)  # one per category
 
 
 def test_revocar__sin_alta_previa_crea_la_baja():
     revocar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.META)
 
-    fila = ConsentimientoCliente.objects.get()
-    assert fila.estado == EstadoConsentimiento.REVOCADO
-    assert fila.origen == OrigenConsentimiento.META
-    assert fila.otorgado_en is None
-    assert fila.revocado_en is not None
+    guardada = fila()
+    assert guardada.estado == EstadoConsentimiento.REVOCADO
+    assert guardada.origen == OrigenConsentimiento.META
+    assert guardada.otorgado_en is None
+    assert guardada.revocado_en is not None
 
 
 @pytest.mark.parametrize(
@@ -152,13 +158,14 @@ def cambios():
 def test_consentimiento_cambiado__primer_registro_sin_estado_anterior(cambios):
     otorgar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.FORMULARIO)
 
-    assert cambios == [(CDMX, None, "otorgado", OrigenConsentimiento.FORMULARIO)]
+    # One per category: without categoria, every category is recorded.
+    assert cambios == [(CDMX, None, "otorgado", OrigenConsentimiento.FORMULARIO)] * 2
 
 
 def test_consentimiento_cambiado__cada_cambio_de_estado_con_el_anterior(cambios):
-    otorgar_consentimiento("+52 55 1234 5678")
-    revocar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.WHATSAPP)
-    otorgar_consentimiento("+52 55 1234 5678", origen=OrigenConsentimiento.ADMIN)
+    otorgar_consentimiento("+52 55 1234 5678", categoria="utility")
+    revocar_consentimiento("+52 55 1234 5678", categoria="utility", origen="whatsapp")
+    otorgar_consentimiento("+52 55 1234 5678", categoria="utility", origen="admin")
 
     assert cambios == [
         (CDMX, None, "otorgado", OrigenConsentimiento.ERP),
@@ -175,11 +182,11 @@ def test_consentimiento_cambiado__cada_cambio_de_estado_con_el_anterior(cambios)
     ],
 )
 def test_consentimiento_cambiado__mismo_estado_otra_vez_no_avisa(cambios, funcion):
-    funcion("+52 55 1234 5678")
-    funcion("+52 55 1234 5678", evidencia="Otra vez")
+    funcion("+52 55 1234 5678", categoria="utility")
+    funcion("+52 55 1234 5678", categoria="utility", evidencia="Otra vez")
 
     assert len(cambios) == 1
-    assert ConsentimientoCliente.objects.get().evidencia == "Otra vez"
+    assert fila().evidencia == "Otra vez"
 
 
 def test_consentimiento_cambiado__receptor_que_falla_no_impide_registrar():
@@ -192,7 +199,7 @@ def test_consentimiento_cambiado__receptor_que_falla_no_impide_registrar():
     finally:
         signals.consentimiento_cambiado.disconnect(receptor_roto)
 
-    assert ConsentimientoCliente.objects.get().estado == EstadoConsentimiento.REVOCADO
+    assert fila().estado == EstadoConsentimiento.REVOCADO
 
 
 def test_consentimiento_cambiado__el_receptor_ve_la_fila_guardada(cambios):
@@ -203,7 +210,7 @@ def test_consentimiento_cambiado__el_receptor_ve_la_fila_guardada(cambios):
 
     signals.consentimiento_cambiado.connect(receptor)
     try:
-        revocar_consentimiento("+52 55 1234 5678")
+        revocar_consentimiento("+52 55 1234 5678", categoria="utility")
     finally:
         signals.consentimiento_cambiado.disconnect(receptor)
 
@@ -222,4 +229,99 @@ def test_consentimiento__fecha_de_la_decision(funcion, marca):
 
     funcion("+52 55 1234 5678", fecha=cuando)
 
-    assert getattr(ConsentimientoCliente.objects.get(), marca) == cuando
+    assert getattr(fila(), marca) == cuando
+
+
+# -- per category ------------------------------------------------------------------------
+
+
+def por_categoria() -> dict[str, str]:
+    return dict(ConsentimientoCliente.objects.values_list("categoria", "estado"))
+
+
+@pytest.mark.parametrize(
+    "funcion",
+    [
+        pytest.param(otorgar_consentimiento, id="otorgar"),
+        pytest.param(revocar_consentimiento, id="revocar"),
+    ],
+)
+def test_categoria__sin_categoria_registra_cada_categoria(funcion):
+    devuelta = funcion("+52 55 1234 5678", evidencia="Casilla del ERP")
+
+    estado = devuelta.estado
+    assert por_categoria() == {Categoria.UTILITY: estado, Categoria.MARKETING: estado}
+    assert devuelta.categoria == Categoria.UTILITY
+    assert set(ConsentimientoCliente.objects.values_list("evidencia", flat=True)) == {
+        "Casilla del ERP"
+    }
+
+
+def test_categoria__revocar_marketing_no_toca_el_servicio():
+    otorgar_consentimiento("+52 55 1234 5678")
+
+    fila = revocar_consentimiento("+52 55 1234 5678", categoria=Categoria.MARKETING)
+
+    assert fila.categoria == Categoria.MARKETING
+    assert por_categoria() == {
+        Categoria.UTILITY: EstadoConsentimiento.OTORGADO,
+        Categoria.MARKETING: EstadoConsentimiento.REVOCADO,
+    }
+    assert tiene_consentimiento(CDMX, Categoria.UTILITY) is True
+    assert tiene_consentimiento(CDMX, Categoria.MARKETING) is False
+    assert tiene_consentimiento(CDMX) is False  # not every category
+    assert pidio_baja(CDMX, Categoria.MARKETING) is True
+    assert pidio_baja(CDMX, Categoria.UTILITY) is False
+
+
+@pytest.mark.parametrize(
+    ("registrar", "esperado"),
+    [
+        pytest.param(None, None, id="sin-fila"),
+        pytest.param(otorgar_consentimiento, EstadoConsentimiento.OTORGADO, id="otorgado"),
+        pytest.param(revocar_consentimiento, EstadoConsentimiento.REVOCADO, id="revocado"),
+    ],
+)
+def test_estado_consentimiento__una_consulta(django_assert_num_queries, registrar, esperado):
+    if registrar is not None:
+        registrar("+52 55 1234 5678", categoria="utility")
+
+    with django_assert_num_queries(1):
+        estado = estado_consentimiento(CDMX, "utility")
+
+    assert estado == esperado
+    assert pidio_baja(CDMX, "utility") is (esperado == EstadoConsentimiento.REVOCADO)
+
+
+@pytest.mark.parametrize(
+    "funcion",
+    [
+        pytest.param(otorgar_consentimiento, id="otorgar"),
+        pytest.param(revocar_consentimiento, id="revocar"),
+    ],
+)
+def test_categoria__desconocida_lanza_y_no_guarda(funcion):
+    with pytest.raises(ValueError, match="categoria"):
+        funcion("+52 55 1234 5678", categoria="promociones")
+
+    assert not ConsentimientoCliente.objects.exists()
+
+
+def test_consentimiento_cambiado__lleva_la_categoria():
+    recibidas = []
+
+    def receptor(sender, consentimiento, categoria, **kwargs):
+        recibidas.append((categoria, consentimiento.categoria, consentimiento.estado))
+
+    signals.consentimiento_cambiado.connect(receptor)
+    try:
+        otorgar_consentimiento("+52 55 1234 5678")
+        revocar_consentimiento("+52 55 1234 5678", categoria=Categoria.MARKETING)
+    finally:
+        signals.consentimiento_cambiado.disconnect(receptor)
+
+    assert recibidas == [
+        ("utility", "utility", "otorgado"),
+        ("marketing", "marketing", "otorgado"),
+        ("marketing", "marketing", "revocado"),
+    ]

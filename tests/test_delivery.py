@@ -92,6 +92,20 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
+def webhooks_al_dia(cuenta: str = "default") -> EnvioWhatsApp:
+    """A send of ``cuenta`` accepted now whose status came back: its webhooks are current."""
+    ahora = timezone.now()
+    return EnvioWhatsApp.objects.create(
+        telefono="525599999999",
+        clase="texto",
+        cuenta=cuenta,
+        estado=EstadoEnvio.ENVIADO,
+        wamid=f"wamid.al-dia.{cuenta}.{ahora.timestamp()}",
+        enviado_en=ahora,
+        confirmado_en=ahora,
+    )
+
+
 # -- success -------------------------------------------------------------------------------
 
 
@@ -269,6 +283,41 @@ def test_entregar__completa_el_wamid_que_el_webhook_no_guardo(guion):
     envio = leer(envio)
     assert envio.estado == EstadoEnvio.ENTREGADO
     assert envio.wamid.startswith("wamid.scripted.")
+
+
+def test_entregar__la_copia_anterior_asienta_el_envio_en_pleno_reenvio_y_queda_duplicado(guion):
+    from whatsapp_notify.events import SENT, EventoEstado
+    from whatsapp_notify.receivers import aplicar
+
+    envio = nuevo_envio()
+    duplicados = []
+    signals.envio_duplicado.connect(
+        receptor := lambda sender, envio, wamid, **kw: duplicados.append(wamid)
+    )
+
+    def llega_el_estado_de_la_primera_copia(salida):
+        # The first attempt's copy reached the customer; its status lands mid-request.
+        evento = EventoEstado(
+            wamid="wamid.primera",
+            estado=SENT,
+            referencia=salida.referencia,
+            destinatario="5215512345678",
+        )
+        aplicar([evento], "default")
+        return "ok"
+
+    guion.guion.append(llega_el_estado_de_la_primera_copia)
+    try:
+        delivery.entregar(envio.pk)
+    finally:
+        signals.envio_duplicado.disconnect(receptor)
+
+    envio = leer(envio)
+    assert len(guion.llamadas) == 1
+    assert (envio.estado, envio.wamid) == (EstadoEnvio.ENVIADO, "wamid.primera")
+    assert envio.duplicado is True
+    assert envio.wamids_duplicados == duplicados
+    assert [wamid.startswith("wamid.scripted.") for wamid in duplicados] == [True]
 
 
 # -- transient errors and backoff ----------------------------------------------------------
@@ -659,7 +708,76 @@ def test_entregar__consentimiento_revocado_tras_encolar_omite_sin_llamar(guion, 
     assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
 
     envio = leer(envio)
-    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "sin_consentimiento")
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert guion.llamadas == []
+
+
+def test_entregar__baja_tras_encolar_omite_aunque_no_se_exija_consentimiento(guion):
+    envio = nuevo_envio()
+    revocar_consentimiento(TELEFONO, origen="whatsapp", evidencia="BAJA")
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert guion.llamadas == []
+
+
+def test_entregar__baja_de_marketing_solo_detiene_los_envios_de_marketing(guion):
+    servicio = nuevo_envio()
+    promocion = nuevo_envio(categoria="marketing")
+    revocar_consentimiento(TELEFONO, categoria="marketing", origen="meta")
+
+    resultados = [delivery.entregar(e.pk).resultado for e in (servicio, promocion)]
+
+    assert resultados == [Resultado.ENVIADO, Resultado.OMITIDO]
+    assert (leer(promocion).estado, leer(promocion).motivo) == (EstadoEnvio.OMITIDO, "baja")
+    assert len(guion.llamadas) == 1
+
+
+# -- expiry --------------------------------------------------------------------------------
+
+
+def test_entregar__vencido_se_omite_sin_llamar(guion, cambios):
+    envio = nuevo_envio(expira_en=timedelta(minutes=5))
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        expira_en=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.OMITIDO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.motivo, envio.intentos) == (EstadoEnvio.OMITIDO, "vencido", 0)
+    assert guion.llamadas == []
+    assert cambios == [(envio.pk, EstadoEnvio.PENDIENTE, EstadoEnvio.OMITIDO, 0)]
+
+
+def test_entregar__antes_de_vencer_se_envia(guion):
+    envio = nuevo_envio(expira_en=timedelta(minutes=5))
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+    assert len(guion.llamadas) == 1
+
+
+def test_envios_por_despachar__vencidos_en_espera_quedan_omitidos(guion, cambios):
+    ahora = timezone.now()
+    programado = nuevo_envio(
+        programado_para=ahora + timedelta(hours=1), expira_en=ahora + timedelta(hours=1, minutes=5)
+    )
+    pendiente = nuevo_envio(expira_en=ahora + timedelta(minutes=5))
+    vigente = nuevo_envio(expira_en=ahora + timedelta(hours=6))
+    sin_caducidad = nuevo_envio()
+
+    ids = delivery.envios_por_despachar(ahora + timedelta(hours=3))
+
+    assert sorted(ids) == sorted([vigente.pk, sin_caducidad.pk])
+    for envio in (programado, pendiente):
+        assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, "vencido")
+    assert sorted(c[:3] for c in cambios) == sorted(
+        [
+            (programado.pk, EstadoEnvio.PROGRAMADO, EstadoEnvio.OMITIDO),
+            (pendiente.pk, EstadoEnvio.PENDIENTE, EstadoEnvio.OMITIDO),
+        ]
+    )
     assert guion.llamadas == []
 
 
@@ -690,6 +808,7 @@ def test_envios_por_despachar__incierto_espera_al_webhook_y_luego_se_reenvia_una
     guion.guion.append(AmbiguousError(detail="Read timed out"))
     envio = nuevo_envio()
     delivery.entregar(envio.pk)
+    webhooks_al_dia()
     ahora = timezone.now()
 
     assert delivery.envios_por_despachar(ahora + timedelta(seconds=899)) == []
@@ -712,6 +831,7 @@ def test_envios_por_despachar__incierto_sin_intentos_restantes_no_se_reenvia_sol
     guion.guion.extend([AmbiguousError(detail="Read timed out")] * 5)
     envio = nuevo_envio()
     delivery.entregar(envio.pk)
+    webhooks_al_dia()
     delivery.envios_por_despachar(timezone.now() + timedelta(seconds=901))
     assert delivery.entregar(envio.pk).resultado == Resultado.INCIERTO
 
@@ -733,6 +853,7 @@ def test_envios_por_despachar__worker_muerto_enviando(guion, wa_settings, intent
     EnvioWhatsApp.objects.filter(pk=envio.pk).update(
         estado=EstadoEnvio.ENVIANDO, reclamado_en=hace_rato, intentos=intentos
     )
+    webhooks_al_dia()
 
     ids = delivery.envios_por_despachar()
 
@@ -948,3 +1069,59 @@ def test_entregar__plantilla_pausada_tras_encolar_omite_sin_llamar(guion):
     envio = leer(envio)
     assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "plantilla_no_aprobada")
     assert guion.llamadas == []
+
+
+# -- an account without its credentials (a fresh project) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "opciones",
+    [
+        pytest.param({}, id="ninguna"),
+        pytest.param({"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": ""}, id="token-vacio"),
+        pytest.param({"PHONE_NUMBER_ID": None, "ACCESS_TOKEN": None}, id="env-sin-definir"),
+    ],
+)
+def test_entregar__cuenta_sin_credenciales_pausa_sin_gastar_envios(
+    wa_settings, pausas, django_capture_on_commit_callbacks, opciones
+):
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+    with responses.RequestsMock() as mock:  # nothing may reach the network
+        # Eager Celery: the envío is delivered when the caller's transaction commits.
+        with django_capture_on_commit_callbacks(execute=True):
+            primero = nuevo_envio()
+        with django_capture_on_commit_callbacks(execute=True):
+            segundo = nuevo_envio(OTRO_TELEFONO)
+        assert len(mock.calls) == 0
+
+    for envio in (primero, segundo):
+        envio = leer(envio)
+        assert (envio.estado, envio.intentos, envio.fallido_en) == (EstadoEnvio.PENDIENTE, 0, None)
+    estado = EstadoCuenta.objects.get(cuenta="default")
+    assert estado.pausada
+    assert estado.error_detalle.startswith('Falta WHATSAPP_NOTIFY["BACKENDS"]["default"]')
+    assert len(mail.outbox) == 1  # the admins are told once, not per envío
+    assert "pausada" in mail.outbox[0].subject
+    assert [type(error) for _, error in pausas] == [ConfigurationError]
+
+
+def test_entregar__credenciales_puestas_despues__el_envio_en_espera_sale(wa_settings, pausas):
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": {}}}, PAUSE_PROBE_EVERY=0)
+    envio = nuevo_envio()
+    assert delivery.entregar(envio.pk).resultado == Resultado.PAUSADA
+    opciones = {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": TOKEN}
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+
+    with responses.RequestsMock() as mock:
+        mock.get(
+            "https://graph.facebook.com/v25.0/1234567890",
+            json={"id": "1234567890", "display_phone_number": "+52 55 0000 0000"},
+        )
+        graph = GraphValidado(mock)
+        graph.post(MENSAJES, json=respuesta_graph())
+        assert delivery.comprobar_cuentas_pausadas() == ["default"]
+        assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+
+    envio = leer(envio)
+    assert (envio.estado, envio.intentos) == (EstadoEnvio.ENVIADO, 1)
+    assert not EstadoCuenta.objects.get(cuenta="default").pausada

@@ -380,8 +380,9 @@ def consentimiento(telefono: str = TELEFONO) -> str | None:
 def test_cliente__la_casilla_otorga_y_revoca_el_consentimiento():
     cliente = nuevo_cliente(acepta=True)
     assert consentimiento() == EstadoConsentimiento.OTORGADO
-    fila = ConsentimientoCliente.objects.get()
+    fila = ConsentimientoCliente.objects.get(categoria="utility")
     assert (fila.origen, f"cliente #{cliente.pk}" in fila.evidencia) == ("erp", True)
+    assert ConsentimientoCliente.objects.filter(estado="otorgado").count() == 2  # every category
 
     cliente = Cliente.objects.get(pk=cliente.pk)
     cliente.acepta_whatsapp = False

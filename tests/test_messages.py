@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import IntEnum
 
 import pytest
+from django.utils.translation import gettext_lazy
 
-from whatsapp_notify.exceptions import MessageError, VariablesError
+from whatsapp_notify.exceptions import MessageError, ValorDemasiadoLargo, VariablesError
 from whatsapp_notify.messages import (
     MAX_CAPTION,
     MAX_TEXTO,
@@ -99,10 +103,12 @@ def test_message_error__es_un_value_error():
         pytest.param(["Ana", "Mazda 3"], ["Ana", "Mazda 3"], id="lista"),
         pytest.param(("Ana", 42, 0), ["Ana", "42", "0"], id="tupla-y-numeros"),
         pytest.param({"nombre": "Ana", "orden": 7}, {"nombre": "Ana", "orden": "7"}, id="dict"),
-        pytest.param(["Ana\nPérez"], ["Ana Pérez"], id="salto-de-linea"),
-        pytest.param(["OT\t42"], ["OT 42"], id="tabulador"),
-        pytest.param(["Mazda      3"], ["Mazda 3"], id="muchos-espacios"),
-        pytest.param(["  Ana  "], ["Ana"], id="espacios-alrededor"),
+        pytest.param(["Mazda    3"], ["Mazda    3"], id="cuatro-espacios-tal-cual"),
+        pytest.param(["  Ana  "], ["  Ana  "], id="espacios-alrededor-tal-cual"),
+        pytest.param(["x" * 1024], ["x" * 1024], id="1024-caracteres"),
+        pytest.param([-7, 10**30], ["-7", str(10**30)], id="enteros"),
+        pytest.param([IntEnum("N", "UNO")(1)], ["1"], id="int-enum-como-numero"),
+        pytest.param([gettext_lazy("Listo")], ["Listo"], id="texto-traducible"),
     ],
 )
 def test_normalizar_variables__texto_que_meta_acepta(variables, esperado):
@@ -122,7 +128,27 @@ def test_normalizar_variables__texto_que_meta_acepta(variables, esperado):
         pytest.param(["Ana", ""], id="valor-vacio"),
         pytest.param(["Ana", None], id="valor-none"),
         pytest.param(["   \n\t"], id="valor-solo-espacios"),
+        pytest.param(["   "], id="valor-solo-blancos"),
         pytest.param({"nombre": ""}, id="dict-valor-vacio"),
+        pytest.param(["Ana\nPérez"], id="salto-de-linea"),
+        pytest.param(["Ana\r\nPérez"], id="retorno-de-carro"),
+        pytest.param(["OT\t42"], id="tabulador"),
+        pytest.param(["Mazda     3"], id="cinco-espacios"),
+        pytest.param(["Ana\x00"], id="caracter-nul"),
+        pytest.param(["Ana\u2028Pérez"], id="separador-de-linea-unicode"),
+        pytest.param(["x" * 1025], id="mas-de-1024-caracteres"),
+        pytest.param([10**1100], id="entero-de-mas-de-1024-digitos"),
+        pytest.param([True], id="bool"),
+        pytest.param([b"\xff"], id="bytes"),
+        pytest.param([bytearray(b"Ana")], id="bytearray"),
+        pytest.param([{"k": 1}], id="dict-como-valor"),
+        pytest.param([["Ana"]], id="lista-como-valor"),
+        pytest.param([object()], id="objeto"),
+        pytest.param([float("nan")], id="nan"),
+        pytest.param([float("inf")], id="infinito"),
+        pytest.param([Decimal("NaN")], id="decimal-nan"),
+        pytest.param([time(9, 30)], id="hora-sin-fecha"),
+        pytest.param([timedelta(hours=1)], id="timedelta"),
     ],
 )
 def test_normalizar_variables__malformadas_lanzan_variables_error(variables):
@@ -136,9 +162,106 @@ def test_variables_error__es_un_value_error():
 
 
 def test_plantilla__normaliza_sus_variables():
-    plantilla = Plantilla("vehiculo_listo_cliente", "es_MX", variables=("Ana\n", 3))
+    plantilla = Plantilla("vehiculo_listo_cliente", "es_MX", variables=("Ana", 3))
 
     assert plantilla.variables == ["Ana", "3"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "nombrada", "tipo"),
+    [
+        pytest.param(["Ana", None], "{{2}}", "NoneType", id="posicional"),
+        pytest.param({"nombre": "Ana", "orden": b"7"}, "{{orden}}", "bytes", id="con-nombre"),
+        pytest.param(["Ana", "Mazda", {"k": 1}], "{{3}}", "dict", id="tercera"),
+    ],
+)
+def test_variables_error__nombra_la_variable_y_su_tipo(variables, nombrada, tipo):
+    with pytest.raises(VariablesError) as error:
+        normalizar_variables(variables)
+
+    assert nombrada in str(error.value)
+    assert tipo in str(error.value)
+
+
+def test_variables_error__salto_de_linea_nombra_el_arreglo():
+    with pytest.raises(VariablesError, match="132018") as error:
+        normalizar_variables(["Ana\nPérez"])
+
+    assert "Pérez" not in str(error.value)  # the customer's data stays out of the message
+
+
+@pytest.mark.parametrize(
+    ("idioma", "variables", "esperado"),
+    [
+        pytest.param("es_MX", [date(2025, 1, 15)], ["15/01/2025"], id="fecha-es-mx"),
+        pytest.param("en_US", [date(2025, 1, 15)], ["01/15/2025"], id="fecha-en-us"),
+        pytest.param("es", [date(2025, 1, 15)], ["15/01/2025"], id="fecha-es"),
+        pytest.param("es_MX", [Decimal("1234.5")], ["1234.5"], id="decimal-es-mx"),
+        pytest.param("es_MX", [Decimal("-0.10")], ["-0.10"], id="decimal-conserva-sus-ceros"),
+        pytest.param(
+            "es_MX",
+            [1.25, 1e20, 1e-7],
+            ["1.25", "100000000000000000000", "0.0000001"],
+            id="floats-sin-notacion-cientifica",
+        ),
+        pytest.param("es_ES", [Decimal("1234.5")], ["1234,5"], id="decimal-es-es"),
+        pytest.param("pt_BR", [2.5], ["2,5"], id="float-pt-br"),
+        pytest.param("es_CO", [Decimal("1234.5")], ["1234,5"], id="decimal-es-co"),
+        pytest.param(
+            "es_MX", [datetime(2025, 1, 15, 16, 30)], ["15/01/2025 16:30"], id="datetime-es-mx"
+        ),
+    ],
+)
+def test_variables__fechas_y_numeros_en_el_formato_del_idioma(idioma, variables, esperado):
+    assert Plantilla("recordatorio_cita", idioma, variables=variables).variables == esperado
+
+
+def test_variables__datetime_con_zona_en_la_hora_local(settings):
+    settings.TIME_ZONE = "America/Mexico_City"
+    cuando = datetime(2025, 1, 15, 22, 30, tzinfo=UTC)  # 16:30 in Mexico City
+
+    assert Plantilla("cita", "es_MX", variables=[cuando]).variables == ["15/01/2025 16:30"]
+
+
+@pytest.mark.parametrize(
+    ("nombre", "sugerencia"),
+    [
+        pytest.param("Vehiculo_Listo", "vehiculo_listo", id="mayusculas"),
+        pytest.param("vehículo_listo", "vehiculo_listo", id="acento"),
+        pytest.param("vehiculo listo cliente", "vehiculo_listo_cliente", id="espacios"),
+        pytest.param("taller/vehiculo_listo", "taller_vehiculo_listo", id="barra"),
+        pytest.param("vehiculo-listo", "vehiculo_listo", id="guion"),
+        pytest.param(" vehiculo_listo", "vehiculo_listo", id="espacio-inicial"),
+    ],
+)
+def test_plantilla__nombre_que_meta_rechazaria_lanza_con_la_sugerencia(nombre, sugerencia):
+    with pytest.raises(MessageError, match="minúsculas, dígitos y guion bajo") as error:
+        Plantilla(nombre, "es_MX")
+
+    assert str(error.value).endswith(f"{sugerencia}.")
+
+
+@pytest.mark.parametrize(
+    "nombre",
+    [
+        pytest.param("vehiculo_listo_cliente", id="minusculas-y-guion-bajo"),
+        pytest.param("recordatorio_24h", id="con-digitos"),
+        pytest.param("a" * 512, id="512-caracteres"),
+    ],
+)
+def test_plantilla__nombre_valido_se_acepta(nombre):
+    assert Plantilla(nombre, "es_MX").nombre == nombre
+
+
+def test_plantilla__nombre_de_mas_de_512_caracteres_lanza():
+    with pytest.raises(ValorDemasiadoLargo, match="512"):
+        Plantilla("a" * 513, "es_MX")
+
+
+@pytest.mark.parametrize("nombre", [pytest.param(None, id="none"), pytest.param(42, id="entero")])
+def test_plantilla__nombre_que_no_es_texto_lanza(nombre):
+    with pytest.raises(MessageError, match="plantilla"):
+        Plantilla(nombre, "es_MX")
 
 
 @pytest.mark.parametrize(

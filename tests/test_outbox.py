@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -23,9 +24,15 @@ from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto, tasks
 from whatsapp_notify.conf import get_settings
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
-from whatsapp_notify.exceptions import MessageError, VariablesError, WhatsAppError
+from whatsapp_notify.exceptions import (
+    MessageError,
+    ValorDemasiadoLargo,
+    VariablesError,
+    WhatsAppError,
+)
 from whatsapp_notify.messages import Documento, Plantilla, Texto
 from whatsapp_notify.models import (
+    Categoria,
     ClaseEnvio,
     Direccion,
     EnvioWhatsApp,
@@ -33,6 +40,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
+from whatsapp_notify.models import Plantilla as PlantillaCatalogo
 
 TELEFONO = "+52 1 55 1234 5678"
 DIGITOS = "525512345678"
@@ -418,7 +426,7 @@ def test_consentimiento__revocado_se_omite(outbox):
 
     envio = plantilla()
 
-    assert leer(envio).motivo == MotivoOmision.SIN_CONSENTIMIENTO
+    assert leer(envio).motivo == MotivoOmision.BAJA  # an explicit opt-out, not a missing one
     assert outbox == []
 
 
@@ -727,11 +735,51 @@ def test_contenido__invalido_lanza_message_error_antes_de_registrar(outbox, envi
     assert outbox == []
 
 
-def test_variables__se_sanean_para_meta(outbox):
-    # Meta rejects parameters with newlines, tabs or more than four spaces in a row (132018).
-    envio = plantilla(variables=["Ana\nPérez", "Mazda\t3", "OT     42", " 7 "])
+@pytest.mark.parametrize(
+    "valor",
+    [
+        pytest.param("Ana\nPérez", id="salto-de-linea"),
+        pytest.param("Mazda\t3", id="tabulador"),
+        pytest.param("OT     42", id="cinco-espacios"),
+        pytest.param("x" * 1025, id="mas-de-1024-caracteres"),
+        pytest.param(b"\xff", id="bytes"),
+        pytest.param({"k": 1}, id="dict"),
+        pytest.param(True, id="bool"),
+    ],
+)
+def test_variables__que_meta_rechazaria_lanzan_antes_de_registrar(outbox, valor):
+    # Meta answers 132018 for newlines, tabs or more than four spaces in a row; the
+    # variable is refused at the call instead of being rewritten behind the caller's back.
+    with pytest.raises(VariablesError, match=r"\{\{2\}\}"):
+        plantilla(variables=["Ana", valor])
 
-    esperado = ["Ana Pérez", "Mazda 3", "OT 42", "7"]
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+def test_variables__el_texto_aceptado_llega_tal_cual_a_la_plantilla(outbox):
+    variables = ["  Ana  ", "Mazda    3", "x" * 1024, "ñandú 🚗"]
+
+    envio = plantilla(variables=variables)
+
+    assert leer(envio).variables == variables
+    assert outbox[0].contenido.variables == variables
+
+
+@pytest.mark.parametrize(
+    ("idioma", "esperado"),
+    [
+        pytest.param("es_MX", ["15/01/2025", "1234.50", "42", "0.5"], id="es-mx"),
+        pytest.param("en_US", ["01/15/2025", "1234.50", "42", "0.5"], id="en-us"),
+        pytest.param("es_ES", ["15/01/2025", "1234,50", "42", "0,5"], id="es-es"),
+        pytest.param("pt_BR", ["15/01/2025", "1234,50", "42", "0,5"], id="pt-br"),
+    ],
+)
+def test_variables__fechas_y_numeros_en_el_formato_del_idioma(outbox, idioma, esperado):
+    variables = [date(2025, 1, 15), Decimal("1234.50"), 42, 0.5]
+
+    envio = plantilla(variables=variables, idioma=idioma)
+
     assert leer(envio).variables == esperado
     assert outbox[0].contenido.variables == esperado
 
@@ -765,6 +813,112 @@ def test_programado_para__omitido_gana_a_programado(outbox):
         EstadoEnvio.OMITIDO,
         MotivoOmision.SIN_TELEFONO,
     )
+
+
+@pytest.mark.parametrize(
+    ("cuando", "error", "arreglo"),
+    [
+        pytest.param(datetime(2030, 1, 15, 9, 0), ValueError, "make_aware", id="naive"),
+        pytest.param("2030-01-15 09:00", TypeError, "make_aware", id="texto"),
+        pytest.param(date(2030, 1, 15), TypeError, "datetime", id="fecha-sin-hora"),
+        pytest.param(1893456000, TypeError, "datetime", id="numero"),
+    ],
+)
+def test_programado_para__que_no_es_un_datetime_con_zona_lanza_antes_de_registrar(
+    outbox, cuando, error, arreglo
+):
+    with pytest.raises(error, match=arreglo) as lanzado:
+        plantilla(programado_para=cuando)
+
+    assert isinstance(lanzado.value, WhatsAppError)
+    assert "programado_para" in str(lanzado.value)
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    "enviar",
+    [
+        pytest.param(
+            lambda cuando: enviar_texto(TELEFONO, "Hola", programado_para=cuando), id="texto"
+        ),
+        pytest.param(
+            lambda cuando: enviar_documento(
+                TELEFONO, PDF, nombre_documento="c.pdf", programado_para=cuando
+            ),
+            id="documento",
+        ),
+    ],
+)
+def test_programado_para__naive_lanza_en_cada_funcion_de_envio(outbox, enviar):
+    with pytest.raises(ValueError, match="make_aware"):
+        enviar(datetime(2030, 1, 15, 9, 0))
+
+    assert not EnvioWhatsApp.objects.exists()
+
+
+# -- values longer than their column ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parametro", "limite", "enviar"),
+    [
+        pytest.param(
+            "plantilla", 512, lambda valor: enviar_plantilla(TELEFONO, valor),
+            id="plantilla",
+        ),
+        pytest.param("idioma", 15, lambda valor: plantilla(idioma=valor), id="idioma"),
+        pytest.param("tipo", 64, lambda valor: plantilla(tipo=valor), id="tipo"),
+        pytest.param("clave", 255, lambda valor: plantilla(clave=valor), id="clave"),
+        pytest.param(
+            "nombre_documento", 255,
+            lambda valor: plantilla(documento=PDF, nombre_documento=valor[:-4] + ".pdf"),
+            id="nombre-documento-de-plantilla",
+        ),
+        pytest.param(
+            "nombre_documento", 255,
+            lambda valor: enviar_documento(TELEFONO, PDF, nombre_documento=valor[:-4] + ".pdf"),
+            id="nombre-documento",
+        ),
+        pytest.param(
+            "tipo", 64, lambda valor: enviar_texto(TELEFONO, "Hola", tipo=valor), id="tipo-texto"
+        ),
+    ],
+)  # fmt: skip
+def test_valor_mas_largo_que_su_columna__lanza_antes_de_registrar(
+    outbox, media, parametro, limite, enviar
+):
+    # Same on SQLite (which would store it whole) and PostgreSQL (which would refuse it).
+    with pytest.raises(ValorDemasiadoLargo) as error:
+        enviar("x" * (limite + 1))
+
+    assert isinstance(error.value, ValueError)
+    mensaje = str(error.value)
+    assert parametro in mensaje
+    assert str(limite) in mensaje
+    assert not EnvioWhatsApp.objects.exists()
+    assert archivos(media) == []
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("campo", "enviar"),
+    [
+        pytest.param("plantilla", lambda: enviar_plantilla(TELEFONO, "a" * 512), id="plantilla"),
+        pytest.param("tipo", lambda: plantilla(tipo="t" * 64), id="tipo"),
+        pytest.param("clave", lambda: plantilla(clave="c" * 255), id="clave"),
+        pytest.param(
+            "nombre_documento",
+            lambda: plantilla(documento=PDF, nombre_documento="n" * 251 + ".pdf"),
+            id="nombre-documento",
+        ),
+    ],
+)
+def test_valor_en_el_limite_de_su_columna__se_guarda_entero(outbox, campo, enviar):
+    envio = enviar()
+
+    limite = EnvioWhatsApp._meta.get_field(campo).max_length
+    assert len(getattr(leer(envio), campo)) == limite
 
 
 # -- the caller's transaction ------------------------------------------------------------
@@ -822,9 +976,8 @@ def test_transaccion__encola_solo_al_ejecutar_on_commit(django_capture_on_commit
 
 def broker_caido():
     """Celery publishes (not eagerly) to a closed local port inside the block."""
-    # max_retries=0: kombu's own connection retries (seconds) are the host's choice; the
-    # outbox itself never retries a publish inside the caller's request.
-    return con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0})
+    # Celery's default transport options: the app bounds the publish itself.
+    return con_broker("redis://127.0.0.1:1/0")
 
 
 def test_broker_caido__el_envio_queda_pendiente_y_beat_lo_envia(outbox, caplog):
@@ -874,3 +1027,157 @@ def test_ventana__es_por_numero_de_negocio(outbox, wa_settings):
 
     assert (aqui.estado, aqui.motivo) == (EstadoEnvio.OMITIDO, "fuera_de_ventana")
     assert leer(alla).estado == EstadoEnvio.ENVIADO
+
+
+# -- opt-outs, per category --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("requerido", [False, True], ids=["sin-require-consent", "require-consent"])
+def test_baja__omite_lo_que_diga_require_consent(wa_settings, outbox, requerido):
+    wa_settings(REQUIRE_CONSENT=requerido)
+    revocar_consentimiento(TELEFONO, evidencia="Escribió BAJA")
+
+    envios = [plantilla(), plantilla(categoria=Categoria.MARKETING)]
+
+    assert [(leer(e).estado, leer(e).motivo) for e in envios] == [
+        (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    ] * 2
+    assert outbox == []
+
+
+def test_baja_de_marketing__los_avisos_de_servicio_siguen(outbox):
+    revocar_consentimiento(TELEFONO, categoria=Categoria.MARKETING)
+
+    servicio = plantilla()
+    promocion = plantilla(categoria=Categoria.MARKETING)
+
+    assert leer(servicio).estado == EstadoEnvio.ENVIADO
+    assert (leer(promocion).estado, leer(promocion).motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.BAJA,
+    )
+    assert len(outbox) == 1
+
+
+@pytest.mark.usefixtures("consentimiento_requerido")
+def test_consentimiento__requerido_por_categoria(outbox):
+    otorgar_consentimiento(TELEFONO, categoria=Categoria.UTILITY)
+
+    servicio = plantilla()
+    promocion = plantilla(categoria="marketing")
+
+    assert leer(servicio).estado == EstadoEnvio.ENVIADO
+    assert leer(promocion).motivo == MotivoOmision.SIN_CONSENTIMIENTO
+    assert len(outbox) == 1
+
+
+def catalogo(nombre: str, categoria: str) -> None:
+    PlantillaCatalogo.objects.create(
+        nombre=nombre, idioma="es_MX", categoria=categoria, estado="APPROVED"
+    )
+
+
+@pytest.mark.parametrize(
+    ("en_catalogo", "pedida", "esperada"),
+    [
+        pytest.param(None, None, "utility", id="fuera-del-catalogo"),
+        pytest.param("UTILITY", None, "utility", id="utility"),
+        pytest.param("AUTHENTICATION", None, "utility", id="authentication"),
+        pytest.param("MARKETING", None, "marketing", id="marketing"),
+        pytest.param(None, "marketing", "marketing", id="pedida"),
+        pytest.param("UTILITY", "marketing", "marketing", id="pedida-mas-estricta"),
+        pytest.param("MARKETING", "utility", "marketing", id="meta-decide-marketing"),
+    ],
+)
+def test_categoria__del_catalogo_o_de_la_llamada(outbox, en_catalogo, pedida, esperada):
+    if en_catalogo:
+        catalogo(PLANTILLA, en_catalogo)
+
+    envio = plantilla(**({"categoria": pedida} if pedida else {}))
+
+    assert leer(envio).categoria == esperada
+
+
+@pytest.mark.usefixtures("ventana_abierta")
+def test_categoria__texto_y_documento_son_servicio_salvo_que_se_diga(outbox):
+    revocar_consentimiento(TELEFONO, categoria="marketing")
+
+    texto = enviar_texto(TELEFONO, "Su vehículo está listo")
+    documento = enviar_documento(TELEFONO, PDF, nombre_documento="f.pdf")
+    oferta = enviar_texto(TELEFONO, "¡Oferta!", categoria="marketing")
+
+    assert [leer(e).categoria for e in (texto, documento, oferta)] == [
+        "utility",
+        "utility",
+        "marketing",
+    ]
+    assert [leer(e).estado for e in (texto, documento, oferta)] == [
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.OMITIDO,
+    ]
+
+
+def test_categoria__desconocida_lanza_antes_de_registrar(outbox):
+    with pytest.raises(ValueError, match="categoria"):
+        plantilla(categoria="promociones")
+
+    assert not EnvioWhatsApp.objects.exists()
+
+
+def test_consentimiento__una_consulta_por_revision(django_assert_num_queries, wa_settings):
+    from whatsapp_notify.outbox import revisar_destinatario
+
+    for requerido in (False, True):
+        wa_settings(REQUIRE_CONSENT=requerido)
+        with django_assert_num_queries(1):
+            assert revisar_destinatario(TELEFONO, ClaseEnvio.PLANTILLA) == (
+                DIGITOS,
+                MotivoOmision.SIN_CONSENTIMIENTO if requerido else None,
+            )
+
+
+# -- expiry ------------------------------------------------------------------------------
+
+
+def test_expira_en__guarda_la_hora(outbox):
+    limite = timezone.now() + timedelta(hours=2)
+
+    envio = plantilla(expira_en=limite)
+
+    assert leer(envio).expira_en == limite
+    assert leer(envio).estado == EstadoEnvio.ENVIADO
+
+
+def test_expira_en__timedelta_cuenta_desde_ahora(outbox):
+    antes = timezone.now()
+
+    envio = plantilla(expira_en=timedelta(minutes=10))
+
+    assert (
+        antes + timedelta(minutes=10)
+        <= leer(envio).expira_en
+        <= timezone.now() + timedelta(minutes=10)
+    )
+
+
+def test_expira_en__ya_pasada_se_omite_como_vencido(outbox):
+    envio = plantilla(expira_en=timezone.now() - timedelta(seconds=1))
+
+    assert (leer(envio).estado, leer(envio).motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.VENCIDO)
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("valor", "error"),
+    [
+        pytest.param(timezone.datetime(2030, 1, 1, 9, 0), ValueError, id="sin-zona-horaria"),
+        pytest.param("2030-01-01T09:00Z", TypeError, id="texto"),
+        pytest.param(300, TypeError, id="numero"),
+    ],
+)
+def test_expira_en__invalida_lanza_antes_de_registrar(outbox, valor, error):
+    with pytest.raises(error, match="expira_en"):
+        plantilla(expira_en=valor)
+
+    assert not EnvioWhatsApp.objects.exists()

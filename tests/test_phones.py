@@ -184,3 +184,55 @@ def test_variantes__del_numero_guardado_ar_incluyen_el_9(texto):
 )
 def test_mask__deja_ver_solo_el_inicio_y_los_ultimos_cuatro(texto, esperado):
     assert mask(texto) == esperado
+
+
+# -- international numbers stored without «+» ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texto", "region", "esperado"),
+    [
+        pytest.param("5491135722871", "MX", "541135722871", id="ar-movil-con-region-mx"),
+        pytest.param("51902376744", "MX", "51902376744", id="pe-movil-con-region-mx"),
+        pytest.param("54 9 11 3572-2871", "MX", "541135722871", id="ar-con-espacios-y-guion"),
+        pytest.param("525512345678", "AR", CDMX, id="mx-con-region-ar"),
+        pytest.param("5215512345678", "ES", CDMX, id="mx-con-uno-movil-region-es"),
+        pytest.param("14155552671", "PE", "14155552671", id="us-con-region-pe"),
+        pytest.param("34612345678", "CO", "34612345678", id="es-con-region-co"),
+        pytest.param("573001234567", "US", "573001234567", id="co-con-region-us"),
+        pytest.param("51902376744", None, "51902376744", id="pe-con-region-por-omision"),
+    ],
+)
+def test_normalizar__internacional_sin_mas_que_no_es_nacional_se_acepta(texto, region, esperado):
+    assert normalizar(texto, region) == esperado
+
+
+@pytest.mark.parametrize(
+    ("texto", "region", "esperado"),
+    [
+        # Each is also a valid international number (+65, +36, +95, +32, +687, +51):
+        # the national reading of the region wins.
+        pytest.param("6597925149", "MX", "526597925149", id="mx-no-singapur"),
+        pytest.param("3624293540", "AR", "543624293540", id="ar-no-hungria"),
+        pytest.param("957158169", "PE", "51957158169", id="pe-no-myanmar"),
+        pytest.param("3237426923", "CO", "573237426923", id="co-no-belgica"),
+        pytest.param("687724227", "ES", "34687724227", id="es-no-nueva-caledonia"),
+        pytest.param("5183113650", "US", "15183113650", id="us-no-peru"),
+    ],
+)
+def test_normalizar__numero_nacional_valido_gana_al_internacional(texto, region, esperado):
+    assert normalizar(texto, region) == esperado
+
+
+@pytest.mark.parametrize(
+    ("texto", "region"),
+    [
+        pytest.param("99999999999", "MX", id="ni-nacional-ni-internacional"),
+        pytest.param("5291135722871", "MX", id="mx-de-mas-digitos"),
+        pytest.param("+5291135722871", "AR", id="con-mas-no-se-reinterpreta"),
+        pytest.param("55-ABC-5678", "MX", id="con-letras"),
+    ],
+)
+def test_normalizar__ni_nacional_ni_internacional_sigue_invalido(texto, region):
+    with pytest.raises(TelefonoInvalido):
+        normalizar(texto, region)

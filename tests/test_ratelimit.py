@@ -5,6 +5,7 @@ Time is injected (``ahora``) or the wait is recorded: nothing here sleeps.
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import pytest
@@ -174,6 +175,18 @@ def test_rate_limiter__redis_caido_usa_el_limite_local_sin_fallar(wa_settings, l
 
     assert esperas == [0.0, 0.0, pytest.approx(0.5)]
     assert "se usa el límite local" in caplog.text
+
+
+def test_rate_limiter__sin_el_paquete_redis__limite_local_y_aviso_con_el_extra(
+    wa_settings, limiter, caplog, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "redis", None)  # REDIS_URL set, [redis] not installed
+    wa_settings(RATE_LIMIT="2/s", REDIS_URL=CERRADO)
+
+    esperas = [limiter.tomar("cuenta:default", ahora=100.0) for _ in range(3)]
+
+    assert esperas == [0.0, 0.0, pytest.approx(0.5)]
+    assert 'pip install "django-whatsapp-notify[redis]"' in caplog.text
 
 
 # -- delivery under the rate limit ---------------------------------------------------------

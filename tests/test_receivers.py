@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from whatsapp_notify import enviar_plantilla, enviar_texto, signals
 from whatsapp_notify.backends.base import PassThroughBackend
+from whatsapp_notify.conf import get_settings
 from whatsapp_notify.consent import (
     otorgar_consentimiento,
     revocar_consentimiento,
@@ -140,8 +141,14 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
-def consentimiento() -> ConsentimientoCliente:
-    return ConsentimientoCliente.objects.get(telefono=DIGITOS)
+def consentimiento(categoria: str = "utility") -> ConsentimientoCliente:
+    return ConsentimientoCliente.objects.get(telefono=DIGITOS, categoria=categoria)
+
+
+def por_categoria() -> dict[str, str]:
+    return dict(
+        ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list("categoria", "estado")
+    )
 
 
 # -- statuses: forward transitions -----------------------------------------------------------
@@ -339,18 +346,21 @@ def test_estado__131050_revoca_el_consentimiento_y_omite_los_siguientes(
 
     aplicados = aplicar([estado(FAILED, errores=(detenido,))], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert fila.estado == EstadoConsentimiento.REVOCADO
     assert fila.origen == OrigenConsentimiento.META
     assert fila.evidencia == f"Error 131050 en el envío {envio.pk} ({WAMID})"
     assert aplicados.consentimientos == 1
     assert consentimientos[-1] == (DIGITOS, "otorgado", "revocado", OrigenConsentimiento.META)
     assert leer(envio).estado == EstadoEnvio.FALLIDO
-    siguiente = enviar_plantilla("+52 55 1234 5678", "promocion", variables=[])
-    assert (siguiente.estado, siguiente.motivo) == (
-        EstadoEnvio.OMITIDO,
-        MotivoOmision.SIN_CONSENTIMIENTO,
+    siguiente = enviar_plantilla(
+        "+52 55 1234 5678", "promocion", variables=[], categoria="marketing"
     )
+    assert (siguiente.estado, siguiente.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    # A marketing stop: the next service notice still goes.
+    assert consentimiento("utility").estado == EstadoConsentimiento.OTORGADO
+    aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
+    assert (aviso.estado, aviso.motivo) == (EstadoEnvio.PENDIENTE, "")
 
 
 def test_estado__131050_repetido_no_vuelve_a_revocar(consentimientos, t0):
@@ -410,7 +420,6 @@ def test_estado__tras_asentar_por_referencia_lo_siguiente_llega_por_wamid(cambio
 @pytest.mark.parametrize(
     ("campos", "referencia", "cuenta", "destinatario"),
     [
-        pytest.param({"wamid": "wamid.otro"}, None, "default", WA_ID, id="ya-tiene-otro-wamid"),
         pytest.param({}, "pedido:{pk}", "default", WA_ID, id="referencia-de-otra-app"),
         pytest.param({}, None, "otra", WA_ID, id="otra-cuenta"),
         pytest.param({"intentos": 0}, None, "default", WA_ID, id="nunca-intentado"),
@@ -434,6 +443,32 @@ def test_estado__referencia_que_no_concuerda_no_toca_el_envio(
         None,
     )
     assert (aplicados.estados, aplicados.desconocidos) == (0, 1)
+    assert cambios == []
+
+
+@pytest.mark.parametrize(
+    ("status", "duplicado"),
+    [
+        pytest.param(SENT, True, id="sent"),
+        pytest.param(READ, True, id="read"),
+        pytest.param(FAILED, False, id="failed-no-prueba-nada"),
+    ],
+)
+def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
+    cambios, t0, status, duplicado
+):
+    envio = envio_en("enviado", wamid="wamid.reenviado", intentos=2, enviado_en=t0)
+    evento = estado(status, t0, referencia=str(envio.pk), destinatario=WA_ID)
+
+    aplicados = aplicar([evento, evento], "default")
+
+    guardado = leer(envio)
+    assert (guardado.estado, guardado.wamid) == (EstadoEnvio.ENVIADO, "wamid.reenviado")
+    assert (guardado.leido_en, guardado.fallido_en, guardado.error_codigo) == (None, None, None)
+    assert guardado.duplicado is duplicado
+    assert guardado.wamids_duplicados == ([WAMID] if duplicado else [])
+    assert (aplicados.estados, aplicados.desconocidos) == (2, 0)
+    assert aplicados.duplicados == (2 if duplicado else 0)
     assert cambios == []
 
 
@@ -753,8 +788,11 @@ def test_palabra_clave__alta_vuelve_a_otorgar(consentimientos, t0):
     assert fila.estado == EstadoConsentimiento.OTORGADO
     assert fila.evidencia == "Mensaje wamid.IN.2: «Alta»"
     assert (fila.revocado_en, fila.otorgado_en) == (t0, t0 + timedelta(minutes=5))
+    # One change per category: the keywords cover every category.
     assert [(anterior, estado) for _, anterior, estado, _ in consentimientos] == [
         (None, "revocado"),
+        (None, "revocado"),
+        ("revocado", "otorgado"),
         ("revocado", "otorgado"),
     ]
 
@@ -826,7 +864,37 @@ def test_palabra_clave__revocado_por_mensaje_omite_los_envios(wa_settings, t0):
 
     assert tiene_consentimiento(DIGITOS) is False
     envio = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
-    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.SIN_CONSENTIMIENTO)
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+@pytest.mark.parametrize(
+    "texto",
+    [
+        pytest.param("BAJA", id="baja"),
+        pytest.param("Parar", id="parar"),
+        pytest.param("SAIR", id="sair"),
+        pytest.param("stop", id="stop"),
+    ],
+)
+def test_palabra_clave__revoca_cada_categoria_aunque_no_se_exija_consentimiento(t0, texto):
+    assert get_settings().REQUIRE_CONSENT is False
+
+    aplicar([mensaje(texto, t0)], "default")
+
+    assert por_categoria() == {"utility": "revocado", "marketing": "revocado"}
+    for categoria in ("utility", "marketing"):
+        envio = enviar_plantilla(
+            "+52 55 1234 5678", "vehiculo_listo_cliente", variables=[], categoria=categoria
+        )
+        assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+def test_palabra_clave__alta_otorga_cada_categoria(consentimientos, t0):
+    aplicar([mensaje("BAJA", t0, wamid="wamid.IN.1")], "default")
+    aplicar([mensaje("ALTA", t0 + timedelta(minutes=1), wamid="wamid.IN.2")], "default")
+
+    assert por_categoria() == {"utility": "otorgado", "marketing": "otorgado"}
+    assert len(consentimientos) == 4
 
 
 @pytest.mark.parametrize(
@@ -850,7 +918,7 @@ def test_preferencia__stop_revoca_y_resume_otorga(consentimientos, t0):
 
     aplicados = aplicar([preferencia("stop", t0), preferencia("resume", luego)], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert (fila.estado, fila.origen) == (EstadoConsentimiento.OTORGADO, OrigenConsentimiento.META)
     assert fila.evidencia == (
         f"Preferencia en WhatsApp (user_preferences) del {luego.isoformat()}: "
@@ -867,7 +935,7 @@ def test_preferencia__stop_revoca_y_resume_otorga(consentimientos, t0):
 def test_preferencia__stop_guarda_la_evidencia(t0):
     aplicar([preferencia("stop", t0)], "default")
 
-    fila = consentimiento()
+    fila = consentimiento("marketing")
     assert fila.estado == EstadoConsentimiento.REVOCADO
     assert fila.evidencia.endswith("marketing_messages = stop")
     assert t0.isoformat() in fila.evidencia
@@ -954,7 +1022,7 @@ def test_aplicar__un_evento_que_falla_no_detiene_los_demas(caplog, t0):
 
     assert list(Mensaje.objects.values_list("wamid", flat=True)) == ["wamid.IN.1"]
     assert leer(envio).estado == EstadoEnvio.ENTREGADO
-    assert consentimiento().estado == EstadoConsentimiento.REVOCADO
+    assert consentimiento("marketing").estado == EstadoConsentimiento.REVOCADO
     assert aplicados == Aplicados(eventos=4, estados=1, mensajes=1, consentimientos=1, errores=1)
     assert "EventoMensaje" in caplog.text
 
@@ -1168,3 +1236,115 @@ def test_receptor_con_error_de_base_de_datos__no_pierde_el_evento(t0):
 
     assert (aplicados.mensajes, aplicados.errores) == (1, 0)
     assert Mensaje.objects.filter(wamid="wamid.entrante.1").count() == 1
+
+
+def test_preferencia__stop_de_marketing_no_detiene_los_avisos_de_servicio(wa_settings, t0):
+    wa_settings(REQUIRE_CONSENT=True)
+    otorgar_consentimiento("+52 55 1234 5678")
+
+    aplicar([preferencia("stop", t0)], "default")
+
+    assert por_categoria() == {"utility": "otorgado", "marketing": "revocado"}
+    aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
+    assert (aviso.estado, aviso.motivo) == (EstadoEnvio.PENDIENTE, "")
+    oferta = enviar_plantilla("+52 55 1234 5678", "promocion", variables=[], categoria="marketing")
+    assert (oferta.estado, oferta.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+def test_preferencia__resume_no_otorga_el_servicio(t0):
+    revocar_consentimiento("+52 55 1234 5678", evidencia="Lo pidió por teléfono", fecha=t0)
+
+    aplicar([preferencia("resume", t0 + timedelta(minutes=1))], "default")
+
+    assert por_categoria() == {"utility": "revocado", "marketing": "otorgado"}
+
+
+# -- values longer (or larger) than their column -----------------------------------------
+
+LARGO = "wamid." + "A" * 194  # 200 characters: more than the 128 of the wamid columns
+
+
+@pytest.mark.parametrize(
+    "wamid",
+    [
+        pytest.param(LARGO, id="200-caracteres"),
+        pytest.param("wamid." + "ñ" * 300, id="306-caracteres-no-ascii"),
+    ],
+)
+def test_mensaje__wamid_mas_largo_que_la_columna_reentregado_no_se_duplica(recibidos, t0, wamid):
+    primera = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
+    segunda = aplicar([mensaje("Hola", t0, wamid=wamid)], "default")
+
+    fila = Mensaje.objects.get()
+    assert len(fila.wamid) <= Mensaje._meta.get_field("wamid").max_length
+    assert (primera.mensajes, primera.errores) == (1, 0)
+    assert (segunda.mensajes, segunda.errores) == (0, 0)
+    assert len(recibidos) == 1
+
+
+def test_mensaje__wamids_largos_con_el_mismo_principio_son_dos_mensajes(t0):
+    comun = "wamid." + "B" * 150  # equal beyond the column's 128 characters
+
+    aplicados = aplicar(
+        [mensaje("uno", t0, wamid=comun + "1"), mensaje("dos", t0, wamid=comun + "2")], "default"
+    )
+
+    assert (aplicados.mensajes, aplicados.errores) == (2, 0)
+    assert sorted(Mensaje.objects.values_list("texto", flat=True)) == ["dos", "uno"]
+
+
+def test_mensaje__contexto_largo_enlaza_el_envio_guardado_con_el_mismo_wamid(t0):
+    # The envío's wamid went through the same rule when the worker stored it.
+    from whatsapp_notify.limits import id_a_la_medida
+
+    envio = envio_en("leido", wamid=id_a_la_medida(EnvioWhatsApp, "wamid", LARGO))
+
+    aplicar([mensaje("Sí", t0, contexto_wamid=LARGO)], "default")
+
+    fila = Mensaje.objects.get()
+    assert fila.envio == envio
+    assert fila.contexto_wamid == envio.wamid
+
+
+def test_estado__wamid_largo_asienta_el_envio_y_se_repite_sin_cambios(cambios, t0):
+    envio = envio_en("enviando", wamid=None)
+    evento = estado(SENT, t0, wamid=LARGO, referencia=str(envio.pk), destinatario=WA_ID)
+
+    primera = aplicar([evento], "default")
+    segunda = aplicar([estado(DELIVERED, t0, wamid=LARGO)], "default")
+
+    guardado = leer(envio)
+    assert (primera.errores, segunda.errores) == (0, 0)
+    assert (primera.estados, segunda.estados) == (1, 1)
+    assert guardado.estado == EstadoEnvio.ENTREGADO
+    assert len(guardado.wamid) <= EnvioWhatsApp._meta.get_field("wamid").max_length
+    assert cambios == [
+        (envio.pk, "enviando", "enviado"),
+        (envio.pk, "enviado", "entregado"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codigo", "guardado"),
+    [
+        pytest.param(2**31 - 1, 2**31 - 1, id="maximo-entero-se-guarda"),
+        pytest.param(-(2**31), -(2**31), id="minimo-entero-se-guarda"),
+        pytest.param(2**31, None, id="uno-mas-que-el-maximo"),
+        pytest.param(99_999_999_999, None, id="once-digitos"),
+        pytest.param(-(2**31) - 1, None, id="uno-menos-que-el-minimo"),
+        pytest.param(2**70, None, id="mas-que-64-bits"),
+    ],
+)
+def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0, codigo, guardado):
+    envio = envio_en("enviado")
+    error = ErrorProveedor(codigo, "T" * 400, "", "Algo pasó.")
+
+    aplicados = aplicar([estado(FAILED, t0, errores=(error,))], "default")
+
+    fila = leer(envio)
+    assert (aplicados.estados, aplicados.errores) == (1, 0)
+    assert fila.estado == EstadoEnvio.FALLIDO
+    assert fila.error_codigo == guardado
+    assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
+    assert f"(#{codigo})" in fila.error_detalle
+    assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length

@@ -430,6 +430,68 @@ def test_despachar__envia_el_recordatorio_debido_y_no_el_futuro(declarar, client
     assert list(activos(cita)) == ["recordatorio_1h"]
 
 
+@pytest.fixture
+def reloj(monkeypatch):
+    """Move the clock: ``reloj(instante)`` makes ``timezone.now()`` return it from then on."""
+
+    def mover_a(instante):
+        monkeypatch.setattr(timezone, "now", lambda: instante)
+
+    return mover_a
+
+
+@pytest.mark.django_db
+def test_recordatorio__caduca_a_su_hora_mas_la_tolerancia(declarar, cliente, wa_settings):
+    wa_settings(REMINDER_TOLERANCE=300)
+    declarar()
+    cita = nueva_cita(cliente)
+
+    caducidades = dict(EnvioWhatsApp.objects.values_list("tipo", "expira_en"))
+    tolerancia = timedelta(seconds=300)
+    assert caducidades == {
+        "recordatorio_24h": cita.fecha - H24 + tolerancia,
+        "recordatorio_1h": cita.fecha - H1 + tolerancia,
+    }
+
+
+@pytest.mark.django_db
+def test_recordatorio__nunca_caduca_despues_de_la_cita(declarar, cliente, wa_settings):
+    wa_settings(REMINDER_TOLERANCE=3600)
+    declarar(antes=[timedelta(minutes=10)])
+
+    cita = nueva_cita(cliente)
+
+    assert EnvioWhatsApp.objects.get().expira_en == cita.fecha
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("retraso", "sale"),
+    [
+        pytest.param(timedelta(minutes=4), True, id="dentro-de-la-tolerancia"),
+        pytest.param(timedelta(hours=3), False, id="beat-caido-horas"),
+    ],
+)
+def test_despachar__recordatorio_con_beat_retrasado(
+    declarar, cliente, outbox, reloj, wa_settings, retraso, sale
+):
+    wa_settings(REMINDER_TOLERANCE=300)
+    declarar()
+    cita = nueva_cita(cliente)
+    EnvioWhatsApp.objects.filter(tipo="recordatorio_24h").update(estado=EstadoEnvio.CANCELADO)
+
+    reloj(cita.fecha - H1 + retraso)  # Beat comes back `retraso` after the 1 h reminder's time
+    tasks.despachar()
+
+    envio = EnvioWhatsApp.objects.get(tipo="recordatorio_1h")
+    if sale:
+        assert envio.estado == EstadoEnvio.ENVIADO
+        assert [m.contenido.nombre for m in outbox] == ["recordatorio_cita"]
+    else:
+        assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.VENCIDO)
+        assert outbox == []
+
+
 def test_cancelar__un_recordatorio_que_beat_acaba_de_promover_se_cancela(declarar, cliente):
     declarar()
     nueva_cita(cliente)

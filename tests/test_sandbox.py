@@ -885,3 +885,21 @@ def test_comando__sirve_hasta_ctrl_c(receptor):
     assert f'["BASE_URL"] = "{base_url}"' in resto
     assert "Deteniendo el sandbox" in resto
     assert proceso.returncode == 0
+
+
+@pytest.mark.parametrize(("modulo", "paquete"), [("jsonschema", "jsonschema"), ("yaml", "PyYAML")])
+def test_comando__sin_el_extra_sandbox__una_linea_con_el_pip_install(monkeypatch, modulo, paquete):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    monkeypatch.setitem(sys.modules, modulo, None)  # as if the package were not installed
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("whatsapp_sandbox", "--port", "0")
+
+    mensaje = str(excinfo.value)
+    assert mensaje == (
+        f"Falta el paquete {paquete!r}. Instálalo con: "
+        'pip install "django-whatsapp-notify[sandbox]"'
+    )
+    assert excinfo.value.__cause__ is None  # manage.py prints this line, not a traceback

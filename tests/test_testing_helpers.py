@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -122,6 +123,23 @@ def tres_enviados(enviar):
 )
 def test_enviados__filters_what_went_through_locmem(tres_enviados, filtros, esperados):
     assert len(enviados(**filtros)) == esperados
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("idioma", "filtro"),
+    [
+        pytest.param("en_US", {"idioma": "en_US"}, id="idioma-de-la-plantilla"),
+        pytest.param(None, {}, id="idioma-por-omision"),
+    ],
+)
+def test_enviados__variables_no_textuales_se_comparan_en_el_formato_del_idioma(
+    enviar, idioma, filtro
+):
+    cuando = date(2025, 1, 15)
+    enviar(enviar_plantilla, ANA, "cita", variables=[cuando, Decimal("9.5")], idioma=idioma)
+
+    assert len(enviados(variables=[cuando, Decimal("9.5")], **filtro)) == 1
 
 
 @pytest.mark.django_db

@@ -666,7 +666,7 @@ def test_async__broker_caido_deja_el_evento_para_beat(
 ):
     wa_settings(WEBHOOK_ASYNC=True)
     with (
-        con_broker("redis://127.0.0.1:1/0", broker_transport_options={"max_retries": 0}),
+        con_broker("redis://127.0.0.1:1/0"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         respuesta = publicar(client, RAW)
@@ -797,3 +797,22 @@ def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta
     evento.refresh_from_db()
     assert (evento.procesado_en is not None, evento.error) == (True, "")
     assert Mensaje.objects.count() == 1
+
+
+def test_post__ids_y_codigos_mas_grandes_que_sus_columnas_no_son_un_error(client, meta, senales):
+    # Same behaviour on SQLite and PostgreSQL: nothing raises, a redelivery stays one row.
+    largo = "wamid." + "Z" * 250
+    envio = envio_enviado("wamid.saliente")
+    fallo = estado("wamid.saliente", "failed", 1750000100)
+    fallo["errors"] = [{"code": 99_999_999_999, "title": "Nuevo", "error_data": {"details": "?"}}]
+    primero = envoltura([mensajes(texto(largo, segundos=1750000000))])
+    segundo = envoltura([mensajes(texto(largo, segundos=1750000000)), cambio(statuses=[fallo])])
+
+    respuestas = [publicar(client, primero), publicar(client, segundo)]
+
+    assert [r.status_code for r in respuestas] == [200, 200]
+    assert list(EventoWebhook.objects.values_list("error", flat=True)) == ["", ""]
+    assert Mensaje.objects.count() == 1
+    envio.refresh_from_db()
+    assert (envio.estado, envio.error_codigo) == (EstadoEnvio.FALLIDO, None)
+    assert envio.error_detalle.startswith("(#99999999999)")

@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from functools import partial
 from typing import NamedTuple
 
-from django.db import transaction
 from django.utils import timezone
 
 from . import outbox, signals
@@ -49,11 +47,12 @@ def reenviar(envios: Iterable[EnvioWhatsApp]) -> Reenvio:
     """Send again the envíos that never reached their recipient.
 
     ``fallido``, ``cancelado``, ``incierto`` and ``omitido`` envíos are checked again as a
-    new send would be (phone, ``ENABLED``, consent, 24-hour window for free-form
-    messages). Those that pass go back to ``pendiente`` (``programado`` if still due in
-    the future) with no attempts and no error, and are enqueued when the current
-    transaction commits. An ``omitido`` envío that still cannot go stays ``omitido`` with
-    the current reason; any other one that cannot go is left as it was. Envíos already
+    new send would be (phone, ``ENABLED``, consent of the envío's category, 24-hour window
+    for free-form messages, ``expira_en``). Those that pass go back to ``pendiente``
+    (``programado`` if still due in the future) with no attempts and no error, and are
+    enqueued when the current transaction commits. An ``omitido`` envío that still cannot
+    go stays ``omitido`` with the current reason; any other one that cannot go is left as it
+    was. Envíos already
     accepted by the provider (``enviado``, ``entregado``, ``leido``) or still in progress
     are never touched. An ``incierto`` envío may have reached the recipient (Meta has no
     idempotency key): resending it is the operator's call.
@@ -72,9 +71,9 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
     """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
     reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta, manual=True)]
     if reanudadas:
-        from .tasks import pedir_despacho
+        from .tasks import al_confirmar, pedir_despacho
 
-        transaction.on_commit(pedir_despacho)
+        al_confirmar(pedir_despacho)
     return reanudadas
 
 
@@ -88,6 +87,8 @@ def _reenviar_uno(envio: EnvioWhatsApp) -> str | None:
         # Its content was never built (the disparador's callable raised): the ERP must fire again.
         return MotivoOmision.ERROR_DISPARADOR
     telefono, motivo = revisar_destinatario(envio)
+    if motivo is None and outbox.vencido(envio):
+        motivo = MotivoOmision.VENCIDO  # past its moment: sending it now would mislead
     if motivo is not None:
         _seguir_omitido(envio, telefono, motivo)
         return motivo
@@ -103,7 +104,9 @@ def revisar_destinatario(envio: EnvioWhatsApp) -> tuple[str, MotivoOmision | Non
     # ``telefono`` is already E.164 digits: with its "+" it keeps its country, whatever
     # DEFAULT_REGION says; ``telefono_original`` is only re-read when it never parsed.
     telefono = f"+{envio.telefono}" if envio.telefono else envio.telefono_original
-    return outbox.revisar_destinatario(telefono, envio.clase, cuenta=envio.cuenta)
+    return outbox.revisar_destinatario(
+        telefono, envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
+    )
 
 
 def _seguir_omitido(envio: EnvioWhatsApp, telefono: str, motivo: str) -> None:
@@ -133,9 +136,9 @@ def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
     )
     _avisar_cambio(envio, estado)
     if estado == EstadoEnvio.PENDIENTE:
-        from .tasks import encolar
+        from .tasks import al_confirmar, encolar
 
-        transaction.on_commit(partial(encolar, envio.pk))
+        al_confirmar(encolar, envio.pk)
     return True
 
 

@@ -11,8 +11,10 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -149,9 +151,19 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "entregado",
         "leido",
         "error_codigo",
+        "duplicado",
     )
     list_display_links = ("id", "telefono_enmascarado")
-    list_filter = ("estado", "tipo", "cuenta", "clase", "motivo", "creado_en")
+    list_filter = (
+        "estado",
+        "duplicado",
+        "tipo",
+        "cuenta",
+        "clase",
+        "categoria",
+        "motivo",
+        "creado_en",
+    )
     search_fields = ("telefono", "nombre", "clave", "wamid", "plantilla")
     date_hierarchy = "creado_en"
     show_full_result_count = False  # the outbox grows without bound: no COUNT(*) of it all
@@ -173,6 +185,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                     "documento_mime",
                     "documento_sha256",
                     "tipo",
+                    "categoria",
                     "referencia_enlace",
                     "clave",
                 )
@@ -188,6 +201,8 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                     "proximo_intento",
                     "cuenta",
                     "wamid",
+                    "duplicado",
+                    "wamids_duplicados",
                 )
             },
         ),
@@ -197,9 +212,11 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                 "fields": (
                     "creado_en",
                     "programado_para",
+                    "expira_en",
                     "despachado_en",
                     "reclamado_en",
                     "enviado_en",
+                    "confirmado_en",
                     "entregado_en",
                     "leido_en",
                     "fallido_en",
@@ -252,7 +269,13 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         return format_html('<a href="{}">{}</a>', url, referencia)
 
     @admin.action(description=_("Reenviar"), permissions=["reenviar"])
-    def reenviar(self, request: HttpRequest, queryset: QuerySet[EnvioWhatsApp]) -> None:
+    def reenviar(
+        self, request: HttpRequest, queryset: QuerySet[EnvioWhatsApp]
+    ) -> TemplateResponse | None:
+        # An incierto envío may already be on the customer's phone: ask first, like delete.
+        inciertos = queryset.filter(estado=EstadoEnvio.INCIERTO)
+        if request.POST.get("confirmar") != "si" and inciertos.exists():
+            return self._confirmar_reenvio(request, queryset, inciertos)
         resultado = acciones.reenviar(queryset)
         if resultado.reenviados:
             self.message_user(request, _mensaje_reenviados(resultado.reenviados), messages.SUCCESS)
@@ -261,6 +284,25 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
 
     def has_reenviar_permission(self, request: HttpRequest) -> bool:
         return self.tiene_permiso_de_operar(request)
+
+    def _confirmar_reenvio(
+        self,
+        request: HttpRequest,
+        seleccion: QuerySet[EnvioWhatsApp],
+        inciertos: QuerySet[EnvioWhatsApp],
+    ) -> TemplateResponse:
+        """The intermediate page of «Reenviar» when the selection holds incierto envíos."""
+        opts = self.model._meta
+        contexto = {
+            **self.admin_site.each_context(request),
+            "title": gettext("¿Reenviar envíos sin confirmar?"),
+            "opts": opts,
+            "seleccion": list(seleccion.values_list("pk", flat=True)),
+            "inciertos": list(inciertos),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        plantilla = f"admin/{opts.app_label}/{opts.model_name}/reenviar_confirmacion.html"
+        return TemplateResponse(request, plantilla, contexto)
 
 
 def _mensaje_reenviados(cuantos: int) -> str:
@@ -328,7 +370,7 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
 class ConsentimientoForm(forms.ModelForm):
     class Meta:
         model = ConsentimientoCliente
-        fields = ("telefono", "estado", "origen", "evidencia")
+        fields = ("telefono", "categoria", "estado", "origen", "evidencia")
 
     def clean_telefono(self) -> str:
         try:
@@ -345,13 +387,14 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
     form = ConsentimientoForm
     list_display = (
         "telefono_enmascarado",
+        "categoria",
         "estado",
         "origen",
         "otorgado_en",
         "revocado_en",
         "actualizado_en",
     )
-    list_filter = ("estado", "origen")
+    list_filter = ("categoria", "estado", "origen")
     search_fields = ("telefono",)
     show_full_result_count = False
     readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")
@@ -363,8 +406,10 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
         }
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
-        # The phone identifies the consent: a different phone is a different record.
-        return (*self.readonly_fields, "telefono") if obj else self.readonly_fields
+        # Phone and category identify the consent: another one is a different record.
+        if obj:
+            return (*self.readonly_fields, "telefono", "categoria")
+        return self.readonly_fields
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: ConsentimientoCliente) -> str:

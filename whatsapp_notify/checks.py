@@ -6,8 +6,11 @@ Ids are stable; document them before changing one.
 - E002 ``BACKENDS`` is empty, not a dict, or lacks ``"default"``.
 - E003 a ``BACKENDS`` entry is not a ``{"BACKEND": ..., "OPTIONS": ...}`` dict, or its
   ``BACKEND`` path is missing or does not import.
-- E004 a backend option is unknown, a required one is missing, or a value is invalid
-  (``Option.check`` of the backend).
+- E004 a backend option is unknown or a value is invalid (``Option.check`` of the
+  backend); under ``check --deploy`` also a required option (a credential) missing.
+- W001 a required backend option (a credential such as ``ACCESS_TOKEN``) is missing or
+  empty. Only a warning, so ``migrate`` runs on a fresh project; the account pauses at
+  send time until it is set. ``check --deploy`` reports it as E004.
 - E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
 - E006 ``RATE_LIMIT`` is malformed.
 - E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
@@ -28,11 +31,16 @@ E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WI
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULT_ALIAS, DEFAULTS, SETTING_NAME, parse_rate, raw_user_settings
+
+if TYPE_CHECKING:
+    from .backends.base import BaseBackend
 
 NUMEROS = (
     "MAX_ATTEMPTS",
@@ -119,7 +127,6 @@ def _backends(config) -> list[checks.CheckMessage]:
 
 def _backend(alias: str, entry) -> list[checks.CheckMessage]:
     from .backends import backend_class
-    from .backends.base import BaseBackend
 
     where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
     if not isinstance(entry, dict):
@@ -130,7 +137,7 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
         cls = backend_class(entry["BACKEND"], alias)
     except ImproperlyConfigured as exc:
         return [_error(str(exc), f'Corrige la ruta en {where}["BACKEND"].', "E003")]
-    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+    if not _es_backend(cls):
         return [
             _error(
                 f'{where}["BACKEND"] = {entry["BACKEND"]!r} no es una clase de backend.',
@@ -139,6 +146,12 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
             )
         ]
     return _options(where, alias, cls, entry.get("OPTIONS") or {})
+
+
+def _es_backend(cls) -> bool:
+    from .backends.base import BaseBackend
+
+    return isinstance(cls, type) and issubclass(cls, BaseBackend)
 
 
 def _not_a_dict(where: str, entry) -> checks.CheckMessage:
@@ -156,7 +169,54 @@ def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
     if not isinstance(options, dict):
         mensaje = f'{where}["OPTIONS"] debe ser un dict, no {type(options).__name__}.'
         return [_error(mensaje, hint, "E004")]
-    return [_error(problem, hint, "E004") for problem in cls.option_problems(alias, options)]
+    faltan = [
+        checks.Warning(problem, hint=_PISTA_FALTA, id="whatsapp_notify.W001")
+        for problem in cls.missing_options(alias, options)
+    ]
+    invalidas = [_error(problem, hint, "E004") for problem in cls.invalid_options(alias, options)]
+    return invalidas + faltan
+
+
+_PISTA_FALTA = (
+    "Define la variable de entorno de donde settings.py la lee (p. ej. "
+    'env("META_ACCESS_TOKEN", default=None)). Mientras falte, los envíos de la cuenta esperan '
+    "en pausa; check --deploy lo trata como error (whatsapp_notify.E004)."
+)
+
+
+@checks.register(deploy=True)
+def check_credenciales(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E004 under ``check --deploy``: a production account must have its credentials.
+
+    Plain ``check`` (and so ``migrate``) only warns (W001): a fresh project has none yet.
+    """
+    return [
+        _error(problem, "Una cuenta sin credenciales no envía nada: defínelas.", "E004")
+        for alias, cls, options in _cuentas_validas()
+        for problem in cls.missing_options(alias, options)
+    ]
+
+
+def _cuentas_validas() -> Iterator[tuple[str, type[BaseBackend], dict]]:
+    """(alias, backend class, OPTIONS) of each account whose entry E002-E004 accept."""
+    from .backends import backend_class
+
+    try:
+        config = {**DEFAULTS, **raw_user_settings()}["BACKENDS"]
+    except ImproperlyConfigured:
+        return  # E001
+    if not isinstance(config, dict):
+        return  # E002
+    for alias, entry in config.items():
+        if not isinstance(entry, dict) or not entry.get("BACKEND"):
+            continue  # E003
+        try:
+            cls = backend_class(entry["BACKEND"], alias)
+        except ImproperlyConfigured:
+            continue  # E003
+        options = entry.get("OPTIONS") or {}
+        if _es_backend(cls) and isinstance(options, dict):
+            yield alias, cls, options
 
 
 def _region(region) -> list[checks.CheckMessage]:

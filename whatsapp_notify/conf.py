@@ -45,10 +45,13 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_ASYNC": False,
     # Meta sends at most 3 MB per POST; larger bodies are refused with 413.
     "WEBHOOK_MAX_BYTES": 4 * 1024 * 1024,
-    # Inbound words (case and accents ignored) that revoke or grant consent.
-    "OPT_OUT_KEYWORDS": ("BAJA", "STOP", "CANCELAR"),
+    # Inbound words (case and accents ignored) that revoke or grant consent, every category.
+    # Spanish, English and Portuguese stops; opt-ins stay few on purpose: «VOLTAR» or «SIM»
+    # also answer a bot's menu, and a false opt-in is the unsafe side.
+    "OPT_OUT_KEYWORDS": ("BAJA", "STOP", "CANCELAR", "PARAR", "SAIR"),
     "OPT_IN_KEYWORDS": ("ALTA", "START"),
-    # A recordatorio whose time passed by at most this many seconds when saved still goes out.
+    # A recordatorio whose time passed by at most this many seconds, when saved or when
+    # delivered, still goes out; later it is omitido (vencido).
     "REMINDER_TOLERANCE": 300,
     # Envíos, webhook events and messages older than this many days are purged by Beat.
     "RETENTION_DAYS": 180,

@@ -1,4 +1,13 @@
-"""Recording and reading consent (``ConsentimientoCliente``) by phone."""
+"""Recording and reading consent (``ConsentimientoCliente``) by phone and category.
+
+Consent is kept per category (``Categoria``: ``utility`` for service notices, ``marketing``
+for promotions), one row per phone and category. A revoked row is an explicit opt-out: it
+stops every later send of its category, whatever ``REQUIRE_CONSENT`` says; a phone with no
+row only lacks consent, which matters only under ``REQUIRE_CONSENT``.
+
+Without ``categoria``, :func:`otorgar_consentimiento` and :func:`revocar_consentimiento`
+record every category (what a single consent meant before categories existed).
+"""
 
 from __future__ import annotations
 
@@ -8,69 +17,141 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import signals
-from .models import ConsentimientoCliente, EstadoConsentimiento, OrigenConsentimiento
+from .models import (
+    Categoria,
+    ConsentimientoCliente,
+    EstadoConsentimiento,
+    OrigenConsentimiento,
+)
 from .phones import normalizar
+
+#: Every category, in the order rows are written (the first is what a call without one returns).
+CATEGORIAS: tuple[str, ...] = tuple(Categoria.values)
 
 
 def otorgar_consentimiento(
     telefono: str,
     *,
+    categoria: Categoria | str | None = None,
     origen: str = OrigenConsentimiento.ERP,
     evidencia: str = "",
     region: str | None = None,
     fecha: datetime | None = None,
 ) -> ConsentimientoCliente:
-    """Record that ``telefono`` agreed to receive WhatsApp messages.
+    """Record that ``telefono`` agreed to receive WhatsApp messages of ``categoria``.
 
-    ``fecha`` is when the customer agreed (default: now). When the estado changes,
-    ``signals.consentimiento_cambiado`` is sent.
+    ``categoria`` is ``"utility"`` or ``"marketing"``; None (the default) records every
+    category, with the same origin and evidence, and returns the ``utility`` row.
+    ``fecha`` is when the customer agreed (default: now). For each row whose estado
+    changes, ``signals.consentimiento_cambiado`` is sent.
 
     Raises:
         TelefonoInvalido: the phone cannot be normalised.
+        ValueError: ``categoria`` is not a ``Categoria``.
     """
-    return _registrar(telefono, EstadoConsentimiento.OTORGADO, origen, evidencia, region, fecha)
+    estado = EstadoConsentimiento.OTORGADO
+    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha)
 
 
 def revocar_consentimiento(
     telefono: str,
     *,
+    categoria: Categoria | str | None = None,
     origen: str = OrigenConsentimiento.ERP,
     evidencia: str = "",
     region: str | None = None,
     fecha: datetime | None = None,
 ) -> ConsentimientoCliente:
-    """Record that ``telefono`` no longer wants WhatsApp messages; later sends are omitido.
+    """Record that ``telefono`` opted out of ``categoria``; its later sends are ``omitido``.
 
-    ``fecha`` is when the customer asked (default: now). When the estado changes,
-    ``signals.consentimiento_cambiado`` is sent.
+    The envíos of that category get motivo ``baja``, whatever ``REQUIRE_CONSENT`` says.
+    ``categoria`` None (the default) revokes every category and returns the ``utility``
+    row. ``fecha`` is when the customer asked (default: now). For each row whose estado
+    changes, ``signals.consentimiento_cambiado`` is sent.
 
     Raises:
         TelefonoInvalido: the phone cannot be normalised.
+        ValueError: ``categoria`` is not a ``Categoria``.
     """
-    return _registrar(telefono, EstadoConsentimiento.REVOCADO, origen, evidencia, region, fecha)
+    estado = EstadoConsentimiento.REVOCADO
+    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha)
 
 
-def tiene_consentimiento(telefono: str) -> bool:
-    """True when the normalised ``telefono`` has a granted consent."""
-    return ConsentimientoCliente.objects.filter(
+def estado_consentimiento(telefono: str, categoria: Categoria | str) -> str | None:
+    """The estado of the normalised ``telefono``'s consent for ``categoria``, or None.
+
+    One indexed query (unique ``telefono, categoria``): ``"otorgado"``, ``"revocado"``
+    (an explicit opt-out) or None when nothing was ever recorded.
+    """
+    return (
+        ConsentimientoCliente.objects.filter(telefono=telefono, categoria=categoria)
+        .values_list("estado", flat=True)
+        .first()
+    )
+
+
+def pidio_baja(telefono: str, categoria: Categoria | str) -> bool:
+    """True when the normalised ``telefono`` explicitly opted out of ``categoria``."""
+    return estado_consentimiento(telefono, categoria) == EstadoConsentimiento.REVOCADO
+
+
+def tiene_consentimiento(telefono: str, categoria: Categoria | str | None = None) -> bool:
+    """True when the normalised ``telefono`` has a granted consent for ``categoria``.
+
+    Without ``categoria``: True only when every category is granted.
+    """
+    if categoria is not None:
+        return estado_consentimiento(telefono, categoria) == EstadoConsentimiento.OTORGADO
+    otorgadas = ConsentimientoCliente.objects.filter(
         telefono=telefono, estado=EstadoConsentimiento.OTORGADO
-    ).exists()
+    )
+    return otorgadas.count() == len(CATEGORIAS)
 
 
-def _registrar(telefono, estado, origen, evidencia, region, fecha) -> ConsentimientoCliente:
+def categorias(categoria: Categoria | str | None) -> tuple[str, ...]:
+    """The categories a ``categoria`` argument names: itself, or every one for None.
+
+    Raises:
+        ValueError: not a ``Categoria`` value.
+    """
+    if categoria is None:
+        return CATEGORIAS
+    if categoria not in CATEGORIAS:
+        raise ValueError(
+            f"categoria={categoria!r} no es una categoría de consentimiento: usa "
+            f"{' o '.join(repr(c) for c in CATEGORIAS)} (o None para todas)."
+        )
+    return (str(categoria),)
+
+
+def _registrar(
+    telefono, estado, categoria, origen, evidencia, region, fecha
+) -> ConsentimientoCliente:
+    elegidas = categorias(categoria)
     digitos = normalizar(telefono, region)
+    filas = [
+        _registrar_categoria(digitos, una, estado, origen, evidencia, fecha) for una in elegidas
+    ]
+    return filas[0]
+
+
+def _registrar_categoria(
+    digitos, categoria, estado, origen, evidencia, fecha
+) -> ConsentimientoCliente:
     marca = "otorgado_en" if estado == EstadoConsentimiento.OTORGADO else "revocado_en"
     campos = {"estado": estado, "origen": origen, "evidencia": evidencia}
     with transaction.atomic():
         # Locked until the update: two concurrent changes each see the estado they replace.
         anterior = (
             ConsentimientoCliente.objects.select_for_update()
-            .filter(telefono=digitos)
+            .filter(telefono=digitos, categoria=categoria)
             .values_list("estado", flat=True)
             .first()
         )
         consentimiento, _ = ConsentimientoCliente.objects.update_or_create(
-            telefono=digitos, defaults={**campos, marca: fecha or timezone.now()}
+            telefono=digitos,
+            categoria=categoria,
+            defaults={**campos, marca: fecha or timezone.now()},
         )
     if anterior != estado:
         signals.enviar_seguro(
@@ -79,5 +160,6 @@ def _registrar(telefono, estado, origen, evidencia, region, fecha) -> Consentimi
             consentimiento=consentimiento,
             anterior=anterior,
             origen=origen,
+            categoria=categoria,
         )
     return consentimiento

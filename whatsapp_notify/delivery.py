@@ -32,6 +32,7 @@ from .exceptions import (
     TransientError,
     describe_error,
 )
+from .limits import entero_a_la_medida, id_a_la_medida, recortar
 from .messages import Documento, Plantilla, Salida, Texto
 from .models import (
     ClaseEnvio,
@@ -42,9 +43,10 @@ from .models import (
     MotivoOmision,
 )
 from .operations import politica
-from .outbox import revisar_destinatario
+from .outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
+from .reconciliation import liberar_inciertos, registrar_duplicado
 from .templates_catalog import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
@@ -105,13 +107,17 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma")
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
+    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma", "categoria")
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos, "expira_en").first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
+    if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
+        return _omitir(envio, MotivoOmision.VENCIDO)
     # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window closed
     # since the envío was queued (retries and scheduled sends can come days later).
-    _telefono, motivo = revisar_destinatario(f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta)
+    _telefono, motivo = revisar_destinatario(
+        f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
+    )
     if motivo is not None:
         return _omitir(envio, motivo)
     if (negativa := politica(envio)) is not None:
@@ -233,7 +239,12 @@ def _actualizar(envio: EnvioWhatsApp, desde: set[str], **campos) -> bool:
 
 def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
     ahora = timezone.now()
-    campos = {"wamid": wamid or None, "wa_id": wa_id or envio.wa_id, "error_codigo": None}
+    # Fitted as the status webhooks' wamid is (limits.id_a_la_medida): they find this envío.
+    campos = {
+        "wamid": id_a_la_medida(EnvioWhatsApp, "wamid", wamid) or None,
+        "wa_id": recortar(EnvioWhatsApp, "wa_id", wa_id) or envio.wa_id,
+        "error_codigo": None,
+    }
     if not _actualizar(
         envio,
         {EstadoEnvio.ENVIANDO},
@@ -244,10 +255,16 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         error_titulo="",
         **campos,
     ):
-        # A status webhook settled the envío first; keep its estado, add what we learned.
-        EnvioWhatsApp.objects.filter(pk=envio.pk, wamid__isnull=True).update(**campos)
+        _completar(envio, campos)
     logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
     return Intento(Resultado.ENVIADO)
+
+
+def _completar(envio: EnvioWhatsApp, campos: dict) -> None:
+    """A status webhook settled the envío first: keep its estado, add what we learned."""
+    if not EnvioWhatsApp.objects.filter(pk=envio.pk, wamid__isnull=True).update(**campos):
+        # It settled it with another copy's wamid: this request sent it a second time.
+        registrar_duplicado(envio.pk, campos["wamid"] or "")
 
 
 def _devolver(envio, cuando, exc=None, *, contar=True, resultado=Resultado.REINTENTO) -> Intento:
@@ -334,7 +351,9 @@ def _fallar(envio: EnvioWhatsApp, exc: Exception) -> Intento:
 
 def _error_campos(exc: Exception) -> dict:
     if isinstance(exc, ProviderError):
-        return {"error_codigo": exc.code, "error_detalle": exc.readable}
+        # A code the integer column cannot hold is NULL; error_detalle keeps it readable.
+        codigo = entero_a_la_medida(EnvioWhatsApp, "error_codigo", exc.code)
+        return {"error_codigo": codigo, "error_detalle": exc.readable}
     return {"error_codigo": None, "error_detalle": describe_error(None, str(exc))}
 
 
@@ -429,13 +448,16 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     """Ids of envíos a worker should take now although no task may be queued for them.
 
     Scheduled envíos that came due become ``pendiente``; ``incierto`` envíos that no status
-    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente`` while attempts remain;
+    webhook settled in ``RECONCILE_AFTER`` go back to ``pendiente`` while attempts remain
+    and the account's webhooks are current (:func:`.reconciliation.liberar_inciertos`);
     a worker that died while ``enviando`` leaves an ``incierto`` envío. Due ``pendiente``
     envíos whose task was due to run more than ``REDISPATCH_AFTER`` ago
-    (``despachado_en``), or never enqueued, are returned. Paused accounts wait.
+    (``despachado_en``), or never enqueued, are returned. Paused accounts wait. Waiting
+    envíos past their ``expira_en`` are ``omitido`` first (:func:`omitir_vencidos`).
     """
     ahora = ahora or timezone.now()
     settings = get_settings()
+    omitir_vencidos(ahora)
     EnvioWhatsApp.objects.filter(estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora).update(
         estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
     )
@@ -447,9 +469,7 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
         estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora
     )
     atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
-    EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora).update(
-        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
-    )
+    liberar_inciertos(ahora)
     pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
     perdido = ahora - settings.seconds("REDISPATCH_AFTER")
     return list(
@@ -459,3 +479,24 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
         .order_by("proximo_intento", "pk")
         .values_list("pk", flat=True)[:1000]
     )
+
+
+# Envíos still waiting for their moment or a worker: the ones an expiry can stop.
+_EN_ESPERA = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
+
+
+def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
+    """Mark ``omitido`` (``vencido``) the waiting envíos whose ``expira_en`` passed.
+
+    Run by Beat before due envíos are promoted, so a reminder whose Beat ran hours late
+    is never sent. Each row changes with a conditional UPDATE (a worker or a cancellation
+    may take it meanwhile) and fires ``envio_estado_cambiado``. Returns how many changed.
+    """
+    vencidos = EnvioWhatsApp.objects.filter(estado__in=_EN_ESPERA, expira_en__lte=ahora)
+    omitidos = 0
+    for envio in vencidos.order_by("pk")[:limite]:
+        campos = {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.VENCIDO}
+        if _actualizar(envio, {envio.estado}, proximo_intento=None, **campos):
+            omitidos += 1
+            logger.info("Envío %s omitido: pasó su momento (%s)", envio.pk, envio.expira_en)
+    return omitidos

@@ -42,6 +42,30 @@ class MessageError(WhatsAppError, ValueError):
     """An outbound message that cannot be built (empty text, too long, bad document)."""
 
 
+class ValorDemasiadoLargo(MessageError):
+    """A value given to a send is longer than Meta or its column admits (a programmer error).
+
+    Attributes:
+        parametro: the send API's parameter (``clave``, ``tipo``, ``plantilla``...).
+        limite: the most characters it admits.
+    """
+
+    def __init__(self, parametro: str, limite: int, largo: int, arreglo: str):
+        super().__init__(
+            f"{parametro} tiene {largo} caracteres y admite como máximo {limite}: {arreglo}"
+        )
+        self.parametro = parametro
+        self.limite = limite
+
+
+class FechaInvalida(WhatsAppError, TypeError, ValueError):
+    """A datetime keyword of the send API (``programado_para``) that is not a usable datetime.
+
+    Both a ``TypeError`` (text, a date, a number) and a ``ValueError`` (a naive datetime
+    while ``USE_TZ``): catch either. A programmer error; the message names the fix.
+    """
+
+
 class WebhookRechazado(WhatsAppError, PermissionDenied):
     """A webhook request that is not from the provider (signature or verify token): 403."""
 

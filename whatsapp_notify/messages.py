@@ -10,10 +10,16 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cached_property
 
-from .exceptions import MessageError, VariablesError
+from django.utils import dateformat, formats, timezone, translation
+from django.utils.functional import Promise
+
+from .exceptions import MessageError, ValorDemasiadoLargo, VariablesError
 
 MAX_TEXTO = 4096
 MAX_CAPTION = 1024
@@ -55,13 +61,58 @@ class Documento:
 Variables = list[str] | dict[str, str]
 # Named template parameters ({{nombre_cliente}}): lowercase letters, digits, underscores.
 _NOMBRE_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
+# Template names as WhatsApp Manager accepts them (reference/cloud_api.md §4.1).
+_NOMBRE_PLANTILLA = re.compile(r"[a-z0-9_]+")
+MAX_NOMBRE_PLANTILLA = 512
+# A body parameter longer than the body itself (1,024 characters) cannot fit the template.
+MAX_VARIABLE = 1024
+# Meta answers 132018 for a parameter with newlines, tabs or more than 4 spaces in a row.
+_ESPACIOS_DE_MAS = re.compile(r" {5,}")
+_SEPARADORES_PROHIBIDOS = frozenset({"Cc", "Zl", "Zp"})  # control chars, line/paragraph sep.
 
 
-def normalizar_variables(variables: object) -> Variables:
-    """Return variables as a list of str (positional) or a dict of str (named).
+def exigir_nombre_plantilla(nombre: object) -> None:
+    """Refuse a template name Meta would refuse: not lowercase letters, digits and ``_``.
 
     Raises:
-        VariablesError: not a list/tuple/dict, or a dict key that is not a valid name.
+        ValorDemasiadoLargo: longer than 512 characters.
+        MessageError: empty, not text, or other characters; the message suggests the name.
+    """
+    _exigir(
+        isinstance(nombre, str), f"El nombre de la plantilla debe ser texto, no {_tipo(nombre)}."
+    )
+    _exigir(bool(nombre), "Falta el nombre de la plantilla.")
+    if len(nombre) > MAX_NOMBRE_PLANTILLA:
+        arreglo = "usa el nombre con que la aprobó WhatsApp Manager."
+        raise ValorDemasiadoLargo("plantilla", MAX_NOMBRE_PLANTILLA, len(nombre), arreglo)
+    if not _NOMBRE_PLANTILLA.fullmatch(nombre):
+        raise MessageError(
+            f"El nombre de plantilla {nombre!r} no es válido en Meta: usa minúsculas, dígitos "
+            f"y guion bajo: {_sugerir_nombre(nombre)}."
+        )
+
+
+def _sugerir_nombre(nombre: str) -> str:
+    descompuesto = unicodedata.normalize("NFKD", nombre)
+    sin_acentos = "".join(ch for ch in descompuesto if not unicodedata.combining(ch))
+    return re.sub(r"[^a-z0-9]+", "_", sin_acentos.lower()).strip("_") or "vehiculo_listo_cliente"
+
+
+def normalizar_variables(variables: object, idioma: str | None = None) -> Variables:
+    """Return variables as a list of str (positional) or a dict of str (named).
+
+    Each value becomes exactly the text the template receives, never rewritten: text as it
+    is; ``int`` as its digits; ``float`` and ``Decimal`` with every digit given, no thousands
+    separator and the decimal separator of ``idioma`` (``es_MX`` ``1234.50``, ``es_ES``
+    ``1234,50``); ``date`` and ``datetime`` in the short format of ``idioma`` (``es_MX``
+    ``15/01/2025``, ``en_US`` ``01/15/2025``; an aware datetime in local time), per Django's
+    locale formats. Without ``idioma``, the active language's.
+
+    Raises:
+        VariablesError: not a list/tuple/dict, a dict key that is not a valid name, or a
+            value Meta would refuse (empty, over 1,024 characters, a newline, tab or other
+            control character, more than 4 spaces in a row) or of another type (bool, None,
+            bytes, containers, other objects). The message names the variable and the fix.
     """
     if variables is None:
         return []
@@ -72,26 +123,107 @@ def normalizar_variables(variables: object) -> Variables:
                     f"El nombre de variable {nombre!r} no es válido: usa minúsculas, "
                     "dígitos y guion bajo, como en la plantilla ({{nombre_cliente}})."
                 )
-        return {nombre: _texto_variable(valor) for nombre, valor in variables.items()}
+        return {
+            nombre: _texto_variable(valor, f"{{{{{nombre}}}}}", idioma)
+            for nombre, valor in variables.items()
+        }
     if isinstance(variables, list | tuple):
-        return [_texto_variable(valor) for valor in variables]
+        return [
+            _texto_variable(valor, f"{{{{{posicion}}}}}", idioma)
+            for posicion, valor in enumerate(variables, start=1)
+        ]
     raise VariablesError(
         "variables debe ser una lista (para {{1}}..{{n}}) o un dict (parámetros con nombre), "
         f"no {type(variables).__name__}."
     )
 
 
-def _texto_variable(valor: object) -> str:
-    # Meta rejects parameters with newlines, tabs or more than 4 spaces in a row (132018).
-    texto = " ".join(str(valor).split()) if valor is not None else ""
-    if not texto:
-        raise VariablesError("Una variable de plantilla está vacía; Meta no acepta vacías.")
+def _texto_variable(valor: object, etiqueta: str, idioma: str | None) -> str:
+    texto = _como_texto(valor, etiqueta, idioma)
+    if not texto.strip():
+        raise VariablesError(f"La variable {etiqueta} está vacía; Meta no acepta vacías.")
+    if len(texto) > MAX_VARIABLE:
+        raise VariablesError(
+            f"La variable {etiqueta} tiene {len(texto)} caracteres y Meta admite {MAX_VARIABLE}: "
+            "acórtala."
+        )
+    if any(unicodedata.category(ch) in _SEPARADORES_PROHIBIDOS for ch in texto):
+        raise VariablesError(
+            f"La variable {etiqueta} tiene un salto de línea, un tabulador u otro carácter de "
+            "control, que Meta rechaza (132018): reemplázalos por espacios antes de enviar."
+        )
+    if _ESPACIOS_DE_MAS.search(texto):
+        raise VariablesError(
+            f"La variable {etiqueta} tiene más de 4 espacios seguidos, que Meta rechaza "
+            "(132018): déjalos en uno antes de enviar."
+        )
     return texto
+
+
+def _como_texto(valor: object, etiqueta: str, idioma: str | None) -> str:
+    # bool is an int and "True" would reach the customer: refused with the other types.
+    if isinstance(valor, str | Promise):
+        return str(valor)
+    if isinstance(valor, int) and not isinstance(valor, bool):
+        return _entero(valor, etiqueta)
+    if isinstance(valor, float | Decimal):
+        return _decimal(valor, etiqueta, idioma)
+    if isinstance(valor, datetime):
+        return _fecha(_hora_local(valor), "SHORT_DATETIME_FORMAT", idioma)
+    if isinstance(valor, date):
+        return _fecha(valor, "SHORT_DATE_FORMAT", idioma)
+    raise VariablesError(
+        f"La variable {etiqueta} es {_tipo(valor)}: se aceptan texto, números (int, float, "
+        "Decimal) y fechas (date, datetime); convierte el valor al texto que debe leer el cliente."
+    )
+
+
+def _entero(valor: int, etiqueta: str) -> str:
+    # int(): an IntEnum member is its number; a huge int is refused before converting.
+    if valor.bit_length() > MAX_VARIABLE * 4:
+        raise VariablesError(f"La variable {etiqueta} supera {MAX_VARIABLE} dígitos: acórtala.")
+    return str(int(valor))
+
+
+def _decimal(valor: float | Decimal, etiqueta: str, idioma: str | None) -> str:
+    numero = valor if isinstance(valor, Decimal) else Decimal(repr(valor))
+    if not numero.is_finite():
+        raise VariablesError(f"La variable {etiqueta} es {valor}: envía un número finito.")
+    _, digitos, exponente = numero.as_tuple()
+    if len(digitos) + abs(exponente) > MAX_VARIABLE:
+        raise VariablesError(f"La variable {etiqueta} supera {MAX_VARIABLE} dígitos: redondéala.")
+    separador = formats.get_format("DECIMAL_SEPARATOR", lang=_lenguaje(idioma), use_l10n=True)
+    return f"{numero:f}".replace(".", separador)
+
+
+def _hora_local(valor: datetime) -> datetime:
+    return timezone.localtime(valor) if timezone.is_aware(valor) else valor
+
+
+def _fecha(valor: date, formato: str, idioma: str | None) -> str:
+    lenguaje = _lenguaje(idioma)
+    patron = formats.get_format(formato, lang=lenguaje, use_l10n=True)
+    # Active for the names some formats print ("p.m."), restored afterwards.
+    with translation.override(lenguaje or translation.get_language()):
+        return dateformat.format(valor, patron)
+
+
+def _lenguaje(idioma: str | None) -> str | None:
+    # WhatsApp's language codes (es_MX) as Django's (es-mx).
+    return idioma.replace("_", "-").lower() if idioma else None
+
+
+def _tipo(valor: object) -> str:
+    return type(valor).__name__
 
 
 @dataclass(frozen=True)
 class Plantilla:
-    """An approved template: name, language, body variables, optional header document."""
+    """An approved template: name, language, body variables, optional header document.
+
+    The name must be one Meta accepts (:func:`exigir_nombre_plantilla`); the variables are
+    turned into the exact texts the template receives (:func:`normalizar_variables`).
+    """
 
     nombre: str
     idioma: str
@@ -99,9 +231,10 @@ class Plantilla:
     documento: Documento | None = None
 
     def __post_init__(self) -> None:
-        _exigir(bool(self.nombre), "Falta el nombre de la plantilla.")
+        exigir_nombre_plantilla(self.nombre)
         _exigir(bool(self.idioma), "Falta el idioma de la plantilla (p. ej. es_MX).")
-        object.__setattr__(self, "variables", normalizar_variables(self.variables))
+        variables = normalizar_variables(self.variables, self.idioma)
+        object.__setattr__(self, "variables", variables)
 
 
 @dataclass(frozen=True)

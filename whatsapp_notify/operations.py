@@ -159,6 +159,8 @@ class Fallos(NamedTuple):
     terminados: int
     fallidos: int
     codigos: list[tuple[int | None, int]]
+    #: Of the sent ones, those a status proved reached the customer twice.
+    duplicados: int = 0
 
     @property
     def proporcion(self) -> float:
@@ -184,7 +186,8 @@ def medir_fallos(desde: datetime, hasta: datetime) -> Fallos:
         .order_by("-cuantos", "error_codigo")[:CODIGOS_EN_ALERTA]
     )
     n_fallidos = fallidos.count()
-    return Fallos(n_fallidos + exitosos.count(), n_fallidos, list(codigos))
+    duplicados = exitosos.filter(duplicado=True).count()
+    return Fallos(n_fallidos + exitosos.count(), n_fallidos, list(codigos), duplicados)
 
 
 def alertar_fallos(ahora: datetime | None = None) -> bool:
@@ -251,9 +254,19 @@ def _texto_alerta(fallos: Fallos, minutos: str) -> str:
         f"En los últimos {minutos} minutos terminaron {fallos.terminados} envíos de WhatsApp "
         f"y {fallos.fallidos} fallaron ({fallos.proporcion:.0%}; el umbral es {umbral:.0%}).\n\n"
         f"Códigos de error más frecuentes:\n{codigos}\n\n"
+        f"{_texto_duplicados(fallos.duplicados)}"
         "Los envíos fallidos están en el admin (Envíos de WhatsApp, estado «Fallido»), con "
         "el detalle de cada error; desde allí se pueden reenviar. No se enviará otra alerta "
         f"en los próximos {minutos} minutos."
+    )
+
+
+def _texto_duplicados(duplicados: int) -> str:
+    if not duplicados:
+        return ""
+    return (
+        f"Envíos que llegaron dos veces al cliente (duplicados): {duplicados}; están en el "
+        "admin con el filtro «Duplicado».\n\n"
     )
 
 

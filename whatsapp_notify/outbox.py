@@ -1,7 +1,8 @@
 """The send API: validate, record the envío in the caller's transaction, enqueue on commit.
 
-Recipient problems (no phone, invalid phone, no consent, WhatsApp disabled, closed
-24-hour window) never raise: they become an ``omitido`` envío with a ``motivo``.
+Recipient problems (no phone, invalid phone, no consent, an opt-out, WhatsApp disabled,
+closed 24-hour window, past its moment) never raise: they become an ``omitido`` envío with
+a ``motivo``.
 Programmer errors (unknown account or region, malformed variables, empty document) raise
 at once, before anything is recorded.
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -29,13 +31,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .conf import DEFAULT_ALIAS, get_settings
-from .consent import tiene_consentimiento
-from .exceptions import MessageError, RegionDesconocida
+from .consent import estado_consentimiento
+from .exceptions import FechaInvalida, MessageError, RegionDesconocida
+from .limits import exigir_largo, recortar
 from .messages import Documento, Plantilla, Texto
-from .models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje, MotivoOmision
+from .models import (
+    Categoria,
+    ClaseEnvio,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    Mensaje,
+    MotivoOmision,
+)
 from .operations import politica
 from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .templates_catalog import verificar_plantilla
+from .templates_catalog import categoria_de_plantilla, verificar_plantilla
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +56,8 @@ CARPETA_DOCUMENTOS = "whatsapp_notify/documentos"
 _EXTENSION_RE = re.compile(r"\.[a-z0-9]{1,10}")
 
 Archivo = bytes | bytearray | IO[bytes] | Path
+#: ``expira_en``: an aware datetime, or a timedelta counted from the call.
+Caducidad = datetime | timedelta
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ def enviar_plantilla(
     idioma: str | None = None,
     documento: Archivo | None = None,
     nombre_documento: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
     **opciones: Any,
 ) -> EnvioWhatsApp:
     """Queue an approved template to ``telefono`` and return its envío.
@@ -82,6 +98,12 @@ def enviar_plantilla(
         idioma: template language code; defaults to ``DEFAULT_LANGUAGE``.
         documento: bytes or a binary file for the template's document header.
         nombre_documento: file name the recipient sees (required with ``documento``).
+        categoria: ``"utility"`` or ``"marketing"``, for consent; default: the catalog's
+            category of the template (MARKETING is marketing, UTILITY and AUTHENTICATION
+            are utility), else utility. A template the catalog lists as MARKETING is
+            marketing whatever is passed: Meta, not the caller, decides it.
+        expira_en: after this moment the envío is never sent (``omitido``, ``vencido``):
+            an aware datetime, or a timedelta from now. Default: no expiry.
         **opciones: ``referencia``, ``tipo``, ``clave``, ``nombre``, ``programado_para``,
             ``cuenta``, ``region`` (see :func:`registrar`).
 
@@ -89,6 +111,8 @@ def enviar_plantilla(
         VariablesError, MessageError: malformed variables or document.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
+        ValueError, TypeError: unknown ``categoria``; ``expira_en`` naive or not a
+            datetime/timedelta.
     """
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
     contenido = Plantilla(
@@ -97,7 +121,7 @@ def enviar_plantilla(
         variables=variables,
         documento=adjunto,
     )
-    return registrar(contenido, telefono, **opciones)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
 def enviar_documento(
@@ -106,15 +130,32 @@ def enviar_documento(
     *,
     nombre_documento: str | None = None,
     caption: str = "",
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
     **opciones: Any,
 ) -> EnvioWhatsApp:
-    """Queue a document message (free-form: it needs the 24-hour window, like text)."""
-    return registrar(_documento(archivo, nombre_documento, caption), telefono, **opciones)
+    """Queue a document message (free-form: it needs the 24-hour window, like text).
+
+    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    """
+    contenido = _documento(archivo, nombre_documento, caption)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
-def enviar_texto(telefono: Any, texto: str, **opciones: Any) -> EnvioWhatsApp:
-    """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``)."""
-    return registrar(Texto(cuerpo=texto), telefono, **opciones)
+def enviar_texto(
+    telefono: Any,
+    texto: str,
+    *,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+    **opciones: Any,
+) -> EnvioWhatsApp:
+    """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``).
+
+    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    """
+    contenido = Texto(cuerpo=texto)
+    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
 
 
 def registrar(
@@ -128,6 +169,8 @@ def registrar(
     programado_para: datetime | None = None,
     cuenta: str = DEFAULT_ALIAS,
     region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
@@ -140,18 +183,69 @@ def registrar(
     ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
     and so do variables that do not fit a template of the catalog (``templates_catalog``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
+    ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
+    ``expira_en`` is ``omitido`` (``vencido``).
+
+    Raises:
+        FechaInvalida: ``programado_para`` or ``expira_en`` is not a datetime (``expira_en``:
+            nor a timedelta), or is naive under ``USE_TZ``.
+        ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
+            ``nombre_documento`` or the referencia's id is longer than its column.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     exigir_region(region)
+    exigir_momento(programado_para, "programado_para")
+    caducidad = exigir_caducidad(expira_en)
+    exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
+    categoria = categoria_de_envio(contenido, cuenta, categoria)
     no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
     destinatario = Destinatario.de(telefono, nombre)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
+    envio.categoria, envio.expira_en = categoria, caducidad
     _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return _guardar(envio, contenido)
+
+
+def categoria_de_envio(contenido, cuenta: str, categoria: Categoria | str | None) -> str:
+    """The consent category of a send: marketing when the caller or the catalog says so.
+
+    Free text and documents are utility unless told; a template takes the catalog's
+    category (MARKETING -> marketing; UTILITY, AUTHENTICATION or unknown -> utility).
+
+    Raises:
+        ValueError: ``categoria`` is not a ``Categoria`` value.
+    """
+    if categoria is not None and categoria not in Categoria.values:
+        raise ValueError(
+            f"categoria={categoria!r} no es una categoría de envío: usa 'utility' (avisos de "
+            "servicio) o 'marketing' (promociones), o None para la del catálogo."
+        )
+    if categoria == Categoria.MARKETING or not isinstance(contenido, Plantilla):
+        return str(categoria or Categoria.UTILITY)
+    de_meta = categoria_de_plantilla(contenido.nombre, contenido.idioma, cuenta)
+    return Categoria.MARKETING if de_meta.upper() == "MARKETING" else Categoria.UTILITY
+
+
+def exigir_caducidad(expira_en: Any) -> datetime | None:
+    """The moment an envío expires: ``expira_en`` itself, or now + a timedelta; None: never.
+
+    Raises:
+        FechaInvalida: not a datetime or timedelta, or a naive datetime with ``USE_TZ`` (its
+            moment would depend on the zone); see :func:`exigir_momento`.
+    """
+    if isinstance(expira_en, timedelta):
+        return timezone.now() + expira_en
+    exigir_momento(expira_en, "expira_en")
+    return expira_en
+
+
+def vencido(envio: EnvioWhatsApp, ahora: datetime | None = None) -> bool:
+    """True when ``envio`` passed its ``expira_en``: it must never be sent any more."""
+    return envio.expira_en is not None and envio.expira_en <= (ahora or timezone.now())
 
 
 def _revisar_catalogo(contenido, cuenta: str) -> MotivoOmision | None:
@@ -177,6 +271,7 @@ def registrar_omitido(
     For sends that could not even be prepared (a disparador whose callable raised).
     The same ``clave`` returns the first envío, as in :func:`registrar`.
     """
+    exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente
     destinatario = Destinatario.de(telefono)
@@ -187,8 +282,8 @@ def registrar_omitido(
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
     envio = EnvioWhatsApp(
-        telefono_original=str(destinatario.telefono)[:64],
-        nombre=(destinatario.nombre or "")[:200],
+        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
+        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
         tipo=tipo,
         clave=clave or None,
         cuenta=cuenta,
@@ -223,8 +318,10 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
 def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     """Fill telefono and the initial estado/motivo."""
     envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta
+        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta, categoria=envio.categoria
     )
+    if motivo is None and vencido(envio):
+        motivo = MotivoOmision.VENCIDO
     if motivo is None and (negativa := politica(envio)) is not None:
         motivo, envio.error_detalle = MotivoOmision.POLITICA, negativa
     if motivo is not None:
@@ -252,14 +349,84 @@ def exigir_region(region: Any) -> None:
     )
 
 
+def exigir_momento(valor: Any, parametro: str) -> None:
+    """Accept None or a datetime Django can store and compare: aware under ``USE_TZ``.
+
+    Raises:
+        FechaInvalida: text, a date, a number or any other object (a ``TypeError``), or a
+            naive datetime under ``USE_TZ`` / an aware one without it (a ``ValueError``).
+            Comparing it with ``timezone.now()`` would fail later, or store another hour.
+    """
+    if valor is None:
+        return
+    if not isinstance(valor, datetime):
+        raise FechaInvalida(
+            f"{parametro} debe ser un datetime con zona horaria, no {type(valor).__name__}: "
+            "usa timezone.make_aware(datetime(...)) o timezone.now() + timedelta(...)."
+        )
+    if settings.USE_TZ and timezone.is_naive(valor):
+        raise FechaInvalida(
+            f"{parametro} es un datetime sin zona horaria y USE_TZ está activo: usa "
+            "timezone.make_aware(valor) (la zona de TIME_ZONE) o timezone.now() + timedelta(...)."
+        )
+    if not settings.USE_TZ and timezone.is_aware(valor):
+        raise FechaInvalida(
+            f"{parametro} tiene zona horaria y USE_TZ = False: usa timezone.make_naive(valor)."
+        )
+
+
+# parameter -> (column, the fix named in the error)
+_ARREGLOS = {
+    "tipo": ("tipo", "usa un slug corto, como 'vehiculo_listo'."),
+    "clave": ("clave", "usa una clave más corta o su hash, hashlib.sha256(...).hexdigest()."),
+    "plantilla": ("plantilla", "usa el nombre con que la aprobó WhatsApp Manager."),
+    "idioma": ("idioma", "usa un código de idioma de WhatsApp, como 'es_MX'."),
+    "nombre_documento": ("nombre_documento", "acorta el nombre del archivo que verá el cliente."),
+    "referencia": ("object_id", "la referencia necesita una clave primaria más corta."),
+}
+
+
+def exigir_largos(
+    contenido: Plantilla | Documento | Texto,
+    *,
+    tipo: str = "",
+    clave: str | None = None,
+    referencia: models.Model | None = None,
+) -> None:
+    """Refuse, before anything is written, a value longer than its ``EnvioWhatsApp`` column.
+
+    One rule on every database (SQLite would store it whole, PostgreSQL refuse the row).
+
+    Raises:
+        ValorDemasiadoLargo: naming the parameter, its limit and the fix.
+    """
+    valores = {"tipo": tipo, "clave": clave}
+    if isinstance(contenido, Plantilla):
+        valores |= {"plantilla": contenido.nombre, "idioma": contenido.idioma}
+    documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
+    if isinstance(documento, Documento):
+        valores["nombre_documento"] = documento.nombre
+    if referencia is not None:
+        valores["referencia"] = str(referencia.pk)
+    for parametro, valor in valores.items():
+        campo, arreglo = _ARREGLOS[parametro]
+        exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
+
+
 def revisar_destinatario(
-    telefono: Any, clase: str, region: str | None = None, *, cuenta: str | None = None
+    telefono: Any,
+    clase: str,
+    region: str | None = None,
+    *,
+    cuenta: str | None = None,
+    categoria: str = Categoria.UTILITY,
 ) -> tuple[str, MotivoOmision | None]:
     """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
 
     Returns the E.164 digits (empty when invalid) and the :class:`MotivoOmision`, or None
-    when it can go. Checked in order: phone, ``ENABLED``, consent, and for free-form
-    messages the 24-hour window (with ``cuenta``, the window with that business number).
+    when it can go. Checked in order: phone, ``ENABLED``, consent for ``categoria`` (see
+    :func:`motivo_de_consentimiento`), and for free-form messages the 24-hour window (with
+    ``cuenta``, the window with that business number).
     """
     try:
         digitos = normalizar(telefono, region)
@@ -269,11 +436,26 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    if settings.REQUIRE_CONSENT and not tiene_consentimiento(digitos):
-        return digitos, MotivoOmision.SIN_CONSENTIMIENTO
+    if motivo := motivo_de_consentimiento(digitos, categoria, settings.REQUIRE_CONSENT):
+        return digitos, motivo
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
+
+
+def motivo_de_consentimiento(digitos: str, categoria: str, requerido: bool) -> MotivoOmision | None:
+    """Why consent keeps a send of ``categoria`` to ``digitos`` from going, or None.
+
+    An explicit opt-out of that category is ``baja`` whatever ``REQUIRE_CONSENT``
+    (``requerido``) says; no consent recorded is ``sin_consentimiento`` only when required.
+    One indexed query.
+    """
+    estado = estado_consentimiento(digitos, categoria)
+    if estado == EstadoConsentimiento.REVOCADO:
+        return MotivoOmision.BAJA
+    if estado is None and requerido:
+        return MotivoOmision.SIN_CONSENTIMIENTO
+    return None
 
 
 def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> EnvioWhatsApp:
@@ -288,8 +470,8 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
         telefono = ""
     EnvioWhatsApp.objects.filter(pk=envio.pk, estado=EstadoEnvio.OMITIDO).update(
         telefono=telefono,
-        telefono_original=str(destinatario.telefono)[:64],
-        nombre=(destinatario.nombre or envio.nombre)[:200],
+        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
+        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or envio.nombre),
     )
     envio.refresh_from_db()
     reenviar([envio])
@@ -330,9 +512,9 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         raise
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
-        from .tasks import encolar
+        from .tasks import al_confirmar, encolar
 
-        transaction.on_commit(lambda: encolar(envio.pk))
+        al_confirmar(encolar, envio.pk)
     return envio
 
 

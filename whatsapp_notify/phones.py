@@ -7,6 +7,8 @@ the extra digit) and :func:`variantes` gives both, to match inbound ``wa_id`` on
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
@@ -15,6 +17,9 @@ from .exceptions import WhatsAppError
 # Legacy Mexican prefixes left in the national number: the mobile "1" (also what remains of
 # "01", whose 0 phonenumbers drops) and "044"/"045".
 _PREFIJOS_MX = ("1", "44", "45")
+
+# What people put between the digits of a phone.
+_SEPARADORES = re.compile(r"[\s().\-/]")
 
 # country calling code -> the extra mobile digit WhatsApp may add after it
 _MOBILE_PREFIX = {52: "1", 54: "9"}
@@ -36,19 +41,27 @@ class TelefonoInvalido(WhatsAppError, ValueError):
 def normalizar(telefono: str | int | None, region: str | None = None) -> str:
     """Return ``telefono`` as E.164 digits without ``+`` (``"525512345678"``).
 
+    A number written without ``+`` (or ``00``) is read as a national number of ``region``.
+    When it is not a valid one but its digits are a valid international number, that is
+    the number: several ERPs store ``5491135722871`` or ``51902376744`` without the ``+``.
+    A valid national number always wins (``6597925149`` under MX is Mexican, not +65).
+
     Args:
         telefono: any human format (``"+52 55 1234 5678"``, ``"(55) 1234-5678"``,
-            ``"whatsapp:+54 9 11 …"``, ``"00 34 612 …"``).
+            ``"whatsapp:+54 9 11 …"``, ``"00 34 612 …"``, ``"5491135722871"``).
         region: ISO 3166 region used when the number has no country code;
             defaults to ``WHATSAPP_NOTIFY["DEFAULT_REGION"]``.
 
     Raises:
-        TelefonoInvalido: empty, unparsable, or not a valid number for its region.
+        TelefonoInvalido: empty, unparsable, or valid neither for its region nor as an
+            international number without ``+``.
     """
     texto = _limpiar(telefono)
     if not texto:
         raise TelefonoInvalido("El teléfono está vacío.")
     numero = _sin_prefijo_mexicano(_parse(texto, region or _default_region()))
+    if not phonenumbers.is_valid_number(numero):
+        numero = _internacional_sin_mas(texto) or numero
     if not phonenumbers.is_valid_number(numero):
         raise TelefonoInvalido(
             f"El teléfono no es válido para la región {_region_de(numero)} ({mask(texto)})."
@@ -105,6 +118,18 @@ def _parse(texto: str, region: str) -> phonenumbers.PhoneNumber:
         return phonenumbers.parse(texto, region.upper())
     except NumberParseException:
         raise TelefonoInvalido("No se pudo interpretar el texto como teléfono.") from None
+
+
+def _internacional_sin_mas(texto: str) -> phonenumbers.PhoneNumber | None:
+    """``texto``'s digits read as an international number, when valid and no ``+`` was given."""
+    digitos = _SEPARADORES.sub("", texto)
+    if not digitos.isdigit():
+        return None  # "+…" was read as international already; letters are no phone
+    try:
+        numero = _sin_prefijo_mexicano(phonenumbers.parse(f"+{digitos}"))
+    except NumberParseException:
+        return None
+    return numero if phonenumbers.is_valid_number(numero) else None
 
 
 def _sin_prefijo_mexicano(numero: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from .conf import get_settings
+from .exceptions import MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,10 @@ class RateLimiter:
         url = get_settings().REDIS_URL
         with self._lock:
             if url not in self._clients:
-                import redis
+                try:
+                    import redis
+                except ImportError:  # REDIS_URL set, extra not installed: say which one
+                    raise MissingDependencyError("redis", "redis") from None
 
                 self._clients[url] = redis.Redis.from_url(
                     url, socket_timeout=2, socket_connect_timeout=2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import logging
 import mimetypes
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -31,7 +32,7 @@ from django.utils import timezone
 from . import signals, templates_catalog
 from .backends import backends
 from .conf import get_settings
-from .consent import otorgar_consentimiento, revocar_consentimiento
+from .consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
 from .events import (
     DELIVERED,
     FAILED,
@@ -47,7 +48,9 @@ from .events import (
     EventoPreferencia,
 )
 from .exceptions import WhatsAppError, describe_error
+from .limits import entero_a_la_medida, id_a_la_medida, recortar, recortar_campos
 from .models import (
+    Categoria,
     ConsentimientoCliente,
     Direccion,
     EnvioWhatsApp,
@@ -57,6 +60,7 @@ from .models import (
     OrigenConsentimiento,
 )
 from .phones import TelefonoInvalido, mask, normalizar, variantes
+from .reconciliation import registrar_duplicado
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ class Aplicados:
         transitorios: of those, the ones the database refused for a passing reason
             (deadlock, lock timeout, lost connection): worth applying again later.
         plantillas: template status changes recorded in the catalog.
+        duplicados: of ``estados``, those about another copy of an envío that proved it was
+            sent twice (a redelivered one included: it changes nothing).
     """
 
     eventos: int = 0
@@ -92,6 +98,7 @@ class Aplicados:
     errores: int = 0
     transitorios: int = 0
     plantillas: int = 0
+    duplicados: int = 0
 
     def sumar(self, otros: Aplicados) -> None:
         for campo in fields(self):
@@ -110,7 +117,8 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
         parcial = Aplicados()
         try:
             with transaction.atomic():
-                _aplicador(evento)(evento, cuenta_del_numero(evento.numero_id, cuenta), parcial)
+                cuenta_evento = cuenta_del_numero(evento.numero_id, cuenta)
+                _aplicador(evento)(ids_a_la_medida(evento), cuenta_evento, parcial)
         except Exception as exc:
             logger.exception(
                 "No se pudo aplicar un evento %s de la cuenta %r", type(evento).__name__, cuenta
@@ -129,6 +137,25 @@ def cuenta_del_numero(numero_id: str, cuenta: str) -> str:
     configured number belongs to that number's account, whatever URL it came through.
     """
     return get_settings().cuenta_con("PHONE_NUMBER_ID", numero_id, cuenta)
+
+
+def ids_a_la_medida(evento: Evento) -> Evento:
+    """``evento`` with its message ids made to fit their columns (``limits.id_a_la_medida``).
+
+    Done once, before anything reads them: the lookup, the deduplication and the stored row
+    all see the same value, and a redelivered over-long id is still recognised.
+    """
+    if isinstance(evento, EventoEstado):
+        return dataclasses.replace(
+            evento, wamid=id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
+        )
+    if isinstance(evento, EventoMensaje):
+        return dataclasses.replace(
+            evento,
+            wamid=id_a_la_medida(Mensaje, "wamid", evento.wamid),
+            contexto_wamid=id_a_la_medida(Mensaje, "contexto_wamid", evento.contexto_wamid),
+        )
+    return evento
 
 
 def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
@@ -191,6 +218,10 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
         parcial.desconocidos += 1
         return
     envio = buscar_envio(evento, cuenta)
+    if envio is None and (envio := _envio_de_otra_copia(evento, cuenta)) is not None:
+        parcial.estados += 1
+        parcial.duplicados += _aplicar_otra_copia(envio, evento)
+        return
     if envio is None:
         # Messages sent from elsewhere (Business Manager, another app on the same number).
         logger.info("Estado %r de un mensaje sin envío (%s)", evento.estado, evento.wamid)
@@ -211,7 +242,9 @@ def _marketing_detenido(envio: EnvioWhatsApp, evento: EventoEstado, fecha: datet
         return False
     evidencia = f"Error {ERROR_MARKETING_DETENIDO} en el envío {envio.pk} ({evento.wamid})"
     origen = OrigenConsentimiento.META
-    return _decidir_consentimiento(envio.telefono, False, origen, evidencia, fecha)
+    return _decidir_consentimiento(
+        envio.telefono, False, origen, evidencia, fecha, (Categoria.MARKETING,)
+    )
 
 
 def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
@@ -225,10 +258,10 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     # biz_opaque_callback_data carries the envío id, so a status settles an envío whose
     # worker died before saving the wamid. Other apps subscribed to the same WABA get our
     # webhooks and send their own values: account, attempts, wamid and recipient must agree.
-    if not re.fullmatch(r"[0-9]{1,18}", evento.referencia):
+    if (pk := _id_referido(evento)) is None:
         return None
     envio = EnvioWhatsApp.objects.filter(
-        pk=int(evento.referencia),
+        pk=pk,
         cuenta=cuenta,
         estado__in=SIN_CONFIRMAR,
         intentos__gt=0,
@@ -237,6 +270,41 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     if envio is None or not _mismo_destinatario(envio, evento.destinatario):
         return None
     return envio
+
+
+def _id_referido(evento: EventoEstado) -> int | None:
+    """The envío id a status echoes back (``referencia``), when it can be one of ours."""
+    return int(evento.referencia) if re.fullmatch(r"[0-9]{1,18}", evento.referencia) else None
+
+
+def _envio_de_otra_copia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    # The status names one of our envíos (same account and recipient) that already holds a
+    # different wamid: it is about another copy of the same message. An envío re-sent after
+    # a timeout or a dead worker keeps the wamid of the copy its worker recorded.
+    pk = _id_referido(evento)
+    if pk is None or not evento.wamid:
+        return None
+    envio = (
+        EnvioWhatsApp.objects.filter(pk=pk, cuenta=cuenta, wamid__isnull=False)
+        .exclude(wamid=evento.wamid)
+        .first()
+    )
+    if envio is None or not _mismo_destinatario(envio, evento.destinatario):
+        return None
+    return envio
+
+
+def _aplicar_otra_copia(envio: EnvioWhatsApp, evento: EventoEstado) -> bool:
+    """Record the duplicate that a status of another copy proves; True when it proves one.
+
+    The envío's estado and timestamps stay those of its own wamid. A failed copy reached
+    nobody: it proves no duplicate.
+    """
+    if evento.estado == FAILED:
+        logger.info("Envío %s: otra copia (%s) falló; nada cambia", envio.pk, evento.wamid)
+        return False
+    registrar_duplicado(envio.pk, evento.wamid)
+    return True
 
 
 # Only an envío whose send is unconfirmed (the worker died, or the request timed out) is
@@ -276,11 +344,16 @@ def _registrar_estado(
 
 def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
     """Fields any status adds, whatever the estado: never overwriting what is stored."""
-    campos: dict[str, Any] = {"actualizado_en": timezone.now()}
+    ahora = timezone.now()
+    # The first status of any kind shows the account's webhooks reach us (reconciliation).
+    campos: dict[str, Any] = {
+        "actualizado_en": ahora,
+        "confirmado_en": Coalesce(F("confirmado_en"), Value(ahora)),
+    }
     if evento.wamid:
         campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
     if evento.destinatario:
-        campos["wa_id"] = _si_vacio("wa_id", evento.destinatario[:32])
+        campos["wa_id"] = _si_vacio("wa_id", recortar(EnvioWhatsApp, "wa_id", evento.destinatario))
     for campo in _MARCAS[evento.estado]:
         campos[campo] = Coalesce(F(campo), Value(fecha))
     campos.update(_precio(evento))
@@ -309,15 +382,16 @@ def _precio(evento: EventoEstado) -> dict[str, Any]:
     # Pricing and conversation come on "sent" and on one of delivered/read: keep them
     # whenever present, and leave what an earlier status stored when absent.
     campos = {
-        "conversacion_id": evento.conversacion_id[:128],
+        "conversacion_id": evento.conversacion_id,
         "conversacion_expira_en": evento.conversacion_expira,
-        "conversacion_origen": evento.conversacion_origen[:64],
+        "conversacion_origen": evento.conversacion_origen,
         "facturable": evento.facturable,
-        "precio_modelo": evento.precio_modelo[:16],
-        "precio_tipo": evento.precio_tipo[:32],
-        "precio_categoria": evento.precio_categoria[:64],
+        "precio_modelo": evento.precio_modelo,
+        "precio_tipo": evento.precio_tipo,
+        "precio_categoria": evento.precio_categoria,
     }
-    return {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+    presentes = {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+    return recortar_campos(EnvioWhatsApp, presentes)
 
 
 def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dict[str, Any]:
@@ -339,9 +413,11 @@ def _error(evento: EventoEstado) -> dict[str, Any]:
         sin_detalle = "El proveedor informó que el mensaje no se pudo entregar."
         return {"error_codigo": None, "error_titulo": "", "error_detalle": sin_detalle}
     error = evento.errores[0]
+    # A code the integer column cannot hold (on PostgreSQL) is stored as NULL on every
+    # database; error_detalle keeps it readable: "(#99999999999) ...".
     return {
-        "error_codigo": error.code,
-        "error_titulo": error.title[:255],
+        "error_codigo": entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code),
+        "error_titulo": recortar(EnvioWhatsApp, "error_titulo", error.title),
         "error_detalle": describe_error(error.code, error.details),
     }
 
@@ -408,13 +484,8 @@ def _campos_mensaje(evento: EventoMensaje, cuenta: str) -> dict[str, Any]:
         "envio": _envio_respondido(evento.contexto_wamid),
         "fecha": evento.fecha or timezone.now(),
     }
-    return {campo: _a_la_medida(Mensaje, campo, valor) for campo, valor in campos.items()}
-
-
-def _a_la_medida(modelo: type[models.Model], campo: str, valor: Any) -> Any:
     # Webhook values are not ours to trust in length; PostgreSQL would refuse the row.
-    limite = getattr(modelo._meta.get_field(campo), "max_length", None)
-    return valor[:limite] if limite and isinstance(valor, str) else valor
+    return recortar_campos(Mensaje, campos)
 
 
 def _telefono(wa_id: str) -> str:
@@ -474,7 +545,11 @@ def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
         return False
     evidencia = f"Mensaje {mensaje.wamid}: «{mensaje.texto}»"
     origen = OrigenConsentimiento.WHATSAPP
-    return _decidir_consentimiento(mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha)
+    # A typed keyword is about every message from us: «BAJA» stops service notices too, and
+    # «ALTA» (the customer asking to hear from us again) grants every category back.
+    return _decidir_consentimiento(
+        mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha, CATEGORIAS
+    )
 
 
 _PREFERENCIAS = {"stop": False, "resume": True}
@@ -497,24 +572,38 @@ def _aplicar_preferencia(evento: EventoPreferencia, cuenta: str, parcial: Aplica
     evidencia = (
         f"Preferencia en WhatsApp (user_preferences){cuando}: {evento.categoria} = {evento.valor}"
     )
-    if _decidir_consentimiento(
-        telefono, otorgado, OrigenConsentimiento.META, evidencia, evento.fecha
-    ):
+    # Meta's stop/resume concerns marketing messages only: service notices keep going.
+    origen = OrigenConsentimiento.META
+    marketing = (Categoria.MARKETING,)
+    if _decidir_consentimiento(telefono, otorgado, origen, evidencia, evento.fecha, marketing):
         parcial.consentimientos += 1
 
 
 def _decidir_consentimiento(
-    telefono: str, otorgado: bool, origen: str, evidencia: str, fecha: datetime | None
+    telefono: str,
+    otorgado: bool,
+    origen: str,
+    evidencia: str,
+    fecha: datetime | None,
+    categorias: tuple[str, ...],
 ) -> bool:
-    """Record a customer's decision unless it was recorded already or a later one stands."""
+    """Record a customer's decision for ``categorias``; True when some category changed.
+
+    A category is left alone when this decision was recorded already or a later one stands.
+    """
     estado = EstadoConsentimiento.OTORGADO if otorgado else EstadoConsentimiento.REVOCADO
-    fila = ConsentimientoCliente.objects.filter(telefono=telefono).first()
-    if fila is not None and _ya_decidido(fila, estado, evidencia, fecha):
+    filas = ConsentimientoCliente.objects.filter(telefono=telefono, categoria__in=categorias)
+    decididas = {f.categoria for f in filas if _ya_decidido(f, estado, evidencia, fecha)}
+    pendientes = [categoria for categoria in categorias if categoria not in decididas]
+    if not pendientes:
         logger.info("Consentimiento de %s sin cambios: ya decidido", mask(telefono))
         return False
     registrar = otorgar_consentimiento if otorgado else revocar_consentimiento
-    registrar(f"+{telefono}", origen=origen, evidencia=evidencia, fecha=fecha)
-    logger.info("Consentimiento de %s %s (%s)", mask(telefono), estado, origen)
+    for categoria in pendientes:
+        registrar(
+            f"+{telefono}", categoria=categoria, origen=origen, evidencia=evidencia, fecha=fecha
+        )
+    logger.info("Consentimiento de %s %s (%s: %s)", mask(telefono), estado, origen, pendientes)
     return True
 
 

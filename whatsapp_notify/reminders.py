@@ -9,6 +9,10 @@ What is kept in step with the object, per declared offset in ``antes``:
 * An offset whose time already passed when the object is saved is not sent late: it is
   created (due at once) only if it passed by at most ``REMINDER_TOLERANCE`` seconds
   (default 300), and skipped otherwise. An empty date schedules nothing.
+* The same rule holds at delivery: each envío carries ``expira_en`` = its time +
+  ``REMINDER_TOLERANCE``, never later than the appointment (:func:`caducidad`). If Beat or
+  the workers were down past it, the reminder is ``omitido`` (motivo ``vencido``), never sent
+  late.
 * When the date moves, the envíos still ``programado`` or ``pendiente`` for the old date are
   cancelled (estado ``cancelado``, ``cancelado_en``) and new ones are recorded for the new
   date, with their content (recipient, variables) built again: reminders usually show the
@@ -268,10 +272,11 @@ class Recordatorio:
     def _enviar(self, obj, destinatario, variables, clave: str, antes: timedelta) -> EnvioWhatsApp:
         from .outbox import enviar_plantilla
 
+        fecha = getattr(obj, self.attname)
         return enviar_plantilla(
             destinatario, self.plantilla, variables=variables, idioma=self.idioma,
             referencia=obj, tipo=self.tipo_de(antes), clave=clave,
-            programado_para=getattr(obj, self.attname) - antes, cuenta=self.cuenta,
+            programado_para=fecha - antes, cuenta=self.cuenta, expira_en=caducidad(fecha, antes),
         )  # fmt: skip
 
     # Cancelling ---------------------------------------------------------------------
@@ -367,6 +372,16 @@ class Recordatorio:
             exc_info=exc,
         )
         registrar_error(obj, detalle, plantilla, self.idioma, tipo, self.cuenta)
+
+
+def caducidad(fecha: datetime, antes: timedelta) -> datetime:
+    """When the reminder ``antes`` the date ``fecha`` stops making sense: never sent after.
+
+    Its own time plus ``REMINDER_TOLERANCE`` (the same slack a save allows), and never after
+    the appointment itself: a 1 h reminder sent two hours late would announce a past
+    appointment, and a reminder shorter than the tolerance must not arrive once it started.
+    """
+    return min(fecha - antes + get_settings().seconds("REMINDER_TOLERANCE"), fecha)
 
 
 def _exigir_guardado(obj: models.Model) -> None:

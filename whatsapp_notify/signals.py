@@ -27,11 +27,20 @@ cuenta_reanudada = Signal()
 # kwargs: mensaje (Mensaje)
 mensaje_recibido = Signal()
 
-# Sent when a phone's consent changed estado (otorgado <-> revocado, or first recorded);
-# recording the same estado again sends nothing.
+# Sent when a phone's consent for one category changed estado (otorgado <-> revocado, or
+# first recorded); recording the same estado again sends nothing. A change of every
+# category (no categoria given, «BAJA») sends it once per category.
 # kwargs: consentimiento (ConsentimientoCliente), anterior (str | None: None when the phone
-# had no consent row), origen (str: an OrigenConsentimiento value)
+# had no row for that category), origen (str: an OrigenConsentimiento value), categoria
+# (str: a Categoria value, the same as consentimiento.categoria)
 consentimiento_cambiado = Signal()
+
+# Sent once per extra copy when a status webhook (or the provider's answer) proves that an
+# envío reached the customer twice (an automatic re-send after a timeout or a dead worker,
+# or an operator's «Reenviar»); ``envio.duplicado`` is True and ``envio.wamids_duplicados``
+# lists the extra copies. A webhook delivered again sends nothing.
+# kwargs: envio (EnvioWhatsApp), wamid (str: the extra copy's message id)
+envio_duplicado = Signal()
 
 
 def enviar_seguro(signal: Signal, sender, **kwargs) -> None:

@@ -11,11 +11,16 @@ Importing this module does not import models, so a host's ``celery.py`` can impo
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from celery import current_app, shared_task
 from celery.schedules import crontab
+from django.db import transaction
 from django.utils import timezone
 
 from .conf import get_settings
@@ -41,6 +46,30 @@ BEAT_SCHEDULE = {
     },
     "whatsapp_notify.alerta_fallos": {"task": "whatsapp_notify.alerta_fallos", "schedule": 300.0},
 }
+
+
+def al_confirmar(funcion: Callable[..., object], *args: int) -> None:
+    """Call ``funcion(*args)`` when the caller's transaction commits; never raises into it.
+
+    The ERP's transaction is committed by then: an error now (the connection dropped right
+    after COMMIT, a broker problem) must neither reach the ERP nor skip its own later
+    ``on_commit`` callbacks. It is logged; the row waits for Beat (``despachar``,
+    ``reprocesar_webhooks``), which is why ``args`` are ids only.
+    """
+    transaction.on_commit(partial(_sin_propagar, funcion, *args), robust=True)
+
+
+def _sin_propagar(funcion: Callable[..., object], *args: int) -> None:
+    try:
+        funcion(*args)
+    except Exception as exc:
+        # The class only: a database error's text can quote row values (a phone).
+        logger.warning(
+            "%s%s falló tras el commit (%s); Beat lo retomará.",
+            getattr(funcion, "__name__", funcion),
+            args,
+            type(exc).__name__,
+        )
 
 
 def encolar(envio_id: int, eta: datetime | None = None) -> bool:
@@ -79,17 +108,109 @@ def pedir_despacho() -> bool:
 
 
 def _publicar(tarea, args: tuple, **opciones) -> bool:
-    """Publish ``tarea``; False (logged) when the broker cannot take it. Never raises."""
+    """Publish ``tarea``; False (logged) when the broker cannot take it. Never raises.
+
+    Returns within ``PLAZO_PUBLICACION`` seconds whatever the broker does (down, refusing,
+    or accepting connections and never answering), with Celery's default settings.
+    """
     if _broker.caido():
         return False
+    app = current_app._get_current_object()
+    if app.conf.task_always_eager:
+        return _publicar_aqui(tarea, args, opciones)
+    # The concrete task of *this* thread's app: the publishing thread has another current app.
+    return _publicar_con_plazo(app, app.tasks[tarea.name], args, opciones)
+
+
+def _publicar_aqui(tarea, args: tuple, opciones: dict) -> bool:
+    """Eager Celery: no broker, the task runs in this call (development, tests)."""
     try:
-        # No publish retries: a broker that is down must not hold the ERP's request.
         tarea.apply_async(args, retry=False, **opciones)
-    except Exception as exc:  # broker down, misconfigured Celery
+    except Exception as exc:  # misconfigured Celery
         _broker.fallo()
         logger.warning("No se pudo publicar %s (%s); Beat lo reintentará.", tarea.name, exc)
         return False
     return True
+
+
+#: The longest an ERP request waits for the broker on one publish, in seconds.
+PLAZO_PUBLICACION = 0.8
+
+# Options of the connections this app publishes on (never the host's consumers): no
+# connection retries (kombu retries for ~6 s by default) and socket timeouts, so that even a
+# publish the caller stopped waiting for ends by itself shortly after.
+_OPCIONES_CONEXION = {"max_retries": 0, "socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def _publicar_con_plazo(app, tarea, args: tuple, opciones: dict) -> bool:
+    """Publish on a worker thread and wait for it at most ``PLAZO_PUBLICACION`` seconds.
+
+    The socket timeouts bound the Redis transport; the deadline bounds every transport and
+    every step (DNS, TLS, a pool wait). A publish that outlives its deadline may still
+    complete later: harmless, since the row is the truth and the worker's claim is
+    conditional, so the task Beat re-dispatches and this one send the envío once.
+    """
+    resultado: list[BaseException | None] = []
+    hilo = threading.Thread(
+        target=_publicar_en_hilo,
+        args=(app, tarea, args, opciones, resultado),
+        name="whatsapp_notify-publicar",
+        daemon=True,  # never holds the process's exit
+    )
+    hilo.start()
+    hilo.join(PLAZO_PUBLICACION)
+    if hilo.is_alive():
+        _broker.fallo(colgado=hilo)
+        logger.warning(
+            "El broker no respondió en %s s al publicar %s; Beat lo reintentará.",
+            PLAZO_PUBLICACION,
+            tarea.name,
+        )
+        return False
+    if resultado != [None]:  # an error, or a thread that died without saying
+        _broker.fallo()
+        error = resultado[0] if resultado else "sin respuesta"
+        logger.warning("No se pudo publicar %s (%s); Beat lo reintentará.", tarea.name, error)
+        return False
+    return True
+
+
+def _publicar_en_hilo(app, tarea, args: tuple, opciones: dict, resultado: list) -> None:
+    """Publish on a pooled bounded connection; append the error (or None) to ``resultado``."""
+    try:
+        conexion = _conexiones(app).acquire(block=True, timeout=PLAZO_PUBLICACION)
+    except Exception as exc:  # every connection busy
+        resultado.append(exc)
+        return
+    try:
+        tarea.apply_async(args, connection=conexion, retry=False, **opciones)
+    except Exception as exc:  # handed to the caller, which logs it
+        conexion.close()  # its sockets are dropped; its next user reconnects
+        resultado.append(exc)
+    else:
+        resultado.append(None)
+    finally:
+        conexion.release()
+
+
+_pools: dict[tuple, object] = {}
+_pools_lock = threading.Lock()
+
+
+def _conexiones(app):
+    """This process's pool of bounded connections to ``app``'s broker (created on first use).
+
+    Keyed by pid (a forked ERP worker must not share sockets with its parent) and broker
+    URL; a cached connection costs a fraction of a millisecond per publish, a new one ~10 ms.
+    """
+    clave = (os.getpid(), id(app), str(app.conf.broker_write_url))
+    with _pools_lock:
+        if clave not in _pools:
+            conexion = app.connection_for_write(
+                transport_options=_OPCIONES_CONEXION, connect_timeout=PLAZO_PUBLICACION
+            )
+            _pools[clave] = conexion.Pool(limit=app.conf.broker_pool_limit or 10)
+        return _pools[clave]
 
 
 def _cola() -> dict[str, str]:
@@ -100,23 +221,30 @@ def _cola() -> dict[str, str]:
 class _Interruptor:
     """After a failed publish, skip publishing for a while in this process.
 
-    Connecting to a dead broker can take seconds (kombu's connection retries); paying that
-    once per ``PAUSA`` instead of on every ERP request keeps the ERP fast while it is down.
+    A broker that is down or silent costs one ``PLAZO_PUBLICACION`` per ``PAUSA`` instead of
+    one per ERP request; and while a publish that outlived its deadline is still running,
+    no other one starts, so a hung broker never piles up threads or connections.
     """
 
     PAUSA = 30.0
 
     def __init__(self) -> None:
         self._hasta = 0.0
+        self._colgado: threading.Thread | None = None
 
     def caido(self) -> bool:
+        if self._colgado is not None and self._colgado.is_alive():
+            return True
         return time.monotonic() < self._hasta
 
-    def fallo(self) -> None:
+    def fallo(self, colgado: threading.Thread | None = None) -> None:
         self._hasta = time.monotonic() + self.PAUSA
+        if colgado is not None:
+            self._colgado = colgado
 
     def reiniciar(self) -> None:
         self._hasta = 0.0
+        self._colgado = None
 
 
 _broker = _Interruptor()

@@ -32,6 +32,7 @@ from .backends import backends
 from .conf import DEFAULT_ALIAS, get_settings
 from .events import EventoPlantilla, normalizar_idioma
 from .exceptions import VariablesError
+from .limits import recortar, recortar_campos
 from .models import MotivoOmision, Plantilla
 
 logger = logging.getLogger(__name__)
@@ -205,8 +206,8 @@ def aplicar_evento(evento: EventoPlantilla, cuenta: str) -> Plantilla:
     """
     clave = {
         "cuenta": cuenta_de_waba(evento.waba_id, cuenta),
-        "nombre": evento.nombre[:512],
-        "idioma": evento.idioma[:15],
+        "nombre": recortar(Plantilla, "nombre", evento.nombre),
+        "idioma": recortar(Plantilla, "idioma", evento.idioma),
     }
     fila, creada = Plantilla.objects.get_or_create(**clave, defaults=_campos_evento(evento))
     if not creada:
@@ -239,6 +240,12 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     """The catalog row of template ``nombre`` in ``idioma`` (``es-MX`` = ``es_MX``), or None."""
     filtro = {"cuenta": cuenta, "nombre": nombre, "idioma": normalizar_idioma(idioma)}
     return Plantilla.objects.filter(**filtro).first()
+
+
+def categoria_de_plantilla(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> str:
+    """Meta's category of a catalog template (``MARKETING``, ``UTILITY``...), "" if unknown."""
+    filtro = {"cuenta": cuenta, "nombre": nombre, "idioma": normalizar_idioma(idioma)}
+    return Plantilla.objects.filter(**filtro).values_list("categoria", flat=True).first() or ""
 
 
 def verificar_plantilla(
@@ -330,8 +337,4 @@ def _lista(valor: Any) -> list[Any]:
 
 def _a_la_medida(**campos: Any) -> dict[str, Any]:
     # Graph's values are not ours to trust in length; PostgreSQL would refuse the row.
-    medidos = {}
-    for nombre, valor in campos.items():
-        limite = getattr(Plantilla._meta.get_field(nombre), "max_length", None)
-        medidos[nombre] = valor[:limite] if limite and isinstance(valor, str) else valor
-    return medidos
+    return recortar_campos(Plantilla, campos)

@@ -92,7 +92,7 @@ def enviados(
     esperado = {
         "telefono": normalizar(telefono) if telefono is not None else None,
         "plantilla": plantilla,
-        "variables": normalizar_variables(variables) if variables is not None else None,
+        "variables": _variables(variables, idioma),
         "idioma": idioma,
         "clase": clase,
         "cuenta": cuenta,
@@ -105,6 +105,13 @@ def enviados(
         return mensajes
     ids = _ids_de_envios(**de_envio)
     return [m for m in mensajes if m.referencia in ids]
+
+
+def _variables(variables: Any, idioma: str | None) -> Any:
+    # Dates and decimals are formatted for the template's language, as the outbox does.
+    if variables is None:
+        return None
+    return normalizar_variables(variables, idioma or get_settings().DEFAULT_LANGUAGE)
 
 
 def assert_enviado(

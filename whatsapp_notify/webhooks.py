@@ -13,10 +13,8 @@ body is answered 400 and not stored: Meta never sends one, so there is nothing t
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -129,7 +127,7 @@ def _bien_formado(backend: BaseBackend, raw: bytes, cuenta: str) -> bool:
 def _procesar_o_encolar(evento_id: int) -> None:
     """Apply a newly stored body inline, or enqueue it when the transaction commits."""
     if get_settings().WEBHOOK_ASYNC:
-        transaction.on_commit(partial(tasks.encolar_webhook, evento_id))
+        tasks.al_confirmar(tasks.encolar_webhook, evento_id)
         return
     try:
         inbound.procesar_evento_webhook(evento_id)

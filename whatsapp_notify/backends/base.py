@@ -97,19 +97,33 @@ class BaseBackend:
     @classmethod
     def option_problems(cls, alias: str, options: dict[str, Any]) -> list[str]:
         """Every problem with ``options``, each sentence naming the exact key to set."""
-        where = f'WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["OPTIONS"]'
+        return cls.invalid_options(alias, options) + cls.missing_options(alias, options)
+
+    @classmethod
+    def invalid_options(cls, alias: str, options: dict[str, Any]) -> list[str]:
+        """Unknown options and malformed values (a token with spaces, a bad ``TIMEOUT``)."""
+        where = _where(alias)
         problems = [
             f"{where} no admite la opción {name!r}; opciones de {cls.__name__}: "
             f"{', '.join(sorted(cls.OPTIONS)) or '(ninguna)'}."
             for name in options
             if name not in cls.OPTIONS
         ]
-        problems += [
+        return problems + cls._value_problems(where, options)
+
+    @classmethod
+    def missing_options(cls, alias: str, options: dict[str, Any]) -> list[str]:
+        """Required options (credentials) absent, None or empty, each with where to find it.
+
+        A fresh project has none yet: the system checks warn (error under ``--deploy``)
+        and the account pauses at send time instead of failing its envíos.
+        """
+        where = _where(alias)
+        return [
             f'Falta {where}["{name}"]' + (f": {spec.help}" if spec.help else ".")
             for name, spec in cls.OPTIONS.items()
             if spec.required and options.get(name) in (None, "")
         ]
-        return problems + cls._value_problems(where, options)
 
     @classmethod
     def _value_problems(cls, where: str, options: dict[str, Any]) -> list[str]:
@@ -223,6 +237,10 @@ class BaseBackend:
 
     def close(self) -> None:
         """Release connections (called when settings change)."""
+
+
+def _where(alias: str) -> str:
+    return f'WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["OPTIONS"]'
 
 
 class PassThroughBackend(BaseBackend):

@@ -107,6 +107,10 @@ ARREGLOS = {
     MotivoOmision.POLITICA: 'lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).',
     MotivoOmision.PLANTILLA_NO_APROBADA: "usa una plantilla aprobada en WhatsApp Manager "
     "y sincroniza el catálogo (manage.py whatsapp_sync_plantillas).",
+    MotivoOmision.BAJA: "el cliente pidió la baja de esta categoría; vuelve a salir cuando "
+    "escriba «ALTA» o registres su nuevo consentimiento (otorgar_consentimiento).",
+    MotivoOmision.VENCIDO: "pasó su momento (expira_en) antes de salir; registra uno nuevo "
+    "si aún hace falta.",
 }
 
 

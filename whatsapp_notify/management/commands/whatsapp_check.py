@@ -8,6 +8,7 @@ worker. One line per check; exit status 1 when any check is an ERROR.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -17,12 +18,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from ...backends import backends
 from ...backends.base import BaseBackend, PassThroughBackend
 from ...conf import DEFAULT_ALIAS, get_settings
 from ...exceptions import AuthError, ProviderError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from ...reconciliation import RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
@@ -141,7 +144,12 @@ def revisar_cuenta(alias: str, sitio: str, timeout: float, ajustes_ok: bool = Tr
     credenciales = revisar_credenciales(backend)
     # Refused credentials would fail the subscription query too: one cause, one line.
     graph = credenciales.nivel != ERROR
-    return [credenciales, *revisar_pausa(alias), *revisar_webhook(backend, sitio, timeout, graph)]
+    return [
+        credenciales,
+        *revisar_pausa(alias),
+        *revisar_reconciliacion(alias),
+        *revisar_webhook(backend, sitio, timeout, graph),
+    ]
 
 
 def _etiqueta(nombre: str, alias: str) -> str:
@@ -201,6 +209,35 @@ def revisar_pausa(alias: str) -> list[Linea]:
         "comprobar_cuentas) o con la acción «Reanudar» del admin."
     )
     return [Linea(ERROR, _etiqueta("pausa", alias), detalle, fix)]
+
+
+def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
+    """WARNs for envíos that reached a customer twice in the last ``dias`` days, and for
+    incierto envíos held back because the account's status webhooks lag."""
+    desde = timezone.now() - timedelta(days=dias)
+    envios = EnvioWhatsApp.objects.filter(cuenta=alias)
+    try:
+        duplicados = envios.filter(duplicado=True, creado_en__gte=desde).count()
+        retenidos = envios.filter(
+            estado=EstadoEnvio.INCIERTO, error_detalle__endswith=RETENIDO
+        ).count()
+    except DatabaseError as exc:
+        return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
+    lineas = []
+    if duplicados:
+        detalle = f"{duplicados} envío(s) de los últimos {dias} días llegaron dos veces"
+        fix = "míralos con el filtro «Duplicado» del admin; suele ser un webhook caído o lento."
+        lineas.append(Linea(WARN, _etiqueta("duplicados", alias), detalle, fix))
+    if retenidos:
+        detalle = (
+            f"{retenidos} envío(s) sin confirmar esperan: los webhooks de estado van atrasados"
+        )
+        fix = (
+            "comprueba que el webhook recibe los estados de Meta; se reenvían solos cuando "
+            "se pongan al día, o desde el admin con «Reenviar»."
+        )
+        lineas.append(Linea(WARN, _etiqueta("sin confirmar", alias), detalle, fix))
+    return lineas
 
 
 # -- webhook -----------------------------------------------------------------------------
@@ -344,7 +381,8 @@ def _ping_redis(origen: str, url: str, timeout: float) -> Linea:
     try:
         import redis
     except ImportError:
-        return Linea(ERROR, "redis", "falta el paquete redis", 'pip install "redis>=6.4"')
+        fix = 'pip install "django-whatsapp-notify[redis]"'
+        return Linea(ERROR, "redis", "falta el paquete redis", fix)
     visible = sin_credenciales(url)
     cliente = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:

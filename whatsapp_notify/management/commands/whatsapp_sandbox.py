@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...conf import DEFAULT_ALIAS, get_settings
+from ...exceptions import MissingDependencyError
 from ...sandbox import APP_SECRET, Fallos, Sandbox
 from ...sandbox.fallos import revisar_proporcion
 from ...sandbox.schema import importar
@@ -115,8 +116,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        importar("jsonschema", "jsonschema")  # fail now, with the pip command, not per request
-        importar("yaml", "PyYAML")
+        revisar_dependencias()
         try:
             sandbox = construir_sandbox(options)
         except OSError as exc:  # the port is taken, or the host is not this machine's
@@ -164,6 +164,20 @@ class Command(BaseCommand):
         manejador.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         registro.addHandler(manejador)
         registro.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
+def revisar_dependencias() -> None:
+    """Fail now, with the pip command, rather than on the first request.
+
+    Raises:
+        CommandError: ``jsonschema`` or ``PyYAML`` (extra ``sandbox``) is not installed; one
+            line naming ``pip install "django-whatsapp-notify[sandbox]"``, no traceback.
+    """
+    try:
+        importar("jsonschema", "jsonschema")
+        importar("yaml", "PyYAML")
+    except MissingDependencyError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def construir_sandbox(options: dict[str, Any]) -> Sandbox:

@@ -1,0 +1,163 @@
+"""Reconciling uncertain sends with the status webhooks: when to re-send, and duplicates.
+
+An ``incierto`` envío may have reached the customer: the request left and its answer was
+lost (a timeout, a worker that died). Meta has no idempotency key, so only a status webhook
+(it echoes the envío id) can tell. :func:`liberar_inciertos` re-sends such an envío only
+once the account's status webhooks are demonstrably current; :func:`registrar_duplicado`
+records the copies a status proves were sent twice anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Coalesce, Concat
+
+from . import signals
+from .models import EnvioWhatsApp, EstadoEnvio
+from .phones import mask
+
+logger = logging.getLogger(__name__)
+
+# Meta's first status normally comes back within seconds of the API's answer: a message
+# accepted this recently may still be waiting for it without the webhooks being behind.
+ESPERA_ESTADO = timedelta(seconds=60)
+# A held envío is looked at again after this (Beat's ``despachar`` runs every minute).
+REVISAR_CADA = timedelta(seconds=60)
+# Appended to the error detail of a held envío: the admin shows why it waits, and it
+# marks the envío as already logged.
+RETENIDO = (
+    "Retenido: los webhooks de estado de esta cuenta van atrasados; no se reenvía hasta "
+    "que se pongan al día."
+)
+
+
+@dataclass(frozen=True)
+class Corte:
+    """What an account's status webhooks prove, from its sends accepted after some time.
+
+    Attributes:
+        confirmado: acceptance time of the latest send whose first status came back.
+        sin_estado: acceptance time of the latest send (older than ``ESPERA_ESTADO``)
+            still waiting for its first status; None when none is.
+    """
+
+    confirmado: datetime | None
+    sin_estado: datetime | None
+
+    def al_dia_desde(self, reclamado: datetime) -> bool:
+        """True when the webhooks are current for a send claimed at ``reclamado``."""
+        if self.confirmado is None or self.confirmado <= reclamado:
+            return False
+        return self.sin_estado is None or self.sin_estado <= reclamado
+
+
+def corte_de_webhooks(cuenta: str, desde: datetime, ahora: datetime) -> Corte:
+    """Read, in one query on the (cuenta, enviado_en) index, what the webhooks of
+    ``cuenta`` prove about its sends accepted after ``desde``."""
+    valores = EnvioWhatsApp.objects.filter(cuenta=cuenta, enviado_en__gt=desde).aggregate(
+        confirmado=Max("enviado_en", filter=Q(confirmado_en__isnull=False)),
+        sin_estado=Max(
+            "enviado_en",
+            filter=Q(
+                confirmado_en__isnull=True,
+                wamid__isnull=False,
+                enviado_en__lte=ahora - ESPERA_ESTADO,
+            ),
+        ),
+    )
+    return Corte(valores["confirmado"], valores["sin_estado"])
+
+
+def liberar_inciertos(ahora: datetime) -> int:
+    """Send back to ``pendiente`` the due ``incierto`` envíos whose account is current.
+
+    An envío claimed at T (``reclamado_en``) goes back only when a status came back for
+    one of its account's sends accepted after T and none accepted between T and
+    ``ahora - ESPERA_ESTADO`` still waits for its first one. The others stay ``incierto``,
+    due again in ``REVISAR_CADA``, logged once. Returns how many went back.
+    """
+    vencidos = EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora)
+    por_cuenta = (
+        vencidos.values("cuenta")
+        .annotate(desde=Min(Coalesce("reclamado_en", "creado_en")))
+        .order_by()
+        .values_list("cuenta", "desde")
+    )
+    liberados = 0
+    for cuenta, desde in list(por_cuenta):
+        corte = corte_de_webhooks(cuenta, desde, ahora)
+        de_la_cuenta = vencidos.filter(cuenta=cuenta)
+        liberados += _liberar(de_la_cuenta, corte, ahora)
+        _retener(de_la_cuenta, cuenta, ahora)
+    return liberados
+
+
+def _reclamado(operador: str, cuando: datetime) -> Q:
+    # An envío without a claim time (rows older than the claim) counts from its creation.
+    return Q(**{f"reclamado_en__{operador}": cuando}) | Q(
+        reclamado_en__isnull=True, **{f"creado_en__{operador}": cuando}
+    )
+
+
+def _liberar(vencidos: QuerySet[EnvioWhatsApp], corte: Corte, ahora: datetime) -> int:
+    if corte.confirmado is None:
+        return 0
+    liberables = vencidos.filter(_reclamado("lt", corte.confirmado))
+    if corte.sin_estado is not None:
+        liberables = liberables.filter(_reclamado("gte", corte.sin_estado))
+    return liberables.update(
+        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
+    )
+
+
+def _retener(retenidos: QuerySet[EnvioWhatsApp], cuenta: str, ahora: datetime) -> None:
+    nuevos = list(retenidos.exclude(error_detalle__endswith=RETENIDO).values_list("pk", flat=True))
+    if nuevos:
+        logger.warning(
+            "Cuenta %r: webhooks de estado atrasados; %s envío(s) sin confirmar esperan "
+            "antes de reenviarse: %s",
+            cuenta,
+            len(nuevos),
+            ", ".join(map(str, nuevos)),
+        )
+        EnvioWhatsApp.objects.filter(pk__in=nuevos).update(error_detalle=_con_retenido())
+    retenidos.update(proximo_intento=ahora + REVISAR_CADA, actualizado_en=ahora)
+
+
+def _con_retenido() -> Case:
+    return Case(
+        When(error_detalle="", then=Value(RETENIDO)),
+        default=Concat(F("error_detalle"), Value(f" {RETENIDO}"), output_field=TextField()),
+        output_field=TextField(),
+    )
+
+
+def registrar_duplicado(envio_id: int, wamid: str) -> bool:
+    """Record that the copy ``wamid`` of the envío also reached the provider or customer.
+
+    Sets ``duplicado``, appends ``wamid`` to ``wamids_duplicados`` and sends
+    :data:`~whatsapp_notify.signals.envio_duplicado`, once per copy: the envío's own
+    wamid, or one already recorded, changes nothing. The envío's estado is never touched.
+    Returns True when recorded now.
+    """
+    wamid = (wamid or "")[:128]
+    with transaction.atomic():
+        envio = EnvioWhatsApp.objects.select_for_update().filter(pk=envio_id).first()
+        if envio is None or not wamid or wamid in (envio.wamid, *envio.wamids_duplicados):
+            return False
+        envio.duplicado = True
+        envio.wamids_duplicados = [*envio.wamids_duplicados, wamid]
+        envio.save(update_fields=["duplicado", "wamids_duplicados", "actualizado_en"])
+    logger.warning(
+        "Envío %s duplicado: otra copia (%s) también llegó a %s",
+        envio.pk,
+        wamid,
+        mask(envio.telefono),
+    )
+    signals.enviar_seguro(signals.envio_duplicado, EnvioWhatsApp, envio=envio, wamid=wamid)
+    return True
