@@ -245,7 +245,11 @@ class Texto:
     preview_url: bool = False
 
     def __post_init__(self) -> None:
-        _exigir(bool(self.cuerpo and self.cuerpo.strip()), "El texto está vacío.")
+        _exigir(
+            isinstance(self.cuerpo, str),
+            f"El texto debe ser str, no {_tipo(self.cuerpo)}: conviértelo con str() al llamar.",
+        )
+        _exigir(bool(self.cuerpo.strip()), "El texto está vacío.")
         _exigir(len(self.cuerpo) <= MAX_TEXTO, f"El texto supera {MAX_TEXTO} caracteres.")
 
 

@@ -322,28 +322,32 @@ def _con_motivo(envio: EnvioWhatsApp | None) -> bool:
     return bool(envio.motivo or envio.error_codigo is not None or envio.error_detalle)
 
 
-def asentado(ids: Iterable[int], sandbox: Sandbox) -> Callable[[], bool]:
-    """A condition: every envío is final and the sandbox has no webhook left to post."""
+def asentado(ids: Iterable[int], sandbox: Sandbox, webhooks: bool = True) -> Callable[[], bool]:
+    """A condition: every envío is final and (``webhooks``) the sandbox has no webhook
+    left to post."""
     ids = list(ids)
 
     def condicion() -> bool:
         close_old_connections()  # a terminated connection must not end the wait
         finales = EnvioWhatsApp.objects.filter(pk__in=ids, estado__in=FINALES).count()
-        return finales == len(ids) and sandbox.webhooks_pendientes == 0
+        return finales == len(ids) and (not webhooks or sandbox.webhooks_pendientes == 0)
 
     return condicion
 
 
 def esperar_y_contar(
-    ids: Iterable[int], sandbox: Sandbox, beat: Beat, timeout: float = 60.0
+    ids: Iterable[int], sandbox: Sandbox, beat: Beat, timeout: float = 60.0, webhooks: bool = True
 ) -> Cuenta:
-    """Run Beat until the run settles (or ``timeout``), then :func:`contar`."""
+    """Run Beat until the run settles (or ``timeout``), then :func:`contar`.
+
+    ``webhooks=False`` does not wait for the sandbox's webhooks (a test that holds them).
+    """
     ids = list(ids)
-    quieto = beat.hasta(asentado(ids, sandbox), timeout)
+    quieto = beat.hasta(asentado(ids, sandbox, webhooks), timeout)
     if quieto:
         # One more round: a late status that proves a duplicate may still be in flight.
         time.sleep(0.3)
-        quieto = asentado(ids, sandbox)()
+        quieto = asentado(ids, sandbox, webhooks)()
     return contar(ids, sandbox, asentado=quieto)
 
 
