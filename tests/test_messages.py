@@ -289,6 +289,7 @@ def test_texto__en_el_limite_se_acepta():
         pytest.param("", id="vacio"),
         pytest.param(" \n ", id="solo-espacios"),
         pytest.param("x" * (MAX_TEXTO + 1), id="demasiado-largo"),
+        pytest.param("Hola\x00", id="nul"),
     ],
 )
 def test_texto__invalido_lanza_message_error(cuerpo):

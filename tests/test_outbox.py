@@ -902,6 +902,31 @@ def test_valor_mas_largo_que_su_columna__lanza_antes_de_registrar(
 
 
 @pytest.mark.parametrize(
+    ("parametro", "enviar"),
+    [
+        pytest.param("clave", lambda: enviar_texto(TELEFONO, "Hola", clave="a\x00"), id="clave"),
+        pytest.param("tipo", lambda: enviar_texto(TELEFONO, "Hola", tipo="\x00"), id="tipo"),
+        pytest.param("texto", lambda: enviar_texto(TELEFONO, "Hola\x00"), id="texto"),
+    ],
+)
+def test_valor_con_nul__lanza_message_error_antes_de_registrar(outbox, parametro, enviar):
+    # PostgreSQL stores NUL in no text column: it would be a DataError, not the caller's fix.
+    with pytest.raises(MessageError, match="NUL") as error:
+        enviar()
+
+    assert parametro in str(error.value).lower()
+    assert not EnvioWhatsApp.objects.exists()
+    assert outbox == []
+
+
+def test_nombre_del_destinatario_con_nul__se_guarda_sin_el(outbox):
+    envio = enviar_texto(TELEFONO, "Hola", nombre="Ana\x00 Pérez")
+
+    envio.refresh_from_db()
+    assert envio.nombre == "Ana Pérez"
+
+
+@pytest.mark.parametrize(
     ("campo", "enviar"),
     [
         pytest.param("plantilla", lambda: enviar_plantilla(TELEFONO, "a" * 512), id="plantilla"),

@@ -250,6 +250,7 @@ class Texto:
             f"El texto debe ser str, no {_tipo(self.cuerpo)}: conviértelo con str() al llamar.",
         )
         _exigir(bool(self.cuerpo.strip()), "El texto está vacío.")
+        _exigir("\x00" not in self.cuerpo, "El texto contiene el carácter NUL (\\x00): quítalo.")
         _exigir(len(self.cuerpo) <= MAX_TEXTO, f"El texto supera {MAX_TEXTO} caracteres.")
 
 

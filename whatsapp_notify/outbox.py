@@ -33,7 +33,7 @@ from django.utils import timezone
 from .conf import DEFAULT_ALIAS, get_settings
 from .consent import estado_consentimiento
 from .exceptions import FechaInvalida, MessageError, RegionDesconocida
-from .limits import exigir_largo, recortar
+from .limits import exigir_largo, exigir_sin_nul, recortar, sin_nul
 from .messages import Documento, Plantilla, Texto
 from .models import (
     Categoria,
@@ -282,8 +282,10 @@ def registrar_omitido(
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
     envio = EnvioWhatsApp(
-        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
-        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
+        telefono_original=recortar(
+            EnvioWhatsApp, "telefono_original", sin_nul(destinatario.telefono)
+        ),
+        nombre=recortar(EnvioWhatsApp, "nombre", sin_nul(destinatario.nombre or "")),
         tipo=tipo,
         clave=clave or None,
         cuenta=cuenta,
@@ -410,6 +412,7 @@ def exigir_largos(
         valores["referencia"] = str(referencia.pk)
     for parametro, valor in valores.items():
         campo, arreglo = _ARREGLOS[parametro]
+        exigir_sin_nul(parametro, valor)
         exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
 
 
