@@ -851,8 +851,15 @@ def _manage(*argumentos: str, **kwargs) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_por_omision,
         **kwargs,
     )
+
+
+def _ctrl_c_por_omision() -> None:
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python keeps it so: the child would never see the Ctrl-C these tests send.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_comando__help_en_espanol():
@@ -877,7 +884,11 @@ def test_comando__sirve_hasta_ctrl_c(receptor):
             esperar(lambda: len(receptor.recibidos) >= 3, timeout=10)
         finally:
             proceso.send_signal(signal.SIGINT)
-            proceso.wait(timeout=30)  # a few lines of output: the pipe never fills up
+            try:
+                proceso.wait(timeout=30)  # a few lines of output: the pipe never fills up
+            except subprocess.TimeoutExpired:
+                proceso.kill()  # fail below instead of waiting forever in Popen.__exit__
+                raise
         resto = proceso.stdout.read()
 
     assert linea.startswith("Sandbox de la Cloud API en http://127.0.0.1:")
