@@ -336,7 +336,7 @@ def asentado(ids: Iterable[int], sandbox: Sandbox, webhooks: bool = True) -> Cal
 
 
 def esperar_y_contar(
-    ids: Iterable[int], sandbox: Sandbox, beat: Beat, timeout: float = 60.0, webhooks: bool = True
+    ids: Iterable[int], sandbox: Sandbox, beat: Beat, timeout: float = 90.0, webhooks: bool = True
 ) -> Cuenta:
     """Run Beat until the run settles (or ``timeout``), then :func:`contar`.
 
