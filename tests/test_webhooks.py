@@ -24,7 +24,15 @@ from django.utils import timezone
 from tests.celery_app import con_broker
 from whatsapp_notify import inbound, receivers, signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
-from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from whatsapp_notify.models import (
+    Categoria,
+    ConsentimientoCliente,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    EventoWebhook,
+    Mensaje,
+)
 from whatsapp_notify.sandbox.schema import webhook_examples
 from whatsapp_notify.webhooks import WebhookView
 
@@ -773,6 +781,46 @@ def test_post__un_caracter_nul_no_pierde_el_mensaje(client, meta):
     mensaje = Mensaje.objects.get()
     assert mensaje.texto == "Hola mundo"
     assert "\x00" not in json.dumps(mensaje.contenido)
+
+
+def con_escapes(cuerpo: dict) -> bytes:
+    """``cuerpo`` as ASCII JSON: a lone surrogate travels as its ``\\udXXX`` escape."""
+    return json.dumps(cuerpo).encode("ascii")
+
+
+def test_post__un_surrogate_suelto_en_el_perfil_no_pierde_el_mensaje_ni_la_baja(client, meta):
+    # A valid UTF-8 body may escape half a surrogate pair; PostgreSQL cannot store it.
+    cuerpo = envoltura([mensajes(texto("wamid.sur1", "BAJA"), nombre="Ana \ud83d")])
+
+    assert publicar(client, con_escapes(cuerpo)).status_code == 200
+
+    mensaje = Mensaje.objects.get()
+    assert (mensaje.nombre, mensaje.texto) == ("Ana \ufffd", "BAJA")
+    consentimiento = ConsentimientoCliente.objects.get(categoria=Categoria.UTILITY)
+    assert consentimiento.estado == EstadoConsentimiento.REVOCADO
+    assert EventoWebhook.objects.get().error == ""
+
+
+def test_post__un_surrogate_suelto_en_el_texto_queda_como_caracter_de_reemplazo(client, meta):
+    cuerpo = envoltura([mensajes(texto("wamid.sur2", "hola \udc00 y \ud83d\ude00"))])
+
+    assert publicar(client, con_escapes(cuerpo)).status_code == 200
+
+    # A whole pair is the emoji it encodes; only the lone half is replaced.
+    assert Mensaje.objects.get().texto == "hola \ufffd y \U0001f600"
+    assert "\\udc00" not in json.dumps(Mensaje.objects.get().contenido)
+
+
+def test_post__un_surrogate_suelto_en_el_error_de_un_estado_no_pierde_el_fallo(client, meta):
+    envio = envio_enviado("wamid.surst")
+    item = estado("wamid.surst", "failed", 1750000000)
+    item["errors"] = [{"code": 131026, "title": "x\ud800"}]
+
+    assert publicar(client, con_escapes(envoltura([cambio(statuses=[item])]))).status_code == 200
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.error_codigo) == (EstadoEnvio.FALLIDO, 131026)
+    assert envio.error_titulo == "x\ufffd"
 
 
 def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta, monkeypatch):

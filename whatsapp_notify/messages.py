@@ -71,6 +71,21 @@ _ESPACIOS_DE_MAS = re.compile(r" {5,}")
 _SEPARADORES_PROHIBIDOS = frozenset({"Cc", "Zl", "Zp"})  # control chars, line/paragraph sep.
 
 
+# After JSON decoding or in Python text, any surrogate code point is half of a missing pair.
+_SURROGATE_SUELTO = re.compile("[\ud800-\udfff]")
+
+
+def texto_almacenable(texto: str) -> str:
+    """``texto`` without what no database column can hold: NUL dropped, lone surrogates as U+FFFD.
+
+    JSON may escape them (``\\u0000``, half a pair such as ``\\ud83d``) in a body that is
+    valid UTF-8; PostgreSQL refuses both (text and jsonb), and a row that cannot be written
+    would lose the message, the opt-out or the status it carries. A whole escaped pair was
+    already joined into its character by the decoder, so every surrogate left is a lone one.
+    """
+    return _SURROGATE_SUELTO.sub("\ufffd", texto.replace("\x00", ""))
+
+
 def exigir_nombre_plantilla(nombre: object) -> None:
     """Refuse a template name Meta would refuse: not lowercase letters, digits and ``_``.
 
