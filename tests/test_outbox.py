@@ -867,7 +867,6 @@ def test_programado_para__naive_lanza_en_cada_funcion_de_envio(outbox, enviar):
             "plantilla", 512, lambda valor: enviar_plantilla(TELEFONO, valor),
             id="plantilla",
         ),
-        pytest.param("idioma", 15, lambda valor: plantilla(idioma=valor), id="idioma"),
         pytest.param("tipo", 64, lambda valor: plantilla(tipo=valor), id="tipo"),
         pytest.param("clave", 255, lambda valor: plantilla(clave=valor), id="clave"),
         pytest.param(
