@@ -33,6 +33,7 @@ from whatsapp_notify.models import (
     EventoWebhook,
     Mensaje,
 )
+from whatsapp_notify.outbox import ventana_abierta
 from whatsapp_notify.sandbox.schema import webhook_examples
 from whatsapp_notify.webhooks import WebhookView
 
@@ -864,3 +865,79 @@ def test_post__ids_y_codigos_mas_grandes_que_sus_columnas_no_son_un_error(client
     envio.refresh_from_db()
     assert (envio.estado, envio.error_codigo) == (EstadoEnvio.FALLIDO, None)
     assert envio.error_detalle.startswith("(#99999999999)")
+
+
+# -- timestamps no clock could have written ---------------------------------------------
+
+
+def recibido() -> datetime:
+    return EventoWebhook.objects.get().recibido_en
+
+
+@pytest.mark.parametrize(
+    "segundos",
+    [
+        pytest.param(-62135596800, id="anio-1"),
+        pytest.param(-2208988800, id="anio-1900"),
+        pytest.param(253402300799, id="anio-9999"),
+    ],
+)
+def test_estado__marca_de_tiempo_imposible_usa_la_hora_de_recepcion(
+    client, meta, admin_client, segundos
+):
+    envio = envio_enviado("wamid.t")
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(enviado_en=None)
+
+    cuerpo = envoltura([cambio(statuses=[estado("wamid.t", "delivered", segundos)])])
+    assert publicar(client, cuerpo).status_code == 200
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.entregado_en) == (EstadoEnvio.ENTREGADO, recibido())
+    pagina = admin_client.get(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+    assert pagina.status_code == 200
+    assert (
+        admin_client.get(f"/admin/whatsapp_notify/enviowhatsapp/{envio.pk}/change/").status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "segundos",
+    [pytest.param(-62135596800, id="anio-1"), pytest.param(253402300799, id="anio-9999")],
+)
+def test_mensaje__marca_de_tiempo_imposible_usa_la_hora_de_recepcion(
+    client, meta, admin_client, segundos
+):
+    assert (
+        publicar(client, envoltura([mensajes(texto("wamid.in", segundos=segundos))])).status_code
+        == 200
+    )
+
+    mensaje = Mensaje.objects.get()
+    assert mensaje.fecha == recibido()
+    pagina = admin_client.get(reverse("admin:whatsapp_notify_mensaje_changelist"))
+    assert pagina.status_code == 200
+    assert (
+        admin_client.get(f"/admin/whatsapp_notify/mensaje/{mensaje.pk}/change/").status_code == 200
+    )
+
+
+def test_mensaje__fechado_en_el_futuro_no_alarga_la_ventana_de_24_horas(client, meta):
+    # The customer's clock says 2099: the window opens when we received it, not then.
+    futuro = int(datetime(2099, 6, 1, tzinfo=UTC).timestamp())
+    publicar(client, envoltura([mensajes(texto("wamid.fut", segundos=futuro))]))
+
+    assert Mensaje.objects.get().fecha == recibido()
+    despues = recibido() + timedelta(hours=25)
+    assert ventana_abierta("+" + CLIENTE, despues) is False
+
+
+def test_estado__fechado_en_el_futuro_queda_en_la_hora_de_recepcion(client, meta):
+    envio = envio_enviado("wamid.fut")
+    adelantado = int((timezone.now() + timedelta(hours=3)).timestamp())
+
+    cuerpo = envoltura([cambio(statuses=[estado("wamid.fut", "read", adelantado)])])
+    publicar(client, cuerpo)
+
+    envio.refresh_from_db()
+    assert (envio.leido_en, envio.entregado_en) == (recibido(), recibido())

@@ -31,6 +31,7 @@ from ..events import (
     EventoPlantilla,
     EventoPreferencia,
     Media,
+    fecha_posible,
     normalizar_idioma,
 )
 from ..exceptions import WebhookMalformado, WebhookRechazado
@@ -587,12 +588,15 @@ def _entero(valor: Any) -> int | None:
 
 
 def _fecha(valor: Any) -> datetime | None:
-    """A Unix-seconds timestamp (Meta sends strings) as an aware UTC datetime."""
+    """A Unix-seconds timestamp (Meta sends strings) as an aware UTC datetime.
+
+    None (absent) when it is not a number or no real clock wrote it (``fecha_posible``).
+    """
     segundos = _entero(valor)
     if segundos is None:
         return None
     try:
-        return datetime.fromtimestamp(segundos, tz=UTC)
+        return fecha_posible(datetime.fromtimestamp(segundos, tz=UTC))
     except (OverflowError, OSError, ValueError):
         return None
 
