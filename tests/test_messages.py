@@ -302,7 +302,7 @@ def test_texto__invalido_lanza_message_error(cuerpo):
     [pytest.param(None, id="none"), pytest.param(1, id="entero"), pytest.param(b"x", id="bytes")],
 )
 def test_texto__que_no_es_str_lanza_message_error_que_lo_dice(cuerpo):
-    with pytest.raises(MessageError, match="texto debe ser"):
+    with pytest.raises(MessageError, match=r"texto no puede ser \w+: usa el texto del mensaje"):
         Texto(cuerpo)
 
 

@@ -24,7 +24,16 @@ from django.utils import timezone
 from tests.celery_app import con_broker
 from whatsapp_notify import inbound, receivers, signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
-from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from whatsapp_notify.models import (
+    Categoria,
+    ConsentimientoCliente,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    EventoWebhook,
+    Mensaje,
+)
+from whatsapp_notify.outbox import ventana_abierta
 from whatsapp_notify.sandbox.schema import webhook_examples
 from whatsapp_notify.webhooks import WebhookView
 
@@ -775,6 +784,46 @@ def test_post__un_caracter_nul_no_pierde_el_mensaje(client, meta):
     assert "\x00" not in json.dumps(mensaje.contenido)
 
 
+def con_escapes(cuerpo: dict) -> bytes:
+    """``cuerpo`` as ASCII JSON: a lone surrogate travels as its ``\\udXXX`` escape."""
+    return json.dumps(cuerpo).encode("ascii")
+
+
+def test_post__un_surrogate_suelto_en_el_perfil_no_pierde_el_mensaje_ni_la_baja(client, meta):
+    # A valid UTF-8 body may escape half a surrogate pair; PostgreSQL cannot store it.
+    cuerpo = envoltura([mensajes(texto("wamid.sur1", "BAJA"), nombre="Ana \ud83d")])
+
+    assert publicar(client, con_escapes(cuerpo)).status_code == 200
+
+    mensaje = Mensaje.objects.get()
+    assert (mensaje.nombre, mensaje.texto) == ("Ana \ufffd", "BAJA")
+    consentimiento = ConsentimientoCliente.objects.get(categoria=Categoria.UTILITY)
+    assert consentimiento.estado == EstadoConsentimiento.REVOCADO
+    assert EventoWebhook.objects.get().error == ""
+
+
+def test_post__un_surrogate_suelto_en_el_texto_queda_como_caracter_de_reemplazo(client, meta):
+    cuerpo = envoltura([mensajes(texto("wamid.sur2", "hola \udc00 y \ud83d\ude00"))])
+
+    assert publicar(client, con_escapes(cuerpo)).status_code == 200
+
+    # A whole pair is the emoji it encodes; only the lone half is replaced.
+    assert Mensaje.objects.get().texto == "hola \ufffd y \U0001f600"
+    assert "\\udc00" not in json.dumps(Mensaje.objects.get().contenido)
+
+
+def test_post__un_surrogate_suelto_en_el_error_de_un_estado_no_pierde_el_fallo(client, meta):
+    envio = envio_enviado("wamid.surst")
+    item = estado("wamid.surst", "failed", 1750000000)
+    item["errors"] = [{"code": 131026, "title": "x\ud800"}]
+
+    assert publicar(client, con_escapes(envoltura([cambio(statuses=[item])]))).status_code == 200
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.error_codigo) == (EstadoEnvio.FALLIDO, 131026)
+    assert envio.error_titulo == "x\ufffd"
+
+
 def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta, monkeypatch):
     # A deadlock or a lost connection passes: the body stays unprocessed for Beat.
     original = receivers._aplicar_mensaje
@@ -816,3 +865,79 @@ def test_post__ids_y_codigos_mas_grandes_que_sus_columnas_no_son_un_error(client
     envio.refresh_from_db()
     assert (envio.estado, envio.error_codigo) == (EstadoEnvio.FALLIDO, None)
     assert envio.error_detalle.startswith("(#99999999999)")
+
+
+# -- timestamps no clock could have written ---------------------------------------------
+
+
+def recibido() -> datetime:
+    return EventoWebhook.objects.get().recibido_en
+
+
+@pytest.mark.parametrize(
+    "segundos",
+    [
+        pytest.param(-62135596800, id="anio-1"),
+        pytest.param(-2208988800, id="anio-1900"),
+        pytest.param(253402300799, id="anio-9999"),
+    ],
+)
+def test_estado__marca_de_tiempo_imposible_usa_la_hora_de_recepcion(
+    client, meta, admin_client, segundos
+):
+    envio = envio_enviado("wamid.t")
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(enviado_en=None)
+
+    cuerpo = envoltura([cambio(statuses=[estado("wamid.t", "delivered", segundos)])])
+    assert publicar(client, cuerpo).status_code == 200
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.entregado_en) == (EstadoEnvio.ENTREGADO, recibido())
+    pagina = admin_client.get(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+    assert pagina.status_code == 200
+    assert (
+        admin_client.get(f"/admin/whatsapp_notify/enviowhatsapp/{envio.pk}/change/").status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "segundos",
+    [pytest.param(-62135596800, id="anio-1"), pytest.param(253402300799, id="anio-9999")],
+)
+def test_mensaje__marca_de_tiempo_imposible_usa_la_hora_de_recepcion(
+    client, meta, admin_client, segundos
+):
+    assert (
+        publicar(client, envoltura([mensajes(texto("wamid.in", segundos=segundos))])).status_code
+        == 200
+    )
+
+    mensaje = Mensaje.objects.get()
+    assert mensaje.fecha == recibido()
+    pagina = admin_client.get(reverse("admin:whatsapp_notify_mensaje_changelist"))
+    assert pagina.status_code == 200
+    assert (
+        admin_client.get(f"/admin/whatsapp_notify/mensaje/{mensaje.pk}/change/").status_code == 200
+    )
+
+
+def test_mensaje__fechado_en_el_futuro_no_alarga_la_ventana_de_24_horas(client, meta):
+    # The customer's clock says 2099: the window opens when we received it, not then.
+    futuro = int(datetime(2099, 6, 1, tzinfo=UTC).timestamp())
+    publicar(client, envoltura([mensajes(texto("wamid.fut", segundos=futuro))]))
+
+    assert Mensaje.objects.get().fecha == recibido()
+    despues = recibido() + timedelta(hours=25)
+    assert ventana_abierta("+" + CLIENTE, despues) is False
+
+
+def test_estado__fechado_en_el_futuro_queda_en_la_hora_de_recepcion(client, meta):
+    envio = envio_enviado("wamid.fut")
+    adelantado = int((timezone.now() + timedelta(hours=3)).timestamp())
+
+    cuerpo = envoltura([cambio(statuses=[estado("wamid.fut", "read", adelantado)])])
+    publicar(client, cuerpo)
+
+    envio.refresh_from_db()
+    assert (envio.leido_en, envio.entregado_en) == (recibido(), recibido())

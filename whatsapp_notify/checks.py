@@ -30,7 +30,6 @@ E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WI
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULT_ALIAS, DEFAULTS, SETTING_NAME, parse_rate, raw_user_settings
+from .messages import es_codigo_de_idioma
 
 if TYPE_CHECKING:
     from .backends.base import BaseBackend
@@ -58,7 +58,6 @@ ENTEROS = ("MAX_ATTEMPTS", "WEBHOOK_MAX_BYTES", "RETENTION_DAYS", "FAILURE_MIN_S
 BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT", "WEBHOOK_ASYNC")
 PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS")
 # Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
-_IDIOMA_RE = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_\d{3})?")
 EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 
 
@@ -292,7 +291,7 @@ def _booleans(merged: dict) -> list[checks.CheckMessage]:
 
 
 def _language(idioma) -> list[checks.CheckMessage]:
-    if isinstance(idioma, str) and _IDIOMA_RE.fullmatch(idioma):
+    if es_codigo_de_idioma(idioma):  # the rule the send API applies to idioma=
         return []
     return [
         _error(

@@ -9,12 +9,18 @@ status, message or notice, never only the first. Anything it does not understand
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # Provider status names (Meta's) and what they mean for an envío.
 SENT, DELIVERED, READ, FAILED, PLAYED = "sent", "delivered", "read", "failed", "played"
 UNKNOWN = "unknown"
+
+# The moments an event's ``fecha`` can be. Before WhatsApp existed or after 2100 no real
+# clock wrote it: such a timestamp is absent (the time received stands in). It also keeps
+# every stored moment displayable in any time zone (year 1 or 9999 overflow there).
+FECHA_MINIMA = datetime(2009, 1, 1, tzinfo=UTC)
+FECHA_MAXIMA = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -141,3 +147,8 @@ def normalizar_idioma(codigo: str) -> str:
     """
     partes = str(codigo or "").strip().replace("-", "_").split("_")
     return "_".join([partes[0].lower(), *(parte.upper() for parte in partes[1:])])
+
+
+def fecha_posible(fecha: datetime | None) -> datetime | None:
+    """``fecha`` if it lies in [:data:`FECHA_MINIMA`, :data:`FECHA_MAXIMA`), else None."""
+    return fecha if fecha is not None and FECHA_MINIMA <= fecha < FECHA_MAXIMA else None

@@ -58,6 +58,14 @@ class ValorDemasiadoLargo(MessageError):
         self.limite = limite
 
 
+class TipoInvalido(MessageError, TypeError):
+    """A send API argument of the wrong type (``clave=123``, ``caption=5``): a programmer error.
+
+    A ``TypeError``, and a :class:`MessageError` for code that catches those. The message
+    names the parameter, the type received and what to pass instead.
+    """
+
+
 class FechaInvalida(WhatsAppError, TypeError, ValueError):
     """A datetime keyword of the send API (``programado_para``) that is not a usable datetime.
 

@@ -69,6 +69,7 @@ def _procesar(evento: EventoWebhook) -> None:
         # Its own savepoint: a failure rolls back what it wrote, never the result below.
         with transaction.atomic():
             eventos = backends[evento.cuenta].parse_webhook(evento.cuerpo.encode("utf-8"))
+            eventos = [receivers.a_tiempo(e, evento.recibido_en) for e in eventos]
             aplicados = receivers.aplicar(eventos, evento.cuenta)
     except Exception as exc:
         logger.exception(

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from .exceptions import MessageError, ValorDemasiadoLargo
+from .exceptions import ValorDemasiadoLargo
 
 # A provider id longer than its column keeps its start and ends in a digest of the whole id:
 # "<start>~<sha256 hex>". Equal ids give equal values (a redelivery is recognised); ids that
@@ -78,21 +78,3 @@ def exigir_largo(
     tope = limite(modelo, campo)
     if tope and isinstance(valor, str) and len(valor) > tope:
         raise ValorDemasiadoLargo(parametro, tope, len(valor), arreglo)
-
-
-def exigir_sin_nul(parametro: str, valor: str | None) -> None:
-    """Refuse a send API value holding NUL (``\\x00``): PostgreSQL can store it in no text
-    column, so it would fail as a database error instead of at the call.
-
-    Raises:
-        MessageError: naming ``parametro`` and the fix.
-    """
-    if isinstance(valor, str) and "\x00" in valor:
-        raise MessageError(
-            f"{parametro} contiene el carácter NUL (\\x00), que no se puede guardar: quítalo."
-        )
-
-
-def sin_nul(valor: str) -> str:
-    """``valor`` without NUL characters (recipient data the ERP gave: stored, never refused)."""
-    return valor.replace("\x00", "") if isinstance(valor, str) else valor

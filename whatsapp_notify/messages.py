@@ -19,7 +19,8 @@ from functools import cached_property
 from django.utils import dateformat, formats, timezone, translation
 from django.utils.functional import Promise
 
-from .exceptions import MessageError, ValorDemasiadoLargo, VariablesError
+from .events import normalizar_idioma
+from .exceptions import MessageError, TipoInvalido, ValorDemasiadoLargo, VariablesError
 
 MAX_TEXTO = 4096
 MAX_CAPTION = 1024
@@ -45,6 +46,8 @@ class Documento:
 
     def __post_init__(self) -> None:
         _exigir(isinstance(self.contenido, bytes | bytearray), "El documento debe ser bytes.")
+        _exigir_textos_del_documento(self.nombre, self.caption)
+        object.__setattr__(self, "caption", str(self.caption))
         _exigir(len(self.contenido) > 0, "El documento está vacío.")
         _exigir(len(self.contenido) <= MAX_DOCUMENTO_BYTES, "El documento supera los 100 MB.")
         _exigir(bool(self.nombre), "Falta nombre_documento (el nombre que verá el cliente).")
@@ -58,6 +61,13 @@ class Documento:
         return hashlib.sha256(self.contenido).hexdigest()
 
 
+def _exigir_textos_del_documento(nombre: object, caption: object) -> None:
+    exigir_tipo(nombre, str, "nombre_documento", "usa el nombre de archivo que verá el cliente.")
+    exigir_caracteres(nombre, "nombre_documento", saltos=False)
+    exigir_tipo(caption, (str, Promise), "caption", "usa el texto que acompaña al documento.")
+    exigir_caracteres(str(caption), "caption", saltos=True)
+
+
 Variables = list[str] | dict[str, str]
 # Named template parameters ({{nombre_cliente}}): lowercase letters, digits, underscores.
 _NOMBRE_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -69,6 +79,70 @@ MAX_VARIABLE = 1024
 # Meta answers 132018 for a parameter with newlines, tabs or more than 4 spaces in a row.
 _ESPACIOS_DE_MAS = re.compile(r" {5,}")
 _SEPARADORES_PROHIBIDOS = frozenset({"Cc", "Zl", "Zp"})  # control chars, line/paragraph sep.
+
+
+# After JSON decoding or in Python text, any surrogate code point is half of a missing pair.
+_SURROGATE_SUELTO = re.compile("[\ud800-\udfff]")
+
+
+def texto_almacenable(texto: str) -> str:
+    """``texto`` without what no database column can hold: NUL dropped, lone surrogates as U+FFFD.
+
+    JSON may escape them (``\\u0000``, half a pair such as ``\\ud83d``) in a body that is
+    valid UTF-8; PostgreSQL refuses both (text and jsonb), and a row that cannot be written
+    would lose the message, the opt-out or the status it carries. A whole escaped pair was
+    already joined into its character by the decoder, so every surrogate left is a lone one.
+    """
+    return _SURROGATE_SUELTO.sub("\ufffd", texto.replace("\x00", ""))
+
+
+# WhatsApp's template language codes: "es", "es_MX", "es_419", "fil" (also DEFAULT_LANGUAGE, E009).
+_IDIOMA = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_\d{3})?")
+# What a line of text may hold besides printable characters: message text keeps its lines.
+_SALTOS = frozenset("\n\r\t")
+
+
+def es_codigo_de_idioma(idioma: object) -> bool:
+    """True for a template language code as WhatsApp writes it (``es``, ``es_MX``, ``es_419``)."""
+    return isinstance(idioma, str) and _IDIOMA.fullmatch(idioma) is not None
+
+
+def exigir_tipo(
+    valor: object, tipos: type | tuple[type, ...], parametro: str, arreglo: str
+) -> None:
+    """Refuse a send API argument that is not one of ``tipos``.
+
+    Raises:
+        TipoInvalido: naming ``parametro``, the type received and ``arreglo`` (what to pass).
+    """
+    if not isinstance(valor, tipos):
+        raise TipoInvalido(f"{parametro} no puede ser {_tipo(valor)}: {arreglo}")
+
+
+def exigir_caracteres(texto: str, parametro: str, *, saltos: bool) -> None:
+    """Refuse text with a character that would garble the message or break its row.
+
+    Half a surrogate pair (a badly decoded emoji) cannot be stored or sent; NUL and other
+    control characters (ESC, BEL...) reach the customer as garbage, and PostgreSQL refuses
+    NUL. With ``saltos`` (message text) newlines and tabs are allowed; in names and keys not.
+
+    Raises:
+        MessageError: naming ``parametro`` and the fix.
+    """
+    for caracter in texto:
+        categoria = unicodedata.category(caracter)
+        if categoria == "Cs":
+            raise MessageError(
+                f"{parametro} tiene un surrogate suelto (la mitad de un emoji mal decodificado), "
+                "que no se puede guardar ni enviar: decodifica el texto de origen con "
+                "errors='replace' o corrígelo antes de enviar."
+            )
+        if categoria == "Cc" and not (saltos and caracter in _SALTOS):
+            permitidos = "" if saltos else " (aquí tampoco saltos de línea ni tabuladores)"
+            raise MessageError(
+                f"{parametro} tiene un carácter de control U+{ord(caracter):04X}{permitidos}, "
+                "que llegaría al cliente como basura: quítalo antes de enviar."
+            )
 
 
 def exigir_nombre_plantilla(nombre: object) -> None:
@@ -89,6 +163,25 @@ def exigir_nombre_plantilla(nombre: object) -> None:
         raise MessageError(
             f"El nombre de plantilla {nombre!r} no es válido en Meta: usa minúsculas, dígitos "
             f"y guion bajo: {_sugerir_nombre(nombre)}."
+        )
+
+
+def exigir_idioma(idioma: object) -> None:
+    """Refuse a template language that is not a WhatsApp code (:func:`es_codigo_de_idioma`).
+
+    Written as Meta's template webhooks do (``es-MX``, ``es_mx``) it is the same code:
+    :class:`Plantilla` sends it in the ``es_MX`` form (``events.normalizar_idioma``).
+
+    Raises:
+        TipoInvalido: not text.
+        MessageError: empty, or another shape (``es-MX``, ``español``, ``ES_MX``).
+    """
+    exigir_tipo(idioma, str, "idioma", "usa el código de idioma de la plantilla, como 'es_MX'.")
+    _exigir(bool(idioma), "Falta el idioma de la plantilla (p. ej. es_MX).")
+    if not es_codigo_de_idioma(normalizar_idioma(idioma)):
+        raise MessageError(
+            f"idioma={idioma!r} no es un código de idioma de WhatsApp: usa el código con que se "
+            "aprobó la plantilla, con guion bajo: 'es_MX', 'es', 'en_US'."
         )
 
 
@@ -152,6 +245,12 @@ def _texto_variable(valor: object, etiqueta: str, idioma: str | None) -> str:
             f"La variable {etiqueta} tiene un salto de línea, un tabulador u otro carácter de "
             "control, que Meta rechaza (132018): reemplázalos por espacios antes de enviar."
         )
+    if _SURROGATE_SUELTO.search(texto):
+        raise VariablesError(
+            f"La variable {etiqueta} tiene un surrogate suelto (la mitad de un emoji mal "
+            "decodificado), que no se puede guardar ni enviar: decodifica el texto de origen con "
+            "errors='replace' o corrígelo antes de enviar."
+        )
     if _ESPACIOS_DE_MAS.search(texto):
         raise VariablesError(
             f"La variable {etiqueta} tiene más de 4 espacios seguidos, que Meta rechaza "
@@ -169,7 +268,7 @@ def _como_texto(valor: object, etiqueta: str, idioma: str | None) -> str:
     if isinstance(valor, float | Decimal):
         return _decimal(valor, etiqueta, idioma)
     if isinstance(valor, datetime):
-        return _fecha(_hora_local(valor), "SHORT_DATETIME_FORMAT", idioma)
+        return _fecha(_hora_local(valor, etiqueta), "SHORT_DATETIME_FORMAT", idioma)
     if isinstance(valor, date):
         return _fecha(valor, "SHORT_DATE_FORMAT", idioma)
     raise VariablesError(
@@ -196,8 +295,15 @@ def _decimal(valor: float | Decimal, etiqueta: str, idioma: str | None) -> str:
     return f"{numero:f}".replace(".", separador)
 
 
-def _hora_local(valor: datetime) -> datetime:
-    return timezone.localtime(valor) if timezone.is_aware(valor) else valor
+def _hora_local(valor: datetime, etiqueta: str) -> datetime:
+    try:
+        return timezone.localtime(valor) if timezone.is_aware(valor) else valor
+    except OverflowError:
+        # datetime(1, 1, 1, tzinfo=UTC) is still year 0 west of Greenwich: no date holds it.
+        raise VariablesError(
+            f"La variable {etiqueta} es una fecha que en la zona horaria local cae fuera de los "
+            "años 1 a 9999: envía la fecha que debe leer el cliente."
+        ) from None
 
 
 def _fecha(valor: date, formato: str, idioma: str | None) -> str:
@@ -232,7 +338,8 @@ class Plantilla:
 
     def __post_init__(self) -> None:
         exigir_nombre_plantilla(self.nombre)
-        _exigir(bool(self.idioma), "Falta el idioma de la plantilla (p. ej. es_MX).")
+        exigir_idioma(self.idioma)
+        object.__setattr__(self, "idioma", normalizar_idioma(self.idioma))
         variables = normalizar_variables(self.variables, self.idioma)
         object.__setattr__(self, "variables", variables)
 
@@ -245,12 +352,10 @@ class Texto:
     preview_url: bool = False
 
     def __post_init__(self) -> None:
-        _exigir(
-            isinstance(self.cuerpo, str),
-            f"El texto debe ser str, no {_tipo(self.cuerpo)}: conviértelo con str() al llamar.",
-        )
+        exigir_tipo(self.cuerpo, (str, Promise), "texto", "usa el texto del mensaje (str).")
+        object.__setattr__(self, "cuerpo", str(self.cuerpo))
+        exigir_caracteres(self.cuerpo, "texto", saltos=True)
         _exigir(bool(self.cuerpo.strip()), "El texto está vacío.")
-        _exigir("\x00" not in self.cuerpo, "El texto contiene el carácter NUL (\\x00): quítalo.")
         _exigir(len(self.cuerpo) <= MAX_TEXTO, f"El texto supera {MAX_TEXTO} caracteres.")
 
 

@@ -33,8 +33,15 @@ from django.utils import timezone
 from .conf import DEFAULT_ALIAS, get_settings
 from .consent import estado_consentimiento
 from .exceptions import FechaInvalida, MessageError, RegionDesconocida
-from .limits import exigir_largo, exigir_sin_nul, recortar, sin_nul
-from .messages import Documento, Plantilla, Texto
+from .limits import exigir_largo, recortar
+from .messages import (
+    Documento,
+    Plantilla,
+    Texto,
+    exigir_caracteres,
+    exigir_tipo,
+    texto_almacenable,
+)
 from .models import (
     Categoria,
     ClaseEnvio,
@@ -62,19 +69,25 @@ Caducidad = datetime | timedelta
 
 @dataclass(frozen=True)
 class Destinatario:
-    """Who an envío goes to, as the ERP gave it."""
+    """Who an envío goes to, as the ERP gave it, in text every database can store."""
 
     telefono: str
     nombre: str = ""
 
     @classmethod
-    def de(cls, valor: Any, nombre: str = "") -> Destinatario:
-        """Accept a phone string, or any object with ``.telefono`` (and maybe ``.nombre``)."""
+    def de(cls, valor: Any, nombre: str | None = None) -> Destinatario:
+        """Accept a phone string, or any object with ``.telefono`` (and maybe ``.nombre``).
+
+        Recipient data is cleaned, never refused (a bad recipient is ``omitido``, not an
+        exception): NUL is dropped and half a surrogate pair becomes U+FFFD
+        (:func:`~whatsapp_notify.messages.texto_almacenable`).
+        """
         if valor is None or isinstance(valor, str | int):
-            return cls(str(valor or ""), nombre)
-        return cls(
-            str(getattr(valor, "telefono", "") or ""), nombre or getattr(valor, "nombre", "")
-        )
+            telefono = str(valor or "")
+        else:
+            telefono = str(getattr(valor, "telefono", "") or "")
+            nombre = nombre or str(getattr(valor, "nombre", "") or "")
+        return cls(texto_almacenable(telefono), texto_almacenable(nombre or ""))
 
 
 def enviar_plantilla(
@@ -85,9 +98,15 @@ def enviar_plantilla(
     idioma: str | None = None,
     documento: Archivo | None = None,
     nombre_documento: str | None = None,
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
-    **opciones: Any,
 ) -> EnvioWhatsApp:
     """Queue an approved template to ``telefono`` and return its envío.
 
@@ -95,33 +114,40 @@ def enviar_plantilla(
         telefono: any human phone format, or an object with ``.telefono`` (``.nombre``).
         plantilla: the template name as approved in WhatsApp Manager.
         variables: body parameters, a list for ``{{1}}..{{n}}`` or a dict for named ones.
-        idioma: template language code; defaults to ``DEFAULT_LANGUAGE``.
+        idioma: template language code (``es_MX``, ``es``, ``es_419``); defaults to
+            ``DEFAULT_LANGUAGE``.
         documento: bytes or a binary file for the template's document header.
         nombre_documento: file name the recipient sees (required with ``documento``).
+        referencia, tipo, clave, nombre, programado_para, cuenta, region: see
+            :func:`registrar`.
         categoria: ``"utility"`` or ``"marketing"``, for consent; default: the catalog's
             category of the template (MARKETING is marketing, UTILITY and AUTHENTICATION
             are utility), else utility. A template the catalog lists as MARKETING is
             marketing whatever is passed: Meta, not the caller, decides it.
         expira_en: after this moment the envío is never sent (``omitido``, ``vencido``):
             an aware datetime, or a timedelta from now. Default: no expiry.
-        **opciones: ``referencia``, ``tipo``, ``clave``, ``nombre``, ``programado_para``,
-            ``cuenta``, ``region`` (see :func:`registrar`).
 
     Raises:
-        VariablesError, MessageError: malformed variables or document.
+        TipoInvalido: an argument of the wrong type (a ``TypeError``), naming it.
+        VariablesError, MessageError: malformed variables, document, language code, or
+            text with NUL, control characters or half a surrogate pair.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
-        ValueError, TypeError: unknown ``categoria``; ``expira_en`` naive or not a
-            datetime/timedelta.
+        ValueError, TypeError: unknown ``categoria``; ``expira_en`` naive, out of range or
+            not a datetime/timedelta.
     """
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
     contenido = Plantilla(
         nombre=plantilla,
-        idioma=idioma or get_settings().DEFAULT_LANGUAGE,
+        idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
         variables=variables,
         documento=adjunto,
     )
-    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
 
 
 def enviar_documento(
@@ -130,32 +156,54 @@ def enviar_documento(
     *,
     nombre_documento: str | None = None,
     caption: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
-    **opciones: Any,
 ) -> EnvioWhatsApp:
     """Queue a document message (free-form: it needs the 24-hour window, like text).
 
-    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    ``categoria`` defaults to utility; the other keywords as in :func:`enviar_plantilla`.
     """
     contenido = _documento(archivo, nombre_documento, caption)
-    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
 
 
 def enviar_texto(
     telefono: Any,
     texto: str,
     *,
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
-    **opciones: Any,
 ) -> EnvioWhatsApp:
     """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``).
 
-    ``categoria`` defaults to utility; ``expira_en`` as in :func:`enviar_plantilla`.
+    Newlines and tabs are kept; NUL, other control characters and half a surrogate pair
+    raise ``MessageError``. ``categoria`` defaults to utility; the other keywords as in
+    :func:`enviar_plantilla`.
     """
     contenido = Texto(cuerpo=texto)
-    return registrar(contenido, telefono, categoria=categoria, expira_en=expira_en, **opciones)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
 
 
 def registrar(
@@ -165,7 +213,7 @@ def registrar(
     referencia: models.Model | None = None,
     tipo: str = "",
     clave: str | None = None,
-    nombre: str = "",
+    nombre: str | None = None,
     programado_para: datetime | None = None,
     cuenta: str = DEFAULT_ALIAS,
     region: str | None = None,
@@ -175,6 +223,8 @@ def registrar(
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
     The same ``clave`` always returns the first envío: nothing is recorded or sent twice.
+    ``clave`` is None (no idempotency) or a non-blank ``str``, kept exactly as given; any
+    other value raises, since treating ``0`` or ``""`` as "no clave" would send twice.
     If that envío was ``omitido`` for a recipient reason (phone, consent, window...), it is
     reconsidered with the recipient given now, since the ERP may have fixed the phone or
     recorded consent meanwhile; it still goes out at most once.
@@ -184,16 +234,22 @@ def registrar(
     and so do variables that do not fit a template of the catalog (``templates_catalog``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
     ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
-    ``expira_en`` is ``omitido`` (``vencido``).
+    ``expira_en`` is ``omitido`` (``vencido``). ``nombre`` (and the phone) are recipient
+    data: cleaned (:class:`Destinatario`), never refused for their characters.
 
     Raises:
+        TipoInvalido: ``referencia`` is not a model instance; ``tipo``, ``clave`` or
+            ``nombre`` is not text (``clave`` and ``nombre`` may be None).
+        MessageError: ``clave`` is blank, or ``tipo``/``clave`` has NUL, control
+            characters, newlines or half a surrogate pair.
         FechaInvalida: ``programado_para`` or ``expira_en`` is not a datetime (``expira_en``:
-            nor a timedelta), or is naive under ``USE_TZ``.
+            nor a timedelta), is naive under ``USE_TZ``, or falls outside years 1 to 9999.
         ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
             ``nombre_documento`` or the referencia's id is longer than its column.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     exigir_region(region)
+    exigir_argumentos(referencia=referencia, tipo=tipo, clave=clave, nombre=nombre)
     exigir_momento(programado_para, "programado_para")
     caducidad = exigir_caducidad(expira_en)
     exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
@@ -208,6 +264,47 @@ def registrar(
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return _guardar(envio, contenido)
+
+
+def exigir_argumentos(
+    *, referencia: Any = None, tipo: Any = "", clave: Any = None, nombre: Any = None
+) -> None:
+    """Refuse the send API's bookkeeping keywords of the wrong type or with bad characters.
+
+    Raises:
+        TipoInvalido, MessageError: see :func:`registrar`.
+    """
+    if referencia is not None:
+        exigir_tipo(
+            referencia, models.Model, "referencia", "usa la instancia del ERP (la orden), no su id."
+        )
+    exigir_tipo(tipo, str, "tipo", "usa un slug corto como 'vehiculo_listo', o '' (sin tipo).")
+    exigir_caracteres(tipo, "tipo", saltos=False)
+    exigir_clave(clave)
+    if nombre is not None:
+        exigir_tipo(nombre, str, "nombre", "usa el nombre del destinatario como texto, o None.")
+
+
+_EJEMPLO_CLAVE = 'usa un texto único por aviso, como f"vehiculo_listo:{orden.pk}"'
+
+
+def exigir_clave(clave: Any) -> None:
+    """Accept None (no idempotency) or non-blank text; the clave is kept exactly as given.
+
+    Raises:
+        TipoInvalido: not text (``0``, ``False``, ``123``, a list): converting it would
+            merge or drop claves silently.
+        MessageError: blank (it would mean "no clave" and send twice), or with NUL, control
+            characters, newlines or half a surrogate pair.
+    """
+    if clave is None:
+        return
+    exigir_tipo(clave, str, "clave", f"{_EJEMPLO_CLAVE}, o None para no usar clave.")
+    if not clave.strip():
+        raise MessageError(
+            f"clave está vacía y se enviaría dos veces: {_EJEMPLO_CLAVE}, o None sin clave."
+        )
+    exigir_caracteres(clave, "clave", saltos=False)
 
 
 def categoria_de_envio(contenido, cuenta: str, categoria: Categoria | str | None) -> str:
@@ -234,11 +331,18 @@ def exigir_caducidad(expira_en: Any) -> datetime | None:
     """The moment an envío expires: ``expira_en`` itself, or now + a timedelta; None: never.
 
     Raises:
-        FechaInvalida: not a datetime or timedelta, or a naive datetime with ``USE_TZ`` (its
-            moment would depend on the zone); see :func:`exigir_momento`.
+        FechaInvalida: not a datetime or timedelta, a naive datetime with ``USE_TZ`` (its
+            moment would depend on the zone; see :func:`exigir_momento`), or a timedelta
+            that takes now outside years 1 to 9999.
     """
     if isinstance(expira_en, timedelta):
-        return timezone.now() + expira_en
+        try:
+            return timezone.now() + expira_en
+        except OverflowError:
+            raise FechaInvalida(
+                f"expira_en = ahora + {expira_en.days} días cae fuera de los años 1 a 9999: usa un "
+                "plazo real, como timedelta(days=7), o None para que no caduque."
+            ) from None
     exigir_momento(expira_en, "expira_en")
     return expira_en
 
@@ -282,10 +386,8 @@ def registrar_omitido(
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
     envio = EnvioWhatsApp(
-        telefono_original=recortar(
-            EnvioWhatsApp, "telefono_original", sin_nul(destinatario.telefono)
-        ),
-        nombre=recortar(EnvioWhatsApp, "nombre", sin_nul(destinatario.nombre or "")),
+        telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
+        nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
         tipo=tipo,
         clave=clave or None,
         cuenta=cuenta,
@@ -412,7 +514,6 @@ def exigir_largos(
         valores["referencia"] = str(referencia.pk)
     for parametro, valor in valores.items():
         campo, arreglo = _ARREGLOS[parametro]
-        exigir_sin_nul(parametro, valor)
         exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
 
 

@@ -158,6 +158,25 @@ def ids_a_la_medida(evento: Evento) -> Evento:
     return evento
 
 
+def a_tiempo(evento: Evento, recibido_en: datetime) -> Evento:
+    """``evento`` with its ``fecha`` no later than ``recibido_en``, and that when it has none.
+
+    Nothing happened after we received news of it: a later timestamp is the sender's clock
+    running ahead (a phone set to 2099). Left as it is, it would keep the 24-hour window
+    open past its real end (free text sent where Meta answers 131047). An absent or
+    impossible time (``events.fecha_posible``) is also the time received, not the time of
+    processing (later, for Beat's catch-up). Preferences keep an absent time absent: their
+    order is judged only when it is known.
+    """
+    if not isinstance(evento, EventoEstado | EventoMensaje | EventoPreferencia):
+        return evento
+    if evento.fecha is None:
+        fecha = None if isinstance(evento, EventoPreferencia) else recibido_en
+    else:
+        fecha = min(evento.fecha, recibido_en)
+    return evento if fecha == evento.fecha else dataclasses.replace(evento, fecha=fecha)
+
+
 def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
     aplicadores = {
         EventoEstado: _aplicar_estado,

@@ -316,6 +316,27 @@ def test_parse_webhook__status_with_odd_types_degrades_field_by_field(backend):
     assert (evento.fecha, evento.errores) == (None, ())
 
 
+@pytest.mark.parametrize(
+    ("timestamp", "fecha"),
+    [
+        pytest.param("-62135596800", None, id="year-1"),
+        pytest.param("1230767999", None, id="before-2009"),
+        pytest.param("1230768000", ts(1230768000), id="2009"),
+        pytest.param("4102444799", ts(4102444799), id="end-of-2099"),
+        pytest.param("4102444800", None, id="2100"),
+        pytest.param("253402300799", None, id="year-9999"),
+    ],
+)
+def test_parse_webhook__timestamp_no_clock_could_write_is_absent(backend, timestamp, fecha):
+    cuerpo = json.loads(raw("estado_sent.json"))
+    status = cuerpo["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status.update(timestamp=timestamp)
+
+    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+
+    assert evento.fecha == fecha
+
+
 def test_parse_webhook__status_of_a_future_kind_is_kept_as_given(backend):
     cuerpo = json.loads(raw("estado_read.json"))
     cuerpo["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "played"

@@ -31,9 +31,11 @@ from ..events import (
     EventoPlantilla,
     EventoPreferencia,
     Media,
+    fecha_posible,
     normalizar_idioma,
 )
 from ..exceptions import WebhookMalformado, WebhookRechazado
+from ..messages import texto_almacenable
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,7 @@ def cuerpo(raw: bytes | str) -> Json:
         WebhookMalformado: not JSON (or not UTF-8), or not a JSON object.
     """
     try:
-        # NUL characters cannot be stored in PostgreSQL text or jsonb: drop them while decoding.
-        datos = json.loads(raw, object_hook=_sin_nulos_objeto)
+        datos = json.loads(raw, object_hook=_texto_almacenable_objeto)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise WebhookMalformado("El cuerpo del webhook no es JSON válido.") from exc
     if not isinstance(datos, dict):
@@ -137,17 +138,19 @@ def cuerpo(raw: bytes | str) -> Json:
     return datos
 
 
-def _sin_nulos(valor: Any) -> Any:
+def _texto_almacenable(valor: Any) -> Any:
     if isinstance(valor, str):
-        return valor.replace("\x00", "")
+        return texto_almacenable(valor)
     if isinstance(valor, list):
-        return [_sin_nulos(elemento) for elemento in valor]
+        return [_texto_almacenable(elemento) for elemento in valor]
     return valor
 
 
-def _sin_nulos_objeto(objeto: dict[str, Any]) -> dict[str, Any]:
-    # Nested objects were cleaned by their own hook call; strings and lists are cleaned here.
-    return {_sin_nulos(clave): _sin_nulos(valor) for clave, valor in objeto.items()}
+def _texto_almacenable_objeto(objeto: dict[str, Any]) -> dict[str, Any]:
+    # Every string of the body enters here, while decoding (NUL and lone surrogates would
+    # make the row unwritable: ``texto_almacenable``): nested objects were cleaned by
+    # their own hook call; their keys, strings and lists are cleaned here.
+    return {_texto_almacenable(clave): _texto_almacenable(v) for clave, v in objeto.items()}
 
 
 def eventos(datos: Json) -> list[Evento]:
@@ -585,12 +588,15 @@ def _entero(valor: Any) -> int | None:
 
 
 def _fecha(valor: Any) -> datetime | None:
-    """A Unix-seconds timestamp (Meta sends strings) as an aware UTC datetime."""
+    """A Unix-seconds timestamp (Meta sends strings) as an aware UTC datetime.
+
+    None (absent) when it is not a number or no real clock wrote it (``fecha_posible``).
+    """
     segundos = _entero(valor)
     if segundos is None:
         return None
     try:
-        return datetime.fromtimestamp(segundos, tz=UTC)
+        return fecha_posible(datetime.fromtimestamp(segundos, tz=UTC))
     except (OverflowError, OSError, ValueError):
         return None
 
