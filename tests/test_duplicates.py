@@ -23,6 +23,7 @@ from django.utils import timezone
 from whatsapp_notify import delivery, enviar_plantilla, signals
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.references import referencia_de
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +86,7 @@ def estado(wamid: str, status: str, envio: EnvioWhatsApp, wa_id: str = CLIENTE_W
         "status": status,
         "timestamp": str(int(timezone.now().timestamp())),
         "recipient_id": wa_id,
-        "biz_opaque_callback_data": str(envio.pk),
+        "biz_opaque_callback_data": referencia_de(envio.pk),
     }
 
 
@@ -240,6 +241,44 @@ def test_estado_de_la_primera_copia_tras_el_reenvio__se_registra_como_duplicado(
     assert envio.leido_en is None  # the other copy's read says nothing of this one
     assert duplicados == [(envio.pk, "wamid.A")]
     assert [(e.eventos, e.desconocidos) for e in (primero, segundo)] == [(1, 0), (1, 0)]
+
+
+# -- another app on the same WABA echoes its own callback data ------------------------------
+
+AJENOS = [
+    pytest.param("{pk}", id="numero-igual-al-id"),
+    pytest.param("wn:{pk}:0123456789abcdef", id="etiqueta-falsa"),
+]
+
+
+@pytest.mark.parametrize("dato", AJENOS)
+def test_dato_de_otra_app__no_asienta_nuestro_incierto(client, meta, dato):
+    envio = incierto_por("timeout", meta)
+    ajeno = estado("wamid.OTRA_APP", "sent", envio)
+    ajeno["biz_opaque_callback_data"] = dato.format(pk=envio.pk)
+
+    llegado = publicar(client, cuerpo_de_estados(ajeno))
+
+    envio = leer(envio)
+    assert (envio.estado, envio.wamid, envio.enviado_en) == (EstadoEnvio.INCIERTO, None, None)
+    assert envio.confirmado_en is None
+    assert llegado.desconocidos == 1
+
+
+@pytest.mark.parametrize("dato", AJENOS)
+def test_dato_de_otra_app__no_marca_duplicado_un_envio_entregado(client, meta, duplicados, dato):
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.NUESTRO", CLIENTE_WA_ID))
+    envio = nuevo_envio()
+    delivery.entregar(envio.pk)
+    publicar(client, cuerpo_de_estados(estado("wamid.NUESTRO", "delivered", envio)))
+    ajeno = estado("wamid.OTRA_APP", "delivered", envio)
+    ajeno["biz_opaque_callback_data"] = dato.format(pk=envio.pk)
+
+    publicar(client, cuerpo_de_estados(ajeno))
+
+    envio = leer(envio)
+    assert (envio.estado, envio.wamid) == (EstadoEnvio.ENTREGADO, "wamid.NUESTRO")
+    assert (envio.duplicado, envio.wamids_duplicados, duplicados) == (False, [], [])
 
 
 # -- counted where operators look ------------------------------------------------------------

@@ -47,6 +47,7 @@ from .outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
 from .reconciliation import liberar_inciertos, registrar_duplicado
+from .references import referencia_de
 from .templates_catalog import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
         contenido = documento
     else:
         contenido = Texto(envio.texto)
-    return Salida(telefono=envio.telefono, contenido=contenido, referencia=str(envio.pk))
+    return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
