@@ -110,8 +110,9 @@ def publicar(client, crudo: bytes):
     return EventoWebhook.objects.get(sha256=hashlib.sha256(crudo).hexdigest())
 
 
-def despachar(ahora: datetime) -> list[int]:
-    """What Beat's ``despachar`` does at ``ahora``: find the due envíos and deliver them."""
+def despachar(ahora: datetime | None = None) -> list[int]:
+    """What Beat's ``despachar`` does at ``ahora`` (default: the database's clock, as Beat
+    reads it): find the due envíos and deliver them."""
     ids = delivery.envios_por_despachar(ahora)
     for pk in ids:
         delivery.entregar(pk)
@@ -321,3 +322,84 @@ def test_alerta_de_fallos__cuenta_los_duplicados():
     assert operations.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
     assert operations.alertar_fallos(ahora) is True
     assert "llegaron dos veces al cliente (duplicados): 2" in mail.outbox[0].body
+
+
+# -- one clock for re-send decisions: the database's ---------------------------------------
+
+RELOJ = timezone.now  # the real clock, taken before any test moves a host's
+
+
+def reloj_del_host(monkeypatch, desfase: timedelta) -> None:
+    """This process plays a host whose clock is ``desfase`` off."""
+    monkeypatch.setattr(timezone, "now", lambda: RELOJ() + desfase)
+
+
+def cuenta_al_dia() -> EnvioWhatsApp:
+    """Another send of the account, accepted two minutes ago, whose status came back."""
+    return EnvioWhatsApp.objects.create(
+        telefono=OTRO_WA_ID,
+        clase="plantilla",
+        plantilla="vehiculo_listo_cliente",
+        estado=EstadoEnvio.ENTREGADO,
+        intentos=1,
+        wamid="wamid.C",
+        enviado_en=RELOJ() - timedelta(minutes=2),
+        confirmado_en=RELOJ(),
+    )
+
+
+def test_reloj_del_worker_atrasado__beat_no_reenvia_lo_que_sigue_en_vuelo(meta, monkeypatch):
+    envio = nuevo_envio()
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))  # the worker's host
+    assert delivery.reclamar(envio.pk)  # ...and its request is in flight
+    monkeypatch.setattr(timezone, "now", RELOJ)  # Beat's host, on time
+    cuenta_al_dia()
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    assert despachar() == []
+
+    assert (leer(envio).estado, leer(envio).intentos) == (EstadoEnvio.ENVIANDO, 1)
+    assert enviados_a(meta, CLIENTE_WA_ID) == 0
+
+
+def test_reloj_de_beat_adelantado__beat_lee_la_hora_de_la_base(postgres, meta, monkeypatch):
+    envio = nuevo_envio()
+    assert delivery.reclamar(envio.pk)
+    cuenta_al_dia()
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+    reloj_del_host(monkeypatch, timedelta(minutes=20))  # Beat's host runs ahead
+
+    assert despachar() == []
+
+    assert leer(envio).estado == EstadoEnvio.ENVIANDO
+    assert enviados_a(meta, CLIENTE_WA_ID) == 0
+
+
+def test_reloj_del_worker_atrasado__el_incierto_espera_reconcile_after_de_la_base(
+    meta, monkeypatch
+):
+    # Its proximo_intento comes from the worker's clock, 20 minutes early.
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))
+    envio = incierto_por("timeout", meta)
+    monkeypatch.setattr(timezone, "now", RELOJ)
+    cuenta_al_dia()
+    EnvioWhatsApp.objects.filter(wamid="wamid.C").update(enviado_en=RELOJ())
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    assert despachar(RELOJ() + timedelta(seconds=RECONCILIAR - 60)) == []
+    assert leer(envio).estado == EstadoEnvio.INCIERTO
+    assert despachar(RELOJ() + timedelta(seconds=RECONCILIAR + 60)) == [envio.pk]
+    assert enviados_a(meta, CLIENTE_WA_ID) == 2
+
+
+def test_reloj_del_worker_atrasado__sus_marcas_son_la_hora_de_la_base(meta, monkeypatch):
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.A", CLIENTE_WA_ID))
+    envio = nuevo_envio()
+    antes = RELOJ() - timedelta(seconds=1)  # SQLite keeps milliseconds
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+
+    envio = leer(envio)
+    assert antes <= envio.reclamado_en <= RELOJ()
+    assert antes <= envio.enviado_en <= RELOJ()

@@ -208,7 +208,7 @@ def test_despachar__incierto_no_se_reenvia_antes_de_reconcile_after(guion, wa_se
     assert tasks.despachar() == 0
     assert leer(envio).estado == EstadoEnvio.INCIERTO
 
-    actualizar(envio, proximo_intento=hace(1))
+    actualizar(envio, proximo_intento=hace(1), reclamado_en=hace(901))
     webhooks_al_dia()
     assert tasks.despachar() == 1
 

@@ -13,11 +13,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
 
 from . import signals
+from .conf import get_settings
 from .models import EnvioWhatsApp, EstadoEnvio
 from .phones import mask
 
@@ -81,7 +83,14 @@ def liberar_inciertos(ahora: datetime) -> int:
     ``ahora - ESPERA_ESTADO`` still waits for its first one. The others stay ``incierto``,
     due again in ``REVISAR_CADA``, logged once. Returns how many went back.
     """
-    vencidos = EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora)
+    # proximo_intento was computed on the worker's clock; the claim time is the
+    # database's, like ``ahora``: a worker whose clock runs behind cannot shorten the wait.
+    espera = get_settings().seconds("RECONCILE_AFTER")
+    vencidos = EnvioWhatsApp.objects.filter(
+        _reclamado("lte", ahora - espera),
+        estado=EstadoEnvio.INCIERTO,
+        proximo_intento__lte=ahora,
+    )
     por_cuenta = (
         vencidos.values("cuenta")
         .annotate(desde=Min(Coalesce("reclamado_en", "creado_en")))
@@ -95,6 +104,24 @@ def liberar_inciertos(ahora: datetime) -> int:
         liberados += _liberar(de_la_cuenta, corte, ahora)
         _retener(de_la_cuenta, cuenta, ahora)
     return liberados
+
+
+def hora_de_la_base() -> datetime:
+    """The database's current time: the clock Beat and the workers share.
+
+    Workers stamp ``reclamado_en`` and ``enviado_en`` with it (``Now()`` in their UPDATE),
+    so Beat's decisions to send again compare times read from one clock whatever the
+    hosts' clocks say. SQLite runs inside each process, on the one host its file lives
+    on: there it is this process's clock.
+    """
+    conexion = connections[router.db_for_read(EnvioWhatsApp)]
+    if conexion.vendor != "postgresql":
+        return timezone.now()
+    with conexion.cursor() as cursor:
+        # STATEMENT_TIMESTAMP, like Django's Now(): CURRENT_TIMESTAMP stops at the start
+        # of the transaction.
+        cursor.execute("SELECT STATEMENT_TIMESTAMP()")
+        return cursor.fetchone()[0]
 
 
 def _reclamado(operador: str, cuando: datetime) -> Q:
