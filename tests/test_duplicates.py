@@ -193,6 +193,66 @@ def test_cuenta_tranquila__el_incierto_espera_sin_reenviarse_y_se_registra_una_v
     assert len(retenidos) == 1
 
 
+AVISO = timedelta(seconds=RECONCILIAR) + timedelta(hours=1)  # reconciliation.AVISAR_TRAS
+
+
+@pytest.mark.parametrize(
+    "agotado", [pytest.param(False, id="retenido"), pytest.param(True, id="sin-intentos")]
+)
+def test_cuenta_tranquila__pasado_el_plazo_se_avisa_a_admins_una_vez_y_no_se_reenvia(
+    meta, mailoutbox, wa_settings, agotado
+):
+    if agotado:
+        wa_settings(MAX_ATTEMPTS=1)
+    envio = incierto_por("timeout", meta)
+    intentado = leer(envio).reclamado_en
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    despachar(intentado + AVISO - timedelta(minutes=1))
+    assert mailoutbox == []
+
+    for horas in (0, 1, 24, 24 * 30):
+        despachar(intentado + AVISO + timedelta(hours=horas, minutes=1))
+
+    assert len(mailoutbox) == 1
+    aviso = mailoutbox[0]
+    assert "1 envío(s) sin confirmar esperan tu decisión" in aviso.subject
+    assert f"Envíos: {envio.pk}" in aviso.body
+    assert intentado.isoformat(timespec="minutes") in aviso.body
+    assert "«Reenviar»" in aviso.body
+    assert "5678" not in aviso.body  # never a phone number
+    envio = leer(envio)
+    assert (envio.estado, enviados_a(meta, CLIENTE_WA_ID)) == (EstadoEnvio.INCIERTO, 1)
+    assert "Avisado a los administradores" in envio.error_detalle
+
+
+def test_cuenta_tranquila__otro_retenido_mas_tarde_tiene_su_propio_aviso(meta, mailoutbox):
+    primero = incierto_por("timeout", meta)
+    despachar(leer(primero).reclamado_en + AVISO + timedelta(minutes=1))
+    segundo = nuevo_envio(OTRO)
+    EnvioWhatsApp.objects.filter(pk=segundo.pk).update(
+        estado=EstadoEnvio.INCIERTO, intentos=1, reclamado_en=timezone.now() + timedelta(hours=3)
+    )
+
+    despachar(timezone.now() + timedelta(hours=3) + AVISO + timedelta(minutes=1))
+
+    assert ["1 envío(s) sin confirmar" in aviso.subject for aviso in mailoutbox] == [True] * 2
+    assert f"Envíos: {segundo.pk}\n" in mailoutbox[1].body
+
+
+def test_whatsapp_check__senala_los_que_esperan_una_decision(meta):
+    from whatsapp_notify.management.commands.whatsapp_check import revisar_reconciliacion
+
+    envio = incierto_por("timeout", meta)
+    despachar(leer(envio).reclamado_en + AVISO + timedelta(minutes=1))
+
+    lineas = revisar_reconciliacion("default")
+
+    assert [linea.nivel.name for linea in lineas] == ["WARN", "WARN"]
+    assert "1 envío(s) sin confirmar esperan tu decisión" in lineas[-1].detalle
+    assert "«Reenviar»" in lineas[-1].fix
+
+
 def test_webhooks_al_dia__el_incierto_se_reenvia_una_vez(client, meta):
     # The first copy never went out (Meta never got it): no status will ever come for it.
     envio = incierto_por("timeout", meta)

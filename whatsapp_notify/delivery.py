@@ -47,7 +47,12 @@ from .operations import politica
 from .outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
-from .reconciliation import hora_de_la_base, liberar_inciertos, registrar_duplicado
+from .reconciliation import (
+    avisar_retenidos,
+    hora_de_la_base,
+    liberar_inciertos,
+    registrar_duplicado,
+)
 from .references import referencia_de
 from .templates_catalog import buscar as buscar_plantilla
 
@@ -469,21 +474,25 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     """
     # One clock for every comparison that decides a re-send: the database's, the one
     # workers stamp reclamado_en and enviado_en with (see reconciliation.hora_de_la_base).
-    ahora = ahora or hora_de_la_base()
+    # Schedules and expiries were set on the ERP's clock and keep being read on this one.
+    reenvio = ahora or hora_de_la_base()
+    ahora = ahora or timezone.now()
     settings = get_settings()
     omitir_vencidos(ahora)
     EnvioWhatsApp.objects.filter(estado=EstadoEnvio.PROGRAMADO, programado_para__lte=ahora).update(
         estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
     )
     atascados = EnvioWhatsApp.objects.filter(
-        estado=EstadoEnvio.ENVIANDO, reclamado_en__lte=ahora - settings.seconds("RECONCILE_AFTER")
+        estado=EstadoEnvio.ENVIANDO,
+        reclamado_en__lte=reenvio - settings.seconds("RECONCILE_AFTER"),
     )
     # A worker died mid-send: as after a timeout, resend while attempts remain.
     atascados.filter(intentos__lt=settings.MAX_ATTEMPTS).update(
-        estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora
+        estado=EstadoEnvio.INCIERTO, proximo_intento=reenvio, actualizado_en=ahora
     )
     atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
-    liberar_inciertos(ahora)
+    liberar_inciertos(reenvio)
+    avisar_retenidos(reenvio)  # held too long: never in silence
     pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
     perdido = ahora - settings.seconds("REDISPATCH_AFTER")
     return list(
