@@ -33,6 +33,7 @@ from whatsapp_notify.models import (
     MotivoOmision,
 )
 from whatsapp_notify.phones import mask
+from whatsapp_notify.references import referencia_de
 
 pytestmark = pytest.mark.django_db
 
@@ -224,7 +225,7 @@ def test_reenviar__sends_again_through_the_pipeline(
     assert (envio.intentos, envio.error_codigo, envio.error_detalle) == (1, None, "")
     assert envio.fallido_en is None
     assert [(m.telefono, m.contenido.nombre, m.referencia) for m in outbox] == [
-        (TELEFONO, "vehiculo_listo_cliente", str(envio.pk))
+        (TELEFONO, "vehiculo_listo_cliente", referencia_de(envio.pk))
     ]
     assert mensajes_de(response) == ["1 envío vuelve a la cola."]
 
@@ -294,7 +295,7 @@ def test_reenviar__incierto_confirmed_is_sent_again(
     incierto = leer(incierto)
     assert response.status_code == 302
     assert (incierto.estado, incierto.intentos, incierto.error_detalle) == ("enviado", 1, "")
-    assert [m.referencia for m in outbox] == [str(incierto.pk)]
+    assert [m.referencia for m in outbox] == [referencia_de(incierto.pk)]
     assert mensajes_de(response) == ["1 envío vuelve a la cola."]
 
 
@@ -334,7 +335,7 @@ def test_reenviar__skips_what_was_already_sent_and_says_why(
     assert {e.estado for e in EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in ya_enviados])} == {
         estado
     }
-    assert [m.referencia for m in outbox] == [str(fallido.pk)]
+    assert [m.referencia for m in outbox] == [referencia_de(fallido.pk)]
     razon = RAZONES_NO_REENVIO[acciones.YA_ENVIADO]
     assert mensajes_de(response) == [
         "1 envío vuelve a la cola.",
@@ -369,7 +370,7 @@ def test_reenviar__omitido_goes_once_consent_was_granted(
 
     envio.refresh_from_db()
     assert (envio.estado, envio.motivo) == (EstadoEnvio.ENVIADO, "")
-    assert [m.referencia for m in outbox] == [str(envio.pk)]
+    assert [m.referencia for m in outbox] == [referencia_de(envio.pk)]
 
 
 @pytest.mark.parametrize(
@@ -544,7 +545,7 @@ def test_reanudar__unpauses_the_account_and_dispatches_what_waited(
     assert (cuenta.pausada, cuenta.error_codigo) == (False, None)
     assert cuenta.reanudada_en is not None
     assert envio.estado == EstadoEnvio.ENVIADO
-    assert [m.referencia for m in outbox] == [str(envio.pk)]
+    assert [m.referencia for m in outbox] == [referencia_de(envio.pk)]
     assert mensajes_de(response) == [
         "Cuenta reanudada: default. Sus envíos en espera se despachan ahora."
     ]

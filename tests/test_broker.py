@@ -24,6 +24,7 @@ from tests.graph_stub import GraphStub
 from tests.test_worker_redis import celery_worker, esperar_estado
 from whatsapp_notify import enviar_plantilla, tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.references import referencia_de
 
 TELEFONO = "+52 55 1234 5678"
 # The app's own bound is PLAZO_PUBLICACION (≤ 1 s); the margin is for a loaded CI machine.
@@ -98,7 +99,7 @@ def test_enviar_plantilla__broker_con_fallo_no_retiene_al_erp_y_beat_lo_envia(
     tasks._broker.reiniciar()
     assert tasks.despachar() == 1
     assert leer(envio).estado == EstadoEnvio.ENVIADO
-    assert [llamada.referencia for llamada in guion.llamadas] == [str(envio.pk)]
+    assert [llamada.referencia for llamada in guion.llamadas] == [referencia_de(envio.pk)]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +223,7 @@ def test_worker__tras_el_broker_mudo_beat_y_el_worker_lo_envian_una_vez(
         envio = esperar_estado(envio, EstadoEnvio.ENVIADO, log)
         time.sleep(1)  # a late copy of the timed-out publish would have arrived by now
         [peticion] = graph.mensajes()
-        assert peticion.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+        assert peticion.cuerpo["biz_opaque_callback_data"] == referencia_de(envio.pk)
         assert leer(envio).intentos == 1
 
 
@@ -258,7 +259,7 @@ def test_on_commit__conexion_caida_tras_el_commit_no_llega_al_erp(postgres, guio
     assert (envio.estado, envio.despachado_en) == (EstadoEnvio.PENDIENTE, None)
     assert tasks.despachar() == 1
     assert leer(envio).estado == EstadoEnvio.ENVIADO
-    assert [llamada.referencia for llamada in guion.llamadas] == [str(envio.pk)]
+    assert [llamada.referencia for llamada in guion.llamadas] == [referencia_de(envio.pk)]
 
 
 @pytest.mark.parametrize("origen", ["reenviar", "reanudar"])

@@ -41,6 +41,7 @@ from whatsapp_notify.models import (
     MediaSubido,
     Mensaje,
 )
+from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 TELEFONO = "+52 55 1234 5678"
@@ -132,7 +133,7 @@ def test_entregar__la_referencia_del_proveedor_es_el_id_del_envio(guion):
     delivery.entregar(envio.pk)
 
     [llamada] = guion.llamadas
-    assert llamada.referencia == str(envio.pk)
+    assert llamada.referencia == referencia_de(envio.pk)
     assert llamada.telefono == "525512345678"
     assert llamada.contenido.nombre == "vehiculo_listo_cliente"
     assert llamada.contenido.variables == ["Ana", "Mazda 3", "OT-42"]
@@ -954,7 +955,7 @@ def test_meta__5xx_y_luego_exito(graph):
     assert len(graph.calls) == 2
     for llamada in graph.calls:
         cuerpo = cuerpo_enviado(llamada)
-        assert cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+        assert cuerpo["biz_opaque_callback_data"] == referencia_de(envio.pk)
         assert cuerpo["to"] == "+525512345678"
         assert cuerpo["template"]["name"] == "vehiculo_listo_cliente"
         assert llamada.request.headers["Authorization"] == f"Bearer {TOKEN}"

@@ -23,6 +23,7 @@ from django.utils import timezone
 from whatsapp_notify import delivery, enviar_plantilla, signals
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.references import referencia_de
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +86,7 @@ def estado(wamid: str, status: str, envio: EnvioWhatsApp, wa_id: str = CLIENTE_W
         "status": status,
         "timestamp": str(int(timezone.now().timestamp())),
         "recipient_id": wa_id,
-        "biz_opaque_callback_data": str(envio.pk),
+        "biz_opaque_callback_data": referencia_de(envio.pk),
     }
 
 
@@ -109,8 +110,9 @@ def publicar(client, crudo: bytes):
     return EventoWebhook.objects.get(sha256=hashlib.sha256(crudo).hexdigest())
 
 
-def despachar(ahora: datetime) -> list[int]:
-    """What Beat's ``despachar`` does at ``ahora``: find the due envíos and deliver them."""
+def despachar(ahora: datetime | None = None) -> list[int]:
+    """What Beat's ``despachar`` does at ``ahora`` (default: the database's clock, as Beat
+    reads it): find the due envíos and deliver them."""
     ids = delivery.envios_por_despachar(ahora)
     for pk in ids:
         delivery.entregar(pk)
@@ -191,6 +193,66 @@ def test_cuenta_tranquila__el_incierto_espera_sin_reenviarse_y_se_registra_una_v
     assert len(retenidos) == 1
 
 
+AVISO = timedelta(seconds=RECONCILIAR) + timedelta(hours=1)  # reconciliation.AVISAR_TRAS
+
+
+@pytest.mark.parametrize(
+    "agotado", [pytest.param(False, id="retenido"), pytest.param(True, id="sin-intentos")]
+)
+def test_cuenta_tranquila__pasado_el_plazo_se_avisa_a_admins_una_vez_y_no_se_reenvia(
+    meta, mailoutbox, wa_settings, agotado
+):
+    if agotado:
+        wa_settings(MAX_ATTEMPTS=1)
+    envio = incierto_por("timeout", meta)
+    intentado = leer(envio).reclamado_en
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    despachar(intentado + AVISO - timedelta(minutes=1))
+    assert mailoutbox == []
+
+    for horas in (0, 1, 24, 24 * 30):
+        despachar(intentado + AVISO + timedelta(hours=horas, minutes=1))
+
+    assert len(mailoutbox) == 1
+    aviso = mailoutbox[0]
+    assert "1 envío(s) sin confirmar esperan tu decisión" in aviso.subject
+    assert f"Envíos: {envio.pk}" in aviso.body
+    assert intentado.isoformat(timespec="minutes") in aviso.body
+    assert "«Reenviar»" in aviso.body
+    assert "5678" not in aviso.body  # never a phone number
+    envio = leer(envio)
+    assert (envio.estado, enviados_a(meta, CLIENTE_WA_ID)) == (EstadoEnvio.INCIERTO, 1)
+    assert "Avisado a los administradores" in envio.error_detalle
+
+
+def test_cuenta_tranquila__otro_retenido_mas_tarde_tiene_su_propio_aviso(meta, mailoutbox):
+    primero = incierto_por("timeout", meta)
+    despachar(leer(primero).reclamado_en + AVISO + timedelta(minutes=1))
+    segundo = nuevo_envio(OTRO)
+    EnvioWhatsApp.objects.filter(pk=segundo.pk).update(
+        estado=EstadoEnvio.INCIERTO, intentos=1, reclamado_en=timezone.now() + timedelta(hours=3)
+    )
+
+    despachar(timezone.now() + timedelta(hours=3) + AVISO + timedelta(minutes=1))
+
+    assert ["1 envío(s) sin confirmar" in aviso.subject for aviso in mailoutbox] == [True] * 2
+    assert f"Envíos: {segundo.pk}\n" in mailoutbox[1].body
+
+
+def test_whatsapp_check__senala_los_que_esperan_una_decision(meta):
+    from whatsapp_notify.management.commands.whatsapp_check import revisar_reconciliacion
+
+    envio = incierto_por("timeout", meta)
+    despachar(leer(envio).reclamado_en + AVISO + timedelta(minutes=1))
+
+    lineas = revisar_reconciliacion("default")
+
+    assert [linea.nivel.name for linea in lineas] == ["WARN", "WARN"]
+    assert "1 envío(s) sin confirmar esperan tu decisión" in lineas[-1].detalle
+    assert "«Reenviar»" in lineas[-1].fix
+
+
 def test_webhooks_al_dia__el_incierto_se_reenvia_una_vez(client, meta):
     # The first copy never went out (Meta never got it): no status will ever come for it.
     envio = incierto_por("timeout", meta)
@@ -242,6 +304,44 @@ def test_estado_de_la_primera_copia_tras_el_reenvio__se_registra_como_duplicado(
     assert [(e.eventos, e.desconocidos) for e in (primero, segundo)] == [(1, 0), (1, 0)]
 
 
+# -- another app on the same WABA echoes its own callback data ------------------------------
+
+AJENOS = [
+    pytest.param("{pk}", id="numero-igual-al-id"),
+    pytest.param("wn:{pk}:0123456789abcdef", id="etiqueta-falsa"),
+]
+
+
+@pytest.mark.parametrize("dato", AJENOS)
+def test_dato_de_otra_app__no_asienta_nuestro_incierto(client, meta, dato):
+    envio = incierto_por("timeout", meta)
+    ajeno = estado("wamid.OTRA_APP", "sent", envio)
+    ajeno["biz_opaque_callback_data"] = dato.format(pk=envio.pk)
+
+    llegado = publicar(client, cuerpo_de_estados(ajeno))
+
+    envio = leer(envio)
+    assert (envio.estado, envio.wamid, envio.enviado_en) == (EstadoEnvio.INCIERTO, None, None)
+    assert envio.confirmado_en is None
+    assert llegado.desconocidos == 1
+
+
+@pytest.mark.parametrize("dato", AJENOS)
+def test_dato_de_otra_app__no_marca_duplicado_un_envio_entregado(client, meta, duplicados, dato):
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.NUESTRO", CLIENTE_WA_ID))
+    envio = nuevo_envio()
+    delivery.entregar(envio.pk)
+    publicar(client, cuerpo_de_estados(estado("wamid.NUESTRO", "delivered", envio)))
+    ajeno = estado("wamid.OTRA_APP", "delivered", envio)
+    ajeno["biz_opaque_callback_data"] = dato.format(pk=envio.pk)
+
+    publicar(client, cuerpo_de_estados(ajeno))
+
+    envio = leer(envio)
+    assert (envio.estado, envio.wamid) == (EstadoEnvio.ENTREGADO, "wamid.NUESTRO")
+    assert (envio.duplicado, envio.wamids_duplicados, duplicados) == (False, [], [])
+
+
 # -- counted where operators look ------------------------------------------------------------
 
 
@@ -282,3 +382,84 @@ def test_alerta_de_fallos__cuenta_los_duplicados():
     assert operations.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
     assert operations.alertar_fallos(ahora) is True
     assert "llegaron dos veces al cliente (duplicados): 2" in mail.outbox[0].body
+
+
+# -- one clock for re-send decisions: the database's ---------------------------------------
+
+RELOJ = timezone.now  # the real clock, taken before any test moves a host's
+
+
+def reloj_del_host(monkeypatch, desfase: timedelta) -> None:
+    """This process plays a host whose clock is ``desfase`` off."""
+    monkeypatch.setattr(timezone, "now", lambda: RELOJ() + desfase)
+
+
+def cuenta_al_dia() -> EnvioWhatsApp:
+    """Another send of the account, accepted two minutes ago, whose status came back."""
+    return EnvioWhatsApp.objects.create(
+        telefono=OTRO_WA_ID,
+        clase="plantilla",
+        plantilla="vehiculo_listo_cliente",
+        estado=EstadoEnvio.ENTREGADO,
+        intentos=1,
+        wamid="wamid.C",
+        enviado_en=RELOJ() - timedelta(minutes=2),
+        confirmado_en=RELOJ(),
+    )
+
+
+def test_reloj_del_worker_atrasado__beat_no_reenvia_lo_que_sigue_en_vuelo(meta, monkeypatch):
+    envio = nuevo_envio()
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))  # the worker's host
+    assert delivery.reclamar(envio.pk)  # ...and its request is in flight
+    monkeypatch.setattr(timezone, "now", RELOJ)  # Beat's host, on time
+    cuenta_al_dia()
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    assert despachar() == []
+
+    assert (leer(envio).estado, leer(envio).intentos) == (EstadoEnvio.ENVIANDO, 1)
+    assert enviados_a(meta, CLIENTE_WA_ID) == 0
+
+
+def test_reloj_de_beat_adelantado__beat_lee_la_hora_de_la_base(postgres, meta, monkeypatch):
+    envio = nuevo_envio()
+    assert delivery.reclamar(envio.pk)
+    cuenta_al_dia()
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+    reloj_del_host(monkeypatch, timedelta(minutes=20))  # Beat's host runs ahead
+
+    assert despachar() == []
+
+    assert leer(envio).estado == EstadoEnvio.ENVIANDO
+    assert enviados_a(meta, CLIENTE_WA_ID) == 0
+
+
+def test_reloj_del_worker_atrasado__el_incierto_espera_reconcile_after_de_la_base(
+    meta, monkeypatch
+):
+    # Its proximo_intento comes from the worker's clock, 20 minutes early.
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))
+    envio = incierto_por("timeout", meta)
+    monkeypatch.setattr(timezone, "now", RELOJ)
+    cuenta_al_dia()
+    EnvioWhatsApp.objects.filter(wamid="wamid.C").update(enviado_en=RELOJ())
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.B", CLIENTE_WA_ID))
+
+    assert despachar(RELOJ() + timedelta(seconds=RECONCILIAR - 60)) == []
+    assert leer(envio).estado == EstadoEnvio.INCIERTO
+    assert despachar(RELOJ() + timedelta(seconds=RECONCILIAR + 60)) == [envio.pk]
+    assert enviados_a(meta, CLIENTE_WA_ID) == 2
+
+
+def test_reloj_del_worker_atrasado__sus_marcas_son_la_hora_de_la_base(meta, monkeypatch):
+    meta.add(responses.POST, MENSAJES, json=aceptado("wamid.A", CLIENTE_WA_ID))
+    envio = nuevo_envio()
+    antes = RELOJ() - timedelta(seconds=1)  # SQLite keeps milliseconds
+    reloj_del_host(monkeypatch, timedelta(minutes=-20))
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
+
+    envio = leer(envio)
+    assert antes <= envio.reclamado_en <= RELOJ()
+    assert antes <= envio.enviado_en <= RELOJ()

@@ -41,6 +41,7 @@ from whatsapp_notify.models import (
     MotivoOmision,
 )
 from whatsapp_notify.models import Plantilla as PlantillaCatalogo
+from whatsapp_notify.references import referencia_de
 
 TELEFONO = "+52 1 55 1234 5678"
 DIGITOS = "525512345678"
@@ -136,7 +137,7 @@ def test_enviar_plantilla__se_entrega_al_confirmar(outbox):
     assert (enviado.cuenta, enviado.telefono, enviado.referencia) == (
         "default",
         DIGITOS,
-        str(envio.pk),
+        referencia_de(envio.pk),
     )
     assert enviado.contenido == Plantilla(PLANTILLA, "es_MX", VARIABLES)
 
@@ -992,7 +993,7 @@ def test_transaccion__encola_solo_al_ejecutar_on_commit(django_capture_on_commit
     callbacks[0]()
 
     assert leer(envio).estado == EstadoEnvio.ENVIADO
-    assert [enviado.referencia for enviado in outbox] == [str(envio.pk)]
+    assert [enviado.referencia for enviado in outbox] == [referencia_de(envio.pk)]
 
 
 # -- broker down -------------------------------------------------------------------------
@@ -1021,7 +1022,7 @@ def test_broker_caido__el_envio_queda_pendiente_y_beat_lo_envia(outbox, caplog):
     tasks._broker.reiniciar()
     assert tasks.despachar() == 1
     assert leer(envio).estado == EstadoEnvio.ENVIADO
-    assert [enviado.referencia for enviado in outbox] == [str(envio.pk)]
+    assert [enviado.referencia for enviado in outbox] == [referencia_de(envio.pk)]
 
 
 # -- logs --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from whatsapp_notify import delivery
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.exceptions import classify
 from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 
@@ -80,7 +81,7 @@ def test_entregar__dos_workers_sobre_el_mismo_envio_envian_una_vez(guion):
         assert envio.wamid
 
     enviados = Counter(llamada.referencia for llamada in guion.llamadas)
-    assert enviados == Counter({str(envio.pk): 1 for envio in envios})
+    assert enviados == Counter({referencia_de(envio.pk): 1 for envio in envios})
 
 
 def test_entregar__varios_workers_con_token_expirado_alertan_una_vez(guion):

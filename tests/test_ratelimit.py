@@ -17,6 +17,7 @@ from whatsapp_notify.conf import parse_rate
 from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.ratelimit import LocalBucket, RateLimiter
+from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 CERRADO = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -224,7 +225,7 @@ def test_entregar__sin_ficha_devuelve_el_envio_sin_contar_el_intento(
         antes + timedelta(seconds=59) <= segundo.proximo_intento <= despues + timedelta(seconds=60)
     )
     assert segundo.reclamado_en is None
-    assert [llamada.referencia for llamada in guion.llamadas] == [str(primero.pk)]
+    assert [llamada.referencia for llamada in guion.llamadas] == [referencia_de(primero.pk)]
     assert dormidas == []  # a long wait gives the worker back instead of sleeping
     assert cambios[-1] == (EstadoEnvio.ENVIANDO, EstadoEnvio.PENDIENTE, 0)
 

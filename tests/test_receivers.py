@@ -58,6 +58,7 @@ from whatsapp_notify.receivers import (
     palabra_clave,
     puede_pasar,
 )
+from whatsapp_notify.references import referencia_de
 
 DIGITOS = "525512345678"
 WA_ID = "5215512345678"  # how WhatsApp reports the same Mexican mobile
@@ -394,7 +395,7 @@ def test_estado__referencia_asienta_un_envio_sin_wamid(cambios, t0, anterior, st
         error_codigo=None if anterior == "enviando" else 1,
         error_detalle="" if anterior == "enviando" else "Tiempo de espera agotado",
     )
-    evento = estado(status, t0, referencia=str(envio.pk), destinatario=WA_ID)
+    evento = estado(status, t0, referencia=referencia_de(envio.pk), destinatario=WA_ID)
 
     aplicados = aplicar([evento], "default")
 
@@ -410,7 +411,7 @@ def test_estado__referencia_asienta_un_envio_sin_wamid(cambios, t0, anterior, st
 def test_estado__tras_asentar_por_referencia_lo_siguiente_llega_por_wamid(cambios, t0):
     envio = envio_en("incierto", wamid=None)
 
-    aplicar([estado(SENT, t0, referencia=str(envio.pk), destinatario=WA_ID)], "default")
+    aplicar([estado(SENT, t0, referencia=referencia_de(envio.pk), destinatario=WA_ID)], "default")
     aplicar([estado(DELIVERED, t0 + timedelta(seconds=2))], "default")
 
     assert leer(envio).estado == EstadoEnvio.ENTREGADO
@@ -421,6 +422,8 @@ def test_estado__tras_asentar_por_referencia_lo_siguiente_llega_por_wamid(cambio
     ("campos", "referencia", "cuenta", "destinatario"),
     [
         pytest.param({}, "pedido:{pk}", "default", WA_ID, id="referencia-de-otra-app"),
+        pytest.param({}, "{pk}", "default", WA_ID, id="numero-de-otra-app-igual-al-id"),
+        pytest.param({}, "wn:{pk}:0123456789abcdef", "default", WA_ID, id="etiqueta-falsa"),
         pytest.param({}, None, "otra", WA_ID, id="otra-cuenta"),
         pytest.param({"intentos": 0}, None, "default", WA_ID, id="nunca-intentado"),
         pytest.param({}, None, "default", "5213398765432", id="otro-destinatario"),
@@ -431,7 +434,7 @@ def test_estado__referencia_que_no_concuerda_no_toca_el_envio(
 ):
     campos = {"wamid": None, **campos}
     envio = envio_en("incierto", **campos)
-    referencia = (referencia or "{pk}").format(pk=envio.pk)
+    referencia = referencia.format(pk=envio.pk) if referencia else referencia_de(envio.pk)
     evento = estado(SENT, t0, referencia=referencia, destinatario=destinatario)
 
     aplicados = aplicar([evento], cuenta)
@@ -458,7 +461,7 @@ def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
     cambios, t0, status, duplicado
 ):
     envio = envio_en("enviado", wamid="wamid.reenviado", intentos=2, enviado_en=t0)
-    evento = estado(status, t0, referencia=str(envio.pk), destinatario=WA_ID)
+    evento = estado(status, t0, referencia=referencia_de(envio.pk), destinatario=WA_ID)
 
     aplicados = aplicar([evento, evento], "default")
 
@@ -1204,10 +1207,11 @@ def test_descargar_media__backend_sin_descargas_lo_dice(wa_settings):
 
 
 def test_referencia__no_se_aplica_a_un_envio_que_ya_tiene_su_desenlace(t0):
-    # Another app on the WABA echoes a bare number that happens to be our envío's id.
     envio = envio_en(EstadoEnvio.FALLIDO, wamid=None)
 
-    aplicar([estado(DELIVERED, t0, referencia=str(envio.pk), destinatario=WA_ID)], "default")
+    aplicar(
+        [estado(DELIVERED, t0, referencia=referencia_de(envio.pk), destinatario=WA_ID)], "default"
+    )
 
     envio.refresh_from_db()
     assert (envio.estado, envio.wamid, envio.entregado_en) == (EstadoEnvio.FALLIDO, None, None)
@@ -1217,7 +1221,7 @@ def test_referencia__otro_telefono_con_los_mismos_ultimos_digitos_no_coincide(t0
     envio = envio_en(EstadoEnvio.ENVIANDO, wamid=None)
     otro = "52" + "33" + DIGITOS[-8:]  # same last 8 digits, another city
 
-    aplicar([estado(SENT, t0, referencia=str(envio.pk), destinatario=otro)], "default")
+    aplicar([estado(SENT, t0, referencia=referencia_de(envio.pk), destinatario=otro)], "default")
 
     envio.refresh_from_db()
     assert (envio.estado, envio.wamid) == (EstadoEnvio.ENVIANDO, None)
@@ -1308,7 +1312,7 @@ def test_mensaje__contexto_largo_enlaza_el_envio_guardado_con_el_mismo_wamid(t0)
 
 def test_estado__wamid_largo_asienta_el_envio_y_se_repite_sin_cambios(cambios, t0):
     envio = envio_en("enviando", wamid=None)
-    evento = estado(SENT, t0, wamid=LARGO, referencia=str(envio.pk), destinatario=WA_ID)
+    evento = estado(SENT, t0, wamid=LARGO, referencia=referencia_de(envio.pk), destinatario=WA_ID)
 
     primera = aplicar([evento], "default")
     segunda = aplicar([estado(DELIVERED, t0, wamid=LARGO)], "default")

@@ -35,6 +35,7 @@ from whatsapp_notify.exceptions import (
 )
 from whatsapp_notify.messages import Documento, Plantilla, Salida, Texto
 from whatsapp_notify.models import EstadoEnvio, MediaSubido
+from whatsapp_notify.references import referencia_de
 from whatsapp_notify.sandbox import Fallos, Sandbox, schema
 from whatsapp_notify.sandbox.fallos import revisar_paso
 
@@ -179,7 +180,7 @@ def test_pipeline__plantilla_con_documento_queda_enviada_con_el_wamid_del_sandbo
     assert (media.contenido, media.mime, media.nombre) == (PDF, "application/pdf", "cotizacion.pdf")
     header = mensaje.cuerpo["template"]["components"][0]["parameters"][0]["document"]
     assert header == {"id": media.id, "filename": "cotizacion.pdf"}
-    assert mensaje.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+    assert mensaje.cuerpo["biz_opaque_callback_data"] == referencia_de(envio.pk)
     assert MediaSubido.objects.get(sha256=hashlib.sha256(PDF).hexdigest()).media_id == media.id
 
 

@@ -18,6 +18,7 @@ from tests.test_delivery import webhooks_al_dia
 from whatsapp_notify import delivery, enviar_plantilla, inbound, tasks
 from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
+from whatsapp_notify.references import referencia_de
 
 TELEFONO = "+52 55 1234 5678"
 OTRO_TELEFONO = "+52 33 1234 5678"
@@ -58,7 +59,7 @@ def test_enviar_plantilla__encola_solo_al_confirmar_la_transaccion(
     assert len(callbacks) == 1
     assert envio.estado == EstadoEnvio.ENVIADO
     assert envio.despachado_en is not None
-    assert [llamada.referencia for llamada in guion.llamadas] == [str(envio.pk)]
+    assert [llamada.referencia for llamada in guion.llamadas] == [referencia_de(envio.pk)]
 
 
 def test_encolar__broker_caido_no_pierde_el_envio(guion, caplog):
@@ -147,7 +148,7 @@ def test_despachar__recoge_pendientes_nunca_encolados_o_perdidos(guion, wa_setti
     assert leer(perdido).estado == EstadoEnvio.ENVIADO
     assert leer(reciente).estado == EstadoEnvio.PENDIENTE
     assert sorted(llamada.referencia for llamada in guion.llamadas) == sorted(
-        [str(nunca.pk), str(perdido.pk)]
+        [referencia_de(nunca.pk), referencia_de(perdido.pk)]
     )
 
 
@@ -195,7 +196,7 @@ def test_despachar__reenvia_los_atascados_en_enviando(guion, wa_settings):
     assert leer(en_curso).estado == EstadoEnvio.ENVIANDO
     atascado = leer(atascado)
     assert (atascado.estado, atascado.intentos) == (EstadoEnvio.ENVIADO, 2)
-    assert [llamada.referencia for llamada in guion.llamadas] == [str(atascado.pk)]
+    assert [llamada.referencia for llamada in guion.llamadas] == [referencia_de(atascado.pk)]
 
 
 def test_despachar__incierto_no_se_reenvia_antes_de_reconcile_after(guion, wa_settings):
@@ -207,7 +208,7 @@ def test_despachar__incierto_no_se_reenvia_antes_de_reconcile_after(guion, wa_se
     assert tasks.despachar() == 0
     assert leer(envio).estado == EstadoEnvio.INCIERTO
 
-    actualizar(envio, proximo_intento=hace(1))
+    actualizar(envio, proximo_intento=hace(1), reclamado_en=hace(901))
     webhooks_al_dia()
     assert tasks.despachar() == 1
 

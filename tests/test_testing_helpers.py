@@ -17,6 +17,7 @@ from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.conf import get_settings
 from whatsapp_notify.models import Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.phones import TelefonoInvalido
+from whatsapp_notify.references import referencia_de
 from whatsapp_notify.testing import (
     LOCMEM_BACKEND,
     assert_enviado,
@@ -176,7 +177,7 @@ def test_assert_enviado__returns_the_last_matching_message(tres_enviados):
     mensaje = assert_enviado(ANA, "vehiculo_listo_cliente", ["Ana", "Mazda 3", "42"], veces=1)
 
     envio = EnvioWhatsApp.objects.get(clave="vehiculo_listo:1")
-    assert (mensaje.telefono, mensaje.referencia) == ("525512345678", str(envio.pk))
+    assert (mensaje.telefono, mensaje.referencia) == ("525512345678", referencia_de(envio.pk))
 
 
 @pytest.mark.django_db

@@ -28,6 +28,7 @@ from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.messages import Plantilla, Salida
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.references import referencia_de
 from whatsapp_notify.sandbox import Sandbox
 
 RAIZ = Path(__file__).resolve().parent.parent
@@ -154,7 +155,7 @@ def test_worker__envia_el_envio_una_vez_con_su_id(worker, graph):
     envio = esperar_estado(envio, EstadoEnvio.ENVIADO, worker)
 
     [peticion] = graph.mensajes()
-    assert peticion.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+    assert peticion.cuerpo["biz_opaque_callback_data"] == referencia_de(envio.pk)
     assert peticion.cuerpo["to"] == "+525512345678"
     assert envio.wamid == peticion.respuesta["messages"][0]["id"]
     assert (envio.intentos, envio.wa_id) == (1, "525512345678")
@@ -169,7 +170,7 @@ def test_worker__un_500_se_reintenta_y_termina_enviado(worker, graph):
 
     peticiones = graph.mensajes()
     assert [p.status for p in peticiones] == [500, 200]
-    assert {p.cuerpo["biz_opaque_callback_data"] for p in peticiones} == {str(envio.pk)}
+    assert {p.cuerpo["biz_opaque_callback_data"] for p in peticiones} == {referencia_de(envio.pk)}
     assert envio.wamid == peticiones[1].respuesta["messages"][0]["id"]
     assert (envio.intentos, envio.error_codigo, envio.error_detalle) == (2, None, "")
 
@@ -208,7 +209,7 @@ def test_ciclo_completo__worker_sandbox_y_webhooks_dejan_el_envio_leido(worker_s
 
     [mensaje] = sandbox.mensajes
     assert mensaje.valido  # the worker's payload passed Meta's schema
-    assert mensaje.cuerpo["biz_opaque_callback_data"] == str(envio.pk)
+    assert mensaje.cuerpo["biz_opaque_callback_data"] == referencia_de(envio.pk)
     propios = [webhook for webhook in sandbox.webhooks if webhook.wamid == envio.wamid]
     assert [webhook.status for webhook in propios] == ["sent", "delivered", "read"]
     assert all(webhook.respuesta == 200 for webhook in propios)

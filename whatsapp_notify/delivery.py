@@ -17,6 +17,7 @@ from enum import StrEnum
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import signals
@@ -46,7 +47,13 @@ from .operations import politica
 from .outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
-from .reconciliation import liberar_inciertos, registrar_duplicado
+from .reconciliation import (
+    avisar_retenidos,
+    hora_de_la_base,
+    liberar_inciertos,
+    registrar_duplicado,
+)
+from .references import referencia_de
 from .templates_catalog import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
@@ -158,14 +165,21 @@ def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision, detalle: str = "") -> I
 
 
 def reclamar(envio_id: int) -> bool:
-    """Move a due envío ``pendiente -> enviando``; True only for the one worker that won."""
+    """Move a due envío ``pendiente -> enviando``; True only for the one worker that won.
+
+    ``reclamado_en`` is the database's time: Beat compares it with its own reading of that
+    clock to decide that a claim is stale and the envío may be sent again, so a worker
+    whose host clock runs behind cannot make its in-flight request look abandoned.
+    """
     ahora = timezone.now()
     return bool(
         EnvioWhatsApp.objects.debidos(ahora)
         .filter(pk=envio_id)
         .update(
             estado=EstadoEnvio.ENVIANDO,
-            reclamado_en=ahora,
+            # Now() inside the same UPDATE: the database's clock at no extra query (one
+            # UPDATE per claim, as before; the worker path is the throughput bottleneck).
+            reclamado_en=Now(),
             intentos=F("intentos") + 1,
             actualizado_en=ahora,
         )
@@ -212,7 +226,7 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
         contenido = documento
     else:
         contenido = Texto(envio.texto)
-    return Salida(telefono=envio.telefono, contenido=contenido, referencia=str(envio.pk))
+    return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
@@ -232,13 +246,14 @@ def _actualizar(envio: EnvioWhatsApp, desde: set[str], **campos) -> bool:
     if aplicado and "estado" in campos and campos["estado"] != envio.estado:
         anterior = envio.estado
         for nombre, valor in campos.items():
-            setattr(envio, nombre, valor)
+            # A time the database stamped (Now()) is not read back (one more query per
+            # envío): signal receivers get this host's reading of it.
+            setattr(envio, nombre, timezone.now() if isinstance(valor, Now) else valor)
         signals.avisar_estado(envio, anterior, campos["estado"])
     return bool(aplicado)
 
 
 def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
-    ahora = timezone.now()
     # Fitted as the status webhooks' wamid is (limits.id_a_la_medida): they find this envío.
     campos = {
         "wamid": id_a_la_medida(EnvioWhatsApp, "wamid", wamid) or None,
@@ -249,7 +264,9 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         envio,
         {EstadoEnvio.ENVIANDO},
         estado=EstadoEnvio.ENVIADO,
-        enviado_en=ahora,
+        # The database's clock, like reclamado_en: Beat weighs one against the other to
+        # tell whether the account's webhooks are current (reconciliation.corte_de_webhooks).
+        enviado_en=Now(),
         proximo_intento=None,
         error_detalle="",
         error_titulo="",
@@ -455,6 +472,10 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     (``despachado_en``), or never enqueued, are returned. Paused accounts wait. Waiting
     envíos past their ``expira_en`` are ``omitido`` first (:func:`omitir_vencidos`).
     """
+    # One clock for every comparison that decides a re-send: the database's, the one
+    # workers stamp reclamado_en and enviado_en with (see reconciliation.hora_de_la_base).
+    # Schedules and expiries were set on the ERP's clock and keep being read on this one.
+    reenvio = ahora or hora_de_la_base()
     ahora = ahora or timezone.now()
     settings = get_settings()
     omitir_vencidos(ahora)
@@ -462,14 +483,16 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
         estado=EstadoEnvio.PENDIENTE, actualizado_en=ahora
     )
     atascados = EnvioWhatsApp.objects.filter(
-        estado=EstadoEnvio.ENVIANDO, reclamado_en__lte=ahora - settings.seconds("RECONCILE_AFTER")
+        estado=EstadoEnvio.ENVIANDO,
+        reclamado_en__lte=reenvio - settings.seconds("RECONCILE_AFTER"),
     )
     # A worker died mid-send: as after a timeout, resend while attempts remain.
     atascados.filter(intentos__lt=settings.MAX_ATTEMPTS).update(
-        estado=EstadoEnvio.INCIERTO, proximo_intento=ahora, actualizado_en=ahora
+        estado=EstadoEnvio.INCIERTO, proximo_intento=reenvio, actualizado_en=ahora
     )
     atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
-    liberar_inciertos(ahora)
+    liberar_inciertos(reenvio)
+    avisar_retenidos(reenvio)  # held too long: never in silence
     pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
     perdido = ahora - settings.seconds("REDISPATCH_AFTER")
     return list(

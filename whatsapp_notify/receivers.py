@@ -61,6 +61,7 @@ from .models import (
 )
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 from .reconciliation import registrar_duplicado
+from .references import envio_referido
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,8 @@ def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
 def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     # biz_opaque_callback_data carries the envío id, so a status settles an envío whose
     # worker died before saving the wamid. Other apps subscribed to the same WABA get our
-    # webhooks and send their own values: account, attempts, wamid and recipient must agree.
+    # webhooks and send their own values: the reference is signed (references.py), and
+    # account, attempts, wamid and recipient must agree too.
     if (pk := _id_referido(evento)) is None:
         return None
     envio = EnvioWhatsApp.objects.filter(
@@ -292,8 +294,8 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
 
 
 def _id_referido(evento: EventoEstado) -> int | None:
-    """The envío id a status echoes back (``referencia``), when it can be one of ours."""
-    return int(evento.referencia) if re.fullmatch(r"[0-9]{1,18}", evento.referencia) else None
+    """The envío id a status echoes back (``referencia``), when this installation made it."""
+    return envio_referido(evento.referencia)
 
 
 def _envio_de_otra_copia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:

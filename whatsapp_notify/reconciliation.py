@@ -5,6 +5,21 @@ lost (a timeout, a worker that died). Meta has no idempotency key, so only a sta
 (it echoes the envío id) can tell. :func:`liberar_inciertos` re-sends such an envío only
 once the account's status webhooks are demonstrably current; :func:`registrar_duplicado`
 records the copies a status proves were sent twice anyway.
+
+A quiet account (no other send after the uncertain one) can never prove its webhooks
+current, and an envío out of attempts is never re-sent by itself: both would wait in
+silence, and if the request never reached Meta the message is lost. Other evidence that
+the receiver is up (any webhook body, an inbound message) is not used to re-send: it
+proves the URL answers, not that Meta's retries of the statuses it failed to deliver
+have drained, so a re-send on it could duplicate. Instead :func:`avisar_retenidos`
+e-mails ``ADMINS`` once per envío still ``incierto`` ``RECONCILE_AFTER`` +
+:data:`AVISAR_TRAS` after its claim, and marks it :data:`AVISADO` (``whatsapp_check`` and
+the admin show it waiting for a decision: «Reenviar» asks for confirmation first). A late
+message is preferred to a duplicate; a held one is never silent.
+
+Every time that decides a re-send comes from the database's clock
+(:func:`hora_de_la_base`): hosts' clocks drift apart, and a worker running behind would
+otherwise make its in-flight request look abandoned to Beat.
 """
 
 from __future__ import annotations
@@ -13,11 +28,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.core.mail import mail_admins
+from django.db import connections, router, transaction
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
 
 from . import signals
+from .conf import get_settings
 from .models import EnvioWhatsApp, EstadoEnvio
 from .phones import mask
 
@@ -33,6 +51,14 @@ REVISAR_CADA = timedelta(seconds=60)
 RETENIDO = (
     "Retenido: los webhooks de estado de esta cuenta van atrasados; no se reenvía hasta "
     "que se pongan al día."
+)
+# An incierto envío still unsettled this long after RECONCILE_AFTER (from its claim, on
+# the database's clock) is put to the admins: a message held in silence may be lost.
+AVISAR_TRAS = timedelta(hours=1)
+# Appended once the admins were told: the envío waits for their decision.
+AVISADO = (
+    "Avisado a los administradores: decide en el admin si se reenvía («Reenviar»); pudo "
+    "haber llegado ya."
 )
 
 
@@ -81,7 +107,14 @@ def liberar_inciertos(ahora: datetime) -> int:
     ``ahora - ESPERA_ESTADO`` still waits for its first one. The others stay ``incierto``,
     due again in ``REVISAR_CADA``, logged once. Returns how many went back.
     """
-    vencidos = EnvioWhatsApp.objects.filter(estado=EstadoEnvio.INCIERTO, proximo_intento__lte=ahora)
+    # proximo_intento was computed on the worker's clock; the claim time is the
+    # database's, like ``ahora``: a worker whose clock runs behind cannot shorten the wait.
+    espera = get_settings().seconds("RECONCILE_AFTER")
+    vencidos = EnvioWhatsApp.objects.filter(
+        _reclamado("lte", ahora - espera),
+        estado=EstadoEnvio.INCIERTO,
+        proximo_intento__lte=ahora,
+    )
     por_cuenta = (
         vencidos.values("cuenta")
         .annotate(desde=Min(Coalesce("reclamado_en", "creado_en")))
@@ -95,6 +128,24 @@ def liberar_inciertos(ahora: datetime) -> int:
         liberados += _liberar(de_la_cuenta, corte, ahora)
         _retener(de_la_cuenta, cuenta, ahora)
     return liberados
+
+
+def hora_de_la_base() -> datetime:
+    """The database's current time: the clock Beat and the workers share.
+
+    Workers stamp ``reclamado_en`` and ``enviado_en`` with it (``Now()`` in their UPDATE),
+    so Beat's decisions to send again compare times read from one clock whatever the
+    hosts' clocks say. SQLite runs inside each process, on the one host its file lives
+    on: there it is this process's clock.
+    """
+    conexion = connections[router.db_for_read(EnvioWhatsApp)]
+    if conexion.vendor != "postgresql":
+        return timezone.now()
+    with conexion.cursor() as cursor:
+        # STATEMENT_TIMESTAMP, like Django's Now(): CURRENT_TIMESTAMP stops at the start
+        # of the transaction.
+        cursor.execute("SELECT STATEMENT_TIMESTAMP()")
+        return cursor.fetchone()[0]
 
 
 def _reclamado(operador: str, cuando: datetime) -> Q:
@@ -116,7 +167,7 @@ def _liberar(vencidos: QuerySet[EnvioWhatsApp], corte: Corte, ahora: datetime) -
 
 
 def _retener(retenidos: QuerySet[EnvioWhatsApp], cuenta: str, ahora: datetime) -> None:
-    nuevos = list(retenidos.exclude(error_detalle__endswith=RETENIDO).values_list("pk", flat=True))
+    nuevos = list(retenidos.exclude(error_detalle__contains=RETENIDO).values_list("pk", flat=True))
     if nuevos:
         logger.warning(
             "Cuenta %r: webhooks de estado atrasados; %s envío(s) sin confirmar esperan "
@@ -125,15 +176,64 @@ def _retener(retenidos: QuerySet[EnvioWhatsApp], cuenta: str, ahora: datetime) -
             len(nuevos),
             ", ".join(map(str, nuevos)),
         )
-        EnvioWhatsApp.objects.filter(pk__in=nuevos).update(error_detalle=_con_retenido())
+        EnvioWhatsApp.objects.filter(pk__in=nuevos).update(error_detalle=_con_nota(RETENIDO))
     retenidos.update(proximo_intento=ahora + REVISAR_CADA, actualizado_en=ahora)
 
 
-def _con_retenido() -> Case:
+def _con_nota(nota: str) -> Case:
     return Case(
-        When(error_detalle="", then=Value(RETENIDO)),
-        default=Concat(F("error_detalle"), Value(f" {RETENIDO}"), output_field=TextField()),
+        When(error_detalle="", then=Value(nota)),
+        default=Concat(F("error_detalle"), Value(f" {nota}"), output_field=TextField()),
         output_field=TextField(),
+    )
+
+
+def avisar_retenidos(ahora: datetime) -> int:
+    """E-mail ``ADMINS`` about the incierto envíos left unsettled for too long.
+
+    An envío claimed more than ``RECONCILE_AFTER`` + :data:`AVISAR_TRAS` before ``ahora``
+    that is still ``incierto`` (held because its account cannot prove its webhooks are
+    current, a quiet account above all, or out of attempts) gets :data:`AVISADO` in its
+    error detail and is named in one e-mail: each envío once, so a new one alerts at once
+    and an old one never again. Nothing is re-sent: whether to is the operator's call.
+    Returns how many envíos the e-mail named.
+    """
+    limite = ahora - get_settings().seconds("RECONCILE_AFTER") - AVISAR_TRAS
+    sin_aviso = EnvioWhatsApp.objects.filter(
+        _reclamado("lte", limite), estado=EstadoEnvio.INCIERTO
+    ).exclude(error_detalle__contains=AVISADO)
+    ids = list(sin_aviso.order_by("pk").values_list("pk", flat=True)[:1000])
+    # Conditional on the note still missing: of two Beats at once, one marks and mails each.
+    if not ids or not sin_aviso.filter(pk__in=ids).update(error_detalle=_con_nota(AVISADO)):
+        return 0
+    avisados = EnvioWhatsApp.objects.filter(pk__in=ids, error_detalle__contains=AVISADO)
+    desde = avisados.aggregate(desde=Min(Coalesce("reclamado_en", "creado_en")))["desde"]
+    _enviar_aviso(len(ids), desde, ids)
+    return len(ids)
+
+
+def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
+    cuando = desde.isoformat(timespec="minutes") if desde else "?"
+    lista = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
+    logger.error(
+        "%s envío(s) de WhatsApp sin confirmar esperan una decisión (desde %s): %s",
+        cuantos,
+        cuando,
+        lista,
+    )
+    mail_admins(
+        f"WhatsApp: {cuantos} envío(s) sin confirmar esperan tu decisión",
+        f"{cuantos} envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
+        f"{cuando} UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
+        "mensaje llegó. No se reenvían solos: su cuenta no demuestra que reciba al día los "
+        "webhooks de estado (una cuenta sin más envíos no puede demostrarlo) o se agotaron "
+        "los intentos, y reenviarlos podría duplicar el mensaje.\n\n"
+        f"Envíos: {lista}\n\n"
+        "Están en el admin (Envíos de WhatsApp, estado «Incierto»; su detalle dice "
+        "«Avisado»). Comprueba si el cliente lo recibió y, si no, usa la acción «Reenviar» "
+        "(pide confirmación). Si llega su webhook de estado, el envío se asienta solo. No se "
+        "volverá a avisar de estos envíos.",
+        fail_silently=True,
     )
 
 

@@ -42,6 +42,7 @@ from .exceptions import ConfigurationError
 from .messages import Botones, Documento, Lista, Plantilla, Texto, normalizar_variables
 from .models import EnvioWhatsApp
 from .phones import normalizar
+from .references import envio_referido
 
 LOCMEM_BACKEND = "whatsapp_notify.backends.locmem.LocmemBackend"
 
@@ -104,7 +105,7 @@ def enviados(
     if all(valor is None for valor in de_envio.values()):
         return mensajes
     ids = _ids_de_envios(**de_envio)
-    return [m for m in mensajes if m.referencia in ids]
+    return [m for m in mensajes if envio_referido(m.referencia) in ids]
 
 
 def _variables(variables: Any, idioma: str | None) -> Any:
@@ -214,7 +215,8 @@ def describir(mensaje: SentMessage) -> str:
         que = f"texto {contenido.cuerpo!r}"
     else:
         que = type(contenido).__name__.lower()
-    return f"{mensaje.telefono}: {que} [envío {mensaje.referencia}, cuenta {mensaje.cuenta!r}]"
+    envio = envio_referido(mensaje.referencia) or mensaje.referencia
+    return f"{mensaje.telefono}: {que} [envío {envio}, cuenta {mensaje.cuenta!r}]"
 
 
 def _rasgos(mensaje: SentMessage) -> dict[str, Any]:
@@ -248,13 +250,13 @@ def _documento_de(contenido: Any) -> str | None:
     return documento.nombre if isinstance(documento, Documento) else None
 
 
-def _ids_de_envios(*, referencia: models.Model | None = None, **campos: Any) -> set[str]:
+def _ids_de_envios(*, referencia: models.Model | None = None, **campos: Any) -> set[int]:
     filtros = {campo: valor for campo, valor in campos.items() if valor is not None}
     if referencia is not None:
         filtros["content_type"] = ContentType.objects.get_for_model(referencia)
         filtros["object_id"] = str(referencia.pk)
     pks = EnvioWhatsApp.objects.filter(**filtros).values_list("pk", flat=True)
-    return {str(pk) for pk in pks}
+    return set(pks)
 
 
 def _veces(veces: int | None) -> str:
@@ -282,12 +284,12 @@ def _informe() -> str:
 
 
 def _envios_no_enviados(limite: int = 20) -> list[str]:
-    enviados_ids = {m.referencia for m in locmem.outbox}
+    enviados_ids = {envio_referido(m.referencia) for m in locmem.outbox}
     try:
         filas = list(EnvioWhatsApp.objects.order_by("-pk")[: limite + len(enviados_ids)])
     except Exception:  # no database access in this test: report what we have
         return []
-    pendientes = [fila for fila in filas if str(fila.pk) not in enviados_ids][:limite]
+    pendientes = [fila for fila in filas if fila.pk not in enviados_ids][:limite]
     if not pendientes:
         return []
     return ["Registrados y no enviados (los más recientes):"] + [

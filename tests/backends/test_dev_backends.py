@@ -25,6 +25,7 @@ from whatsapp_notify.messages import (
     Texto,
 )
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.references import referencia_de
 
 TELEFONO = "525512345678"
 PDF = b"%PDF-1.4\n% cotizacion de prueba\n"
@@ -113,7 +114,7 @@ def test_locmem__sigue_guardando_lo_enviado(outbox):
 
     [enviado] = outbox
     assert enviado.contenido == Documento(PDF, "cotizacion.pdf")
-    assert enviado.referencia == str(envio.pk)
+    assert enviado.referencia == referencia_de(envio.pk)
 
 
 @pytest.mark.parametrize("stream", ["stdout", 1])

@@ -44,6 +44,7 @@ from whatsapp_notify.messages import (
     Texto,
 )
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, MediaSubido
+from whatsapp_notify.references import referencia_de
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "meta"
 PHONE_NUMBER_ID = "106540352242922"
@@ -800,7 +801,7 @@ def test_pipeline__template_with_document_header_ends_enviado(meta_account, grap
     ).exists()
     payload = sent_json(send.calls[0])
     validate_message(payload)
-    assert payload["biz_opaque_callback_data"] == str(envio.pk)
+    assert payload["biz_opaque_callback_data"] == referencia_de(envio.pk)
     assert payload["template"]["components"][0]["parameters"][0]["document"] == {
         "id": "1037543291543636",
         "filename": "cotizacion.pdf",

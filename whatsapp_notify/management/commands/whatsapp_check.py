@@ -25,7 +25,7 @@ from ...backends.base import BaseBackend, PassThroughBackend
 from ...conf import DEFAULT_ALIAS, get_settings
 from ...exceptions import AuthError, ProviderError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
-from ...reconciliation import RETENIDO
+from ...reconciliation import AVISADO, RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
@@ -218,9 +218,9 @@ def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
     envios = EnvioWhatsApp.objects.filter(cuenta=alias)
     try:
         duplicados = envios.filter(duplicado=True, creado_en__gte=desde).count()
-        retenidos = envios.filter(
-            estado=EstadoEnvio.INCIERTO, error_detalle__endswith=RETENIDO
-        ).count()
+        inciertos = envios.filter(estado=EstadoEnvio.INCIERTO)
+        retenidos = inciertos.filter(error_detalle__contains=RETENIDO).count()
+        avisados = inciertos.filter(error_detalle__contains=AVISADO).count()
     except DatabaseError as exc:
         return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
     lineas = []
@@ -237,6 +237,13 @@ def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
             "se pongan al día, o desde el admin con «Reenviar»."
         )
         lineas.append(Linea(WARN, _etiqueta("sin confirmar", alias), detalle, fix))
+    if avisados:
+        detalle = f"{avisados} envío(s) sin confirmar esperan tu decisión (avisado a ADMINS)"
+        fix = (
+            "comprueba si el cliente los recibió; si no, reenvíalos desde el admin con "
+            "«Reenviar» (pide confirmación) o con whatsapp_reintentar --estado incierto."
+        )
+        lineas.append(Linea(WARN, _etiqueta("decisión", alias), detalle, fix))
     return lineas
 
 
