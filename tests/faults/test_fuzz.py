@@ -33,6 +33,7 @@ from whatsapp_notify.models import (
     EventoWebhook,
     Mensaje,
 )
+from whatsapp_notify.references import referencia_de
 from whatsapp_notify.sandbox import firmar, schema
 
 SECRETO = "secreto-fuzz"
@@ -226,7 +227,7 @@ def test_fuzz_enviar_plantilla__error_de_programador_o_payload_exacto(
     contenedores = (list, tuple, dict, bytes, bytearray, type(None))
     valores_ = list(vars_.values()) if isinstance(vars_, dict) else list(vars_ or [])
     assert not any(isinstance(v, contenedores) for v in valores_), "a repr would go out"
-    [enviado] = [m for m in locmem.outbox if m.referencia == str(envio.pk)]
+    [enviado] = [m for m in locmem.outbox if m.referencia == referencia_de(envio.pk)]
     assert enviado.contenido.nombre == nombre
     textos_ = list(enviado.contenido.variables.values()) if isinstance(vars_, dict) else (
         list(enviado.contenido.variables)
@@ -256,7 +257,7 @@ def test_fuzz_enviar_texto__error_de_programador_o_payload_exacto(
         assert envio.motivo
         return
     assert isinstance(texto, str)
-    [enviado] = [m for m in locmem.outbox if m.referencia == str(envio.pk)]
+    [enviado] = [m for m in locmem.outbox if m.referencia == referencia_de(envio.pk)]
     assert isinstance(enviado.contenido, Texto)
     assert enviado.contenido.cuerpo == texto
     payload = payload_meta(envio)
