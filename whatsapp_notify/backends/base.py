@@ -137,12 +137,22 @@ class BaseBackend:
         A fresh project has none yet: the system checks warn (error under ``--deploy``)
         and the account pauses at send time instead of failing its envíos.
         """
-        where = _where(alias)
+        return [cls.falta(alias, name) for name in cls.missing_option_names(options)]
+
+    @classmethod
+    def missing_option_names(cls, options: dict[str, Any]) -> list[str]:
+        """The keys of the required options absent, None or empty, in declaration order."""
         return [
-            f'Falta {where}["{name}"]' + (f": {spec.help}" if spec.help else ".")
+            name
             for name, spec in cls.OPTIONS.items()
             if spec.required and options.get(name) in (None, "")
         ]
+
+    @classmethod
+    def falta(cls, alias: str, name: str) -> str:
+        """The sentence saying option ``name`` of ``alias`` is missing, and where to find it."""
+        spec = cls.OPTIONS[name]
+        return f'Falta {_where(alias)}["{name}"]' + (f": {spec.help}" if spec.help else ".")
 
     @classmethod
     def _value_problems(cls, where: str, options: dict[str, Any]) -> list[str]:
