@@ -12,6 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import responses
@@ -164,3 +168,93 @@ def test_backend__valor_mal_formado__sigue_siendo_un_error_al_construirlo():
         backends["default"]
 
     assert '["APP_SECRET"] debe ser texto' in str(error.value)
+
+
+# -- the README's settings snippet, run as a newcomer pastes it ---------------------------
+
+RAIZ = Path(__file__).resolve().parent.parent
+# What ``django-admin startproject`` puts before the lines a newcomer pastes.
+CABECERA_STARTPROJECT = """
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "proyecto-nuevo"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db"}}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "urls_readme"
+"""
+
+
+def ajustes_del_readme() -> str:
+    """The README's ``# settings.py`` block, with its ``...`` placeholders left out."""
+    readme = (RAIZ / "README.md").read_text(encoding="utf-8")
+    seccion = readme.split("## Instalación en tu proyecto", 1)[1]
+    bloque = seccion.split("```python\n", 1)[1].split("```", 1)[0]
+    ajustes = bloque.split("# urls.py", 1)[0]
+    assert "INSTALLED_APPS" in ajustes
+    assert "WHATSAPP_NOTIFY" in ajustes
+    return ajustes.replace("[...,", "[")
+
+
+@pytest.fixture
+def proyecto_del_readme(tmp_path):
+    """A project whose settings are startproject's head plus the README's snippet."""
+    (tmp_path / "ajustes_readme.py").write_text(CABECERA_STARTPROJECT + ajustes_del_readme())
+    (tmp_path / "urls_readme.py").write_text("urlpatterns = []\n")
+    entorno = {
+        clave: valor
+        for clave, valor in os.environ.items()
+        if not clave.startswith(("META_", "DJANGO_", "CELERY_", "REDIS_"))
+    }
+    entorno["PYTHONPATH"] = str(tmp_path)
+
+    def python(*argumentos: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "django", *argumentos, "--settings=ajustes_readme"],
+            cwd=tmp_path,
+            env=entorno,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    python.dir = tmp_path
+    return python
+
+
+def test_readme__los_ajustes_leen_el_archivo_env(proyecto_del_readme):
+    (proyecto_del_readme.dir / ".env").write_text(
+        "META_PHONE_NUMBER_ID=106540352242922\n"
+        "META_ACCESS_TOKEN=EAAG-desde-el-env\n"
+        "CELERY_BROKER_URL=redis://127.0.0.1:6379/9\n"
+    )
+
+    revisado = proyecto_del_readme("check")
+    leido = proyecto_del_readme(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.CELERY_BROKER_URL)",
+    )
+
+    assert revisado.returncode == 0, revisado.stderr
+    assert "whatsapp_notify.W001" not in revisado.stderr  # the credentials came from .env
+    assert leido.stdout.strip() == "redis://127.0.0.1:6379/9", leido.stderr
+
+
+def test_readme__sin_env_ni_variables__migrate_corre_y_el_broker_no_es_amqp(proyecto_del_readme):
+    migrado = proyecto_del_readme("migrate", "-v", "0")
+    leido = proyecto_del_readme(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.CELERY_BROKER_URL)",
+    )
+
+    assert migrado.returncode == 0, migrado.stderr
+    assert "whatsapp_notify.W001" in migrado.stderr
+    assert leido.stdout.strip().startswith("redis://"), leido.stderr
