@@ -92,8 +92,8 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 CELERY_TIMEZONE = TIME_ZONE
-# A broker that is down must fail the publish at once, not hold the request (kombu retries).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0}
+# No CELERY_BROKER_TRANSPORT_OPTIONS: whatsapp_notify bounds its own publishes to a broker
+# that is down, with Celery's defaults.
 
 # -- WhatsApp -------------------------------------------------------------------------------
 CONSOLE_BACKEND = "whatsapp_notify.backends.console.ConsoleBackend"

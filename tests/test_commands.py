@@ -8,13 +8,20 @@ a port nothing listens on stands for a service that is down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 import responses
@@ -32,6 +39,7 @@ from whatsapp_notify.sandbox import Sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+RAIZ = Path(__file__).resolve().parent.parent
 META = "whatsapp_notify.backends.meta.MetaBackend"
 TOKEN = "EAAGtokenDePrueba"
 WABA = "102290129340398"
@@ -373,16 +381,124 @@ def test_check__broker_caido__error_del_worker_y_de_redis():
     assert errores[1].endswith("→ fix: arranca el broker o corrige CELERY_BROKER_URL.")
 
 
-def test_check__broker_sin_worker__error_con_como_arrancarlo(redis_url, wa_settings):
+def test_check__broker_sin_worker__error_con_como_arrancarlo(redis_server, wa_settings):
+    # A private Redis: a worker another suite runs on this machine must not answer the ping.
     wa_settings(TASK_QUEUE="whatsapp")
-    with con_broker(redis_url):
+    with con_broker(redis_server.start().url):
         salida, _ = fallar("whatsapp_check", "--timeout", "0.3")
 
-    assert f"OK  redis: {redis_url} (broker) responde" in salida
+    assert f"OK  redis: {redis_server.url} (broker) responde" in salida
     assert lineas(salida, "ERROR") == [
-        "ERROR  worker: ningún worker respondió en 0.3 s → fix: arranca un worker: "
+        f"ERROR  worker: {redis_server.url}: ningún worker respondió en 0.3 s → fix: arranca "
+        "un worker: "
         "celery -A tests worker -l info -Q whatsapp"
     ]
+
+
+@contextmanager
+def worker_celery(broker_url: str, colas: str) -> Iterator[str]:
+    """A real ``celery worker`` consuming ``colas`` (``-Q``) on ``broker_url``; yields its name."""
+    nombre = f"check-{uuid.uuid4().hex[:8]}@localhost"
+    entorno = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "WHATSAPP_TEST_CELERY_EAGER": "0",
+        "WHATSAPP_TEST_BROKER_URL": broker_url,
+    }
+    with tempfile.TemporaryFile("w+") as registro:
+        proceso = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
+             "-Q", colas, "-n", nombre, "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "--loglevel=INFO"],
+            cwd=RAIZ, env=entorno, stdout=registro, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            limite = time.monotonic() + 20
+            while " ready." not in _leido(registro):
+                if proceso.poll() is not None or time.monotonic() > limite:
+                    pytest.fail(f"El worker no arrancó:\n{_leido(registro)}", pytrace=False)
+                time.sleep(0.1)
+            yield nombre
+        finally:
+            proceso.terminate()
+            proceso.wait(timeout=10)
+
+
+def _leido(registro) -> str:
+    registro.seek(0)
+    return registro.read()
+
+
+@pytest.mark.parametrize(
+    ("task_queue", "colas", "fix"),
+    [
+        pytest.param(
+            "whatsapp",
+            "celery",
+            "celery -A tests worker -l info -Q whatsapp (o añade la cola a los que ya "
+            "tienes: -Q celery,whatsapp)",
+            id="cola-propia-sin-consumir",
+        ),
+        pytest.param(
+            None,
+            "whatsapp",
+            "celery -A tests worker -l info (o añade la cola a los que ya tienes: "
+            "-Q whatsapp,celery)",
+            id="cola-por-omision-sin-consumir",
+        ),
+    ],
+)
+def test_check__ningun_worker_consume_la_cola_de_la_app__error_con_el_arreglo(
+    redis_server, wa_settings, task_queue, colas, fix
+):
+    wa_settings(TASK_QUEUE=task_queue)
+    cola = task_queue or "celery"
+    with worker_celery(redis_server.start().url, colas) as nombre, con_broker(redis_server.url):
+        salida, _ = fallar("whatsapp_check", "--timeout", "2")
+
+    assert lineas(salida, "ERROR") == [
+        f"ERROR  worker: {redis_server.url}: 1 worker(s) responden ({nombre}) pero ninguno "
+        f"consume la cola {cola!r}, donde la app publica sus tareas: los envíos quedarán "
+        f"pendientes → fix: arranca uno que la consuma: {fix}"
+    ]
+    assert "Todo en orden." not in salida
+
+
+@pytest.mark.parametrize(
+    ("task_queue", "colas"),
+    [
+        pytest.param("whatsapp", "celery,whatsapp", id="cola-propia"),
+        pytest.param(None, "celery", id="cola-por-omision"),
+    ],
+)
+def test_check__un_worker_consume_la_cola__ok_nombra_broker_y_cola(
+    redis_server, wa_settings, task_queue, colas
+):
+    wa_settings(TASK_QUEUE=task_queue)
+    cola = task_queue or "celery"
+    with worker_celery(redis_server.start().url, colas) as nombre, con_broker(redis_server.url):
+        salida = ejecutar("whatsapp_check", "--timeout", "2")
+
+    assert (
+        f"OK  worker: {redis_server.url}: 1 worker(s) consumen la cola {cola!r}: {nombre}" in salida
+    )
+    assert salida.rstrip().endswith("Todo en orden.")
+
+
+def test_check__sin_celery_broker_url__avisa_del_broker_por_omision(wa_settings):
+    # Celery's default broker is amqp://localhost: whatever answers there is not the ERP's.
+    with con_broker(None):
+        salida = StringIO()
+        with contextlib.suppress(CommandError):
+            call_command("whatsapp_check", "--timeout", "0.3", stdout=salida, stderr=StringIO())
+
+    assert lineas(salida.getvalue(), "WARN")[-1] == (
+        "WARN  broker: sin CELERY_BROKER_URL, Celery usa su broker por omisión: "
+        "amqp://guest:**@localhost:5672// → fix: define CELERY_BROKER_URL en settings.py, p. ej. "
+        "redis://localhost:6379/0."
+    )
+    [worker] = [linea for linea in salida.getvalue().splitlines() if "  worker: " in linea]
+    assert "amqp://guest:**@localhost:5672//" in worker  # down or not, the line names it
 
 
 def test_check__desde_la_linea_de_comandos__codigo_de_salida_1(capsys, wa_settings):

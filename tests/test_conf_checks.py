@@ -370,6 +370,23 @@ def test_checks__w001_falta_credencial__aviso_que_no_impide_migrate(configurar, 
     assert "check --deploy" in aviso.hint
 
 
+@pytest.mark.parametrize("opcion", ["PHONE_NUMBER_ID", "ACCESS_TOKEN"])
+def test_checks__w001_y_e004__la_pista_nombra_la_variable_de_esa_opcion(configurar, opcion):
+    otra = {"PHONE_NUMBER_ID": "ACCESS_TOKEN", "ACCESS_TOKEN": "PHONE_NUMBER_ID"}[opcion]
+    configurar({"BACKENDS": {"default": {"BACKEND": META, "OPTIONS": {otra: "1234567890"}}}})
+
+    mensajes = checks.run_checks(include_deployment_checks=True)
+
+    [aviso] = [m for m in mensajes if m.id == "whatsapp_notify.W001"]
+    [error] = [m for m in mensajes if m.id == "whatsapp_notify.E004"]
+    for mensaje in (aviso, error):
+        assert f'env("META_{opcion}", default=None)' in mensaje.hint
+        assert f"META_{otra}" not in mensaje.hint
+    # Both lines are the same missing option under --deploy: each says so, neither denies it.
+    assert "también como error (whatsapp_notify.E004)" in aviso.hint
+    assert "la misma opción que avisa whatsapp_notify.W001" in error.hint
+
+
 @pytest.mark.parametrize(
     "opciones",
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import os
 import re
@@ -449,6 +450,45 @@ def test_demo__recorre_los_flujos_e_imprime_la_tabla(wa_settings):
     assert "cotizacion-COT-2001.pdf" in salida
     assert "nada nuevo" in segunda.getvalue()
     assert EnvioWhatsApp.objects.count() == 5
+
+
+def test_settings__sin_opciones_de_transporte_que_la_app_ya_no_necesita():
+    # The app bounds its own publishes (tasks._publicar); the README says the old
+    # {"max_retries": 0} is not needed, and the example must not teach it.
+    arbol = ast.parse((REPO / "example_project" / "settings.py").read_text(encoding="utf-8"))
+    asignados = {
+        destino.id
+        for nodo in ast.walk(arbol)
+        if isinstance(nodo, ast.Assign)
+        for destino in nodo.targets
+        if isinstance(destino, ast.Name)
+    }
+
+    assert "CELERY_BROKER_URL" in asignados
+    assert "CELERY_BROKER_TRANSPORT_OPTIONS" not in asignados
+
+
+@pytest.mark.parametrize(
+    ("interprete", "orden"),
+    [
+        pytest.param(REPO / ".venv" / "bin" / "python", ".venv/bin/python", id="venv-de-make"),
+        pytest.param(Path("/opt/py/bin/python3"), "/opt/py/bin/python3", id="otro-interprete"),
+    ],
+)
+def test_demo__el_siguiente_paso_usa_el_python_que_corre_la_demo(
+    wa_settings, monkeypatch, interprete, orden
+):
+    # The README says `.venv/bin/python manage.py ...` after `make demo`: the demo says the same.
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "executable", str(interprete))
+    salida = StringIO()
+
+    call_command("demo", "--consola", stdout=salida)
+
+    assert (
+        f"Siguiente paso: {orden} manage.py createsuperuser && {orden} manage.py runserver"
+        in salida.getvalue()
+    )
 
 
 def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):

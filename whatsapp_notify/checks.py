@@ -10,7 +10,8 @@ Ids are stable; document them before changing one.
   backend); under ``check --deploy`` also a required option (a credential) missing.
 - W001 a required backend option (a credential such as ``ACCESS_TOKEN``) is missing or
   empty. Only a warning, so ``migrate`` runs on a fresh project; the account pauses at
-  send time until it is set. ``check --deploy`` reports it as E004.
+  send time until it is set. ``check --deploy`` reports it as E004 as well (Django gives a
+  check no sign of ``--deploy``, so W001 cannot step aside; both hints say so).
 - E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
 - E006 ``RATE_LIMIT`` is malformed.
 - E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
@@ -169,18 +170,37 @@ def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
         mensaje = f'{where}["OPTIONS"] debe ser un dict, no {type(options).__name__}.'
         return [_error(mensaje, hint, "E004")]
     faltan = [
-        checks.Warning(problem, hint=_PISTA_FALTA, id="whatsapp_notify.W001")
-        for problem in cls.missing_options(alias, options)
+        checks.Warning(
+            cls.falta(alias, name), hint=_pista_w001(cls, name), id="whatsapp_notify.W001"
+        )
+        for name in cls.missing_option_names(options)
     ]
     invalidas = [_error(problem, hint, "E004") for problem in cls.invalid_options(alias, options)]
     return invalidas + faltan
 
 
-_PISTA_FALTA = (
-    "Define la variable de entorno de donde settings.py la lee (p. ej. "
-    'env("META_ACCESS_TOKEN", default=None)). Mientras falte, los envíos de la cuenta esperan '
-    "en pausa; check --deploy lo trata como error (whatsapp_notify.E004)."
-)
+def variable_de_entorno(cls: type[BaseBackend], name: str) -> str:
+    """The environment variable the README reads option ``name`` from: ``META_ACCESS_TOKEN``."""
+    return f"{cls.__name__.removesuffix('Backend').upper()}_{name}"
+
+
+def _pista_w001(cls: type[BaseBackend], name: str) -> str:
+    # Django runs W001 under --deploy too and tells a check nothing about the flag: the hint
+    # says E004 is the same option reported again, not a different problem.
+    return (
+        "Define la variable de entorno de donde settings.py la lee (p. ej. "
+        f'env("{variable_de_entorno(cls, name)}", default=None)). Mientras falte, los envíos '
+        "de la cuenta esperan en pausa; check --deploy informa esta misma opción también como "
+        "error (whatsapp_notify.E004)."
+    )
+
+
+def _pista_e004(cls: type[BaseBackend], name: str) -> str:
+    return (
+        "Una cuenta sin credenciales no envía nada: define la variable de entorno de donde "
+        f'settings.py la lee (p. ej. env("{variable_de_entorno(cls, name)}", default=None)). Es '
+        "la misma opción que avisa whatsapp_notify.W001; en producción es un error."
+    )
 
 
 @checks.register(deploy=True)
@@ -188,11 +208,13 @@ def check_credenciales(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """E004 under ``check --deploy``: a production account must have its credentials.
 
     Plain ``check`` (and so ``migrate``) only warns (W001): a fresh project has none yet.
+    Under ``--deploy`` W001 is shown as well: Django passes a check no sign of the flag
+    (only ``app_configs`` and ``databases``), so both hints say they are one problem.
     """
     return [
-        _error(problem, "Una cuenta sin credenciales no envía nada: defínelas.", "E004")
+        _error(cls.falta(alias, name), _pista_e004(cls, name), "E004")
         for alias, cls, options in _cuentas_validas()
-        for problem in cls.missing_options(alias, options)
+        for name in cls.missing_option_names(options)
     ]
 
 

@@ -698,11 +698,14 @@ def test_options__unknown_option_raises_naming_the_key():
     assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]' in str(excinfo.value)
 
 
-def test_options__missing_access_token_raises_naming_the_key(wa_settings):
+def test_options__missing_access_token_refuses_to_send_naming_the_key(wa_settings, graph):
+    # The backend is built (its webhook works without the token); sending is what waits.
     wa_settings(BACKENDS={"ventas": {"BACKEND": META_BACKEND, "OPTIONS": {"PHONE_NUMBER_ID": "1"}}})
 
     with pytest.raises(ConfigurationError) as excinfo:
-        backends["ventas"]
+        backends["ventas"].send(salida(Texto("Hola")))
+
+    assert len(graph.calls) == 0
 
     assert 'WHATSAPP_NOTIFY["BACKENDS"]["ventas"]["OPTIONS"]["ACCESS_TOKEN"]' in str(excinfo.value)
     assert "Usuarios del sistema" in str(excinfo.value)

@@ -78,21 +78,40 @@ class BaseBackend:
     def __init__(self, alias: str = "default", **options: Any):
         self.alias = alias
         self.options = self.resolve_options(alias, options)
+        # A missing credential does not stop the backend from being built: the webhook
+        # (handshake, signature) needs only its own secrets, and a fresh project registers
+        # it before Meta hands out the token. Only talking to the provider needs them.
+        self.faltan = tuple(self.missing_options(alias, options))
 
     @classmethod
     def resolve_options(cls, alias: str, options: dict[str, Any]) -> dict[str, Any]:
         """Validate ``OPTIONS`` of an alias and fill in defaults.
 
+        A required option that is missing is not an error here (see
+        :meth:`exigir_credenciales`).
+
         Raises:
-            ConfigurationError: an unknown option or a required one missing, naming the key.
+            ConfigurationError: an unknown option or a malformed value, naming the key.
         """
-        for problem in cls.option_problems(alias, options):
+        for problem in cls.invalid_options(alias, options):
             raise ConfigurationError(problem)
         # None stands for "not set" (e.g. an unset environment variable): the default applies.
         return {
             name: spec.default if options.get(name) is None else options[name]
             for name, spec in cls.OPTIONS.items()
         }
+
+    def exigir_credenciales(self) -> None:
+        """Refuse to talk to the provider while a required option (a credential) is missing.
+
+        Called before anything is sent or verified (:meth:`send`, :meth:`verify_credentials`,
+        every request of an HTTP backend). Delivery turns the error into a paused account.
+
+        Raises:
+            ConfigurationError: naming the first missing key and where to find its value.
+        """
+        if self.faltan:
+            raise ConfigurationError(self.faltan[0])
 
     @classmethod
     def option_problems(cls, alias: str, options: dict[str, Any]) -> list[str]:
@@ -118,12 +137,22 @@ class BaseBackend:
         A fresh project has none yet: the system checks warn (error under ``--deploy``)
         and the account pauses at send time instead of failing its envíos.
         """
-        where = _where(alias)
+        return [cls.falta(alias, name) for name in cls.missing_option_names(options)]
+
+    @classmethod
+    def missing_option_names(cls, options: dict[str, Any]) -> list[str]:
+        """The keys of the required options absent, None or empty, in declaration order."""
         return [
-            f'Falta {where}["{name}"]' + (f": {spec.help}" if spec.help else ".")
+            name
             for name, spec in cls.OPTIONS.items()
             if spec.required and options.get(name) in (None, "")
         ]
+
+    @classmethod
+    def falta(cls, alias: str, name: str) -> str:
+        """The sentence saying option ``name`` of ``alias`` is missing, and where to find it."""
+        spec = cls.OPTIONS[name]
+        return f'Falta {_where(alias)}["{name}"]' + (f": {spec.help}" if spec.help else ".")
 
     @classmethod
     def _value_problems(cls, where: str, options: dict[str, Any]) -> list[str]:
@@ -146,7 +175,9 @@ class BaseBackend:
         Raises:
             ProviderError: a classified provider or transport error (see ``exceptions``).
             UnsupportedContent: this backend cannot send that content.
+            ConfigurationError: a required option (a credential) is missing.
         """
+        self.exigir_credenciales()
         payload = self.build_payload(salida, media if media is not None else NoMediaCache())
         return self.deliver(salida, payload)
 
@@ -197,7 +228,9 @@ class BaseBackend:
         Raises:
             AuthError: the credentials are still refused.
             TransientError: the provider could not be reached.
+            ConfigurationError: a required option is still missing.
         """
+        self.exigir_credenciales()
         return type(self).__name__
 
     # -- webhooks -------------------------------------------------------------------

@@ -88,8 +88,10 @@ class HttpBackend(BaseBackend):
             AmbiguousError: the request may have reached the provider (read timeout,
                 broken or unreadable answer).
             ProviderError: the provider refused it (subclass from ``classify``).
-            ConfigurationError: the URL cannot be requested at all.
+            ConfigurationError: the URL cannot be requested at all, or a credential is
+                missing (nothing is sent).
         """
+        self.exigir_credenciales()
         response = self._send(method, path, json=json, files=files, data=data, params=params)
         if not response.ok:
             raise self._fallo(method, path, self.parse_error(response))

@@ -403,28 +403,100 @@ def _ping_redis(origen: str, url: str, timeout: float) -> Linea:
 
 
 def revisar_worker(timeout: float) -> list[Linea]:
-    """A Celery worker answers ``ping`` through the broker (eager Celery needs none)."""
+    """A Celery worker answers ``ping`` and consumes the queue the app publishes to.
+
+    Eager Celery needs none. Every line names the broker asked (password masked): without
+    ``CELERY_BROKER_URL`` Celery talks to its own default, which may be someone else's.
+    """
     app = current_app
     if app.conf.task_always_eager:
         detalle = "Celery en modo eager: los envíos salen en el proceso del ERP, sin worker"
         fix = "en producción configura CELERY_BROKER_URL y arranca `celery -A <proyecto> worker`."
         return [Linea(WARN, "worker", detalle, fix)]
-    broker = sin_credenciales(str(app.conf.broker_url or "(por omisión)"))
+    broker, aviso = _broker_visible(app), _sin_broker_url(app)
     try:
         with app.connection_for_write() as conexion:
             conexion.ensure_connection(max_retries=0, timeout=timeout)
             respuestas = app.control.ping(timeout=timeout, connection=conexion)
+            colas = _colas_activas(app, conexion, timeout) if respuestas else {}
     except Exception as exc:  # any transport's connection error
         fix = "arranca el broker o corrige CELERY_BROKER_URL."
-        return [Linea(ERROR, "worker", f"el broker {broker} no responde: {exc}", fix)]
+        return [*aviso, Linea(ERROR, "worker", f"el broker {broker} no responde: {exc}", fix)]
+    return [*aviso, _linea_worker(app, broker, respuestas, colas, timeout)]
+
+
+def _linea_worker(
+    app: Any, broker: str, respuestas: list[dict], colas: dict[str, set[str]] | None, timeout: float
+) -> Linea:
+    """OK when some worker consumes the app's queue; ERROR naming the fix otherwise."""
     if not respuestas:
         fix = _arrancar_worker(app.main)
-        return [Linea(ERROR, "worker", f"ningún worker respondió en {timeout:g} s", fix)]
+        return Linea(ERROR, "worker", f"{broker}: ningún worker respondió en {timeout:g} s", fix)
     nombres = ", ".join(sorted(nombre for respuesta in respuestas for nombre in respuesta))
-    return [Linea(OK, "worker", f"{len(respuestas)} worker(s) responden: {nombres}")]
+    cola = cola_de_la_app(app)
+    if colas is None:
+        detalle = (
+            f"{broker}: {len(respuestas)} worker(s) responden ({nombres}); no dijeron sus colas"
+        )
+        fix = f"¿alguno consume la cola {cola!r}? celery -A {app.main} inspect active_queues"
+        return Linea(WARN, "worker", detalle, fix)
+    consumen = sorted(nombre for nombre, suyas in colas.items() if cola in suyas)
+    if consumen:
+        detalle = (
+            f"{broker}: {len(consumen)} worker(s) consumen la cola {cola!r}: {', '.join(consumen)}"
+        )
+        return Linea(OK, "worker", detalle)
+    detalle = (
+        f"{broker}: {len(respuestas)} worker(s) responden ({nombres}) pero ninguno consume la "
+        f"cola {cola!r}, donde la app publica sus tareas: los envíos quedarán pendientes"
+    )
+    otras = ",".join(sorted(set().union(*colas.values())))
+    fix = (
+        f"arranca uno que la consuma: {_orden_worker(app.main)} (o añade la cola a los que ya "
+        f"tienes: -Q {otras + ',' if otras else ''}{cola})"
+    )
+    return Linea(ERROR, "worker", detalle, fix)
+
+
+def cola_de_la_app(app: Any) -> str:
+    """The queue the app's tasks are published to: ``TASK_QUEUE``, else Celery's default."""
+    return get_settings().TASK_QUEUE or str(app.conf.task_default_queue)
+
+
+def _colas_activas(app: Any, conexion: Any, timeout: float) -> dict[str, set[str]] | None:
+    """Worker name -> the queues it consumes; None when no worker answered the question."""
+    respuesta = app.control.inspect(timeout=timeout, connection=conexion).active_queues()
+    if not respuesta:
+        return None
+    return {
+        nombre: {str(cola.get("name")) for cola in suyas or [] if isinstance(cola, dict)}
+        for nombre, suyas in respuesta.items()
+    }
+
+
+def _broker_visible(app: Any) -> str:
+    """The broker URL in use, password masked (Celery's default when none is configured)."""
+    if app.conf.broker_url:
+        return sin_credenciales(str(app.conf.broker_url))
+    with app.connection_for_write() as conexion:  # not connected: only its URL is read
+        return conexion.as_uri()  # kombu masks the password itself
+
+
+def _sin_broker_url(app: Any) -> list[Linea]:
+    # Celery's default is amqp://localhost: a RabbitMQ answering there is not the ERP's broker.
+    if app.conf.broker_url:
+        return []
+    detalle = f"sin CELERY_BROKER_URL, Celery usa su broker por omisión: {_broker_visible(app)}"
+    fix = "define CELERY_BROKER_URL en settings.py, p. ej. redis://localhost:6379/0."
+    return [Linea(WARN, "broker", detalle, fix)]
 
 
 def _arrancar_worker(proyecto: str | None) -> str:
+    return f"arranca un worker: {_orden_worker(proyecto)}"
+
+
+def _orden_worker(proyecto: str | None) -> str:
+    """The command that starts a worker on the app's queue (the default one needs no -Q)."""
     cola = get_settings().TASK_QUEUE
     opciones = f" -Q {cola}" if cola else ""
-    return f"arranca un worker: celery -A {proyecto or '<proyecto>'} worker -l info{opciones}"
+    return f"celery -A {proyecto or '<proyecto>'} worker -l info{opciones}"

@@ -9,12 +9,14 @@ prints the messages with the console backend instead (no HTTP, no webhooks).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 from celery import current_app
 from django.conf import settings
@@ -30,6 +32,17 @@ from whatsapp_notify.phones import mask
 
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
 from ...servidor import ServidorLocal
+
+
+def interprete() -> str:
+    """The Python running the demo, as the user would type it: ``.venv/bin/python`` after
+    ``make demo`` (relative to the current directory when inside it, absolute otherwise)."""
+    ejecutable = Path(sys.executable)
+    try:
+        return ejecutable.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(ejecutable)
+
 
 CONSOLE_BACKEND = "whatsapp_notify.backends.console.ConsoleBackend"
 META_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
@@ -89,9 +102,10 @@ class Command(BaseCommand):
         else:
             self._demo_sandbox(datos, silenciar)
         self._correos(mail.outbox[correos:])
+        python = interprete()
         self.stdout.write(
-            "\nSiguiente paso: python manage.py createsuperuser && python manage.py runserver, "
-            "luego abre /admin/ y /envios/."
+            f"\nSiguiente paso: {python} manage.py createsuperuser && {python} manage.py "
+            "runserver, luego abre /admin/ y /envios/."
         )
 
     def _demo_consola(self, datos: Datos, silenciar: bool) -> None:
