@@ -277,3 +277,32 @@ def test_expira_en__timedelta_fuera_de_rango_lanza_fecha_invalida(outbox, media,
         plantilla(expira_en=expira_en)
 
     assert nada_registrado(outbox, media)
+
+
+def test_referencia__sin_guardar_lanza_antes_de_registrar(outbox):
+    from tests.testapp.models import Cliente
+
+    with pytest.raises(MessageError, match="guárdala antes") as error:
+        enviar_texto(TELEFONO, "Hola", referencia=Cliente(nombre="Ana"))
+
+    assert "referencia" in str(error.value)
+    assert not EnvioWhatsApp.objects.exists()
+
+
+def test_expira_en__antes_de_programado_para_lanza_porque_nunca_saldria(outbox):
+    manana = timezone.now() + timedelta(days=1)
+
+    with pytest.raises(FechaInvalida, match="nunca saldría"):
+        enviar_plantilla(
+            TELEFONO, "recordatorio", programado_para=manana, expira_en=timedelta(hours=1)
+        )
+
+    assert not EnvioWhatsApp.objects.exists()
+
+
+def test_categoria__desconocida_es_un_error_de_la_app_que_nombra_las_validas(outbox):
+    with pytest.raises(MessageError, match=r"'utility'.*'marketing'") as error:
+        enviar_texto(TELEFONO, "Hola", categoria="promo")
+
+    assert isinstance(error.value, ValueError)
+    assert not EnvioWhatsApp.objects.exists()

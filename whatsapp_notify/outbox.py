@@ -241,9 +241,11 @@ def registrar(
         TipoInvalido: ``referencia`` is not a model instance; ``tipo``, ``clave`` or
             ``nombre`` is not text (``clave`` and ``nombre`` may be None).
         MessageError: ``clave`` is blank, or ``tipo``/``clave`` has NUL, control
-            characters, newlines or half a surrogate pair.
+            characters, newlines or half a surrogate pair; ``referencia`` is not saved;
+            ``categoria`` is not ``utility``/``marketing``.
         FechaInvalida: ``programado_para`` or ``expira_en`` is not a datetime (``expira_en``:
-            nor a timedelta), is naive under ``USE_TZ``, or falls outside years 1 to 9999.
+            nor a timedelta), is naive under ``USE_TZ``, or falls outside years 1 to 9999;
+            or ``expira_en`` is not after ``programado_para``.
         ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
             ``nombre_documento`` or the referencia's id is longer than its column.
     """
@@ -252,6 +254,7 @@ def registrar(
     exigir_argumentos(referencia=referencia, tipo=tipo, clave=clave, nombre=nombre)
     exigir_momento(programado_para, "programado_para")
     caducidad = exigir_caducidad(expira_en)
+    exigir_orden(programado_para, caducidad)
     exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
     categoria = categoria_de_envio(contenido, cuenta, categoria)
     no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
@@ -266,6 +269,19 @@ def registrar(
     return _guardar(envio, contenido)
 
 
+def exigir_orden(programado_para: datetime | None, expira_en: datetime | None) -> None:
+    """Refuse an expiry at or before the scheduled time: such an envío could never go out.
+
+    Raises:
+        FechaInvalida: naming both moments' fix.
+    """
+    if programado_para and expira_en and expira_en <= programado_para:
+        raise FechaInvalida(
+            "expira_en es anterior a programado_para: el envío nunca saldría. Pon expira_en "
+            "después de programado_para (p. ej. programado_para + timedelta(hours=1))."
+        )
+
+
 def exigir_argumentos(
     *, referencia: Any = None, tipo: Any = "", clave: Any = None, nombre: Any = None
 ) -> None:
@@ -278,6 +294,12 @@ def exigir_argumentos(
         exigir_tipo(
             referencia, models.Model, "referencia", "usa la instancia del ERP (la orden), no su id."
         )
+        if referencia.pk is None:
+            # Its id would be stored as the text "None" and the envío could never find it.
+            raise MessageError(
+                f"referencia ({type(referencia).__name__}) no está guardada: guárdala antes "
+                "(referencia.save()) y envía en la misma transacción."
+            )
     exigir_tipo(tipo, str, "tipo", "usa un slug corto como 'vehiculo_listo', o '' (sin tipo).")
     exigir_caracteres(tipo, "tipo", saltos=False)
     exigir_clave(clave)
@@ -314,10 +336,10 @@ def categoria_de_envio(contenido, cuenta: str, categoria: Categoria | str | None
     category (MARKETING -> marketing; UTILITY, AUTHENTICATION or unknown -> utility).
 
     Raises:
-        ValueError: ``categoria`` is not a ``Categoria`` value.
+        MessageError: ``categoria`` is not a ``Categoria`` value.
     """
     if categoria is not None and categoria not in Categoria.values:
-        raise ValueError(
+        raise MessageError(
             f"categoria={categoria!r} no es una categoría de envío: usa 'utility' (avisos de "
             "servicio) o 'marketing' (promociones), o None para la del catálogo."
         )

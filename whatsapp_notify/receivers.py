@@ -450,7 +450,9 @@ def _tiene_error(evento: EventoEstado, codigo: int) -> bool:
 def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: EventoEstado) -> None:
     envio.refresh_from_db()
     if estado == EstadoEnvio.FALLIDO:
-        logger.warning("Envío %s fallido según el webhook (#%s)", envio.pk, envio.error_codigo)
+        # The code as Meta sent it: error_codigo is empty when it does not fit the column.
+        codigos = ", ".join(f"#{error.code}" for error in evento.errores) or "sin código"
+        logger.warning("Envío %s fallido según el webhook (%s)", envio.pk, codigos)
     else:
         logger.debug("Envío %s: %s -> %s (%s)", envio.pk, anterior, estado, evento.wamid)
     signals.avisar_estado(envio, anterior, estado)
