@@ -32,6 +32,7 @@ from tests.conftest import IN_CI, require_service
 from tests.redis_server import RedisServer
 from whatsapp_notify import tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.references import envio_referido
 from whatsapp_notify.sandbox import Fallos, Sandbox
 
 RAIZ = Path(__file__).resolve().parents[2]
@@ -298,8 +299,10 @@ def contar(ids: Iterable[int], sandbox: Sandbox, *, asentado: bool = True) -> Cu
     filas = {envio.pk: envio for envio in EnvioWhatsApp.objects.filter(pk__in=ids)}
     veces_por_envio: Counter = Counter()
     for (_to, referencia), veces in aceptados(sandbox).items():
-        if referencia and referencia.isdigit():
-            veces_por_envio[int(referencia)] += veces
+        envio_id = envio_referido(referencia or "")
+        # Every message the app sends carries its envío: one without is itself a finding.
+        assert envio_id is not None, f"mensaje aceptado sin referencia de envío: {referencia!r}"
+        veces_por_envio[envio_id] += veces
     enviados = [pk for pk in ids if veces_por_envio[pk]]
     return Cuenta(
         solicitados=len(ids),
