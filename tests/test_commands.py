@@ -30,6 +30,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.celery_app import con_broker
+from tests.proyecto import django_en
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.exceptions import PermanentError
 from whatsapp_notify.management.commands import whatsapp_send_test
@@ -915,20 +916,7 @@ def proyecto_nuevo(tmp_path):
     module shows what a newcomer's ``migrate`` does.
     """
     (tmp_path / "ajustes_nuevos.py").write_text(PROYECTO_NUEVO.format(db=str(tmp_path / "db")))
-    entorno = {k: v for k, v in os.environ.items() if not k.startswith(("META_", "DJANGO_"))}
-    entorno["PYTHONPATH"] = str(tmp_path)
-
-    def manage(*argumentos: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "django", *argumentos, "--settings=ajustes_nuevos"],
-            cwd=tmp_path,
-            env=entorno,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
+    manage = django_en(tmp_path, "ajustes_nuevos")
     manage.db = tmp_path / "db"
     return manage
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ import responses
 from django.test import override_settings
 from django.urls import reverse
 
+from tests.proyecto import django_en
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends import backends
 from whatsapp_notify.exceptions import ConfigurationError
@@ -202,24 +200,7 @@ def proyecto_del_readme(tmp_path):
     """A project whose settings are startproject's head plus the README's snippet."""
     (tmp_path / "ajustes_readme.py").write_text(CABECERA_STARTPROJECT + ajustes_del_readme())
     (tmp_path / "urls_readme.py").write_text("urlpatterns = []\n")
-    entorno = {
-        clave: valor
-        for clave, valor in os.environ.items()
-        if not clave.startswith(("META_", "DJANGO_", "CELERY_", "REDIS_"))
-    }
-    entorno["PYTHONPATH"] = str(tmp_path)
-
-    def python(*argumentos: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "django", *argumentos, "--settings=ajustes_readme"],
-            cwd=tmp_path,
-            env=entorno,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
+    python = django_en(tmp_path, "ajustes_readme", sin=("META_", "DJANGO_", "CELERY_", "REDIS_"))
     python.dir = tmp_path
     return python
 
