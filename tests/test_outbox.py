@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.celery_app import con_broker
@@ -1121,6 +1122,18 @@ def test_categoria__del_catalogo_o_de_la_llamada(outbox, en_catalogo, pedida, es
     envio = plantilla(**({"categoria": pedida} if pedida else {}))
 
     assert leer(envio).categoria == esperada
+
+
+def test_catalogo__una_sola_consulta_da_categoria_estado_y_variables(outbox):
+    catalogo(PLANTILLA, "MARKETING")
+    tabla = PlantillaCatalogo._meta.db_table
+
+    # Recording only: the worker's own check at delivery runs after the commit.
+    with transaction.atomic(), CaptureQueriesContext(connection) as consultas:
+        envio = plantilla()
+
+    assert leer(envio).categoria == "marketing"
+    assert len([q["sql"] for q in consultas if tabla in q["sql"]]) == 1
 
 
 @pytest.mark.usefixtures("ventana_abierta")

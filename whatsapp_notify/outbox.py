@@ -52,9 +52,11 @@ from .models import (
     Mensaje,
     MotivoOmision,
 )
+from .models import Plantilla as CatalogoPlantilla
 from .operations import politica
 from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .templates_catalog import categoria_de_plantilla, verificar_plantilla
+from .templates_catalog import buscar as buscar_plantilla
+from .templates_catalog import verificar_fila
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +135,8 @@ def enviar_plantilla(
             text with NUL, control characters or half a surrogate pair.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
-        ValueError, TypeError: unknown ``categoria``; ``expira_en`` naive, out of range or
-            not a datetime/timedelta.
+        MessageError: unknown ``categoria``.
+        FechaInvalida: ``expira_en`` naive, out of range or not a datetime/timedelta.
     """
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
     contenido = Plantilla(
@@ -256,8 +258,11 @@ def registrar(
     caducidad = exigir_caducidad(expira_en)
     exigir_orden(programado_para, caducidad)
     exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
-    categoria = categoria_de_envio(contenido, cuenta, categoria)
-    no_aprobada = _revisar_catalogo(contenido, cuenta)  # raises on a variables mismatch
+    exigir_categoria(categoria)
+    fila = _fila_del_catalogo(contenido, cuenta)  # one lookup: category, status, variables
+    categoria = categoria_de_envio(contenido, fila, categoria)
+    # A row exists only for a template: its status, and its variables (raises on a mismatch).
+    no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
     if existente := EnvioWhatsApp.objects.por_clave(clave):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
@@ -329,23 +334,29 @@ def exigir_clave(clave: Any) -> None:
     exigir_caracteres(clave, "clave", saltos=False)
 
 
-def categoria_de_envio(contenido, cuenta: str, categoria: Categoria | str | None) -> str:
-    """The consent category of a send: marketing when the caller or the catalog says so.
-
-    Free text and documents are utility unless told; a template takes the catalog's
-    category (MARKETING -> marketing; UTILITY, AUTHENTICATION or unknown -> utility).
+def exigir_categoria(categoria: Any) -> None:
+    """Accept None (the catalog's, else utility) or a :class:`Categoria` value.
 
     Raises:
-        MessageError: ``categoria`` is not a ``Categoria`` value.
+        MessageError: any other value, naming the valid ones.
     """
     if categoria is not None and categoria not in Categoria.values:
         raise MessageError(
             f"categoria={categoria!r} no es una categoría de envío: usa 'utility' (avisos de "
             "servicio) o 'marketing' (promociones), o None para la del catálogo."
         )
+
+
+def categoria_de_envio(contenido, fila: CatalogoPlantilla | None, categoria: str | None) -> str:
+    """The consent category of a send: marketing when the caller or the catalog says so.
+
+    Free text and documents are utility unless told; a template takes its catalog row's
+    category (``fila``: MARKETING -> marketing; UTILITY, AUTHENTICATION or no row -> utility),
+    and a MARKETING row stays marketing whatever the caller said.
+    """
     if categoria == Categoria.MARKETING or not isinstance(contenido, Plantilla):
         return str(categoria or Categoria.UTILITY)
-    de_meta = categoria_de_plantilla(contenido.nombre, contenido.idioma, cuenta)
+    de_meta = fila.categoria if fila is not None else ""
     return Categoria.MARKETING if de_meta.upper() == "MARKETING" else Categoria.UTILITY
 
 
@@ -374,11 +385,11 @@ def vencido(envio: EnvioWhatsApp, ahora: datetime | None = None) -> bool:
     return envio.expira_en is not None and envio.expira_en <= (ahora or timezone.now())
 
 
-def _revisar_catalogo(contenido, cuenta: str) -> MotivoOmision | None:
+def _fila_del_catalogo(contenido, cuenta: str) -> CatalogoPlantilla | None:
     # Templates only; one the catalog does not know is not refused (templates_catalog).
     if not isinstance(contenido, Plantilla):
         return None
-    return verificar_plantilla(contenido.nombre, contenido.idioma, contenido.variables, cuenta)
+    return buscar_plantilla(contenido.nombre, contenido.idioma, cuenta)
 
 
 def registrar_omitido(

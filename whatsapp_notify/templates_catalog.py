@@ -10,8 +10,9 @@ Three ways in and one way out:
   the catalog does not know yet gets a minimal row (name, language, status, reason) so a
   rejected or paused one is refused before the first sync; its parameters stay unknown
   (no ``componentes``) and are not checked until a sync fills them.
-- :func:`verificar_plantilla`, called by ``outbox.registrar`` before anything is written:
-  raises on a variables mismatch, and says when a known template is not approved.
+- :func:`verificar_fila`, called by ``outbox.registrar`` with the row :func:`buscar` found
+  (the same lookup gives the send its category), before anything is written: raises on a
+  variables mismatch, and says when a known template is not approved.
 
 A template that is not in the catalog is never refused: the catalog is optional.
 """
@@ -242,26 +243,17 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     return Plantilla.objects.filter(**filtro).first()
 
 
-def categoria_de_plantilla(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> str:
-    """Meta's category of a catalog template (``MARKETING``, ``UTILITY``...), "" if unknown."""
-    filtro = {"cuenta": cuenta, "nombre": nombre, "idioma": normalizar_idioma(idioma)}
-    return Plantilla.objects.filter(**filtro).values_list("categoria", flat=True).first() or ""
-
-
-def verificar_plantilla(
-    plantilla_nombre: str, idioma: str, variables: Any, cuenta: str = DEFAULT_ALIAS
-) -> MotivoOmision | None:
-    """Check a template send against the catalog, before anything is recorded.
+def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | None:
+    """Check a template send against its catalog row (:func:`buscar`), before recording.
 
     Returns:
-        ``MotivoOmision.PLANTILLA_NO_APROBADA`` when the template is in the catalog in that
-        language and its status is not APPROVED; None when it may go (or is unknown).
+        ``MotivoOmision.PLANTILLA_NO_APROBADA`` when the row's status is not APPROVED; None
+        when it may go, or when ``fila`` is None (a template the catalog does not know).
 
     Raises:
         VariablesError: the catalog knows the template's parameters and ``variables`` do
             not match them (count for ``{{1}}..{{n}}``, names for named parameters).
     """
-    fila = buscar(plantilla_nombre, idioma, cuenta)
     if fila is None:
         return None
     if fila.componentes:
