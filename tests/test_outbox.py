@@ -902,6 +902,18 @@ def test_valor_mas_largo_que_su_columna__lanza_antes_de_registrar(
     assert outbox == []
 
 
+def test_reglas_de_meta__caben_en_sus_columnas():
+    # outbox.exigir_largos leaves the template's name and language to these rules: they
+    # must never admit more than the columns hold.
+    from whatsapp_notify.limits import limite
+    from whatsapp_notify.messages import MAX_NOMBRE_PLANTILLA, es_codigo_de_idioma
+
+    assert limite(EnvioWhatsApp, "plantilla") >= MAX_NOMBRE_PLANTILLA
+    mas_largo = "x" * (limite(EnvioWhatsApp, "idioma") + 1)
+    assert not es_codigo_de_idioma(mas_largo)
+    assert not es_codigo_de_idioma("es_" + "M" * limite(EnvioWhatsApp, "idioma"))
+
+
 @pytest.mark.parametrize(
     ("parametro", "enviar"),
     [
