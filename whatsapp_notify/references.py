@@ -22,7 +22,7 @@ LARGO_MAXIMO = 512
 _SAL = "whatsapp_notify.referencias"
 # 16 hex digits: 64 bits, so a foreign value matches one of ours with odds of 2**-64.
 _LARGO_ETIQUETA = 16
-PATRON = re.compile(r"wn:([1-9][0-9]{0,17}):([0-9a-f]{16})")
+PATRON = re.compile(rf"wn:([1-9][0-9]{{0,17}}):([0-9a-f]{{{_LARGO_ETIQUETA}}})")
 
 
 def referencia_de(envio_id: int) -> str:
