@@ -126,26 +126,37 @@ def _backends(config) -> list[checks.CheckMessage]:
 
 
 def _backend(alias: str, entry) -> list[checks.CheckMessage]:
+    where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
+    cls, problemas = _clase_del_backend(where, alias, entry)
+    if cls is None:
+        return problemas
+    return _options(where, alias, cls, entry.get("OPTIONS") or {})
+
+
+def _clase_del_backend(
+    where: str, alias: str, entry
+) -> tuple[type[BaseBackend] | None, list[checks.CheckMessage]]:
+    """The backend class of a ``BACKENDS`` entry, or None and the E003 that says why."""
     from .backends import backend_class
 
-    where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
     if not isinstance(entry, dict):
-        return [_not_a_dict(where, entry)]
+        return None, [_not_a_dict(where, entry)]
     if not entry.get("BACKEND"):
-        return [_error(f'Falta {where}["BACKEND"].', f'Por ejemplo "{EJEMPLO_BACKEND}".', "E003")]
+        falta = f'Falta {where}["BACKEND"].'
+        return None, [_error(falta, f'Por ejemplo "{EJEMPLO_BACKEND}".', "E003")]
     try:
         cls = backend_class(entry["BACKEND"], alias)
     except ImproperlyConfigured as exc:
-        return [_error(str(exc), f'Corrige la ruta en {where}["BACKEND"].', "E003")]
+        return None, [_error(str(exc), f'Corrige la ruta en {where}["BACKEND"].', "E003")]
     if not _es_backend(cls):
-        return [
+        return None, [
             _error(
                 f'{where}["BACKEND"] = {entry["BACKEND"]!r} no es una clase de backend.',
                 "Indica una subclase de whatsapp_notify.backends.base.BaseBackend.",
                 "E003",
             )
         ]
-    return _options(where, alias, cls, entry.get("OPTIONS") or {})
+    return cls, []
 
 
 def _es_backend(cls) -> bool:
@@ -220,8 +231,6 @@ def check_credenciales(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 def _cuentas_validas() -> Iterator[tuple[str, type[BaseBackend], dict]]:
     """(alias, backend class, OPTIONS) of each account whose entry E002-E004 accept."""
-    from .backends import backend_class
-
     try:
         config = {**DEFAULTS, **raw_user_settings()}["BACKENDS"]
     except ImproperlyConfigured:
@@ -229,14 +238,12 @@ def _cuentas_validas() -> Iterator[tuple[str, type[BaseBackend], dict]]:
     if not isinstance(config, dict):
         return  # E002
     for alias, entry in config.items():
-        if not isinstance(entry, dict) or not entry.get("BACKEND"):
-            continue  # E003
-        try:
-            cls = backend_class(entry["BACKEND"], alias)
-        except ImproperlyConfigured:
+        where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
+        cls, _e003 = _clase_del_backend(where, alias, entry)
+        if cls is None:
             continue  # E003
         options = entry.get("OPTIONS") or {}
-        if _es_backend(cls) and isinstance(options, dict):
+        if isinstance(options, dict):  # else E004
             yield alias, cls, options
 
 

@@ -114,11 +114,6 @@ class BaseBackend:
             raise ConfigurationError(self.faltan[0])
 
     @classmethod
-    def option_problems(cls, alias: str, options: dict[str, Any]) -> list[str]:
-        """Every problem with ``options``, each sentence naming the exact key to set."""
-        return cls.invalid_options(alias, options) + cls.missing_options(alias, options)
-
-    @classmethod
     def invalid_options(cls, alias: str, options: dict[str, Any]) -> list[str]:
         """Unknown options and malformed values (a token with spaces, a bad ``TIMEOUT``)."""
         where = _where(alias)
