@@ -12,10 +12,7 @@ import contextlib
 import os
 import socket
 import sqlite3
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +28,7 @@ from django.utils import timezone
 
 from tests.celery_app import con_broker
 from tests.proyecto import django_en
+from tests.workers import Worker
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.exceptions import PermanentError
 from whatsapp_notify.management.commands import whatsapp_send_test
@@ -399,35 +397,17 @@ def test_check__broker_sin_worker__error_con_como_arrancarlo(redis_server, wa_se
 @contextmanager
 def worker_celery(broker_url: str, colas: str) -> Iterator[str]:
     """A real ``celery worker`` consuming ``colas`` (``-Q``) on ``broker_url``; yields its name."""
-    nombre = f"check-{uuid.uuid4().hex[:8]}@localhost"
     entorno = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "WHATSAPP_TEST_CELERY_EAGER": "0",
         "WHATSAPP_TEST_BROKER_URL": broker_url,
     }
-    with tempfile.TemporaryFile("w+") as registro:
-        proceso = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
-             "-Q", colas, "-n", nombre, "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "--loglevel=INFO"],
-            cwd=RAIZ, env=entorno, stdout=registro, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            limite = time.monotonic() + 20
-            while " ready." not in _leido(registro):
-                if proceso.poll() is not None or time.monotonic() > limite:
-                    pytest.fail(f"El worker no arrancó:\n{_leido(registro)}", pytrace=False)
-                time.sleep(0.1)
-            yield nombre
-        finally:
-            proceso.terminate()
-            proceso.wait(timeout=10)
-
-
-def _leido(registro) -> str:
-    registro.seek(0)
-    return registro.read()
+    worker = Worker(colas, entorno, nombre=f"check-{uuid.uuid4().hex[:8]}@localhost")
+    try:
+        yield worker.esperar_arranque().nombre
+    finally:
+        worker.parar()
 
 
 @pytest.mark.parametrize(

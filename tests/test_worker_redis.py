@@ -8,22 +8,16 @@ the test's live server. Run with ``WHATSAPP_TEST_DB=postgres``.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from tests.celery_app import con_broker
 from tests.graph_stub import GraphStub, error_graph
+from tests.workers import Worker, entorno_worker
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.messages import Plantilla, Salida
@@ -31,9 +25,7 @@ from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
 from whatsapp_notify.references import referencia_de
 from whatsapp_notify.sandbox import Sandbox
 
-RAIZ = Path(__file__).resolve().parent.parent
 META = "whatsapp_notify.backends.meta.MetaBackend"
-ARRANQUE = 30  # seconds for the worker to report "ready"
 ESPERA = 30  # seconds for an envío to be settled
 
 
@@ -54,58 +46,15 @@ def worker(postgres, redis_url, graph, wa_settings):
 def celery_worker(redis_url: str, graph_url: str, wa_settings):
     """Run a worker whose MetaBackend talks to ``graph_url``; the test publishes to it."""
     cola = f"whatsapp-test-{uuid.uuid4().hex[:8]}"
-    entorno = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(RAIZ), os.environ.get("PYTHONPATH")])),
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "WHATSAPP_TEST_DB": "postgres",
-        "WHATSAPP_TEST_DB_NAME": connection.settings_dict["NAME"],
-        "WHATSAPP_TEST_WORKER": "1",
-        "WHATSAPP_TEST_CELERY_EAGER": "0",
-        "WHATSAPP_TEST_BROKER_URL": redis_url,
-        "WHATSAPP_TEST_BACKEND": "meta",
-        "WHATSAPP_TEST_GRAPH_URL": graph_url,
-        "WHATSAPP_TEST_RETRY_BACKOFF": "0.2",
-        "WHATSAPP_TEST_TASK_QUEUE": cola,
-    }
-    with tempfile.TemporaryFile("w+") as registro:
-        proceso = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             "--pool=solo", "--concurrency=1", "-Q", cola, "-n", f"{cola}@%h",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=RAIZ,
-            env=entorno,
-            stdout=registro,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            _esperar_arranque(proceso, registro)
-            wa_settings(TASK_QUEUE=cola)
-            with con_broker(redis_url):
-                yield lambda: _leer(registro)
-        finally:
-            proceso.send_signal(signal.SIGQUIT)  # cold shutdown: nothing is running by now
-            try:
-                proceso.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proceso.kill()
-                proceso.wait()
-
-
-def _leer(registro) -> str:
-    registro.seek(0)
-    return registro.read()
-
-
-def _esperar_arranque(proceso: subprocess.Popen, registro) -> None:
-    limite = time.monotonic() + ARRANQUE
-    while time.monotonic() < limite:
-        if " ready." in _leer(registro):
-            return
-        if proceso.poll() is not None:
-            break
-        time.sleep(0.1)
-    pytest.fail(f"El worker de Celery no arrancó:\n{_leer(registro)}", pytrace=False)
+    entorno = entorno_worker(redis_url, graph_url, cola, RETRY_BACKOFF=0.2)
+    worker = Worker(cola, entorno, nombre=f"{cola}@%h")
+    try:
+        worker.esperar_arranque()
+        wa_settings(TASK_QUEUE=cola)
+        with con_broker(redis_url):
+            yield worker.log
+    finally:
+        worker.parar()  # cold shutdown: nothing is running by now
 
 
 def esperar_estado(envio: EnvioWhatsApp, estado: str, log) -> EnvioWhatsApp:

@@ -12,35 +12,29 @@ the rows with what the sandbox accepted.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.urls import reverse
 
 from tests.celery_app import con_broker
 from tests.conftest import IN_CI, require_service
 from tests.redis_server import RedisServer
+from tests.workers import Worker, entorno_worker
 from whatsapp_notify import tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.references import envio_referido
 from whatsapp_notify.sandbox import Fallos, Sandbox
 
-RAIZ = Path(__file__).resolve().parents[2]
 META = "whatsapp_notify.backends.meta.MetaBackend"
 SECRETO = "secreto-de-fallos"
 TOKEN = "token-de-fallos"
 NUMERO = "1234567890"
-ARRANQUE = 40  # seconds for a worker to report "ready" on a loaded 2-core machine
 # Seconds the fault tests give the worker and Beat instead of minutes, so a lost task or
 # an unconfirmed send is taken up again within the test.
 TIEMPOS = {"RETRY_BACKOFF": 0.2, "RETRY_BACKOFF_MAX": 1.0, "RECONCILE_AFTER": 2.0}
@@ -117,53 +111,6 @@ def sandbox(live_server, wa_settings, fallos):
 # -- workers -------------------------------------------------------------------------------
 
 
-class Worker:
-    """One ``celery worker`` process (solo pool) on ``cola``; its log in a temporary file."""
-
-    def __init__(self, cola: str, entorno: dict[str, str]) -> None:
-        self.cola = cola
-        self._registro = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by parar())
-        nombre = f"{cola}-{uuid.uuid4().hex[:4]}@%h"
-        self.proceso = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             "--pool=solo", "--concurrency=1", "-Q", cola, "-n", nombre,
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=RAIZ,
-            env=entorno,
-            stdout=self._registro,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def log(self) -> str:
-        self._registro.seek(0)
-        return self._registro.read()
-
-    def esperar_arranque(self) -> None:
-        limite = time.monotonic() + ARRANQUE
-        while time.monotonic() < limite:
-            if " ready." in self.log():
-                return
-            if self.proceso.poll() is not None:
-                break
-            time.sleep(0.1)
-        pytest.fail(f"El worker de Celery no arrancó:\n{self.log()[-4000:]}", pytrace=False)
-
-    def matar(self) -> None:
-        """SIGKILL: no shutdown, no ack, whatever it was doing is cut."""
-        if self.proceso.poll() is None:
-            self.proceso.kill()
-        self.proceso.wait()
-
-    def parar(self) -> None:
-        if self.proceso.poll() is None:
-            self.proceso.send_signal(signal.SIGQUIT)  # cold shutdown
-            try:
-                self.proceso.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.matar()
-        self._registro.close()
-
-
 class Workers:
     """Starts workers sharing one queue, all pointed at the same broker and sandbox."""
 
@@ -194,23 +141,9 @@ class Workers:
             worker.parar()
 
     def _entorno(self, extra: dict[str, str]) -> dict[str, str]:
-        entorno = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(RAIZ), os.environ.get("PYTHONPATH")])),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "WHATSAPP_TEST_DB": "postgres",
-            "WHATSAPP_TEST_DB_NAME": connection.settings_dict["NAME"],
-            "WHATSAPP_TEST_WORKER": "1",
-            "WHATSAPP_TEST_CELERY_EAGER": "0",
-            "WHATSAPP_TEST_BROKER_URL": self.broker_url,
-            "WHATSAPP_TEST_BACKEND": "meta",
-            "WHATSAPP_TEST_GRAPH_URL": self.graph_url,
-            "WHATSAPP_TEST_ACCESS_TOKEN": TOKEN,
-            "WHATSAPP_TEST_TASK_QUEUE": self.cola,
-        }
-        entorno.update({f"WHATSAPP_TEST_{clave}": str(valor) for clave, valor in TIEMPOS.items()})
-        entorno.update({f"WHATSAPP_TEST_{clave}": str(valor) for clave, valor in extra.items()})
-        return entorno
+        # Later keys win, as before: a test may hand a worker the rotated token.
+        ajustes = {"ACCESS_TOKEN": TOKEN, **TIEMPOS, **extra}
+        return entorno_worker(self.broker_url, self.graph_url, self.cola, **ajustes)
 
 
 @pytest.fixture
