@@ -8,36 +8,22 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from tests.test_admin import crear_envio
+from whatsapp_notify.models import EstadoEnvio, MotivoOmision
 
 pytestmark = pytest.mark.browser
 
 
-def _envio(**campos) -> EnvioWhatsApp:
-    valores = {
-        "telefono": "525512345678",
-        "telefono_original": "+52 55 1234 5678",
-        "nombre": "Ana Pérez",
-        "clase": "plantilla",
-        "plantilla": "vehiculo_listo_cliente",
-        "idioma": "es_MX",
-        "variables": ["Ana", "Mazda 3", "OT-42"],
-        "tipo": "vehiculo_listo",
-        **campos,
-    }
-    return EnvioWhatsApp.objects.create(**valores)
-
-
 def test_envios_changelist__shows_each_journey_masked_with_its_badge(navegador):
     ahora = timezone.now()
-    _envio(
+    crear_envio(
         estado=EstadoEnvio.LEIDO,
         enviado_en=ahora - timedelta(minutes=3),
         entregado_en=ahora - timedelta(minutes=2),
         leido_en=ahora - timedelta(minutes=1),
     )
-    _envio(estado=EstadoEnvio.FALLIDO, telefono="525587654321", error_codigo=131026)
-    _envio(estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.SIN_CONSENTIMIENTO, nombre="Luis")
+    crear_envio(estado=EstadoEnvio.FALLIDO, telefono="525587654321", error_codigo=131026)
+    crear_envio(estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.SIN_CONSENTIMIENTO, nombre="Luis")
 
     navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
     navegador.esperar("#result_list")
@@ -67,7 +53,7 @@ def _elegir_accion(navegador, accion: str, *ids: int) -> None:
 
 
 def test_reenviar_incierto__the_page_warns_and_sends_only_after_yes(navegador):
-    incierto = _envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_codigo=None)
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5, error_codigo=None)
     navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
 
     _elegir_accion(navegador, "reenviar", incierto.pk)
@@ -88,7 +74,7 @@ def test_reenviar_incierto__the_page_warns_and_sends_only_after_yes(navegador):
 
 
 def test_reenviar_incierto__no_goes_back_and_changes_nothing(navegador):
-    incierto = _envio(estado=EstadoEnvio.INCIERTO, intentos=5)
+    incierto = crear_envio(estado=EstadoEnvio.INCIERTO, intentos=5)
     navegador.abrir(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
 
     _elegir_accion(navegador, "reenviar", incierto.pk)
