@@ -114,8 +114,17 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    campos = ("cuenta", "estado", "telefono", "clase", "plantilla", "idioma", "categoria")
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos, "expira_en").first()
+    campos = (
+        "cuenta",
+        "estado",
+        "telefono",
+        "clase",
+        "plantilla",
+        "idioma",
+        "categoria",
+        "expira_en",
+    )
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
     if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
         return Intento(Resultado.IGNORADO)
     if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
