@@ -24,6 +24,8 @@ from whatsapp_notify.consent import (
     tiene_consentimiento,
 )
 from whatsapp_notify.events import (
+    BAJA,
+    BAJA_MARKETING,
     DELIVERED,
     FAILED,
     PLAYED,
@@ -343,7 +345,9 @@ def test_estado__131050_revoca_el_consentimiento_y_omite_los_siguientes(
     wa_settings(REQUIRE_CONSENT=True)
     otorgar_consentimiento("+52 55 1234 5678")
     envio = envio_en("enviado")
-    detenido = ErrorProveedor(131050, "User stopped marketing", details="Stopped")
+    detenido = ErrorProveedor(
+        131050, "User stopped marketing", details="Stopped", significado=BAJA_MARKETING
+    )
 
     aplicados = aplicar([estado(FAILED, errores=(detenido,))], "default")
 
@@ -364,9 +368,36 @@ def test_estado__131050_revoca_el_consentimiento_y_omite_los_siguientes(
     assert (aviso.estado, aviso.motivo) == (EstadoEnvio.PENDIENTE, "")
 
 
+def test_estado__error_de_bloqueo_revoca_todas_las_categorias(wa_settings, consentimientos, t0):
+    # A provider that reads a block (Twilio 63014) marks the error BAJA: no category is sent.
+    otorgar_consentimiento("+52 55 1234 5678")
+    envio = envio_en("enviado")
+    bloqueo = ErrorProveedor(63014, "Blocked", significado=BAJA)
+
+    aplicados = aplicar([estado(FAILED, t0, errores=(bloqueo,))], "default")
+
+    assert aplicados.consentimientos == 1
+    assert consentimiento("utility").estado == EstadoConsentimiento.REVOCADO
+    assert consentimiento("marketing").estado == EstadoConsentimiento.REVOCADO
+    assert consentimiento("utility").evidencia == f"Error 63014 en el envío {envio.pk} ({WAMID})"
+    aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
+    assert (aviso.estado, aviso.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+
+
+def test_estado__error_sin_significado_no_toca_el_consentimiento(consentimientos, t0):
+    envio_en("enviado")
+    # The code alone means nothing here: only what the backend read into significado.
+    aplicados = aplicar([estado(FAILED, t0, errores=(ErrorProveedor(131050, "x"),))], "default")
+
+    assert aplicados.consentimientos == 0
+    assert consentimientos == []
+
+
 def test_estado__131050_repetido_no_vuelve_a_revocar(consentimientos, t0):
     envio_en("enviado")
-    detenido = estado(FAILED, t0, errores=(ErrorProveedor(131050, "Stopped"),))
+    detenido = estado(
+        FAILED, t0, errores=(ErrorProveedor(131050, "Stopped", significado=BAJA_MARKETING),)
+    )
 
     aplicar([detenido], "default")
     aplicados = aplicar([detenido], "default")
@@ -1069,6 +1100,8 @@ DESCARGAS: list[str] = []
 
 class DescargaBackend(PassThroughBackend):
     """A backend that serves inbound media from :data:`MEDIOS`."""
+
+    capabilities = frozenset({"download_media"})
 
     def download_media(self, media_id: str) -> tuple[bytes, str]:
         DESCARGAS.append(media_id)

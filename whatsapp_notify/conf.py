@@ -123,18 +123,6 @@ class Settings:
     def seconds(self, name: str) -> timedelta:
         return timedelta(seconds=float(getattr(self, name)))
 
-    def cuenta_con(self, opcion: str, valor: str, otra: str) -> str:
-        """The account alias whose ``OPTIONS[opcion]`` is ``valor``; ``otra`` when none is.
-
-        Meta names the business number (``PHONE_NUMBER_ID``) or account
-        (``BUSINESS_ACCOUNT_ID``) an event is about, whatever URL it came through.
-        """
-        if valor:
-            for alias, config in self.BACKENDS.items():
-                if str((config.get("OPTIONS") or {}).get(opcion) or "") == valor:
-                    return alias
-        return otra
-
     def backend_config(self, alias: str) -> dict[str, Any]:
         """The ``{"BACKEND": ..., "OPTIONS": {...}}`` entry of an account alias.
 

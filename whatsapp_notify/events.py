@@ -23,14 +23,26 @@ FECHA_MINIMA = datetime(2009, 1, 1, tzinfo=UTC)
 FECHA_MAXIMA = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+# What an error means for the recipient, whatever the provider's code: its backend says so
+# when it reads the error (``ErrorProveedor.significado``), so the app never reads codes.
+BAJA = "baja"  # the recipient blocked the business or opted out: stop every category
+BAJA_MARKETING = "baja_marketing"  # the recipient stopped marketing messages only
+
+
 @dataclass(frozen=True)
 class ErrorProveedor:
-    """One error a provider attached to a status or message (``errors[]``)."""
+    """One error a provider attached to a status or message (``errors[]``).
+
+    ``legible`` is the provider's readable sentence for it (``error_detalle``), and
+    ``significado`` :data:`BAJA` or :data:`BAJA_MARKETING` when it is a recipient's stop.
+    """
 
     code: int | None
     title: str = ""
     message: str = ""
     details: str = ""
+    legible: str = ""
+    significado: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

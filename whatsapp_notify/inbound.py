@@ -13,12 +13,14 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
+from urllib.parse import parse_qsl
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from . import receivers
 from .backends import backends
+from .backends.base import WebhookRequest
 from .models import EventoWebhook
 
 logger = logging.getLogger(__name__)
@@ -31,20 +33,40 @@ REPROCESAR_HASTA = timedelta(days=7)
 REPROCESAR_POR_VUELTA = 500
 
 
-def guardar_evento(cuenta: str, raw: bytes) -> tuple[EventoWebhook, bool]:
-    """Store a body once per account and content; True when it was not stored before.
+def guardar_evento(cuenta: str, raw: bytes, *, consulta: str = "") -> tuple[EventoWebhook, bool]:
+    """Store a request once per account and content; True when it was not stored before.
 
-    ``raw`` must be UTF-8 (JSON is): it is kept decoded, exactly as received, so it can be
-    parsed again byte for byte. A body redelivered by Meta returns the stored row.
+    ``raw`` must be UTF-8 (JSON and forms are): it is kept decoded, exactly as received, so
+    it can be parsed again byte for byte. ``consulta`` is the query string, kept because a
+    provider may echo the envío's reference in it (Twilio's status callback URL). A body
+    redelivered by the provider returns the stored row.
 
     Raises:
         UnicodeDecodeError: ``raw`` is not UTF-8.
     """
     cuerpo = raw.decode("utf-8")
+    consulta = consulta[: EventoWebhook._meta.get_field("consulta").max_length]
     with transaction.atomic():
         return EventoWebhook.objects.get_or_create(
-            cuenta=cuenta, sha256=hashlib.sha256(raw).hexdigest(), defaults={"cuerpo": cuerpo}
+            cuenta=cuenta,
+            sha256=_huella(raw, consulta),
+            defaults={"cuerpo": cuerpo, "consulta": consulta},
         )
+
+
+def _huella(raw: bytes, consulta: str) -> str:
+    """SHA-256 of the body, and of the query string when there is one."""
+    huella = hashlib.sha256(raw)
+    if consulta:
+        huella.update(b"?" + consulta.encode("utf-8"))
+    return huella.hexdigest()
+
+
+def peticion_guardada(evento: EventoWebhook) -> WebhookRequest:
+    """The stored request, as its backend parses it again (body and query only)."""
+    return WebhookRequest(
+        body=evento.cuerpo.encode("utf-8"), query=dict(parse_qsl(evento.consulta))
+    )
 
 
 def procesar_evento_webhook(evento_id: int, *, forzar: bool = False) -> bool:
@@ -68,7 +90,7 @@ def _procesar(evento: EventoWebhook) -> None:
     try:
         # Its own savepoint: a failure rolls back what it wrote, never the result below.
         with transaction.atomic():
-            eventos = backends[evento.cuenta].parse_webhook(evento.cuerpo.encode("utf-8"))
+            eventos = backends[evento.cuenta].parse_webhook(peticion_guardada(evento))
             eventos = [receivers.a_tiempo(e, evento.recibido_en) for e in eventos]
             aplicados = receivers.aplicar(eventos, evento.cuenta)
     except Exception as exc:

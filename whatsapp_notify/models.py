@@ -344,6 +344,8 @@ class EventoWebhook(models.Model):
     cuenta = models.CharField(_("cuenta"), max_length=64)
     sha256 = models.CharField(_("SHA-256 del cuerpo"), max_length=64)
     cuerpo = models.TextField(_("cuerpo"))
+    # The query string: Twilio's status callback URL carries the envío's reference.
+    consulta = models.CharField(_("consulta"), max_length=2048, blank=True, default="")
     recibido_en = models.DateTimeField(_("recibido"), default=timezone.now)
     procesado_en = models.DateTimeField(_("procesado"), null=True, blank=True)
     eventos = models.PositiveIntegerField(_("eventos"), default=0)

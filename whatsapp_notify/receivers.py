@@ -34,6 +34,8 @@ from .backends import backends
 from .conf import get_settings
 from .consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
 from .events import (
+    BAJA,
+    BAJA_MARKETING,
     DELIVERED,
     FAILED,
     PLAYED,
@@ -64,9 +66,6 @@ from .reconciliation import registrar_duplicado
 from .references import envio_referido
 
 logger = logging.getLogger(__name__)
-
-# Error 131050: the customer stopped marketing messages from this business.
-ERROR_MARKETING_DETENIDO = 131050
 
 
 @dataclass
@@ -118,7 +117,7 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
         parcial = Aplicados()
         try:
             with transaction.atomic():
-                cuenta_evento = cuenta_del_numero(evento.numero_id, cuenta)
+                cuenta_evento = backends.cuenta_de(evento, cuenta)
                 _aplicador(evento)(ids_a_la_medida(evento), cuenta_evento, parcial)
         except Exception as exc:
             logger.exception(
@@ -129,15 +128,6 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
         else:
             aplicados.sumar(parcial)
     return aplicados
-
-
-def cuenta_del_numero(numero_id: str, cuenta: str) -> str:
-    """The account alias whose ``PHONE_NUMBER_ID`` is ``numero_id``, else ``cuenta``.
-
-    Meta posts every number of an app to the one callback URL: an event about another
-    configured number belongs to that number's account, whatever URL it came through.
-    """
-    return get_settings().cuenta_con("PHONE_NUMBER_ID", numero_id, cuenta)
 
 
 def ids_a_la_medida(evento: Evento) -> Evento:
@@ -252,19 +242,29 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
     anterior = _registrar_estado(envio, destino, evento, fecha)
     if anterior is not None:
         _avisar_cambio(envio, anterior, destino, evento)
-    if destino == EstadoEnvio.FALLIDO and _tiene_error(evento, ERROR_MARKETING_DETENIDO):
-        parcial.consentimientos += _marketing_detenido(envio, evento, fecha)
+    if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
+        parcial.consentimientos += _baja_por_error(envio, evento, fecha, categorias)
 
 
-def _marketing_detenido(envio: EnvioWhatsApp, evento: EventoEstado, fecha: datetime) -> bool:
-    # 131050: the customer stopped marketing messages from this business in WhatsApp.
+def _categorias_detenidas(evento: EventoEstado) -> tuple[str, ...]:
+    """The categories a failed status's errors stop: all for a block, marketing for a stop."""
+    significados = {error.significado for error in evento.errores}
+    if BAJA in significados:
+        return CATEGORIAS
+    return (Categoria.MARKETING,) if BAJA_MARKETING in significados else ()
+
+
+def _baja_por_error(
+    envio: EnvioWhatsApp, evento: EventoEstado, fecha: datetime, categorias: tuple[str, ...]
+) -> bool:
+    # The provider refused the message because the customer stopped it (Meta 131050 for
+    # marketing; Twilio 63014 when the customer blocked the business).
     if not envio.telefono:
         return False
-    evidencia = f"Error {ERROR_MARKETING_DETENIDO} en el envío {envio.pk} ({evento.wamid})"
+    codigo = next((e.code for e in evento.errores if e.significado), None)
+    evidencia = f"Error {codigo} en el envío {envio.pk} ({evento.wamid})"
     origen = OrigenConsentimiento.META
-    return _decidir_consentimiento(
-        envio.telefono, False, origen, evidencia, fecha, (Categoria.MARKETING,)
-    )
+    return _decidir_consentimiento(envio.telefono, False, origen, evidencia, fecha, categorias)
 
 
 def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
@@ -439,12 +439,8 @@ def _error(evento: EventoEstado) -> dict[str, Any]:
     return {
         "error_codigo": entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code),
         "error_titulo": recortar(EnvioWhatsApp, "error_titulo", error.title),
-        "error_detalle": describe_error(error.code, error.details),
+        "error_detalle": error.legible or describe_error(error.code, error.details),
     }
-
-
-def _tiene_error(evento: EventoEstado, codigo: int) -> bool:
-    return any(error.code == codigo for error in evento.errores)
 
 
 def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: EventoEstado) -> None:
@@ -707,10 +703,9 @@ def descargar_media(mensaje: Mensaje, *, storage: Storage | None = None) -> str:
 
 def _descargador(cuenta: str) -> Callable[[str], tuple[bytes, str]]:
     backend = backends[cuenta]
-    descargar = getattr(backend, "download_media", None)
-    if descargar is None:
-        raise NotImplementedError(f"{type(backend).__name__} no puede descargar media.")
-    return descargar
+    if not backend.supports("download_media"):
+        raise backend.no_capability("descargar archivos recibidos")
+    return backend.download_media
 
 
 def verificar_sha256(contenido: bytes, esperado: str, media_id: str = "") -> None:

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .backends import backends
+from .backends.base import UnsupportedCapability
 from .conf import DEFAULT_ALIAS, get_settings
 from .events import EventoPlantilla, normalizar_idioma
 from .exceptions import VariablesError
@@ -165,13 +166,12 @@ def sincronizar(cuenta: str = DEFAULT_ALIAS) -> Sincronizacion:
 def listar(cuenta: str) -> list[dict[str, Any]]:
     """The raw templates of ``cuenta`` from its backend's ``list_templates``."""
     backend = backends[cuenta]
-    listar_plantillas = getattr(backend, "list_templates", None)
-    if listar_plantillas is None:
-        raise NotImplementedError(
+    if not backend.supports("list_templates"):
+        raise UnsupportedCapability(
             f"El backend {type(backend).__name__} de la cuenta {cuenta!r} no puede listar "
-            "plantillas: el catálogo se sincroniza con la Cloud API de Meta."
+            "plantillas: su catálogo no se sincroniza."
         )
-    return listar_plantillas()
+    return backend.list_templates()
 
 
 def _guardar(cuenta: str, plantilla: Any, resumen: Sincronizacion) -> int | None:
@@ -200,13 +200,13 @@ def _retirar(cuenta: str, vistas: set[int | None], momento: datetime) -> int:
 def aplicar_evento(evento: EventoPlantilla, cuenta: str) -> Plantilla:
     """Record a template status change; create a minimal row for an unknown template.
 
-    The row belongs to the account whose ``BUSINESS_ACCOUNT_ID`` is the event's WABA, else
-    to ``cuenta`` (the account whose webhook URL received it). Applying it again leaves the
+    The row belongs to ``cuenta``: the account the event was routed to (its backend's
+    ``account_key``: Meta names the WABA). Applying it again leaves the
     same estado and motivo. Events are applied as they arrive (Meta gives them no order
     against a sync); the next sync sets every listed row to what Meta says then.
     """
     clave = {
-        "cuenta": cuenta_de_waba(evento.waba_id, cuenta),
+        "cuenta": cuenta,
         "nombre": recortar(Plantilla, "nombre", evento.nombre),
         "idioma": recortar(Plantilla, "idioma", evento.idioma),
     }
@@ -227,11 +227,6 @@ def _campos_evento(evento: EventoPlantilla, fila: Plantilla | None = None) -> di
         categoria=evento.categoria or (fila.categoria if fila else ""),
         sincronizada_en=timezone.now(),
     )
-
-
-def cuenta_de_waba(waba_id: str, cuenta: str) -> str:
-    """The account alias whose ``BUSINESS_ACCOUNT_ID`` is ``waba_id``, else ``cuenta``."""
-    return get_settings().cuenta_con("BUSINESS_ACCOUNT_ID", waba_id, cuenta)
 
 
 # -- the check before a send -----------------------------------------------------------------

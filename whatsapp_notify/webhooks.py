@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import inbound, tasks
 from .backends import backends
-from .backends.base import BaseBackend
+from .backends.base import BaseBackend, WebhookRequest
 from .conf import DEFAULT_ALIAS, get_settings
 from .exceptions import WebhookMalformado
 
@@ -59,15 +59,18 @@ class WebhookView(View):
         raw = _leer_cuerpo(request, get_settings().WEBHOOK_MAX_BYTES)
         if raw is None:
             return _texto("", status=413)
+        peticion = _peticion(request, raw, backend)
         try:
-            backend.verify_signature(raw, request.headers)
+            backend.verify_request(peticion)
         except PermissionDenied as exc:
             # The reason only: the body of a forged or mis-signed request is never logged.
             logger.warning("Webhook de WhatsApp rechazado (cuenta %s): %s", cuenta, exc)
             return _texto("", status=403)
-        if not _bien_formado(backend, raw, cuenta):
+        if not _bien_formado(backend, peticion, cuenta):
             return _texto("", status=400)
-        evento, nuevo = inbound.guardar_evento(cuenta, raw)
+        evento, nuevo = inbound.guardar_evento(
+            cuenta, raw, consulta=request.META.get("QUERY_STRING", "")
+        )
         if nuevo:
             _procesar_o_encolar(evento.pk)
         return _texto("OK")
@@ -78,6 +81,18 @@ def _backend_de(cuenta: str) -> BaseBackend:
     if cuenta not in get_settings().BACKENDS:
         raise Http404(f"La cuenta de WhatsApp {cuenta!r} no está configurada.")
     return backends[cuenta]
+
+
+def _peticion(request: HttpRequest, raw: bytes, backend: BaseBackend) -> WebhookRequest:
+    """What the provider needs to verify and read the request.
+
+    ``url`` is the account's ``WEBHOOK_URL`` option when it has one (behind a proxy the
+    app sees another scheme or host than the provider called), else the absolute URL.
+    """
+    publica = backend.options.get("WEBHOOK_URL") or request.build_absolute_uri()
+    return WebhookRequest(
+        body=raw, headers=request.headers, url=str(publica), query=request.GET.dict()
+    )
 
 
 def _leer_cuerpo(request: HttpRequest, limite: int) -> bytes | None:
@@ -106,7 +121,7 @@ def _longitud_declarada(request: HttpRequest) -> int:
         return 0  # unreadable header: the length actually read decides
 
 
-def _bien_formado(backend: BaseBackend, raw: bytes, cuenta: str) -> bool:
+def _bien_formado(backend: BaseBackend, peticion: WebhookRequest, cuenta: str) -> bool:
     """False for a body the backend cannot read at all (not JSON, not an object, not UTF-8).
 
     Any other parsing failure is the app's problem, not the sender's: the body is stored and
@@ -114,8 +129,8 @@ def _bien_formado(backend: BaseBackend, raw: bytes, cuenta: str) -> bool:
     to applying them, and every path (inline, task, Beat, admin) applies the stored text.
     """
     try:
-        raw.decode("utf-8")  # stored as text: JSON on the wire is UTF-8
-        backend.parse_webhook(raw)
+        peticion.body.decode("utf-8")  # stored as text: JSON and forms on the wire are UTF-8
+        backend.parse_webhook(peticion)
     except (WebhookMalformado, UnicodeDecodeError) as exc:
         logger.warning("Webhook de WhatsApp mal formado (cuenta %s): %s", cuenta, exc)
         return False

@@ -22,9 +22,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 
 from whatsapp_notify.backends import meta_webhooks
-from whatsapp_notify.backends.base import BaseBackend
+from whatsapp_notify.backends.base import BaseBackend, WebhookRequest
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.events import (
+    BAJA_MARKETING,
     FAILED,
     SENT,
     ErrorProveedor,
@@ -43,6 +44,7 @@ from whatsapp_notify.exceptions import (
     WebhookMalformado,
     WebhookRechazado,
     WhatsAppError,
+    describe_error,
 )
 from whatsapp_notify.sandbox.schema import webhook_examples
 
@@ -144,6 +146,7 @@ MENSAJES_OFICIALES = {
                 title="Message type unknown",
                 message="Message type unknown",
                 details="Message type is currently not supported.",
+                legible=describe_error(131051, "Message type is currently not supported."),
             ),
         ),
     },
@@ -194,7 +197,7 @@ def test_parse_webhook__official_message_example_gives_one_evento_mensaje(backen
     mensaje = cuerpo["entry"][0]["changes"][0]["value"]["messages"][0]
     esperado = {**SHEENA, **VACIO, **MENSAJES_OFICIALES[nombre]}
 
-    eventos = backend.parse_webhook(json.dumps(cuerpo, ensure_ascii=False).encode())
+    eventos = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo, ensure_ascii=False).encode()))
 
     assert [type(evento) for evento in eventos] == [EventoMensaje]
     assert campos(eventos[0], esperado) == esperado
@@ -208,7 +211,7 @@ def test_parse_webhook__official_message_example_gives_one_evento_mensaje(backen
 def test_parse_webhook__official_group_example_is_kept_as_unknown_field(backend, nombre):
     cuerpo = webhook_examples()[nombre]
 
-    eventos = backend.parse_webhook(json.dumps(cuerpo).encode())
+    eventos = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert [type(evento) for evento in eventos] == [EventoDesconocido]
     assert eventos[0].campo == GRUPOS_OFICIALES[nombre]
@@ -266,6 +269,7 @@ ESTADOS = {
                 title="Message undeliverable",
                 message="Message undeliverable",
                 details="Message Undeliverable.",
+                legible=describe_error(131026, "Message Undeliverable."),
             ),
         ),
         **SIN_PRECIO,
@@ -285,7 +289,7 @@ def test_parse_webhook__status_keeps_every_field(backend, archivo):
     cuerpo = raw(archivo)
     item = json.loads(cuerpo)["entry"][0]["changes"][0]["value"]["statuses"][0]
 
-    eventos = backend.parse_webhook(cuerpo)
+    eventos = backend.parse_webhook(WebhookRequest(cuerpo))
 
     assert [type(evento) for evento in eventos] == [EventoEstado]
     assert campos(eventos[0], ESTADOS[archivo]) == ESTADOS[archivo]
@@ -295,12 +299,14 @@ def test_parse_webhook__status_keeps_every_field(backend, archivo):
 
 
 def test_parse_webhook__failed_131050_marketing_stop_keeps_code_and_details(backend):
-    (evento,) = backend.parse_webhook(raw("estado_failed_131050.json"))
+    (evento,) = backend.parse_webhook(WebhookRequest(raw("estado_failed_131050.json")))
 
     assert evento.estado == FAILED
     assert evento.referencia == "77"
     assert [error.code for error in evento.errores] == [131050]
     assert "stop receiving marketing messages" in evento.errores[0].details
+    assert evento.errores[0].significado == BAJA_MARKETING
+    assert evento.errores[0].legible.startswith("(#131050) El cliente dejó de recibir")
 
 
 def test_parse_webhook__status_with_odd_types_degrades_field_by_field(backend):
@@ -308,7 +314,7 @@ def test_parse_webhook__status_with_odd_types_degrades_field_by_field(backend):
     status = cuerpo["entry"][0]["changes"][0]["value"]["statuses"][0]
     status.update(timestamp="ayer", pricing="gratis", conversation=["x"], errors={"code": 1})
 
-    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+    (evento,) = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert isinstance(evento, EventoEstado)
     assert (evento.wamid, evento.estado, evento.referencia) == (W1, SENT, "42")
@@ -332,7 +338,7 @@ def test_parse_webhook__timestamp_no_clock_could_write_is_absent(backend, timest
     status = cuerpo["entry"][0]["changes"][0]["value"]["statuses"][0]
     status.update(timestamp=timestamp)
 
-    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+    (evento,) = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert evento.fecha == fecha
 
@@ -341,7 +347,7 @@ def test_parse_webhook__status_of_a_future_kind_is_kept_as_given(backend):
     cuerpo = json.loads(raw("estado_read.json"))
     cuerpo["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "played"
 
-    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+    (evento,) = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert (type(evento), evento.estado) == (EventoEstado, "played")
 
@@ -413,6 +419,7 @@ MENSAJES = {
                 title="Message type unknown",
                 message="Message type unknown",
                 details="Message type is currently not supported.",
+                legible=describe_error(131051, "Message type is currently not supported."),
             ),
         ),
     },
@@ -427,7 +434,7 @@ def test_parse_webhook__message_gives_its_fields(backend, archivo):
     item = json.loads(cuerpo)["entry"][0]["changes"][0]["value"]["messages"][0]
     esperado = {"de": ANA, "nombre": "Ana Pérez", **VACIO, **MENSAJES[archivo]}
 
-    eventos = backend.parse_webhook(cuerpo)
+    eventos = backend.parse_webhook(WebhookRequest(cuerpo))
 
     assert [type(evento) for evento in eventos] == [EventoMensaje]
     assert campos(eventos[0], esperado) == esperado
@@ -440,14 +447,14 @@ def test_parse_webhook__location_without_a_place_reads_as_coordinates(backend):
     ubicacion = {"latitude": 19.4326077, "longitude": -99.133208}
     cuerpo["entry"][0]["changes"][0]["value"]["messages"][0]["location"] = ubicacion
 
-    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+    (evento,) = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert evento.texto == "19.4326077,-99.133208"
     assert evento.raw["location"] == ubicacion
 
 
 def test_parse_webhook__sender_matched_to_its_own_contact_in_a_batch(backend):
-    eventos = backend.parse_webhook(raw("lote.json"))
+    eventos = backend.parse_webhook(WebhookRequest(raw("lote.json")))
 
     remitentes = {e.de: (e.nombre, e.user_id) for e in eventos if isinstance(e, EventoMensaje)}
     assert remitentes == {
@@ -462,7 +469,7 @@ def test_parse_webhook__username_user_without_from_takes_the_lone_contact(backen
     valor["contacts"] = [{"profile": {"name": "ana.taller"}, "user_id": "MX.998877665544"}]
     del valor["messages"][0]["from"]
 
-    (evento,) = backend.parse_webhook(json.dumps(cuerpo).encode())
+    (evento,) = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert (evento.de, evento.nombre, evento.user_id) == ("", "ana.taller", "MX.998877665544")
 
@@ -471,7 +478,7 @@ def test_parse_webhook__username_user_without_from_takes_the_lone_contact(backen
 
 
 def test_parse_webhook__user_preferences_give_one_event_per_item(backend):
-    eventos = backend.parse_webhook(raw("user_preferences.json"))
+    eventos = backend.parse_webhook(WebhookRequest(raw("user_preferences.json")))
 
     assert [type(evento) for evento in eventos] == [EventoPreferencia, EventoPreferencia]
     leidos = [(e.wa_id, e.categoria, e.valor, e.fecha, e.numero_id) for e in eventos]
@@ -483,7 +490,7 @@ def test_parse_webhook__user_preferences_give_one_event_per_item(backend):
 
 
 def test_parse_webhook__account_level_errors_give_evento_error(backend):
-    (evento,) = backend.parse_webhook(raw("errores_cuenta.json"))
+    (evento,) = backend.parse_webhook(WebhookRequest(raw("errores_cuenta.json")))
 
     assert isinstance(evento, EventoError)
     assert evento.numero_id == PHONE_NUMBER_ID
@@ -494,7 +501,7 @@ def test_parse_webhook__account_level_errors_give_evento_error(backend):
 def test_parse_webhook__unknown_field_is_kept_whole(backend):
     cuerpo = json.loads(raw("account_update.json"))
 
-    (evento,) = backend.parse_webhook(raw("account_update.json"))
+    (evento,) = backend.parse_webhook(WebhookRequest(raw("account_update.json")))
 
     assert isinstance(evento, EventoDesconocido)
     assert (evento.campo, evento.motivo) == ("account_update", "campo no soportado")
@@ -502,7 +509,7 @@ def test_parse_webhook__unknown_field_is_kept_whole(backend):
 
 
 def test_parse_webhook__batch_yields_every_event_in_body_order(backend):
-    eventos = backend.parse_webhook(raw("lote.json"))
+    eventos = backend.parse_webhook(WebhookRequest(raw("lote.json")))
 
     resumen = [
         (type(e).__name__, getattr(e, "wamid", "") or getattr(e, "campo", ""), e.numero_id)
@@ -571,7 +578,7 @@ FORMAS_RARAS = {
 
 @pytest.mark.parametrize(("cuerpo", "campo"), list(FORMAS_RARAS.values()), ids=list(FORMAS_RARAS))
 def test_parse_webhook__odd_shape_becomes_evento_desconocido(backend, cuerpo, campo):
-    eventos = backend.parse_webhook(json.dumps(cuerpo).encode())
+    eventos = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     assert [type(evento) for evento in eventos] == [EventoDesconocido]
     assert (eventos[0].campo, bool(eventos[0].motivo)) == (campo, True)
@@ -583,7 +590,7 @@ def test_parse_webhook__one_odd_item_does_not_lose_its_neighbours(backend):
     estado = {"id": W1, "status": "sent", "timestamp": "1767301200", "recipient_id": ANA}
     valor = {"metadata": METADATA, "statuses": [estado, 5, {**estado, "id": W2}]}
 
-    eventos = backend.parse_webhook(json.dumps(envolver(valor)).encode())
+    eventos = backend.parse_webhook(WebhookRequest(json.dumps(envolver(valor)).encode()))
 
     assert [type(evento) for evento in eventos] == [EventoEstado, EventoDesconocido, EventoEstado]
     assert [eventos[0].wamid, eventos[2].wamid] == [W1, W2]
@@ -597,7 +604,7 @@ def test_parse_webhook__a_reader_that_fails_degrades_that_item_only(backend, mon
     monkeypatch.setitem(meta_webhooks.TIPOS, "text", (dict, falla))
     cuerpo = json.loads(raw("lote.json"))
 
-    eventos = backend.parse_webhook(json.dumps(cuerpo).encode())
+    eventos = backend.parse_webhook(WebhookRequest(json.dumps(cuerpo).encode()))
 
     texto = cuerpo["entry"][0]["changes"][1]["value"]["messages"][0]
     assert len(eventos) == 8
@@ -613,7 +620,7 @@ def test_parse_webhook__a_reader_that_fails_degrades_that_item_only(backend, mon
 def test_parse_webhook__empty_lists_give_no_events(backend):
     valor = {"metadata": METADATA, "statuses": [], "messages": [], "errors": []}
 
-    assert backend.parse_webhook(json.dumps(envolver(valor)).encode()) == []
+    assert backend.parse_webhook(WebhookRequest(json.dumps(envolver(valor)).encode())) == []
 
 
 @pytest.mark.parametrize(
@@ -623,7 +630,7 @@ def test_parse_webhook__empty_lists_give_no_events(backend):
 )
 def test_parse_webhook__body_not_a_json_object_is_malformed(backend, cuerpo):
     with pytest.raises(WebhookMalformado) as error:
-        backend.parse_webhook(cuerpo)
+        backend.parse_webhook(WebhookRequest(cuerpo))
 
     assert isinstance(error.value, ValueError)
     assert isinstance(error.value, WhatsAppError)
@@ -632,20 +639,20 @@ def test_parse_webhook__body_not_a_json_object_is_malformed(backend, cuerpo):
 # -- signature -------------------------------------------------------------------------------
 
 
-def test_verify_signature__known_vector_is_accepted(backend):
+def test_verify_request__known_vector_is_accepted(backend):
     cuerpo = b'{"object":"whatsapp_business_account","entry":[]}'
     firma = "sha256=b69ec028e1495cf6958fd852d716767256f11c62e54a9a581821a6c269fb51a4"
 
-    assert backend.verify_signature(cuerpo, {"X-Hub-Signature-256": firma}) is None
+    assert backend.verify_request(WebhookRequest(cuerpo, {"X-Hub-Signature-256": firma})) is None
 
 
-def test_verify_signature__valid_body_with_accents_and_emoji_then_parses(backend):
+def test_verify_request__valid_body_with_accents_and_emoji_then_parses(backend):
     cuerpo = raw("mensaje_respuesta.json")
     assert "🙏".encode() in cuerpo
 
-    backend.verify_signature(cuerpo, firmar(cuerpo))
+    backend.verify_request(WebhookRequest(cuerpo, firmar(cuerpo)))
 
-    assert backend.parse_webhook(cuerpo)[0].texto == "¿A qué hora paso por él? 🙏"
+    assert backend.parse_webhook(WebhookRequest(cuerpo))[0].texto == "¿A qué hora paso por él? 🙏"
 
 
 COMPACTO = {"separators": (",", ":")}
@@ -660,32 +667,36 @@ COMPACTO = {"separators": (",", ":")}
     ],
     ids=["escapado_a_utf8", "utf8_a_escapado", "compacto_a_espaciado"],
 )
-def test_verify_signature__reserialised_json_does_not_validate(
+def test_verify_request__reserialised_json_does_not_validate(
     backend, como_llega, como_se_reescribe
 ):
     datos = json.loads(raw("mensaje_respuesta.json"))
     cuerpo = json.dumps(datos, **como_llega).encode()
     reescrito = json.dumps(json.loads(cuerpo), **como_se_reescribe).encode()
     assert reescrito != cuerpo
-    backend.verify_signature(cuerpo, firmar(cuerpo))  # the bytes as they arrived are valid
+    backend.verify_request(
+        WebhookRequest(cuerpo, firmar(cuerpo))
+    )  # the bytes as they arrived are valid
 
     with pytest.raises(WebhookRechazado, match="no coincide"):
-        backend.verify_signature(reescrito, firmar(cuerpo))
+        backend.verify_request(WebhookRequest(reescrito, firmar(cuerpo)))
 
 
-def test_verify_signature__wrong_secret_is_refused(backend):
+def test_verify_request__wrong_secret_is_refused(backend):
     cuerpo = raw("estado_sent.json")
 
     with pytest.raises(WebhookRechazado) as error:
-        backend.verify_signature(cuerpo, firmar(cuerpo, "otra-clave"))
+        backend.verify_request(WebhookRequest(cuerpo, firmar(cuerpo, "otra-clave")))
 
     assert isinstance(error.value, PermissionDenied)
     assert APP_SECRET not in str(error.value)
 
 
-def test_verify_signature__missing_header_is_refused(backend):
+def test_verify_request__missing_header_is_refused(backend):
     with pytest.raises(WebhookRechazado, match="Falta la cabecera"):
-        backend.verify_signature(raw("estado_sent.json"), {"Content-Type": "application/json"})
+        backend.verify_request(
+            WebhookRequest(raw("estado_sent.json"), {"Content-Type": "application/json"})
+        )
 
 
 @pytest.mark.parametrize(
@@ -693,42 +704,42 @@ def test_verify_signature__missing_header_is_refused(backend):
     ["", "sha256=", "sha1={hex40}", "{hex64}", "sha256={hex63}", "sha256={hex64}00", "md5={hex64}"],
     ids=["vacia", "sin_hex", "sha1", "sin_prefijo", "corta", "larga", "otro_algoritmo"],
 )
-def test_verify_signature__malformed_header_is_refused(backend, cabecera):
+def test_verify_request__malformed_header_is_refused(backend, cabecera):
     cuerpo = raw("estado_sent.json")
     hex64 = firmar(cuerpo)["X-Hub-Signature-256"].removeprefix("sha256=")
     valor = cabecera.format(hex64=hex64, hex63=hex64[:63], hex40=hex64[:40])
 
     with pytest.raises(WebhookRechazado):
-        backend.verify_signature(cuerpo, {"X-Hub-Signature-256": valor})
+        backend.verify_request(WebhookRequest(cuerpo, {"X-Hub-Signature-256": valor}))
 
 
-def test_verify_signature__header_name_in_any_case_and_uppercase_hex(backend):
+def test_verify_request__header_name_in_any_case_and_uppercase_hex(backend):
     cuerpo = raw("estado_sent.json")
     firma = firmar(cuerpo)["X-Hub-Signature-256"]
     cabeceras = {"x-hub-signature-256": "sha256=" + firma.removeprefix("sha256=").upper()}
 
-    assert backend.verify_signature(cuerpo, cabeceras) is None
+    assert backend.verify_request(WebhookRequest(cuerpo, cabeceras)) is None
 
 
 @pytest.mark.parametrize("secreto", [APP_SECRET, SECRETO_NUEVO], ids=["anterior", "nueva"])
-def test_verify_signature__rotation_list_accepts_each_secret(secreto):
+def test_verify_request__rotation_list_accepts_each_secret(secreto):
     backend = MetaBackend(
         PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN, APP_SECRET=[APP_SECRET, SECRETO_NUEVO]
     )
     cuerpo = raw("lote.json")
 
-    assert backend.verify_signature(cuerpo, firmar(cuerpo, secreto)) is None
+    assert backend.verify_request(WebhookRequest(cuerpo, firmar(cuerpo, secreto))) is None
     with pytest.raises(WebhookRechazado):
-        backend.verify_signature(cuerpo, firmar(cuerpo, "ninguna-de-las-dos"))
+        backend.verify_request(WebhookRequest(cuerpo, firmar(cuerpo, "ninguna-de-las-dos")))
 
 
 @pytest.mark.parametrize("secreto", ["", None, [], ("",)], ids=["vacio", "none", "lista", "tupla"])
-def test_verify_signature__without_app_secret_everything_is_refused(secreto):
+def test_verify_request__without_app_secret_everything_is_refused(secreto):
     backend = MetaBackend(PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN, APP_SECRET=secreto)
     cuerpo = raw("estado_sent.json")
 
     with pytest.raises(WebhookRechazado, match="APP_SECRET"):
-        backend.verify_signature(cuerpo, firmar(cuerpo, ""))
+        backend.verify_request(WebhookRequest(cuerpo, firmar(cuerpo, "")))
 
 
 def test_app_secret_option__wrong_type_names_the_key_without_the_value():
@@ -812,9 +823,9 @@ def test_base_backend__receives_no_webhooks_by_default():
     with pytest.raises(WebhookRechazado):
         base.verify_challenge(handshake())
     with pytest.raises(WebhookRechazado):
-        base.verify_signature(b"{}", firmar(b"{}"))
+        base.verify_request(WebhookRequest(b"{}", firmar(b"{}")))
     with pytest.raises(NotImplementedError):
-        base.parse_webhook(b"{}")
+        base.parse_webhook(WebhookRequest(b"{}"))
 
 
 # -- media download ------------------------------------------------------------------------

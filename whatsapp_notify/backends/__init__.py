@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..conf import get_settings
 from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
+    from ..events import Evento
     from .base import BaseBackend
 
 
@@ -52,6 +54,29 @@ class BackendHandler:
             raise ConfigurationError(f'Falta WHATSAPP_NOTIFY["BACKENDS"]["{alias}"]["BACKEND"].')
         cls = backend_class(config["BACKEND"], alias)
         return cls(alias, **(config.get("OPTIONS") or {}))
+
+    def cuenta_de(self, evento: Evento, cuenta: str) -> str:
+        """The account an event received through ``cuenta``'s webhook belongs to.
+
+        The receiving backend names the event's account (:meth:`BaseBackend.account_key`);
+        when that key is another configured account's of the same provider, the event is
+        that account's, whatever URL it came through. Otherwise it stays ``cuenta``'s.
+        """
+        try:
+            receptor = self[cuenta]
+        except ImproperlyConfigured:
+            return cuenta  # an account since removed from the settings keeps its events
+        clave = receptor.account_key(evento)
+        if not clave or clave in receptor.account_keys():
+            return cuenta
+        for alias in get_settings().BACKENDS:
+            try:
+                otro = self[alias]
+            except ImproperlyConfigured:
+                continue  # reported by the checks; it cannot own an event
+            if type(otro) is type(receptor) and clave in otro.account_keys():
+                return alias
+        return cuenta
 
     def reset(self) -> None:
         """Close and forget this thread's instances (other threads rebuild lazily)."""

@@ -10,15 +10,82 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
+from urllib.parse import parse_qsl
 
 from ..events import Evento
-from ..exceptions import ConfigurationError, MessageError, WebhookRechazado
+from ..exceptions import (
+    ConfigurationError,
+    MessageError,
+    ProviderError,
+    WebhookMalformado,
+    WebhookRechazado,
+    classify,
+    describe_error,
+)
 from ..messages import Botones, Contenido, Documento, Lista, Plantilla, Salida, Texto
 
 
 class UnsupportedContent(MessageError):
-    """The backend cannot send this kind of content."""
+    """The backend cannot send this content, or a feature inside it (a header document).
+
+    Raised at the call, when the envío is recorded, or at delivery: never a silent downgrade.
+    """
+
+
+class UnsupportedCapability(MessageError, NotImplementedError):
+    """The backend does not offer an optional capability (download media, list templates...)."""
+
+
+#: The optional capabilities a backend may offer; each is a method of :class:`BaseBackend`
+#: whose default raises :class:`UnsupportedCapability`. ``capabilities`` lists those it offers.
+CAPABILITIES = frozenset(
+    {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
+)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One webhook request, as a provider needs it to verify and read it.
+
+    Built by the webhook view from the HTTP request, and from a stored ``EventoWebhook``
+    (``body`` and ``query`` only) when a body is processed again.
+
+    Attributes:
+        body: the raw body bytes, untouched (Meta signs them).
+        headers: the request headers, looked up case-insensitively.
+        url: the public URL the provider called: the account's ``WEBHOOK_URL`` option when
+            set (a proxy or TLS terminator changes what the app sees), else the request's
+            absolute URL. Twilio signs it.
+        query: the query-string parameters.
+    """
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def form(self) -> list[tuple[str, str]]:
+        """The body read as ``application/x-www-form-urlencoded`` pairs, in body order.
+
+        Repeated keys are kept (Twilio signs each value). A body that is not valid UTF-8
+        or not form-encoded gives what ``parse_qsl`` can read of it.
+        """
+        try:
+            texto = self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WebhookMalformado("El cuerpo del webhook no es UTF-8.") from exc
+        return parse_qsl(texto, keep_blank_values=True)
+
+    def header(self, nombre: str) -> str | None:
+        """The header ``nombre`` (any case), or None."""
+        valor = self.headers.get(nombre)
+        if valor is not None:
+            return valor
+        buscado = nombre.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == buscado), None)
 
 
 @dataclass(frozen=True)
@@ -241,27 +308,100 @@ class BaseBackend:
         """
         raise WebhookRechazado(f"{type(self).__name__} no recibe webhooks.")
 
-    def verify_signature(self, raw: bytes, headers: Mapping[str, str]) -> None:
-        """Check that ``raw`` (the body bytes, untouched) was signed by the provider.
+    def verify_request(self, request: WebhookRequest) -> None:
+        """Check that ``request`` comes from the provider, before its body is read or stored.
 
-        Called before anything in the body is parsed or stored.
+        Meta signs the raw body, Twilio the public URL plus the form parameters, WHAPI sends
+        a secret header; every secret is compared in constant time.
 
         Raises:
-            WebhookRechazado: missing or wrong signature, no secret configured, or this
-                backend receives no webhooks.
+            WebhookRechazado: missing or wrong signature or secret, no secret configured, or
+                this backend receives no webhooks.
         """
         raise WebhookRechazado(f"{type(self).__name__} no recibe webhooks.")
 
-    def parse_webhook(self, raw: bytes) -> list[Evento]:
-        """Turn one verified webhook body into events: every status, message and notice.
+    def parse_webhook(self, request: WebhookRequest) -> list[Evento]:
+        """Turn one verified webhook request into events: every status, message and notice.
 
-        A shape the backend does not understand becomes an ``EventoDesconocido`` (raw
-        item kept); it never raises for one.
+        Only ``request.body`` and ``request.query`` may be read: a stored body is parsed
+        again from those alone. Statuses carry the shared names of :mod:`..events`. A shape
+        the backend does not understand becomes an ``EventoDesconocido`` (raw item kept);
+        it never raises for one.
 
         Raises:
-            WebhookMalformado: the body is not JSON, or not a JSON object.
+            WebhookMalformado: the body cannot be read at all (not JSON, not a form...).
         """
         raise NotImplementedError
+
+    def account_key(self, evento: Evento) -> str:
+        """The business account an event concerns, as this provider names it, or "".
+
+        One webhook URL may receive the events of several accounts (a Meta app subscribed to
+        many numbers). An event whose key is among another configured account's
+        :meth:`account_keys` is applied to that account; "" keeps the receiving one.
+        """
+        return ""
+
+    def account_keys(self) -> frozenset[str]:
+        """The keys :meth:`account_key` reports for this account's own events."""
+        return frozenset()
+
+    # -- error classification ------------------------------------------------------------
+
+    def classify(
+        self,
+        code: int | None,
+        *,
+        http_status: int | None = None,
+        detail: str = "",
+        message: str = "",
+        trace_id: str = "",
+    ) -> ProviderError:
+        """The shared error (transient, pair rate, permanent, auth) for a provider answer.
+
+        A provider maps its own codes (its ``errors`` module); the default knows only HTTP.
+        """
+        return classify(
+            None, http_status=http_status, detail=detail, message=message, trace_id=trace_id
+        )
+
+    def describe_error(self, code: int | None, detail: str = "") -> str:
+        """A readable sentence for ``error_detalle``: ``"(#code) sentence. Detalle: ..."``."""
+        return describe_error(code, detail)
+
+    # -- optional capabilities -----------------------------------------------------------
+
+    #: The optional capabilities (names in :data:`CAPABILITIES`) this backend offers.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def supports(self, capability: str) -> bool:
+        """True when this backend offers ``capability`` (one of :data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"Capacidad desconocida {capability!r}: {sorted(CAPABILITIES)}.")
+        return capability in self.capabilities
+
+    def download_media(self, media_id: str) -> tuple[bytes, str]:
+        """The bytes and MIME type of an inbound media file."""
+        raise self.no_capability("descargar archivos recibidos")
+
+    def list_templates(self, *, limite: int = 100) -> list[dict[str, Any]]:
+        """The provider's templates, as it describes them (see ``templates_catalog``)."""
+        raise self.no_capability("listar plantillas")
+
+    def mark_read(self, wamid: str) -> None:
+        """Mark an inbound message as read (blue ticks)."""
+        raise self.no_capability("marcar mensajes como leídos")
+
+    def typing(self, wamid: str) -> None:
+        """Show the typing indicator in answer to an inbound message."""
+        raise self.no_capability("mostrar «escribiendo…»")
+
+    def check_subscription(self) -> str:
+        """Check that the provider will call this account's webhook; return a description."""
+        raise self.no_capability("revisar la suscripción del webhook")
+
+    def no_capability(self, que: str) -> UnsupportedCapability:
+        return UnsupportedCapability(f"{type(self).__name__} no puede {que}.")
 
     def close(self) -> None:
         """Release connections (called when settings change)."""

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..events import Evento
+from ..events import Evento, EventoPlantilla
 from ..exceptions import (
     AUTH_CODES,
     ERROR_MESSAGES,
@@ -31,7 +31,7 @@ from ..exceptions import (
 )
 from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
 from . import meta_webhooks
-from .base import MediaCache, Option, Resultado
+from .base import MediaCache, Option, Resultado, WebhookRequest
 from .http import HttpBackend, revisar_timeout, revisar_token, revisar_url
 from .meta_admin import MetaAdminMixin
 
@@ -64,6 +64,8 @@ def revisar_secretos(valor: Any) -> str | None:
 
 class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
+
+    capabilities = frozenset({"download_media", "list_templates"})
 
     OPTIONS = {
         "PHONE_NUMBER_ID": Option(
@@ -294,7 +296,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         """
         return meta_webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
 
-    def verify_signature(self, raw: bytes, headers: Mapping[str, str]) -> None:
+    def verify_request(self, request: WebhookRequest) -> None:
         """Check ``X-Hub-Signature-256`` on the raw bytes with each ``APP_SECRET``.
 
         Raises:
@@ -304,17 +306,32 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         if not claves:
             logger.warning("Cuenta %s sin APP_SECRET: se rechazan sus webhooks", self.alias)
         try:
-            meta_webhooks.verificar_firma(raw, headers, claves)
+            meta_webhooks.verificar_firma(request.body, request.headers, claves)
         except WebhookRechazado as exc:
             raise WebhookRechazado(f"Cuenta {self.alias!r}: {exc}") from None
 
-    def parse_webhook(self, raw: bytes) -> list[Evento]:
+    def parse_webhook(self, request: WebhookRequest) -> list[Evento]:
         """Every status, message, preference and error of the body (see ``meta_webhooks``).
 
         Raises:
             WebhookMalformado: not JSON, or not a JSON object.
         """
-        return meta_webhooks.parse(raw)
+        return meta_webhooks.parse(request.body)
+
+    def account_key(self, evento: Evento) -> str:
+        """The phone number id of a message event; ``waba:<id>`` for a template's status.
+
+        Meta posts every number of an app to the one callback URL.
+        """
+        if isinstance(evento, EventoPlantilla):
+            return f"waba:{evento.waba_id}" if evento.waba_id else ""
+        return evento.numero_id
+
+    def account_keys(self) -> frozenset[str]:
+        claves = {str(self.options["PHONE_NUMBER_ID"] or "")}
+        if self.options["BUSINESS_ACCOUNT_ID"]:
+            claves.add(f"waba:{self.options['BUSINESS_ACCOUNT_ID']}")
+        return frozenset(clave for clave in claves if clave)
 
     def download_media(self, media_id: str) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file.

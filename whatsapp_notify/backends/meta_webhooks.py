@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events import (
+    BAJA_MARKETING,
     UNKNOWN,
     ErrorProveedor,
     Evento,
@@ -34,7 +35,7 @@ from ..events import (
     fecha_posible,
     normalizar_idioma,
 )
-from ..exceptions import WebhookMalformado, WebhookRechazado
+from ..exceptions import WebhookMalformado, WebhookRechazado, describe_error
 from ..messages import texto_almacenable
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ _FIRMA_RE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 MEDIA = ("image", "video", "audio", "sticker", "document")
 # Keys of a ``messages`` change that give context to its lists but are no events themselves.
 CLAVES_CONTEXTO = frozenset({"messaging_product", "metadata", "contacts"})
+# Error 131050: the customer stopped marketing messages from this business.
+ERROR_MARKETING_DETENIDO = 131050
 _TIPOS_JSON = {list: "una lista", str: "un texto", int: "un número", float: "un número"}
 
 
@@ -561,11 +564,14 @@ def _error(error: Json) -> ErrorProveedor:
     datos = error.get("error_data")
     # ``error_data`` is an object here, but a plain string in some Graph answers.
     detalle = datos.get("details") if isinstance(datos, dict) else datos
+    codigo, detalle = _entero(error.get("code")), _texto(detalle)
     return ErrorProveedor(
-        code=_entero(error.get("code")),
+        code=codigo,
         title=_texto(error.get("title")),
         message=_texto(error.get("message")),
-        details=_texto(detalle),
+        details=detalle,
+        legible=describe_error(codigo, detalle),
+        significado=BAJA_MARKETING if codigo == ERROR_MARKETING_DETENIDO else "",
     )
 
 

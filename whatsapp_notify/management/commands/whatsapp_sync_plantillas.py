@@ -65,7 +65,9 @@ def _puede_listar(alias: str) -> bool:
     # it is synced, not skipped here.
     config = get_settings().backend_config(alias)
     try:
-        return hasattr(backend_class(str(config.get("BACKEND") or ""), alias), "list_templates")
+        return (
+            "list_templates" in backend_class(str(config.get("BACKEND") or ""), alias).capabilities
+        )
     except ImproperlyConfigured:
         return False
 
