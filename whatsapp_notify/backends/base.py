@@ -114,6 +114,41 @@ class Resultado:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+@dataclass(frozen=True)
+class PlantillaRemota:
+    """One template as a provider lists it (:meth:`BaseBackend.list_templates`).
+
+    The catalog (``Plantilla`` rows) stores these fields; a provider reads its own listing
+    into them, so the catalog never reads a provider's shapes.
+
+    Attributes:
+        nombre, idioma: the template's name and language (``es_MX`` form).
+        estado: ``APPROVED``, ``PENDING``, ``REJECTED``, ``PAUSED``, ``DISABLED``...
+        proveedor_id: the provider's id of it (Meta's template id, Twilio's ``HX…`` SID).
+        formato_parametros: ``POSITIONAL`` ({{1}}...) or ``NAMED`` ({{nombre}}...).
+        parametros_cuerpo, nombres_parametros: how many body parameters a send needs, and
+            their names when named.
+        formato_encabezado: ``TEXT``, ``DOCUMENT``, ``IMAGE``... or "" without a header.
+        cuerpo: the body text with its placeholders (rendered where the provider has no
+            templates).
+        componentes: the provider's own description, kept as given.
+        motivo: why it was rejected or paused, as the provider says.
+    """
+
+    nombre: str
+    idioma: str
+    estado: str = ""
+    categoria: str = ""
+    proveedor_id: str = ""
+    formato_parametros: str = "POSITIONAL"
+    parametros_cuerpo: int = 0
+    nombres_parametros: tuple[str, ...] = ()
+    formato_encabezado: str = ""
+    cuerpo: str = ""
+    componentes: list[Any] = field(default_factory=list, repr=False)
+    motivo: str = ""
+
+
 class MediaCache(Protocol):
     """Where a backend keeps uploaded media ids, by content hash (``delivery`` provides one)."""
 
