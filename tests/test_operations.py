@@ -32,7 +32,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
-from whatsapp_notify.outbox import almacenar_documento
+from whatsapp_notify.outbound.outbox import almacenar_documento
 
 pytestmark = pytest.mark.django_db
 

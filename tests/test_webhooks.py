@@ -33,7 +33,7 @@ from whatsapp_notify.models import (
     EventoWebhook,
     Mensaje,
 )
-from whatsapp_notify.outbox import ventana_abierta
+from whatsapp_notify.outbound.outbox import ventana_abierta
 from whatsapp_notify.sandbox.schema import webhook_examples
 from whatsapp_notify.webhooks import WebhookView
 

@@ -19,7 +19,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy re-exports: importing the package must not import models before apps are ready.
     if name in {"enviar_plantilla", "enviar_documento", "enviar_texto"}:
-        from . import outbox
+        from .outbound import outbox
 
         return getattr(outbox, name)
     if name in {"otorgar_consentimiento", "revocar_consentimiento"}:

@@ -13,9 +13,10 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from . import outbox, signals
+from . import signals
 from .delivery import reanudar_cuenta
 from .models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from .outbound import outbox
 from .phones import mask
 
 logger = logging.getLogger(__name__)

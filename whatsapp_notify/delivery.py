@@ -44,7 +44,7 @@ from .models import (
     MotivoOmision,
 )
 from .operations import politica
-from .outbox import revisar_destinatario, vencido
+from .outbound.outbox import revisar_destinatario, vencido
 from .phones import mask
 from .ratelimit import limiter
 from .reconciliation import (

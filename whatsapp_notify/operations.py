@@ -110,7 +110,7 @@ def _borrar_sin_referencia(modelo: type[models.Model], campo: str, nombres: Iter
 
 
 def _documentos_viejos(corte: datetime) -> Iterator[str]:
-    from .outbox import CARPETA_DOCUMENTOS
+    from .outbound.outbox import CARPETA_DOCUMENTOS
 
     storage = EnvioWhatsApp._meta.get_field("documento").storage
     return _archivos_anteriores(storage, CARPETA_DOCUMENTOS, corte)

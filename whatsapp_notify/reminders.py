@@ -270,7 +270,7 @@ class Recordatorio:
             return []
 
     def _enviar(self, obj, destinatario, variables, clave: str, antes: timedelta) -> EnvioWhatsApp:
-        from .outbox import enviar_plantilla
+        from .outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         return enviar_plantilla(
@@ -298,7 +298,7 @@ class Recordatorio:
         )
 
     def _avisar_cancelacion(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from .outbox import enviar_plantilla
+        from .outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         if fecha is None or fecha <= timezone.now():

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...conf import DEFAULT_ALIAS
 from ...exceptions import WhatsAppError
 from ...models import EnvioWhatsApp, EstadoEnvio
-from ...outbox import enviar_plantilla, enviar_texto
+from ...outbound.outbox import enviar_plantilla, enviar_texto
 from ..salida import Linea, Nivel, arreglo, escribir, motivo_legible, resumen
 
 TIPO = "prueba"
