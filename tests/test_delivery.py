@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from tests.openapi import validating_callback
 from whatsapp_notify import (
-    delivery,
     enviar_plantilla,
     enviar_texto,
     otorgar_consentimiento,
@@ -25,7 +24,6 @@ from whatsapp_notify import (
     signals,
     tasks,
 )
-from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.exceptions import (
     AmbiguousError,
     ConfigurationError,
@@ -41,6 +39,8 @@ from whatsapp_notify.models import (
     MediaSubido,
     Mensaje,
 )
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"

@@ -20,9 +20,10 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
-from whatsapp_notify import delivery, enviar_plantilla, signals
-from whatsapp_notify.delivery import Resultado
+from whatsapp_notify import enviar_plantilla, signals
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.references import referencia_de
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,10 @@ from django.utils import timezone
 from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
 from tests.test_delivery import webhooks_al_dia
-from whatsapp_notify import delivery, enviar_plantilla, inbound, tasks
+from whatsapp_notify import enviar_plantilla, inbound, tasks
 from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
+from whatsapp_notify.outbound import delivery
 from whatsapp_notify.references import referencia_de
 
 TELEFONO = "+52 55 1234 5678"

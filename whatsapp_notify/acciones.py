@@ -14,9 +14,9 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from . import signals
-from .delivery import reanudar_cuenta
 from .models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from .outbound import outbox
+from .outbound.delivery import reanudar_cuenta
 from .phones import mask
 
 logger = logging.getLogger(__name__)

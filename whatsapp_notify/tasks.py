@@ -253,7 +253,7 @@ _broker = _Interruptor()
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
 def enviar_envio(envio_id: int) -> str:
     """Deliver one envío (one attempt); schedule the next attempt when one is due."""
-    from . import delivery
+    from .outbound import delivery
 
     intento = delivery.entregar(envio_id)
     if intento.resultado == delivery.Resultado.REINTENTO and intento.proximo_intento:
@@ -264,7 +264,7 @@ def enviar_envio(envio_id: int) -> str:
 @shared_task(name="whatsapp_notify.despachar", ignore_result=True)
 def despachar() -> int:
     """Re-dispatch due envíos whose task was lost (broker down, worker killed)."""
-    from . import delivery
+    from .outbound import delivery
 
     ids = delivery.envios_por_despachar()
     for envio_id in ids:
@@ -277,7 +277,7 @@ def despachar() -> int:
 @shared_task(name="whatsapp_notify.comprobar_cuentas", ignore_result=True)
 def comprobar_cuentas() -> list[str]:
     """Probe paused accounts; resumed ones get their waiting envíos dispatched."""
-    from . import delivery
+    from .outbound import delivery
 
     reanudadas = delivery.comprobar_cuentas_pausadas()
     if reanudadas:

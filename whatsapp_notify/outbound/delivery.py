@@ -20,10 +20,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import signals
-from .backends import backends
-from .conf import get_settings
-from .exceptions import (
+from .. import signals
+from ..backends import backends
+from ..conf import get_settings
+from ..exceptions import (
     AmbiguousError,
     AuthError,
     MessageError,
@@ -33,9 +33,9 @@ from .exceptions import (
     TransientError,
     describe_error,
 )
-from .limits import entero_a_la_medida, id_a_la_medida, recortar
-from .messages import Documento, Plantilla, Salida, Texto
-from .models import (
+from ..limits import entero_a_la_medida, id_a_la_medida, recortar
+from ..messages import Documento, Plantilla, Salida, Texto
+from ..models import (
     ClaseEnvio,
     EnvioWhatsApp,
     EstadoCuenta,
@@ -43,18 +43,18 @@ from .models import (
     MediaSubido,
     MotivoOmision,
 )
-from .operations import politica
-from .outbound.outbox import revisar_destinatario, vencido
-from .phones import mask
-from .ratelimit import limiter
-from .reconciliation import (
+from ..operations import politica
+from ..phones import mask
+from ..ratelimit import limiter
+from ..reconciliation import (
     avisar_retenidos,
     hora_de_la_base,
     liberar_inciertos,
     registrar_duplicado,
 )
-from .references import referencia_de
-from .templates_catalog import buscar as buscar_plantilla
+from ..references import referencia_de
+from ..templates_catalog import buscar as buscar_plantilla
+from .outbox import revisar_destinatario, vencido
 
 logger = logging.getLogger(__name__)
 
