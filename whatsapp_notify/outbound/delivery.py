@@ -45,7 +45,6 @@ from ..models import (
 )
 from ..operations import politica
 from ..phones import mask
-from ..ratelimit import limiter
 from ..reconciliation import (
     avisar_retenidos,
     hora_de_la_base,
@@ -55,6 +54,7 @@ from ..reconciliation import (
 from ..references import referencia_de
 from ..templates_catalog import buscar as buscar_plantilla
 from .outbox import revisar_destinatario, vencido
+from .ratelimit import limiter
 
 logger = logging.getLogger(__name__)
 
