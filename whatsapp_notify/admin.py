@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import acciones, inbound
+from . import inbound
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
@@ -36,6 +36,7 @@ from .models import (
     OrigenConsentimiento,
     Plantilla,
 )
+from .outbound import actions
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 COLORES_ESTADO = {
@@ -52,8 +53,8 @@ COLORES_ESTADO = {
 }
 
 RAZONES_NO_REENVIO = {
-    acciones.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
-    acciones.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
+    actions.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
+    actions.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
     MotivoOmision.ERROR_DISPARADOR: _(
         "el disparador no pudo preparar el mensaje; el ERP debe volver a dispararlo"
     ),
@@ -276,7 +277,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         inciertos = queryset.filter(estado=EstadoEnvio.INCIERTO)
         if request.POST.get("confirmar") != "si" and inciertos.exists():
             return self._confirmar_reenvio(request, queryset, inciertos)
-        resultado = acciones.reenviar(queryset)
+        resultado = actions.reenviar(queryset)
         if resultado.reenviados:
             self.message_user(request, _mensaje_reenviados(resultado.reenviados), messages.SUCCESS)
         for razon, cuantos in resultado.omitidos.items():
@@ -440,7 +441,7 @@ class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reanudar"), permissions=["reanudar"])
     def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:
-        reanudadas = acciones.reanudar(queryset.values_list("cuenta", flat=True))
+        reanudadas = actions.reanudar(queryset.values_list("cuenta", flat=True))
         if reanudadas:
             mensaje = ngettext(
                 "Cuenta reanudada: %(cuentas)s. Sus envíos en espera se despachan ahora.",

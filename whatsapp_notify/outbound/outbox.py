@@ -598,7 +598,7 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
     """Give an envío omitido for a recipient reason a second chance under its clave."""
     if envio.estado != EstadoEnvio.OMITIDO or envio.motivo == MotivoOmision.ERROR_DISPARADOR:
         return envio
-    from ..acciones import reenviar
+    from .actions import reenviar
 
     try:
         telefono = normalizar(destinatario.telefono, region)

@@ -13,11 +13,11 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from . import signals
-from .models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
-from .outbound import outbox
-from .outbound.delivery import reanudar_cuenta
-from .phones import mask
+from .. import signals
+from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from ..phones import mask
+from . import outbox
+from .delivery import reanudar_cuenta
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
     """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
     reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta, manual=True)]
     if reanudadas:
-        from .tasks import al_confirmar, pedir_despacho
+        from ..tasks import al_confirmar, pedir_despacho
 
         al_confirmar(pedir_despacho)
     return reanudadas
@@ -137,7 +137,7 @@ def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
     )
     _avisar_cambio(envio, estado)
     if estado == EstadoEnvio.PENDIENTE:
-        from .tasks import al_confirmar, encolar
+        from ..tasks import al_confirmar, encolar
 
         al_confirmar(encolar, envio.pk)
     return True
