@@ -367,7 +367,7 @@ def test_whatsapp_check__avisa_de_duplicados_y_de_inciertos_retenidos(meta):
 def test_alerta_de_fallos__cuenta_los_duplicados():
     from django.core import mail
 
-    from whatsapp_notify import operations
+    from whatsapp_notify.outbound import maintenance
 
     ahora = timezone.now()
     filas = [
@@ -380,8 +380,8 @@ def test_alerta_de_fallos__cuenta_los_duplicados():
     ]
     EnvioWhatsApp.objects.bulk_create(filas)
 
-    assert operations.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
-    assert operations.alertar_fallos(ahora) is True
+    assert maintenance.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
+    assert maintenance.alertar_fallos(ahora) is True
     assert "llegaron dos veces al cliente (duplicados): 2" in mail.outbox[0].body
 
 

@@ -362,7 +362,7 @@ def _disparadores(config) -> list[checks.CheckMessage]:
 @checks.register()
 def check_politica(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """E012: ``POLICY`` is None or the dotted path of an importable callable."""
-    from .operations import cargar_politica
+    from .outbound.maintenance import cargar_politica
 
     try:
         ruta = raw_user_settings().get("POLICY")

@@ -307,14 +307,14 @@ def reprocesar_webhooks() -> int:
 @shared_task(name="whatsapp_notify.purgar", ignore_result=True)
 def purgar() -> dict[str, int]:
     """Delete envíos, webhook bodies, messages and files older than ``RETENTION_DAYS``."""
-    from . import operations
+    from .outbound import maintenance
 
-    return operations.purgar()._asdict()
+    return maintenance.purgar()._asdict()
 
 
 @shared_task(name="whatsapp_notify.alerta_fallos", ignore_result=True)
 def alerta_fallos() -> bool:
     """E-mail the admins (once per ``FAILURE_WINDOW``) when too many envíos failed."""
-    from . import operations
+    from .outbound import maintenance
 
-    return operations.alertar_fallos()
+    return maintenance.alertar_fallos()

@@ -43,7 +43,6 @@ from ..models import (
     MediaSubido,
     MotivoOmision,
 )
-from ..operations import politica
 from ..phones import mask
 from ..reconciliation import (
     avisar_retenidos,
@@ -53,6 +52,7 @@ from ..reconciliation import (
 )
 from ..references import referencia_de
 from ..templates_catalog import buscar as buscar_plantilla
+from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter
 

@@ -53,10 +53,10 @@ from ..models import (
     MotivoOmision,
 )
 from ..models import Plantilla as CatalogoPlantilla
-from ..operations import politica
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..templates_catalog import buscar as buscar_plantilla
 from ..templates_catalog import verificar_fila
+from .maintenance import politica
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from .conf import SETTING_NAME, get_settings
-from .exceptions import describe_error
-from .models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..conf import SETTING_NAME, get_settings
+from ..exceptions import describe_error
+from ..models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _borrar_sin_referencia(modelo: type[models.Model], campo: str, nombres: Iter
 
 
 def _documentos_viejos(corte: datetime) -> Iterator[str]:
-    from .outbound.outbox import CARPETA_DOCUMENTOS
+    from .outbox import CARPETA_DOCUMENTOS
 
     storage = EnvioWhatsApp._meta.get_field("documento").storage
     return _archivos_anteriores(storage, CARPETA_DOCUMENTOS, corte)
