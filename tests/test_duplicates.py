@@ -37,7 +37,7 @@ CLIENTE_WA_ID = "5215512345678"
 OTRO = "+52 33 1234 5678"
 OTRO_WA_ID = "5213312345678"
 RECONCILIAR = 900
-BEAT = "whatsapp_notify.reconciliation"
+BEAT = "whatsapp_notify.outbound.reconciliation"
 
 
 @pytest.fixture

@@ -61,8 +61,8 @@ from .models import (
     Mensaje,
     OrigenConsentimiento,
 )
+from .outbound.reconciliation import registrar_duplicado
 from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .reconciliation import registrar_duplicado
 from .references import envio_referido
 
 logger = logging.getLogger(__name__)

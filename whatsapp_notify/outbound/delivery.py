@@ -44,17 +44,17 @@ from ..models import (
     MotivoOmision,
 )
 from ..phones import mask
-from ..reconciliation import (
-    avisar_retenidos,
-    hora_de_la_base,
-    liberar_inciertos,
-    registrar_duplicado,
-)
 from ..references import referencia_de
 from ..templates_catalog import buscar as buscar_plantilla
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter
+from .reconciliation import (
+    avisar_retenidos,
+    hora_de_la_base,
+    liberar_inciertos,
+    registrar_duplicado,
+)
 
 logger = logging.getLogger(__name__)
 
