@@ -15,8 +15,9 @@ from django.utils import timezone
 from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
 from tests.test_delivery import webhooks_al_dia
-from whatsapp_notify import enviar_plantilla, inbound, tasks
+from whatsapp_notify import enviar_plantilla, tasks
 from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
+from whatsapp_notify.inbound import store
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
 from whatsapp_notify.outbound import delivery
 from whatsapp_notify.references import referencia_de
@@ -333,7 +334,7 @@ def guardar_webhook(wamid: str, recibido_hace: float = 0) -> EventoWebhook:
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": valor}]}],
     }
-    evento, _nuevo = inbound.guardar_evento("default", json.dumps(cuerpo).encode())
+    evento, _nuevo = store.guardar_evento("default", json.dumps(cuerpo).encode())
     EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace(recibido_hace))
     return evento
 

@@ -22,8 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.celery_app import con_broker
-from whatsapp_notify import inbound, receivers, signals, tasks
+from whatsapp_notify import receivers, signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.inbound import store
 from whatsapp_notify.models import (
     Categoria,
     ConsentimientoCliente,
@@ -583,7 +584,7 @@ def test_post__si_aplicar_falla_responde_200_y_guarda_el_error(client, meta, mon
 
     monkeypatch.setattr(receivers, "aplicar", falla)
 
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.inbound"):
+    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.inbound.store"):
         respuesta = publicar(client, RAW)
 
     assert respuesta.status_code == 200
@@ -627,15 +628,15 @@ def test_procesar_evento_webhook__no_repite_uno_procesado_salvo_forzado(client, 
     publicar(client, RAW)
     evento = EventoWebhook.objects.get()
 
-    assert inbound.procesar_evento_webhook(evento.pk) is False
-    assert inbound.procesar_evento_webhook(evento.pk, forzar=True) is True
+    assert store.procesar_evento_webhook(evento.pk) is False
+    assert store.procesar_evento_webhook(evento.pk, forzar=True) is True
 
     assert Mensaje.objects.count() == 1
     assert senales == [("mensaje", "wamid.firma")]
 
 
 def test_procesar_evento_webhook__evento_inexistente(meta):
-    assert inbound.procesar_evento_webhook(999) is False
+    assert store.procesar_evento_webhook(999) is False
 
 
 # -- WEBHOOK_ASYNC -----------------------------------------------------------------------
@@ -838,8 +839,8 @@ def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta
     assert "1 de 1" in evento.error
 
     monkeypatch.setattr(receivers, "_aplicar_mensaje", original)
-    assert inbound.eventos_por_reprocesar() == []  # not before REPROCESAR_TRAS
-    hace_rato = timezone.now() - inbound.REPROCESAR_TRAS - timedelta(seconds=1)
+    assert store.eventos_por_reprocesar() == []  # not before REPROCESAR_TRAS
+    hace_rato = timezone.now() - store.REPROCESAR_TRAS - timedelta(seconds=1)
     EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace_rato)
     assert tasks.reprocesar_webhooks() == 1
 

@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import inbound
+from .inbound import store
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
@@ -533,7 +533,7 @@ class EventoWebhookAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reprocesar"), permissions=["reprocesar"])
     def reprocesar(self, request: HttpRequest, queryset: QuerySet[EventoWebhook]) -> None:
-        resultado = inbound.reprocesar(queryset.values_list("pk", flat=True))
+        resultado = store.reprocesar(queryset.values_list("pk", flat=True))
         mensaje = ngettext(
             "%(n)d evento de webhook procesado de nuevo.",
             "%(n)d eventos de webhook procesados de nuevo.",

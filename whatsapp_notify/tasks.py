@@ -288,17 +288,17 @@ def comprobar_cuentas() -> list[str]:
 @shared_task(name="whatsapp_notify.procesar_webhook", ignore_result=True)
 def procesar_webhook(evento_id: int) -> bool:
     """Apply one stored webhook body (``EventoWebhook``); False when it was already done."""
-    from . import inbound
+    from .inbound import store
 
-    return inbound.procesar_evento_webhook(evento_id)
+    return store.procesar_evento_webhook(evento_id)
 
 
 @shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)
 def reprocesar_webhooks() -> int:
     """Apply webhook bodies left unprocessed for over a minute (their task was lost)."""
-    from . import inbound
+    from .inbound import store
 
-    procesados = sum(map(inbound.procesar_evento_webhook, inbound.eventos_por_reprocesar()))
+    procesados = sum(map(store.procesar_evento_webhook, store.eventos_por_reprocesar()))
     if procesados:
         logger.info("Procesados %s eventos de webhook pendientes", procesados)
     return procesados

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from . import receivers
-from .backends import backends
-from .backends.base import WebhookRequest
-from .models import EventoWebhook
+from .. import receivers
+from ..backends import backends
+from ..backends.base import WebhookRequest
+from ..models import EventoWebhook
 
 logger = logging.getLogger(__name__)
 
