@@ -25,6 +25,7 @@ from tests.celery_app import con_broker
 from whatsapp_notify import receivers, signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.inbound import store
+from whatsapp_notify.inbound.views import WebhookView
 from whatsapp_notify.models import (
     Categoria,
     ConsentimientoCliente,
@@ -36,7 +37,6 @@ from whatsapp_notify.models import (
 )
 from whatsapp_notify.outbound.outbox import ventana_abierta
 from whatsapp_notify.sandbox.schema import webhook_examples
-from whatsapp_notify.webhooks import WebhookView
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ SECRETO_SUCURSAL = "secreto-de-la-sucursal"
 VERIFICA_SUCURSAL = "verifica-sucursal"
 CLIENTE = "5215512345678"  # a wa_id as Meta reports a Mexican mobile
 WABA = "102290129340398"
-LOGGER = "whatsapp_notify.webhooks"
+LOGGER = "whatsapp_notify.inbound.views"
 
 
 def cuenta_meta(app_secret=SECRETO, verify_token=VERIFICA, phone_number_id="123") -> dict:

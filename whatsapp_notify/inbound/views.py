@@ -20,12 +20,12 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import tasks
-from .backends import backends
-from .backends.base import BaseBackend, WebhookRequest
-from .conf import DEFAULT_ALIAS, get_settings
-from .exceptions import WebhookMalformado
-from .inbound import store
+from .. import tasks
+from ..backends import backends
+from ..backends.base import BaseBackend, WebhookRequest
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..exceptions import WebhookMalformado
+from . import store
 
 logger = logging.getLogger(__name__)
 
