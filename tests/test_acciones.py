@@ -52,7 +52,7 @@ def test_misma_clave__un_omitido_extranjero_sale_al_mismo_numero(
 
 def test_reenviar__un_estado_tardio_del_intento_anterior_no_asienta_el_nuevo(outbox):
     from whatsapp_notify.events import EventoEstado
-    from whatsapp_notify.receivers import aplicar
+    from whatsapp_notify.inbound.apply import aplicar
 
     envio = _plantilla("+52 55 1234 5678")
     viejo = EnvioWhatsApp.objects.get(pk=envio.pk).wamid

@@ -288,7 +288,7 @@ def test_entregar__completa_el_wamid_que_el_webhook_no_guardo(guion):
 
 def test_entregar__la_copia_anterior_asienta_el_envio_en_pleno_reenvio_y_queda_duplicado(guion):
     from whatsapp_notify.events import SENT, EventoEstado
-    from whatsapp_notify.receivers import aplicar
+    from whatsapp_notify.inbound.apply import aplicar
 
     envio = nuevo_envio()
     duplicados = []

@@ -40,6 +40,14 @@ from whatsapp_notify.events import (
     Media,
 )
 from whatsapp_notify.exceptions import describe_error
+from whatsapp_notify.inbound.apply import (
+    Aplicados,
+    MediaInvalido,
+    aplicar,
+    descargar_media,
+    palabra_clave,
+    puede_pasar,
+)
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
     ClaseEnvio,
@@ -51,14 +59,6 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
     OrigenConsentimiento,
-)
-from whatsapp_notify.receivers import (
-    Aplicados,
-    MediaInvalido,
-    aplicar,
-    descargar_media,
-    palabra_clave,
-    puede_pasar,
 )
 from whatsapp_notify.references import referencia_de
 
@@ -508,7 +508,7 @@ def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
 
 def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado(DELIVERED, t0, wamid="wamid.de.otro.sistema")], "default")
 
@@ -519,7 +519,7 @@ def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
 
 def test_estado__nombre_desconocido_deja_el_envio_como_esta(caplog, cambios, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado("deleted", t0, precio_categoria="utility")], "default")
 
@@ -1004,7 +1004,7 @@ def test_aviso__se_registra_sin_telefonos(caplog):
     aplicados = aplicar([EventoError(numero_id="106540352242922", errores=(error,))], "default")
 
     assert (aplicados.avisos, aplicados.errores) == (1, 0)
-    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.receivers"]
+    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.inbound.apply"]
     assert registro.levelname == "WARNING"
     assert "#130429" in registro.getMessage()
     assert "5512345678" not in caplog.text

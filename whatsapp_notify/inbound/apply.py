@@ -29,11 +29,11 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import signals, templates_catalog
-from .backends import backends
-from .conf import get_settings
-from .consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
-from .events import (
+from .. import signals, templates_catalog
+from ..backends import backends
+from ..conf import get_settings
+from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
+from ..events import (
     BAJA,
     BAJA_MARKETING,
     DELIVERED,
@@ -49,9 +49,9 @@ from .events import (
     EventoPlantilla,
     EventoPreferencia,
 )
-from .exceptions import WhatsAppError, describe_error
-from .limits import entero_a_la_medida, id_a_la_medida, recortar, recortar_campos
-from .models import (
+from ..exceptions import WhatsAppError, describe_error
+from ..limits import entero_a_la_medida, id_a_la_medida, recortar, recortar_campos
+from ..models import (
     Categoria,
     ConsentimientoCliente,
     Direccion,
@@ -61,9 +61,9 @@ from .models import (
     Mensaje,
     OrigenConsentimiento,
 )
-from .outbound.reconciliation import registrar_duplicado
-from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .references import envio_referido
+from ..outbound.reconciliation import registrar_duplicado
+from ..phones import TelefonoInvalido, mask, normalizar, variantes
+from ..references import envio_referido
 
 logger = logging.getLogger(__name__)
 
