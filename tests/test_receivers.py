@@ -40,14 +40,8 @@ from whatsapp_notify.events import (
     Media,
 )
 from whatsapp_notify.exceptions import describe_error
-from whatsapp_notify.inbound.apply import (
-    Aplicados,
-    MediaInvalido,
-    aplicar,
-    descargar_media,
-    palabra_clave,
-    puede_pasar,
-)
+from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave, puede_pasar
+from whatsapp_notify.inbound.media import MediaInvalido, descargar_media
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
     ClaseEnvio,
