@@ -1379,3 +1379,12 @@ def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0,
     assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
     assert f"(#{codigo})" in fila.error_detalle
     assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length
+
+
+def test_descargar_media__la_ruta_de_antes_sigue_funcionando():
+    # whatsapp_notify.receivers.descargar_media was the documented path before inbound/.
+    from whatsapp_notify import receivers
+    from whatsapp_notify.inbound import media
+
+    assert receivers.descargar_media is media.descargar_media
+    assert receivers.MediaInvalido is media.MediaInvalido
