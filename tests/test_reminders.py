@@ -718,7 +718,7 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
     from django.db import models
     from django.test.utils import isolate_apps
 
-    from whatsapp_notify import triggers
+    from whatsapp_notify.scheduling import triggers
 
     with isolate_apps("tests.testapp") as registro:
         monkeypatch.setattr(triggers, "apps", registro)

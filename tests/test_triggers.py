@@ -10,8 +10,9 @@ from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
 from tests.testapp.models import Cliente, Orden
-from whatsapp_notify import disparador, triggers
+from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from whatsapp_notify.scheduling import triggers
 
 TELEFONO = "+52 55 1234 5678"
 
@@ -221,7 +222,10 @@ def test_callable_que_falla__envio_omitido_y_el_guardado_sigue(
     declarar, orden, outbox, caplog, etapa
 ):
     declarar(**{etapa: _falla})
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.triggers"), transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="whatsapp_notify.scheduling.triggers"),
+        transaction.atomic(),
+    ):
         completar(orden)
         orden.notas = "el ERP sigue en su transacción"
         orden.save()

@@ -27,7 +27,7 @@ def __getattr__(name: str):
 
         return getattr(consent, name)
     if name == "disparador":
-        from .triggers import disparador
+        from .scheduling.triggers import disparador
 
         return disparador
     if name == "recordatorio":

@@ -335,7 +335,8 @@ def _language(idioma) -> list[checks.CheckMessage]:
 
 def _disparadores(config) -> list[checks.CheckMessage]:
     """Disparadores and recordatorios must send through a configured account."""
-    from . import reminders, triggers
+    from . import reminders
+    from .scheduling import triggers
 
     if not isinstance(config, dict):
         return []  # E002 already says how BACKENDS must look

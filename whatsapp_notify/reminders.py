@@ -66,7 +66,7 @@ from django.utils import timezone
 from . import signals as senales
 from .conf import DEFAULT_ALIAS, get_settings
 from .models import EnvioWhatsApp, EstadoEnvio
-from .triggers import (
+from .scheduling.triggers import (
     _DESCONOCIDO,
     _TIPO_RE,
     Vigilancia,

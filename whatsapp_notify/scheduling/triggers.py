@@ -51,9 +51,9 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Vali
 from django.db import models, transaction
 from django.db.models import signals
 
-from .conf import DEFAULT_ALIAS, get_settings
-from .messages import Plantilla
-from .models import EnvioWhatsApp, MotivoOmision
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..messages import Plantilla
+from ..models import EnvioWhatsApp, MotivoOmision
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Disparador:
             return self._omitir(obj, exc)
 
     def _registrar(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from .outbound.outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
@@ -192,7 +192,7 @@ def registrar_error(
     obj: models.Model, detalle: str, plantilla: str, idioma: str | None, tipo: str, cuenta: str
 ) -> EnvioWhatsApp | None:
     """Record an ``omitido`` envío (``error_disparador``, no clave) for ``obj``; never raises."""
-    from .outbound.outbox import registrar_omitido
+    from ..outbound.outbox import registrar_omitido
 
     contenido = Plantilla(plantilla, idioma or get_settings().DEFAULT_LANGUAGE)
     try:
