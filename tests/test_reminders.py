@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from tests.testapp.models import Cita, Cliente
-from whatsapp_notify import recordatorio, reminders, tasks
+from whatsapp_notify import recordatorio, tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from whatsapp_notify.scheduling import reminders
 from whatsapp_notify.signals import envio_estado_cambiado
 
 TELEFONO = "+52 55 1234 5678"
@@ -539,7 +540,10 @@ def test_callable_que_falla__envio_omitido_y_el_guardado_sigue(
     declarar, cliente, outbox, caplog, etapa, tipo, enviados
 ):
     declarar(**{etapa: _falla})
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.reminders"), transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="whatsapp_notify.scheduling.reminders"),
+        transaction.atomic(),
+    ):
         cita = nueva_cita(cliente)
         cancelar(cita)
         otra = fresca(cita)

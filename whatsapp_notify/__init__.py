@@ -31,7 +31,7 @@ def __getattr__(name: str):
 
         return disparador
     if name == "recordatorio":
-        from .reminders import recordatorio
+        from .scheduling.reminders import recordatorio
 
         return recordatorio
     raise AttributeError(f"module 'whatsapp_notify' has no attribute {name!r}")

@@ -335,8 +335,7 @@ def _language(idioma) -> list[checks.CheckMessage]:
 
 def _disparadores(config) -> list[checks.CheckMessage]:
     """Disparadores and recordatorios must send through a configured account."""
-    from . import reminders
-    from .scheduling import triggers
+    from .scheduling import reminders, triggers
 
     if not isinstance(config, dict):
         return []  # E002 already says how BACKENDS must look

@@ -63,10 +63,10 @@ from django.db import models, transaction
 from django.db.models import signals
 from django.utils import timezone
 
-from . import signals as senales
-from .conf import DEFAULT_ALIAS, get_settings
-from .models import EnvioWhatsApp, EstadoEnvio
-from .scheduling.triggers import (
+from .. import signals as senales
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..models import EnvioWhatsApp, EstadoEnvio
+from .triggers import (
     _DESCONOCIDO,
     _TIPO_RE,
     Vigilancia,
@@ -270,7 +270,7 @@ class Recordatorio:
             return []
 
     def _enviar(self, obj, destinatario, variables, clave: str, antes: timedelta) -> EnvioWhatsApp:
-        from .outbound.outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         return enviar_plantilla(
@@ -298,7 +298,7 @@ class Recordatorio:
         )
 
     def _avisar_cancelacion(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from .outbound.outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         if fecha is None or fecha <= timezone.now():
