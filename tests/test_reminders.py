@@ -722,10 +722,10 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
     from django.db import models
     from django.test.utils import isolate_apps
 
-    from whatsapp_notify.scheduling import triggers
+    from whatsapp_notify.scheduling import tracking
 
     with isolate_apps("tests.testapp") as registro:
-        monkeypatch.setattr(triggers, "apps", registro)
+        monkeypatch.setattr(tracking, "apps", registro)
         # The registry while INSTALLED_APPS are being imported.
         monkeypatch.setattr(registro, "models_ready", False)
         monkeypatch.setattr(registro, "ready", False)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
-from whatsapp_notify.scheduling import triggers
+from whatsapp_notify.scheduling import tracking, triggers
 
 TELEFONO = "+52 55 1234 5678"
 
@@ -422,7 +422,7 @@ def test_valor_fuera_de_las_opciones__falla_al_declarar(declarar):
 
 def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(declarar, monkeypatch):
     with isolate_apps("tests.testapp") as registro:
-        monkeypatch.setattr(triggers, "apps", registro)
+        monkeypatch.setattr(tracking, "apps", registro)
         # The registry while INSTALLED_APPS are being imported.
         monkeypatch.setattr(registro, "models_ready", False)
         monkeypatch.setattr(registro, "ready", False)

@@ -28,7 +28,7 @@ What is kept in step with the object, per declared offset in ``antes``:
 * ``condicion(obj)`` false when the schedule is computed: no reminders (active ones are
   cancelled) and no cancellation notice.
 
-How a change is seen (the snapshot of :class:`~whatsapp_notify.triggers.Vigilancia`, as
+How a change is seen (the snapshot of :class:`~whatsapp_notify.scheduling.tracking.Vigilancia`, as
 disparadores do): ``post_init`` keeps the stored value of the date field, and, when
 ``cancelar_si`` is declared, of every concrete field, since any of them may decide it. A
 save in which none of them changed costs no query and calls nothing. When some changed,
@@ -66,7 +66,7 @@ from django.utils import timezone
 from .. import signals as senales
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio
-from .triggers import (
+from .tracking import (
     _DESCONOCIDO,
     _TIPO_RE,
     Vigilancia,
