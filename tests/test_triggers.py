@@ -276,8 +276,8 @@ def test_otros_modelos__sin_snapshot_ni_consultas(declarar, cliente, django_asse
     with django_assert_num_queries(1):
         cliente.save()
 
-    assert triggers._PREVIO not in cliente.__dict__
-    assert triggers._PREVIO in Orden(numero="OT-9", cliente=cliente).__dict__
+    assert triggers.PREVIO not in cliente.__dict__
+    assert triggers.PREVIO in Orden(numero="OT-9", cliente=cliente).__dict__
     assert not EnvioWhatsApp.objects.exists()
 
 
@@ -352,7 +352,7 @@ def test_desconectar__deja_de_disparar_y_de_observar(declarar, orden):
     completar(orden)
 
     assert not EnvioWhatsApp.objects.exists()
-    assert triggers._PREVIO not in Orden.objects.get(pk=orden.pk).__dict__
+    assert triggers.PREVIO not in Orden.objects.get(pk=orden.pk).__dict__
 
 
 def test_declarar_con_la_clase_del_modelo__equivale_al_nombre(declarar):
@@ -439,4 +439,4 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
                 return self.estado
 
         assert declarado.modelo is Tardia
-        assert triggers._PREVIO in Tardia(estado="ABIERTA").__dict__
+        assert triggers.PREVIO in Tardia(estado="ABIERTA").__dict__

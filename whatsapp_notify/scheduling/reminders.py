@@ -67,14 +67,14 @@ from .. import signals as senales
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio
 from .tracking import (
-    _DESCONOCIDO,
-    _TIPO_RE,
+    DESCONOCIDO,
+    TIPO_RE,
+    ErrorEnCallable,
     Vigilancia,
-    _ErrorEnCallable,
-    _escrito,
-    _llamar,
     campo_concreto,
     detalle_error,
+    fue_escrito,
+    llamar,
     registrar_error,
     resolver_modelo,
     validar_declaracion,
@@ -259,8 +259,8 @@ class Recordatorio:
         """Record the envíos of ``plan`` in a savepoint; on any error record an omitido one."""
         try:
             with transaction.atomic():
-                destinatario = _llamar("destinatario", self.destinatario, obj)
-                variables = _llamar("variables", self.variables, obj) if self.variables else None
+                destinatario = llamar("destinatario", self.destinatario, obj)
+                variables = llamar("variables", self.variables, obj) if self.variables else None
                 return [
                     self._enviar(obj, destinatario, variables, clave, antes)
                     for clave, antes in plan.items()
@@ -310,9 +310,9 @@ class Recordatorio:
             return None
         try:
             with transaction.atomic():
-                destinatario = _llamar("destinatario", self.destinatario, obj)
+                destinatario = llamar("destinatario", self.destinatario, obj)
                 variables = self.variables_cancelacion
-                variables = _llamar("variables_cancelacion", variables, obj) if variables else None
+                variables = llamar("variables_cancelacion", variables, obj) if variables else None
                 return enviar_plantilla(
                     destinatario, self.plantilla_cancelacion, variables=variables,
                     idioma=self.idioma, referencia=obj, tipo=self.tipo_cancelacion, clave=clave,
@@ -329,8 +329,8 @@ class Recordatorio:
         if self.cancelar_si is None:
             return False
         try:
-            return bool(_llamar("cancelar_si", self.cancelar_si, obj))
-        except _ErrorEnCallable as exc:
+            return bool(llamar("cancelar_si", self.cancelar_si, obj))
+        except ErrorEnCallable as exc:
             self._omitir(obj, exc, self.plantilla, self.tipo)
             return None
 
@@ -355,8 +355,8 @@ class Recordatorio:
         if self.condicion is None:
             return True
         try:
-            return bool(_llamar("condicion", self.condicion, obj))
-        except _ErrorEnCallable as exc:
+            return bool(llamar("condicion", self.condicion, obj))
+        except ErrorEnCallable as exc:
             self._omitir(obj, exc, self.plantilla, self.tipo)
             return False
 
@@ -468,9 +468,9 @@ class _Agenda(Vigilancia):
     def _cambios(self, instance, previo: dict, created: bool, update_fields) -> dict[str, Any]:
         datos, cambios = instance.__dict__, {}
         for attname, campo in self.campos.items():
-            if attname not in datos or not _escrito(campo, update_fields):
+            if attname not in datos or not fue_escrito(campo, update_fields):
                 continue  # not written by this save: keep the snapshot
-            actual, anterior = datos[attname], previo.get(attname, _DESCONOCIDO)
+            actual, anterior = datos[attname], previo.get(attname, DESCONOCIDO)
             if created or not (actual is anterior or actual == anterior):
                 cambios[attname] = actual
         return cambios
@@ -569,7 +569,7 @@ def _validar_antes(antes: Any, tipo: str) -> tuple[timedelta, ...]:
             raise ImproperlyConfigured(
                 f"recordatorio(): antes={offset!r} no es de segundos enteros."
             )
-        if not _TIPO_RE.match(f"{tipo}_{etiqueta(offset)}"):
+        if not TIPO_RE.match(f"{tipo}_{etiqueta(offset)}"):
             raise ImproperlyConfigured(
                 f"recordatorio(): tipo={tipo!r} es demasiado largo: '{tipo}_{etiqueta(offset)}' "
                 "pasa de 64 caracteres."
@@ -594,7 +594,7 @@ def _validar_cancelacion(plantilla: Any, variables: Any, tipo: str) -> None:
         raise ImproperlyConfigured(
             "recordatorio(): plantilla_cancelacion debe ser el nombre aprobado en Meta, o None."
         )
-    if not _TIPO_RE.match(f"{tipo}_cancelacion"):
+    if not TIPO_RE.match(f"{tipo}_cancelacion"):
         raise ImproperlyConfigured(
             f"recordatorio(): tipo={tipo!r} es demasiado largo para '{tipo}_cancelacion' "
             "(máximo 64 caracteres)."

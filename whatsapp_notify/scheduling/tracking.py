@@ -23,12 +23,12 @@ from ..models import EnvioWhatsApp, MotivoOmision
 
 logger = logging.getLogger(__name__)
 
-_PREVIO = "_whatsapp_notify_previo"  # instance.__dict__ key of the snapshot
-_DESCONOCIDO = object()  # no snapshot of the field (deferred at load): stored value unknown
-_TIPO_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+PREVIO = "_whatsapp_notify_previo"  # instance.__dict__ key of the snapshot
+DESCONOCIDO = object()  # no snapshot of the field (deferred at load): stored value unknown
+TIPO_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 
-class _ErrorEnCallable(Exception):
+class ErrorEnCallable(Exception):
     """A host callable raised; ``etapa`` names which one (for the omitido envío)."""
 
     def __init__(self, etapa: str) -> None:
@@ -38,7 +38,7 @@ class _ErrorEnCallable(Exception):
 
 def detalle_error(exc: Exception) -> str:
     """``"<step>: <exception class>"``: which host callable (or the recording) failed, and how."""
-    causa = exc.__cause__ if isinstance(exc, _ErrorEnCallable) else exc
+    causa = exc.__cause__ if isinstance(exc, ErrorEnCallable) else exc
     return f"{getattr(exc, 'etapa', 'registro')}: {type(causa).__name__}"
 
 
@@ -60,11 +60,12 @@ def registrar_error(
         return None
 
 
-def _llamar(etapa: str, funcion: Callable[[Any], Any], obj: models.Model) -> Any:
+def llamar(etapa: str, funcion: Callable[[Any], Any], obj: models.Model) -> Any:
+    """``funcion(obj)``; what it raises comes back as :class:`ErrorEnCallable` (``etapa``)."""
     try:
         return funcion(obj)
     except Exception as exc:
-        raise _ErrorEnCallable(etapa) from exc
+        raise ErrorEnCallable(etapa) from exc
 
 
 class Vigilancia:
@@ -76,7 +77,7 @@ class Vigilancia:
     (``vigilados()``) and add their receivers (``_receptores()``).
     """
 
-    INSTANTANEA = _PREVIO
+    INSTANTANEA = PREVIO
     NOMBRE = "disparadores"  # of the dispatch_uid
 
     def __init__(self, modelo: type[models.Model]) -> None:
@@ -108,7 +109,8 @@ class Vigilancia:
         datos[self.INSTANTANEA] = {a: datos[a] for a in self.vigilados() if a in datos}
 
 
-def _escrito(field: models.Field, update_fields) -> bool:
+def fue_escrito(field: models.Field, update_fields) -> bool:
+    """Whether a ``save(update_fields=...)`` wrote ``field`` (every field when None)."""
     return update_fields is None or field.name in update_fields or field.attname in update_fields
 
 
@@ -144,7 +146,7 @@ def validar_declaracion(
     """
     if not isinstance(plantilla, str) or not plantilla.strip():
         raise ImproperlyConfigured(f"{api}(): falta plantilla (el nombre aprobado en Meta).")
-    if not isinstance(tipo, str) or not _TIPO_RE.match(tipo):
+    if not isinstance(tipo, str) or not TIPO_RE.match(tipo):
         raise ImproperlyConfigured(
             f"{api}(): tipo={tipo!r} debe ser un slug de hasta 64 caracteres "
             "(letras, dígitos, '-' o '_'), p. ej. 'vehiculo_listo'."

@@ -52,13 +52,13 @@ from django.db.models import signals
 from ..conf import DEFAULT_ALIAS
 from ..models import EnvioWhatsApp
 from .tracking import (
-    _DESCONOCIDO,
-    _PREVIO,
+    DESCONOCIDO,
+    PREVIO,
     Vigilancia,
-    _escrito,
-    _llamar,
     campo_concreto,
     detalle_error,
+    fue_escrito,
+    llamar,
     registrar_error,
     resolver_modelo,
     validar_declaracion,
@@ -123,7 +123,7 @@ class Disparador:
             return False
         if creado:
             return self.al_crear
-        return anterior is _DESCONOCIDO or self._normalizar(anterior) != self.valor
+        return anterior is DESCONOCIDO or self._normalizar(anterior) != self.valor
 
     def _normalizar(self, valor: Any) -> Any:
         try:
@@ -146,11 +146,11 @@ class Disparador:
         # Back in valor after an envío: don't call the host's callables again.
         if existente := EnvioWhatsApp.objects.por_clave(clave):
             return existente
-        if self.condicion is not None and not _llamar("condicion", self.condicion, obj):
+        if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
-        destinatario = _llamar("destinatario", self.destinatario, obj)
-        variables = _llamar("variables", self.variables, obj) if self.variables else None
-        adjunto = _llamar("documento", self.documento, obj) if self.documento else None
+        destinatario = llamar("destinatario", self.destinatario, obj)
+        variables = llamar("variables", self.variables, obj) if self.variables else None
+        adjunto = llamar("documento", self.documento, obj) if self.documento else None
         documento, nombre_documento = adjunto if adjunto is not None else (None, None)
         return enviar_plantilla(
             destinatario,
@@ -232,7 +232,7 @@ class _Seguimiento(Vigilancia):
 
     def antes_de_guardar(self, sender, instance, raw, using, update_fields, **kwargs) -> None:
         """Read the stored value of a field deferred at load, only when the save may fire."""
-        previo = instance.__dict__.get(_PREVIO, {})
+        previo = instance.__dict__.get(PREVIO, {})
         if self.por_campo.keys() <= previo.keys():
             return  # the common case: every watched value is known
         if raw or instance._state.adding or instance.pk is None:
@@ -244,11 +244,11 @@ class _Seguimiento(Vigilancia):
         ]
         if consultar:
             guardado = self._leer_guardado(instance, consultar, using)
-            instance.__dict__[_PREVIO] = {**previo, **guardado}
+            instance.__dict__[PREVIO] = {**previo, **guardado}
 
     def _podria_disparar(self, instance, attname: str, update_fields) -> bool:
         disparadores = self.por_campo[attname]
-        escrito = _escrito(disparadores[0].campo_modelo, update_fields)
+        escrito = fue_escrito(disparadores[0].campo_modelo, update_fields)
         if not escrito or attname not in instance.__dict__:
             return False
         actual = instance.__dict__[attname]
@@ -261,20 +261,20 @@ class _Seguimiento(Vigilancia):
 
     def al_guardar(self, sender, instance, created, raw, update_fields, **kwargs) -> None:
         datos = instance.__dict__
-        previo = datos.get(_PREVIO, {})
+        previo = datos.get(PREVIO, {})
         cambios: dict[str, Any] = {}
         transiciones: list[Disparador] = []
         for attname, disparadores in self.por_campo.items():
-            if attname not in datos or not _escrito(disparadores[0].campo_modelo, update_fields):
+            if attname not in datos or not fue_escrito(disparadores[0].campo_modelo, update_fields):
                 continue  # not written by this save: keep the snapshot
-            actual, anterior = datos[attname], previo.get(attname, _DESCONOCIDO)
+            actual, anterior = datos[attname], previo.get(attname, DESCONOCIDO)
             if not created and (actual is anterior or actual == anterior):
                 continue  # the common case: the value did not change
             cambios[attname] = actual
             transiciones += [d for d in disparadores if d.es_transicion(anterior, actual, created)]
         if cambios:
             # Refresh before sending, so a callable that saves the object sees the new state.
-            datos[_PREVIO] = {**previo, **cambios}
+            datos[PREVIO] = {**previo, **cambios}
         if not raw:
             for disparador in transiciones:
                 disparador.disparar(instance)
