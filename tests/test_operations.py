@@ -23,7 +23,6 @@ from whatsapp_notify import enviar_plantilla, tasks
 from whatsapp_notify.checks import check_politica
 from whatsapp_notify.messages import Documento
 from whatsapp_notify.models import (
-    TERMINALES,
     ClaseEnvio,
     Direccion,
     EnvioWhatsApp,
@@ -34,6 +33,7 @@ from whatsapp_notify.models import (
 )
 from whatsapp_notify.outbound import maintenance
 from whatsapp_notify.outbound.outbox import almacenar_documento
+from whatsapp_notify.states import TERMINALES
 
 pytestmark = pytest.mark.django_db
 

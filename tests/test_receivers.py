@@ -40,7 +40,7 @@ from whatsapp_notify.events import (
     Media,
 )
 from whatsapp_notify.exceptions import describe_error
-from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave, puede_pasar
+from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave
 from whatsapp_notify.inbound.media import MediaInvalido, descargar_media
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
@@ -55,6 +55,7 @@ from whatsapp_notify.models import (
     OrigenConsentimiento,
 )
 from whatsapp_notify.references import referencia_de
+from whatsapp_notify.states import puede_pasar
 
 DIGITOS = "525512345678"
 WA_ID = "5215512345678"  # how WhatsApp reports the same Mexican mobile

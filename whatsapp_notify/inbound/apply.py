@@ -56,6 +56,7 @@ from ..models import (
 from ..outbound.reconciliation import registrar_duplicado
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
+from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
 
 logger = logging.getLogger(__name__)
 
@@ -174,14 +175,6 @@ def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
 
 # -- statuses ----------------------------------------------------------------------------
 
-# Provider status -> estado of the envío. A played voice message was at least read.
-DESTINOS = {
-    SENT: EstadoEnvio.ENVIADO,
-    DELIVERED: EstadoEnvio.ENTREGADO,
-    READ: EstadoEnvio.LEIDO,
-    PLAYED: EstadoEnvio.LEIDO,
-    FAILED: EstadoEnvio.FALLIDO,
-}
 # Timestamps each status proves. Meta sends no "delivered" when a message is delivered and
 # read at once, so a read proves the delivery too.
 _MARCAS = {
@@ -191,26 +184,8 @@ _MARCAS = {
     PLAYED: ("leido_en", "entregado_en"),
     FAILED: ("fallido_en",),
 }
-# Estados in which the provider had confirmed nothing yet (the worker may have died or
-# timed out after the request left): any status settles them.
-_SIN_CONFIRMAR = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO, EstadoEnvio.INCIERTO})
-_AVANCE = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
 # A transition is retried this many times when the estado changes under it.
 _INTENTOS_TRANSICION = 5
-
-
-def puede_pasar(anterior: str, destino: str) -> bool:
-    """True when a status may move an envío from ``anterior`` to ``destino`` (forward only).
-
-    ``enviado < entregado < leido``; ``fallido`` only before a delivery is known. Envíos
-    that are fallido, omitido, cancelado or programado keep their estado.
-    """
-    if anterior in _SIN_CONFIRMAR:
-        return True
-    if destino == EstadoEnvio.FALLIDO:
-        # Meta may report "failed" after "sent"; after "delivered", the delivery stands.
-        return anterior == EstadoEnvio.ENVIADO
-    return anterior in _AVANCE and _AVANCE.index(anterior) < _AVANCE.index(destino)
 
 
 def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> None:
@@ -276,7 +251,7 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     envio = EnvioWhatsApp.objects.filter(
         pk=pk,
         cuenta=cuenta,
-        estado__in=SIN_CONFIRMAR,
+        estado__in=SIN_CONFIRMAR,  # anything else already has its outcome
         intentos__gt=0,
         wamid__isnull=True,
     ).first()
@@ -318,11 +293,6 @@ def _aplicar_otra_copia(envio: EnvioWhatsApp, evento: EventoEstado) -> bool:
         return False
     registrar_duplicado(envio.pk, evento.wamid)
     return True
-
-
-# Only an envío whose send is unconfirmed (the worker died, or the request timed out) is
-# looked up by reference: anything else already has its outcome.
-SIN_CONFIRMAR = (EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO, EstadoEnvio.INCIERTO)
 
 
 def _mismo_destinatario(envio: EnvioWhatsApp, wa_id: str) -> bool:
@@ -410,7 +380,7 @@ def _precio(evento: EventoEstado) -> dict[str, Any]:
 def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dict[str, Any]:
     if destino == EstadoEnvio.FALLIDO:
         return {"proximo_intento": None, **_error(evento)}
-    if anterior in _SIN_CONFIRMAR:
+    if anterior in SIN_CONFIRMAR:
         # Settled by the webhook: no resend, and the timeout's error no longer applies.
         return {
             "proximo_intento": None,

@@ -16,17 +16,11 @@ from django.utils import timezone
 from .. import signals
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..phones import mask
+from ..states import ACEPTADOS, REENVIABLES
 from . import outbox
 from .delivery import reanudar_cuenta
 
 logger = logging.getLogger(__name__)
-
-#: Envíos that never reached the recipient and may be sent again.
-REENVIABLES = frozenset(
-    {EstadoEnvio.FALLIDO, EstadoEnvio.OMITIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO}
-)
-#: Envíos the provider accepted: sending them again would duplicate the message.
-YA_ENVIADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
 
 # Reasons an envío was not re-sent, besides the ``MotivoOmision`` values.
 YA_ENVIADO = "ya_enviado"
@@ -80,7 +74,7 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
 
 def _reenviar_uno(envio: EnvioWhatsApp) -> str | None:
     """Re-queue one envío; return why it was not, or None when it was."""
-    if envio.estado in YA_ENVIADOS:
+    if envio.estado in ACEPTADOS:
         return YA_ENVIADO
     if envio.estado not in REENVIABLES:
         return EN_CURSO

@@ -45,6 +45,7 @@ from ..models import (
 )
 from ..phones import mask
 from ..references import referencia_de
+from ..states import EN_ESPERA
 from ..templates_catalog import buscar as buscar_plantilla
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
@@ -514,7 +515,6 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
 
 
 # Envíos still waiting for their moment or a worker: the ones an expiry can stop.
-_EN_ESPERA = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
 
 
 def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
@@ -524,7 +524,7 @@ def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
     is never sent. Each row changes with a conditional UPDATE (a worker or a cancellation
     may take it meanwhile) and fires ``envio_estado_cambiado``. Returns how many changed.
     """
-    vencidos = EnvioWhatsApp.objects.filter(estado__in=_EN_ESPERA, expira_en__lte=ahora)
+    vencidos = EnvioWhatsApp.objects.filter(estado__in=EN_ESPERA, expira_en__lte=ahora)
     omitidos = 0
     for envio in vencidos.order_by("pk")[:limite]:
         campos = {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.VENCIDO}

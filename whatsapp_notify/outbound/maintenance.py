@@ -26,7 +26,8 @@ from django.utils.module_loading import import_string
 
 from ..conf import SETTING_NAME, get_settings
 from ..exceptions import describe_error
-from ..models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..states import ACEPTADOS, TERMINALES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ Politica = Callable[[EnvioWhatsApp], str | None]
 
 # Rows per DELETE and names per reference query: short statements, no long table locks.
 LOTE = 500
-EXITOSOS = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
 CODIGOS_EN_ALERTA = 5
 CLAVE_ALERTA = "whatsapp_notify:alerta_fallos"
 
@@ -178,7 +178,7 @@ def medir_fallos(desde: datetime, hasta: datetime) -> Fallos:
         estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta
     )
     exitosos = EnvioWhatsApp.objects.filter(
-        estado__in=EXITOSOS, enviado_en__gt=desde, enviado_en__lte=hasta
+        estado__in=ACEPTADOS, enviado_en__gt=desde, enviado_en__lte=hasta
     )
     codigos = (
         fallidos.values_list("error_codigo")

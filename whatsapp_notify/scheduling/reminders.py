@@ -66,6 +66,7 @@ from django.utils import timezone
 from .. import signals as senales
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio
+from ..states import EN_ESPERA
 from .tracking import (
     DESCONOCIDO,
     TIPO_RE,
@@ -81,9 +82,6 @@ from .tracking import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Envíos a cancellation or a date move still stops (a worker claims them conditionally).
-ACTIVOS = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
 
 
 def etiqueta(antes: timedelta) -> str:
@@ -283,7 +281,7 @@ class Recordatorio:
 
     def _cancelar_activos(self, obj: models.Model, conservar: Iterable[str] = ()) -> int:
         """Cancel the active envíos of ``obj`` except those whose clave is in ``conservar``."""
-        activos = self._envios(obj).filter(estado__in=ACTIVOS)
+        activos = self._envios(obj).filter(estado__in=EN_ESPERA)
         if conservar := list(conservar):
             activos = activos.exclude(clave__in=conservar)
         ahora = timezone.now()
@@ -399,7 +397,7 @@ def _cancelar(envio: EnvioWhatsApp, ahora: datetime) -> int:
     Conditional on "still programado or pendiente", not on the estado read: Beat may promote
     it from programado to pendiente in between, and it must be cancelled all the same.
     """
-    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=ACTIVOS).update(
+    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=EN_ESPERA).update(
         estado=EstadoEnvio.CANCELADO, cancelado_en=ahora, clave=None, actualizado_en=ahora
     )
     if cancelado:

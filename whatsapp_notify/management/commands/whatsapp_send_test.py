@@ -16,12 +16,12 @@ from ...conf import DEFAULT_ALIAS
 from ...exceptions import WhatsAppError
 from ...models import EnvioWhatsApp, EstadoEnvio
 from ...outbound.outbox import enviar_plantilla, enviar_texto
+from ...states import ACEPTADOS
 from ..salida import Linea, Nivel, arreglo, escribir, motivo_legible, resumen
 
 TIPO = "prueba"
 # Estados a worker (or a webhook) still has to move.
 EN_CURSO = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO})
-ACEPTADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
 PAUSA_SONDEO = 0.5
 
 
