@@ -6,6 +6,8 @@ Celery runs eagerly here (tests.settings); ``test_worker_redis.py`` runs a real 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -300,6 +302,23 @@ def test_beat_schedule__nombra_tareas_registradas():
         "whatsapp_notify.alerta_fallos",
     }
     assert nombres <= set(celery_app.tasks)
+
+
+def test_beat_schedule__se_importa_de_schedule_y_de_tasks():
+    # The README named whatsapp_notify.tasks.BEAT_SCHEDULE before schedule.py existed.
+    from whatsapp_notify import schedule
+
+    assert tasks.BEAT_SCHEDULE is schedule.BEAT_SCHEDULE
+
+
+def test_beat_schedule__importarlo_no_carga_modelos():
+    codigo = (
+        "import sys; from whatsapp_notify.schedule import BEAT_SCHEDULE; "
+        "assert 'whatsapp_notify.models' not in sys.modules, 'models cargado'"
+    )
+    resultado = subprocess.run([sys.executable, "-c", codigo], capture_output=True, text=True)
+
+    assert resultado.returncode == 0, resultado.stderr
 
 
 # -- webhooks: processing stored bodies ----------------------------------------------------

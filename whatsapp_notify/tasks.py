@@ -1,11 +1,11 @@
-"""Thin Celery tasks over ``delivery`` and the Beat schedule the host merges.
+"""Thin Celery tasks over ``outbound.delivery``, ``inbound.store`` and ``outbound.maintenance``.
 
 Tasks carry only the envío id; the row is the truth. With ``task_always_eager`` (the
 zero-set-up default) retries are not chained in-process: the Beat task
 ``whatsapp_notify.despachar`` picks them up when due.
 
-Importing this module does not import models, so a host's ``celery.py`` can import
-``BEAT_SCHEDULE`` at module level, before Django is set up.
+Importing this module does not import models. The Beat schedule is in ``schedule``;
+``BEAT_SCHEDULE`` stays importable from here for the hosts that import it from this module.
 """
 
 from __future__ import annotations
@@ -19,33 +19,13 @@ from datetime import datetime
 from functools import partial
 
 from celery import current_app, shared_task
-from celery.schedules import crontab
 from django.db import transaction
 from django.utils import timezone
 
 from .conf import get_settings
+from .schedule import BEAT_SCHEDULE as BEAT_SCHEDULE  # the README named this path once
 
 logger = logging.getLogger(__name__)
-
-#: Merge into your Celery app: ``app.conf.beat_schedule.update(BEAT_SCHEDULE)``.
-BEAT_SCHEDULE = {
-    "whatsapp_notify.despachar": {"task": "whatsapp_notify.despachar", "schedule": 60.0},
-    "whatsapp_notify.comprobar_cuentas": {
-        "task": "whatsapp_notify.comprobar_cuentas",
-        "schedule": 60.0,
-    },
-    "whatsapp_notify.reprocesar_webhooks": {
-        "task": "whatsapp_notify.reprocesar_webhooks",
-        "schedule": 60.0,
-    },
-    # Daily at 03:17 in Celery's timezone (CELERY_TIMEZONE): a quiet hour, off the full hour
-    # other nightly jobs pick.
-    "whatsapp_notify.purgar": {
-        "task": "whatsapp_notify.purgar",
-        "schedule": crontab(hour=3, minute=17),
-    },
-    "whatsapp_notify.alerta_fallos": {"task": "whatsapp_notify.alerta_fallos", "schedule": 300.0},
-}
 
 
 def al_confirmar(funcion: Callable[..., object], *args: int) -> None:

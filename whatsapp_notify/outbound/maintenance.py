@@ -1,7 +1,7 @@
 """Running the outbox in production: retention purge, failure-rate alert, per-tenant policy.
 
 Beat runs the purge (``whatsapp_notify.purgar``, daily) and the alert
-(``whatsapp_notify.alerta_fallos``, every five minutes); see ``tasks.BEAT_SCHEDULE``. The
+(``whatsapp_notify.alerta_fallos``, every five minutes); see ``schedule.BEAT_SCHEDULE``. The
 policy is asked by the outbox when an envío is recorded and again by the worker right
 before it is sent.
 """
