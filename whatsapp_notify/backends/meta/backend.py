@@ -16,8 +16,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..events import Evento, EventoPlantilla
-from ..exceptions import (
+from ...events import Evento, EventoPlantilla
+from ...exceptions import (
     AUTH_CODES,
     ERROR_MESSAGES,
     PAIR_RATE_CODES,
@@ -29,11 +29,11 @@ from ..exceptions import (
     WebhookRechazado,
     classify,
 )
-from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
-from . import meta_webhooks
-from .base import MediaCache, Option, Resultado, WebhookRequest
-from .http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from .meta_admin import MetaAdminMixin
+from ...messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
+from .. import meta_webhooks
+from ..base import MediaCache, Option, Resultado, WebhookRequest
+from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
+from ..meta_admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
 
