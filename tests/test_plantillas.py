@@ -24,8 +24,8 @@ from django.urls import reverse
 from responses import matchers
 
 from whatsapp_notify import enviar_plantilla, templates_catalog
-from whatsapp_notify.backends import meta_webhooks
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.backends.meta import webhooks as meta_webhooks
 from whatsapp_notify.events import EventoDesconocido, EventoPlantilla, normalizar_idioma
 from whatsapp_notify.exceptions import (
     AuthError,

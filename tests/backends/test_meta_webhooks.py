@@ -21,9 +21,9 @@ import responses
 from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 
-from whatsapp_notify.backends import meta_webhooks
 from whatsapp_notify.backends.base import BaseBackend, WebhookRequest
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.backends.meta import webhooks as meta_webhooks
 from whatsapp_notify.events import (
     BAJA_MARKETING,
     FAILED,

@@ -3,7 +3,7 @@
 Payload shapes follow the Cloud API reference (``messages`` endpoint); documents are
 uploaded once through the Media API and reused by content hash while their id lives.
 Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
-Webhooks (signature, handshake, parsing) are read in :mod:`.meta_webhooks`.
+Webhooks (signature, handshake, parsing) are read in :mod:`.webhooks`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from ...exceptions import (
     classify,
 )
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
-from .. import meta_webhooks
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
 from ..meta_admin import MetaAdminMixin
+from . import webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def _secretos(self) -> list[str]:
         # APP_SECRET may be a list while rotating: each secret is scrubbed, not the list.
-        return [*super()._secretos(), *meta_webhooks.secretos(self.options.get("APP_SECRET"))]
+        return [*super()._secretos(), *webhooks.secretos(self.options.get("APP_SECRET"))]
 
     # -- webhooks ---------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         Raises:
             WebhookRechazado: anything else, or no ``VERIFY_TOKEN`` configured.
         """
-        return meta_webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
+        return webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
 
     def verify_request(self, request: WebhookRequest) -> None:
         """Check ``X-Hub-Signature-256`` on the raw bytes with each ``APP_SECRET``.
@@ -302,21 +302,21 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         Raises:
             WebhookRechazado: missing, malformed or wrong signature, or no ``APP_SECRET``.
         """
-        claves = meta_webhooks.secretos(self.options["APP_SECRET"])
+        claves = webhooks.secretos(self.options["APP_SECRET"])
         if not claves:
             logger.warning("Cuenta %s sin APP_SECRET: se rechazan sus webhooks", self.alias)
         try:
-            meta_webhooks.verificar_firma(request.body, request.headers, claves)
+            webhooks.verificar_firma(request.body, request.headers, claves)
         except WebhookRechazado as exc:
             raise WebhookRechazado(f"Cuenta {self.alias!r}: {exc}") from None
 
     def parse_webhook(self, request: WebhookRequest) -> list[Evento]:
-        """Every status, message, preference and error of the body (see ``meta_webhooks``).
+        """Every status, message, preference and error of the body (see ``webhooks``).
 
         Raises:
             WebhookMalformado: not JSON, or not a JSON object.
         """
-        return meta_webhooks.parse(request.body)
+        return webhooks.parse(request.body)
 
     def account_key(self, evento: Evento) -> str:
         """The phone number id of a message event; ``waba:<id>`` for a template's status.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..events import (
+from ...events import (
     BAJA_MARKETING,
     UNKNOWN,
     ErrorProveedor,
@@ -35,8 +35,8 @@ from ..events import (
     fecha_posible,
     normalizar_idioma,
 )
-from ..exceptions import WebhookMalformado, WebhookRechazado, describe_error
-from ..messages import texto_almacenable
+from ...exceptions import WebhookMalformado, WebhookRechazado, describe_error
+from ...messages import texto_almacenable
 
 logger = logging.getLogger(__name__)
 
