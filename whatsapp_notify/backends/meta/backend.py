@@ -32,8 +32,8 @@ from ...exceptions import (
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from ..meta_admin import MetaAdminMixin
 from . import webhooks
+from .admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
 

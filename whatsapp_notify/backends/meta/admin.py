@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..exceptions import ConfigurationError
+from ...exceptions import ConfigurationError
 
 
 @dataclass(frozen=True)
