@@ -1,6 +1,6 @@
 """The Meta WhatsApp Cloud API backend (Graph API), the default provider.
 
-Payload shapes follow the Cloud API reference (``messages`` endpoint); documents are
+Payloads (the ``messages`` endpoint's shapes) are built in :mod:`.payloads`; documents are
 uploaded once through the Media API and reused by content hash while their id lives.
 Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
 Webhooks (signature, handshake, parsing) are read in :mod:`.webhooks`.
@@ -29,10 +29,10 @@ from ...exceptions import (
     WebhookRechazado,
     classify,
 )
-from ...messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
+from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from . import webhooks
+from . import payloads, webhooks
 from .admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
@@ -141,64 +141,25 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         )
         return _con_pista_transitoria(clasificado, error.get("is_transient"))
 
-    # -- builders ---------------------------------------------------------------------
+    # -- builders (shapes in .payloads) ------------------------------------------------
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> dict:
-        template: dict[str, Any] = {"name": plantilla.nombre}
-        template["language"] = {"code": plantilla.idioma}
-        if componentes := self._componentes(plantilla, media):
-            template["components"] = componentes
-        return self.mensaje(salida, "template", template)
-
-    def _componentes(self, plantilla: Plantilla, media: MediaCache) -> list[dict[str, Any]]:
-        componentes = []
+        documento = None
         if plantilla.documento is not None:
             documento = self._documento(plantilla.documento, media)
-            componentes.append(_componente("header", [{"type": "document", "document": documento}]))
-        # A component without variables is left out: Meta counts parameters per component.
-        if plantilla.variables:
-            componentes.append(_componente("body", parametros(plantilla.variables)))
-        return componentes
+        return payloads.plantilla(salida, plantilla, documento)
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> dict:
-        cuerpo = self._documento(documento, media)
-        if documento.caption:
-            cuerpo["caption"] = documento.caption
-        return self.mensaje(salida, "document", cuerpo)
+        return payloads.documento(salida, self._documento(documento, media), documento.caption)
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> dict:
-        cuerpo: dict[str, Any] = {"body": texto.cuerpo}
-        if texto.preview_url:
-            cuerpo["preview_url"] = True
-        return self.mensaje(salida, "text", cuerpo)
+        return payloads.texto(salida, texto)
 
     def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> dict:
-        accion = {
-            "buttons": [
-                {"type": "reply", "reply": {"id": boton.id, "title": boton.titulo}}
-                for boton in botones.botones
-            ]
-        }
-        interactivo = _interactivo("button", botones.cuerpo, botones.encabezado, botones.pie)
-        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
+        return payloads.botones(salida, botones)
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> dict:
-        accion = {"button": lista.boton, "sections": [_seccion(s) for s in lista.secciones]}
-        interactivo = _interactivo("list", lista.cuerpo, lista.encabezado, lista.pie)
-        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
-
-    def mensaje(self, salida: Salida, tipo: str, contenido: dict[str, Any]) -> dict[str, Any]:
-        """The common envelope of every message; ``referencia`` comes back in status webhooks."""
-        payload = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": f"+{salida.telefono}",
-            "type": tipo,
-            tipo: contenido,
-        }
-        if salida.referencia:
-            payload["biz_opaque_callback_data"] = salida.referencia
-        return payload
+        return payloads.lista(salida, lista)
 
     # -- media ------------------------------------------------------------------------
 
@@ -239,10 +200,10 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         """POST the message; return its wamid and the wa_id Meta reports.
 
         Raises:
-            AmbiguousError: a 200 without ``messages[0].id`` (see :func:`resultado`).
+            AmbiguousError: a 200 without ``messages[0].id`` (see :func:`.payloads.resultado`).
             ProviderError: as :meth:`HttpBackend.request`.
         """
-        return resultado(self.request("POST", self.ruta("messages"), json=payload))
+        return payloads.resultado(self.request("POST", self.ruta("messages"), json=payload))
 
     def verify_credentials(self) -> str:
         """``"verified_name (display_phone_number)"`` of the number, if the token works."""
@@ -403,70 +364,6 @@ def _cursor_siguiente(pagina: Any) -> str:
         return ""
     cursores = paging.get("cursors")
     return str((cursores if isinstance(cursores, dict) else {}).get("after") or "")
-
-
-# -- payload pieces ----------------------------------------------------------------------
-
-
-def parametros(variables: Variables) -> list[dict[str, str]]:
-    """Body parameters: in order for ``{{1}}..{{n}}``, with ``parameter_name`` when named."""
-    if isinstance(variables, dict):
-        return [
-            {"type": "text", "parameter_name": nombre, "text": valor}
-            for nombre, valor in variables.items()
-        ]
-    return [{"type": "text", "text": valor} for valor in variables]
-
-
-def _componente(tipo: str, parametros: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": tipo, "parameters": parametros}
-
-
-def _interactivo(tipo: str, cuerpo: str, encabezado: str, pie: str) -> dict[str, Any]:
-    interactivo: dict[str, Any] = {"type": tipo}
-    if encabezado:
-        interactivo["header"] = {"type": "text", "text": encabezado}
-    interactivo["body"] = {"text": cuerpo}
-    if pie:
-        interactivo["footer"] = {"text": pie}
-    return interactivo
-
-
-def _seccion(seccion: Seccion) -> dict[str, Any]:
-    filas = []
-    for fila in seccion.filas:
-        datos = {"id": fila.id, "title": fila.titulo}
-        if fila.descripcion:
-            datos["description"] = fila.descripcion
-        filas.append(datos)
-    return {"title": seccion.titulo, "rows": filas} if seccion.titulo else {"rows": filas}
-
-
-# -- answers -----------------------------------------------------------------------------
-
-
-def resultado(cuerpo: Any) -> Resultado:
-    """Read ``messages[0].id`` and ``contacts[0].wa_id`` from a send answer.
-
-    Raises:
-        AmbiguousError: no message id. Meta took the request (200) and may have sent it,
-            but we cannot tell; the envío waits for the status webhook, which finds it by
-            ``biz_opaque_callback_data``, before anything is sent again.
-    """
-    cuerpo = cuerpo if isinstance(cuerpo, dict) else {}
-    wamid = _primero(cuerpo, "messages").get("id")
-    if not wamid:
-        raise AmbiguousError(
-            "Meta aceptó el mensaje pero no devolvió su id (messages[0].id).", http_status=200
-        )
-    wa_id = _primero(cuerpo, "contacts").get("wa_id") or ""
-    return Resultado(id=str(wamid), wa_id=str(wa_id), raw=cuerpo)
-
-
-def _primero(cuerpo: dict[str, Any], clave: str) -> dict[str, Any]:
-    lista = cuerpo.get(clave)
-    primero = lista[0] if isinstance(lista, list) and lista else None
-    return primero if isinstance(primero, dict) else {}
 
 
 def _graph_error(response: requests.Response) -> dict[str, Any] | None:
