@@ -246,12 +246,19 @@ def test_tarea_purgar__devuelve_lo_borrado():
 # -- failure-rate alert ------------------------------------------------------------------
 
 
-def terminar(ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=10)) -> None:
-    """Record envíos that finished ``hace_`` before ``ahora``: sent ones, and failed ones
-    with the given error codes."""
+def terminar(
+    ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=10), cuenta="default"
+) -> None:
+    """Record envíos of ``cuenta`` that finished ``hace_`` before ``ahora``: sent ones, and
+    failed ones with the given error codes."""
     cuando = ahora - hace_
     filas = [
-        EnvioWhatsApp(clase=ClaseEnvio.PLANTILLA, estado=EstadoEnvio.ENTREGADO, enviado_en=cuando)
+        EnvioWhatsApp(
+            clase=ClaseEnvio.PLANTILLA,
+            estado=EstadoEnvio.ENTREGADO,
+            enviado_en=cuando,
+            cuenta=cuenta,
+        )
         for _ in range(exitosos)
     ]
     filas += [
@@ -260,6 +267,7 @@ def terminar(ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=1
             estado=EstadoEnvio.FALLIDO,
             fallido_en=cuando,
             error_codigo=codigo,
+            cuenta=cuenta,
         )
         for codigo in fallidos
     ]
@@ -323,6 +331,25 @@ def test_alertar_fallos__una_vez_por_ventana(wa_settings):
     assert operations.alertar_fallos(siguiente) is True
     assert len(mail.outbox) == 2
     assert "#131047: 20" in mail.outbox[1].body
+
+
+def test_alertar_fallos__cada_cuenta_se_mide_y_avisa_por_separado(wa_settings):
+    wa_settings(FAILURE_WINDOW=3600)
+    ahora = timezone.now()
+    # Together 14 % failed (under the 20 % threshold); the Twilio account alone, 100 %.
+    terminar(ahora, exitosos=120, cuenta="default")
+    terminar(ahora, fallidos=[63016] * 20, cuenta="citas")
+
+    assert operations.alertar_fallos(ahora) is True
+    assert operations.alertar_fallos(ahora + timedelta(minutes=5)) is False
+
+    (correo,) = mail.outbox
+    assert "(cuenta citas)" in correo.subject
+    assert "de la cuenta 'citas'" in correo.body
+    # The other account fails later in the same window: its own alert still goes.
+    terminar(ahora + timedelta(minutes=5), fallidos=[131026] * 200, cuenta="default")
+    assert operations.alertar_fallos(ahora + timedelta(minutes=5)) is True
+    assert "(cuenta default)" in mail.outbox[1].subject
 
 
 def test_alertar_fallos__solo_cuenta_lo_terminado_dentro_de_la_ventana():

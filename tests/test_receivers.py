@@ -144,14 +144,18 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
-def consentimiento(categoria: str = "utility") -> ConsentimientoCliente:
-    return ConsentimientoCliente.objects.get(telefono=DIGITOS, categoria=categoria)
+def consentimiento(categoria: str = "utility", cuenta: str = "default") -> ConsentimientoCliente:
+    """The decision that holds for ``cuenta``: its own row, else the every-account row."""
+    filas = ConsentimientoCliente.objects.filter(telefono=DIGITOS, categoria=categoria)
+    return filas.filter(cuenta__in=[cuenta, ""]).order_by("-cuenta").first() or filas.get()
 
 
 def por_categoria() -> dict[str, str]:
-    return dict(
-        ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list("categoria", "estado")
+    """The estado that holds for account ``default``, by category."""
+    categorias = ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list(
+        "categoria", flat=True
     )
+    return {categoria: consentimiento(categoria).estado for categoria in set(categorias)}
 
 
 # -- statuses: forward transitions -----------------------------------------------------------
@@ -896,7 +900,7 @@ def test_palabra_clave__revocado_por_mensaje_omite_los_envios(wa_settings, t0):
 
     aplicar([mensaje("BAJA", t0)], "default")
 
-    assert tiene_consentimiento(DIGITOS) is False
+    assert tiene_consentimiento(DIGITOS, cuenta="default") is False
     envio = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
     assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
 

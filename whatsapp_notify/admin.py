@@ -23,6 +23,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import acciones, inbound
+from .conf import get_settings
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
@@ -370,7 +371,20 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
 class ConsentimientoForm(forms.ModelForm):
     class Meta:
         model = ConsentimientoCliente
-        fields = ("telefono", "categoria", "estado", "origen", "evidencia")
+        fields = ("telefono", "categoria", "cuenta", "estado", "origen", "evidencia")
+
+    def clean_cuenta(self) -> str:
+        cuenta = self.cleaned_data["cuenta"]
+        if cuenta and cuenta not in get_settings().BACKENDS:
+            raise forms.ValidationError(
+                _(
+                    'No hay una cuenta %(cuenta)s en WHATSAPP_NOTIFY["BACKENDS"]; déjala vacía '
+                    "para todas."
+                ),
+                code="cuenta_desconocida",
+                params={"cuenta": cuenta},
+            )
+        return cuenta
 
     def clean_telefono(self) -> str:
         try:
@@ -388,13 +402,14 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
     list_display = (
         "telefono_enmascarado",
         "categoria",
+        "cuenta",
         "estado",
         "origen",
         "otorgado_en",
         "revocado_en",
         "actualizado_en",
     )
-    list_filter = ("categoria", "estado", "origen")
+    list_filter = ("categoria", "cuenta", "estado", "origen")
     search_fields = ("telefono",)
     show_full_result_count = False
     readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")

@@ -265,8 +265,20 @@ class OrigenConsentimiento(models.TextChoices):
 
 
 class ConsentimientoCliente(models.Model):
-    """Opt-in / opt-out of one phone number for one category, with origin and evidence."""
+    """Opt-in / opt-out of one phone number for one category, with origin and evidence.
 
+    ``cuenta`` is the account (business number) it concerns; "" means every account (what
+    the ERP records without naming one). A customer's own decision in WhatsApp (``BAJA``,
+    a provider's stop) concerns the account it was sent to.
+    """
+
+    cuenta = models.CharField(
+        _("cuenta"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_('Alias de la cuenta en WHATSAPP_NOTIFY["BACKENDS"]; vacío: todas.'),
+    )
     telefono = models.CharField(_("teléfono"), max_length=20)
     categoria = models.CharField(
         _("categoría"), max_length=16, choices=Categoria.choices, default=Categoria.UTILITY
@@ -286,12 +298,13 @@ class ConsentimientoCliente(models.Model):
         ordering = ["-actualizado_en"]
         constraints = [
             models.UniqueConstraint(
-                fields=["telefono", "categoria"], name="wn_consentimiento_tel_categoria"
+                fields=["telefono", "categoria", "cuenta"], name="wn_consentimiento_tel_cat_cuenta"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{mask(self.telefono)} ({self.categoria}): {self.get_estado_display()}"
+        donde = f", {self.cuenta}" if self.cuenta else ""
+        return f"{mask(self.telefono)} ({self.categoria}{donde}): {self.get_estado_display()}"
 
     @property
     def vigente(self) -> bool:

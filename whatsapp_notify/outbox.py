@@ -572,21 +572,24 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    if motivo := motivo_de_consentimiento(digitos, categoria, settings.REQUIRE_CONSENT):
+    requerido = settings.REQUIRE_CONSENT
+    if motivo := motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta):
         return digitos, motivo
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
 
 
-def motivo_de_consentimiento(digitos: str, categoria: str, requerido: bool) -> MotivoOmision | None:
+def motivo_de_consentimiento(
+    digitos: str, categoria: str, requerido: bool, *, cuenta: str | None = None
+) -> MotivoOmision | None:
     """Why consent keeps a send of ``categoria`` to ``digitos`` from going, or None.
 
     An explicit opt-out of that category is ``baja`` whatever ``REQUIRE_CONSENT``
     (``requerido``) says; no consent recorded is ``sin_consentimiento`` only when required.
-    One indexed query.
+    With ``cuenta``, that account's decisions count beside every account's. One query.
     """
-    estado = estado_consentimiento(digitos, categoria)
+    estado = estado_consentimiento(digitos, categoria, cuenta=cuenta)
     if estado == EstadoConsentimiento.REVOCADO:
         return MotivoOmision.BAJA
     if estado is None and requerido:

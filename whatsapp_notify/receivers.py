@@ -264,7 +264,9 @@ def _baja_por_error(
     codigo = next((e.code for e in evento.errores if e.significado), None)
     evidencia = f"Error {codigo} en el envío {envio.pk} ({evento.wamid})"
     origen = OrigenConsentimiento.META
-    return _decidir_consentimiento(envio.telefono, False, origen, evidencia, fecha, categorias)
+    return _decidir_consentimiento(
+        envio.telefono, False, origen, evidencia, fecha, categorias, envio.cuenta
+    )
 
 
 def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
@@ -567,7 +569,7 @@ def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
     # A typed keyword is about every message from us: «BAJA» stops service notices too, and
     # «ALTA» (the customer asking to hear from us again) grants every category back.
     return _decidir_consentimiento(
-        mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha, CATEGORIAS
+        mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha, CATEGORIAS, mensaje.cuenta
     )
 
 
@@ -594,7 +596,8 @@ def _aplicar_preferencia(evento: EventoPreferencia, cuenta: str, parcial: Aplica
     # Meta's stop/resume concerns marketing messages only: service notices keep going.
     origen = OrigenConsentimiento.META
     marketing = (Categoria.MARKETING,)
-    if _decidir_consentimiento(telefono, otorgado, origen, evidencia, evento.fecha, marketing):
+    fecha = evento.fecha
+    if _decidir_consentimiento(telefono, otorgado, origen, evidencia, fecha, marketing, cuenta):
         parcial.consentimientos += 1
 
 
@@ -605,13 +608,18 @@ def _decidir_consentimiento(
     evidencia: str,
     fecha: datetime | None,
     categorias: tuple[str, ...],
+    cuenta: str,
 ) -> bool:
-    """Record a customer's decision for ``categorias``; True when some category changed.
+    """Record a customer's decision for ``categorias`` on ``cuenta``; True when one changed.
 
-    A category is left alone when this decision was recorded already or a later one stands.
+    The decision was made to one business number, so it is that account's. A category is
+    left alone when this decision was recorded already or a later one stands.
     """
     estado = EstadoConsentimiento.OTORGADO if otorgado else EstadoConsentimiento.REVOCADO
-    filas = ConsentimientoCliente.objects.filter(telefono=telefono, categoria__in=categorias)
+    # The every-account row ("") counts too: a later decision the ERP recorded there stands.
+    filas = ConsentimientoCliente.objects.filter(
+        telefono=telefono, categoria__in=categorias, cuenta__in=["", cuenta]
+    )
     decididas = {f.categoria for f in filas if _ya_decidido(f, estado, evidencia, fecha)}
     pendientes = [categoria for categoria in categorias if categoria not in decididas]
     if not pendientes:
@@ -620,7 +628,12 @@ def _decidir_consentimiento(
     registrar = otorgar_consentimiento if otorgado else revocar_consentimiento
     for categoria in pendientes:
         registrar(
-            f"+{telefono}", categoria=categoria, origen=origen, evidencia=evidencia, fecha=fecha
+            f"+{telefono}",
+            categoria=categoria,
+            origen=origen,
+            evidencia=evidencia,
+            fecha=fecha,
+            cuenta=cuenta,
         )
     logger.info("Consentimiento de %s %s (%s: %s)", mask(telefono), estado, origen, pendientes)
     return True
