@@ -14,8 +14,8 @@ from django.db import connection
 
 from tests import backends_scripted as scripted
 from whatsapp_notify import delivery
+from whatsapp_notify.backends.meta.errors import classify
 from whatsapp_notify.delivery import Resultado
-from whatsapp_notify.exceptions import classify
 from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from whatsapp_notify.references import referencia_de
 

@@ -24,6 +24,7 @@ from django.http import QueryDict
 from whatsapp_notify.backends.base import BaseBackend, WebhookRequest
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.backends.meta import webhooks as meta_webhooks
+from whatsapp_notify.backends.meta.errors import describe_error
 from whatsapp_notify.events import (
     BAJA_MARKETING,
     FAILED,
@@ -44,7 +45,6 @@ from whatsapp_notify.exceptions import (
     WebhookMalformado,
     WebhookRechazado,
     WhatsAppError,
-    describe_error,
 )
 from whatsapp_notify.sandbox.schema import webhook_examples
 

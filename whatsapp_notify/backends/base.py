@@ -397,11 +397,11 @@ class BaseBackend:
         A provider maps its own codes (its ``errors`` module); the default knows only HTTP.
         """
         return classify(
-            None, http_status=http_status, detail=detail, message=message, trace_id=trace_id
+            code, http_status=http_status, detail=detail, message=message, trace_id=trace_id
         )
 
     def describe_error(self, code: int | None, detail: str = "") -> str:
-        """A readable sentence for ``error_detalle``: ``"(#code) sentence. Detalle: ..."``."""
+        """A readable sentence for ``error_detalle``; the default is ``"(#code) detail"``."""
         return describe_error(code, detail)
 
     # -- optional capabilities -----------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Payloads (the ``messages`` endpoint's shapes) are built in :mod:`.payloads`; documents are
 uploaded once through the Media API and reused by content hash while their id lives.
-Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
+Errors are read from Graph's ``{"error": {...}}`` body and classified in :mod:`.errors`.
 Webhooks (signature, handshake, parsing) are read in :mod:`.webhooks`.
 """
 
@@ -17,22 +17,11 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ...events import Evento, EventoPlantilla
-from ...exceptions import (
-    AUTH_CODES,
-    ERROR_MESSAGES,
-    PAIR_RATE_CODES,
-    TRANSIENT_CODES,
-    AmbiguousError,
-    PermanentError,
-    ProviderError,
-    TransientError,
-    WebhookRechazado,
-    classify,
-)
+from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from . import payloads, webhooks
+from . import errors, payloads, webhooks
 from .admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
@@ -129,17 +118,27 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def parse_error(self, response: requests.Response) -> ProviderError:
         """Classify Graph's ``{"error": {"code", "message", "error_data", ...}}`` body."""
-        error = _graph_error(response)
-        if error is None:
-            return super().parse_error(response)
-        clasificado = classify(
-            _entero(error.get("code")),
-            http_status=response.status_code,
-            detail=_detalle(error),
-            message=str(error.get("message") or ""),
-            trace_id=str(error.get("fbtrace_id") or ""),
+        return errors.de_respuesta(response) or super().parse_error(response)
+
+    # -- error classification (the table is in .errors) ------------------------------------
+
+    def classify(
+        self,
+        code: int | None,
+        *,
+        http_status: int | None = None,
+        detail: str = "",
+        message: str = "",
+        trace_id: str = "",
+    ) -> ProviderError:
+        """A Graph code decides (:func:`.errors.classify`); without one, the HTTP status."""
+        return errors.classify(
+            code, http_status=http_status, detail=detail, message=message, trace_id=trace_id
         )
-        return _con_pista_transitoria(clasificado, error.get("is_transient"))
+
+    def describe_error(self, code: int | None, detail: str = "") -> str:
+        """Meta's Spanish sentence for a Graph code (:func:`.errors.describe_error`)."""
+        return errors.describe_error(code, detail)
 
     # -- builders (shapes in .payloads) ------------------------------------------------
 
@@ -328,7 +327,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             raise self._fallo_descarga(TransientError(mensaje), media_id) from exc
         if not respuesta.ok:
             mensaje = f"{donde} respondió HTTP {respuesta.status_code} al descargar {media_id}."
-            error = classify(None, http_status=respuesta.status_code, message=mensaje)
+            error = self.classify(None, http_status=respuesta.status_code, message=mensaje)
             raise self._fallo_descarga(error, media_id)
         return respuesta
 
@@ -364,46 +363,3 @@ def _cursor_siguiente(pagina: Any) -> str:
         return ""
     cursores = paging.get("cursors")
     return str((cursores if isinstance(cursores, dict) else {}).get("after") or "")
-
-
-def _graph_error(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        cuerpo = response.json()
-    except ValueError:
-        return None
-    error = cuerpo.get("error") if isinstance(cuerpo, dict) else None
-    return error if isinstance(error, dict) else None
-
-
-def _detalle(error: dict[str, Any]) -> str:
-    # ``error_data`` is an object on the messaging endpoints and a plain string on others.
-    datos = error.get("error_data")
-    if isinstance(datos, dict):
-        return str(datos.get("details") or "")
-    return str(datos or "")
-
-
-def _entero(valor: Any) -> int | None:
-    try:
-        return int(valor)
-    except (TypeError, ValueError):
-        return None
-
-
-def _con_pista_transitoria(error: ProviderError, is_transient: Any) -> ProviderError:
-    # Graph's is_transient hint decides only for codes our table does not know; a known
-    # code is classified by the table alone (exceptions.py).
-    if is_transient is True and type(error) is PermanentError and not _conocido(error.code):
-        return TransientError(
-            str(error),
-            code=error.code,
-            detail=error.detail,
-            http_status=error.http_status,
-            trace_id=error.trace_id,
-        )
-    return error
-
-
-def _conocido(code: int | None) -> bool:
-    tablas = (TRANSIENT_CODES, PAIR_RATE_CODES, AUTH_CODES, ERROR_MESSAGES)
-    return code is not None and any(code in tabla for tabla in tablas)
