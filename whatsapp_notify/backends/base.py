@@ -419,8 +419,8 @@ class BaseBackend:
         """The bytes and MIME type of an inbound media file."""
         raise self.no_capability("descargar archivos recibidos")
 
-    def list_templates(self, *, limite: int = 100) -> list[dict[str, Any]]:
-        """The provider's templates, as it describes them (see ``templates_catalog``)."""
+    def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:
+        """Every template of the account, read into the shared shape the catalog stores."""
         raise self.no_capability("listar plantillas")
 
     def mark_read(self, wamid: str) -> None:

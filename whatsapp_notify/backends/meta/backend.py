@@ -19,9 +19,9 @@ import requests
 from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
-from ..base import MediaCache, Option, Resultado, WebhookRequest
+from ..base import MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from . import errors, payloads, webhooks
+from . import errors, payloads, templates, webhooks
 from .admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
@@ -211,27 +211,28 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         datos = datos if isinstance(datos, dict) else {}
         return f"{datos.get('verified_name', '')} ({datos.get('display_phone_number', '')})"
 
-    def list_templates(self, *, limite: int = 100) -> list[dict[str, Any]]:
-        """Every template of the account's WABA, as Graph describes them, all pages read.
+    def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:
+        """Every template of the account's WABA (:func:`.templates.plantilla_remota`).
 
         ``GET /{API_VERSION}/{BUSINESS_ACCOUNT_ID}/message_templates``, following the
-        ``after`` cursor while Graph announces a next page.
+        ``after`` cursor while Graph announces a next page; items that are not objects
+        are dropped.
 
         Raises:
             ConfigurationError: no ``BUSINESS_ACCOUNT_ID``.
             ProviderError: as :meth:`HttpBackend.request`.
         """
         ruta = self.ruta_waba("message_templates")
-        params: dict[str, Any] = {"fields": CAMPOS_PLANTILLA, "limit": limite}
-        plantillas: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGINAS_PLANTILLAS):
+        params: dict[str, Any] = {"fields": templates.CAMPOS_PLANTILLA, "limit": limite}
+        objetos: list[dict[str, Any]] = []
+        for _ in range(templates.MAX_PAGINAS_PLANTILLAS):
             pagina = self.request("GET", ruta, params=params)
-            plantillas += [p for p in _datos_pagina(pagina) if isinstance(p, dict)]
-            cursor = _cursor_siguiente(pagina)
+            objetos += [p for p in templates.datos_pagina(pagina) if isinstance(p, dict)]
+            cursor = templates.cursor_siguiente(pagina)
             if not cursor or cursor == params.get("after"):
                 break
             params["after"] = cursor
-        return plantillas
+        return [templates.plantilla_remota(objeto) for objeto in objetos]
 
     def ruta(self, *partes: str) -> str:
         """``/{API_VERSION}/{PHONE_NUMBER_ID}[/partes...]``."""
@@ -342,24 +343,3 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             error.http_status,
         )
         return error
-
-
-# -- templates (list_templates) ------------------------------------------------------------
-
-CAMPOS_PLANTILLA = "id,name,language,status,category,parameter_format,components,rejected_reason"
-# A WABA holds at most a few hundred templates; the cap only stops a cursor that never ends.
-MAX_PAGINAS_PLANTILLAS = 100
-
-
-def _datos_pagina(pagina: Any) -> list[Any]:
-    datos = pagina.get("data") if isinstance(pagina, dict) else None
-    return datos if isinstance(datos, list) else []
-
-
-def _cursor_siguiente(pagina: Any) -> str:
-    """The ``after`` cursor when Graph announces a next page (``paging.next``), else ""."""
-    paging = pagina.get("paging") if isinstance(pagina, dict) else None
-    if not isinstance(paging, dict) or not paging.get("next"):
-        return ""
-    cursores = paging.get("cursors")
-    return str((cursores if isinstance(cursores, dict) else {}).get("after") or "")
