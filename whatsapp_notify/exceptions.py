@@ -83,6 +83,21 @@ class WebhookMalformado(WhatsAppError, ValueError):
     """A webhook body that is not a JSON object (well signed or not): 400."""
 
 
+class SuscripcionError(WhatsAppError):
+    """The provider will not call this account's webhook (``BaseBackend.check_subscription``).
+
+    Attributes:
+        arreglo: what to do about it: a sentence, or a command to paste (never a secret).
+        aviso: True when the subscription could not be checked at all (a warning, not an
+            error): an optional setting it needs is missing.
+    """
+
+    def __init__(self, mensaje: str, arreglo: str = "", *, aviso: bool = False):
+        super().__init__(mensaje)
+        self.arreglo = arreglo
+        self.aviso = aviso
+
+
 class ProviderError(WhatsAppError):
     """The provider refused or could not take a request.
 

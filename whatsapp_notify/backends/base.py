@@ -431,8 +431,17 @@ class BaseBackend:
         """Show the typing indicator in answer to an inbound message."""
         raise self.no_capability("mostrar «escribiendo…»")
 
-    def check_subscription(self) -> str:
-        """Check that the provider will call this account's webhook; return a description."""
+    def check_subscription(self, url: str = "") -> str:
+        """Check that the provider will call this account's webhook; return a description.
+
+        ``url`` is the public webhook URL the operator expects, when known: a provider that
+        records where it posts compares the two.
+
+        Raises:
+            SuscripcionError: it will not (nothing subscribed, another URL), with the fix;
+                ``aviso`` when it cannot be checked (an optional setting is missing).
+            ProviderError: the provider could not be asked.
+        """
         raise self.no_capability("revisar la suscripción del webhook")
 
     def no_capability(self, que: str) -> UnsupportedCapability:

@@ -54,7 +54,7 @@ def revisar_secretos(valor: Any) -> str | None:
 class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
 
-    capabilities = frozenset({"download_media", "list_templates"})
+    capabilities = frozenset({"download_media", "list_templates", "check_subscription"})
 
     OPTIONS = {
         "PHONE_NUMBER_ID": Option(
