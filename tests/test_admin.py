@@ -20,6 +20,7 @@ import whatsapp_notify
 from tests.testapp.models import Cliente
 from whatsapp_notify import exceptions, signals
 from whatsapp_notify.admin import RAZONES_NO_REENVIO
+from whatsapp_notify.backends.meta import errors as meta_errors
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
     ConsentimientoCliente,
@@ -736,7 +737,7 @@ def msgids() -> set[str]:
         EstadoCuenta,
         EventoWebhook,
     ]
-    errores = [exceptions.ERROR_GENERICO, *exceptions.ERROR_MESSAGES.values()]
+    errores = [exceptions.ERROR_GENERICO, *meta_errors.ERROR_MESSAGES.values()]
     textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
     for modelo in modelos:
         textos |= _msgids_del_modelo(modelo)

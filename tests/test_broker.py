@@ -266,7 +266,7 @@ def test_on_commit__conexion_caida_tras_el_commit_no_llega_al_erp(postgres, guio
 @pytest.mark.django_db(transaction=True)
 def test_on_commit__reenviar_y_reanudar_tras_el_commit_no_llegan_al_erp(origen, postgres, guion):
     del postgres
-    from whatsapp_notify.exceptions import classify
+    from whatsapp_notify.backends.meta.errors import classify
     from whatsapp_notify.outbound import actions, delivery
 
     envio = nuevo_envio()

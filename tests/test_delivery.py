@@ -24,12 +24,12 @@ from whatsapp_notify import (
     signals,
     tasks,
 )
+from whatsapp_notify.backends.meta.errors import classify
 from whatsapp_notify.exceptions import (
     AmbiguousError,
     ConfigurationError,
     MessageError,
     TransientError,
-    classify,
 )
 from whatsapp_notify.models import (
     Direccion,

@@ -353,6 +353,47 @@ def test_alertar_fallos__cada_cuenta_se_mide_y_avisa_por_separado(wa_settings):
     assert "(cuenta default)" in mail.outbox[1].subject
 
 
+META = {
+    "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+    "OPTIONS": {"PHONE_NUMBER_ID": "1", "ACCESS_TOKEN": "token"},
+}
+LOCMEM = {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"}
+
+
+@pytest.mark.parametrize(
+    ("cuentas", "esperado"),
+    [
+        pytest.param(
+            {"default": META},
+            "#131026: 20 — (#131026) No se pudo entregar: el número no usa WhatsApp",
+            id="meta-explica-sus-codigos",
+        ),
+        pytest.param(
+            {"default": LOCMEM},
+            "#131026: 20 — (#131026) Error del proveedor.",
+            id="otro-proveedor-no-lee-codigos-de-meta",
+        ),
+        pytest.param(
+            {"otra": LOCMEM},
+            "#131026: 20 — (#131026) Error del proveedor.",
+            id="cuenta-retirada-texto-generico",
+        ),
+    ],
+)
+def test_alertar_fallos__cada_codigo_lo_explica_el_backend_de_la_cuenta(
+    wa_settings, cuentas, esperado
+):
+    wa_settings(BACKENDS=cuentas)
+    ahora = timezone.now()
+    terminar(ahora, exitosos=5, fallidos=[131026] * 20)
+
+    assert maintenance.alertar_fallos(ahora) is True
+
+    (correo,) = mail.outbox
+    (linea,) = [linea.strip() for linea in correo.body.splitlines() if linea.startswith("  ")]
+    assert linea.startswith(esperado)
+
+
 def test_alertar_fallos__solo_cuenta_lo_terminado_dentro_de_la_ventana():
     ahora = timezone.now()
     terminar(ahora, fallidos=[131026] * 30, hace_=timedelta(hours=2))  # before the window

@@ -13,7 +13,7 @@ from django.core import mail
 from django.db import connection
 
 from tests import backends_scripted as scripted
-from whatsapp_notify.exceptions import classify
+from whatsapp_notify.backends.meta.errors import classify
 from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from whatsapp_notify.outbound import delivery
 from whatsapp_notify.outbound.delivery import Resultado

@@ -278,10 +278,15 @@ def test_estado__el_receptor_recibe_el_envio_ya_actualizado(t0):
 # -- statuses: failures ----------------------------------------------------------------------
 
 
-def test_estado__failed_guarda_codigo_titulo_y_detalle(cambios, t0):
+def test_estado__failed_guarda_codigo_titulo_y_el_texto_legible_del_proveedor(cambios, t0):
     envio = envio_en("enviado")
+    legible = "(#131026) No se pudo entregar. Detalle: Recipient cannot be reached."
     error = ErrorProveedor(
-        131026, "Message undeliverable", "Message undeliverable", "Recipient cannot be reached."
+        131026,
+        "Message undeliverable",
+        "Message undeliverable",
+        "Recipient cannot be reached.",
+        legible=legible,
     )
 
     aplicar([estado(FAILED, t0, errores=(error,))], "default")
@@ -291,9 +296,18 @@ def test_estado__failed_guarda_codigo_titulo_y_detalle(cambios, t0):
     assert guardado.fallido_en == t0
     assert guardado.error_codigo == 131026
     assert guardado.error_titulo == "Message undeliverable"
-    assert guardado.error_detalle == describe_error(131026, "Recipient cannot be reached.")
-    assert guardado.error_detalle.startswith("(#131026) No se pudo entregar")
+    assert guardado.error_detalle == legible
     assert cambios == [(envio.pk, "enviado", "fallido")]
+
+
+def test_estado__failed_sin_texto_legible_guarda_codigo_y_detalle_sin_leer_el_codigo(t0):
+    # The provider that parsed the event explains its codes; receivers never look them up.
+    envio = envio_en("enviado")
+    error = ErrorProveedor(131026, "Message undeliverable", details="Recipient cannot be reached.")
+
+    aplicar([estado(FAILED, t0, errores=(error,))], "default")
+
+    assert leer(envio).error_detalle == "(#131026) Recipient cannot be reached."
 
 
 def test_estado__failed_sin_errores_dice_que_fallo(t0):

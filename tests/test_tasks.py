@@ -18,7 +18,8 @@ from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
 from tests.test_delivery import webhooks_al_dia
 from whatsapp_notify import enviar_plantilla, tasks
-from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
+from whatsapp_notify.backends.meta.errors import classify
+from whatsapp_notify.exceptions import AmbiguousError, TransientError
 from whatsapp_notify.inbound import store
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
 from whatsapp_notify.outbound import delivery

@@ -598,6 +598,7 @@ class PlantillaAdmin(SoloLecturaMixin, admin.ModelAdmin):
         "formato_parametros",
         "parametros_cuerpo",
         "nombres_parametros",
+        "cuerpo",
         "componentes",
         "sincronizada_en",
     )

@@ -388,6 +388,9 @@ class Plantilla(models.Model):
     )
     parametros_cuerpo = models.PositiveSmallIntegerField(_("parámetros del cuerpo"), default=0)
     nombres_parametros = models.JSONField(_("nombres de parámetros"), default=list, blank=True)
+    # The body text with its placeholders, as the provider lists it (rendered where the
+    # provider has no templates of its own).
+    cuerpo = models.TextField(_("cuerpo"), blank=True)
     componentes = models.JSONField(_("componentes"), default=list, blank=True)
     motivo = models.CharField(_("motivo de Meta"), max_length=255, blank=True)
     sincronizada_en = models.DateTimeField(_("sincronizada"), default=timezone.now)

@@ -24,8 +24,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from ..backends import backends
 from ..conf import SETTING_NAME, get_settings
-from ..exceptions import describe_error
 from ..models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
 from ..states import ACEPTADOS, TERMINALES
 
@@ -270,7 +270,8 @@ def _enviar_alerta(fallos: Fallos, ventana: timedelta, cuenta: str) -> None:
 def _texto_alerta(fallos: Fallos, minutos: str, cuenta: str) -> str:
     umbral = get_settings().FAILURE_THRESHOLD
     codigos = "\n".join(
-        f"  {_codigo(codigo)}: {cuantos} — {describe_error(codigo) or 'sin código de Meta'}"
+        f"  {_codigo(codigo)}: {cuantos} — "
+        f"{backends.describe_error(cuenta, codigo) or 'sin código del proveedor'}"
         for codigo, cuantos in fallos.codigos
     )
     return (
