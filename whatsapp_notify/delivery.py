@@ -54,7 +54,7 @@ from .reconciliation import (
     registrar_duplicado,
 )
 from .references import referencia_de
-from .templates_catalog import buscar as buscar_plantilla
+from .templates import buscar as buscar_plantilla
 
 logger = logging.getLogger(__name__)
 
