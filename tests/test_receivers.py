@@ -40,6 +40,8 @@ from whatsapp_notify.events import (
     Media,
 )
 from whatsapp_notify.exceptions import describe_error
+from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave
+from whatsapp_notify.inbound.media import MediaInvalido, descargar_media
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
     ClaseEnvio,
@@ -52,15 +54,8 @@ from whatsapp_notify.models import (
     MotivoOmision,
     OrigenConsentimiento,
 )
-from whatsapp_notify.receivers import (
-    Aplicados,
-    MediaInvalido,
-    aplicar,
-    descargar_media,
-    palabra_clave,
-    puede_pasar,
-)
 from whatsapp_notify.references import referencia_de
+from whatsapp_notify.states import puede_pasar
 
 DIGITOS = "525512345678"
 WA_ID = "5215512345678"  # how WhatsApp reports the same Mexican mobile
@@ -526,7 +521,7 @@ def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
 
 def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado(DELIVERED, t0, wamid="wamid.de.otro.sistema")], "default")
 
@@ -537,7 +532,7 @@ def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
 
 def test_estado__nombre_desconocido_deja_el_envio_como_esta(caplog, cambios, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado("deleted", t0, precio_categoria="utility")], "default")
 
@@ -1022,7 +1017,7 @@ def test_aviso__se_registra_sin_telefonos(caplog):
     aplicados = aplicar([EventoError(numero_id="106540352242922", errores=(error,))], "default")
 
     assert (aplicados.avisos, aplicados.errores) == (1, 0)
-    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.receivers"]
+    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.inbound.apply"]
     assert registro.levelname == "WARNING"
     assert "#130429" in registro.getMessage()
     assert "5512345678" not in caplog.text
@@ -1403,3 +1398,12 @@ def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0,
     assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
     assert f"(#{codigo})" in fila.error_detalle
     assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length
+
+
+def test_descargar_media__la_ruta_de_antes_sigue_funcionando():
+    # whatsapp_notify.receivers.descargar_media was the documented path before inbound/.
+    from whatsapp_notify import receivers
+    from whatsapp_notify.inbound import media
+
+    assert receivers.descargar_media is media.descargar_media
+    assert receivers.MediaInvalido is media.MediaInvalido

@@ -22,8 +22,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import acciones, inbound
 from .conf import get_settings
+from .inbound import store
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
@@ -37,6 +37,7 @@ from .models import (
     OrigenConsentimiento,
     Plantilla,
 )
+from .outbound import actions
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 COLORES_ESTADO = {
@@ -53,8 +54,8 @@ COLORES_ESTADO = {
 }
 
 RAZONES_NO_REENVIO = {
-    acciones.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
-    acciones.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
+    actions.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
+    actions.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
     MotivoOmision.ERROR_DISPARADOR: _(
         "el disparador no pudo preparar el mensaje; el ERP debe volver a dispararlo"
     ),
@@ -277,7 +278,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         inciertos = queryset.filter(estado=EstadoEnvio.INCIERTO)
         if request.POST.get("confirmar") != "si" and inciertos.exists():
             return self._confirmar_reenvio(request, queryset, inciertos)
-        resultado = acciones.reenviar(queryset)
+        resultado = actions.reenviar(queryset)
         if resultado.reenviados:
             self.message_user(request, _mensaje_reenviados(resultado.reenviados), messages.SUCCESS)
         for razon, cuantos in resultado.omitidos.items():
@@ -455,7 +456,7 @@ class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reanudar"), permissions=["reanudar"])
     def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:
-        reanudadas = acciones.reanudar(queryset.values_list("cuenta", flat=True))
+        reanudadas = actions.reanudar(queryset.values_list("cuenta", flat=True))
         if reanudadas:
             mensaje = ngettext(
                 "Cuenta reanudada: %(cuentas)s. Sus envíos en espera se despachan ahora.",
@@ -547,7 +548,7 @@ class EventoWebhookAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reprocesar"), permissions=["reprocesar"])
     def reprocesar(self, request: HttpRequest, queryset: QuerySet[EventoWebhook]) -> None:
-        resultado = inbound.reprocesar(queryset.values_list("pk", flat=True))
+        resultado = store.reprocesar(queryset.values_list("pk", flat=True))
         mensaje = ngettext(
             "%(n)d evento de webhook procesado de nuevo.",
             "%(n)d eventos de webhook procesados de nuevo.",

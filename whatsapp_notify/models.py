@@ -181,19 +181,10 @@ class EnvioWhatsApp(models.Model):
     @property
     def terminado(self) -> bool:
         """True when nothing more will be attempted for this envío."""
+        # Imported here: states reads EstadoEnvio from this module.
+        from .states import TERMINALES
+
         return self.estado in TERMINALES
-
-
-TERMINALES = frozenset(
-    {
-        EstadoEnvio.ENVIADO,
-        EstadoEnvio.ENTREGADO,
-        EstadoEnvio.LEIDO,
-        EstadoEnvio.FALLIDO,
-        EstadoEnvio.OMITIDO,
-        EstadoEnvio.CANCELADO,
-    }
-)
 
 
 class Direccion(models.TextChoices):

@@ -238,7 +238,7 @@ class ProviderContract:
         )
 
     def test_contract__a_stored_request_reads_as_the_live_one(self, cuenta, client, db):
-        from whatsapp_notify.inbound import peticion_guardada
+        from whatsapp_notify.inbound.store import peticion_guardada
 
         peticion = self.peticion_estado("id-saliente-3", self.ESTADOS[SENT], url=URL_PUBLICA)
         self.publicar(client, peticion)

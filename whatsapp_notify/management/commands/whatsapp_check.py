@@ -25,7 +25,7 @@ from ...backends.base import BaseBackend, PassThroughBackend
 from ...conf import DEFAULT_ALIAS, get_settings
 from ...exceptions import AuthError, ProviderError, SuscripcionError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
-from ...reconciliation import AVISADO, RETENIDO
+from ...outbound.reconciliation import AVISADO, RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR

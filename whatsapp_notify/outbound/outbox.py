@@ -30,11 +30,11 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .conf import DEFAULT_ALIAS, get_settings
-from .consent import estado_consentimiento
-from .exceptions import FechaInvalida, MessageError, RegionDesconocida
-from .limits import exigir_largo, recortar
-from .messages import (
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..consent import estado_consentimiento
+from ..exceptions import FechaInvalida, MessageError, RegionDesconocida
+from ..limits import exigir_largo, recortar
+from ..messages import (
     Documento,
     Plantilla,
     Texto,
@@ -42,7 +42,7 @@ from .messages import (
     exigir_tipo,
     texto_almacenable,
 )
-from .models import (
+from ..models import (
     Categoria,
     ClaseEnvio,
     Direccion,
@@ -52,11 +52,11 @@ from .models import (
     Mensaje,
     MotivoOmision,
 )
-from .models import Plantilla as CatalogoPlantilla
-from .operations import politica
-from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .templates import buscar as buscar_plantilla
-from .templates import verificar_fila
+from ..models import Plantilla as CatalogoPlantilla
+from ..phones import TelefonoInvalido, mask, normalizar, variantes
+from ..templates import buscar as buscar_plantilla
+from ..templates import verificar_fila
+from .maintenance import politica
 
 logger = logging.getLogger(__name__)
 
@@ -601,7 +601,7 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
     """Give an envío omitido for a recipient reason a second chance under its clave."""
     if envio.estado != EstadoEnvio.OMITIDO or envio.motivo == MotivoOmision.ERROR_DISPARADOR:
         return envio
-    from .acciones import reenviar
+    from .actions import reenviar
 
     try:
         telefono = normalizar(destinatario.telefono, region)
@@ -651,7 +651,7 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         raise
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
-        from .tasks import al_confirmar, encolar
+        from ..tasks import al_confirmar, encolar
 
         al_confirmar(encolar, envio.pk)
     return envio

@@ -1,7 +1,7 @@
 """Running the outbox in production: retention purge, failure-rate alert, per-tenant policy.
 
 Beat runs the purge (``whatsapp_notify.purgar``, daily) and the alert
-(``whatsapp_notify.alerta_fallos``, every five minutes); see ``tasks.BEAT_SCHEDULE``. The
+(``whatsapp_notify.alerta_fallos``, every five minutes); see ``schedule.BEAT_SCHEDULE``. The
 policy is asked by the outbox when an envío is recorded and again by the worker right
 before it is sent.
 """
@@ -24,9 +24,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from .backends import backends
-from .conf import SETTING_NAME, get_settings
-from .models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..backends import backends
+from ..conf import SETTING_NAME, get_settings
+from ..models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..states import ACEPTADOS, TERMINALES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ Politica = Callable[[EnvioWhatsApp], str | None]
 
 # Rows per DELETE and names per reference query: short statements, no long table locks.
 LOTE = 500
-EXITOSOS = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
 CODIGOS_EN_ALERTA = 5
 CLAVE_ALERTA = "whatsapp_notify:alerta_fallos"
 
@@ -182,7 +182,7 @@ def medir_fallos(desde: datetime, hasta: datetime, *, cuenta: str | None = None)
     fallidos = envios.filter(
         estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta
     )
-    exitosos = envios.filter(estado__in=EXITOSOS, enviado_en__gt=desde, enviado_en__lte=hasta)
+    exitosos = envios.filter(estado__in=ACEPTADOS, enviado_en__gt=desde, enviado_en__lte=hasta)
     codigos = (
         fallidos.values_list("error_codigo")
         .annotate(cuantos=Count("pk"))
