@@ -23,7 +23,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from responses import matchers
 
-from whatsapp_notify import enviar_plantilla, templates_catalog
+from whatsapp_notify import enviar_plantilla, templates
 from whatsapp_notify.backends.base import PlantillaRemota
 from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.backends.meta import MetaBackend
@@ -128,7 +128,7 @@ def meta_sandbox(wa_settings, sandbox):
 def en_catalogo(nombre="vehiculo_listo_cliente", idioma="es_MX", cuenta="default", **campos):
     """A catalog row as a sync stores it (``campos`` override)."""
     remota = meta_templates.plantilla_remota(plantilla_graph(nombre, idioma))
-    valores = templates_catalog.campos_de_plantilla(remota)
+    valores = templates.campos_de_plantilla(remota)
     valores.update(cuenta=cuenta, **campos)
     return PlantillaCatalogo.objects.create(**valores)
 
@@ -238,7 +238,7 @@ def test_campos_de_plantilla__without_name_or_language_is_none(faltante):
 
     remota = meta_templates.plantilla_remota(plantilla)
 
-    assert templates_catalog.campos_de_plantilla(remota) is None
+    assert templates.campos_de_plantilla(remota) is None
 
 
 def test_plantilla_remota__rejected_reason_none_is_no_motivo():
@@ -316,7 +316,7 @@ def test_list_templates__graph_error_is_classified_without_the_token(graph):
 def test_sincronizar__two_pages_store_every_template_with_its_parameters(meta, graph):
     dos_paginas(graph)
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert (resumen.creadas, resumen.actualizadas, resumen.retiradas) == (3, 0, 0)
     assert resumen.por_estado == {"APPROVED": 3}
@@ -344,7 +344,7 @@ def test_sincronizar__two_pages_store_every_template_with_its_parameters(meta, g
 def test_sincronizar__stores_the_body_text_of_each_template(meta, graph):
     dos_paginas(graph)
 
-    templates_catalog.sincronizar("default")
+    templates.sincronizar("default")
 
     cuerpos = dict(PlantillaCatalogo.objects.values_list("nombre", "cuerpo"))
     assert cuerpos == {
@@ -378,7 +378,7 @@ def test_sincronizar__stores_a_plantilla_remota_of_any_provider_and_checks_its_v
 ):
     wa_settings(BACKENDS={"default": {"BACKEND": "tests.test_plantillas.CatalogoPropio"}})
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert resumen.creadas == 1
     fila = PlantillaCatalogo.objects.get()
@@ -403,7 +403,7 @@ def test_sincronizar__again_updates_rows_and_marks_the_missing_ones_deleted(meta
     en_catalogo("promocion_vieja", cuenta="otra")  # another account's catalog is its own
     graph.get(LISTADO, json=pagina(plantilla_graph(estado="PAUSED")))
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert (resumen.creadas, resumen.actualizadas, resumen.retiradas) == (0, 1, 1)
     estados = dict(
@@ -411,7 +411,7 @@ def test_sincronizar__again_updates_rows_and_marks_the_missing_ones_deleted(meta
     )
     assert estados == {"vehiculo_listo_cliente": "PAUSED", "promocion_vieja": "DELETED"}
     vieja = PlantillaCatalogo.objects.get(cuenta="default", nombre="promocion_vieja")
-    assert vieja.motivo == templates_catalog.RETIRADA
+    assert vieja.motivo == templates.RETIRADA
     assert PlantillaCatalogo.objects.get(cuenta="otra").estado == "APPROVED"
 
 
@@ -422,7 +422,7 @@ def test_sincronizar__a_failed_page_writes_nothing(meta, graph):
     graph.get(LISTADO, json=pagina(plantilla_graph(estado="APPROVED"), despues="SIGUE"))
 
     with pytest.raises(TransientError):
-        templates_catalog.sincronizar("default")
+        templates.sincronizar("default")
 
     assert list(PlantillaCatalogo.objects.values_list("nombre", "estado")) == [
         ("vehiculo_listo_cliente", "PENDING")
@@ -434,7 +434,7 @@ def test_sincronizar__items_without_name_are_counted_and_skipped(meta, graph):
     del sin_nombre["name"]
     graph.get(LISTADO, json=pagina(sin_nombre, "no es un objeto", plantilla_graph("hello_world")))
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     # The backend drops what is not an object; the catalog skips what has no name.
     assert (resumen.creadas, resumen.ignoradas) == (1, 1)
@@ -443,7 +443,7 @@ def test_sincronizar__items_without_name_are_counted_and_skipped(meta, graph):
 
 def test_sincronizar__backend_that_cannot_list_raises_not_implemented():
     with pytest.raises(NotImplementedError, match="no puede listar plantillas"):
-        templates_catalog.sincronizar("default")  # the test settings' locmem backend
+        templates.sincronizar("default")  # the test settings' locmem backend
 
     assert not PlantillaCatalogo.objects.exists()
 
@@ -451,7 +451,7 @@ def test_sincronizar__backend_that_cannot_list_raises_not_implemented():
 def test_sincronizar__against_the_sandbox(meta_sandbox):
     meta_sandbox.plantillas = [plantilla_graph(), copy.deepcopy(COTIZACION)]
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert resumen.creadas == 2
     fila = PlantillaCatalogo.objects.get(nombre="cotizacion_lista_cliente")
@@ -465,7 +465,7 @@ def test_sincronizar__against_the_sandbox(meta_sandbox):
 def test_sincronizar__against_the_sandbox_reads_every_page(meta_sandbox):
     meta_sandbox.plantillas = [plantilla_graph(f"plantilla_{n:03d}") for n in range(130)]
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert resumen.creadas == 130
     assert PlantillaCatalogo.objects.count() == 130
@@ -762,7 +762,7 @@ def test_enviar_plantilla__named_mismatch_raises_naming_the_parameters(
 ):
     PlantillaCatalogo.objects.create(
         cuenta="default",
-        **templates_catalog.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
+        **templates.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
     )
 
     with pytest.raises(VariablesError, match=mensaje):
@@ -775,7 +775,7 @@ def test_enviar_plantilla__named_mismatch_raises_naming_the_parameters(
 def test_enviar_plantilla__named_in_any_order_goes_out(enviar, outbox):
     PlantillaCatalogo.objects.create(
         cuenta="default",
-        **templates_catalog.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
+        **templates.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
     )
 
     envio = enviar(
@@ -843,7 +843,7 @@ def test_enviar_plantilla__catalog_is_per_language_and_account(
 
 def test_enviar_plantilla__row_known_from_webhook_only_checks_status_not_variables(enviar, outbox):
     evento = EventoPlantilla(nombre="vehiculo_listo_cliente", idioma="es_MX", estado="APPROVED")
-    templates_catalog.aplicar_evento(evento, "default")
+    templates.aplicar_evento(evento, "default")
 
     envio = enviar(TELEFONO, "vehiculo_listo_cliente", variables=["solo una"])
 

@@ -21,7 +21,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .. import signals, templates_catalog
+from .. import signals, templates
 from ..backends import backends
 from ..conf import get_settings
 from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
@@ -638,5 +638,5 @@ def _aplicar_desconocido(evento: Evento, cuenta: str, parcial: Aplicados) -> Non
 
 
 def _aplicar_plantilla(evento: EventoPlantilla, cuenta: str, parcial: Aplicados) -> None:
-    templates_catalog.aplicar_evento(evento, cuenta)
+    templates.aplicar_evento(evento, cuenta)
     parcial.plantillas += 1

@@ -46,7 +46,7 @@ from ..models import (
 from ..phones import mask
 from ..references import referencia_de
 from ..states import EN_ESPERA
-from ..templates_catalog import buscar as buscar_plantilla
+from ..templates import buscar as buscar_plantilla
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter

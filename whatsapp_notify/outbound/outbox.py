@@ -54,8 +54,8 @@ from ..models import (
 )
 from ..models import Plantilla as CatalogoPlantilla
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
-from ..templates_catalog import buscar as buscar_plantilla
-from ..templates_catalog import verificar_fila
+from ..templates import buscar as buscar_plantilla
+from ..templates import verificar_fila
 from .maintenance import politica
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def registrar(
 
     ``region`` is the ISO 3166 code for numbers written without country code (default
     ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
-    and so do variables that do not fit a template of the catalog (``templates_catalog``); a
+    and so do variables that do not fit a template of the catalog (``templates``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
     ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
     ``expira_en`` is ``omitido`` (``vencido``). ``nombre`` (and the phone) are recipient
@@ -386,7 +386,7 @@ def vencido(envio: EnvioWhatsApp, ahora: datetime | None = None) -> bool:
 
 
 def _fila_del_catalogo(contenido, cuenta: str) -> CatalogoPlantilla | None:
-    # Templates only; one the catalog does not know is not refused (templates_catalog).
+    # Templates only; one the catalog does not know is not refused (templates).
     if not isinstance(contenido, Plantilla):
         return None
     return buscar_plantilla(contenido.nombre, contenido.idioma, cuenta)
