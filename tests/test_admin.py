@@ -756,6 +756,21 @@ def test_catalog__holds_every_model_and_admin_string(idioma):
     assert faltan == [], f"Faltan en locale/{idioma}: ejecuta makemessages y compilemessages"
 
 
+def test_catalog__spanish_is_the_source_text_once():
+    # Spanish is the language the strings are written in: a msgstr repeating its msgid (a
+    # merge gone wrong) would show every sentence two or three times in the admin.
+    with (LOCALE / "es" / "LC_MESSAGES" / "django.mo").open("rb") as archivo:
+        catalogo = gettext.GNUTranslations(archivo)
+
+    repetidos = [
+        msgid
+        for msgid, msgstr in catalogo._catalog.items()
+        if isinstance(msgid, str) and msgid and msgstr.count(msgid) > 1
+    ]
+
+    assert repetidos == []
+
+
 def test_translation__es_renders_the_spanish_names():
     with translation.override("es"):
         assert str(EnvioWhatsApp._meta.verbose_name) == "envío de WhatsApp"
