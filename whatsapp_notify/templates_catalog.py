@@ -238,6 +238,17 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     return Plantilla.objects.filter(**filtro).first()
 
 
+def cuerpo_de(fila: Plantilla) -> str:
+    """The body text of a catalog row, with its placeholders, or "" when it has none.
+
+    The row's own ``cuerpo`` column when it has one and it is set, else the text of the
+    BODY component its synced ``componentes`` carry.
+    """
+    propio = getattr(fila, "cuerpo", "")  # the column lands with the catalog's body text
+    texto = propio or componente({"components": fila.componentes}, "BODY").get("text")
+    return texto if isinstance(texto, str) else ""
+
+
 def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | None:
     """Check a template send against its catalog row (:func:`buscar`), before recording.
 
