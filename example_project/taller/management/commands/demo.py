@@ -188,8 +188,8 @@ class Command(BaseCommand):
         self._titulo(f"Sandbox de {NOMBRES[proveedor]}")
         como = "autenticados con su cabecera secreta" if proveedor == "whapi" else "firmados"
         self.stdout.write(
-            f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según la forma de "
-            f"{NOMBRES[proveedor]}; {entregados} webhooks {como} entregados al ERP (HTTP 200)."
+            f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según {FORMAS[proveedor]}; "
+            f"{entregados} webhooks {como} entregados al ERP (HTTP 200)."
         )
 
     # -- the three flows, through the real views -------------------------------------------
@@ -262,6 +262,7 @@ def _hora(momento) -> str:
 
 
 NOMBRES = {"meta": "la Cloud API", "whapi": "WHAPI"}
+FORMAS = {"meta": "el esquema de Meta", "whapi": "la forma documentada de WHAPI"}
 
 
 @contextmanager
