@@ -1,5 +1,6 @@
 # The two set-up commands of the README, plus a few conveniences.
-#   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account)
+#   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account);
+#               make demo PROVEEDOR=whapi runs it on WHAPI's sandbox instead of Meta's
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
 #   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
 #               delivers one envío through a real worker (needs Redis)
@@ -10,6 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+PROVEEDOR ?=
 
 .PHONY: demo test test-postgres wheel-check lint bench clean
 
@@ -19,7 +21,7 @@ $(BIN)/python:
 
 demo: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[example]"
-	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py demo $(if $(PROVEEDOR),--proveedor $(PROVEEDOR))
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"

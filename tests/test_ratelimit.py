@@ -236,7 +236,7 @@ def test_entregar__espera_corta_duerme_y_envia(guion, monkeypatch, dormidas):
     class LimiteGuionado:
         esperas = [0.25, 0.0]
 
-        def tomar(self, clave):
+        def tomar(self, clave, tasa=None):
             assert clave == "cuenta:default"
             return self.esperas.pop(0)
 

@@ -329,14 +329,18 @@ class Plantilla:
 
     The name must be one Meta accepts (:func:`exigir_nombre_plantilla`); the variables are
     turned into the exact texts the template receives (:func:`normalizar_variables`).
+    ``cuerpo`` is the template's body text with its placeholders, handed in by delivery
+    from the catalog for providers without templates that render it (WHAPI); "" otherwise.
     """
 
     nombre: str
     idioma: str
     variables: Variables = field(default_factory=list)
     documento: Documento | None = None
+    cuerpo: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        exigir_tipo(self.cuerpo, str, "cuerpo", "usa el texto del cuerpo de la plantilla.")
         exigir_nombre_plantilla(self.nombre)
         exigir_idioma(self.idioma)
         object.__setattr__(self, "idioma", normalizar_idioma(self.idioma))

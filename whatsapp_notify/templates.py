@@ -190,6 +190,15 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     return Plantilla.objects.filter(**filtro).first()
 
 
+def cuerpo_de(fila: Plantilla) -> str:
+    """The body text of a catalog row, with its placeholders, or "" when it has none.
+
+    ``cuerpo`` is filled by the sync from the provider's listing, or by the host for a
+    provider without templates (WHAPI).
+    """
+    return fila.cuerpo or ""
+
+
 def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | None:
     """Check a template send against its catalog row (:func:`buscar`), before recording.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
@@ -177,6 +178,18 @@ class BaseBackend:
 
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
+    #: How long after a customer's last message free-form content (text, documents) may be
+    #: sent; None when the provider has no such window (WHAPI: any time).
+    ventana: ClassVar[timedelta | None] = timedelta(hours=24)
+
+    #: The account's pace when the provider advises one of its own (``"40/h"``); None: the
+    #: global ``RATE_LIMIT`` applies. See :meth:`rate_limit`.
+    DEFAULT_RATE_LIMIT: ClassVar[str | None] = None
+
+    #: True when the provider has no templates and the backend renders their body text
+    #: itself: delivery then hands it the catalog's body in ``Plantilla.cuerpo``.
+    renderiza_plantillas: ClassVar[bool] = False
+
     def __init__(self, alias: str = "default", **options: Any):
         self.alias = alias
         self.options = self.resolve_options(alias, options)
@@ -316,6 +329,14 @@ class BaseBackend:
         return UnsupportedContent(f"{type(self).__name__} no puede enviar {que}.")
 
     # -- operations -----------------------------------------------------------------
+
+    def rate_limit(self) -> str | None:
+        """This account's rate (``"40/h"``), or None for the global ``RATE_LIMIT``.
+
+        The account's own ``RATE_LIMIT`` option when the backend declares one and it is
+        set, else the backend's :attr:`DEFAULT_RATE_LIMIT`.
+        """
+        return self.options.get("RATE_LIMIT") or self.DEFAULT_RATE_LIMIT
 
     def verify_credentials(self) -> str:
         """Check the credentials against the provider; return a short description.

@@ -47,6 +47,7 @@ from ..phones import mask
 from ..references import referencia_de
 from ..states import EN_ESPERA
 from ..templates import buscar as buscar_plantilla
+from ..templates import cuerpo_de
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter
@@ -198,11 +199,19 @@ def reclamar(envio_id: int) -> bool:
 
 def _esperar_turno(cuenta: str) -> float:
     """Wait briefly for a rate-limit token; return seconds still to wait if too long."""
-    while espera := limiter.tomar(f"cuenta:{cuenta}"):
+    while espera := limiter.tomar(f"cuenta:{cuenta}", tasa=_tasa(cuenta)):
         if espera > ESPERA_MAXIMA:
             return espera
         time.sleep(espera)
     return 0.0
+
+
+def _tasa(cuenta: str) -> str | None:
+    """The account's own rate (its backend's advice or option); None: the global one."""
+    try:
+        return backends[cuenta].rate_limit()
+    except ImproperlyConfigured:
+        return None  # the send itself reports it (the account pauses)
 
 
 def _intentar(envio: EnvioWhatsApp) -> Intento:
@@ -231,12 +240,19 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
     """Rebuild the message value object from the row (the row is the truth)."""
     documento = _leer_documento(envio) if envio.documento else None
     if envio.clase == ClaseEnvio.PLANTILLA:
-        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento)
+        cuerpo = cuerpo_de_catalogo(envio) if backends[envio.cuenta].renderiza_plantillas else ""
+        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento, cuerpo)
     elif envio.clase == ClaseEnvio.DOCUMENTO:
         contenido = documento
     else:
         contenido = Texto(envio.texto)
     return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
+
+
+def cuerpo_de_catalogo(envio: EnvioWhatsApp) -> str:
+    """The body text the catalog holds for the envío's template, or "" (none known)."""
+    fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
+    return cuerpo_de(fila) if fila is not None else ""
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:

@@ -24,12 +24,14 @@ from typing import IO, Any
 import phonenumbers
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..consent import estado_consentimiento
 from ..exceptions import FechaInvalida, MessageError, RegionDesconocida
@@ -625,12 +627,24 @@ def ventana_abierta(
 
     The window is per business number: with ``cuenta``, only messages to that account count.
     """
-    desde = (ahora or timezone.now()) - VENTANA_SERVICIO
+    if (ventana := ventana_de(cuenta)) is None:
+        return True  # the account's provider has no service window (WHAPI)
+    desde = (ahora or timezone.now()) - ventana
     formas = variantes(telefono)
     mensajes = Mensaje.objects.filter(direccion=Direccion.ENTRANTE, fecha__gte=desde)
     if cuenta is not None:
         mensajes = mensajes.filter(cuenta=cuenta)
     return mensajes.filter(Q(telefono__in=formas) | Q(wa_id__in=formas)).exists()
+
+
+def ventana_de(cuenta: str | None) -> timedelta | None:
+    """The free-form window of ``cuenta``'s provider (None: it has none); 24 h if unknown."""
+    if cuenta is None:
+        return VENTANA_SERVICIO
+    try:
+        return backends[cuenta].ventana
+    except ImproperlyConfigured:
+        return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
 def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:

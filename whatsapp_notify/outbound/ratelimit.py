@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..conf import get_settings
+from ..conf import get_settings, parse_rate
 from ..exceptions import MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,12 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._avisado = -AVISO_CADA
 
-    def tomar(self, clave: str, ahora: float | None = None) -> float:
-        """Take a token for ``clave``; return 0, or the seconds to wait for one."""
-        rate = get_settings().rate_per_second
+    def tomar(self, clave: str, ahora: float | None = None, *, tasa: str | None = None) -> float:
+        """Take a token for ``clave``; return 0, or the seconds to wait for one.
+
+        ``tasa`` (``"40/h"``) is this key's own rate; None: the global ``RATE_LIMIT``.
+        """
+        rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
         if not rate:
             return 0.0
         ahora = time.time() if ahora is None else ahora

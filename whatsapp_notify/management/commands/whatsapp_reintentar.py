@@ -1,6 +1,6 @@
 """``python manage.py whatsapp_reintentar``: send failed envíos again, chosen by filter.
 
-Uses :func:`whatsapp_notify.acciones.reenviar`, as the admin action does: each envío is
+Uses :func:`whatsapp_notify.outbound.actions.reenviar`, as the admin action does: each envío is
 checked again as a new send would be, and one that moved meanwhile is left alone.
 """
 

@@ -14,6 +14,8 @@ from ...exceptions import MissingDependencyError
 from ...sandbox import APP_SECRET, Fallos, Sandbox
 from ...sandbox.fallos import revisar_proporcion
 from ...sandbox.schema import importar
+from ...sandbox.whapi import SECRETO as SECRETO_WHAPI
+from ...sandbox.whapi import WhapiSandbox
 
 WEBHOOK_URL = "http://127.0.0.1:8000/whatsapp/webhook/"
 PUERTO = 8001
@@ -29,6 +31,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--proveedor",
+            choices=sorted(PROVEEDORES),
+            default="meta",
+            help="A quién sustituye: meta (la Cloud API, por omisión) o whapi (WHAPI.Cloud: "
+            "webhooks con Authorization: Bearer <--app-secret>; --error CODIGO es un código "
+            "HTTP de WHAPI, como 401 o 429).",
+        )
         parser.add_argument("--host", default="127.0.0.1", help="Dirección donde escuchar.")
         parser.add_argument(
             "--port", type=int, default=PUERTO, help="Puerto donde escuchar (0: uno libre)."
@@ -137,13 +147,21 @@ class Command(BaseCommand):
         finally:
             sandbox.stop()
 
-    def _presentar(self, sandbox: Sandbox) -> None:
-        self.stdout.write(self.style.SUCCESS(f"Sandbox de la Cloud API en {sandbox.base_url}"))
+    def _presentar(self, sandbox: Sandbox | WhapiSandbox) -> None:
+        nombre = "WHAPI" if isinstance(sandbox, WhapiSandbox) else "la Cloud API"
+        self.stdout.write(self.style.SUCCESS(f"Sandbox de {nombre} en {sandbox.base_url}"))
         self.stdout.write(
             f'Apunta la cuenta a él: WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]'
             f'["BASE_URL"] = "{sandbox.base_url}"'
         )
-        if sandbox.webhook_url:
+        if sandbox.webhook_url and isinstance(sandbox, WhapiSandbox):
+            self.stdout.write(f"Webhooks de WHAPI (mensajes y estados) a {sandbox.webhook_url}")
+            if sandbox.secreto == SECRETO_WHAPI:
+                self.stdout.write(
+                    f"Con Authorization: Bearer {SECRETO_WHAPI}: usa el mismo en WEBHOOK_SECRET "
+                    "(o pasa --app-secret)."
+                )
+        elif sandbox.webhook_url:
             self.stdout.write(f"Webhooks de estado a {sandbox.webhook_url}")
             if sandbox.app_secret == APP_SECRET:
                 # Only the built-in value is shown: a configured secret never is.
@@ -180,7 +198,7 @@ def revisar_dependencias() -> None:
         raise CommandError(str(exc)) from None
 
 
-def construir_sandbox(options: dict[str, Any]) -> Sandbox:
+def construir_sandbox(options: dict[str, Any]) -> Sandbox | WhapiSandbox:
     """A :class:`Sandbox` (not started) from the command's options.
 
     Raises:
@@ -201,7 +219,15 @@ def construir_sandbox(options: dict[str, Any]) -> Sandbox:
         raise CommandError(str(exc)) from None
     if (options.get("retener_webhooks") or 0) < 0:
         raise CommandError("--retener-webhooks son segundos, no negativos.")
-    sandbox = Sandbox(
+    sandbox = PROVEEDORES[options.get("proveedor") or "meta"](options, fallos)
+    for token in options.get("token_caducado") or []:
+        sandbox.caducar_token(token)
+    return sandbox
+
+
+def sandbox_meta(options: dict[str, Any], fallos: Fallos) -> Sandbox:
+    """A Cloud API :class:`Sandbox` (not started), signing with ``--app-secret``."""
+    return Sandbox(
         webhook_url=options["webhook_url"] or None,
         app_secret=options["app_secret"] or app_secret_configurado() or APP_SECRET,
         delays=demoras(options["demoras"]),
@@ -210,9 +236,23 @@ def construir_sandbox(options: dict[str, Any]) -> Sandbox:
         host=options["host"],
         port=options["port"],
     )
-    for token in options.get("token_caducado") or []:
-        sandbox.caducar_token(token)
-    return sandbox
+
+
+def sandbox_whapi(options: dict[str, Any], fallos: Fallos) -> WhapiSandbox:
+    """A :class:`WhapiSandbox` (not started); ``--app-secret`` is its webhook's secret."""
+    return WhapiSandbox(
+        webhook_url=options["webhook_url"] or None,
+        secreto=options["app_secret"] or SECRETO_WHAPI,
+        delays=demoras(options["demoras"]),
+        fallos=fallos,
+        token=options["token"],
+        host=options["host"],
+        port=options["port"],
+    )
+
+
+#: The stand-in each ``--proveedor`` starts.
+PROVEEDORES = {"meta": sandbox_meta, "whapi": sandbox_whapi}
 
 
 def paso_y_veces(valor: str) -> tuple[str | int, int]:

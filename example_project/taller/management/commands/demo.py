@@ -2,8 +2,10 @@
 
 By default the whole loop runs for real on this machine: the ERP is served over HTTP in a
 thread, MetaBackend talks to the local Cloud API sandbox, and the sandbox posts signed
-status webhooks (sent, delivered, read) back to the ERP's webhook view. ``--consola``
-prints the messages with the console backend instead (no HTTP, no webhooks).
+status webhooks (sent, delivered, read) back to the ERP's webhook view. ``--proveedor
+whapi`` runs the same flows on WhapiBackend against the WHAPI sandbox (templates rendered
+as text, a free text with no 24-hour window, webhooks authenticated by a secret header).
+``--consola`` prints the messages with the console backend instead (no HTTP, no webhooks).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from whatsapp_notify import enviar_texto
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.phones import mask
 
@@ -46,6 +49,7 @@ def interprete() -> str:
 
 CONSOLE_BACKEND = "whatsapp_notify.backends.console.ConsoleBackend"
 META_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
+WHAPI_BACKEND = "whatsapp_notify.backends.whapi.WhapiBackend"
 CABECERA = ("id", "tipo", "plantilla", "teléfono", "estado", "motivo")
 CABECERA += ("enviado", "entregado", "leído")
 NADA_NUEVO = "(nada nuevo: cada aviso ya estaba registrado y no se envía dos veces)"
@@ -56,6 +60,19 @@ SANDBOX_OPTIONS = {
     "APP_SECRET": "secreto-de-la-demo",
     "VERIFY_TOKEN": "verifica-la-demo",
 }
+# WHAPI has no templates: the account registers the body text of each one it sends.
+# RATE_LIMIT: the sandbox is no linked phone; a real WHAPI account keeps WHAPI's 40/h.
+WHAPI_OPTIONS = {
+    "TOKEN": "token-de-la-demo",
+    "WEBHOOK_SECRET": "secreto-de-la-demo",
+    "RATE_LIMIT": "20/s",
+    "PLANTILLAS": {
+        "orden_compra_proveedor": "Hola {{1}}, le enviamos la orden de compra {{2}}: {{3}}.",
+        "cotizacion_lista_cliente": "Hola {{1}}, su cotización {{2}} por {{3}} está lista.",
+        "vehiculo_listo_cliente": "Hola {{1}}, su {{2}} está listo (orden {{3}}).",
+    },
+}
+TEXTO_LIBRE = "Gracias por su visita. Cualquier duda, escríbanos por aquí."
 # Seconds after a send when the sandbox reports it sent, delivered and read.
 DEMORAS = (0.3, 0.8, 1.3)
 ESPERA_MAXIMA = 20.0
@@ -86,6 +103,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Imprime los mensajes con el backend de consola, sin sandbox ni webhooks.",
         )
+        parser.add_argument(
+            "--proveedor",
+            choices=["meta", "whapi"],
+            default="meta",
+            help="Proveedor del sandbox: meta (la Cloud API, por omisión) o whapi (WHAPI.Cloud: "
+            "plantillas como texto, sin ventana de 24 horas, webhooks con cabecera secreta).",
+        )
 
     def handle(self, *args, **options) -> None:
         call_command("migrate", verbosity=0, interactive=False)
@@ -100,7 +124,7 @@ class Command(BaseCommand):
         if options["consola"]:
             self._demo_consola(datos, silenciar)
         else:
-            self._demo_sandbox(datos, silenciar)
+            self._demo_sandbox(datos, silenciar, options["proveedor"])
         self._correos(mail.outbox[correos:])
         python = interprete()
         self.stdout.write(
@@ -117,25 +141,29 @@ class Command(BaseCommand):
         self._titulo("Salida del backend de consola (WhatsApp)")
         self.stdout.write(consola.getvalue().rstrip() or NADA_NUEVO)
 
-    def _demo_sandbox(self, datos: Datos, silenciar: bool) -> None:
-        from whatsapp_notify.sandbox import Sandbox
-
+    def _demo_sandbox(self, datos: Datos, silenciar: bool, proveedor: str = "meta") -> None:
         ultimo = EnvioWhatsApp.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         with ServidorLocal() as erp:
             webhook = f"{erp.url}{reverse('whatsapp_notify:webhook')}"
-            secreto = SANDBOX_OPTIONS["APP_SECRET"]
-            with Sandbox(webhook_url=webhook, app_secret=secreto, delays=DEMORAS) as sandbox:
-                backend = {"BACKEND": META_BACKEND, "OPTIONS": {**SANDBOX_OPTIONS}}
-                backend["OPTIONS"]["BASE_URL"] = sandbox.base_url
+            with sandbox_de(proveedor, webhook) as (sandbox, backend):
                 with modo_demo(backend, silenciar_logs=silenciar):
                     self.stdout.write(
-                        f"ERP en {erp.url}; sandbox de la Cloud API en {sandbox.base_url}; "
-                        f"webhook en {webhook}"
+                        f"ERP en {erp.url}; sandbox de {NOMBRES[proveedor]} en "
+                        f"{sandbox.base_url}; webhook en {webhook}"
                     )
                     self._flujos(datos)
+                    if proveedor == "whapi":
+                        self._texto_libre(datos)
                     self._esperar_leidos(ultimo)
-                self._resumen_sandbox(sandbox)
+                self._resumen_sandbox(sandbox, proveedor)
         self._tabla_envios(desde=ultimo)
+
+    def _texto_libre(self, datos: Datos) -> None:
+        """WHAPI has no 24-hour window: a free text goes to a customer who never wrote."""
+        cliente = datos.cotizacion.cliente
+        self._titulo(f"4) Texto libre para {cliente.nombre} (WHAPI no tiene ventana de 24 horas)")
+        envio = enviar_texto(cliente, TEXTO_LIBRE, clave=f"demo:gracias:{cliente.pk}")
+        self.stdout.write(f"   envío {envio.pk}: {envio.estado}")
 
     def _esperar_leidos(self, ultimo: int) -> None:
         """Wait (bounded) until every envío sent in this run is read, as the webhooks say."""
@@ -149,16 +177,19 @@ class Command(BaseCommand):
         if faltan := pendientes.count():
             self.stdout.write(f"   {faltan} envío(s) sin leer tras {ESPERA_MAXIMA:g} s.")
 
-    def _resumen_sandbox(self, sandbox) -> None:
+    def _resumen_sandbox(self, sandbox, proveedor: str = "meta") -> None:
         # The envío may read «leído» a moment before the sandbox records the 200 of its
-        # last webhook: wait for those answers (bounded) before counting them.
-        sandbox.esperar_webhooks(len(DEMORAS) * len(sandbox.mensajes), timeout=5)
+        # last webhook: wait for those answers (bounded) before counting them. WHAPI also
+        # posts the echo (from_me) of each message.
+        por_mensaje = len(DEMORAS) + (proveedor == "whapi")
+        sandbox.esperar_webhooks(por_mensaje * len(sandbox.mensajes), timeout=5)
         validos = sum(peticion.valido for peticion in sandbox.mensajes)
-        firmados = sum(webhook.entregado for webhook in sandbox.webhooks)
-        self._titulo("Sandbox de la Cloud API")
+        entregados = sum(webhook.entregado for webhook in sandbox.webhooks)
+        self._titulo(f"Sandbox de {NOMBRES[proveedor]}")
+        como = "autenticados con su cabecera secreta" if proveedor == "whapi" else "firmados"
         self.stdout.write(
-            f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según el esquema de Meta; "
-            f"{firmados} webhooks firmados entregados al ERP (HTTP 200)."
+            f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según {FORMAS[proveedor]}; "
+            f"{entregados} webhooks {como} entregados al ERP (HTTP 200)."
         )
 
     # -- the three flows, through the real views -------------------------------------------
@@ -228,6 +259,29 @@ def _fila(envio: EnvioWhatsApp) -> tuple[str, ...]:
 
 def _hora(momento) -> str:
     return timezone.localtime(momento).strftime("%H:%M:%S.%f")[:10] if momento else "-"
+
+
+NOMBRES = {"meta": "la Cloud API", "whapi": "WHAPI"}
+FORMAS = {"meta": "el esquema de Meta", "whapi": "la forma documentada de WHAPI"}
+
+
+@contextmanager
+def sandbox_de(proveedor: str, webhook: str) -> Iterator[tuple[object, dict]]:
+    """The provider's local sandbox, started, and the account settings that point at it."""
+    if proveedor == "whapi":
+        from whatsapp_notify.sandbox.whapi import WhapiSandbox
+
+        secreto = WHAPI_OPTIONS["WEBHOOK_SECRET"]
+        with WhapiSandbox(webhook_url=webhook, secreto=secreto, delays=DEMORAS) as sandbox:
+            opciones = {**WHAPI_OPTIONS, "BASE_URL": sandbox.base_url}
+            yield sandbox, {"BACKEND": WHAPI_BACKEND, "OPTIONS": opciones}
+        return
+    from whatsapp_notify.sandbox import Sandbox
+
+    secreto = SANDBOX_OPTIONS["APP_SECRET"]
+    with Sandbox(webhook_url=webhook, app_secret=secreto, delays=DEMORAS) as sandbox:
+        opciones = {**SANDBOX_OPTIONS, "BASE_URL": sandbox.base_url}
+        yield sandbox, {"BACKEND": META_BACKEND, "OPTIONS": opciones}
 
 
 @contextmanager

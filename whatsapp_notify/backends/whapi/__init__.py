@@ -1,0 +1,5 @@
+"""WHAPI.Cloud, a gateway to WhatsApp through a linked device (``WhapiBackend``)."""
+
+from .backend import WhapiBackend
+
+__all__ = ["WhapiBackend"]
