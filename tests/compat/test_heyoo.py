@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from whatsapp_notify.backends.base import Option
 from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.compat.heyoo import NoSoportado, WhatsApp, variables_de_componentes
 from whatsapp_notify.exceptions import ConfigurationError, MessageError, VariablesError
+from whatsapp_notify.messages import Boton, Fila
 from whatsapp_notify.models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.testing import assert_enviado
 
@@ -310,6 +312,13 @@ def test_send_document__url_o_id_es_un_error_claro(document, link, texto):
     assert not EnvioWhatsApp.objects.exists()
 
 
+@pytest.mark.django_db
+def test_send_document__bytes_sin_filename_pide_filename():
+    with pytest.raises(MessageError, match="filename="):
+        WhatsApp().send_document(PDF, TELEFONO)
+    assert not EnvioWhatsApp.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("metodo", "args"),
     [
@@ -322,12 +331,18 @@ def test_send_document__url_o_id_es_un_error_claro(document, link, texto):
         ("download_media", ("https://x.test/m", "image/jpeg")),
         ("query_media_url", ("123",)),
         ("send_custom_json", ({"type": "text"}, TELEFONO)),
+        ("send_reaction", ("👍", "wamid.X", TELEFONO)),
+        ("reply_to_message", ("wamid.X", TELEFONO, "Hola")),
+        ("send_contacts", ([{"name": {"formatted_name": "Ana"}}], TELEFONO)),
+        ("delete_media", ("123",)),
     ],
     ids=lambda valor: valor if isinstance(valor, str) else None,
 )
+@pytest.mark.django_db
 def test_lo_que_el_outbox_no_hace__error_que_dice_que_hacer(metodo, args):
-    with pytest.raises(NoSoportado, match=r"send_document|send_message|descargar_media|send_"):
+    with pytest.raises(NoSoportado, match=r"send_document|send_message|descargar_media|nada"):
         getattr(WhatsApp(), metodo)(*args)
+    assert not EnvioWhatsApp.objects.exists()
 
 
 BOTONES = {
@@ -391,6 +406,72 @@ def test_send_reply_button__formas_que_no_se_pueden_enviar(button, texto, monkey
     monkeypatch.setattr(whatsapp_notify, "enviar_botones", lambda *a, **k: None, raising=False)
     with pytest.raises(NoSoportado, match=texto):
         WhatsApp().send_reply_button(button, TELEFONO)
+
+
+class Grabadora:
+    """Stands in for a send function this version lacks: keeps the call, returns an envío."""
+
+    def __init__(self):
+        self.llamadas = []
+
+    def __call__(self, *args, **kwargs):
+        self.llamadas.append((args, kwargs))
+        return EnvioWhatsApp(pk=7)
+
+
+@pytest.mark.parametrize(
+    ("metodo", "button", "funcion", "llamada"),
+    [
+        (
+            "send_reply_button", BOTONES, "enviar_botones",
+            ((TELEFONO, "¿Aprueba la cotización?"), {
+                "botones": [Boton("aprobar", "Aprobar"), Boton("rechazar", "Rechazar")],
+                "encabezado": "Cotización", "pie": "Taller Centro"}),
+        ),
+        (
+            "send_button", LISTA, "enviar_lista",
+            ((TELEFONO, "Elija un horario"), {
+                "boton": "Ver horarios", "secciones": {"Mañana": [Fila("9", "9:00", "Lunes")]},
+                "encabezado": "Horarios", "pie": "Taller Centro"}),
+        ),
+        (
+            "send_reply_button",
+            {"type": "list", "body": {"text": "Elija"}, "action": LISTA["action"]},
+            "enviar_lista",
+            ((TELEFONO, "Elija"), {
+                "boton": "Ver horarios", "secciones": {"Mañana": [Fila("9", "9:00", "Lunes")]}}),
+        ),
+    ],
+    ids=["botones", "lista_heyoo", "lista_interactiva"],
+)  # fmt: skip
+def test_interactivos__traducen_la_forma_de_heyoo(metodo, button, funcion, llamada, monkeypatch):
+    import whatsapp_notify
+
+    grabadora = Grabadora()
+    monkeypatch.setattr(whatsapp_notify, funcion, grabadora, raising=False)
+
+    assert getattr(WhatsApp(), metodo)(button, TELEFONO, tipo="cotizacion") == 7
+    args, kwargs = llamada
+    extra = {"cuenta": "default", "tipo": "cotizacion", "clave": None, "referencia": None}
+    assert grabadora.llamadas == [(args, {**kwargs, **extra})]
+
+
+def test_create_button__el_objeto_interactivo_de_la_lista():
+    assert WhatsApp().create_button(LISTA) == heyoo.WhatsApp("t", "1").create_button(LISTA)
+
+
+def test_metodos__todos_los_de_heyoo_con_sus_parametros():
+    # Every public heyoo method exists here, taking heyoo's parameters in heyoo's order.
+    publicos = [n for n in vars(heyoo.WhatsApp) if not n.startswith("_")]
+    for nombre in publicos:
+        suyos = list(inspect.signature(getattr(heyoo.WhatsApp, nombre)).parameters)
+        nuestros = list(inspect.signature(getattr(WhatsApp, nombre)).parameters)
+        assert nuestros[: len(suyos)] == suyos, nombre
+
+
+def test_constructor__los_parametros_de_heyoo():
+    parametros = inspect.signature(WhatsApp).parameters
+    assert list(parametros)[:2] == list(inspect.signature(heyoo.WhatsApp).parameters)
 
 
 # -- mark_as_read --------------------------------------------------------------------------

@@ -313,10 +313,16 @@ class WhatsApp:
         Raises:
             NoSoportado: ``document`` is a URL or a media id (``link=False``), or a path
                 that does not exist: the outbox stores the bytes and uploads them itself.
+            MessageError: bytes without ``filename``.
         """
         from whatsapp_notify import enviar_documento
 
         archivo = _archivo_local(document, link)
+        if isinstance(archivo, bytes) and not filename:
+            raise MessageError(
+                "Con bytes, send_document necesita filename='factura.pdf': el nombre que "
+                "verá el cliente."
+            )
         envio = enviar_documento(
             recipient_id, archivo, nombre_documento=filename, caption=caption or "",
             cuenta=self.cuenta, tipo=tipo, clave=clave, referencia=referencia,
@@ -365,6 +371,14 @@ class WhatsApp:
         opciones = {"tipo": tipo, "clave": clave, "referencia": referencia}
         return self._lista(recipient_id, button, opciones)
 
+    def create_button(self, button: dict[str, Any]) -> dict[str, Any]:
+        """Meta's ``interactive`` list object for heyoo's list dict (nothing is sent)."""
+        interactivo: dict[str, Any] = {"type": "list", "action": button.get("action")}
+        for campo, envoltura in (("header", {"type": "text"}), ("body", {}), ("footer", {})):
+            if button.get(campo):
+                interactivo[campo] = {**envoltura, "text": button.get(campo)}
+        return interactivo
+
     def _lista(self, recipient_id: str, button: dict[str, Any], opciones: dict) -> int:
         action = button.get("action") or {}
         enviar_lista = _api("enviar_lista")
@@ -376,45 +390,63 @@ class WhatsApp:
 
     # -- what the outbox does not send ----------------------------------------------------
 
-    def send_image(self, image: str, recipient_id: str, *args: Any, **kwargs: Any) -> int:
+    def send_image(
+        self,
+        image: str,
+        recipient_id: str,
+        recipient_type: str = "individual",
+        caption: str | None = None,
+        link: bool = True,
+    ) -> int:
         """Not available: raises :class:`NoSoportado` naming the alternative."""
         raise NoSoportado(_SIN_MEDIOS.format(que="imágenes"))
 
-    def send_audio(self, audio: str, recipient_id: str, *args: Any, **kwargs: Any) -> int:
+    def send_audio(self, audio: str, recipient_id: str, link: bool = True) -> int:
         """Not available: raises :class:`NoSoportado` naming the alternative."""
         raise NoSoportado(_SIN_MEDIOS.format(que="audios"))
 
-    def send_video(self, video: str, recipient_id: str, *args: Any, **kwargs: Any) -> int:
+    def send_video(
+        self, video: str, recipient_id: str, caption: str | None = None, link: bool = True
+    ) -> int:
         """Not available: raises :class:`NoSoportado` naming the alternative."""
         raise NoSoportado(_SIN_MEDIOS.format(que="videos"))
 
-    def send_sticker(self, sticker: str, recipient_id: str, *args: Any, **kwargs: Any) -> int:
+    def send_sticker(
+        self, sticker: str, recipient_id: str, recipient_type: str = "individual", link: bool = True
+    ) -> int:
         """Not available: raises :class:`NoSoportado` naming the alternative."""
         raise NoSoportado(_SIN_MEDIOS.format(que="stickers"))
 
-    def send_location(self, lat, long, name, address, recipient_id) -> int:
+    def send_location(self, lat: str, long: str, name: str, address: str, recipient_id: str) -> int:
         """Not available: raises :class:`NoSoportado` naming the alternative."""
         raise NoSoportado(
             "El outbox no envía ubicaciones: manda la dirección y un enlace de mapa como "
             "texto (send_message) o usa una plantilla aprobada con la dirección como variable."
         )
 
-    def send_reaction(self, *args: Any, **kwargs: Any) -> int:
+    def send_reaction(
+        self, emoji: str, message_id: str, recipient_id: str, recipient_type: str = "individual"
+    ) -> int:
         """Not available: raises :class:`NoSoportado`."""
         raise NoSoportado("El outbox no envía reacciones: responde con texto (send_message).")
 
-    def reply_to_message(self, *args: Any, **kwargs: Any) -> int:
-        """Not available: raises :class:`NoSoportado`."""
+    def reply_to_message(
+        self, message_id: str, recipient_id: str, message: str, preview_url: bool = True
+    ) -> int:
+        """Not available: raises :class:`NoSoportado` (a quoted reply needs the inline call)."""
         raise NoSoportado(
-            "El outbox no envía respuestas citando un mensaje: envía el texto con send_message."
+            "El outbox no envía respuestas que citan un mensaje: envía el texto con "
+            "send_message(message, recipient_id)."
         )
 
-    def send_contacts(self, *args: Any, **kwargs: Any) -> int:
+    def send_contacts(self, contacts: list[dict[str, Any]], recipient_id: str) -> int:
         """Not available: raises :class:`NoSoportado`."""
-        raise NoSoportado("El outbox no envía tarjetas de contacto: envía los datos como texto.")
+        raise NoSoportado(
+            "El outbox no envía tarjetas de contacto: envía los datos como texto (send_message)."
+        )
 
-    def send_custom_json(self, *args: Any, **kwargs: Any) -> int:
-        """Not available: raises :class:`NoSoportado`."""
+    def send_custom_json(self, data: dict[str, Any], recipient_id: str | None = None) -> int:
+        """Not available: raises :class:`NoSoportado` (arbitrary JSON bypasses every check)."""
         raise NoSoportado(
             "El outbox no envía JSON arbitrario: usa send_message, send_template, "
             "send_document, send_reply_button o send_button, que registran el envío."
