@@ -130,6 +130,19 @@ def test_send_message__por_la_cuenta_del_phone_number_id(dos_cuentas, entregar):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("recipient_id", "telefono"),
+    [("447911123456", "447911123456"), ("16505551234", "16505551234"), (E164, E164)],
+    ids=["reino_unido", "estados_unidos", "mexico"],
+)
+def test_recipient_id__se_lee_con_su_codigo_de_pais(recipient_id, telefono):
+    # heyoo's recipient_id carries the country code; with DEFAULT_REGION "MX" the digits
+    # 447911123456 alone would read as a Mexican number.
+    envio = EnvioWhatsApp.objects.get(pk=WhatsApp().send_template("aviso", recipient_id, []))
+    assert envio.telefono == telefono
+
+
+@pytest.mark.django_db
 def test_send_message__fuera_de_ventana_queda_omitido():
     envio = EnvioWhatsApp.objects.get(pk=WhatsApp().send_message("Hola", TELEFONO))
     assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, "fuera_de_ventana")
@@ -424,13 +437,13 @@ class Grabadora:
     [
         (
             "send_reply_button", BOTONES, "enviar_botones",
-            ((TELEFONO, "¿Aprueba la cotización?"), {
+            ((f"+{TELEFONO}", "¿Aprueba la cotización?"), {
                 "botones": [Boton("aprobar", "Aprobar"), Boton("rechazar", "Rechazar")],
                 "encabezado": "Cotización", "pie": "Taller Centro"}),
         ),
         (
             "send_button", LISTA, "enviar_lista",
-            ((TELEFONO, "Elija un horario"), {
+            ((f"+{TELEFONO}", "Elija un horario"), {
                 "boton": "Ver horarios", "secciones": {"Mañana": [Fila("9", "9:00", "Lunes")]},
                 "encabezado": "Horarios", "pie": "Taller Centro"}),
         ),
@@ -438,7 +451,7 @@ class Grabadora:
             "send_reply_button",
             {"type": "list", "body": {"text": "Elija"}, "action": LISTA["action"]},
             "enviar_lista",
-            ((TELEFONO, "Elija"), {
+            ((f"+{TELEFONO}", "Elija"), {
                 "boton": "Ver horarios", "secciones": {"Mañana": [Fila("9", "9:00", "Lunes")]}}),
         ),
     ],

@@ -265,7 +265,12 @@ class WhatsApp:
         from whatsapp_notify import enviar_texto
 
         envio = enviar_texto(
-            recipient_id, message, cuenta=self.cuenta, tipo=tipo, clave=clave, referencia=referencia
+            _internacional(recipient_id),
+            message,
+            cuenta=self.cuenta,
+            tipo=tipo,
+            clave=clave,
+            referencia=referencia,
         )
         return envio.pk
 
@@ -289,8 +294,9 @@ class WhatsApp:
         """
         from whatsapp_notify import enviar_plantilla
 
+        variables = variables_de_componentes(components)
         envio = enviar_plantilla(
-            recipient_id, template, variables=variables_de_componentes(components), idioma=lang,
+            _internacional(recipient_id), template, variables=variables, idioma=lang,
             documento=documento, nombre_documento=nombre_documento, cuenta=self.cuenta,
             tipo=tipo, clave=clave, referencia=referencia,
         )  # fmt: skip
@@ -324,7 +330,7 @@ class WhatsApp:
                 "verá el cliente."
             )
         envio = enviar_documento(
-            recipient_id, archivo, nombre_documento=filename, caption=caption or "",
+            _internacional(recipient_id), archivo, nombre_documento=filename, caption=caption or "",
             cuenta=self.cuenta, tipo=tipo, clave=clave, referencia=referencia,
         )  # fmt: skip
         return envio.pk
@@ -351,7 +357,7 @@ class WhatsApp:
             )
         enviar_botones = _api("enviar_botones")
         envio = enviar_botones(
-            recipient_id, _texto(button.get("body")), botones=_botones(button),
+            _internacional(recipient_id), _texto(button.get("body")), botones=_botones(button),
             **_adornos(button), cuenta=self.cuenta, **opciones,
         )  # fmt: skip
         return envio.pk
@@ -382,9 +388,10 @@ class WhatsApp:
     def _lista(self, recipient_id: str, button: dict[str, Any], opciones: dict) -> int:
         action = button.get("action") or {}
         enviar_lista = _api("enviar_lista")
+        texto, boton = _texto(button.get("body")), str(action.get("button", ""))
         envio = enviar_lista(
-            recipient_id, _texto(button.get("body")), boton=str(action.get("button", "")),
-            secciones=_secciones(action), **_adornos(button), cuenta=self.cuenta, **opciones,
+            _internacional(recipient_id), texto, boton=boton, secciones=_secciones(action),
+            **_adornos(button), cuenta=self.cuenta, **opciones,
         )  # fmt: skip
         return envio.pk
 
@@ -601,6 +608,16 @@ def _elegir_cuenta(phone_number_id: str | int | None, cuenta: str | None) -> str
             f"{cuenta!r}: pasa solo uno de los dos."
         )
     return alias
+
+
+def _internacional(recipient_id: Any) -> Any:
+    """heyoo's ``recipient_id`` is the number with its country code and no ``+``.
+
+    Read as such, with ``+`` in front: left as it is, the outbox would read
+    ``447911123456`` as a number of ``DEFAULT_REGION`` and send it elsewhere.
+    """
+    texto = str(recipient_id).strip() if isinstance(recipient_id, str | int) else ""
+    return f"+{texto}" if texto[:1].isdigit() else recipient_id
 
 
 def _exigir_individual(recipient_type: str) -> None:
