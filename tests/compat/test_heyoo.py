@@ -385,23 +385,31 @@ LISTA = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("metodo", "button", "funcion"),
+    ("metodo", "button", "funcion", "clase"),
     [
-        ("send_reply_button", BOTONES, "enviar_botones"),
-        ("send_reply_button", {**LISTA, "type": "list", "body": {"text": "x"}}, "enviar_lista"),
-        ("send_button", LISTA, "enviar_lista"),
+        ("send_reply_button", BOTONES, "enviar_botones", "botones"),
+        ("send_reply_button", {**LISTA, "type": "list", "body": {"text": "x"}}, "enviar_lista",
+         "lista"),
+        ("send_button", LISTA, "enviar_lista", "lista"),
     ],
     ids=["botones", "lista_interactiva", "lista_heyoo"],
-)
-def test_interactivos__sin_api_de_interactivos_es_un_error_claro(metodo, button, funcion):
-    # The outbox of this version records no interactive envíos: the call says so, names
-    # the missing function, and records nothing (never a silent downgrade to text).
+)  # fmt: skip
+def test_interactivos__se_registran_o_el_error_nombra_lo_que_falta(
+    metodo, button, funcion, clase, ventana_abierta, entregar
+):
+    # Where the public API records interactive envíos, the call records and delivers one;
+    # where it does not yet, the call says so, names the function and records nothing
+    # (never a silent downgrade to text).
     import whatsapp_notify
 
-    assert not hasattr(whatsapp_notify, funcion)
-    with pytest.raises(NoSoportado, match=funcion):
-        getattr(WhatsApp(), metodo)(button, TELEFONO)
-    assert not EnvioWhatsApp.objects.exists()
+    if not hasattr(whatsapp_notify, funcion):
+        with pytest.raises(NoSoportado, match=funcion):
+            getattr(WhatsApp(), metodo)(button, TELEFONO)
+        assert not EnvioWhatsApp.objects.exists()
+        return
+    envio_id = entregar(getattr(WhatsApp(), metodo), button, TELEFONO)
+    assert EnvioWhatsApp.objects.get(pk=envio_id).telefono == E164
+    assert_enviado(TELEFONO, clase=clase, veces=1)
 
 
 @pytest.mark.parametrize(
