@@ -329,12 +329,16 @@ class Plantilla:
 
     The name must be one Meta accepts (:func:`exigir_nombre_plantilla`); the variables are
     turned into the exact texts the template receives (:func:`normalizar_variables`).
+    ``proveedor_id`` is the provider's id of the template when the catalog knows it (a
+    Twilio Content SID), handed in by delivery; a backend that names templates by name
+    and language (Meta) ignores it.
     """
 
     nombre: str
     idioma: str
     variables: Variables = field(default_factory=list)
     documento: Documento | None = None
+    proveedor_id: str = ""
 
     def __post_init__(self) -> None:
         exigir_nombre_plantilla(self.nombre)

@@ -231,12 +231,19 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
     """Rebuild the message value object from the row (the row is the truth)."""
     documento = _leer_documento(envio) if envio.documento else None
     if envio.clase == ClaseEnvio.PLANTILLA:
-        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento)
+        sid = _id_en_proveedor(envio)
+        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento, sid)
     elif envio.clase == ClaseEnvio.DOCUMENTO:
         contenido = documento
     else:
         contenido = Texto(envio.texto)
     return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
+
+
+def _id_en_proveedor(envio: EnvioWhatsApp) -> str:
+    """The provider's id of the envío's template in the catalog (a Twilio Content SID), or ""."""
+    fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
+    return fila.meta_id if fila else ""
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
