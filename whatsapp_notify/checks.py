@@ -12,6 +12,8 @@ Ids are stable; document them before changing one.
   empty. Only a warning, so ``migrate`` runs on a fresh project; the account pauses at
   send time until it is set. ``check --deploy`` reports it as E004 as well (Django gives a
   check no sign of ``--deploy``, so W001 cannot step aside; both hints say so).
+- W002 the options work but limit the account, as its backend says
+  (``BaseBackend.option_warnings``: Twilio without ``WEBHOOK_URL`` gets no statuses).
 - E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
 - E006 ``RATE_LIMIT`` is malformed.
 - E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
@@ -187,7 +189,11 @@ def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
         for name in cls.missing_option_names(options)
     ]
     invalidas = [_error(problem, hint, "E004") for problem in cls.invalid_options(alias, options)]
-    return invalidas + faltan
+    avisos = [
+        checks.Warning(aviso, hint=hint, id="whatsapp_notify.W002")
+        for aviso in cls.option_warnings(alias, options)
+    ]
+    return invalidas + faltan + avisos
 
 
 def variable_de_entorno(cls: type[BaseBackend], name: str) -> str:

@@ -331,6 +331,9 @@ class Plantilla:
     turned into the exact texts the template receives (:func:`normalizar_variables`).
     ``cuerpo`` is the template's body text with its placeholders, handed in by delivery
     from the catalog for providers without templates that render it (WHAPI); "" otherwise.
+    ``proveedor_id`` is the provider's id of the template when the catalog knows it (a
+    Twilio Content SID), handed in by delivery; a backend that names templates by name
+    and language (Meta) ignores it.
     """
 
     nombre: str
@@ -338,6 +341,7 @@ class Plantilla:
     variables: Variables = field(default_factory=list)
     documento: Documento | None = None
     cuerpo: str = field(default="", repr=False)
+    proveedor_id: str = ""
 
     def __post_init__(self) -> None:
         exigir_tipo(self.cuerpo, str, "cuerpo", "usa el texto del cuerpo de la plantilla.")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.utils.crypto import salted_hmac
 
 # Meta accepts up to 512 characters; ours stay under 40.
@@ -51,3 +53,39 @@ def envio_referido(referencia: str) -> int | None:
 def _etiqueta(envio_id: str, clave: str) -> str:
     firma = salted_hmac(_SAL, envio_id, secret=clave, algorithm="sha256")
     return firma.hexdigest()[:_LARGO_ETIQUETA]
+
+
+# -- links to an envío's document ---------------------------------------------------------
+
+_SAL_DOCUMENTO = "whatsapp_notify.documentos"
+#: How long a document link works. Twilio queues a message for at most 4 hours and fetches
+#: its media when it sends it; one more hour covers its fetch retries and clock skew.
+VIGENCIA_DOCUMENTO = timedelta(hours=5)
+
+
+def token_documento(referencia: str, sha256: str) -> str:
+    """An unguessable, expiring token naming the document ``sha256`` of the envío ``referencia``.
+
+    Signed (``django.core.signing``, timestamped, its own salt) with ``SECRET_KEY``: only
+    this installation can make one, and :func:`documento_del_token` refuses it once
+    :data:`VIGENCIA_DOCUMENTO` has passed. URL-safe (base64 and ``:``).
+    """
+    return signing.dumps([referencia, sha256], salt=_SAL_DOCUMENTO, compress=False)
+
+
+def documento_del_token(
+    token: str, vigencia: timedelta = VIGENCIA_DOCUMENTO
+) -> tuple[int, str] | None:
+    """``(envío id, document sha256)`` of a :func:`token_documento` token still valid, or None.
+
+    None for a token that is forged, altered, expired, made with another key or whose
+    reference is not one of ours: the caller answers all of them the same way.
+    """
+    try:
+        referencia, sha256 = signing.loads(token, salt=_SAL_DOCUMENTO, max_age=vigencia)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(referencia, str) or not isinstance(sha256, str):
+        return None
+    envio_id = envio_referido(referencia)
+    return None if envio_id is None else (envio_id, sha256)

@@ -2,11 +2,14 @@
 
 ``webhook/`` is the webhook of the ``default`` account and ``webhook/<cuenta>/`` that of
 any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notify:webhook``.
+``documento/<token>/[<nombre>]`` serves an envío's document to a provider that fetches it
+by URL (Twilio's ``MediaUrl``); both reverse as ``whatsapp_notify:documento``.
 """
 
 from django.urls import path
 
 from .conf import DEFAULT_ALIAS
+from .documents_view import documento
 from .inbound.views import WebhookView
 
 app_name = "whatsapp_notify"
@@ -14,4 +17,6 @@ app_name = "whatsapp_notify"
 urlpatterns = [
     path("webhook/", WebhookView.as_view(), {"cuenta": DEFAULT_ALIAS}, name="webhook"),
     path("webhook/<str:cuenta>/", WebhookView.as_view(), name="webhook"),
+    path("documento/<str:token>/", documento, name="documento"),
+    path("documento/<str:token>/<str:nombre>", documento, name="documento"),
 ]

@@ -259,6 +259,15 @@ class BaseBackend:
         ]
 
     @classmethod
+    def option_warnings(cls, alias: str, options: dict[str, Any]) -> list[str]:
+        """Settings that work but limit the account (the system checks warn, W002).
+
+        The default has none; a provider names what its account will not do as configured
+        (Twilio without ``WEBHOOK_URL`` receives no statuses).
+        """
+        return []
+
+    @classmethod
     def falta(cls, alias: str, name: str) -> str:
         """The sentence saying option ``name`` of ``alias`` is missing, and where to find it."""
         spec = cls.OPTIONS[name]

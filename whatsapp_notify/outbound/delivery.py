@@ -240,8 +240,15 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
     """Rebuild the message value object from the row (the row is the truth)."""
     documento = _leer_documento(envio) if envio.documento else None
     if envio.clase == ClaseEnvio.PLANTILLA:
-        cuerpo = cuerpo_de_catalogo(envio) if backends[envio.cuenta].renderiza_plantillas else ""
-        contenido = Plantilla(envio.plantilla, envio.idioma, envio.variables, documento, cuerpo)
+        fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
+        contenido = Plantilla(
+            envio.plantilla,
+            envio.idioma,
+            envio.variables,
+            documento,
+            cuerpo=_cuerpo(envio, fila),
+            proveedor_id=fila.meta_id if fila else "",
+        )
     elif envio.clase == ClaseEnvio.DOCUMENTO:
         contenido = documento
     else:
@@ -249,10 +256,12 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
     return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
 
 
-def cuerpo_de_catalogo(envio: EnvioWhatsApp) -> str:
-    """The body text the catalog holds for the envío's template, or "" (none known)."""
-    fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
-    return cuerpo_de(fila) if fila is not None else ""
+def _cuerpo(envio: EnvioWhatsApp, fila) -> str:
+    """The body text the catalog holds for the envío's template, for a backend that renders
+    templates (WHAPI); "" otherwise or when none is known."""
+    if fila is None or not backends[envio.cuenta].renderiza_plantillas:
+        return ""
+    return cuerpo_de(fila)
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
