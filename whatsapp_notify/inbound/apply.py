@@ -25,6 +25,7 @@ from .. import signals, templates
 from ..backends import backends
 from ..conf import get_settings
 from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
+from ..duplicates import registrar_duplicado
 from ..events import (
     BAJA,
     BAJA_MARKETING,
@@ -53,7 +54,6 @@ from ..models import (
     Mensaje,
     OrigenConsentimiento,
 )
-from ..outbound.reconciliation import registrar_duplicado
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
 from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar

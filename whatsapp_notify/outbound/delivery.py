@@ -23,6 +23,7 @@ from django.utils import timezone
 from .. import signals
 from ..backends import backends
 from ..conf import get_settings
+from ..duplicates import registrar_duplicado
 from ..exceptions import (
     AmbiguousError,
     AuthError,
@@ -55,7 +56,6 @@ from .reconciliation import (
     avisar_retenidos,
     hora_de_la_base,
     liberar_inciertos,
-    registrar_duplicado,
 )
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 An ``incierto`` envío may have reached the customer: the request left and its answer was
 lost (a timeout, a worker that died). Meta has no idempotency key, so only a status webhook
 (it echoes the envío id) can tell. :func:`liberar_inciertos` re-sends such an envío only
-once the account's status webhooks are demonstrably current; :func:`registrar_duplicado`
+once the account's status webhooks are demonstrably current;
+:func:`whatsapp_notify.duplicates.registrar_duplicado`
 records the copies a status proves were sent twice anyway.
 
 A quiet account (no other send after the uncertain one) can never prove its webhooks
@@ -29,15 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.mail import mail_admins
-from django.db import connections, router, transaction
+from django.db import connections, router
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from .. import signals
 from ..conf import get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio
-from ..phones import mask
 
 logger = logging.getLogger(__name__)
 
@@ -235,29 +234,3 @@ def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
         "volverá a avisar de estos envíos.",
         fail_silently=True,
     )
-
-
-def registrar_duplicado(envio_id: int, wamid: str) -> bool:
-    """Record that the copy ``wamid`` of the envío also reached the provider or customer.
-
-    Sets ``duplicado``, appends ``wamid`` to ``wamids_duplicados`` and sends
-    :data:`~whatsapp_notify.signals.envio_duplicado`, once per copy: the envío's own
-    wamid, or one already recorded, changes nothing. The envío's estado is never touched.
-    Returns True when recorded now.
-    """
-    wamid = (wamid or "")[:128]
-    with transaction.atomic():
-        envio = EnvioWhatsApp.objects.select_for_update().filter(pk=envio_id).first()
-        if envio is None or not wamid or wamid in (envio.wamid, *envio.wamids_duplicados):
-            return False
-        envio.duplicado = True
-        envio.wamids_duplicados = [*envio.wamids_duplicados, wamid]
-        envio.save(update_fields=["duplicado", "wamids_duplicados", "actualizado_en"])
-    logger.warning(
-        "Envío %s duplicado: otra copia (%s) también llegó a %s",
-        envio.pk,
-        wamid,
-        mask(envio.telefono),
-    )
-    signals.enviar_seguro(signals.envio_duplicado, EnvioWhatsApp, envio=envio, wamid=wamid)
-    return True
