@@ -45,6 +45,7 @@ lint: $(BIN)/python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
+	$(BIN)/lint-imports
 
 bench: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
