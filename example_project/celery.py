@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-from whatsapp_notify.tasks import BEAT_SCHEDULE
+from whatsapp_notify.schedule import BEAT_SCHEDULE
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 

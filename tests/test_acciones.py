@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from whatsapp_notify import acciones, enviar_plantilla
+from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.outbound import actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ def test_reenviar__un_fallido_extranjero_sale_al_mismo_numero(outbox, telefono, 
     EnvioWhatsApp.objects.filter(pk=envio.pk).update(estado=EstadoEnvio.FALLIDO)
     outbox.clear()
 
-    assert acciones.reenviar(EnvioWhatsApp.objects.filter(pk=envio.pk)) == (1, {})
+    assert actions.reenviar(EnvioWhatsApp.objects.filter(pk=envio.pk)) == (1, {})
 
     assert [mensaje.telefono for mensaje in outbox] == [digitos]
     assert EnvioWhatsApp.objects.get(pk=envio.pk).telefono == digitos
@@ -51,7 +52,7 @@ def test_misma_clave__un_omitido_extranjero_sale_al_mismo_numero(
 
 def test_reenviar__un_estado_tardio_del_intento_anterior_no_asienta_el_nuevo(outbox):
     from whatsapp_notify.events import EventoEstado
-    from whatsapp_notify.receivers import aplicar
+    from whatsapp_notify.inbound.apply import aplicar
 
     envio = _plantilla("+52 55 1234 5678")
     viejo = EnvioWhatsApp.objects.get(pk=envio.pk).wamid
@@ -60,7 +61,7 @@ def test_reenviar__un_estado_tardio_del_intento_anterior_no_asienta_el_nuevo(out
     )
     outbox.clear()
 
-    acciones.reenviar(EnvioWhatsApp.objects.filter(pk=envio.pk))
+    actions.reenviar(EnvioWhatsApp.objects.filter(pk=envio.pk))
     aplicar([EventoEstado(wamid=viejo, estado="failed", destinatario="525512345678")], "default")
 
     envio = EnvioWhatsApp.objects.get(pk=envio.pk)

@@ -18,8 +18,9 @@ from django.utils import timezone, translation
 
 import whatsapp_notify
 from tests.testapp.models import Cliente
-from whatsapp_notify import acciones, exceptions, signals
+from whatsapp_notify import exceptions, signals
 from whatsapp_notify.admin import RAZONES_NO_REENVIO
+from whatsapp_notify.backends.meta import errors as meta_errors
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
     ConsentimientoCliente,
@@ -32,6 +33,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
+from whatsapp_notify.outbound import actions
 from whatsapp_notify.phones import mask
 from whatsapp_notify.references import referencia_de
 
@@ -336,7 +338,7 @@ def test_reenviar__skips_what_was_already_sent_and_says_why(
         estado
     }
     assert [m.referencia for m in outbox] == [referencia_de(fallido.pk)]
-    razon = RAZONES_NO_REENVIO[acciones.YA_ENVIADO]
+    razon = RAZONES_NO_REENVIO[actions.YA_ENVIADO]
     assert mensajes_de(response) == [
         "1 envío vuelve a la cola.",
         f"2 envíos no se reenviaron: {razon}.",
@@ -383,7 +385,7 @@ def test_reenviar__omitido_with_a_bad_phone_stays_omitido(outbox, original, moti
         telefono="", telefono_original=original, estado=EstadoEnvio.OMITIDO, motivo=motivo
     )
 
-    resultado = acciones.reenviar(EnvioWhatsApp.objects.all())
+    resultado = actions.reenviar(EnvioWhatsApp.objects.all())
 
     envio.refresh_from_db()
     assert resultado == (0, {motivo: 1})
@@ -401,7 +403,7 @@ def test_reenviar__omitido_with_a_phone_that_now_parses_is_normalised_and_queued
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        resultado = acciones.reenviar([envio])
+        resultado = actions.reenviar([envio])
 
     envio.refresh_from_db()
     assert resultado == (1, {})
@@ -412,7 +414,7 @@ def test_reenviar__whatsapp_disabled_keeps_omitido_as_deshabilitado(wa_settings,
     wa_settings(ENABLED=False)
     envio = crear_envio(estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.SIN_CONSENTIMIENTO)
 
-    resultado = acciones.reenviar([envio])
+    resultado = actions.reenviar([envio])
 
     envio.refresh_from_db()
     assert resultado == (0, {MotivoOmision.DESHABILITADO: 1})
@@ -424,7 +426,7 @@ def test_reenviar__fallido_whose_consent_was_revoked_is_left_as_it_was(wa_settin
     revocar_consentimiento(TELEFONO)
     envio = crear_envio(estado=EstadoEnvio.FALLIDO, error_codigo=131050)
 
-    resultado = acciones.reenviar([envio])
+    resultado = actions.reenviar([envio])
 
     envio.refresh_from_db()
     assert resultado == (0, {MotivoOmision.BAJA: 1})
@@ -440,13 +442,13 @@ def test_reenviar__free_text_outside_the_window_stays_omitido(outbox):
         motivo=MotivoOmision.FUERA_DE_VENTANA,
     )
 
-    assert acciones.reenviar([envio]) == (0, {MotivoOmision.FUERA_DE_VENTANA: 1})
+    assert actions.reenviar([envio]) == (0, {MotivoOmision.FUERA_DE_VENTANA: 1})
 
 
 def test_reenviar__omitido_by_a_failed_disparador_is_never_sent(outbox):
     envio = crear_envio(estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.ERROR_DISPARADOR)
 
-    assert acciones.reenviar([envio]) == (0, {MotivoOmision.ERROR_DISPARADOR: 1})
+    assert actions.reenviar([envio]) == (0, {MotivoOmision.ERROR_DISPARADOR: 1})
     envio.refresh_from_db()
     assert envio.estado == EstadoEnvio.OMITIDO
 
@@ -458,7 +460,7 @@ def test_reenviar__cancelado_due_in_the_future_goes_back_to_programado(
     envio = crear_envio(estado=EstadoEnvio.CANCELADO, programado_para=futuro)
 
     with django_capture_on_commit_callbacks(execute=True):
-        resultado = acciones.reenviar([envio])
+        resultado = actions.reenviar([envio])
 
     envio.refresh_from_db()
     assert resultado == (1, {})
@@ -474,7 +476,7 @@ def test_reenviar__cancelado_due_in_the_future_goes_back_to_programado(
 def test_reenviar__leaves_envios_in_progress_alone(outbox, estado):
     envio = crear_envio(estado=estado, intentos=2)
 
-    assert acciones.reenviar([envio]) == (0, {acciones.EN_CURSO: 1})
+    assert actions.reenviar([envio]) == (0, {actions.EN_CURSO: 1})
     envio.refresh_from_db()
     assert (envio.estado, envio.intentos) == (estado, 2)
 
@@ -483,7 +485,7 @@ def test_reenviar__an_envio_that_moved_meanwhile_is_not_reset(outbox):
     leido = crear_envio(estado=EstadoEnvio.FALLIDO)
     EnvioWhatsApp.objects.filter(pk=leido.pk).update(estado=EstadoEnvio.ENVIADO)
 
-    assert acciones.reenviar([leido]) == (0, {acciones.EN_CURSO: 1})
+    assert actions.reenviar([leido]) == (0, {actions.EN_CURSO: 1})
     leido.refresh_from_db()
     assert leido.estado == EstadoEnvio.ENVIADO
 
@@ -497,7 +499,7 @@ def test_reenviar__sends_the_estado_changed_signal(django_capture_on_commit_call
     envio = crear_envio(estado=EstadoEnvio.FALLIDO)
     signals.envio_estado_cambiado.connect(receptor)
     try:
-        acciones.reenviar([envio])
+        actions.reenviar([envio])
     finally:
         signals.envio_estado_cambiado.disconnect(receptor)
 
@@ -735,7 +737,7 @@ def msgids() -> set[str]:
         EstadoCuenta,
         EventoWebhook,
     ]
-    errores = [exceptions.ERROR_GENERICO, *exceptions.ERROR_MESSAGES.values()]
+    errores = [exceptions.ERROR_GENERICO, *meta_errors.ERROR_MESSAGES.values()]
     textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
     for modelo in modelos:
         textos |= _msgids_del_modelo(modelo)
@@ -754,11 +756,26 @@ def test_catalog__holds_every_model_and_admin_string(idioma):
     assert faltan == [], f"Faltan en locale/{idioma}: ejecuta makemessages y compilemessages"
 
 
+def test_catalog__spanish_is_the_source_text_once():
+    # Spanish is the language the strings are written in: a msgstr repeating its msgid (a
+    # merge gone wrong) would show every sentence two or three times in the admin.
+    with (LOCALE / "es" / "LC_MESSAGES" / "django.mo").open("rb") as archivo:
+        catalogo = gettext.GNUTranslations(archivo)
+
+    repetidos = [
+        msgid
+        for msgid, msgstr in catalogo._catalog.items()
+        if isinstance(msgid, str) and msgid and msgstr.count(msgid) > 1
+    ]
+
+    assert repetidos == []
+
+
 def test_translation__es_renders_the_spanish_names():
     with translation.override("es"):
         assert str(EnvioWhatsApp._meta.verbose_name) == "envío de WhatsApp"
         assert str(EstadoEnvio.LEIDO.label) == "Leído"
-        assert str(RAZONES_NO_REENVIO[acciones.EN_CURSO]).startswith("sigue en curso")
+        assert str(RAZONES_NO_REENVIO[actions.EN_CURSO]).startswith("sigue en curso")
 
 
 def test_translation__en_renders_the_english_names():

@@ -266,8 +266,8 @@ def test_on_commit__conexion_caida_tras_el_commit_no_llega_al_erp(postgres, guio
 @pytest.mark.django_db(transaction=True)
 def test_on_commit__reenviar_y_reanudar_tras_el_commit_no_llegan_al_erp(origen, postgres, guion):
     del postgres
-    from whatsapp_notify import acciones, delivery
-    from whatsapp_notify.exceptions import classify
+    from whatsapp_notify.backends.meta.errors import classify
+    from whatsapp_notify.outbound import actions, delivery
 
     envio = nuevo_envio()
     EnvioWhatsApp.objects.filter(pk=envio.pk).update(estado=EstadoEnvio.FALLIDO)
@@ -278,9 +278,9 @@ def test_on_commit__reenviar_y_reanudar_tras_el_commit_no_llegan_al_erp(origen, 
     with transaction.atomic():
         transaction.on_commit(terminar_esta_sesion)
         if origen == "reenviar":
-            assert acciones.reenviar([leer(envio)]).reenviados == 1
+            assert actions.reenviar([leer(envio)]).reenviados == 1
         else:
-            assert acciones.reanudar(["default"]) == ["default"]
+            assert actions.reanudar(["default"]) == ["default"]
         transaction.on_commit(lambda: llamadas_del_erp.append("después"))
 
     assert llamadas_del_erp == ["después"]

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import responses
@@ -30,7 +31,9 @@ from tests.celery_app import con_broker
 from tests.proyecto import django_en
 from tests.workers import Worker
 from whatsapp_notify import enviar_plantilla
-from whatsapp_notify.exceptions import PermanentError
+from whatsapp_notify.backends.locmem import LocmemBackend
+from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.exceptions import PermanentError, SuscripcionError
 from whatsapp_notify.management.commands import whatsapp_send_test
 from whatsapp_notify.management.salida import local, sin_credenciales
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
@@ -208,6 +211,69 @@ def test_check__sin_permiso_sobre_la_waba__error(cuenta_meta, graph, sandbox):
     [webhook] = lineas(salida, "ERROR")
     assert "no se pudo leer subscribed_apps: (#200)" in webhook
     assert "whatsapp_business_management" in webhook
+
+
+class SuscripcionPropia(LocmemBackend):
+    """A provider that declares check_subscription; the command knows nothing else of it."""
+
+    capabilities = frozenset({"check_subscription"})
+    preguntas: ClassVar[list[str]] = []
+
+    def check_subscription(self, url: str = "") -> str:
+        SuscripcionPropia.preguntas.append(url)
+        if url:
+            raise SuscripcionError(f"el proveedor no llama a {url}", "regístrala en su consola.")
+        return "el proveedor llama al webhook"
+
+
+class SinCapacidad(LocmemBackend):
+    """Has a ``subscribed_apps`` attribute but does not declare the capability."""
+
+    def subscribed_apps(self) -> list:  # pragma: no cover - must never be called
+        raise AssertionError("the command asked a capability the backend does not declare")
+
+
+@pytest.mark.parametrize(
+    ("sitio", "esperado"),
+    [
+        pytest.param((), "OK  webhook: el proveedor llama al webhook", id="sin-sitio"),
+        pytest.param(
+            ("--sitio", "https://erp.ejemplo.com"),
+            "ERROR  webhook: el proveedor no llama a https://erp.ejemplo.com/whatsapp/webhook/ "
+            "→ fix: regístrala en su consola.",
+            id="con-sitio",
+        ),
+    ],
+)
+def test_check__la_suscripcion_se_pregunta_por_la_capacidad_declarada(wa_settings, sitio, esperado):
+    SuscripcionPropia.preguntas.clear()
+    wa_settings(BACKENDS={"default": {"BACKEND": "tests.test_commands.SuscripcionPropia"}})
+
+    salida = StringIO()
+    with contextlib.suppress(CommandError):
+        call_command("whatsapp_check", *sitio, stdout=salida, stderr=StringIO())
+
+    assert esperado in salida.getvalue()
+    assert SuscripcionPropia.preguntas == (
+        ["https://erp.ejemplo.com/whatsapp/webhook/"] if sitio else [""]
+    )
+
+
+def test_check__sin_la_capacidad_no_se_pregunta_la_suscripcion(wa_settings):
+    wa_settings(BACKENDS={"default": {"BACKEND": "tests.test_commands.SinCapacidad"}})
+
+    salida = StringIO()
+    with contextlib.suppress(CommandError):
+        call_command("whatsapp_check", stdout=salida, stderr=StringIO())
+
+    webhook = [linea for linea in salida.getvalue().splitlines() if "webhook" in linea]
+    assert webhook == [linea for linea in webhook if "ruta /whatsapp/webhook/" in linea], (
+        "only the route is reported"
+    )
+
+
+def test_meta_declara_check_subscription():
+    assert MetaBackend("default").supports("check_subscription")
 
 
 def test_check__sitio_publico__handshake_de_meta_contra_el_webhook(

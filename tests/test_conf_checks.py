@@ -666,7 +666,7 @@ def test_checks__e009_idiomas_de_meta_validos(configurar, idioma):
 @pytest.fixture
 def disparador_en(db):
     """Declare a disparador on ``testapp.Orden`` for one test, with the given ``cuenta``."""
-    from whatsapp_notify.triggers import disparador
+    from whatsapp_notify.scheduling.triggers import disparador
 
     declarados = []
 

@@ -325,3 +325,80 @@ def test_consentimiento_cambiado__lleva_la_categoria():
         ("marketing", "marketing", "otorgado"),
         ("marketing", "marketing", "revocado"),
     ]
+
+
+# -- per account -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dos_cuentas(wa_settings):
+    locmem = {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"}
+    wa_settings(BACKENDS={"default": locmem, "citas": locmem}, REQUIRE_CONSENT=True)
+
+
+def test_por_cuenta__una_baja_en_una_cuenta_no_detiene_la_otra(dos_cuentas):
+    from whatsapp_notify import enviar_plantilla
+    from whatsapp_notify.models import EstadoEnvio, MotivoOmision
+
+    otorgar_consentimiento("+52 55 1234 5678")
+    revocar_consentimiento("+52 55 1234 5678", cuenta="citas", origen="whatsapp")
+
+    citas = enviar_plantilla("+52 55 1234 5678", "recordatorio_cita", variables=[], cuenta="citas")
+    taller = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo", variables=[])
+
+    assert (citas.estado, citas.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    assert (taller.estado, taller.motivo) == (EstadoEnvio.PENDIENTE, "")
+    assert pidio_baja(CDMX, "utility", cuenta="citas") is True
+    assert pidio_baja(CDMX, "utility", cuenta="default") is False
+
+
+def test_por_cuenta__la_revocacion_de_todas_las_cuentas_gana_a_un_otorgado_de_una(dos_cuentas):
+    otorgar_consentimiento("+52 55 1234 5678", cuenta="citas")
+    ConsentimientoCliente.objects.create(
+        telefono=CDMX, categoria="utility", cuenta="", estado=EstadoConsentimiento.REVOCADO
+    )
+
+    assert estado_consentimiento(CDMX, "utility", cuenta="citas") == EstadoConsentimiento.REVOCADO
+
+
+def test_por_cuenta__otorgar_sin_cuenta_reemplaza_la_decision_de_cada_cuenta(dos_cuentas):
+    cambios = []
+
+    def receptor(sender, consentimiento, anterior, **kwargs):
+        cambios.append((consentimiento.cuenta, anterior, consentimiento.estado))
+
+    signals.consentimiento_cambiado.connect(receptor)
+    try:
+        revocar_consentimiento("+52 55 1234 5678", categoria="utility", cuenta="citas")
+        otorgar_consentimiento(
+            "+52 55 1234 5678", categoria="utility", evidencia="Firma en mostrador"
+        )
+    finally:
+        signals.consentimiento_cambiado.disconnect(receptor)
+
+    filas = ConsentimientoCliente.objects.filter(telefono=CDMX, categoria="utility")
+    assert {f.cuenta: f.estado for f in filas} == {"": "otorgado", "citas": "otorgado"}
+    assert {f.evidencia for f in filas} == {"Firma en mostrador"}
+    assert cambios == [
+        ("citas", None, "revocado"),
+        ("", None, "otorgado"),
+        ("citas", "revocado", "otorgado"),
+    ]
+
+
+def test_por_cuenta__sin_cuenta_se_lee_solo_la_decision_de_todas(dos_cuentas):
+    revocar_consentimiento("+52 55 1234 5678", categoria="utility", cuenta="citas")
+
+    assert estado_consentimiento(CDMX, "utility") is None
+    assert tiene_consentimiento(CDMX, "utility", cuenta="citas") is False
+
+
+def test_por_cuenta__el_admin_rechaza_una_cuenta_que_no_existe(dos_cuentas):
+    from whatsapp_notify.admin import ConsentimientoForm
+
+    datos = {"telefono": "+52 55 1234 5678", "categoria": "utility", "estado": "otorgado"}
+    mala = ConsentimientoForm(data={**datos, "origen": "erp", "cuenta": "bodega"})
+    buena = ConsentimientoForm(data={**datos, "origen": "erp", "cuenta": "citas"})
+
+    assert mala.errors["cuenta"][0].startswith("No hay una cuenta bodega")
+    assert buena.is_valid(), buena.errors

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from tests.openapi import validating_callback
 from whatsapp_notify import (
-    delivery,
     enviar_plantilla,
     enviar_texto,
     otorgar_consentimiento,
@@ -25,13 +24,12 @@ from whatsapp_notify import (
     signals,
     tasks,
 )
-from whatsapp_notify.delivery import Resultado
+from whatsapp_notify.backends.meta.errors import classify
 from whatsapp_notify.exceptions import (
     AmbiguousError,
     ConfigurationError,
     MessageError,
     TransientError,
-    classify,
 )
 from whatsapp_notify.models import (
     Direccion,
@@ -41,6 +39,8 @@ from whatsapp_notify.models import (
     MediaSubido,
     Mensaje,
 )
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"
@@ -288,7 +288,7 @@ def test_entregar__completa_el_wamid_que_el_webhook_no_guardo(guion):
 
 def test_entregar__la_copia_anterior_asienta_el_envio_en_pleno_reenvio_y_queda_duplicado(guion):
     from whatsapp_notify.events import SENT, EventoEstado
-    from whatsapp_notify.receivers import aplicar
+    from whatsapp_notify.inbound.apply import aplicar
 
     envio = nuevo_envio()
     duplicados = []

@@ -20,9 +20,10 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
-from whatsapp_notify import delivery, enviar_plantilla, signals
-from whatsapp_notify.delivery import Resultado
+from whatsapp_notify import enviar_plantilla, signals
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, EventoWebhook
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.references import referencia_de
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ CLIENTE_WA_ID = "5215512345678"
 OTRO = "+52 33 1234 5678"
 OTRO_WA_ID = "5213312345678"
 RECONCILIAR = 900
-BEAT = "whatsapp_notify.reconciliation"
+BEAT = "whatsapp_notify.outbound.reconciliation"
 
 
 @pytest.fixture
@@ -366,7 +367,7 @@ def test_whatsapp_check__avisa_de_duplicados_y_de_inciertos_retenidos(meta):
 def test_alerta_de_fallos__cuenta_los_duplicados():
     from django.core import mail
 
-    from whatsapp_notify import operations
+    from whatsapp_notify.outbound import maintenance
 
     ahora = timezone.now()
     filas = [
@@ -379,8 +380,8 @@ def test_alerta_de_fallos__cuenta_los_duplicados():
     ]
     EnvioWhatsApp.objects.bulk_create(filas)
 
-    assert operations.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
-    assert operations.alertar_fallos(ahora) is True
+    assert maintenance.medir_fallos(ahora - timedelta(hours=1), ahora).duplicados == 2
+    assert maintenance.alertar_fallos(ahora) is True
     assert "llegaron dos veces al cliente (duplicados): 2" in mail.outbox[0].body
 
 

@@ -19,11 +19,10 @@ from django.utils import timezone
 
 from tests.celery_app import app as celery_app
 from tests.testapp.models import Cliente, Orden
-from whatsapp_notify import enviar_plantilla, operations, tasks
+from whatsapp_notify import enviar_plantilla, tasks
 from whatsapp_notify.checks import check_politica
 from whatsapp_notify.messages import Documento
 from whatsapp_notify.models import (
-    TERMINALES,
     ClaseEnvio,
     Direccion,
     EnvioWhatsApp,
@@ -32,7 +31,9 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
-from whatsapp_notify.outbox import almacenar_documento
+from whatsapp_notify.outbound import maintenance
+from whatsapp_notify.outbound.outbox import almacenar_documento
+from whatsapp_notify.states import TERMINALES
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +98,7 @@ def test_purgar__borra_envios_terminados_viejos_y_conserva_los_recientes(estado)
     viejo = envejecer(nuevo_envio(), estado, RETENCION + 1)
     reciente = envejecer(nuevo_envio(), estado, RETENCION - 1)
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert (existe(viejo), existe(reciente)) == (False, True)
     assert purga.envios == 1
@@ -111,7 +112,7 @@ def test_purgar__borra_envios_terminados_viejos_y_conserva_los_recientes(estado)
 def test_purgar__nunca_borra_envios_sin_terminar(estado):
     envio = envejecer(nuevo_envio(), estado, RETENCION * 3)
 
-    assert operations.purgar().envios == 0
+    assert maintenance.purgar().envios == 0
     assert existe(envio)
 
 
@@ -120,7 +121,7 @@ def test_purgar__retention_days_fija_el_corte(wa_settings):
     viejo = envejecer(nuevo_envio(), EstadoEnvio.LEIDO, 31)
     reciente = envejecer(nuevo_envio(), EstadoEnvio.LEIDO, 29)
 
-    operations.purgar()
+    maintenance.purgar()
 
     assert (existe(viejo), existe(reciente)) == (False, True)
 
@@ -128,8 +129,8 @@ def test_purgar__retention_days_fija_el_corte(wa_settings):
 def test_purgar__ahora_mueve_el_corte():
     envio = envejecer(nuevo_envio(), EstadoEnvio.ENTREGADO, 10)
 
-    assert operations.purgar(ahora=hace(-(RETENCION - 11))).envios == 0
-    assert operations.purgar(ahora=hace(-(RETENCION - 9))).envios == 1
+    assert maintenance.purgar(ahora=hace(-(RETENCION - 11))).envios == 0
+    assert maintenance.purgar(ahora=hace(-(RETENCION - 9))).envios == 1
     assert not existe(envio)
 
 
@@ -140,7 +141,7 @@ def test_purgar__borra_el_documento_que_ningun_envio_usa(media):
     viejo = hace(RETENCION + 1).timestamp()
     os.utime(archivo, (viejo, viejo))
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert not archivo.exists()
     assert (purga.envios, purga.archivos) == (1, 1)
@@ -157,7 +158,7 @@ def test_purgar__conserva_el_documento_reutilizado_hace_poco(media):
     storage = EnvioWhatsApp._meta.get_field("documento").storage
     almacenar_documento(Documento(PDF, "cotizacion.pdf"), storage)
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert archivo.exists()
     assert (purga.envios, purga.archivos) == (1, 0)
@@ -170,7 +171,7 @@ def test_purgar__conserva_el_documento_que_otro_envio_aun_usa(media):
     archivo = ruta(media, reciente)
     fechar_archivo(archivo, RETENCION + 1)
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert (existe(viejo), existe(reciente)) == (False, True)
     assert archivo.exists()
@@ -188,7 +189,7 @@ def test_purgar__borra_documentos_huerfanos_viejos_y_conserva_los_recientes(medi
     usado = ruta(media, en_curso)
     fechar_archivo(usado, RETENCION * 2)
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert not huerfano_viejo.exists()
     assert huerfano_reciente.exists()
@@ -211,7 +212,7 @@ def test_purgar__borra_eventos_de_webhook_procesados_y_viejos():
     sin_procesar = evento("b", RETENCION + 1, procesado=False)
     reciente = evento("c", RETENCION - 1, procesado=True)
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     quedan = set(EventoWebhook.objects.values_list("pk", flat=True))
     assert quedan == {sin_procesar.pk, reciente.pk}
@@ -230,7 +231,7 @@ def test_purgar__borra_mensajes_viejos_y_sus_archivos(media):
         direccion=Direccion.ENTRANTE, telefono="525512345678", fecha=hace(RETENCION - 1)
     )
 
-    purga = operations.purgar()
+    purga = maintenance.purgar()
 
     assert list(Mensaje.objects.values_list("pk", flat=True)) == [reciente.pk]
     assert not (media / foto).exists()
@@ -246,12 +247,19 @@ def test_tarea_purgar__devuelve_lo_borrado():
 # -- failure-rate alert ------------------------------------------------------------------
 
 
-def terminar(ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=10)) -> None:
-    """Record envíos that finished ``hace_`` before ``ahora``: sent ones, and failed ones
-    with the given error codes."""
+def terminar(
+    ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=10), cuenta="default"
+) -> None:
+    """Record envíos of ``cuenta`` that finished ``hace_`` before ``ahora``: sent ones, and
+    failed ones with the given error codes."""
     cuando = ahora - hace_
     filas = [
-        EnvioWhatsApp(clase=ClaseEnvio.PLANTILLA, estado=EstadoEnvio.ENTREGADO, enviado_en=cuando)
+        EnvioWhatsApp(
+            clase=ClaseEnvio.PLANTILLA,
+            estado=EstadoEnvio.ENTREGADO,
+            enviado_en=cuando,
+            cuenta=cuenta,
+        )
         for _ in range(exitosos)
     ]
     filas += [
@@ -260,6 +268,7 @@ def terminar(ahora, *, exitosos: int = 0, fallidos=(), hace_=timedelta(minutes=1
             estado=EstadoEnvio.FALLIDO,
             fallido_en=cuando,
             error_codigo=codigo,
+            cuenta=cuenta,
         )
         for codigo in fallidos
     ]
@@ -279,7 +288,7 @@ def test_alertar_fallos__decide_por_minimo_y_umbral(exitosos, fallidos, alerta):
     ahora = timezone.now()
     terminar(ahora, exitosos=exitosos, fallidos=[131026] * fallidos)
 
-    assert operations.alertar_fallos(ahora) is alerta
+    assert maintenance.alertar_fallos(ahora) is alerta
     assert len(mail.outbox) == int(alerta)
 
 
@@ -288,7 +297,7 @@ def test_alertar_fallos__un_correo_a_los_admins_con_los_cinco_codigos_principale
     codigos = [131026] * 6 + [131047] * 5 + [None] * 4 + [132001] * 3 + [131051] * 2
     terminar(ahora, exitosos=20, fallidos=[*codigos, 100])
 
-    assert operations.alertar_fallos(ahora) is True
+    assert maintenance.alertar_fallos(ahora) is True
 
     (correo,) = mail.outbox
     assert correo.to == ["ops@example.com"]
@@ -311,18 +320,78 @@ def test_alertar_fallos__una_vez_por_ventana(wa_settings):
     ahora = timezone.now()
     terminar(ahora, exitosos=5, fallidos=[131026] * 20)
 
-    assert operations.alertar_fallos(ahora) is True
+    assert maintenance.alertar_fallos(ahora) is True
     # Beat runs it every five minutes: the failures are still in the window, no new e-mail.
-    assert operations.alertar_fallos(ahora + timedelta(minutes=5)) is False
-    assert operations.alertar_fallos(ahora + timedelta(minutes=59)) is False
+    assert maintenance.alertar_fallos(ahora + timedelta(minutes=5)) is False
+    assert maintenance.alertar_fallos(ahora + timedelta(minutes=59)) is False
     assert len(mail.outbox) == 1
 
     # The next window fails again: a new e-mail.
     siguiente = ahora + timedelta(hours=1)
     terminar(siguiente, exitosos=5, fallidos=[131047] * 20)
-    assert operations.alertar_fallos(siguiente) is True
+    assert maintenance.alertar_fallos(siguiente) is True
     assert len(mail.outbox) == 2
     assert "#131047: 20" in mail.outbox[1].body
+
+
+def test_alertar_fallos__cada_cuenta_se_mide_y_avisa_por_separado(wa_settings):
+    wa_settings(FAILURE_WINDOW=3600)
+    ahora = timezone.now()
+    # Together 14 % failed (under the 20 % threshold); the Twilio account alone, 100 %.
+    terminar(ahora, exitosos=120, cuenta="default")
+    terminar(ahora, fallidos=[63016] * 20, cuenta="citas")
+
+    assert maintenance.alertar_fallos(ahora) is True
+    assert maintenance.alertar_fallos(ahora + timedelta(minutes=5)) is False
+
+    (correo,) = mail.outbox
+    assert "(cuenta citas)" in correo.subject
+    assert "de la cuenta 'citas'" in correo.body
+    # The other account fails later in the same window: its own alert still goes.
+    terminar(ahora + timedelta(minutes=5), fallidos=[131026] * 200, cuenta="default")
+    assert maintenance.alertar_fallos(ahora + timedelta(minutes=5)) is True
+    assert "(cuenta default)" in mail.outbox[1].subject
+
+
+META = {
+    "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+    "OPTIONS": {"PHONE_NUMBER_ID": "1", "ACCESS_TOKEN": "token"},
+}
+LOCMEM = {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"}
+
+
+@pytest.mark.parametrize(
+    ("cuentas", "esperado"),
+    [
+        pytest.param(
+            {"default": META},
+            "#131026: 20 — (#131026) No se pudo entregar: el número no usa WhatsApp",
+            id="meta-explica-sus-codigos",
+        ),
+        pytest.param(
+            {"default": LOCMEM},
+            "#131026: 20 — (#131026) Error del proveedor.",
+            id="otro-proveedor-no-lee-codigos-de-meta",
+        ),
+        pytest.param(
+            {"otra": LOCMEM},
+            "#131026: 20 — (#131026) Error del proveedor.",
+            id="cuenta-retirada-texto-generico",
+        ),
+    ],
+)
+def test_alertar_fallos__cada_codigo_lo_explica_el_backend_de_la_cuenta(
+    wa_settings, cuentas, esperado
+):
+    wa_settings(BACKENDS=cuentas)
+    ahora = timezone.now()
+    terminar(ahora, exitosos=5, fallidos=[131026] * 20)
+
+    assert maintenance.alertar_fallos(ahora) is True
+
+    (correo,) = mail.outbox
+    (linea,) = [linea.strip() for linea in correo.body.splitlines() if linea.startswith("  ")]
+    assert linea.startswith(esperado)
 
 
 def test_alertar_fallos__solo_cuenta_lo_terminado_dentro_de_la_ventana():
@@ -334,10 +403,10 @@ def test_alertar_fallos__solo_cuenta_lo_terminado_dentro_de_la_ventana():
         for estado in [EstadoEnvio.OMITIDO, EstadoEnvio.CANCELADO, EstadoEnvio.PENDIENTE] * 10
     )
 
-    fallos = operations.medir_fallos(ahora - timedelta(hours=1), ahora)
+    fallos = maintenance.medir_fallos(ahora - timedelta(hours=1), ahora)
 
     assert (fallos.terminados, fallos.fallidos) == (10, 5)
-    assert operations.alertar_fallos(ahora) is False  # 10 < FAILURE_MIN_SENDS
+    assert maintenance.alertar_fallos(ahora) is False  # 10 < FAILURE_MIN_SENDS
     assert mail.outbox == []
 
 
@@ -349,7 +418,7 @@ def test_alertar_fallos__el_correo_no_lleva_telefonos():
     )
     terminar(ahora, fallidos=[131026] * 20)
 
-    operations.alertar_fallos(ahora)
+    maintenance.alertar_fallos(ahora)
 
     (correo,) = mail.outbox
     assert "5512345678" not in correo.subject + correo.body

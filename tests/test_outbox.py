@@ -1176,7 +1176,7 @@ def test_categoria__desconocida_lanza_antes_de_registrar(outbox):
 
 
 def test_consentimiento__una_consulta_por_revision(django_assert_num_queries, wa_settings):
-    from whatsapp_notify.outbox import revisar_destinatario
+    from whatsapp_notify.outbound.outbox import revisar_destinatario
 
     for requerido in (False, True):
         wa_settings(REQUIRE_CONSENT=requerido)

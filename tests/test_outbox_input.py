@@ -24,7 +24,7 @@ from whatsapp_notify.exceptions import (
     WhatsAppError,
 )
 from whatsapp_notify.models import Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
-from whatsapp_notify.outbox import registrar
+from whatsapp_notify.outbound.outbox import registrar
 
 TELEFONO = "+52 1 55 1234 5678"
 PLANTILLA = "vehiculo_listo_cliente"

@@ -23,9 +23,12 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from responses import matchers
 
-from whatsapp_notify import enviar_plantilla, templates_catalog
-from whatsapp_notify.backends import meta_webhooks
+from whatsapp_notify import enviar_plantilla, templates
+from whatsapp_notify.backends.base import PlantillaRemota
+from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.backends.meta import templates as meta_templates
+from whatsapp_notify.backends.meta import webhooks as meta_webhooks
 from whatsapp_notify.events import EventoDesconocido, EventoPlantilla, normalizar_idioma
 from whatsapp_notify.exceptions import (
     AuthError,
@@ -124,7 +127,8 @@ def meta_sandbox(wa_settings, sandbox):
 
 def en_catalogo(nombre="vehiculo_listo_cliente", idioma="es_MX", cuenta="default", **campos):
     """A catalog row as a sync stores it (``campos`` override)."""
-    valores = templates_catalog.campos_de_plantilla(plantilla_graph(nombre, idioma))
+    remota = meta_templates.plantilla_remota(plantilla_graph(nombre, idioma))
+    valores = templates.campos_de_plantilla(remota)
     valores.update(cuenta=cuenta, **campos)
     return PlantillaCatalogo.objects.create(**valores)
 
@@ -200,7 +204,7 @@ def parametros_de(llamada) -> dict[str, str]:
     ],
 )
 def test_parametros_cuerpo__counts_each_placeholder_once(plantilla, esperado):
-    assert templates_catalog.parametros_cuerpo(plantilla) == esperado
+    assert meta_templates.parametros_cuerpo(plantilla) == esperado
 
 
 @pytest.mark.parametrize(
@@ -209,7 +213,7 @@ def test_parametros_cuerpo__counts_each_placeholder_once(plantilla, esperado):
     ids=["documento", "texto", "minusculas", "sin-encabezado"],
 )
 def test_formato_encabezado__reads_the_header_component(encabezado, esperado):
-    assert templates_catalog.formato_encabezado(plantilla_graph(encabezado=encabezado)) == esperado
+    assert meta_templates.formato_encabezado(plantilla_graph(encabezado=encabezado)) == esperado
 
 
 @pytest.mark.parametrize(
@@ -232,15 +236,17 @@ def test_campos_de_plantilla__without_name_or_language_is_none(faltante):
     plantilla = plantilla_graph()
     del plantilla[faltante]
 
-    assert templates_catalog.campos_de_plantilla(plantilla) is None
+    remota = meta_templates.plantilla_remota(plantilla)
+
+    assert templates.campos_de_plantilla(remota) is None
 
 
-def test_campos_de_plantilla__rejected_reason_none_is_no_motivo():
+def test_plantilla_remota__rejected_reason_none_is_no_motivo():
     rechazada = plantilla_graph(estado="REJECTED", rejected_reason="INVALID_FORMAT")
     aprobada = plantilla_graph(rejected_reason="NONE")
 
-    assert templates_catalog.campos_de_plantilla(rechazada)["motivo"] == "INVALID_FORMAT"
-    assert templates_catalog.campos_de_plantilla(aprobada)["motivo"] == ""
+    assert meta_templates.plantilla_remota(rechazada).motivo == "INVALID_FORMAT"
+    assert meta_templates.plantilla_remota(aprobada).motivo == ""
 
 
 # -- MetaBackend.list_templates ---------------------------------------------------------------
@@ -254,7 +260,7 @@ def test_list_templates__follows_the_after_cursor_through_two_pages(graph):
 
     plantillas = backend.list_templates()
 
-    assert [p["name"] for p in plantillas] == [
+    assert [p.nombre for p in plantillas] == [
         "vehiculo_listo_cliente",
         "cotizacion_lista_cliente",
         "hello_world",
@@ -310,7 +316,7 @@ def test_list_templates__graph_error_is_classified_without_the_token(graph):
 def test_sincronizar__two_pages_store_every_template_with_its_parameters(meta, graph):
     dos_paginas(graph)
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert (resumen.creadas, resumen.actualizadas, resumen.retiradas) == (3, 0, 0)
     assert resumen.por_estado == {"APPROVED": 3}
@@ -335,13 +341,69 @@ def test_sincronizar__two_pages_store_every_template_with_its_parameters(meta, g
     assert filas["hello_world", "en_US"].parametros_cuerpo == 0
 
 
+def test_sincronizar__stores_the_body_text_of_each_template(meta, graph):
+    dos_paginas(graph)
+
+    templates.sincronizar("default")
+
+    cuerpos = dict(PlantillaCatalogo.objects.values_list("nombre", "cuerpo"))
+    assert cuerpos == {
+        "vehiculo_listo_cliente": "Hola {{1}}, tu {{2}} está listo (orden {{3}}).",
+        "cotizacion_lista_cliente": COTIZACION["components"][1]["text"],
+        "hello_world": "Hello World",
+    }
+
+
+class CatalogoPropio(LocmemBackend):
+    """A provider that lists its templates in the shared shape, with no Graph components."""
+
+    capabilities = frozenset({"list_templates"})
+
+    def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:
+        return [
+            PlantillaRemota(
+                nombre="recordatorio_cita",
+                idioma="es-MX",
+                estado="approved",
+                categoria="utility",
+                proveedor_id="HX0123456789abcdef",
+                parametros_cuerpo=2,
+                cuerpo="Hola {{1}}, tu cita es el {{2}}.",
+            )
+        ]
+
+
+def test_sincronizar__stores_a_plantilla_remota_of_any_provider_and_checks_its_variables(
+    wa_settings, enviar, outbox
+):
+    wa_settings(BACKENDS={"default": {"BACKEND": "tests.test_plantillas.CatalogoPropio"}})
+
+    resumen = templates.sincronizar("default")
+
+    assert resumen.creadas == 1
+    fila = PlantillaCatalogo.objects.get()
+    assert (fila.nombre, fila.idioma, fila.estado, fila.categoria) == (
+        "recordatorio_cita",
+        "es_MX",
+        "APPROVED",
+        "UTILITY",
+    )
+    assert (fila.meta_id, fila.parametros_cuerpo, fila.componentes) == ("HX0123456789abcdef", 2, [])
+    assert fila.cuerpo == "Hola {{1}}, tu cita es el {{2}}."
+    # Synced without components: the body's parameters are still known and checked.
+    with pytest.raises(VariablesError, match="espera 2 variable"):
+        enviar(TELEFONO, "recordatorio_cita", variables=["Ana"])
+    assert enviar(TELEFONO, "recordatorio_cita", variables=["Ana", "lunes"]).estado == "pendiente"
+    assert len(outbox) == 1
+
+
 def test_sincronizar__again_updates_rows_and_marks_the_missing_ones_deleted(meta, graph):
     en_catalogo("vehiculo_listo_cliente", estado="PENDING")
     en_catalogo("promocion_vieja")
     en_catalogo("promocion_vieja", cuenta="otra")  # another account's catalog is its own
     graph.get(LISTADO, json=pagina(plantilla_graph(estado="PAUSED")))
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert (resumen.creadas, resumen.actualizadas, resumen.retiradas) == (0, 1, 1)
     estados = dict(
@@ -349,7 +411,7 @@ def test_sincronizar__again_updates_rows_and_marks_the_missing_ones_deleted(meta
     )
     assert estados == {"vehiculo_listo_cliente": "PAUSED", "promocion_vieja": "DELETED"}
     vieja = PlantillaCatalogo.objects.get(cuenta="default", nombre="promocion_vieja")
-    assert vieja.motivo == templates_catalog.RETIRADA
+    assert vieja.motivo == templates.RETIRADA
     assert PlantillaCatalogo.objects.get(cuenta="otra").estado == "APPROVED"
 
 
@@ -360,7 +422,7 @@ def test_sincronizar__a_failed_page_writes_nothing(meta, graph):
     graph.get(LISTADO, json=pagina(plantilla_graph(estado="APPROVED"), despues="SIGUE"))
 
     with pytest.raises(TransientError):
-        templates_catalog.sincronizar("default")
+        templates.sincronizar("default")
 
     assert list(PlantillaCatalogo.objects.values_list("nombre", "estado")) == [
         ("vehiculo_listo_cliente", "PENDING")
@@ -372,7 +434,7 @@ def test_sincronizar__items_without_name_are_counted_and_skipped(meta, graph):
     del sin_nombre["name"]
     graph.get(LISTADO, json=pagina(sin_nombre, "no es un objeto", plantilla_graph("hello_world")))
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     # The backend drops what is not an object; the catalog skips what has no name.
     assert (resumen.creadas, resumen.ignoradas) == (1, 1)
@@ -381,7 +443,7 @@ def test_sincronizar__items_without_name_are_counted_and_skipped(meta, graph):
 
 def test_sincronizar__backend_that_cannot_list_raises_not_implemented():
     with pytest.raises(NotImplementedError, match="no puede listar plantillas"):
-        templates_catalog.sincronizar("default")  # the test settings' locmem backend
+        templates.sincronizar("default")  # the test settings' locmem backend
 
     assert not PlantillaCatalogo.objects.exists()
 
@@ -389,7 +451,7 @@ def test_sincronizar__backend_that_cannot_list_raises_not_implemented():
 def test_sincronizar__against_the_sandbox(meta_sandbox):
     meta_sandbox.plantillas = [plantilla_graph(), copy.deepcopy(COTIZACION)]
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert resumen.creadas == 2
     fila = PlantillaCatalogo.objects.get(nombre="cotizacion_lista_cliente")
@@ -403,7 +465,7 @@ def test_sincronizar__against_the_sandbox(meta_sandbox):
 def test_sincronizar__against_the_sandbox_reads_every_page(meta_sandbox):
     meta_sandbox.plantillas = [plantilla_graph(f"plantilla_{n:03d}") for n in range(130)]
 
-    resumen = templates_catalog.sincronizar("default")
+    resumen = templates.sincronizar("default")
 
     assert resumen.creadas == 130
     assert PlantillaCatalogo.objects.count() == 130
@@ -425,7 +487,7 @@ def test_sandbox_listing__pages_by_limit_with_cursors_and_next(sandbox):
 
     plantillas = backend.list_templates(limite=2)
 
-    assert [p["name"] for p in plantillas] == [f"p{n}" for n in range(5)]
+    assert [p.nombre for p in plantillas] == [f"p{n}" for n in range(5)]
     paginas = [p.respuesta for p in sandbox.requests]
     assert [len(p["data"]) for p in paginas] == [2, 2, 1]
     assert ["next" in p["paging"] for p in paginas] == [True, True, False]
@@ -699,7 +761,8 @@ def test_enviar_plantilla__named_mismatch_raises_naming_the_parameters(
     enviar, outbox, variables, mensaje
 ):
     PlantillaCatalogo.objects.create(
-        cuenta="default", **templates_catalog.campos_de_plantilla(COTIZACION)
+        cuenta="default",
+        **templates.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
     )
 
     with pytest.raises(VariablesError, match=mensaje):
@@ -711,7 +774,8 @@ def test_enviar_plantilla__named_mismatch_raises_naming_the_parameters(
 
 def test_enviar_plantilla__named_in_any_order_goes_out(enviar, outbox):
     PlantillaCatalogo.objects.create(
-        cuenta="default", **templates_catalog.campos_de_plantilla(COTIZACION)
+        cuenta="default",
+        **templates.campos_de_plantilla(meta_templates.plantilla_remota(COTIZACION)),
     )
 
     envio = enviar(
@@ -779,7 +843,7 @@ def test_enviar_plantilla__catalog_is_per_language_and_account(
 
 def test_enviar_plantilla__row_known_from_webhook_only_checks_status_not_variables(enviar, outbox):
     evento = EventoPlantilla(nombre="vehiculo_listo_cliente", idioma="es_MX", estado="APPROVED")
-    templates_catalog.aplicar_evento(evento, "default")
+    templates.aplicar_evento(evento, "default")
 
     envio = enviar(TELEFONO, "vehiculo_listo_cliente", variables=["solo una"])
 

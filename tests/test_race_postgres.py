@@ -13,10 +13,10 @@ from django.core import mail
 from django.db import connection
 
 from tests import backends_scripted as scripted
-from whatsapp_notify import delivery
-from whatsapp_notify.delivery import Resultado
-from whatsapp_notify.exceptions import classify
+from whatsapp_notify.backends.meta.errors import classify
 from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"

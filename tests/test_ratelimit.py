@@ -12,11 +12,12 @@ import pytest
 from django.utils import timezone
 
 from tests import backends_scripted as scripted
-from whatsapp_notify import delivery, enviar_plantilla, signals
+from whatsapp_notify import enviar_plantilla, signals
 from whatsapp_notify.conf import parse_rate
-from whatsapp_notify.delivery import Resultado
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
-from whatsapp_notify.ratelimit import LocalBucket, RateLimiter
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.outbound.delivery import Resultado
+from whatsapp_notify.outbound.ratelimit import LocalBucket, RateLimiter
 from whatsapp_notify.references import referencia_de
 
 SCRIPTED = "tests.backends_scripted.ScriptedBackend"

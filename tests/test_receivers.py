@@ -40,6 +40,8 @@ from whatsapp_notify.events import (
     Media,
 )
 from whatsapp_notify.exceptions import describe_error
+from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave
+from whatsapp_notify.inbound.media import MediaInvalido, descargar_media
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
     ClaseEnvio,
@@ -52,15 +54,8 @@ from whatsapp_notify.models import (
     MotivoOmision,
     OrigenConsentimiento,
 )
-from whatsapp_notify.receivers import (
-    Aplicados,
-    MediaInvalido,
-    aplicar,
-    descargar_media,
-    palabra_clave,
-    puede_pasar,
-)
 from whatsapp_notify.references import referencia_de
+from whatsapp_notify.states import puede_pasar
 
 DIGITOS = "525512345678"
 WA_ID = "5215512345678"  # how WhatsApp reports the same Mexican mobile
@@ -144,14 +139,18 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
     return EnvioWhatsApp.objects.get(pk=envio.pk)
 
 
-def consentimiento(categoria: str = "utility") -> ConsentimientoCliente:
-    return ConsentimientoCliente.objects.get(telefono=DIGITOS, categoria=categoria)
+def consentimiento(categoria: str = "utility", cuenta: str = "default") -> ConsentimientoCliente:
+    """The decision that holds for ``cuenta``: its own row, else the every-account row."""
+    filas = ConsentimientoCliente.objects.filter(telefono=DIGITOS, categoria=categoria)
+    return filas.filter(cuenta__in=[cuenta, ""]).order_by("-cuenta").first() or filas.get()
 
 
 def por_categoria() -> dict[str, str]:
-    return dict(
-        ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list("categoria", "estado")
+    """The estado that holds for account ``default``, by category."""
+    categorias = ConsentimientoCliente.objects.filter(telefono=DIGITOS).values_list(
+        "categoria", flat=True
     )
+    return {categoria: consentimiento(categoria).estado for categoria in set(categorias)}
 
 
 # -- statuses: forward transitions -----------------------------------------------------------
@@ -279,10 +278,15 @@ def test_estado__el_receptor_recibe_el_envio_ya_actualizado(t0):
 # -- statuses: failures ----------------------------------------------------------------------
 
 
-def test_estado__failed_guarda_codigo_titulo_y_detalle(cambios, t0):
+def test_estado__failed_guarda_codigo_titulo_y_el_texto_legible_del_proveedor(cambios, t0):
     envio = envio_en("enviado")
+    legible = "(#131026) No se pudo entregar. Detalle: Recipient cannot be reached."
     error = ErrorProveedor(
-        131026, "Message undeliverable", "Message undeliverable", "Recipient cannot be reached."
+        131026,
+        "Message undeliverable",
+        "Message undeliverable",
+        "Recipient cannot be reached.",
+        legible=legible,
     )
 
     aplicar([estado(FAILED, t0, errores=(error,))], "default")
@@ -292,9 +296,18 @@ def test_estado__failed_guarda_codigo_titulo_y_detalle(cambios, t0):
     assert guardado.fallido_en == t0
     assert guardado.error_codigo == 131026
     assert guardado.error_titulo == "Message undeliverable"
-    assert guardado.error_detalle == describe_error(131026, "Recipient cannot be reached.")
-    assert guardado.error_detalle.startswith("(#131026) No se pudo entregar")
+    assert guardado.error_detalle == legible
     assert cambios == [(envio.pk, "enviado", "fallido")]
+
+
+def test_estado__failed_sin_texto_legible_guarda_codigo_y_detalle_sin_leer_el_codigo(t0):
+    # The provider that parsed the event explains its codes; receivers never look them up.
+    envio = envio_en("enviado")
+    error = ErrorProveedor(131026, "Message undeliverable", details="Recipient cannot be reached.")
+
+    aplicar([estado(FAILED, t0, errores=(error,))], "default")
+
+    assert leer(envio).error_detalle == "(#131026) Recipient cannot be reached."
 
 
 def test_estado__failed_sin_errores_dice_que_fallo(t0):
@@ -508,7 +521,7 @@ def test_estado__de_otra_copia_registra_el_duplicado_sin_tocar_el_estado(
 
 def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado(DELIVERED, t0, wamid="wamid.de.otro.sistema")], "default")
 
@@ -519,7 +532,7 @@ def test_estado__de_un_mensaje_sin_envio_se_cuenta_desconocido(caplog, t0):
 
 def test_estado__nombre_desconocido_deja_el_envio_como_esta(caplog, cambios, t0):
     envio = envio_en("enviado")
-    caplog.set_level(logging.INFO, logger="whatsapp_notify.receivers")
+    caplog.set_level(logging.INFO, logger="whatsapp_notify.inbound.apply")
 
     aplicados = aplicar([estado("deleted", t0, precio_categoria="utility")], "default")
 
@@ -896,7 +909,7 @@ def test_palabra_clave__revocado_por_mensaje_omite_los_envios(wa_settings, t0):
 
     aplicar([mensaje("BAJA", t0)], "default")
 
-    assert tiene_consentimiento(DIGITOS) is False
+    assert tiene_consentimiento(DIGITOS, cuenta="default") is False
     envio = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
     assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
 
@@ -1004,7 +1017,7 @@ def test_aviso__se_registra_sin_telefonos(caplog):
     aplicados = aplicar([EventoError(numero_id="106540352242922", errores=(error,))], "default")
 
     assert (aplicados.avisos, aplicados.errores) == (1, 0)
-    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.receivers"]
+    [registro] = [r for r in caplog.records if r.name == "whatsapp_notify.inbound.apply"]
     assert registro.levelname == "WARNING"
     assert "#130429" in registro.getMessage()
     assert "5512345678" not in caplog.text
@@ -1385,3 +1398,12 @@ def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0,
     assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
     assert f"(#{codigo})" in fila.error_detalle
     assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length
+
+
+def test_descargar_media__la_ruta_de_antes_sigue_funcionando():
+    # whatsapp_notify.receivers.descargar_media was the documented path before inbound/.
+    from whatsapp_notify import receivers
+    from whatsapp_notify.inbound import media
+
+    assert receivers.descargar_media is media.descargar_media
+    assert receivers.MediaInvalido is media.MediaInvalido

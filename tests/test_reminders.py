@@ -15,9 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from tests.testapp.models import Cita, Cliente
-from whatsapp_notify import recordatorio, reminders, tasks
+from whatsapp_notify import recordatorio, tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from whatsapp_notify.scheduling import reminders
 from whatsapp_notify.signals import envio_estado_cambiado
+from whatsapp_notify.states import EN_ESPERA
 
 TELEFONO = "+52 55 1234 5678"
 H24, H1 = timedelta(hours=24), timedelta(hours=1)
@@ -77,7 +79,7 @@ def activos(cita: Cita) -> dict[str, list[EnvioWhatsApp]]:
     """The cita's programado/pendiente reminders by tipo (not the cancellation notice)."""
     por_tipo: dict[str, list[EnvioWhatsApp]] = {}
     for envio in EnvioWhatsApp.objects.filter(
-        object_id=str(cita.pk), estado__in=reminders.ACTIVOS, tipo__in=RECORDATORIOS
+        object_id=str(cita.pk), estado__in=EN_ESPERA, tipo__in=RECORDATORIOS
     ).order_by("programado_para"):
         por_tipo.setdefault(envio.tipo, []).append(envio)
     return por_tipo
@@ -372,7 +374,7 @@ def test_borrar__cancela_y_avisa_si_seguia_activa(
     with django_capture_on_commit_callbacks(execute=True):
         fresca(cita).delete()
 
-    assert not EnvioWhatsApp.objects.filter(object_id=str(pk), estado__in=reminders.ACTIVOS)
+    assert not EnvioWhatsApp.objects.filter(object_id=str(pk), estado__in=EN_ESPERA)
     assert EnvioWhatsApp.objects.filter(estado=EstadoEnvio.CANCELADO).count() == 2
     assert avisos().count() == int(avisa)
     assert [m.contenido.nombre for m in outbox] == ["cita_cancelada"] * avisa
@@ -539,7 +541,10 @@ def test_callable_que_falla__envio_omitido_y_el_guardado_sigue(
     declarar, cliente, outbox, caplog, etapa, tipo, enviados
 ):
     declarar(**{etapa: _falla})
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.reminders"), transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="whatsapp_notify.scheduling.reminders"),
+        transaction.atomic(),
+    ):
         cita = nueva_cita(cliente)
         cancelar(cita)
         otra = fresca(cita)
@@ -718,10 +723,10 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
     from django.db import models
     from django.test.utils import isolate_apps
 
-    from whatsapp_notify import triggers
+    from whatsapp_notify.scheduling import tracking
 
     with isolate_apps("tests.testapp") as registro:
-        monkeypatch.setattr(triggers, "apps", registro)
+        monkeypatch.setattr(tracking, "apps", registro)
         # The registry while INSTALLED_APPS are being imported.
         monkeypatch.setattr(registro, "models_ready", False)
         monkeypatch.setattr(registro, "ready", False)

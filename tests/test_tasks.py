@@ -6,6 +6,8 @@ Celery runs eagerly here (tests.settings); ``test_worker_redis.py`` runs a real 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -15,9 +17,12 @@ from django.utils import timezone
 from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
 from tests.test_delivery import webhooks_al_dia
-from whatsapp_notify import delivery, enviar_plantilla, inbound, tasks
-from whatsapp_notify.exceptions import AmbiguousError, TransientError, classify
+from whatsapp_notify import enviar_plantilla, tasks
+from whatsapp_notify.backends.meta.errors import classify
+from whatsapp_notify.exceptions import AmbiguousError, TransientError
+from whatsapp_notify.inbound import store
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, EventoWebhook, Mensaje
+from whatsapp_notify.outbound import delivery
 from whatsapp_notify.references import referencia_de
 
 TELEFONO = "+52 55 1234 5678"
@@ -300,6 +305,23 @@ def test_beat_schedule__nombra_tareas_registradas():
     assert nombres <= set(celery_app.tasks)
 
 
+def test_beat_schedule__se_importa_de_schedule_y_de_tasks():
+    # The README named whatsapp_notify.tasks.BEAT_SCHEDULE before schedule.py existed.
+    from whatsapp_notify import schedule
+
+    assert tasks.BEAT_SCHEDULE is schedule.BEAT_SCHEDULE
+
+
+def test_beat_schedule__importarlo_no_carga_modelos():
+    codigo = (
+        "import sys; from whatsapp_notify.schedule import BEAT_SCHEDULE; "
+        "assert 'whatsapp_notify.models' not in sys.modules, 'models cargado'"
+    )
+    resultado = subprocess.run([sys.executable, "-c", codigo], capture_output=True, text=True)
+
+    assert resultado.returncode == 0, resultado.stderr
+
+
 # -- webhooks: processing stored bodies ----------------------------------------------------
 
 
@@ -332,7 +354,7 @@ def guardar_webhook(wamid: str, recibido_hace: float = 0) -> EventoWebhook:
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": valor}]}],
     }
-    evento, _nuevo = inbound.guardar_evento("default", json.dumps(cuerpo).encode())
+    evento, _nuevo = store.guardar_evento("default", json.dumps(cuerpo).encode())
     EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace(recibido_hace))
     return evento
 

@@ -10,8 +10,9 @@ from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
 from tests.testapp.models import Cliente, Orden
-from whatsapp_notify import disparador, triggers
+from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from whatsapp_notify.scheduling import tracking, triggers
 
 TELEFONO = "+52 55 1234 5678"
 
@@ -221,7 +222,10 @@ def test_callable_que_falla__envio_omitido_y_el_guardado_sigue(
     declarar, orden, outbox, caplog, etapa
 ):
     declarar(**{etapa: _falla})
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.triggers"), transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="whatsapp_notify.scheduling.triggers"),
+        transaction.atomic(),
+    ):
         completar(orden)
         orden.notas = "el ERP sigue en su transacción"
         orden.save()
@@ -272,8 +276,8 @@ def test_otros_modelos__sin_snapshot_ni_consultas(declarar, cliente, django_asse
     with django_assert_num_queries(1):
         cliente.save()
 
-    assert triggers._PREVIO not in cliente.__dict__
-    assert triggers._PREVIO in Orden(numero="OT-9", cliente=cliente).__dict__
+    assert triggers.PREVIO not in cliente.__dict__
+    assert triggers.PREVIO in Orden(numero="OT-9", cliente=cliente).__dict__
     assert not EnvioWhatsApp.objects.exists()
 
 
@@ -348,7 +352,7 @@ def test_desconectar__deja_de_disparar_y_de_observar(declarar, orden):
     completar(orden)
 
     assert not EnvioWhatsApp.objects.exists()
-    assert triggers._PREVIO not in Orden.objects.get(pk=orden.pk).__dict__
+    assert triggers.PREVIO not in Orden.objects.get(pk=orden.pk).__dict__
 
 
 def test_declarar_con_la_clase_del_modelo__equivale_al_nombre(declarar):
@@ -418,7 +422,7 @@ def test_valor_fuera_de_las_opciones__falla_al_declarar(declarar):
 
 def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(declarar, monkeypatch):
     with isolate_apps("tests.testapp") as registro:
-        monkeypatch.setattr(triggers, "apps", registro)
+        monkeypatch.setattr(tracking, "apps", registro)
         # The registry while INSTALLED_APPS are being imported.
         monkeypatch.setattr(registro, "models_ready", False)
         monkeypatch.setattr(registro, "ready", False)
@@ -435,4 +439,4 @@ def test_declarado_antes_de_cargar_los_modelos__se_resuelve_al_registrarse(decla
                 return self.estado
 
         assert declarado.modelo is Tardia
-        assert triggers._PREVIO in Tardia(estado="ABIERTA").__dict__
+        assert triggers.PREVIO in Tardia(estado="ABIERTA").__dict__

@@ -22,8 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.celery_app import con_broker
-from whatsapp_notify import inbound, receivers, signals, tasks
+from whatsapp_notify import signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.inbound import apply, store
+from whatsapp_notify.inbound.views import WebhookView
 from whatsapp_notify.models import (
     Categoria,
     ConsentimientoCliente,
@@ -33,9 +35,8 @@ from whatsapp_notify.models import (
     EventoWebhook,
     Mensaje,
 )
-from whatsapp_notify.outbox import ventana_abierta
+from whatsapp_notify.outbound.outbox import ventana_abierta
 from whatsapp_notify.sandbox.schema import webhook_examples
-from whatsapp_notify.webhooks import WebhookView
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ SECRETO_SUCURSAL = "secreto-de-la-sucursal"
 VERIFICA_SUCURSAL = "verifica-sucursal"
 CLIENTE = "5215512345678"  # a wa_id as Meta reports a Mexican mobile
 WABA = "102290129340398"
-LOGGER = "whatsapp_notify.webhooks"
+LOGGER = "whatsapp_notify.inbound.views"
 
 
 def cuenta_meta(app_secret=SECRETO, verify_token=VERIFICA, phone_number_id="123") -> dict:
@@ -581,9 +582,9 @@ def test_post__si_aplicar_falla_responde_200_y_guarda_el_error(client, meta, mon
     def falla(eventos, cuenta):
         raise RuntimeError("fallo al aplicar")
 
-    monkeypatch.setattr(receivers, "aplicar", falla)
+    monkeypatch.setattr(apply, "aplicar", falla)
 
-    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.inbound"):
+    with caplog.at_level(logging.ERROR, logger="whatsapp_notify.inbound.store"):
         respuesta = publicar(client, RAW)
 
     assert respuesta.status_code == 200
@@ -607,14 +608,14 @@ def test_post__si_el_parser_falla_responde_200_y_guarda_el_error(client, meta, m
 
 
 def test_post__eventos_que_fallan_se_cuentan_en_el_error(client, meta, monkeypatch):
-    aplicar = receivers.aplicar
+    aplicar = apply.aplicar
 
     def con_un_fallo(eventos, cuenta):
         aplicados = aplicar(eventos, cuenta)
         aplicados.errores = 1
         return aplicados
 
-    monkeypatch.setattr(receivers, "aplicar", con_un_fallo)
+    monkeypatch.setattr(apply, "aplicar", con_un_fallo)
 
     assert publicar(client, RAW).status_code == 200
 
@@ -627,15 +628,15 @@ def test_procesar_evento_webhook__no_repite_uno_procesado_salvo_forzado(client, 
     publicar(client, RAW)
     evento = EventoWebhook.objects.get()
 
-    assert inbound.procesar_evento_webhook(evento.pk) is False
-    assert inbound.procesar_evento_webhook(evento.pk, forzar=True) is True
+    assert store.procesar_evento_webhook(evento.pk) is False
+    assert store.procesar_evento_webhook(evento.pk, forzar=True) is True
 
     assert Mensaje.objects.count() == 1
     assert senales == [("mensaje", "wamid.firma")]
 
 
 def test_procesar_evento_webhook__evento_inexistente(meta):
-    assert inbound.procesar_evento_webhook(999) is False
+    assert store.procesar_evento_webhook(999) is False
 
 
 # -- WEBHOOK_ASYNC -----------------------------------------------------------------------
@@ -695,7 +696,7 @@ def test_async__broker_caido_deja_el_evento_para_beat(
 
 def test_admin__lista_y_filtra_los_eventos_con_error(admin_client, meta, monkeypatch, client):
     publicar(client, RAW)
-    monkeypatch.setattr(receivers, "aplicar", lambda eventos, cuenta: 1 / 0)
+    monkeypatch.setattr(apply, "aplicar", lambda eventos, cuenta: 1 / 0)
     publicar(client, a_bytes(envoltura([mensajes(texto("wamid.otro"))])))
     con_error = EventoWebhook.objects.exclude(error="").get()
     changelist = reverse("admin:whatsapp_notify_eventowebhook_changelist")
@@ -712,7 +713,7 @@ def test_admin__lista_y_filtra_los_eventos_con_error(admin_client, meta, monkeyp
 def test_admin__reprocesar_aplica_de_nuevo_un_evento_con_error(
     admin_client, meta, monkeypatch, client
 ):
-    monkeypatch.setattr(receivers, "aplicar", lambda eventos, cuenta: 1 / 0)
+    monkeypatch.setattr(apply, "aplicar", lambda eventos, cuenta: 1 / 0)
     publicar(client, RAW)
     monkeypatch.undo()
     evento = EventoWebhook.objects.get()
@@ -826,20 +827,20 @@ def test_post__un_surrogate_suelto_en_el_error_de_un_estado_no_pierde_el_fallo(c
 
 def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta, monkeypatch):
     # A deadlock or a lost connection passes: the body stays unprocessed for Beat.
-    original = receivers._aplicar_mensaje
+    original = apply._aplicar_mensaje
 
     def bloqueado(*args, **kwargs):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(receivers, "_aplicar_mensaje", bloqueado)
+    monkeypatch.setattr(apply, "_aplicar_mensaje", bloqueado)
     assert publicar(client, EJEMPLOS["Text Message"]).status_code == 200
     evento = EventoWebhook.objects.get()
     assert (evento.procesado_en, Mensaje.objects.count()) == (None, 0)
     assert "1 de 1" in evento.error
 
-    monkeypatch.setattr(receivers, "_aplicar_mensaje", original)
-    assert inbound.eventos_por_reprocesar() == []  # not before REPROCESAR_TRAS
-    hace_rato = timezone.now() - inbound.REPROCESAR_TRAS - timedelta(seconds=1)
+    monkeypatch.setattr(apply, "_aplicar_mensaje", original)
+    assert store.eventos_por_reprocesar() == []  # not before REPROCESAR_TRAS
+    hace_rato = timezone.now() - store.REPROCESAR_TRAS - timedelta(seconds=1)
     EventoWebhook.objects.filter(pk=evento.pk).update(recibido_en=hace_rato)
     assert tasks.reprocesar_webhooks() == 1
 

@@ -19,7 +19,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy re-exports: importing the package must not import models before apps are ready.
     if name in {"enviar_plantilla", "enviar_documento", "enviar_texto"}:
-        from . import outbox
+        from .outbound import outbox
 
         return getattr(outbox, name)
     if name in {"otorgar_consentimiento", "revocar_consentimiento"}:
@@ -27,11 +27,11 @@ def __getattr__(name: str):
 
         return getattr(consent, name)
     if name == "disparador":
-        from .triggers import disparador
+        from .scheduling.triggers import disparador
 
         return disparador
     if name == "recordatorio":
-        from .reminders import recordatorio
+        from .scheduling.reminders import recordatorio
 
         return recordatorio
     raise AttributeError(f"module 'whatsapp_notify' has no attribute {name!r}")

@@ -22,7 +22,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import acciones, inbound
+from .conf import get_settings
+from .inbound import store
 from .models import (
     ConsentimientoCliente,
     EnvioWhatsApp,
@@ -36,6 +37,7 @@ from .models import (
     OrigenConsentimiento,
     Plantilla,
 )
+from .outbound import actions
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 COLORES_ESTADO = {
@@ -52,8 +54,8 @@ COLORES_ESTADO = {
 }
 
 RAZONES_NO_REENVIO = {
-    acciones.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
-    acciones.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
+    actions.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
+    actions.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
     MotivoOmision.ERROR_DISPARADOR: _(
         "el disparador no pudo preparar el mensaje; el ERP debe volver a dispararlo"
     ),
@@ -276,7 +278,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         inciertos = queryset.filter(estado=EstadoEnvio.INCIERTO)
         if request.POST.get("confirmar") != "si" and inciertos.exists():
             return self._confirmar_reenvio(request, queryset, inciertos)
-        resultado = acciones.reenviar(queryset)
+        resultado = actions.reenviar(queryset)
         if resultado.reenviados:
             self.message_user(request, _mensaje_reenviados(resultado.reenviados), messages.SUCCESS)
         for razon, cuantos in resultado.omitidos.items():
@@ -370,7 +372,20 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
 class ConsentimientoForm(forms.ModelForm):
     class Meta:
         model = ConsentimientoCliente
-        fields = ("telefono", "categoria", "estado", "origen", "evidencia")
+        fields = ("telefono", "categoria", "cuenta", "estado", "origen", "evidencia")
+
+    def clean_cuenta(self) -> str:
+        cuenta = self.cleaned_data["cuenta"]
+        if cuenta and cuenta not in get_settings().BACKENDS:
+            raise forms.ValidationError(
+                _(
+                    'No hay una cuenta %(cuenta)s en WHATSAPP_NOTIFY["BACKENDS"]; déjala vacía '
+                    "para todas."
+                ),
+                code="cuenta_desconocida",
+                params={"cuenta": cuenta},
+            )
+        return cuenta
 
     def clean_telefono(self) -> str:
         try:
@@ -388,13 +403,14 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
     list_display = (
         "telefono_enmascarado",
         "categoria",
+        "cuenta",
         "estado",
         "origen",
         "otorgado_en",
         "revocado_en",
         "actualizado_en",
     )
-    list_filter = ("categoria", "estado", "origen")
+    list_filter = ("categoria", "cuenta", "estado", "origen")
     search_fields = ("telefono",)
     show_full_result_count = False
     readonly_fields = ("otorgado_en", "revocado_en", "actualizado_en")
@@ -440,7 +456,7 @@ class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reanudar"), permissions=["reanudar"])
     def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:
-        reanudadas = acciones.reanudar(queryset.values_list("cuenta", flat=True))
+        reanudadas = actions.reanudar(queryset.values_list("cuenta", flat=True))
         if reanudadas:
             mensaje = ngettext(
                 "Cuenta reanudada: %(cuentas)s. Sus envíos en espera se despachan ahora.",
@@ -532,7 +548,7 @@ class EventoWebhookAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reprocesar"), permissions=["reprocesar"])
     def reprocesar(self, request: HttpRequest, queryset: QuerySet[EventoWebhook]) -> None:
-        resultado = inbound.reprocesar(queryset.values_list("pk", flat=True))
+        resultado = store.reprocesar(queryset.values_list("pk", flat=True))
         mensaje = ngettext(
             "%(n)d evento de webhook procesado de nuevo.",
             "%(n)d eventos de webhook procesados de nuevo.",
@@ -582,6 +598,7 @@ class PlantillaAdmin(SoloLecturaMixin, admin.ModelAdmin):
         "formato_parametros",
         "parametros_cuerpo",
         "nombres_parametros",
+        "cuerpo",
         "componentes",
         "sincronizada_en",
     )

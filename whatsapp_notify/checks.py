@@ -335,7 +335,7 @@ def _language(idioma) -> list[checks.CheckMessage]:
 
 def _disparadores(config) -> list[checks.CheckMessage]:
     """Disparadores and recordatorios must send through a configured account."""
-    from . import reminders, triggers
+    from .scheduling import reminders, triggers
 
     if not isinstance(config, dict):
         return []  # E002 already says how BACKENDS must look
@@ -362,7 +362,7 @@ def _disparadores(config) -> list[checks.CheckMessage]:
 @checks.register()
 def check_politica(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """E012: ``POLICY`` is None or the dotted path of an importable callable."""
-    from .operations import cargar_politica
+    from .outbound.maintenance import cargar_politica
 
     try:
         ruta = raw_user_settings().get("POLICY")

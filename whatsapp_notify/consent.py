@@ -7,6 +7,11 @@ row only lacks consent, which matters only under ``REQUIRE_CONSENT``.
 
 Without ``categoria``, :func:`otorgar_consentimiento` and :func:`revocar_consentimiento`
 record every category (what a single consent meant before categories existed).
+
+Consent is also kept per account (``cuenta``, a business number): without one, a row
+concerns every account. A send through an account reads both its own row and the
+every-account row of its category; a revocation in either stops it (stopping is the safe
+side), a grant in either is consent.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ def otorgar_consentimiento(
     evidencia: str = "",
     region: str | None = None,
     fecha: datetime | None = None,
+    cuenta: str | None = None,
 ) -> ConsentimientoCliente:
     """Record that ``telefono`` agreed to receive WhatsApp messages of ``categoria``.
 
     ``categoria`` is ``"utility"`` or ``"marketing"``; None (the default) records every
     category, with the same origin and evidence, and returns the ``utility`` row.
+    ``cuenta`` limits it to one account (alias of ``BACKENDS``); None: every account.
     ``fecha`` is when the customer agreed (default: now). For each row whose estado
     changes, ``signals.consentimiento_cambiado`` is sent.
 
@@ -50,7 +57,7 @@ def otorgar_consentimiento(
         ValueError: ``categoria`` is not a ``Categoria``.
     """
     estado = EstadoConsentimiento.OTORGADO
-    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha)
+    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha, cuenta)
 
 
 def revocar_consentimiento(
@@ -61,12 +68,14 @@ def revocar_consentimiento(
     evidencia: str = "",
     region: str | None = None,
     fecha: datetime | None = None,
+    cuenta: str | None = None,
 ) -> ConsentimientoCliente:
     """Record that ``telefono`` opted out of ``categoria``; its later sends are ``omitido``.
 
     The envíos of that category get motivo ``baja``, whatever ``REQUIRE_CONSENT`` says.
     ``categoria`` None (the default) revokes every category and returns the ``utility``
-    row. ``fecha`` is when the customer asked (default: now). For each row whose estado
+    row. ``cuenta`` limits it to one account; None (the default) stops every account.
+    ``fecha`` is when the customer asked (default: now). For each row whose estado
     changes, ``signals.consentimiento_cambiado`` is sent.
 
     Raises:
@@ -74,38 +83,51 @@ def revocar_consentimiento(
         ValueError: ``categoria`` is not a ``Categoria``.
     """
     estado = EstadoConsentimiento.REVOCADO
-    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha)
+    return _registrar(telefono, estado, categoria, origen, evidencia, region, fecha, cuenta)
 
 
-def estado_consentimiento(telefono: str, categoria: Categoria | str) -> str | None:
+def estado_consentimiento(
+    telefono: str, categoria: Categoria | str, *, cuenta: str | None = None
+) -> str | None:
     """The estado of the normalised ``telefono``'s consent for ``categoria``, or None.
 
-    One indexed query (unique ``telefono, categoria``): ``"otorgado"``, ``"revocado"``
-    (an explicit opt-out) or None when nothing was ever recorded.
+    ``"otorgado"``, ``"revocado"`` (an explicit opt-out) or None when nothing was ever
+    recorded. With ``cuenta``, that account's row and the every-account row both count,
+    and a revocation in either wins. One indexed query.
     """
-    return (
-        ConsentimientoCliente.objects.filter(telefono=telefono, categoria=categoria)
-        .values_list("estado", flat=True)
-        .first()
+    estados = set(
+        ConsentimientoCliente.objects.filter(
+            telefono=telefono, categoria=categoria, cuenta__in=_cuentas(cuenta)
+        ).values_list("estado", flat=True)
     )
+    if EstadoConsentimiento.REVOCADO in estados:
+        return EstadoConsentimiento.REVOCADO
+    return EstadoConsentimiento.OTORGADO if estados else None
 
 
-def pidio_baja(telefono: str, categoria: Categoria | str) -> bool:
+def pidio_baja(telefono: str, categoria: Categoria | str, *, cuenta: str | None = None) -> bool:
     """True when the normalised ``telefono`` explicitly opted out of ``categoria``."""
-    return estado_consentimiento(telefono, categoria) == EstadoConsentimiento.REVOCADO
+    estado = estado_consentimiento(telefono, categoria, cuenta=cuenta)
+    return estado == EstadoConsentimiento.REVOCADO
 
 
-def tiene_consentimiento(telefono: str, categoria: Categoria | str | None = None) -> bool:
+def tiene_consentimiento(
+    telefono: str, categoria: Categoria | str | None = None, *, cuenta: str | None = None
+) -> bool:
     """True when the normalised ``telefono`` has a granted consent for ``categoria``.
 
     Without ``categoria``: True only when every category is granted.
     """
-    if categoria is not None:
-        return estado_consentimiento(telefono, categoria) == EstadoConsentimiento.OTORGADO
-    otorgadas = ConsentimientoCliente.objects.filter(
-        telefono=telefono, estado=EstadoConsentimiento.OTORGADO
+    elegidas = categorias(categoria)
+    return all(
+        estado_consentimiento(telefono, una, cuenta=cuenta) == EstadoConsentimiento.OTORGADO
+        for una in elegidas
     )
-    return otorgadas.count() == len(CATEGORIAS)
+
+
+def _cuentas(cuenta: str | None) -> tuple[str, ...]:
+    """The ``cuenta`` values of the rows that concern ``cuenta`` (its own and every account's)."""
+    return ("", cuenta) if cuenta else ("",)
 
 
 def categorias(categoria: Categoria | str | None) -> tuple[str, ...]:
@@ -125,41 +147,52 @@ def categorias(categoria: Categoria | str | None) -> tuple[str, ...]:
 
 
 def _registrar(
-    telefono, estado, categoria, origen, evidencia, region, fecha
+    telefono, estado, categoria, origen, evidencia, region, fecha, cuenta
 ) -> ConsentimientoCliente:
     elegidas = categorias(categoria)
     digitos = normalizar(telefono, region)
     filas = [
-        _registrar_categoria(digitos, una, estado, origen, evidencia, fecha) for una in elegidas
+        _registrar_categoria(digitos, una, estado, origen, evidencia, fecha, cuenta or "")
+        for una in elegidas
     ]
     return filas[0]
 
 
 def _registrar_categoria(
-    digitos, categoria, estado, origen, evidencia, fecha
+    digitos, categoria, estado, origen, evidencia, fecha, cuenta
 ) -> ConsentimientoCliente:
     marca = "otorgado_en" if estado == EstadoConsentimiento.OTORGADO else "revocado_en"
     campos = {"estado": estado, "origen": origen, "evidencia": evidencia}
+    campos[marca] = fecha or timezone.now()
     with transaction.atomic():
         # Locked until the update: two concurrent changes each see the estado they replace.
-        anterior = (
-            ConsentimientoCliente.objects.select_for_update()
-            .filter(telefono=digitos, categoria=categoria)
-            .values_list("estado", flat=True)
-            .first()
+        filas = ConsentimientoCliente.objects.select_for_update().filter(
+            telefono=digitos, categoria=categoria
         )
+        anteriores = dict(filas.values_list("cuenta", "estado"))
         consentimiento, _ = ConsentimientoCliente.objects.update_or_create(
-            telefono=digitos,
-            categoria=categoria,
-            defaults={**campos, marca: fecha or timezone.now()},
+            telefono=digitos, categoria=categoria, cuenta=cuenta, defaults=campos
         )
-    if anterior != estado:
-        signals.enviar_seguro(
-            signals.consentimiento_cambiado,
-            ConsentimientoCliente,
-            consentimiento=consentimiento,
-            anterior=anterior,
-            origen=origen,
-            categoria=categoria,
-        )
+        # A decision for every account ("") replaces each account's own decision too.
+        cambiadas = [cuenta] if cuenta else list(anteriores.keys() | {""})
+        if not cuenta:
+            filas.exclude(cuenta="").update(**campos)
+    for fila in ConsentimientoCliente.objects.filter(
+        telefono=digitos, categoria=categoria, cuenta__in=cambiadas
+    ):
+        # What held for that account before: its own row, else the every-account row.
+        anterior = anteriores.get(fila.cuenta, anteriores.get(""))
+        if anterior != estado:
+            _avisar(fila, anterior, origen, categoria)
     return consentimiento
+
+
+def _avisar(consentimiento, anterior, origen, categoria) -> None:
+    signals.enviar_seguro(
+        signals.consentimiento_cambiado,
+        ConsentimientoCliente,
+        consentimiento=consentimiento,
+        anterior=anterior,
+        origen=origen,
+        categoria=categoria,
+    )

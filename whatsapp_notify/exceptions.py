@@ -1,9 +1,10 @@
-"""Error hierarchy and the one place where a provider error is classified.
+"""Error hierarchy: the shared classes every provider maps its errors onto.
 
-Classification follows the Graph error code table (Cloud API error codes): a code is
-*transient* (retry with backoff), *permanent* (fail the envío with a readable reason),
-*auth* (credentials or permissions: pause the account, alert once) or a *pair rate* limit
-(back off that recipient only). A timeout after the request left is *ambiguous*.
+A provider error is *transient* (retry with backoff), *permanent* (fail the envío with a
+readable reason), *auth* (credentials or permissions: pause the account, alert once) or a
+*pair rate* limit (back off that recipient only). A timeout after the request left is
+*ambiguous*. Each provider classifies its own codes once (its ``errors`` module, through
+``BaseBackend.classify``); :func:`classify` here knows only HTTP statuses.
 """
 
 from __future__ import annotations
@@ -82,14 +83,30 @@ class WebhookMalformado(WhatsAppError, ValueError):
     """A webhook body that is not a JSON object (well signed or not): 400."""
 
 
+class SuscripcionError(WhatsAppError):
+    """The provider will not call this account's webhook (``BaseBackend.check_subscription``).
+
+    Attributes:
+        arreglo: what to do about it: a sentence, or a command to paste (never a secret).
+        aviso: True when the subscription could not be checked at all (a warning, not an
+            error): an optional setting it needs is missing.
+    """
+
+    def __init__(self, mensaje: str, arreglo: str = "", *, aviso: bool = False):
+        super().__init__(mensaje)
+        self.arreglo = arreglo
+        self.aviso = aviso
+
+
 class ProviderError(WhatsAppError):
     """The provider refused or could not take a request.
 
     Attributes:
-        code: provider error code (Graph ``error.code``), or None for transport errors.
-        detail: provider detail (``error_data.details`` or the message).
+        code: provider error code, or None for transport errors.
+        detail: provider detail (the explanation that came with the code).
         http_status: HTTP status of the response, None when no response arrived.
-        trace_id: provider trace id (``fbtrace_id``) to quote to support.
+        trace_id: provider trace id to quote to support.
+        legible: the classifying provider's readable sentence ("" for the generic one).
     """
 
     retryable = False
@@ -102,17 +119,23 @@ class ProviderError(WhatsAppError):
         detail: str = "",
         http_status: int | None = None,
         trace_id: str = "",
+        legible: str = "",
     ):
         super().__init__(message or detail or f"Error del proveedor (código {code})")
         self.code = code
         self.detail = detail
         self.http_status = http_status
         self.trace_id = trace_id
+        self.legible = legible
 
     @property
     def readable(self) -> str:
-        """A Spanish sentence for the admin and the envío's ``error_detalle``."""
-        return describe_error(self.code, self.detail or str(self))
+        """A Spanish sentence for the admin and the envío's ``error_detalle``.
+
+        The provider's own (``legible``, set when it classified the error), else
+        :func:`describe_error`'s ``"(#code) detail"``.
+        """
+        return self.legible or describe_error(self.code, self.detail or str(self))
 
 
 class TransientError(ProviderError):
@@ -122,7 +145,7 @@ class TransientError(ProviderError):
 
 
 class PairRateLimitError(TransientError):
-    """131056: too many messages to the same recipient; back off that recipient only."""
+    """Too many messages to the same recipient; back off that recipient only."""
 
 
 class AmbiguousError(TransientError):
@@ -137,71 +160,17 @@ class AuthError(ProviderError):
     """Credentials, permissions or account-wide problems: pause the account and alert."""
 
 
-# Graph codes, from the Cloud API error code reference.
-TRANSIENT_CODES = frozenset(
-    {1, 2, 4, 17, 32, 613, 80007, 130429, 131000, 131016, 131057, 133004, 133015, 133016, 2494100}
-)
-PAIR_RATE_CODES = frozenset({131056})
-AUTH_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
-# Account-wide problems: every send of the account would fail the same way (blocked or
-# locked account, billing, unregistered number), so they pause it like an auth error.
-ACCOUNT_CODES = frozenset({368, 131005, 131031, 131037, 131042, 131045, 133010})
-
 ERROR_GENERICO = _("Error del proveedor.")
-
-# Readable Spanish messages for the codes an ERP user is likely to meet.
-ERROR_MESSAGES = {
-    0: _("El token de acceso no es válido, expiró o fue revocado."),
-    1: _("Solicitud inválida o error temporal del servidor de Meta."),
-    2: _("El servicio de Meta no está disponible temporalmente."),
-    3: _("La aplicación no tiene permiso para esta operación."),
-    4: _("Se alcanzó el límite de llamadas de la aplicación."),
-    10: _("Permiso denegado: revisa los permisos de la aplicación."),
-    100: _("Parámetro inválido en la solicitud."),
-    190: _("El token de acceso expiró: genera uno nuevo (usuario del sistema)."),
-    130429: _("Se alcanzó el límite de mensajes por segundo del número."),
-    130472: _("El número del cliente participa en un experimento de Meta; no se envió."),
-    131000: _("Error desconocido en Meta."),
-    131008: _("Falta un parámetro obligatorio."),
-    131009: _("Un valor de parámetro no es válido (revisa el teléfono)."),
-    131016: _("El servicio de Meta no está disponible temporalmente."),
-    131021: _("El destinatario es el mismo número que envía."),
-    131026: _("No se pudo entregar: el número no usa WhatsApp o su aplicación es antigua."),
-    131030: _("El número no está en la lista de destinatarios permitidos de prueba."),
-    131031: _("La cuenta de WhatsApp Business está bloqueada."),
-    131037: _("El número no tiene un nombre visible aprobado."),
-    131042: _("Hay un problema con el método de pago de la cuenta."),
-    131045: _("El número no está bien registrado (certificado)."),
-    131047: _("Pasaron más de 24 horas desde el último mensaje del cliente: usa una plantilla."),
-    131048: _("Límite por spam: demasiados mensajes bloqueados o reportados."),
-    131049: _("Meta no entregó el mensaje para cuidar la experiencia del usuario."),
-    131050: _("El cliente dejó de recibir mensajes de marketing."),
-    131051: _("Tipo de mensaje no soportado."),
-    131053: _("No se pudo subir el archivo (tipo, tamaño o formato)."),
-    131056: _("Demasiados mensajes seguidos al mismo cliente."),
-    131057: _("La cuenta está en mantenimiento."),
-    132000: _("El número de variables no coincide con la plantilla."),
-    132001: _("La plantilla no existe en ese idioma o no está aprobada."),
-    132005: _("El texto de la plantilla con variables es demasiado largo."),
-    132007: _("El contenido viola la política de formato de plantillas."),
-    132012: _("El formato de un parámetro no coincide con la plantilla."),
-    132015: _("La plantilla está pausada por baja calidad."),
-    132016: _("La plantilla fue deshabilitada."),
-    132018: _("Una variable tiene saltos de línea, tabuladores o demasiados espacios."),
-    133004: _("El servidor de Meta no está disponible temporalmente."),
-    135000: _("Error genérico del usuario en los parámetros."),
-    133010: _("El número no está registrado en la plataforma."),
-    368: _("La cuenta está bloqueada temporalmente por infringir políticas."),
-    131005: _("Acceso denegado: revisa los permisos del token."),
-}
 
 
 def describe_error(code: int | None, detail: str = "") -> str:
-    """Return ``"(#code) Spanish sentence. Detalle: detail"`` for ``error_detalle``."""
+    """The generic readable text of an error: ``"(#code) detail"``; ``detail`` without a code.
+
+    A provider gives a better sentence for its own codes (``BaseBackend.describe_error``).
+    """
     if code is None:
         return detail
-    text = f"(#{code}) {ERROR_MESSAGES.get(code, ERROR_GENERICO)}"
-    return f"{text} Detalle: {detail}" if detail else text
+    return f"(#{code}) {detail or ERROR_GENERICO}"
 
 
 def classify(
@@ -212,24 +181,16 @@ def classify(
     message: str = "",
     trace_id: str = "",
 ) -> ProviderError:
-    """Build the right ``ProviderError`` subclass for a provider answer.
+    """The shared error for a provider answer, by its HTTP status alone; ``code`` is kept.
 
-    A known code decides; without one, HTTP 5xx and 429 are transient, 401/403 are auth,
-    any other status is permanent.
+    HTTP 5xx, 429 and no answer at all are transient, 401/403 are auth, any other status
+    is permanent. A provider that knows its codes classifies them first (its ``errors``).
     """
     kwargs = {"code": code, "detail": detail, "http_status": http_status, "trace_id": trace_id}
-    return _error_class(code, http_status)(message, **kwargs)
+    return _error_class(http_status)(message, **kwargs)
 
 
-def _error_class(code: int | None, http_status: int | None) -> type[ProviderError]:
-    if code is not None:
-        if code in PAIR_RATE_CODES:
-            return PairRateLimitError
-        if code in TRANSIENT_CODES:
-            return TransientError
-        if code in AUTH_CODES or code in ACCOUNT_CODES:
-            return AuthError
-        return PermanentError
+def _error_class(http_status: int | None) -> type[ProviderError]:
     if http_status is None or http_status >= 500 or http_status == 429:
         return TransientError
     if http_status in (401, 403):

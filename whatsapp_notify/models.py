@@ -181,19 +181,10 @@ class EnvioWhatsApp(models.Model):
     @property
     def terminado(self) -> bool:
         """True when nothing more will be attempted for this envío."""
+        # Imported here: states reads EstadoEnvio from this module.
+        from .states import TERMINALES
+
         return self.estado in TERMINALES
-
-
-TERMINALES = frozenset(
-    {
-        EstadoEnvio.ENVIADO,
-        EstadoEnvio.ENTREGADO,
-        EstadoEnvio.LEIDO,
-        EstadoEnvio.FALLIDO,
-        EstadoEnvio.OMITIDO,
-        EstadoEnvio.CANCELADO,
-    }
-)
 
 
 class Direccion(models.TextChoices):
@@ -265,8 +256,20 @@ class OrigenConsentimiento(models.TextChoices):
 
 
 class ConsentimientoCliente(models.Model):
-    """Opt-in / opt-out of one phone number for one category, with origin and evidence."""
+    """Opt-in / opt-out of one phone number for one category, with origin and evidence.
 
+    ``cuenta`` is the account (business number) it concerns; "" means every account (what
+    the ERP records without naming one). A customer's own decision in WhatsApp (``BAJA``,
+    a provider's stop) concerns the account it was sent to.
+    """
+
+    cuenta = models.CharField(
+        _("cuenta"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_('Alias de la cuenta en WHATSAPP_NOTIFY["BACKENDS"]; vacío: todas.'),
+    )
     telefono = models.CharField(_("teléfono"), max_length=20)
     categoria = models.CharField(
         _("categoría"), max_length=16, choices=Categoria.choices, default=Categoria.UTILITY
@@ -286,12 +289,13 @@ class ConsentimientoCliente(models.Model):
         ordering = ["-actualizado_en"]
         constraints = [
             models.UniqueConstraint(
-                fields=["telefono", "categoria"], name="wn_consentimiento_tel_categoria"
+                fields=["telefono", "categoria", "cuenta"], name="wn_consentimiento_tel_cat_cuenta"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{mask(self.telefono)} ({self.categoria}): {self.get_estado_display()}"
+        donde = f", {self.cuenta}" if self.cuenta else ""
+        return f"{mask(self.telefono)} ({self.categoria}{donde}): {self.get_estado_display()}"
 
     @property
     def vigente(self) -> bool:
@@ -384,6 +388,9 @@ class Plantilla(models.Model):
     )
     parametros_cuerpo = models.PositiveSmallIntegerField(_("parámetros del cuerpo"), default=0)
     nombres_parametros = models.JSONField(_("nombres de parámetros"), default=list, blank=True)
+    # The body text with its placeholders, as the provider lists it (rendered where the
+    # provider has no templates of its own).
+    cuerpo = models.TextField(_("cuerpo"), blank=True)
     componentes = models.JSONField(_("componentes"), default=list, blank=True)
     motivo = models.CharField(_("motivo de Meta"), max_length=255, blank=True)
     sincronizada_en = models.DateTimeField(_("sincronizada"), default=timezone.now)

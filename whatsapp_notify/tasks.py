@@ -1,11 +1,11 @@
-"""Thin Celery tasks over ``delivery`` and the Beat schedule the host merges.
+"""Thin Celery tasks over ``outbound.delivery``, ``inbound.store`` and ``outbound.maintenance``.
 
 Tasks carry only the envío id; the row is the truth. With ``task_always_eager`` (the
 zero-set-up default) retries are not chained in-process: the Beat task
 ``whatsapp_notify.despachar`` picks them up when due.
 
-Importing this module does not import models, so a host's ``celery.py`` can import
-``BEAT_SCHEDULE`` at module level, before Django is set up.
+Importing this module does not import models. The Beat schedule is in ``schedule``;
+``BEAT_SCHEDULE`` stays importable from here for the hosts that import it from this module.
 """
 
 from __future__ import annotations
@@ -19,33 +19,13 @@ from datetime import datetime
 from functools import partial
 
 from celery import current_app, shared_task
-from celery.schedules import crontab
 from django.db import transaction
 from django.utils import timezone
 
 from .conf import get_settings
+from .schedule import BEAT_SCHEDULE as BEAT_SCHEDULE  # the README named this path once
 
 logger = logging.getLogger(__name__)
-
-#: Merge into your Celery app: ``app.conf.beat_schedule.update(BEAT_SCHEDULE)``.
-BEAT_SCHEDULE = {
-    "whatsapp_notify.despachar": {"task": "whatsapp_notify.despachar", "schedule": 60.0},
-    "whatsapp_notify.comprobar_cuentas": {
-        "task": "whatsapp_notify.comprobar_cuentas",
-        "schedule": 60.0,
-    },
-    "whatsapp_notify.reprocesar_webhooks": {
-        "task": "whatsapp_notify.reprocesar_webhooks",
-        "schedule": 60.0,
-    },
-    # Daily at 03:17 in Celery's timezone (CELERY_TIMEZONE): a quiet hour, off the full hour
-    # other nightly jobs pick.
-    "whatsapp_notify.purgar": {
-        "task": "whatsapp_notify.purgar",
-        "schedule": crontab(hour=3, minute=17),
-    },
-    "whatsapp_notify.alerta_fallos": {"task": "whatsapp_notify.alerta_fallos", "schedule": 300.0},
-}
 
 
 def al_confirmar(funcion: Callable[..., object], *args: int) -> None:
@@ -253,7 +233,7 @@ _broker = _Interruptor()
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
 def enviar_envio(envio_id: int) -> str:
     """Deliver one envío (one attempt); schedule the next attempt when one is due."""
-    from . import delivery
+    from .outbound import delivery
 
     intento = delivery.entregar(envio_id)
     if intento.resultado == delivery.Resultado.REINTENTO and intento.proximo_intento:
@@ -264,7 +244,7 @@ def enviar_envio(envio_id: int) -> str:
 @shared_task(name="whatsapp_notify.despachar", ignore_result=True)
 def despachar() -> int:
     """Re-dispatch due envíos whose task was lost (broker down, worker killed)."""
-    from . import delivery
+    from .outbound import delivery
 
     ids = delivery.envios_por_despachar()
     for envio_id in ids:
@@ -277,7 +257,7 @@ def despachar() -> int:
 @shared_task(name="whatsapp_notify.comprobar_cuentas", ignore_result=True)
 def comprobar_cuentas() -> list[str]:
     """Probe paused accounts; resumed ones get their waiting envíos dispatched."""
-    from . import delivery
+    from .outbound import delivery
 
     reanudadas = delivery.comprobar_cuentas_pausadas()
     if reanudadas:
@@ -288,17 +268,17 @@ def comprobar_cuentas() -> list[str]:
 @shared_task(name="whatsapp_notify.procesar_webhook", ignore_result=True)
 def procesar_webhook(evento_id: int) -> bool:
     """Apply one stored webhook body (``EventoWebhook``); False when it was already done."""
-    from . import inbound
+    from .inbound import store
 
-    return inbound.procesar_evento_webhook(evento_id)
+    return store.procesar_evento_webhook(evento_id)
 
 
 @shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)
 def reprocesar_webhooks() -> int:
     """Apply webhook bodies left unprocessed for over a minute (their task was lost)."""
-    from . import inbound
+    from .inbound import store
 
-    procesados = sum(map(inbound.procesar_evento_webhook, inbound.eventos_por_reprocesar()))
+    procesados = sum(map(store.procesar_evento_webhook, store.eventos_por_reprocesar()))
     if procesados:
         logger.info("Procesados %s eventos de webhook pendientes", procesados)
     return procesados
@@ -307,14 +287,14 @@ def reprocesar_webhooks() -> int:
 @shared_task(name="whatsapp_notify.purgar", ignore_result=True)
 def purgar() -> dict[str, int]:
     """Delete envíos, webhook bodies, messages and files older than ``RETENTION_DAYS``."""
-    from . import operations
+    from .outbound import maintenance
 
-    return operations.purgar()._asdict()
+    return maintenance.purgar()._asdict()
 
 
 @shared_task(name="whatsapp_notify.alerta_fallos", ignore_result=True)
 def alerta_fallos() -> bool:
     """E-mail the admins (once per ``FAILURE_WINDOW``) when too many envíos failed."""
-    from . import operations
+    from .outbound import maintenance
 
-    return operations.alertar_fallos()
+    return maintenance.alertar_fallos()

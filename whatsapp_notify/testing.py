@@ -34,13 +34,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.test.utils import TestContextDecorator, override_settings
 
-from . import delivery
 from .backends import backend_class, locmem
 from .backends.locmem import LocmemBackend, SentMessage
 from .conf import DEFAULT_ALIAS, SETTING_NAME, get_settings
 from .exceptions import ConfigurationError
 from .messages import Botones, Documento, Lista, Plantilla, Texto, normalizar_variables
 from .models import EnvioWhatsApp
+from .outbound import delivery
 from .phones import normalizar
 from .references import envio_referido
 

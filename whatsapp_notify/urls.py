@@ -7,7 +7,7 @@ any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notif
 from django.urls import path
 
 from .conf import DEFAULT_ALIAS
-from .webhooks import WebhookView
+from .inbound.views import WebhookView
 
 app_name = "whatsapp_notify"
 

@@ -21,9 +21,10 @@ import responses
 from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 
-from whatsapp_notify.backends import meta_webhooks
 from whatsapp_notify.backends.base import BaseBackend, WebhookRequest
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.backends.meta import webhooks as meta_webhooks
+from whatsapp_notify.backends.meta.errors import describe_error
 from whatsapp_notify.events import (
     BAJA_MARKETING,
     FAILED,
@@ -44,7 +45,6 @@ from whatsapp_notify.exceptions import (
     WebhookMalformado,
     WebhookRechazado,
     WhatsAppError,
-    describe_error,
 )
 from whatsapp_notify.sandbox.schema import webhook_examples
 

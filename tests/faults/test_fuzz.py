@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from whatsapp_notify import enviar_plantilla, enviar_texto
 from whatsapp_notify.backends import locmem
 from whatsapp_notify.backends.meta import MetaBackend
-from whatsapp_notify.delivery import construir_salida
 from whatsapp_notify.messages import Plantilla, Texto
 from whatsapp_notify.models import (
     ConsentimientoCliente,
@@ -33,6 +32,7 @@ from whatsapp_notify.models import (
     EventoWebhook,
     Mensaje,
 )
+from whatsapp_notify.outbound.delivery import construir_salida
 from whatsapp_notify.references import referencia_de
 from whatsapp_notify.sandbox import firmar, schema
 

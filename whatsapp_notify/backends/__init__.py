@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..conf import get_settings
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, describe_error
 
 if TYPE_CHECKING:
     from ..events import Evento
@@ -77,6 +77,18 @@ class BackendHandler:
             if type(otro) is type(receptor) and clave in otro.account_keys():
                 return alias
         return cuenta
+
+    def describe_error(self, alias: str, code: int | None, detail: str = "") -> str:
+        """Account ``alias``'s readable sentence for a provider error code.
+
+        Its backend's own (:meth:`BaseBackend.describe_error`); the generic
+        ``"(#code) detail"`` for an account since removed from the settings.
+        """
+        try:
+            backend = self[alias]
+        except ImproperlyConfigured:
+            return describe_error(code, detail)
+        return backend.describe_error(code, detail)
 
     def reset(self) -> None:
         """Close and forget this thread's instances (other threads rebuild lazily)."""

@@ -418,11 +418,11 @@ class BaseBackend:
         A provider maps its own codes (its ``errors`` module); the default knows only HTTP.
         """
         return classify(
-            None, http_status=http_status, detail=detail, message=message, trace_id=trace_id
+            code, http_status=http_status, detail=detail, message=message, trace_id=trace_id
         )
 
     def describe_error(self, code: int | None, detail: str = "") -> str:
-        """A readable sentence for ``error_detalle``: ``"(#code) sentence. Detalle: ..."``."""
+        """A readable sentence for ``error_detalle``; the default is ``"(#code) detail"``."""
         return describe_error(code, detail)
 
     # -- optional capabilities -----------------------------------------------------------
@@ -440,8 +440,8 @@ class BaseBackend:
         """The bytes and MIME type of an inbound media file."""
         raise self.no_capability("descargar archivos recibidos")
 
-    def list_templates(self, *, limite: int = 100) -> list[dict[str, Any]]:
-        """The provider's templates, as it describes them (see ``templates_catalog``)."""
+    def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:
+        """Every template of the account, read into the shared shape the catalog stores."""
         raise self.no_capability("listar plantillas")
 
     def mark_read(self, wamid: str) -> None:
@@ -452,8 +452,17 @@ class BaseBackend:
         """Show the typing indicator in answer to an inbound message."""
         raise self.no_capability("mostrar «escribiendo…»")
 
-    def check_subscription(self) -> str:
-        """Check that the provider will call this account's webhook; return a description."""
+    def check_subscription(self, url: str = "") -> str:
+        """Check that the provider will call this account's webhook; return a description.
+
+        ``url`` is the public webhook URL the operator expects, when known: a provider that
+        records where it posts compares the two.
+
+        Raises:
+            SuscripcionError: it will not (nothing subscribed, another URL), with the fix;
+                ``aviso`` when it cannot be checked (an optional setting is missing).
+            ProviderError: the provider could not be asked.
+        """
         raise self.no_capability("revisar la suscripción del webhook")
 
     def no_capability(self, que: str) -> UnsupportedCapability:

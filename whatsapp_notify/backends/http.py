@@ -18,7 +18,7 @@ import requests
 from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
 
 from .. import __version__
-from ..exceptions import AmbiguousError, ConfigurationError, ProviderError, TransientError, classify
+from ..exceptions import AmbiguousError, ConfigurationError, ProviderError, TransientError
 from .base import BaseBackend
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class HttpBackend(BaseBackend):
 
     def parse_error(self, response: requests.Response) -> ProviderError:
         """Turn an error response into a classified exception (by HTTP status here)."""
-        return classify(
+        return self.classify(
             None,
             http_status=response.status_code,
             message=f"{self._donde()} respondió HTTP {response.status_code}.",
@@ -87,7 +87,7 @@ class HttpBackend(BaseBackend):
                 DNS, connect timeout) or it answered 5xx/429 or a transient code.
             AmbiguousError: the request may have reached the provider (read timeout,
                 broken or unreadable answer).
-            ProviderError: the provider refused it (subclass from ``classify``).
+            ProviderError: the provider refused it (subclass from :meth:`classify`).
             ConfigurationError: the URL cannot be requested at all, or a credential is
                 missing (nothing is sent).
         """
@@ -147,6 +147,7 @@ class HttpBackend(BaseBackend):
         """Scrub secrets from ``error``, log it once (without payload) and return it."""
         error.args = tuple(self.scrub(str(arg)) for arg in error.args)
         error.detail = self.scrub(error.detail)
+        error.legible = self.scrub(error.legible)
         logger.warning(
             "%s %s %s falló: %s (HTTP %s, código %s, traza %s)",
             self.alias,

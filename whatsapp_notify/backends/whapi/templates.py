@@ -18,7 +18,7 @@ from ...exceptions import MessageError, VariablesError
 from ...messages import Plantilla, Variables
 from ..base import UnsupportedContent
 
-# {{1}}, {{ 2 }}, {{nombre_cliente}}: as the catalog reads them (templates_catalog).
+# {{1}}, {{ 2 }}, {{nombre_cliente}}: as the catalog reads them (whatsapp_notify.templates).
 _PARAMETRO = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 

@@ -23,9 +23,9 @@ from django.utils import timezone
 from ...backends import backends
 from ...backends.base import BaseBackend, PassThroughBackend
 from ...conf import DEFAULT_ALIAS, get_settings
-from ...exceptions import AuthError, ProviderError, TransientError
+from ...exceptions import AuthError, ProviderError, SuscripcionError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
-from ...reconciliation import AVISADO, RETENIDO
+from ...outbound.reconciliation import AVISADO, RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
@@ -143,12 +143,12 @@ def revisar_cuenta(alias: str, sitio: str, timeout: float, ajustes_ok: bool = Tr
         return [Linea(ERROR, _etiqueta("credenciales", alias), detalle, fix)]
     credenciales = revisar_credenciales(backend)
     # Refused credentials would fail the subscription query too: one cause, one line.
-    graph = credenciales.nivel != ERROR
+    preguntar = credenciales.nivel != ERROR
     return [
         credenciales,
         *revisar_pausa(alias),
         *revisar_reconciliacion(alias),
-        *revisar_webhook(backend, sitio, timeout, graph),
+        *revisar_webhook(backend, sitio, timeout, preguntar),
     ]
 
 
@@ -251,11 +251,11 @@ def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
 
 
 def revisar_webhook(
-    backend: BaseBackend, sitio: str, timeout: float, graph: bool = True
+    backend: BaseBackend, sitio: str, timeout: float, preguntar: bool = True
 ) -> list[Linea]:
-    """The URL route, Meta's handshake on ``sitio`` (if given) and the WABA subscription.
+    """The URL route, the handshake on ``sitio`` (if given) and the provider's subscription.
 
-    ``graph`` False leaves out the subscription (the credentials already failed).
+    ``preguntar`` False leaves out the subscription (the credentials already failed).
     """
     nombre = _etiqueta("webhook", backend.alias)
     try:
@@ -268,7 +268,7 @@ def revisar_webhook(
         lineas = [Linea(OK, nombre, f"ruta {ruta} (usa --sitio para probar el handshake)")]
     else:
         lineas = revisar_handshake(backend, nombre, sitio.rstrip("/") + ruta, timeout)
-    if graph and hasattr(backend, "subscribed_apps"):
+    if preguntar and backend.supports("check_subscription"):
         esperada = sitio.rstrip("/") + ruta if sitio else ""
         lineas.append(revisar_suscripcion(backend, nombre, esperada))
     return lineas
@@ -325,41 +325,15 @@ def _handshake(nombre: str, url: str, token: str, timeout: float) -> Linea:
     return Linea(OK, nombre, f"{url} responde al handshake de Meta")
 
 
-def revisar_suscripcion(backend: Any, nombre: str, esperada: str) -> Linea:
-    """The WABA must have an app subscribed, and no override sending webhooks elsewhere."""
-    if not backend.options.get("BUSINESS_ACCOUNT_ID"):
-        detalle = "sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA"
-        return Linea(WARN, nombre, detalle, _opcion(backend, "BUSINESS_ACCOUNT_ID"))
+def revisar_suscripcion(backend: BaseBackend, nombre: str, esperada: str) -> Linea:
+    """The backend's ``check_subscription``: will the provider call this webhook?"""
     try:
-        apps = backend.subscribed_apps()
+        detalle = backend.check_subscription(esperada) if esperada else backend.check_subscription()
+    except SuscripcionError as exc:
+        return Linea(WARN if exc.aviso else ERROR, nombre, str(exc), exc.arreglo)
     except ProviderError as exc:
-        fix = "el token necesita el permiso whatsapp_business_management sobre esta WABA; " + (
-            _opcion(backend, "BUSINESS_ACCOUNT_ID")
-        )
-        return Linea(ERROR, nombre, f"no se pudo leer subscribed_apps: {exc.readable}", fix)
-    if not apps:
-        return Linea(
-            ERROR,
-            nombre,
-            "ninguna app está suscrita a la WABA: Meta no enviará webhooks",
-            _suscribir(backend),
-        )
-    desvio = next((app for app in apps if app.override_callback_uri), None)
-    if desvio and esperada and desvio.override_callback_uri != esperada:
-        detalle = f"la WABA envía los webhooks a {desvio.override_callback_uri}, no a {esperada}"
-        return Linea(ERROR, nombre, detalle, _suscribir(backend, esperada))
-    suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
-    return Linea(OK, nombre, f"app(s) suscrita(s) a la WABA: {suscritas}")
-
-
-def _suscribir(backend: Any, url: str = "") -> str:
-    # The token is never printed: the operator pastes their own.
-    base = str(backend.options.get("BASE_URL") or "https://graph.facebook.com").rstrip("/")
-    datos = f" -d override_callback_uri={url} -d verify_token=<VERIFY_TOKEN>" if url else ""
-    return (
-        f"curl -X POST '{base}{backend.ruta_waba('subscribed_apps')}' "
-        f"-H 'Authorization: Bearer <ACCESS_TOKEN>'{datos}"
-    )
+        return Linea(ERROR, nombre, f"no se pudo comprobar la suscripción: {exc.readable}")
+    return Linea(OK, nombre, detalle)
 
 
 # -- Redis and the worker ----------------------------------------------------------------

@@ -12,9 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from ...acciones import EN_CURSO, YA_ENVIADO, reenviar
 from ...conf import get_settings
 from ...models import EnvioWhatsApp, EstadoEnvio
+from ...outbound.actions import EN_CURSO, YA_ENVIADO, reenviar
 from ..salida import Linea, Nivel, escribir, fecha, motivo_legible, resumen
 
 ESTADOS = (EstadoEnvio.FALLIDO, EstadoEnvio.INCIERTO)

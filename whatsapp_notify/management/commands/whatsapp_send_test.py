@@ -15,13 +15,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...conf import DEFAULT_ALIAS
 from ...exceptions import WhatsAppError
 from ...models import EnvioWhatsApp, EstadoEnvio
-from ...outbox import enviar_plantilla, enviar_texto
+from ...outbound.outbox import enviar_plantilla, enviar_texto
+from ...states import ACEPTADOS
 from ..salida import Linea, Nivel, arreglo, escribir, motivo_legible, resumen
 
 TIPO = "prueba"
 # Estados a worker (or a webhook) still has to move.
 EN_CURSO = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO})
-ACEPTADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
 PAUSA_SONDEO = 0.5
 
 

@@ -11,7 +11,7 @@ from ...backends import backend_class
 from ...conf import get_settings
 from ...exceptions import ProviderError
 from ...models import Plantilla
-from ...templates_catalog import Sincronizacion, sincronizar
+from ...templates import Sincronizacion, sincronizar
 
 
 class Command(BaseCommand):

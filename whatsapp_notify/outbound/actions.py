@@ -13,19 +13,14 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from . import outbox, signals
+from .. import signals
+from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from ..phones import mask
+from ..states import ACEPTADOS, REENVIABLES
+from . import outbox
 from .delivery import reanudar_cuenta
-from .models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
-from .phones import mask
 
 logger = logging.getLogger(__name__)
-
-#: Envíos that never reached the recipient and may be sent again.
-REENVIABLES = frozenset(
-    {EstadoEnvio.FALLIDO, EstadoEnvio.OMITIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO}
-)
-#: Envíos the provider accepted: sending them again would duplicate the message.
-YA_ENVIADOS = frozenset({EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
 
 # Reasons an envío was not re-sent, besides the ``MotivoOmision`` values.
 YA_ENVIADO = "ya_enviado"
@@ -71,7 +66,7 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
     """Unpause ``cuentas`` and, on commit, dispatch the envíos that waited; return the resumed."""
     reanudadas = [cuenta for cuenta in cuentas if reanudar_cuenta(cuenta, manual=True)]
     if reanudadas:
-        from .tasks import al_confirmar, pedir_despacho
+        from ..tasks import al_confirmar, pedir_despacho
 
         al_confirmar(pedir_despacho)
     return reanudadas
@@ -79,7 +74,7 @@ def reanudar(cuentas: Iterable[str]) -> list[str]:
 
 def _reenviar_uno(envio: EnvioWhatsApp) -> str | None:
     """Re-queue one envío; return why it was not, or None when it was."""
-    if envio.estado in YA_ENVIADOS:
+    if envio.estado in ACEPTADOS:
         return YA_ENVIADO
     if envio.estado not in REENVIABLES:
         return EN_CURSO
@@ -136,7 +131,7 @@ def _reiniciar(envio: EnvioWhatsApp, telefono: str) -> bool:
     )
     _avisar_cambio(envio, estado)
     if estado == EstadoEnvio.PENDIENTE:
-        from .tasks import al_confirmar, encolar
+        from ..tasks import al_confirmar, encolar
 
         al_confirmar(encolar, envio.pk)
     return True

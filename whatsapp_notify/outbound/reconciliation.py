@@ -34,10 +34,10 @@ from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, W
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
-from . import signals
-from .conf import get_settings
-from .models import EnvioWhatsApp, EstadoEnvio
-from .phones import mask
+from .. import signals
+from ..conf import get_settings
+from ..models import EnvioWhatsApp, EstadoEnvio
+from ..phones import mask
 
 logger = logging.getLogger(__name__)
 

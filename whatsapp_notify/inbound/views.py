@@ -20,11 +20,12 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import inbound, tasks
-from .backends import backends
-from .backends.base import BaseBackend, WebhookRequest
-from .conf import DEFAULT_ALIAS, get_settings
-from .exceptions import WebhookMalformado
+from .. import tasks
+from ..backends import backends
+from ..backends.base import BaseBackend, WebhookRequest
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..exceptions import WebhookMalformado
+from . import store
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class WebhookView(View):
             return _texto("", status=403)
         if not _bien_formado(backend, peticion, cuenta):
             return _texto("", status=400)
-        evento, nuevo = inbound.guardar_evento(
+        evento, nuevo = store.guardar_evento(
             cuenta, raw, consulta=request.META.get("QUERY_STRING", "")
         )
         if nuevo:
@@ -145,7 +146,7 @@ def _procesar_o_encolar(evento_id: int) -> None:
         tasks.al_confirmar(tasks.encolar_webhook, evento_id)
         return
     try:
-        inbound.procesar_evento_webhook(evento_id)
+        store.procesar_evento_webhook(evento_id)
     except Exception:
         # Stored but not processed (the database failed mid-way): Beat takes it up later.
         logger.exception("No se pudo procesar el evento de webhook %s", evento_id)

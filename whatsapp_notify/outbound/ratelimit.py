@@ -12,8 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .conf import get_settings, parse_rate
-from .exceptions import MissingDependencyError
+from ..conf import get_settings, parse_rate
+from ..exceptions import MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

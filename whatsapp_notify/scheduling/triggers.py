@@ -41,33 +41,30 @@ Rules, per object and disparador:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.db.models import signals
 
-from .conf import DEFAULT_ALIAS, get_settings
-from .messages import Plantilla
-from .models import EnvioWhatsApp, MotivoOmision
+from ..conf import DEFAULT_ALIAS
+from ..models import EnvioWhatsApp
+from .tracking import (
+    DESCONOCIDO,
+    PREVIO,
+    Vigilancia,
+    campo_concreto,
+    detalle_error,
+    fue_escrito,
+    llamar,
+    registrar_error,
+    resolver_modelo,
+    validar_declaracion,
+)
 
 logger = logging.getLogger(__name__)
-
-_PREVIO = "_whatsapp_notify_previo"  # instance.__dict__ key of the snapshot
-_DESCONOCIDO = object()  # no snapshot of the field (deferred at load): stored value unknown
-_TIPO_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
-
-
-class _ErrorEnCallable(Exception):
-    """A host callable raised; ``etapa`` names which one (for the omitido envío)."""
-
-    def __init__(self, etapa: str) -> None:
-        super().__init__(etapa)
-        self.etapa = etapa
 
 
 @dataclass(eq=False, repr=False)
@@ -126,7 +123,7 @@ class Disparador:
             return False
         if creado:
             return self.al_crear
-        return anterior is _DESCONOCIDO or self._normalizar(anterior) != self.valor
+        return anterior is DESCONOCIDO or self._normalizar(anterior) != self.valor
 
     def _normalizar(self, valor: Any) -> Any:
         try:
@@ -143,17 +140,17 @@ class Disparador:
             return self._omitir(obj, exc)
 
     def _registrar(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from .outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
         if existente := EnvioWhatsApp.objects.por_clave(clave):
             return existente
-        if self.condicion is not None and not _llamar("condicion", self.condicion, obj):
+        if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
-        destinatario = _llamar("destinatario", self.destinatario, obj)
-        variables = _llamar("variables", self.variables, obj) if self.variables else None
-        adjunto = _llamar("documento", self.documento, obj) if self.documento else None
+        destinatario = llamar("destinatario", self.destinatario, obj)
+        variables = llamar("variables", self.variables, obj) if self.variables else None
+        adjunto = llamar("documento", self.documento, obj) if self.documento else None
         documento, nombre_documento = adjunto if adjunto is not None else (None, None)
         return enviar_plantilla(
             destinatario,
@@ -180,78 +177,6 @@ class Disparador:
             exc_info=exc,
         )
         return registrar_error(obj, detalle, self.plantilla, self.idioma, self.tipo, self.cuenta)
-
-
-def detalle_error(exc: Exception) -> str:
-    """``"<step>: <exception class>"``: which host callable (or the recording) failed, and how."""
-    causa = exc.__cause__ if isinstance(exc, _ErrorEnCallable) else exc
-    return f"{getattr(exc, 'etapa', 'registro')}: {type(causa).__name__}"
-
-
-def registrar_error(
-    obj: models.Model, detalle: str, plantilla: str, idioma: str | None, tipo: str, cuenta: str
-) -> EnvioWhatsApp | None:
-    """Record an ``omitido`` envío (``error_disparador``, no clave) for ``obj``; never raises."""
-    from .outbox import registrar_omitido
-
-    contenido = Plantilla(plantilla, idioma or get_settings().DEFAULT_LANGUAGE)
-    try:
-        with transaction.atomic():
-            return registrar_omitido(
-                contenido, "", MotivoOmision.ERROR_DISPARADOR, detalle=detalle,
-                referencia=obj, tipo=tipo, cuenta=cuenta,
-            )  # fmt: skip
-    except Exception:
-        logger.exception("No se pudo registrar el envío omitido de tipo %s.", tipo)
-        return None
-
-
-def _llamar(etapa: str, funcion: Callable[[Any], Any], obj: models.Model) -> Any:
-    try:
-        return funcion(obj)
-    except Exception as exc:
-        raise _ErrorEnCallable(etapa) from exc
-
-
-class Vigilancia:
-    """Receivers on one model keeping, per instance, a snapshot of some of its fields.
-
-    ``post_init`` is connected with ``sender=<model>``, so other models pay nothing. The
-    snapshot is read from ``instance.__dict__`` (no query) and stored there under
-    ``INSTANTANEA``; a field deferred at load has no entry. Subclasses name the fields
-    (``vigilados()``) and add their receivers (``_receptores()``).
-    """
-
-    INSTANTANEA = _PREVIO
-    NOMBRE = "disparadores"  # of the dispatch_uid
-
-    def __init__(self, modelo: type[models.Model]) -> None:
-        self.modelo = modelo
-        self.uid = f"whatsapp_notify.{self.NOMBRE}:{modelo._meta.label_lower}"
-
-    def vigilados(self) -> Iterable[str]:
-        raise NotImplementedError
-
-    def previo(self, instance: models.Model) -> dict[str, Any]:
-        """The snapshot: stored values of the watched fields known without a query."""
-        return instance.__dict__.get(self.INSTANTANEA, {})
-
-    def _conectar(self) -> None:
-        # dispatch_uid: declaring twice (ready() run twice in tests) never connects twice.
-        for signal, receiver in self._receptores():
-            signal.connect(receiver, sender=self.modelo, weak=False, dispatch_uid=self.uid)
-
-    def _desconectar(self) -> None:
-        for signal, _receiver in self._receptores():
-            signal.disconnect(sender=self.modelo, dispatch_uid=self.uid)
-
-    def _receptores(self):
-        return ((signals.post_init, self.al_iniciar),)
-
-    def al_iniciar(self, sender, instance, **kwargs) -> None:
-        datos = instance.__dict__
-        # A field missing from the snapshot was deferred at load: its stored value is unknown.
-        datos[self.INSTANTANEA] = {a: datos[a] for a in self.vigilados() if a in datos}
 
 
 class _Seguimiento(Vigilancia):
@@ -307,7 +232,7 @@ class _Seguimiento(Vigilancia):
 
     def antes_de_guardar(self, sender, instance, raw, using, update_fields, **kwargs) -> None:
         """Read the stored value of a field deferred at load, only when the save may fire."""
-        previo = instance.__dict__.get(_PREVIO, {})
+        previo = instance.__dict__.get(PREVIO, {})
         if self.por_campo.keys() <= previo.keys():
             return  # the common case: every watched value is known
         if raw or instance._state.adding or instance.pk is None:
@@ -319,11 +244,11 @@ class _Seguimiento(Vigilancia):
         ]
         if consultar:
             guardado = self._leer_guardado(instance, consultar, using)
-            instance.__dict__[_PREVIO] = {**previo, **guardado}
+            instance.__dict__[PREVIO] = {**previo, **guardado}
 
     def _podria_disparar(self, instance, attname: str, update_fields) -> bool:
         disparadores = self.por_campo[attname]
-        escrito = _escrito(disparadores[0].campo_modelo, update_fields)
+        escrito = fue_escrito(disparadores[0].campo_modelo, update_fields)
         if not escrito or attname not in instance.__dict__:
             return False
         actual = instance.__dict__[attname]
@@ -336,27 +261,23 @@ class _Seguimiento(Vigilancia):
 
     def al_guardar(self, sender, instance, created, raw, update_fields, **kwargs) -> None:
         datos = instance.__dict__
-        previo = datos.get(_PREVIO, {})
+        previo = datos.get(PREVIO, {})
         cambios: dict[str, Any] = {}
         transiciones: list[Disparador] = []
         for attname, disparadores in self.por_campo.items():
-            if attname not in datos or not _escrito(disparadores[0].campo_modelo, update_fields):
+            if attname not in datos or not fue_escrito(disparadores[0].campo_modelo, update_fields):
                 continue  # not written by this save: keep the snapshot
-            actual, anterior = datos[attname], previo.get(attname, _DESCONOCIDO)
+            actual, anterior = datos[attname], previo.get(attname, DESCONOCIDO)
             if not created and (actual is anterior or actual == anterior):
                 continue  # the common case: the value did not change
             cambios[attname] = actual
             transiciones += [d for d in disparadores if d.es_transicion(anterior, actual, created)]
         if cambios:
             # Refresh before sending, so a callable that saves the object sees the new state.
-            datos[_PREVIO] = {**previo, **cambios}
+            datos[PREVIO] = {**previo, **cambios}
         if not raw:
             for disparador in transiciones:
                 disparador.disparar(instance)
-
-
-def _escrito(field: models.Field, update_fields) -> bool:
-    return update_fields is None or field.name in update_fields or field.attname in update_fields
 
 
 _seguimientos: dict[type[models.Model], _Seguimiento] = {}
@@ -425,27 +346,6 @@ def disparador(
     return nuevo
 
 
-def resolver_modelo(
-    modelo: type[models.Model] | str,
-    al_resolver: Callable[[type[models.Model]], None],
-    api: str = "disparador",
-) -> None:
-    """Call ``al_resolver(clase)`` now, or when a model named while loading registers.
-
-    Raises:
-        TypeError, ImproperlyConfigured: not a concrete model class, or an unknown name
-            (``api`` names the declaring function in the message).
-    """
-    if not isinstance(modelo, str):
-        al_resolver(_clase_modelo(modelo, api))
-    elif apps.models_ready:
-        al_resolver(_modelo_por_nombre(modelo, api))
-    else:
-        # Declared while models are still loading: finish when the model is registered
-        # (an unknown model is then reported by Django's check models.E022).
-        apps.lazy_model_operation(al_resolver, _clave_modelo(modelo, api))
-
-
 def _validar_argumentos(plantilla, tipo, destinatario, variables, documento, condicion, al_crear):
     validar_declaracion(
         "disparador", plantilla, tipo, destinatario,
@@ -453,86 +353,6 @@ def _validar_argumentos(plantilla, tipo, destinatario, variables, documento, con
     )  # fmt: skip
     if not isinstance(al_crear, bool):
         raise TypeError("disparador(): al_crear debe ser True o False.")
-
-
-def validar_declaracion(
-    api: str, plantilla: Any, tipo: Any, destinatario: Any, **funciones: Any
-) -> None:
-    """Check the arguments every declaration shares; ``funciones`` are optional callables.
-
-    Raises:
-        ImproperlyConfigured: empty ``plantilla``, ``tipo`` not a slug.
-        TypeError: ``destinatario`` or a given ``funciones`` value is not callable.
-    """
-    if not isinstance(plantilla, str) or not plantilla.strip():
-        raise ImproperlyConfigured(f"{api}(): falta plantilla (el nombre aprobado en Meta).")
-    if not isinstance(tipo, str) or not _TIPO_RE.match(tipo):
-        raise ImproperlyConfigured(
-            f"{api}(): tipo={tipo!r} debe ser un slug de hasta 64 caracteres "
-            "(letras, dígitos, '-' o '_'), p. ej. 'vehiculo_listo'."
-        )
-    if not callable(destinatario):
-        raise TypeError(
-            f"{api}(): destinatario debe ser una función obj -> teléfono o cliente, "
-            "p. ej. destinatario=lambda orden: orden.cliente."
-        )
-    for nombre, funcion in funciones.items():
-        if funcion is not None and not callable(funcion):
-            raise TypeError(f"{api}(): {nombre} debe ser una función obj -> valor, o None.")
-
-
-def _clase_modelo(modelo: Any, api: str) -> type[models.Model]:
-    if not (isinstance(modelo, type) and issubclass(modelo, models.Model)):
-        raise TypeError(
-            f"{api}(): modelo debe ser una clase de modelo o 'app_label.Modelo', no {modelo!r}."
-        )
-    if modelo._meta.abstract:
-        raise ImproperlyConfigured(
-            f"{api}(): {modelo.__name__} es abstracto y nunca se guarda; declara el "
-            f"{api} en el modelo concreto."
-        )
-    return modelo
-
-
-def _clave_modelo(nombre: str, api: str) -> tuple[str, str]:
-    app_label, _, model_name = nombre.partition(".")
-    if not app_label or not model_name or "." in model_name:
-        raise ImproperlyConfigured(
-            f"{api}(): modelo={nombre!r} debe tener la forma 'app_label.Modelo', "
-            "p. ej. 'taller.OrdenTrabajo'."
-        )
-    return app_label, model_name.lower()
-
-
-def _modelo_por_nombre(nombre: str, api: str) -> type[models.Model]:
-    try:
-        return apps.get_model(*_clave_modelo(nombre, api))
-    except LookupError as exc:
-        raise ImproperlyConfigured(
-            f"{api}(): no existe el modelo {nombre!r}; revisa el app_label (está la app "
-            "en INSTALLED_APPS?) y el nombre de la clase."
-        ) from exc
-
-
-def campo_concreto(modelo: type[models.Model], campo: str, api: str = "disparador") -> models.Field:
-    """The concrete field ``campo`` of ``modelo``.
-
-    Raises:
-        ImproperlyConfigured: no such field, or not a column (reverse relation, many-to-many).
-    """
-    try:
-        field = modelo._meta.get_field(campo)
-    except FieldDoesNotExist as exc:
-        nombres = ", ".join(f.name for f in modelo._meta.concrete_fields)
-        raise ImproperlyConfigured(
-            f"{api}(): {modelo._meta.label} no tiene el campo {campo!r}; campos: {nombres}."
-        ) from exc
-    if not getattr(field, "concrete", False) or field.many_to_many:
-        raise ImproperlyConfigured(
-            f"{api}(): {modelo._meta.label}.{campo} no es una columna del modelo; usa un "
-            "campo concreto (CharField, IntegerField, ForeignKey...)."
-        )
-    return field
 
 
 def _valor(field: models.Field, valor: Any, modelo: type[models.Model]) -> Any:

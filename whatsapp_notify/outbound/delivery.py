@@ -20,10 +20,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import signals
-from .backends import backends
-from .conf import get_settings
-from .exceptions import (
+from .. import signals
+from ..backends import backends
+from ..conf import get_settings
+from ..exceptions import (
     AmbiguousError,
     AuthError,
     MessageError,
@@ -33,9 +33,9 @@ from .exceptions import (
     TransientError,
     describe_error,
 )
-from .limits import entero_a_la_medida, id_a_la_medida, recortar
-from .messages import Documento, Plantilla, Salida, Texto
-from .models import (
+from ..limits import entero_a_la_medida, id_a_la_medida, recortar
+from ..messages import Documento, Plantilla, Salida, Texto
+from ..models import (
     ClaseEnvio,
     EnvioWhatsApp,
     EstadoCuenta,
@@ -43,9 +43,12 @@ from .models import (
     MediaSubido,
     MotivoOmision,
 )
-from .operations import politica
+from ..phones import mask
+from ..references import referencia_de
+from ..states import EN_ESPERA
+from ..templates import buscar as buscar_plantilla
+from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
-from .phones import mask
 from .ratelimit import limiter
 from .reconciliation import (
     avisar_retenidos,
@@ -53,9 +56,6 @@ from .reconciliation import (
     liberar_inciertos,
     registrar_duplicado,
 )
-from .references import referencia_de
-from .templates_catalog import buscar as buscar_plantilla
-from .templates_catalog import cuerpo_de
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
 def cuerpo_de_catalogo(envio: EnvioWhatsApp) -> str:
     """The body text the catalog holds for the envío's template, or "" (none known)."""
     fila = buscar_plantilla(envio.plantilla, envio.idioma, envio.cuenta)
-    return cuerpo_de(fila) if fila is not None else ""
+    return fila.cuerpo if fila is not None else ""
 
 
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
@@ -530,7 +530,6 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
 
 
 # Envíos still waiting for their moment or a worker: the ones an expiry can stop.
-_EN_ESPERA = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
 
 
 def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
@@ -540,7 +539,7 @@ def omitir_vencidos(ahora: datetime, limite: int = 1000) -> int:
     is never sent. Each row changes with a conditional UPDATE (a worker or a cancellation
     may take it meanwhile) and fires ``envio_estado_cambiado``. Returns how many changed.
     """
-    vencidos = EnvioWhatsApp.objects.filter(estado__in=_EN_ESPERA, expira_en__lte=ahora)
+    vencidos = EnvioWhatsApp.objects.filter(estado__in=EN_ESPERA, expira_en__lte=ahora)
     omitidos = 0
     for envio in vencidos.order_by("pk")[:limite]:
         campos = {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.VENCIDO}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, ProviderError, SuscripcionError
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,56 @@ class AppSuscrita:
 
 class MetaAdminMixin:
     """Operator calls on the WhatsApp Business Account (``BUSINESS_ACCOUNT_ID``)."""
+
+    def check_subscription(self, url: str = "") -> str:
+        """An app must be subscribed to the WABA, and no override must post elsewhere.
+
+        ``url``: the public webhook URL expected; an app's ``override_callback_uri`` must be
+        that one when both are known.
+
+        Raises:
+            SuscripcionError: no app subscribed, an override to another URL, or Graph
+                refused the query (with the ``curl`` or the permission that fixes it);
+                ``aviso`` without ``BUSINESS_ACCOUNT_ID`` (nothing is asked then).
+        """
+        if not self.options.get("BUSINESS_ACCOUNT_ID"):  # type: ignore[attr-defined]
+            raise SuscripcionError(
+                "sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA",
+                self._revisa("BUSINESS_ACCOUNT_ID"),
+                aviso=True,
+            )
+        try:
+            apps = self.subscribed_apps()
+        except ProviderError as exc:
+            fix = "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
+            raise SuscripcionError(
+                f"no se pudo leer subscribed_apps: {exc.readable}",
+                fix + self._revisa("BUSINESS_ACCOUNT_ID"),
+            ) from exc
+        if not apps:
+            raise SuscripcionError(
+                "ninguna app está suscrita a la WABA: Meta no enviará webhooks", self._suscribir()
+            )
+        desvio = next((app for app in apps if app.override_callback_uri), None)
+        if desvio and url and desvio.override_callback_uri != url:
+            detalle = f"la WABA envía los webhooks a {desvio.override_callback_uri}, no a {url}"
+            raise SuscripcionError(detalle, self._suscribir(url))
+        suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
+        return f"app(s) suscrita(s) a la WABA: {suscritas}"
+
+    def _suscribir(self, url: str = "") -> str:
+        """The ``curl`` that subscribes the app (the token is never printed: a placeholder)."""
+        base = str(self.options.get("BASE_URL") or "").rstrip("/")  # type: ignore[attr-defined]
+        datos = f" -d override_callback_uri={url} -d verify_token=<VERIFY_TOKEN>" if url else ""
+        return (
+            f"curl -X POST '{base}{self.ruta_waba('subscribed_apps')}' "
+            f"-H 'Authorization: Bearer <ACCESS_TOKEN>'{datos}"
+        )
+
+    def _revisa(self, clave: str) -> str:
+        donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]'  # type: ignore[attr-defined]
+        spec = type(self).OPTIONS[clave]  # type: ignore[attr-defined]
+        return f'revisa {donde}["{clave}"]: {spec.help}'
 
     def subscribed_apps(self) -> list[AppSuscrita]:
         """The apps subscribed to the WABA's webhooks (``GET /{version}/{WABA}/subscribed_apps``).

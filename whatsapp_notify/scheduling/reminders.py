@@ -28,7 +28,7 @@ What is kept in step with the object, per declared offset in ``antes``:
 * ``condicion(obj)`` false when the schedule is computed: no reminders (active ones are
   cancelled) and no cancellation notice.
 
-How a change is seen (the snapshot of :class:`~whatsapp_notify.triggers.Vigilancia`, as
+How a change is seen (the snapshot of :class:`~whatsapp_notify.scheduling.tracking.Vigilancia`, as
 disparadores do): ``post_init`` keeps the stored value of the date field, and, when
 ``cancelar_si`` is declared, of every concrete field, since any of them may decide it. A
 save in which none of them changed costs no query and calls nothing. When some changed,
@@ -63,27 +63,25 @@ from django.db import models, transaction
 from django.db.models import signals
 from django.utils import timezone
 
-from . import signals as senales
-from .conf import DEFAULT_ALIAS, get_settings
-from .models import EnvioWhatsApp, EstadoEnvio
-from .triggers import (
-    _DESCONOCIDO,
-    _TIPO_RE,
+from .. import signals as senales
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..models import EnvioWhatsApp, EstadoEnvio
+from ..states import EN_ESPERA
+from .tracking import (
+    DESCONOCIDO,
+    TIPO_RE,
+    ErrorEnCallable,
     Vigilancia,
-    _ErrorEnCallable,
-    _escrito,
-    _llamar,
     campo_concreto,
     detalle_error,
+    fue_escrito,
+    llamar,
     registrar_error,
     resolver_modelo,
     validar_declaracion,
 )
 
 logger = logging.getLogger(__name__)
-
-#: Envíos a cancellation or a date move still stops (a worker claims them conditionally).
-ACTIVOS = (EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE)
 
 
 def etiqueta(antes: timedelta) -> str:
@@ -259,8 +257,8 @@ class Recordatorio:
         """Record the envíos of ``plan`` in a savepoint; on any error record an omitido one."""
         try:
             with transaction.atomic():
-                destinatario = _llamar("destinatario", self.destinatario, obj)
-                variables = _llamar("variables", self.variables, obj) if self.variables else None
+                destinatario = llamar("destinatario", self.destinatario, obj)
+                variables = llamar("variables", self.variables, obj) if self.variables else None
                 return [
                     self._enviar(obj, destinatario, variables, clave, antes)
                     for clave, antes in plan.items()
@@ -270,7 +268,7 @@ class Recordatorio:
             return []
 
     def _enviar(self, obj, destinatario, variables, clave: str, antes: timedelta) -> EnvioWhatsApp:
-        from .outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         return enviar_plantilla(
@@ -283,7 +281,7 @@ class Recordatorio:
 
     def _cancelar_activos(self, obj: models.Model, conservar: Iterable[str] = ()) -> int:
         """Cancel the active envíos of ``obj`` except those whose clave is in ``conservar``."""
-        activos = self._envios(obj).filter(estado__in=ACTIVOS)
+        activos = self._envios(obj).filter(estado__in=EN_ESPERA)
         if conservar := list(conservar):
             activos = activos.exclude(clave__in=conservar)
         ahora = timezone.now()
@@ -298,7 +296,7 @@ class Recordatorio:
         )
 
     def _avisar_cancelacion(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from .outbox import enviar_plantilla
+        from ..outbound.outbox import enviar_plantilla
 
         fecha = getattr(obj, self.attname)
         if fecha is None or fecha <= timezone.now():
@@ -310,9 +308,9 @@ class Recordatorio:
             return None
         try:
             with transaction.atomic():
-                destinatario = _llamar("destinatario", self.destinatario, obj)
+                destinatario = llamar("destinatario", self.destinatario, obj)
                 variables = self.variables_cancelacion
-                variables = _llamar("variables_cancelacion", variables, obj) if variables else None
+                variables = llamar("variables_cancelacion", variables, obj) if variables else None
                 return enviar_plantilla(
                     destinatario, self.plantilla_cancelacion, variables=variables,
                     idioma=self.idioma, referencia=obj, tipo=self.tipo_cancelacion, clave=clave,
@@ -329,8 +327,8 @@ class Recordatorio:
         if self.cancelar_si is None:
             return False
         try:
-            return bool(_llamar("cancelar_si", self.cancelar_si, obj))
-        except _ErrorEnCallable as exc:
+            return bool(llamar("cancelar_si", self.cancelar_si, obj))
+        except ErrorEnCallable as exc:
             self._omitir(obj, exc, self.plantilla, self.tipo)
             return None
 
@@ -355,8 +353,8 @@ class Recordatorio:
         if self.condicion is None:
             return True
         try:
-            return bool(_llamar("condicion", self.condicion, obj))
-        except _ErrorEnCallable as exc:
+            return bool(llamar("condicion", self.condicion, obj))
+        except ErrorEnCallable as exc:
             self._omitir(obj, exc, self.plantilla, self.tipo)
             return False
 
@@ -399,7 +397,7 @@ def _cancelar(envio: EnvioWhatsApp, ahora: datetime) -> int:
     Conditional on "still programado or pendiente", not on the estado read: Beat may promote
     it from programado to pendiente in between, and it must be cancelled all the same.
     """
-    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=ACTIVOS).update(
+    cancelado = EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=EN_ESPERA).update(
         estado=EstadoEnvio.CANCELADO, cancelado_en=ahora, clave=None, actualizado_en=ahora
     )
     if cancelado:
@@ -468,9 +466,9 @@ class _Agenda(Vigilancia):
     def _cambios(self, instance, previo: dict, created: bool, update_fields) -> dict[str, Any]:
         datos, cambios = instance.__dict__, {}
         for attname, campo in self.campos.items():
-            if attname not in datos or not _escrito(campo, update_fields):
+            if attname not in datos or not fue_escrito(campo, update_fields):
                 continue  # not written by this save: keep the snapshot
-            actual, anterior = datos[attname], previo.get(attname, _DESCONOCIDO)
+            actual, anterior = datos[attname], previo.get(attname, DESCONOCIDO)
             if created or not (actual is anterior or actual == anterior):
                 cambios[attname] = actual
         return cambios
@@ -569,7 +567,7 @@ def _validar_antes(antes: Any, tipo: str) -> tuple[timedelta, ...]:
             raise ImproperlyConfigured(
                 f"recordatorio(): antes={offset!r} no es de segundos enteros."
             )
-        if not _TIPO_RE.match(f"{tipo}_{etiqueta(offset)}"):
+        if not TIPO_RE.match(f"{tipo}_{etiqueta(offset)}"):
             raise ImproperlyConfigured(
                 f"recordatorio(): tipo={tipo!r} es demasiado largo: '{tipo}_{etiqueta(offset)}' "
                 "pasa de 64 caracteres."
@@ -594,7 +592,7 @@ def _validar_cancelacion(plantilla: Any, variables: Any, tipo: str) -> None:
         raise ImproperlyConfigured(
             "recordatorio(): plantilla_cancelacion debe ser el nombre aprobado en Meta, o None."
         )
-    if not _TIPO_RE.match(f"{tipo}_cancelacion"):
+    if not TIPO_RE.match(f"{tipo}_cancelacion"):
         raise ImproperlyConfigured(
             f"recordatorio(): tipo={tipo!r} es demasiado largo para '{tipo}_cancelacion' "
             "(máximo 64 caracteres)."

@@ -31,12 +31,12 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .backends import backends
-from .conf import DEFAULT_ALIAS, get_settings
-from .consent import estado_consentimiento
-from .exceptions import FechaInvalida, MessageError, RegionDesconocida
-from .limits import exigir_largo, recortar
-from .messages import (
+from ..backends import backends
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..consent import estado_consentimiento
+from ..exceptions import FechaInvalida, MessageError, RegionDesconocida
+from ..limits import exigir_largo, recortar
+from ..messages import (
     Documento,
     Plantilla,
     Texto,
@@ -44,7 +44,7 @@ from .messages import (
     exigir_tipo,
     texto_almacenable,
 )
-from .models import (
+from ..models import (
     Categoria,
     ClaseEnvio,
     Direccion,
@@ -54,11 +54,11 @@ from .models import (
     Mensaje,
     MotivoOmision,
 )
-from .models import Plantilla as CatalogoPlantilla
-from .operations import politica
-from .phones import TelefonoInvalido, mask, normalizar, variantes
-from .templates_catalog import buscar as buscar_plantilla
-from .templates_catalog import verificar_fila
+from ..models import Plantilla as CatalogoPlantilla
+from ..phones import TelefonoInvalido, mask, normalizar, variantes
+from ..templates import buscar as buscar_plantilla
+from ..templates import verificar_fila
+from .maintenance import politica
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def registrar(
 
     ``region`` is the ISO 3166 code for numbers written without country code (default
     ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
-    and so do variables that do not fit a template of the catalog (``templates_catalog``); a
+    and so do variables that do not fit a template of the catalog (``templates``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
     ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
     ``expira_en`` is ``omitido`` (``vencido``). ``nombre`` (and the phone) are recipient
@@ -388,7 +388,7 @@ def vencido(envio: EnvioWhatsApp, ahora: datetime | None = None) -> bool:
 
 
 def _fila_del_catalogo(contenido, cuenta: str) -> CatalogoPlantilla | None:
-    # Templates only; one the catalog does not know is not refused (templates_catalog).
+    # Templates only; one the catalog does not know is not refused (templates).
     if not isinstance(contenido, Plantilla):
         return None
     return buscar_plantilla(contenido.nombre, contenido.idioma, cuenta)
@@ -574,21 +574,24 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    if motivo := motivo_de_consentimiento(digitos, categoria, settings.REQUIRE_CONSENT):
+    requerido = settings.REQUIRE_CONSENT
+    if motivo := motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta):
         return digitos, motivo
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
 
 
-def motivo_de_consentimiento(digitos: str, categoria: str, requerido: bool) -> MotivoOmision | None:
+def motivo_de_consentimiento(
+    digitos: str, categoria: str, requerido: bool, *, cuenta: str | None = None
+) -> MotivoOmision | None:
     """Why consent keeps a send of ``categoria`` to ``digitos`` from going, or None.
 
     An explicit opt-out of that category is ``baja`` whatever ``REQUIRE_CONSENT``
     (``requerido``) says; no consent recorded is ``sin_consentimiento`` only when required.
-    One indexed query.
+    With ``cuenta``, that account's decisions count beside every account's. One query.
     """
-    estado = estado_consentimiento(digitos, categoria)
+    estado = estado_consentimiento(digitos, categoria, cuenta=cuenta)
     if estado == EstadoConsentimiento.REVOCADO:
         return MotivoOmision.BAJA
     if estado is None and requerido:
@@ -600,7 +603,7 @@ def _reconsiderar(envio: EnvioWhatsApp, destinatario: Destinatario, region) -> E
     """Give an envío omitido for a recipient reason a second chance under its clave."""
     if envio.estado != EstadoEnvio.OMITIDO or envio.motivo == MotivoOmision.ERROR_DISPARADOR:
         return envio
-    from .acciones import reenviar
+    from .actions import reenviar
 
     try:
         telefono = normalizar(destinatario.telefono, region)
@@ -662,7 +665,7 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         raise
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
-        from .tasks import al_confirmar, encolar
+        from ..tasks import al_confirmar, encolar
 
         al_confirmar(encolar, envio.pk)
     return envio

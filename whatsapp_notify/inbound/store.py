@@ -1,7 +1,7 @@
 """Stored webhook bodies (``EventoWebhook``): keep each body once, then apply it.
 
 The view stores a body before anything else is done with it; processing then parses it
-with the backend of its account and hands the events to ``receivers.aplicar``. The view
+with the backend of its account and hands the events to ``apply.aplicar``. The view
 (inline), the Celery task (``WEBHOOK_ASYNC``), Beat's catch-up and the admin's
 "Reprocesar" all go through :func:`procesar_evento_webhook`, so they give the same result.
 """
@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from . import receivers
-from .backends import backends
-from .backends.base import WebhookRequest
-from .models import EventoWebhook
+from ..backends import backends
+from ..backends.base import WebhookRequest
+from ..models import EventoWebhook
+from . import apply
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def procesar_evento_webhook(evento_id: int, *, forzar: bool = False) -> bool:
     An evento already processed is skipped unless ``forzar`` (the admin's "Reprocesar").
     Sets ``procesado_en``, ``eventos``, ``desconocidos`` and ``error``. A body that cannot
     be parsed or applied does not raise: the error is logged and stored on the row, which
-    keeps it for "Reprocesar" (``receivers.aplicar`` is idempotent, so that is safe).
+    keeps it for "Reprocesar" (``apply.aplicar`` is idempotent, so that is safe).
     """
     with transaction.atomic():
         # The row lock keeps a Beat run and a late task from applying the same body at once.
@@ -91,8 +91,8 @@ def _procesar(evento: EventoWebhook) -> None:
         # Its own savepoint: a failure rolls back what it wrote, never the result below.
         with transaction.atomic():
             eventos = backends[evento.cuenta].parse_webhook(peticion_guardada(evento))
-            eventos = [receivers.a_tiempo(e, evento.recibido_en) for e in eventos]
-            aplicados = receivers.aplicar(eventos, evento.cuenta)
+            eventos = [apply.a_tiempo(e, evento.recibido_en) for e in eventos]
+            aplicados = apply.aplicar(eventos, evento.cuenta)
     except Exception as exc:
         logger.exception(
             "No se pudo procesar el evento de webhook %s de la cuenta %s", evento.pk, evento.cuenta

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..events import (
+from ...events import (
     BAJA_MARKETING,
     UNKNOWN,
     ErrorProveedor,
@@ -35,8 +35,9 @@ from ..events import (
     fecha_posible,
     normalizar_idioma,
 )
-from ..exceptions import WebhookMalformado, WebhookRechazado, describe_error
-from ..messages import texto_almacenable
+from ...exceptions import WebhookMalformado, WebhookRechazado
+from ...messages import texto_almacenable
+from .errors import MARKETING_DETENIDO, describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ _FIRMA_RE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 MEDIA = ("image", "video", "audio", "sticker", "document")
 # Keys of a ``messages`` change that give context to its lists but are no events themselves.
 CLAVES_CONTEXTO = frozenset({"messaging_product", "metadata", "contacts"})
-# Error 131050: the customer stopped marketing messages from this business.
-ERROR_MARKETING_DETENIDO = 131050
 _TIPOS_JSON = {list: "una lista", str: "un texto", int: "un número", float: "un número"}
 
 
@@ -571,7 +570,7 @@ def _error(error: Json) -> ErrorProveedor:
         message=_texto(error.get("message")),
         details=detalle,
         legible=describe_error(codigo, detalle),
-        significado=BAJA_MARKETING if codigo == ERROR_MARKETING_DETENIDO else "",
+        significado=BAJA_MARKETING if codigo == MARKETING_DETENIDO else "",
     )
 
 

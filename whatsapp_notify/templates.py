@@ -2,14 +2,15 @@
 
 Three ways in and one way out:
 
-- :func:`sincronizar` reads every template of an account's WABA (``list_templates`` of its
-  backend) and stores one row per name and language, with the body parameters a send needs
-  (``reference/cloud_api.md`` §4.2). Rows of templates Meta no longer lists stay, marked
-  ``DELETED``, so a send of them is refused here instead of failing at Meta (132001).
+- :func:`sincronizar` reads every template of an account (``list_templates`` of its
+  backend, each a ``PlantillaRemota``) and stores one row per name and language, with the
+  body parameters a send needs and the body text. Rows of templates the provider no longer
+  lists stay, marked ``DELETED``, so a send of them is refused here instead of failing at
+  the provider.
 - :func:`aplicar_evento` applies a ``message_template_status_update`` webhook. A template
   the catalog does not know yet gets a minimal row (name, language, status, reason) so a
   rejected or paused one is refused before the first sync; its parameters stay unknown
-  (no ``componentes``) and are not checked until a sync fills them.
+  (no ``componentes`` nor ``cuerpo``) and are not checked until a sync fills them.
 - :func:`verificar_fila`, called by ``outbox.registrar`` with the row :func:`buscar` found
   (the same lookup gives the send its category), before anything is written: raises on a
   variables mismatch, and says when a known template is not approved.
@@ -20,7 +21,6 @@ A template that is not in the catalog is never refused: the catalog is optional.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .backends import backends
-from .backends.base import UnsupportedCapability
+from .backends.base import PlantillaRemota, UnsupportedCapability
 from .conf import DEFAULT_ALIAS, get_settings
 from .events import EventoPlantilla, normalizar_idioma
 from .exceptions import VariablesError
@@ -41,78 +41,30 @@ logger = logging.getLogger(__name__)
 
 POSITIONAL, NAMED = "POSITIONAL", "NAMED"
 APPROVED, DELETED = "APPROVED", "DELETED"
-# {{1}}, {{ 2 }}, {{nombre_cliente}}: the placeholders of a template text.
-_PARAMETRO = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 RETIRADA = "No aparece en la cuenta de WhatsApp Business en la última sincronización."
 
 
-# -- reading a template (Graph's template object, cloud_api.md §4.1) -------------------------
+# -- a listed template -----------------------------------------------------------------------
 
 
-def parametros_en(texto: Any) -> list[str]:
-    """The distinct placeholders of ``texto``, in order of first appearance."""
-    return list(dict.fromkeys(_PARAMETRO.findall(texto if isinstance(texto, str) else "")))
-
-
-def componente(plantilla: dict[str, Any], tipo: str) -> dict[str, Any]:
-    """The first component of ``tipo`` (``BODY``, ``HEADER``...), or ``{}``."""
-    for comp in _lista(plantilla.get("components")):
-        if isinstance(comp, dict) and str(comp.get("type", "")).upper() == tipo:
-            return comp
-    return {}
-
-
-def formato_parametros(plantilla: dict[str, Any]) -> str:
-    """``NAMED`` or ``POSITIONAL`` (Graph's default when ``parameter_format`` is absent)."""
-    return NAMED if str(plantilla.get("parameter_format") or "").upper() == NAMED else POSITIONAL
-
-
-def parametros_cuerpo(plantilla: dict[str, Any]) -> tuple[int, list[str]]:
-    """How many body parameters a send needs, and their names for a NAMED template.
-
-    Counted from the body text (each distinct ``{{...}}`` once); a body without text is
-    counted from its example instead.
-    """
-    cuerpo = componente(plantilla, "BODY")
-    nombres = parametros_en(cuerpo.get("text")) if "text" in cuerpo else _de_ejemplo(cuerpo)
-    if formato_parametros(plantilla) == NAMED:
-        return len(nombres), nombres
-    return len(nombres), []
-
-
-def _de_ejemplo(cuerpo: dict[str, Any]) -> list[str]:
-    ejemplo = cuerpo.get("example") if isinstance(cuerpo.get("example"), dict) else {}
-    con_nombre = _lista(ejemplo.get("body_text_named_params"))
-    if con_nombre:
-        return [str(p.get("param_name")) for p in con_nombre if isinstance(p, dict)]
-    filas = _lista(ejemplo.get("body_text"))
-    primera = filas[0] if filas and isinstance(filas[0], list) else []
-    return [str(numero) for numero in range(1, len(primera) + 1)]
-
-
-def formato_encabezado(plantilla: dict[str, Any]) -> str:
-    """``TEXT``, ``DOCUMENT``, ``IMAGE``, ``VIDEO``, ``LOCATION``, or "" without header."""
-    return str(componente(plantilla, "HEADER").get("format") or "").upper()
-
-
-def campos_de_plantilla(plantilla: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``Plantilla`` fields of a Graph template object; None without name or language."""
-    nombre, idioma = _texto(plantilla.get("name")), _texto(plantilla.get("language"))
-    if not nombre or not idioma:
+def campos_de_plantilla(remota: PlantillaRemota) -> dict[str, Any] | None:
+    """The ``Plantilla`` fields of a listed template; None without name or language."""
+    if not remota.nombre or not remota.idioma:
         return None
-    cuantos, nombres = parametros_cuerpo(plantilla)
+    formato = NAMED if remota.formato_parametros.upper() == NAMED else POSITIONAL
     return _a_la_medida(
-        nombre=nombre,
-        idioma=normalizar_idioma(idioma),
-        meta_id=_texto(plantilla.get("id")),
-        categoria=_texto(plantilla.get("category")).upper(),
-        estado=_texto(plantilla.get("status")).upper(),
-        formato_encabezado=formato_encabezado(plantilla),
-        formato_parametros=formato_parametros(plantilla),
-        parametros_cuerpo=cuantos,
-        nombres_parametros=nombres,
-        componentes=_lista(plantilla.get("components")),
-        motivo=_sin_none(plantilla.get("rejected_reason")),
+        nombre=remota.nombre,
+        idioma=normalizar_idioma(remota.idioma),
+        meta_id=remota.proveedor_id,
+        categoria=remota.categoria.upper(),
+        estado=remota.estado.upper(),
+        formato_encabezado=remota.formato_encabezado.upper(),
+        formato_parametros=formato,
+        parametros_cuerpo=remota.parametros_cuerpo,
+        nombres_parametros=list(remota.nombres_parametros) if formato == NAMED else [],
+        cuerpo=remota.cuerpo,
+        componentes=list(remota.componentes),
+        motivo=remota.motivo,
     )
 
 
@@ -137,7 +89,7 @@ class Sincronizacion:
 
 
 def sincronizar(cuenta: str = DEFAULT_ALIAS) -> Sincronizacion:
-    """Store every template of ``cuenta``'s WABA; return what changed.
+    """Store every template ``cuenta``'s provider lists; return what changed.
 
     Nothing is written unless the whole listing was read.
 
@@ -163,8 +115,8 @@ def sincronizar(cuenta: str = DEFAULT_ALIAS) -> Sincronizacion:
     return resumen
 
 
-def listar(cuenta: str) -> list[dict[str, Any]]:
-    """The raw templates of ``cuenta`` from its backend's ``list_templates``."""
+def listar(cuenta: str) -> list[PlantillaRemota]:
+    """The templates of ``cuenta`` from its backend's ``list_templates``."""
     backend = backends[cuenta]
     if not backend.supports("list_templates"):
         raise UnsupportedCapability(
@@ -174,9 +126,9 @@ def listar(cuenta: str) -> list[dict[str, Any]]:
     return backend.list_templates()
 
 
-def _guardar(cuenta: str, plantilla: Any, resumen: Sincronizacion) -> int | None:
+def _guardar(cuenta: str, plantilla: PlantillaRemota, resumen: Sincronizacion) -> int | None:
     """Create or update the row of one listed template; return its pk (None: ignored)."""
-    campos = campos_de_plantilla(plantilla) if isinstance(plantilla, dict) else None
+    campos = campos_de_plantilla(plantilla)
     if campos is None:
         resumen.ignoradas += 1
         return None
@@ -238,17 +190,6 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     return Plantilla.objects.filter(**filtro).first()
 
 
-def cuerpo_de(fila: Plantilla) -> str:
-    """The body text of a catalog row, with its placeholders, or "" when it has none.
-
-    The row's own ``cuerpo`` column when it has one and it is set, else the text of the
-    BODY component its synced ``componentes`` carry.
-    """
-    propio = getattr(fila, "cuerpo", "")  # the column lands with the catalog's body text
-    texto = propio or componente({"components": fila.componentes}, "BODY").get("text")
-    return texto if isinstance(texto, str) else ""
-
-
 def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | None:
     """Check a template send against its catalog row (:func:`buscar`), before recording.
 
@@ -262,7 +203,7 @@ def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | No
     """
     if fila is None:
         return None
-    if fila.componentes:
+    if fila.componentes or fila.cuerpo:  # synced: its parameters are known
         revisar_variables(fila, variables)
     return None if fila.aprobada else MotivoOmision.PLANTILLA_NO_APROBADA
 
@@ -315,24 +256,9 @@ def _lista_nombres(nombres: list[str]) -> str:
     return ", ".join(nombres) if nombres else "ninguna"
 
 
-# -- small readers ---------------------------------------------------------------------------
-
-
-def _texto(valor: Any) -> str:
-    if isinstance(valor, bool) or valor is None:
-        return ""
-    return str(valor) if isinstance(valor, str | int) else ""
-
-
-def _sin_none(valor: Any) -> str:
-    texto = _texto(valor)
-    return "" if texto.upper() == "NONE" else texto
-
-
-def _lista(valor: Any) -> list[Any]:
-    return valor if isinstance(valor, list) else []
+# -- small helpers ---------------------------------------------------------------------------
 
 
 def _a_la_medida(**campos: Any) -> dict[str, Any]:
-    # Graph's values are not ours to trust in length; PostgreSQL would refuse the row.
+    # A provider's values are not ours to trust in length; PostgreSQL would refuse the row.
     return recortar_campos(Plantilla, campos)

@@ -1,7 +1,7 @@
 """Running the outbox in production: retention purge, failure-rate alert, per-tenant policy.
 
 Beat runs the purge (``whatsapp_notify.purgar``, daily) and the alert
-(``whatsapp_notify.alerta_fallos``, every five minutes); see ``tasks.BEAT_SCHEDULE``. The
+(``whatsapp_notify.alerta_fallos``, every five minutes); see ``schedule.BEAT_SCHEDULE``. The
 policy is asked by the outbox when an envío is recorded and again by the worker right
 before it is sent.
 """
@@ -20,13 +20,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import Storage
 from django.core.mail import mail_admins
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from .conf import SETTING_NAME, get_settings
-from .exceptions import describe_error
-from .models import TERMINALES, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..backends import backends
+from ..conf import SETTING_NAME, get_settings
+from ..models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
+from ..states import ACEPTADOS, TERMINALES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ Politica = Callable[[EnvioWhatsApp], str | None]
 
 # Rows per DELETE and names per reference query: short statements, no long table locks.
 LOTE = 500
-EXITOSOS = (EstadoEnvio.ENVIADO, EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO)
 CODIGOS_EN_ALERTA = 5
 CLAVE_ALERTA = "whatsapp_notify:alerta_fallos"
 
@@ -167,19 +167,22 @@ class Fallos(NamedTuple):
         return self.fallidos / self.terminados if self.terminados else 0.0
 
 
-def medir_fallos(desde: datetime, hasta: datetime) -> Fallos:
+def medir_fallos(desde: datetime, hasta: datetime, *, cuenta: str | None = None) -> Fallos:
     """Count the envíos that finished in ``(desde, hasta]``: sent, or failed, then.
 
     An envío is counted when it was sent (``enviado_en``) and is enviado, entregado or
     leido, or when it failed (``fallido_en``) and is fallido; omitido, cancelado and
-    envíos still in progress are not counted.
+    envíos still in progress are not counted. With ``cuenta``, only that account's.
     """
-    fallidos = EnvioWhatsApp.objects.filter(
+    envios = (
+        EnvioWhatsApp.objects.all()
+        if cuenta is None
+        else EnvioWhatsApp.objects.filter(cuenta=cuenta)
+    )
+    fallidos = envios.filter(
         estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta
     )
-    exitosos = EnvioWhatsApp.objects.filter(
-        estado__in=EXITOSOS, enviado_en__gt=desde, enviado_en__lte=hasta
-    )
+    exitosos = envios.filter(estado__in=ACEPTADOS, enviado_en__gt=desde, enviado_en__lte=hasta)
     codigos = (
         fallidos.values_list("error_codigo")
         .annotate(cuantos=Count("pk"))
@@ -191,73 +194,95 @@ def medir_fallos(desde: datetime, hasta: datetime) -> Fallos:
 
 
 def alertar_fallos(ahora: datetime | None = None) -> bool:
-    """E-mail ``ADMINS`` when too many envíos failed in the last ``FAILURE_WINDOW``.
+    """E-mail ``ADMINS`` for each account where too many envíos failed in ``FAILURE_WINDOW``.
 
-    The alert goes when at least ``FAILURE_MIN_SENDS`` envíos finished in the window and
-    the fallido share reached ``FAILURE_THRESHOLD``; it lists the top error codes. At most
-    one e-mail per ``FAILURE_WINDOW`` seconds: the last alert is remembered in Django's
-    default cache (``CACHES["default"]``), which must be shared by the worker processes
-    (Redis, Memcached, database) for that to hold across them. Returns True when sent.
+    Accounts are measured apart: a Twilio account failing is not diluted by a healthy Meta
+    one, and its e-mail names it. An account's alert goes when at least
+    ``FAILURE_MIN_SENDS`` of its envíos finished in the window and the fallido share reached
+    ``FAILURE_THRESHOLD``; it lists the top error codes. At most one e-mail per account per
+    ``FAILURE_WINDOW`` seconds: the last alert is remembered in Django's default cache
+    (``CACHES["default"]``), which must be shared by the worker processes (Redis, Memcached,
+    database) for that to hold across them. Returns True when some alert was sent.
     """
     ahora = ahora or timezone.now()
+    ventana = get_settings().seconds("FAILURE_WINDOW")
+    cuentas = _cuentas_con_envios(ahora - ventana, ahora)
+    return sum(_alertar_cuenta(cuenta, ahora, ventana) for cuenta in cuentas) > 0
+
+
+def _cuentas_con_envios(desde: datetime, hasta: datetime) -> list[str]:
+    terminados = Q(fallido_en__gt=desde, fallido_en__lte=hasta) | Q(
+        enviado_en__gt=desde, enviado_en__lte=hasta
+    )
+    cuentas = EnvioWhatsApp.objects.filter(terminados).values_list("cuenta", flat=True)
+    return sorted(set(cuentas))
+
+
+def _alertar_cuenta(cuenta: str, ahora: datetime, ventana: timedelta) -> bool:
     settings = get_settings()
-    ventana = settings.seconds("FAILURE_WINDOW")
-    fallos = medir_fallos(ahora - ventana, ahora)
+    fallos = medir_fallos(ahora - ventana, ahora, cuenta=cuenta)
     if fallos.terminados < settings.FAILURE_MIN_SENDS:
         return False
-    if fallos.proporcion < settings.FAILURE_THRESHOLD or not _primera_alerta(ahora, ventana):
+    if fallos.proporcion < settings.FAILURE_THRESHOLD:
         return False
-    _enviar_alerta(fallos, ventana)
+    if not _primera_alerta(ahora, ventana, cuenta):
+        return False
+    _enviar_alerta(fallos, ventana, cuenta)
     return True
 
 
-def _primera_alerta(ahora: datetime, ventana: timedelta) -> bool:
-    """Claim the alert of the window ending at ``ahora``; False when one already went out."""
+def _primera_alerta(ahora: datetime, ventana: timedelta, cuenta: str) -> bool:
+    """Claim ``cuenta``'s alert of the window ending at ``ahora``; False when one went out."""
     marca, segundos = ahora.timestamp(), ventana.total_seconds()
+    clave = f"{CLAVE_ALERTA}:{cuenta}"
     try:
         # add() is atomic: of two runs at the same time, one wins. The key expires with
         # the window; the stored time also serves callers that pass their own ``ahora``.
-        if django_cache.add(CLAVE_ALERTA, marca, timeout=segundos):
+        if django_cache.add(clave, marca, timeout=segundos):
             return True
-        ultima = django_cache.get(CLAVE_ALERTA)
+        ultima = django_cache.get(clave)
         if ultima is not None and marca - ultima < segundos:
             return False
-        django_cache.set(CLAVE_ALERTA, marca, timeout=segundos)
+        django_cache.set(clave, marca, timeout=segundos)
     except Exception as exc:  # a cache outage must not silence the alert
         logger.warning("Caché no disponible para la alerta de fallos (%s); se envía", exc)
     return True
 
 
-def _enviar_alerta(fallos: Fallos, ventana: timedelta) -> None:
+def _enviar_alerta(fallos: Fallos, ventana: timedelta, cuenta: str) -> None:
     minutos = f"{ventana.total_seconds() / 60:g}"
     logger.error(
-        "WhatsApp: %s de %s envíos fallidos en %s minutos (%s)",
+        "WhatsApp (cuenta %s): %s de %s envíos fallidos en %s minutos (%s)",
+        cuenta,
         fallos.fallidos,
         fallos.terminados,
         minutos,
         ", ".join(f"{_codigo(codigo)}×{cuantos}" for codigo, cuantos in fallos.codigos),
     )
     mail_admins(
-        f"WhatsApp: {fallos.proporcion:.0%} de los envíos fallaron en {minutos} minutos",
-        _texto_alerta(fallos, minutos),
+        f"WhatsApp (cuenta {cuenta}): {fallos.proporcion:.0%} de los envíos fallaron en "
+        f"{minutos} minutos",
+        _texto_alerta(fallos, minutos, cuenta),
         fail_silently=True,
     )
 
 
-def _texto_alerta(fallos: Fallos, minutos: str) -> str:
+def _texto_alerta(fallos: Fallos, minutos: str, cuenta: str) -> str:
     umbral = get_settings().FAILURE_THRESHOLD
     codigos = "\n".join(
-        f"  {_codigo(codigo)}: {cuantos} — {describe_error(codigo) or 'sin código de Meta'}"
+        f"  {_codigo(codigo)}: {cuantos} — "
+        f"{backends.describe_error(cuenta, codigo) or 'sin código del proveedor'}"
         for codigo, cuantos in fallos.codigos
     )
     return (
         f"En los últimos {minutos} minutos terminaron {fallos.terminados} envíos de WhatsApp "
-        f"y {fallos.fallidos} fallaron ({fallos.proporcion:.0%}; el umbral es {umbral:.0%}).\n\n"
+        f"de la cuenta {cuenta!r} y {fallos.fallidos} fallaron ({fallos.proporcion:.0%}; "
+        f"el umbral es {umbral:.0%}).\n\n"
         f"Códigos de error más frecuentes:\n{codigos}\n\n"
         f"{_texto_duplicados(fallos.duplicados)}"
         "Los envíos fallidos están en el admin (Envíos de WhatsApp, estado «Fallido»), con "
         "el detalle de cada error; desde allí se pueden reenviar. No se enviará otra alerta "
-        f"en los próximos {minutos} minutos."
+        f"de esta cuenta en los próximos {minutos} minutos."
     )
 
 

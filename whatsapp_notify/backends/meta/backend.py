@@ -1,9 +1,9 @@
 """The Meta WhatsApp Cloud API backend (Graph API), the default provider.
 
-Payload shapes follow the Cloud API reference (``messages`` endpoint); documents are
+Payloads (the ``messages`` endpoint's shapes) are built in :mod:`.payloads`; documents are
 uploaded once through the Media API and reused by content hash while their id lives.
-Errors are read from Graph's ``{"error": {...}}`` body and classified in ``exceptions``.
-Webhooks (signature, handshake, parsing) are read in :mod:`.meta_webhooks`.
+Errors are read from Graph's ``{"error": {...}}`` body and classified in :mod:`.errors`.
+Webhooks (signature, handshake, parsing) are read in :mod:`.webhooks`.
 """
 
 from __future__ import annotations
@@ -16,24 +16,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..events import Evento, EventoPlantilla
-from ..exceptions import (
-    AUTH_CODES,
-    ERROR_MESSAGES,
-    PAIR_RATE_CODES,
-    TRANSIENT_CODES,
-    AmbiguousError,
-    PermanentError,
-    ProviderError,
-    TransientError,
-    WebhookRechazado,
-    classify,
-)
-from ..messages import Botones, Documento, Lista, Plantilla, Salida, Seccion, Texto, Variables
-from . import meta_webhooks
-from .base import MediaCache, Option, Resultado, WebhookRequest
-from .http import HttpBackend, revisar_timeout, revisar_token, revisar_url
-from .meta_admin import MetaAdminMixin
+from ...events import Evento, EventoPlantilla
+from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
+from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
+from ..base import MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
+from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
+from . import errors, payloads, templates, webhooks
+from .admin import MetaAdminMixin
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +54,7 @@ def revisar_secretos(valor: Any) -> str | None:
 class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
 
-    capabilities = frozenset({"download_media", "list_templates"})
+    capabilities = frozenset({"download_media", "list_templates", "check_subscription"})
 
     OPTIONS = {
         "PHONE_NUMBER_ID": Option(
@@ -129,76 +118,47 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def parse_error(self, response: requests.Response) -> ProviderError:
         """Classify Graph's ``{"error": {"code", "message", "error_data", ...}}`` body."""
-        error = _graph_error(response)
-        if error is None:
-            return super().parse_error(response)
-        clasificado = classify(
-            _entero(error.get("code")),
-            http_status=response.status_code,
-            detail=_detalle(error),
-            message=str(error.get("message") or ""),
-            trace_id=str(error.get("fbtrace_id") or ""),
-        )
-        return _con_pista_transitoria(clasificado, error.get("is_transient"))
+        return errors.de_respuesta(response) or super().parse_error(response)
 
-    # -- builders ---------------------------------------------------------------------
+    # -- error classification (the table is in .errors) ------------------------------------
+
+    def classify(
+        self,
+        code: int | None,
+        *,
+        http_status: int | None = None,
+        detail: str = "",
+        message: str = "",
+        trace_id: str = "",
+    ) -> ProviderError:
+        """A Graph code decides (:func:`.errors.classify`); without one, the HTTP status."""
+        return errors.classify(
+            code, http_status=http_status, detail=detail, message=message, trace_id=trace_id
+        )
+
+    def describe_error(self, code: int | None, detail: str = "") -> str:
+        """Meta's Spanish sentence for a Graph code (:func:`.errors.describe_error`)."""
+        return errors.describe_error(code, detail)
+
+    # -- builders (shapes in .payloads) ------------------------------------------------
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> dict:
-        template: dict[str, Any] = {"name": plantilla.nombre}
-        template["language"] = {"code": plantilla.idioma}
-        if componentes := self._componentes(plantilla, media):
-            template["components"] = componentes
-        return self.mensaje(salida, "template", template)
-
-    def _componentes(self, plantilla: Plantilla, media: MediaCache) -> list[dict[str, Any]]:
-        componentes = []
+        documento = None
         if plantilla.documento is not None:
             documento = self._documento(plantilla.documento, media)
-            componentes.append(_componente("header", [{"type": "document", "document": documento}]))
-        # A component without variables is left out: Meta counts parameters per component.
-        if plantilla.variables:
-            componentes.append(_componente("body", parametros(plantilla.variables)))
-        return componentes
+        return payloads.plantilla(salida, plantilla, documento)
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> dict:
-        cuerpo = self._documento(documento, media)
-        if documento.caption:
-            cuerpo["caption"] = documento.caption
-        return self.mensaje(salida, "document", cuerpo)
+        return payloads.documento(salida, self._documento(documento, media), documento.caption)
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> dict:
-        cuerpo: dict[str, Any] = {"body": texto.cuerpo}
-        if texto.preview_url:
-            cuerpo["preview_url"] = True
-        return self.mensaje(salida, "text", cuerpo)
+        return payloads.texto(salida, texto)
 
     def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> dict:
-        accion = {
-            "buttons": [
-                {"type": "reply", "reply": {"id": boton.id, "title": boton.titulo}}
-                for boton in botones.botones
-            ]
-        }
-        interactivo = _interactivo("button", botones.cuerpo, botones.encabezado, botones.pie)
-        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
+        return payloads.botones(salida, botones)
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> dict:
-        accion = {"button": lista.boton, "sections": [_seccion(s) for s in lista.secciones]}
-        interactivo = _interactivo("list", lista.cuerpo, lista.encabezado, lista.pie)
-        return self.mensaje(salida, "interactive", {**interactivo, "action": accion})
-
-    def mensaje(self, salida: Salida, tipo: str, contenido: dict[str, Any]) -> dict[str, Any]:
-        """The common envelope of every message; ``referencia`` comes back in status webhooks."""
-        payload = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": f"+{salida.telefono}",
-            "type": tipo,
-            tipo: contenido,
-        }
-        if salida.referencia:
-            payload["biz_opaque_callback_data"] = salida.referencia
-        return payload
+        return payloads.lista(salida, lista)
 
     # -- media ------------------------------------------------------------------------
 
@@ -239,10 +199,10 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         """POST the message; return its wamid and the wa_id Meta reports.
 
         Raises:
-            AmbiguousError: a 200 without ``messages[0].id`` (see :func:`resultado`).
+            AmbiguousError: a 200 without ``messages[0].id`` (see :func:`.payloads.resultado`).
             ProviderError: as :meth:`HttpBackend.request`.
         """
-        return resultado(self.request("POST", self.ruta("messages"), json=payload))
+        return payloads.resultado(self.request("POST", self.ruta("messages"), json=payload))
 
     def verify_credentials(self) -> str:
         """``"verified_name (display_phone_number)"`` of the number, if the token works."""
@@ -251,27 +211,28 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         datos = datos if isinstance(datos, dict) else {}
         return f"{datos.get('verified_name', '')} ({datos.get('display_phone_number', '')})"
 
-    def list_templates(self, *, limite: int = 100) -> list[dict[str, Any]]:
-        """Every template of the account's WABA, as Graph describes them, all pages read.
+    def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:
+        """Every template of the account's WABA (:func:`.templates.plantilla_remota`).
 
         ``GET /{API_VERSION}/{BUSINESS_ACCOUNT_ID}/message_templates``, following the
-        ``after`` cursor while Graph announces a next page.
+        ``after`` cursor while Graph announces a next page; items that are not objects
+        are dropped.
 
         Raises:
             ConfigurationError: no ``BUSINESS_ACCOUNT_ID``.
             ProviderError: as :meth:`HttpBackend.request`.
         """
         ruta = self.ruta_waba("message_templates")
-        params: dict[str, Any] = {"fields": CAMPOS_PLANTILLA, "limit": limite}
-        plantillas: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGINAS_PLANTILLAS):
+        params: dict[str, Any] = {"fields": templates.CAMPOS_PLANTILLA, "limit": limite}
+        objetos: list[dict[str, Any]] = []
+        for _ in range(templates.MAX_PAGINAS_PLANTILLAS):
             pagina = self.request("GET", ruta, params=params)
-            plantillas += [p for p in _datos_pagina(pagina) if isinstance(p, dict)]
-            cursor = _cursor_siguiente(pagina)
+            objetos += [p for p in templates.datos_pagina(pagina) if isinstance(p, dict)]
+            cursor = templates.cursor_siguiente(pagina)
             if not cursor or cursor == params.get("after"):
                 break
             params["after"] = cursor
-        return plantillas
+        return [templates.plantilla_remota(objeto) for objeto in objetos]
 
     def ruta(self, *partes: str) -> str:
         """``/{API_VERSION}/{PHONE_NUMBER_ID}[/partes...]``."""
@@ -284,7 +245,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def _secretos(self) -> list[str]:
         # APP_SECRET may be a list while rotating: each secret is scrubbed, not the list.
-        return [*super()._secretos(), *meta_webhooks.secretos(self.options.get("APP_SECRET"))]
+        return [*super()._secretos(), *webhooks.secretos(self.options.get("APP_SECRET"))]
 
     # -- webhooks ---------------------------------------------------------------------
 
@@ -294,7 +255,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         Raises:
             WebhookRechazado: anything else, or no ``VERIFY_TOKEN`` configured.
         """
-        return meta_webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
+        return webhooks.verificar_desafio(params, str(self.options["VERIFY_TOKEN"] or ""))
 
     def verify_request(self, request: WebhookRequest) -> None:
         """Check ``X-Hub-Signature-256`` on the raw bytes with each ``APP_SECRET``.
@@ -302,21 +263,21 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         Raises:
             WebhookRechazado: missing, malformed or wrong signature, or no ``APP_SECRET``.
         """
-        claves = meta_webhooks.secretos(self.options["APP_SECRET"])
+        claves = webhooks.secretos(self.options["APP_SECRET"])
         if not claves:
             logger.warning("Cuenta %s sin APP_SECRET: se rechazan sus webhooks", self.alias)
         try:
-            meta_webhooks.verificar_firma(request.body, request.headers, claves)
+            webhooks.verificar_firma(request.body, request.headers, claves)
         except WebhookRechazado as exc:
             raise WebhookRechazado(f"Cuenta {self.alias!r}: {exc}") from None
 
     def parse_webhook(self, request: WebhookRequest) -> list[Evento]:
-        """Every status, message, preference and error of the body (see ``meta_webhooks``).
+        """Every status, message, preference and error of the body (see ``webhooks``).
 
         Raises:
             WebhookMalformado: not JSON, or not a JSON object.
         """
-        return meta_webhooks.parse(request.body)
+        return webhooks.parse(request.body)
 
     def account_key(self, evento: Evento) -> str:
         """The phone number id of a message event; ``waba:<id>`` for a template's status.
@@ -367,7 +328,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             raise self._fallo_descarga(TransientError(mensaje), media_id) from exc
         if not respuesta.ok:
             mensaje = f"{donde} respondió HTTP {respuesta.status_code} al descargar {media_id}."
-            error = classify(None, http_status=respuesta.status_code, message=mensaje)
+            error = self.classify(None, http_status=respuesta.status_code, message=mensaje)
             raise self._fallo_descarga(error, media_id)
         return respuesta
 
@@ -382,131 +343,3 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             error.http_status,
         )
         return error
-
-
-# -- templates (list_templates) ------------------------------------------------------------
-
-CAMPOS_PLANTILLA = "id,name,language,status,category,parameter_format,components,rejected_reason"
-# A WABA holds at most a few hundred templates; the cap only stops a cursor that never ends.
-MAX_PAGINAS_PLANTILLAS = 100
-
-
-def _datos_pagina(pagina: Any) -> list[Any]:
-    datos = pagina.get("data") if isinstance(pagina, dict) else None
-    return datos if isinstance(datos, list) else []
-
-
-def _cursor_siguiente(pagina: Any) -> str:
-    """The ``after`` cursor when Graph announces a next page (``paging.next``), else ""."""
-    paging = pagina.get("paging") if isinstance(pagina, dict) else None
-    if not isinstance(paging, dict) or not paging.get("next"):
-        return ""
-    cursores = paging.get("cursors")
-    return str((cursores if isinstance(cursores, dict) else {}).get("after") or "")
-
-
-# -- payload pieces ----------------------------------------------------------------------
-
-
-def parametros(variables: Variables) -> list[dict[str, str]]:
-    """Body parameters: in order for ``{{1}}..{{n}}``, with ``parameter_name`` when named."""
-    if isinstance(variables, dict):
-        return [
-            {"type": "text", "parameter_name": nombre, "text": valor}
-            for nombre, valor in variables.items()
-        ]
-    return [{"type": "text", "text": valor} for valor in variables]
-
-
-def _componente(tipo: str, parametros: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": tipo, "parameters": parametros}
-
-
-def _interactivo(tipo: str, cuerpo: str, encabezado: str, pie: str) -> dict[str, Any]:
-    interactivo: dict[str, Any] = {"type": tipo}
-    if encabezado:
-        interactivo["header"] = {"type": "text", "text": encabezado}
-    interactivo["body"] = {"text": cuerpo}
-    if pie:
-        interactivo["footer"] = {"text": pie}
-    return interactivo
-
-
-def _seccion(seccion: Seccion) -> dict[str, Any]:
-    filas = []
-    for fila in seccion.filas:
-        datos = {"id": fila.id, "title": fila.titulo}
-        if fila.descripcion:
-            datos["description"] = fila.descripcion
-        filas.append(datos)
-    return {"title": seccion.titulo, "rows": filas} if seccion.titulo else {"rows": filas}
-
-
-# -- answers -----------------------------------------------------------------------------
-
-
-def resultado(cuerpo: Any) -> Resultado:
-    """Read ``messages[0].id`` and ``contacts[0].wa_id`` from a send answer.
-
-    Raises:
-        AmbiguousError: no message id. Meta took the request (200) and may have sent it,
-            but we cannot tell; the envío waits for the status webhook, which finds it by
-            ``biz_opaque_callback_data``, before anything is sent again.
-    """
-    cuerpo = cuerpo if isinstance(cuerpo, dict) else {}
-    wamid = _primero(cuerpo, "messages").get("id")
-    if not wamid:
-        raise AmbiguousError(
-            "Meta aceptó el mensaje pero no devolvió su id (messages[0].id).", http_status=200
-        )
-    wa_id = _primero(cuerpo, "contacts").get("wa_id") or ""
-    return Resultado(id=str(wamid), wa_id=str(wa_id), raw=cuerpo)
-
-
-def _primero(cuerpo: dict[str, Any], clave: str) -> dict[str, Any]:
-    lista = cuerpo.get(clave)
-    primero = lista[0] if isinstance(lista, list) and lista else None
-    return primero if isinstance(primero, dict) else {}
-
-
-def _graph_error(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        cuerpo = response.json()
-    except ValueError:
-        return None
-    error = cuerpo.get("error") if isinstance(cuerpo, dict) else None
-    return error if isinstance(error, dict) else None
-
-
-def _detalle(error: dict[str, Any]) -> str:
-    # ``error_data`` is an object on the messaging endpoints and a plain string on others.
-    datos = error.get("error_data")
-    if isinstance(datos, dict):
-        return str(datos.get("details") or "")
-    return str(datos or "")
-
-
-def _entero(valor: Any) -> int | None:
-    try:
-        return int(valor)
-    except (TypeError, ValueError):
-        return None
-
-
-def _con_pista_transitoria(error: ProviderError, is_transient: Any) -> ProviderError:
-    # Graph's is_transient hint decides only for codes our table does not know; a known
-    # code is classified by the table alone (exceptions.py).
-    if is_transient is True and type(error) is PermanentError and not _conocido(error.code):
-        return TransientError(
-            str(error),
-            code=error.code,
-            detail=error.detail,
-            http_status=error.http_status,
-            trace_id=error.trace_id,
-        )
-    return error
-
-
-def _conocido(code: int | None) -> bool:
-    tablas = (TRANSIENT_CODES, PAIR_RATE_CODES, AUTH_CODES, ERROR_MESSAGES)
-    return code is not None and any(code in tabla for tabla in tablas)

@@ -1,0 +1,1 @@
+"""Inbound: the webhook view, the stored bodies, and applying what they say."""

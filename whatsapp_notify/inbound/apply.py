@@ -1,0 +1,642 @@
+"""Apply inbound events to the models: statuses of envíos, customer messages, consent.
+
+:func:`aplicar` takes the events a backend parsed from one webhook body. Each event runs in
+its own savepoint: one that fails is logged, counted and rolled back, the others are kept.
+Applying the same events again changes nothing: statuses only move forward, a timestamp is
+only filled while empty, a message is stored once per wamid and a consent decision once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .. import signals, templates
+from ..backends import backends
+from ..conf import get_settings
+from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
+from ..events import (
+    BAJA,
+    BAJA_MARKETING,
+    DELIVERED,
+    FAILED,
+    PLAYED,
+    READ,
+    SENT,
+    Evento,
+    EventoDesconocido,
+    EventoError,
+    EventoEstado,
+    EventoMensaje,
+    EventoPlantilla,
+    EventoPreferencia,
+)
+from ..exceptions import describe_error
+from ..limits import entero_a_la_medida, id_a_la_medida, recortar, recortar_campos
+from ..models import (
+    Categoria,
+    ConsentimientoCliente,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoConsentimiento,
+    EstadoEnvio,
+    Mensaje,
+    OrigenConsentimiento,
+)
+from ..outbound.reconciliation import registrar_duplicado
+from ..phones import TelefonoInvalido, mask, normalizar, variantes
+from ..references import envio_referido
+from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Aplicados:
+    """What :func:`aplicar` did with a list of events.
+
+    Attributes:
+        eventos: events seen.
+        estados: statuses of a known envío (a repeated one included: it changes nothing).
+        mensajes: inbound messages stored (a redelivered one is not counted).
+        consentimientos: consent decisions recorded (keywords, preferences, error 131050).
+        avisos: provider errors not tied to one message (logged).
+        desconocidos: events about something this app does not know: the status of a
+            message it did not send, a status or preference name it does not know, an item
+            the backend could not parse.
+        errores: events that raised (logged and rolled back; the others were kept).
+        transitorios: of those, the ones the database refused for a passing reason
+            (deadlock, lock timeout, lost connection): worth applying again later.
+        plantillas: template status changes recorded in the catalog.
+        duplicados: of ``estados``, those about another copy of an envío that proved it was
+            sent twice (a redelivered one included: it changes nothing).
+    """
+
+    eventos: int = 0
+    estados: int = 0
+    mensajes: int = 0
+    consentimientos: int = 0
+    avisos: int = 0
+    desconocidos: int = 0
+    errores: int = 0
+    transitorios: int = 0
+    plantillas: int = 0
+    duplicados: int = 0
+
+    def sumar(self, otros: Aplicados) -> None:
+        for campo in fields(self):
+            setattr(self, campo.name, getattr(self, campo.name) + getattr(otros, campo.name))
+
+
+def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
+    """Apply the events of one webhook body received for account ``cuenta``.
+
+    Never raises for an event: an exception is logged with the event's kind and counted in
+    :attr:`Aplicados.errores`, and the next event is applied.
+    """
+    aplicados = Aplicados()
+    for evento in eventos:
+        aplicados.eventos += 1
+        parcial = Aplicados()
+        try:
+            with transaction.atomic():
+                cuenta_evento = backends.cuenta_de(evento, cuenta)
+                _aplicador(evento)(ids_a_la_medida(evento), cuenta_evento, parcial)
+        except Exception as exc:
+            logger.exception(
+                "No se pudo aplicar un evento %s de la cuenta %r", type(evento).__name__, cuenta
+            )
+            aplicados.errores += 1
+            aplicados.transitorios += isinstance(exc, OperationalError | InterfaceError)
+        else:
+            aplicados.sumar(parcial)
+    return aplicados
+
+
+def ids_a_la_medida(evento: Evento) -> Evento:
+    """``evento`` with its message ids made to fit their columns (``limits.id_a_la_medida``).
+
+    Done once, before anything reads them: the lookup, the deduplication and the stored row
+    all see the same value, and a redelivered over-long id is still recognised.
+    """
+    if isinstance(evento, EventoEstado):
+        return dataclasses.replace(
+            evento, wamid=id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
+        )
+    if isinstance(evento, EventoMensaje):
+        return dataclasses.replace(
+            evento,
+            wamid=id_a_la_medida(Mensaje, "wamid", evento.wamid),
+            contexto_wamid=id_a_la_medida(Mensaje, "contexto_wamid", evento.contexto_wamid),
+        )
+    return evento
+
+
+def a_tiempo(evento: Evento, recibido_en: datetime) -> Evento:
+    """``evento`` with its ``fecha`` no later than ``recibido_en``, and that when it has none.
+
+    Nothing happened after we received news of it: a later timestamp is the sender's clock
+    running ahead (a phone set to 2099). Left as it is, it would keep the 24-hour window
+    open past its real end (free text sent where Meta answers 131047). An absent or
+    impossible time (``events.fecha_posible``) is also the time received, not the time of
+    processing (later, for Beat's catch-up). Preferences keep an absent time absent: their
+    order is judged only when it is known.
+    """
+    if not isinstance(evento, EventoEstado | EventoMensaje | EventoPreferencia):
+        return evento
+    if evento.fecha is None:
+        fecha = None if isinstance(evento, EventoPreferencia) else recibido_en
+    else:
+        fecha = min(evento.fecha, recibido_en)
+    return evento if fecha == evento.fecha else dataclasses.replace(evento, fecha=fecha)
+
+
+def _aplicador(evento: Evento) -> Callable[[Any, str, Aplicados], None]:
+    aplicadores = {
+        EventoEstado: _aplicar_estado,
+        EventoMensaje: _aplicar_mensaje,
+        EventoPreferencia: _aplicar_preferencia,
+        EventoError: _aplicar_aviso,
+        EventoDesconocido: _aplicar_desconocido,
+        EventoPlantilla: _aplicar_plantilla,
+    }
+    return aplicadores.get(type(evento), _aplicar_desconocido)
+
+
+# -- statuses ----------------------------------------------------------------------------
+
+# Timestamps each status proves. Meta sends no "delivered" when a message is delivered and
+# read at once, so a read proves the delivery too.
+_MARCAS = {
+    SENT: ("enviado_en",),
+    DELIVERED: ("entregado_en",),
+    READ: ("leido_en", "entregado_en"),
+    PLAYED: ("leido_en", "entregado_en"),
+    FAILED: ("fallido_en",),
+}
+# A transition is retried this many times when the estado changes under it.
+_INTENTOS_TRANSICION = 5
+
+
+def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> None:
+    destino = DESTINOS.get(evento.estado)
+    if destino is None:
+        logger.info("Estado %r desconocido del mensaje %s: se ignora", evento.estado, evento.wamid)
+        parcial.desconocidos += 1
+        return
+    envio = buscar_envio(evento, cuenta)
+    if envio is None and (envio := _envio_de_otra_copia(evento, cuenta)) is not None:
+        parcial.estados += 1
+        parcial.duplicados += _aplicar_otra_copia(envio, evento)
+        return
+    if envio is None:
+        # Messages sent from elsewhere (Business Manager, another app on the same number).
+        logger.info("Estado %r de un mensaje sin envío (%s)", evento.estado, evento.wamid)
+        parcial.desconocidos += 1
+        return
+    parcial.estados += 1
+    fecha = evento.fecha or timezone.now()
+    anterior = _registrar_estado(envio, destino, evento, fecha)
+    if anterior is not None:
+        _avisar_cambio(envio, anterior, destino, evento)
+    if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
+        parcial.consentimientos += _baja_por_error(envio, evento, fecha, categorias)
+
+
+def _categorias_detenidas(evento: EventoEstado) -> tuple[str, ...]:
+    """The categories a failed status's errors stop: all for a block, marketing for a stop."""
+    significados = {error.significado for error in evento.errores}
+    if BAJA in significados:
+        return CATEGORIAS
+    return (Categoria.MARKETING,) if BAJA_MARKETING in significados else ()
+
+
+def _baja_por_error(
+    envio: EnvioWhatsApp, evento: EventoEstado, fecha: datetime, categorias: tuple[str, ...]
+) -> bool:
+    # The provider refused the message because the customer stopped it (Meta 131050 for
+    # marketing; Twilio 63014 when the customer blocked the business).
+    if not envio.telefono:
+        return False
+    codigo = next((e.code for e in evento.errores if e.significado), None)
+    evidencia = f"Error {codigo} en el envío {envio.pk} ({evento.wamid})"
+    origen = OrigenConsentimiento.META
+    return _decidir_consentimiento(
+        envio.telefono, False, origen, evidencia, fecha, categorias, envio.cuenta
+    )
+
+
+def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    """The envío a status is about: by wamid, else by ``referencia`` (the envío id we sent)."""
+    if evento.wamid and (envio := EnvioWhatsApp.objects.filter(wamid=evento.wamid).first()):
+        return envio
+    return _por_referencia(evento, cuenta)
+
+
+def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    # biz_opaque_callback_data carries the envío id, so a status settles an envío whose
+    # worker died before saving the wamid. Other apps subscribed to the same WABA get our
+    # webhooks and send their own values: the reference is signed (references.py), and
+    # account, attempts, wamid and recipient must agree too.
+    if (pk := _id_referido(evento)) is None:
+        return None
+    envio = EnvioWhatsApp.objects.filter(
+        pk=pk,
+        cuenta=cuenta,
+        estado__in=SIN_CONFIRMAR,  # anything else already has its outcome
+        intentos__gt=0,
+        wamid__isnull=True,
+    ).first()
+    if envio is None or not _mismo_destinatario(envio, evento.destinatario):
+        return None
+    return envio
+
+
+def _id_referido(evento: EventoEstado) -> int | None:
+    """The envío id a status echoes back (``referencia``), when this installation made it."""
+    return envio_referido(evento.referencia)
+
+
+def _envio_de_otra_copia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
+    # The status names one of our envíos (same account and recipient) that already holds a
+    # different wamid: it is about another copy of the same message. An envío re-sent after
+    # a timeout or a dead worker keeps the wamid of the copy its worker recorded.
+    pk = _id_referido(evento)
+    if pk is None or not evento.wamid:
+        return None
+    envio = (
+        EnvioWhatsApp.objects.filter(pk=pk, cuenta=cuenta, wamid__isnull=False)
+        .exclude(wamid=evento.wamid)
+        .first()
+    )
+    if envio is None or not _mismo_destinatario(envio, evento.destinatario):
+        return None
+    return envio
+
+
+def _aplicar_otra_copia(envio: EnvioWhatsApp, evento: EventoEstado) -> bool:
+    """Record the duplicate that a status of another copy proves; True when it proves one.
+
+    The envío's estado and timestamps stay those of its own wamid. A failed copy reached
+    nobody: it proves no duplicate.
+    """
+    if evento.estado == FAILED:
+        logger.info("Envío %s: otra copia (%s) falló; nada cambia", envio.pk, evento.wamid)
+        return False
+    registrar_duplicado(envio.pk, evento.wamid)
+    return True
+
+
+def _mismo_destinatario(envio: EnvioWhatsApp, wa_id: str) -> bool:
+    # The same phone, in any form WhatsApp reports it (MX 521…/52…, AR 549…/54…).
+    return bool(wa_id) and (wa_id == envio.wa_id or wa_id in variantes(envio.telefono))
+
+
+def _registrar_estado(
+    envio: EnvioWhatsApp, destino: str, evento: EventoEstado, fecha: datetime
+) -> str | None:
+    """Store what the status proves, and its estado when it moves forward.
+
+    Returns the estado the envío left, or None when its estado did not change.
+    """
+    for _ in range(_INTENTOS_TRANSICION):
+        campos = _evidencia(evento, fecha)
+        avanza = puede_pasar(envio.estado, destino)
+        filas = EnvioWhatsApp.objects.filter(pk=envio.pk)
+        if avanza:
+            # Conditional on the estado just read: a worker or another webhook that moved
+            # it meanwhile makes this match nothing, and the loop decides again.
+            filas = filas.filter(estado=envio.estado)
+            campos.update(estado=destino, **_campos_transicion(envio.estado, destino, evento))
+        if filas.update(**campos):
+            return envio.estado if avanza else None
+        if not avanza:
+            return None
+        envio.refresh_from_db(fields=["estado"])
+    logger.warning("Envío %s: el estado cambió demasiadas veces durante el webhook", envio.pk)
+    return None
+
+
+def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
+    """Fields any status adds, whatever the estado: never overwriting what is stored."""
+    ahora = timezone.now()
+    # The first status of any kind shows the account's webhooks reach us (reconciliation).
+    campos: dict[str, Any] = {
+        "actualizado_en": ahora,
+        "confirmado_en": Coalesce(F("confirmado_en"), Value(ahora)),
+    }
+    if evento.wamid:
+        campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
+    if evento.destinatario:
+        campos["wa_id"] = _si_vacio("wa_id", recortar(EnvioWhatsApp, "wa_id", evento.destinatario))
+    for campo in _MARCAS[evento.estado]:
+        campos[campo] = Coalesce(F(campo), Value(fecha))
+    campos.update(_precio(evento))
+    if evento.estado == FAILED:
+        # An envío that keeps its estado (delivered, already fallido) keeps its first error.
+        campos.update(
+            {nombre: _si_sin_error(nombre, valor) for nombre, valor in _error(evento).items()}
+        )
+    return campos
+
+
+def _si_sin_error(campo: str, valor: Any) -> Case:
+    salida = EnvioWhatsApp._meta.get_field(campo)
+    return Case(
+        When(error_codigo__isnull=True, then=Value(valor, output_field=salida)),
+        default=F(campo),
+        output_field=salida,
+    )
+
+
+def _si_vacio(campo: str, valor: str) -> Case:
+    return Case(When(**{campo: ""}, then=Value(valor)), default=F(campo))
+
+
+def _precio(evento: EventoEstado) -> dict[str, Any]:
+    # Pricing and conversation come on "sent" and on one of delivered/read: keep them
+    # whenever present, and leave what an earlier status stored when absent.
+    campos = {
+        "conversacion_id": evento.conversacion_id,
+        "conversacion_expira_en": evento.conversacion_expira,
+        "conversacion_origen": evento.conversacion_origen,
+        "facturable": evento.facturable,
+        "precio_modelo": evento.precio_modelo,
+        "precio_tipo": evento.precio_tipo,
+        "precio_categoria": evento.precio_categoria,
+    }
+    presentes = {campo: valor for campo, valor in campos.items() if valor not in (None, "")}
+    return recortar_campos(EnvioWhatsApp, presentes)
+
+
+def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dict[str, Any]:
+    if destino == EstadoEnvio.FALLIDO:
+        return {"proximo_intento": None, **_error(evento)}
+    if anterior in SIN_CONFIRMAR:
+        # Settled by the webhook: no resend, and the timeout's error no longer applies.
+        return {
+            "proximo_intento": None,
+            "error_codigo": None,
+            "error_titulo": "",
+            "error_detalle": "",
+        }
+    return {}
+
+
+def _error(evento: EventoEstado) -> dict[str, Any]:
+    if not evento.errores:
+        sin_detalle = "El proveedor informó que el mensaje no se pudo entregar."
+        return {"error_codigo": None, "error_titulo": "", "error_detalle": sin_detalle}
+    error = evento.errores[0]
+    # A code the integer column cannot hold (on PostgreSQL) is stored as NULL on every
+    # database; error_detalle keeps it readable: "(#99999999999) ...".
+    return {
+        "error_codigo": entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code),
+        "error_titulo": recortar(EnvioWhatsApp, "error_titulo", error.title),
+        "error_detalle": error.legible or describe_error(error.code, error.details),
+    }
+
+
+def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: EventoEstado) -> None:
+    envio.refresh_from_db()
+    if estado == EstadoEnvio.FALLIDO:
+        # The code as Meta sent it: error_codigo is empty when it does not fit the column.
+        codigos = ", ".join(f"#{error.code}" for error in evento.errores) or "sin código"
+        logger.warning("Envío %s fallido según el webhook (%s)", envio.pk, codigos)
+    else:
+        logger.debug("Envío %s: %s -> %s (%s)", envio.pk, anterior, estado, evento.wamid)
+    signals.avisar_estado(envio, anterior, estado)
+
+
+# -- inbound messages --------------------------------------------------------------------
+
+
+def _aplicar_mensaje(evento: EventoMensaje, cuenta: str, parcial: Aplicados) -> None:
+    mensaje = _guardar_mensaje(evento, cuenta)
+    if mensaje is None:
+        return  # delivered again: stored, signalled and applied the first time
+    parcial.mensajes += 1
+    if _aplicar_palabra_clave(mensaje):
+        parcial.consentimientos += 1
+    signals.enviar_seguro(signals.mensaje_recibido, Mensaje, mensaje=mensaje)
+
+
+def _guardar_mensaje(evento: EventoMensaje, cuenta: str) -> Mensaje | None:
+    """Store an inbound message; None when its wamid is already stored."""
+    existe = Mensaje.objects.filter(wamid=evento.wamid).exists() if evento.wamid else False
+    if existe:
+        return None
+    try:
+        with transaction.atomic():
+            return Mensaje.objects.create(**_campos_mensaje(evento, cuenta))
+    except IntegrityError:
+        if Mensaje.objects.filter(wamid=evento.wamid).exists():
+            return None  # a concurrent delivery of the same webhook stored it first
+        raise
+
+
+def _campos_mensaje(evento: EventoMensaje, cuenta: str) -> dict[str, Any]:
+    media = evento.media
+    campos = {
+        "direccion": Direccion.ENTRANTE,
+        "cuenta": cuenta,
+        "telefono": _telefono(evento.de),
+        "wa_id": evento.de,
+        "nombre": evento.nombre,
+        "user_id": evento.user_id,
+        "wamid": evento.wamid or None,
+        "tipo": evento.tipo,
+        "texto": evento.texto,
+        "contenido": evento.raw,
+        "contexto_wamid": evento.contexto_wamid,
+        "respuesta_id": evento.respuesta_id,
+        "media_id": media.id if media else "",
+        "media_mime": media.mime if media else "",
+        "media_sha256": media.sha256 if media else "",
+        "media_nombre": media.nombre if media else "",
+        "envio": _envio_respondido(evento.contexto_wamid),
+        "fecha": evento.fecha or timezone.now(),
+    }
+    # Webhook values are not ours to trust in length; PostgreSQL would refuse the row.
+    return recortar_campos(Mensaje, campos)
+
+
+def _telefono(wa_id: str) -> str:
+    """E.164 digits of a wa_id, or "" (a username-only user, or a number we cannot read)."""
+    if not wa_id:
+        return ""
+    try:
+        return normalizar(f"+{wa_id}")
+    except TelefonoInvalido:
+        return ""
+
+
+def _envio_respondido(contexto_wamid: str) -> EnvioWhatsApp | None:
+    if not contexto_wamid:
+        return None
+    return EnvioWhatsApp.objects.filter(wamid=contexto_wamid).first()
+
+
+# -- consent -----------------------------------------------------------------------------
+
+
+def palabra_clave(texto: str) -> str:
+    """``texto`` as compared with the consent keywords.
+
+    Trimmed, casefolded and without accents; a closing period or exclamation marks do not
+    count (a question does: «¿Baja?» can ask whether a price goes down).
+    """
+    descompuesto = unicodedata.normalize("NFKD", texto)
+    sin_acentos = "".join(ch for ch in descompuesto if not unicodedata.combining(ch))
+    return sin_acentos.casefold().strip().strip("¡!.").strip()
+
+
+def decision_de_texto(texto: str) -> bool | None:
+    """False when the whole ``texto`` is an opt-out keyword, True for opt-in, else None."""
+    palabra = palabra_clave(texto)
+    if not palabra:
+        return None
+    settings = get_settings()
+    # Listed in both by mistake: stopping is the safe reading.
+    if palabra in {palabra_clave(clave) for clave in settings.OPT_OUT_KEYWORDS}:
+        return False
+    if palabra in {palabra_clave(clave) for clave in settings.OPT_IN_KEYWORDS}:
+        return True
+    return None
+
+
+def _aplicar_palabra_clave(mensaje: Mensaje) -> bool:
+    # Typed text only: a button or list reply titled «Cancelar» (a reminder's cancel button),
+    # a place called «Baja» or a shared contact are answers, not a request to stop.
+    if mensaje.tipo != "text":
+        return False
+    otorgado = decision_de_texto(mensaje.texto)
+    if otorgado is None:
+        return False
+    if not mensaje.telefono:
+        logger.info("Palabra de consentimiento en el mensaje %s sin teléfono", mensaje.wamid)
+        return False
+    evidencia = f"Mensaje {mensaje.wamid}: «{mensaje.texto}»"
+    origen = OrigenConsentimiento.WHATSAPP
+    # A typed keyword is about every message from us: «BAJA» stops service notices too, and
+    # «ALTA» (the customer asking to hear from us again) grants every category back.
+    return _decidir_consentimiento(
+        mensaje.telefono, otorgado, origen, evidencia, mensaje.fecha, CATEGORIAS, mensaje.cuenta
+    )
+
+
+_PREFERENCIAS = {"stop": False, "resume": True}
+
+
+def _aplicar_preferencia(evento: EventoPreferencia, cuenta: str, parcial: Aplicados) -> None:
+    otorgado = _PREFERENCIAS.get(evento.valor.casefold())
+    telefono = _telefono(evento.wa_id)
+    if otorgado is None or not evento.categoria.startswith("marketing") or not telefono:
+        logger.info(
+            "Preferencia no aplicada en la cuenta %r: %r = %r (%s)",
+            cuenta,
+            evento.categoria,
+            evento.valor,
+            mask(evento.wa_id),
+        )
+        parcial.desconocidos += 1
+        return
+    cuando = f" del {evento.fecha.isoformat()}" if evento.fecha else ""
+    evidencia = (
+        f"Preferencia en WhatsApp (user_preferences){cuando}: {evento.categoria} = {evento.valor}"
+    )
+    # Meta's stop/resume concerns marketing messages only: service notices keep going.
+    origen = OrigenConsentimiento.META
+    marketing = (Categoria.MARKETING,)
+    fecha = evento.fecha
+    if _decidir_consentimiento(telefono, otorgado, origen, evidencia, fecha, marketing, cuenta):
+        parcial.consentimientos += 1
+
+
+def _decidir_consentimiento(
+    telefono: str,
+    otorgado: bool,
+    origen: str,
+    evidencia: str,
+    fecha: datetime | None,
+    categorias: tuple[str, ...],
+    cuenta: str,
+) -> bool:
+    """Record a customer's decision for ``categorias`` on ``cuenta``; True when one changed.
+
+    The decision was made to one business number, so it is that account's. A category is
+    left alone when this decision was recorded already or a later one stands.
+    """
+    estado = EstadoConsentimiento.OTORGADO if otorgado else EstadoConsentimiento.REVOCADO
+    # The every-account row ("") counts too: a later decision the ERP recorded there stands.
+    filas = ConsentimientoCliente.objects.filter(
+        telefono=telefono, categoria__in=categorias, cuenta__in=["", cuenta]
+    )
+    decididas = {f.categoria for f in filas if _ya_decidido(f, estado, evidencia, fecha)}
+    pendientes = [categoria for categoria in categorias if categoria not in decididas]
+    if not pendientes:
+        logger.info("Consentimiento de %s sin cambios: ya decidido", mask(telefono))
+        return False
+    registrar = otorgar_consentimiento if otorgado else revocar_consentimiento
+    for categoria in pendientes:
+        registrar(
+            f"+{telefono}",
+            categoria=categoria,
+            origen=origen,
+            evidencia=evidencia,
+            fecha=fecha,
+            cuenta=cuenta,
+        )
+    logger.info("Consentimiento de %s %s (%s: %s)", mask(telefono), estado, origen, pendientes)
+    return True
+
+
+def _ya_decidido(
+    fila: ConsentimientoCliente, estado: str, evidencia: str, fecha: datetime | None
+) -> bool:
+    if fila.estado == estado and fila.evidencia == evidencia:
+        return True  # this same event again
+    ultima = max((marca for marca in (fila.otorgado_en, fila.revocado_en) if marca), default=None)
+    if not (fecha and ultima and ultima > fecha):
+        return False
+    # Webhooks arrive out of order: an «ALTA» processed before the earlier «BAJA» stands.
+    # Stopping is the safe side, so a late opt-out yields only to a later decision the
+    # customer made in WhatsApp itself, not to one the ERP recorded meanwhile.
+    clientes = {OrigenConsentimiento.WHATSAPP, OrigenConsentimiento.META}
+    return estado == EstadoConsentimiento.OTORGADO or fila.origen in clientes
+
+
+# -- notices -----------------------------------------------------------------------------
+
+
+def _aplicar_aviso(evento: EventoError, cuenta: str, parcial: Aplicados) -> None:
+    errores = "; ".join(f"#{error.code} {error.title}".strip() for error in evento.errores)
+    logger.warning(
+        "El proveedor informó errores de la cuenta %r (número %s): %s",
+        cuenta,
+        evento.numero_id or "?",
+        errores or "sin detalle",
+    )
+    parcial.avisos += 1
+
+
+def _aplicar_desconocido(evento: Evento, cuenta: str, parcial: Aplicados) -> None:
+    campo = getattr(evento, "campo", "") or type(evento).__name__
+    motivo = getattr(evento, "motivo", "")
+    logger.warning("Evento no reconocido de la cuenta %r: %r %s", cuenta, campo, motivo)
+    parcial.desconocidos += 1
+
+
+def _aplicar_plantilla(evento: EventoPlantilla, cuenta: str, parcial: Aplicados) -> None:
+    templates.aplicar_evento(evento, cuenta)
+    parcial.plantillas += 1

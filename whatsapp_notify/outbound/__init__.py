@@ -1,0 +1,1 @@
+"""Outbound: recording envíos, checking them, delivering them and operating on them."""

@@ -1,0 +1,1 @@
+"""Scheduling: sends declared on model changes (disparadores) and on dates (recordatorios)."""
