@@ -626,3 +626,28 @@ def test_cita__admin_listado_y_alta_se_muestran(admin_client):
 
     assert (listado.status_code, alta.status_code) == (200, 200)
     assert "Servicio 10,000 km" in listado.content.decode()
+
+
+def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_path):
+    """``make demo PROVEEDOR=whapi``: the same flows on WhapiBackend and the WHAPI sandbox."""
+    entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    entorno.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'taller.sqlite3'}",
+        MEDIA_ROOT=str(tmp_path / "media"),
+        ENV_FILE=str(tmp_path / "sin.env"),
+        META_ACCESS_TOKEN="",
+        CELERY_BROKER_URL="",
+    )
+
+    demo = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--proveedor", "whapi"],
+        cwd=REPO, env=entorno, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+    assert demo.returncode == 0, demo.stderr
+    # Three rendered templates (one as the quote's PDF) and a free text; each with its echo
+    # and three statuses, authenticated by the webhook's secret header.
+    assert "4 de 4 mensajes válidos según la forma documentada de WHAPI" in demo.stdout
+    assert "16 webhooks autenticados con su cabecera secreta entregados" in demo.stdout
+    leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
+    assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]

@@ -143,6 +143,15 @@ def test_rate_limiter__por_minuto_capacidad_minima_de_una_ficha(wa_settings, lim
     assert limiter.tomar("cuenta:default", ahora=110.0) == 0.0
 
 
+def test_rate_limiter__la_tasa_de_la_cuenta_gana_a_la_global(wa_settings, limiter):
+    wa_settings(RATE_LIMIT=None, REDIS_URL=None)  # no global limit at all
+
+    primera = limiter.tomar("cuenta:bot", ahora=100.0, tasa="40/h")
+    segunda = limiter.tomar("cuenta:bot", ahora=100.0, tasa="40/h")
+
+    assert (primera, segunda) == (0.0, pytest.approx(90.0))
+
+
 def test_rate_limiter__redis_comparte_fichas_entre_workers(wa_settings, redis_url):
     wa_settings(RATE_LIMIT="5/s", REDIS_URL=redis_url)
     worker_a, worker_b = RateLimiter(), RateLimiter()
@@ -236,8 +245,9 @@ def test_entregar__espera_corta_duerme_y_envia(guion, monkeypatch, dormidas):
     class LimiteGuionado:
         esperas = [0.25, 0.0]
 
-        def tomar(self, clave, tasa=None):
-            assert clave == "cuenta:default"
+        def tomar(self, clave, *, tasa=None):
+            # The scripted backend advises no pace of its own: the global RATE_LIMIT applies.
+            assert (clave, tasa) == ("cuenta:default", None)
             return self.esperas.pop(0)
 
     monkeypatch.setattr(delivery, "limiter", LimiteGuionado())

@@ -37,6 +37,7 @@ from whatsapp_notify.exceptions import (
     ConfigurationError,
     MessageError,
     PermanentError,
+    SuscripcionError,
     TransientError,
     VariablesError,
     WebhookMalformado,
@@ -345,21 +346,36 @@ def test_verify_credentials__canal_sin_vincular_es_auth_error_que_pide_el_qr():
 
 
 @pytest.mark.parametrize(
-    ("cabeceras", "vale"),
-    [({"Authorization": f"Bearer {SECRETO}"}, True), ({"X-Otra": "1"}, False), ({}, False)],
-    ids=["con-nuestra-cabecera", "otra-cabecera", "sin-cabeceras"],
+    ("cabeceras", "url", "vale"),
+    [
+        ({"Authorization": f"Bearer {SECRETO}"}, "", True),
+        ({"Authorization": f"Bearer {SECRETO}"}, "https://erp.example/wh/bot", True),
+        ({"Authorization": f"Bearer {SECRETO}"}, "https://otro.example/wh/", False),
+        ({"X-Otra": "1"}, "", False),
+        ({}, "", False),
+    ],
+    ids=["con-nuestra-cabecera", "misma-url", "otra-url", "otra-cabecera", "sin-cabeceras"],
 )
-def test_check_subscription__exige_el_webhook_con_nuestro_secreto(cabeceras, vale):
+def test_check_subscription__exige_el_webhook_con_nuestro_secreto(cabeceras, url, vale):
     eventos = [{"type": "messages", "method": "post"}, {"type": "statuses", "method": "post"}]
     gancho = {"url": "https://erp.example/wh/bot/", "events": eventos, "headers": cabeceras}
     with responses.RequestsMock() as mock:
         mock.add(responses.GET, f"{WHAPI}/settings", json={"webhooks": [gancho]})
         backend = whapi(WEBHOOK_SECRET=SECRETO)
         if vale:
-            assert backend.check_subscription() == "https://erp.example/wh/bot/"
+            assert "https://erp.example/wh/bot/" in backend.check_subscription(url)
         else:
-            with pytest.raises(ConfigurationError, match="PATCH /settings"):
-                backend.check_subscription()
+            with pytest.raises(SuscripcionError) as exc:
+                backend.check_subscription(url)
+            assert "PATCH https://gate.whapi.cloud/settings" in exc.value.arreglo
+            assert SECRETO not in exc.value.arreglo
+
+
+def test_check_subscription__sin_secreto_no_pregunta_y_dice_que_falta():
+    with pytest.raises(SuscripcionError, match="sin WEBHOOK_SECRET") as exc:
+        whapi().check_subscription()
+
+    assert "WEBHOOK_SECRET" in exc.value.arreglo
 
 
 def test_download_media__bytes_y_mime():

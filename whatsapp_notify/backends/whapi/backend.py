@@ -10,6 +10,7 @@ by default at WHAPI's own advice (:attr:`WhapiBackend.DEFAULT_RATE_LIMIT`).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -21,8 +22,8 @@ from ...events import Evento
 from ...exceptions import (
     AmbiguousError,
     AuthError,
-    ConfigurationError,
     ProviderError,
+    SuscripcionError,
     TransientError,
     WebhookRechazado,
 )
@@ -199,25 +200,36 @@ class WhapiBackend(HttpBackend):
         usuario = datos.get("user") if isinstance(datos.get("user"), dict) else {}
         return f"{usuario.get('name', '')} ({usuario.get('id', '')})"
 
-    def check_subscription(self) -> str:
+    def check_subscription(self, url: str = "") -> str:
         """Check WHAPI's webhook settings (``GET /settings``) call us with our secret.
 
-        Returns the URL of the webhook that carries ``Authorization: Bearer`` with one of
-        ``WEBHOOK_SECRET`` and subscribes to messages and statuses.
+        ``url``: the public webhook URL expected, when known; the webhook must post there.
+
+        Returns:
+            The URL of the webhook that carries ``Authorization: Bearer`` with one of
+            ``WEBHOOK_SECRET`` and subscribes to messages and statuses.
 
         Raises:
-            ConfigurationError: no webhook does; the message says what is missing.
+            SuscripcionError: no secret configured (``aviso``), or no such webhook, with
+                the ``PATCH /settings`` that sets it up.
+            ProviderError: WHAPI could not be asked.
         """
+        claves = webhooks.secretos(self.options["WEBHOOK_SECRET"])
+        if not claves:
+            arreglo = (
+                f'define WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["WEBHOOK_SECRET"].'
+            )
+            raise SuscripcionError("sin WEBHOOK_SECRET se rechazan todos los webhooks", arreglo)
         datos = self.request("GET", "/settings")
         ganchos = datos.get("webhooks") if isinstance(datos, dict) else None
-        claves = webhooks.secretos(self.options["WEBHOOK_SECRET"])
         for gancho in ganchos if isinstance(ganchos, list) else []:
-            if isinstance(gancho, dict) and _gancho_valido(gancho, claves):
-                return str(gancho.get("url") or "")
-        raise ConfigurationError(
-            f"Ningún webhook de WHAPI de la cuenta {self.alias!r} envía messages y statuses con "
-            "la cabecera Authorization: Bearer <WEBHOOK_SECRET>: configúralo con PATCH /settings "
-            "(docs/providers/whapi.md)."
+            if isinstance(gancho, dict) and _gancho_valido(gancho, claves, url):
+                return f"WHAPI envía messages y statuses a {gancho.get('url') or url}"
+        donde = f" a {url}" if url else ""
+        raise SuscripcionError(
+            f"ningún webhook de WHAPI envía messages y statuses{donde} con la cabecera "
+            "Authorization: Bearer <WEBHOOK_SECRET>",
+            _patch_settings(url),
         )
 
     def download_media(self, media_id: str) -> tuple[bytes, str]:
@@ -305,11 +317,34 @@ def _estado_del_canal(datos: dict[str, Any]) -> str:
     return str(estado or "")
 
 
-def _gancho_valido(gancho: dict[str, Any], claves: list[str]) -> bool:
+def _patch_settings(url: str) -> str:
+    """The command that configures the webhook (the secrets are never written out)."""
+    cuerpo = {
+        "webhooks": [
+            {
+                "url": url or "https://<tu-sitio>/whatsapp/webhook/<cuenta>/",
+                "events": [
+                    {"type": "messages", "method": "post"},
+                    {"type": "statuses", "method": "post"},
+                ],
+                "mode": "body",
+                "headers": {"Authorization": "Bearer <WEBHOOK_SECRET>"},
+            }
+        ]
+    }
+    return (
+        'curl -X PATCH https://gate.whapi.cloud/settings -H "Authorization: Bearer <TOKEN>" '
+        f"-H \"Content-Type: application/json\" -d '{json.dumps(cuerpo)}'"
+    )
+
+
+def _gancho_valido(gancho: dict[str, Any], claves: list[str], url: str = "") -> bool:
     cabeceras = gancho.get("headers") if isinstance(gancho.get("headers"), dict) else {}
     try:
         webhooks.verificar(cabeceras, claves)
     except WebhookRechazado:
+        return False
+    if url and str(gancho.get("url") or "").rstrip("/") != url.rstrip("/"):
         return False
     eventos = {str(e.get("type")) for e in gancho.get("events") or [] if isinstance(e, dict)}
     return {"messages", "statuses"} <= eventos or not gancho.get("events")
