@@ -256,3 +256,32 @@ def test_entregar__espera_corta_duerme_y_envia(guion, monkeypatch, dormidas):
     assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
     assert dormidas == [0.25]
     assert EnvioWhatsApp.objects.get(pk=envio.pk).intentos == 1
+
+
+@pytest.mark.parametrize(
+    ("opciones", "esperado"),
+    [
+        pytest.param({}, "10/s", id="por-omision-de-twilio"),
+        pytest.param({"RATE_LIMIT": "50/s"}, "50/s", id="la-opcion-de-la-cuenta"),
+    ],
+)
+def test_rate__twilio_account_paces_at_its_sender_default_unless_it_says(opciones, esperado):
+    from whatsapp_notify.backends.twilio import TwilioBackend
+
+    cuenta = TwilioBackend(
+        "citas",
+        ACCOUNT_SID="AC0123456789abcdef0123456789abcdef",
+        AUTH_TOKEN="token",
+        FROM="whatsapp:+14155238886",
+        **opciones,
+    )
+
+    assert cuenta.rate_limit() == esperado
+
+
+def test_rate__twilio_refuses_a_malformed_rate_option():
+    from whatsapp_notify.backends.twilio import TwilioBackend
+    from whatsapp_notify.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="RATE_LIMIT"):
+        TwilioBackend("citas", ACCOUNT_SID="AC0123456789abcdef0123456789abcdef", RATE_LIMIT="diez")

@@ -18,6 +18,7 @@ import requests
 from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
 
 from .. import __version__
+from ..conf import parse_rate
 from ..exceptions import AmbiguousError, ConfigurationError, ProviderError, TransientError
 from .base import BaseBackend
 
@@ -248,4 +249,13 @@ def revisar_token(valor: Any) -> str | None:
             "tiene espacios o saltos de línea; un token no lleva ninguno (¿se copió con el "
             "salto de línea final?). Su valor no se muestra."
         )
+    return None
+
+
+def revisar_ritmo(valor: Any) -> str | None:
+    """Check of ``RATE_LIMIT``: ``'40/h'``, ``'1/m'``, ``'5/s'``."""
+    try:
+        parse_rate(valor)
+    except ValueError:
+        return f"debe tener la forma '40/h', '1/m' o '5/s' con un número positivo, no {valor!r}."
     return None

@@ -33,7 +33,7 @@ from ..base import (
     UnsupportedContent,
     WebhookRequest,
 )
-from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
+from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class TwilioBackend(HttpBackend):
     """Sends through Twilio's Messages API; receives its signed form webhooks."""
 
     capabilities = frozenset({"download_media", "list_templates"})
+    # Twilio's default for a WhatsApp sender: 10 text messages per second (more on request).
+    DEFAULT_RATE_LIMIT = "10/s"
 
     OPTIONS = {
         "ACCOUNT_SID": Option(
@@ -133,6 +135,11 @@ class TwilioBackend(HttpBackend):
             help="URL pública del webhook de esta cuenta, la misma que escribes en Twilio "
             "(https://tu-dominio/whatsapp/webhook/<cuenta>/): recibe los estados "
             "(StatusCallback), verifica la firma y sirve los documentos.",
+        ),
+        "RATE_LIMIT": Option(
+            check=revisar_ritmo,
+            help="ritmo de envío de esta cuenta (por omisión '10/s', el de un remitente de "
+            "WhatsApp en Twilio; pide más a Twilio y súbelo aquí).",
         ),
         "BASE_URL": Option(
             default=API_URL,

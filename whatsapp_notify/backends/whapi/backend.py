@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 import requests
 
-from ...conf import parse_rate
 from ...events import Evento
 from ...exceptions import (
     AmbiguousError,
@@ -29,7 +28,7 @@ from ...exceptions import (
 )
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
 from ..base import MediaCache, Option, Resultado, WebhookRequest
-from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
+from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
 from .payloads import Pedido
 
@@ -52,15 +51,6 @@ def revisar_secretos(valor: Any) -> str | None:
         "debe ser texto sin espacios, o una lista de textos mientras lo cambias (el nuevo y "
         "el anterior); su valor no se muestra."
     )
-
-
-def revisar_ritmo(valor: Any) -> str | None:
-    """Check of ``RATE_LIMIT``: ``'40/h'``, ``'1/m'``, ``'5/s'``."""
-    try:
-        parse_rate(valor)
-    except ValueError:
-        return f"debe tener la forma '40/h', '1/m' o '5/s' con un número positivo, no {valor!r}."
-    return None
 
 
 class WhapiBackend(HttpBackend):
