@@ -14,6 +14,9 @@ from ...exceptions import MissingDependencyError
 from ...sandbox import APP_SECRET, Fallos, Sandbox
 from ...sandbox.fallos import revisar_proporcion
 from ...sandbox.schema import importar
+from ...sandbox.twilio import ACCOUNT_SID as SID_TWILIO
+from ...sandbox.twilio import AUTH_TOKEN as TOKEN_TWILIO
+from ...sandbox.twilio import TwilioSandbox
 from ...sandbox.whapi import SECRETO as SECRETO_WHAPI
 from ...sandbox.whapi import WhapiSandbox
 
@@ -35,9 +38,11 @@ class Command(BaseCommand):
             "--proveedor",
             choices=sorted(PROVEEDORES),
             default="meta",
-            help="A quién sustituye: meta (la Cloud API, por omisión) o whapi (WHAPI.Cloud: "
-            "webhooks con Authorization: Bearer <--app-secret>; --error CODIGO es un código "
-            "HTTP de WHAPI, como 401 o 429).",
+            help="A quién sustituye: meta (la Cloud API, por omisión), twilio (la Messages API: "
+            "--app-secret es el Auth Token, que autentica y firma los callbacks; --error CODIGO "
+            "es un código de Twilio, como 63018) o whapi (WHAPI.Cloud: webhooks con "
+            "Authorization: Bearer <--app-secret>; --error CODIGO es un código HTTP de WHAPI, "
+            "como 401 o 429).",
         )
         parser.add_argument("--host", default="127.0.0.1", help="Dirección donde escuchar.")
         parser.add_argument(
@@ -147,14 +152,24 @@ class Command(BaseCommand):
         finally:
             sandbox.stop()
 
-    def _presentar(self, sandbox: Sandbox | WhapiSandbox) -> None:
-        nombre = "WHAPI" if isinstance(sandbox, WhapiSandbox) else "la Cloud API"
+    def _presentar(self, sandbox: Sandbox | WhapiSandbox | TwilioSandbox) -> None:
+        nombre = {WhapiSandbox: "WHAPI", TwilioSandbox: "Twilio"}.get(type(sandbox), "la Cloud API")
         self.stdout.write(self.style.SUCCESS(f"Sandbox de {nombre} en {sandbox.base_url}"))
         self.stdout.write(
             f'Apunta la cuenta a él: WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]'
             f'["BASE_URL"] = "{sandbox.base_url}"'
         )
-        if sandbox.webhook_url and isinstance(sandbox, WhapiSandbox):
+        if isinstance(sandbox, TwilioSandbox):
+            self.stdout.write(
+                f"Cuenta {sandbox.account_sid}; los callbacks van a la StatusCallback de cada "
+                "mensaje (la WEBHOOK_URL de la cuenta), firmados con X-Twilio-Signature."
+            )
+            if sandbox.auth_token == TOKEN_TWILIO:
+                self.stdout.write(
+                    f"Auth Token {TOKEN_TWILIO!r}: usa el mismo en AUTH_TOKEN "
+                    "(o pasa --app-secret)."
+                )
+        elif sandbox.webhook_url and isinstance(sandbox, WhapiSandbox):
             self.stdout.write(f"Webhooks de WHAPI (mensajes y estados) a {sandbox.webhook_url}")
             if sandbox.secreto == SECRETO_WHAPI:
                 self.stdout.write(
@@ -198,7 +213,7 @@ def revisar_dependencias() -> None:
         raise CommandError(str(exc)) from None
 
 
-def construir_sandbox(options: dict[str, Any]) -> Sandbox | WhapiSandbox:
+def construir_sandbox(options: dict[str, Any]) -> Sandbox | WhapiSandbox | TwilioSandbox:
     """A :class:`Sandbox` (not started) from the command's options.
 
     Raises:
@@ -251,8 +266,21 @@ def sandbox_whapi(options: dict[str, Any], fallos: Fallos) -> WhapiSandbox:
     )
 
 
+def sandbox_twilio(options: dict[str, Any], fallos: Fallos) -> TwilioSandbox:
+    """A :class:`TwilioSandbox` (not started); ``--app-secret`` is the account's Auth Token."""
+    return TwilioSandbox(
+        auth_token=options["app_secret"] or TOKEN_TWILIO,
+        webhook_url=options["webhook_url"] or None,
+        account_sid=SID_TWILIO,
+        delays=demoras(options["demoras"]),
+        fallos=fallos,
+        host=options["host"],
+        port=options["port"],
+    )
+
+
 #: The stand-in each ``--proveedor`` starts.
-PROVEEDORES = {"meta": sandbox_meta, "whapi": sandbox_whapi}
+PROVEEDORES = {"meta": sandbox_meta, "twilio": sandbox_twilio, "whapi": sandbox_whapi}
 
 
 def paso_y_veces(valor: str) -> tuple[str | int, int]:
