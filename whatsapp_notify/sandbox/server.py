@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from ..events import DELIVERED, FAILED, READ, SENT
@@ -89,7 +89,75 @@ class Peticion:
         return self.metodo == "POST" and bool(_MENSAJES.match(urlsplit(self.ruta).path))
 
 
-class Sandbox:
+class SandboxHttp:
+    """What every stand-in shares: a threaded local HTTP server, its life cycle and the log
+    of the requests it answered. A stand-in calls :meth:`_preparar` from ``__init__`` and
+    lists the webhook posters it starts and stops in :meth:`_carteros`."""
+
+    #: Who it stands in for, in its log lines ("la Cloud API", "WHAPI", "Twilio").
+    NOMBRE = ""
+
+    def _preparar(self, host: str, port: int) -> None:
+        self.requests: list[Peticion] = []
+        self._lock = threading.Lock()
+        self._parada = threading.Event()
+        self._server = _Servidor((host, port), self)  # type: ignore[arg-type]
+        self._hilo = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def _carteros(self) -> list[Cartero]:
+        """The webhook posters to start with the server and stop with it."""
+        return []
+
+    def start(self) -> Self:
+        """Start serving (and posting webhooks) in background threads; return self."""
+        self._hilo.start()
+        for cartero in self._carteros():
+            cartero.start()
+        logger.debug("Sandbox de %s en %s", self.NOMBRE, self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and posting; wake answers still waiting. Safe to call twice."""
+        if self._parada.is_set():
+            return
+        self._parada.set()
+        if self._hilo.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+        self._server.cerrar_conexiones()
+        for cartero in self._carteros():
+            cartero.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The ``BASE_URL`` to give the account's backend (``http://127.0.0.1:<port>``)."""
+        host, port = self._server.server_address[:2]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{port}"
+
+    def _registrar(
+        self, peticion: Peticion, status: int, respuesta: Any, **extra: Any
+    ) -> Respuesta:
+        guardada = replace(peticion, status=status, respuesta=respuesta, **extra)
+        with self._lock:
+            self.requests.append(guardada)
+        return status, respuesta
+
+    def _dormir(self, segundos: float) -> None:
+        # Waits on the stop event, so stop() never hangs on a slow answer.
+        if segundos > 0:
+            self._parada.wait(segundos)
+
+
+class Sandbox(SandboxHttp):
     """A threaded HTTP server on ``host`` (127.0.0.1) and ``port`` (0: a free one).
 
     Args:
@@ -106,6 +174,8 @@ class Sandbox:
             Graph template objects (a few examples by default); ``self.plantillas`` may be
             changed while it runs.
     """
+
+    NOMBRE = "la Cloud API"
 
     def __init__(
         self,
@@ -135,54 +205,16 @@ class Sandbox:
         self.verified_name = verified_name
         self.waba_id = waba_id
         self.plantillas = ejemplos() if plantillas is None else list(plantillas)
-        self.requests: list[Peticion] = []
         self.media: dict[str, Media] = {}
-        self._lock = threading.Lock()
-        self._parada = threading.Event()
         self._cartero = (
             Cartero(webhook_url, app_secret, reintentos=reintentos, espera=espera_reintento)
             if webhook_url
             else None
         )
-        self._server = _Servidor((host, port), self)
-        self._hilo = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._preparar(host, port)
 
-    # -- life cycle ------------------------------------------------------------------
-
-    def start(self) -> Sandbox:
-        """Start serving (and posting webhooks) in background threads; return self."""
-        self._hilo.start()
-        if self._cartero is not None:
-            self._cartero.start()
-        logger.debug("Sandbox de la Cloud API en %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and posting; wake answers still waiting. Safe to call twice."""
-        if self._parada.is_set():
-            return
-        self._parada.set()
-        if self._hilo.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        self._server.cerrar_conexiones()
-        if self._cartero is not None:
-            self._cartero.stop()
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The ``BASE_URL`` to give MetaBackend (``http://127.0.0.1:<port>``)."""
-        host, port = self._server.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host}:{port}"
+    def _carteros(self) -> list[Cartero]:
+        return [self._cartero] if self._cartero is not None else []
 
     # -- what happened ---------------------------------------------------------------
 
@@ -378,19 +410,6 @@ class Sandbox:
         if media is None:
             return error_graph(100, "Media not found or URL expired", http=404)
         return 200, media
-
-    def _registrar(
-        self, peticion: Peticion, status: int, respuesta: Any, **extra: Any
-    ) -> Respuesta:
-        guardada = replace(peticion, status=status, respuesta=respuesta, **extra)
-        with self._lock:
-            self.requests.append(guardada)
-        return status, respuesta
-
-    def _dormir(self, segundos: float) -> None:
-        # Waits on the stop event, so stop() never hangs on a slow answer.
-        if segundos > 0:
-            self._parada.wait(segundos)
 
     def _negocio(self, numero: str) -> Negocio:
         return Negocio(numero, self.display_phone_number, self.waba_id)

@@ -32,7 +32,6 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -40,7 +39,7 @@ import requests
 
 from ..phones import mask
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos
-from .server import DEMORAS, Peticion, _demoras, _Servidor
+from .server import DEMORAS, Peticion, SandboxHttp, _demoras
 from .webhooks import TIMEOUT_POST, Cartero, WebhookEnviado
 
 logger = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ class _CarteroTwilio(Cartero):
         return respuesta.status_code
 
 
-class TwilioSandbox:
+class TwilioSandbox(SandboxHttp):
     """A threaded HTTP server acting as Twilio's Messages API for one account.
 
     Args:
@@ -132,6 +131,8 @@ class TwilioSandbox:
         delays: seconds before ``sent``, ``delivered`` (or ``undelivered``) and ``read``.
         fallos: the faults to inject (none by default).
     """
+
+    NOMBRE = "Twilio"
 
     def __init__(
         self,
@@ -151,53 +152,17 @@ class TwilioSandbox:
         self.account_sid = account_sid
         self.delays = _demoras(delays)
         self.fallos = fallos or Fallos()
-        self.requests: list[Peticion] = []
         self.tokens_caducados: set[str] = set()
         self.documentos: list[tuple[str, int, bytes]] = []  # (MediaUrl, status, bytes)
         self._reintentos, self._espera = reintentos, espera_reintento
-        self._carteros: dict[str, _CarteroTwilio] = {}
+        self._por_url: dict[str, _CarteroTwilio] = {}
         self._retenido = False
         self._turno = threading.Lock()
-        self._lock = threading.Lock()
-        self._parada = threading.Event()
-        self._server = _Servidor((host, port), self)  # type: ignore[arg-type]
-        self._hilo = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._preparar(host, port)
 
-    # -- life cycle ------------------------------------------------------------------
-
-    def start(self) -> TwilioSandbox:
-        self._hilo.start()
-        logger.debug("Sandbox de Twilio en %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and posting. Safe to call twice."""
-        if self._parada.is_set():
-            return
-        self._parada.set()
-        if self._hilo.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        self._server.cerrar_conexiones()
+    def _carteros(self) -> list[Cartero]:
         with self._lock:
-            carteros = list(self._carteros.values())
-        for cartero in carteros:
-            cartero.stop()
-
-    def __enter__(self) -> TwilioSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The ``BASE_URL`` to give TwilioBackend."""
-        host, port = self._server.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host}:{port}"
+            return list(self._por_url.values())
 
     # -- what happened ---------------------------------------------------------------
 
@@ -209,9 +174,7 @@ class TwilioSandbox:
 
     @property
     def webhooks(self) -> list[WebhookEnviado]:
-        with self._lock:
-            carteros = list(self._carteros.values())
-        return sorted((w for c in carteros for w in c.enviados), key=lambda w: w.status)
+        return sorted((w for c in self._carteros() for w in c.enviados), key=lambda w: w.status)
 
     def esperar_webhooks(self, cantidad: int, timeout: float = 5.0) -> list[WebhookEnviado]:
         """Wait until ``cantidad`` callbacks were posted (or given up) or ``timeout`` passes."""
@@ -224,16 +187,14 @@ class TwilioSandbox:
         """Hold every callback (the receiver is "down") until :meth:`soltar_webhooks`."""
         with self._lock:
             self._retenido = True
-            carteros = list(self._carteros.values())
-        for cartero in carteros:
+        for cartero in self._carteros():
             cartero.retener()
 
     def soltar_webhooks(self) -> None:
         """Post the held callbacks now, late, oldest first."""
         with self._lock:
             self._retenido = False
-            carteros = list(self._carteros.values())
-        for cartero in carteros:
+        for cartero in self._carteros():
             cartero.soltar()
 
     def caducar_token(self, token: str) -> None:
@@ -380,7 +341,7 @@ class TwilioSandbox:
     def _cartero(self, url: str) -> _CarteroTwilio:
         """The poster of one callback URL (each message names its own)."""
         with self._lock:
-            if url not in self._carteros:
+            if url not in self._por_url:
                 cartero = _CarteroTwilio(
                     url,
                     self.auth_token,
@@ -391,20 +352,8 @@ class TwilioSandbox:
                 if self._retenido:
                     cartero.retener()
                 cartero.start()
-                self._carteros[url] = cartero
-            return self._carteros[url]
-
-    def _registrar(
-        self, peticion: Peticion, status: int, respuesta: Any, **extra: Any
-    ) -> Respuesta:
-        guardada = replace(peticion, status=status, respuesta=respuesta, **extra)
-        with self._lock:
-            self.requests.append(guardada)
-        return status, respuesta
-
-    def _dormir(self, segundos: float) -> None:
-        if segundos > 0:
-            self._parada.wait(segundos)
+                self._por_url[url] = cartero
+            return self._por_url[url]
 
 
 def _problema(campos: dict[str, str]) -> tuple[int, str] | None:

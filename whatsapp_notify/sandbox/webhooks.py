@@ -174,7 +174,9 @@ class Cartero:
         self._hilo = threading.Thread(target=self._trabajar, name="sandbox-webhooks", daemon=True)
 
     def start(self) -> None:
-        self._hilo.start()
+        """Start posting; a second call does nothing (a poster made while serving starts)."""
+        if self._hilo.ident is None:
+            self._hilo.start()
 
     def programar(self, demora: float, status: str, wamid: str, cuerpo: bytes) -> None:
         """Post ``cuerpo`` in ``demora`` seconds."""

@@ -26,10 +26,8 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -40,7 +38,7 @@ from ..phones import mask
 from . import whapi_esquema
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos
 from .media import Media
-from .server import DEMORAS, Peticion, _demoras, _Servidor
+from .server import DEMORAS, Peticion, SandboxHttp, _demoras
 from .webhooks import TIMEOUT_POST, Cartero, WebhookEnviado
 
 logger = logging.getLogger(__name__)
@@ -87,7 +85,7 @@ class _CarteroWhapi(Cartero):
         return respuesta.status_code
 
 
-class WhapiSandbox:
+class WhapiSandbox(SandboxHttp):
     """A threaded HTTP server on ``host`` and ``port`` (0: a free one) acting as WHAPI.
 
     Args:
@@ -100,6 +98,8 @@ class WhapiSandbox:
         eco: also post the ``from_me`` echo of each accepted message, as WHAPI does.
         canal, telefono, nombre: the channel id and the linked number it reports.
     """
+
+    NOMBRE = "WHAPI"
 
     def __init__(
         self,
@@ -127,53 +127,16 @@ class WhapiSandbox:
         self.canal, self.telefono, self.nombre = canal, telefono, nombre
         self.estado_canal = "AUTH"
         self.tokens_caducados: set[str] = set()
-        self.requests: list[Peticion] = []
         self.media: dict[str, Media] = {}
-        self._lock = threading.Lock()
-        self._parada = threading.Event()
         self._cartero = (
             _CarteroWhapi(webhook_url, secreto, reintentos=reintentos, espera=espera_reintento)
             if webhook_url
             else None
         )
-        self._server = _Servidor((host, port), self)  # type: ignore[arg-type]
-        self._hilo = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._preparar(host, port)
 
-    # -- life cycle ------------------------------------------------------------------
-
-    def start(self) -> WhapiSandbox:
-        self._hilo.start()
-        if self._cartero is not None:
-            self._cartero.start()
-        logger.debug("Sandbox de WHAPI en %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and posting. Safe to call twice."""
-        if self._parada.is_set():
-            return
-        self._parada.set()
-        if self._hilo.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        self._server.cerrar_conexiones()
-        if self._cartero is not None:
-            self._cartero.stop()
-
-    def __enter__(self) -> WhapiSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The ``BASE_URL`` to give WhapiBackend."""
-        host, port = self._server.server_address[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host}:{port}"
+    def _carteros(self) -> list[Cartero]:
+        return [self._cartero] if self._cartero is not None else []
 
     # -- what happened ---------------------------------------------------------------
 
@@ -342,18 +305,6 @@ class WhapiSandbox:
         cabeceras = {"Authorization": f"Bearer {self.secreto}"}
         gancho = {"url": self.webhook_url, "events": eventos, "mode": "body", "headers": cabeceras}
         return {"webhooks": [gancho]}
-
-    def _registrar(
-        self, peticion: Peticion, status: int, respuesta: Any, **extra: Any
-    ) -> Respuesta:
-        guardada = replace(peticion, status=status, respuesta=respuesta, **extra)
-        with self._lock:
-            self.requests.append(guardada)
-        return status, respuesta
-
-    def _dormir(self, segundos: float) -> None:
-        if segundos > 0:
-            self._parada.wait(segundos)
 
 
 def _tipo(ruta: str) -> str:
