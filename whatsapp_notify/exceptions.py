@@ -9,6 +9,8 @@ readable reason), *auth* (credentials or permissions: pause the account, alert o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
@@ -161,6 +163,17 @@ class AuthError(ProviderError):
 
 
 ERROR_GENERICO = _("Error del proveedor.")
+
+
+def describir_codigo(mensajes: Mapping[int, str], code: int | None, detail: str = "") -> str:
+    """``"(#code) sentence. Detalle: detail"`` from a provider's table of sentences.
+
+    Only ``detail`` without a code; the generic sentence for a code not in ``mensajes``.
+    """
+    if code is None:
+        return detail
+    text = f"(#{code}) {mensajes.get(code, ERROR_GENERICO)}"
+    return f"{text} Detalle: {detail}" if detail else text
 
 
 def describe_error(code: int | None, detail: str = "") -> str:

@@ -86,10 +86,7 @@ ERROR_MESSAGES = {
 
 def describe_error(code: int | None, detail: str = "") -> str:
     """``"(#code) Spanish sentence. Detalle: detail"``; only ``detail`` without a code."""
-    if code is None:
-        return detail
-    text = f"(#{code}) {ERROR_MESSAGES.get(code, exceptions.ERROR_GENERICO)}"
-    return f"{text} Detalle: {detail}" if detail else text
+    return exceptions.describir_codigo(ERROR_MESSAGES, code, detail)
 
 
 def classify(
