@@ -525,6 +525,30 @@ def test_parse__el_eco_de_nuestro_mensaje_se_ignora():
     assert eventos("eco_from_me.json") == []
 
 
+def cuerpo_con(nombre: str, cambio) -> WebhookRequest:
+    datos = json.loads(crudo(nombre))
+    cambio(datos)
+    return WebhookRequest(body=json.dumps(datos).encode())
+
+
+@pytest.mark.parametrize("valor", ["true", "TRUE", 1, "1"], ids=repr)
+def test_parse__from_me_como_texto_o_numero_tambien_es_eco(valor):
+    def marcar(datos):
+        datos["messages"][0]["from_me"] = valor
+
+    assert whapi().parse_webhook(cuerpo_con("eco_from_me.json", marcar)) == []
+
+
+@pytest.mark.parametrize("valor", [False, "false", 0, None], ids=repr)
+def test_parse__from_me_falso_es_un_mensaje_del_cliente(valor):
+    def marcar(datos):
+        datos["messages"][0]["from_me"] = valor
+
+    [evento] = whapi().parse_webhook(cuerpo_con("eco_from_me.json", marcar))
+
+    assert isinstance(evento, EventoMensaje)
+
+
 @pytest.mark.parametrize(
     ("fixture", "motivo"),
     [
@@ -574,6 +598,22 @@ def test_parse__failed_con_errores_los_lee_legibles():
     [error] = evento.errores
     assert (error.code, error.details) == (404, "The number is not on WhatsApp")
     assert error.legible.startswith("(WHAPI 404) ")
+
+
+@pytest.mark.parametrize(
+    "errores", ["timeout", 42, {"code": 404, "details": "The number is not on WhatsApp"}], ids=repr
+)
+def test_parse__failed_con_errors_que_no_es_lista_no_falla(errores):
+    def poner(datos):
+        datos["statuses"][0]["errors"] = errores
+
+    [evento] = whapi().parse_webhook(cuerpo_con("estado_failed.json", poner))
+
+    assert evento.estado == FAILED
+    [error] = evento.errores
+    assert error.legible
+    if isinstance(errores, dict):
+        assert error.code == 404
 
 
 @pytest.mark.parametrize("cuerpo", [b"no es json", b"[1, 2]"], ids=["no-json", "no-objeto"])

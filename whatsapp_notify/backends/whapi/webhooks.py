@@ -160,7 +160,12 @@ def _estado(item: Any, canal: str) -> Iterator[Evento]:
 
 
 def _errores(item: dict[str, Any]) -> tuple[ErrorProveedor, ...]:
-    errores = [e for e in item.get("errors") or [] if isinstance(e, dict)]
+    crudos = item.get("errors")
+    if isinstance(crudos, dict):
+        crudos = [crudos]  # one error object instead of a list of them
+    elif not isinstance(crudos, list):
+        crudos = []  # absent, or a shape WHAPI does not document: only the status counts
+    errores = [e for e in crudos if isinstance(e, dict)]
     if not errores:
         # WHAPI's failed status often says no more than that.
         legible = "WHAPI informó que el mensaje no se pudo entregar (estado failed)."
@@ -184,11 +189,18 @@ def _error(error: dict[str, Any]) -> ErrorProveedor:
 # -- inbound messages --------------------------------------------------------------------
 
 
+def _es_eco(valor: Any) -> bool:
+    """Whether ``from_me`` marks our own message: a JSON true, or the text or number of one."""
+    if isinstance(valor, str):
+        return valor.strip().lower() in {"true", "1", "yes"}
+    return valor is True or (isinstance(valor, int) and valor == 1)
+
+
 def _mensaje(item: Any, canal: str) -> Iterator[Evento]:
     if not isinstance(item, dict) or not item.get("id"):
         yield _desconocido(item, canal, "messages", "mensaje sin id")
         return
-    if item.get("from_me") is True:
+    if _es_eco(item.get("from_me")):
         return  # the echo of a message this channel sent (ours, or from the phone)
     chat = str(item.get("chat_id") or "")
     if chat.endswith(NO_PERSONA):
