@@ -59,8 +59,10 @@ class BackendHandler:
         """The account an event received through ``cuenta``'s webhook belongs to.
 
         The receiving backend names the event's account (:meth:`BaseBackend.account_key`);
-        when that key is another configured account's of the same provider, the event is
-        that account's, whatever URL it came through. Otherwise it stays ``cuenta``'s.
+        when that key is another configured account's and the verified request proves it
+        for that account too (:meth:`BaseBackend.comparte_firma`: Meta accounts of one
+        app), the event is that account's, whatever URL it came through. Otherwise it
+        stays ``cuenta``'s: a Twilio or WHAPI account never speaks for another.
         """
         try:
             receptor = self[cuenta]
@@ -74,7 +76,7 @@ class BackendHandler:
                 otro = self[alias]
             except ImproperlyConfigured:
                 continue  # reported by the checks; it cannot own an event
-            if type(otro) is type(receptor) and clave in otro.account_keys():
+            if clave in otro.account_keys() and receptor.comparte_firma(otro):
                 return alias
         return cuenta
 

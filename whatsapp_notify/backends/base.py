@@ -403,13 +403,25 @@ class BaseBackend:
 
         One webhook URL may receive the events of several accounts (a Meta app subscribed to
         many numbers). An event whose key is among another configured account's
-        :meth:`account_keys` is applied to that account; "" keeps the receiving one.
+        :meth:`account_keys` is applied to that account when :meth:`comparte_firma` says
+        the request proves it; "" keeps the receiving one.
         """
         return ""
 
     def account_keys(self) -> frozenset[str]:
         """The keys :meth:`account_key` reports for this account's own events."""
         return frozenset()
+
+    def comparte_firma(self, otro: BaseBackend) -> bool:
+        """Whether a request this account verified is proof for ``otro``'s events too.
+
+        An event is moved to another account only then: a body verified with this
+        account's secret says nothing about an account that holds a different one. False
+        by default (Twilio, WHAPI: each account signs its own webhook, and a body one
+        account's secret verified may name any other); Meta signs the whole body for
+        every number an app serves, and answers True for its own kind.
+        """
+        return False
 
     # -- error classification ------------------------------------------------------------
 

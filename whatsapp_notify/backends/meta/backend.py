@@ -19,7 +19,7 @@ import requests
 from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
-from ..base import MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
+from ..base import BaseBackend, MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
 from .admin import MetaAdminMixin
@@ -293,6 +293,14 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         if self.options["BUSINESS_ACCOUNT_ID"]:
             claves.add(f"waba:{self.options['BUSINESS_ACCOUNT_ID']}")
         return frozenset(clave for clave in claves if clave)
+
+    def comparte_firma(self, otro: BaseBackend) -> bool:
+        """True for any Meta account: Meta signs the whole body, its number ids included.
+
+        An app's one callback URL receives every subscribed number's events, so the
+        ``phone_number_id`` of a body whose signature checked out is Meta's word.
+        """
+        return isinstance(otro, MetaBackend)
 
     def download_media(self, media_id: str) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file.
