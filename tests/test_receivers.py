@@ -462,6 +462,19 @@ def test_estado__tras_asentar_por_referencia_lo_siguiente_llega_por_wamid(cambio
     assert [cambio[2] for cambio in cambios] == ["enviado", "entregado"]
 
 
+def test_estado__wamid_de_otra_cuenta_no_toca_el_envio(cambios, t0):
+    """A message id is the provider's: the same id under another account is another message."""
+    de_twilio = envio_en("enviado", cuenta="twilio")
+    propio = envio_en("enviado", wamid="wamid.propio", cuenta="default")
+
+    aplicados = aplicar([estado(READ, t0)], "default")
+
+    assert leer(de_twilio).estado == EstadoEnvio.ENVIADO
+    assert leer(propio).estado == EstadoEnvio.ENVIADO
+    assert cambios == []
+    assert aplicados.estados == 0
+
+
 @pytest.mark.parametrize(
     ("campos", "referencia", "cuenta", "destinatario"),
     [

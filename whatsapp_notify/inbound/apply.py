@@ -237,8 +237,13 @@ def _baja_por_error(
 
 
 def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
-    """The envío a status is about: by wamid, else by ``referencia`` (the envío id we sent)."""
-    if evento.wamid and (envio := EnvioWhatsApp.objects.filter(wamid=evento.wamid).first()):
+    """The envío of ``cuenta`` a status is about: by wamid, else by ``referencia``.
+
+    Only ``cuenta``'s: a message id is the provider's, and another account (or another
+    provider) may have used the same one.
+    """
+    por_wamid = EnvioWhatsApp.objects.filter(wamid=evento.wamid, cuenta=cuenta)
+    if evento.wamid and (envio := por_wamid.first()):
         return envio
     return _por_referencia(evento, cuenta)
 
