@@ -366,10 +366,15 @@ def test_estado__131050_revoca_el_consentimiento_y_omite_los_siguientes(
 
     fila = consentimiento("marketing")
     assert fila.estado == EstadoConsentimiento.REVOCADO
-    assert fila.origen == OrigenConsentimiento.META
+    assert fila.origen == OrigenConsentimiento.PROVEEDOR
     assert fila.evidencia == f"Error 131050 en el envío {envio.pk} ({WAMID})"
     assert aplicados.consentimientos == 1
-    assert consentimientos[-1] == (DIGITOS, "otorgado", "revocado", OrigenConsentimiento.META)
+    assert consentimientos[-1] == (
+        DIGITOS,
+        "otorgado",
+        "revocado",
+        OrigenConsentimiento.PROVEEDOR,
+    )
     assert leer(envio).estado == EstadoEnvio.FALLIDO
     siguiente = enviar_plantilla(
         "+52 55 1234 5678", "promocion", variables=[], categoria="marketing"
@@ -393,6 +398,7 @@ def test_estado__error_de_bloqueo_revoca_todas_las_categorias(wa_settings, conse
     assert consentimiento("utility").estado == EstadoConsentimiento.REVOCADO
     assert consentimiento("marketing").estado == EstadoConsentimiento.REVOCADO
     assert consentimiento("utility").evidencia == f"Error 63014 en el envío {envio.pk} ({WAMID})"
+    assert consentimiento("utility").origen == OrigenConsentimiento.PROVEEDOR
     aviso = enviar_plantilla("+52 55 1234 5678", "vehiculo_listo_cliente", variables=[])
     assert (aviso.estado, aviso.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
 

@@ -251,6 +251,7 @@ class OrigenConsentimiento(models.TextChoices):
     FORMULARIO = "formulario", _("Formulario")
     WHATSAPP = "whatsapp", _("Mensaje de WhatsApp")
     META = "meta", _("Preferencias en WhatsApp (Meta)")
+    PROVEEDOR = "proveedor", _("Rechazo del proveedor (bloqueo o baja)")
     ADMIN = "admin", _("Administración")
     IMPORTACION = "importacion", _("Importación")
 

@@ -230,7 +230,7 @@ def _baja_por_error(
         return False
     codigo = next((e.code for e in evento.errores if e.significado), None)
     evidencia = f"Error {codigo} en el envío {envio.pk} ({evento.wamid})"
-    origen = OrigenConsentimiento.META
+    origen = OrigenConsentimiento.PROVEEDOR
     return _decidir_consentimiento(
         envio.telefono, False, origen, evidencia, fecha, categorias, envio.cuenta
     )
@@ -617,7 +617,11 @@ def _ya_decidido(
     # Webhooks arrive out of order: an «ALTA» processed before the earlier «BAJA» stands.
     # Stopping is the safe side, so a late opt-out yields only to a later decision the
     # customer made in WhatsApp itself, not to one the ERP recorded meanwhile.
-    clientes = {OrigenConsentimiento.WHATSAPP, OrigenConsentimiento.META}
+    clientes = {
+        OrigenConsentimiento.WHATSAPP,
+        OrigenConsentimiento.META,
+        OrigenConsentimiento.PROVEEDOR,
+    }
     return estado == EstadoConsentimiento.OTORGADO or fila.origen in clientes
 
 
