@@ -13,8 +13,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from whatsapp_notify.backends.base import WebhookRequest
+from whatsapp_notify.backends.base import UnsupportedContent, WebhookRequest
 from whatsapp_notify.backends.twilio import TwilioBackend
+from whatsapp_notify.backends.twilio.payloads import variables_de_contenido
 from whatsapp_notify.events import (
     BAJA,
     DELIVERED,
@@ -196,6 +197,22 @@ def test_classify__cuerpos_de_error_reales(fixture, clase):
 
     assert isinstance(error, clase)
     assert error.legible.strip()
+
+
+# -- sends ---------------------------------------------------------------------------------
+
+
+def test_variables__el_documento_va_en_su_variable_con_nombre():
+    assert variables_de_contenido({"nombre": "Ana"}, "/wa/doc/abc/") == {
+        "nombre": "Ana",
+        "documento": "/wa/doc/abc/",
+    }
+
+
+def test_variables__una_variable_documento_no_se_pisa_con_la_url():
+    # Replacing the host's value with the URL would send something it never wrote.
+    with pytest.raises(UnsupportedContent, match="documento"):
+        variables_de_contenido({"documento": "COT-17"}, "/wa/doc/abc/")
 
 
 # -- two Twilio accounts ---------------------------------------------------------------------

@@ -60,10 +60,16 @@ def variables_de_contenido(variables: Variables, documento: str = "") -> dict[st
     after the body's (``{{n+1}}``), or the variable ``documento`` of a named template.
 
     Raises:
-        UnsupportedContent: more than 100 variables (Twilio's limit).
+        UnsupportedContent: more than 100 variables (Twilio's limit), or a named template
+            with a document that also has a variable called ``documento``.
     """
     if isinstance(variables, dict):
         valores = dict(variables)
+        if documento and VARIABLE_DOCUMENTO in valores:
+            raise UnsupportedContent(
+                f"La variable «{VARIABLE_DOCUMENTO}» de una plantilla de Twilio lleva la URL "
+                "del documento adjunto: renombra esa variable en la plantilla y en la llamada."
+            )
         if documento:
             valores[VARIABLE_DOCUMENTO] = documento
     else:
