@@ -1,6 +1,6 @@
 # The two set-up commands of the README, plus a few conveniences.
 #   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account);
-#               make demo PROVEEDOR=whapi runs it on WHAPI's sandbox instead of Meta's
+#               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
 #   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
 #               delivers one envío through a real worker (needs Redis)

@@ -651,3 +651,29 @@ def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_pa
     assert "16 webhooks autenticados con su cabecera secreta entregados" in demo.stdout
     leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
     assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]
+
+
+def test_demo__proveedor_twilio_responde_dentro_de_la_ventana_y_llega_a_leido(tmp_path):
+    """``make demo PROVEEDOR=twilio``: Content SID templates, an inbound text, a reply."""
+    entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    entorno.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'taller.sqlite3'}",
+        MEDIA_ROOT=str(tmp_path / "media"),
+        ENV_FILE=str(tmp_path / "sin.env"),
+        META_ACCESS_TOKEN="",
+        CELERY_BROKER_URL="",
+    )
+
+    demo = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--proveedor", "twilio"],
+        cwd=REPO, env=entorno, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+    assert demo.returncode == 0, demo.stderr
+    # Three templates by ContentSid and the reply; three signed statuses each, plus the
+    # customer's own message that opened the window.
+    assert "4 de 4 mensajes válidos según la forma documentada de Twilio" in demo.stdout
+    assert "13 webhooks firmados con X-Twilio-Signature entregados" in demo.stdout
+    assert "webhook del mensaje entrante: HTTP 200" in demo.stdout
+    leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
+    assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]

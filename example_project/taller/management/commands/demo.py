@@ -4,7 +4,10 @@ By default the whole loop runs for real on this machine: the ERP is served over 
 thread, MetaBackend talks to the local Cloud API sandbox, and the sandbox posts signed
 status webhooks (sent, delivered, read) back to the ERP's webhook view. ``--proveedor
 whapi`` runs the same flows on WhapiBackend against the WHAPI sandbox (templates rendered
-as text, a free text with no 24-hour window, webhooks authenticated by a secret header).
+as text, a free text with no 24-hour window, webhooks authenticated by a secret header);
+``--proveedor twilio`` on TwilioBackend against the Twilio sandbox (templates by Content
+SID, the customer writes first and a free text answers inside the 24-hour window,
+callbacks signed with X-Twilio-Signature).
 ``--consola`` prints the messages with the console backend instead (no HTTP, no webhooks).
 """
 
@@ -50,6 +53,7 @@ def interprete() -> str:
 CONSOLE_BACKEND = "whatsapp_notify.backends.console.ConsoleBackend"
 META_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 WHAPI_BACKEND = "whatsapp_notify.backends.whapi.WhapiBackend"
+TWILIO_BACKEND = "whatsapp_notify.backends.twilio.TwilioBackend"
 CABECERA = ("id", "tipo", "plantilla", "teléfono", "estado", "motivo")
 CABECERA += ("enviado", "entregado", "leído")
 NADA_NUEVO = "(nada nuevo: cada aviso ya estaba registrado y no se envía dos veces)"
@@ -72,6 +76,18 @@ WHAPI_OPTIONS = {
         "vehiculo_listo_cliente": "Hola {{1}}, su {{2}} está listo (orden {{3}}).",
     },
 }
+# Twilio sends templates by Content SID: each name the ERP uses maps to its HX… id.
+TWILIO_OPTIONS = {
+    "AUTH_TOKEN": "token-de-la-demo",
+    "FROM": "whatsapp:+14155238886",
+    "RATE_LIMIT": "20/s",
+    "CONTENT_SIDS": {
+        "orden_compra_proveedor": "HX" + "1" * 32,
+        "cotizacion_lista_cliente": "HX" + "2" * 32,
+        "vehiculo_listo_cliente": "HX" + "3" * 32,
+    },
+}
+PREGUNTA = "Hola, ¿mi cotización incluye la mano de obra?"
 TEXTO_LIBRE = "Gracias por su visita. Cualquier duda, escríbanos por aquí."
 # Seconds after a send when the sandbox reports it sent, delivered and read.
 DEMORAS = (0.3, 0.8, 1.3)
@@ -93,8 +109,9 @@ class Command(BaseCommand):
         "Demostración del ERP de taller: aplica las migraciones, crea datos de ejemplo "
         "(idempotente) y recorre los tres flujos de WhatsApp (orden de compra al proveedor, "
         "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. "
-        "Siempre usa el backend de consola y guarda los correos en memoria: no envía nada "
-        "de verdad. Muestra la tabla de envíos y lo que imprimió el backend."
+        "Envía por el sandbox local del proveedor (la Cloud API de Meta por omisión) o, con "
+        "--consola, por el backend de consola; guarda los correos en memoria: no envía nada "
+        "de verdad. Muestra la tabla de envíos y lo que recibió el sandbox."
     )
 
     def add_arguments(self, parser) -> None:
@@ -105,10 +122,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--proveedor",
-            choices=["meta", "whapi"],
+            choices=["meta", "whapi", "twilio"],
             default="meta",
-            help="Proveedor del sandbox: meta (la Cloud API, por omisión) o whapi (WHAPI.Cloud: "
-            "plantillas como texto, sin ventana de 24 horas, webhooks con cabecera secreta).",
+            help="Proveedor del sandbox: meta (la Cloud API, por omisión), whapi (WHAPI.Cloud: "
+            "plantillas como texto, sin ventana de 24 horas, webhooks con cabecera secreta) o "
+            "twilio (plantillas por Content SID, texto libre dentro de la ventana, "
+            "callbacks firmados).",
         )
 
     def handle(self, *args, **options) -> None:
@@ -154,6 +173,8 @@ class Command(BaseCommand):
                     self._flujos(datos)
                     if proveedor == "whapi":
                         self._texto_libre(datos)
+                    if proveedor == "twilio":
+                        self._respuesta_en_ventana(datos, sandbox)
                     self._esperar_leidos(ultimo)
                 self._resumen_sandbox(sandbox, proveedor)
         self._tabla_envios(desde=ultimo)
@@ -162,6 +183,17 @@ class Command(BaseCommand):
         """WHAPI has no 24-hour window: a free text goes to a customer who never wrote."""
         cliente = datos.cotizacion.cliente
         self._titulo(f"4) Texto libre para {cliente.nombre} (WHAPI no tiene ventana de 24 horas)")
+        envio = enviar_texto(cliente, TEXTO_LIBRE, clave=f"demo:gracias:{cliente.pk}")
+        self.stdout.write(f"   envío {envio.pk}: {envio.estado}")
+
+    def _respuesta_en_ventana(self, datos: Datos, sandbox) -> None:
+        """On Twilio free text needs the window: the customer writes, the ERP answers."""
+        cliente = datos.cotizacion.cliente
+        self._titulo(f"4) {cliente.nombre} escribe; la respuesta va dentro de la ventana de 24 h")
+        self.stdout.write(f"   «{PREGUNTA}»")
+        sandbox.entrante(cliente.telefono, PREGUNTA, nombre=cliente.nombre)
+        (recibido,) = sandbox.esperar_webhooks(1, timeout=10)
+        self.stdout.write(f"   webhook del mensaje entrante: HTTP {recibido.respuesta}")
         envio = enviar_texto(cliente, TEXTO_LIBRE, clave=f"demo:gracias:{cliente.pk}")
         self.stdout.write(f"   envío {envio.pk}: {envio.estado}")
 
@@ -182,11 +214,12 @@ class Command(BaseCommand):
         # last webhook: wait for those answers (bounded) before counting them. WHAPI also
         # posts the echo (from_me) of each message.
         por_mensaje = len(DEMORAS) + (proveedor == "whapi")
-        sandbox.esperar_webhooks(por_mensaje * len(sandbox.mensajes), timeout=5)
+        entrantes = 1 if proveedor == "twilio" else 0
+        sandbox.esperar_webhooks(por_mensaje * len(sandbox.mensajes) + entrantes, timeout=5)
         validos = sum(peticion.valido for peticion in sandbox.mensajes)
         entregados = sum(webhook.entregado for webhook in sandbox.webhooks)
         self._titulo(f"Sandbox de {NOMBRES[proveedor]}")
-        como = "autenticados con su cabecera secreta" if proveedor == "whapi" else "firmados"
+        como = COMO[proveedor]
         self.stdout.write(
             f"   {validos} de {len(sandbox.mensajes)} mensajes válidos según {FORMAS[proveedor]}; "
             f"{entregados} webhooks {como} entregados al ERP (HTTP 200)."
@@ -261,8 +294,17 @@ def _hora(momento) -> str:
     return timezone.localtime(momento).strftime("%H:%M:%S.%f")[:10] if momento else "-"
 
 
-NOMBRES = {"meta": "la Cloud API", "whapi": "WHAPI"}
-FORMAS = {"meta": "el esquema de Meta", "whapi": "la forma documentada de WHAPI"}
+NOMBRES = {"meta": "la Cloud API", "whapi": "WHAPI", "twilio": "Twilio"}
+FORMAS = {
+    "meta": "el esquema de Meta",
+    "whapi": "la forma documentada de WHAPI",
+    "twilio": "la forma documentada de Twilio",
+}
+COMO = {
+    "meta": "firmados",
+    "whapi": "autenticados con su cabecera secreta",
+    "twilio": "firmados con X-Twilio-Signature",
+}
 
 
 @contextmanager
@@ -275,6 +317,19 @@ def sandbox_de(proveedor: str, webhook: str) -> Iterator[tuple[object, dict]]:
         with WhapiSandbox(webhook_url=webhook, secreto=secreto, delays=DEMORAS) as sandbox:
             opciones = {**WHAPI_OPTIONS, "BASE_URL": sandbox.base_url}
             yield sandbox, {"BACKEND": WHAPI_BACKEND, "OPTIONS": opciones}
+        return
+    if proveedor == "twilio":
+        from whatsapp_notify.sandbox.twilio import TwilioSandbox
+
+        token = TWILIO_OPTIONS["AUTH_TOKEN"]
+        with TwilioSandbox(token, webhook, delays=DEMORAS) as sandbox:
+            opciones = {
+                **TWILIO_OPTIONS,
+                "ACCOUNT_SID": sandbox.account_sid,
+                "BASE_URL": sandbox.base_url,
+                "WEBHOOK_URL": webhook,
+            }
+            yield sandbox, {"BACKEND": TWILIO_BACKEND, "OPTIONS": opciones}
         return
     from whatsapp_notify.sandbox import Sandbox
 
