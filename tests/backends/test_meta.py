@@ -839,3 +839,14 @@ def test_pipeline__expired_token_pauses_the_account_and_keeps_the_envio(meta_acc
     assert envio.estado == EstadoEnvio.PENDIENTE
     assert envio.error_codigo == 190
     assert EstadoCuenta.objects.get(cuenta="default").pausada
+
+
+def test_ritmo__la_opcion_de_la_cuenta_gana_al_global_y_se_comprueba():
+    # A number on a higher tier keeps its own pace; the others share the global one.
+    propio = MetaBackend("masivo", PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN,
+                         RATE_LIMIT="1000/s")  # fmt: skip
+    comun = MetaBackend("default", PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN)
+
+    assert (propio.rate_limit(), comun.rate_limit()) == ("1000/s", None)
+    with pytest.raises(ConfigurationError, match=r'\["RATE_LIMIT"\]'):
+        MetaBackend("mal", PHONE_NUMBER_ID=PHONE_NUMBER_ID, ACCESS_TOKEN=TOKEN, RATE_LIMIT="80")

@@ -20,7 +20,7 @@ from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
 from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
 from ..base import BaseBackend, MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
-from ..http import HttpBackend, revisar_timeout, revisar_token, revisar_url
+from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
 from .admin import MetaAdminMixin
 
@@ -93,6 +93,11 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             check=revisar_version,
             help="versión de la Graph API (p. ej. v25.0); la de tu app está en App Dashboard › "
             "Configuración de la app › Avanzada › «Actualizar versión de la API».",
+        ),
+        "RATE_LIMIT": Option(
+            check=revisar_ritmo,
+            help="ritmo de envío de este número ('1000/s' en un número con más capacidad); "
+            "sin él, el RATE_LIMIT global (80/s, el de Meta por número).",
         ),
         "BASE_URL": Option(
             default=GRAPH_URL,
