@@ -766,6 +766,7 @@ def test_options__every_option_explains_where_to_find_it():
         "API_VERSION",
         "BASE_URL",
         "TIMEOUT",
+        "RATE_LIMIT",
     }
     assert all(option.help for option in MetaBackend.OPTIONS.values())
     secret = {name for name, option in MetaBackend.OPTIONS.items() if option.secret}
