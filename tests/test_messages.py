@@ -384,7 +384,9 @@ def test_lista__hasta_diez_filas_se_acepta(secciones):
         ),
         pytest.param(lambda: Lista("Elige", "Horarios", ()), "secciones", id="sin-secciones"),
         pytest.param(
-            lambda: Lista("Elige", "Horarios", (Seccion("A", _filas(1)), Seccion("", _filas(1)))),
+            lambda: Lista(
+                "Elige", "Horarios", (Seccion("A", _filas(1)), Seccion("", _filas(1, desde=1)))
+            ),
             "título",
             id="varias-secciones-sin-titulo",
         ),

@@ -7,7 +7,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "disparador",
+    "enviar_botones",
     "enviar_documento",
+    "enviar_lista",
     "enviar_plantilla",
     "enviar_texto",
     "otorgar_consentimiento",
@@ -18,7 +20,13 @@ __all__ = [
 
 def __getattr__(name: str):
     # Lazy re-exports: importing the package must not import models before apps are ready.
-    if name in {"enviar_plantilla", "enviar_documento", "enviar_texto"}:
+    if name in {
+        "enviar_plantilla",
+        "enviar_documento",
+        "enviar_texto",
+        "enviar_botones",
+        "enviar_lista",
+    }:
         from .outbound import outbox
 
         return getattr(outbox, name)

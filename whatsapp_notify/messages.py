@@ -367,17 +367,44 @@ class Texto:
         _exigir(len(self.cuerpo) <= MAX_TEXTO, f"El texto supera {MAX_TEXTO} caracteres.")
 
 
+def _texto_corto(valor: object, parametro: str, minimo: int, maximo: int) -> str:
+    """A short text of an interactive message (an id, a title): str, one line, in bounds."""
+    exigir_tipo(valor, (str, Promise), parametro, "usa un texto (str).")
+    texto = str(valor)
+    exigir_caracteres(texto, parametro, saltos=False)
+    rango = f"de {minimo} a {maximo}" if minimo else f"hasta {maximo}"
+    _exigir(minimo <= len(texto) <= maximo, f"{parametro}: {rango} caracteres.")
+    return texto
+
+
+def _cuerpo_interactivo(valor: object) -> str:
+    exigir_tipo(valor, (str, Promise), "texto", "usa el texto del mensaje (str).")
+    cuerpo = str(valor)
+    exigir_caracteres(cuerpo, "texto", saltos=True)
+    _exigir(bool(cuerpo.strip()), "El texto del mensaje interactivo está vacío.")
+    _exigir(
+        len(cuerpo) <= MAX_CAPTION,
+        f"El texto del mensaje interactivo supera {MAX_CAPTION} caracteres.",
+    )
+    return cuerpo
+
+
+def _unicos(ids: list[str], que: str) -> None:
+    repetidos = sorted({valor for valor in ids if ids.count(valor) > 1})
+    _exigir(not repetidos, f"{que} se repiten: {', '.join(repetidos)} (WhatsApp los exige únicos).")
+
+
 @dataclass(frozen=True)
 class Boton:
+    """A reply button: ``id`` comes back in the customer's reply, ``titulo`` is shown."""
+
     id: str
     titulo: str
 
     def __post_init__(self) -> None:
-        _exigir(0 < len(self.id) <= 256, "El id de un botón debe tener de 1 a 256 caracteres.")
-        _exigir(
-            0 < len(self.titulo) <= MAX_TITULO_BOTON,
-            f"El título de un botón debe tener de 1 a {MAX_TITULO_BOTON} caracteres.",
-        )
+        object.__setattr__(self, "id", _texto_corto(self.id, "El id de un botón", 1, 256))
+        titulo = _texto_corto(self.titulo, "El título de un botón", 1, MAX_TITULO_BOTON)
+        object.__setattr__(self, "titulo", titulo)
 
 
 @dataclass(frozen=True)
@@ -390,27 +417,36 @@ class Botones:
     pie: str = ""
 
     def __post_init__(self) -> None:
-        _exigir(bool(self.cuerpo), "El cuerpo del mensaje con botones está vacío.")
-        _exigir(len(self.cuerpo) <= MAX_CAPTION, "El cuerpo con botones supera 1024 caracteres.")
-        _exigir(0 < len(self.botones) <= MAX_BOTONES, "Se necesitan de 1 a 3 botones.")
-        titulos = [boton.titulo for boton in self.botones]
-        _exigir(len(set(titulos)) == len(titulos), "Los títulos de los botones se repiten.")
-        _exigir(len(self.encabezado) <= 60, "El encabezado supera 60 caracteres.")
-        _exigir(len(self.pie) <= 60, "El pie supera 60 caracteres.")
+        object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
+        exigir_tipo(self.botones, (list, tuple), "botones", "usa una lista de Boton.")
+        botones = tuple(self.botones)
+        for boton in botones:
+            exigir_tipo(boton, Boton, "cada botón", "usa Boton(id, titulo).")
+        object.__setattr__(self, "botones", botones)
+        _exigir(0 < len(botones) <= MAX_BOTONES, "Se necesitan de 1 a 3 botones.")
+        _unicos([boton.titulo for boton in botones], "Los títulos de los botones")
+        _unicos([boton.id for boton in botones], "Los ids de los botones")
+        object.__setattr__(
+            self, "encabezado", _texto_corto(self.encabezado, "El encabezado", 0, 60)
+        )
+        object.__setattr__(self, "pie", _texto_corto(self.pie, "El pie", 0, 60))
 
 
 @dataclass(frozen=True)
 class Fila:
+    """A row of a list: ``id`` comes back in the customer's reply."""
+
     id: str
     titulo: str
     descripcion: str = ""
 
     def __post_init__(self) -> None:
-        _exigir(0 < len(self.id) <= 200, "El id de una fila debe tener de 1 a 200 caracteres.")
-        _exigir(
-            0 < len(self.titulo) <= 24, "El título de una fila debe tener de 1 a 24 caracteres."
+        object.__setattr__(self, "id", _texto_corto(self.id, "El id de una fila", 1, 200))
+        object.__setattr__(
+            self, "titulo", _texto_corto(self.titulo, "El título de una fila", 1, 24)
         )
-        _exigir(len(self.descripcion) <= 72, "La descripción de una fila supera 72 caracteres.")
+        descripcion = _texto_corto(self.descripcion, "La descripción de una fila", 0, 72)
+        object.__setattr__(self, "descripcion", descripcion)
 
 
 @dataclass(frozen=True)
@@ -419,8 +455,14 @@ class Seccion:
     filas: tuple[Fila, ...]
 
     def __post_init__(self) -> None:
-        _exigir(len(self.titulo) <= 24, "El título de una sección supera 24 caracteres.")
-        _exigir(len(self.filas) > 0, "Una sección de la lista no tiene filas.")
+        titulo = _texto_corto(self.titulo, "El título de una sección", 0, 24)
+        object.__setattr__(self, "titulo", titulo)
+        exigir_tipo(self.filas, (list, tuple), "filas", "usa una lista de Fila.")
+        filas = tuple(self.filas)
+        for fila in filas:
+            exigir_tipo(fila, Fila, "cada fila", "usa Fila(id, titulo, descripcion).")
+        object.__setattr__(self, "filas", filas)
+        _exigir(len(filas) > 0, "Una sección de la lista no tiene filas.")
 
 
 @dataclass(frozen=True)
@@ -434,16 +476,57 @@ class Lista:
     pie: str = ""
 
     def __post_init__(self) -> None:
-        _exigir(bool(self.cuerpo), "El cuerpo de la lista está vacío.")
-        _exigir(0 < len(self.boton) <= 20, "El texto del botón de la lista: de 1 a 20 caracteres.")
-        _exigir(0 < len(self.secciones) <= 10, "Una lista lleva de 1 a 10 secciones.")
-        filas = sum(len(seccion.filas) for seccion in self.secciones)
-        _exigir(filas <= MAX_FILAS_LISTA, "Una lista lleva como máximo 10 filas en total.")
-        if len(self.secciones) > 1:
+        object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
+        object.__setattr__(self, "boton", _texto_corto(self.boton, "El botón de la lista", 1, 20))
+        exigir_tipo(self.secciones, (list, tuple), "secciones", "usa una lista de Seccion.")
+        secciones = tuple(self.secciones)
+        for seccion in secciones:
+            exigir_tipo(seccion, Seccion, "cada sección", "usa Seccion(titulo, filas).")
+        object.__setattr__(self, "secciones", secciones)
+        _exigir(0 < len(secciones) <= 10, "Una lista lleva de 1 a 10 secciones.")
+        filas = [fila for seccion in secciones for fila in seccion.filas]
+        _exigir(len(filas) <= MAX_FILAS_LISTA, "Una lista lleva como máximo 10 filas en total.")
+        _unicos([fila.id for fila in filas], "Los ids de las filas")
+        if len(secciones) > 1:
             _exigir(
-                all(seccion.titulo for seccion in self.secciones),
+                all(seccion.titulo for seccion in secciones),
                 "Con varias secciones, cada una necesita título.",
             )
+        object.__setattr__(
+            self, "encabezado", _texto_corto(self.encabezado, "El encabezado", 0, 60)
+        )
+        object.__setattr__(self, "pie", _texto_corto(self.pie, "El pie", 0, 60))
+
+
+Interactivo = Botones | Lista
+
+
+def interactivo_a_datos(contenido: Interactivo) -> dict:
+    """What of ``contenido`` the envío row keeps besides its body (``texto``), as JSON."""
+    adornos = {"encabezado": contenido.encabezado, "pie": contenido.pie}
+    if isinstance(contenido, Botones):
+        return {"botones": [[boton.id, boton.titulo] for boton in contenido.botones], **adornos}
+    secciones = [
+        {
+            "titulo": seccion.titulo,
+            "filas": [[f.id, f.titulo, f.descripcion] for f in seccion.filas],
+        }
+        for seccion in contenido.secciones
+    ]
+    return {"boton": contenido.boton, "secciones": secciones, **adornos}
+
+
+def interactivo_de_datos(cuerpo: str, datos: dict) -> Interactivo:
+    """The message :func:`interactivo_a_datos` described, checked again on the way in."""
+    adornos = {"encabezado": datos.get("encabezado", ""), "pie": datos.get("pie", "")}
+    if "botones" in datos:
+        botones = tuple(Boton(*boton) for boton in datos["botones"])
+        return Botones(cuerpo, botones, **adornos)
+    secciones = tuple(
+        Seccion(seccion["titulo"], tuple(Fila(*fila) for fila in seccion["filas"]))
+        for seccion in datos["secciones"]
+    )
+    return Lista(cuerpo, datos["boton"], secciones, **adornos)
 
 
 Contenido = Plantilla | Documento | Texto | Botones | Lista

@@ -52,6 +52,8 @@ class ClaseEnvio(models.TextChoices):
     PLANTILLA = "plantilla", _("Plantilla")
     DOCUMENTO = "documento", _("Documento")
     TEXTO = "texto", _("Texto")
+    BOTONES = "botones", _("Botones")
+    LISTA = "lista", _("Lista")
 
 
 class EnvioQuerySet(models.QuerySet):
@@ -98,7 +100,15 @@ class EnvioWhatsApp(models.Model):
     plantilla = models.CharField(_("plantilla"), max_length=512, blank=True)
     idioma = models.CharField(_("idioma"), max_length=15, blank=True)
     variables = models.JSONField(_("variables"), default=list, blank=True)
-    texto = models.TextField(_("texto"), blank=True, help_text=_("Texto o pie del documento."))
+    texto = models.TextField(
+        _("texto"), blank=True, help_text=_("Texto, pie del documento o cuerpo del mensaje.")
+    )
+    interactivo = models.JSONField(
+        _("interactivo"),
+        default=dict,
+        blank=True,
+        help_text=_("Botones o filas de la lista, con su encabezado y pie."),
+    )
     documento = models.FileField(
         _("documento"), upload_to="whatsapp_notify/documentos/%Y/%m/", blank=True
     )

@@ -300,6 +300,20 @@ class BaseBackend:
         payload = self.build_payload(salida, media if media is not None else NoMediaCache())
         return self.deliver(salida, payload)
 
+    def admite(self, contenido: Contenido) -> None:
+        """Raise now what delivery would refuse for ``contenido``, so the caller hears it.
+
+        Called when an interactive message is recorded: its payload needs no upload and
+        no recipient, so building it for a placeholder proves whether this backend can
+        send it. Other contents (and anything of another kind) are checked at delivery.
+
+        Raises:
+            UnsupportedContent: this backend cannot send it (the same sentence delivery
+                would record).
+        """
+        if isinstance(contenido, Botones | Lista):
+            self.build_payload(Salida("0", contenido, referencia=""), NoMediaCache())
+
     def build_payload(self, salida: Salida, media: MediaCache) -> Any:
         builder = self._builders().get(type(salida.contenido))
         if builder is None:

@@ -35,7 +35,7 @@ from ..exceptions import (
     describe_error,
 )
 from ..limits import entero_a_la_medida, id_a_la_medida, recortar
-from ..messages import Documento, Plantilla, Salida, Texto
+from ..messages import Documento, Plantilla, Salida, Texto, interactivo_de_datos
 from ..models import (
     ClaseEnvio,
     EnvioWhatsApp,
@@ -251,6 +251,8 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
         )
     elif envio.clase == ClaseEnvio.DOCUMENTO:
         contenido = documento
+    elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):
+        contenido = interactivo_de_datos(envio.texto, envio.interactivo)
     else:
         contenido = Texto(envio.texto)
     return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))

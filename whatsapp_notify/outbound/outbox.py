@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,14 +35,27 @@ from django.utils import timezone
 from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..consent import estado_consentimiento
-from ..exceptions import FechaInvalida, MessageError, RegionDesconocida
+from ..exceptions import (
+    ConfigurationError,
+    FechaInvalida,
+    MessageError,
+    RegionDesconocida,
+    TipoInvalido,
+)
 from ..limits import exigir_largo, recortar
 from ..messages import (
+    Boton,
+    Botones,
+    Contenido,
     Documento,
+    Fila,
+    Lista,
     Plantilla,
+    Seccion,
     Texto,
     exigir_caracteres,
     exigir_tipo,
+    interactivo_a_datos,
     texto_almacenable,
 )
 from ..models import (
@@ -210,8 +224,129 @@ def enviar_texto(
     )  # fmt: skip
 
 
+#: A reply button as :func:`enviar_botones` takes it: a Boton, ``(id, titulo)``, or one text
+#: that is both.
+BotonDado = Boton | tuple[str, str] | str
+#: A list row as :func:`enviar_lista` takes it: a Fila, or ``(id, titulo[, descripcion])``.
+FilaDada = Fila | tuple[str, str] | tuple[str, str, str]
+
+
+def enviar_botones(
+    telefono: Any,
+    texto: str,
+    *,
+    botones: Sequence[BotonDado],
+    encabezado: str = "",
+    pie: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+) -> EnvioWhatsApp:
+    """Queue a message with up to three reply buttons (free-form: it needs the window).
+
+    ``botones`` are ``Boton(id, titulo)``, ``(id, titulo)`` pairs or plain titles (the
+    title is then the id too): the customer's tap comes back with that id. Titles up to
+    20 characters, ids and titles unique, ``texto`` up to 1,024, ``encabezado`` and ``pie``
+    up to 60. The other keywords as in :func:`enviar_plantilla`.
+
+    Raises:
+        MessageError: a limit of WhatsApp's broken (named), or characters that cannot be sent.
+        TipoInvalido: a button or argument of the wrong type.
+        UnsupportedContent: the account's provider cannot send reply buttons (Twilio).
+    """
+    contenido = Botones(texto, tuple(_boton(boton) for boton in _secuencia(botones, "botones")),
+                        encabezado=encabezado, pie=pie)  # fmt: skip
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
+
+
+def enviar_lista(
+    telefono: Any,
+    texto: str,
+    *,
+    boton: str,
+    secciones: Mapping[str, Sequence[FilaDada]] | Sequence[Seccion],
+    encabezado: str = "",
+    pie: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+) -> EnvioWhatsApp:
+    """Queue a list picker: ``boton`` opens up to ten rows in sections (needs the window).
+
+    ``secciones`` maps each section's title to its rows (``{"Mañana": [("9", "9:00")]}``;
+    one section may have the title ""), or is a list of ``Seccion``. A row is ``Fila(id,
+    titulo, descripcion)`` or ``(id, titulo[, descripcion])``; its id comes back in the reply.
+    Limits: ``boton`` up to 20 characters, row titles 24, descriptions 72, ten rows in all,
+    ids unique. The other keywords as in :func:`enviar_plantilla`.
+
+    Raises:
+        MessageError, TipoInvalido, UnsupportedContent: as :func:`enviar_botones`.
+    """
+    contenido = Lista(texto, boton, _secciones(secciones), encabezado=encabezado, pie=pie)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
+
+
+def _secuencia(valor: Any, parametro: str) -> Sequence[Any]:
+    if isinstance(valor, str | bytes) or not isinstance(valor, Sequence):
+        raise TipoInvalido(f"{parametro} debe ser una lista, no {type(valor).__name__}.")
+    return valor
+
+
+def _boton(valor: Any) -> Boton:
+    if isinstance(valor, Boton):
+        return valor
+    if isinstance(valor, str):
+        return Boton(valor, valor)
+    if isinstance(valor, tuple) and len(valor) == 2:
+        return Boton(*valor)
+    raise TipoInvalido(
+        f"Un botón no puede ser {type(valor).__name__}: usa Boton(id, titulo), (id, titulo) "
+        "o un texto."
+    )
+
+
+def _fila(valor: Any) -> Fila:
+    if isinstance(valor, Fila):
+        return valor
+    if isinstance(valor, tuple) and len(valor) in (2, 3):
+        return Fila(*valor)
+    raise TipoInvalido(
+        f"Una fila no puede ser {type(valor).__name__}: usa Fila(id, titulo, descripcion) o "
+        "(id, titulo[, descripcion])."
+    )
+
+
+def _secciones(valor: Any) -> tuple[Seccion, ...]:
+    if isinstance(valor, Mapping):
+        return tuple(
+            Seccion(titulo, tuple(_fila(fila) for fila in _secuencia(filas, "filas")))
+            for titulo, filas in valor.items()
+        )
+    return tuple(_secuencia(valor, "secciones"))
+
+
 def registrar(
-    contenido: Plantilla | Documento | Texto,
+    contenido: Contenido,
     telefono: Any,
     *,
     referencia: models.Model | None = None,
@@ -254,6 +389,7 @@ def registrar(
             ``nombre_documento`` or the referencia's id is longer than its column.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
+    _exigir_admitido(contenido, cuenta)
     exigir_region(region)
     exigir_argumentos(referencia=referencia, tipo=tipo, clave=clave, nombre=nombre)
     exigir_momento(programado_para, "programado_para")
@@ -274,6 +410,21 @@ def registrar(
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return _guardar(envio, contenido)
+
+
+def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
+    """Raise at the call what the account's provider can never send (Twilio's buttons).
+
+    Only interactive messages are checked here (see ``BaseBackend.admite``). An account
+    whose options are broken is not refused here: its envíos wait, paused, as any other.
+    """
+    if not isinstance(contenido, Botones | Lista):
+        return
+    try:
+        backend = backends[cuenta]
+    except ConfigurationError:
+        return
+    backend.admite(contenido)
 
 
 def exigir_orden(programado_para: datetime | None, expira_en: datetime | None) -> None:
@@ -446,8 +597,15 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         documento = contenido.documento
     elif isinstance(contenido, Documento):
         envio.clase, envio.texto, documento = ClaseEnvio.DOCUMENTO, contenido.caption, contenido
-    else:
+    elif isinstance(contenido, Texto):
         envio.clase, envio.texto, documento = ClaseEnvio.TEXTO, contenido.cuerpo, None
+    elif isinstance(contenido, Botones | Lista):
+        envio.clase = ClaseEnvio.BOTONES if isinstance(contenido, Botones) else ClaseEnvio.LISTA
+        envio.texto, envio.interactivo = contenido.cuerpo, interactivo_a_datos(contenido)
+        documento = None
+    else:
+        # Never a silent downgrade: an unknown content is not recorded as something else.
+        raise TipoInvalido(f"No se puede registrar un contenido {type(contenido).__name__}.")
     if documento is not None:
         envio.nombre_documento = documento.nombre
         envio.documento_mime = documento.mime
