@@ -4,6 +4,7 @@ SQLite and eager Celery by default (no set-up). ``WHATSAPP_TEST_DB=postgres`` ru
 same suite on the PostgreSQL server at 127.0.0.1:5432 (database ``test``).
 """
 
+import json
 import os
 
 SECRET_KEY = "tests-only-not-secret"
@@ -95,6 +96,9 @@ if os.environ.get("WHATSAPP_TEST_BACKEND") == "meta":
             },
         }
     }
+# The whole BACKENDS of a worker serving several accounts (tests/test_worker_redis.py).
+if os.environ.get("WHATSAPP_TEST_BACKENDS_JSON"):
+    WHATSAPP_NOTIFY["BACKENDS"] = json.loads(os.environ["WHATSAPP_TEST_BACKENDS_JSON"])
 # Seconds the fault suite (tests/faults) shortens for its workers: WHATSAPP_TEST_<KEY>.
 for _clave in ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RECONCILE_AFTER", "REDISPATCH_AFTER"):
     if os.environ.get(f"WHATSAPP_TEST_{_clave}"):

@@ -168,3 +168,95 @@ def test_ciclo_completo__worker_sandbox_y_webhooks_dejan_el_envio_leido(worker_s
     eventos = EventoWebhook.objects.all()
     assert len(eventos) == 3
     assert all(evento.procesado_en and not evento.error for evento in eventos)
+
+
+# -- three providers, one worker ---------------------------------------------------------------
+
+CLIENTE = "573001234567"
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+DEMORAS = (0.05, 0.1, 0.15)
+
+
+@contextmanager
+def tres_sandboxes(live_server):
+    """The sandbox of each provider, each calling back its own account's webhook."""
+    from whatsapp_notify.sandbox.twilio import ACCOUNT_SID, TwilioSandbox
+    from whatsapp_notify.sandbox.whapi import WhapiSandbox
+
+    def webhook(cuenta: str) -> str:
+        return f"{live_server.url}{reverse('whatsapp_notify:webhook', args=[cuenta])}"
+
+    with (
+        Sandbox(webhook_url=webhook("default"), app_secret=SECRETO, delays=DEMORAS) as meta,
+        TwilioSandbox("token-twilio", webhook("citas"), delays=DEMORAS) as twilio,
+        WhapiSandbox(webhook_url=webhook("bot"), secreto="secreto-whapi", delays=DEMORAS) as whapi,
+    ):
+        backends = {
+            "default": {"BACKEND": META, "OPTIONS": {
+                "PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": "token-de-prueba",
+                "APP_SECRET": SECRETO, "BASE_URL": meta.base_url}},
+            "citas": {"BACKEND": "whatsapp_notify.backends.twilio.TwilioBackend", "OPTIONS": {
+                "ACCOUNT_SID": ACCOUNT_SID, "AUTH_TOKEN": "token-twilio",
+                "FROM": "whatsapp:+14155238886", "WEBHOOK_URL": webhook("citas"),
+                "BASE_URL": twilio.base_url, "RATE_LIMIT": "50/s",
+                "CONTENT_SIDS": {"recordatorio_cita": "HX" + "a" * 32}}},
+            "bot": {"BACKEND": "whatsapp_notify.backends.whapi.WhapiBackend", "OPTIONS": {
+                "TOKEN": "token-whapi", "WEBHOOK_SECRET": "secreto-whapi",
+                "BASE_URL": whapi.base_url, "RATE_LIMIT": "50/s",
+                "PLANTILLAS": {"recordatorio_cita": "Hola {{1}}, su cita es a las {{2}}."}}},
+        }  # fmt: skip
+        yield {"default": meta, "citas": twilio, "bot": whapi}, backends
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tres_proveedores__un_worker_lleva_plantilla_documento_y_texto_a_leido(
+    postgres, redis_url, live_server, wa_settings
+):
+    """Meta, Twilio and WHAPI beside each other, as a host configures them: a real worker
+    sends each account's template, document and text to that provider's sandbox, whose
+    signed (or secret-authenticated) callbacks settle every envío at «leído»."""
+    import json
+
+    from whatsapp_notify import enviar_documento, enviar_texto
+    from whatsapp_notify.models import Direccion, Mensaje
+
+    with tres_sandboxes(live_server) as (sandboxes, backends):
+        wa_settings(BACKENDS=backends)
+        cola = f"whatsapp-test-{uuid.uuid4().hex[:8]}"
+        entorno = entorno_worker(redis_url, "", cola, BACKENDS_JSON=json.dumps(backends))
+        worker = Worker(cola, entorno, nombre=f"{cola}@%h")
+        try:
+            worker.esperar_arranque()
+            wa_settings(TASK_QUEUE=cola)
+            with con_broker(redis_url):
+                envios = []
+                for cuenta in backends:
+                    # The customer wrote to each number: free-form messages may go.
+                    Mensaje.objects.create(
+                        direccion=Direccion.ENTRANTE, telefono=CLIENTE, wa_id=CLIENTE, cuenta=cuenta
+                    )
+                    envios += [
+                        enviar_plantilla(f"+{CLIENTE}", "recordatorio_cita",
+                                         variables=["Ana", "10:30"], cuenta=cuenta),
+                        enviar_documento(f"+{CLIENTE}", PDF, nombre_documento="factura.pdf",
+                                         cuenta=cuenta),
+                        enviar_texto(f"+{CLIENTE}", "Gracias por su visita", cuenta=cuenta),
+                    ]  # fmt: skip
+                leidos = [esperar_estado(envio, EstadoEnvio.LEIDO, worker.log) for envio in envios]
+        finally:
+            worker.parar()
+
+    assert [(e.cuenta, e.intentos) for e in leidos] == [
+        (cuenta, 1) for cuenta in backends for _ in range(3)
+    ]
+    for cuenta, sandbox in sandboxes.items():
+        assert len(sandbox.mensajes) == 3, cuenta
+        assert all(mensaje.valido for mensaje in sandbox.mensajes), cuenta
+        assert all(webhook.respuesta == 200 for webhook in sandbox.webhooks), cuenta
+    # Twilio fetched the PDF from the app's own signed URL, as it does from a public one.
+    ((url, status, datos),) = sandboxes["citas"].documentos
+    assert (status, datos) == (200, PDF)
+    assert url.startswith(f"{live_server.url}/whatsapp/documento/")
+    eventos = EventoWebhook.objects.all()
+    assert len(eventos) == sum(len(sandbox.webhooks) for sandbox in sandboxes.values())
+    assert all(evento.procesado_en and not evento.error for evento in eventos)
