@@ -2,7 +2,12 @@
 
 ``tomar(clave)`` takes one token and returns 0, or returns how many seconds to wait
 until one is available (taking nothing). Meta's default is 80 messages per second per
-business number; the bucket holds one second's worth, so bursts stay within the limit.
+business number. The bucket holds a single token: sends are spaced ``1/rate`` apart, so
+no one-second window sees more than the rate (a bucket of one second's worth would let a
+full burst and a second's refill through in the same second).
+
+The shared bucket reads the time from Redis itself, never from the caller: workers whose
+clocks disagree share one timeline, and the bucket's stamp never moves back.
 """
 
 from __future__ import annotations
@@ -18,18 +23,28 @@ from ..exceptions import MissingDependencyError
 logger = logging.getLogger(__name__)
 
 AVISO_CADA = 60.0  # seconds between two "Redis unreachable" warnings
+CAPACIDAD = 1.0  # tokens the bucket holds: no burst above the rate
 
-# KEYS[1] bucket; ARGV: rate per second, capacity, now (seconds, float).
-# Returns "0" when a token was taken, else the seconds to wait as a string.
+# KEYS[1] bucket; ARGV: rate per second, capacity, now ("" = Redis's own clock).
+# Returns "0" when a token was taken, else the seconds to wait as a string. The stamp is
+# written with microseconds: tostring() keeps only 14 digits, 10 ms of a Unix time.
 _LUA = """
+local rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now
+if ARGV[3] ~= '' then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local tokens = tonumber(redis.call('HGET', KEYS[1], 't'))
 local stamp = tonumber(redis.call('HGET', KEYS[1], 's'))
-local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if tokens == nil then tokens = capacity; stamp = now end
-tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
+if now < stamp then now = stamp end
+tokens = math.min(capacity, tokens + (now - stamp) * rate)
 local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
+redis.call('HSET', KEYS[1], 't', string.format('%.9f', tokens), 's', string.format('%.6f', now))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return tostring(wait)
 """
@@ -49,7 +64,8 @@ class LocalBucket:
         with self.lock:
             if self.tokens < 0:
                 self.tokens, self.stamp = self.capacity, ahora
-            self.tokens = min(self.capacity, self.tokens + max(0.0, ahora - self.stamp) * self.rate)
+            ahora = max(ahora, self.stamp)  # a clock that steps back gives nothing away
+            self.tokens = min(self.capacity, self.tokens + (ahora - self.stamp) * self.rate)
             self.stamp = ahora
             if self.tokens >= 1:
                 self.tokens -= 1
@@ -70,21 +86,22 @@ class RateLimiter:
         """Take a token for ``clave``; return 0, or the seconds to wait for one.
 
         ``tasa`` (``"40/h"``) is this key's own rate; None: the global ``RATE_LIMIT``.
+        ``ahora`` replaces the clock (tests): by default the shared bucket uses Redis's
+        time and the local one this process's monotonic clock.
         """
         rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
         if not rate:
             return 0.0
-        ahora = time.time() if ahora is None else ahora
-        capacity = max(1.0, rate)
         if get_settings().REDIS_URL:
             try:
                 cliente = self._redis()
-                return float(
-                    cliente.eval(_LUA, 1, f"whatsapp_notify:rl:{clave}", rate, capacity, ahora)
-                )
+                momento = "" if ahora is None else repr(float(ahora))
+                clave_redis = f"whatsapp_notify:rl:{clave}"
+                return float(cliente.eval(_LUA, 1, clave_redis, rate, CAPACIDAD, momento))
             except Exception as exc:  # Redis down (or not installed): a per-process bucket
                 self._avisar(exc)
-        return self._bucket(clave, rate, capacity).tomar(ahora)
+        ahora = time.monotonic() if ahora is None else ahora
+        return self._bucket(clave, rate, CAPACIDAD).tomar(ahora)
 
     def _avisar(self, exc: Exception) -> None:
         # Once a minute, not once per message, while Redis stays unreachable.
