@@ -51,6 +51,17 @@ def outbox():
 
 
 @pytest.fixture
+def entregar(django_capture_on_commit_callbacks):
+    """Run the on-commit enqueue (eager Celery delivers through locmem) around a call."""
+
+    def llamar(funcion, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return funcion(*args, **kwargs)
+
+    return llamar
+
+
+@pytest.fixture
 def wa_settings(settings):
     """Update ``WHATSAPP_NOTIFY`` keys for one test: ``wa_settings(REQUIRE_CONSENT=True)``."""
 

@@ -628,8 +628,8 @@ def test_cita__admin_listado_y_alta_se_muestran(admin_client):
     assert "Servicio 10,000 km" in listado.content.decode()
 
 
-def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_path):
-    """``make demo PROVEEDOR=whapi``: the same flows on WhapiBackend and the WHAPI sandbox."""
+def demo_con_proveedor(tmp_path, proveedor: str) -> subprocess.CompletedProcess:
+    """``manage.py demo --proveedor ...`` on a fresh database, with nothing from ``.env``."""
     entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     entorno.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'taller.sqlite3'}",
@@ -638,13 +638,18 @@ def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_pa
         META_ACCESS_TOKEN="",
         CELERY_BROKER_URL="",
     )
-
     demo = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--proveedor", "whapi"],
+        [sys.executable, "manage.py", "demo", "--proveedor", proveedor],
         cwd=REPO, env=entorno, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-
     assert demo.returncode == 0, demo.stderr
+    return demo
+
+
+def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_path):
+    """``make demo PROVEEDOR=whapi``: the same flows on WhapiBackend and the WHAPI sandbox."""
+    demo = demo_con_proveedor(tmp_path, "whapi")
+
     # Three rendered templates (one as the quote's PDF) and a free text; each with its echo
     # and three statuses, authenticated by the webhook's secret header.
     assert "4 de 4 mensajes válidos según la forma documentada de WHAPI" in demo.stdout
@@ -655,21 +660,8 @@ def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_pa
 
 def test_demo__proveedor_twilio_responde_dentro_de_la_ventana_y_llega_a_leido(tmp_path):
     """``make demo PROVEEDOR=twilio``: Content SID templates, an inbound text, a reply."""
-    entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    entorno.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'taller.sqlite3'}",
-        MEDIA_ROOT=str(tmp_path / "media"),
-        ENV_FILE=str(tmp_path / "sin.env"),
-        META_ACCESS_TOKEN="",
-        CELERY_BROKER_URL="",
-    )
+    demo = demo_con_proveedor(tmp_path, "twilio")
 
-    demo = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--proveedor", "twilio"],
-        cwd=REPO, env=entorno, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-
-    assert demo.returncode == 0, demo.stderr
     # Three templates by ContentSid and the reply; three signed statuses each, plus the
     # customer's own message that opened the window.
     assert "4 de 4 mensajes válidos según la forma documentada de Twilio" in demo.stdout

@@ -49,15 +49,6 @@ def ventana_abierta(db):
     Mensaje.objects.create(direccion=Direccion.ENTRANTE, telefono=TELEFONO, wa_id=TELEFONO)
 
 
-@pytest.fixture
-def entregar(django_capture_on_commit_callbacks):
-    def llamar(funcion, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return funcion(*args, **kwargs)
-
-    return llamar
-
-
 # -- recorded and rebuilt ------------------------------------------------------------------
 
 

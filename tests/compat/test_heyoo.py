@@ -59,17 +59,6 @@ def ventana_abierta(db):
     Mensaje.objects.create(direccion=Direccion.ENTRANTE, telefono=TELEFONO, wa_id=TELEFONO)
 
 
-@pytest.fixture
-def entregar(django_capture_on_commit_callbacks):
-    """Run the on-commit enqueue (eager Celery delivers through locmem) around a call."""
-
-    def llamar(funcion, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return funcion(*args, **kwargs)
-
-    return llamar
-
-
 # -- constructor ---------------------------------------------------------------------------
 
 
