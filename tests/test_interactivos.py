@@ -202,3 +202,42 @@ def test_meta__botones_y_lista_llegan_validos_segun_el_esquema_de_meta(wa_settin
         "estado", flat=True
     )
     assert list(estados) == [EstadoEnvio.ENVIADO] * 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "datos",
+    [{}, [1, 2], "abc", {"botones": ["ab", "cd"]}, {"botones": [["a", "b", "c"]]},
+     {"boton": "Ver", "secciones": [{"titulo": "", "filas": [["a", "b", ""]]}]}],
+    ids=["vacio", "lista", "texto", "botones-como-textos", "boton-de-tres", "lista-en-botones"],
+)  # fmt: skip
+def test_fila_ilegible__falla_una_vez_con_una_frase_clara(ventana_abierta, datos):
+    from whatsapp_notify.outbound.delivery import entregar as entregar_envio
+
+    envio = enviar_botones(f"+{TELEFONO}", "¿Sí?", botones=["Sí"])  # not delivered: no commit
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(interactivo=datos)
+
+    entregar_envio(envio.pk)
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.intentos) == (EstadoEnvio.FALLIDO, 1)
+    assert "no se pueden leer" in envio.error_detalle
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "botones", [[" "], [("ok", "   ")], [(" ", "Sí")]], ids=["titulo", "titulo-par", "id"]
+)
+def test_en_blanco__lanza_al_llamar(botones):
+    with pytest.raises(MessageError, match="en blanco"):
+        enviar_botones(TELEFONO, "¿Sí?", botones=botones)
+    assert not EnvioWhatsApp.objects.exists()
+
+
+@pytest.mark.django_db
+def test_traduccion_perezosa__como_titulo_de_un_boton(ventana_abierta, entregar):
+    from django.utils.translation import gettext_lazy
+
+    envio = entregar(enviar_botones, f"+{TELEFONO}", "¿Sí?", botones=[gettext_lazy("Lista")])
+
+    assert EnvioWhatsApp.objects.get(pk=envio.pk).interactivo["botones"] == [["Lista", "Lista"]]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 from django.utils import dateformat, formats, timezone, translation
 from django.utils.functional import Promise
@@ -374,6 +375,7 @@ def _texto_corto(valor: object, parametro: str, minimo: int, maximo: int) -> str
     exigir_caracteres(texto, parametro, saltos=False)
     rango = f"de {minimo} a {maximo}" if minimo else f"hasta {maximo}"
     _exigir(minimo <= len(texto) <= maximo, f"{parametro}: {rango} caracteres.")
+    _exigir(not minimo or bool(texto.strip()), f"{parametro} está en blanco.")
     return texto
 
 
@@ -516,14 +518,42 @@ def interactivo_a_datos(contenido: Interactivo) -> dict:
     return {"boton": contenido.boton, "secciones": secciones, **adornos}
 
 
-def interactivo_de_datos(cuerpo: str, datos: dict) -> Interactivo:
-    """The message :func:`interactivo_a_datos` described, checked again on the way in."""
+def interactivo_de_datos(cuerpo: str, datos: object, clase: str = "") -> Interactivo:
+    """The message :func:`interactivo_a_datos` described, checked again on the way in.
+
+    ``clase`` (``"botones"`` or ``"lista"``) is the kind the row says it holds.
+
+    Raises:
+        MessageError: the data is not what :func:`interactivo_a_datos` writes (a row edited
+            by hand): the envío fails once with this sentence, it is never retried.
+    """
+    try:
+        return _interactivo(cuerpo, datos, clase)
+    except MessageError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise MessageError(
+            f"Los botones o filas guardados en el envío no se pueden leer ({exc!r}): el "
+            "envío se registró con otros datos o se editó a mano; regístralo de nuevo."
+        ) from exc
+
+
+def _par(valor: Any, minimo: int, maximo: int) -> list:
+    """A stored button or row: a JSON list of ``minimo`` to ``maximo`` items."""
+    if not isinstance(valor, list) or not minimo <= len(valor) <= maximo:
+        raise TypeError(f"se esperaba una lista de {minimo} a {maximo} textos: {valor!r}")
+    return valor
+
+
+def _interactivo(cuerpo: str, datos: Any, clase: str) -> Interactivo:
     adornos = {"encabezado": datos.get("encabezado", ""), "pie": datos.get("pie", "")}
-    if "botones" in datos:
-        botones = tuple(Boton(*boton) for boton in datos["botones"])
+    if "botones" in datos and clase in ("", "botones"):
+        botones = tuple(Boton(*_par(boton, 2, 2)) for boton in datos["botones"])
         return Botones(cuerpo, botones, **adornos)
+    if clase == "botones":
+        raise KeyError("botones")
     secciones = tuple(
-        Seccion(seccion["titulo"], tuple(Fila(*fila) for fila in seccion["filas"]))
+        Seccion(seccion["titulo"], tuple(Fila(*_par(fila, 2, 3)) for fila in seccion["filas"]))
         for seccion in datos["secciones"]
     )
     return Lista(cuerpo, datos["boton"], secciones, **adornos)

@@ -252,7 +252,7 @@ def construir_salida(envio: EnvioWhatsApp) -> Salida:
     elif envio.clase == ClaseEnvio.DOCUMENTO:
         contenido = documento
     elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):
-        contenido = interactivo_de_datos(envio.texto, envio.interactivo)
+        contenido = interactivo_de_datos(envio.texto, envio.interactivo, envio.clase)
     else:
         contenido = Texto(envio.texto)
     return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))

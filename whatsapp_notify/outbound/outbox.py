@@ -31,6 +31,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
@@ -315,8 +316,8 @@ def _secuencia(valor: Any, parametro: str) -> Sequence[Any]:
 def _boton(valor: Any) -> Boton:
     if isinstance(valor, Boton):
         return valor
-    if isinstance(valor, str):
-        return Boton(valor, valor)
+    if isinstance(valor, str | Promise):
+        return Boton(str(valor), str(valor))
     if isinstance(valor, tuple) and len(valor) == 2:
         return Boton(*valor)
     raise TipoInvalido(
