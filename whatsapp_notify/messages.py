@@ -391,6 +391,20 @@ def _cuerpo_interactivo(valor: object) -> str:
     return cuerpo
 
 
+def _tupla_de(valores: Any, clase: type, parametro: str, arreglo: str) -> tuple:
+    """``valores`` (a list or tuple) as a tuple, each one a ``clase``.
+
+    Raises:
+        TipoInvalido: not a list or tuple, or an item of another type (``arreglo`` says
+            what to pass).
+    """
+    exigir_tipo(valores, (list, tuple), parametro, f"usa una lista de {clase.__name__}.")
+    tupla = tuple(valores)
+    for valor in tupla:
+        exigir_tipo(valor, clase, f"cada elemento de {parametro}", arreglo)
+    return tupla
+
+
 def _unicos(ids: list[str], que: str) -> None:
     repetidos = sorted({valor for valor in ids if ids.count(valor) > 1})
     _exigir(not repetidos, f"{que} se repiten: {', '.join(repetidos)} (WhatsApp los exige únicos).")
@@ -420,10 +434,7 @@ class Botones:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
-        exigir_tipo(self.botones, (list, tuple), "botones", "usa una lista de Boton.")
-        botones = tuple(self.botones)
-        for boton in botones:
-            exigir_tipo(boton, Boton, "cada botón", "usa Boton(id, titulo).")
+        botones = _tupla_de(self.botones, Boton, "botones", "usa Boton(id, titulo).")
         object.__setattr__(self, "botones", botones)
         _exigir(0 < len(botones) <= MAX_BOTONES, "Se necesitan de 1 a 3 botones.")
         _unicos([boton.titulo for boton in botones], "Los títulos de los botones")
@@ -459,10 +470,7 @@ class Seccion:
     def __post_init__(self) -> None:
         titulo = _texto_corto(self.titulo, "El título de una sección", 0, 24)
         object.__setattr__(self, "titulo", titulo)
-        exigir_tipo(self.filas, (list, tuple), "filas", "usa una lista de Fila.")
-        filas = tuple(self.filas)
-        for fila in filas:
-            exigir_tipo(fila, Fila, "cada fila", "usa Fila(id, titulo, descripcion).")
+        filas = _tupla_de(self.filas, Fila, "filas", "usa Fila(id, titulo, descripcion).")
         object.__setattr__(self, "filas", filas)
         _exigir(len(filas) > 0, "Una sección de la lista no tiene filas.")
 
@@ -480,10 +488,7 @@ class Lista:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
         object.__setattr__(self, "boton", _texto_corto(self.boton, "El botón de la lista", 1, 20))
-        exigir_tipo(self.secciones, (list, tuple), "secciones", "usa una lista de Seccion.")
-        secciones = tuple(self.secciones)
-        for seccion in secciones:
-            exigir_tipo(seccion, Seccion, "cada sección", "usa Seccion(titulo, filas).")
+        secciones = _tupla_de(self.secciones, Seccion, "secciones", "usa Seccion(titulo, filas).")
         object.__setattr__(self, "secciones", secciones)
         _exigir(0 < len(secciones) <= 10, "Una lista lleva de 1 a 10 secciones.")
         filas = [fila for seccion in secciones for fila in seccion.filas]
