@@ -361,11 +361,21 @@ class Texto:
     preview_url: bool = False
 
     def __post_init__(self) -> None:
-        exigir_tipo(self.cuerpo, (str, Promise), "texto", "usa el texto del mensaje (str).")
-        object.__setattr__(self, "cuerpo", str(self.cuerpo))
-        exigir_caracteres(self.cuerpo, "texto", saltos=True)
-        _exigir(bool(self.cuerpo.strip()), "El texto está vacío.")
-        _exigir(len(self.cuerpo) <= MAX_TEXTO, f"El texto supera {MAX_TEXTO} caracteres.")
+        object.__setattr__(self, "cuerpo", _cuerpo(self.cuerpo, MAX_TEXTO, "El texto"))
+
+
+def _cuerpo(valor: object, maximo: int, que: str) -> str:
+    """A message's body text: str (or lazy), its lines kept, not blank, up to ``maximo``.
+
+    Raises:
+        TipoInvalido, MessageError: naming ``que`` ("El texto") where it is the limit.
+    """
+    exigir_tipo(valor, (str, Promise), "texto", "usa el texto del mensaje (str).")
+    cuerpo = str(valor)
+    exigir_caracteres(cuerpo, "texto", saltos=True)
+    _exigir(bool(cuerpo.strip()), f"{que} está vacío.")
+    _exigir(len(cuerpo) <= maximo, f"{que} supera {maximo} caracteres.")
+    return cuerpo
 
 
 def _texto_corto(valor: object, parametro: str, minimo: int, maximo: int) -> str:
@@ -377,18 +387,6 @@ def _texto_corto(valor: object, parametro: str, minimo: int, maximo: int) -> str
     _exigir(minimo <= len(texto) <= maximo, f"{parametro}: {rango} caracteres.")
     _exigir(not minimo or bool(texto.strip()), f"{parametro} está en blanco.")
     return texto
-
-
-def _cuerpo_interactivo(valor: object) -> str:
-    exigir_tipo(valor, (str, Promise), "texto", "usa el texto del mensaje (str).")
-    cuerpo = str(valor)
-    exigir_caracteres(cuerpo, "texto", saltos=True)
-    _exigir(bool(cuerpo.strip()), "El texto del mensaje interactivo está vacío.")
-    _exigir(
-        len(cuerpo) <= MAX_CAPTION,
-        f"El texto del mensaje interactivo supera {MAX_CAPTION} caracteres.",
-    )
-    return cuerpo
 
 
 def _tupla_de(valores: Any, clase: type, parametro: str, arreglo: str) -> tuple:
@@ -433,7 +431,9 @@ class Botones:
     pie: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
+        object.__setattr__(
+            self, "cuerpo", _cuerpo(self.cuerpo, MAX_CAPTION, "El texto del mensaje interactivo")
+        )
         botones = _tupla_de(self.botones, Boton, "botones", "usa Boton(id, titulo).")
         object.__setattr__(self, "botones", botones)
         _exigir(0 < len(botones) <= MAX_BOTONES, "Se necesitan de 1 a 3 botones.")
@@ -486,7 +486,9 @@ class Lista:
     pie: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cuerpo", _cuerpo_interactivo(self.cuerpo))
+        object.__setattr__(
+            self, "cuerpo", _cuerpo(self.cuerpo, MAX_CAPTION, "El texto del mensaje interactivo")
+        )
         object.__setattr__(self, "boton", _texto_corto(self.boton, "El botón de la lista", 1, 20))
         secciones = _tupla_de(self.secciones, Seccion, "secciones", "usa Seccion(titulo, filas).")
         object.__setattr__(self, "secciones", secciones)
