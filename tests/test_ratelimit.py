@@ -17,7 +17,7 @@ from tests import backends_scripted as scripted
 from whatsapp_notify import enviar_plantilla, signals
 from whatsapp_notify.conf import parse_rate
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
-from whatsapp_notify.outbound import delivery, ratelimit
+from whatsapp_notify.outbound import concurrencia, delivery, ratelimit
 from whatsapp_notify.outbound.delivery import Resultado
 from whatsapp_notify.outbound.ratelimit import LocalBucket, RateLimiter
 from whatsapp_notify.references import referencia_de
@@ -38,7 +38,7 @@ def limiter(monkeypatch):
 def dormidas(monkeypatch):
     """Seconds delivery asked to sleep; nothing actually sleeps."""
     pedidas = []
-    monkeypatch.setattr(delivery.time, "sleep", pedidas.append)
+    monkeypatch.setattr(concurrencia.time, "sleep", pedidas.append)
     return pedidas
 
 

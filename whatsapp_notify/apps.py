@@ -9,7 +9,12 @@ class WhatsAppNotifyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            worker,
+        )
+
+        worker.conectar()  # Celery workers keep their database connection between tasks
 
         # Host apps may declare disparadores in a ``whatsapp.py`` module, like ``admin.py``.
         autodiscover_modules("whatsapp")

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": 30,
     "RETRY_BACKOFF_MAX": 3600,
     "RATE_LIMIT": "80/s",
+    # A worker claims up to DELIVERY_BATCH due envíos of one account at a time and keeps up
+    # to DELIVERY_CONCURRENCY requests in flight for them (rate limit × API latency needs).
+    "DELIVERY_BATCH": 100,
+    "DELIVERY_CONCURRENCY": 32,
     "REDIS_URL": None,
     # A pendiente envío whose task was enqueued this long ago and never ran is re-dispatched.
     "REDISPATCH_AFTER": 300,
@@ -100,6 +104,8 @@ class Settings:
     RETRY_BACKOFF: float
     RETRY_BACKOFF_MAX: float
     RATE_LIMIT: str | None
+    DELIVERY_BATCH: int
+    DELIVERY_CONCURRENCY: int
     REDIS_URL: str | None = field(repr=False)
     REDISPATCH_AFTER: float
     RECONCILE_AFTER: float

@@ -232,26 +232,79 @@ _broker = _Interruptor()
 
 @shared_task(name="whatsapp_notify.enviar", ignore_result=True)
 def enviar_envio(envio_id: int) -> str:
-    """Deliver one envío (one attempt); schedule the next attempt when one is due."""
+    """Deliver an envío and, with a real worker, a batch of its account's due envíos."""
     from .outbound import delivery
 
-    intento = delivery.entregar(envio_id)
-    if intento.resultado == delivery.Resultado.REINTENTO and intento.proximo_intento:
-        encolar(envio_id, eta=intento.proximo_intento)
+    lote = delivery.entregar_lote(envio_id, limite=_tamano_de_lote())
+    _seguir(lote)
+    intento = lote.intentos.get(envio_id, delivery.Intento(delivery.Resultado.IGNORADO))
     return intento.resultado.value
+
+
+@shared_task(name="whatsapp_notify.enviar_cuenta", ignore_result=True)
+def enviar_cuenta(cuenta: str) -> int:
+    """Deliver a batch of an account's due envíos; returns how many it took."""
+    from .outbound import delivery
+
+    lote = delivery.entregar_lote(cuenta=cuenta, limite=_tamano_de_lote())
+    _seguir(lote)
+    return len(lote.intentos)
+
+
+def _tamano_de_lote() -> int:
+    # Eager Celery runs the task inside the ERP's call: there it sends that envío only.
+    return 1 if current_app.conf.task_always_eager else get_settings().DELIVERY_BATCH
+
+
+def _seguir(lote) -> None:
+    """Schedule what a batch left to do: retries, the envíos the rate limit held back, and
+    (the batch was full) the next batch of its account."""
+    from .outbound.delivery import Resultado
+
+    # Eager Celery would run a batch asked for later right now: there each envío waits
+    # on its own (encolar leaves it to Beat).
+    en_lote = not current_app.conf.task_always_eager and lote.reanudar_en is not None
+    for envio_id, intento in lote.intentos.items():
+        aplazado = en_lote and intento.proximo_intento == lote.reanudar_en
+        if intento.resultado == Resultado.REINTENTO and intento.proximo_intento and not aplazado:
+            encolar(envio_id, eta=intento.proximo_intento)
+    if en_lote:
+        pedir_lote(lote.cuenta, eta=lote.reanudar_en)
+    elif lote.lleno:
+        pedir_lote(lote.cuenta)
+
+
+def pedir_lote(cuenta: str, eta: datetime | None = None) -> bool:
+    """Ask a worker for a batch of ``cuenta``'s due envíos (at ``eta``); never raises."""
+    return _publicar(enviar_cuenta, (cuenta,), eta=eta, **_cola())
 
 
 @shared_task(name="whatsapp_notify.despachar", ignore_result=True)
 def despachar() -> int:
-    """Re-dispatch due envíos whose task was lost (broker down, worker killed)."""
+    """Dispatch due envíos whose task was lost (broker down, worker killed), in batches."""
     from .outbound import delivery
 
-    ids = delivery.envios_por_despachar()
-    for envio_id in ids:
-        encolar(envio_id)
-    if ids:
-        logger.info("Re-despachados %s envíos de WhatsApp", len(ids))
-    return len(ids)
+    if current_app.conf.task_always_eager:
+        ids = delivery.envios_por_despachar()
+        for envio_id in ids:
+            encolar(envio_id)
+        total = len(ids)
+    else:
+        cuentas = delivery.cuentas_por_despachar()
+        lote = get_settings().DELIVERY_BATCH
+        for cuenta, cuantos in cuentas.items():
+            # Each batch asks for the next while it finds its account's envíos due: a few
+            # chains drain any backlog, at the pace the rate limit allows.
+            for _ in range(min(CADENAS_POR_CUENTA, -(-cuantos // lote))):
+                pedir_lote(cuenta)
+        total = sum(cuentas.values())
+    if total:
+        logger.info("Re-despachados %s envíos de WhatsApp", total)
+    return total
+
+
+#: Batches Beat asks for at once per account with a backlog (each one asks for the next).
+CADENAS_POR_CUENTA = 8
 
 
 @shared_task(name="whatsapp_notify.comprobar_cuentas", ignore_result=True)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
 
 from .. import __version__
@@ -28,6 +30,10 @@ DEFAULT_TIMEOUT = 10.0
 # Connecting is quick or it is not happening; a short connect timeout frees the worker.
 CONNECT_TIMEOUT = 5.0
 REDACTED = "***"
+#: Open connections kept per host by a backend's session (a delivery batch's requests in
+#: flight are bounded by ``DELIVERY_CONCURRENCY``; more than this reconnect).
+CONEXIONES = 128
+_sesion_lock = threading.Lock()
 
 
 class HttpBackend(BaseBackend):
@@ -60,10 +66,20 @@ class HttpBackend(BaseBackend):
 
     @property
     def session(self) -> requests.Session:
-        """The connection pool of this instance, created on first use."""
+        """The connection pool of this instance, created on first use.
+
+        Shared by the threads of a delivery batch: it keeps up to ``CONEXIONES`` open
+        connections per host, so a batch in flight reuses them instead of reconnecting.
+        """
         if self._session is None:
-            self._session = requests.Session()
-            self._session.headers["User-Agent"] = user_agent()
+            with _sesion_lock:
+                if self._session is None:
+                    sesion = requests.Session()
+                    sesion.headers["User-Agent"] = user_agent()
+                    adaptador = HTTPAdapter(pool_connections=4, pool_maxsize=CONEXIONES)
+                    sesion.mount("https://", adaptador)
+                    sesion.mount("http://", adaptador)
+                    self._session = sesion
         return self._session
 
     def close(self) -> None:

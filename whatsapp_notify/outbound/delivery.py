@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import random
-import time
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -49,6 +51,7 @@ from ..references import referencia_de
 from ..states import EN_ESPERA
 from ..templates import buscar as buscar_plantilla
 from ..templates import cuerpo_de
+from .concurrencia import Alto, Espera, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter
@@ -62,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 # Uploaded media ids live 30 days at Meta; stop reusing them a little earlier.
 MEDIA_VIGENCIA = timedelta(days=28)
-# Waiting for a rate-limit token longer than this gives the worker back.
+# Waiting for a rate-limit token longer than this gives the batch's envíos left back.
 ESPERA_MAXIMA = 1.0
 # A paused account e-mails the admins at most once per this period.
 ALERTA_CADA = timedelta(hours=24)
@@ -116,45 +119,238 @@ def entregar(envio_id: int) -> Intento:
 
     Returns what happened; ``proximo_intento`` says when to try again, if ever.
     """
-    campos = (
-        "cuenta",
-        "estado",
-        "telefono",
-        "clase",
-        "plantilla",
-        "idioma",
-        "categoria",
-        "expira_en",
+    lote = entregar_lote(envio_id, limite=1)
+    return lote.intentos.get(envio_id, Intento(Resultado.IGNORADO))
+
+
+@dataclass(frozen=True)
+class Lote:
+    """What one batch did: each claimed envío's :class:`Intento`, by id.
+
+    ``lleno``: the batch took as many envíos as it could hold, so more may be due.
+    ``reanudar_en``: the rate limit stopped the batch; its envíos left are due then.
+    """
+
+    cuenta: str | None
+    intentos: dict[int, Intento]
+    lleno: bool = False
+    reanudar_en: datetime | None = None
+
+
+def entregar_lote(
+    envio_id: int | None = None, *, cuenta: str | None = None, limite: int | None = None
+) -> Lote:
+    """Claim up to ``limite`` due envíos of one account and deliver them concurrently.
+
+    The account is ``envio_id``'s (claimed first, when still due) or ``cuenta``. The
+    claim is one statement (``FOR UPDATE SKIP LOCKED`` where the database has it), so
+    concurrent workers take disjoint batches; each envío is then checked again as
+    :func:`entregar` always did, sent over the account's pooled client with at most
+    ``DELIVERY_CONCURRENCY`` requests in flight and one rate-limit token each, in order
+    per phone, and its outcome recorded (sent ones in bulk). Safe to call concurrently.
+    """
+    settings = get_settings()
+    limite = settings.DELIVERY_BATCH if limite is None else limite
+    if envio_id is not None:
+        fila = EnvioWhatsApp.objects.filter(pk=envio_id).values_list("cuenta", "estado").first()
+        if fila is None or fila[1] != EstadoEnvio.PENDIENTE:
+            return Lote(fila[0] if fila else None, {envio_id: Intento(Resultado.IGNORADO)})
+        cuenta = fila[0]
+    if cuenta is None:
+        raise ValueError("entregar_lote necesita un envío o una cuenta.")
+    if cuenta_pausada(cuenta):
+        pausado = {envio_id: Intento(Resultado.PAUSADA)} if envio_id is not None else {}
+        return Lote(cuenta, pausado)
+    envios = reclamar_lote(cuenta, envio_id, limite)
+    intentos: dict[int, Intento] = {}
+    if envio_id is not None and all(envio.pk != envio_id for envio in envios):
+        intentos[envio_id] = Intento(Resultado.IGNORADO)  # not due, or another worker won
+    entrega = _Entrega(cuenta, intentos)
+    trabajos = [t for envio in envios if (t := entrega.preparar(envio)) is not None]
+    sin_iniciar = ejecutar(
+        trabajos,
+        simultaneos=settings.DELIVERY_CONCURRENCY,
+        turno=entrega.turno,
+        al_terminar=entrega.terminar,
+        espera_maxima=ESPERA_MAXIMA,
     )
-    envio = EnvioWhatsApp.objects.filter(pk=envio_id).only(*campos).first()
-    if envio is None or envio.estado != EstadoEnvio.PENDIENTE:
-        return Intento(Resultado.IGNORADO)
-    if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
-        return _omitir(envio, MotivoOmision.VENCIDO)
-    # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window closed
-    # since the envío was queued (retries and scheduled sends can come days later).
-    _telefono, motivo = revisar_destinatario(
-        f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
+    entrega.volcar()
+    reanudar_en = None
+    for trabajo, motivo in sin_iniciar:
+        envio = trabajo.dato.envio
+        if isinstance(motivo, Espera):
+            reanudar_en = timezone.now() + timedelta(seconds=motivo.segundos)
+            intentos[envio.pk] = _devolver(envio, reanudar_en, contar=False)
+        else:  # the account paused, or this phone must wait (131056): nothing was sent
+            intentos[envio.pk] = _devolver(
+                envio, motivo.proximo_intento, contar=False, resultado=motivo.resultado
+            )
+    return Lote(cuenta, intentos, lleno=len(envios) >= limite > 1, reanudar_en=reanudar_en)
+
+
+def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWhatsApp]:
+    """Move up to ``limite`` due envíos of ``cuenta`` (``primero`` first) to ``enviando``.
+
+    Rows another worker holds are skipped, not waited for; each claimed row is this
+    worker's alone. ``reclamado_en`` is the database's time, as in :func:`reclamar`.
+    """
+    ahora = timezone.now()
+    with transaction.atomic():
+        debidos = EnvioWhatsApp.objects.debidos(ahora).select_for_update(skip_locked=True)
+        ids = []
+        if primero is not None:
+            ids = list(debidos.filter(pk=primero).values_list("pk", flat=True))
+        if limite > len(ids):
+            otros = debidos.filter(cuenta=cuenta).exclude(pk__in=ids).order_by("pk")
+            ids += otros.values_list("pk", flat=True)[: limite - len(ids)]
+        if not ids:
+            return []
+        # Conditional as well: a database without row locks (SQLite) still has one winner.
+        EnvioWhatsApp.objects.debidos(ahora).filter(pk__in=ids).update(
+            estado=EstadoEnvio.ENVIANDO,
+            reclamado_en=Now(),
+            intentos=F("intentos") + 1,
+            actualizado_en=ahora,
+        )
+    reclamados = EnvioWhatsApp.objects.filter(
+        pk__in=ids, estado=EstadoEnvio.ENVIANDO, actualizado_en=ahora
     )
-    if motivo is not None:
-        return _omitir(envio, motivo)
-    if (negativa := politica(envio)) is not None:
-        return _omitir(envio, MotivoOmision.POLITICA, negativa)
-    if _plantilla_retirada(envio):
-        return _omitir(envio, MotivoOmision.PLANTILLA_NO_APROBADA)
-    if cuenta_pausada(envio.cuenta):
-        return Intento(Resultado.PAUSADA)
-    if not reclamar(envio_id):
-        return Intento(Resultado.IGNORADO)
-    envio = EnvioWhatsApp.objects.get(pk=envio_id)
-    try:
-        espera = _esperar_turno(envio.cuenta)
-    except Exception as exc:  # once claimed, no error may leave the envío stuck in enviando
-        logger.exception("Error del límite de envío con el envío %s", envio.pk)
-        return _reintentar_o_fallar(envio, exc)
-    if espera:
-        return _devolver(envio, timezone.now() + timedelta(seconds=espera), contar=False)
-    return _intentar(envio)
+    return sorted(reclamados, key=lambda envio: (envio.pk != primero, envio.pk))
+
+
+@dataclass
+class _Preparado:
+    envio: EnvioWhatsApp
+    salida: Salida
+
+
+@dataclass(frozen=True)
+class _Parada:
+    """Why envíos of a batch were given back unsent (an :class:`concurrencia.Alto`)."""
+
+    resultado: Resultado
+    proximo_intento: datetime | None
+
+
+class _Entrega:
+    """One batch's bookkeeping, in the worker's thread: checks, pacing and recording."""
+
+    def __init__(self, cuenta: str, intentos: dict[int, Intento]):
+        self.cuenta = cuenta
+        self.intentos = intentos
+        self.tasa = _tasa(cuenta)
+        self.media = _CacheDeLote(cuenta)
+        self.enviados: list[tuple[EnvioWhatsApp, str, str]] = []
+
+    def preparar(self, envio: EnvioWhatsApp) -> Trabajo | None:
+        """Check a claimed envío again and build its request; None when it is settled."""
+        try:
+            intento = self._revisar(envio)
+            if intento is None:
+                salida = construir_salida(envio)
+                backend = backends[envio.cuenta]
+        except Exception as exc:
+            intento = _por_error(envio, exc)
+        if intento is not None:
+            self.intentos[envio.pk] = intento
+            return None
+        self.media.conocer(salida)
+        llamada = partial(backend.send, salida, media=self.media)
+        return Trabajo(envio.telefono, llamada, _Preparado(envio, salida))
+
+    def _revisar(self, envio: EnvioWhatsApp) -> Intento | None:
+        if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
+            return _omitir(envio, MotivoOmision.VENCIDO)
+        # Checked again now: WhatsApp switched off, consent revoked or the 24-hour window
+        # closed since the envío was queued (retries and scheduled sends come days later).
+        _telefono, motivo = revisar_destinatario(
+            f"+{envio.telefono}", envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
+        )
+        if motivo is not None:
+            return _omitir(envio, motivo)
+        try:
+            negativa = politica(envio)
+        except Exception:  # the host's code: the envío waits for Beat, as before its claim
+            logger.exception("POLICY falló con el envío %s; Beat lo retomará", envio.pk)
+            cuando = timezone.now() + get_settings().seconds("REDISPATCH_AFTER")
+            envio.estado = EstadoEnvio.PENDIENTE  # the claim is undone: no change to announce
+            return _devolver(envio, cuando, contar=False)
+        if negativa is not None:
+            return _omitir(envio, MotivoOmision.POLITICA, negativa)
+        if _plantilla_retirada(envio):
+            return _omitir(envio, MotivoOmision.PLANTILLA_NO_APROBADA)
+        return None
+
+    def turno(self) -> float:
+        try:
+            return limiter.tomar(f"cuenta:{self.cuenta}", tasa=self.tasa)
+        except Exception:  # the limiter falls back by itself; a bug here must not stall sends
+            logger.exception("Error del límite de envío de la cuenta %r", self.cuenta)
+            return 0.0
+
+    def terminar(self, trabajo: Trabajo, resultado, error: BaseException | None) -> Alto | None:
+        envio = trabajo.dato.envio
+        self.media.guardar()
+        if error is None:
+            self.enviados.append((envio, resultado.id, resultado.wa_id))
+            if len(self.enviados) >= VOLCAR_CADA:
+                self.volcar()
+            return None
+        intento = _por_error(envio, error)
+        self.intentos[envio.pk] = intento
+        if intento.resultado == Resultado.PAUSADA:
+            return Alto(_Parada(Resultado.PAUSADA, None), todos=True)
+        if isinstance(error, PairRateLimitError):  # this phone waits; the others go on
+            return Alto(_Parada(Resultado.REINTENTO, intento.proximo_intento))
+        return None
+
+    def volcar(self) -> None:
+        """Record the sent envíos collected so far, in one statement."""
+        enviados, self.enviados = self.enviados, []
+        if enviados:
+            for envio in _marcar_enviados(enviados):
+                self.intentos[envio.pk] = Intento(Resultado.ENVIADO)
+
+
+# Sent envíos are recorded in bulk every this many (and when the batch ends).
+VOLCAR_CADA = 50
+
+
+class _CacheDeLote:
+    """The account's uploaded media ids for one batch, safe to use from its threads.
+
+    Known ids are read before the batch starts (:meth:`conocer`); ids uploaded meanwhile
+    are kept in memory and written by the worker's thread (:meth:`guardar`), so the pool's
+    threads never touch the database.
+    """
+
+    def __init__(self, cuenta: str):
+        self._db = DbMediaCache(cuenta)
+        self._ids: dict[str, str | None] = {}
+        self._nuevos: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def conocer(self, salida: Salida) -> None:
+        documento = getattr(salida.contenido, "documento", None)
+        if isinstance(salida.contenido, Documento):
+            documento = salida.contenido
+        if documento is not None and documento.sha256 not in self._ids:
+            self._ids[documento.sha256] = self._db.get(documento.sha256)
+
+    def get(self, sha256: str) -> str | None:
+        with self._lock:
+            return self._ids.get(sha256)
+
+    def put(self, sha256: str, media_id: str) -> None:
+        with self._lock:
+            self._ids[sha256] = media_id
+            self._nuevos.append((sha256, media_id))
+
+    def guardar(self) -> None:
+        with self._lock:
+            nuevos, self._nuevos = self._nuevos, []
+        for sha256, media_id in nuevos:
+            self._db.put(sha256, media_id)
 
 
 def _plantilla_retirada(envio: EnvioWhatsApp) -> bool:
@@ -167,10 +363,14 @@ def _plantilla_retirada(envio: EnvioWhatsApp) -> bool:
 
 
 def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision, detalle: str = "") -> Intento:
+    """Omit a claimed envío: nothing was sent, so its claim and attempt are undone."""
     campos = {"estado": EstadoEnvio.OMITIDO, "motivo": motivo, "proximo_intento": None}
     if detalle:
         campos["error_detalle"] = detalle
-    _actualizar(envio, {EstadoEnvio.PENDIENTE}, **campos)
+    # A plain value (see _devolver): only the claim changes intentos, and this worker holds it.
+    campos.update(intentos=envio.intentos - 1, reclamado_en=None)
+    envio.estado = EstadoEnvio.PENDIENTE  # what receivers saw: the claim is undone
+    _actualizar(envio, {EstadoEnvio.ENVIANDO}, **campos)
     logger.info("Envío %s omitido al entregarlo: %s", envio.pk, motivo)
     return Intento(Resultado.OMITIDO)
 
@@ -197,15 +397,6 @@ def reclamar(envio_id: int) -> bool:
     )
 
 
-def _esperar_turno(cuenta: str) -> float:
-    """Wait briefly for a rate-limit token; return seconds still to wait if too long."""
-    while espera := limiter.tomar(f"cuenta:{cuenta}", tasa=_tasa(cuenta)):
-        if espera > ESPERA_MAXIMA:
-            return espera
-        time.sleep(espera)
-    return 0.0
-
-
 def _tasa(cuenta: str) -> str | None:
     """The account's own rate (its backend's advice or option); None: the global one."""
     try:
@@ -214,26 +405,24 @@ def _tasa(cuenta: str) -> str | None:
         return None  # the send itself reports it (the account pauses)
 
 
-def _intentar(envio: EnvioWhatsApp) -> Intento:
-    try:
-        salida = construir_salida(envio)
-        resultado = backends[envio.cuenta].send(salida, media=DbMediaCache(envio.cuenta))
-    except PairRateLimitError as exc:
+def _por_error(envio: EnvioWhatsApp, exc: BaseException) -> Intento:
+    """Record what an error of a claimed envío's attempt means (errors are classified once,
+    by the provider that raised them)."""
+    if isinstance(exc, PairRateLimitError):
         # 131056 concerns this recipient only: wait 4^n seconds (Meta's advice), others go on.
         return _reintentar_o_fallar(envio, exc, espera=4.0**envio.intentos)
-    except AmbiguousError as exc:
+    if isinstance(exc, AmbiguousError):
         return _incierto(envio, exc)
-    except TransientError as exc:
+    if isinstance(exc, TransientError):
         return _reintentar_o_fallar(envio, exc)
-    except (AuthError, ImproperlyConfigured) as exc:  # incl. ConfigurationError, unknown alias
+    if isinstance(exc, AuthError | ImproperlyConfigured):  # incl. an unknown alias
         pausar_cuenta(envio.cuenta, exc)
         return _devolver(envio, None, exc, contar=False, resultado=Resultado.PAUSADA)
-    except (PermanentError, MessageError) as exc:
+    if isinstance(exc, PermanentError | MessageError):
         return _fallar(envio, exc)
-    except Exception as exc:  # a bug must not lose the envío: retry like a transient error
-        logger.exception("Error inesperado al enviar el envío %s", envio.pk)
-        return _reintentar_o_fallar(envio, exc)
-    return _marcar_enviado(envio, resultado.id, resultado.wa_id)
+    # A bug must not lose the envío: retry like a transient error.
+    logger.error("Error inesperado al enviar el envío %s", envio.pk, exc_info=exc)
+    return _reintentar_o_fallar(envio, exc)
 
 
 def construir_salida(envio: EnvioWhatsApp) -> Salida:
@@ -312,6 +501,56 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         _completar(envio, campos)
     logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
     return Intento(Resultado.ENVIADO)
+
+
+def _marcar_enviados(enviados: list[tuple[EnvioWhatsApp, str, str]]) -> list[EnvioWhatsApp]:
+    """Record sent envíos ``(envío, wamid, wa_id)`` as :func:`_marcar_enviado` does, the
+    whole list in one UPDATE; returns them. Those a status webhook settled first keep its
+    estado and get what we learned."""
+    if len(enviados) == 1:
+        _marcar_enviado(*enviados[0])
+        return [enviados[0][0]]
+    ahora = timezone.now()
+    campos = {}
+    for envio, wamid, wa_id in enviados:
+        campos[envio.pk] = {
+            "wamid": id_a_la_medida(EnvioWhatsApp, "wamid", wamid) or None,
+            "wa_id": recortar(EnvioWhatsApp, "wa_id", wa_id) or envio.wa_id,
+            "error_codigo": None,
+        }
+    comunes = {
+        "estado": EstadoEnvio.ENVIADO,
+        "enviado_en": Now(),
+        "proximo_intento": None,
+        "error_detalle": "",
+        "error_titulo": "",
+        "error_codigo": None,
+        "actualizado_en": ahora,
+    }
+    por_fila = {
+        nombre: Case(
+            *(When(pk=pk, then=Value(valores[nombre])) for pk, valores in campos.items()),
+            output_field=EnvioWhatsApp._meta.get_field(nombre),
+        )
+        for nombre in ("wamid", "wa_id")
+    }
+    with transaction.atomic():
+        enviando = EnvioWhatsApp.objects.select_for_update().filter(
+            pk__in=campos, estado=EstadoEnvio.ENVIANDO
+        )
+        aplicados = set(enviando.values_list("pk", flat=True))
+        if aplicados:
+            enviando.filter(pk__in=aplicados).update(**comunes, **por_fila)
+    for envio, wamid, _wa_id in enviados:
+        if envio.pk in aplicados:
+            anterior = envio.estado
+            for nombre, valor in {**comunes, **campos[envio.pk]}.items():
+                setattr(envio, nombre, ahora if isinstance(valor, Now) else valor)
+            signals.avisar_estado(envio, anterior, EstadoEnvio.ENVIADO)
+        else:
+            _completar(envio, campos[envio.pk])
+        logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
+    return [envio for envio, _wamid, _wa_id in enviados]
 
 
 def _completar(envio: EnvioWhatsApp, campos: dict) -> None:
@@ -509,6 +748,26 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     (``despachado_en``), or never enqueued, are returned. Paused accounts wait. Waiting
     envíos past their ``expira_en`` are ``omitido`` first (:func:`omitir_vencidos`).
     """
+    ahora = _preparar_despacho(ahora)
+    return list(
+        _perdidos(ahora).order_by("proximo_intento", "pk").values_list("pk", flat=True)[:1000]
+    )
+
+
+def cuentas_por_despachar(ahora: datetime | None = None) -> dict[str, int]:
+    """Like :func:`envios_por_despachar`, for workers that deliver in batches: mark every
+    such envío dispatched now, in one UPDATE, and return how many each account has."""
+    ahora = _preparar_despacho(ahora)
+    perdidos = _perdidos(ahora)
+    cuentas = dict(perdidos.order_by().values_list("cuenta").annotate(n=Count("pk")))
+    if cuentas:
+        perdidos.update(despachado_en=ahora)
+    return cuentas
+
+
+def _preparar_despacho(ahora: datetime | None) -> datetime:
+    """Beat's upkeep before a dispatch (see :func:`envios_por_despachar`); returns the
+    time to dispatch by."""
     # One clock for every comparison that decides a re-send: the database's, the one
     # workers stamp reclamado_en and enviado_en with (see reconciliation.hora_de_la_base).
     # Schedules and expiries were set on the ERP's clock and keep being read on this one.
@@ -530,14 +789,17 @@ def envios_por_despachar(ahora: datetime | None = None) -> list[int]:
     atascados.update(estado=EstadoEnvio.INCIERTO, proximo_intento=None, actualizado_en=ahora)
     liberar_inciertos(reenvio)
     avisar_retenidos(reenvio)  # held too long: never in silence
+    return ahora
+
+
+def _perdidos(ahora: datetime):
+    """Due envíos of accounts not paused whose task was never enqueued or got lost."""
     pausadas = EstadoCuenta.objects.filter(pausada=True).values("cuenta")
-    perdido = ahora - settings.seconds("REDISPATCH_AFTER")
-    return list(
+    perdido = ahora - get_settings().seconds("REDISPATCH_AFTER")
+    return (
         EnvioWhatsApp.objects.debidos(ahora)
         .exclude(cuenta__in=pausadas)
         .filter(Q(despachado_en__isnull=True) | Q(despachado_en__lte=perdido))
-        .order_by("proximo_intento", "pk")
-        .values_list("pk", flat=True)[:1000]
     )
 
 

@@ -1,0 +1,134 @@
+"""Run a batch's provider calls concurrently: paced, bounded, and in order per recipient.
+
+No models and no Django here: :func:`ejecutar` takes callables and hands each outcome
+back to the calling thread, which does all the database work. Only the HTTP calls run on
+the pool's threads, so a batch in flight holds one database connection, the caller's.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Trabajo:
+    """One call of a batch. Calls with the same ``clave`` run one after the other, in the
+    order given (two messages to one phone arrive in the order they were asked for)."""
+
+    clave: Hashable
+    llamada: Callable[[], Any]
+    dato: Any = None
+
+
+@dataclass(frozen=True)
+class Alto:
+    """What :func:`ejecutar`'s ``al_terminar`` returns to stop calls not started yet:
+    those of the same ``clave`` only, or (``todos``) every one. ``motivo`` is handed back
+    with each call it stopped."""
+
+    motivo: Any
+    todos: bool = False
+
+
+@dataclass(frozen=True)
+class Espera:
+    """The motive of calls stopped because the rate limit asked to wait too long."""
+
+    segundos: float
+
+
+def ejecutar(
+    trabajos: list[Trabajo],
+    *,
+    simultaneos: int,
+    turno: Callable[[], float],
+    al_terminar: Callable[[Trabajo, Any, BaseException | None], Alto | None],
+    espera_maxima: float,
+) -> list[tuple[Trabajo, Any]]:
+    """Run every call with at most ``simultaneos`` in flight; return those never started.
+
+    Before each call ``turno()`` takes a rate-limit token: it returns 0, or the seconds
+    until one is free; a wait up to ``espera_maxima`` is spent collecting finished calls,
+    a longer one stops the calls left (motive :class:`Espera`). ``al_terminar(trabajo,
+    value, error)`` runs in this thread as each call finishes; it may return an
+    :class:`Alto`. Returns ``(trabajo, motive)`` for every call not started.
+    """
+    colas: dict[Hashable, deque[Trabajo]] = {}
+    for trabajo in trabajos:
+        colas.setdefault(trabajo.clave, deque()).append(trabajo)
+    listas: deque[Hashable] = deque(colas)  # claves with no call in flight
+    en_vuelo: dict[Future, Trabajo] = {}
+    sin_iniciar: list[tuple[Trabajo, Any]] = []
+    pool = _pool(simultaneos) if simultaneos > 1 and len(trabajos) > 1 else None
+
+    def detener(clave: Hashable, motivo: Any) -> None:
+        sin_iniciar.extend((trabajo, motivo) for trabajo in colas.pop(clave, ()))
+
+    def terminar(trabajo: Trabajo, valor: Any, error: BaseException | None) -> None:
+        alto = al_terminar(trabajo, valor, error)
+        if alto is not None and alto.todos:
+            for clave in list(colas):
+                detener(clave, alto.motivo)
+            listas.clear()
+        elif alto is not None:
+            detener(trabajo.clave, alto.motivo)
+        elif colas.get(trabajo.clave):
+            listas.append(trabajo.clave)
+        else:
+            colas.pop(trabajo.clave, None)
+
+    def recoger(timeout: float | None) -> None:
+        if not en_vuelo:
+            if timeout:
+                time.sleep(timeout)
+            return
+        hechos, _ = wait(en_vuelo, timeout=timeout, return_when=FIRST_COMPLETED)
+        for futuro in hechos:
+            trabajo = en_vuelo.pop(futuro)
+            error = futuro.exception()
+            terminar(trabajo, None if error else futuro.result(), error)
+
+    while listas or en_vuelo:
+        if not listas or len(en_vuelo) >= simultaneos:
+            recoger(None)
+            continue
+        espera = turno()
+        if espera > espera_maxima:
+            for clave in list(colas):  # in flight or not: the rest of each waits
+                detener(clave, Espera(espera))
+            listas.clear()
+            continue
+        if espera:
+            recoger(espera)
+            continue
+        clave = listas.popleft()
+        trabajo = colas[clave].popleft()
+        if pool is None:
+            try:
+                valor, error = trabajo.llamada(), None
+            except Exception as exc:
+                valor, error = None, exc
+            terminar(trabajo, valor, error)
+        else:
+            en_vuelo[pool.submit(trabajo.llamada)] = trabajo
+    return sin_iniciar
+
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(hilos: int) -> ThreadPoolExecutor:
+    """This process's pool of ``hilos`` threads (a forked worker builds its own)."""
+    clave = (os.getpid(), hilos)
+    with _pools_lock:
+        if clave not in _pools:
+            _pools[clave] = ThreadPoolExecutor(hilos, thread_name_prefix="whatsapp_notify-envio")
+        return _pools[clave]
