@@ -52,6 +52,11 @@ def error_graph(code: int, message: str, details: str = "") -> dict[str, Any]:
     return {"error": {**error, "fbtrace_id": "AStubTrace"}}
 
 
+class _Servidor(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a delivery batch connects dozens of times at once
+
+
 class GraphStub:
     """A threaded HTTP server on 127.0.0.1 and a free port; start/stop or use ``with``."""
 
@@ -59,7 +64,7 @@ class GraphStub:
         self.peticiones: list[Peticion] = []
         self._respuestas: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Servidor(("127.0.0.1", 0), _handler(self))
         self._hilo = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -32,10 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": 30,
     "RETRY_BACKOFF_MAX": 3600,
     "RATE_LIMIT": "80/s",
-    # A worker claims up to DELIVERY_BATCH due envíos of one account at a time and keeps up
-    # to DELIVERY_CONCURRENCY requests in flight for them (rate limit × API latency needs).
-    "DELIVERY_BATCH": 100,
-    "DELIVERY_CONCURRENCY": 32,
+    # One delivery task sends up to DELIVERY_BATCH due envíos of one account (claimed a few
+    # dozen at a time) with up to DELIVERY_CONCURRENCY requests in flight; rate limit × API
+    # latency is what must be in flight (80/s × 0.2 s = 16 per number).
+    "DELIVERY_BATCH": 500,
+    "DELIVERY_CONCURRENCY": 64,
     "REDIS_URL": None,
     # A pendiente envío whose task was enqueued this long ago and never ran is re-dispatched.
     "REDISPATCH_AFTER": 300,

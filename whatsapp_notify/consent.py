@@ -16,6 +16,7 @@ side), a grant in either is consent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -95,14 +96,29 @@ def estado_consentimiento(
     recorded. With ``cuenta``, that account's row and the every-account row both count,
     and a revocation in either wins. One indexed query.
     """
-    estados = set(
-        ConsentimientoCliente.objects.filter(
-            telefono=telefono, categoria=categoria, cuenta__in=_cuentas(cuenta)
-        ).values_list("estado", flat=True)
-    )
-    if EstadoConsentimiento.REVOCADO in estados:
-        return EstadoConsentimiento.REVOCADO
-    return EstadoConsentimiento.OTORGADO if estados else None
+    return estados_consentimiento([telefono], [categoria], cuenta=cuenta)[telefono, categoria]
+
+
+def estados_consentimiento(
+    telefonos: Iterable[str], categorias: Iterable[str], *, cuenta: str | None = None
+) -> dict[tuple[str, str], str | None]:
+    """:func:`estado_consentimiento` of every ``(telefono, categoria)`` pair, one query."""
+    telefonos, categorias = set(telefonos), set(categorias)
+    estados: dict[tuple[str, str], set[str]] = {}
+    filas = ConsentimientoCliente.objects.filter(
+        telefono__in=telefonos, categoria__in=categorias, cuenta__in=_cuentas(cuenta)
+    ).values_list("telefono", "categoria", "estado")
+    for telefono, categoria, estado in filas:
+        estados.setdefault((telefono, categoria), set()).add(estado)
+    resultado: dict[tuple[str, str], str | None] = {}
+    for telefono in telefonos:
+        for categoria in categorias:
+            vistos = estados.get((telefono, categoria), set())
+            if EstadoConsentimiento.REVOCADO in vistos:
+                resultado[telefono, categoria] = EstadoConsentimiento.REVOCADO
+            else:
+                resultado[telefono, categoria] = EstadoConsentimiento.OTORGADO if vistos else None
+    return resultado
 
 
 def pidio_baja(telefono: str, categoria: Categoria | str, *, cuenta: str | None = None) -> bool:

@@ -50,6 +50,8 @@ def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
     IntegrityError, say) rolls back only what the receivers did, never the row change that
     the signal announces.
     """
+    if not signal.has_listeners(sender):
+        return  # no savepoint for nobody: this runs once per state change
     with transaction.atomic():
         respuestas = signal.send_robust(sender=sender, **kwargs)
     for receiver, resultado in respuestas:

@@ -29,7 +29,7 @@ def conservar_conexiones(sender=None, **kwargs) -> None:
     if app is None or app.conf.get("CELERY_DB_REUSE_MAX") is not None:
         return
     for fixup in getattr(app, "_fixups", None) or ():
-        reparador = getattr(fixup, "_worker_fixup", None)
+        reparador = getattr(fixup, "worker_fixup", None)  # Celery's DjangoFixup only
         if reparador is not None and getattr(reparador, "db_reuse_max", 0) is None:
             reparador.db_reuse_max = REUSO
             logger.debug("El worker conserva su conexión a la base de datos entre tareas")

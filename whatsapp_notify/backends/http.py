@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +77,7 @@ class HttpBackend(BaseBackend):
                 if self._session is None:
                     sesion = requests.Session()
                     sesion.headers["User-Agent"] = user_agent()
+                    _entorno_una_vez(sesion, self)
                     adaptador = HTTPAdapter(pool_connections=4, pool_maxsize=CONEXIONES)
                     sesion.mount("https://", adaptador)
                     sesion.mount("http://", adaptador)
@@ -205,6 +207,21 @@ class HttpBackend(BaseBackend):
 
     def _sin_conexion(self, exc: Exception) -> str:
         return f"No se pudo conectar con {self._donde()} ({type(exc).__name__})."
+
+
+def _entorno_una_vez(sesion: requests.Session, backend: HttpBackend) -> None:
+    """Read the proxy and CA-bundle variables (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``...) once, for the provider's URL, instead of on every request:
+    requests scans the whole environment per call otherwise, a good part of a send's cost.
+    """
+    try:
+        sesion.proxies.update(requests.utils.get_environ_proxies(backend.base_url()))
+    except Exception:  # a missing or unparsable URL: each request reads them as before
+        return
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        sesion.verify = bundle
+    sesion.trust_env = False
 
 
 def user_agent() -> str:

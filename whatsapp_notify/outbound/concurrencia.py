@@ -51,6 +51,7 @@ def ejecutar(
     turno: Callable[[], float],
     al_terminar: Callable[[Trabajo, Any, BaseException | None], Alto | None],
     espera_maxima: float,
+    reponer: Callable[[], list[Trabajo]] | None = None,
 ) -> list[tuple[Trabajo, Any]]:
     """Run every call with at most ``simultaneos`` in flight; return those never started.
 
@@ -58,26 +59,52 @@ def ejecutar(
     until one is free; a wait up to ``espera_maxima`` is spent collecting finished calls,
     a longer one stops the calls left (motive :class:`Espera`). ``al_terminar(trabajo,
     value, error)`` runs in this thread as each call finishes; it may return an
-    :class:`Alto`. Returns ``(trabajo, motive)`` for every call not started.
+    :class:`Alto`. ``reponer()``, when given, is asked for more calls whenever fewer than
+    ``simultaneos`` wait to start, until it returns none: the pool never drains between
+    two batches. Returns ``(trabajo, motive)`` for every call not started.
     """
     colas: dict[Hashable, deque[Trabajo]] = {}
-    for trabajo in trabajos:
-        colas.setdefault(trabajo.clave, deque()).append(trabajo)
-    listas: deque[Hashable] = deque(colas)  # claves with no call in flight
+    listas: deque[Hashable] = deque()  # claves with calls waiting and none in flight
+    ocupadas: set[Hashable] = set()  # claves with a call in flight
     en_vuelo: dict[Future, Trabajo] = {}
     sin_iniciar: list[tuple[Trabajo, Any]] = []
-    pool = _pool(simultaneos) if simultaneos > 1 and len(trabajos) > 1 else None
+    bloqueadas: dict[Hashable, Any] = {}  # claves an Alto stopped, with its motive
+    esperando = 0  # calls not started yet
+    parado = reponer is None
+
+    def agregar(nuevos: list[Trabajo]) -> None:
+        nonlocal esperando
+        for trabajo in nuevos:
+            if trabajo.clave in bloqueadas:
+                sin_iniciar.append((trabajo, bloqueadas[trabajo.clave]))
+                continue
+            if trabajo.clave not in colas:
+                colas[trabajo.clave] = deque()
+                if trabajo.clave not in ocupadas:
+                    listas.append(trabajo.clave)
+            colas[trabajo.clave].append(trabajo)
+            esperando += 1
 
     def detener(clave: Hashable, motivo: Any) -> None:
-        sin_iniciar.extend((trabajo, motivo) for trabajo in colas.pop(clave, ()))
+        nonlocal esperando
+        for trabajo in colas.pop(clave, ()):
+            sin_iniciar.append((trabajo, motivo))
+            esperando -= 1
+
+    def detener_todo(motivo: Any) -> None:
+        nonlocal parado
+        parado = True
+        for clave in list(colas):
+            detener(clave, motivo)
+        listas.clear()
 
     def terminar(trabajo: Trabajo, valor: Any, error: BaseException | None) -> None:
+        ocupadas.discard(trabajo.clave)
         alto = al_terminar(trabajo, valor, error)
         if alto is not None and alto.todos:
-            for clave in list(colas):
-                detener(clave, alto.motivo)
-            listas.clear()
+            detener_todo(alto.motivo)
         elif alto is not None:
+            bloqueadas[trabajo.clave] = alto.motivo
             detener(trabajo.clave, alto.motivo)
         elif colas.get(trabajo.clave):
             listas.append(trabajo.clave)
@@ -95,21 +122,29 @@ def ejecutar(
             error = futuro.exception()
             terminar(trabajo, None if error else futuro.result(), error)
 
-    while listas or en_vuelo:
+    agregar(trabajos)
+    pool = _pool(simultaneos) if simultaneos > 1 and (len(trabajos) > 1 or reponer) else None
+    while True:
+        if not parado and esperando < simultaneos:
+            nuevos = reponer()
+            parado = not nuevos
+            agregar(nuevos)
+        if not listas and not en_vuelo:
+            break
         if not listas or len(en_vuelo) >= simultaneos:
             recoger(None)
             continue
         espera = turno()
         if espera > espera_maxima:
-            for clave in list(colas):  # in flight or not: the rest of each waits
-                detener(clave, Espera(espera))
-            listas.clear()
+            detener_todo(Espera(espera))  # in flight or not: the rest of each waits
             continue
         if espera:
             recoger(espera)
             continue
         clave = listas.popleft()
         trabajo = colas[clave].popleft()
+        esperando -= 1
+        ocupadas.add(clave)
         if pool is None:
             try:
                 valor, error = trabajo.llamada(), None

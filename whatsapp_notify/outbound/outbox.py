@@ -717,13 +717,15 @@ def revisar_destinatario(
     *,
     cuenta: str | None = None,
     categoria: str = Categoria.UTILITY,
+    consentimientos: Mapping[tuple[str, str], str | None] | None = None,
 ) -> tuple[str, MotivoOmision | None]:
     """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
 
     Returns the E.164 digits (empty when invalid) and the :class:`MotivoOmision`, or None
     when it can go. Checked in order: phone, ``ENABLED``, consent for ``categoria`` (see
-    :func:`motivo_de_consentimiento`), and for free-form messages the 24-hour window (with
-    ``cuenta``, the window with that business number).
+    :func:`motivo_de_consentimiento`; ``consentimientos``, read for a whole batch by
+    :func:`..consent.estados_consentimiento`, spares its query), and for free-form
+    messages the 24-hour window (with ``cuenta``, the window with that business number).
     """
     try:
         digitos = normalizar(telefono, region)
@@ -734,7 +736,11 @@ def revisar_destinatario(
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
     requerido = settings.REQUIRE_CONSENT
-    if motivo := motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta):
+    if consentimientos is not None and (digitos, categoria) in consentimientos:
+        motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
+    else:
+        motivo = motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta)
+    if motivo:
         return digitos, motivo
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
@@ -750,7 +756,10 @@ def motivo_de_consentimiento(
     (``requerido``) says; no consent recorded is ``sin_consentimiento`` only when required.
     With ``cuenta``, that account's decisions count beside every account's. One query.
     """
-    estado = estado_consentimiento(digitos, categoria, cuenta=cuenta)
+    return _motivo_por_estado(estado_consentimiento(digitos, categoria, cuenta=cuenta), requerido)
+
+
+def _motivo_por_estado(estado: str | None, requerido: bool) -> MotivoOmision | None:
     if estado == EstadoConsentimiento.REVOCADO:
         return MotivoOmision.BAJA
     if estado is None and requerido:

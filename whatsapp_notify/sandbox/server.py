@@ -427,6 +427,9 @@ class _Servidor(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # A worker's batch opens dozens of connections at once; the default backlog (5) would
+    # refuse them as the Cloud API never does.
+    request_queue_size = 128
 
     def __init__(self, direccion: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
