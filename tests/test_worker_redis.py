@@ -124,6 +124,51 @@ def test_worker__un_500_se_reintenta_y_termina_enviado(worker, graph):
     assert (envio.intentos, envio.error_codigo, envio.error_detalle) == (2, None, "")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_worker__una_campana_sale_en_lotes_una_vez_cada_envio(worker, graph):
+    from django.db import transaction
+
+    with transaction.atomic():  # one task per envío is published on commit
+        envios = [
+            enviar_plantilla(f"+52 55 1000 {i:04d}", "vehiculo_listo_cliente",
+                             variables=["Ana", "Mazda 3", f"OT-{i}"])
+            for i in range(60)
+        ]  # fmt: skip
+
+    for envio in envios:
+        esperar_estado(envio, EstadoEnvio.ENVIADO, worker)
+    mensajes = graph.mensajes()
+    assert len(mensajes) == 60  # each once, though 60 tasks ran
+    assert sorted(m.cuerpo["biz_opaque_callback_data"] for m in mensajes) == sorted(
+        referencia_de(envio.pk) for envio in envios
+    )
+    wamids = set(EnvioWhatsApp.objects.values_list("wamid", flat=True))
+    assert wamids == {m.respuesta["messages"][0]["id"] for m in mensajes}
+
+
+def conexiones_de_otros() -> set[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return {fila[0] for fila in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker__conserva_su_conexion_entre_tareas(worker, graph):
+    primero = esperar_estado(nuevo_envio(), EstadoEnvio.ENVIADO, worker)
+    tras_la_primera = conexiones_de_otros()
+    EnvioWhatsApp.objects.filter(pk=primero.pk).update(clave="otra")
+    esperar_estado(nuevo_envio(), EstadoEnvio.ENVIADO, worker)
+
+    # Celery's Django fixup would have closed it after each task (CELERY_DB_REUSE_MAX unset).
+    assert tras_la_primera, "el worker cerró su conexión al terminar la tarea"
+    assert tras_la_primera & conexiones_de_otros()
+
+
 # -- the whole loop: worker -> sandbox -> signed webhooks -> live server ---------------------
 
 SECRETO = "secreto-del-ciclo"

@@ -1,0 +1,210 @@
+"""Delivery throughput: a real worker sending to a stub at 0 and 200 ms, against peers.
+
+Starts what it needs: the bench stub (``bench.stub``, its latency per run), a Celery worker
+started as the README says (``celery -A <app> worker -l info``: prefork, one process per
+core) on PostgreSQL and Redis, and each peer in its own process (``bench.pares``). For each
+scenario it records N envíos in one transaction, lets the worker send them, and measures
+at the stub the rate from first to last request and the most requests in any one second.
+Prints one table of ratios (median of the repetitions). Needs PostgreSQL at 127.0.0.1 and
+Redis; see ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+RAIZ = Path(__file__).resolve().parent.parent
+BASE = "bench_whatsapp_notify"
+
+# (name, latency s, RATE_LIMIT, envíos, peer, peer threads, goal as text, goal ratio)
+ESCENARIOS = [
+    ("0 ms, sin límite", 0.0, "none", 2000, "requests", 1, "≥ 0.5× requests.Session", 0.5),
+    ("200 ms, 80/s", 0.2, "80/s", 800, None, 0, "≥ 0.95× el límite (80/s)", 0.95),
+    ("200 ms, 1000/s", 0.2, "1000/s", 3000, "requests_hilos", 64, "≥ 0.8× requests 64 hilos", 0.8),
+]
+PARES_SIN_LATENCIA = [("heyoo", 1000), ("pywa", 1000)]
+
+
+def _entorno(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(RAIZ),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "BENCH_DB": BASE,
+        **extra,
+    }
+
+
+@contextmanager
+def stub(latencia: float):
+    proceso = subprocess.Popen(
+        [sys.executable, "-m", "bench.stub", "--latencia", str(latencia)],
+        cwd=RAIZ,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proceso.stdout.readline().strip()
+    finally:
+        proceso.terminate()
+        proceso.wait()
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/__stats", timeout=10) as respuesta:
+        return json.load(respuesta)
+
+
+def reset(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{url}/__reset", b"", method="POST"), timeout=10)
+
+
+@contextmanager
+def worker(entorno: dict[str, str]):
+    registro = open(RAIZ / "bench" / ".worker.log", "w+")  # noqa: SIM115
+    proceso = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", "-l", "info",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=RAIZ, env=entorno, stdout=registro, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        limite = time.monotonic() + 60
+        while " ready." not in Path(registro.name).read_text():
+            if proceso.poll() is not None or time.monotonic() > limite:
+                raise SystemExit("El worker no arrancó:\n" + Path(registro.name).read_text())
+            time.sleep(0.2)
+        yield proceso
+    finally:
+        proceso.terminate()
+        try:
+            proceso.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print("El worker no terminó en 30 s; se mata.", file=sys.stderr)
+            proceso.kill()
+            proceso.wait()
+        registro.close()
+
+
+def tasa(datos: dict) -> float:
+    if datos["total"] < 2:
+        return 0.0
+    return (datos["total"] - 1) / (datos["ultimo"] - datos["primero"])
+
+
+def par(nombre: str, url: str, n: int, hilos: int) -> float:
+    reset(url)
+    salida = subprocess.run(
+        [sys.executable, "-m", "bench.pares", nombre, "--url", url, "--n", str(n),
+         "--hilos", str(hilos)],
+        cwd=RAIZ, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    float(salida.stdout.strip().splitlines()[-1])
+    return tasa(stats(url))
+
+
+def nosotros(url: str, n: int) -> tuple[float, int]:
+    """Record n envíos in one transaction; wait until all are sent; (rate, peak 1 s)."""
+    from django.db import transaction
+    from django.db.models import Count
+
+    from whatsapp_notify import enviar_plantilla
+    from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+
+    EnvioWhatsApp.objects.all().delete()
+    reset(url)
+    with transaction.atomic():
+        for i in range(n):
+            enviar_plantilla(f"+52 55 {i:08d}", "vehiculo_listo_cliente", variables=["Ana"])
+    limite = time.monotonic() + 120 + n / 50
+    while EnvioWhatsApp.objects.filter(estado=EstadoEnvio.ENVIADO).count() < n:
+        if time.monotonic() > limite:
+            por_estado = dict(
+                EnvioWhatsApp.objects.order_by().values_list("estado").annotate(n=Count("pk"))
+            )
+            raise SystemExit(f"No se enviaron los {n} envíos a tiempo: {por_estado}")
+        time.sleep(0.2)
+    datos = stats(url)
+    if datos["total"] != n:
+        raise SystemExit(f"El stub recibió {datos['total']} peticiones para {n} envíos.")
+    return tasa(datos), datos["pico_1s"]
+
+
+def preparar_base() -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", os.environ.get("PGUSER", "postgres"), "-d", "test",
+         "-qc", f"DROP DATABASE IF EXISTS {BASE}", "-c", f"CREATE DATABASE {BASE}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    os.environ.update(_entorno())
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    import bench.celery_app  # noqa: F401  (this process publishes to the bench's broker)
+
+    call_command("migrate", verbosity=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Delivery throughput against peers.")
+    parser.add_argument("--repeticiones", type=int, default=3)
+    parser.add_argument("--escala", type=float, default=1.0, help="multiplies every N")
+    parser.add_argument("--solo", type=int, nargs="*", help="scenario numbers (1-based)")
+    args = parser.parse_args()
+    preparar_base()
+    import redis
+    from django.conf import settings
+
+    filas = []
+    elegidos = [e for i, e in enumerate(ESCENARIOS, 1) if not args.solo or i in args.solo]
+    for nombre, latencia, limite, n, peer, hilos, meta, umbral in elegidos:
+        n = max(50, int(n * args.escala))
+        ours, peers, picos = [], [], []
+        with stub(latencia) as url:
+            entorno = _entorno(BENCH_GRAPH_URL=url, BENCH_RATE_LIMIT=limite)
+            os.environ.update(entorno)
+            from whatsapp_notify.backends import backends
+
+            backends.reset()
+            with worker(entorno):
+                for _ in range(args.repeticiones):
+                    redis.Redis.from_url(settings.REDIS).flushdb()
+                    rate, pico = nosotros(url, n)
+                    ours.append(rate)
+                    picos.append(pico)
+                    if peer:
+                        peers.append(par(peer, url, n, hilos))
+        nuestro = statistics.median(ours)
+        if peer:
+            suyo = statistics.median(peers)
+            etiqueta = f"{peer}" + (f" ({hilos} hilos)" if hilos > 1 else "")
+        else:
+            suyo, etiqueta = float(limite.split("/")[0]), "límite"
+        filas.append((nombre, nuestro, etiqueta, suyo, nuestro / suyo, max(picos), meta, umbral))
+        if latencia == 0.0:
+            with stub(0.0) as url:
+                for otro, m in PARES_SIN_LATENCIA:
+                    m = max(50, int(m * args.escala))
+                    valores = [par(otro, url, m, 1) for _ in range(args.repeticiones)]
+                    mediana = statistics.median(valores)
+                    filas.append((nombre, nuestro, otro, mediana, nuestro / mediana, 0, "—", 0))
+    print()
+    print(f"{'escenario':<18} {'whatsapp_notify':>15} {'par':<22} {'par/s':>8} {'ratio':>6} "
+          f"{'pico 1 s':>8}  meta")  # fmt: skip
+    for nombre, nuestro, etiqueta, suyo, ratio, pico, meta, umbral in filas:
+        marca = "" if not umbral else ("  ok" if ratio >= umbral else "  NO")
+        print(f"{nombre:<18} {nuestro:>13.0f}/s {etiqueta:<22} {suyo:>6.0f}/s {ratio:>5.2f}x "
+              f"{pico or '':>8}  {meta}{marca}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

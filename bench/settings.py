@@ -1,0 +1,42 @@
+"""Settings of the delivery benchmark's processes (the recorder and the worker).
+
+PostgreSQL at 127.0.0.1 (database ``$BENCH_DB``), Redis as broker and rate limiter
+(``$BENCH_REDIS``), MetaBackend pointed at the bench stub (``$BENCH_GRAPH_URL``).
+"""
+
+import os
+
+SECRET_KEY = "bench-only-not-secret"
+USE_TZ = True
+DEBUG = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "whatsapp_notify"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("BENCH_DB", "bench_whatsapp_notify"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+    }
+}
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
+CELERY_BROKER_URL = REDIS
+CELERY_TASK_ALWAYS_EAGER = False
+_tasa = os.environ.get("BENCH_RATE_LIMIT", "80/s")
+WHATSAPP_NOTIFY = {
+    "BACKENDS": {
+        "default": {
+            "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+            "OPTIONS": {
+                "PHONE_NUMBER_ID": "106540352242922",
+                "ACCESS_TOKEN": "bench-token",
+                "BASE_URL": os.environ.get("BENCH_GRAPH_URL", "http://127.0.0.1:9"),
+            },
+        }
+    },
+    "REQUIRE_CONSENT": False,
+    "RATE_LIMIT": None if _tasa == "none" else _tasa,
+    "REDIS_URL": REDIS,
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,323 @@
+"""Batched delivery (``delivery.entregar_lote``): one claim for many envíos, concurrent
+requests paced by the rate limit and in order per phone, outcomes recorded in bulk.
+
+The provider is ``tests.backends_scripted``; its scripted steps run on the batch's pool
+threads, so a step that waits on a barrier proves that requests really overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from whatsapp_notify import enviar_plantilla, signals
+from whatsapp_notify.exceptions import AuthError, PairRateLimitError, TransientError
+from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.outbound import concurrencia, delivery
+from whatsapp_notify.outbound.delivery import Resultado
+from whatsapp_notify.outbound.ratelimit import RateLimiter
+from whatsapp_notify.references import referencia_de
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def limiter(monkeypatch):
+    """A fresh limiter for delivery (other tests' buckets would leak through the global)."""
+    nuevo = RateLimiter()
+    monkeypatch.setattr(delivery, "limiter", nuevo)
+    return nuevo
+
+
+def envios(n: int, cuenta: str = "default", telefono: str | None = None) -> list[EnvioWhatsApp]:
+    return [
+        enviar_plantilla(
+            telefono or f"+52 55 1000 {i:04d}",
+            "vehiculo_listo_cliente",
+            variables=["Ana", "Mazda 3", f"OT-{i}"],
+            cuenta=cuenta,
+        )
+        for i in range(n)
+    ]
+
+
+def estados(lista: list[EnvioWhatsApp]) -> list[str]:
+    por_id = dict(EnvioWhatsApp.objects.values_list("pk", "estado"))
+    return [por_id[envio.pk] for envio in lista]
+
+
+def test_un_lote__envia_los_debidos_de_su_cuenta_y_no_los_de_otra(guion):
+    propios, ajeno = envios(5), envios(1, cuenta="otra")[0]
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert estados(propios) == [EstadoEnvio.ENVIADO] * 5
+    assert EnvioWhatsApp.objects.get(pk=ajeno.pk).estado == EstadoEnvio.PENDIENTE
+    assert sorted(llamada.referencia for llamada in guion.llamadas) == sorted(
+        referencia_de(envio.pk) for envio in propios
+    )
+    assert {pk: i.resultado for pk, i in lote.intentos.items()} == {
+        envio.pk: Resultado.ENVIADO for envio in propios
+    }
+    assert lote.lleno is False
+    enviado = EnvioWhatsApp.objects.get(pk=propios[0].pk)
+    assert enviado.wamid.startswith("wamid.scripted.")
+    assert (enviado.intentos, enviado.enviado_en is not None) == (1, True)
+
+
+def test_un_lote__las_peticiones_van_a_la_vez(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=4)
+    barrera = threading.Barrier(4, timeout=5)
+
+    def esperar_a_los_otros_tres(salida):
+        barrera.wait()
+
+    guion.guion.extend([esperar_a_los_otros_tres] * 4)
+    lista = envios(4)
+
+    delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO] * 4  # a broken barrier would fail them
+
+
+def test_un_lote__a_un_mismo_telefono_en_orden_y_de_uno_en_uno(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=8)
+    en_curso, maximo, orden = [0], [0], []
+    lock = threading.Lock()
+
+    def paso(salida):
+        with lock:
+            en_curso[0] += 1
+            maximo[0] = max(maximo[0], en_curso[0])
+            orden.append(salida.referencia)
+        threading.Event().wait(0.02)
+        with lock:
+            en_curso[0] -= 1
+
+    guion.guion.extend([paso] * 4)
+    lista = envios(4, telefono="+52 55 1234 5678")
+
+    delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO] * 4
+    assert orden == [referencia_de(envio.pk) for envio in lista]
+    assert maximo == [1]
+
+
+def test_un_lote__se_registra_en_bloque_con_pocas_consultas(guion):
+    lista = envios(40)
+
+    with CaptureQueriesContext(connection) as consultas:
+        delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO] * 40
+    # Claims, consents, catalog, the bulk UPDATEs: a few per batch, not several per envío.
+    assert len(consultas) <= 20, [q["sql"][:80] for q in consultas.captured_queries]
+
+
+def test_un_lote__avisa_de_cada_cambio_de_estado(guion):
+    recibidos = []
+
+    def receptor(sender, envio, estado_anterior, estado, **kwargs):
+        recibidos.append((envio.pk, estado_anterior, estado, envio.wamid is not None))
+
+    lista = envios(3)
+    signals.envio_estado_cambiado.connect(receptor)
+    try:
+        delivery.entregar_lote(cuenta="default")
+    finally:
+        signals.envio_estado_cambiado.disconnect(receptor)
+
+    assert sorted(recibidos) == [
+        (envio.pk, EstadoEnvio.ENVIANDO, EstadoEnvio.ENVIADO, True) for envio in lista
+    ]
+
+
+def test_un_lote__pide_mas_envios_mientras_los_anteriores_estan_en_vuelo(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=2)
+    lista = envios(45)  # three claims of 20 (MINIMO_POR_TANDA)
+
+    lote = delivery.entregar_lote(cuenta="default", limite=30)
+
+    enviados = [e for e in estados(lista) if e == EstadoEnvio.ENVIADO]
+    assert len(enviados) == 30
+    assert estados(lista)[30:] == [EstadoEnvio.PENDIENTE] * 15
+    assert lote.lleno is True  # the task asks for the next batch
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO] * 45
+    assert lote.lleno is False
+
+
+def test_un_lote__empieza_por_su_envio_aunque_haya_otros_mas_antiguos(guion, wa_settings):
+    lista = envios(30)
+
+    lote = delivery.entregar_lote(lista[-1].pk, limite=1)
+
+    assert list(lote.intentos) == [lista[-1].pk]
+    assert estados(lista) == [EstadoEnvio.PENDIENTE] * 29 + [EstadoEnvio.ENVIADO]
+
+
+def test_un_lote__un_envio_ya_enviado_no_toma_otros(guion):
+    primero, segundo = envios(2)
+    delivery.entregar(primero.pk)
+
+    lote = delivery.entregar_lote(primero.pk)
+
+    assert lote.intentos == {primero.pk: delivery.Intento(Resultado.IGNORADO)}
+    assert EnvioWhatsApp.objects.get(pk=segundo.pk).estado == EstadoEnvio.PENDIENTE
+
+
+def test_un_lote__credenciales_rechazadas_pausan_la_cuenta_y_devuelven_el_resto(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=1)
+    guion.guion.append(AuthError("token caducado", code=190))
+    lista = envios(4)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert EstadoCuenta.objects.get(cuenta="default").pausada is True
+    assert len(guion.llamadas) == 1  # nothing more was sent once the account paused
+    filas = list(EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista]).order_by("pk"))
+    assert [(f.estado, f.intentos, f.reclamado_en) for f in filas] == [
+        (EstadoEnvio.PENDIENTE, 0, None)
+    ] * 4
+    assert {i.resultado for i in lote.intentos.values()} == {Resultado.PAUSADA}
+
+
+def test_un_lote__131056_hace_esperar_a_ese_telefono_y_los_demas_siguen(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=1)
+    guion.guion.append(PairRateLimitError("pair rate limit", code=131056))
+    mismo = envios(3, telefono="+52 55 1234 5678")
+    otros = envios(2)
+
+    delivery.entregar_lote(cuenta="default")
+
+    filas = {f.pk: f for f in EnvioWhatsApp.objects.all()}
+    primero = filas[mismo[0].pk]
+    assert (primero.estado, primero.intentos) == (EstadoEnvio.PENDIENTE, 1)
+    assert primero.proximo_intento > timezone.now()
+    for envio in mismo[1:]:  # never sent: no attempt counted, due with the first
+        fila = filas[envio.pk]
+        assert (fila.estado, fila.intentos) == (EstadoEnvio.PENDIENTE, 0)
+        assert fila.proximo_intento == primero.proximo_intento
+    assert [filas[e.pk].estado for e in otros] == [EstadoEnvio.ENVIADO] * 2
+    assert len(guion.llamadas) == 3
+
+
+def test_un_lote__un_error_temporal_solo_afecta_a_su_envio(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=1)
+    guion.guion.append(TransientError("HTTP 503", code=None))
+    lista = envios(3)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIADO, EstadoEnvio.ENVIADO]
+    assert lote.intentos[lista[0].pk].resultado == Resultado.REINTENTO
+
+
+def test_un_lote__el_limite_de_ritmo_devuelve_los_que_no_caben(guion, wa_settings, limiter):
+    wa_settings(RATE_LIMIT="1/m")
+    lista = envios(3)
+
+    antes = timezone.now()
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO, EstadoEnvio.PENDIENTE, EstadoEnvio.PENDIENTE]
+    assert lote.reanudar_en is not None
+    assert antes + timedelta(seconds=55) < lote.reanudar_en < antes + timedelta(seconds=61)
+    for envio in EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista[1:]]):
+        assert (envio.intentos, envio.proximo_intento) == (0, lote.reanudar_en)
+
+
+def test_un_lote__un_webhook_que_llego_antes_conserva_su_estado(guion, wa_settings):
+    lista = envios(3)
+
+    def entregado_ya(salida):
+        # The status webhook of this very request lands before the worker records it.
+        assert salida.referencia == referencia_de(lista[0].pk)
+        EnvioWhatsApp.objects.filter(pk=lista[0].pk).update(estado=EstadoEnvio.ENTREGADO)
+
+    guion.guion.append(entregado_ya)
+    wa_settings(DELIVERY_CONCURRENCY=1)
+
+    delivery.entregar_lote(cuenta="default")
+
+    primero = EnvioWhatsApp.objects.get(pk=lista[0].pk)
+    assert primero.estado == EstadoEnvio.ENTREGADO  # never back to enviado
+    assert primero.wamid.startswith("wamid.scripted.")  # but it learned its wamid
+    assert estados(lista)[1:] == [EstadoEnvio.ENVIADO] * 2
+
+
+def test_un_lote__revisa_cada_envio_otra_vez(guion, wa_settings):
+    from whatsapp_notify import revocar_consentimiento
+
+    lista = envios(3)
+    revocar_consentimiento(f"+{lista[1].telefono}")  # after it was queued
+
+    delivery.entregar_lote(cuenta="default")
+
+    filas = {f.pk: f for f in EnvioWhatsApp.objects.all()}
+    assert (filas[lista[1].pk].estado, filas[lista[1].pk].motivo) == ("omitido", "baja")
+    assert (filas[lista[1].pk].intentos, filas[lista[1].pk].reclamado_en) == (0, None)
+    assert [filas[lista[0].pk].estado, filas[lista[2].pk].estado] == ["enviado", "enviado"]
+    assert [c.referencia for c in guion.llamadas] == [
+        referencia_de(lista[0].pk),
+        referencia_de(lista[2].pk),
+    ]
+
+
+def test_un_lote__una_cuenta_en_pausa_no_se_toca(guion):
+    lista = envios(2)
+    EstadoCuenta.objects.create(cuenta="default", pausada=True)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert lote.intentos == {}
+    assert estados(lista) == [EstadoEnvio.PENDIENTE] * 2
+    assert guion.llamadas == []
+
+
+# -- the concurrency engine on its own --------------------------------------------------------
+
+
+def test_ejecutar__una_espera_larga_detiene_lo_que_falta():
+    hechos = []
+    trabajos = [concurrencia.Trabajo(i, lambda i=i: hechos.append(i), i) for i in range(3)]
+    esperas = iter([0.0, 5.0])
+
+    sin_iniciar = concurrencia.ejecutar(
+        trabajos,
+        simultaneos=2,
+        turno=lambda: next(esperas),
+        al_terminar=lambda t, v, e: None,
+        espera_maxima=1.0,
+    )
+
+    assert hechos == [0]
+    assert [(t.dato, m) for t, m in sin_iniciar] == [
+        (1, concurrencia.Espera(5.0)),
+        (2, concurrencia.Espera(5.0)),
+    ]
+
+
+def test_ejecutar__reponer_anade_trabajos_hasta_que_no_hay_mas():
+    hechos = []
+    tandas = iter([[concurrencia.Trabajo("b", lambda: hechos.append("b"))], []])
+
+    sin_iniciar = concurrencia.ejecutar(
+        [concurrencia.Trabajo("a", lambda: hechos.append("a"))],
+        simultaneos=4,
+        turno=lambda: 0.0,
+        al_terminar=lambda t, v, e: None,
+        espera_maxima=1.0,
+        reponer=lambda: next(tandas),
+    )
+
+    assert sorted(hechos) == ["a", "b"]
+    assert sin_iniciar == []
