@@ -155,18 +155,29 @@ def enviar_plantilla(
         MessageError: unknown ``categoria``.
         FechaInvalida: ``expira_en`` naive, out of range or not a datetime/timedelta.
     """
-    adjunto = _documento(documento, nombre_documento) if documento is not None else None
-    contenido = Plantilla(
-        nombre=plantilla,
-        idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
-        variables=variables,
-        documento=adjunto,
-    )
+    contenido = plantilla_de(plantilla, idioma, variables, documento, nombre_documento)
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
         expira_en=expira_en,
     )  # fmt: skip
+
+
+def plantilla_de(
+    plantilla: str,
+    idioma: str | None,
+    variables: list[Any] | tuple[Any, ...] | dict[str, Any] | None,
+    documento: Archivo | None,
+    nombre_documento: str | None,
+) -> Plantilla:
+    """The message :func:`enviar_plantilla` records for these arguments (checked)."""
+    adjunto = _documento(documento, nombre_documento) if documento is not None else None
+    return Plantilla(
+        nombre=plantilla,
+        idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
+        variables=variables,
+        documento=adjunto,
+    )
 
 
 def enviar_documento(
