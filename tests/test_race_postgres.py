@@ -96,3 +96,31 @@ def test_entregar__varios_workers_con_token_expirado_alertan_una_vez(guion):
     for envio in envios:
         envio.refresh_from_db()
         assert (envio.estado, envio.intentos) == (EstadoEnvio.PENDIENTE, 0)
+
+
+def test_entregar_lote__dos_lotes_a_la_vez_se_reparten_los_envios(guion, wa_settings):
+    wa_settings(DELIVERY_CONCURRENCY=2)  # claims of 20: the two batches interleave
+    envios = [envio_pendiente(n) for n in range(60)]
+    barrera = threading.Barrier(2)
+    lotes: list = []
+
+    def worker() -> None:
+        try:
+            barrera.wait(timeout=10)
+            lotes.append(delivery.entregar_lote(cuenta="default"))
+        finally:
+            connection.close()
+
+    hilos = [threading.Thread(target=worker) for _ in range(2)]
+    for hilo in hilos:
+        hilo.start()
+    for hilo in hilos:
+        hilo.join(timeout=60)
+
+    assert len(lotes) == 2
+    tomados = [set(lote.intentos) for lote in lotes]
+    assert not tomados[0] & tomados[1]  # SKIP LOCKED: disjoint batches
+    assert all(tomados)  # and both took some
+    assert set(EnvioWhatsApp.objects.values_list("estado", flat=True)) == {EstadoEnvio.ENVIADO}
+    enviados = Counter(llamada.referencia for llamada in guion.llamadas)
+    assert enviados == Counter({referencia_de(envio.pk): 1 for envio in envios})

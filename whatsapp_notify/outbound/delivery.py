@@ -216,7 +216,8 @@ def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWh
     """Move up to ``limite`` due envíos of ``cuenta`` (``primero`` first) to ``enviando``.
 
     Rows another worker holds are skipped, not waited for; each claimed row is this
-    worker's alone. ``reclamado_en`` is the database's time, as in :func:`reclamar`.
+    worker's alone. When ``primero`` cannot be claimed, nothing is (its task is done).
+    ``reclamado_en`` is the database's time, as in :func:`reclamar`.
     """
     ahora = timezone.now()
     with transaction.atomic():
@@ -224,6 +225,8 @@ def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWh
         ids = []
         if primero is not None:
             ids = list(debidos.filter(pk=primero).values_list("pk", flat=True))
+            if not ids:  # another worker holds it, or it is not due: nothing for this task
+                return []
         if limite > len(ids):
             otros = debidos.filter(cuenta=cuenta).exclude(pk__in=ids).order_by("pk")
             ids += otros.values_list("pk", flat=True)[: limite - len(ids)]
