@@ -1001,7 +1001,8 @@ def test_transaccion__encola_solo_al_ejecutar_on_commit(django_capture_on_commit
 
     assert len(callbacks) == 1
     assert outbox == []
-    assert leer(envio).despachado_en is None  # not even enqueued yet
+    # Stamped when recorded (no UPDATE after the ERP's COMMIT); the task waits for it.
+    assert leer(envio).despachado_en is not None
 
     callbacks[0]()
 

@@ -32,9 +32,13 @@ pytestmark = pytest.mark.django_db
 
 
 def nuevo_envio(telefono: str = TELEFONO, **opciones) -> EnvioWhatsApp:
-    return enviar_plantilla(
+    """An envío whose task was never published: the test's transaction never commits, as
+    if the process died right after the ERP's COMMIT (the row says when it was recorded)."""
+    envio = enviar_plantilla(
         telefono, "vehiculo_listo_cliente", variables=["Ana", "Mazda 3", "OT-42"], **opciones
     )
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(despachado_en=None)
+    return envio
 
 
 def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
@@ -56,7 +60,7 @@ def test_enviar_plantilla__encola_solo_al_confirmar_la_transaccion(
     guion, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        envio = nuevo_envio()
+        envio = enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", variables=["Ana", "M", "O"])
         assert guion.llamadas == []  # nothing leaves from inside the caller's transaction
         assert leer(envio).estado == EstadoEnvio.PENDIENTE
 

@@ -73,6 +73,21 @@ def encolar(envio_id: int, eta: datetime | None = None) -> bool:
     return True
 
 
+def publicar_envio(envio_id: int) -> bool:
+    """Publish the delivery task of an envío just recorded (its ``despachado_en`` already
+    says so); False (logged) when the broker can't take it, and then Beat's next run does.
+
+    The write-free path of :func:`encolar`: it runs right after the ERP's COMMIT, on the
+    ERP's connection, and touches the row only when the publish failed.
+    """
+    if _publicar(enviar_envio, (envio_id,), **_cola()):
+        return True
+    from .models import EnvioWhatsApp
+
+    EnvioWhatsApp.objects.filter(pk=envio_id).update(despachado_en=None)  # Beat takes it
+    return False
+
+
 def encolar_webhook(evento_id: int) -> bool:
     """Enqueue processing of a stored webhook body; False (logged) when the broker can't take it.
 

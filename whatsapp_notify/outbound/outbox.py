@@ -370,6 +370,7 @@ def registrar(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    clave_comprobada: bool = False,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
@@ -399,6 +400,11 @@ def registrar(
             or ``expira_en`` is not after ``programado_para``.
         ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
             ``nombre_documento`` or the referencia's id is longer than its column.
+
+    ``clave_comprobada`` is for a caller (a disparador) that looked ``clave`` up an
+    instant ago inside a savepoint of its own: the clave is not looked up again and no
+    second savepoint is opened, so a concurrent caller that won the clave makes the
+    INSERT raise ``IntegrityError`` into that savepoint, for the caller to resolve.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     _exigir_admitido(contenido, cuenta)
@@ -414,14 +420,14 @@ def registrar(
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
     no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
-    if existente := EnvioWhatsApp.objects.por_clave(clave):
+    if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
     envio.categoria, envio.expira_en = categoria, caducidad
     _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
-    return _guardar(envio, contenido)
+    return _guardar(envio, contenido, protegido=clave_comprobada)
 
 
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
@@ -826,7 +832,9 @@ def ventana_de(cuenta: str | None) -> timedelta | None:
         return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
-def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
+def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
+    """INSERT the envío (in a savepoint unless the caller holds one: ``protegido``) and
+    publish its task when the caller's transaction commits."""
     documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
     if isinstance(documento, Documento):
         # Written before the INSERT (the worker reads it after commit), and no rollback
@@ -834,19 +842,26 @@ def _guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         # which the next send of the same bytes reuses. Deleting files no envío points at
         # belongs to the retention purge.
         envio.documento = almacenar_documento(documento, envio.documento.storage)
-    try:
-        with transaction.atomic():
-            envio.save()
-    except IntegrityError:
-        # Another request recorded the same clave first: that envío is the one.
-        if existente := EnvioWhatsApp.objects.por_clave(envio.clave):
-            return existente
-        raise
+    if envio.estado == EstadoEnvio.PENDIENTE:
+        # Its task is published on commit: stamped now, so that nothing writes to the row
+        # on the ERP's connection after its COMMIT (Beat re-dispatches from this time).
+        envio.despachado_en = timezone.now()
+    if protegido:
+        envio.save()
+    else:
+        try:
+            with transaction.atomic():
+                envio.save()
+        except IntegrityError:
+            # Another request recorded the same clave first: that envío is the one.
+            if existente := EnvioWhatsApp.objects.por_clave(envio.clave):
+                return existente
+            raise
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
-        from ..tasks import al_confirmar, encolar
+        from ..tasks import al_confirmar, publicar_envio
 
-        al_confirmar(encolar, envio.pk)
+        al_confirmar(publicar_envio, envio.pk)
     return envio
 
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
@@ -136,11 +136,16 @@ class Disparador:
         try:
             with transaction.atomic():
                 return self._registrar(obj)
+        except IntegrityError as exc:
+            # Another request recorded this clave first (the savepoint undid ours).
+            if existente := EnvioWhatsApp.objects.por_clave(self.clave(obj)):
+                return existente
+            return self._omitir(obj, exc)
         except Exception as exc:
             return self._omitir(obj, exc)
 
     def _registrar(self, obj: models.Model) -> EnvioWhatsApp | None:
-        from ..outbound.outbox import enviar_plantilla
+        from ..outbound.outbox import plantilla_de, registrar
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
@@ -152,17 +157,19 @@ class Disparador:
         variables = llamar("variables", self.variables, obj) if self.variables else None
         adjunto = llamar("documento", self.documento, obj) if self.documento else None
         documento, nombre_documento = adjunto if adjunto is not None else (None, None)
-        return enviar_plantilla(
+        contenido = plantilla_de(
+            self.plantilla, self.idioma, variables, documento, nombre_documento
+        )
+        # The clave was looked up above, inside disparar's savepoint: registrar neither
+        # looks again nor nests a savepoint (disparar resolves a lost race).
+        return registrar(
+            contenido,
             destinatario,
-            self.plantilla,
-            variables=variables,
-            idioma=self.idioma,
-            documento=documento,
-            nombre_documento=nombre_documento,
             referencia=obj,
             tipo=self.tipo,
             clave=clave,
             cuenta=self.cuenta,
+            clave_comprobada=True,
         )
 
     def _omitir(self, obj: models.Model, exc: Exception) -> EnvioWhatsApp | None:

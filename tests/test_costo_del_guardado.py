@@ -1,0 +1,82 @@
+"""What a disparador adds to the ERP's save, counted in queries (the time is in bench/).
+
+The save runs in the ERP's transaction, the way a view saves: inside ``atomic()``, with
+the envío's publication left for the commit. Measured on whichever database the suite runs
+(SQLite by default, PostgreSQL with ``WHATSAPP_TEST_DB=postgres``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from tests.testapp.models import Cliente, Orden
+from whatsapp_notify.models import EnvioWhatsApp
+from whatsapp_notify.scheduling.triggers import disparador
+
+TELEFONO = "+52 55 1234 5678"
+
+
+@pytest.fixture
+def vigilada(db):
+    declarado = disparador(
+        "testapp.Orden",
+        campo="estado",
+        valor="COMPLETADA",
+        plantilla="vehiculo_listo_cliente",
+        tipo="costo_guardado",
+        destinatario=lambda orden: orden.cliente,
+        variables=lambda orden: [orden.cliente.nombre, orden.numero],
+    )
+    yield declarado
+    declarado.desconectar()
+
+
+def consultas_al_guardar(orden: Orden, estado: str, django_capture_on_commit_callbacks) -> list:
+    ContentType.objects.get_for_model(orden)  # cached per process after its first use
+    with (
+        CaptureQueriesContext(connection) as consultas,
+        django_capture_on_commit_callbacks(execute=False) as al_confirmar,
+        transaction.atomic(),
+    ):
+        orden.estado = estado
+        orden.save()
+    assert len(al_confirmar) <= 1  # the envío's publication, if any, waits for the commit
+    return [q["sql"] for q in consultas.captured_queries]
+
+
+def test_guardar__un_disparador_anade_seis_consultas_como_mucho(
+    vigilada, django_capture_on_commit_callbacks, wa_settings
+):
+    wa_settings(REQUIRE_CONSENT=False)
+    cliente = Cliente.objects.create(nombre="Ana", telefono=TELEFONO)
+    sin_disparo = Orden.objects.create(numero="OT-1", cliente=cliente)
+    con_disparo = Orden.objects.create(numero="OT-2", cliente=cliente)
+    cliente = Cliente.objects.get(pk=cliente.pk)  # no cached instance on either order
+    sin_disparo.cliente, con_disparo.cliente = cliente, cliente
+
+    base = consultas_al_guardar(sin_disparo, "EN_PROCESO", django_capture_on_commit_callbacks)
+    disparo = consultas_al_guardar(con_disparo, "COMPLETADA", django_capture_on_commit_callbacks)
+
+    assert EnvioWhatsApp.objects.filter(tipo="costo_guardado").count() == 1
+    # Its savepoint and release, the clave, the catalog, the consent and the INSERT; after
+    # the commit only the publish (no UPDATE on the ERP's connection).
+    extra = len(disparo) - len(base)
+    assert extra <= 6, "\n".join(q[:100] for q in disparo)
+
+
+def test_guardar__sin_cambiar_lo_vigilado_no_anade_consultas(
+    vigilada, django_capture_on_commit_callbacks
+):
+    cliente = Cliente.objects.create(nombre="Ana", telefono=TELEFONO)
+    orden = Orden.objects.create(numero="OT-1", cliente=cliente)
+    otra = Orden.objects.create(numero="OT-2", cliente=cliente)
+    vigilada.desconectar()
+    base = consultas_al_guardar(otra, "EN_PROCESO", django_capture_on_commit_callbacks)
+    vigilada.resolver(Orden)
+
+    assert len(
+        consultas_al_guardar(orden, "EN_PROCESO", django_capture_on_commit_callbacks)
+    ) == len(base)
