@@ -160,8 +160,9 @@ def _liberar(vencidos: QuerySet[EnvioWhatsApp], corte: Corte, ahora: datetime) -
     liberables = vencidos.filter(_reclamado("lt", corte.confirmado))
     if corte.sin_estado is not None:
         liberables = liberables.filter(_reclamado("gte", corte.sin_estado))
+    # No task is queued for a released envío: the dispatch that follows takes it at once.
     return liberables.update(
-        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, actualizado_en=ahora
+        estado=EstadoEnvio.PENDIENTE, proximo_intento=None, despachado_en=None, actualizado_en=ahora
     )
 
 
