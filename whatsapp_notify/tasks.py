@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import partial
 
 from celery import current_app, shared_task
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from .conf import get_settings
@@ -121,6 +121,10 @@ def _publicar_aqui(tarea, args: tuple, opciones: dict) -> bool:
     """Eager Celery: no broker, the task runs in this call (development, tests)."""
     try:
         tarea.apply_async(args, retry=False, **opciones)
+    except DatabaseError:
+        # The task ran here and met the database (a dropped connection), not a broker:
+        # no publish pause, and the caller reports the error's class only.
+        raise
     except Exception as exc:  # misconfigured Celery
         _broker.fallo()
         logger.warning("No se pudo publicar %s (%s); Beat lo reintentará.", tarea.name, exc)
