@@ -47,8 +47,9 @@ lint: $(BIN)/python
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/lint-imports
 
+# The peers bench_entrega measures beside the app are installed here, never as extras.
 bench: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test]" heyoo pywa
 	$(BIN)/python -m bench
 
 clean:
