@@ -272,6 +272,20 @@ def test_un_lote__revisa_cada_envio_otra_vez(guion, wa_settings):
     ]
 
 
+def test_un_lote__una_baja_durante_el_lote_vale_para_una_toma_de_un_solo_envio(guion):
+    from whatsapp_notify import revocar_consentimiento
+
+    primero, _otro = envios(2)
+    segundo = envios(1, telefono=f"+{primero.telefono}")[0]
+    entrega = delivery._Entrega("default", {})
+    entrega.conocer([primero, _otro])  # the first claim reads both phones' consent
+    revocar_consentimiento(f"+{primero.telefono}")  # while the first claim is in flight
+
+    entrega.conocer([segundo])  # a later claim of one envío to the same phone
+
+    assert entrega._revisar(segundo).resultado == Resultado.OMITIDO
+
+
 def test_un_lote__una_cuenta_en_pausa_no_se_toca(guion):
     lista = envios(2)
     EstadoCuenta.objects.create(cuenta="default", pausada=True)

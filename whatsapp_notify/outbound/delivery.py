@@ -279,6 +279,9 @@ class _Entrega:
                 {envio.categoria for envio in envios},
                 cuenta=self.cuenta,
             )
+        else:
+            # One envío reads its own; an earlier claim's reading may predate an opt-out.
+            self.consentimientos = {}
 
     def buscar(self, nombre: str, idioma: str, cuenta: str) -> CatalogoPlantilla | None:
         """The catalog's row of a template, read once per batch."""
