@@ -335,3 +335,18 @@ def test_ejecutar__reponer_anade_trabajos_hasta_que_no_hay_mas():
 
     assert sorted(hechos) == ["a", "b"]
     assert sin_iniciar == []
+
+
+def test_un_lote__la_tarea_del_segundo_envio_a_un_telefono_manda_antes_el_primero(guion):
+    primero, segundo = envios(2, telefono="+52 55 1234 5678")
+
+    lote = delivery.entregar_lote(segundo.pk)
+
+    assert [llamada.referencia for llamada in guion.llamadas] == [
+        referencia_de(primero.pk),
+        referencia_de(segundo.pk),
+    ]
+    assert {pk: i.resultado for pk, i in lote.intentos.items()} == {
+        primero.pk: Resultado.ENVIADO,
+        segundo.pk: Resultado.ENVIADO,
+    }

@@ -213,7 +213,7 @@ def entregar_lote(
 
 
 def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWhatsApp]:
-    """Move up to ``limite`` due envíos of ``cuenta`` (``primero`` first) to ``enviando``.
+    """Move up to ``limite`` due envíos of ``cuenta`` (``primero`` among them) to ``enviando``.
 
     Rows another worker holds are skipped, not waited for; each claimed row is this
     worker's alone. When ``primero`` cannot be claimed, nothing is (its task is done).
@@ -239,10 +239,13 @@ def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWh
             intentos=F("intentos") + 1,
             actualizado_en=ahora,
         )
-    reclamados = EnvioWhatsApp.objects.filter(
-        pk__in=ids, estado=EstadoEnvio.ENVIANDO, actualizado_en=ahora
+    # In the order they were queued, ``primero`` included: two envíos to one phone go out
+    # in the order they were asked for, whichever of their tasks claimed them.
+    return list(
+        EnvioWhatsApp.objects.filter(
+            pk__in=ids, estado=EstadoEnvio.ENVIANDO, actualizado_en=ahora
+        ).order_by("pk")
     )
-    return sorted(reclamados, key=lambda envio: (envio.pk != primero, envio.pk))
 
 
 @dataclass
