@@ -11,6 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -350,3 +351,30 @@ def test_un_lote__la_tarea_del_segundo_envio_a_un_telefono_manda_antes_el_primer
         primero.pk: Resultado.ENVIADO,
         segundo.pk: Resultado.ENVIADO,
     }
+
+
+@pytest.mark.parametrize("nombre", ["DELIVERY_CONCURRENCY", "DELIVERY_BATCH"])
+@pytest.mark.parametrize("valor", [0, -1, "8", 2.5])
+def test_un_lote__un_ajuste_invalido_lo_dice_y_no_toma_nada(guion, wa_settings, nombre, valor):
+    wa_settings(**{nombre: valor})
+    lista = envios(2)
+
+    with pytest.raises(ImproperlyConfigured, match=nombre):
+        delivery.entregar_lote(cuenta="default")
+
+    assert guion.llamadas == []
+    filas = EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista])
+    assert {(f.estado, f.intentos, f.reclamado_en) for f in filas} == {
+        (EstadoEnvio.PENDIENTE, 0, None)
+    }
+
+
+def test_ejecutar__sin_hilos_no_se_queda_dando_vueltas():
+    with pytest.raises(ValueError, match="simultaneos"):
+        concurrencia.ejecutar(
+            [concurrencia.Trabajo("a", lambda: None)],
+            simultaneos=0,
+            turno=lambda: 0.0,
+            al_terminar=lambda *args: None,
+            espera_maxima=1.0,
+        )

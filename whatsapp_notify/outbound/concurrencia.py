@@ -63,6 +63,8 @@ def ejecutar(
     ``simultaneos`` wait to start, until it returns none: the pool never drains between
     two batches. Returns ``(trabajo, motive)`` for every call not started.
     """
+    if simultaneos < 1:
+        raise ValueError(f"simultaneos debe ser al menos 1, no {simultaneos!r}.")
     colas: dict[Hashable, deque[Trabajo]] = {}
     listas: deque[Hashable] = deque()  # claves with calls waiting and none in flight
     ocupadas: set[Hashable] = set()  # claves with a call in flight

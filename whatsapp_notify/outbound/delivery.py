@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..backends import backends
-from ..conf import get_settings
+from ..conf import SETTING_NAME, get_settings
 from ..consent import estados_consentimiento
 from ..duplicates import registrar_duplicado
 from ..exceptions import (
@@ -153,7 +153,8 @@ def entregar_lote(
     per phone, and its outcome recorded (sent ones in bulk). Safe to call concurrently.
     """
     settings = get_settings()
-    limite = settings.DELIVERY_BATCH if limite is None else limite
+    simultaneos = _positivo(settings, "DELIVERY_CONCURRENCY")
+    limite = _positivo(settings, "DELIVERY_BATCH") if limite is None else limite
     if envio_id is not None:
         fila = EnvioWhatsApp.objects.filter(pk=envio_id).values_list("cuenta", "estado").first()
         if fila is None or fila[1] != EstadoEnvio.PENDIENTE:
@@ -164,7 +165,7 @@ def entregar_lote(
     if cuenta_pausada(cuenta):
         pausado = {envio_id: Intento(Resultado.PAUSADA)} if envio_id is not None else {}
         return Lote(cuenta, pausado)
-    tanda = min(limite, max(settings.DELIVERY_CONCURRENCY, MINIMO_POR_TANDA))
+    tanda = min(limite, max(simultaneos, MINIMO_POR_TANDA))
     envios = reclamar_lote(cuenta, envio_id, tanda)
     intentos: dict[int, Intento] = {}
     if envio_id is not None and all(envio.pk != envio_id for envio in envios):
@@ -191,7 +192,7 @@ def entregar_lote(
 
     sin_iniciar = ejecutar(
         preparar(envios),
-        simultaneos=settings.DELIVERY_CONCURRENCY,
+        simultaneos=simultaneos,
         turno=entrega.turno,
         al_terminar=entrega.terminar,
         espera_maxima=ESPERA_MAXIMA,
@@ -210,6 +211,18 @@ def entregar_lote(
                 envio, motivo.proximo_intento, contar=False, resultado=motivo.resultado
             )
     return Lote(cuenta, intentos, lleno=reclamados >= limite > 1, reanudar_en=reanudar_en)
+
+
+def _positivo(settings, nombre: str) -> int:
+    """A batch setting, checked before anything is claimed: the system check reports a bad
+    value, but a worker starts anyway, and 0 would spin without sending."""
+    valor = getattr(settings, nombre)
+    if isinstance(valor, bool) or not isinstance(valor, int) or valor < 1:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}[{nombre!r}] = {valor!r} debe ser un entero mayor que 0; "
+            "no se envía nada hasta corregirlo (los envíos siguen pendientes)."
+        )
+    return valor
 
 
 def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWhatsApp]:
