@@ -10,6 +10,7 @@ from tests.celery_app import app as celery_app  # noqa: F401  (the current Celer
 from tests.services import reachable
 from whatsapp_notify import tasks
 from whatsapp_notify.backends import backends, locmem
+from whatsapp_notify.outbound.ratelimit import limiter
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("WHATSAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -38,10 +39,12 @@ def _clean_backends():
     locmem.clear()
     backends.reset()
     tasks._broker.reiniciar()
+    limiter.reiniciar()  # a 130429's hold would make the next test wait
     yield
     locmem.clear()
     backends.reset()
     tasks._broker.reiniciar()
+    limiter.reiniciar()
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from whatsapp_notify import enviar_plantilla, signals
-from whatsapp_notify.exceptions import AuthError, PairRateLimitError, TransientError
+from whatsapp_notify.exceptions import (
+    AuthError,
+    PairRateLimitError,
+    ThroughputLimitError,
+    TransientError,
+)
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from whatsapp_notify.outbound import concurrencia, delivery
 from whatsapp_notify.outbound.delivery import Resultado
@@ -378,3 +383,34 @@ def test_ejecutar__sin_hilos_no_se_queda_dando_vueltas():
             al_terminar=lambda *args: None,
             espera_maxima=1.0,
         )
+
+
+def test_un_lote__130429_frena_la_cuenta_y_el_resto_espera_sin_gastar_intento(
+    guion, wa_settings, limiter
+):
+    wa_settings(DELIVERY_CONCURRENCY=1, RATE_LIMIT="80/s")
+    guion.guion.append(ThroughputLimitError("Rate limit hit", code=130429))
+    lista = envios(4)
+    otra = envios(1, cuenta="otra")[0]
+
+    antes = timezone.now()
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert len(guion.llamadas) == 1  # nothing more went out once Meta said "too fast"
+    filas = {f.pk: f for f in EnvioWhatsApp.objects.all()}
+    primero = filas[lista[0].pk]
+    assert (primero.estado, primero.intentos) == (EstadoEnvio.PENDIENTE, 1)
+    assert lote.intentos[primero.pk].resultado == Resultado.REINTENTO
+    freno = timedelta(seconds=delivery.FRENO)
+    assert antes + freno <= lote.reanudar_en <= timezone.now() + freno
+    for envio in lista[1:]:  # never sent: no attempt spent, due when the hold ends
+        fila = filas[envio.pk]
+        assert (fila.estado, fila.intentos, fila.proximo_intento) == (
+            EstadoEnvio.PENDIENTE,
+            0,
+            lote.reanudar_en,
+        )
+    # Every worker's batch of this account waits for the hold; other accounts do not.
+    assert limiter.tomar("cuenta:default") > delivery.FRENO - 0.5
+    assert limiter.tomar("cuenta:otra") == 0.0
+    assert filas[otra.pk].estado == EstadoEnvio.PENDIENTE

@@ -263,6 +263,39 @@ def test_rate_limiter__redis_con_claves_independientes_y_caducidad(wa_settings, 
     assert 0 < ttl <= 61
 
 
+@pytest.mark.parametrize("redis", [True, False], ids=["redis", "local"])
+def test_rate_limiter__frenar_no_da_fichas_a_nadie_hasta_que_pasa(wa_settings, redis_url, redis):
+    wa_settings(RATE_LIMIT="8/s", REDIS_URL=redis_url if redis else None)
+    worker_a = RateLimiter()
+    worker_b = RateLimiter() if redis else worker_a  # without Redis a hold is per process
+
+    worker_a.frenar("cuenta:default", 2.0, ahora=100.0)
+    worker_a.frenar("cuenta:default", 0.5, ahora=100.0)  # a shorter hold does not shorten it
+
+    assert worker_b.tomar("cuenta:default", ahora=100.5) == pytest.approx(1.5)
+    assert worker_b.tomar("cuenta:otra", ahora=100.5) == 0.0  # other accounts go on
+    assert worker_b.tomar("cuenta:default", ahora=102.0) == 0.0
+    assert worker_b.tomar("cuenta:default", ahora=102.0) == pytest.approx(0.125)
+
+
+def test_rate_limiter__frenar_sin_limite_de_ritmo_retiene_este_proceso(wa_settings, limiter):
+    wa_settings(RATE_LIMIT=None, REDIS_URL=None)
+
+    limiter.frenar("cuenta:default", 2.0, ahora=100.0)
+
+    assert limiter.tomar("cuenta:default", ahora=101.0) == pytest.approx(1.0)
+    assert limiter.tomar("cuenta:default", ahora=102.0) == 0.0
+
+
+def test_rate_limiter__frenar_con_redis_caido_retiene_el_cubo_local(wa_settings, limiter, caplog):
+    wa_settings(RATE_LIMIT="2/s", REDIS_URL=CERRADO)
+
+    limiter.frenar("cuenta:default", 3.0, ahora=100.0)  # does not raise
+
+    assert limiter.tomar("cuenta:default", ahora=101.0) == pytest.approx(2.0)
+    assert "se usa el límite local" in caplog.text
+
+
 def test_rate_limiter__redis_caido_usa_el_limite_local_sin_fallar(wa_settings, limiter, caplog):
     wa_settings(RATE_LIMIT="2/s", REDIS_URL=CERRADO)
 

@@ -16,7 +16,12 @@ from django.core.exceptions import PermissionDenied
 
 from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto
 from whatsapp_notify.backends.twilio import TwilioBackend
-from whatsapp_notify.exceptions import AuthError, PermanentError, TransientError
+from whatsapp_notify.exceptions import (
+    AuthError,
+    PermanentError,
+    ThroughputLimitError,
+    TransientError,
+)
 from whatsapp_notify.messages import Salida, Texto
 from whatsapp_notify.models import Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.sandbox import Fallos
@@ -153,7 +158,7 @@ def test_forma__lo_que_twilio_rechaza_recibe_su_error(sandbox, campos, codigo):
     ("paso", "clase", "codigo"),
     [
         pytest.param("5xx", TransientError, 20500, id="5xx"),
-        pytest.param(63018, TransientError, 63018, id="limite-del-remitente"),
+        pytest.param(63018, ThroughputLimitError, 63018, id="limite-del-remitente"),
         pytest.param(21211, PermanentError, 21211, id="destinatario-invalido"),
     ],
 )
@@ -166,6 +171,7 @@ def test_fallos__el_backend_clasifica_lo_inyectado(paso, clase, codigo):
     ):
         backend_de(sandbox).send(Salida(TELEFONO, Texto("Hola")))
 
+    assert type(error.value) is clase
     assert error.value.code == codigo
 
 

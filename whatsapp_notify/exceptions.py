@@ -150,6 +150,11 @@ class PairRateLimitError(TransientError):
     """Too many messages to the same recipient; back off that recipient only."""
 
 
+class ThroughputLimitError(TransientError):
+    """The account's (sender's, app's) rate was exceeded: every send of the account slows
+    down for a moment, not this one only (Meta's 130429, Twilio's 63018, an HTTP 429)."""
+
+
 class AmbiguousError(TransientError):
     """The request may have reached the provider (read timeout). Reconcile before resending."""
 
@@ -196,15 +201,18 @@ def classify(
 ) -> ProviderError:
     """The shared error for a provider answer, by its HTTP status alone; ``code`` is kept.
 
-    HTTP 5xx, 429 and no answer at all are transient, 401/403 are auth, any other status
-    is permanent. A provider that knows its codes classifies them first (its ``errors``).
+    HTTP 5xx and no answer at all are transient, 429 a throughput limit, 401/403 are auth,
+    any other status is permanent. A provider that knows its codes classifies them first
+    (its ``errors``).
     """
     kwargs = {"code": code, "detail": detail, "http_status": http_status, "trace_id": trace_id}
     return _error_class(http_status)(message, **kwargs)
 
 
 def _error_class(http_status: int | None) -> type[ProviderError]:
-    if http_status is None or http_status >= 500 or http_status == 429:
+    if http_status == 429:
+        return ThroughputLimitError
+    if http_status is None or http_status >= 500:
         return TransientError
     if http_status in (401, 403):
         return AuthError

@@ -30,6 +30,7 @@ from whatsapp_notify.exceptions import (
     ConfigurationError,
     PairRateLimitError,
     PermanentError,
+    ThroughputLimitError,
     TransientError,
 )
 from whatsapp_notify.messages import (
@@ -482,7 +483,7 @@ def test_deliver__url_from_api_version_and_base_url(graph, api_version, base_url
     [
         pytest.param(131000, 500, TransientError, id="131000-desconocido"),
         pytest.param(131016, 503, TransientError, id="131016-no-disponible"),
-        pytest.param(130429, 400, TransientError, id="130429-throughput"),
+        pytest.param(130429, 400, ThroughputLimitError, id="130429-throughput"),
         pytest.param(131056, 400, PairRateLimitError, id="131056-par"),
         pytest.param(132000, 400, PermanentError, id="132000-variables"),
         pytest.param(131026, 400, PermanentError, id="131026-no-entregable"),

@@ -12,6 +12,7 @@ from whatsapp_notify.exceptions import (
     AuthError,
     PairRateLimitError,
     PermanentError,
+    ThroughputLimitError,
     TransientError,
 )
 
@@ -25,8 +26,10 @@ def meta():
     ("code", "status", "expected"),
     [
         pytest.param(131056, 400, PairRateLimitError, id="131056-par"),
-        pytest.param(130429, 400, TransientError, id="130429-throughput"),
-        pytest.param(4, 400, TransientError, id="4-limite-de-la-app"),
+        pytest.param(130429, 400, ThroughputLimitError, id="130429-throughput"),
+        pytest.param(80007, 400, ThroughputLimitError, id="80007-limite-de-la-waba"),
+        pytest.param(4, 400, ThroughputLimitError, id="4-limite-de-la-app"),
+        pytest.param(131016, 503, TransientError, id="131016-sobrecarga-no-frena"),
         pytest.param(190, 401, AuthError, id="190-token"),
         pytest.param(131031, 400, AuthError, id="131031-cuenta-bloqueada-pausa"),
         pytest.param(132001, 404, PermanentError, id="132001-plantilla"),
@@ -65,7 +68,7 @@ def test_meta_describe_error__sentence_and_detail(meta):
         pytest.param(190, 400, PermanentError, id="190-no-es-auth"),
         pytest.param(190, 401, AuthError, id="401-auth"),
         pytest.param(131000, 500, TransientError, id="500-transitorio"),
-        pytest.param(None, 429, TransientError, id="429-transitorio"),
+        pytest.param(None, 429, ThroughputLimitError, id="429-limite"),
         pytest.param(None, None, TransientError, id="sin-respuesta-transitorio"),
     ],
 )

@@ -38,6 +38,7 @@ from whatsapp_notify.exceptions import (
     MessageError,
     PermanentError,
     SuscripcionError,
+    ThroughputLimitError,
     TransientError,
     VariablesError,
     WebhookMalformado,
@@ -300,7 +301,7 @@ def test_respuesta_sin_id__clasificada(fixture, clase):
         (401, "error_401.json", AuthError, "token de WHAPI no es válido"),
         (402, "error_402.json", AuthError, "plan activo"),
         (404, "error_404.json", PermanentError, "no encontró el destinatario"),
-        (429, "error_429.json", TransientError, "Demasiadas solicitudes"),
+        (429, "error_429.json", ThroughputLimitError, "Demasiadas solicitudes"),
         (400, "error_400.json", PermanentError, "rechazó la solicitud"),
         (503, None, TransientError, "no está disponible"),
     ],
@@ -314,6 +315,7 @@ def test_errores__clase_compartida_y_frase_legible(status, fixture, clase, frase
         with pytest.raises(clase) as exc:
             backend.send(salida(Texto("Hola")))
 
+    assert type(exc.value) is clase
     assert exc.value.code == status
     assert frase in backend.describe_error(exc.value.code, exc.value.detail)
     assert backend.describe_error(exc.value.code).startswith(f"(WHAPI {status}) ")

@@ -35,6 +35,7 @@ from ..exceptions import (
     PairRateLimitError,
     PermanentError,
     ProviderError,
+    ThroughputLimitError,
     TransientError,
     describe_error,
 )
@@ -70,6 +71,8 @@ logger = logging.getLogger(__name__)
 MEDIA_VIGENCIA = timedelta(days=28)
 # Waiting for a rate-limit token longer than this gives the batch's envíos left back.
 ESPERA_MAXIMA = 1.0
+# A provider's "too fast" (130429) holds the account's sends, every worker's, this long.
+FRENO = 2.0
 # A paused account e-mails the admins at most once per this period.
 ALERTA_CADA = timedelta(hours=24)
 
@@ -370,7 +373,18 @@ class _Entrega:
             return Alto(_Parada(Resultado.PAUSADA, None), todos=True)
         if isinstance(error, PairRateLimitError):  # this phone waits; the others go on
             return Alto(_Parada(Resultado.REINTENTO, intento.proximo_intento))
+        if isinstance(error, ThroughputLimitError):
+            # The account went too fast: it slows down as a whole, and the envíos not sent
+            # yet wait for the hold without spending an attempt.
+            self.frenar()
+            return Alto(Espera(FRENO), todos=True)
         return None
+
+    def frenar(self) -> None:
+        try:
+            limiter.frenar(f"cuenta:{self.cuenta}", FRENO, tasa=self.tasa)
+        except Exception:  # as in turno: never stall the batch on the limiter itself
+            logger.exception("Error al frenar el límite de envío de la cuenta %r", self.cuenta)
 
     def volcar(self) -> None:
         """Record the sent envíos collected so far, in one statement."""

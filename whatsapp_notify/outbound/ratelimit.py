@@ -8,6 +8,10 @@ full burst and a second's refill through in the same second).
 
 The shared bucket reads the time from Redis itself, never from the caller: workers whose
 clocks disagree share one timeline, and the bucket's stamp never moves back.
+
+``frenar(clave, segundos)`` holds a bucket: no token is given until then, to any worker.
+A provider that answers "too fast" (Meta's 130429) slows the whole account, not the one
+request that heard it.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ CAPACIDAD = 1.0  # tokens the bucket holds: no burst above the rate
 # KEYS[1] bucket; ARGV: rate per second, capacity, now ("" = Redis's own clock).
 # Returns "0" when a token was taken, else the seconds to wait as a string. The stamp is
 # written with microseconds: tostring() keeps only 14 digits, 10 ms of a Unix time.
-_LUA = """
-local rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
+# Field h: the bucket is held (frenar) until that time.
+_AHORA = """
 local now
 if ARGV[3] ~= '' then
   now = tonumber(ARGV[3])
@@ -37,6 +41,15 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+"""
+_LUA = (
+    """
+local rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
+"""
+    + _AHORA
+    + """
+local held = tonumber(redis.call('HGET', KEYS[1], 'h'))
+if held ~= nil and now < held then return tostring(held - now) end
 local tokens = tonumber(redis.call('HGET', KEYS[1], 't'))
 local stamp = tonumber(redis.call('HGET', KEYS[1], 's'))
 if tokens == nil then tokens = capacity; stamp = now end
@@ -48,6 +61,25 @@ redis.call('HSET', KEYS[1], 't', string.format('%.9f', tokens), 's', string.form
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return tostring(wait)
 """
+)
+# KEYS[1] bucket; ARGV: seconds to hold it, unused, now ("" = Redis's own clock). A hold
+# only ever lengthens: two workers braking at once keep the later end.
+_FRENAR = (
+    """
+local seconds = tonumber(ARGV[1])
+"""
+    + _AHORA
+    + """
+local held = tonumber(redis.call('HGET', KEYS[1], 'h'))
+if held == nil or held < now + seconds then
+  redis.call('HSET', KEYS[1], 'h', string.format('%.6f', now + seconds))
+end
+if redis.call('TTL', KEYS[1]) < math.ceil(seconds) + 60 then
+  redis.call('EXPIRE', KEYS[1], math.ceil(seconds) + 60)
+end
+return 'ok'
+"""
+)
 
 
 @dataclass
@@ -58,10 +90,17 @@ class LocalBucket:
     capacity: float
     tokens: float = -1.0
     stamp: float = 0.0
+    hasta: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def frenar(self, ahora: float, segundos: float) -> None:
+        with self.lock:
+            self.hasta = max(self.hasta, ahora + segundos)
 
     def tomar(self, ahora: float) -> float:
         with self.lock:
+            if ahora < self.hasta:
+                return self.hasta - ahora
             if self.tokens < 0:
                 self.tokens, self.stamp = self.capacity, ahora
             ahora = max(ahora, self.stamp)  # a clock that steps back gives nothing away
@@ -78,6 +117,7 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._local: dict[tuple[str, float], LocalBucket] = {}
+        self._sin_tasa: dict[str, float] = {}  # holds of keys without a rate, per process
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
         self._avisado = -AVISO_CADA
@@ -90,8 +130,10 @@ class RateLimiter:
         time and the local one this process's monotonic clock.
         """
         rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
-        if not rate:
-            return 0.0
+        if not rate:  # no limit: only a hold of this process (see frenar) makes it wait
+            hasta = self._sin_tasa.get(clave, 0.0)
+            ahora = time.monotonic() if ahora is None else ahora
+            return max(0.0, hasta - ahora)
         if get_settings().REDIS_URL:
             try:
                 cliente = self._redis()
@@ -102,6 +144,37 @@ class RateLimiter:
                 self._avisar(exc)
         ahora = time.monotonic() if ahora is None else ahora
         return self._bucket(clave, rate, CAPACIDAD).tomar(ahora)
+
+    def frenar(
+        self, clave: str, segundos: float, ahora: float | None = None, *, tasa: str | None = None
+    ) -> None:
+        """Give no token for ``clave`` for ``segundos``, to any worker (shared in Redis).
+
+        Never raises: Redis down holds this process's bucket only, and so does an account
+        with no rate limit (its sends never ask Redis).
+        """
+        rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
+        if not rate:
+            ahora = time.monotonic() if ahora is None else ahora
+            with self._lock:
+                self._sin_tasa[clave] = max(self._sin_tasa.get(clave, 0.0), ahora + segundos)
+            return
+        if get_settings().REDIS_URL:
+            try:
+                momento = "" if ahora is None else repr(float(ahora))
+                clave_redis = f"whatsapp_notify:rl:{clave}"
+                self._redis().eval(_FRENAR, 1, clave_redis, segundos, "", momento)
+                return
+            except Exception as exc:
+                self._avisar(exc)
+        ahora = time.monotonic() if ahora is None else ahora
+        self._bucket(clave, rate, CAPACIDAD).frenar(ahora, segundos)
+
+    def reiniciar(self) -> None:
+        """Forget this process's buckets and holds (tests; the shared ones live in Redis)."""
+        with self._lock:
+            self._local.clear()
+            self._sin_tasa.clear()
 
     def _avisar(self, exc: Exception) -> None:
         # Once a minute, not once per message, while Redis stays unreachable.

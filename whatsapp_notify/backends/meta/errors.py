@@ -22,6 +22,7 @@ from ...exceptions import (
     PairRateLimitError,
     PermanentError,
     ProviderError,
+    ThroughputLimitError,
     TransientError,
 )
 
@@ -30,6 +31,9 @@ TRANSIENT_CODES = frozenset(
     {1, 2, 4, 17, 32, 613, 80007, 130429, 131000, 131016, 131057, 133004, 133015, 133016, 2494100}
 )
 PAIR_RATE_CODES = frozenset({131056})
+# Among them, the number's messages per second (130429), the business account's (80007)
+# or the app's API calls (4): the account slows down as a whole.
+THROUGHPUT_CODES = frozenset({4, 80007, 130429})
 AUTH_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
 # Account-wide problems: every send of the account would fail the same way (blocked or
 # locked account, billing, unregistered number), so they pause it like an auth error.
@@ -118,6 +122,8 @@ def _clase(code: int | None) -> type[ProviderError] | None:
         return None
     if code in PAIR_RATE_CODES:
         return PairRateLimitError
+    if code in THROUGHPUT_CODES:
+        return ThroughputLimitError
     if code in TRANSIENT_CODES:
         return TransientError
     if code in AUTH_CODES or code in ACCOUNT_CODES:

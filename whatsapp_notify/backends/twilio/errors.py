@@ -18,11 +18,19 @@ from django.utils.translation import gettext_lazy as _
 
 from ... import exceptions
 from ...events import BAJA
-from ...exceptions import AuthError, PermanentError, ProviderError, TransientError
+from ...exceptions import (
+    AuthError,
+    PermanentError,
+    ProviderError,
+    ThroughputLimitError,
+    TransientError,
+)
 
 # Rate limits (63018 the WhatsApp sender's, 20429 the REST API's), queue overflow (30001),
 # a channel's internal error (63012) and Twilio's unknown error (30008): retrying helps.
 TRANSIENT_CODES = frozenset({63018, 20429, 63012, 30001, 30008, 30022})
+# The rate limits among them slow the whole account down for a moment.
+THROUGHPUT_CODES = frozenset({63018, 20429})
 # Every send of the account would fail the same way: credentials (20003), a suspended
 # account (30002, 20005) or a sender that is not set up (63007, 21212, 21606, 21659).
 AUTH_CODES = frozenset({20003, 20005, 30002, 63007, 21212, 21606, 21659})
@@ -114,6 +122,8 @@ def classify(
 def _clase(code: int | None) -> type[ProviderError] | None:
     if code is None:
         return None
+    if code in THROUGHPUT_CODES:
+        return ThroughputLimitError
     if code in TRANSIENT_CODES:
         return TransientError
     if code in AUTH_CODES:

@@ -16,6 +16,7 @@ from ...exceptions import (
     AuthError,
     PermanentError,
     ProviderError,
+    ThroughputLimitError,
     TransientError,
 )
 
@@ -44,6 +45,8 @@ DE_CUENTA = frozenset({401, 402, 403, 409})
 def clase_de(code: int | None, http_status: int | None) -> type[ProviderError]:
     """The shared error class for a WHAPI error code (an HTTP status) or HTTP status."""
     numero = code if code is not None else http_status
+    if numero == 429:
+        return ThroughputLimitError
     if numero is None or numero >= 500 or numero in TRANSITORIOS:
         return TransientError
     if numero in DE_CUENTA:
