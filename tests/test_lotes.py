@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -122,8 +122,9 @@ def test_un_lote__se_registra_en_bloque_con_pocas_consultas(guion):
         delivery.entregar_lote(cuenta="default")
 
     assert estados(lista) == [EstadoEnvio.ENVIADO] * 40
-    # Claims, consents, catalog, the bulk UPDATEs: a few per batch, not several per envío.
-    assert len(consultas) <= 20, [q["sql"][:80] for q in consultas.captured_queries]
+    # Two claims of 20 (five statements each), the empty third, consents, catalog and the
+    # bulk UPDATE: a few per claim, not several per envío.
+    assert len(consultas) <= 24, "\n".join(q["sql"][:60] for q in consultas.captured_queries)
 
 
 def test_un_lote__avisa_de_cada_cambio_de_estado(guion):
@@ -146,7 +147,7 @@ def test_un_lote__avisa_de_cada_cambio_de_estado(guion):
 
 def test_un_lote__pide_mas_envios_mientras_los_anteriores_estan_en_vuelo(guion, wa_settings):
     wa_settings(DELIVERY_CONCURRENCY=2)
-    lista = envios(45)  # three claims of 20 (MINIMO_POR_TANDA)
+    lista = envios(45)  # three claims of 20 (POR_TANDA)
 
     lote = delivery.entregar_lote(cuenta="default", limite=30)
 
@@ -414,3 +415,172 @@ def test_un_lote__130429_frena_la_cuenta_y_el_resto_espera_sin_gastar_intento(
     assert limiter.tomar("cuenta:default") > delivery.FRENO - 0.5
     assert limiter.tomar("cuenta:otra") == 0.0
     assert filas[otra.pk].estado == EstadoEnvio.PENDIENTE
+
+
+# -- a batch broken halfway: the database goes away --------------------------------------
+
+
+def test_ejecutar__un_fallo_espera_a_los_que_estan_en_vuelo_y_los_devuelve():
+    def llamada(nombre):
+        def hacer():
+            threading.Event().wait(0.05)
+            return nombre
+
+        return hacer
+
+    def al_terminar(trabajo, valor, error):
+        raise RuntimeError("la base se fue")
+
+    trabajos = [concurrencia.Trabajo(n, llamada(n), n) for n in "abcdef"]
+
+    with pytest.raises(concurrencia.Interrumpido) as corte:
+        concurrencia.ejecutar(
+            trabajos,
+            simultaneos=3,
+            turno=lambda: 0.0,
+            al_terminar=al_terminar,
+            espera_maxima=1.0,
+        )
+
+    assert isinstance(corte.value.__cause__, RuntimeError)
+    # The one al_terminar raised on and the two still in flight, each finished.
+    assert sorted((t.dato, v, e) for t, v, e in corte.value.terminados) == [
+        ("a", "a", None),
+        ("b", "b", None),
+        ("c", "c", None),
+    ]
+    assert sorted(t.dato for t in corte.value.sin_iniciar) == ["d", "e", "f"]
+
+
+def fallar_una_vez(monkeypatch, modulo, nombre: str, cuantas: int = 1):
+    """Make ``modulo.nombre`` raise OperationalError its first ``cuantas`` calls."""
+    original = getattr(modulo, nombre)
+    llamadas = []
+
+    def envoltura(*args, **kwargs):
+        llamadas.append(args)
+        if len(llamadas) <= cuantas:
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(modulo, nombre, envoltura)
+    return llamadas
+
+
+def test_un_lote__la_base_falla_al_registrar_lo_enviado__lo_registra_al_volver(
+    guion, monkeypatch, caplog
+):
+    monkeypatch.setattr(delivery, "RESCATE_PAUSA", 0.0)
+    fallar_una_vez(monkeypatch, delivery, "_marcar_enviados")
+    lista = envios(5)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert estados(lista) == [EstadoEnvio.ENVIADO] * 5
+    assert len(guion.llamadas) == 5
+    assert {i.resultado for i in lote.intentos.values()} == {Resultado.ENVIADO}
+    assert "interrumpido" in caplog.text
+
+
+def test_un_lote__la_base_falla_al_reclamar_mas__devuelve_lo_no_iniciado_sin_gastar_intento(
+    guion, monkeypatch, wa_settings
+):
+    wa_settings(DELIVERY_CONCURRENCY=2)
+    monkeypatch.setattr(delivery, "RESCATE_PAUSA", 0.0)
+
+    def despacio(salida):
+        threading.Event().wait(0.01)
+        return "ok"
+
+    guion.guion.extend([despacio] * 40)
+    lista = envios(30)
+    original = delivery.reclamar_lote
+    tomas = []
+
+    def reclamar(*args):
+        tomas.append(args)
+        if len(tomas) == 2:  # the claim made while the first 20 are being sent
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(*args)
+
+    monkeypatch.setattr(delivery, "reclamar_lote", reclamar)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    filas = list(EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista]).order_by("pk"))
+    pedidos = {llamada.referencia for llamada in guion.llamadas}
+    enviados = [f for f in filas if f.estado == EstadoEnvio.ENVIADO]
+    devueltos = [f for f in filas if f.estado == EstadoEnvio.PENDIENTE]
+    assert {referencia_de(f.pk) for f in enviados} == pedidos  # every request recorded
+    assert 0 < len(enviados) < 20
+    assert len(enviados) + len(devueltos) == 30  # nothing left in enviando
+    for fila in devueltos:  # never requested: no attempt spent
+        assert fila.intentos == 0
+        assert fila.proximo_intento in (None, lote.reanudar_en)
+    assert sum(f.proximo_intento == lote.reanudar_en for f in devueltos) == 20 - len(enviados)
+
+
+def test_un_lote__la_base_no_vuelve__lanza_y_nombra_lo_aceptado_sin_registrar(
+    guion, monkeypatch, caplog
+):
+    monkeypatch.setattr(delivery, "RESCATE_PAUSA", 0.0)
+    fallar_una_vez(monkeypatch, delivery, "_marcar_enviados", cuantas=10)
+    lista = envios(2)
+
+    with pytest.raises(OperationalError):
+        delivery.entregar_lote(cuenta="default")
+
+    # Claimed and sent but unrecorded: Beat takes them up as uncertain, and their status
+    # webhooks (they carry the envío's reference) settle them.
+    assert estados(lista) == [EstadoEnvio.ENVIANDO] * 2
+    assert "wamid.scripted." in caplog.text
+    assert caplog.text.count("Sin base para registrar el lote") == delivery.RESCATE_VECES
+
+
+def terminar_backend(pid: int) -> None:
+    """Kill a PostgreSQL session from a second connection, as a dropped link would."""
+    import psycopg
+
+    datos = connection.settings_dict
+    with psycopg.connect(
+        host=datos["HOST"], port=datos["PORT"], user=datos["USER"], dbname=datos["NAME"]
+    ) as otra:
+        otra.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_un_lote__postgres_corta_la_conexion_a_mitad__nada_queda_en_enviando(
+    postgres, guion, wa_settings, monkeypatch, caplog
+):
+    del postgres
+    wa_settings(DELIVERY_CONCURRENCY=2)
+    monkeypatch.setattr(delivery, "RESCATE_PAUSA", 0.3)
+    # Real commits would run each envío's eager task at once: paused, they wait for the batch.
+    EstadoCuenta.objects.create(cuenta="default", pausada=True)
+    lista = envios(30)
+    EstadoCuenta.objects.filter(cuenta="default").update(pausada=False)
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+
+    def despacio(salida):
+        threading.Event().wait(0.01)
+        return "ok"
+
+    def cortar(salida):  # on a pool thread, while the worker's thread waits for answers
+        terminar_backend(pid)
+        return despacio(salida)
+
+    guion.guion.extend([despacio] * 3 + [cortar] + [despacio] * 40)
+
+    lote = delivery.entregar_lote(cuenta="default")
+
+    assert "interrumpido" in caplog.text  # the connection did break under the batch
+    assert connection.connection.info.backend_pid != pid  # and was replaced
+    filas = list(EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista]).order_by("pk"))
+    pedidos = {llamada.referencia for llamada in guion.llamadas}
+    enviados = [f for f in filas if f.estado == EstadoEnvio.ENVIADO]
+    assert {referencia_de(f.pk) for f in enviados} == pedidos
+    assert all(f.wamid for f in enviados)
+    resto = [f for f in filas if f.estado != EstadoEnvio.ENVIADO]
+    assert {(f.estado, f.intentos) for f in resto} <= {(EstadoEnvio.PENDIENTE, 0)}
+    assert lote.reanudar_en is not None

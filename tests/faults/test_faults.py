@@ -25,7 +25,10 @@ from django.db import connection, transaction
 from tests.celery_app import app as celery_app
 from tests.faults.conftest import ENVIADOS, TOKEN, comprobar, esperar_y_contar
 from whatsapp_notify import enviar_plantilla
+from whatsapp_notify.conf import get_settings
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.outbound import delivery
+from whatsapp_notify.references import envio_referido
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -220,6 +223,47 @@ def test_worker_sigkill_a_mitad_de_envio__se_reconcilia_sin_duplicar(
     comprobar(cuenta, workers)
     assert todos_enviados(cuenta), str(cuenta)
     assert cuenta.duplicados == set(), f"envío cortado {cortado}: {cuenta}"
+
+
+@pytest.mark.lenta
+def test_worker_sigkill_a_mitad_de_un_lote__solo_queda_en_duda_lo_que_salio(
+    workers, sandbox, fallos, beat
+):
+    # A batch claims a few envíos ahead of the requests it starts and records the sent
+    # ones every fraction of a second: a kill leaves uncertain the requests in flight and
+    # those just answered, and few envíos that never left (POR_TANDA and a half at most,
+    # and the odd one a pool thread took but had not put on the wire yet).
+    fallos.latencia = 0.5
+    workers.arrancar(1)
+    ids = solicitar(300, "lote-sigkill")
+    [worker] = workers.vivos()
+    assert esperar(lambda: len(sandbox.mensajes) >= 20, timeout=30), workers.logs()
+
+    worker.matar()
+    time.sleep(fallos.latencia + 0.5)  # the requests in flight reach the sandbox's record
+
+    pedidos = {
+        envio_referido(p.cuerpo.get("biz_opaque_callback_data") or "") for p in sandbox.mensajes
+    }
+    enviando = set(
+        EnvioWhatsApp.objects.filter(pk__in=ids, estado=EstadoEnvio.ENVIANDO).values_list(
+            "pk", flat=True
+        )
+    )
+    nunca_salieron = len(enviando - pedidos)
+    assert nunca_salieron <= delivery.POR_TANDA * 3 // 2 + 5, (len(enviando), len(pedidos))
+    # In flight (DELIVERY_CONCURRENCY, no RATE_LIMIT here) and answered since the last
+    # bulk record (at most VOLCAR_TRAS of answers), with some slack.
+    en_vuelo = get_settings().DELIVERY_CONCURRENCY
+    por_segundo = en_vuelo / fallos.latencia
+    assert len(enviando & pedidos) <= en_vuelo + por_segundo * delivery.VOLCAR_TRAS + 10
+
+    workers.arrancar(1)
+    cuenta = esperar_y_contar(ids, sandbox, beat, timeout=120)
+
+    comprobar(cuenta, workers)
+    assert todos_enviados(cuenta), str(cuenta)
+    assert cuenta.duplicados == set(), str(cuenta)
 
 
 @pytest.mark.lenta

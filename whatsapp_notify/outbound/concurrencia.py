@@ -44,6 +44,25 @@ class Espera:
     segundos: float
 
 
+class Interrumpido(Exception):
+    """A callback of :func:`ejecutar` raised (its ``__cause__``): nothing more was started.
+
+    ``terminados``: ``(trabajo, value, error)`` of every started call whose outcome its
+    ``al_terminar`` did not take, the one it raised on included; each had finished when
+    this was raised (no call is left running unseen). ``sin_iniciar``: the calls never
+    started.
+    """
+
+    def __init__(
+        self,
+        terminados: list[tuple[Trabajo, Any, BaseException | None]],
+        sin_iniciar: list[Trabajo],
+    ):
+        super().__init__(f"{len(terminados)} llamadas terminadas sin registrar")
+        self.terminados = terminados
+        self.sin_iniciar = sin_iniciar
+
+
 def ejecutar(
     trabajos: list[Trabajo],
     *,
@@ -52,6 +71,7 @@ def ejecutar(
     al_terminar: Callable[[Trabajo, Any, BaseException | None], Alto | None],
     espera_maxima: float,
     reponer: Callable[[], list[Trabajo]] | None = None,
+    reserva: int | None = None,
 ) -> list[tuple[Trabajo, Any]]:
     """Run every call with at most ``simultaneos`` in flight; return those never started.
 
@@ -60,8 +80,10 @@ def ejecutar(
     a longer one stops the calls left (motive :class:`Espera`). ``al_terminar(trabajo,
     value, error)`` runs in this thread as each call finishes; it may return an
     :class:`Alto`. ``reponer()``, when given, is asked for more calls whenever fewer than
-    ``simultaneos`` wait to start, until it returns none: the pool never drains between
-    two batches. Returns ``(trabajo, motive)`` for every call not started.
+    ``reserva`` (default ``simultaneos``) wait to start, until it returns none: the pool
+    never drains between two batches. Returns ``(trabajo, motive)`` for every call not
+    started. When ``turno``, ``reponer`` or ``al_terminar`` raises, the calls in flight are
+    waited for and :class:`Interrumpido` is raised with what is left.
     """
     if simultaneos < 1:
         raise ValueError(f"simultaneos debe ser al menos 1, no {simultaneos!r}.")
@@ -73,6 +95,8 @@ def ejecutar(
     bloqueadas: dict[Hashable, Any] = {}  # claves an Alto stopped, with its motive
     esperando = 0  # calls not started yet
     parado = reponer is None
+    reserva = simultaneos if reserva is None else reserva
+    actual: list[tuple[Trabajo, Any, BaseException | None]] = []  # al_terminar running on
 
     def agregar(nuevos: list[Trabajo]) -> None:
         nonlocal esperando
@@ -102,7 +126,9 @@ def ejecutar(
 
     def terminar(trabajo: Trabajo, valor: Any, error: BaseException | None) -> None:
         ocupadas.discard(trabajo.clave)
+        actual[:] = [(trabajo, valor, error)]
         alto = al_terminar(trabajo, valor, error)
+        actual.clear()
         if alto is not None and alto.todos:
             detener_todo(alto.motivo)
         elif alto is not None:
@@ -126,35 +152,53 @@ def ejecutar(
 
     agregar(trabajos)
     pool = _pool(simultaneos) if simultaneos > 1 and (len(trabajos) > 1 or reponer) else None
-    while True:
-        if not parado and esperando < simultaneos:
-            nuevos = reponer()
-            parado = not nuevos
-            agregar(nuevos)
-        if not listas and not en_vuelo:
-            break
-        if not listas or len(en_vuelo) >= simultaneos:
-            recoger(None)
-            continue
-        espera = turno()
-        if espera > espera_maxima:
-            detener_todo(Espera(espera))  # in flight or not: the rest of each waits
-            continue
-        if espera:
-            recoger(espera)
-            continue
-        clave = listas.popleft()
-        trabajo = colas[clave].popleft()
-        esperando -= 1
-        ocupadas.add(clave)
-        if pool is None:
-            try:
-                valor, error = trabajo.llamada(), None
-            except Exception as exc:
-                valor, error = None, exc
-            terminar(trabajo, valor, error)
-        else:
-            en_vuelo[pool.submit(trabajo.llamada)] = trabajo
+
+    def bucle() -> None:
+        nonlocal esperando, parado
+        while True:
+            if not parado and esperando < reserva:
+                nuevos = reponer()
+                parado = not nuevos
+                agregar(nuevos)
+            if not listas and not en_vuelo:
+                return
+            if not listas or len(en_vuelo) >= simultaneos:
+                recoger(None)
+                continue
+            espera = turno()
+            if espera > espera_maxima:
+                detener_todo(Espera(espera))  # in flight or not: the rest of each waits
+                continue
+            if espera:
+                recoger(espera)
+                continue
+            clave = listas.popleft()
+            trabajo = colas[clave].popleft()
+            esperando -= 1
+            ocupadas.add(clave)
+            if pool is None:
+                try:
+                    valor, error = trabajo.llamada(), None
+                except Exception as exc:
+                    valor, error = None, exc
+                terminar(trabajo, valor, error)
+            else:
+                en_vuelo[pool.submit(trabajo.llamada)] = trabajo
+
+    try:
+        bucle()
+    except Exception as exc:
+        # Nothing more starts; the calls in flight finish (their HTTP timeouts bound them)
+        # and go back with the rest, so the caller can still record what was sent.
+        terminados = list(actual)
+        if en_vuelo:
+            wait(en_vuelo)
+        for futuro, trabajo in en_vuelo.items():
+            error = futuro.exception()
+            terminados.append((trabajo, None if error else futuro.result(), error))
+        no_iniciados = [t for cola in colas.values() for t in cola]
+        no_iniciados += [t for t, _motivo in sin_iniciar]
+        raise Interrumpido(terminados, no_iniciados) from exc
     return sin_iniciar
 
 

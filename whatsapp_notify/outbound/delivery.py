@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -55,7 +56,7 @@ from ..references import referencia_de
 from ..states import EN_ESPERA
 from ..templates import buscar as buscar_plantilla
 from ..templates import cuerpo_de
-from .concurrencia import Alto, Espera, Trabajo, ejecutar
+from .concurrencia import Alto, Espera, Interrumpido, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
 from .ratelimit import limiter
@@ -168,40 +169,46 @@ def entregar_lote(
     if cuenta_pausada(cuenta):
         pausado = {envio_id: Intento(Resultado.PAUSADA)} if envio_id is not None else {}
         return Lote(cuenta, pausado)
-    tanda = min(limite, max(simultaneos, MINIMO_POR_TANDA))
-    envios = reclamar_lote(cuenta, envio_id, tanda)
+    tanda = min(limite, POR_TANDA)
     intentos: dict[int, Intento] = {}
+    entrega = _Entrega(cuenta, intentos)
+    envios = entrega.reclamar(envio_id, tanda)
     if envio_id is not None and all(envio.pk != envio_id for envio in envios):
         intentos[envio_id] = Intento(Resultado.IGNORADO)  # not due, or another worker won
-    entrega = _Entrega(cuenta, intentos)
-    reclamados = len(envios)
 
     def preparar(envios: list[EnvioWhatsApp]) -> list[Trabajo]:
         entrega.conocer(envios)
         return [t for envio in envios if (t := entrega.preparar(envio)) is not None]
 
+    agotado = len(envios) < tanda
+
     def reponer() -> list[Trabajo]:
-        # The next envíos are claimed while the last ones are in flight: the pool never
-        # drains between two batches, and no more than about two are claimed ahead.
-        nonlocal reclamados
-        while reclamados < limite:
-            envios = reclamar_lote(cuenta, None, min(tanda, limite - reclamados))
-            reclamados += len(envios)
-            if not envios:
-                return []
+        # The next envíos are claimed while the last ones are in flight, a few at a time:
+        # the pool never drains between two claims, and few are claimed but not sent. A
+        # claim that found fewer than it asked for was the last (the task's next batch, if
+        # any, sees what became due since).
+        nonlocal agotado
+        while not agotado and len(entrega.reclamados) < limite:
+            pedidos = min(tanda, limite - len(entrega.reclamados))
+            envios = entrega.reclamar(None, pedidos)
+            agotado = len(envios) < pedidos
             if trabajos := preparar(envios):
                 return trabajos
         return []
 
-    sin_iniciar = ejecutar(
-        preparar(envios),
-        simultaneos=simultaneos,
-        turno=entrega.turno,
-        al_terminar=entrega.terminar,
-        espera_maxima=ESPERA_MAXIMA,
-        reponer=reponer if limite > 1 and len(envios) == tanda else None,
-    )
-    entrega.volcar()
+    try:
+        sin_iniciar = ejecutar(
+            preparar(envios),
+            simultaneos=simultaneos,
+            turno=entrega.turno,
+            al_terminar=entrega.terminar,
+            espera_maxima=ESPERA_MAXIMA,
+            reponer=reponer if limite > 1 and not agotado else None,
+            reserva=POR_TANDA // 2,
+        )
+        entrega.volcar()
+    except Exception as exc:  # the database went away mid-batch (or a bug)
+        return Lote(cuenta, intentos, reanudar_en=entrega.rescatar(exc))
     reanudar_en = None
     for trabajo, motivo in sin_iniciar:
         envio = trabajo.dato.envio
@@ -213,7 +220,8 @@ def entregar_lote(
             intentos[envio.pk] = _devolver(
                 envio, motivo.proximo_intento, contar=False, resultado=motivo.resultado
             )
-    return Lote(cuenta, intentos, lleno=reclamados >= limite > 1, reanudar_en=reanudar_en)
+    lleno = len(entrega.reclamados) >= limite > 1
+    return Lote(cuenta, intentos, lleno=lleno, reanudar_en=reanudar_en)
 
 
 def _positivo(settings, nombre: str) -> int:
@@ -255,13 +263,15 @@ def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWh
             intentos=F("intentos") + 1,
             actualizado_en=ahora,
         )
-    # In the order they were queued, ``primero`` included: two envíos to one phone go out
-    # in the order they were asked for, whichever of their tasks claimed them.
-    return list(
-        EnvioWhatsApp.objects.filter(
-            pk__in=ids, estado=EstadoEnvio.ENVIANDO, actualizado_en=ahora
-        ).order_by("pk")
-    )
+        # Read inside the claim's transaction: a connection lost here rolls the claim back,
+        # rather than leave rows in ``enviando`` that no worker knows it holds. In the
+        # order they were queued, ``primero`` included: two envíos to one phone go out in
+        # the order they were asked for, whichever of their tasks claimed them.
+        return list(
+            EnvioWhatsApp.objects.filter(
+                pk__in=ids, estado=EstadoEnvio.ENVIANDO, actualizado_en=ahora
+            ).order_by("pk")
+        )
 
 
 @dataclass
@@ -289,6 +299,14 @@ class _Entrega:
         self.enviados: list[tuple[EnvioWhatsApp, str, str]] = []
         self.consentimientos: dict[tuple[str, str], str | None] = {}
         self._catalogo: dict[tuple[str, str, str], CatalogoPlantilla | None] = {}
+        self.reclamados: list[EnvioWhatsApp] = []
+        self.iniciados: set[int] = set()  # envíos whose request was started (pool threads)
+        self._volcado = time.monotonic()
+
+    def reclamar(self, primero: int | None, limite: int) -> list[EnvioWhatsApp]:
+        envios = reclamar_lote(self.cuenta, primero, limite)
+        self.reclamados += envios
+        return envios
 
     def conocer(self, envios: list[EnvioWhatsApp]) -> None:
         """Read what every envío's check needs in one query per kind (consents)."""
@@ -322,8 +340,13 @@ class _Entrega:
             self.intentos[envio.pk] = intento
             return None
         self.media.conocer(salida)
-        llamada = partial(backend.send, salida, media=self.media)
+        llamada = partial(self._enviar, envio.pk, backend, salida)
         return Trabajo(envio.telefono, llamada, _Preparado(envio, salida))
+
+    def _enviar(self, envio_id: int, backend, salida: Salida):
+        # On a pool thread: only the mark (a set's add is atomic) and the HTTP call.
+        self.iniciados.add(envio_id)
+        return backend.send(salida, media=self.media)
 
     def _revisar(self, envio: EnvioWhatsApp) -> Intento | None:
         if vencido(envio):  # its moment passed while it waited (Beat down, retries, a pause)
@@ -364,7 +387,7 @@ class _Entrega:
         self.media.guardar()
         if error is None:
             self.enviados.append((envio, resultado.id, resultado.wa_id))
-            if len(self.enviados) >= VOLCAR_CADA:
+            if len(self.enviados) >= VOLCAR_CADA or time.monotonic() - self._volcado > VOLCAR_TRAS:
                 self.volcar()
             return None
         intento = _por_error(envio, error)
@@ -387,17 +410,69 @@ class _Entrega:
             logger.exception("Error al frenar el límite de envío de la cuenta %r", self.cuenta)
 
     def volcar(self) -> None:
-        """Record the sent envíos collected so far, in one statement."""
-        enviados, self.enviados = self.enviados, []
+        """Record the sent envíos collected so far, in one statement; kept when it fails."""
+        self._volcado = time.monotonic()
+        enviados = list({envio.pk: (envio, w, a) for envio, w, a in self.enviados}.values())
         if enviados:
             for envio in _marcar_enviados(enviados):
                 self.intentos[envio.pk] = Intento(Resultado.ENVIADO)
+        self.enviados = []
+
+    def rescatar(self, exc: BaseException) -> datetime:
+        """Record what a broken batch did, once the database answers again.
+
+        The calls in flight have finished (:class:`concurrencia.Interrumpido`); their
+        outcomes are recorded and every claimed envío whose request never started goes
+        back to the queue, due at the time returned, without spending its attempt. Only
+        the requests that did start can have reached the customer, and those are recorded.
+        When the database stays away, the error is raised again and the claims wait for
+        Beat (they become ``incierto`` and the status webhooks settle them).
+        """
+        causa = exc.__cause__ if isinstance(exc, Interrumpido) and exc.__cause__ else exc
+        terminados = list(exc.terminados) if isinstance(exc, Interrumpido) else []
+        logger.error("Lote de la cuenta %r interrumpido: %r", self.cuenta, causa, exc_info=causa)
+        for vez in range(RESCATE_VECES):
+            try:
+                conexion = connections[_base()]
+                if not conexion.in_atomic_block:  # a broken one is replaced on next use
+                    conexion.close_if_unusable_or_obsolete()
+                while terminados:
+                    self.terminar(*terminados[0])  # an Alto no longer matters: all stopped
+                    terminados.pop(0)
+                self.volcar()
+                cuando = timezone.now() + timedelta(seconds=RESCATE_PAUSA)
+                for envio in self.reclamados:
+                    if envio.pk not in self.iniciados and envio.pk not in self.intentos:
+                        self.intentos[envio.pk] = _devolver(envio, cuando, contar=False)
+                return cuando
+            except DatabaseError as error:
+                logger.warning(
+                    "Sin base para registrar el lote (%s/%s): %r", vez + 1, RESCATE_VECES, error
+                )
+                time.sleep(RESCATE_PAUSA / RESCATE_VECES)
+        sin_registrar = [(e.pk, w) for e, w, _a in self.enviados]
+        sin_registrar += [(t.dato.envio.pk, getattr(v, "id", None)) for t, v, _e in terminados]
+        logger.error(
+            "No se pudo registrar el lote de la cuenta %r: quedan en «enviando» hasta que Beat "
+            "los retome; (envío, wamid) aceptados sin registrar: %s",
+            self.cuenta,
+            sin_registrar,
+        )
+        raise causa
 
 
-# A batch claims its envíos this many at a time at least (DELIVERY_CONCURRENCY if more).
-MINIMO_POR_TANDA = 20
-# Sent envíos are recorded in bulk every this many (and when the batch ends).
+# A batch claims its envíos this many at a time, and more when fewer than half of them
+# wait to start: besides those in flight, about this many and a half at most are claimed
+# but not sent, which is all a killed worker leaves uncertain that never left.
+POR_TANDA = 20
+# Sent envíos are recorded in bulk every this many, at least this often (seconds), and
+# when the batch ends: a killed worker leaves this little unrecorded.
 VOLCAR_CADA = 50
+VOLCAR_TRAS = 0.25
+# A batch whose database went away tries this many times, over about this many seconds,
+# to record what it did; the envíos it gives back are due that long after.
+RESCATE_VECES = 3
+RESCATE_PAUSA = 5.0
 
 
 class _CacheDeLote:
