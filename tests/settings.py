@@ -103,6 +103,8 @@ if os.environ.get("WHATSAPP_TEST_BACKENDS_JSON"):
 for _clave in ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RECONCILE_AFTER", "REDISPATCH_AFTER"):
     if os.environ.get(f"WHATSAPP_TEST_{_clave}"):
         WHATSAPP_NOTIFY[_clave] = float(os.environ[f"WHATSAPP_TEST_{_clave}"])
+if os.environ.get("WHATSAPP_TEST_RATE_LIMIT"):
+    WHATSAPP_NOTIFY["RATE_LIMIT"] = os.environ["WHATSAPP_TEST_RATE_LIMIT"]
 if os.environ.get("WHATSAPP_TEST_MAX_ATTEMPTS"):
     WHATSAPP_NOTIFY["MAX_ATTEMPTS"] = int(os.environ["WHATSAPP_TEST_MAX_ATTEMPTS"])
 if os.environ.get("WHATSAPP_TEST_TASK_QUEUE"):

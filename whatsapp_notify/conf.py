@@ -32,9 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": 30,
     "RETRY_BACKOFF_MAX": 3600,
     "RATE_LIMIT": "80/s",
-    # One delivery task sends up to DELIVERY_BATCH due envíos of one account (claimed twenty
-    # at a time) with up to DELIVERY_CONCURRENCY requests in flight; rate limit × API
-    # latency is what must be in flight (80/s × 0.2 s = 16 per number).
+    # One delivery task sends up to DELIVERY_BATCH due envíos of one account (claimed a
+    # quarter second of its rate at a time) with up to DELIVERY_CONCURRENCY requests in
+    # flight; rate limit × API latency is what must be in flight (80/s × 0.2 s = 16 per
+    # number).
     "DELIVERY_BATCH": 500,
     "DELIVERY_CONCURRENCY": 64,
     "REDIS_URL": None,

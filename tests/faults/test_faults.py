@@ -25,7 +25,6 @@ from django.db import connection, transaction
 from tests.celery_app import app as celery_app
 from tests.faults.conftest import ENVIADOS, TOKEN, comprobar, esperar_y_contar
 from whatsapp_notify import enviar_plantilla
-from whatsapp_notify.conf import get_settings
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from whatsapp_notify.outbound import delivery
 from whatsapp_notify.references import envio_referido
@@ -227,15 +226,18 @@ def test_worker_sigkill_a_mitad_de_envio__se_reconcilia_sin_duplicar(
 
 @pytest.mark.lenta
 def test_worker_sigkill_a_mitad_de_un_lote__solo_queda_en_duda_lo_que_salio(
-    workers, sandbox, fallos, beat
+    workers, sandbox, fallos, beat, wa_settings
 ):
-    # A batch claims a few envíos ahead of the requests it starts and records the sent
-    # ones every fraction of a second: a kill leaves uncertain the requests in flight and
-    # those just answered, and few envíos that never left (POR_TANDA and a half at most,
-    # and the odd one a pool thread took but had not put on the wire yet).
+    # A batch claims about a quarter second of sending ahead of the requests it starts
+    # and records the sent ones every quarter second: a kill leaves uncertain the
+    # requests in flight, those just answered, and few envíos that never left.
     fallos.latencia = 0.5
-    workers.arrancar(1)
-    ids = solicitar(300, "lote-sigkill")
+    # 150 sends at 80/s make 450 status webhooks that the test's server applies one by
+    # one, seconds behind; with RECONCILE_AFTER at 2 s Beat would re-send a killed
+    # request whose status is still queued (a recorded duplicate), so give it longer.
+    wa_settings(RECONCILE_AFTER=15.0)
+    workers.arrancar(1, RATE_LIMIT="80/s")
+    ids = solicitar(150, "lote-sigkill")
     [worker] = workers.vivos()
     assert esperar(lambda: len(sandbox.mensajes) >= 20, timeout=30), workers.logs()
 
@@ -250,13 +252,12 @@ def test_worker_sigkill_a_mitad_de_un_lote__solo_queda_en_duda_lo_que_salio(
             "pk", flat=True
         )
     )
-    nunca_salieron = len(enviando - pedidos)
-    assert nunca_salieron <= delivery.POR_TANDA * 3 // 2 + 5, (len(enviando), len(pedidos))
-    # In flight (DELIVERY_CONCURRENCY, no RATE_LIMIT here) and answered since the last
-    # bulk record (at most VOLCAR_TRAS of answers), with some slack.
-    en_vuelo = get_settings().DELIVERY_CONCURRENCY
-    por_segundo = en_vuelo / fallos.latencia
-    assert len(enviando & pedidos) <= en_vuelo + por_segundo * delivery.VOLCAR_TRAS + 10
+    # A claim of 20 (80/s for ADELANTO) and the 10 left when the next was made, and the
+    # odd one a pool thread took but had not put on the wire yet.
+    tanda = int(80 * delivery.ADELANTO)
+    assert len(enviando - pedidos) <= tanda + tanda // 2 + 5, (len(enviando), len(pedidos))
+    # In flight (80/s for 0.5 s) and answered since the last bulk record, with some slack.
+    assert len(enviando & pedidos) <= 80 * fallos.latencia + 80 * delivery.VOLCAR_TRAS + 10
 
     workers.arrancar(1)
     cuenta = esperar_y_contar(ids, sandbox, beat, timeout=120)

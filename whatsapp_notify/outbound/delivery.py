@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..backends import backends
-from ..conf import SETTING_NAME, get_settings
+from ..conf import SETTING_NAME, get_settings, parse_rate
 from ..consent import estados_consentimiento
 from ..duplicates import registrar_duplicado
 from ..exceptions import (
@@ -169,9 +169,9 @@ def entregar_lote(
     if cuenta_pausada(cuenta):
         pausado = {envio_id: Intento(Resultado.PAUSADA)} if envio_id is not None else {}
         return Lote(cuenta, pausado)
-    tanda = min(limite, POR_TANDA)
     intentos: dict[int, Intento] = {}
     entrega = _Entrega(cuenta, intentos)
+    tanda = min(limite, entrega.tanda(simultaneos))
     envios = entrega.reclamar(envio_id, tanda)
     if envio_id is not None and all(envio.pk != envio_id for envio in envios):
         intentos[envio_id] = Intento(Resultado.IGNORADO)  # not due, or another worker won
@@ -204,7 +204,7 @@ def entregar_lote(
             al_terminar=entrega.terminar,
             espera_maxima=ESPERA_MAXIMA,
             reponer=reponer if limite > 1 and not agotado else None,
-            reserva=POR_TANDA // 2,
+            reserva=max(1, tanda // 2),
         )
         entrega.volcar()
     except Exception as exc:  # the database went away mid-batch (or a bug)
@@ -302,6 +302,15 @@ class _Entrega:
         self.reclamados: list[EnvioWhatsApp] = []
         self.iniciados: set[int] = set()  # envíos whose request was started (pool threads)
         self._volcado = time.monotonic()
+
+    def tanda(self, simultaneos: int) -> int:
+        """How many to claim at a time: what the account's rate limit lets out in
+        :data:`ADELANTO` seconds, at least :data:`POR_TANDA` and at most the requests in
+        flight (``simultaneos``) when that is more. Claimed envíos wait for their token:
+        at 80/s a claim of 64 would hold some for most of a second."""
+        ritmo = parse_rate(self.tasa) if self.tasa else get_settings().rate_per_second
+        tope = max(POR_TANDA, simultaneos)
+        return tope if not ritmo else max(POR_TANDA, min(tope, int(ritmo * ADELANTO)))
 
     def reclamar(self, primero: int | None, limite: int) -> list[EnvioWhatsApp]:
         envios = reclamar_lote(self.cuenta, primero, limite)
@@ -461,10 +470,12 @@ class _Entrega:
         raise causa
 
 
-# A batch claims its envíos this many at a time, and more when fewer than half of them
-# wait to start: besides those in flight, about this many and a half at most are claimed
-# but not sent, which is all a killed worker leaves uncertain that never left.
+# A batch claims what its rate limit lets out in ADELANTO seconds (at least POR_TANDA,
+# at most DELIVERY_CONCURRENCY) and claims more when fewer than POR_TANDA // 2 wait to
+# start. Besides those in flight, that is all a killed worker leaves uncertain that
+# never left: about a quarter second of sending, or one claim without a rate limit.
 POR_TANDA = 20
+ADELANTO = 0.25
 # Sent envíos are recorded in bulk every this many, at least this often (seconds), and
 # when the batch ends: a killed worker leaves this little unrecorded.
 VOLCAR_CADA = 50
