@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .. import signals, templates
@@ -184,8 +182,6 @@ _MARCAS = {
     PLAYED: ("leido_en", "entregado_en"),
     FAILED: ("fallido_en",),
 }
-# A transition is retried this many times when the estado changes under it.
-_INTENTOS_TRANSICION = 5
 
 
 def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> None:
@@ -206,9 +202,10 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
         return
     parcial.estados += 1
     fecha = evento.fecha or timezone.now()
-    anterior = _registrar_estado(envio, destino, evento, fecha)
-    if anterior is not None:
-        _avisar_cambio(envio, anterior, destino, evento)
+    cambio = _registrar_estado(envio, destino, evento, fecha, timezone.now())
+    envio.save(update_fields=sorted(cambio.campos))
+    if cambio.anterior is not None:
+        _avisar_cambio(envio, cambio.anterior, destino, evento)
     if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
         parcial.consentimientos += _baja_por_error(envio, evento, fecha, categorias)
 
@@ -240,9 +237,10 @@ def buscar_envio(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     """The envío of ``cuenta`` a status is about: by wamid, else by ``referencia``.
 
     Only ``cuenta``'s: a message id is the provider's, and another account (or another
-    provider) may have used the same one.
+    provider) may have used the same one. The row is locked until the caller's
+    transaction ends: the status is applied to what is stored now.
     """
-    por_wamid = EnvioWhatsApp.objects.filter(wamid=evento.wamid, cuenta=cuenta)
+    por_wamid = EnvioWhatsApp.objects.select_for_update().filter(wamid=evento.wamid, cuenta=cuenta)
     if evento.wamid and (envio := por_wamid.first()):
         return envio
     return _por_referencia(evento, cuenta)
@@ -255,13 +253,17 @@ def _por_referencia(evento: EventoEstado, cuenta: str) -> EnvioWhatsApp | None:
     # account, attempts, wamid and recipient must agree too.
     if (pk := _id_referido(evento)) is None:
         return None
-    envio = EnvioWhatsApp.objects.filter(
-        pk=pk,
-        cuenta=cuenta,
-        estado__in=SIN_CONFIRMAR,  # anything else already has its outcome
-        intentos__gt=0,
-        wamid__isnull=True,
-    ).first()
+    envio = (
+        EnvioWhatsApp.objects.select_for_update()
+        .filter(
+            pk=pk,
+            cuenta=cuenta,
+            estado__in=SIN_CONFIRMAR,  # anything else already has its outcome
+            intentos__gt=0,
+            wamid__isnull=True,
+        )
+        .first()
+    )
     if envio is None or not _mismo_destinatario(envio, evento.destinatario):
         return None
     return envio
@@ -307,65 +309,52 @@ def _mismo_destinatario(envio: EnvioWhatsApp, wa_id: str) -> bool:
     return bool(wa_id) and (wa_id == envio.wa_id or wa_id in variantes(envio.telefono))
 
 
+@dataclass(frozen=True)
+class _Cambio:
+    """What a status did to an envío: the estado it left (None: it stayed), fields set."""
+
+    anterior: str | None
+    campos: frozenset[str]
+
+
 def _registrar_estado(
-    envio: EnvioWhatsApp, destino: str, evento: EventoEstado, fecha: datetime
-) -> str | None:
-    """Store what the status proves, and its estado when it moves forward.
-
-    Returns the estado the envío left, or None when its estado did not change.
-    """
-    for _ in range(_INTENTOS_TRANSICION):
-        campos = _evidencia(evento, fecha)
-        avanza = puede_pasar(envio.estado, destino)
-        filas = EnvioWhatsApp.objects.filter(pk=envio.pk)
-        if avanza:
-            # Conditional on the estado just read: a worker or another webhook that moved
-            # it meanwhile makes this match nothing, and the loop decides again.
-            filas = filas.filter(estado=envio.estado)
-            campos.update(estado=destino, **_campos_transicion(envio.estado, destino, evento))
-        if filas.update(**campos):
-            return envio.estado if avanza else None
-        if not avanza:
-            return None
-        envio.refresh_from_db(fields=["estado"])
-    logger.warning("Envío %s: el estado cambió demasiadas veces durante el webhook", envio.pk)
-    return None
+    envio: EnvioWhatsApp, destino: str, evento: EventoEstado, fecha: datetime, ahora: datetime
+) -> _Cambio:
+    """Apply to ``envio`` (read under its row lock) what the status proves: its evidence,
+    never overwriting what is stored, and its estado when it moves forward. The caller
+    writes the fields returned."""
+    campos = _evidencia(envio, evento, fecha, ahora)
+    if not puede_pasar(envio.estado, destino):
+        return _Cambio(None, campos)
+    anterior = envio.estado
+    transicion = {"estado": destino, **_campos_transicion(anterior, destino, evento)}
+    for campo, valor in transicion.items():
+        setattr(envio, campo, valor)
+    return _Cambio(anterior, campos | frozenset(transicion))
 
 
-def _evidencia(evento: EventoEstado, fecha: datetime) -> dict[str, Any]:
-    """Fields any status adds, whatever the estado: never overwriting what is stored."""
-    ahora = timezone.now()
+def _evidencia(
+    envio: EnvioWhatsApp, evento: EventoEstado, fecha: datetime, ahora: datetime
+) -> frozenset[str]:
+    """Set on ``envio`` what any status adds, whatever the estado; return those fields."""
     # The first status of any kind shows the account's webhooks reach us (reconciliation).
-    campos: dict[str, Any] = {
-        "actualizado_en": ahora,
-        "confirmado_en": Coalesce(F("confirmado_en"), Value(ahora)),
-    }
-    if evento.wamid:
-        campos["wamid"] = Coalesce(F("wamid"), Value(evento.wamid))
-    if evento.destinatario:
-        campos["wa_id"] = _si_vacio("wa_id", recortar(EnvioWhatsApp, "wa_id", evento.destinatario))
+    valores: dict[str, Any] = {"actualizado_en": ahora}
+    if envio.confirmado_en is None:
+        valores["confirmado_en"] = ahora
+    if evento.wamid and envio.wamid is None:
+        valores["wamid"] = evento.wamid
+    if evento.destinatario and not envio.wa_id:
+        valores["wa_id"] = recortar(EnvioWhatsApp, "wa_id", evento.destinatario)
     for campo in _MARCAS[evento.estado]:
-        campos[campo] = Coalesce(F(campo), Value(fecha))
-    campos.update(_precio(evento))
-    if evento.estado == FAILED:
+        if getattr(envio, campo) is None:
+            valores[campo] = fecha
+    valores.update(_precio(evento))
+    if evento.estado == FAILED and envio.error_codigo is None:
         # An envío that keeps its estado (delivered, already fallido) keeps its first error.
-        campos.update(
-            {nombre: _si_sin_error(nombre, valor) for nombre, valor in _error(evento).items()}
-        )
-    return campos
-
-
-def _si_sin_error(campo: str, valor: Any) -> Case:
-    salida = EnvioWhatsApp._meta.get_field(campo)
-    return Case(
-        When(error_codigo__isnull=True, then=Value(valor, output_field=salida)),
-        default=F(campo),
-        output_field=salida,
-    )
-
-
-def _si_vacio(campo: str, valor: str) -> Case:
-    return Case(When(**{campo: ""}, then=Value(valor)), default=F(campo))
+        valores.update(_error(evento))
+    for campo, valor in valores.items():
+        setattr(envio, campo, valor)
+    return frozenset(valores)
 
 
 def _precio(evento: EventoEstado) -> dict[str, Any]:
@@ -413,7 +402,7 @@ def _error(evento: EventoEstado) -> dict[str, Any]:
 
 
 def _avisar_cambio(envio: EnvioWhatsApp, anterior: str, estado: str, evento: EventoEstado) -> None:
-    envio.refresh_from_db()
+    # ``envio`` is what was just written: no need to read it again.
     if estado == EstadoEnvio.FALLIDO:
         # The code as Meta sent it: error_codigo is empty when it does not fit the column.
         codigos = ", ".join(f"#{error.code}" for error in evento.errores) or "sin código"
