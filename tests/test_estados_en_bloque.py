@@ -1,0 +1,199 @@
+"""Statuses applied in bulk (``apply.aplicar_estados_en_bloque``): the same result as one by
+one, in a few statements, and the odd ones (failed, unknown, known by reference only)
+still through the one-by-one path.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from whatsapp_notify import signals
+from whatsapp_notify.events import (
+    BAJA_MARKETING,
+    DELIVERED,
+    FAILED,
+    PLAYED,
+    READ,
+    SENT,
+    ErrorProveedor,
+    EventoEstado,
+    EventoMensaje,
+)
+from whatsapp_notify.inbound.apply import aplicar
+from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.references import referencia_de
+
+pytestmark = pytest.mark.django_db
+
+# Set by the database on every status (its own "now"), so not compared between runs.
+RELOJ = {"id", "wamid", "telefono", "actualizado_en", "confirmado_en", "creado_en"}
+
+
+@pytest.fixture
+def cambios():
+    recibidos = []
+
+    def receptor(sender, envio, estado_anterior, estado, **kwargs):
+        recibidos.append((envio.wamid, estado_anterior, estado))
+
+    signals.envio_estado_cambiado.connect(receptor)
+    yield recibidos
+    signals.envio_estado_cambiado.disconnect(receptor)
+
+
+def envios(prefijo: str, n: int, estado: str = EstadoEnvio.ENVIADO) -> list[EnvioWhatsApp]:
+    return [
+        EnvioWhatsApp.objects.create(
+            telefono=f"5255100{i:05d}",
+            clase=ClaseEnvio.PLANTILLA,
+            plantilla="vehiculo_listo_cliente",
+            estado=estado,
+            intentos=1,
+            wamid=f"wamid.{prefijo}.{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def historia(prefijo: str, n: int, semilla: int) -> list[EventoEstado]:
+    """Statuses in a shuffled order (Meta does not keep it), with their pricing."""
+    azar = random.Random(semilla)
+    t0 = timezone.now() - timedelta(hours=1)
+    eventos = []
+    for i in range(n):
+        for paso, status in enumerate(azar.sample([SENT, DELIVERED, READ, PLAYED], k=3)):
+            eventos.append(
+                EventoEstado(
+                    wamid=f"wamid.{prefijo}.{i}",
+                    estado=status,
+                    fecha=t0 + timedelta(seconds=10 * paso + i),
+                    destinatario=f"52155100{i:05d}",
+                    conversacion_id=f"conv-{i}" if status == SENT else "",
+                    facturable=True if status in (SENT, DELIVERED) else None,
+                    precio_categoria="utility" if status == DELIVERED else "",
+                )
+            )
+    azar.shuffle(eventos)
+    return eventos
+
+
+def filas(prefijo: str) -> list[dict]:
+    resultado = []
+    for fila in EnvioWhatsApp.objects.filter(wamid__startswith=f"wamid.{prefijo}.").order_by("pk"):
+        valores = {
+            campo.attname: getattr(fila, campo.attname)
+            for campo in fila._meta.concrete_fields
+            if campo.attname not in RELOJ
+        }
+        resultado.append(valores)
+    return resultado
+
+
+def renombrar(eventos: list[EventoEstado], de: str, a: str) -> list[EventoEstado]:
+    from dataclasses import replace
+
+    return [replace(e, wamid=e.wamid.replace(f".{de}.", f".{a}.")) for e in eventos]
+
+
+@pytest.mark.parametrize("semilla", [1, 2, 3])
+def test_en_bloque__mismo_resultado_que_uno_a_uno(semilla, cambios):
+    envios("bloque", 12)
+    envios("uno", 12)
+    eventos = historia("bloque", 12, semilla)
+
+    en_bloque = aplicar(eventos, "default")
+    cambios_en_bloque = sorted((w.replace(".bloque.", "."), a, e) for w, a, e in cambios)
+    cambios.clear()
+    for evento in renombrar(eventos, "bloque", "uno"):
+        aplicar([evento], "default")
+    cambios_uno_a_uno = sorted((w.replace(".uno.", "."), a, e) for w, a, e in cambios)
+
+    assert filas("bloque") == filas("uno")
+    assert cambios_en_bloque == cambios_uno_a_uno
+    assert (en_bloque.eventos, en_bloque.estados, en_bloque.errores) == (36, 36, 0)
+    assert {f["estado"] for f in filas("bloque")} == {EstadoEnvio.LEIDO}
+
+
+def test_en_bloque__pocas_consultas_por_cuerpo():
+    envios("tormenta", 100)
+    eventos = [EventoEstado(wamid=f"wamid.tormenta.{i}", estado=DELIVERED) for i in range(100)]
+
+    with CaptureQueriesContext(connection) as consultas:
+        aplicados = aplicar(eventos, "default")
+
+    assert aplicados.estados == 100
+    assert EnvioWhatsApp.objects.filter(estado=EstadoEnvio.ENTREGADO).count() == 100
+    # The transaction, the locking SELECT and the UPDATE(s): not several per status.
+    assert len(consultas) <= 8, "\n".join(q["sql"][:80] for q in consultas.captured_queries)
+
+
+def test_en_bloque__los_demas_van_uno_a_uno_en_el_mismo_cuerpo(cambios):
+    conocido, otro, fallido = envios("mezcla", 3)
+    sin_wamid = EnvioWhatsApp.objects.create(
+        telefono="525510099999",
+        clase=ClaseEnvio.PLANTILLA,
+        plantilla="vehiculo_listo_cliente",
+        estado=EstadoEnvio.ENVIANDO,  # its worker died before saving the wamid
+        intentos=1,
+    )
+    baja = ErrorProveedor(code=131050, title="marketing stopped", significado=BAJA_MARKETING)
+    eventos = [
+        EventoEstado(wamid=conocido.wamid, estado=DELIVERED),
+        EventoEstado(wamid="wamid.de.otra.app", estado=DELIVERED),
+        EventoMensaje(wamid="wamid.entrante", de="5215510011111", tipo="text", texto="hola"),
+        EventoEstado(wamid=otro.wamid, estado=READ),
+        EventoEstado(
+            wamid="wamid.copia.recuperada",
+            estado=SENT,
+            destinatario="52155100" + "99999",
+            referencia=referencia_de(sin_wamid.pk),
+        ),
+        EventoEstado(wamid=fallido.wamid, estado=FAILED, errores=(baja,)),
+    ]
+
+    aplicados = aplicar(eventos, "default")
+
+    def estado_de(envio):
+        return EnvioWhatsApp.objects.get(pk=envio.pk)
+
+    assert estado_de(conocido).estado == EstadoEnvio.ENTREGADO
+    assert estado_de(otro).estado == EstadoEnvio.LEIDO
+    assert estado_de(otro).entregado_en is not None  # a read proves the delivery
+    recuperado = estado_de(sin_wamid)
+    assert (recuperado.estado, recuperado.wamid) == (EstadoEnvio.ENVIADO, "wamid.copia.recuperada")
+    assert estado_de(fallido).estado == EstadoEnvio.FALLIDO
+    assert estado_de(fallido).error_codigo == 131050
+    assert aplicados.consentimientos == 1  # the marketing stop, one by one as before
+    assert (aplicados.eventos, aplicados.estados, aplicados.desconocidos) == (6, 4, 1)
+    assert aplicados.mensajes == 1
+    assert sorted(e for _w, _a, e in cambios) == sorted(
+        [EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO, EstadoEnvio.ENVIADO, EstadoEnvio.FALLIDO]
+    )
+
+
+def test_en_bloque__un_estado_atrasado_no_hace_retroceder_ni_pisa_marcas():
+    [envio] = envios("atrasado", 1, estado=EstadoEnvio.LEIDO)
+    leido_en = timezone.now() - timedelta(minutes=5)
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(leido_en=leido_en, entregado_en=leido_en)
+    otro = envios("atrasado2", 1)[0]
+
+    aplicar(
+        [
+            EventoEstado(wamid=envio.wamid, estado=DELIVERED, fecha=timezone.now()),
+            EventoEstado(wamid=otro.wamid, estado=DELIVERED),
+        ],
+        "default",
+    )
+
+    fila = EnvioWhatsApp.objects.get(pk=envio.pk)
+    assert (fila.estado, fila.entregado_en, fila.leido_en) == (
+        EstadoEnvio.LEIDO,
+        leido_en,
+        leido_en,
+    )
