@@ -6,6 +6,8 @@ still through the one-by-one path.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from whatsapp_notify import signals
+from whatsapp_notify import signals, tasks
 from whatsapp_notify.events import (
     BAJA_MARKETING,
     DELIVERED,
@@ -25,9 +27,12 @@ from whatsapp_notify.events import (
     EventoEstado,
     EventoMensaje,
 )
+from whatsapp_notify.inbound import store
 from whatsapp_notify.inbound.apply import aplicar
-from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
 from whatsapp_notify.references import referencia_de
+from whatsapp_notify.sandbox.webhooks import EnvioAceptado, Negocio, sobre
+from whatsapp_notify.sandbox.webhooks import estado as estado_sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -197,3 +202,155 @@ def test_en_bloque__un_estado_atrasado_no_hace_retroceder_ni_pisa_marcas():
         leido_en,
         leido_en,
     )
+
+
+# -- many stored bodies, one task (store.procesar_lote) ----------------------------------
+
+NUMERO = "106540352242922"
+
+
+@pytest.fixture
+def meta(wa_settings):
+    opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": "t", "APP_SECRET": "secreto"}
+    wa_settings(
+        BACKENDS={
+            "default": {"BACKEND": "whatsapp_notify.backends.meta.MetaBackend", "OPTIONS": opciones}
+        }
+    )
+
+
+def guardar(value: dict) -> EventoWebhook:
+    """Store a body as the view does before processing it."""
+    negocio = Negocio(NUMERO, "15550000000", "102290129340398")
+    evento, _nuevo = store.guardar_evento("default", sobre(negocio, value))
+    return evento
+
+
+def un_estado(envio: EnvioWhatsApp, status: str = DELIVERED) -> dict:
+    aceptado = EnvioAceptado(envio.wamid, envio.telefono, True, referencia_de(envio.pk))
+    return {"statuses": [estado_sandbox(aceptado, status, time.time())]}
+
+
+def resultados(cuerpos: list[EventoWebhook]) -> list[tuple]:
+    return [
+        (fila.eventos, fila.desconocidos, fila.error, fila.procesado_en is not None)
+        for fila in EventoWebhook.objects.filter(pk__in=[c.pk for c in cuerpos]).order_by("pk")
+    ]
+
+
+def test_lote__la_primera_tarea_aplica_los_cuerpos_que_esperan_y_las_demas_no_consultan(meta):
+    lista = envios("cuerpos", 30)
+    cuerpos = [guardar(un_estado(envio)) for envio in lista]
+    ajeno = guardar(
+        {
+            "statuses": [
+                estado_sandbox(EnvioAceptado("wamid.x", "52155", True), DELIVERED, time.time())
+            ]
+        }
+    )
+    mensaje = guardar(
+        {
+            "messages": [
+                {"from": "5215510011111", "id": "wamid.in.1", "timestamp": "1750000000",
+                 "type": "text", "text": {"body": "Hola"}}
+            ]
+        }
+    )  # fmt: skip
+
+    assert tasks.procesar_webhook(cuerpos[3].pk) is True
+
+    assert EnvioWhatsApp.objects.filter(estado=EstadoEnvio.ENTREGADO).count() == 30
+    assert resultados(cuerpos) == [(1, 0, "", True)] * 30
+    assert resultados([ajeno, mensaje]) == [(1, 1, "", True), (1, 0, "", True)]
+    assert Mensaje.objects.filter(wamid="wamid.in.1").count() == 1
+    with CaptureQueriesContext(connection) as consultas:
+        assert [tasks.procesar_webhook(c.pk) for c in cuerpos] == [False] * 30
+    assert len(consultas) == 0  # this process took them: it knows without asking
+
+
+def test_lote__otro_proceso_que_ya_los_tomo_cuesta_una_consulta(meta):
+    [envio] = envios("otro", 1)
+    cuerpo = guardar(un_estado(envio))
+    assert store.procesar_evento_webhook(cuerpo.pk) is True  # e.g. inline, or another worker
+
+    with CaptureQueriesContext(connection) as consultas:
+        assert tasks.procesar_webhook(cuerpo.pk) is False
+    assert len(consultas) == 1
+
+
+def test_lote__un_cuerpo_ilegible_queda_con_su_error_y_los_demas_se_aplican(meta, monkeypatch):
+    lista = envios("ilegible", 3)
+    cuerpos = [guardar(un_estado(envio)) for envio in lista]
+    from whatsapp_notify.backends.meta import MetaBackend
+
+    original = MetaBackend.parse_webhook
+
+    def leer(self, peticion):
+        if b"ilegible.1" in peticion.body:
+            raise ValueError("cuerpo raro")
+        return original(self, peticion)
+
+    monkeypatch.setattr(MetaBackend, "parse_webhook", leer)
+
+    assert store.procesar_lote(cuerpos[0].pk) == 3
+
+    filas = resultados(cuerpos)
+    assert filas[0] == filas[2] == (1, 0, "", True)
+    assert filas[1][2] == "ValueError: cuerpo raro"
+    assert filas[1][3] is True
+    estados = dict(
+        EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista]).values_list("pk", "estado")
+    )
+    assert [estados[e.pk] for e in lista] == [
+        EstadoEnvio.ENTREGADO,
+        EstadoEnvio.ENVIADO,
+        EstadoEnvio.ENTREGADO,
+    ]
+
+
+def test_lote__toma_como_mucho_su_limite(meta):
+    lista = envios("limite", 5)
+    cuerpos = [guardar(un_estado(envio)) for envio in lista]
+
+    assert store.procesar_lote(cuerpos[4].pk, limite=3) == 3
+
+    hechos = [r[3] for r in resultados(cuerpos)]
+    assert hechos == [True, True, False, False, True]  # its own, then the oldest waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lote__dos_workers_a_la_vez_se_reparten_los_cuerpos_sin_repetir(postgres, meta):
+    del postgres
+    lista = envios("paralelo", 60)
+    cuerpos = [guardar(un_estado(envio, READ)) for envio in lista]
+    cambios = []
+    signals.envio_estado_cambiado.connect(
+        receptor := lambda sender, envio, **k: cambios.append(envio.pk)
+    )
+    barrera = threading.Barrier(2)
+    tomados = []
+
+    def worker(primero):
+        barrera.wait()
+        try:
+            tomados.append(store.procesar_lote(primero, limite=40))
+        finally:
+            connection.close()
+
+    hilos = [threading.Thread(target=worker, args=(c.pk,)) for c in (cuerpos[0], cuerpos[-1])]
+    try:
+        for hilo in hilos:
+            hilo.start()
+        for hilo in hilos:
+            hilo.join(30)
+    finally:
+        signals.envio_estado_cambiado.disconnect(receptor)
+
+    assert sum(tomados) == 60
+    assert 0 not in tomados
+    assert resultados(cuerpos) == [(1, 0, "", True)] * 60
+    assert (
+        EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in lista], estado=EstadoEnvio.LEIDO).count()
+        == 60
+    )
+    assert sorted(cambios) == sorted(e.pk for e in lista)  # each change announced once

@@ -339,10 +339,11 @@ def comprobar_cuentas() -> list[str]:
 
 @shared_task(name="whatsapp_notify.procesar_webhook", ignore_result=True)
 def procesar_webhook(evento_id: int) -> bool:
-    """Apply one stored webhook body (``EventoWebhook``); False when it was already done."""
+    """Apply a stored webhook body (``EventoWebhook``) and the others waiting with it
+    (``store.procesar_lote``); False when it was already done."""
     from .inbound import store
 
-    return store.procesar_evento_webhook(evento_id)
+    return bool(store.procesar_lote(evento_id))
 
 
 @shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)

@@ -111,7 +111,10 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
     known by their wamid are applied together first (:func:`aplicar_estados_en_bloque`).
     """
     aplicados = Aplicados()
-    for evento in aplicar_estados_en_bloque(list(eventos), cuenta, aplicados):
+    eventos = list(eventos)
+    hechos = aplicar_estados_en_bloque([(evento, cuenta) for evento in eventos])
+    aplicados.eventos = aplicados.estados = len(hechos)
+    for evento in (e for i, e in enumerate(eventos) if i not in hechos):
         aplicados.eventos += 1
         parcial = Aplicados()
         try:
@@ -129,44 +132,42 @@ def aplicar(eventos: Iterable[Evento], cuenta: str) -> Aplicados:
     return aplicados
 
 
-def aplicar_estados_en_bloque(
-    eventos: list[Evento], cuenta: str, aplicados: Aplicados
-) -> list[Evento]:
-    """Apply the plain statuses of ``eventos`` in a few statements; return the others.
+def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
+    """Apply the plain statuses among ``eventos`` (each with the account of the body it
+    came in) in a few statements; return their positions, for the caller to skip.
 
     Plain: a known estado other than ``failed`` (whose consent rules go one by one), of an
-    envío found by its wamid. Their envíos are read and locked in one query, each status
-    is applied in order with the rules of one alone (:func:`_registrar_estado`), they are
-    written in one ``UPDATE``, and each change is announced. The events returned (all of
-    them when this step fails) are for the one-by-one path, in their order.
+    envío found by its wamid. Their envíos are read and locked in one query per account,
+    each status is applied in order with the rules of one alone
+    (:func:`_registrar_estado`), the rows are written in one ``UPDATE``, and each change
+    is announced. Nothing is applied (an empty set) when this step fails: every event
+    then goes one by one.
     """
     simples = {
-        i: ids_a_la_medida(evento)
-        for i, evento in enumerate(eventos)
+        i: (ids_a_la_medida(evento), cuenta)
+        for i, (evento, cuenta) in enumerate(eventos)
         if isinstance(evento, EventoEstado)
         and evento.wamid
         and evento.estado in DESTINOS
         and evento.estado != FAILED
     }
     if len(simples) < 2:
-        return eventos
+        return set()
     try:
         with transaction.atomic():
-            hechos, cambios = _aplicar_en_bloque(simples, cuenta)
+            hechos, cambios = _aplicar_en_bloque(simples)
     except Exception:
         logger.exception("No se pudieron aplicar %s estados en bloque: van uno a uno", len(simples))
-        return eventos
+        return set()
     for envio, anterior, destino, evento in cambios:
         _avisar_cambio(envio, anterior, destino, evento)
-    aplicados.eventos += len(hechos)
-    aplicados.estados += len(hechos)
-    return [evento for i, evento in enumerate(eventos) if i not in hechos]
+    return hechos
 
 
-def _aplicar_en_bloque(simples: dict[int, EventoEstado], cuenta: str):
+def _aplicar_en_bloque(simples: dict[int, tuple[EventoEstado, str]]):
     """Returns the positions applied and ``(envío, anterior, destino, evento)`` changes."""
     por_cuenta: dict[str, dict[int, EventoEstado]] = {}
-    for i, evento in simples.items():
+    for i, (evento, cuenta) in simples.items():
         por_cuenta.setdefault(backends.cuenta_de(evento, cuenta), {})[i] = evento
     ahora = timezone.now()
     hechos: set[int] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -31,6 +32,8 @@ REPROCESAR_TRAS = timedelta(minutes=1)
 REPROCESAR_HASTA = timedelta(days=7)
 #: At most this many bodies per Beat run, oldest first; the next run takes the rest.
 REPROCESAR_POR_VUELTA = 500
+#: A worker's task applies its body together with up to this many others still waiting.
+POR_LOTE = 200
 
 
 def guardar_evento(cuenta: str, raw: bytes, *, consulta: str = "") -> tuple[EventoWebhook, bool]:
@@ -86,22 +89,103 @@ def procesar_evento_webhook(evento_id: int, *, forzar: bool = False) -> bool:
     return True
 
 
+def procesar_lote(primero: int, *, limite: int = POR_LOTE) -> int:
+    """Apply the stored body ``primero`` and up to ``limite - 1`` others still waiting,
+    together; returns how many were processed (0: ``primero`` was done, or is another
+    worker's).
+
+    What a worker's task runs: Meta posts one status per request, so a campaign stores
+    thousands of one-status bodies, each with its task. The first task to run takes the
+    waiting ones with it (``FOR UPDATE SKIP LOCKED``: two workers take disjoint sets); the
+    later tasks find theirs done. Each body gets the result :func:`procesar_evento_webhook`
+    would give it; their plain statuses are applied in one step
+    (:func:`apply.aplicar_estados_en_bloque`), the rest body by body, and the results are
+    written in one statement per distinct result.
+    """
+    if primero in _recientes:  # this process's earlier batch took it: not even a query
+        return 0
+    pendientes = EventoWebhook.objects.filter(procesado_en__isnull=True)
+    if not pendientes.filter(pk=primero).exists():  # another process's batch took it
+        return 0
+    with transaction.atomic():
+        bloqueables = pendientes.select_for_update(skip_locked=True)
+        filas = list(bloqueables.filter(pk=primero))
+        if not filas:
+            return 0
+        filas += bloqueables.exclude(pk=primero).order_by("pk")[: max(0, limite - 1)]
+        ahora = timezone.now()
+        leidos = [(f, eventos) for f in filas if (eventos := _leer(f, ahora)) is not None]
+        pares = [(evento, fila.cuenta) for fila, eventos in leidos for evento in eventos]
+        hechos = apply.aplicar_estados_en_bloque(pares)
+        posicion = 0
+        for fila, eventos in leidos:
+            resto = [e for k, e in enumerate(eventos, posicion) if k not in hechos]
+            posicion += len(eventos)
+            _aplicar(fila, eventos, resto, ahora)
+        _guardar_resultados(filas)
+    _recientes.agregar(fila.pk for fila in filas if fila.procesado_en is not None)
+    return len(filas)
+
+
+class _Recientes:
+    """The last ``tope`` ids this process's batches processed (committed), oldest out."""
+
+    def __init__(self, tope: int):
+        self._ids: dict[int, None] = {}
+        self._tope = tope
+        self._lock = threading.Lock()
+
+    def __contains__(self, evento_id: int) -> bool:
+        return evento_id in self._ids
+
+    def vaciar(self) -> None:
+        """Forget them all (tests: a rolled-back transaction gives its ids out again)."""
+        with self._lock:
+            self._ids.clear()
+
+    def agregar(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            for evento_id in ids:
+                self._ids[evento_id] = None
+            while len(self._ids) > self._tope:
+                del self._ids[next(iter(self._ids))]
+
+
+_recientes = _Recientes(tope=20 * POR_LOTE)
+
+
 def _procesar(evento: EventoWebhook) -> None:
+    ahora = timezone.now()
+    if (eventos := _leer(evento, ahora)) is not None:
+        _aplicar(evento, eventos, eventos, ahora)
+    evento.save(update_fields=RESULTADO)
+
+
+def _leer(evento: EventoWebhook, ahora: datetime) -> list | None:
+    """The body's events, dated no later than its arrival; None (noted) when unreadable."""
     try:
-        # Its own savepoint: a failure rolls back what it wrote, never the result below.
-        with transaction.atomic():
-            eventos = backends[evento.cuenta].parse_webhook(peticion_guardada(evento))
-            eventos = [apply.a_tiempo(e, evento.recibido_en) for e in eventos]
-            aplicados = apply.aplicar(eventos, evento.cuenta)
+        eventos = backends[evento.cuenta].parse_webhook(peticion_guardada(evento))
+        return [apply.a_tiempo(e, evento.recibido_en) for e in eventos]
     except Exception as exc:
-        logger.exception(
-            "No se pudo procesar el evento de webhook %s de la cuenta %s", evento.pk, evento.cuenta
-        )
-        transitorio = isinstance(exc, OperationalError | InterfaceError)
-        _guardar_resultado(evento, error=f"{type(exc).__name__}: {exc}", procesado=not transitorio)
+        _fallo(evento, exc, ahora)
+        return None
+
+
+def _aplicar(evento: EventoWebhook, eventos: list, resto: list, ahora: datetime) -> None:
+    """Apply ``resto`` of the body's ``eventos`` (the others were applied in bulk) and
+    note the result on ``evento`` (the caller writes it)."""
+    aplicados = apply.Aplicados()
+    try:
+        if resto:
+            # Its own savepoint: a failure rolls back what it wrote, never the result.
+            with transaction.atomic():
+                aplicados = apply.aplicar(resto, evento.cuenta)
+    except Exception as exc:
+        _fallo(evento, exc, ahora)
         return
-    _guardar_resultado(
+    _anotar(
         evento,
+        ahora,
         eventos=len(eventos),
         desconocidos=aplicados.desconocidos,
         error=_describir_fallidos(aplicados.errores, len(eventos)),
@@ -111,23 +195,49 @@ def _procesar(evento: EventoWebhook) -> None:
     )
 
 
+def _fallo(evento: EventoWebhook, exc: Exception, ahora: datetime) -> None:
+    logger.error(
+        "No se pudo procesar el evento de webhook %s de la cuenta %s",
+        evento.pk,
+        evento.cuenta,
+        exc_info=exc,
+    )
+    transitorio = isinstance(exc, OperationalError | InterfaceError)
+    _anotar(evento, ahora, error=f"{type(exc).__name__}: {exc}", procesado=not transitorio)
+
+
 def _describir_fallidos(fallidos: int, total: int) -> str:
     if not fallidos:
         return ""
     return f"{fallidos} de {total} eventos no se pudieron aplicar; el detalle está en el registro."
 
 
-def _guardar_resultado(
+#: The fields a processing writes on a stored body.
+RESULTADO = ("procesado_en", "eventos", "desconocidos", "error")
+
+
+def _anotar(
     evento: EventoWebhook,
+    ahora: datetime,
     *,
     error: str,
     eventos: int = 0,
     desconocidos: int = 0,
     procesado: bool = True,
 ) -> None:
-    evento.procesado_en = timezone.now() if procesado else None
+    evento.procesado_en = ahora if procesado else None
     evento.eventos, evento.desconocidos, evento.error = eventos, desconocidos, error
-    evento.save(update_fields=["procesado_en", "eventos", "desconocidos", "error"])
+
+
+def _guardar_resultados(filas: list[EventoWebhook]) -> None:
+    """Write the noted results, one UPDATE per distinct result (most bodies share one)."""
+    por_resultado: dict[tuple, list[int]] = {}
+    for fila in filas:
+        por_resultado.setdefault(tuple(getattr(fila, c) for c in RESULTADO), []).append(fila.pk)
+    for valores, pks in por_resultado.items():
+        EventoWebhook.objects.filter(pk__in=pks).update(
+            **dict(zip(RESULTADO, valores, strict=True))
+        )
 
 
 def eventos_por_reprocesar(ahora: datetime | None = None) -> list[int]:
