@@ -24,6 +24,7 @@ from django.utils import timezone
 from tests.celery_app import con_broker
 from whatsapp_notify import signals, tasks
 from whatsapp_notify.backends.meta import MetaBackend
+from whatsapp_notify.conf import get_settings
 from whatsapp_notify.inbound import apply, store
 from whatsapp_notify.inbound.views import WebhookView
 from whatsapp_notify.models import (
@@ -942,3 +943,24 @@ def test_estado__fechado_en_el_futuro_queda_en_la_hora_de_recepcion(client, meta
 
     envio.refresh_from_db()
     assert (envio.leido_en, envio.entregado_en) == (recibido(), recibido())
+
+
+def test_async__por_omision_con_broker_el_cuerpo_va_a_un_worker(
+    client, meta, django_capture_on_commit_callbacks, redis_url
+):
+    # The default (None): a worker applies it whenever Celery has a broker; the request
+    # only verifies, stores and enqueues.
+    assert get_settings().WEBHOOK_ASYNC is None
+    with con_broker(redis_url), django_capture_on_commit_callbacks(execute=True):
+        respuesta = publicar(client, RAW)
+
+    assert respuesta.status_code == 200
+    assert EventoWebhook.objects.get().procesado_en is None
+    assert not Mensaje.objects.exists()
+
+
+def test_async__por_omision_con_celery_eager_se_aplica_en_la_peticion(client, meta):
+    assert publicar(client, RAW).status_code == 200
+
+    assert EventoWebhook.objects.get().procesado_en is not None
+    assert Mensaje.objects.get().wamid == "wamid.firma"

@@ -28,7 +28,7 @@ Ids are stable; document them before changing one.
 
 E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
 ``FAILURE_MIN_SENDS`` (positive numbers), ``FAILURE_THRESHOLD`` (a share in (0, 1]),
-``REMINDER_TOLERANCE`` (>= 0) and ``WEBHOOK_ASYNC`` (a bool).
+``REMINDER_TOLERANCE`` (>= 0) and ``WEBHOOK_ASYNC`` (a bool or None).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ ENTEROS = (
     "FAILURE_MIN_SENDS",
 )
 BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT", "WEBHOOK_ASYNC")
+CON_NONE = ("WEBHOOK_ASYNC",)  # None: decided at run time (see its default)
 PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS")
 # Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
 EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
@@ -330,7 +331,7 @@ def _booleans(merged: dict) -> list[checks.CheckMessage]:
             "E008",
         )
         for name in BOOLEANOS
-        if not isinstance(merged[name], bool)
+        if not isinstance(merged[name], bool) and not (name in CON_NONE and merged[name] is None)
     ]
 
 

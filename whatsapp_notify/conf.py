@@ -47,8 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "PAUSE_PROBE_EVERY": 300,
     # Celery queue for the delivery task (None: Celery's default queue).
     "TASK_QUEUE": None,
-    # Webhooks: process inline (False) or hand each stored body to a Celery task (True).
-    "WEBHOOK_ASYNC": False,
+    # Webhooks: process inline (False) or hand each stored body to a Celery task (True);
+    # None: a task when Celery has a broker (production), inline when it runs eagerly.
+    "WEBHOOK_ASYNC": None,
     # Meta sends at most 3 MB per POST; larger bodies are refused with 413.
     "WEBHOOK_MAX_BYTES": 4 * 1024 * 1024,
     # Inbound words (case and accents ignored) that revoke or grant consent, every category.
@@ -113,7 +114,7 @@ class Settings:
     RECONCILE_AFTER: float
     PAUSE_PROBE_EVERY: float
     TASK_QUEUE: str | None
-    WEBHOOK_ASYNC: bool
+    WEBHOOK_ASYNC: bool | None
     WEBHOOK_MAX_BYTES: int
     OPT_OUT_KEYWORDS: tuple[str, ...]
     OPT_IN_KEYWORDS: tuple[str, ...]

@@ -270,6 +270,11 @@ def enviar_cuenta(cuenta: str) -> int:
     return len(lote.intentos)
 
 
+def en_el_acto() -> bool:
+    """True when Celery runs tasks in the caller's process (eager: development, tests)."""
+    return bool(current_app.conf.task_always_eager)
+
+
 def _tamano_de_lote() -> int:
     # Eager Celery runs the task inside the ERP's call: there it sends that envío only.
     return 1 if current_app.conf.task_always_eager else get_settings().DELIVERY_BATCH

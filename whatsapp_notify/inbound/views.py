@@ -3,11 +3,12 @@
 ``GET`` answers Meta's subscription handshake. ``POST`` checks, in this order, the size,
 the signature (on the raw bytes, before anything is parsed) and that the body is well
 formed; then stores it (``EventoWebhook``) and applies it, inline or through Celery
-(``WEBHOOK_ASYNC``). A well-signed body is always answered 200 once stored, even when
-applying it fails: Meta would otherwise retry it for seven days, and the stored row keeps
-it (with its error) for the admin's "Reprocesar". A body identical to one already stored
-(Meta redelivers what it got no 200 for) is answered 200 and changes nothing. A malformed
-body is answered 400 and not stored: Meta never sends one, so there is nothing to keep.
+(``WEBHOOK_ASYNC``; by default through Celery whenever it has a broker). A well-signed
+body is always answered 200 once stored, even when applying it fails: Meta would
+otherwise retry it for seven days, and the stored row keeps it (with its error) for the
+admin's "Reprocesar". A body identical to one already stored (Meta redelivers what it got
+no 200 for) is answered 200 and changes nothing. A malformed body is answered 400 and not
+stored: Meta never sends one, so there is nothing to keep.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ class WebhookView(View):
         return _texto("OK")
 
 
+def en_un_worker() -> bool:
+    """True when stored bodies are applied by a worker (``WEBHOOK_ASYNC``; by default,
+    whenever Celery has a broker: the request only verifies, stores and enqueues)."""
+    ajuste = get_settings().WEBHOOK_ASYNC
+    if ajuste is not None:
+        return ajuste
+    return not tasks.en_el_acto()
+
+
 def _backend_de(cuenta: str) -> BaseBackend:
     """The backend of an account alias; 404 (never a 500) when the alias is not configured."""
     if cuenta not in get_settings().BACKENDS:
@@ -142,7 +152,7 @@ def _bien_formado(backend: BaseBackend, peticion: WebhookRequest, cuenta: str) -
 
 def _procesar_o_encolar(evento_id: int) -> None:
     """Apply a newly stored body inline, or enqueue it when the transaction commits."""
-    if get_settings().WEBHOOK_ASYNC:
+    if en_un_worker():
         tasks.al_confirmar(tasks.encolar_webhook, evento_id)
         return
     try:
