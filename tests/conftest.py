@@ -8,7 +8,7 @@ import pytest
 
 from tests.celery_app import app as celery_app  # noqa: F401  (the current Celery app)
 from tests.services import reachable
-from whatsapp_notify import tasks
+from whatsapp_notify import tasks, templates
 from whatsapp_notify.backends import backends, locmem
 from whatsapp_notify.inbound import store
 from whatsapp_notify.outbound.ratelimit import limiter
@@ -42,12 +42,14 @@ def _clean_backends():
     tasks._broker.reiniciar()
     limiter.reiniciar()  # a 130429's hold would make the next test wait
     store._recientes.vaciar()  # a rolled-back test gives its webhook ids out again
+    templates.cache.vaciar()  # a rolled-back catalog row sends no post_delete
     yield
     locmem.clear()
     backends.reset()
     tasks._broker.reiniciar()
     limiter.reiniciar()
     store._recientes.vaciar()
+    templates.cache.vaciar()
 
 
 @pytest.fixture

@@ -874,6 +874,47 @@ def test_enviar_plantilla__same_clave_goes_out_once_the_template_is_approved(env
     assert len(outbox) == 1
 
 
+# -- the catalog cache of the ERP's saves ----------------------------------------------------------
+
+
+def test_cache__una_aprobada_se_reusa_y_el_worker_ve_la_pausa(
+    django_capture_on_commit_callbacks, outbox, monkeypatch
+):
+    fila = en_catalogo(estado="APPROVED")
+    variables = ["Ana", "Mazda 3", "OT-1"]
+    enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", variables=variables)  # reads the row
+    # Paused by another process (an UPDATE sends no signal here): the save does not see it
+    # for CACHE_SEGUNDOS, so the envío is queued, and the worker's fresh read omits it.
+    PlantillaCatalogo.objects.filter(pk=fila.pk).update(estado="PAUSED")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        envio = enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", variables=variables)
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.PLANTILLA_NO_APROBADA,
+    )
+    assert outbox == []
+    reloj = templates.time.monotonic() + templates.CACHE_SEGUNDOS + 1
+    monkeypatch.setattr(templates.time, "monotonic", lambda: reloj)
+    tarde = enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", variables=variables)
+    assert (tarde.estado, tarde.motivo) == (
+        EstadoEnvio.OMITIDO,
+        MotivoOmision.PLANTILLA_NO_APROBADA,
+    )
+
+
+def test_cache__un_cambio_guardado_en_este_proceso_cuenta_en_seguida():
+    fila = en_catalogo(estado="APPROVED", categoria="UTILITY")
+    assert templates.buscar_en_cache("vehiculo_listo_cliente", "es_MX").categoria == "UTILITY"
+
+    fila.categoria = "MARKETING"
+    fila.save()  # the admin, the sync
+
+    assert templates.buscar_en_cache("vehiculo_listo_cliente", "es-MX").categoria == "MARKETING"
+
+
 # -- the command -----------------------------------------------------------------------------------
 
 

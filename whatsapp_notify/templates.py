@@ -21,12 +21,15 @@ A template that is not in the catalog is never refused: the catalog is optional.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import signals
 from django.utils import timezone
 
 from .backends import backends
@@ -143,7 +146,9 @@ def _guardar(cuenta: str, plantilla: PlantillaRemota, resumen: Sincronizacion) -
 
 def _retirar(cuenta: str, vistas: set[int | None], momento: datetime) -> int:
     filas = Plantilla.objects.filter(cuenta=cuenta).exclude(pk__in=vistas).exclude(estado=DELETED)
-    return filas.update(estado=DELETED, motivo=RETIRADA, sincronizada_en=momento)
+    retiradas = filas.update(estado=DELETED, motivo=RETIRADA, sincronizada_en=momento)
+    cache.vaciar()  # an UPDATE sends no post_save
+    return retiradas
 
 
 # -- webhook ---------------------------------------------------------------------------------
@@ -165,6 +170,7 @@ def aplicar_evento(evento: EventoPlantilla, cuenta: str) -> Plantilla:
     fila, creada = Plantilla.objects.get_or_create(**clave, defaults=_campos_evento(evento))
     if not creada:
         Plantilla.objects.filter(pk=fila.pk).update(**_campos_evento(evento, fila))
+        cache.vaciar()  # an UPDATE sends no post_save
         fila.refresh_from_db()
     logger.info("Plantilla %s (%s) de %r: %s", fila.nombre, fila.idioma, fila.cuenta, fila.estado)
     return fila
@@ -188,6 +194,52 @@ def buscar(nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla |
     """The catalog row of template ``nombre`` in ``idioma`` (``es-MX`` = ``es_MX``), or None."""
     filtro = {"cuenta": cuenta, "nombre": nombre, "idioma": normalizar_idioma(idioma)}
     return Plantilla.objects.filter(**filtro).first()
+
+
+#: Seconds a catalog row read for recording an envío is reused by this process.
+CACHE_SEGUNDOS = 30.0
+
+
+class _Cache:
+    """Catalog rows by (account, name, language) for the ERP's saves, per process.
+
+    A save that records a template envío needs its row (category, status, parameters);
+    reading it on every save is a query the ERP pays each time. A change saved in this
+    process (the sync, the admin) clears it at once; one saved by another process is seen
+    within :data:`CACHE_SEGUNDOS`. Only approved rows (and "not in the catalog") are kept:
+    an approval is seen at once, and a template paused meanwhile is caught by the worker,
+    which reads the catalog fresh before sending.
+    """
+
+    def __init__(self) -> None:
+        self._filas: dict[tuple[str, str, str], tuple[float, Plantilla | None]] = {}
+        self._lock = threading.Lock()
+
+    def buscar(self, nombre: str, idioma: str, cuenta: str = DEFAULT_ALIAS) -> Plantilla | None:
+        clave = (cuenta, nombre, normalizar_idioma(idioma))
+        ahora = time.monotonic()
+        with self._lock:
+            guardada = self._filas.get(clave)
+        if guardada is not None and guardada[0] > ahora:
+            return guardada[1]
+        fila = buscar(nombre, idioma, cuenta)
+        if fila is None or fila.aprobada:
+            # Only what lets the envío be queued: a row that would omit it (paused, not
+            # yet approved) is read again every time, so an approval counts at once. An
+            # approved row that stopped being so meanwhile is caught by the worker.
+            with self._lock:
+                self._filas[clave] = (ahora + CACHE_SEGUNDOS, fila)
+        return fila
+
+    def vaciar(self, **_señal: Any) -> None:
+        with self._lock:
+            self._filas.clear()
+
+
+cache = _Cache()
+buscar_en_cache = cache.buscar
+signals.post_save.connect(cache.vaciar, sender=Plantilla, dispatch_uid="wn-catalogo-guardado")
+signals.post_delete.connect(cache.vaciar, sender=Plantilla, dispatch_uid="wn-catalogo-borrado")
 
 
 def cuerpo_de(fila: Plantilla) -> str:

@@ -71,8 +71,7 @@ from ..models import (
 )
 from ..models import Plantilla as CatalogoPlantilla
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
-from ..templates import buscar as buscar_plantilla
-from ..templates import verificar_fila
+from ..templates import buscar_en_cache, verificar_fila
 from .maintenance import politica
 
 logger = logging.getLogger(__name__)
@@ -560,7 +559,7 @@ def _fila_del_catalogo(contenido, cuenta: str) -> CatalogoPlantilla | None:
     # Templates only; one the catalog does not know is not refused (templates).
     if not isinstance(contenido, Plantilla):
         return None
-    return buscar_plantilla(contenido.nombre, contenido.idioma, cuenta)
+    return buscar_en_cache(contenido.nombre, contenido.idioma, cuenta)
 
 
 def registrar_omitido(
