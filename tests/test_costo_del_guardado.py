@@ -88,3 +88,45 @@ def test_guardar__sin_cambiar_lo_vigilado_no_anade_consultas(
     assert len(
         consultas_al_guardar(orden, "EN_PROCESO", django_capture_on_commit_callbacks)
     ) == len(base)
+
+
+def consultas_al_crear(estado: str, cliente: Cliente, numero: str, capturar) -> list:
+    ContentType.objects.get_for_model(Orden)
+    with (
+        CaptureQueriesContext(connection) as consultas,
+        capturar(execute=False),
+        transaction.atomic(),
+    ):
+        Orden.objects.create(numero=numero, cliente=cliente, estado=estado)
+    return [q["sql"] for q in consultas.captured_queries]
+
+
+def test_crear__ya_en_el_valor_vigilado_anade_cuatro_consultas_como_mucho(
+    vigilada, django_capture_on_commit_callbacks, wa_settings
+):
+    wa_settings(REQUIRE_CONSENT=False)
+    cliente = Cliente.objects.create(nombre="Ana", telefono=TELEFONO)
+    capturar = django_capture_on_commit_callbacks
+    consultas_al_crear("COMPLETADA", cliente, "OT-0", capturar)  # the catalog, read once
+
+    base = consultas_al_crear("EN_PROCESO", cliente, "OT-1", capturar)
+    disparo = consultas_al_crear("COMPLETADA", cliente, "OT-2", capturar)
+
+    assert EnvioWhatsApp.objects.filter(tipo="costo_guardado").count() == 2
+    # A new object has no envío yet: its savepoint and release, the consent, the INSERT.
+    assert len(disparo) - len(base) <= 4, "\n".join(q[:100] for q in disparo)
+
+
+def test_crear__con_la_clave_de_un_objeto_borrado_devuelve_su_envio(vigilada, wa_settings):
+    wa_settings(REQUIRE_CONSENT=False)
+    cliente = Cliente.objects.create(nombre="Ana", telefono=TELEFONO)
+    primera = Orden.objects.create(pk=500, numero="OT-500", cliente=cliente, estado="COMPLETADA")
+    [envio] = EnvioWhatsApp.objects.filter(tipo="costo_guardado")
+    primera.delete()
+
+    with transaction.atomic():  # the ERP's own transaction goes on after the conflict
+        Orden.objects.create(pk=500, numero="OT-500b", cliente=cliente, estado="COMPLETADA")
+        Orden.objects.create(numero="OT-501", cliente=cliente)
+
+    assert list(EnvioWhatsApp.objects.filter(tipo="costo_guardado")) == [envio]
+    assert Orden.objects.filter(numero="OT-501").exists()

@@ -131,11 +131,16 @@ class Disparador:
         except ValidationError:
             return valor
 
-    def disparar(self, obj: models.Model) -> EnvioWhatsApp | None:
-        """Record the envío in a savepoint; on any error record an omitido one instead."""
+    def disparar(self, obj: models.Model, *, creado: bool = False) -> EnvioWhatsApp | None:
+        """Record the envío in a savepoint; on any error record an omitido one instead.
+
+        ``creado``: ``obj`` was just created, so it has no envío yet and its clave is not
+        looked up first (one query less on the ERP's save); should its primary key have been
+        used before, the INSERT's conflict finds the earlier envío, as for a concurrent save.
+        """
         try:
             with transaction.atomic():
-                return self._registrar(obj)
+                return self._registrar(obj, creado)
         except IntegrityError as exc:
             # Another request recorded this clave first (the savepoint undid ours).
             if existente := EnvioWhatsApp.objects.por_clave(self.clave(obj)):
@@ -144,12 +149,12 @@ class Disparador:
         except Exception as exc:
             return self._omitir(obj, exc)
 
-    def _registrar(self, obj: models.Model) -> EnvioWhatsApp | None:
+    def _registrar(self, obj: models.Model, creado: bool) -> EnvioWhatsApp | None:
         from ..outbound.outbox import plantilla_de, registrar
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
-        if existente := EnvioWhatsApp.objects.por_clave(clave):
+        if not creado and (existente := EnvioWhatsApp.objects.por_clave(clave)):
             return existente
         if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
@@ -160,8 +165,8 @@ class Disparador:
         contenido = plantilla_de(
             self.plantilla, self.idioma, variables, documento, nombre_documento
         )
-        # The clave was looked up above, inside disparar's savepoint: registrar neither
-        # looks again nor nests a savepoint (disparar resolves a lost race).
+        # The clave was looked up above (or the object is new), inside disparar's savepoint:
+        # registrar neither looks again nor nests a savepoint (disparar resolves a conflict).
         return registrar(
             contenido,
             destinatario,
@@ -284,7 +289,7 @@ class _Seguimiento(Vigilancia):
             datos[PREVIO] = {**previo, **cambios}
         if not raw:
             for disparador in transiciones:
-                disparador.disparar(instance)
+                disparador.disparar(instance, creado=created)
 
 
 _seguimientos: dict[type[models.Model], _Seguimiento] = {}
