@@ -8,6 +8,7 @@ only filled while empty, a message is stored once per wamid and a consent decisi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import unicodedata
@@ -24,6 +25,7 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import signals, templates
@@ -136,25 +138,37 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
     """Apply the plain statuses among ``eventos`` (each with the account of the body it
     came in) in a few statements; return their positions, for the caller to skip.
 
-    Plain: a known estado other than ``failed`` (whose consent rules go one by one), of an
-    envío found by its wamid. Their envíos are read and locked in one query per account,
-    each status is applied in order with the rules of one alone
-    (:func:`_registrar_estado`), the rows are written in one ``UPDATE``, and each change
-    is announced. Nothing is applied (an empty set) when this step fails: every event
-    then goes one by one.
+    Plain: a known estado other than ``failed``, of an envío found by its wamid that has
+    no ``failed`` among ``eventos`` (a failure's consent rules go one by one, and that
+    envío's other statuses with it, in their order). First every envío any of the
+    statuses may touch is locked, in one statement by id: the one-by-one steps that follow
+    in the same transaction then wait for no row another worker could hold while waiting
+    for one of these (no deadlock). The plain ones are applied in order with the rules of
+    one alone (:func:`_registrar_estado`), written in one ``UPDATE``, and each change is
+    announced with the envío as that status left it. Nothing is applied (an empty set)
+    when this step fails: every event then goes one by one.
     """
-    simples = {
+    estados = {
         i: (ids_a_la_medida(evento), cuenta)
         for i, (evento, cuenta) in enumerate(eventos)
         if isinstance(evento, EventoEstado)
-        and evento.wamid
+    }
+    if len(estados) < 2:
+        return set()
+    con_fallo = {(e.wamid, c) for e, c in estados.values() if e.estado == FAILED}
+    simples = {
+        i: (evento, cuenta)
+        for i, (evento, cuenta) in estados.items()
+        if evento.wamid
         and evento.estado in DESTINOS
         and evento.estado != FAILED
+        and (evento.wamid, cuenta) not in con_fallo
     }
-    if len(simples) < 2:
-        return set()
     try:
         with transaction.atomic():
+            _bloquear(estados.values())
+            if len(simples) < 2:
+                return set()
             hechos, cambios = _aplicar_en_bloque(simples)
     except Exception:
         logger.exception("No se pudieron aplicar %s estados en bloque: van uno a uno", len(simples))
@@ -162,6 +176,20 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
     for envio, anterior, destino, evento in cambios:
         _avisar_cambio(envio, anterior, destino, evento)
     return hechos
+
+
+def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> None:
+    """Lock, in one statement ordered by id, every envío these statuses may be about."""
+    condicion = Q()
+    for evento, cuenta in estados:
+        cuenta_evento = backends.cuenta_de(evento, cuenta)
+        if evento.wamid:
+            condicion |= Q(cuenta=cuenta_evento, wamid=evento.wamid)
+        if (pk := _id_referido(evento)) is not None:
+            condicion |= Q(pk=pk)
+    if condicion:
+        filas = EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk")
+        list(filas.values_list("pk", flat=True))
 
 
 def _aplicar_en_bloque(simples: dict[int, tuple[EventoEstado, str]]):
@@ -174,7 +202,6 @@ def _aplicar_en_bloque(simples: dict[int, tuple[EventoEstado, str]]):
     cambios = []
     for cuenta_evento, grupo in por_cuenta.items():
         wamids = {evento.wamid for evento in grupo.values()}
-        # Locked in one order (by id), as every writer of envíos does: no deadlock.
         filas = EnvioWhatsApp.objects.select_for_update().filter(
             cuenta=cuenta_evento, wamid__in=wamids
         )
@@ -188,7 +215,8 @@ def _aplicar_en_bloque(simples: dict[int, tuple[EventoEstado, str]]):
             campos.setdefault(envio.pk, set()).update(cambio.campos)
             hechos.add(i)
             if cambio.anterior is not None:
-                cambios.append((envio, cambio.anterior, destino, evento))
+                # As this status left it: a later one of the same envío changes it again.
+                cambios.append((copy.copy(envio), cambio.anterior, destino, evento))
         _escribir_en_bloque({e.pk: e for e in por_wamid.values()}, campos)
     return hechos, cambios
 

@@ -80,6 +80,7 @@ def procesar_evento_webhook(evento_id: int, *, forzar: bool = False) -> bool:
     be parsed or applied does not raise: the error is logged and stored on the row, which
     keeps it for "Reprocesar" (``apply.aplicar`` is idempotent, so that is safe).
     """
+    _recientes.descartar(evento_id)  # it may go back to pending: a task must look again
     with transaction.atomic():
         # The row lock keeps a Beat run and a late task from applying the same body at once.
         evento = EventoWebhook.objects.select_for_update().filter(pk=evento_id).first()
@@ -142,6 +143,10 @@ class _Recientes:
         """Forget them all (tests: a rolled-back transaction gives its ids out again)."""
         with self._lock:
             self._ids.clear()
+
+    def descartar(self, evento_id: int) -> None:
+        with self._lock:
+            self._ids.pop(evento_id, None)
 
     def agregar(self, ids: Iterable[int]) -> None:
         with self._lock:

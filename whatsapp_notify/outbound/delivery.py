@@ -703,8 +703,11 @@ def _marcar_enviados(enviados: list[tuple[EnvioWhatsApp, str, str]]) -> list[Env
         for nombre in ("wamid", "wa_id")
     }
     with transaction.atomic(using=_base()):
-        enviando = EnvioWhatsApp.objects.select_for_update().filter(
-            pk__in=campos, estado=EstadoEnvio.ENVIANDO
+        # Locked by id, as the webhooks lock envíos: two writers never wait on each other.
+        enviando = (
+            EnvioWhatsApp.objects.select_for_update()
+            .filter(pk__in=campos, estado=EstadoEnvio.ENVIANDO)
+            .order_by("pk")
         )
         aplicados = set(enviando.values_list("pk", flat=True))
         if aplicados:
