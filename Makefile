@@ -49,7 +49,7 @@ lint: $(BIN)/python
 
 # The peers bench_entrega measures beside the app are installed here, never as extras.
 bench: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]" heyoo pywa
+	$(BIN)/python -m pip install -q -e ".[test]" heyoo pywa gunicorn
 	$(BIN)/python -m bench
 
 clean:

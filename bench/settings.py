@@ -18,6 +18,8 @@ DATABASES = {
         "USER": os.environ.get("PGUSER", "postgres"),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
+        # Kept between requests, as a production site does (the webhook benchmark's server).
+        "CONN_MAX_AGE": 60,
     }
 }
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
@@ -32,11 +34,16 @@ WHATSAPP_NOTIFY = {
                 "PHONE_NUMBER_ID": "106540352242922",
                 "ACCESS_TOKEN": "bench-token",
                 "BASE_URL": os.environ.get("BENCH_GRAPH_URL", "http://127.0.0.1:9"),
+                "APP_SECRET": "bench-app-secret",
             },
         }
     },
     "REQUIRE_CONSENT": False,
     "RATE_LIMIT": None if _tasa == "none" else _tasa,
     "REDIS_URL": REDIS,
+    # bench_webhook_http --en-la-peticion: apply bodies inline instead of enqueuing them.
+    "WEBHOOK_ASYNC": False if os.environ.get("BENCH_WEBHOOK_EN_LA_PETICION") else None,
 }
+ROOT_URLCONF = "bench.urls"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.handlers.asgi import ASGIRequest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -964,3 +965,20 @@ def test_async__por_omision_con_celery_eager_se_aplica_en_la_peticion(client, me
 
     assert EventoWebhook.objects.get().procesado_en is not None
     assert Mensaje.objects.get().wamid == "wamid.firma"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guardar_evento__fuera_de_una_transaccion_un_insert_y_el_repetido_devuelve_el_primero(
+    meta,
+):
+    # The view runs in autocommit (no ATOMIC_REQUESTS): a new body is one INSERT, and a
+    # redelivered one finds the first after the conflict, with nothing left broken.
+    with CaptureQueriesContext(connection) as consultas:
+        primero, nuevo = store.guardar_evento("default", RAW)
+    assert nuevo is True
+    assert [q["sql"].split()[0] for q in consultas.captured_queries] == ["INSERT"]
+
+    repetido, nuevo = store.guardar_evento("default", RAW)
+
+    assert (repetido.pk, nuevo) == (primero.pk, False)
+    assert EventoWebhook.objects.count() == 1

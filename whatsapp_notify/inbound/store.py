@@ -12,11 +12,19 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import parse_qsl
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.utils import timezone
 
 from ..backends import backends
@@ -49,12 +57,18 @@ def guardar_evento(cuenta: str, raw: bytes, *, consulta: str = "") -> tuple[Even
     """
     cuerpo = raw.decode("utf-8")
     consulta = consulta[: EventoWebhook._meta.get_field("consulta").max_length]
-    with transaction.atomic():
-        return EventoWebhook.objects.get_or_create(
-            cuenta=cuenta,
-            sha256=_huella(raw, consulta),
-            defaults={"cuerpo": cuerpo, "consulta": consulta},
-        )
+    clave = {"cuenta": cuenta, "sha256": _huella(raw, consulta)}
+    try:
+        # A new body (nearly every one) costs one INSERT; a savepoint only inside the
+        # caller's transaction, where a conflict would otherwise break it.
+        with transaction.atomic(savepoint=True) if _en_transaccion() else nullcontext():
+            return EventoWebhook.objects.create(**clave, cuerpo=cuerpo, consulta=consulta), True
+    except IntegrityError:  # stored before: a redelivery, or a concurrent copy
+        return EventoWebhook.objects.get(**clave), False
+
+
+def _en_transaccion() -> bool:
+    return connections[router.db_for_write(EventoWebhook)].in_atomic_block
 
 
 def _huella(raw: bytes, consulta: str) -> str:
