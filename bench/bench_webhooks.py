@@ -13,12 +13,10 @@ see ``bench/README.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import time
 
-from bench.bench_entrega import BASE, _entorno
+from bench.bench_entrega import preparar_base
 
 # (name, statuses per body, bodies)
 ESCENARIOS = [
@@ -26,26 +24,6 @@ ESCENARIOS = [
     ("100 estados por cuerpo", 100, 60),
 ]
 META = 2000.0  # statuses per second on one worker (issue goal)
-
-
-def preparar_base() -> None:
-    from django.apps import apps
-
-    if apps.ready:  # after another benchmark in the same process: let go of the database
-        from django.db import connections
-
-        connections.close_all()
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", os.environ.get("PGUSER", "postgres"), "-d", "test",
-         "-qc", f"DROP DATABASE IF EXISTS {BASE}", "-c", f"CREATE DATABASE {BASE}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    os.environ.update(_entorno())
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def sembrar(por_cuerpo: int, cuerpos: int, ronda: int) -> list[int]:

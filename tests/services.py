@@ -35,3 +35,15 @@ def reachable(host: str, port: int) -> bool:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def terminar_sesion(pid: int) -> None:
+    """Kill a PostgreSQL session from a second connection, as a dropped link would."""
+    import psycopg
+    from django.db import connection
+
+    datos = connection.settings_dict
+    with psycopg.connect(
+        host=datos["HOST"], port=datos["PORT"], user=datos["USER"], dbname=datos["NAME"]
+    ) as otra:
+        otra.execute("SELECT pg_terminate_backend(%s)", [pid])

@@ -13,7 +13,6 @@ import threading
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 import redis
 from django.db import connection, transaction
@@ -23,6 +22,7 @@ from django.utils import timezone
 from tests.celery_app import app as celery_app
 from tests.celery_app import con_broker
 from tests.graph_stub import GraphStub
+from tests.services import terminar_sesion
 from tests.test_worker_redis import celery_worker, esperar_estado
 from whatsapp_notify import enviar_plantilla, tasks
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
@@ -234,12 +234,7 @@ def test_worker__tras_el_broker_mudo_beat_y_el_worker_lo_envian_una_vez(
 
 def terminar_esta_sesion() -> None:
     """Kill this connection's backend from a second connection, as a dropped link would."""
-    pid = connection.connection.info.backend_pid
-    datos = connection.settings_dict
-    with psycopg.connect(
-        host=datos["HOST"], port=datos["PORT"], user=datos["USER"], dbname=datos["NAME"]
-    ) as otra:
-        otra.execute("SELECT pg_terminate_backend(%s)", [pid])
+    terminar_sesion(connection.connection.info.backend_pid)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,6 +16,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.services import terminar_sesion
 from whatsapp_notify import enviar_plantilla, signals
 from whatsapp_notify.exceptions import (
     AuthError,
@@ -537,17 +538,6 @@ def test_un_lote__la_base_no_vuelve__lanza_y_nombra_lo_aceptado_sin_registrar(
     assert caplog.text.count("Sin base para registrar el lote") == delivery.RESCATE_VECES
 
 
-def terminar_backend(pid: int) -> None:
-    """Kill a PostgreSQL session from a second connection, as a dropped link would."""
-    import psycopg
-
-    datos = connection.settings_dict
-    with psycopg.connect(
-        host=datos["HOST"], port=datos["PORT"], user=datos["USER"], dbname=datos["NAME"]
-    ) as otra:
-        otra.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-
 @pytest.mark.django_db(transaction=True)
 def test_un_lote__postgres_corta_la_conexion_a_mitad__nada_queda_en_enviando(
     postgres, guion, wa_settings, monkeypatch, caplog
@@ -567,7 +557,7 @@ def test_un_lote__postgres_corta_la_conexion_a_mitad__nada_queda_en_enviando(
         return "ok"
 
     def cortar(salida):  # on a pool thread, while the worker's thread waits for answers
-        terminar_backend(pid)
+        terminar_sesion(pid)
         return despacio(salida)
 
     guion.guion.extend([despacio] * 3 + [cortar] + [despacio] * 40)

@@ -11,29 +11,20 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from tests.test_estados_en_bloque import NUMERO, RELOJ, envios, guardar
+from tests.test_estados_en_bloque import meta as _meta
 from whatsapp_notify import signals, tasks
 from whatsapp_notify.events import DELIVERED, FAILED, READ, SENT, ErrorProveedor, EventoEstado
 from whatsapp_notify.inbound import apply, store
 from whatsapp_notify.inbound.apply import aplicar
 from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoEnvio, EventoWebhook
 from whatsapp_notify.references import referencia_de
-from whatsapp_notify.sandbox.webhooks import EnvioAceptado, Negocio, sobre
+from whatsapp_notify.sandbox.webhooks import EnvioAceptado
 from whatsapp_notify.sandbox.webhooks import estado as estado_sandbox
 
 pytestmark = pytest.mark.django_db
 
-NUMERO = "106540352242922"
-RELOJ = {"id", "wamid", "telefono", "actualizado_en", "confirmado_en", "creado_en"}
-
-
-@pytest.fixture
-def meta(wa_settings):
-    opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": "t", "APP_SECRET": "secreto"}
-    wa_settings(
-        BACKENDS={
-            "default": {"BACKEND": "whatsapp_notify.backends.meta.MetaBackend", "OPTIONS": opciones}
-        }
-    )
+meta = _meta  # the account default on the Meta backend (a fixture)
 
 
 @pytest.fixture
@@ -49,31 +40,11 @@ def cambios():
     signals.envio_estado_cambiado.disconnect(receptor)
 
 
-def envios(prefijo, n, estado=EstadoEnvio.ENVIADO):
-    return [
-        EnvioWhatsApp.objects.create(
-            telefono=f"5255100{i:05d}",
-            clase=ClaseEnvio.PLANTILLA,
-            plantilla="vehiculo_listo_cliente",
-            estado=estado,
-            intentos=1,
-            wamid=f"wamid.{prefijo}.{i}",
-        )
-        for i in range(n)
-    ]
-
-
 def fila(envio):
     f = EnvioWhatsApp.objects.get(pk=envio.pk)
     return {
         c.attname: getattr(f, c.attname) for c in f._meta.concrete_fields if c.attname not in RELOJ
     }
-
-
-def guardar(value):
-    negocio = Negocio(NUMERO, "15550000000", "102290129340398")
-    evento, _nuevo = store.guardar_evento("default", sobre(negocio, value))
-    return evento
 
 
 def cuerpo(envio, status, cuando, codigo_error=0):
