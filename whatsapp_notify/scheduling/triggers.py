@@ -154,8 +154,9 @@ class Disparador:
 
         clave = self.clave(obj)
         # Back in valor after an envío: don't call the host's callables again.
-        if not creado and (existente := EnvioWhatsApp.objects.por_clave(clave)):
-            return existente
+        # (A bare existence test first: the whole row is read only when there is one.)
+        if not creado and EnvioWhatsApp.objects.filter(clave=clave).exists():
+            return EnvioWhatsApp.objects.por_clave(clave)
         if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
         destinatario = llamar("destinatario", self.destinatario, obj)

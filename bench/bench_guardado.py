@@ -1,0 +1,152 @@
+"""What a disparador adds to the ERP's save on PostgreSQL: time (p50) and queries.
+
+Each measured save is what an ERP view does when an order becomes ``COMPLETADA``: inside
+``transaction.atomic()``, ``orden.estado = "COMPLETADA"; orden.save()``, then the commit,
+which publishes the envío's task to the broker (Redis; no worker consumes it here). The
+same saves run with the disparador declared and without it, interleaved in rounds so
+drift in the machine touches both alike. Prints the median (p50) and p90 per save in ms,
+the difference, the queries per save, and the goals (≤ +1 ms p50, ≤ 4 queries). Needs
+PostgreSQL at 127.0.0.1 and Redis; see ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import time
+
+BASE = "bench_guardado_whatsapp_notify"
+REDIS = "redis://127.0.0.1:6379/13"
+
+
+def preparar() -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", os.environ.get("PGUSER", "postgres"), "-d", "test",
+         "-qc", f"DROP DATABASE IF EXISTS {BASE}", "-c", f"CREATE DATABASE {BASE}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    # The test project (its Orden and Cliente), on PostgreSQL, publishing to a real broker.
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        WHATSAPP_TEST_DB="postgres",
+        WHATSAPP_TEST_WORKER="1",  # use the database named below, not "test"
+        WHATSAPP_TEST_DB_NAME=BASE,
+        WHATSAPP_TEST_CELERY_EAGER="0",
+        WHATSAPP_TEST_BROKER_URL=REDIS,
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    import tests.celery_app  # noqa: F401  (the Celery app the commit publishes with)
+
+    call_command("migrate", verbosity=0)
+
+
+def declarar():
+    from whatsapp_notify.scheduling.triggers import disparador
+
+    return disparador(
+        "testapp.Orden",
+        campo="estado",
+        valor="COMPLETADA",
+        plantilla="vehiculo_listo_cliente",
+        tipo="bench_guardado",
+        destinatario=lambda orden: orden.cliente,
+        variables=lambda orden: [orden.cliente.nombre, orden.numero],
+    )
+
+
+def ordenes(n: int, ronda: int, lado: str) -> list:
+    from tests.testapp.models import Cliente, Orden
+
+    cliente = Cliente.objects.create(nombre="Ana", telefono="+52 55 1234 5678")
+    creadas = Orden.objects.bulk_create(
+        Orden(numero=f"{lado}-{ronda}-{i}", cliente=cliente, estado="EN_PROCESO") for i in range(n)
+    )
+    # Loaded as a view would load them (the snapshot of the watched field is taken here).
+    return list(Orden.objects.filter(pk__in=[o.pk for o in creadas]).select_related("cliente"))
+
+
+def guardar(lista: list) -> tuple[list[float], int]:
+    """Seconds of each save (its transaction and commit included) and the queries."""
+    from django.db import connection, transaction
+
+    consultas = 0
+
+    def contar(execute, sql, params, many, context):
+        nonlocal consultas
+        consultas += 1
+        return execute(sql, params, many, context)
+
+    tiempos = []
+    with connection.execute_wrapper(contar):
+        for orden in lista:
+            inicio = time.perf_counter()
+            with transaction.atomic():
+                orden.estado = "COMPLETADA"
+                orden.save()
+            tiempos.append(time.perf_counter() - inicio)
+    return tiempos, consultas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The ERP's save with and without a disparador.")
+    parser.add_argument("--n", type=int, default=300, help="saves per side and round")
+    parser.add_argument("--rondas", type=int, default=5)
+    args = parser.parse_args()
+    preparar()
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.testapp.models import Orden
+    from whatsapp_notify.models import EnvioWhatsApp
+
+    ContentType.objects.get_for_model(Orden)
+    declarado = declarar()
+    guardar(ordenes(20, 0, "calentar"))  # warm-up: the catalog, the broker connection
+    declarado.desconectar()
+    con, sin, q_con, q_sin = [], [], 0, 0
+    for ronda in range(1, args.rondas + 1):
+        for lado in ["sin", "con"] if ronda % 2 else ["con", "sin"]:
+            if lado == "con":
+                # Declared before the orders are loaded, as an ERP declares it at start-up.
+                declarado = declarar()
+                tiempos, consultas = guardar(ordenes(args.n, ronda, lado))
+                declarado.desconectar()
+                con += tiempos
+                q_con += consultas
+            else:
+                tiempos, consultas = guardar(ordenes(args.n, ronda, lado))
+                sin += tiempos
+                q_sin += consultas
+    total = args.n * args.rondas
+    enviados = EnvioWhatsApp.objects.filter(tipo="bench_guardado").count()
+    if enviados != total + 20:
+        raise SystemExit(f"{enviados} envíos registrados de {total + 20}")
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+    def ms(valores, q):
+        return statistics.quantiles(valores, n=10)[q] * 1000
+
+    p50_con, p50_sin = statistics.median(con) * 1000, statistics.median(sin) * 1000
+    extra = (q_con - q_sin) / total
+    print()
+    print(f"{'guardado':<28} {'p50 ms':>8} {'p90 ms':>8} {'consultas':>10}")
+    print(f"{'sin disparador':<28} {p50_sin:>8.2f} {ms(sin, 8):>8.2f} {q_sin / total:>10.1f}")
+    fila = f"{'con disparador (dispara)':<28} {p50_con:>8.2f} {ms(con, 8):>8.2f}"
+    print(f"{fila} {q_con / total:>10.1f}")
+    diferencia = p50_con - p50_sin
+    print(
+        f"diferencia p50 {diferencia:+.2f} ms ({p50_con / p50_sin:.2f}×), "
+        f"{extra:+.1f} consultas;  meta ≤ +1 ms y ≤ 4 consultas: "
+        f"{'ok' if diferencia <= 1 else 'NO'} / {'ok' if extra <= 4 else 'NO'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
