@@ -20,13 +20,15 @@ from bench.bench_entrega import preparar_base
 META_MS = 50.0  # one Beat run over a year of envíos: well under a second, indexed
 
 
-def llenar(n: int) -> None:
-    """N rows copied in SQL from one template row, with their estado and times spread."""
+def llenar(n: int, **columnas_sql: str) -> None:
+    """N rows copied in SQL from one template row, with their estado and times spread
+    (``columnas_sql``: other SQL expressions of ``g``, the row's number, by column)."""
     from django.db import connection
 
-    from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+    from whatsapp_notify.models import ClaseEnvio, EnvioWhatsApp, EstadoEnvio
 
     plantilla = EnvioWhatsApp.objects.create(
+        clase=ClaseEnvio.PLANTILLA,
         telefono="5215512345678",
         plantilla="vehiculo_listo_cliente",
         idioma="es_MX",
@@ -49,6 +51,7 @@ def llenar(n: int) -> None:
         "telefono": "'52155' || lpad((g %% 100000)::text, 8, '0')",
         "wamid": "'wamid.barrido.' || g",
     }
+    variables.update({c: v.replace(" % ", " %% ") for c, v in columnas_sql.items()})
     columnas = [f.column for f in opciones.concrete_fields if not f.primary_key]
     q = connection.ops.quote_name
     seleccion = [variables.get(c, q(c)) for c in columnas]
