@@ -172,11 +172,30 @@ def test_un_lote__empieza_por_su_envio_aunque_haya_otros_mas_antiguos(guion, wa_
     assert estados(lista) == [EstadoEnvio.PENDIENTE] * 29 + [EstadoEnvio.ENVIADO]
 
 
-def test_un_lote__un_envio_ya_enviado_no_toma_otros(guion):
-    primero, segundo = envios(2)
+def test_un_lote__la_tarea_de_un_envio_ya_enviado_toma_los_que_esperan_en_su_cuenta(guion):
+    # A campaign's tasks keep every worker process sending: the task of an envío another
+    # batch already took does not just end while its account has envíos due.
+    primero, segundo, tercero = envios(3)
+    ajeno = envios(1, cuenta="otra")[0]
     delivery.entregar(primero.pk)
 
     lote = delivery.entregar_lote(primero.pk)
+
+    assert lote.intentos == {
+        primero.pk: delivery.Intento(Resultado.IGNORADO),
+        segundo.pk: delivery.Intento(Resultado.ENVIADO),
+        tercero.pk: delivery.Intento(Resultado.ENVIADO),
+    }
+    assert EnvioWhatsApp.objects.get(pk=ajeno.pk).estado == EstadoEnvio.PENDIENTE
+    assert len(guion.llamadas) == 3  # the first once, then the two waiting
+
+
+def test_un_lote__de_un_solo_envio_ya_enviado_no_toma_otros(guion):
+    # Eager Celery (the ERP's own process) sends only the envío of its task.
+    primero, segundo = envios(2)
+    delivery.entregar(primero.pk)
+
+    lote = delivery.entregar_lote(primero.pk, limite=1)
 
     assert lote.intentos == {primero.pk: delivery.Intento(Resultado.IGNORADO)}
     assert EnvioWhatsApp.objects.get(pk=segundo.pk).estado == EstadoEnvio.PENDIENTE

@@ -159,11 +159,17 @@ def entregar_lote(
     settings = get_settings()
     simultaneos = _positivo(settings, "DELIVERY_CONCURRENCY")
     limite = _positivo(settings, "DELIVERY_BATCH") if limite is None else limite
+    ajeno = None  # the task's envío, taken or settled already: the task helps with the rest
     if envio_id is not None:
         fila = EnvioWhatsApp.objects.filter(pk=envio_id).values_list("cuenta", "estado").first()
-        if fila is None or fila[1] != EstadoEnvio.PENDIENTE:
+        if fila is None or (fila[1] != EstadoEnvio.PENDIENTE and limite <= 1):
             return Lote(fila[0] if fila else None, {envio_id: Intento(Resultado.IGNORADO)})
         cuenta = fila[0]
+        if fila[1] != EstadoEnvio.PENDIENTE:
+            # Another batch sends it (or it is settled). A campaign's tasks still take what
+            # their account has due, so every worker process sends instead of one batch
+            # running ahead of the other processes' tasks.
+            ajeno, envio_id = envio_id, None
     if cuenta is None:
         raise ValueError("entregar_lote necesita un envío o una cuenta.")
     if cuenta_pausada(cuenta):
@@ -173,8 +179,13 @@ def entregar_lote(
     entrega = _Entrega(cuenta, intentos)
     tanda = min(limite, entrega.tanda(simultaneos))
     envios = entrega.reclamar(envio_id, tanda)
+    if envio_id is not None and not envios and limite > 1:
+        ajeno, envio_id = envio_id, None  # another batch holds it right now: as above
+        envios = entrega.reclamar(None, tanda)
     if envio_id is not None and all(envio.pk != envio_id for envio in envios):
         intentos[envio_id] = Intento(Resultado.IGNORADO)  # not due, or another worker won
+    if ajeno is not None:
+        intentos[ajeno] = Intento(Resultado.IGNORADO)
 
     def preparar(envios: list[EnvioWhatsApp]) -> list[Trabajo]:
         entrega.conocer(envios)
