@@ -17,6 +17,8 @@ import statistics
 import subprocess
 import time
 
+from bench.bench_disparadores import declarar
+
 BASE = "bench_guardado_whatsapp_notify"
 REDIS = "redis://127.0.0.1:6379/13"
 
@@ -44,20 +46,6 @@ def preparar() -> None:
     import tests.celery_app  # noqa: F401  (the Celery app the commit publishes with)
 
     call_command("migrate", verbosity=0)
-
-
-def declarar():
-    from whatsapp_notify.scheduling.triggers import disparador
-
-    return disparador(
-        "testapp.Orden",
-        campo="estado",
-        valor="COMPLETADA",
-        plantilla="vehiculo_listo_cliente",
-        tipo="bench_guardado",
-        destinatario=lambda orden: orden.cliente,
-        variables=lambda orden: [orden.cliente.nombre, orden.numero],
-    )
 
 
 def ordenes(n: int, ronda: int, lado: str) -> list:
@@ -123,7 +111,7 @@ def main() -> None:
                 sin += tiempos
                 q_sin += consultas
     total = args.n * args.rondas
-    enviados = EnvioWhatsApp.objects.filter(tipo="bench_guardado").count()
+    enviados = EnvioWhatsApp.objects.filter(tipo="vehiculo_listo").count()
     if enviados != total + 20:
         raise SystemExit(f"{enviados} envíos registrados de {total + 20}")
     import redis
