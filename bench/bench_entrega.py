@@ -69,11 +69,12 @@ def reset(url: str) -> None:
 
 
 @contextmanager
-def worker(entorno: dict[str, str]):
+def worker(entorno: dict[str, str], *opciones: str):
+    """The README's worker command (``opciones``: more of its options, ``--concurrency``)."""
     registro = open(RAIZ / "bench" / ".worker.log", "w+")  # noqa: SIM115
     proceso = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", "-l", "info",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--without-gossip", "--without-mingle", "--without-heartbeat", *opciones],
         cwd=RAIZ, env=entorno, stdout=registro, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

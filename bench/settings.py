@@ -36,7 +36,17 @@ WHATSAPP_NOTIFY = {
                 "BASE_URL": os.environ.get("BENCH_GRAPH_URL", "http://127.0.0.1:9"),
                 "APP_SECRET": "bench-app-secret",
             },
-        }
+        },
+        # A second number of the same business (bench_numeros), on the same stub.
+        "segunda": {
+            "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+            "OPTIONS": {
+                "PHONE_NUMBER_ID": "106540352242923",
+                "ACCESS_TOKEN": "bench-token",
+                "BASE_URL": os.environ.get("BENCH_GRAPH_URL", "http://127.0.0.1:9"),
+                "APP_SECRET": "bench-app-secret",
+            },
+        },
     },
     "REQUIRE_CONSENT": False,
     "RATE_LIMIT": None if _tasa == "none" else _tasa,
