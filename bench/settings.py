@@ -51,6 +51,8 @@ WHATSAPP_NOTIFY = {
     "REQUIRE_CONSENT": False,
     "RATE_LIMIT": None if _tasa == "none" else _tasa,
     "REDIS_URL": REDIS,
+    # Requests in flight per worker process (the app's default, 64, unless set).
+    "DELIVERY_CONCURRENCY": int(os.environ.get("BENCH_DELIVERY_CONCURRENCY", "64")),
     # bench_webhook_http --en-la-peticion: apply bodies inline instead of enqueuing them.
     "WEBHOOK_ASYNC": False if os.environ.get("BENCH_WEBHOOK_EN_LA_PETICION") else None,
 }
