@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from .. import signals
 from ..backends import backends
-from ..conf import SETTING_NAME, get_settings, parse_rate
+from ..conf import SETTING_NAME, get_settings
 from ..consent import estados_consentimiento
 from ..duplicates import registrar_duplicado
 from ..exceptions import (
@@ -59,7 +59,7 @@ from ..templates import cuerpo_de
 from .concurrencia import Alto, Espera, Interrumpido, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
-from .ratelimit import limiter
+from .ratelimit import limiter, por_segundo
 from .reconciliation import (
     avisar_retenidos,
     hora_de_la_base,
@@ -319,7 +319,7 @@ class _Entrega:
         :data:`ADELANTO` seconds, at least :data:`POR_TANDA` and at most the requests in
         flight (``simultaneos``) when that is more. Claimed envíos wait for their token:
         at 80/s a claim of 64 would hold some for most of a second."""
-        ritmo = parse_rate(self.tasa) if self.tasa else get_settings().rate_per_second
+        ritmo = por_segundo(self.tasa)
         tope = max(POR_TANDA, simultaneos)
         return tope if not ritmo else max(POR_TANDA, min(tope, int(ritmo * ADELANTO)))
 

@@ -112,6 +112,12 @@ class LocalBucket:
             return (1 - self.tokens) / self.rate
 
 
+def por_segundo(tasa: str | None) -> float | None:
+    """Messages per second of a key: its own ``tasa`` (``"40/h"``), else ``RATE_LIMIT``;
+    None when there is no limit."""
+    return parse_rate(tasa) if tasa else get_settings().rate_per_second
+
+
 class RateLimiter:
     """Token buckets by key (one per account), in Redis when ``REDIS_URL`` is set."""
 
@@ -129,7 +135,7 @@ class RateLimiter:
         ``ahora`` replaces the clock (tests): by default the shared bucket uses Redis's
         time and the local one this process's monotonic clock.
         """
-        rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
+        rate = por_segundo(tasa)
         if not rate:  # no limit: only a hold of this process (see frenar) makes it wait
             hasta = self._sin_tasa.get(clave, 0.0)
             ahora = time.monotonic() if ahora is None else ahora
@@ -153,7 +159,7 @@ class RateLimiter:
         Never raises: Redis down holds this process's bucket only, and so does an account
         with no rate limit (its sends never ask Redis).
         """
-        rate = parse_rate(tasa) if tasa else get_settings().rate_per_second
+        rate = por_segundo(tasa)
         if not rate:
             ahora = time.monotonic() if ahora is None else ahora
             with self._lock:
