@@ -61,7 +61,7 @@ def encolar(envio_id: int, eta: datetime | None = None) -> bool:
     from .models import EnvioWhatsApp
 
     envios = EnvioWhatsApp.objects.filter(pk=envio_id)
-    if eta is not None and current_app.conf.task_always_eager:
+    if eta is not None and en_el_acto():
         # Eager Celery would run the retry right now, inside this call: leave it to Beat.
         envios.update(despachado_en=None)
         return True
@@ -277,7 +277,7 @@ def en_el_acto() -> bool:
 
 def _tamano_de_lote() -> int:
     # Eager Celery runs the task inside the ERP's call: there it sends that envío only.
-    return 1 if current_app.conf.task_always_eager else get_settings().DELIVERY_BATCH
+    return 1 if en_el_acto() else get_settings().DELIVERY_BATCH
 
 
 def _seguir(lote) -> None:
@@ -287,7 +287,7 @@ def _seguir(lote) -> None:
 
     # Eager Celery would run a batch asked for later right now: there each envío waits
     # on its own (encolar leaves it to Beat).
-    en_lote = not current_app.conf.task_always_eager and lote.reanudar_en is not None
+    en_lote = not en_el_acto() and lote.reanudar_en is not None
     for envio_id, intento in lote.intentos.items():
         aplazado = en_lote and intento.proximo_intento == lote.reanudar_en
         if intento.resultado == Resultado.REINTENTO and intento.proximo_intento and not aplazado:
@@ -308,7 +308,7 @@ def despachar() -> int:
     """Dispatch due envíos whose task was lost (broker down, worker killed), in batches."""
     from .outbound import delivery
 
-    if current_app.conf.task_always_eager:
+    if en_el_acto():
         ids = delivery.envios_por_despachar()
         for envio_id in ids:
             encolar(envio_id)
