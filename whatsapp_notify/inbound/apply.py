@@ -148,11 +148,13 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
     announced with the envío as that status left it. Nothing is applied (an empty set)
     when this step fails: every event then goes one by one.
     """
-    estados = {
+    medidos = {
         i: (ids_a_la_medida(evento), cuenta)
         for i, (evento, cuenta) in enumerate(eventos)
         if isinstance(evento, EventoEstado)
     }
+    # Each status with the account it is about (a body's events may route elsewhere).
+    estados = {i: (e, backends.cuenta_de(e, cuenta)) for i, (e, cuenta) in medidos.items()}
     if len(estados) < 2:
         return set()
     con_fallo = {(e.wamid, c) for e, c in estados.values() if e.estado == FAILED}
@@ -166,10 +168,10 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
     }
     try:
         with transaction.atomic():
-            _bloquear(estados.values())
+            bloqueados = _bloquear(estados.values())
             if len(simples) < 2:
                 return set()
-            hechos, cambios = _aplicar_en_bloque(simples)
+            hechos, cambios = _aplicar_en_bloque(simples, bloqueados)
     except Exception:
         logger.exception("No se pudieron aplicar %s estados en bloque: van uno a uno", len(simples))
         return set()
@@ -178,46 +180,47 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
     return hechos
 
 
-def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> None:
-    """Lock, in one statement ordered by id, every envío these statuses may be about."""
-    condicion = Q()
+def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> list[EnvioWhatsApp]:
+    """Lock and read, in one statement ordered by id, every envío these statuses (each with
+    its account) may be about."""
+    wamids: dict[str, set[str]] = {}
+    referidos: set[int] = set()
     for evento, cuenta in estados:
-        cuenta_evento = backends.cuenta_de(evento, cuenta)
         if evento.wamid:
-            condicion |= Q(cuenta=cuenta_evento, wamid=evento.wamid)
+            wamids.setdefault(cuenta, set()).add(evento.wamid)
         if (pk := _id_referido(evento)) is not None:
-            condicion |= Q(pk=pk)
-    if condicion:
-        filas = EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk")
-        list(filas.values_list("pk", flat=True))
+            referidos.add(pk)
+    # A term per account, not per status: a few hundred ORed terms cost more to build
+    # and plan than the rows take to read.
+    condicion = Q(pk__in=referidos) if referidos else Q()
+    for cuenta, de_la_cuenta in wamids.items():
+        condicion |= Q(cuenta=cuenta, wamid__in=de_la_cuenta)
+    if not condicion:
+        return []
+    return list(EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk"))
 
 
-def _aplicar_en_bloque(simples: dict[int, tuple[EventoEstado, str]]):
-    """Returns the positions applied and ``(envío, anterior, destino, evento)`` changes."""
-    por_cuenta: dict[str, dict[int, EventoEstado]] = {}
-    for i, (evento, cuenta) in simples.items():
-        por_cuenta.setdefault(backends.cuenta_de(evento, cuenta), {})[i] = evento
+def _aplicar_en_bloque(
+    simples: dict[int, tuple[EventoEstado, str]], bloqueados: list[EnvioWhatsApp]
+):
+    """Apply ``simples`` to the ``bloqueados`` rows found by account and wamid; returns the
+    positions applied and ``(envío, anterior, destino, evento)`` changes."""
+    por_wamid = {(envio.cuenta, envio.wamid): envio for envio in bloqueados if envio.wamid}
     ahora = timezone.now()
     hechos: set[int] = set()
     cambios = []
-    for cuenta_evento, grupo in por_cuenta.items():
-        wamids = {evento.wamid for evento in grupo.values()}
-        filas = EnvioWhatsApp.objects.select_for_update().filter(
-            cuenta=cuenta_evento, wamid__in=wamids
-        )
-        por_wamid = {envio.wamid: envio for envio in filas.order_by("pk")}
-        campos: dict[int, set[str]] = {}
-        for i, evento in grupo.items():
-            if (envio := por_wamid.get(evento.wamid)) is None:
-                continue  # not ours, or known only by its reference: one by one
-            destino = DESTINOS[evento.estado]
-            cambio = _registrar_estado(envio, destino, evento, evento.fecha or ahora, ahora)
-            campos.setdefault(envio.pk, set()).update(cambio.campos)
-            hechos.add(i)
-            if cambio.anterior is not None:
-                # As this status left it: a later one of the same envío changes it again.
-                cambios.append((copy.copy(envio), cambio.anterior, destino, evento))
-        _escribir_en_bloque({e.pk: e for e in por_wamid.values()}, campos)
+    campos: dict[int, set[str]] = {}
+    for i, (evento, cuenta) in simples.items():
+        if (envio := por_wamid.get((cuenta, evento.wamid))) is None:
+            continue  # not ours, or known only by its reference: one by one
+        destino = DESTINOS[evento.estado]
+        cambio = _registrar_estado(envio, destino, evento, evento.fecha or ahora, ahora)
+        campos.setdefault(envio.pk, set()).update(cambio.campos)
+        hechos.add(i)
+        if cambio.anterior is not None:
+            # As this status left it: a later one of the same envío changes it again.
+            cambios.append((copy.copy(envio), cambio.anterior, destino, evento))
+    _escribir_en_bloque({envio.pk: envio for envio in bloqueados}, campos)
     return hechos, cambios
 
 
