@@ -112,8 +112,9 @@ def par(nombre: str, url: str, n: int, hilos: int) -> float:
     return tasa(stats(url))
 
 
-def nosotros(url: str, n: int) -> tuple[float, int]:
-    """Record n envíos in one transaction; wait until all are sent; (rate, peak 1 s)."""
+def nosotros(url: str, n: int, cuentas: tuple[str, ...] = ("default",)) -> tuple[float, int]:
+    """Record n envíos per account (interleaved) in one transaction; wait until all are
+    sent; (rate, peak 1 s) at the stub."""
     from django.db import transaction
     from django.db.models import Count
 
@@ -124,7 +125,11 @@ def nosotros(url: str, n: int) -> tuple[float, int]:
     reset(url)
     with transaction.atomic():
         for i in range(n):
-            enviar_plantilla(f"+52 55 {i:08d}", "vehiculo_listo_cliente", variables=["Ana"])
+            for cuenta in cuentas:
+                enviar_plantilla(
+                    f"+52 55 {i:08d}", "vehiculo_listo_cliente", variables=["Ana"], cuenta=cuenta
+                )
+    n *= len(cuentas)
     limite = time.monotonic() + 120 + n / 50
     while EnvioWhatsApp.objects.filter(estado=EstadoEnvio.ENVIADO).count() < n:
         if time.monotonic() > limite:
@@ -139,8 +144,8 @@ def nosotros(url: str, n: int) -> tuple[float, int]:
     return tasa(datos), datos["pico_1s"]
 
 
-def preparar_base() -> None:
-    """Create the bench's database afresh and migrate it, in this process."""
+def crear_base(nombre: str) -> None:
+    """Create the PostgreSQL database ``nombre`` afresh (dropped first if it exists)."""
     from django.apps import apps
 
     if apps.ready:  # after another benchmark in the same process: let go of the database
@@ -149,9 +154,14 @@ def preparar_base() -> None:
         connections.close_all()
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", os.environ.get("PGUSER", "postgres"), "-d", "test",
-         "-qc", f"DROP DATABASE IF EXISTS {BASE}", "-c", f"CREATE DATABASE {BASE}"],
+         "-qc", f"DROP DATABASE IF EXISTS {nombre}", "-c", f"CREATE DATABASE {nombre}"],
         check=True, capture_output=True,
     )  # fmt: skip
+
+
+def preparar_base() -> None:
+    """Create the bench's database afresh and migrate it, in this process."""
+    crear_base(BASE)
     os.environ.update(_entorno())
     import django
     from django.core.management import call_command

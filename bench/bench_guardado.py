@@ -14,21 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import time
 
 from bench.bench_disparadores import declarar
+from bench.bench_entrega import crear_base
 
 BASE = "bench_guardado_whatsapp_notify"
 REDIS = "redis://127.0.0.1:6379/13"
 
 
 def preparar() -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", os.environ.get("PGUSER", "postgres"), "-d", "test",
-         "-qc", f"DROP DATABASE IF EXISTS {BASE}", "-c", f"CREATE DATABASE {BASE}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    crear_base(BASE)
     # The test project (its Orden and Cliente), on PostgreSQL, publishing to a real broker.
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.settings",

@@ -12,38 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
-from bench.bench_entrega import _entorno, preparar_base, reset, stats, stub, tasa, worker
+from bench.bench_entrega import _entorno, nosotros, preparar_base, stub, worker
 
 CUENTAS = ("default", "segunda")
-
-
-def campana(url: str, n: int) -> tuple[float, int]:
-    """Record n envíos per account, interleaved, in one transaction; (rate, peak 1 s)."""
-    from django.db import transaction
-
-    from whatsapp_notify import enviar_plantilla
-    from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
-
-    EnvioWhatsApp.objects.all().delete()
-    reset(url)
-    with transaction.atomic():
-        for i in range(n):
-            for cuenta in CUENTAS:
-                enviar_plantilla(
-                    f"+52 55 {i:08d}", "vehiculo_listo_cliente", variables=["Ana"], cuenta=cuenta
-                )
-    total = n * len(CUENTAS)
-    limite = time.monotonic() + 60 + total / 20
-    while EnvioWhatsApp.objects.filter(estado=EstadoEnvio.ENVIADO).count() < total:
-        if time.monotonic() > limite:
-            raise SystemExit("No se enviaron a tiempo.")
-        time.sleep(0.2)
-    datos = stats(url)
-    if datos["total"] != total:
-        raise SystemExit(f"El stub recibió {datos['total']} peticiones para {total} envíos.")
-    return tasa(datos), datos["pico_1s"]
 
 
 def main() -> None:
@@ -61,7 +33,7 @@ def main() -> None:
         for procesos in ("1", None):
             opciones = ("--concurrency", procesos) if procesos else ()
             with worker(entorno, *opciones):
-                medidas = [campana(url, args.n) for _ in range(args.repeticiones)]
+                medidas = [nosotros(url, args.n, CUENTAS) for _ in range(args.repeticiones)]
             ritmo = statistics.median(m[0] for m in medidas)
             pico = max(m[1] for m in medidas)
             filas.append((procesos or "por omisión (2)", ritmo, pico))

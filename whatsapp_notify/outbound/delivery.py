@@ -251,7 +251,7 @@ def reclamar_lote(cuenta: str, primero: int | None, limite: int) -> list[EnvioWh
     """Move up to ``limite`` due envíos of ``cuenta`` (``primero`` among them) to ``enviando``.
 
     Rows another worker holds are skipped, not waited for; each claimed row is this
-    worker's alone. When ``primero`` cannot be claimed, nothing is (its task is done).
+    worker's alone. When ``primero`` cannot be claimed, nothing is (the caller decides).
     ``reclamado_en`` is the database's time, as in :func:`reclamar`.
     """
     ahora = timezone.now()
@@ -482,7 +482,7 @@ class _Entrega:
 
 
 # A batch claims what its rate limit lets out in ADELANTO seconds (at least POR_TANDA,
-# at most DELIVERY_CONCURRENCY) and claims more when fewer than POR_TANDA // 2 wait to
+# at most DELIVERY_CONCURRENCY) and claims more when fewer than half a claim waits to
 # start. Besides those in flight, that is all a killed worker leaves uncertain that
 # never left: about a quarter second of sending, or one claim without a rate limit.
 POR_TANDA = 20
