@@ -44,6 +44,7 @@ def _clean_backends():
     store._recientes.vaciar()  # a rolled-back test gives its webhook ids out again
     templates.cache.vaciar()  # a rolled-back catalog row sends no post_delete
     yield
+    tasks.esperar_publicaciones()  # nothing a test committed is published into the next
     locmem.clear()
     backends.reset()
     tasks._broker.reiniciar()

@@ -1024,6 +1024,7 @@ def test_broker_caido__el_envio_queda_pendiente_y_beat_lo_envia(outbox, caplog):
 
     with broker_caido():
         envio = plantilla(clave="vehiculo_listo:42")
+        assert tasks.esperar_publicaciones()  # the publishing thread tried, and failed
 
     guardado = leer(envio)
     assert guardado.estado == EstadoEnvio.PENDIENTE

@@ -10,8 +10,10 @@ Importing this module does not import models. The Beat schedule is in ``schedule
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,14 +31,27 @@ logger = logging.getLogger(__name__)
 
 
 def al_confirmar(funcion: Callable[..., object], *args: int) -> None:
-    """Call ``funcion(*args)`` when the caller's transaction commits; never raises into it.
+    """Call ``funcion(*args)`` once the caller's transaction commits; never raises into it.
+
+    With a real broker the call is handed to this process's publishing thread
+    (:class:`_Publicador`) and the commit returns at once: the ERP waits neither for the
+    broker nor for the deadline that bounds a broker that does not answer. With eager Celery
+    (development, tests) it runs in the caller, so the send happens inside the commit.
 
     The ERP's transaction is committed by then: an error now (the connection dropped right
     after COMMIT, a broker problem) must neither reach the ERP nor skip its own later
     ``on_commit`` callbacks. It is logged; the row waits for Beat (``despachar``,
     ``reprocesar_webhooks``), which is why ``args`` are ids only.
     """
-    transaction.on_commit(partial(_sin_propagar, funcion, *args), robust=True)
+    transaction.on_commit(partial(_tras_el_commit, funcion, *args), robust=True)
+
+
+def _tras_el_commit(funcion: Callable[..., object], *args: int) -> None:
+    app = current_app._get_current_object()
+    if app.conf.task_always_eager:
+        _sin_propagar(funcion, *args)
+    else:
+        _publicador.poner(app, funcion, args)
 
 
 def _sin_propagar(funcion: Callable[..., object], *args: int) -> None:
@@ -50,6 +65,108 @@ def _sin_propagar(funcion: Callable[..., object], *args: int) -> None:
             args,
             type(exc).__name__,
         )
+
+
+def esperar_publicaciones(plazo: float = 5.0) -> bool:
+    """Wait until this process's publishing thread has run what commits handed it.
+
+    True when nothing is left, False after ``plazo`` seconds. For tests and scripts that
+    look at the broker right after a commit; a process that exits waits for it by itself
+    (up to ``PLAZO_AL_SALIR``), and what is still left then is Beat's.
+    """
+    return _publicador.esperar(plazo)
+
+
+class _Publicador:
+    """One thread per process that runs, in order, the calls commits handed to it.
+
+    The queue is bounded (``LIMITE``): with a broker that hangs, calls that find it full
+    are dropped with a warning, and their rows wait for Beat, which is where a failed
+    publish leaves them too. Created on first use and again in a forked child, which does
+    not inherit its parent's thread.
+    """
+
+    LIMITE = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._cola: queue.Queue | None = None
+        self._hilo: threading.Thread | None = None
+
+    def poner(self, app, funcion: Callable[..., object], args: tuple) -> bool:
+        cola = self._cola_viva()
+        try:
+            cola.put_nowait((app, funcion, args))
+        except queue.Full:
+            logger.warning(
+                "%s%s no se publicó: hay %s publicaciones en espera; Beat lo retomará.",
+                getattr(funcion, "__name__", funcion),
+                args,
+                self.LIMITE,
+            )
+            return False
+        return True
+
+    def esperar(self, plazo: float) -> bool:
+        cola = self._cola
+        if cola is None or self._pid != os.getpid():
+            return True
+        fin = time.monotonic() + plazo
+        with cola.all_tasks_done:
+            while cola.unfinished_tasks:
+                restante = fin - time.monotonic()
+                if restante <= 0:
+                    return False
+                cola.all_tasks_done.wait(restante)
+        return True
+
+    def tras_fork(self) -> None:
+        """In a forked child: nothing of the parent's (its lock may have been held)."""
+        self._lock = threading.Lock()
+        self._pid = self._cola = self._hilo = None
+
+    def _cola_viva(self) -> queue.Queue:
+        cola, hilo = self._cola, self._hilo
+        if cola is not None and self._pid == os.getpid() and hilo is not None and hilo.is_alive():
+            return cola
+        with self._lock:
+            if self._cola is None or self._pid != os.getpid():
+                self._pid, self._cola = os.getpid(), queue.Queue(self.LIMITE)
+            if self._hilo is None or not self._hilo.is_alive():
+                self._hilo = threading.Thread(
+                    target=self._trabajar,
+                    args=(self._cola,),
+                    name="whatsapp_notify-publicador",
+                    daemon=True,  # never holds the process's exit (see PLAZO_AL_SALIR)
+                )
+                self._hilo.start()
+            return self._cola
+
+    @staticmethod
+    def _trabajar(cola: queue.Queue) -> None:
+        from django.db import connections
+
+        while True:
+            app, funcion, args = cola.get()
+            try:
+                app.set_current()  # this thread's current app is the caller's
+                _sin_propagar(funcion, *args)
+            except Exception:  # the thread must outlive any call
+                logger.exception("Error inesperado al publicar %s%s.", funcion, args)
+            finally:
+                if cola.empty():
+                    # A failed publish wrote its row on this thread's own connection.
+                    connections.close_all()
+                cola.task_done()
+
+
+_publicador = _Publicador()
+
+#: At the process's exit, the longest it waits for its pending publications, in seconds.
+PLAZO_AL_SALIR = 3.0
+atexit.register(_publicador.esperar, PLAZO_AL_SALIR)
+os.register_at_fork(after_in_child=_publicador.tras_fork)
 
 
 def encolar(envio_id: int, eta: datetime | None = None) -> bool:
