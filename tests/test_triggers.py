@@ -102,7 +102,29 @@ def test_salir_y_volver_al_estado__no_envia_dos_veces(declarar, orden, outbox):
 
     assert envios().count() == 1
     assert len(outbox) == 1
-    assert llamadas == [orden.pk]  # the host's callables run once, for the one envío
+    # Back in valor, the callables run again (the INSERT then finds the clave): the save
+    # costs one statement instead of a lookup before it. The fresh instance loaded in
+    # COMPLETADA is no transition.
+    assert llamadas == [orden.pk, orden.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_salir_y_volver_al_estado__el_documento_no_se_genera_otra_vez(declarar, orden, outbox):
+    generados = []
+
+    def documento(o):
+        generados.append(o.pk)
+        return b"%PDF-1.4 orden", f"{o.numero}.pdf"
+
+    declarar(documento=documento)
+    completar(orden)
+    orden.estado = "EN_PROCESO"
+    orden.save()
+    completar(orden)
+
+    assert envios().count() == 1
+    assert len(outbox) == 1
+    assert generados == [orden.pk]  # its clave is looked up before rendering it again
 
 
 @pytest.mark.django_db(transaction=True)
@@ -239,6 +261,47 @@ def test_callable_que_falla__envio_omitido_y_el_guardado_sigue(
     assert outbox == []
     assert "ZeroDivisionError" in caplog.text
     assert "5512345678" not in caplog.text
+
+
+def _consulta_que_falla(orden):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM tabla_que_no_existe")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("atrapada", [False, True], ids=["propaga", "la-atrapa"])
+def test_callable_cuya_consulta_falla__el_erp_sigue_en_su_transaccion(
+    declarar, orden, outbox, atrapada
+):
+    # On PostgreSQL a failed query aborts the whole transaction: the savepoint taken before
+    # the callable's first query is what keeps the ERP's save (and its next ones) working,
+    # even when the callable swallows the error itself.
+    def destinatario(o):
+        try:
+            _consulta_que_falla(o)
+        except Exception:
+            if not atrapada:
+                raise
+        return o.cliente
+
+    declarar(destinatario=destinatario)
+    with transaction.atomic():
+        completar(orden)
+        orden.notas = "el ERP sigue en su transacción"
+        orden.save()
+
+    guardada = Orden.objects.get(pk=orden.pk)
+    assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue en su transacción")
+    envio = envios().get()
+    if atrapada and connection.vendor != "postgresql":
+        # SQLite goes on after a failed query: the callable's answer is used.
+        assert (envio.estado, len(outbox)) == (EstadoEnvio.ENVIADO, 1)
+    else:
+        assert (envio.estado, envio.motivo) == (
+            EstadoEnvio.OMITIDO,
+            MotivoOmision.ERROR_DISPARADOR,
+        )
+        assert outbox == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -61,12 +61,70 @@ class EnvioQuerySet(models.QuerySet):
         """The envío recorded under ``clave`` (unique), or None."""
         return self.filter(clave=clave).order_by().first() if clave else None
 
+    def insertar_nuevo(self, envio: EnvioWhatsApp) -> bool:
+        """INSERT ``envio`` unless its clave is taken: True when inserted (``pk`` set).
+
+        One statement, ``INSERT … ON CONFLICT (clave) DO NOTHING RETURNING id``, on
+        PostgreSQL and SQLite: a clave another transaction recorded first is no error, so
+        the caller's transaction needs no savepoint around it. Elsewhere, the ORM's INSERT
+        in a savepoint, its ``IntegrityError`` turned into False.
+        """
+        from django.db import IntegrityError, connections, router, transaction
+
+        alias = self._db or router.db_for_write(self.model, instance=envio)
+        conexion = connections[alias]
+        if conexion.vendor not in ("postgresql", "sqlite") or not (
+            conexion.features.can_return_columns_from_insert
+        ):
+            try:
+                with transaction.atomic(using=alias):
+                    envio.save(using=alias, force_insert=True)
+            except IntegrityError:
+                if not envio.clave or not self.using(alias).filter(clave=envio.clave).exists():
+                    raise
+                envio.pk = None
+                return False
+            return True
+        campos, sql = _insert_sin_conflicto(self.model, conexion)
+        valores = [
+            campo.get_db_prep_save(campo.pre_save(envio, True), conexion) for campo in campos
+        ]
+        with conexion.cursor() as cursor:
+            cursor.execute(sql, valores)
+            fila = cursor.fetchone()
+        if fila is None:
+            return False
+        envio.pk = fila[0]
+        envio._state.adding, envio._state.db = False, alias
+        return True
+
     def debidos(self, ahora=None):
         """Envíos ready for a worker: pendiente and due."""
         ahora = ahora or timezone.now()
         return self.filter(estado=EstadoEnvio.PENDIENTE).filter(
             Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
         )
+
+
+def _insert_sin_conflicto(modelo, conexion) -> tuple[list, str]:
+    """The fields and the SQL of ``insertar_nuevo``'s statement, built once per connection."""
+    clave = (modelo, conexion.alias)
+    if clave not in _INSERTS:
+        opts = modelo._meta
+        campos = [campo for campo in opts.concrete_fields if campo is not opts.pk]
+        nombre = conexion.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING RETURNING {}".format(
+            nombre(opts.db_table),
+            ", ".join(nombre(campo.column) for campo in campos),
+            ", ".join(["%s"] * len(campos)),
+            nombre(opts.get_field("clave").column),
+            nombre(opts.pk.column),
+        )
+        _INSERTS[clave] = (campos, sql)
+    return _INSERTS[clave]
+
+
+_INSERTS: dict[tuple, tuple[list, str]] = {}
 
 
 class EnvioWhatsApp(models.Model):

@@ -7,6 +7,7 @@ the extra digit) and :func:`variantes` gives both, to match inbound ``wa_id`` on
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -59,7 +60,14 @@ def normalizar(telefono: str | int | None, region: str | None = None) -> str:
     texto = _limpiar(telefono)
     if not texto:
         raise TelefonoInvalido("El teléfono está vacío.")
-    numero = _sin_prefijo_mexicano(_parse(texto, region or _default_region()))
+    return _normalizado(texto, region or _default_region())
+
+
+# A pure function of its text and region: the ERP's saves and the worker's batches meet the
+# same customers again and again, and parsing is most of the time of recording an envío.
+@functools.lru_cache(maxsize=4096)
+def _normalizado(texto: str, region: str) -> str:
+    numero = _sin_prefijo_mexicano(_parse(texto, region))
     if not phonenumbers.is_valid_number(numero):
         numero = _internacional_sin_mas(texto) or numero
     if not phonenumbers.is_valid_number(numero):

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 import phonenumbers
@@ -28,7 +29,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -369,7 +370,6 @@ def registrar(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
-    clave_comprobada: bool = False,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
@@ -399,11 +399,37 @@ def registrar(
             or ``expira_en`` is not after ``programado_para``.
         ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
             ``nombre_documento`` or the referencia's id is longer than its column.
+    """
+    envio = preparar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
+    return envio if envio.pk else guardar(envio, contenido)
 
-    ``clave_comprobada`` is for a caller (a disparador) that looked ``clave`` up an
-    instant ago inside a savepoint of its own: the clave is not looked up again and no
-    second savepoint is opened, so a concurrent caller that won the clave makes the
-    INSERT raise ``IntegrityError`` into that savepoint, for the caller to resolve.
+
+def preparar(
+    contenido: Contenido,
+    telefono: Any,
+    *,
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+    al_guardar: bool = False,
+) -> EnvioWhatsApp:
+    """The first half of :func:`registrar`: validate, decide, and build the envío unsaved
+    (no ``pk``), or return the saved one its ``clave`` names; :func:`guardar` is the rest.
+
+    ``al_guardar`` is for a disparador, inside the ERP's save, where every query counts:
+    the clave is not looked up first (``guardar``'s INSERT finds it), and consent is left to
+    the worker, which reads it again right before sending anyway; an envío it stops still
+    ends ``omitido`` with the same motivo, a moment later. Raises as :func:`registrar`.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     _exigir_admitido(contenido, cuenta)
@@ -419,14 +445,14 @@ def registrar(
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
     no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
-    if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
+    if not al_guardar and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
     envio.categoria, envio.expira_en = categoria, caducidad
-    _decidir(envio, region)
+    _decidir(envio, region, consentimiento=not al_guardar)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
-    return _guardar(envio, contenido, protegido=clave_comprobada)
+    return envio
 
 
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
@@ -584,7 +610,7 @@ def registrar_omitido(
     destinatario = Destinatario.de(telefono)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, None, cuenta)
     envio.estado, envio.motivo, envio.error_detalle = EstadoEnvio.OMITIDO, motivo, detalle
-    return _guardar(envio, contenido)
+    return guardar(envio, contenido)
 
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
@@ -629,10 +655,15 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.documento_sha256 = documento.sha256
 
 
-def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
-    """Fill telefono and the initial estado/motivo."""
+def _decidir(envio: EnvioWhatsApp, region: str | None, *, consentimiento: bool = True) -> None:
+    """Fill telefono and the initial estado/motivo (consent too, unless told otherwise)."""
     envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta, categoria=envio.categoria
+        envio.telefono_original,
+        envio.clase,
+        region,
+        cuenta=envio.cuenta,
+        categoria=envio.categoria,
+        consentimientos=None if consentimiento else _SIN_LEER,
     )
     if motivo is None and vencido(envio):
         motivo = MotivoOmision.VENCIDO
@@ -726,6 +757,10 @@ def exigir_largos(
         exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
 
 
+# revisar_destinatario's ``consentimientos`` when consent is left to the worker.
+_SIN_LEER: Mapping[tuple[str, str], str | None] = MappingProxyType({})
+
+
 def revisar_destinatario(
     telefono: Any,
     clase: str,
@@ -752,7 +787,9 @@ def revisar_destinatario(
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
     requerido = settings.REQUIRE_CONSENT
-    if consentimientos is not None and (digitos, categoria) in consentimientos:
+    if consentimientos is _SIN_LEER:
+        motivo = None  # the worker reads it before sending
+    elif consentimientos is not None and (digitos, categoria) in consentimientos:
         motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
     else:
         motivo = motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta)
@@ -831,9 +868,14 @@ def ventana_de(cuenta: str | None) -> timedelta | None:
         return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
-def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
-    """INSERT the envío (in a savepoint unless the caller holds one: ``protegido``) and
-    publish its task when the caller's transaction commits."""
+def guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
+    """INSERT the envío (or find the one its clave already names) and publish its task when
+    the caller's transaction commits.
+
+    One statement that a taken clave does not fail (``insertar_nuevo``): the caller's
+    transaction needs no savepoint, and a concurrent caller that recorded the clave first
+    gives its envío back.
+    """
     documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
     if isinstance(documento, Documento):
         # Written before the INSERT (the worker reads it after commit), and no rollback
@@ -845,17 +887,9 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
         # Its task is published on commit: stamped now, so that nothing writes to the row
         # on the ERP's connection after its COMMIT (Beat re-dispatches from this time).
         envio.despachado_en = timezone.now()
-    if protegido:
-        envio.save()
-    else:
-        try:
-            with transaction.atomic():
-                envio.save()
-        except IntegrityError:
-            # Another request recorded the same clave first: that envío is the one.
-            if existente := EnvioWhatsApp.objects.por_clave(envio.clave):
-                return existente
-            raise
+    if not EnvioWhatsApp.objects.insertar_nuevo(envio):
+        # Another request recorded the same clave first: that envío is the one.
+        return EnvioWhatsApp.objects.por_clave(envio.clave)
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
         from ..tasks import al_confirmar, publicar_envio

@@ -17,9 +17,11 @@ Rules, per object and disparador:
   Saving again in the same state does not fire.
 * It fires at most once: its envío has the clave ``{tipo}:{app_label}.{model_name}:{pk}``,
   so leaving ``valor`` and coming back (or an instance whose snapshot is stale) records
-  nothing new, and the callables are not called again. One model cannot have two
-  disparadores with the same ``tipo`` for different ``campo``/``valor`` (they would share
-  that clave): give each its own ``tipo``.
+  nothing new. The save then calls ``condicion``, ``destinatario`` and ``variables`` again
+  and its INSERT finds the clave (one statement, no lookup before it); a disparador with
+  ``documento`` looks the clave up first, so the document is never rendered for nothing.
+  One model cannot have two disparadores with the same ``tipo`` for different
+  ``campo``/``valor`` (they would share that clave): give each its own ``tipo``.
 * Creating an object directly in ``valor`` fires when ``al_crear=True`` (the default) and
   does not when ``al_crear=False``; in the latter case it fires if the object later leaves
   ``valor`` and comes back.
@@ -27,10 +29,17 @@ Rules, per object and disparador:
   the ERP's transaction leaves neither an envío nor a send. After such a rollback, fetch the
   object again rather than reusing the instance, whose snapshot already holds the new value
   (``refresh_from_db()`` does not reset it either).
+* What it costs the ERP's save: one ``INSERT … ON CONFLICT (clave) DO NOTHING`` (PostgreSQL
+  and SQLite), with the template's catalog row read from a per-process cache. Consent is
+  not read there: the worker reads it right before sending, and an envío it stops ends
+  ``omitido`` with the same motivo. The task is published after the commit by a thread of
+  the process (``tasks.al_confirmar``), not by the ERP's request.
 * A failing callable (``destinatario``, ``variables``, ``documento``, ``condicion``) never
-  breaks the ERP's save: the work runs in a savepoint, the exception is logged, and an
-  ``omitido`` envío with motivo ``error_disparador`` is recorded *without* the clave, so the
-  next real transition (once the code is fixed) can still send.
+  breaks the ERP's save: the exception is logged, and an ``omitido`` envío with motivo
+  ``error_disparador`` is recorded *without* the clave, so the next real transition (once
+  the code is fixed) can still send. If the callables run queries, the first one is
+  preceded by a savepoint (:class:`.tracking.SavepointSiConsulta`), so a query that fails
+  is undone too; callables that run none cost no savepoint.
 * ``condicion(obj)`` false: nothing is recorded.
 * Not seen (no model signals): ``QuerySet.update()``, ``bulk_create()``, ``bulk_update()``,
   raw SQL; nor saves of a subclass or proxy of the declared model (their signals carry
@@ -46,14 +55,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import models, router
 from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
 from ..models import EnvioWhatsApp
+from ..outbound.outbox import guardar, plantilla_de, preparar
 from .tracking import (
     DESCONOCIDO,
     PREVIO,
+    SavepointSiConsulta,
     Vigilancia,
     campo_concreto,
     detalle_error,
@@ -132,31 +143,35 @@ class Disparador:
             return valor
 
     def disparar(self, obj: models.Model, *, creado: bool = False) -> EnvioWhatsApp | None:
-        """Record the envío in a savepoint; on any error record an omitido one instead.
+        """Record the envío with one INSERT; on any error record an omitido one instead.
 
-        ``creado``: ``obj`` was just created, so it has no envío yet and its clave is not
-        looked up first (one query less on the ERP's save); should its primary key have been
-        used before, the INSERT's conflict finds the earlier envío, as for a concurrent save.
+        What runs first (the host's callables, building the envío) takes a savepoint only
+        if it runs a query (:class:`SavepointSiConsulta`); the INSERT is one statement that
+        a taken clave does not fail. ``creado``: ``obj`` was just created (kept for the
+        callers; a new object's clave is no different).
         """
+        del creado
+        clave = self.clave(obj)
+        alias = router.db_for_write(EnvioWhatsApp)
         try:
-            with transaction.atomic():
-                return self._registrar(obj, creado)
-        except IntegrityError as exc:
-            # Another request recorded this clave first (the savepoint undid ours).
-            if existente := EnvioWhatsApp.objects.por_clave(self.clave(obj)):
-                return existente
-            return self._omitir(obj, exc)
+            if self.documento is not None and (existente := self._existente(clave, alias)):
+                return existente  # never render the document again for nothing
+            with SavepointSiConsulta(alias):
+                preparado = self._preparar(obj, clave)
+            if preparado is None:
+                return None
+            envio, contenido = preparado
+            return envio if envio.pk else guardar(envio, contenido)
         except Exception as exc:
             return self._omitir(obj, exc)
 
-    def _registrar(self, obj: models.Model, creado: bool) -> EnvioWhatsApp | None:
-        from ..outbound.outbox import plantilla_de, registrar
+    @staticmethod
+    def _existente(clave: str, alias: str) -> EnvioWhatsApp | None:
+        envios = EnvioWhatsApp.objects.using(alias)
+        return envios.por_clave(clave) if envios.filter(clave=clave).exists() else None
 
-        clave = self.clave(obj)
-        # Back in valor after an envío: don't call the host's callables again.
-        # (A bare existence test first: the whole row is read only when there is one.)
-        if not creado and EnvioWhatsApp.objects.filter(clave=clave).exists():
-            return EnvioWhatsApp.objects.por_clave(clave)
+    def _preparar(self, obj: models.Model, clave: str):
+        """The envío to record for ``obj``, unsaved, and its content; None: condicion false."""
         if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
         destinatario = llamar("destinatario", self.destinatario, obj)
@@ -166,17 +181,16 @@ class Disparador:
         contenido = plantilla_de(
             self.plantilla, self.idioma, variables, documento, nombre_documento
         )
-        # The clave was looked up above (or the object is new), inside disparar's savepoint:
-        # registrar neither looks again nor nests a savepoint (disparar resolves a conflict).
-        return registrar(
+        envio = preparar(
             contenido,
             destinatario,
             referencia=obj,
             tipo=self.tipo,
             clave=clave,
             cuenta=self.cuenta,
-            clave_comprobada=True,
+            al_guardar=True,
         )
+        return envio, contenido
 
     def _omitir(self, obj: models.Model, exc: Exception) -> EnvioWhatsApp | None:
         detalle = detalle_error(exc)
