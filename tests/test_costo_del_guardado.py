@@ -74,7 +74,8 @@ def test_guardar__un_disparador_anade_solo_su_insert(
     # commit only the publish, on another thread (no UPDATE on the ERP's connection).
     assert len(disparo) - len(base) == 1, "\n".join(q[:100] for q in disparo)
     [insert] = [q for q in disparo if "enviowhatsapp" in q]
-    assert insert.startswith("INSERT") and "ON CONFLICT" in insert
+    assert insert.startswith("INSERT")
+    assert "ON CONFLICT" in insert
 
 
 def test_guardar__sin_cambiar_lo_vigilado_no_anade_consultas(
