@@ -410,3 +410,55 @@ def test_reprocesar_webhooks__toma_solo_los_pendientes_de_mas_de_un_minuto(webho
     # An evento that failed keeps its error until an operator presses "Reprocesar".
     assert EventoWebhook.objects.get(pk=fallido.pk).error == "Error: x"
     assert tasks.reprocesar_webhooks() == 0
+
+
+# -- the publishing thread -------------------------------------------------------------------
+
+
+@pytest.fixture
+def publicador(monkeypatch):
+    """A publishing thread of its own, held busy by its first call until ``soltar`` is set."""
+    import threading
+
+    propio = tasks._Publicador()
+    monkeypatch.setattr(propio, "LIMITE", 1)
+    empezado, soltar = threading.Event(), threading.Event()
+
+    def ocupar() -> None:
+        empezado.set()
+        soltar.wait(10)
+
+    propio.poner(celery_app, ocupar, ())
+    assert empezado.wait(5)  # the thread holds it: the queue is empty again
+    yield propio, soltar
+    soltar.set()
+    assert propio.esperar(5)
+
+
+def test_publicador__cola_llena_la_llamada_corre_en_el_que_llama(publicador):
+    import threading
+
+    propio, _soltar = publicador
+    hilos = []
+    propio.poner(celery_app, lambda: hilos.append("en cola"), ())  # fills the queue of 1
+    propio.poner(celery_app, lambda: hilos.append(threading.current_thread().name), ())
+
+    assert hilos == [threading.current_thread().name]  # ran here, at once, not dropped
+
+
+def test_publicador__al_salir_lo_que_queda_va_a_la_siguiente_pasada_de_beat(
+    publicador, monkeypatch
+):
+    propio, _soltar = publicador
+    monkeypatch.setattr(propio, "LIMITE", 10)
+    propio._cola = __import__("queue").Queue(10)  # room for the envíos below
+    envios = [nuevo_envio(f"+52 55 1234 56{i:02d}") for i in range(3)]
+    EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in envios]).update(despachado_en=hace(1))
+    monkeypatch.setattr(tasks, "PLAZO_AL_SALIR", 0.05)
+    for envio in envios:
+        propio.poner(celery_app, tasks.publicar_envio, (envio.pk,))
+
+    propio.al_salir()
+
+    # Beat's next run dispatches them, instead of REDISPATCH_AFTER after their record.
+    assert [leer(envio).despachado_en for envio in envios] == [None, None, None]

@@ -72,7 +72,7 @@ def esperar_publicaciones(plazo: float = 5.0) -> bool:
 
     True when nothing is left, False after ``plazo`` seconds. For tests and scripts that
     look at the broker right after a commit; a process that exits waits for it by itself
-    (up to ``PLAZO_AL_SALIR``), and what is still left then is Beat's.
+    (up to ``PLAZO_AL_SALIR``), and what is still left then goes to Beat's next run.
     """
     return _publicador.esperar(plazo)
 
@@ -80,13 +80,15 @@ def esperar_publicaciones(plazo: float = 5.0) -> bool:
 class _Publicador:
     """One thread per process that runs, in order, the calls commits handed to it.
 
-    The queue is bounded (``LIMITE``): with a broker that hangs, calls that find it full
-    are dropped with a warning, and their rows wait for Beat, which is where a failed
-    publish leaves them too. Created on first use and again in a forked child, which does
-    not inherit its parent's thread.
+    The queue is bounded (``LIMITE``): a call that finds it full runs in the caller, as
+    every call did before this thread (bounded all the same by ``PLAZO_PUBLICACION`` and the
+    breaker). At the process's exit (``al_salir``) it waits ``PLAZO_AL_SALIR`` for the
+    queue, then hands what is left to Beat's next run. Created on first use and again in a
+    forked child, which does not inherit its parent's thread; a child that ends with
+    ``os._exit`` (no exit hooks) leaves what it had queued to Beat after ``REDISPATCH_AFTER``.
     """
 
-    LIMITE = 10_000
+    LIMITE = 100_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -99,13 +101,7 @@ class _Publicador:
         try:
             cola.put_nowait((app, funcion, args))
         except queue.Full:
-            logger.warning(
-                "%s%s no se publicó: hay %s publicaciones en espera; Beat lo retomará.",
-                getattr(funcion, "__name__", funcion),
-                args,
-                self.LIMITE,
-            )
-            return False
+            _sin_propagar(funcion, *args)
         return True
 
     def esperar(self, plazo: float) -> bool:
@@ -120,6 +116,34 @@ class _Publicador:
                     return False
                 cola.all_tasks_done.wait(restante)
         return True
+
+    def al_salir(self) -> None:
+        """Wait for the queue up to ``PLAZO_AL_SALIR``; what is left goes to Beat's next run."""
+        if self.esperar(PLAZO_AL_SALIR) or self._cola is None:
+            return
+        restantes = []
+        while True:
+            try:
+                restantes.append(self._cola.get_nowait())
+            except queue.Empty:
+                break
+            self._cola.task_done()
+        ids = [args[0] for _app, funcion, args in restantes if funcion is publicar_envio]
+        if not ids:
+            return
+        from .models import EnvioWhatsApp, EstadoEnvio
+
+        try:
+            # despachado_en cleared: Beat takes them on its next run, not REDISPATCH_AFTER later.
+            EnvioWhatsApp.objects.filter(pk__in=ids, estado=EstadoEnvio.PENDIENTE).update(
+                despachado_en=None
+            )
+        except Exception as exc:
+            logger.warning(
+                "%s envíos sin publicar al salir (%s); Beat los tomará pasado REDISPATCH_AFTER.",
+                len(ids),
+                type(exc).__name__,
+            )
 
     def tras_fork(self) -> None:
         """In a forked child: nothing of the parent's (its lock may have been held)."""
@@ -165,7 +189,7 @@ _publicador = _Publicador()
 
 #: At the process's exit, the longest it waits for its pending publications, in seconds.
 PLAZO_AL_SALIR = 3.0
-atexit.register(_publicador.esperar, PLAZO_AL_SALIR)
+atexit.register(_publicador.al_salir)
 os.register_at_fork(after_in_child=_publicador.tras_fork)
 
 
