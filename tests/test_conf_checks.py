@@ -279,6 +279,16 @@ def test_checks__e002_falta_la_cuenta_default(configurar, backends_):
     assert '"default"' in errores[0]
 
 
+@pytest.mark.parametrize("alias", ["s" * 65, ""], ids=["largo", "vacio"])
+def test_checks__e002_alias_de_cuenta_que_no_cabe(configurar, alias):
+    # Every envío stores its account's alias: one longer than the column fails every send.
+    configurar({"BACKENDS": {"default": {"BACKEND": LOCMEM}, alias: {"BACKEND": LOCMEM}}})
+
+    [error] = _errores("E002")
+
+    assert "de 1 a 64 caracteres" in error
+
+
 @pytest.mark.parametrize(
     ("entrada", "nombrado"),
     [

@@ -327,7 +327,6 @@ def test_completar_orden__reabrir_y_completar_no_avisa_dos_veces(
     assert len(outbox) == 1
 
 
-@pytest.mark.django_db(transaction=True)  # the commit runs the worker's consent check
 def test_completar_orden__cliente_sin_consentimiento_queda_omitido(client, outbox, wa_settings):
     wa_settings(REQUIRE_CONSENT=True)
     orden = nueva_orden(nuevo_cliente(acepta=False))

@@ -268,17 +268,22 @@ def _consulta_que_falla(orden):
         cursor.execute("SELECT * FROM tabla_que_no_existe")
 
 
+def _guardado_que_falla(orden):
+    Cliente.objects.create(nombre=None)  # NOT NULL: an IntegrityError inside Model.save()
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("falla", [_consulta_que_falla, _guardado_que_falla], ids=["sql", "save"])
 @pytest.mark.parametrize("atrapada", [False, True], ids=["propaga", "la-atrapa"])
 def test_callable_cuya_consulta_falla__el_erp_sigue_en_su_transaccion(
-    declarar, orden, outbox, atrapada
+    declarar, orden, outbox, falla, atrapada
 ):
-    # On PostgreSQL a failed query aborts the whole transaction: the savepoint taken before
-    # the callable's first query is what keeps the ERP's save (and its next ones) working,
-    # even when the callable swallows the error itself.
+    # On PostgreSQL a failed query aborts the whole transaction, and a failed Model.save()
+    # marks Django's for rollback: the disparador's savepoint undoes both, even when the
+    # callable swallows the error itself, and the ERP's save and its next ones are kept.
     def destinatario(o):
         try:
-            _consulta_que_falla(o)
+            falla(o)
         except Exception:
             if not atrapada:
                 raise
@@ -293,8 +298,8 @@ def test_callable_cuya_consulta_falla__el_erp_sigue_en_su_transaccion(
     guardada = Orden.objects.get(pk=orden.pk)
     assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue en su transacción")
     envio = envios().get()
-    if atrapada and connection.vendor != "postgresql":
-        # SQLite goes on after a failed query: the callable's answer is used.
+    if atrapada and falla is _consulta_que_falla and connection.vendor != "postgresql":
+        # SQLite goes on after a failed raw statement: the callable's answer is used.
         assert (envio.estado, len(outbox)) == (EstadoEnvio.ENVIADO, 1)
     else:
         assert (envio.estado, envio.motivo) == (
@@ -302,6 +307,66 @@ def test_callable_cuya_consulta_falla__el_erp_sigue_en_su_transaccion(
             MotivoOmision.ERROR_DISPARADOR,
         )
         assert outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callable_que_falla__su_on_commit_no_corre(declarar, orden, outbox):
+    corridos = []
+
+    def variables(o):
+        nota = Cliente.objects.create(nombre="auditoría", telefono="")
+        transaction.on_commit(lambda: corridos.append(nota.pk))
+        raise ValueError("datos incompletos")
+
+    declarar(variables=variables)
+    with transaction.atomic():
+        completar(orden)
+
+    assert not Cliente.objects.filter(nombre="auditoría").exists()  # its work undone
+    assert corridos == []  # and so its on_commit
+    assert envios().get().motivo == MotivoOmision.ERROR_DISPARADOR
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transaccion_manual__un_callable_cuya_consulta_falla_no_la_rompe(declarar, orden, outbox):
+    def destinatario(o):
+        _consulta_que_falla(o)
+        return o.cliente
+
+    declarar(destinatario=destinatario)
+    transaction.set_autocommit(False)  # the ERP manages its transaction by hand
+    try:
+        completar(orden)
+        orden.notas = "el ERP sigue"
+        orden.save()
+        transaction.commit()
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+
+    guardada = Orden.objects.get(pk=orden.pk)
+    assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_salir_y_volver__un_callable_que_ahora_falla_no_registra_nada(declarar, orden, outbox):
+    fallar = False
+
+    def variables(o):
+        if fallar:
+            raise LookupError("el vehículo ya no existe")
+        return ["Ana", "Mazda 3", o.numero]
+
+    declarar(variables=variables)
+    completar(orden)
+    orden.estado = "EN_PROCESO"
+    orden.save()
+    fallar = True
+    completar(orden)
+
+    [envio] = envios()  # the first one only: no omitido row for an object already notified
+    assert envio.estado == EstadoEnvio.ENVIADO
+    assert len(outbox) == 1
 
 
 @pytest.mark.django_db(transaction=True)

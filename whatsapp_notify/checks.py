@@ -3,7 +3,8 @@
 Ids are stable; document them before changing one.
 
 - E001 ``WHATSAPP_NOTIFY`` is not a dict, or has an unknown key.
-- E002 ``BACKENDS`` is empty, not a dict, or lacks ``"default"``.
+- E002 ``BACKENDS`` is empty, not a dict, or lacks ``"default"``; or an account alias is not
+  a text of 1 to 64 characters (the column every envío stores it in).
 - E003 a ``BACKENDS`` entry is not a ``{"BACKEND": ..., "OPTIONS": ...}`` dict, or its
   ``BACKEND`` path is missing or does not import.
 - E004 a backend option is unknown or a value is invalid (``Option.check`` of the
@@ -138,7 +139,19 @@ def _backends(config) -> list[checks.CheckMessage]:
 
 
 def _backend(alias: str, entry) -> list[checks.CheckMessage]:
+    from .models import EnvioWhatsApp
+
     where = f'{SETTING_NAME}["BACKENDS"]["{alias}"]'
+    largo = EnvioWhatsApp._meta.get_field("cuenta").max_length
+    if not isinstance(alias, str) or not alias or len(alias) > largo:
+        # Every envío stores its account's alias: one the column cannot hold fails each send.
+        return [
+            _error(
+                f"{where}: el nombre de la cuenta debe ser un texto de 1 a {largo} caracteres.",
+                'Usa un alias corto, como "default" o "sucursal_norte".',
+                "E002",
+            )
+        ]
     cls, problemas = _clase_del_backend(where, alias, entry)
     if cls is None:
         return problemas

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import IO, Any
 
 import phonenumbers
@@ -29,7 +28,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -421,15 +420,14 @@ def preparar(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
-    al_guardar: bool = False,
+    buscar_clave: bool = True,
 ) -> EnvioWhatsApp:
     """The first half of :func:`registrar`: validate, decide, and build the envío unsaved
     (no ``pk``), or return the saved one its ``clave`` names; :func:`guardar` is the rest.
 
-    ``al_guardar`` is for a disparador, inside the ERP's save, where every query counts:
-    the clave is not looked up first (``guardar``'s INSERT finds it), and consent is left to
-    the worker, which reads it again right before sending anyway; an envío it stops still
-    ends ``omitido`` with the same motivo, a moment later. Raises as :func:`registrar`.
+    ``buscar_clave=False`` is for a disparador, inside the ERP's save, where every query
+    counts: the clave is not looked up first (``guardar``'s INSERT finds it, and the envío
+    it names is returned as it is, not reconsidered). Raises as :func:`registrar`.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     _exigir_admitido(contenido, cuenta)
@@ -445,11 +443,11 @@ def preparar(
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
     no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
-    if not al_guardar and (existente := EnvioWhatsApp.objects.por_clave(clave)):
+    if buscar_clave and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
     envio.categoria, envio.expira_en = categoria, caducidad
-    _decidir(envio, region, consentimiento=not al_guardar)
+    _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
     return envio
@@ -655,15 +653,10 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.documento_sha256 = documento.sha256
 
 
-def _decidir(envio: EnvioWhatsApp, region: str | None, *, consentimiento: bool = True) -> None:
-    """Fill telefono and the initial estado/motivo (consent too, unless told otherwise)."""
+def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
+    """Fill telefono and the initial estado/motivo."""
     envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original,
-        envio.clase,
-        region,
-        cuenta=envio.cuenta,
-        categoria=envio.categoria,
-        consentimientos=None if consentimiento else _SIN_LEER,
+        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta, categoria=envio.categoria
     )
     if motivo is None and vencido(envio):
         motivo = MotivoOmision.VENCIDO
@@ -757,10 +750,6 @@ def exigir_largos(
         exigir_largo(EnvioWhatsApp, campo, valor, parametro, arreglo)
 
 
-# revisar_destinatario's ``consentimientos`` when consent is left to the worker.
-_SIN_LEER: Mapping[tuple[str, str], str | None] = MappingProxyType({})
-
-
 def revisar_destinatario(
     telefono: Any,
     clase: str,
@@ -787,9 +776,7 @@ def revisar_destinatario(
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
     requerido = settings.REQUIRE_CONSENT
-    if consentimientos is _SIN_LEER:
-        motivo = None  # the worker reads it before sending
-    elif consentimientos is not None and (digitos, categoria) in consentimientos:
+    if consentimientos is not None and (digitos, categoria) in consentimientos:
         motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
     else:
         motivo = motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta)
@@ -868,13 +855,14 @@ def ventana_de(cuenta: str | None) -> timedelta | None:
         return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
-def guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
+def guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
     """INSERT the envío (or find the one its clave already names) and publish its task when
     the caller's transaction commits.
 
-    One statement that a taken clave does not fail (``insertar_nuevo``): the caller's
-    transaction needs no savepoint, and a concurrent caller that recorded the clave first
-    gives its envío back.
+    One statement that a taken clave does not fail (``insertar_nuevo``), in a savepoint
+    unless the caller holds one (``protegido``): a value the database still refuses leaves
+    the caller's transaction usable. A concurrent caller that recorded the clave first gives
+    its envío back.
     """
     documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
     if isinstance(documento, Documento):
@@ -887,7 +875,12 @@ def guardar(envio: EnvioWhatsApp, contenido) -> EnvioWhatsApp:
         # Its task is published on commit: stamped now, so that nothing writes to the row
         # on the ERP's connection after its COMMIT (Beat re-dispatches from this time).
         envio.despachado_en = timezone.now()
-    if not EnvioWhatsApp.objects.insertar_nuevo(envio):
+    if protegido:
+        insertado = EnvioWhatsApp.objects.insertar_nuevo(envio)
+    else:
+        with transaction.atomic():
+            insertado = EnvioWhatsApp.objects.insertar_nuevo(envio)
+    if not insertado:
         # Another request recorded the same clave first: that envío is the one.
         return EnvioWhatsApp.objects.por_clave(envio.clave)
     _log_registro(envio)

@@ -60,52 +60,6 @@ def registrar_error(
         return None
 
 
-class SavepointSiConsulta:
-    """A savepoint on ``alias`` taken only if a query runs inside the block.
-
-    The host's callables (``destinatario``, ``variables``...) usually read what the ERP's
-    save already loaded and run no query: then this costs none, and an exception they raise
-    leaves the ERP's transaction as it was. The first query run inside the block is preceded
-    by a ``SAVEPOINT``, so that one that fails (which would abort the whole transaction on
-    PostgreSQL) is undone by rolling back to it. Outside a transaction (autocommit) there is
-    nothing to protect and no savepoint is taken.
-    """
-
-    def __init__(self, alias: str) -> None:
-        self.alias = alias
-        self.conexion = transaction.get_connection(alias)
-        self.sid: str | None = None
-        self._tomando = False
-
-    def __enter__(self) -> SavepointSiConsulta:
-        self._envoltura = self.conexion.execute_wrapper(self._antes_de_consultar)
-        self._envoltura.__enter__()
-        return self
-
-    def _antes_de_consultar(self, execute, sql, params, many, context):
-        if self.sid is None and not self._tomando and self.conexion.in_atomic_block:
-            self._tomando = True  # the SAVEPOINT statement itself passes through here
-            try:
-                self.sid = transaction.savepoint(using=self.alias)
-            finally:
-                self._tomando = False
-        return execute(sql, params, many, context)
-
-    def __exit__(self, tipo, exc, tb) -> None:
-        self._envoltura.__exit__(tipo, exc, tb)
-        if self.sid is None:
-            return
-        if exc is not None:
-            transaction.savepoint_rollback(self.sid, using=self.alias)
-            return
-        try:
-            transaction.savepoint_commit(self.sid, using=self.alias)
-        except Exception:
-            # A query failed and its error was swallowed: the transaction is aborted.
-            transaction.savepoint_rollback(self.sid, using=self.alias)
-            raise
-
-
 def llamar(etapa: str, funcion: Callable[[Any], Any], obj: models.Model) -> Any:
     """``funcion(obj)``; what it raises comes back as :class:`ErrorEnCallable` (``etapa``)."""
     try:

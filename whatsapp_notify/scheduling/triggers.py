@@ -29,17 +29,15 @@ Rules, per object and disparador:
   the ERP's transaction leaves neither an envío nor a send. After such a rollback, fetch the
   object again rather than reusing the instance, whose snapshot already holds the new value
   (``refresh_from_db()`` does not reset it either).
-* What it costs the ERP's save: one ``INSERT … ON CONFLICT (clave) DO NOTHING`` (PostgreSQL
-  and SQLite), with the template's catalog row read from a per-process cache. Consent is
-  not read there: the worker reads it right before sending, and an envío it stops ends
-  ``omitido`` with the same motivo. The task is published after the commit by a thread of
-  the process (``tasks.al_confirmar``), not by the ERP's request.
+* What it costs the ERP's save: a savepoint, the consent, one ``INSERT … ON CONFLICT (clave)
+  DO NOTHING`` (PostgreSQL and SQLite) and the release, with the template's catalog row read
+  from a per-process cache. The task is published after the commit by a thread of the
+  process (``tasks.al_confirmar``), not by the ERP's request.
 * A failing callable (``destinatario``, ``variables``, ``documento``, ``condicion``) never
-  breaks the ERP's save: the exception is logged, and an ``omitido`` envío with motivo
-  ``error_disparador`` is recorded *without* the clave, so the next real transition (once
-  the code is fixed) can still send. If the callables run queries, the first one is
-  preceded by a savepoint (:class:`.tracking.SavepointSiConsulta`), so a query that fails
-  is undone too; callables that run none cost no savepoint.
+  breaks the ERP's save: the work runs in a savepoint, the exception is logged, and an
+  ``omitido`` envío with motivo ``error_disparador`` is recorded *without* the clave, so the
+  next real transition (once the code is fixed) can still send. Back in ``valor`` after its
+  envío, a callable that fails records nothing.
 * ``condicion(obj)`` false: nothing is recorded.
 * Not seen (no model signals): ``QuerySet.update()``, ``bulk_create()``, ``bulk_update()``,
   raw SQL; nor saves of a subclass or proxy of the declared model (their signals carry
@@ -55,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import models, router
+from django.db import models, router, transaction
 from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
@@ -64,7 +62,6 @@ from ..outbound.outbox import guardar, plantilla_de, preparar
 from .tracking import (
     DESCONOCIDO,
     PREVIO,
-    SavepointSiConsulta,
     Vigilancia,
     campo_concreto,
     detalle_error,
@@ -143,32 +140,29 @@ class Disparador:
             return valor
 
     def disparar(self, obj: models.Model, *, creado: bool = False) -> EnvioWhatsApp | None:
-        """Record the envío with one INSERT; on any error record an omitido one instead.
+        """Record the envío in a savepoint; on any error record an omitido one instead.
 
-        What runs first (the host's callables, building the envío) takes a savepoint only
-        if it runs a query (:class:`SavepointSiConsulta`); the INSERT is one statement that
-        a taken clave does not fail. ``creado``: ``obj`` was just created (kept for the
-        callers; a new object's clave is no different).
+        Four queries: the savepoint, the consent, one ``INSERT … ON CONFLICT (clave) DO
+        NOTHING`` (a clave already taken is no error: that envío is returned) and the
+        release. ``creado``: ``obj`` was just created, so a disparador with ``documento``
+        does not look its clave up before rendering it.
         """
-        del creado
         clave = self.clave(obj)
-        alias = router.db_for_write(EnvioWhatsApp)
+        envios = EnvioWhatsApp.objects.using(alias := router.db_for_write(EnvioWhatsApp))
         try:
-            if self.documento is not None and (existente := self._existente(clave, alias)):
+            if self.documento is not None and not creado and (existente := envios.por_clave(clave)):
                 return existente  # never render the document again for nothing
-            with SavepointSiConsulta(alias):
+            with transaction.atomic(using=alias):
                 preparado = self._preparar(obj, clave)
-            if preparado is None:
-                return None
-            envio, contenido = preparado
-            return envio if envio.pk else guardar(envio, contenido)
+                if preparado is None:
+                    return None
+                envio, contenido = preparado
+                return envio if envio.pk else guardar(envio, contenido, protegido=True)
         except Exception as exc:
+            # Back in valor after its envío: a callable that fails now changes nothing.
+            if existente := None if creado else _envio_de(envios, clave):
+                return existente
             return self._omitir(obj, exc)
-
-    @staticmethod
-    def _existente(clave: str, alias: str) -> EnvioWhatsApp | None:
-        envios = EnvioWhatsApp.objects.using(alias)
-        return envios.por_clave(clave) if envios.filter(clave=clave).exists() else None
 
     def _preparar(self, obj: models.Model, clave: str):
         """The envío to record for ``obj``, unsaved, and its content; None: condicion false."""
@@ -188,7 +182,7 @@ class Disparador:
             tipo=self.tipo,
             clave=clave,
             cuenta=self.cuenta,
-            al_guardar=True,
+            buscar_clave=False,
         )
         return envio, contenido
 
@@ -204,6 +198,14 @@ class Disparador:
             exc_info=exc,
         )
         return registrar_error(obj, detalle, self.plantilla, self.idioma, self.tipo, self.cuenta)
+
+
+def _envio_de(envios, clave: str) -> EnvioWhatsApp | None:
+    """The envío under ``clave``, or None, also when the database cannot say (never raises)."""
+    try:
+        return envios.por_clave(clave)
+    except Exception:
+        return None
 
 
 class _Seguimiento(Vigilancia):
