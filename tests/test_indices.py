@@ -57,3 +57,19 @@ def test_envio__el_admin_lista_por_creado_en_y_lo_agrupa_por_fecha():
 )
 def test_envio__el_listado_del_admin_usa_el_indice(consulta):
     assert "wn_envio_creado" in plan(consulta(EnvioWhatsApp.objects.all())[:100])
+
+
+def test_envio__clave_y_wamid_unicos_sin_indices_like_ni_duplicados():
+    # Every index is paid by every INSERT of an envío: none that no query uses.
+    with connection.cursor() as cursor:
+        restricciones = connection.introspection.get_constraints(
+            cursor, EnvioWhatsApp._meta.db_table
+        )
+    unicos = {tuple(datos["columns"]) for datos in restricciones.values() if datos["unique"]}
+    assert {("clave",), ("wamid",)} <= unicos
+    # unique=True would add, on PostgreSQL, a second (LIKE) index per column.
+    assert [nombre for nombre in restricciones if nombre.endswith("_like")] == []
+    indices = [tuple(datos["columns"]) for datos in restricciones.values() if datos["index"]]
+    for columna in ("tipo", "content_type_id"):
+        # Served by the composite index they lead (wn_envio_tipo_creado, wn_envio_referencia).
+        assert (columna,) not in indices

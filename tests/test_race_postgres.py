@@ -124,3 +124,46 @@ def test_entregar_lote__dos_lotes_a_la_vez_se_reparten_los_envios(guion, wa_sett
     assert set(EnvioWhatsApp.objects.values_list("estado", flat=True)) == {EstadoEnvio.ENVIADO}
     enviados = Counter(llamada.referencia for llamada in guion.llamadas)
     assert enviados == Counter({referencia_de(envio.pk): 1 for envio in envios})
+
+
+def test_misma_clave__dos_transacciones_a_la_vez_registran_un_envio(postgres, wa_settings):
+    # The second INSERT waits for the first transaction's row, then finds the clave taken:
+    # no IntegrityError, and that caller's transaction goes on (no savepoint to lose).
+    from django.db import transaction
+
+    from whatsapp_notify import enviar_plantilla
+
+    wa_settings(REQUIRE_CONSENT=False)
+    barrera = threading.Barrier(2)
+    resultados: list = [None, None]
+
+    def registrar(posicion: int) -> None:
+        try:
+            with transaction.atomic():
+                barrera.wait(timeout=10)
+                envio = enviar_plantilla(
+                    "+52 55 1234 5678",
+                    "vehiculo_listo_cliente",
+                    variables=["Ana", "Mazda 3", "OT-9"],
+                    clave="vehiculo_listo:9",
+                )
+                # The caller's own work after the conflict, in the same transaction.
+                seguidos = EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9").count()
+                resultados[posicion] = (envio.pk, seguidos)
+        except BaseException as exc:
+            resultados[posicion] = exc
+        finally:
+            connection.close()
+
+    hilos = [threading.Thread(target=registrar, args=(i,)) for i in range(2)]
+    for hilo in hilos:
+        hilo.start()
+    for hilo in hilos:
+        hilo.join(timeout=30)
+
+    for resultado in resultados:
+        if isinstance(resultado, BaseException):
+            raise resultado
+    [envio] = EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9")
+    assert [pk for pk, _ in resultados] == [envio.pk, envio.pk]
+    assert [seguidos for _, seguidos in resultados] == [1, 1]

@@ -141,13 +141,20 @@ class EnvioWhatsApp(models.Model):
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
 
     # Why and for what
-    tipo = models.SlugField(_("tipo"), max_length=64, blank=True)
+    # tipo and content_type lead an index of Meta.indexes each, which serves their lookups.
+    tipo = models.SlugField(_("tipo"), max_length=64, blank=True, db_index=False)
     content_type = models.ForeignKey(
-        ContentType, models.SET_NULL, null=True, blank=True, verbose_name=_("tipo de referencia")
+        ContentType,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        verbose_name=_("tipo de referencia"),
     )
     object_id = models.CharField(_("id de referencia"), max_length=64, blank=True)
     referencia = GenericForeignKey("content_type", "object_id")
-    clave = models.CharField(_("clave"), max_length=255, unique=True, null=True, blank=True)
+    # Unique through Meta.constraints (the same index, without the LIKE one of unique=True).
+    clave = models.CharField(_("clave"), max_length=255, null=True, blank=True)
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
     categoria = models.CharField(
         _("categoría"), max_length=16, choices=Categoria.choices, default=Categoria.UTILITY
@@ -181,7 +188,7 @@ class EnvioWhatsApp(models.Model):
     motivo = models.CharField(_("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True)
     intentos = models.PositiveSmallIntegerField(_("intentos"), default=0)
     proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
-    wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
+    wamid = models.CharField(_("wamid"), max_length=128, null=True, blank=True)  # unique: Meta
     error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
     error_titulo = models.CharField(_("título del error"), max_length=255, blank=True)
     error_detalle = models.TextField(_("detalle del error"), blank=True)
@@ -240,6 +247,13 @@ class EnvioWhatsApp(models.Model):
             models.Index(fields=["content_type", "object_id"], name="wn_envio_referencia"),
             # Webhook lag: the account's sends still waiting for their first status.
             models.Index(fields=["cuenta", "enviado_en"], name="wn_envio_cuenta_enviado"),
+        ]
+        # Constraints rather than unique=True: on PostgreSQL that also builds a LIKE index
+        # per column, which no query here uses and every INSERT pays for. clave is what
+        # insertar_nuevo's ON CONFLICT names; a status finds its envío by wamid.
+        constraints = [
+            models.UniqueConstraint(fields=["clave"], name="wn_envio_clave_unica"),
+            models.UniqueConstraint(fields=["wamid"], name="wn_envio_wamid_unico"),
         ]
 
     def __str__(self) -> str:
