@@ -464,3 +464,11 @@ def test_reloj_del_worker_atrasado__sus_marcas_son_la_hora_de_la_base(meta, monk
     envio = leer(envio)
     assert antes <= envio.reclamado_en <= RELOJ()
     assert antes <= envio.enviado_en <= RELOJ()
+
+
+def test_log_de_inciertos__nombra_veinte_envios_como_mucho():
+    # A backlog of uncertain envíos made one log line with every id (thousands of them).
+    from whatsapp_notify.outbound.reconciliation import _algunos
+
+    assert _algunos(list(range(1571))) == ", ".join(map(str, range(20))) + " …"
+    assert _algunos([7, 8]) == "7, 8"

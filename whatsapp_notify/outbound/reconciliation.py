@@ -174,10 +174,15 @@ def _retener(retenidos: QuerySet[EnvioWhatsApp], cuenta: str, ahora: datetime) -
             "antes de reenviarse: %s",
             cuenta,
             len(nuevos),
-            ", ".join(map(str, nuevos)),
+            _algunos(nuevos),
         )
         EnvioWhatsApp.objects.filter(pk__in=nuevos).update(error_detalle=_con_nota(RETENIDO))
     retenidos.update(proximo_intento=ahora + REVISAR_CADA, actualizado_en=ahora)
+
+
+def _algunos(ids: list[int], cuantos: int = 20) -> str:
+    """The first ``cuantos`` ids, and "…" when there are more: one log line, never thousands."""
+    return ", ".join(map(str, ids[:cuantos])) + (" …" if len(ids) > cuantos else "")
 
 
 def _con_nota(nota: str) -> Case:
@@ -214,7 +219,7 @@ def avisar_retenidos(ahora: datetime) -> int:
 
 def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
     cuando = desde.isoformat(timespec="minutes") if desde else "?"
-    lista = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
+    lista = _algunos(ids)
     logger.error(
         "%s envío(s) de WhatsApp sin confirmar esperan una decisión (desde %s): %s",
         cuantos,
