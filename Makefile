@@ -2,6 +2,7 @@
 #   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account);
 #               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
+#   make bench  the benchmarks' quick set in their own venv (.venv-bench), one table of ratios
 #   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
 #               delivers one envío through a real worker (needs Redis)
 # Under CI=true, `make test` also runs the suite on PostgreSQL, requires Redis and runs
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 PROVEEDOR ?=
 
-.PHONY: demo test test-postgres wheel-check lint bench clean
+.PHONY: demo test test-postgres wheel-check lint bench bench-env bench-completo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,10 +48,24 @@ lint: $(BIN)/python
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/lint-imports
 
-# The peers bench_entrega measures beside the app are installed here, never as extras.
-bench: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]" heyoo pywa gunicorn
-	$(BIN)/python -m bench
+# The benchmarks run in their own environment (BENCH_VENV), with the peers they measure the
+# app against (heyoo, pywa; requests and httpx loops) and gunicorn, never in the project's.
+BENCH_VENV ?= .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+
+$(BENCH_BIN)/python:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install -q --upgrade pip
+
+bench-env: $(BENCH_BIN)/python
+	$(BENCH_BIN)/python -m pip install -q -e ".[test]" heyoo pywa gunicorn httpx requests
+
+# The quick set (a few minutes) and one table of ratios; bench-completo: the full sizes.
+bench: bench-env
+	$(BENCH_BIN)/python -m bench
+
+bench-completo: bench-env
+	$(BENCH_BIN)/python -m bench --completo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from bench import resumen
 from bench.bench_barrido import llenar
 from bench.bench_entrega import _entorno, preparar_base, reset, stats, stub, worker
 
@@ -88,6 +89,18 @@ def main() -> None:
     )
     if recibidos != args.n:
         raise SystemExit(f"El stub recibió {recibidos} peticiones para {args.n} envíos.")
+    resumen.entregar([
+        resumen.Fila(
+            f"atraso de {args.n:,} envíos", f"{args.n / segundos:.0f}/s en {segundos:.0f} s",
+            "sin par", None, "Beat lo vacía en bloque", None,
+        ),
+        resumen.Fila(
+            f"memoria del worker, {args.n:,} envíos",
+            f"{memoria[-1] - memoria[0]:+.0f} MB (pico {max(memoria):.0f})",
+            f"al empezar {memoria[0]:.0f} MB", max(memoria) / memoria[0],
+            "plana tras el arranque", None,
+        ),
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import os
 import statistics
 
+from bench import resumen
 from bench.bench_entrega import _entorno, nosotros, preparar_base, stub, worker
 
 CUENTAS = ("default", "segunda")
@@ -41,6 +42,13 @@ def main() -> None:
     print(f"{'procesos del worker':<22} {'envíos/s (2 números)':>21} {'pico 1 s':>9}  límite")
     for procesos, ritmo, pico in filas:
         print(f"{procesos:<22} {ritmo:>21.0f} {pico:>9}  2 × 80/s = 160/s")
+    resumen.entregar([
+        resumen.Fila(
+            f"2 números a 80/s, worker {procesos}", f"{ritmo:.0f}/s, pico {pico}",
+            "límite 2 × 80/s = 160/s", ritmo / 160, "", None,
+        )
+        for procesos, ritmo, pico in filas
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

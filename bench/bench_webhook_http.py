@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 import requests
 
+from bench import resumen
 from bench.bench_entrega import RAIZ, _entorno
 from bench.bench_webhooks import preparar_base
 
@@ -131,6 +132,12 @@ def main() -> None:
     print()
     print(f"{'escenario':<30} {'webhook/s':>10} {'vista vacía/s':>14} {'ratio':>6}  meta")
     print(f"{modo:<30} {w:>10.0f} {v:>14.0f} {w / v:>5.2f}x  ≥ {META}×  {veredicto}")
+    resumen.entregar([
+        resumen.Fila(
+            f"webhook HTTP, {modo}", f"{w:.0f}/s", f"vista vacía {v:.0f}/s", w / v,
+            f"≥ {META}×", w / v >= META,
+        )
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

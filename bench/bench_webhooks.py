@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 
+from bench import resumen
 from bench.bench_entrega import preparar_base
 
 # (name, statuses per body, bodies)
@@ -117,6 +118,13 @@ def main() -> None:
     for nombre, tasa, consultas in filas:
         veredicto = "ok" if tasa >= META else "NO"
         print(f"{nombre:<24} {tasa:>10.0f} {consultas:>17.2f}  ≥ {META:.0f}/s  {veredicto}")
+    resumen.entregar([
+        resumen.Fila(
+            f"estados, {nombre}", f"{tasa:.0f}/s", "sin par (un worker)", None,
+            f"≥ {META:.0f}/s", tasa >= META,
+        )
+        for nombre, tasa, _consultas in filas
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``python -m bench.pares <par> --url URL --n N [--hilos H]`` sends N template messages to
 the bench stub at URL and prints the seconds it took. Peers: ``requests`` (one Session,
 one request after the other), ``requests_hilos`` (one Session shared by H threads),
-``heyoo`` and ``pywa`` (their own clients, pointed at the stub).
+``httpx`` (one Client, one request after the other), ``heyoo`` and ``pywa`` (their own
+clients, pointed at the stub).
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def con_requests(url: str, n: int, hilos: int) -> None:
             list(pool.map(enviar, range(n)))
 
 
+def con_httpx(url: str, n: int, hilos: int) -> None:
+    import httpx
+
+    destino = f"{url}/v21.0/{NUMERO}/messages"
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as cliente:
+        for i in range(n):
+            respuesta = cliente.post(destino, json=cuerpo(i))
+            respuesta.raise_for_status()
+            respuesta.json()
+
+
 def con_heyoo(url: str, n: int, hilos: int) -> None:
     from heyoo import WhatsApp
 
@@ -78,6 +90,7 @@ def con_pywa(url: str, n: int, hilos: int) -> None:
 PARES = {
     "requests": con_requests,
     "requests_hilos": con_requests,
+    "httpx": con_httpx,
     "heyoo": con_heyoo,
     "pywa": con_pywa,
 }
