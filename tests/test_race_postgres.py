@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from functools import partial
 
 import pytest
 from django.core import mail
@@ -46,19 +47,25 @@ def envio_pendiente(n: int) -> EnvioWhatsApp:
 
 def a_la_vez(*ids: int) -> list[Resultado]:
     """Run ``delivery.entregar`` for each id in its own thread, all released together."""
-    barrera = threading.Barrier(len(ids))
-    resultados: list[Resultado | BaseException] = [None] * len(ids)
+    return [r.resultado for r in en_hilos(*(partial(delivery.entregar, i) for i in ids))]
 
-    def worker(posicion: int, envio_id: int) -> None:
+
+def en_hilos(*funciones):
+    """Call each function in its own thread, all released together; their results in order
+    (what one raised is raised here). Each thread closes its own database connection."""
+    barrera = threading.Barrier(len(funciones))
+    resultados: list = [None] * len(funciones)
+
+    def worker(posicion: int, funcion) -> None:
         try:
             barrera.wait(timeout=10)
-            resultados[posicion] = delivery.entregar(envio_id).resultado
+            resultados[posicion] = funcion()
         except BaseException as exc:
             resultados[posicion] = exc
         finally:
             connection.close()
 
-    hilos = [threading.Thread(target=worker, args=pair) for pair in enumerate(ids)]
+    hilos = [threading.Thread(target=worker, args=pair) for pair in enumerate(funciones)]
     for hilo in hilos:
         hilo.start()
     for hilo in hilos:
@@ -128,42 +135,25 @@ def test_entregar_lote__dos_lotes_a_la_vez_se_reparten_los_envios(guion, wa_sett
 
 def test_misma_clave__dos_transacciones_a_la_vez_registran_un_envio(postgres, wa_settings):
     # The second INSERT waits for the first transaction's row, then finds the clave taken:
-    # no IntegrityError, and that caller's transaction goes on (no savepoint to lose).
+    # no IntegrityError, and that caller's transaction goes on.
     from django.db import transaction
 
     from whatsapp_notify import enviar_plantilla
 
     wa_settings(REQUIRE_CONSENT=False)
-    barrera = threading.Barrier(2)
-    resultados: list = [None, None]
 
-    def registrar(posicion: int) -> None:
-        try:
-            with transaction.atomic():
-                barrera.wait(timeout=10)
-                envio = enviar_plantilla(
-                    "+52 55 1234 5678",
-                    "vehiculo_listo_cliente",
-                    variables=["Ana", "Mazda 3", "OT-9"],
-                    clave="vehiculo_listo:9",
-                )
-                # The caller's own work after the conflict, in the same transaction.
-                seguidos = EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9").count()
-                resultados[posicion] = (envio.pk, seguidos)
-        except BaseException as exc:
-            resultados[posicion] = exc
-        finally:
-            connection.close()
+    def registrar() -> tuple[int, int]:
+        with transaction.atomic():
+            envio = enviar_plantilla(
+                "+52 55 1234 5678",
+                "vehiculo_listo_cliente",
+                variables=["Ana", "Mazda 3", "OT-9"],
+                clave="vehiculo_listo:9",
+            )
+            # The caller's own work after the conflict, in the same transaction.
+            return envio.pk, EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9").count()
 
-    hilos = [threading.Thread(target=registrar, args=(i,)) for i in range(2)]
-    for hilo in hilos:
-        hilo.start()
-    for hilo in hilos:
-        hilo.join(timeout=30)
+    resultados = en_hilos(registrar, registrar)
 
-    for resultado in resultados:
-        if isinstance(resultado, BaseException):
-            raise resultado
     [envio] = EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9")
-    assert [pk for pk, _ in resultados] == [envio.pk, envio.pk]
-    assert [seguidos for _, seguidos in resultados] == [1, 1]
+    assert resultados == [(envio.pk, 1), (envio.pk, 1)]

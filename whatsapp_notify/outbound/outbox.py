@@ -369,6 +369,7 @@ def registrar(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    clave_comprobada: bool = False,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
 
@@ -398,36 +399,10 @@ def registrar(
             or ``expira_en`` is not after ``programado_para``.
         ValorDemasiadoLargo: ``tipo``, ``clave``, ``plantilla``, ``idioma``,
             ``nombre_documento`` or the referencia's id is longer than its column.
-    """
-    envio = preparar(
-        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
-        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
-    )  # fmt: skip
-    return envio if envio.pk else guardar(envio, contenido)
 
-
-def preparar(
-    contenido: Contenido,
-    telefono: Any,
-    *,
-    referencia: models.Model | None = None,
-    tipo: str = "",
-    clave: str | None = None,
-    nombre: str | None = None,
-    programado_para: datetime | None = None,
-    cuenta: str = DEFAULT_ALIAS,
-    region: str | None = None,
-    categoria: Categoria | str | None = None,
-    expira_en: Caducidad | None = None,
-    buscar_clave: bool = True,
-) -> EnvioWhatsApp:
-    """The first half of :func:`registrar`: validate, decide, and build the envío unsaved
-    (no ``pk``), or return the saved one its ``clave`` names; :func:`guardar` is the rest.
-
-    ``buscar_clave=False`` is for a disparador, inside the ERP's save, where every query
-    counts: the clave is not looked up first (``guardar``'s INSERT finds it, and the envío
-    it names is returned as it is, not reconsidered). Raises as :func:`registrar`.
+    ``clave_comprobada`` is for a caller (a disparador) inside a savepoint of its own, where
+    every query counts: the clave is not looked up first (the INSERT finds it, and the
+    envío it names is returned as it is, not reconsidered) and no second savepoint is opened.
     """
     get_settings().backend_config(cuenta)  # an unknown account is a programmer error
     _exigir_admitido(contenido, cuenta)
@@ -443,14 +418,14 @@ def preparar(
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
     no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
-    if buscar_clave and (existente := EnvioWhatsApp.objects.por_clave(clave)):
+    if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
     envio.categoria, envio.expira_en = categoria, caducidad
     _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
-    return envio
+    return _guardar(envio, contenido, protegido=clave_comprobada)
 
 
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
@@ -608,7 +583,7 @@ def registrar_omitido(
     destinatario = Destinatario.de(telefono)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, None, cuenta)
     envio.estado, envio.motivo, envio.error_detalle = EstadoEnvio.OMITIDO, motivo, detalle
-    return guardar(envio, contenido)
+    return _guardar(envio, contenido)
 
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
@@ -855,7 +830,7 @@ def ventana_de(cuenta: str | None) -> timedelta | None:
         return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
-def guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
+def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
     """INSERT the envío (or find the one its clave already names) and publish its task when
     the caller's transaction commits.
 

@@ -58,7 +58,6 @@ from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
 from ..models import EnvioWhatsApp
-from ..outbound.outbox import guardar, plantilla_de, preparar
 from .tracking import (
     DESCONOCIDO,
     PREVIO,
@@ -153,19 +152,17 @@ class Disparador:
             if self.documento is not None and not creado and (existente := envios.por_clave(clave)):
                 return existente  # never render the document again for nothing
             with transaction.atomic(using=alias):
-                preparado = self._preparar(obj, clave)
-                if preparado is None:
-                    return None
-                envio, contenido = preparado
-                return envio if envio.pk else guardar(envio, contenido, protegido=True)
+                return self._registrar(obj, clave)
         except Exception as exc:
             # Back in valor after its envío: a callable that fails now changes nothing.
             if existente := None if creado else _envio_de(envios, clave):
                 return existente
             return self._omitir(obj, exc)
 
-    def _preparar(self, obj: models.Model, clave: str):
-        """The envío to record for ``obj``, unsaved, and its content; None: condicion false."""
+    def _registrar(self, obj: models.Model, clave: str) -> EnvioWhatsApp | None:
+        """Call the host's callables and record the envío; None when condicion is false."""
+        from ..outbound.outbox import plantilla_de, registrar
+
         if self.condicion is not None and not llamar("condicion", self.condicion, obj):
             return None
         destinatario = llamar("destinatario", self.destinatario, obj)
@@ -175,16 +172,17 @@ class Disparador:
         contenido = plantilla_de(
             self.plantilla, self.idioma, variables, documento, nombre_documento
         )
-        envio = preparar(
+        # Inside disparar's savepoint: registrar neither looks the clave up (the INSERT finds
+        # it) nor nests a savepoint.
+        return registrar(
             contenido,
             destinatario,
             referencia=obj,
             tipo=self.tipo,
             clave=clave,
             cuenta=self.cuenta,
-            buscar_clave=False,
+            clave_comprobada=True,
         )
-        return envio, contenido
 
     def _omitir(self, obj: models.Model, exc: Exception) -> EnvioWhatsApp | None:
         detalle = detalle_error(exc)
