@@ -1233,3 +1233,29 @@ def test_expira_en__invalida_lanza_antes_de_registrar(outbox, valor, error):
         plantilla(expira_en=valor)
 
     assert not EnvioWhatsApp.objects.exists()
+
+
+def test_registrar__envia_pre_save_y_post_save_del_envio_como_save(outbox):
+    # The INSERT … ON CONFLICT is not Model.save(): a host's audit receivers still see it.
+    from django.db.models.signals import post_save, pre_save
+
+    vistos = []
+
+    def antes(sender, instance, **kwargs):
+        vistos.append(("pre_save", instance.pk, kwargs["raw"]))
+
+    def despues(sender, instance, created, **kwargs):
+        vistos.append(("post_save", instance.pk, created))
+
+    pre_save.connect(antes, sender=EnvioWhatsApp, weak=False)
+    post_save.connect(despues, sender=EnvioWhatsApp, weak=False)
+    try:
+        envio = plantilla(clave="senales:1")
+        repetido = plantilla(clave="senales:1")  # the clave is taken: nothing is saved
+    finally:
+        pre_save.disconnect(antes, sender=EnvioWhatsApp)
+        post_save.disconnect(despues, sender=EnvioWhatsApp)
+
+    assert repetido.pk == envio.pk
+    assert vistos[:2] == [("pre_save", None, False), ("post_save", envio.pk, True)]
+    assert [visto for visto in vistos if visto[0] == "post_save" and visto[2]] == [vistos[1]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -65,9 +65,10 @@ class EnvioQuerySet(models.QuerySet):
         """INSERT ``envio`` unless its clave is taken: True when inserted (``pk`` set).
 
         One statement, ``INSERT … ON CONFLICT (clave) DO NOTHING RETURNING id``, on
-        PostgreSQL and SQLite: a clave another transaction recorded first is no error, so
-        the caller's transaction needs no savepoint around it. Elsewhere, the ORM's INSERT
-        in a savepoint, its ``IntegrityError`` turned into False.
+        PostgreSQL and SQLite: a clave another transaction recorded first is no error.
+        ``pre_save`` and ``post_save`` (``created=True``, only when inserted) are sent as
+        ``Model.save()`` sends them, for the host's audit receivers. Elsewhere, the ORM's
+        INSERT in a savepoint, its ``IntegrityError`` turned into False.
         """
         from django.db import IntegrityError, connections, router, transaction
 
@@ -85,6 +86,11 @@ class EnvioQuerySet(models.QuerySet):
                 envio.pk = None
                 return False
             return True
+        # Model.save()'s signals, as it would send them (receivers may still change the row).
+        clase = envio.__class__
+        signals.pre_save.send(
+            sender=clase, instance=envio, raw=False, using=alias, update_fields=None
+        )
         campos, sql = _insert_sin_conflicto(self.model, conexion)
         valores = [
             campo.get_db_prep_save(campo.pre_save(envio, True), conexion) for campo in campos
@@ -96,6 +102,9 @@ class EnvioQuerySet(models.QuerySet):
             return False
         envio.pk = fila[0]
         envio._state.adding, envio._state.db = False, alias
+        signals.post_save.send(
+            sender=clase, instance=envio, created=True, update_fields=None, raw=False, using=alias
+        )
         return True
 
     def debidos(self, ahora=None):
