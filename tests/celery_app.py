@@ -25,6 +25,9 @@ def con_broker(broker_url: str, **conf):
     try:
         yield app
     finally:
+        from whatsapp_notify import tasks
+
+        tasks.esperar_publicaciones()  # what the block committed goes to this broker
         app.conf.update(previo)
         _olvidar_conexiones()
 

@@ -83,7 +83,7 @@ class EnvioQuerySet(models.QuerySet):
             except IntegrityError:
                 if not envio.clave or not self.using(alias).filter(clave=envio.clave).exists():
                     raise
-                envio.pk = None
+                envio.pk, envio._state.db = None, alias
                 return False
             return True
         # Model.save()'s signals, as it would send them (receivers may still change the row).
@@ -98,6 +98,7 @@ class EnvioQuerySet(models.QuerySet):
         with conexion.cursor() as cursor:
             cursor.execute(sql, valores)
             fila = cursor.fetchone()
+        envio._state.db = alias  # where it is, or where the envío that won its clave is
         if fila is None:
             return False
         envio.pk = fila[0]

@@ -856,8 +856,9 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
         with transaction.atomic():
             insertado = EnvioWhatsApp.objects.insertar_nuevo(envio)
     if not insertado:
-        # Another request recorded the same clave first: that envío is the one.
-        return EnvioWhatsApp.objects.por_clave(envio.clave)
+        # Another request recorded the same clave first: that envío is the one (read where it
+        # was written: a replica may not have it yet).
+        return EnvioWhatsApp.objects.db_manager(envio._state.db).por_clave(envio.clave)
     _log_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
         from ..tasks import al_confirmar, publicar_envio

@@ -49,11 +49,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
 from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
@@ -148,14 +149,28 @@ class Disparador:
         """
         clave = self.clave(obj)
         envios = EnvioWhatsApp.objects.using(alias := router.db_for_write(EnvioWhatsApp))
+        # The callables query the ERP's database, the envío goes to its own (a router may
+        # part them): a savepoint on each.
+        del_erp = obj._state.db or DEFAULT_DB_ALIAS
         try:
             if self.documento is not None and not creado and (existente := envios.por_clave(clave)):
                 return existente  # never render the document again for nothing
-            with transaction.atomic(using=alias):
+            with (
+                transaction.atomic(using=del_erp),
+                transaction.atomic(using=alias) if alias != del_erp else nullcontext(),
+            ):
                 return self._registrar(obj, clave)
         except Exception as exc:
-            # Back in valor after its envío: a callable that fails now changes nothing.
             if existente := None if creado else _envio_de(envios, clave):
+                # Back in valor after its envío: a callable that fails now records nothing.
+                logger.warning(
+                    "El disparador %s falló con %s #%s (%s); ya tenía su envío, no se registra "
+                    "otro.",
+                    self.tipo,
+                    obj._meta.label,
+                    obj.pk,
+                    detalle_error(exc),
+                )
                 return existente
             return self._omitir(obj, exc)
 
