@@ -101,8 +101,7 @@ class EnvioQuerySet(models.QuerySet):
         envio._state.db = alias  # where it is, or where the envío that won its clave is
         if fila is None:
             return False
-        envio.pk = fila[0]
-        envio._state.adding, envio._state.db = False, alias
+        envio.pk, envio._state.adding = fila[0], False
         signals.post_save.send(
             sender=clase, instance=envio, created=True, update_fields=None, raw=False, using=alias
         )

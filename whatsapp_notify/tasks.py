@@ -47,11 +47,10 @@ def al_confirmar(funcion: Callable[..., object], *args: int) -> None:
 
 
 def _tras_el_commit(funcion: Callable[..., object], *args: int) -> None:
-    app = current_app._get_current_object()
-    if app.conf.task_always_eager:
+    if en_el_acto():
         _sin_propagar(funcion, *args)
     else:
-        _publicador.poner(app, funcion, args)
+        _publicador.poner(current_app._get_current_object(), funcion, args)
 
 
 def _sin_propagar(funcion: Callable[..., object], *args: int) -> None:
@@ -96,13 +95,11 @@ class _Publicador:
         self._cola: queue.Queue | None = None
         self._hilo: threading.Thread | None = None
 
-    def poner(self, app, funcion: Callable[..., object], args: tuple) -> bool:
-        cola = self._cola_viva()
+    def poner(self, app, funcion: Callable[..., object], args: tuple) -> None:
         try:
-            cola.put_nowait((app, funcion, args))
+            self._cola_viva().put_nowait((app, funcion, args))
         except queue.Full:
             _sin_propagar(funcion, *args)
-        return True
 
     def esperar(self, plazo: float) -> bool:
         cola = self._cola
@@ -119,7 +116,7 @@ class _Publicador:
 
     def al_salir(self) -> None:
         """Wait for the queue up to ``PLAZO_AL_SALIR``; what is left goes to Beat's next run."""
-        if self.esperar(PLAZO_AL_SALIR) or self._cola is None:
+        if self.esperar(PLAZO_AL_SALIR):  # also True with no queue in this process
             return
         restantes = []
         while True:
