@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from . import signals
@@ -94,9 +94,41 @@ def estado_consentimiento(
 
     ``"otorgado"``, ``"revocado"`` (an explicit opt-out) or None when nothing was ever
     recorded. With ``cuenta``, that account's row and the every-account row both count,
-    and a revocation in either wins. One indexed query.
+    and a revocation in either wins. One indexed query, its SQL built once per database:
+    every send asks this inside the ERP's save (a disparador), where the ORM's building of
+    the same query each time would cost more than the query.
     """
-    return estados_consentimiento([telefono], [categoria], cuenta=cuenta)[telefono, categoria]
+    cuentas = _cuentas(cuenta)
+    alias = router.db_for_read(ConsentimientoCliente)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            _consulta_de_estado(alias, len(cuentas)), [str(telefono), str(categoria), *cuentas]
+        )
+        return _estado_de({estado for (estado,) in cursor.fetchall()})
+
+
+def _consulta_de_estado(alias: str, cuentas: int) -> str:
+    """``SELECT estado … WHERE telefono = %s AND categoria = %s AND cuenta IN (…)``."""
+    clave = (alias, cuentas)
+    if clave not in _CONSULTAS:
+        opts = ConsentimientoCliente._meta
+        nombre = connections[alias].ops.quote_name
+
+        def columna(campo: str) -> str:
+            return nombre(opts.get_field(campo).column)
+
+        _CONSULTAS[clave] = "SELECT {} FROM {} WHERE {} = %s AND {} = %s AND {} IN ({})".format(
+            columna("estado"),
+            nombre(opts.db_table),
+            columna("telefono"),
+            columna("categoria"),
+            columna("cuenta"),
+            ", ".join(["%s"] * cuentas),
+        )
+    return _CONSULTAS[clave]
+
+
+_CONSULTAS: dict[tuple[str, int], str] = {}
 
 
 def estados_consentimiento(
@@ -110,15 +142,18 @@ def estados_consentimiento(
     ).values_list("telefono", "categoria", "estado")
     for telefono, categoria, estado in filas:
         estados.setdefault((telefono, categoria), set()).add(estado)
-    resultado: dict[tuple[str, str], str | None] = {}
-    for telefono in telefonos:
-        for categoria in categorias:
-            vistos = estados.get((telefono, categoria), set())
-            if EstadoConsentimiento.REVOCADO in vistos:
-                resultado[telefono, categoria] = EstadoConsentimiento.REVOCADO
-            else:
-                resultado[telefono, categoria] = EstadoConsentimiento.OTORGADO if vistos else None
-    return resultado
+    return {
+        (telefono, categoria): _estado_de(estados.get((telefono, categoria), set()))
+        for telefono in telefonos
+        for categoria in categorias
+    }
+
+
+def _estado_de(vistos: set[str]) -> str | None:
+    """One estado from the rows of a phone and category: a revocation in any of them wins."""
+    if EstadoConsentimiento.REVOCADO in vistos:
+        return EstadoConsentimiento.REVOCADO
+    return EstadoConsentimiento.OTORGADO if vistos else None
 
 
 def pidio_baja(telefono: str, categoria: Categoria | str, *, cuenta: str | None = None) -> bool:
