@@ -1,0 +1,89 @@
+"""``EnvioQuerySet.insertar_nuevo`` stores exactly what ``Model.save()`` would store.
+
+It prepares each column's value itself, cheaply for plain values (``models._preparador``):
+the rows it writes are compared, column by column, with the rows ``save()`` writes for the
+same envíos, on whichever database the suite runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from tests.testapp.models import Cliente
+from whatsapp_notify.models import EnvioWhatsApp
+
+
+def columnas(pk: int) -> dict:
+    """The row as the database holds it, column by column (no field conversion)."""
+    opts = EnvioWhatsApp._meta
+    nombres = [campo.column for campo in opts.concrete_fields if campo is not opts.pk]
+    nombre = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(nombre(n) for n in nombres)} FROM {nombre(opts.db_table)} "
+            f"WHERE {nombre(opts.pk.column)} = %s",
+            [pk],
+        )
+        return dict(zip(nombres, cursor.fetchone(), strict=True))
+
+
+def envio(clave: str, **campos) -> EnvioWhatsApp:
+    return EnvioWhatsApp(clave=clave, telefono="5215512345678", plantilla="aviso", **campos)
+
+
+CASOS = {
+    "vacio": {},
+    "valores": {
+        "nombre": "Ana María Ñúñez",
+        "tipo": "vehiculo_listo",
+        "variables": ["Ana", "OT-1"],
+        "interactivo": {"botones": [{"id": "si", "titulo": "Sí"}]},
+        "intentos": 3,
+        "facturable": True,
+        "programado_para": timezone.now() + timedelta(hours=2),
+        "despachado_en": timezone.now(),
+        "error_detalle": "línea 1\nlínea 2",
+    },
+    # Not a str: a lazy text takes the field's whole preparation, as in save().
+    "texto_perezoso": {"nombre": gettext_lazy("Marketing")},
+    "falso": {"facturable": False},
+}
+
+
+@pytest.mark.parametrize("campos", CASOS.values(), ids=CASOS.keys())
+def test_insertar_nuevo__escribe_lo_que_escribiria_save(db, campos):
+    cliente = Cliente.objects.create(nombre="Ana", telefono="+52 55 1234 5678")
+    referencia = {"content_type": ContentType.objects.get_for_model(cliente), "object_id": "1"}
+    por_save = envio("por-save", **referencia, **campos)
+    por_save.save()
+    nuevo = envio("por-insert", **referencia, **campos)
+
+    assert EnvioWhatsApp.objects.insertar_nuevo(nuevo) is True
+
+    esperado, escrito = columnas(por_save.pk), columnas(nuevo.pk)
+    for fila in (esperado, escrito):
+        fila.pop("clave")
+        # Each stamps its own moment: creado_en at __init__, actualizado_en (auto_now) at
+        # the write, set on the instance as save() sets it.
+        assert fila.pop("creado_en") is not None
+        assert fila.pop("actualizado_en") is not None
+    assert escrito == esperado
+    assert nuevo.actualizado_en is not None
+    assert nuevo.pk is not None
+
+
+def test_insertar_nuevo__clave_tomada_no_inserta(db):
+    primero = envio("tomada")
+    assert EnvioWhatsApp.objects.insertar_nuevo(primero) is True
+    segundo = envio("tomada", nombre="otro")
+
+    assert EnvioWhatsApp.objects.insertar_nuevo(segundo) is False
+
+    assert segundo.pk is None
+    assert EnvioWhatsApp.objects.get(clave="tomada").nombre == ""
