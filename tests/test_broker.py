@@ -44,7 +44,8 @@ def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:
 
 
 def hilos_de_publicacion() -> int:
-    return sum(hilo.name == "whatsapp_notify-publicar" for hilo in threading.enumerate())
+    """Publishes running now on this process's publishing threads (kept between publishes)."""
+    return tasks._emisores.ocupados()
 
 
 def poner_broker(servidor, estado: str) -> None:
@@ -181,6 +182,38 @@ def test_publicar__broker_sano_publica_en_la_cola(redis_server, wa_settings):
     cliente = redis.Redis.from_url(redis_server.url)
     [mensaje] = cliente.lrange("whatsapp-cola-propia", 0, -1)
     assert json.loads(mensaje)["headers"]["task"] == "whatsapp_notify.despachar"
+
+
+def hilos_vivos() -> set[threading.Thread]:
+    return {h for h in threading.enumerate() if h.name == "whatsapp_notify-publicar"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publicar__los_hilos_de_publicacion_se_conservan(redis_server):
+    # Starting a thread per publish cost more than the publish (Celery builds its result
+    # backend per thread): sequential publishes reuse one, also after a hung one ends.
+    redis_server.start()
+    with con_broker(redis_server.url):
+        assert tasks.pedir_despacho() is True
+        primeros = hilos_vivos()
+        for _ in range(20):
+            assert tasks.pedir_despacho() is True
+        despues = hilos_vivos()
+
+        redis_server.hang()
+        assert tasks.pedir_despacho() is False  # the deadline, then the breaker
+        assert tasks.pedir_despacho() is False
+        redis_server.resume()
+        fin = time.monotonic() + 10
+        while tasks._emisores.ocupados() and time.monotonic() < fin:
+            time.sleep(0.05)
+        tasks._broker.reiniciar()
+        assert tasks.pedir_despacho() is True
+
+    assert despues == primeros
+    assert len(primeros) >= 1
+    assert tasks._emisores.ocupados() == 0
+    assert len(hilos_vivos()) <= tasks._Emisores.LIBRES
 
 
 @pytest.mark.urls("example_project.urls")

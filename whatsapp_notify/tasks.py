@@ -280,7 +280,7 @@ _OPCIONES_CONEXION = {"max_retries": 0, "socket_timeout": 0.5, "socket_connect_t
 
 
 def _publicar_con_plazo(app, tarea, args: tuple, opciones: dict) -> bool:
-    """Publish on a worker thread and wait for it at most ``PLAZO_PUBLICACION`` seconds.
+    """Publish on a publishing thread and wait for it at most ``PLAZO_PUBLICACION`` seconds.
 
     The socket timeouts bound the Redis transport; the deadline bounds every transport and
     every step (DNS, TLS, a pool wait). A publish that outlives its deadline may still
@@ -288,28 +288,93 @@ def _publicar_con_plazo(app, tarea, args: tuple, opciones: dict) -> bool:
     conditional, so the task Beat re-dispatches and this one send the envío once.
     """
     resultado: list[BaseException | None] = []
-    hilo = threading.Thread(
-        target=_publicar_en_hilo,
-        args=(app, tarea, args, opciones, resultado),
-        name="whatsapp_notify-publicar",
-        daemon=True,  # never holds the process's exit
+    colgado = _emisores.ejecutar(
+        partial(_publicar_en_hilo, app, tarea, args, opciones, resultado), PLAZO_PUBLICACION
     )
-    hilo.start()
-    hilo.join(PLAZO_PUBLICACION)
-    if hilo.is_alive():
-        _broker.fallo(colgado=hilo)
+    if colgado is not None:
+        _broker.fallo(colgado=colgado)
         logger.warning(
             "El broker no respondió en %s s al publicar %s; Beat lo reintentará.",
             PLAZO_PUBLICACION,
             tarea.name,
         )
         return False
-    if resultado != [None]:  # an error, or a thread that died without saying
+    if resultado != [None]:  # an error, or a call that ended without saying
         _broker.fallo()
         error = resultado[0] if resultado else "sin respuesta"
         logger.warning("No se pudo publicar %s (%s); Beat lo reintentará.", tarea.name, error)
         return False
     return True
+
+
+class _Emisores:
+    """The threads publishes run on, kept between publishes, so that a caller waits for each
+    one at most its deadline without starting a thread per publish.
+
+    A thread per publish cost more than the publish itself: Celery builds its result
+    backend again in each new thread. A thread whose publish outlives the caller's deadline
+    is left to finish (or to its socket timeouts) and comes back afterwards; meanwhile the
+    breaker lets no other publish start. Threads are daemons (they never hold the process's
+    exit), at most ``LIBRES`` wait idle, and a forked child starts its own.
+    """
+
+    LIBRES = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._libres: list[queue.SimpleQueue] = []
+        self._ocupados = 0
+
+    def ejecutar(self, llamada: Callable[[], None], plazo: float) -> threading.Event | None:
+        """Run ``llamada`` on a publishing thread; None when it ended within ``plazo``
+        seconds, else the event that will be set when it ends."""
+        hecho = threading.Event()
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's threads are not here
+                self._pid, self._libres, self._ocupados = os.getpid(), [], 0
+            buzon = self._libres.pop() if self._libres else None
+            self._ocupados += 1
+        if buzon is None:
+            buzon = queue.SimpleQueue()
+            threading.Thread(
+                target=self._trabajar,
+                args=(buzon, self._pid),
+                name="whatsapp_notify-publicar",
+                daemon=True,  # never holds the process's exit
+            ).start()
+        buzon.put((llamada, hecho))
+        return None if hecho.wait(plazo) else hecho
+
+    def tras_fork(self) -> None:
+        """In a forked child: none of the parent's threads (its lock may have been held)."""
+        self._lock = threading.Lock()
+        self._pid, self._libres, self._ocupados = None, [], 0
+
+    def ocupados(self) -> int:
+        """How many of this process's publishing threads are running a publish now."""
+        return self._ocupados if self._pid == os.getpid() else 0
+
+    def _trabajar(self, buzon: queue.SimpleQueue, pid: int | None) -> None:
+        while True:
+            llamada, hecho = buzon.get()
+            try:
+                llamada()
+            except Exception:  # the thread must outlive any call
+                logger.exception("Error inesperado al publicar.")
+            finally:
+                hecho.set()
+            with self._lock:
+                if self._pid != pid:
+                    return
+                self._ocupados -= 1
+                if len(self._libres) >= self.LIBRES:
+                    return
+                self._libres.append(buzon)
+
+
+_emisores = _Emisores()
+os.register_at_fork(after_in_child=_emisores.tras_fork)
 
 
 def _publicar_en_hilo(app, tarea, args: tuple, opciones: dict, resultado: list) -> None:
@@ -367,14 +432,14 @@ class _Interruptor:
 
     def __init__(self) -> None:
         self._hasta = 0.0
-        self._colgado: threading.Thread | None = None
+        self._colgado: threading.Event | None = None  # set when the hung publish ends
 
     def caido(self) -> bool:
-        if self._colgado is not None and self._colgado.is_alive():
+        if self._colgado is not None and not self._colgado.is_set():
             return True
         return time.monotonic() < self._hasta
 
-    def fallo(self, colgado: threading.Thread | None = None) -> None:
+    def fallo(self, colgado: threading.Event | None = None) -> None:
         self._hasta = time.monotonic() + self.PAUSA
         if colgado is not None:
             self._colgado = colgado
