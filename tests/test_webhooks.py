@@ -827,6 +827,26 @@ def test_post__un_surrogate_suelto_en_el_error_de_un_estado_no_pierde_el_fallo(c
     assert envio.error_titulo == "x\ufffd"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(json.dumps(EJEMPLOS["Text Message"]).encode(), id="limpio"),
+        pytest.param(json.dumps({"t": "Peña ☕ 😀"}, ensure_ascii=False).encode(), id="utf8"),
+        pytest.param(json.dumps({"t": "Peña 😀"}).encode(), id="par-escapado"),
+        pytest.param(b'{"t": "a\\\\u0000b"}', id="barra-escapada"),
+        pytest.param(rb'{"t": ["x\u0000", {"k\ud800": "\uDC00"}]}', id="sucio"),
+        pytest.param('{"t": "\ud83d y \u00f1"}', id="texto-con-surrogate"),
+    ],
+)
+def test_cuerpo__sin_nada_que_limpiar_decodifica_igual_que_limpiando(raw):
+    # A body without an escape that could hold NUL or a surrogate skips the cleaning hook.
+    from whatsapp_notify.backends.meta import webhooks
+
+    limpiado = json.loads(raw, object_hook=webhooks._texto_almacenable_objeto)
+
+    assert webhooks.cuerpo(raw) == limpiado
+
+
 def test_error_pasajero_de_la_base__beat_vuelve_a_aplicar_el_cuerpo(client, meta, monkeypatch):
     # A deadlock or a lost connection passes: the body stays unprocessed for Beat.
     original = apply._aplicar_mensaje

@@ -130,14 +130,31 @@ def cuerpo(raw: bytes | str) -> Json:
     Raises:
         WebhookMalformado: not JSON (or not UTF-8), or not a JSON object.
     """
+    # Only a body that may hold NUL or half a surrogate pair is cleaned string by string.
+    limpiar = {"object_hook": _texto_almacenable_objeto} if _puede_ensuciar(raw) else {}
     try:
-        datos = json.loads(raw, object_hook=_texto_almacenable_objeto)
+        datos = json.loads(raw, **limpiar)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise WebhookMalformado("El cuerpo del webhook no es JSON válido.") from exc
     if not isinstance(datos, dict):
         tipo = _TIPOS_JSON.get(type(datos), "un valor suelto")
         raise WebhookMalformado(f"El cuerpo del webhook debe ser un objeto JSON, no {tipo}.")
     return datos
+
+
+# In JSON text, NUL and surrogates can only come escaped (strict decoding refuses a raw
+# control character; UTF-8 has no surrogates): ``\u0000``, ``\uD800``-``\uDFFF``. A str
+# body may also hold a surrogate as it is. A match is only a maybe (a whole pair, an escaped
+# backslash before "u0000"): that body is cleaned, with the same result.
+_ESCAPE_SUCIO = r"\\u(?:0000|[dD][89a-fA-F])"
+_SUCIO_BYTES = re.compile(_ESCAPE_SUCIO.encode())
+_SUCIO_TEXTO = re.compile(_ESCAPE_SUCIO + "|[\ud800-\udfff]")
+
+
+def _puede_ensuciar(raw: bytes | str) -> bool:
+    """False when no string of the decoded body can hold what ``texto_almacenable`` removes."""
+    patron = _SUCIO_TEXTO if isinstance(raw, str) else _SUCIO_BYTES
+    return patron.search(raw) is not None
 
 
 def _texto_almacenable(valor: Any) -> Any:
