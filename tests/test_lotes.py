@@ -8,6 +8,7 @@ threads, so a step that waits on a barrier proves that requests really overlap.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -330,7 +331,7 @@ def test_un_lote__una_cuenta_en_pausa_no_se_toca(guion):
 def test_ejecutar__una_espera_larga_detiene_lo_que_falta():
     hechos = []
     trabajos = [concurrencia.Trabajo(i, lambda i=i: hechos.append(i), i) for i in range(3)]
-    esperas = iter([0.0, 5.0])
+    esperas = iter([(0.0, True), (5.0, False)])
 
     sin_iniciar = concurrencia.ejecutar(
         trabajos,
@@ -347,6 +348,34 @@ def test_ejecutar__una_espera_larga_detiene_lo_que_falta():
     ]
 
 
+def test_ejecutar__un_turno_reservado_recoge_lo_terminado_y_empieza_sin_volver_a_pedir():
+    inicios = []
+    trabajos = [
+        concurrencia.Trabajo(i, lambda i=i: inicios.append((i, time.monotonic())), i)
+        for i in range(3)
+    ]
+    turnos = iter([(0.0, True), (0.2, True), (0.0, True)])
+    pedidos = []
+
+    def turno():
+        pedidos.append(time.monotonic())
+        return next(turnos)
+
+    inicio = time.monotonic()
+    sin_iniciar = concurrencia.ejecutar(
+        trabajos,
+        simultaneos=2,
+        turno=turno,
+        al_terminar=lambda t, v, e: None,
+        espera_maxima=1.0,
+    )
+
+    assert sin_iniciar == []
+    assert [i for i, _ in inicios] == [0, 1, 2]
+    assert len(pedidos) == 3  # the reserved turn was not asked for again
+    assert inicios[1][1] - inicio >= 0.2  # the second call waited for its turn
+
+
 def test_ejecutar__reponer_anade_trabajos_hasta_que_no_hay_mas():
     hechos = []
     tandas = iter([[concurrencia.Trabajo("b", lambda: hechos.append("b"))], []])
@@ -354,7 +383,7 @@ def test_ejecutar__reponer_anade_trabajos_hasta_que_no_hay_mas():
     sin_iniciar = concurrencia.ejecutar(
         [concurrencia.Trabajo("a", lambda: hechos.append("a"))],
         simultaneos=4,
-        turno=lambda: 0.0,
+        turno=lambda: (0.0, True),
         al_terminar=lambda t, v, e: None,
         espera_maxima=1.0,
         reponer=lambda: next(tandas),
@@ -400,7 +429,7 @@ def test_ejecutar__sin_hilos_no_se_queda_dando_vueltas():
         concurrencia.ejecutar(
             [concurrencia.Trabajo("a", lambda: None)],
             simultaneos=0,
-            turno=lambda: 0.0,
+            turno=lambda: (0.0, True),
             al_terminar=lambda *args: None,
             espera_maxima=1.0,
         )
@@ -457,7 +486,7 @@ def test_ejecutar__un_fallo_espera_a_los_que_estan_en_vuelo_y_los_devuelve():
         concurrencia.ejecutar(
             trabajos,
             simultaneos=3,
-            turno=lambda: 0.0,
+            turno=lambda: (0.0, True),
             al_terminar=al_terminar,
             espera_maxima=1.0,
         )

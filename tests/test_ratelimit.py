@@ -26,6 +26,16 @@ SCRIPTED = "tests.backends_scripted.ScriptedBackend"
 CERRADO = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
+#: The real margin between turns; the tests of the bucket's arithmetic run without it.
+HOLGURA = ratelimit.HOLGURA
+
+
+@pytest.fixture(autouse=True)
+def sin_holgura(monkeypatch):
+    """Turns exactly 1/rate apart, so waits read as round numbers (see the HOLGURA tests)."""
+    monkeypatch.setattr(ratelimit, "HOLGURA", 0.0)
+
+
 @pytest.fixture
 def limiter(monkeypatch):
     """A fresh limiter for delivery (buckets of other tests would leak through the global)."""
@@ -116,6 +126,31 @@ def test_local_bucket__reloj_que_retrocede_no_regala_fichas():
     bucket.tomar(100.0)
 
     assert bucket.tomar(50.0) == pytest.approx(1.0)
+
+
+def test_local_bucket__reservar_toma_el_turno_siguiente_dentro_del_plazo():
+    bucket = LocalBucket(rate=8, capacity=1)
+
+    assert bucket.reservar(100.0, hasta=0.5) == (0.0, True)
+    assert bucket.reservar(100.0, hasta=0.5) == (0.125, True)  # its turn: 100.125
+    assert bucket.reservar(100.0, hasta=0.5) == (0.25, True)  # the next one, 1/8 s later
+    assert bucket.reservar(100.0, hasta=0.3) == (0.375, False)  # too far: nothing taken
+    # The turns already given stay given, whenever their holders come.
+    assert bucket.reservar(100.3, hasta=0.5) == (pytest.approx(0.075), True)
+
+
+def test_local_bucket__un_turno_atrasado_no_retrasa_los_siguientes():
+    # A sender that reserves ahead keeps the rate even when it wakes up late: each turn is
+    # 1/rate after the previous one, not after the moment it was asked for.
+    bucket = LocalBucket(rate=8, capacity=1)
+    turnos, ahora = [], 100.0
+    for _ in range(16):
+        espera, tomado = bucket.reservar(ahora, hasta=1.0)
+        assert tomado
+        turnos.append(ahora + espera)
+        ahora += espera + 0.01  # every wake-up 10 ms late, and the next turn asked then
+
+    assert turnos[-1] - turnos[0] == pytest.approx(15 / 8)
 
 
 # -- RateLimiter ---------------------------------------------------------------------------
@@ -250,6 +285,65 @@ def test_rate_limiter__redis_ninguna_ventana_de_un_segundo_pasa_del_limite(wa_se
     assert len(admitidas) <= tasa * 2.5 + 2
 
 
+def test_rate_limiter__redis_reservar_reparte_turnos_entre_workers(wa_settings, redis_url):
+    wa_settings(RATE_LIMIT="8/s", REDIS_URL=redis_url)
+    worker_a, worker_b = RateLimiter(), RateLimiter()
+
+    assert worker_a.reservar("cuenta:res", ahora=100.0, hasta=1.0) == (0.0, True)
+    assert worker_b.reservar("cuenta:res", ahora=100.0, hasta=1.0) == (0.125, True)
+    assert worker_a.reservar("cuenta:res", ahora=100.0, hasta=0.2) == (0.25, False)
+    assert worker_a.reservar("cuenta:res", ahora=100.0, hasta=1.0) == (0.25, True)
+    worker_b.frenar("cuenta:res", 2.0, ahora=100.0)
+    # A hold is never reserved through, however long the caller would wait.
+    assert worker_a.reservar("cuenta:res", ahora=100.0, hasta=5.0) == (2.0, False)
+
+
+def test_ritmo__ochenta_turnos_ocupan_un_segundo_y_la_holgura(monkeypatch):
+    monkeypatch.setattr(ratelimit, "HOLGURA", HOLGURA)
+    bucket = LocalBucket(rate=ratelimit.ritmo(80), capacity=1)
+
+    turnos = [100.0 + bucket.reservar(100.0, hasta=5.0).espera for _ in range(81)]
+
+    # A send up to HOLGURA late beside one on time never puts 81 in one second.
+    assert turnos[80] - turnos[0] == pytest.approx(1.0 + HOLGURA)
+    assert ratelimit.ritmo(80) == pytest.approx(80 / (1 + HOLGURA))
+    assert 1 / ratelimit.ritmo(1 / 60) == pytest.approx(60.0 + HOLGURA)  # 1/m: + HOLGURA
+
+
+def test_rate_limiter__redis_reservando_ninguna_ventana_de_un_segundo_pasa_del_limite(
+    wa_settings, redis_url, monkeypatch
+):
+    """Eight threads in four limiters reserve their turns and send when each comes, for
+    2.5 s: with the margin between turns, no one-second window sees more than the rate."""
+    import threading
+
+    monkeypatch.setattr(ratelimit, "HOLGURA", HOLGURA)
+    tasa = 40
+    wa_settings(RATE_LIMIT=f"{tasa}/s", REDIS_URL=redis_url)
+    limitadores = [RateLimiter() for _ in range(4)]
+    enviadas: list[float] = []
+    candado = threading.Lock()
+    fin = time.monotonic() + 2.5
+
+    def enviar(limitador: RateLimiter) -> None:
+        while time.monotonic() < fin:
+            espera, tomado = limitador.reservar("cuenta:reservas", hasta=1.0)
+            time.sleep(espera)
+            if tomado:
+                with candado:
+                    enviadas.append(time.monotonic())
+
+    hilos = [threading.Thread(target=enviar, args=(limitadores[n % 4],)) for n in range(8)]
+    for hilo in hilos:
+        hilo.start()
+    for hilo in hilos:
+        hilo.join()
+
+    enviadas.sort()
+    pico = max(sum(1 for otra in enviadas if inicio <= otra < inicio + 1.0) for inicio in enviadas)
+    assert 0 < pico <= tasa
+
+
 def test_rate_limiter__redis_con_claves_independientes_y_caducidad(wa_settings, redis_url):
     import redis
 
@@ -260,7 +354,7 @@ def test_rate_limiter__redis_con_claves_independientes_y_caducidad(wa_settings, 
     assert limiter.tomar("cuenta:otra", ahora=100.0) == 0.0
     assert limiter.tomar("cuenta:default", ahora=100.0) == pytest.approx(1.0)
     ttl = redis.Redis.from_url(redis_url).ttl("whatsapp_notify:rl:cuenta:default")
-    assert 0 < ttl <= 61
+    assert 0 < ttl <= 62  # two turns of 1 s, and a minute
 
 
 @pytest.mark.parametrize("redis", [True, False], ids=["redis", "local"])
@@ -358,20 +452,20 @@ def test_entregar__sin_ficha_devuelve_el_envio_sin_contar_el_intento(
 
 
 @pytest.mark.django_db
-def test_entregar__espera_corta_duerme_y_envia(guion, monkeypatch, dormidas):
+def test_entregar__turno_reservado_espera_y_envia_sin_volver_a_pedir(guion, monkeypatch, dormidas):
     class LimiteGuionado:
-        esperas = [0.25, 0.0]
+        turnos = [ratelimit.Turno(0.25, tomado=True)]
 
-        def tomar(self, clave, *, tasa=None):
+        def reservar(self, clave, *, tasa=None, hasta=0.0):
             # The scripted backend advises no pace of its own: the global RATE_LIMIT applies.
-            assert (clave, tasa) == ("cuenta:default", None)
-            return self.esperas.pop(0)
+            assert (clave, tasa, hasta) == ("cuenta:default", None, delivery.ESPERA_MAXIMA)
+            return self.turnos.pop(0)  # a second call would find none
 
     monkeypatch.setattr(delivery, "limiter", LimiteGuionado())
     envio = nuevo_envio("+52 55 1234 5678")
 
     assert delivery.entregar(envio.pk).resultado == Resultado.ENVIADO
-    assert dormidas == [0.25]
+    assert dormidas == [pytest.approx(0.25, abs=0.01)]
     assert EnvioWhatsApp.objects.get(pk=envio.pk).intentos == 1
 
 

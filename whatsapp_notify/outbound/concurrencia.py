@@ -67,7 +67,7 @@ def ejecutar(
     trabajos: list[Trabajo],
     *,
     simultaneos: int,
-    turno: Callable[[], float],
+    turno: Callable[[], tuple[float, bool]],
     al_terminar: Callable[[Trabajo, Any, BaseException | None], Alto | None],
     espera_maxima: float,
     reponer: Callable[[], list[Trabajo]] | None = None,
@@ -75,9 +75,11 @@ def ejecutar(
 ) -> list[tuple[Trabajo, Any]]:
     """Run every call with at most ``simultaneos`` in flight; return those never started.
 
-    Before each call ``turno()`` takes a rate-limit token: it returns 0, or the seconds
-    until one is free; a wait up to ``espera_maxima`` is spent collecting finished calls,
-    a longer one stops the calls left (motive :class:`Espera`). ``al_terminar(trabajo,
+    Before each call ``turno()`` takes a rate-limit token: it returns ``(seconds,
+    taken)``; a token taken with a wait is this call's turn, which comes after those seconds
+    (spent collecting finished calls). Not taken, a wait up to ``espera_maxima`` is spent
+    collecting finished calls before asking again, a longer one stops the calls left
+    (motive :class:`Espera`). ``al_terminar(trabajo,
     value, error)`` runs in this thread as each call finishes; it may return an
     :class:`Alto`. ``reponer()``, when given, is asked for more calls whenever fewer than
     ``reserva`` (default ``simultaneos``) wait to start, until it returns none: the pool
@@ -165,13 +167,23 @@ def ejecutar(
             if not listas or len(en_vuelo) >= simultaneos:
                 recoger(None)
                 continue
-            espera = turno()
-            if espera > espera_maxima:
+            espera, tomado = turno()
+            if not tomado and espera > espera_maxima:
                 detener_todo(Espera(espera))  # in flight or not: the rest of each waits
                 continue
-            if espera:
+            if not tomado:
                 recoger(espera)
                 continue
+            if espera:
+                # The turn is ours: finished calls are collected until it comes, and then
+                # a call starts without asking again.
+                llega = time.monotonic() + espera
+                while en_vuelo and (resto := llega - time.monotonic()) > 0:
+                    recoger(resto)
+                if (resto := llega - time.monotonic()) > 0:
+                    time.sleep(resto)
+                if not listas or len(en_vuelo) >= simultaneos:
+                    continue  # an Alto stopped what would have used it: the turn is lost
             clave = listas.popleft()
             trabajo = colas[clave].popleft()
             esperando -= 1

@@ -59,7 +59,7 @@ from ..templates import cuerpo_de
 from .concurrencia import Alto, Espera, Interrumpido, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
-from .ratelimit import limiter, por_segundo
+from .ratelimit import Turno, limiter, por_segundo
 from .reconciliation import (
     avisar_retenidos,
     hora_de_la_base,
@@ -395,12 +395,13 @@ class _Entrega:
             return _omitir(envio, MotivoOmision.PLANTILLA_NO_APROBADA)
         return None
 
-    def turno(self) -> float:
+    def turno(self) -> Turno:
+        # Reserved ahead: the next send's turn is taken while the previous ones go out.
         try:
-            return limiter.tomar(f"cuenta:{self.cuenta}", tasa=self.tasa)
+            return limiter.reservar(f"cuenta:{self.cuenta}", tasa=self.tasa, hasta=ESPERA_MAXIMA)
         except Exception:  # the limiter falls back by itself; a bug here must not stall sends
             logger.exception("Error del límite de envío de la cuenta %r", self.cuenta)
-            return 0.0
+            return Turno(0.0, tomado=True)
 
     def terminar(self, trabajo: Trabajo, resultado, error: BaseException | None) -> Alto | None:
         envio = trabajo.dato.envio
