@@ -376,6 +376,28 @@ def test_ejecutar__un_turno_reservado_recoge_lo_terminado_y_empieza_sin_volver_a
     assert inicios[1][1] - inicio >= 0.2  # the second call waited for its turn
 
 
+def test_ejecutar__un_turno_alcanzado_tarde_se_deja_y_se_pide_otro():
+    hechos = []
+    turnos = iter([(0.01, True), (0.0, True)])
+    pedidos = []
+
+    def turno():
+        pedidos.append(time.monotonic())
+        return next(turnos)
+
+    sin_iniciar = concurrencia.ejecutar(
+        [concurrencia.Trabajo("a", lambda: hechos.append("a"))],
+        simultaneos=1,
+        turno=turno,
+        al_terminar=lambda t, v, e: None,
+        espera_maxima=1.0,
+        tarde=0.0,  # any moment after the turn is too late
+    )
+
+    assert (sin_iniciar, hechos) == ([], ["a"])
+    assert len(pedidos) == 2  # the late turn was given up, the call went on the next one
+
+
 def test_ejecutar__reponer_anade_trabajos_hasta_que_no_hay_mas():
     hechos = []
     tandas = iter([[concurrencia.Trabajo("b", lambda: hechos.append("b"))], []])

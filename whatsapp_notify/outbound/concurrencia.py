@@ -72,6 +72,7 @@ def ejecutar(
     espera_maxima: float,
     reponer: Callable[[], list[Trabajo]] | None = None,
     reserva: int | None = None,
+    tarde: float = float("inf"),
 ) -> list[tuple[Trabajo, Any]]:
     """Run every call with at most ``simultaneos`` in flight; return those never started.
 
@@ -79,7 +80,9 @@ def ejecutar(
     taken)``; a token taken with a wait is this call's turn, which comes after those seconds
     (spent collecting finished calls). Not taken, a wait up to ``espera_maxima`` is spent
     collecting finished calls before asking again, a longer one stops the calls left
-    (motive :class:`Espera`). ``al_terminar(trabajo,
+    (motive :class:`Espera`). A reserved turn reached more than ``tarde`` seconds after it
+    came is given up and another one asked for: a call started that late beside the next
+    one on time could put more than the rate in one second. ``al_terminar(trabajo,
     value, error)`` runs in this thread as each call finishes; it may return an
     :class:`Alto`. ``reponer()``, when given, is asked for more calls whenever fewer than
     ``reserva`` (default ``simultaneos``) wait to start, until it returns none: the pool
@@ -184,6 +187,8 @@ def ejecutar(
                     time.sleep(resto)
                 if not listas or len(en_vuelo) >= simultaneos:
                     continue  # an Alto stopped what would have used it: the turn is lost
+                if time.monotonic() - llega > tarde:
+                    continue  # reached too late, it could crowd the next turns: another one
             clave = listas.popleft()
             trabajo = colas[clave].popleft()
             esperando -= 1

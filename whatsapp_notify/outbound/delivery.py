@@ -56,6 +56,7 @@ from ..references import referencia_de
 from ..states import EN_ESPERA
 from ..templates import buscar as buscar_plantilla
 from ..templates import cuerpo_de
+from . import ratelimit
 from .concurrencia import Alto, Espera, Interrumpido, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
@@ -214,6 +215,7 @@ def entregar_lote(
             turno=entrega.turno,
             al_terminar=entrega.terminar,
             espera_maxima=ESPERA_MAXIMA,
+            tarde=ratelimit.HOLGURA,
             reponer=reponer if limite > 1 and not agotado else None,
             reserva=max(1, tanda // 2),
         )
