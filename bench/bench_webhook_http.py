@@ -53,11 +53,14 @@ def gunicorn(en_la_peticion: bool):
     url = f"http://127.0.0.1:{puerto}"
     try:
         limite = time.monotonic() + 30
-        while time.monotonic() < limite:
+        while True:
             try:
-                requests.get(f"{url}/vacia/", timeout=1)
+                # A worker's first request loads Django: on a busy machine it takes seconds.
+                requests.get(f"{url}/vacia/", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                if time.monotonic() > limite or proceso.poll() is not None:
+                    raise SystemExit("gunicorn no respondió en 30 s.") from None
                 time.sleep(0.1)
         yield url
     finally:
