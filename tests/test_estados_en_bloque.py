@@ -125,6 +125,32 @@ def test_en_bloque__mismo_resultado_que_uno_a_uno(semilla, cambios):
     assert {f["estado"] for f in filas("bloque")} == {EstadoEnvio.LEIDO}
 
 
+def test_en_bloque__textos_con_comillas_llaves_y_null_llegan_tal_cual(cambios):
+    """What an array literal has to quote (PostgreSQL writes each column as one array)."""
+    raros = ['a"b', "c,d", "{e}", "NULL", "f\\g", "h'i", " j ", "ñ😀"]
+    envios("bloque", 8)
+    envios("uno", 8)
+    t0 = timezone.now() - timedelta(minutes=5)
+    eventos = [
+        EventoEstado(
+            wamid=f"wamid.bloque.{i}",
+            estado=status,
+            fecha=t0 + timedelta(seconds=paso),
+            conversacion_id=raro if status == SENT else "",
+            precio_categoria=raro if status == DELIVERED else "",
+        )
+        for i, raro in enumerate(raros)
+        for paso, status in enumerate([SENT, DELIVERED])
+    ]
+
+    aplicar(eventos, "default")
+    for evento in renombrar(eventos, "bloque", "uno"):
+        aplicar([evento], "default")
+
+    assert filas("bloque") == filas("uno")
+    assert [f["conversacion_id"] for f in filas("bloque")] == raros
+
+
 def test_en_bloque__pocas_consultas_por_cuerpo():
     envios("tormenta", 100)
     eventos = [EventoEstado(wamid=f"wamid.tormenta.{i}", estado=DELIVERED) for i in range(100)]

@@ -227,9 +227,10 @@ def _aplicar_en_bloque(
 def _escribir_en_bloque(envios: dict[int, EnvioWhatsApp], campos: dict[int, set[str]]) -> None:
     """Write each envío's ``campos``, one statement per set of field names.
 
-    On PostgreSQL, ``UPDATE … FROM (VALUES …)``: every row its own values, one statement
-    (Django's ``bulk_update`` builds a CASE per row and field, which costs more to compile
-    than the rows take to write). Elsewhere, one UPDATE per distinct set of values.
+    On PostgreSQL, ``UPDATE … FROM unnest(<one array per column>)``: every row its own
+    values, one statement (Django's ``bulk_update`` builds a CASE per row and field, which
+    costs more to compile than the rows take to write). Elsewhere, one UPDATE per distinct
+    set of values.
     """
     por_nombres: dict[tuple[str, ...], list[int]] = {}
     for pk, nombres in campos.items():
@@ -249,24 +250,24 @@ def _escribir_en_bloque(envios: dict[int, EnvioWhatsApp], campos: dict[int, set[
 
 
 def _actualizar_desde_valores(conexion, nombres, pks: list[int], filas: list[list[Any]]) -> None:
+    # One array per column, not a VALUES row per envío: the statement stays the same short
+    # text for any number of rows, so neither psycopg nor PostgreSQL parses thousands of
+    # placeholders again on every batch.
     opciones = EnvioWhatsApp._meta
     columnas = [opciones.get_field(nombre) for nombre in nombres]
     q = conexion.ops.quote_name
     tipos = [opciones.pk.rel_db_type(conexion)] + [c.db_type(conexion) for c in columnas]
-    fila = "(" + ", ".join(f"%s::{tipo}" for tipo in tipos) + ")"
     nombres_v = ", ".join(q(f"v{n}") for n in range(len(tipos)))
     asignaciones = ", ".join(f"{q(c.column)} = v.{q(f'v{n + 1}')}" for n, c in enumerate(columnas))
     sql = (
         f"UPDATE {q(opciones.db_table)} AS t SET {asignaciones} "
-        f"FROM (VALUES {', '.join([fila] * len(pks))}) AS v({nombres_v}) "
+        f"FROM unnest({', '.join(f'%s::{tipo}[]' for tipo in tipos)}) AS v({nombres_v}) "
         f"WHERE t.{q(opciones.pk.column)} = v.{q('v0')}"
     )
-    parametros: list[Any] = []
-    for pk, valores in zip(pks, filas, strict=True):
-        parametros.append(pk)
-        parametros += [
-            c.get_db_prep_save(v, conexion) for c, v in zip(columnas, valores, strict=True)
-        ]
+    parametros = [list(pks)] + [
+        [columna.get_db_prep_save(fila[n], conexion) for fila in filas]
+        for n, columna in enumerate(columnas)
+    ]
     with conexion.cursor() as cursor:
         cursor.execute(sql, parametros)
 
