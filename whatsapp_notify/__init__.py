@@ -9,6 +9,7 @@ __all__ = [
     "disparador",
     "enviar_botones",
     "enviar_documento",
+    "enviar_imagen",
     "enviar_lista",
     "enviar_plantilla",
     "enviar_texto",
@@ -23,6 +24,7 @@ def __getattr__(name: str):
     if name in {
         "enviar_plantilla",
         "enviar_documento",
+        "enviar_imagen",
         "enviar_texto",
         "enviar_botones",
         "enviar_lista",

@@ -69,6 +69,30 @@ def _exigir_textos_del_documento(nombre: object, caption: object) -> None:
     exigir_caracteres(str(caption), "caption", saltos=True)
 
 
+#: What WhatsApp shows as an image (reference/cloud_api.md §3.2): JPEG or PNG, up to 5 MB.
+MIMES_IMAGEN = ("image/jpeg", "image/png")
+MAX_IMAGEN_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Imagen(Documento):
+    """An image shown inline, with an optional caption (a payment receipt, a photo of the
+    repaired car): a :class:`Documento` that is a JPEG or PNG of at most 5 MB."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _exigir(
+            self.mime in MIMES_IMAGEN,
+            f"Una imagen de WhatsApp es JPEG o PNG, no {self.mime} ({self.nombre}): conviértela, "
+            "o envíala como documento con enviar_documento.",
+        )
+        _exigir(
+            len(self.contenido) <= MAX_IMAGEN_BYTES,
+            f"La imagen pesa {len(self.contenido) / 1024 / 1024:.1f} MB y WhatsApp admite 5 MB: "
+            "redúcela, o envíala como documento con enviar_documento.",
+        )
+
+
 Variables = list[str] | dict[str, str]
 # Named template parameters ({{nombre_cliente}}): lowercase letters, digits, underscores.
 _NOMBRE_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -566,7 +590,7 @@ def _interactivo(cuerpo: str, datos: Any, clase: str) -> Interactivo:
     return Lista(cuerpo, datos["boton"], secciones, **adornos)
 
 
-Contenido = Plantilla | Documento | Texto | Botones | Lista
+Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class Categoria(models.TextChoices):
 class ClaseEnvio(models.TextChoices):
     PLANTILLA = "plantilla", _("Plantilla")
     DOCUMENTO = "documento", _("Documento")
+    IMAGEN = "imagen", _("Imagen")
     TEXTO = "texto", _("Texto")
     BOTONES = "botones", _("Botones")
     LISTA = "lista", _("Lista")

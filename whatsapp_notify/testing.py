@@ -38,7 +38,7 @@ from .backends import backend_class, locmem
 from .backends.locmem import LocmemBackend, SentMessage
 from .conf import DEFAULT_ALIAS, SETTING_NAME, get_settings
 from .exceptions import ConfigurationError
-from .messages import Botones, Documento, Lista, Plantilla, Texto, normalizar_variables
+from .messages import Botones, Documento, Imagen, Lista, Plantilla, Texto, normalizar_variables
 from .models import EnvioWhatsApp
 from .outbound import delivery
 from .phones import normalizar
@@ -49,6 +49,7 @@ LOCMEM_BACKEND = "whatsapp_notify.backends.locmem.LocmemBackend"
 _CLASES = {
     Plantilla: "plantilla",
     Documento: "documento",
+    Imagen: "imagen",
     Texto: "texto",
     Botones: "botones",
     Lista: "lista",
@@ -210,7 +211,8 @@ def describir(mensaje: SentMessage) -> str:
         if contenido.documento is not None:
             que += f" con documento {contenido.documento.nombre!r}"
     elif isinstance(contenido, Documento):
-        que = f"documento {contenido.nombre!r} caption={contenido.caption!r}"
+        que = "imagen" if isinstance(contenido, Imagen) else "documento"
+        que += f" {contenido.nombre!r} caption={contenido.caption!r}"
     elif isinstance(contenido, Texto):
         que = f"texto {contenido.cuerpo!r}"
     else:

@@ -25,7 +25,7 @@ from ..exceptions import (
     classify,
     describe_error,
 )
-from ..messages import Botones, Contenido, Documento, Lista, Plantilla, Salida, Texto
+from ..messages import Botones, Contenido, Documento, Imagen, Lista, Plantilla, Salida, Texto
 
 
 class UnsupportedContent(MessageError):
@@ -324,6 +324,7 @@ class BaseBackend:
         return {
             Plantilla: self.build_plantilla,
             Documento: self.build_documento,
+            Imagen: self.build_imagen,
             Texto: self.build_texto,
             Botones: self.build_botones,
             Lista: self.build_lista,
@@ -334,6 +335,9 @@ class BaseBackend:
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
         raise self.unsupported("documentos")
+
+    def build_imagen(self, salida: Salida, imagen: Imagen, media: MediaCache) -> Any:
+        raise self.unsupported("imágenes")
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
         raise self.unsupported("texto")
@@ -524,6 +528,9 @@ class PassThroughBackend(BaseBackend):
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Any:
         return documento
+
+    def build_imagen(self, salida: Salida, imagen: Imagen, media: MediaCache) -> Any:
+        return imagen
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Any:
         return texto

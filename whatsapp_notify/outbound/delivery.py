@@ -41,7 +41,7 @@ from ..exceptions import (
     describe_error,
 )
 from ..limits import entero_a_la_medida, id_a_la_medida, recortar
-from ..messages import Documento, Plantilla, Salida, Texto, interactivo_de_datos
+from ..messages import Documento, Imagen, Plantilla, Salida, Texto, interactivo_de_datos
 from ..models import (
     ClaseEnvio,
     EnvioWhatsApp,
@@ -623,7 +623,7 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
             cuerpo=_cuerpo(envio, fila),
             proveedor_id=fila.meta_id if fila else "",
         )
-    elif envio.clase == ClaseEnvio.DOCUMENTO:
+    elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento
     elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):
         contenido = interactivo_de_datos(envio.texto, envio.interactivo, envio.clase)
@@ -643,6 +643,8 @@ def _cuerpo(envio: EnvioWhatsApp, fila) -> str:
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
     with envio.documento.open("rb") as archivo:
         contenido = archivo.read()
+    if envio.clase == ClaseEnvio.IMAGEN:
+        return Imagen(contenido, envio.nombre_documento, envio.documento_mime, envio.texto)
     caption = envio.texto if envio.clase == ClaseEnvio.DOCUMENTO else ""
     return Documento(contenido, envio.nombre_documento, envio.documento_mime, caption)
 

@@ -50,6 +50,7 @@ from ..messages import (
     Contenido,
     Documento,
     Fila,
+    Imagen,
     Lista,
     Plantilla,
     Seccion,
@@ -200,6 +201,41 @@ def enviar_documento(
     ``categoria`` defaults to utility; the other keywords as in :func:`enviar_plantilla`.
     """
     contenido = _documento(archivo, nombre_documento, caption)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en,
+    )  # fmt: skip
+
+
+def enviar_imagen(
+    telefono: Any,
+    archivo: Archivo,
+    *,
+    nombre_documento: str | None = None,
+    caption: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+) -> EnvioWhatsApp:
+    """Queue an image shown inline, with ``caption`` under it (free-form: it needs the
+    24-hour window, like text): a payment receipt, a photo of the finished job.
+
+    ``archivo`` as in :func:`enviar_documento`; JPEG or PNG (by ``nombre_documento``'s or
+    the file's extension) of at most 5 MB, ``caption`` up to 1,024 characters. The other
+    keywords as in :func:`enviar_plantilla`.
+
+    Raises:
+        MessageError: not a JPEG or PNG, over 5 MB, empty, or a caption too long; the
+            message says to send it with :func:`enviar_documento` instead.
+    """
+    contenido = _documento(archivo, nombre_documento, caption, clase=Imagen)
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
@@ -612,7 +648,8 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         )
         documento = contenido.documento
     elif isinstance(contenido, Documento):
-        envio.clase, envio.texto, documento = ClaseEnvio.DOCUMENTO, contenido.caption, contenido
+        clase = ClaseEnvio.IMAGEN if isinstance(contenido, Imagen) else ClaseEnvio.DOCUMENTO
+        envio.clase, envio.texto, documento = clase, contenido.caption, contenido
     elif isinstance(contenido, Texto):
         envio.clase, envio.texto, documento = ClaseEnvio.TEXTO, contenido.cuerpo, None
     elif isinstance(contenido, Botones | Lista):
@@ -920,17 +957,19 @@ def _log_registro(envio: EnvioWhatsApp) -> None:
     )
 
 
-def _documento(archivo: Archivo, nombre: str | None, caption: str = "") -> Documento:
+def _documento(
+    archivo: Archivo, nombre: str | None, caption: str = "", *, clase: type[Documento] = Documento
+) -> Documento:
     if isinstance(archivo, Path):
-        return Documento(archivo.read_bytes(), nombre or archivo.name, caption=caption)
+        return clase(archivo.read_bytes(), nombre or archivo.name, caption=caption)
     if isinstance(archivo, bytes | bytearray):
-        return Documento(bytes(archivo), nombre or "", caption=caption)
+        return clase(bytes(archivo), nombre or "", caption=caption)
     if hasattr(archivo, "read"):
         if hasattr(archivo, "seek"):
             archivo.seek(0)
         contenido = archivo.read()
         nombre = nombre or Path(getattr(archivo, "name", "") or "").name
-        return Documento(contenido, nombre, caption=caption)
+        return clase(contenido, nombre, caption=caption)
     raise MessageError(
         f"El documento debe ser bytes, un archivo abierto en binario o un Path, "
         f"no {type(archivo).__name__}."

@@ -18,7 +18,7 @@ import requests
 
 from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
-from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
 from ..base import BaseBackend, MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
@@ -155,6 +155,9 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> dict:
         return payloads.documento(salida, self._documento(documento, media), documento.caption)
+
+    def build_imagen(self, salida: Salida, imagen: Imagen, media: MediaCache) -> dict:
+        return payloads.imagen(salida, self.media_id(imagen, media), imagen.caption)
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> dict:
         return payloads.texto(salida, texto)

@@ -51,6 +51,14 @@ def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     return componentes
 
 
+def imagen(salida: Salida, media_id: str, caption: str = "") -> Json:
+    """An ``image`` message of the uploaded image ``media_id``, ``caption`` under it."""
+    cuerpo = {"id": media_id}
+    if caption:
+        cuerpo["caption"] = caption
+    return mensaje(salida, "image", cuerpo)
+
+
 def documento(salida: Salida, documento: Json, caption: str = "") -> Json:
     """A ``document`` message of the uploaded ``documento`` (``{"id", "filename"}``)."""
     cuerpo = dict(documento)

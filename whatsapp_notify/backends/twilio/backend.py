@@ -23,7 +23,7 @@ from django.urls import NoReverseMatch, reverse
 
 from ...events import Evento
 from ...exceptions import ConfigurationError, ProviderError, TransientError, WebhookRechazado
-from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
 from ...references import token_documento
 from ..base import (
     MediaCache,
@@ -249,6 +249,14 @@ class TwilioBackend(HttpBackend):
             )
         url = self.url_documento(salida, documento)
         return self._mensaje(salida, payloads.documento(url))
+
+    def build_imagen(
+        self, salida: Salida, imagen: Imagen, media: MediaCache
+    ) -> payloads.Formulario:
+        # Unlike a document's, an image's Body is shown as its caption.
+        return self._mensaje(
+            salida, payloads.imagen(self.url_documento(salida, imagen), imagen.caption)
+        )
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> payloads.Formulario:
         return self._mensaje(salida, payloads.texto(texto))

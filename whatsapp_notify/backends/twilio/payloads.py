@@ -103,6 +103,11 @@ def documento(url: str) -> Formulario:
     return [("MediaUrl", url)]
 
 
+def imagen(url: str, caption: str = "") -> Formulario:
+    """An image Twilio fetches from ``url`` (``MediaUrl``), ``caption`` as its ``Body``."""
+    return [("MediaUrl", url), *([("Body", caption)] if caption else [])]
+
+
 # -- answers -----------------------------------------------------------------------------
 
 

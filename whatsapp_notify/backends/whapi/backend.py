@@ -26,7 +26,7 @@ from ...exceptions import (
     TransientError,
     WebhookRechazado,
 )
-from ...messages import Botones, Documento, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
@@ -150,6 +150,9 @@ class WhapiBackend(HttpBackend):
 
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Pedido:
         return payloads.archivo(salida.telefono, documento)
+
+    def build_imagen(self, salida: Salida, imagen: Imagen, media: MediaCache) -> Pedido:
+        return payloads.archivo(salida.telefono, imagen)  # POST /messages/image
 
     def build_texto(self, salida: Salida, texto: Texto, media: MediaCache) -> Pedido:
         return payloads.texto(salida.telefono, texto)
