@@ -13,6 +13,7 @@ __all__ = [
     "enviar_lista",
     "enviar_plantilla",
     "enviar_texto",
+    "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
     "revocar_consentimiento",
@@ -32,6 +33,10 @@ def __getattr__(name: str):
         from .outbound import outbox
 
         return getattr(outbox, name)
+    if name == "marcar_leido":
+        from .inbound.leidos import marcar_leido
+
+        return marcar_leido
     if name in {"otorgar_consentimiento", "revocar_consentimiento"}:
         from . import consent
 

@@ -554,6 +554,22 @@ def procesar_webhook(evento_id: int) -> bool:
     return bool(store.procesar_lote(evento_id))
 
 
+@shared_task(name="whatsapp_notify.marcar_leido", ignore_result=True)
+def marcar_leido(mensaje_id: int) -> bool:
+    """Blue ticks on an inbound message (``inbound.leidos.marcar_leido``)."""
+    from .inbound import leidos
+
+    return leidos.aplicar(mensaje_id)
+
+
+@shared_task(name="whatsapp_notify.escribiendo", ignore_result=True)
+def escribiendo(mensaje_id: int) -> bool:
+    """Blue ticks and «escribiendo…» on an inbound message (``marcar_leido(escribiendo=True)``)."""
+    from .inbound import leidos
+
+    return leidos.aplicar(mensaje_id, escribiendo=True)
+
+
 @shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)
 def reprocesar_webhooks() -> int:
     """Apply webhook bodies left unprocessed for over a minute (their task was lost)."""

@@ -465,6 +465,9 @@ class _Manejador(BaseHTTPRequestHandler):
         multipart = "multipart/" in self.headers.get("Content-Type", "")
         self._contestar(crudo if multipart else _json(crudo))
 
+    # PUT: WHAPI marks a message read with it (an empty body, or JSON like a POST's).
+    do_PUT = do_POST
+
     def do_GET(self) -> None:
         self._contestar(None)
 

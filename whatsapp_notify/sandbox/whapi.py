@@ -6,6 +6,7 @@ Endpoints (every one needs ``Authorization: Bearer <token>``)::
     GET  /health                                     the linked channel (status AUTH)
     GET  /settings                                   the webhook configured (url, headers)
     GET  /media/{id}                                 the bytes of a file (:meth:`agregar_media`)
+    PUT  /messages/{id}                              mark a message read (:attr:`leidos`)
 
 An accepted message is answered ``{"sent": true, "message": {...}}``, then WHAPI's
 webhooks follow, posted with the header WHAPI's webhook configuration adds
@@ -47,6 +48,7 @@ SECRETO = "sandbox-whapi-secret"
 CANAL = "SANDBOX-WHAPI1"
 _MENSAJES = re.compile(r"^/messages/(?P<tipo>[a-z_]+)$")
 _MEDIA = re.compile(r"^/media/(?P<id>[^/]+)$")
+_MENSAJE = re.compile(r"^/messages/(?P<id>[^/]+)$")
 # WHAPI's numeric status codes; receivers map by name (cloud_api.md §11), these are shown.
 CODIGOS = {"pending": 1, SENT: 2, DELIVERED: 3, READ: 4, "played": 5, FAILED: 0}
 ERRORES = {
@@ -128,6 +130,7 @@ class WhapiSandbox(SandboxHttp):
         self.estado_canal = "AUTH"
         self.tokens_caducados: set[str] = set()
         self.media: dict[str, Media] = {}
+        self.leidos: list[str] = []  # ids marked read (PUT /messages/{id}), in order
         self._cartero = (
             _CarteroWhapi(webhook_url, secreto, reintentos=reintentos, espera=espera_reintento)
             if webhook_url
@@ -204,6 +207,10 @@ class WhapiSandbox(SandboxHttp):
             return self._registrar(peticion, 200, self._salud())
         if peticion.metodo == "GET" and ruta == "/settings":
             return self._registrar(peticion, 200, self._ajustes())
+        if peticion.metodo == "PUT" and (match := _MENSAJE.match(ruta)):
+            with self._lock:
+                self.leidos.append(unquote(match["id"]))
+            return self._registrar(peticion, 200, {"success": True})
         if peticion.metodo == "GET" and (match := _MEDIA.match(ruta)):
             media = self.media.get(unquote(match["id"]))
             respuesta = (200, media) if media else error_whapi(404, "Media not found")

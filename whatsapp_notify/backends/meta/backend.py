@@ -54,7 +54,9 @@ def revisar_secretos(valor: Any) -> str | None:
 class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
 
-    capabilities = frozenset({"download_media", "list_templates", "check_subscription"})
+    capabilities = frozenset(
+        {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
+    )
 
     OPTIONS = {
         "PHONE_NUMBER_ID": Option(
@@ -309,6 +311,23 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         ``phone_number_id`` of a body whose signature checked out is Meta's word.
         """
         return isinstance(otro, MetaBackend)
+
+    def mark_read(self, wamid: str) -> None:
+        """Blue ticks on the inbound message ``wamid`` (and the earlier ones of its chat).
+
+        Raises:
+            ProviderError: as :meth:`HttpBackend.request` (131009 for an unknown wamid).
+        """
+        self._leido(payloads.leido(wamid))
+
+    def typing(self, wamid: str) -> None:
+        """Mark ``wamid`` read and show «escribiendo…» until the reply, for at most 25 s."""
+        self._leido(payloads.leido(wamid, escribiendo=True))
+
+    def _leido(self, cuerpo: dict) -> None:
+        respuesta = self.request("POST", self.ruta("messages"), json=cuerpo)
+        if not (isinstance(respuesta, dict) and respuesta.get("success") is True):
+            raise TransientError("Meta no confirmó la marca de leído.", http_status=200)
 
     def download_media(self, media_id: str) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file.

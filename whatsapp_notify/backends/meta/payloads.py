@@ -51,6 +51,14 @@ def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     return componentes
 
 
+def leido(wamid: str, *, escribiendo: bool = False) -> Json:
+    """Mark the inbound ``wamid`` read; ``escribiendo`` also shows the typing indicator."""
+    cuerpo: Json = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if escribiendo:
+        cuerpo["typing_indicator"] = {"type": "text"}
+    return cuerpo
+
+
 def imagen(salida: Salida, media_id: str, caption: str = "") -> Json:
     """An ``image`` message of the uploaded image ``media_id``, ``caption`` under it."""
     cuerpo = {"id": media_id}

@@ -56,7 +56,7 @@ def revisar_secretos(valor: Any) -> str | None:
 class WhapiBackend(HttpBackend):
     """Sends through ``POST {BASE_URL}/messages/{text|document|image|interactive}``."""
 
-    capabilities = frozenset({"download_media", "check_subscription"})
+    capabilities = frozenset({"download_media", "mark_read", "check_subscription"})
     ventana = None
     DEFAULT_RATE_LIMIT = RITMO_WHAPI
     renderiza_plantillas = True
@@ -164,6 +164,16 @@ class WhapiBackend(HttpBackend):
         return payloads.lista(salida.telefono, lista)
 
     # -- delivery and operations ---------------------------------------------------------
+
+    def mark_read(self, wamid: str) -> None:
+        """Blue ticks on the inbound message ``wamid`` (``PUT /messages/{id}``).
+
+        Raises:
+            ProviderError: as :meth:`HttpBackend.request` (404 for an unknown message).
+        """
+        respuesta = self.request("PUT", f"/messages/{quote(str(wamid), safe='')}")
+        if isinstance(respuesta, dict) and respuesta.get("success") is False:
+            raise TransientError("WHAPI no marcó el mensaje como leído.", http_status=200)
 
     def deliver(self, salida: Salida, payload: Pedido) -> Resultado:
         """POST the message; return WHAPI's ``message.id``.
