@@ -599,11 +599,13 @@ class Salida:
 
     ``referencia`` travels with the message (Meta: ``biz_opaque_callback_data``) so a
     status webhook can find the envío even if the worker died before saving the wamid.
+    ``responde_a``: the wamid of the customer's message this one answers, quoted above it.
     """
 
     telefono: str
     contenido: Contenido
     referencia: str = ""
+    responde_a: str = ""
 
     def __post_init__(self) -> None:
         _exigir(self.telefono.isdigit(), "El teléfono de salida debe ser E.164 sin «+».")

@@ -217,6 +217,8 @@ class EnvioWhatsApp(models.Model):
         blank=True,
         help_text=_("Botones o filas de la lista, con su encabezado y pie."),
     )
+    # The customer's message this envío answers (its wamid), quoted above it in the chat.
+    responde_a = models.CharField(_("responde a"), max_length=128, blank=True)
     documento = models.FileField(
         _("documento"), upload_to="whatsapp_notify/documentos/%Y/%m/", blank=True
     )

@@ -629,7 +629,12 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
         contenido = interactivo_de_datos(envio.texto, envio.interactivo, envio.clase)
     else:
         contenido = Texto(envio.texto)
-    return Salida(telefono=envio.telefono, contenido=contenido, referencia=referencia_de(envio.pk))
+    return Salida(
+        telefono=envio.telefono,
+        contenido=contenido,
+        referencia=referencia_de(envio.pk),
+        responde_a=envio.responde_a,
+    )
 
 
 def _cuerpo(envio: EnvioWhatsApp, fila) -> str:

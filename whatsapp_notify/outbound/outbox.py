@@ -126,6 +126,7 @@ def enviar_plantilla(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue an approved template to ``telefono`` and return its envío.
 
@@ -145,6 +146,9 @@ def enviar_plantilla(
             marketing whatever is passed: Meta, not the caller, decides it.
         expira_en: after this moment the envío is never sent (``omitido``, ``vencido``):
             an aware datetime, or a timedelta from now. Default: no expiry.
+        responde_a: the customer's message this one answers (its ``Mensaje`` entrante, or
+            its wamid): shown quoted above it. Meta and WHAPI quote it; Twilio has no
+            quoting and sends the message alone.
 
     Raises:
         TipoInvalido: an argument of the wrong type (a ``TypeError``), naming it.
@@ -152,14 +156,16 @@ def enviar_plantilla(
             text with NUL, control characters or half a surrogate pair.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
-        MessageError: unknown ``categoria``.
+        MessageError: unknown ``categoria``; ``responde_a`` is not an inbound message with
+            its wamid, or a wamid that is blank, over 128 characters or has control
+            characters.
         FechaInvalida: ``expira_en`` naive, out of range or not a datetime/timedelta.
     """
     contenido = plantilla_de(plantilla, idioma, variables, documento, nombre_documento)
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -195,6 +201,7 @@ def enviar_documento(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue a document message (free-form: it needs the 24-hour window, like text).
 
@@ -204,7 +211,7 @@ def enviar_documento(
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -223,6 +230,7 @@ def enviar_imagen(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue an image shown inline, with ``caption`` under it (free-form: it needs the
     24-hour window, like text): a payment receipt, a photo of the finished job.
@@ -239,7 +247,7 @@ def enviar_imagen(
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -256,6 +264,7 @@ def enviar_texto(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue a free text; outside the 24-hour window it is ``omitido`` (``fuera_de_ventana``).
 
@@ -267,7 +276,7 @@ def enviar_texto(
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -294,6 +303,7 @@ def enviar_botones(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue a message with up to three reply buttons (free-form: it needs the window).
 
@@ -312,7 +322,7 @@ def enviar_botones(
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -333,6 +343,7 @@ def enviar_lista(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
 ) -> EnvioWhatsApp:
     """Queue a list picker: ``boton`` opens up to ten rows in sections (needs the window).
 
@@ -349,7 +360,7 @@ def enviar_lista(
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
-        expira_en=expira_en,
+        expira_en=expira_en, responde_a=responde_a,
     )  # fmt: skip
 
 
@@ -405,6 +416,7 @@ def registrar(
     region: str | None = None,
     categoria: Categoria | str | None = None,
     expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
     clave_comprobada: bool = False,
 ) -> EnvioWhatsApp:
     """Record one envío for ``contenido`` and enqueue it on commit; return the envío.
@@ -420,9 +432,9 @@ def registrar(
     ``DEFAULT_REGION``). An unknown ``cuenta`` or ``region`` raises before anything is written,
     and so do variables that do not fit a template of the catalog (``templates``); a
     catalog template that is not approved is ``omitido`` (``plantilla_no_aprobada``).
-    ``categoria`` and ``expira_en``: see :func:`enviar_plantilla`; an envío already past
-    ``expira_en`` is ``omitido`` (``vencido``). ``nombre`` (and the phone) are recipient
-    data: cleaned (:class:`Destinatario`), never refused for their characters.
+    ``categoria``, ``expira_en`` and ``responde_a``: see :func:`enviar_plantilla`; an envío
+    already past ``expira_en`` is ``omitido`` (``vencido``). ``nombre`` (and the phone) are
+    recipient data: cleaned (:class:`Destinatario`), never refused for their characters.
 
     Raises:
         TipoInvalido: ``referencia`` is not a model instance; ``tipo``, ``clave`` or
@@ -446,6 +458,7 @@ def registrar(
     exigir_argumentos(referencia=referencia, tipo=tipo, clave=clave, nombre=nombre)
     exigir_momento(programado_para, "programado_para")
     caducidad = exigir_caducidad(expira_en)
+    contexto = exigir_responde_a(responde_a)
     exigir_orden(programado_para, caducidad)
     exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
     exigir_categoria(categoria)
@@ -457,7 +470,7 @@ def registrar(
     if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
     envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
-    envio.categoria, envio.expira_en = categoria, caducidad
+    envio.categoria, envio.expira_en, envio.responde_a = categoria, caducidad, contexto
     _decidir(envio, region)
     if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
@@ -477,6 +490,33 @@ def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
     except ConfigurationError:
         return
     backend.admite(contenido)
+
+
+def exigir_responde_a(valor: Any) -> str:
+    """The wamid ``responde_a`` names ("" for None).
+
+    Raises:
+        TipoInvalido: neither a ``Mensaje``, a ``str`` nor None.
+        MessageError: a ``Mensaje`` that is not inbound or has no wamid; a wamid that is
+            blank, has control characters, or is over 128 characters (an id that long was
+            stored shortened, and Meta would not find it).
+    """
+    if valor is None:
+        return ""
+    if isinstance(valor, Mensaje):
+        if valor.direccion != Direccion.ENTRANTE or not valor.wamid:
+            raise MessageError(
+                "responde_a es el mensaje entrante del cliente, con su wamid: este no lo es."
+            )
+        valor = valor.wamid
+    exigir_tipo(valor, str, "responde_a", "usa el Mensaje entrante o su wamid.")
+    exigir_caracteres(valor, "responde_a", saltos=False)
+    if not valor.strip() or len(valor) > 128 or "~" in valor:
+        raise MessageError(
+            f"responde_a={valor[:40]!r}… no es un wamid que WhatsApp pueda citar (vacío, de "
+            "más de 128 caracteres o guardado recortado): envía sin responde_a."
+        )
+    return valor
 
 
 def exigir_orden(programado_para: datetime | None, expira_en: datetime | None) -> None:

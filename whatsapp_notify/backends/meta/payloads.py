@@ -29,6 +29,8 @@ def mensaje(salida: Salida, tipo: str, contenido: Json) -> Json:
     }
     if salida.referencia:
         payload["biz_opaque_callback_data"] = salida.referencia
+    if salida.responde_a:
+        payload["context"] = {"message_id": salida.responde_a}  # quoted above the message
     return payload
 
 

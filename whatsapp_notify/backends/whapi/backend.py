@@ -148,6 +148,12 @@ class WhapiBackend(HttpBackend):
             return payloads.archivo(salida.telefono, plantilla.documento, caption=texto)
         return payloads.texto(salida.telefono, texto)
 
+    def build_payload(self, salida: Salida, media: MediaCache) -> Pedido:
+        pedido = super().build_payload(salida, media)
+        if salida.responde_a:  # the customer's message, quoted above this one
+            return Pedido(pedido.ruta, {**pedido.cuerpo, "quoted": salida.responde_a})
+        return pedido
+
     def build_documento(self, salida: Salida, documento: Documento, media: MediaCache) -> Pedido:
         return payloads.archivo(salida.telefono, documento)
 
