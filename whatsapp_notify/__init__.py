@@ -13,6 +13,7 @@ __all__ = [
     "enviar_lista",
     "enviar_plantilla",
     "enviar_texto",
+    "enviar_ubicacion",
     "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
@@ -27,6 +28,7 @@ def __getattr__(name: str):
         "enviar_documento",
         "enviar_imagen",
         "enviar_texto",
+        "enviar_ubicacion",
         "enviar_botones",
         "enviar_lista",
     }:

@@ -8,6 +8,7 @@ payload. Limits are WhatsApp's (Cloud API reference): a message that breaks one 
 from __future__ import annotations
 
 import hashlib
+import math
 import mimetypes
 import re
 import unicodedata
@@ -388,6 +389,36 @@ class Texto:
         object.__setattr__(self, "cuerpo", _cuerpo(self.cuerpo, MAX_TEXTO, "El texto"))
 
 
+@dataclass(frozen=True)
+class Ubicacion:
+    """A map pin: the workshop, the pick-up point. ``nombre`` and ``direccion`` are shown
+    under it (both optional)."""
+
+    latitud: float
+    longitud: float
+    nombre: str = ""
+    direccion: str = ""
+
+    def __post_init__(self) -> None:
+        for parametro, limite in (("latitud", 90), ("longitud", 180)):
+            valor = getattr(self, parametro)
+            exigir_tipo(
+                valor, (int, float, Decimal), parametro, "usa grados decimales, p. ej. 19.4326."
+            )
+            _exigir(
+                not isinstance(valor, bool) and math.isfinite(valor) and -limite <= valor <= limite,
+                f"{parametro}={valor!r}: debe estar entre -{limite} y {limite} grados.",
+            )
+            object.__setattr__(self, parametro, float(valor))
+        for parametro in ("nombre", "direccion"):
+            texto = _texto_corto(getattr(self, parametro), parametro, 0, MAX_UBICACION_TEXTO)
+            object.__setattr__(self, parametro, texto)
+
+
+#: The longest ``nombre`` or ``direccion`` of a :class:`Ubicacion` (one line each).
+MAX_UBICACION_TEXTO = 1000
+
+
 def _cuerpo(valor: object, maximo: int, que: str) -> str:
     """A message's body text: str (or lazy), its lines kept, not blank, up to ``maximo``.
 
@@ -590,7 +621,7 @@ def _interactivo(cuerpo: str, datos: Any, clase: str) -> Interactivo:
     return Lista(cuerpo, datos["boton"], secciones, **adornos)
 
 
-Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista
+Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista | Ubicacion
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class ClaseEnvio(models.TextChoices):
     TEXTO = "texto", _("Texto")
     BOTONES = "botones", _("Botones")
     LISTA = "lista", _("Lista")
+    UBICACION = "ubicacion", _("Ubicación")
 
 
 class EnvioQuerySet(models.QuerySet):

@@ -38,7 +38,16 @@ from .backends import backend_class, locmem
 from .backends.locmem import LocmemBackend, SentMessage
 from .conf import DEFAULT_ALIAS, SETTING_NAME, get_settings
 from .exceptions import ConfigurationError
-from .messages import Botones, Documento, Imagen, Lista, Plantilla, Texto, normalizar_variables
+from .messages import (
+    Botones,
+    Documento,
+    Imagen,
+    Lista,
+    Plantilla,
+    Texto,
+    Ubicacion,
+    normalizar_variables,
+)
 from .models import EnvioWhatsApp
 from .outbound import delivery
 from .phones import normalizar
@@ -53,6 +62,7 @@ _CLASES = {
     Texto: "texto",
     Botones: "botones",
     Lista: "lista",
+    Ubicacion: "ubicacion",
 }
 
 

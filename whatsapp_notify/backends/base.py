@@ -25,7 +25,17 @@ from ..exceptions import (
     classify,
     describe_error,
 )
-from ..messages import Botones, Contenido, Documento, Imagen, Lista, Plantilla, Salida, Texto
+from ..messages import (
+    Botones,
+    Contenido,
+    Documento,
+    Imagen,
+    Lista,
+    Plantilla,
+    Salida,
+    Texto,
+    Ubicacion,
+)
 
 
 class UnsupportedContent(MessageError):
@@ -311,7 +321,7 @@ class BaseBackend:
             UnsupportedContent: this backend cannot send it (the same sentence delivery
                 would record).
         """
-        if isinstance(contenido, Botones | Lista):
+        if isinstance(contenido, Botones | Lista | Ubicacion):
             self.build_payload(Salida("0", contenido, referencia=""), NoMediaCache())
 
     def build_payload(self, salida: Salida, media: MediaCache) -> Any:
@@ -328,6 +338,7 @@ class BaseBackend:
             Texto: self.build_texto,
             Botones: self.build_botones,
             Lista: self.build_lista,
+            Ubicacion: self.build_ubicacion,
         }
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
@@ -347,6 +358,9 @@ class BaseBackend:
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
         raise self.unsupported("listas")
+
+    def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Any:
+        raise self.unsupported("ubicaciones")
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         """Hand the built payload to the provider."""
@@ -540,3 +554,6 @@ class PassThroughBackend(BaseBackend):
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Any:
         return lista
+
+    def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Any:
+        return ubicacion

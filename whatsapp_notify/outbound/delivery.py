@@ -41,7 +41,15 @@ from ..exceptions import (
     describe_error,
 )
 from ..limits import entero_a_la_medida, id_a_la_medida, recortar
-from ..messages import Documento, Imagen, Plantilla, Salida, Texto, interactivo_de_datos
+from ..messages import (
+    Documento,
+    Imagen,
+    Plantilla,
+    Salida,
+    Texto,
+    Ubicacion,
+    interactivo_de_datos,
+)
 from ..models import (
     ClaseEnvio,
     EnvioWhatsApp,
@@ -625,6 +633,8 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
         )
     elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento
+    elif envio.clase == ClaseEnvio.UBICACION:
+        contenido = Ubicacion(**envio.interactivo["ubicacion"])
     elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):
         contenido = interactivo_de_datos(envio.texto, envio.interactivo, envio.clase)
     else:

@@ -13,6 +13,7 @@ the same PDF is stored once however many envíos, retries or rolled-back attempt
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -55,6 +56,7 @@ from ..messages import (
     Plantilla,
     Seccion,
     Texto,
+    Ubicacion,
     exigir_caracteres,
     exigir_tipo,
     interactivo_a_datos,
@@ -244,6 +246,46 @@ def enviar_imagen(
             message says to send it with :func:`enviar_documento` instead.
     """
     contenido = _documento(archivo, nombre_documento, caption, clase=Imagen)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
+        expira_en=expira_en, responde_a=responde_a,
+    )  # fmt: skip
+
+
+def enviar_ubicacion(
+    telefono: Any,
+    latitud: float,
+    longitud: float,
+    *,
+    nombre_lugar: str = "",
+    direccion: str = "",
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
+) -> EnvioWhatsApp:
+    """Queue a map pin (free-form: it needs the 24-hour window, like text): where the
+    workshop is, where to pick the car up.
+
+    ``latitud`` and ``longitud`` in decimal degrees (a float, int or ``Decimal``);
+    ``nombre_lugar`` and ``direccion``, one line each of up to 1,000 characters, are shown
+    under the pin. ``nombre`` is the recipient's, as everywhere; the other keywords as in
+    :func:`enviar_plantilla`.
+
+    Raises:
+        MessageError: a coordinate out of range (or not finite), a text too long or with
+            control characters.
+        UnsupportedContent: the account's provider cannot send a pin (Twilio: only as a
+            ``twilio/location`` content template); nothing is recorded.
+    """
+    contenido = Ubicacion(latitud, longitud, nombre_lugar, direccion)
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
@@ -480,10 +522,10 @@ def registrar(
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
     """Raise at the call what the account's provider can never send (Twilio's buttons).
 
-    Only interactive messages are checked here (see ``BaseBackend.admite``). An account
+    Only interactive messages and pins are checked here (see ``BaseBackend.admite``). An account
     whose options are broken is not refused here: its envíos wait, paused, as any other.
     """
-    if not isinstance(contenido, Botones | Lista):
+    if not isinstance(contenido, Botones | Lista | Ubicacion):
         return
     try:
         backend = backends[cuenta]
@@ -692,6 +734,9 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.clase, envio.texto, documento = clase, contenido.caption, contenido
     elif isinstance(contenido, Texto):
         envio.clase, envio.texto, documento = ClaseEnvio.TEXTO, contenido.cuerpo, None
+    elif isinstance(contenido, Ubicacion):
+        envio.clase, envio.texto, documento = ClaseEnvio.UBICACION, contenido.nombre, None
+        envio.interactivo = {"ubicacion": dataclasses.asdict(contenido)}
     elif isinstance(contenido, Botones | Lista):
         envio.clase = ClaseEnvio.BOTONES if isinstance(contenido, Botones) else ClaseEnvio.LISTA
         envio.texto, envio.interactivo = contenido.cuerpo, interactivo_a_datos(contenido)

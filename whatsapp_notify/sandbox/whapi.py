@@ -2,7 +2,7 @@
 
 Endpoints (every one needs ``Authorization: Bearer <token>``)::
 
-    POST /messages/text|document|image|interactive   validate, answer, post statuses
+    POST /messages/text|document|image|interactive|location   validate, answer, post statuses
     GET  /health                                     the linked channel (status AUTH)
     GET  /settings                                   the webhook configured (url, headers)
     GET  /media/{id}                                 the bytes of a file (:meth:`agregar_media`)

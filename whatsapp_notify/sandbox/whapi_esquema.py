@@ -1,7 +1,9 @@
 """What the WHAPI sandbox accepts on ``POST /messages/<type>``, checked field by field.
 
 The shapes are WHAPI's API reference (OpenAPI models ``SenderText``, ``SenderDocument``,
-``SenderImage``, ``SenderInteractive``). Stricter than WHAPI on one point, on purpose: an
+``SenderImage``, ``SenderInteractive``); ``location`` (``latitude`` and ``longitude`` as numbers,
+``name``, ``address``) is the common shape of WhatsApp gateways, not yet checked against
+WHAPI's own description. Stricter than WHAPI on one point, on purpose: an
 unknown field is refused, so a misspelt one (``caption`` as ``captions``) is caught here
 instead of being dropped silently by the real service.
 """
@@ -24,6 +26,7 @@ CAMPOS = {
     "document": COMUNES | {"media", "mime_type", "caption", "filename"},
     "image": COMUNES | {"media", "mime_type", "caption", "width", "height", "preview"},
     "interactive": COMUNES | {"type", "header", "body", "footer", "action"},
+    "location": COMUNES | {"latitude", "longitude", "name", "address"},
 }
 TIPOS = frozenset(CAMPOS)
 TIPOS_BOTON = frozenset({"quick_reply", "url", "call", "copy"})
@@ -142,4 +145,23 @@ def _texto_no_vacio(valor: Any) -> bool:
     return isinstance(valor, str) and bool(valor.strip())
 
 
-_REVISAR = {"text": _texto, "document": _documento, "image": _imagen, "interactive": _interactivo}
+def _ubicacion(cuerpo: dict[str, Any]) -> list[str]:
+    problemas = []
+    for campo, limite in (("latitude", 90), ("longitude", 180)):
+        valor = cuerpo.get(campo)
+        numero = isinstance(valor, int | float) and not isinstance(valor, bool)
+        if not numero or not -limite <= valor <= limite:
+            problemas.append(f"{campo}: required, a number from -{limite} to {limite}")
+    for campo in ("name", "address"):
+        if campo in cuerpo and not isinstance(cuerpo[campo], str):
+            problemas.append(f"{campo}: must be text")
+    return problemas
+
+
+_REVISAR = {
+    "text": _texto,
+    "document": _documento,
+    "image": _imagen,
+    "interactive": _interactivo,
+    "location": _ubicacion,
+}

@@ -18,7 +18,7 @@ import requests
 
 from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
-from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto, Ubicacion
 from ..base import BaseBackend, MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
@@ -169,6 +169,9 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> dict:
         return payloads.lista(salida, lista)
+
+    def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> dict:
+        return payloads.ubicacion(salida, ubicacion)
 
     # -- media ------------------------------------------------------------------------
 

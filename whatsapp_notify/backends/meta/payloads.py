@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...exceptions import AmbiguousError
-from ...messages import Botones, Lista, Plantilla, Salida, Seccion, Texto, Variables
+from ...messages import Botones, Lista, Plantilla, Salida, Seccion, Texto, Ubicacion, Variables
 from ..base import Resultado
 
 Json = dict[str, Any]
@@ -51,6 +51,16 @@ def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     if plantilla.variables:
         componentes.append(componente("body", parametros(plantilla.variables)))
     return componentes
+
+
+def ubicacion(salida: Salida, ubicacion: Ubicacion) -> Json:
+    """A ``location`` message; Meta takes the degrees as text (its OpenAPI description)."""
+    cuerpo: Json = {"latitude": repr(ubicacion.latitud), "longitude": repr(ubicacion.longitud)}
+    if ubicacion.nombre:
+        cuerpo["name"] = ubicacion.nombre
+    if ubicacion.direccion:
+        cuerpo["address"] = ubicacion.direccion
+    return mensaje(salida, "location", cuerpo)
 
 
 def leido(wamid: str, *, escribiendo: bool = False) -> Json:

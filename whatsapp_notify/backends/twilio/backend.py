@@ -23,7 +23,7 @@ from django.urls import NoReverseMatch, reverse
 
 from ...events import Evento
 from ...exceptions import ConfigurationError, ProviderError, TransientError, WebhookRechazado
-from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto, Ubicacion
 from ...references import token_documento
 from ..base import (
     MediaCache,
@@ -271,6 +271,12 @@ class TwilioBackend(HttpBackend):
         raise UnsupportedContent(
             "Twilio envía listas solo como plantilla de contenido: crea una plantilla "
             "twilio/list-picker en el Content Template Builder y envíala con enviar_plantilla."
+        )
+
+    def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Any:
+        raise UnsupportedContent(
+            "Twilio envía ubicaciones solo como plantilla de contenido: crea una plantilla "
+            "twilio/location en el Content Template Builder y envíala con enviar_plantilla."
         )
 
     def _mensaje(self, salida: Salida, contenido: payloads.Formulario) -> payloads.Formulario:

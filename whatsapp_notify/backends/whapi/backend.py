@@ -26,7 +26,7 @@ from ...exceptions import (
     TransientError,
     WebhookRechazado,
 )
-from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto
+from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto, Ubicacion
 from ..base import MediaCache, Option, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
@@ -168,6 +168,9 @@ class WhapiBackend(HttpBackend):
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Pedido:
         return payloads.lista(salida.telefono, lista)
+
+    def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Pedido:
+        return payloads.ubicacion(salida.telefono, ubicacion)
 
     # -- delivery and operations ---------------------------------------------------------
 

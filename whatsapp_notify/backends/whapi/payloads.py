@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ...messages import Botones, Documento, Fila, Lista, Seccion, Texto
+from ...messages import Botones, Documento, Fila, Lista, Seccion, Texto, Ubicacion
 
 # Images go to /messages/image (shown inline, caption under it); any other file is a
 # document the recipient downloads. WhatsApp shows these image types inline.
@@ -29,7 +29,7 @@ class Pedido:
 
     @property
     def tipo(self) -> str:
-        """``text``, ``document``, ``image`` or ``interactive``."""
+        """``text``, ``document``, ``image``, ``interactive`` or ``location``."""
         return self.ruta.rsplit("/", 1)[-1]
 
 
@@ -52,6 +52,20 @@ def archivo(telefono: str, documento: Documento, caption: str = "") -> Pedido:
     if caption:
         cuerpo["caption"] = caption
     return Pedido(ruta, cuerpo)
+
+
+def ubicacion(telefono: str, lugar: Ubicacion) -> Pedido:
+    """``POST /messages/location``: the degrees as numbers, ``name`` and ``address`` if any."""
+    cuerpo: dict[str, Any] = {
+        "to": telefono,
+        "latitude": lugar.latitud,
+        "longitude": lugar.longitud,
+    }
+    if lugar.nombre:
+        cuerpo["name"] = lugar.nombre
+    if lugar.direccion:
+        cuerpo["address"] = lugar.direccion
+    return Pedido("/messages/location", cuerpo)
 
 
 def data_url(documento: Documento) -> str:
