@@ -81,6 +81,18 @@ def wa_settings(settings):
 
 
 @pytest.fixture
+def sandbox_meta(wa_settings):
+    """The Cloud API sandbox (no webhooks), with the ``default`` account pointed at it."""
+    from tests.test_sandbox import META_BACKEND, NUMERO, TOKEN
+    from whatsapp_notify.sandbox import Sandbox
+
+    with Sandbox(None, token=TOKEN) as sandbox:
+        opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": TOKEN, "BASE_URL": sandbox.base_url}
+        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
+        yield sandbox
+
+
+@pytest.fixture
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
     import redis

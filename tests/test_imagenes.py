@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from tests.backends.test_meta import DictMediaCache
 from tests.openapi import validate_message
-from tests.test_sandbox import META_BACKEND, NUMERO, TOKEN
+from tests.test_sandbox import NUMERO, TOKEN
 from whatsapp_notify import enviar_imagen
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.backends.whapi import WhapiBackend
@@ -31,7 +31,6 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
 )
-from whatsapp_notify.sandbox import Sandbox
 from whatsapp_notify.sandbox.twilio import ACCOUNT_SID, TwilioSandbox
 from whatsapp_notify.testing import enviados
 
@@ -158,17 +157,14 @@ def test_meta__sin_caption_no_lo_manda():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_meta__en_el_sandbox_sube_la_imagen_y_la_envia(wa_settings):
-    with Sandbox(None, token=TOKEN) as sandbox:
-        opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": TOKEN, "BASE_URL": sandbox.base_url}
-        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
-        abrir_ventana()
+def test_meta__en_el_sandbox_sube_la_imagen_y_la_envia(sandbox_meta):
+    abrir_ventana()
 
-        envio = enviar_imagen(f"+{TELEFONO}", PNG, nombre_documento="recibo.png", caption=CAPTION)
+    envio = enviar_imagen(f"+{TELEFONO}", PNG, nombre_documento="recibo.png", caption=CAPTION)
 
-        envio.refresh_from_db()
-        [mensaje] = sandbox.mensajes
-        [media] = sandbox.media.values()
+    envio.refresh_from_db()
+    [mensaje] = sandbox_meta.mensajes
+    [media] = sandbox_meta.media.values()
     assert envio.estado == EstadoEnvio.ENVIADO
     assert (mensaje.status, mensaje.problema) == (200, "")
     assert mensaje.cuerpo["image"] == {"id": media.id, "caption": CAPTION}

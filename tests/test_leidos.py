@@ -30,14 +30,6 @@ def entrante(cuenta: str = "default", wamid: str = WAMID) -> Mensaje:
     )
 
 
-@pytest.fixture
-def meta(wa_settings):
-    with Sandbox(None, token=TOKEN) as sandbox:
-        opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": TOKEN, "BASE_URL": sandbox.base_url}
-        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
-        yield sandbox
-
-
 def recibos(sandbox: Sandbox) -> list[dict]:
     return [
         p.cuerpo for p in sandbox.requests if p.metodo == "POST" and p.ruta.endswith("/messages")
@@ -48,17 +40,17 @@ def recibos(sandbox: Sandbox) -> list[dict]:
     ("escribiendo", "extra"), [(False, {}), (True, {"typing_indicator": {"type": "text"}})]
 )
 def test_meta__el_worker_manda_el_recibo_al_confirmar(
-    db, meta, django_capture_on_commit_callbacks, escribiendo, extra
+    db, sandbox_meta, django_capture_on_commit_callbacks, escribiendo, extra
 ):
     mensaje = entrante()
 
     with django_capture_on_commit_callbacks(execute=True) as al_confirmar:
         marcar_leido(mensaje, escribiendo=escribiendo)
-        assert recibos(meta) == []  # nothing reaches Meta before the commit
+        assert recibos(sandbox_meta) == []  # nothing reaches Meta before the commit
 
     assert len(al_confirmar) == 1
     leido = {"messaging_product": "whatsapp", "status": "read", "message_id": WAMID}
-    assert recibos(meta) == [{**leido, **extra}]
+    assert recibos(sandbox_meta) == [{**leido, **extra}]
 
 
 def test_meta__un_error_del_proveedor_se_registra_y_no_sube(db, wa_settings, caplog):
@@ -106,12 +98,12 @@ def test_twilio__no_puede_y_no_manda_nada(db, wa_settings, caplog):
     assert "no marca mensajes como leídos" in caplog.text
 
 
-def test_un_mensaje_borrado_entre_tanto_no_hace_nada(db, meta):
+def test_un_mensaje_borrado_entre_tanto_no_hace_nada(db, sandbox_meta):
     mensaje = entrante()
     mensaje.delete()
 
     assert leidos.aplicar(mensaje.pk or 0) is False
-    assert recibos(meta) == []
+    assert recibos(sandbox_meta) == []
 
 
 @pytest.mark.parametrize(

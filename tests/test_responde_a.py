@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.backends.test_meta import DictMediaCache
 from tests.openapi import validate_message
-from tests.test_sandbox import META_BACKEND, NUMERO, TOKEN
+from tests.test_sandbox import NUMERO, TOKEN
 from whatsapp_notify import enviar_botones, enviar_plantilla, enviar_texto
 from whatsapp_notify.backends.meta import MetaBackend
 from whatsapp_notify.backends.twilio import TwilioBackend
@@ -20,7 +20,6 @@ from whatsapp_notify.backends.whapi import WhapiBackend
 from whatsapp_notify.exceptions import MessageError, TipoInvalido
 from whatsapp_notify.messages import Boton, Botones, Salida, Texto
 from whatsapp_notify.models import Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
-from whatsapp_notify.sandbox import Sandbox
 from whatsapp_notify.sandbox.whapi_esquema import problema as problema_whapi
 
 TELEFONO = "525512345678"
@@ -90,17 +89,12 @@ def test_meta__sin_responde_a_no_hay_context():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_meta__en_el_sandbox_la_respuesta_sale_citada(
-    wa_settings, django_capture_on_commit_callbacks
-):
-    with Sandbox(None, token=TOKEN) as sandbox:
-        opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": TOKEN, "BASE_URL": sandbox.base_url}
-        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
-        mensaje = entrante()
+def test_meta__en_el_sandbox_la_respuesta_sale_citada(sandbox_meta):
+    mensaje = entrante()
 
-        envio = enviar_texto(f"+{TELEFONO}", "Sí, de 9 a 13", responde_a=mensaje)
+    envio = enviar_texto(f"+{TELEFONO}", "Sí, de 9 a 13", responde_a=mensaje)
 
-        [enviado] = sandbox.mensajes
+    [enviado] = sandbox_meta.mensajes
     envio.refresh_from_db()
     assert envio.estado == EstadoEnvio.ENVIADO
     assert (enviado.status, enviado.problema) == (200, "")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.backends.test_meta import DictMediaCache
 from tests.openapi import validate_message
-from tests.test_sandbox import META_BACKEND, NUMERO, TOKEN
+from tests.test_sandbox import NUMERO, TOKEN
 from whatsapp_notify import enviar_ubicacion
 from whatsapp_notify.backends.base import UnsupportedContent
 from whatsapp_notify.backends.meta import MetaBackend
@@ -19,7 +19,6 @@ from whatsapp_notify.backends.whapi import WhapiBackend
 from whatsapp_notify.exceptions import MessageError, TipoInvalido
 from whatsapp_notify.messages import Salida, Ubicacion
 from whatsapp_notify.models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
-from whatsapp_notify.sandbox import Sandbox
 from whatsapp_notify.sandbox.whapi import WhapiSandbox
 from whatsapp_notify.testing import enviados
 
@@ -128,15 +127,12 @@ def test_meta__sin_nombre_ni_direccion_solo_el_punto():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_meta__en_el_sandbox_sale_la_ubicacion(wa_settings):
-    with Sandbox(None, token=TOKEN) as sandbox:
-        opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": TOKEN, "BASE_URL": sandbox.base_url}
-        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
-        abrir_ventana()
+def test_meta__en_el_sandbox_sale_la_ubicacion(sandbox_meta):
+    abrir_ventana()
 
-        envio = enviar_ubicacion(f"+{TELEFONO}", 19.432608, -99.133209, **TALLER)
+    envio = enviar_ubicacion(f"+{TELEFONO}", 19.432608, -99.133209, **TALLER)
 
-        [mensaje] = sandbox.mensajes
+    [mensaje] = sandbox_meta.mensajes
     envio.refresh_from_db()
     assert envio.estado == EstadoEnvio.ENVIADO
     assert (mensaje.status, mensaje.problema) == (200, "")
