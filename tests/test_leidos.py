@@ -83,6 +83,17 @@ def test_whapi__put_messages_id_y_sin_indicador_solo_lo_marca(db, wa_settings):
     assert put.ruta == "/messages/PsqXn5SAD5v7HRA-wHqB9tMeGQ"
 
 
+def test_sin_token_se_registra_y_no_sube(db, wa_settings, caplog):
+    opciones = {"PHONE_NUMBER_ID": NUMERO, "ACCESS_TOKEN": "", "BASE_URL": "http://127.0.0.1:9"}
+    wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
+    mensaje = entrante()
+
+    with caplog.at_level(logging.WARNING, logger="whatsapp_notify"):
+        assert leidos.aplicar(mensaje.pk, escribiendo=True) is False
+
+    assert "No se marcó leído" in caplog.text
+
+
 def test_twilio__no_puede_y_no_manda_nada(db, wa_settings, caplog):
     opciones = {
         "ACCOUNT_SID": "AC" + "0" * 32, "AUTH_TOKEN": "x", "FROM": "whatsapp:+14155238886",

@@ -68,7 +68,7 @@ def aplicar(mensaje_id: int, *, escribiendo: bool = False) -> bool:
         return False
     try:
         getattr(backend, capacidad)(mensaje.wamid)
-    except ProviderError as exc:
+    except (ProviderError, ConfigurationError) as exc:  # refused, unreachable, no token
         logger.warning(
             "No se marcó leído el mensaje %s de %s: %s",
             mensaje_id, mask(mensaje.telefono or mensaje.wa_id), exc,
