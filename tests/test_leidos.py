@@ -53,6 +53,26 @@ def test_meta__el_worker_manda_el_recibo_al_confirmar(
     assert recibos(sandbox_meta) == [{**leido, **extra}]
 
 
+@pytest.mark.parametrize("escribiendo", [False, True])
+def test_con_broker_el_hilo_publica_la_tarea_y_no_la_corre_en_la_web(
+    db, monkeypatch, django_capture_on_commit_callbacks, escribiendo
+):
+    from whatsapp_notify import tasks
+
+    puestos = []
+    monkeypatch.setattr(tasks, "en_el_acto", lambda: False)
+    monkeypatch.setattr(tasks._publicador, "poner", lambda app, f, args: puestos.append((f, args)))
+    mensaje = entrante()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        marcar_leido(mensaje, escribiendo=escribiendo)
+
+    # The publishing thread publishes: handed the task itself, it would run its body (an
+    # HTTP call to the provider) in the web process.
+    esperado = tasks.publicar_escribiendo if escribiendo else tasks.publicar_leido
+    assert puestos == [(esperado, (mensaje.pk,))]
+
+
 def test_meta__un_error_del_proveedor_se_registra_y_no_sube(db, wa_settings, caplog):
     with Sandbox(None, token=TOKEN) as sandbox:
         opciones = {

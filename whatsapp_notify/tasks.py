@@ -235,6 +235,16 @@ def encolar_webhook(evento_id: int) -> bool:
     return _publicar(procesar_webhook, (evento_id,), **_cola())
 
 
+def publicar_leido(mensaje_id: int) -> bool:
+    """Publish the read-receipt task of an inbound message (a courtesy: lost if refused)."""
+    return _publicar(marcar_leido, (mensaje_id,), **_cola())
+
+
+def publicar_escribiendo(mensaje_id: int) -> bool:
+    """Publish the read receipt + typing indicator task of an inbound message."""
+    return _publicar(escribiendo, (mensaje_id,), **_cola())
+
+
 def pedir_despacho() -> bool:
     """Ask a worker to run ``despachar`` now (e.g. after resuming an account); never raises."""
     return _publicar(despachar, (), **_cola())

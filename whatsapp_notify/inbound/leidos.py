@@ -33,9 +33,7 @@ def marcar_leido(mensaje: Mensaje, *, escribiendo: bool = False) -> None:
         TipoInvalido: ``mensaje`` is not a :class:`~whatsapp_notify.models.Mensaje`.
         MessageError: it is not an inbound message with its WhatsApp id (``wamid``).
     """
-    from ..tasks import al_confirmar
-    from ..tasks import escribiendo as tarea_escribiendo
-    from ..tasks import marcar_leido as tarea
+    from ..tasks import al_confirmar, publicar_escribiendo, publicar_leido
 
     exigir_tipo(mensaje, Mensaje, "mensaje", "usa el Mensaje entrante que el cliente envió.")
     if mensaje.direccion != Direccion.ENTRANTE or not mensaje.wamid or mensaje.pk is None:
@@ -44,7 +42,7 @@ def marcar_leido(mensaje: Mensaje, *, escribiendo: bool = False) -> None:
             f"este es {mensaje.direccion or 'sin dirección'}"
             f"{'' if mensaje.wamid else ', sin wamid'}."
         )
-    al_confirmar(tarea_escribiendo if escribiendo else tarea, mensaje.pk)
+    al_confirmar(publicar_escribiendo if escribiendo else publicar_leido, mensaje.pk)
 
 
 def aplicar(mensaje_id: int, *, escribiendo: bool = False) -> bool:
