@@ -10,11 +10,12 @@ from tests.celery_app import app as celery_app  # noqa: F401  (the current Celer
 from tests.services import reachable
 from whatsapp_notify import tasks, templates
 from whatsapp_notify.backends import backends, locmem
-from whatsapp_notify.inbound import store
+from whatsapp_notify.inbound import handlers, store
 from whatsapp_notify.outbound.ratelimit import limiter
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("WHATSAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_AL_ARRANCAR: list = []  # the reply handlers declared at start-up
 
 
 def pytest_collection_modifyitems(items):
@@ -43,7 +44,12 @@ def _clean_backends():
     limiter.reiniciar()  # a 130429's hold would make the next test wait
     store._recientes.vaciar()  # a rolled-back test gives its webhook ids out again
     templates.cache.vaciar()  # a rolled-back catalog row sends no post_delete
+    # The example ERP's reply handlers are declared at start-up; a test asks for them
+    # (``respuestas_del_ejemplo``) or declares its own.
+    _AL_ARRANCAR[:] = declaradas = handlers.registro.reglas
+    handlers.registro.reglas = []
     yield
+    handlers.registro.reglas = declaradas
     tasks.esperar_publicaciones()  # nothing a test committed is published into the next
     locmem.clear()
     backends.reset()
@@ -51,6 +57,13 @@ def _clean_backends():
     limiter.reiniciar()
     store._recientes.vaciar()
     templates.cache.vaciar()
+
+
+@pytest.fixture
+def respuestas_del_ejemplo():
+    """The reply handlers the installed apps declared at start-up (the example ERP's)."""
+    handlers.registro.reglas = list(_AL_ARRANCAR)
+    return handlers.registro
 
 
 @pytest.fixture

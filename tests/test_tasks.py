@@ -303,6 +303,7 @@ def test_beat_schedule__nombra_tareas_registradas():
         "whatsapp_notify.despachar",
         "whatsapp_notify.comprobar_cuentas",
         "whatsapp_notify.reprocesar_webhooks",
+        "whatsapp_notify.atender_pendientes",
         "whatsapp_notify.purgar",
         "whatsapp_notify.alerta_fallos",
     }

@@ -17,6 +17,7 @@ __all__ = [
     "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
+    "respuesta",
     "revocar_consentimiento",
 ]
 
@@ -47,6 +48,10 @@ def __getattr__(name: str):
         from .scheduling.triggers import disparador
 
         return disparador
+    if name == "respuesta":
+        from .inbound.handlers import respuesta
+
+        return respuesta
     if name == "recordatorio":
         from .scheduling.reminders import recordatorio
 

@@ -28,8 +28,9 @@ Ids are stable; document them before changing one.
 - E012 ``POLICY`` does not import, or does not name a callable.
 
 E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
-``FAILURE_MIN_SENDS`` (positive numbers), ``FAILURE_THRESHOLD`` (a share in (0, 1]),
-``REMINDER_TOLERANCE`` (>= 0) and ``WEBHOOK_ASYNC`` (a bool or None).
+``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER`` (positive numbers),
+``FAILURE_THRESHOLD`` (a share in (0, 1]), ``REMINDER_TOLERANCE`` (>= 0) and
+``WEBHOOK_ASYNC`` (a bool or None).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ NUMEROS = (
     "REDISPATCH_AFTER",
     "RECONCILE_AFTER",
     "PAUSE_PROBE_EVERY",
+    "CONVERSATION_EXPIRE_AFTER",
     "WEBHOOK_MAX_BYTES",
     "RETENTION_DAYS",
     "FAILURE_WINDOW",

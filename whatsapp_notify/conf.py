@@ -67,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
     "FAILURE_THRESHOLD": 0.2,
     "FAILURE_WINDOW": 3600,
     "FAILURE_MIN_SENDS": 20,
+    # A conversation whose customer has not written for this many seconds starts over with
+    # the next message: the handlers' context emptied, back to the bot.
+    "CONVERSATION_EXPIRE_AFTER": 24 * 3600,
     # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
     # (None: it may; a text: the reason it may not). None: everything may go out.
     "POLICY": None,
@@ -123,6 +126,7 @@ class Settings:
     FAILURE_THRESHOLD: float
     FAILURE_WINDOW: float
     FAILURE_MIN_SENDS: int
+    CONVERSATION_EXPIRE_AFTER: float
     POLICY: str | None
 
     @property

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -320,6 +321,16 @@ class Direccion(models.TextChoices):
     SALIENTE = "saliente", _("Saliente")
 
 
+class Manejo(models.TextChoices):
+    """Where an inbound message is with the reply handlers (``respuesta``)."""
+
+    PENDIENTE = "pendiente", _("Pendiente")
+    ATENDIDO = "atendido", _("Atendido")
+    SIN_MANEJADOR = "sin_manejador", _("Sin manejador")
+    AGENTE = "agente", _("Para el agente")
+    ERROR = "error", _("Error del manejador")
+
+
 class Mensaje(models.Model):
     """One WhatsApp message of a conversation, ``entrante`` or ``saliente``."""
 
@@ -351,7 +362,20 @@ class Mensaje(models.Model):
         blank=True,
         related_name="mensajes",
         verbose_name=_("envío"),
+        help_text=_("Saliente: el envío que lo mandó. Entrante: el envío al que responde."),
     )
+    conversacion = models.ForeignKey(
+        "Conversacion",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="mensajes",
+        verbose_name=_("conversación"),
+    )
+    manejo = models.CharField(_("manejo"), max_length=16, choices=Manejo.choices, blank=True)
+    manejador = models.CharField(_("manejador"), max_length=255, blank=True)
+    manejo_error = models.TextField(_("error del manejador"), blank=True)
+    manejado_en = models.DateTimeField(_("manejado"), null=True, blank=True)
     fecha = models.DateTimeField(_("fecha"), default=timezone.now)
     creado_en = models.DateTimeField(_("registrado"), auto_now_add=True)
 
@@ -363,10 +387,103 @@ class Mensaje(models.Model):
             models.Index(fields=["telefono", "-fecha"], name="wn_mensaje_tel_fecha"),
             models.Index(fields=["wa_id", "-fecha"], name="wn_mensaje_waid_fecha"),
             models.Index(fields=["direccion", "-fecha"], name="wn_mensaje_dir_fecha"),
+            models.Index(fields=["conversacion", "fecha"], name="wn_mensaje_conv_fecha"),
+            # Beat's sweep for messages whose handler task was lost: only the few waiting.
+            models.Index(
+                fields=["creado_en"],
+                name="wn_mensaje_por_manejar",
+                condition=models.Q(manejo="pendiente"),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_direccion_display()} {self.tipo} {mask(self.telefono or self.wa_id)}"
+
+    @property
+    def estado(self) -> str:
+        """A saliente's estado is its envío's (its statuses move the envío); "" otherwise."""
+        if self.direccion != Direccion.SALIENTE or self.envio_id is None:
+            return ""
+        return self.envio.estado
+
+
+class EstadoConversacion(models.TextChoices):
+    BOT = "bot", _("Bot")
+    AGENTE = "agente", _("Con un agente")
+    CERRADA = "cerrada", _("Cerrada")
+
+
+class Conversacion(models.Model):
+    """The thread with one phone on one account: who answers it, the handlers' context,
+    the service window, the last message and how many the staff has not read."""
+
+    cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
+    telefono = models.CharField(_("teléfono"), max_length=20)
+    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    nombre = models.CharField(_("nombre"), max_length=200, blank=True)
+    estado = models.CharField(
+        _("estado"),
+        max_length=8,
+        choices=EstadoConversacion.choices,
+        default=EstadoConversacion.BOT,
+    )
+    contexto = models.JSONField(
+        _("contexto"),
+        default=dict,
+        blank=True,
+        help_text=_("Lo que los manejadores de respuestas guardan entre mensajes."),
+    )
+    ventana_hasta = models.DateTimeField(
+        _("ventana abierta hasta"),
+        null=True,
+        blank=True,
+        help_text=_("Hasta cuándo se puede escribir texto libre (24 h tras su último mensaje)."),
+    )
+    ultimo_mensaje = models.ForeignKey(
+        Mensaje,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("último mensaje"),
+    )
+    ultimo_mensaje_en = models.DateTimeField(_("último mensaje"), null=True, blank=True)
+    ultimo_entrante_en = models.DateTimeField(
+        _("último mensaje del cliente"), null=True, blank=True
+    )
+    no_leidos = models.PositiveIntegerField(_("sin leer"), default=0)
+    agente = models.CharField(
+        _("agente"),
+        max_length=150,
+        blank=True,
+        help_text=_("Quién la tiene: el usuario de Django o el WhatsApp del agente."),
+    )
+    tomada_en = models.DateTimeField(_("tomada por un agente"), null=True, blank=True)
+    iniciada_en = models.DateTimeField(
+        _("iniciada"),
+        default=timezone.now,
+        help_text=_("Cuándo empezó el contexto actual (se reinicia al caducar)."),
+    )
+    actualizada_en = models.DateTimeField(_("actualizada"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("conversación")
+        verbose_name_plural = _("conversaciones")
+        ordering = ["-ultimo_mensaje_en", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["cuenta", "telefono"], name="wn_conversacion_unica")
+        ]
+        indexes = [
+            models.Index(fields=["-ultimo_mensaje_en"], name="wn_conversacion_reciente"),
+            models.Index(fields=["estado", "-ultimo_mensaje_en"], name="wn_conversacion_estado"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{mask(self.telefono)} ({self.get_estado_display()})"
+
+    def ventana_abierta(self, ahora: datetime | None = None) -> bool:
+        """True while free-form text may be sent (the customer wrote in the last 24 h)."""
+        return self.ventana_hasta is not None and self.ventana_hasta > (ahora or timezone.now())
 
 
 class EstadoConsentimiento(models.TextChoices):

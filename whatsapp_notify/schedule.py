@@ -20,6 +20,10 @@ BEAT_SCHEDULE = {
         "task": "whatsapp_notify.reprocesar_webhooks",
         "schedule": 60.0,
     },
+    "whatsapp_notify.atender_pendientes": {
+        "task": "whatsapp_notify.atender_pendientes",
+        "schedule": 60.0,
+    },
     # Daily at 03:17 in Celery's timezone (CELERY_TIMEZONE): a quiet hour, off the full hour
     # other nightly jobs pick.
     "whatsapp_notify.purgar": {

@@ -24,7 +24,8 @@ cuenta_reanudada = Signal()
 
 # Sent once per inbound message, after its Mensaje row (entrante) was stored and a consent
 # keyword in it applied; a webhook delivered again sends nothing.
-# kwargs: mensaje (Mensaje)
+# kwargs: mensaje (Mensaje), conversacion (Conversacion, or None for a message without a
+# phone we can read)
 mensaje_recibido = Signal()
 
 # Sent when a phone's consent for one category changed estado (otorgado <-> revocado, or

@@ -235,6 +235,12 @@ def encolar_webhook(evento_id: int) -> bool:
     return _publicar(procesar_webhook, (evento_id,), **_cola())
 
 
+def publicar_respuesta(mensaje_id: int) -> bool:
+    """Publish the reply-handler task of an inbound message; False (logged) when the broker
+    cannot take it: the message stays ``pendiente`` and Beat's ``atender_pendientes`` does."""
+    return _publicar(responder, (mensaje_id,), **_cola())
+
+
 def publicar_leido(mensaje_id: int) -> bool:
     """Publish the read-receipt task of an inbound message (a courtesy: lost if refused)."""
     return _publicar(marcar_leido, (mensaje_id,), **_cola())
@@ -578,6 +584,28 @@ def escribiendo(mensaje_id: int) -> bool:
     from .inbound import leidos
 
     return leidos.aplicar(mensaje_id, escribiendo=True)
+
+
+@shared_task(name="whatsapp_notify.responder", ignore_result=True)
+def responder(mensaje_id: int) -> str:
+    """Run the reply handler (``respuesta``) that matches an inbound message, once."""
+    from .inbound import handlers
+    from .outbound.outbox import registrar
+
+    return handlers.atender(mensaje_id, registrar)
+
+
+@shared_task(name="whatsapp_notify.atender_pendientes", ignore_result=True)
+def atender_pendientes() -> int:
+    """Hand out again inbound messages whose handler task was lost (still pendiente)."""
+    from .inbound import handlers
+
+    pendientes = handlers.por_atender()
+    for mensaje_id in pendientes:
+        publicar_respuesta(mensaje_id)
+    if pendientes:
+        logger.info("%s mensajes entrantes sin atender, encolados de nuevo", len(pendientes))
+    return len(pendientes)
 
 
 @shared_task(name="whatsapp_notify.reprocesar_webhooks", ignore_result=True)

@@ -58,12 +58,14 @@ from ..models import (
     EnvioWhatsApp,
     EstadoConsentimiento,
     EstadoEnvio,
+    Manejo,
     Mensaje,
     OrigenConsentimiento,
 )
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
 from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
+from . import conversations, handlers
 
 logger = logging.getLogger(__name__)
 
@@ -355,6 +357,9 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
     fecha = evento.fecha or timezone.now()
     cambio = _registrar_estado(envio, destino, evento, fecha, timezone.now())
     envio.save(update_fields=sorted(cambio.campos))
+    if "wamid" in cambio.campos:
+        # Its worker died before recording the send: its saliente row comes with the wamid.
+        conversations.registrar_salientes([(envio, envio.wamid)])
     if cambio.anterior is not None:
         _avisar_cambio(envio, cambio.anterior, destino, evento)
     if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
@@ -571,9 +576,28 @@ def _aplicar_mensaje(evento: EventoMensaje, cuenta: str, parcial: Aplicados) -> 
     if mensaje is None:
         return  # delivered again: stored, signalled and applied the first time
     parcial.mensajes += 1
+    conversacion = conversations.registrar_entrante(mensaje)
     if _aplicar_palabra_clave(mensaje):
         parcial.consentimientos += 1
-    signals.enviar_seguro(signals.mensaje_recibido, Mensaje, mensaje=mensaje)
+        # «BAJA» was answered by recording it: no handler replies to it.
+        _sin_manejo(mensaje, Manejo.ATENDIDO, "consentimiento")
+    elif mensaje.manejo == Manejo.PENDIENTE:
+        if handlers.hay_manejadores(mensaje.cuenta):
+            from ..tasks import al_confirmar, publicar_respuesta
+
+            al_confirmar(publicar_respuesta, mensaje.pk)
+        else:
+            _sin_manejo(mensaje, Manejo.SIN_MANEJADOR)
+    signals.enviar_seguro(
+        signals.mensaje_recibido, Mensaje, mensaje=mensaje, conversacion=conversacion
+    )
+
+
+def _sin_manejo(mensaje: Mensaje, manejo: str, manejador: str = "") -> None:
+    campos = {"manejo": manejo, "manejador": manejador, "manejado_en": timezone.now()}
+    Mensaje.objects.filter(pk=mensaje.pk).update(**campos)
+    for campo, valor in campos.items():
+        setattr(mensaje, campo, valor)
 
 
 def _guardar_mensaje(evento: EventoMensaje, cuenta: str) -> Mensaje | None:

@@ -40,6 +40,7 @@ from ..exceptions import (
     TransientError,
     describe_error,
 )
+from ..inbound.conversations import registrar_salientes
 from ..limits import entero_a_la_medida, id_a_la_medida, recortar
 from ..messages import (
     Documento,
@@ -701,6 +702,7 @@ def _marcar_enviado(envio: EnvioWhatsApp, wamid: str, wa_id: str) -> Intento:
         **campos,
     ):
         _completar(envio, campos)
+    registrar_salientes([(envio, campos["wamid"])])
     logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
     return Intento(Resultado.ENVIADO)
 
@@ -752,6 +754,7 @@ def _marcar_enviados(enviados: list[tuple[EnvioWhatsApp, str, str]]) -> list[Env
         else:
             _completar(envio, campos[envio.pk])
         logger.info("Envío %s enviado a %s (%s)", envio.pk, mask(envio.telefono), wamid)
+    registrar_salientes((envio, campos[envio.pk]["wamid"]) for envio, _wamid, _wa_id in enviados)
     return [envio for envio, _wamid, _wa_id in enviados]
 
 

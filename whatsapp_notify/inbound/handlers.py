@@ -1,0 +1,374 @@
+"""Reply handlers: ``respuesta(...)`` rules that answer the customer's messages.
+
+Declared like disparadores, in the host's ``AppConfig.ready()`` or its ``whatsapp.py``::
+
+    @respuesta(boton="aprobar")
+    def aprobar(mensaje, conversacion):
+        ...
+        return "¡Gracias! Tu cotización quedó aprobada."
+
+    @respuesta(texto=r"^horarios?\\b")
+    def horarios(mensaje, conversacion):
+        return Lista("Elige un horario", boton="Ver horarios", secciones=(...))
+
+Each inbound message is handled once, in a worker (:func:`atender`, task
+``whatsapp_notify.responder``), never in the webhook request: the first declared rule that
+matches is called with the :class:`~whatsapp_notify.models.Mensaje` and its
+:class:`~whatsapp_notify.models.Conversacion` (locked while the handler runs); if none
+does, the first matching ``por_defecto`` rule. What the handler returns is sent as a reply
+in context (quoting the customer's message). The handler's database work, its replies and
+the message's ``manejo`` commit together: a worker killed half way leaves the message
+``pendiente`` for Beat to hand out again, with nothing half done. An exception is logged
+and recorded on the message (``manejo``: error); it is never raised into the webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import router, transaction
+from django.utils import timezone
+
+from ..exceptions import MessageError, TipoInvalido
+from ..messages import Botones, Documento, Lista, Plantilla, Texto, Ubicacion, exigir_tipo
+from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
+from ..phones import mask
+
+logger = logging.getLogger(__name__)
+
+Manejador = Callable[[Mensaje, Conversacion], Any]
+
+# Message types the providers report (events.EventoMensaje.tipo).
+TIPOS = frozenset(
+    {
+        "text", "image", "document", "audio", "video", "sticker", "location", "contacts",
+        "reaction", "interactive", "button", "order", "system", "unsupported",
+    }
+)  # fmt: skip
+# A reply's content, as a handler may return it (or a list of them).
+RESPUESTAS = (str, Texto, Botones, Lista, Plantilla, Documento, Ubicacion, EnvioWhatsApp)
+
+
+def _conjunto(valor: str | Iterable[str] | None, parametro: str) -> frozenset[str]:
+    if valor is None:
+        return frozenset()
+    if isinstance(valor, str):
+        valores: tuple = (valor,)
+    elif isinstance(valor, list | tuple | set | frozenset):
+        valores = tuple(valor)
+    else:
+        raise TipoInvalido(
+            f"respuesta({parametro}=...): usa un texto o una lista de textos, "
+            f"no {type(valor).__name__}."
+        )
+    for uno in valores:
+        exigir_tipo(uno, str, parametro, "usa un texto o una lista de textos.")
+        if not uno.strip():
+            raise MessageError(f"respuesta(): {parametro} no puede tener valores vacíos.")
+    return frozenset(valores)
+
+
+def _normal(texto: str) -> str:
+    from .apply import palabra_clave  # the consent keywords' reading: case and accents out
+
+    return palabra_clave(texto)
+
+
+def _palabras(texto: str) -> set[str]:
+    """The whole words of ``texto``, read as ``palabra=`` values are (no case, no accents)."""
+    return set(re.findall(r"\w+", _normal(texto)))
+
+
+@dataclass(frozen=True)
+class Respuesta:
+    """One declared rule. Every criterion given must match; within one, any value does."""
+
+    funcion: Manejador
+    botones: frozenset[str]
+    patron: re.Pattern[str] | None
+    palabras: frozenset[str]
+    tipos: frozenset[str]
+    estados: frozenset[str]
+    si: Callable[[Mensaje, Conversacion], bool] | None
+    por_defecto: bool
+    cuenta: str | None
+
+    @property
+    def nombre(self) -> str:
+        return f"{self.funcion.__module__}.{getattr(self.funcion, '__qualname__', self.funcion)}"
+
+    @property
+    def origen(self) -> tuple[str, int]:
+        """Where the function was written: the same rule when its module runs again."""
+        codigo = getattr(self.funcion, "__code__", None)
+        if codigo is None:
+            return (self.nombre, id(self.funcion))
+        return (f"{codigo.co_filename}:{self.nombre}", codigo.co_firstlineno)
+
+    def coincide(self, mensaje: Mensaje, conversacion: Conversacion) -> bool:
+        if self.cuenta is not None and mensaje.cuenta != self.cuenta:
+            return False
+        if self.estados and conversacion.estado not in self.estados:
+            return False
+        if self.tipos and mensaje.tipo not in self.tipos:
+            return False
+        if self.botones and mensaje.respuesta_id not in self.botones:
+            return False
+        if self.patron is not None and not self.patron.search(mensaje.texto or ""):
+            return False
+        if self.palabras and not (self.palabras & _palabras(mensaje.texto or "")):
+            return False
+        return self.si is None or bool(self.si(mensaje, conversacion))
+
+
+class _Registro:
+    def __init__(self) -> None:
+        self.reglas: list[Respuesta] = []
+
+    def agregar(self, regla: Respuesta) -> None:
+        # Declared again (a module run twice, autoreload): the rule takes its old place.
+        for i, otra in enumerate(self.reglas):
+            if otra.origen == regla.origen:
+                self.reglas[i] = regla
+                return
+        self.reglas.append(regla)
+
+    def elegir(self, mensaje: Mensaje, conversacion: Conversacion) -> Respuesta | None:
+        for defecto in (False, True):
+            for regla in self.reglas:
+                if regla.por_defecto is defecto and regla.coincide(mensaje, conversacion):
+                    return regla
+        return None
+
+    def vaciar(self) -> None:
+        self.reglas = []
+
+
+registro = _Registro()
+
+
+def respuesta(
+    funcion: Manejador | None = None,
+    *,
+    boton: str | Iterable[str] | None = None,
+    texto: str | re.Pattern[str] | None = None,
+    palabra: str | Iterable[str] | None = None,
+    tipo: str | Iterable[str] | None = None,
+    estado: str | Iterable[str] | None = EstadoConversacion.BOT,
+    si: Callable[[Mensaje, Conversacion], bool] | None = None,
+    por_defecto: bool = False,
+    cuenta: str | None = None,
+):
+    """Declare a reply handler; usable as ``@respuesta(...)`` or ``respuesta(funcion, ...)``.
+
+    Args:
+        boton: the id of a reply button or list row the customer chose, or a template
+            quick-reply's payload (one or several).
+        texto: a regular expression searched in the message's text (a ``str`` is compiled
+            case-insensitive; pass a compiled pattern for other flags).
+        palabra: words any of which, as a whole word, makes it match (case and accents
+            ignored): ``palabra=["humano", "asesor"]``.
+        tipo: message types (``text``, ``image``, ``document``, ``audio``, ``location``...).
+        estado: the conversation's states it answers in (default ``bot``: silent while an
+            agent holds it); None for any.
+        si: ``si(mensaje, conversacion) -> bool``, for what the rest cannot say (a step
+            of a multi-step flow kept in ``conversacion.contexto``).
+        por_defecto: a fallback, tried only when no other rule matched; the only kind of
+            rule that may have no criterion.
+        cuenta: only messages to this account (default: every account).
+
+    The handler is called as ``funcion(mensaje, conversacion)``. It may change
+    ``conversacion.contexto`` (saved after it returns) and return None, a text, a
+    ``Texto``/``Botones``/``Lista``/``Plantilla``/``Documento``/``Imagen``/``Ubicacion``, or a
+    list of them: each is sent as a reply to the message.
+
+    Raises:
+        MessageError: no criterion and not ``por_defecto``; an invalid regular expression;
+            an unknown message type or state; empty values.
+        TipoInvalido: a value of the wrong type, or a handler that is not callable.
+    """
+    regla_sin_funcion = _regla(
+        boton=boton, texto=texto, palabra=palabra, tipo=tipo, estado=estado, si=si,
+        por_defecto=por_defecto, cuenta=cuenta,
+    )  # fmt: skip
+
+    def declarar(f: Manejador) -> Manejador:
+        if not callable(f):
+            raise TipoInvalido(f"respuesta() declara una función, no {type(f).__name__}.")
+        registro.agregar(Respuesta(funcion=f, **regla_sin_funcion))
+        return f
+
+    return declarar(funcion) if funcion is not None else declarar
+
+
+def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> dict[str, Any]:
+    exigir_tipo(por_defecto, bool, "por_defecto", "usa True o False.")
+    if cuenta is not None:
+        exigir_tipo(cuenta, str, "cuenta", "usa el alias de BACKENDS.")
+        from ..conf import get_settings
+
+        get_settings().backend_config(cuenta)
+    if si is not None and not callable(si):
+        raise TipoInvalido("respuesta(si=...) es una función (mensaje, conversacion) -> bool.")
+    patron = None
+    if texto is not None:
+        if isinstance(texto, str):
+            try:
+                patron = re.compile(texto, re.IGNORECASE)
+            except re.error as exc:
+                raise MessageError(
+                    f"respuesta(texto={texto!r}): expresión inválida: {exc}"
+                ) from None
+        elif isinstance(texto, re.Pattern):
+            patron = texto
+        else:
+            exigir_tipo(texto, str, "texto", "usa una expresión regular.")
+    tipos = _conjunto(tipo, "tipo")
+    if desconocidos := tipos - TIPOS:
+        raise MessageError(
+            f"respuesta(tipo=...): tipos desconocidos {sorted(desconocidos)}; "
+            f"los de WhatsApp son {', '.join(sorted(TIPOS))}."
+        )
+    estados = _conjunto(estado, "estado")
+    if desconocidos := estados - set(EstadoConversacion.values):
+        raise MessageError(
+            f"respuesta(estado=...): estados desconocidos {sorted(desconocidos)}; "
+            f"usa {', '.join(EstadoConversacion.values)} o None."
+        )
+    palabras = frozenset(_normal(p) for p in _conjunto(palabra, "palabra"))
+    if any(not re.fullmatch(r"\w+", p) for p in palabras):
+        raise MessageError(
+            "respuesta(palabra=...): una palabra por valor, sin espacios ni signos; "
+            "para frases usa texto=."
+        )
+    criterios = (_conjunto(boton, "boton"), patron, palabras, tipos, si)
+    if not por_defecto and not any(c for c in criterios):
+        raise MessageError(
+            "respuesta() sin criterio respondería a todo: da boton=, texto=, palabra=, "
+            "tipo= o si=, o declara el respaldo con por_defecto=True."
+        )
+    return {
+        "botones": criterios[0], "patron": patron, "palabras": palabras, "tipos": tipos,
+        "estados": estados, "si": si, "por_defecto": por_defecto, "cuenta": cuenta,
+    }  # fmt: skip
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+def hay_manejadores(cuenta: str) -> bool:
+    return any(regla.cuenta in (None, cuenta) for regla in registro.reglas)
+
+
+def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
+    """Handle one inbound message (the ``responder`` task); returns its ``manejo``.
+
+    ``registrar`` records each reply (the outbox's; the task passes it: nothing here
+    reaches into the sending side). The message row is claimed with ``FOR UPDATE SKIP
+    LOCKED``: a second worker on it does nothing, and a message no longer ``pendiente`` is
+    left as it is.
+    """
+    base = router.db_for_write(Mensaje)
+    with transaction.atomic(using=base):
+        mensaje = (
+            Mensaje.objects.using(base)
+            .select_for_update(skip_locked=True)
+            .filter(pk=mensaje_id, manejo=Manejo.PENDIENTE)
+            .first()
+        )
+        if mensaje is None:
+            return ""
+        conversacion = (
+            Conversacion.objects.using(base).select_for_update().get(pk=mensaje.conversacion_id)
+            if mensaje.conversacion_id
+            else None
+        )
+        if conversacion is None:
+            return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
+        if conversacion.estado == EstadoConversacion.AGENTE:
+            return _cerrar(mensaje, Manejo.AGENTE)  # taken over since it arrived
+        regla = registro.elegir(mensaje, conversacion)
+        if regla is None:
+            return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
+        contexto = _copia(conversacion.contexto)
+        try:
+            with transaction.atomic(using=base):
+                respuestas = regla.funcion(mensaje, conversacion)
+                enviados = responder(mensaje, respuestas, registrar)
+                if conversacion.contexto != contexto:
+                    conversacion.save(update_fields=["contexto", "actualizada_en"])
+        except Exception as exc:
+            logger.exception(
+                "El manejador %s falló con el mensaje %s de %s",
+                regla.nombre, mensaje.pk, mask(mensaje.telefono),
+            )  # fmt: skip
+            return _cerrar(mensaje, Manejo.ERROR, regla.nombre, _error(exc))
+        logger.info(
+            "Mensaje %s atendido por %s (%s respuestas)", mensaje.pk, regla.nombre, enviados
+        )
+        return _cerrar(mensaje, Manejo.ATENDIDO, regla.nombre)
+
+
+def _copia(valor: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(valor)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _cerrar(mensaje: Mensaje, manejo: str, manejador: str = "", error: str = "") -> str:
+    Mensaje.objects.filter(pk=mensaje.pk).update(
+        manejo=manejo, manejador=manejador[:255], manejo_error=error, manejado_en=timezone.now()
+    )
+    return manejo
+
+
+def responder(mensaje: Mensaje, respuestas: Any, registrar: Callable[..., EnvioWhatsApp]) -> int:
+    """Send what a handler returned as replies to ``mensaje``; returns how many envíos.
+
+    Each reply has the clave ``respuesta:<mensaje id>:<n>``: a handler that runs again for
+    the same message (after its worker died) never sends a reply twice.
+    """
+    if respuestas is None:
+        return 0
+    lista = list(respuestas) if isinstance(respuestas, list | tuple) else [respuestas]
+    destino = mensaje.telefono or mensaje.wa_id
+    n = 0
+    for i, valor in enumerate(lista):
+        if isinstance(valor, EnvioWhatsApp):
+            continue  # the handler sent it itself
+        if not isinstance(valor, RESPUESTAS):
+            raise TipoInvalido(
+                f"Un manejador devuelve None, un texto, Texto, Botones, Lista, Plantilla, "
+                f"Documento, Imagen o Ubicacion (o una lista de ellos), no {type(valor).__name__}."
+            )
+        contenido = Texto(valor) if isinstance(valor, str) else valor
+        registrar(
+            contenido,
+            destino,
+            cuenta=mensaje.cuenta,
+            responde_a=mensaje,
+            tipo="respuesta",
+            clave=f"respuesta:{mensaje.pk}:{i}",
+            nombre=mensaje.nombre or None,
+        )
+        n += 1
+    return n
+
+
+def por_atender(ahora: datetime | None = None, *, despues: float = 60) -> list[int]:
+    """Inbound messages still ``pendiente`` after ``despues`` seconds (their task was lost)."""
+    corte = (ahora or timezone.now()) - timedelta(seconds=despues)
+    return list(
+        Mensaje.objects.filter(manejo=Manejo.PENDIENTE, creado_en__lt=corte)
+        .order_by("creado_en")
+        .values_list("pk", flat=True)[:1000]
+    )
