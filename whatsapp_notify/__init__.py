@@ -6,6 +6,8 @@ The public API is re-exported here; import it from ``whatsapp_notify``.
 __version__ = "0.1.0"
 
 __all__ = [
+    "BotonRapido",
+    "BotonUrl",
     "disparador",
     "enviar_botones",
     "enviar_documento",
@@ -36,6 +38,10 @@ def __getattr__(name: str):
         from .outbound import outbox
 
         return getattr(outbox, name)
+    if name in {"BotonRapido", "BotonUrl"}:
+        from . import messages
+
+        return getattr(messages, name)
     if name == "marcar_leido":
         from .inbound.leidos import marcar_leido
 

@@ -30,6 +30,9 @@ MAX_DOCUMENTO_BYTES = 100 * 1024 * 1024
 MAX_BOTONES = 3
 MAX_TITULO_BOTON = 20
 MAX_FILAS_LISTA = 10
+MAX_BOTONES_PLANTILLA = 10
+MAX_PAYLOAD = 256  # Mensaje.respuesta_id, where the payload comes back
+MAX_SUFIJO_URL = 2000
 
 
 def _exigir(condicion: bool, mensaje: str) -> None:
@@ -350,8 +353,108 @@ def _tipo(valor: object) -> str:
 
 
 @dataclass(frozen=True)
+class BotonRapido:
+    """The payload of a template's quick-reply button: what comes back when the customer
+    taps it (``Mensaje.respuesta_id``, matched by ``respuesta(boton=...)``), instead of the
+    button's text. ``"cotizacion:aprobar:42"`` says which quote the tap approves."""
+
+    payload: str
+
+    def __post_init__(self) -> None:
+        payload = _texto_corto(self.payload, "El payload de un botón", 1, MAX_PAYLOAD)
+        object.__setattr__(self, "payload", payload)
+
+
+@dataclass(frozen=True)
+class BotonUrl:
+    """The variable end of a template's URL button: for ``https://erp.example/c/{{1}}``,
+    ``BotonUrl("42")`` opens ``https://erp.example/c/42``."""
+
+    sufijo: str
+
+    def __post_init__(self) -> None:
+        sufijo = _texto_corto(self.sufijo, "El sufijo de un botón URL", 1, MAX_SUFIJO_URL)
+        _exigir(not any(c.isspace() for c in sufijo), "El sufijo de un botón URL lleva espacios.")
+        object.__setattr__(self, "sufijo", sufijo)
+
+
+BotonPlantilla = BotonRapido | BotonUrl
+
+
+def normalizar_botones(botones: object) -> tuple[BotonPlantilla | None, ...]:
+    """Template button parameters, by the buttons' order in the template (``None`` for a
+    button that takes none: a phone number, a fixed URL, a quick reply left as its text).
+
+    Raises:
+        TipoInvalido: not a list or tuple, or an item that is not a button or None.
+        MessageError: more buttons than a template has (10).
+    """
+    if botones is None:
+        return ()
+    exigir_tipo(
+        botones, (list, tuple), "botones", "usa una lista: [BotonUrl(...), BotonRapido(...)]."
+    )
+    tupla = tuple(botones)
+    for boton in tupla:
+        if boton is not None:
+            exigir_tipo(
+                boton, (BotonRapido, BotonUrl), "cada elemento de botones",
+                "usa BotonRapido(payload), BotonUrl(sufijo) o None, en el orden de la plantilla.",
+            )  # fmt: skip
+    _exigir(
+        len(tupla) <= MAX_BOTONES_PLANTILLA,
+        f"Una plantilla tiene hasta {MAX_BOTONES_PLANTILLA} botones; botones trae {len(tupla)}.",
+    )
+    while tupla and tupla[-1] is None:
+        tupla = tupla[:-1]
+    return tupla
+
+
+def botones_a_datos(botones: tuple[BotonPlantilla | None, ...]) -> list[dict | None]:
+    """Template button parameters as the envío row keeps them (JSON)."""
+    return [
+        None
+        if b is None
+        else {"payload": b.payload}
+        if isinstance(b, BotonRapido)
+        else {"url": b.sufijo}
+        for b in botones
+    ]
+
+
+def botones_de_datos(datos: object) -> tuple[BotonPlantilla | None, ...]:
+    """The parameters :func:`botones_a_datos` wrote, checked again.
+
+    Raises:
+        MessageError: the data is not what :func:`botones_a_datos` writes (a row edited by
+            hand): the envío fails once with this sentence, it is never retried.
+    """
+    if not datos:
+        return ()
+    try:
+        return normalizar_botones(
+            [
+                None
+                if d is None
+                else BotonRapido(d["payload"])
+                if "payload" in d
+                else BotonUrl(d["url"])
+                for d in datos
+            ]
+        )
+    except MessageError:
+        raise
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MessageError(
+            f"Los botones de plantilla guardados en el envío no se pueden leer ({exc!r}): "
+            "el envío se registró con otros datos o se editó a mano; regístralo de nuevo."
+        ) from exc
+
+
+@dataclass(frozen=True)
 class Plantilla:
-    """An approved template: name, language, body variables, optional header document.
+    """An approved template: name, language, body variables, optional header document,
+    parameters of its buttons (``botones``, in the template's order).
 
     The name must be one Meta accepts (:func:`exigir_nombre_plantilla`); the variables are
     turned into the exact texts the template receives (:func:`normalizar_variables`).
@@ -368,8 +471,10 @@ class Plantilla:
     documento: Documento | None = None
     cuerpo: str = field(default="", repr=False)
     proveedor_id: str = ""
+    botones: tuple[BotonPlantilla | None, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "botones", normalizar_botones(self.botones))
         exigir_tipo(self.cuerpo, str, "cuerpo", "usa el texto del cuerpo de la plantilla.")
         exigir_nombre_plantilla(self.nombre)
         exigir_idioma(self.idioma)

@@ -38,6 +38,7 @@ from .conf import DEFAULT_ALIAS, get_settings
 from .events import EventoPlantilla, normalizar_idioma
 from .exceptions import VariablesError
 from .limits import recortar, recortar_campos
+from .messages import BotonPlantilla, BotonRapido, BotonUrl
 from .models import MotivoOmision, Plantilla
 
 logger = logging.getLogger(__name__)
@@ -251,7 +252,9 @@ def cuerpo_de(fila: Plantilla) -> str:
     return fila.cuerpo or ""
 
 
-def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | None:
+def verificar_fila(
+    fila: Plantilla | None, variables: Any, botones: tuple[BotonPlantilla | None, ...] = ()
+) -> MotivoOmision | None:
     """Check a template send against its catalog row (:func:`buscar`), before recording.
 
     Returns:
@@ -260,12 +263,15 @@ def verificar_fila(fila: Plantilla | None, variables: Any) -> MotivoOmision | No
 
     Raises:
         VariablesError: the catalog knows the template's parameters and ``variables`` do
-            not match them (count for ``{{1}}..{{n}}``, names for named parameters).
+            not match them (count for ``{{1}}..{{n}}``, names for named parameters), or
+            ``botones`` do not fit its buttons (:func:`revisar_botones`).
     """
     if fila is None:
         return None
     if fila.componentes or fila.cuerpo:  # synced: its parameters are known
         revisar_variables(fila, variables)
+    if fila.componentes:
+        revisar_botones(fila, botones)
     return None if fila.aprobada else MotivoOmision.PLANTILLA_NO_APROBADA
 
 
@@ -307,6 +313,51 @@ def _revisar_nombres(fila: Plantilla, variables: Any) -> None:
             f"Las variables no coinciden con la plantilla {_nombre(fila)}: "
             f"faltan {_lista_nombres(faltan)}; sobran {_lista_nombres(sobran)}."
         )
+
+
+def revisar_botones(fila: Plantilla, botones: tuple[BotonPlantilla | None, ...]) -> None:
+    """Raise :class:`VariablesError` when ``botones`` do not fit ``fila``'s buttons.
+
+    Each parameter goes to the button at its position: a ``BotonRapido`` to a quick reply,
+    a ``BotonUrl`` to a URL button whose address ends in a variable; and every such URL
+    button needs its ``BotonUrl`` (Meta refuses the send, 132000, without it).
+    """
+    definidos = [
+        boton
+        for componente in fila.componentes
+        if isinstance(componente, dict) and str(componente.get("type", "")).upper() == "BUTTONS"
+        for boton in componente.get("buttons") or []
+        if isinstance(boton, dict)
+    ]
+    for indice, boton in enumerate(botones):
+        if boton is None:
+            continue
+        if indice >= len(definidos):
+            raise VariablesError(
+                f"La plantilla {_nombre(fila)} tiene {len(definidos)} botón(es): botones[{indice}] "
+                "no tiene a cuál ir (pon None en los botones que no llevan parámetro)."
+            )
+        tipo, quiere = str(definidos[indice].get("type", "")).upper(), _tipo_de_boton(boton)
+        if tipo != quiere or (quiere == "URL" and not _url_variable(definidos[indice])):
+            raise VariablesError(
+                f"botones[{indice}] de la plantilla {_nombre(fila)} es un botón {tipo or '?'}"
+                f"{' de URL fija' if tipo == 'URL' else ''}: no recibe {type(boton).__name__}."
+            )
+    for indice, definido in enumerate(definidos):
+        falta = indice >= len(botones) or not isinstance(botones[indice], BotonUrl)
+        if _url_variable(definido) and falta:
+            raise VariablesError(
+                f"El botón {indice} de la plantilla {_nombre(fila)} abre una URL que termina en "
+                f"una variable: pasa botones[{indice}] = BotonUrl(sufijo)."
+            )
+
+
+def _tipo_de_boton(boton: BotonPlantilla) -> str:
+    return "QUICK_REPLY" if isinstance(boton, BotonRapido) else "URL"
+
+
+def _url_variable(boton: dict) -> bool:
+    return str(boton.get("type", "")).upper() == "URL" and "{{" in str(boton.get("url", ""))
 
 
 def _nombre(fila: Plantilla) -> str:

@@ -323,6 +323,20 @@ class BaseBackend:
         """
         if isinstance(contenido, Botones | Lista | Ubicacion):
             self.build_payload(Salida("0", contenido, referencia=""), NoMediaCache())
+        elif isinstance(contenido, Plantilla) and contenido.botones:
+            self.admite_botones_de_plantilla()
+
+    #: Whether this backend sends template button parameters (``Plantilla.botones``).
+    botones_de_plantilla: ClassVar[bool] = False
+
+    def admite_botones_de_plantilla(self) -> None:
+        """Raise :class:`UnsupportedContent` unless this backend sends template buttons'
+        parameters; a backend says why with :meth:`sin_botones_de_plantilla`."""
+        if not self.botones_de_plantilla:
+            raise UnsupportedContent(self.sin_botones_de_plantilla())
+
+    def sin_botones_de_plantilla(self) -> str:
+        return f"{type(self).__name__} no envía parámetros de botones de plantilla."
 
     def build_payload(self, salida: Salida, media: MediaCache) -> Any:
         builder = self._builders().get(type(salida.contenido))
@@ -536,6 +550,8 @@ class PassThroughBackend(BaseBackend):
     the :class:`Plantilla`, :class:`Documento`, :class:`Texto`... unchanged, and nothing is
     uploaded, so the media cache is not used.
     """
+
+    botones_de_plantilla = True
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
         return plantilla

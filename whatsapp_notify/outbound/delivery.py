@@ -49,6 +49,7 @@ from ..messages import (
     Salida,
     Texto,
     Ubicacion,
+    botones_de_datos,
     interactivo_de_datos,
 )
 from ..models import (
@@ -631,6 +632,7 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
             documento,
             cuerpo=_cuerpo(envio, fila),
             proveedor_id=fila.meta_id if fila else "",
+            botones=botones_de_datos((envio.interactivo or {}).get("botones")),
         )
     elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento

@@ -48,6 +48,7 @@ from ..limits import exigir_largo, recortar
 from ..messages import (
     Boton,
     Botones,
+    BotonPlantilla,
     Contenido,
     Documento,
     Fila,
@@ -57,6 +58,7 @@ from ..messages import (
     Seccion,
     Texto,
     Ubicacion,
+    botones_a_datos,
     exigir_caracteres,
     exigir_tipo,
     interactivo_a_datos,
@@ -119,6 +121,7 @@ def enviar_plantilla(
     idioma: str | None = None,
     documento: Archivo | None = None,
     nombre_documento: str | None = None,
+    botones: Sequence[BotonPlantilla | None] | None = None,
     referencia: models.Model | None = None,
     tipo: str = "",
     clave: str | None = None,
@@ -140,6 +143,11 @@ def enviar_plantilla(
             ``DEFAULT_LANGUAGE``.
         documento: bytes or a binary file for the template's document header.
         nombre_documento: file name the recipient sees (required with ``documento``).
+        botones: the parameters of the template's buttons, in their order: a
+            ``BotonRapido(payload)`` for a quick reply whose tap should come back as
+            ``payload`` (not as its text), a ``BotonUrl(sufijo)`` for a URL button ending
+            in ``{{1}}``, None for a button that takes nothing. Meta only: Twilio and WHAPI
+            raise ``UnsupportedContent`` at the call.
         referencia, tipo, clave, nombre, programado_para, cuenta, region: see
             :func:`registrar`.
         categoria: ``"utility"`` or ``"marketing"``, for consent; default: the catalog's
@@ -155,7 +163,8 @@ def enviar_plantilla(
     Raises:
         TipoInvalido: an argument of the wrong type (a ``TypeError``), naming it.
         VariablesError, MessageError: malformed variables, document, language code, or
-            text with NUL, control characters or half a surrogate pair.
+            text with NUL, control characters or half a surrogate pair; ``botones`` that
+            do not fit the template's buttons as the catalog knows them.
         ImproperlyConfigured: ``cuenta`` is not configured.
         RegionDesconocida: ``region`` is not an ISO 3166 code ``phonenumbers`` knows.
         MessageError: unknown ``categoria``; ``responde_a`` is not an inbound message with
@@ -163,7 +172,7 @@ def enviar_plantilla(
             characters.
         FechaInvalida: ``expira_en`` naive, out of range or not a datetime/timedelta.
     """
-    contenido = plantilla_de(plantilla, idioma, variables, documento, nombre_documento)
+    contenido = plantilla_de(plantilla, idioma, variables, documento, nombre_documento, botones)
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
@@ -177,6 +186,7 @@ def plantilla_de(
     variables: list[Any] | tuple[Any, ...] | dict[str, Any] | None,
     documento: Archivo | None,
     nombre_documento: str | None,
+    botones: Sequence[BotonPlantilla | None] | None = None,
 ) -> Plantilla:
     """The message :func:`enviar_plantilla` records for these arguments (checked)."""
     adjunto = _documento(documento, nombre_documento) if documento is not None else None
@@ -185,6 +195,7 @@ def plantilla_de(
         idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
         variables=variables,
         documento=adjunto,
+        botones=botones,
     )
 
 
@@ -507,7 +518,7 @@ def registrar(
     fila = _fila_del_catalogo(contenido, cuenta)  # one lookup: category, status, variables
     categoria = categoria_de_envio(contenido, fila, categoria)
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
-    no_aprobada = verificar_fila(fila, contenido.variables) if fila else None
+    no_aprobada = verificar_fila(fila, contenido.variables, contenido.botones) if fila else None
     destinatario = Destinatario.de(telefono, nombre)
     if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
         return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
@@ -525,7 +536,7 @@ def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
     Only interactive messages and pins are checked here (see ``BaseBackend.admite``). An account
     whose options are broken is not refused here: its envíos wait, paused, as any other.
     """
-    if not isinstance(contenido, Botones | Lista | Ubicacion):
+    if not isinstance(contenido, Botones | Lista | Ubicacion | Plantilla):
         return
     try:
         backend = backends[cuenta]
@@ -729,6 +740,8 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
             contenido.variables,
         )
         documento = contenido.documento
+        if contenido.botones:
+            envio.interactivo = {"botones": botones_a_datos(contenido.botones)}
     elif isinstance(contenido, Documento):
         clase = ClaseEnvio.IMAGEN if isinstance(contenido, Imagen) else ClaseEnvio.DOCUMENTO
         envio.clase, envio.texto, documento = clase, contenido.caption, contenido

@@ -91,6 +91,7 @@ class Disparador:
     documento: Callable[[Any], tuple[bytes, str] | None] | None = None
     al_crear: bool = True
     condicion: Callable[[Any], bool] | None = None
+    botones: Callable[[Any], Any] | None = None
     # Filled when the model is resolved (at once, or when a lazily named model registers).
     modelo: type[models.Model] | None = field(default=None, init=False)
     campo_modelo: models.Field | None = field(default=None, init=False)
@@ -184,8 +185,9 @@ class Disparador:
         variables = llamar("variables", self.variables, obj) if self.variables else None
         adjunto = llamar("documento", self.documento, obj) if self.documento else None
         documento, nombre_documento = adjunto if adjunto is not None else (None, None)
+        botones = llamar("botones", self.botones, obj) if self.botones else None
         contenido = plantilla_de(
-            self.plantilla, self.idioma, variables, documento, nombre_documento
+            self.plantilla, self.idioma, variables, documento, nombre_documento, botones
         )
         # Inside disparar's savepoint: registrar neither looks the clave up (the INSERT finds
         # it) nor nests a savepoint.
@@ -353,6 +355,7 @@ def disparador(
     documento: Callable[[Any], tuple[bytes, str] | None] | None = None,
     al_crear: bool = True,
     condicion: Callable[[Any], bool] | None = None,
+    botones: Callable[[Any], Any] | None = None,
 ) -> Disparador:
     """Declare: when ``modelo``'s ``campo`` becomes ``valor``, send ``plantilla``.
 
@@ -369,6 +372,8 @@ def disparador(
         documento: ``obj ->`` ``(bytes, nombre)`` for the header document, or None.
         al_crear: whether creating an object directly in ``valor`` fires.
         condicion: ``obj -> bool``; when false nothing is recorded.
+        botones: ``obj ->`` the template's button parameters (``enviar_plantilla``'s
+            ``botones``): ``lambda cot: [BotonRapido(f"cotizacion:aprobar:{cot.pk}")]``.
 
     Returns:
         The :class:`Disparador`; ``desconectar()`` undoes the declaration (for tests).
@@ -379,19 +384,23 @@ def disparador(
             or a ``tipo`` already used on the model for another value.
         TypeError: a callable argument that is not callable.
     """
-    _validar_argumentos(plantilla, tipo, destinatario, variables, documento, condicion, al_crear)
+    _validar_argumentos(
+        plantilla, tipo, destinatario, variables, documento, condicion, al_crear, botones
+    )
     nuevo = Disparador(
         modelo, campo, valor, plantilla, tipo, destinatario, variables, idioma, cuenta,
-        documento, al_crear, condicion,
+        documento, al_crear, condicion, botones,
     )  # fmt: skip
     resolver_modelo(modelo, nuevo.resolver)
     return nuevo
 
 
-def _validar_argumentos(plantilla, tipo, destinatario, variables, documento, condicion, al_crear):
+def _validar_argumentos(
+    plantilla, tipo, destinatario, variables, documento, condicion, al_crear, botones=None
+):
     validar_declaracion(
         "disparador", plantilla, tipo, destinatario,
-        variables=variables, documento=documento, condicion=condicion,
+        variables=variables, documento=documento, condicion=condicion, botones=botones,
     )  # fmt: skip
     if not isinstance(al_crear, bool):
         raise TypeError("disparador(): al_crear debe ser True o False.")

@@ -54,6 +54,7 @@ def revisar_secretos(valor: Any) -> str | None:
 class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
 
+    botones_de_plantilla = True
     capabilities = frozenset(
         {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
     )

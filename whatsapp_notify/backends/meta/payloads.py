@@ -12,7 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from ...exceptions import AmbiguousError
-from ...messages import Botones, Lista, Plantilla, Salida, Seccion, Texto, Ubicacion, Variables
+from ...messages import (
+    Botones,
+    BotonPlantilla,
+    BotonRapido,
+    Lista,
+    Plantilla,
+    Salida,
+    Seccion,
+    Texto,
+    Ubicacion,
+    Variables,
+)
 from ..base import Resultado
 
 Json = dict[str, Any]
@@ -50,7 +61,19 @@ def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     # A component without variables is left out: Meta counts parameters per component.
     if plantilla.variables:
         componentes.append(componente("body", parametros(plantilla.variables)))
+    for indice, boton in enumerate(plantilla.botones):
+        if boton is not None:
+            componentes.append(boton_de_plantilla(indice, boton))
     return componentes
+
+
+def boton_de_plantilla(indice: int, boton: BotonPlantilla) -> Json:
+    """A ``button`` component: a quick reply's payload or a URL button's suffix."""
+    if isinstance(boton, BotonRapido):
+        sub_type, parametro = "quick_reply", {"type": "payload", "payload": boton.payload}
+    else:
+        sub_type, parametro = "url", {"type": "text", "text": boton.sufijo}
+    return {"type": "button", "sub_type": sub_type, "index": str(indice), "parameters": [parametro]}
 
 
 def ubicacion(salida: Salida, ubicacion: Ubicacion) -> Json:

@@ -234,10 +234,18 @@ class TwilioBackend(HttpBackend):
     def build_plantilla(
         self, salida: Salida, plantilla: Plantilla, media: MediaCache
     ) -> payloads.Formulario:
+        if plantilla.botones:
+            self.admite_botones_de_plantilla()
         sid = self.content_sid(plantilla)
         ruta = self._ruta_documento(salida, plantilla.documento) if plantilla.documento else ""
         variables = payloads.variables_de_contenido(plantilla.variables, ruta)
         return self._mensaje(salida, payloads.plantilla(sid, variables))
+
+    def sin_botones_de_plantilla(self) -> str:
+        return (
+            "Twilio no recibe botones por posición: son parte de la plantilla de contenido. "
+            "Si la URL o el id de un botón lleva una variable {{n}}, pásala en variables."
+        )
 
     def build_documento(
         self, salida: Salida, documento: Documento, media: MediaCache

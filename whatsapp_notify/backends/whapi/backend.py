@@ -142,11 +142,19 @@ class WhapiBackend(HttpBackend):
             UnsupportedContent: no body text for it in ``PLANTILLAS`` nor in the catalog.
             VariablesPlantilla: the variables do not fit the text's placeholders.
         """
+        if plantilla.botones:
+            self.admite_botones_de_plantilla()
         cuerpo = templates.cuerpo_de(plantilla, self.options["PLANTILLAS"])
         texto = templates.renderizar(cuerpo, plantilla.variables, plantilla.nombre)
         if plantilla.documento is not None:
             return payloads.archivo(salida.telefono, plantilla.documento, caption=texto)
         return payloads.texto(salida.telefono, texto)
+
+    def sin_botones_de_plantilla(self) -> str:
+        return (
+            "WHAPI no tiene plantillas: manda su texto, sin botones. Para que el cliente "
+            "responda con un botón, envía enviar_botones dentro de la ventana de 24 horas."
+        )
 
     def build_payload(self, salida: Salida, media: MediaCache) -> Pedido:
         pedido = super().build_payload(salida, media)
