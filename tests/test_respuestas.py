@@ -143,6 +143,23 @@ def test_fila_de_lista__por_su_id(client, sandbox, django_capture_on_commit_call
     assert enviados(sandbox)[0]["text"]["body"] == "Te esperamos a las 9"
 
 
+def test_boton__un_patron_para_ids_con_datos(client, sandbox, django_capture_on_commit_callbacks):
+    vistos = []
+    aprobar = re.compile(r"cotizacion:aprobar:(\d+)")
+    respuesta(lambda m, c: vistos.append(aprobar.fullmatch(m.respuesta_id)[1]), boton=aprobar)
+
+    recibir(
+        client, django_capture_on_commit_callbacks,
+        boton("wamid.P1", "cotizacion:aprobar:42"),
+        boton("wamid.P2", "cotizacion:aprobar:42x", n=1),
+    )  # fmt: skip
+
+    assert vistos == ["42"]  # the whole id must match
+    assert (mensaje_de("wamid.P1").manejo, mensaje_de("wamid.P2").manejo) == (
+        Manejo.ATENDIDO, Manejo.SIN_MANEJADOR,
+    )  # fmt: skip
+
+
 def test_texto__expresion_sin_mayusculas_y_devuelve_una_lista(
     client, sandbox, django_capture_on_commit_callbacks
 ):

@@ -492,6 +492,51 @@ def test_entrante__mensaje_de_texto_firmado(sandbox, receptor):
     assert cabeceras["X-Hub-Signature-256"] == f"sha256={firma}"
 
 
+@pytest.mark.parametrize(
+    ("como", "tipo", "respuesta_id", "texto", "contexto"),
+    [
+        ({"boton": ("aprobar", "Aprobar")}, "interactive", "aprobar", "Aprobar", "wamid.B"),
+        ({"fila": ("hora:9", "9:00")}, "interactive", "hora:9", "9:00", ""),
+        ({"payload": ("cot:1", "Aprobar")}, "button", "cot:1", "Aprobar", "wamid.P"),
+    ],
+)
+def test_entrante__el_cliente_toca_un_boton_o_elige_una_fila(
+    sandbox, receptor, como, tipo, respuesta_id, texto, contexto
+):
+    from whatsapp_notify.backends.meta import webhooks
+
+    wamid = sandbox.entrante(f"+{TELEFONO}", responde_a=contexto, **como)
+
+    esperar(lambda: receptor.recibidos)
+    [evento] = webhooks.parse(receptor.recibidos[0][1])
+    assert (evento.wamid, evento.tipo, evento.respuesta_id, evento.texto) == (
+        wamid, tipo, respuesta_id, texto,
+    )  # fmt: skip
+    assert evento.contexto_wamid == contexto
+
+
+def test_entrante__una_foto_con_pie_que_se_puede_descargar(sandbox, receptor, backend):
+    from whatsapp_notify.backends.meta import webhooks
+
+    foto = b"\xff\xd8\xff\xe0 una foto"
+    sandbox.entrante(f"+{TELEFONO}", "Monto: 500 / Fecha: 2025-01-15", imagen=foto)
+
+    esperar(lambda: receptor.recibidos)
+    [evento] = webhooks.parse(receptor.recibidos[0][1])
+    assert (evento.tipo, evento.media.caption, evento.media.mime) == (
+        "image", "Monto: 500 / Fecha: 2025-01-15", "image/jpeg",
+    )  # fmt: skip
+    assert evento.media.sha256 == hashlib.sha256(foto).hexdigest()
+    assert backend.download_media(evento.media.id) == (foto, "image/jpeg")
+
+
+def test_entrante__un_solo_tipo_y_algo_que_decir(sandbox):
+    with pytest.raises(ValueError, match="un solo tipo"):
+        sandbox.entrante(TELEFONO, boton=("a", "A"), fila=("b", "B"))
+    with pytest.raises(ValueError, match="lleva texto"):
+        sandbox.entrante(TELEFONO)
+
+
 def test_entrante__sin_webhook_url_lanza():
     with Sandbox() as sandbox, pytest.raises(ValueError, match="webhook_url"):
         sandbox.entrante(TELEFONO, "Hola")

@@ -25,6 +25,7 @@ from whatsapp_notify.testing import (
     entregar_pendientes,
     enviados,
     limpiar,
+    recibir,
     usar_locmem,
 )
 from whatsapp_notify.testing import whatsapp_outbox as _whatsapp_outbox
@@ -350,3 +351,46 @@ class UsarLocmemEnUnTestCase(TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             enviar_texto(ANA, "Tu auto está listo")
         assert_enviado(ANA, texto="Tu auto está listo", clase="texto")
+
+
+# -- recibir: the customer writes -----------------------------------------------------------
+
+
+def test_recibir__el_manejador_responde_y_queda_en_la_conversacion(db, enviar):
+    from whatsapp_notify import respuesta
+    from whatsapp_notify.models import Conversacion, Manejo
+
+    respuesta(lambda m, c: f"Aprobada ({m.respuesta_id})", boton="cotizacion:aprobar:7")
+
+    mensaje = enviar(recibir, ANA, "Aprobar", boton="cotizacion:aprobar:7", nombre="Ana")
+
+    mensaje.refresh_from_db()
+    assert (mensaje.direccion, mensaje.telefono, mensaje.manejo) == (
+        Direccion.ENTRANTE, "525512345678", Manejo.ATENDIDO,
+    )  # fmt: skip
+    assert_enviado(ANA, texto="Aprobada (cotizacion:aprobar:7)")
+    assert Conversacion.objects.get().nombre == "Ana"
+
+
+def test_recibir__abre_la_ventana_para_el_texto_libre(db, enviar):
+    enviar(recibir, ANA, "Hola")
+
+    envio = enviar(enviar_texto, ANA, "¿En qué te ayudamos?")
+
+    envio.refresh_from_db()
+    assert envio.estado == EstadoEnvio.ENVIADO
+
+
+def test_recibir__responde_a_un_envio(db, enviar):
+    envio = enviar(enviar_plantilla, ANA, "vehiculo_listo_cliente", variables=["Ana", "x", "y"])
+    envio.refresh_from_db()
+
+    mensaje = recibir(ANA, "Gracias", responde_a=envio)
+
+    assert mensaje.contexto_wamid == envio.wamid
+    assert mensaje.envio == envio
+
+
+def test_recibir__sin_texto_ni_boton_lanza(db):
+    with pytest.raises(ValueError, match="texto"):
+        recibir(ANA)

@@ -26,6 +26,7 @@ set ``CELERY_TASK_ALWAYS_EAGER = True``, or call :func:`entregar_pendientes`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,10 +34,12 @@ from django.conf import settings as django_settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.test.utils import TestContextDecorator, override_settings
+from django.utils import timezone
 
 from .backends import backend_class, locmem
 from .backends.locmem import LocmemBackend, SentMessage
 from .conf import DEFAULT_ALIAS, SETTING_NAME, get_settings
+from .events import EventoMensaje
 from .exceptions import ConfigurationError
 from .messages import (
     Botones,
@@ -48,7 +51,7 @@ from .messages import (
     Ubicacion,
     normalizar_variables,
 )
-from .models import EnvioWhatsApp
+from .models import EnvioWhatsApp, Mensaje
 from .outbound import delivery
 from .phones import normalizar
 from .references import envio_referido
@@ -161,6 +164,45 @@ def assert_no_enviado(telefono: str | None = None, **filtros: Any) -> None:
             f"No se esperaba ningún WhatsApp con {_describir_filtros(filtros)}, "
             f"pero se enviaron {len(encontrados)}:\n{lineas}"
         )
+
+
+def recibir(
+    telefono: str,
+    texto: str = "",
+    *,
+    boton: str | None = None,
+    responde_a: EnvioWhatsApp | str | None = None,
+    nombre: str = "Cliente",
+    cuenta: str = DEFAULT_ALIAS,
+) -> Mensaje:
+    """The customer writes: apply an inbound message as a webhook would, and return it.
+
+    ``texto`` is what they typed, or the title of what they tapped; ``boton`` the id of a
+    reply button or list row, or a template quick-reply's payload, they tapped.
+    ``responde_a`` is the envío (or wamid) they answer. The message opens the window,
+    joins its conversation and goes to the reply handlers, as one from the provider does:
+    with eager Celery (and the on-commit callbacks run) the handlers answer at once::
+
+        with django_capture_on_commit_callbacks(execute=True):
+            recibir("+52 55 1234 5678", "Aprobar", boton=f"cotizacion:aprobar:{cot.pk}")
+        assert_enviado("+52 55 1234 5678", texto="¡Gracias!...")
+
+    Raises:
+        ValueError: neither ``texto`` nor ``boton``, or a phone that cannot be read.
+    """
+    from .inbound import apply  # the receiving side, only when a test calls it
+
+    if not texto and not boton:
+        raise ValueError("recibir(): da el texto del cliente o el botón que toca.")
+    digitos = normalizar(telefono, get_settings().DEFAULT_REGION)
+    contexto = responde_a.wamid if isinstance(responde_a, EnvioWhatsApp) else responde_a
+    evento = EventoMensaje(
+        wamid=f"wamid.prueba.{uuid.uuid4().hex}", de=digitos,
+        tipo="interactive" if boton else "text", fecha=timezone.now(), nombre=nombre,
+        texto=texto or boton or "", respuesta_id=boton or "", contexto_wamid=contexto or "",
+    )  # fmt: skip
+    apply.aplicar([evento], cuenta)
+    return Mensaje.objects.get(wamid=evento.wamid)
 
 
 def limpiar() -> None:

@@ -90,6 +90,7 @@ class Respuesta:
 
     funcion: Manejador
     botones: frozenset[str]
+    patron_boton: re.Pattern[str] | None
     patron: re.Pattern[str] | None
     palabras: frozenset[str]
     tipos: frozenset[str]
@@ -118,6 +119,10 @@ class Respuesta:
         if self.tipos and mensaje.tipo not in self.tipos:
             return False
         if self.botones and mensaje.respuesta_id not in self.botones:
+            return False
+        if self.patron_boton is not None and not self.patron_boton.fullmatch(
+            mensaje.respuesta_id or ""
+        ):
             return False
         if self.patron is not None and not self.patron.search(mensaje.texto or ""):
             return False
@@ -155,7 +160,7 @@ registro = _Registro()
 def respuesta(
     funcion: Manejador | None = None,
     *,
-    boton: str | Iterable[str] | None = None,
+    boton: str | Iterable[str] | re.Pattern[str] | None = None,
     texto: str | re.Pattern[str] | None = None,
     palabra: str | Iterable[str] | None = None,
     tipo: str | Iterable[str] | None = None,
@@ -168,7 +173,8 @@ def respuesta(
 
     Args:
         boton: the id of a reply button or list row the customer chose, or a template
-            quick-reply's payload (one or several).
+            quick-reply's payload (one or several); or a compiled pattern the whole id
+            must match, for ids that carry data: ``re.compile(r"cotizacion:aprobar:(\\d+)")``.
         texto: a regular expression searched in the message's text (a ``str`` is compiled
             case-insensitive; pass a compiled pattern for other flags).
         palabra: words any of which, as a whole word, makes it match (case and accents
@@ -215,6 +221,9 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
         get_settings().backend_config(cuenta)
     if si is not None and not callable(si):
         raise TipoInvalido("respuesta(si=...) es una función (mensaje, conversacion) -> bool.")
+    patron_boton = None
+    if isinstance(boton, re.Pattern):
+        patron_boton, boton = boton, None
     patron = None
     if texto is not None:
         if isinstance(texto, str):
@@ -246,15 +255,16 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
             "respuesta(palabra=...): una palabra por valor, sin espacios ni signos; "
             "para frases usa texto=."
         )
-    criterios = (_conjunto(boton, "boton"), patron, palabras, tipos, si)
+    criterios = (_conjunto(boton, "boton"), patron, palabras, tipos, si, patron_boton)
     if not por_defecto and not any(c for c in criterios):
         raise MessageError(
             "respuesta() sin criterio respondería a todo: da boton=, texto=, palabra=, "
             "tipo= o si=, o declara el respaldo con por_defecto=True."
         )
     return {
-        "botones": criterios[0], "patron": patron, "palabras": palabras, "tipos": tipos,
-        "estados": estados, "si": si, "por_defecto": por_defecto, "cuenta": cuenta,
+        "botones": criterios[0], "patron_boton": patron_boton, "patron": patron,
+        "palabras": palabras, "tipos": tipos, "estados": estados, "si": si,
+        "por_defecto": por_defecto, "cuenta": cuenta,
     }  # fmt: skip
 
 

@@ -38,7 +38,7 @@ from ..events import DELIVERED, FAILED, READ, SENT
 from ..phones import mask
 from . import schema
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos, error_graph
-from .media import Media, MultipartInvalido, leer_subida
+from .media import Media, MultipartInvalido, leer_subida, nuevo_id
 from .plantillas import ejemplos, pagina
 from .webhooks import (
     Cartero,
@@ -255,31 +255,73 @@ class Sandbox(SandboxHttp):
         with self._lock:
             self.tokens_caducados.add(token)
 
-    def entrante(self, telefono: str, texto: str, *, nombre: str = "Cliente") -> str:
-        """Post an inbound text message from ``telefono`` now; return its wamid.
+    def entrante(
+        self,
+        telefono: str,
+        texto: str = "",
+        *,
+        nombre: str = "Cliente",
+        boton: tuple[str, str] | None = None,
+        fila: tuple[str, str] | None = None,
+        payload: tuple[str, str] | None = None,
+        imagen: bytes | None = None,
+        responde_a: str = "",
+    ) -> str:
+        """Post an inbound message from ``telefono`` now, signed; return its wamid.
+
+        By default a text. The customer can also tap a reply button (``boton=(id, title)``),
+        pick a list row (``fila=(id, title)``), tap a template's quick reply
+        (``payload=(payload, button text)``) or send a JPEG (``imagen``, with ``texto`` as
+        its caption, downloadable from the sandbox like an uploaded file). ``responde_a``:
+        the wamid of the business message it answers (a tap answers the message with the
+        buttons; pass the envío's ``wamid``).
 
         Raises:
-            ValueError: the sandbox has no ``webhook_url``.
+            ValueError: the sandbox has no ``webhook_url``; more than one kind given, or
+                none (no text, no tap, no image).
         """
         if self._cartero is None:
             raise ValueError("El sandbox no tiene webhook_url: no puede enviar mensajes.")
         wa_id = _digitos(telefono)
         wamid = _wamid()
-        value = {
-            "contacts": [{"profile": {"name": nombre}, "wa_id": wa_id}],
-            "messages": [
-                {
-                    "from": wa_id,
-                    "id": wamid,
-                    "timestamp": str(int(time.time())),
-                    "type": "text",
-                    "text": {"body": texto},
-                }
-            ],
-        }
-        cuerpo = sobre(self._negocio(self._ultimo_numero()), value)
+        mensaje: dict[str, Any] = {
+            "from": wa_id, "id": wamid, "timestamp": str(int(time.time())),
+        }  # fmt: skip
+        mensaje.update(self._contenido_entrante(texto, boton, fila, payload, imagen))
+        numero = self._ultimo_numero()
+        if responde_a:
+            negocio = "".join(c for c in self.display_phone_number if c.isdigit())
+            mensaje["context"] = {"from": negocio, "id": responde_a}
+        value = {"contacts": [{"profile": {"name": nombre}, "wa_id": wa_id}], "messages": [mensaje]}
+        cuerpo = sobre(self._negocio(numero), value)
         self._cartero.programar(0.0, "message", wamid, cuerpo)
         return wamid
+
+    def _contenido_entrante(self, texto, boton, fila, payload, imagen) -> dict[str, Any]:
+        dados = [nombre for nombre, valor in
+                 (("boton", boton), ("fila", fila), ("payload", payload), ("imagen", imagen))
+                 if valor is not None]  # fmt: skip
+        if len(dados) > 1:
+            raise ValueError(f"Un mensaje entrante es de un solo tipo, no {' y '.join(dados)}.")
+        if boton is not None:
+            respuesta = {"id": boton[0], "title": boton[1]}
+            return {"type": "interactive",
+                    "interactive": {"type": "button_reply", "button_reply": respuesta}}  # fmt: skip
+        if fila is not None:
+            respuesta = {"id": fila[0], "title": fila[1]}
+            return {"type": "interactive",
+                    "interactive": {"type": "list_reply", "list_reply": respuesta}}  # fmt: skip
+        if payload is not None:
+            return {"type": "button", "button": {"payload": payload[0], "text": payload[1]}}
+        if imagen is not None:
+            media = Media(nuevo_id(), bytes(imagen), "image/jpeg", "foto.jpg")
+            with self._lock:
+                self.media[media.id] = media
+            datos = {"id": media.id, "mime_type": media.mime, "sha256": media.sha256}
+            return {"type": "image", "image": {**datos, **({"caption": texto} if texto else {})}}
+        if not texto:
+            raise ValueError("Un mensaje entrante lleva texto, un botón, una fila o una imagen.")
+        return {"type": "text", "text": {"body": texto}}
 
     # -- answering (called from the server's threads) ---------------------------------
 
