@@ -518,21 +518,29 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
 
     for proceso in (primera, editar, segunda):
         assert proceso.returncode == 0, proceso.stderr
-    # The whole loop: ERP -> MetaBackend -> sandbox -> signed webhooks -> envío read.
-    assert "3 de 3 mensajes válidos" in primera.stdout
-    assert "9 webhooks firmados entregados" in primera.stdout
+    # The whole loop: ERP -> MetaBackend -> sandbox -> signed webhooks -> envío read, then
+    # the customer's three messages (the «Aprobar» tap, "horarios", a row) and the replies.
+    assert "6 de 6 mensajes válidos" in primera.stdout
+    assert "21 webhooks firmados entregados" in primera.stdout
     leidos = re.findall(
         r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s+(\S+)\s+(\S+)\s+(\S+)$", primera.stdout, re.M
     )
-    assert sorted(tipo for tipo, *_ in leidos) == ["cotizacion", "orden_compra", "vehiculo_listo"]
+    assert sorted(tipo for tipo, *_ in leidos) == [
+        "cotizacion", "orden_compra", "respuesta", "respuesta", "respuesta", "vehiculo_listo",
+    ]  # fmt: skip
     assert all("-" not in tiempos for _, *tiempos in leidos)  # sent, delivered and read times
     assert "sin_consentimiento" in primera.stdout
     assert "telefono_invalido" in primera.stdout
-    # Only the edited quote is new; it is sent although another process sent the first ones.
-    assert "1 de 1 mensajes válidos" in segunda.stdout
+    assert "cotización COT-2001: APROBADA" in primera.stdout
+    assert "Aprobamos la cotización COT-2001" in primera.stdout
+    assert "Anotado: te esperamos a las 9:00." in primera.stdout
+    # Only the edited quote is new (with the replies to this run's messages); it is sent
+    # although another process sent the first ones, and it was approved already.
+    assert "4 de 4 mensajes válidos" in segunda.stdout
     assert re.search(
-        r"^6\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M
+        r"^9\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M
     )
+    assert "ya estaba aprobada" in segunda.stdout
     # Stored by content (sha256): the first quote's PDF and the edited quote's, one file each.
     assert len(list((tmp_path / "media").rglob("*.pdf"))) == 2
 

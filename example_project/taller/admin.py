@@ -67,7 +67,8 @@ class OrdenCompraAdmin(admin.ModelAdmin):
 
 @admin.register(Cotizacion)
 class CotizacionAdmin(admin.ModelAdmin):
-    list_display = ["numero", "cliente", "vehiculo", "total", "fecha"]
+    list_display = ["numero", "cliente", "vehiculo", "total", "fecha", "estado"]
+    list_filter = ["estado"]
     search_fields = ["numero", "cliente__nombre"]
     list_select_related = ["cliente", "vehiculo"]
     date_hierarchy = "fecha"

@@ -170,7 +170,16 @@ class OrdenCompra(models.Model):
 
 
 class Cotizacion(models.Model):
-    """A quote: ``conceptos`` is a list of ``{"descripcion", "cantidad", "precio"}``."""
+    """A quote: ``conceptos`` is a list of ``{"descripcion", "cantidad", "precio"}``.
+
+    The customer approves it from WhatsApp with the «Aprobar» button of its template
+    (``taller/whatsapp.py``): ``estado`` goes to APROBADA.
+    """
+
+    class Estado(models.TextChoices):
+        PENDIENTE = "PENDIENTE", _("Pendiente")
+        APROBADA = "APROBADA", _("Aprobada")
+        RECHAZADA = "RECHAZADA", _("Rechazada")
 
     numero = models.CharField(_("número"), max_length=20, unique=True)
     cliente = models.ForeignKey(
@@ -191,6 +200,10 @@ class Cotizacion(models.Model):
         help_text=_('Lista de {"descripcion": ..., "cantidad": ..., "precio": ...}.'),
     )
     fecha = models.DateField(_("fecha"), default=timezone.localdate)
+    estado = models.CharField(
+        _("estado"), max_length=10, choices=Estado.choices, default=Estado.PENDIENTE
+    )
+    aprobada_en = models.DateTimeField(_("aprobada"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("cotización")

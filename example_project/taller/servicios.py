@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage
 from django.db import models
+from django.utils import timezone
 
-from whatsapp_notify import enviar_plantilla
+from whatsapp_notify import BotonRapido, enviar_plantilla
+from whatsapp_notify.backends import backends
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.phones import mask
 
@@ -74,7 +76,9 @@ def enviar_cotizacion(cotizacion: Cotizacion) -> Aviso:
     """E-mail the quote PDF to the customer and queue ``cotizacion_lista_cliente`` with it.
 
     The clave includes the quote's :attr:`~Cotizacion.huella`: an unchanged quote is never
-    sent twice, an edited one is sent again.
+    sent twice, an edited one is sent again. Where the provider takes template buttons
+    (Meta), the «Aprobar» quick reply carries ``cotizacion:aprobar:<pk>``: the handler in
+    ``taller/whatsapp.py`` approves the quote when the customer taps it.
     """
     cliente = cotizacion.cliente
     pdf, nombre_pdf = cotizacion_pdf(cotizacion), f"cotizacion-{cotizacion.numero}.pdf"
@@ -94,12 +98,38 @@ def enviar_cotizacion(cotizacion: Cotizacion) -> Aviso:
             variables=[cliente.nombre, cotizacion.numero, pesos(cotizacion.total)],
             documento=pdf,
             nombre_documento=nombre_pdf,
+            botones=botones_de_cotizacion(cotizacion),
             referencia=cotizacion,
             tipo="cotizacion",
             clave=clave,
         ),
     )
     return _aviso(correo, envio, repetido)
+
+
+def botones_de_cotizacion(cotizacion: Cotizacion) -> list[BotonRapido] | None:
+    """The «Aprobar» payload, on an account whose provider sends template buttons."""
+    if not backends["default"].botones_de_plantilla:
+        return None  # Twilio, WHAPI: the template goes without it
+    return [BotonRapido(f"{APROBAR_COTIZACION}{cotizacion.pk}")]
+
+
+APROBAR_COTIZACION = "cotizacion:aprobar:"
+
+
+def aprobar_cotizacion(pk: int, telefono: str) -> tuple[Cotizacion | None, bool]:
+    """Approve quote ``pk`` for the customer at ``telefono`` (E.164 digits, as WhatsApp
+    reports it): ``(quote, it changed)``, or ``(None, False)`` when the quote was not sent
+    to that phone (a payload that is not ours)."""
+    cotizacion = Cotizacion.objects.select_for_update().filter(pk=pk).first()
+    envio = envio_de(cotizacion, "cotizacion") if cotizacion else None
+    if envio is None or envio.telefono != telefono:
+        return None, False
+    if cotizacion.estado == Cotizacion.Estado.APROBADA:
+        return cotizacion, False
+    cotizacion.estado, cotizacion.aprobada_en = Cotizacion.Estado.APROBADA, timezone.now()
+    cotizacion.save(update_fields=["estado", "aprobada_en"])
+    return cotizacion, True
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """WhatsApp rules of the workshop, autodiscovered by whatsapp_notify like ``admin.py``."""
 
+import re
 from datetime import timedelta
 
-from whatsapp_notify import disparador, recordatorio
+from whatsapp_notify import disparador, recordatorio, respuesta
+from whatsapp_notify.messages import Fila, Lista, Seccion
+
+from .pdf import pesos
+from .servicios import APROBAR_COTIZACION, aprobar_cotizacion
 
 # Flow 3: when a work order becomes COMPLETADA the customer hears their vehicle is ready.
 # Once per order (the disparador derives its clave), after the commit, via Celery.
@@ -47,3 +52,44 @@ recordatorio(
     plantilla_cancelacion="cita_cancelada",
     variables_cancelacion=lambda cita: [cita.cliente.nombre, cita.fecha_legible],
 )
+
+
+# Flow 5: the conversation that follows. The customer taps «Aprobar» under the quote's
+# template: its payload names the quote, and the quote moves to APROBADA. The handler runs
+# in a worker; its answer goes back quoting the customer's tap.
+@respuesta(boton=re.compile(re.escape(APROBAR_COTIZACION) + r"(\d+)"))
+def aprobar(mensaje, conversacion):
+    pk = int(mensaje.respuesta_id.removeprefix(APROBAR_COTIZACION))
+    cotizacion, cambiada = aprobar_cotizacion(pk, mensaje.telefono)
+    if cotizacion is None:
+        return "No encontramos esa cotización; escríbenos y te ayudamos."
+    if not cambiada:
+        return f"La cotización {cotizacion.numero} ya estaba aprobada. ¡Gracias!"
+    conversacion.contexto["cotizacion_aprobada"] = cotizacion.numero
+    return (
+        f"¡Gracias, {cotizacion.cliente.nombre}! Aprobamos la cotización {cotizacion.numero} "
+        f"por {pesos(cotizacion.total)}. Te avisamos cuando tu vehículo esté listo."
+    )
+
+
+HORARIOS = (
+    Seccion("Lunes a viernes", (Fila("hora:lv:9", "9:00", "Recepción de vehículos"),
+                                Fila("hora:lv:16", "16:00"))),
+    Seccion("Sábado", (Fila("hora:sa:9", "9:00", "Abierto hasta las 14:00"),)),
+)  # fmt: skip
+
+
+# "horarios" (any case, with or without accents, anywhere in the text) answers with a list.
+@respuesta(palabra=["horario", "horarios"])
+def horarios(mensaje, conversacion):
+    return Lista(
+        "Atendemos de lunes a sábado. ¿Cuándo quieres traer tu vehículo?",
+        boton="Ver horarios",
+        secciones=HORARIOS,
+    )
+
+
+@respuesta(boton=re.compile(r"hora:(lv|sa):\d+"))
+def horario_elegido(mensaje, conversacion):
+    conversacion.contexto["horario"] = mensaje.respuesta_id
+    return f"Anotado: te esperamos a las {mensaje.texto}. Si necesitas cambiarlo, escríbenos."

@@ -37,6 +37,7 @@ from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
 from whatsapp_notify.phones import mask
 
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
+from ...servicios import botones_de_cotizacion, envio_de
 from ...servidor import ServidorLocal
 
 
@@ -130,6 +131,8 @@ class Command(BaseCommand):
             "callbacks firmados).",
         )
 
+    _entrantes = 0  # messages the sandbox posted as the customer
+
     def handle(self, *args, **options) -> None:
         call_command("migrate", verbosity=0, interactive=False)
         datos = crear_datos()
@@ -171,6 +174,8 @@ class Command(BaseCommand):
                         f"{sandbox.base_url}; webhook en {webhook}"
                     )
                     self._flujos(datos)
+                    if proveedor == "meta":
+                        self._conversacion(datos, sandbox)
                     if proveedor == "whapi":
                         self._texto_libre(datos)
                     if proveedor == "twilio":
@@ -178,6 +183,35 @@ class Command(BaseCommand):
                     self._esperar_leidos(ultimo)
                 self._resumen_sandbox(sandbox, proveedor)
         self._tabla_envios(desde=ultimo)
+
+    def _conversacion(self, datos: Datos, sandbox) -> None:
+        """The customer answers on WhatsApp; the handlers of taller/whatsapp.py reply."""
+        cot = datos.cotizacion
+        cliente = cot.cliente
+        self._titulo(f"4) {cliente.nombre} toca «Aprobar» bajo la cotización {cot.numero}")
+        envio = envio_de(cot, "cotizacion")
+        payload = (botones_de_cotizacion(cot)[0].payload, "Aprobar")
+        self._cliente_escribe(sandbox, cliente, payload=payload, responde_a=envio.wamid)
+        cot.refresh_from_db()
+        self.stdout.write(f"   cotización {cot.numero}: {cot.estado}")
+        self._titulo(f"5) {cliente.nombre} pregunta por los horarios y elige uno")
+        self._cliente_escribe(sandbox, cliente, "¿Qué horarios tienen?")
+        self._cliente_escribe(sandbox, cliente, fila=("hora:lv:9", "9:00"))
+
+    def _cliente_escribe(self, sandbox, cliente, texto: str = "", **como) -> None:
+        """Post one inbound message from the sandbox and show the handler's reply."""
+        antes = len(sandbox.mensajes)
+        lo_que = f"«{texto}»" if texto else f"toca «{(como.get('payload') or como['fila'])[1]}»"
+        self.stdout.write(f"   {cliente.nombre} {lo_que}")
+        sandbox.entrante(cliente.telefono, texto, nombre=cliente.nombre, **como)
+        self._entrantes += 1
+        limite = time.monotonic() + ESPERA_MAXIMA
+        while len(sandbox.mensajes) == antes and time.monotonic() < limite:
+            time.sleep(0.1)
+        for peticion in sandbox.mensajes[antes:]:
+            self.stdout.write(f"   ← {_resumen_de(peticion.cuerpo)}")
+        if len(sandbox.mensajes) == antes:
+            self.stdout.write(f"   (sin respuesta tras {ESPERA_MAXIMA:g} s)")
 
     def _texto_libre(self, datos: Datos) -> None:
         """WHAPI has no 24-hour window: a free text goes to a customer who never wrote."""
@@ -214,7 +248,7 @@ class Command(BaseCommand):
         # last webhook: wait for those answers (bounded) before counting them. WHAPI also
         # posts the echo (from_me) of each message.
         por_mensaje = len(DEMORAS) + (proveedor == "whapi")
-        entrantes = 1 if proveedor == "twilio" else 0
+        entrantes = self._entrantes + (1 if proveedor == "twilio" else 0)
         sandbox.esperar_webhooks(por_mensaje * len(sandbox.mensajes) + entrantes, timeout=5)
         validos = sum(peticion.valido for peticion in sandbox.mensajes)
         entregados = sum(webhook.entregado for webhook in sandbox.webhooks)
@@ -276,6 +310,18 @@ class Command(BaseCommand):
 
     def _titulo(self, texto: str) -> None:
         self.stdout.write(f"\n{texto}", self.style.MIGRATE_HEADING)
+
+
+def _resumen_de(cuerpo: dict) -> str:
+    """One line for a message the ERP sent to the sandbox: its text, or a list's rows."""
+    if cuerpo.get("type") == "text":
+        return cuerpo["text"]["body"]
+    if cuerpo.get("type") == "interactive":
+        interactivo = cuerpo["interactive"]
+        filas = [f["title"] for s in interactivo["action"].get("sections", []) for f in s["rows"]]
+        opciones = f" [{', '.join(filas)}]" if filas else ""
+        return f"{interactivo['body']['text']}{opciones}"
+    return str(cuerpo.get("type"))
 
 
 def _fila(envio: EnvioWhatsApp) -> tuple[str, ...]:

@@ -1,0 +1,198 @@
+"""The example ERP's conversation (taller/whatsapp.py): the customer approves a quote with
+the «Aprobar» button of its template, and "horarios" answers with a list.
+
+Inbound messages are Meta's, signed and posted to the webhook view; the handlers run in the
+``responder`` task and their replies go out through the Cloud API sandbox.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from example_project.taller.models import Cliente, Cotizacion
+from tests.test_sandbox import META_BACKEND, TOKEN
+from tests.test_webhooks import SECRETO, VERIFICA, envoltura, mensajes, publicar
+from whatsapp_notify import BotonRapido
+from whatsapp_notify.models import Conversacion, EnvioWhatsApp, Manejo, Mensaje
+from whatsapp_notify.sandbox import Sandbox
+
+pytestmark = [pytest.mark.urls("example_project.urls"), pytest.mark.django_db]
+
+ANA = "5215512345678"  # Ana's wa_id as Meta reports it; the app stores 525512345678
+AHORA = int(time.time()) - 30
+
+
+@pytest.fixture
+def taller(wa_settings, respuestas_del_ejemplo):
+    """The workshop on a Meta account that receives webhooks and sends to the sandbox."""
+    with Sandbox(None, token=TOKEN) as caja:
+        opciones = {
+            "PHONE_NUMBER_ID": "123", "ACCESS_TOKEN": TOKEN, "BASE_URL": caja.base_url,
+            "APP_SECRET": SECRETO, "VERIFY_TOKEN": VERIFICA,
+        }  # fmt: skip
+        wa_settings(BACKENDS={"default": {"BACKEND": META_BACKEND, "OPTIONS": opciones}})
+        yield caja
+
+
+def cotizacion(telefono: str = "+52 55 1234 5678", numero: str = "COT-7") -> Cotizacion:
+    cliente = Cliente.objects.create(
+        nombre="Ana Pérez", telefono=telefono, email="", acepta_whatsapp=True
+    )
+    conceptos = [{"descripcion": "Mano de obra", "cantidad": 1, "precio": "450"}]
+    return Cotizacion.objects.create(numero=numero, cliente=cliente, conceptos=conceptos)
+
+
+def enviar(client, capturar, cot: Cotizacion) -> EnvioWhatsApp:
+    with capturar(execute=True):
+        respuesta = client.post(reverse("taller:enviar_cotizacion", args=[cot.pk]))
+    assert respuesta.json()["whatsapp_enviado"] is True
+    return EnvioWhatsApp.objects.get(tipo="cotizacion", object_id=str(cot.pk))
+
+
+def recibir(client, capturar, mensaje: dict, de: str = ANA) -> Mensaje:
+    mensaje = {"from": de, "timestamp": str(AHORA), **mensaje}
+    with capturar(execute=True):
+        assert publicar(client, envoltura([mensajes(mensaje)])).status_code == 200
+    return Mensaje.objects.get(wamid=mensaje["id"])
+
+
+def toque(wamid: str, payload: str, contexto: str) -> dict:
+    return {
+        "id": wamid, "type": "button", "button": {"payload": payload, "text": "Aprobar"},
+        "context": {"from": "15550783881", "id": contexto},
+    }  # fmt: skip
+
+
+def respuestas(caja: Sandbox) -> list[dict]:
+    return [m.cuerpo for m in caja.mensajes if m.cuerpo.get("type") != "template"]
+
+
+def test_la_cotizacion_sale_con_el_payload_de_aprobar(
+    client, taller, django_capture_on_commit_callbacks
+):
+    cot = cotizacion()
+
+    enviar(client, django_capture_on_commit_callbacks, cot)
+
+    [plantilla] = [m.cuerpo for m in taller.mensajes]
+    assert plantilla["template"]["components"][-1] == {
+        "type": "button", "sub_type": "quick_reply", "index": "0",
+        "parameters": [{"type": "payload", "payload": f"cotizacion:aprobar:{cot.pk}"}],
+    }  # fmt: skip
+    assert taller.mensajes[0].problema == ""
+
+
+def test_aprobar__la_cotizacion_pasa_a_aprobada_y_el_cliente_lo_lee(
+    client, taller, django_capture_on_commit_callbacks
+):
+    cot = cotizacion()
+    envio = enviar(client, django_capture_on_commit_callbacks, cot)
+
+    tap = recibir(
+        client,
+        django_capture_on_commit_callbacks,
+        toque("wamid.TAP1", f"cotizacion:aprobar:{cot.pk}", envio.wamid),
+    )
+
+    cot.refresh_from_db()
+    assert cot.estado == Cotizacion.Estado.APROBADA
+    assert cot.aprobada_en is not None
+    tap.refresh_from_db()
+    assert (tap.manejo, tap.manejador) == (
+        Manejo.ATENDIDO,
+        "example_project.taller.whatsapp.aprobar",
+    )
+    [gracias] = respuestas(taller)
+    assert gracias["context"] == {"message_id": "wamid.TAP1"}
+    assert "Aprobamos la cotización COT-7 por $450.00" in gracias["text"]["body"]
+    conversacion = Conversacion.objects.get()
+    assert conversacion.contexto == {"cotizacion_aprobada": "COT-7"}
+
+
+def test_aprobar__dos_veces_no_cambia_nada_y_lo_dice(
+    client, taller, django_capture_on_commit_callbacks
+):
+    cot = cotizacion()
+    envio = enviar(client, django_capture_on_commit_callbacks, cot)
+    payload = f"cotizacion:aprobar:{cot.pk}"
+
+    recibir(client, django_capture_on_commit_callbacks, toque("wamid.TAP1", payload, envio.wamid))
+    aprobada_en = Cotizacion.objects.get().aprobada_en
+    recibir(client, django_capture_on_commit_callbacks, toque("wamid.TAP2", payload, envio.wamid))
+
+    assert Cotizacion.objects.get().aprobada_en == aprobada_en
+    assert "ya estaba aprobada" in respuestas(taller)[-1]["text"]["body"]
+
+
+def test_aprobar__la_cotizacion_de_otro_telefono_no_se_aprueba(
+    client, taller, django_capture_on_commit_callbacks
+):
+    ajena = cotizacion(telefono="+52 33 1234 5678", numero="COT-8")
+    enviar(client, django_capture_on_commit_callbacks, ajena)
+
+    recibir(
+        client,
+        django_capture_on_commit_callbacks,
+        toque("wamid.TAP9", f"cotizacion:aprobar:{ajena.pk}", "wamid.otro"),
+    )
+
+    assert Cotizacion.objects.get().estado == Cotizacion.Estado.PENDIENTE
+    assert "No encontramos" in respuestas(taller)[-1]["text"]["body"]
+
+
+def test_horarios__responde_con_una_lista_y_recuerda_la_eleccion(
+    client, taller, django_capture_on_commit_callbacks
+):
+    pregunta = {"id": "wamid.H1", "type": "text", "text": {"body": "¿Qué HORÁRIOS tienen?"}}
+    recibir(client, django_capture_on_commit_callbacks, pregunta)
+    fila = {"type": "list_reply", "list_reply": {"id": "hora:sa:9", "title": "9:00"}}
+    eleccion = {"id": "wamid.H2", "type": "interactive", "interactive": fila}
+    recibir(client, django_capture_on_commit_callbacks, eleccion)
+
+    lista, anotado = respuestas(taller)
+    assert lista["interactive"]["type"] == "list"
+    secciones = lista["interactive"]["action"]["sections"]
+    assert [s["title"] for s in secciones] == ["Lunes a viernes", "Sábado"]
+    assert anotado["text"]["body"].startswith("Anotado: te esperamos a las 9:00.")
+    assert Conversacion.objects.get().contexto == {"horario": "hora:sa:9"}
+    assert all(m.problema == "" for m in taller.mensajes)
+
+
+def test_otros_proveedores__la_cotizacion_sale_sin_botones(
+    client, wa_settings, outbox, django_capture_on_commit_callbacks
+):
+    whapi = {"TOKEN": "t", "PLANTILLAS": {"cotizacion_lista_cliente": "Hola {{1}}, {{2}} {{3}}"}}
+    wa_settings(BACKENDS={"default": {"BACKEND": "whatsapp_notify.backends.whapi.WhapiBackend",
+                                      "OPTIONS": whapi}})  # fmt: skip
+    from example_project.taller.servicios import botones_de_cotizacion
+
+    assert botones_de_cotizacion(cotizacion()) is None
+
+
+def test_locmem__la_cotizacion_lleva_su_boton(client, outbox, django_capture_on_commit_callbacks):
+    cot = cotizacion()
+
+    enviar(client, django_capture_on_commit_callbacks, cot)
+
+    assert outbox[0].contenido.botones == (BotonRapido(f"cotizacion:aprobar:{cot.pk}"),)
+
+
+def test_recibir__el_ejemplo_del_readme(
+    outbox, respuestas_del_ejemplo, django_capture_on_commit_callbacks
+):
+    from example_project.taller.servicios import enviar_cotizacion
+    from whatsapp_notify.testing import enviados, recibir
+
+    cot = cotizacion()
+    telefono = cot.cliente.telefono
+    with django_capture_on_commit_callbacks(execute=True):
+        enviar_cotizacion(cot)
+        recibir(telefono, "Aprobar", boton=f"cotizacion:aprobar:{cot.pk}")
+
+    cot.refresh_from_db()
+    assert cot.estado == "APROBADA"
+    [gracias] = enviados(telefono, clase="texto")
+    assert gracias.contenido.cuerpo.startswith("¡Gracias, Ana Pérez! Aprobamos la cotización COT-7")
