@@ -24,6 +24,7 @@ from whatsapp_notify.backends.meta import errors as meta_errors
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
     ConsentimientoCliente,
+    Conversacion,
     Direccion,
     EnvioWhatsApp,
     EstadoCuenta,
@@ -32,6 +33,7 @@ from whatsapp_notify.models import (
     MediaSubido,
     Mensaje,
     MotivoOmision,
+    PasoConversacion,
 )
 from whatsapp_notify.outbound import actions
 from whatsapp_notify.phones import mask
@@ -651,6 +653,65 @@ def test_mensaje_changelist__filters_searches_and_is_read_only(admin_client):
     assert admin_client.get(url("mensaje", "add")).status_code == 403
 
 
+def test_conversacion__lista_filtra_y_muestra_el_hilo_con_sus_estados(admin_client):
+    conversacion = Conversacion.objects.create(
+        telefono=TELEFONO, nombre="Ana Pérez", estado="agente", no_leidos=2,
+        ventana_hasta=timezone.now() + timedelta(hours=3),
+    )  # fmt: skip
+    Conversacion.objects.create(telefono=OTRO_TELEFONO, nombre="Bruno")
+    envio = crear_envio(estado=EstadoEnvio.LEIDO)
+    Mensaje.objects.create(
+        direccion=Direccion.ENTRANTE, telefono=TELEFONO, texto="¿Cuánto cuesta?",
+        conversacion=conversacion, fecha=timezone.now(),
+    )  # fmt: skip
+    Mensaje.objects.create(
+        direccion=Direccion.SALIENTE, telefono=TELEFONO, tipo="template", envio=envio,
+        conversacion=conversacion, fecha=timezone.now(),
+    )  # fmt: skip
+
+    lista = admin_client.get(url("conversacion"))
+    con_agente = admin_client.get(url("conversacion"), {"estado__exact": "agente"})
+    por_telefono = admin_client.get(url("conversacion"), {"q": "+52 55 1234 5678"})
+    detalle = admin_client.get(url("conversacion", "change", conversacion.pk)).content.decode()
+
+    assert mask(TELEFONO) in lista.content.decode()
+    assert TELEFONO not in lista.content.decode()
+    assert ids_listados(con_agente) == ids_listados(por_telefono) == {conversacion.pk}
+    assert "¿Cuánto cuesta?" in detalle
+    assert "Leído" in detalle  # the outgoing message's status, in the thread
+    assert 'name="_save"' not in detalle
+    assert admin_client.get(url("conversacion", "add")).status_code == 403
+
+
+def test_conversacion__tomar_y_devolver_quedan_registrados(admin_client, admin_user):
+    conversacion = Conversacion.objects.create(telefono=TELEFONO, nombre="Ana")
+
+    tomada = accion(admin_client, "conversacion", "tomar", [conversacion.pk])
+    conversacion.refresh_from_db()
+    estado_tomada, agente = conversacion.estado, conversacion.agente
+    devuelta = accion(admin_client, "conversacion", "devolver_al_bot", [conversacion.pk])
+    conversacion.refresh_from_db()
+
+    assert (estado_tomada, agente) == ("agente", "admin")
+    assert (conversacion.estado, conversacion.agente) == ("bot", "")
+    assert mensajes_de(tomada) == ["1 conversación es tuya."]
+    assert mensajes_de(devuelta)[-1] == "1 conversación vuelve al bot."
+    assert list(PasoConversacion.objects.values_list("tipo", "quien", "motivo")) == [
+        ("tomada", "admin", ""), ("bot", "admin", "admin"),
+    ]  # fmt: skip
+
+
+def test_conversacion__las_acciones_piden_el_permiso_de_cambiar(client, django_user_model):
+    usuario = django_user_model.objects.create_user("lector", is_staff=True)
+    usuario.user_permissions.add(Permission.objects.get(codename="view_conversacion"))
+    client.force_login(usuario)
+
+    respuesta = client.get(url("conversacion"))
+
+    assert respuesta.status_code == 200
+    assert respuesta.context["action_form"] is None  # neither «Tomar» nor «Devolver al bot»
+
+
 def test_media_subido_changelist__is_read_only(admin_client):
     ahora = timezone.now()
     MediaSubido.objects.create(
@@ -678,6 +739,12 @@ def _poblar(modelo: str, desde: int, hasta: int) -> None:
             )
         elif modelo == "consentimientocliente":
             ConsentimientoCliente.objects.create(telefono=f"5255{n:08d}", estado="otorgado")
+        elif modelo == "conversacion":
+            conversacion = Conversacion.objects.create(telefono=f"5255{n:08d}", nombre=f"C{n}")
+            Mensaje.objects.create(
+                direccion=Direccion.ENTRANTE, telefono=conversacion.telefono,
+                conversacion=conversacion,
+            )  # fmt: skip
         elif modelo == "estadocuenta":
             EstadoCuenta.objects.create(cuenta=f"cuenta{n}", pausada=bool(n % 2))
         else:
@@ -687,8 +754,12 @@ def _poblar(modelo: str, desde: int, hasta: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "modelo", ["enviowhatsapp", "mensaje", "consentimientocliente", "estadocuenta", "mediasubido"]
-)
+    "modelo",
+    [
+        "enviowhatsapp", "mensaje", "consentimientocliente", "estadocuenta", "mediasubido",
+        "conversacion",
+    ],
+)  # fmt: skip
 def test_changelist__query_count_does_not_grow_with_rows(
     admin_client, django_assert_max_num_queries, modelo
 ):
@@ -736,12 +807,14 @@ def msgids() -> set[str]:
         MediaSubido,
         EstadoCuenta,
         EventoWebhook,
+        Conversacion,
     ]
     errores = [exceptions.ERROR_GENERICO, *meta_errors.ERROR_MESSAGES.values()]
     textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
     for modelo in modelos:
         textos |= _msgids_del_modelo(modelo)
         textos |= _msgids_del_admin(admin.site._registry[modelo])
+    textos |= _msgids_del_modelo(PasoConversacion)
     with translation.override(None):
         return {str(texto) for texto in textos if texto}
 

@@ -519,27 +519,38 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
     for proceso in (primera, editar, segunda):
         assert proceso.returncode == 0, proceso.stderr
     # The whole loop: ERP -> MetaBackend -> sandbox -> signed webhooks -> envío read, then
-    # the customer's three messages (the «Aprobar» tap, "horarios", a row) and the replies.
-    assert "6 de 6 mensajes válidos" in primera.stdout
-    assert "21 webhooks firmados entregados" in primera.stdout
+    # the customer's messages (the «Aprobar» tap, "horarios", a row, asking for a person),
+    # the agent's (an answer, "cerrar") and what the ERP sent for each.
+    assert "11 de 11 mensajes válidos" in primera.stdout
+    assert "40 webhooks firmados entregados" in primera.stdout  # 3 statuses each + 7 inbound
     leidos = re.findall(
         r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s+(\S+)\s+(\S+)\s+(\S+)$", primera.stdout, re.M
     )
-    assert sorted(tipo for tipo, *_ in leidos) == [
-        "cotizacion", "orden_compra", "respuesta", "respuesta", "respuesta", "vehiculo_listo",
-    ]  # fmt: skip
+    assert sorted(tipo for tipo, *_ in leidos) == sorted(
+        ["cotizacion", "orden_compra", "vehiculo_listo", *["respuesta"] * 4,
+         "aviso_agente", "aviso_agente", "agente", "relevo_agente"]
+    )  # fmt: skip
     assert all("-" not in tiempos for _, *tiempos in leidos)  # sent, delivered and read times
     assert "sin_consentimiento" in primera.stdout
     assert "telefono_invalido" in primera.stdout
-    assert "cotización COT-2001: APROBADA" in primera.stdout
-    assert "Aprobamos la cotización COT-2001" in primera.stdout
-    assert "Anotado: te esperamos a las 9:00." in primera.stdout
-    # Only the edited quote is new (with the replies to this run's messages); it is sent
-    # although another process sent the first ones, and it was approved already.
-    assert "4 de 4 mensajes válidos" in segunda.stdout
-    assert re.search(
-        r"^9\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M
+    for frase in (
+        "cotización COT-2001: APROBADA",
+        "Aprobamos la cotización COT-2001",
+        "Anotado: te esperamos a las 9:00.",
+        "→ Luis: plantilla aviso_agente (Ana Pérez / +525512345678 / Quiero hablar con un humano)",
+        "→ Ana Pérez: Hola Ana, soy Luis.",
+        "→ Luis: Ana Pérez: ¿La alineación incluye balanceo?",
+        "conversación de Ana Pérez: Bot",
+    ):
+        assert frase in primera.stdout, frase
+    # Only the edited quote is new among the notices (with this run's conversation); it is
+    # sent although another process sent the first ones, and it was approved already.
+    assert "9 de 9 mensajes válidos" in segunda.stdout
+    ultimo_de_la_primera = max(map(int, re.findall(r"^(\d+)\s", primera.stdout, re.M)))
+    cotizaciones = re.findall(
+        r"^(\d+)\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M
     )
+    assert max(map(int, cotizaciones)) > ultimo_de_la_primera
     assert "ya estaba aprobada" in segunda.stdout
     # Stored by content (sha256): the first quote's PDF and the edited quote's, one file each.
     assert len(list((tmp_path / "media").rglob("*.pdf"))) == 2

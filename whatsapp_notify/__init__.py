@@ -6,6 +6,7 @@ The public API is re-exported here; import it from ``whatsapp_notify``.
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlAgente",
     "BotonRapido",
     "BotonUrl",
     "disparador",
@@ -54,6 +55,10 @@ def __getattr__(name: str):
         from .scheduling.triggers import disparador
 
         return disparador
+    if name == "AlAgente":
+        from .inbound.handoff import AlAgente
+
+        return AlAgente
     if name == "respuesta":
         from .inbound.handlers import respuesta
 

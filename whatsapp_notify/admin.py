@@ -12,6 +12,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -23,11 +24,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .conf import get_settings
-from .inbound import store
+from .inbound import handoff, store
 from .models import (
     ConsentimientoCliente,
+    Conversacion,
     EnvioWhatsApp,
     EstadoConsentimiento,
+    EstadoConversacion,
     EstadoCuenta,
     EstadoEnvio,
     EventoWebhook,
@@ -35,6 +38,7 @@ from .models import (
     Mensaje,
     MotivoOmision,
     OrigenConsentimiento,
+    PasoConversacion,
     Plantilla,
 )
 from .outbound import actions
@@ -337,7 +341,7 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
         "texto_corto",
         "envio",
     )
-    list_filter = ("direccion", "tipo", "cuenta", "fecha")
+    list_filter = ("direccion", "tipo", "manejo", "cuenta", "fecha")
     search_fields = ("telefono", "wa_id", "nombre", "wamid", "texto")
     campos_telefono = ("telefono", "wa_id")
     date_hierarchy = "fecha"
@@ -355,6 +359,11 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
         "contenido",
         "contexto_wamid",
         "envio",
+        "conversacion",
+        "manejo",
+        "manejador",
+        "manejo_error",
+        "manejado_en",
         "fecha",
         "creado_en",
     )
@@ -367,6 +376,136 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
     @admin.display(description=_("texto"))
     def texto_corto(self, obj: Mensaje) -> str:
         return Truncator(obj.texto).chars(60)
+
+
+class HiloInline(admin.TabularInline):
+    """The thread of a conversation, both ways, with each outgoing message's status."""
+
+    model = Mensaje
+    fk_name = "conversacion"
+    fields = ("fecha", "direccion", "tipo", "texto", "estado_del_envio", "manejo")
+    readonly_fields = fields
+    ordering = ("fecha", "pk")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("mensaje")
+    verbose_name_plural = _("hilo")
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("envio")
+
+    @admin.display(description=_("estado"))
+    def estado_del_envio(self, obj: Mensaje) -> str:
+        if obj.direccion != "saliente" or obj.envio is None:
+            return "—"
+        return obj.envio.get_estado_display()
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class PasoInline(admin.TabularInline):
+    model = PasoConversacion
+    fields = ("creado_en", "tipo", "quien", "motivo", "mensaje")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversacion)
+class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
+    """The conversations: who answers each (bot or agent), unread messages, the window."""
+
+    list_display = (
+        "id",
+        "telefono_enmascarado",
+        "nombre",
+        "estado",
+        "agente",
+        "no_leidos",
+        "ventana",
+        "ultimo_mensaje_en",
+        "cuenta",
+    )
+    list_display_links = ("id", "telefono_enmascarado")
+    list_filter = ("estado", "cuenta")
+    search_fields = ("telefono", "wa_id", "nombre", "agente")
+    campos_telefono = ("telefono", "wa_id")
+    show_full_result_count = False
+    readonly_fields = (
+        "cuenta",
+        "telefono",
+        "wa_id",
+        "nombre",
+        "estado",
+        "agente",
+        "tomada_en",
+        "no_leidos",
+        "ventana_hasta",
+        "ultimo_mensaje_en",
+        "ultimo_entrante_en",
+        "contexto",
+        "iniciada_en",
+        "actualizada_en",
+    )
+    fields = readonly_fields
+    inlines = (PasoInline, HiloInline)
+    actions = ("tomar", "devolver_al_bot")
+
+    @admin.display(description=_("teléfono"), ordering="telefono")
+    def telefono_enmascarado(self, obj: Conversacion) -> str:
+        return mask(obj.telefono) or "—"
+
+    @admin.display(description=_("ventana abierta"), boolean=True)
+    def ventana(self, obj: Conversacion) -> bool:
+        return obj.ventana_abierta()
+
+    @admin.action(description=_("Tomar (la atiendo yo; el bot calla)"), permissions=["operar"])
+    def tomar(self, request: HttpRequest, queryset: QuerySet[Conversacion]) -> None:
+        usuario = request.user.get_username()
+        n = self._cada_una(queryset, lambda c: handoff.tomar(c, usuario))
+        self.message_user(
+            request,
+            ngettext("%(n)d conversación es tuya.", "%(n)d conversaciones son tuyas.", n)
+            % {"n": n},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Devolver al bot"), permissions=["operar"])
+    def devolver_al_bot(self, request: HttpRequest, queryset: QuerySet[Conversacion]) -> None:
+        usuario = request.user.get_username()
+        n = self._cada_una(
+            queryset.filter(estado=EstadoConversacion.AGENTE),
+            lambda c: handoff.devolver_al_bot(c, quien=usuario, motivo="admin"),
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d conversación vuelve al bot.", "%(n)d conversaciones vuelven al bot.", n)
+            % {"n": n},
+            messages.SUCCESS,
+        )
+
+    def _cada_una(self, queryset, hacer) -> int:
+        n = 0
+        for pk in queryset.values_list("pk", flat=True):
+            with transaction.atomic():
+                conversacion = Conversacion.objects.select_for_update().get(pk=pk)
+                hacer(conversacion)
+                n += 1
+        return n
+
+    def has_operar_permission(self, request: HttpRequest) -> bool:
+        return self.tiene_permiso_de_operar(request)
 
 
 class ConsentimientoForm(forms.ModelForm):

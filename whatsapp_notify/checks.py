@@ -26,9 +26,11 @@ Ids are stable; document them before changing one.
   from ``BACKENDS``.
 - E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
 - E012 ``POLICY`` does not import, or does not name a callable.
+- E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
+  None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
 E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
-``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER`` (positive numbers),
+``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT`` (positive numbers),
 ``FAILURE_THRESHOLD`` (a share in (0, 1]), ``REMINDER_TOLERANCE`` (>= 0) and
 ``WEBHOOK_ASYNC`` (a bool or None).
 """
@@ -57,6 +59,7 @@ NUMEROS = (
     "RECONCILE_AFTER",
     "PAUSE_PROBE_EVERY",
     "CONVERSATION_EXPIRE_AFTER",
+    "HANDOFF_TIMEOUT",
     "WEBHOOK_MAX_BYTES",
     "RETENTION_DAYS",
     "FAILURE_WINDOW",
@@ -72,7 +75,7 @@ ENTEROS = (
 )
 BOOLEANOS = ("ENABLED", "REQUIRE_CONSENT", "WEBHOOK_ASYNC")
 CON_NONE = ("WEBHOOK_ASYNC",)  # None: decided at run time (see its default)
-PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS")
+PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS", "HANDOFF_KEYWORDS", "HANDOFF_CLOSE_KEYWORDS")
 # Meta's template language codes: "es", "es_MX", "en_US", "fil"; always with "_", never "-".
 EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 
@@ -98,7 +101,40 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_language(merged["DEFAULT_LANGUAGE"]),
         *_disparadores(merged["BACKENDS"]),
         *_palabras(merged),
+        *_agentes(merged),
     ]
+
+
+def _agentes(merged: dict) -> list[checks.CheckMessage]:
+    from .agents import AgentesInvalidos, leer_agentes
+    from .messages import exigir_nombre_plantilla
+
+    problemas = []
+    try:
+        leer_agentes(merged["AGENTS"], merged["DEFAULT_REGION"])
+    except AgentesInvalidos as exc:
+        problemas.append(_error(
+            f"{SETTING_NAME}['AGENTS']: {exc}",
+            'Por ejemplo [{"telefono": "+52 55 1234 5678", "nombre": "Luis"}, {"usuario": "ana"}].',
+            "E013",
+        ))  # fmt: skip
+    plantilla = merged["HANDOFF_TEMPLATE"]
+    if plantilla is not None:
+        try:
+            exigir_nombre_plantilla(plantilla)
+        except (ValueError, TypeError) as exc:
+            problemas.append(_error(
+                f"{SETTING_NAME}['HANDOFF_TEMPLATE'] = {plantilla!r}: {exc}",
+                "El nombre aprobado de la plantilla que avisa a los agentes, o None (texto libre).",
+                "E013",
+            ))  # fmt: skip
+    if not isinstance(merged["HANDOFF_REPLY"], str):
+        problemas.append(_error(
+            f"{SETTING_NAME}['HANDOFF_REPLY'] debe ser un texto (\"\" para no decir nada).",
+            f"Valor por omisión: {DEFAULTS['HANDOFF_REPLY']!r}.",
+            "E013",
+        ))  # fmt: skip
+    return problemas
 
 
 def _palabras(merged: dict) -> list[checks.CheckMessage]:

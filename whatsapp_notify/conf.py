@@ -70,6 +70,19 @@ DEFAULTS: dict[str, Any] = {
     # A conversation whose customer has not written for this many seconds starts over with
     # the next message: the handlers' context emptied, back to the bot.
     "CONVERSATION_EXPIRE_AFTER": 24 * 3600,
+    # Human handoff. AGENTS: the people who answer when the bot cannot, each a dict with
+    # "telefono" (their WhatsApp, notified and relayed to) and/or "usuario" (a Django
+    # username, for the admin), and "nombre"; a bare string is a phone. A customer's message
+    # with one of HANDOFF_KEYWORDS (whole words) passes the conversation to them; an agent's
+    # message that is only one of HANDOFF_CLOSE_KEYWORDS gives it back to the bot, and so
+    # does HANDOFF_TIMEOUT seconds without messages. HANDOFF_TEMPLATE (None: free text) is
+    # the template that tells an agent, with variables [customer, phone, message].
+    "AGENTS": (),
+    "HANDOFF_KEYWORDS": ("HUMANO", "AGENTE", "ASESOR"),
+    "HANDOFF_CLOSE_KEYWORDS": ("CERRAR",),
+    "HANDOFF_TEMPLATE": None,
+    "HANDOFF_REPLY": "Te comunicamos con una persona de nuestro equipo; te responderá por aquí.",
+    "HANDOFF_TIMEOUT": 3600,
     # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
     # (None: it may; a text: the reason it may not). None: everything may go out.
     "POLICY": None,
@@ -127,6 +140,12 @@ class Settings:
     FAILURE_WINDOW: float
     FAILURE_MIN_SENDS: int
     CONVERSATION_EXPIRE_AFTER: float
+    AGENTS: Any
+    HANDOFF_KEYWORDS: tuple[str, ...]
+    HANDOFF_CLOSE_KEYWORDS: tuple[str, ...]
+    HANDOFF_TEMPLATE: str | None
+    HANDOFF_REPLY: str
+    HANDOFF_TIMEOUT: float
     POLICY: str | None
 
     @property

@@ -486,6 +486,43 @@ class Conversacion(models.Model):
         return self.ventana_hasta is not None and self.ventana_hasta > (ahora or timezone.now())
 
 
+class TipoPaso(models.TextChoices):
+    AGENTE = "agente", _("Pasó a un agente")
+    TOMADA = "tomada", _("Un agente la tomó")
+    BOT = "bot", _("Volvió al bot")
+
+
+class PasoConversacion(models.Model):
+    """One step of a human handoff: who passed the conversation to an agent, who took
+    it, who gave it back to the bot (``quien``: a user, an agent's number, ``cliente``,
+    ``sistema``) and why."""
+
+    conversacion = models.ForeignKey(
+        Conversacion, models.CASCADE, related_name="pasos", verbose_name=_("conversación")
+    )
+    tipo = models.CharField(_("paso"), max_length=8, choices=TipoPaso.choices)
+    quien = models.CharField(_("quién"), max_length=150, blank=True)
+    motivo = models.CharField(_("motivo"), max_length=255, blank=True)
+    mensaje = models.ForeignKey(
+        Mensaje,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("mensaje"),
+        help_text=_("El mensaje que lo causó, si lo hubo."),
+    )
+    creado_en = models.DateTimeField(_("cuándo"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("paso de la conversación")
+        verbose_name_plural = _("pasos de la conversación")
+        ordering = ["creado_en", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_tipo_display()} ({self.quien or '—'})"
+
+
 class EstadoConsentimiento(models.TextChoices):
     OTORGADO = "otorgado", _("Otorgado")
     REVOCADO = "revocado", _("Revocado")

@@ -597,14 +597,17 @@ def responder(mensaje_id: int) -> str:
 
 @shared_task(name="whatsapp_notify.atender_pendientes", ignore_result=True)
 def atender_pendientes() -> int:
-    """Hand out again inbound messages whose handler task was lost (still pendiente)."""
-    from .inbound import handlers
+    """Hand out again inbound messages whose handler task was lost (still pendiente), and
+    give back to the bot the conversations an agent left for ``HANDOFF_TIMEOUT``."""
+    from .inbound import handlers, handoff
 
     pendientes = handlers.por_atender()
     for mensaje_id in pendientes:
         publicar_respuesta(mensaje_id)
     if pendientes:
         logger.info("%s mensajes entrantes sin atender, encolados de nuevo", len(pendientes))
+    if liberadas := handoff.liberar_vencidas():
+        logger.info("%s conversaciones sin respuesta del agente vuelven al bot", liberadas)
     return len(pendientes)
 
 

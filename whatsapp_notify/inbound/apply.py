@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import signals, templates
+from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import get_settings
 from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
@@ -57,6 +58,7 @@ from ..models import (
     Direccion,
     EnvioWhatsApp,
     EstadoConsentimiento,
+    EstadoConversacion,
     EstadoEnvio,
     Manejo,
     Mensaje,
@@ -65,7 +67,7 @@ from ..models import (
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
 from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
-from . import conversations, handlers
+from . import conversations, handlers, handoff
 
 logger = logging.getLogger(__name__)
 
@@ -576,21 +578,34 @@ def _aplicar_mensaje(evento: EventoMensaje, cuenta: str, parcial: Aplicados) -> 
     if mensaje is None:
         return  # delivered again: stored, signalled and applied the first time
     parcial.mensajes += 1
-    conversacion = conversations.registrar_entrante(mensaje)
-    if _aplicar_palabra_clave(mensaje):
-        parcial.consentimientos += 1
-        # «BAJA» was answered by recording it: no handler replies to it.
-        _sin_manejo(mensaje, Manejo.ATENDIDO, "consentimiento")
-    elif mensaje.manejo == Manejo.PENDIENTE:
-        if handlers.hay_manejadores(mensaje.cuenta):
-            from ..tasks import al_confirmar, publicar_respuesta
-
-            al_confirmar(publicar_respuesta, mensaje.pk)
-        else:
-            _sin_manejo(mensaje, Manejo.SIN_MANEJADOR)
+    if agente_por_telefono(mensaje.telefono) is not None:
+        # One of the business's agents: relayed to the customer it answers, not a customer.
+        conversacion = None
+        Mensaje.objects.filter(pk=mensaje.pk).update(manejo=Manejo.PENDIENTE)
+        _atender(mensaje)
+    else:
+        conversacion = conversations.registrar_entrante(mensaje)
+        if _aplicar_palabra_clave(mensaje):
+            parcial.consentimientos += 1
+            # «BAJA» was answered by recording it: no handler replies to it.
+            _sin_manejo(mensaje, Manejo.ATENDIDO, "consentimiento")
+        elif mensaje.manejo == Manejo.PENDIENTE:
+            if handlers.hay_manejadores(mensaje.cuenta) or handoff.activo():
+                _atender(mensaje)
+            elif conversacion.estado == EstadoConversacion.AGENTE:
+                _sin_manejo(mensaje, Manejo.AGENTE)  # taken from the admin: the bot is silent
+            else:
+                _sin_manejo(mensaje, Manejo.SIN_MANEJADOR)
     signals.enviar_seguro(
         signals.mensaje_recibido, Mensaje, mensaje=mensaje, conversacion=conversacion
     )
+
+
+def _atender(mensaje: Mensaje) -> None:
+    """Hand ``mensaje`` to the ``responder`` worker once the webhook's transaction commits."""
+    from ..tasks import al_confirmar, publicar_respuesta
+
+    al_confirmar(publicar_respuesta, mensaje.pk)
 
 
 def _sin_manejo(mensaje: Mensaje, manejo: str, manejador: str = "") -> None:

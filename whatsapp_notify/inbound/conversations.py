@@ -100,8 +100,8 @@ def registrar_entrante(mensaje: Mensaje) -> Conversacion | None:
 
     The conversation starts over when it had expired or was closed; its window opens for
     24 hours from the message (the account's provider window); the message counts as
-    unread. The message is marked for the reply handlers (``manejo``: pendiente) unless an
-    agent holds the conversation (``agente``: the bot stays silent). A message with no
+    unread and is marked for the worker (``manejo``: pendiente), which answers it with the
+    reply handlers or, while an agent holds the conversation, relays it. A message with no
     phone we can read (a username-only user) gets no conversation and is not handled.
     """
     if not mensaje.telefono:
@@ -125,9 +125,8 @@ def registrar_entrante(mensaje: Mensaje) -> Conversacion | None:
     conversacion.no_leidos = F("no_leidos") + 1
     conversacion.save()
     conversacion.refresh_from_db(fields=["no_leidos"])
-    manejo = Manejo.AGENTE if conversacion.estado == EstadoConversacion.AGENTE else Manejo.PENDIENTE
-    Mensaje.objects.filter(pk=mensaje.pk).update(conversacion=conversacion, manejo=manejo)
-    mensaje.conversacion, mensaje.manejo = conversacion, manejo
+    Mensaje.objects.filter(pk=mensaje.pk).update(conversacion=conversacion, manejo=Manejo.PENDIENTE)
+    mensaje.conversacion, mensaje.manejo = conversacion, Manejo.PENDIENTE
     return conversacion
 
 

@@ -34,10 +34,12 @@ from typing import Any
 from django.db import router, transaction
 from django.utils import timezone
 
+from ..agents import agente_por_telefono
 from ..exceptions import MessageError, TipoInvalido
 from ..messages import Botones, Documento, Lista, Plantilla, Texto, Ubicacion, exigir_tipo
 from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
 from ..phones import mask
+from . import handoff
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +295,8 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
         )
         if mensaje is None:
             return ""
+        if (agente := agente_por_telefono(mensaje.telefono)) is not None:
+            return _cerrar(mensaje, Manejo.ATENDIDO, handoff.del_agente(mensaje, agente, registrar))
         conversacion = (
             Conversacion.objects.using(base).select_for_update().get(pk=mensaje.conversacion_id)
             if mensaje.conversacion_id
@@ -301,7 +305,11 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
         if conversacion is None:
             return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
         if conversacion.estado == EstadoConversacion.AGENTE:
-            return _cerrar(mensaje, Manejo.AGENTE)  # taken over since it arrived
+            handoff.al_agente(mensaje, conversacion, registrar)  # the bot stays silent
+            return _cerrar(mensaje, Manejo.AGENTE)
+        if handoff.pide_agente(mensaje):
+            handoff.pasar_a_agente(conversacion, registrar, mensaje=mensaje, motivo="palabra clave")
+            return _cerrar(mensaje, Manejo.AGENTE, "handoff")
         regla = registro.elegir(mensaje, conversacion)
         if regla is None:
             return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
@@ -309,7 +317,7 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
         try:
             with transaction.atomic(using=base):
                 respuestas = regla.funcion(mensaje, conversacion)
-                enviados = responder(mensaje, respuestas, registrar)
+                enviados = responder(mensaje, respuestas, registrar, conversacion)
                 if conversacion.contexto != contexto:
                     conversacion.save(update_fields=["contexto", "actualizada_en"])
         except Exception as exc:
@@ -341,7 +349,12 @@ def _cerrar(mensaje: Mensaje, manejo: str, manejador: str = "", error: str = "")
     return manejo
 
 
-def responder(mensaje: Mensaje, respuestas: Any, registrar: Callable[..., EnvioWhatsApp]) -> int:
+def responder(
+    mensaje: Mensaje,
+    respuestas: Any,
+    registrar: Callable[..., EnvioWhatsApp],
+    conversacion: Conversacion | None = None,
+) -> int:
     """Send what a handler returned as replies to ``mensaje``; returns how many envíos.
 
     Each reply has the clave ``respuesta:<mensaje id>:<n>``: a handler that runs again for
@@ -355,10 +368,20 @@ def responder(mensaje: Mensaje, respuestas: Any, registrar: Callable[..., EnvioW
     for i, valor in enumerate(lista):
         if isinstance(valor, EnvioWhatsApp):
             continue  # the handler sent it itself
+        if isinstance(valor, handoff.AlAgente):
+            conversacion = conversacion or mensaje.conversacion
+            if conversacion is None:
+                raise TipoInvalido("AlAgente() necesita la conversación del mensaje.")
+            handoff.pasar_a_agente(
+                conversacion, registrar, mensaje=mensaje, motivo=valor.motivo,
+                quien="manejador", texto=valor.texto,
+            )  # fmt: skip
+            continue
         if not isinstance(valor, RESPUESTAS):
             raise TipoInvalido(
                 f"Un manejador devuelve None, un texto, Texto, Botones, Lista, Plantilla, "
-                f"Documento, Imagen o Ubicacion (o una lista de ellos), no {type(valor).__name__}."
+                f"Documento, Imagen, Ubicacion o AlAgente (o una lista de ellos), no "
+                f"{type(valor).__name__}."
             )
         contenido = Texto(valor) if isinstance(valor, str) else valor
         registrar(

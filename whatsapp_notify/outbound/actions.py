@@ -100,8 +100,9 @@ def revisar_destinatario(envio: EnvioWhatsApp) -> tuple[str, MotivoOmision | Non
     # DEFAULT_REGION says; ``telefono_original`` is only re-read when it never parsed.
     telefono = f"+{envio.telefono}" if envio.telefono else envio.telefono_original
     return outbox.revisar_destinatario(
-        telefono, envio.clase, cuenta=envio.cuenta, categoria=envio.categoria
-    )
+        telefono, envio.clase, cuenta=envio.cuenta, categoria=envio.categoria,
+        respuesta=bool(envio.responde_a),
+    )  # fmt: skip
 
 
 def _seguir_omitido(envio: EnvioWhatsApp, telefono: str, motivo: str) -> None:

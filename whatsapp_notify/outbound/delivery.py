@@ -391,6 +391,7 @@ class _Entrega:
             cuenta=envio.cuenta,
             categoria=envio.categoria,
             consentimientos=self.consentimientos,
+            respuesta=bool(envio.responde_a),
         )
         if motivo is not None:
             return _omitir(envio, motivo)

@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
 
+from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..consent import estado_consentimiento
@@ -766,8 +767,9 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
 def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
     """Fill telefono and the initial estado/motivo."""
     envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta, categoria=envio.categoria
-    )
+        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta,
+        categoria=envio.categoria, respuesta=bool(envio.responde_a),
+    )  # fmt: skip
     if motivo is None and vencido(envio):
         motivo = MotivoOmision.VENCIDO
     if motivo is None and (negativa := politica(envio)) is not None:
@@ -868,6 +870,7 @@ def revisar_destinatario(
     cuenta: str | None = None,
     categoria: str = Categoria.UTILITY,
     consentimientos: Mapping[tuple[str, str], str | None] | None = None,
+    respuesta: bool = False,
 ) -> tuple[str, MotivoOmision | None]:
     """Normalise ``telefono`` and say why a send of ``clase`` to it cannot go now.
 
@@ -876,6 +879,10 @@ def revisar_destinatario(
     :func:`motivo_de_consentimiento`; ``consentimientos``, read for a whole batch by
     :func:`..consent.estados_consentimiento`, spares its query), and for free-form
     messages the 24-hour window (with ``cuenta``, the window with that business number).
+
+    ``respuesta``: the envío answers the customer's own message (``responde_a``): the
+    customer wrote first, so no consent record is needed; an opt-out still stops it. An
+    agent's number (``AGENTS``) is the business's own staff: consent is not asked.
     """
     try:
         digitos = normalizar(telefono, region)
@@ -885,8 +892,10 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    requerido = settings.REQUIRE_CONSENT
-    if consentimientos is not None and (digitos, categoria) in consentimientos:
+    requerido = settings.REQUIRE_CONSENT and not respuesta
+    if agente_por_telefono(digitos) is not None:
+        motivo = None
+    elif consentimientos is not None and (digitos, categoria) in consentimientos:
         motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
     else:
         motivo = motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta)

@@ -33,7 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from whatsapp_notify import enviar_texto
-from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
+from whatsapp_notify.models import Conversacion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.phones import mask
 
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
@@ -197,19 +197,41 @@ class Command(BaseCommand):
         self._titulo(f"5) {cliente.nombre} pregunta por los horarios y elige uno")
         self._cliente_escribe(sandbox, cliente, "¿Qué horarios tienen?")
         self._cliente_escribe(sandbox, cliente, fila=("hora:lv:9", "9:00"))
+        self._titulo(f"6) {cliente.nombre} pide una persona; {AGENTE['nombre']} le responde")
+        self._cliente_escribe(sandbox, cliente, "Quiero hablar con un humano")
+        aviso = EnvioWhatsApp.objects.filter(tipo="aviso_agente").order_by("-pk").first()
+        agente = _Persona(AGENTE["nombre"], AGENTE["telefono"])
+        wamid = aviso.wamid if aviso else ""
+        self._cliente_escribe(
+            sandbox, agente, "Hola Ana, soy Luis. ¿En qué te ayudo?", responde_a=wamid
+        )
+        self._cliente_escribe(sandbox, cliente, "¿La alineación incluye balanceo?")
+        self._cliente_escribe(sandbox, agente, "Cerrar")
+        conversacion = Conversacion.objects.get(telefono=envio.telefono)
+        self.stdout.write(
+            f"   conversación de {cliente.nombre}: {conversacion.get_estado_display()}"
+        )
 
     def _cliente_escribe(self, sandbox, cliente, texto: str = "", **como) -> None:
-        """Post one inbound message from the sandbox and show the handler's reply."""
+        """Post one inbound message from the sandbox (``cliente``: who writes, a customer
+        or the agent) and show what the ERP sent because of it."""
         antes = len(sandbox.mensajes)
         lo_que = f"«{texto}»" if texto else f"toca «{(como.get('payload') or como['fila'])[1]}»"
         self.stdout.write(f"   {cliente.nombre} {lo_que}")
-        sandbox.entrante(cliente.telefono, texto, nombre=cliente.nombre, **como)
+        ultimo = EnvioWhatsApp.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        wamid = sandbox.entrante(cliente.telefono, texto, nombre=cliente.nombre, **como)
         self._entrantes += 1
+        # Handled (the handlers ran in the worker) and what they recorded has left.
         limite = time.monotonic() + ESPERA_MAXIMA
-        while len(sandbox.mensajes) == antes and time.monotonic() < limite:
+        atendido = Mensaje.objects.filter(wamid=wamid, manejado_en__isnull=False)
+        en_cola = EnvioWhatsApp.objects.filter(
+            pk__gt=ultimo, estado__in=[EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO]
+        )
+        while (not atendido.exists() or en_cola.exists()) and time.monotonic() < limite:
             time.sleep(0.1)
         for peticion in sandbox.mensajes[antes:]:
-            self.stdout.write(f"   ← {_resumen_de(peticion.cuerpo)}")
+            para = _nombre_de(peticion.cuerpo.get("to", "").lstrip("+"))
+            self.stdout.write(f"   → {para}: {_resumen_de(peticion.cuerpo)}")
         if len(sandbox.mensajes) == antes:
             self.stdout.write(f"   (sin respuesta tras {ESPERA_MAXIMA:g} s)")
 
@@ -312,10 +334,35 @@ class Command(BaseCommand):
         self.stdout.write(f"\n{texto}", self.style.MIGRATE_HEADING)
 
 
+@dataclass(frozen=True)
+class _Persona:
+    nombre: str
+    telefono: str
+
+
+# The workshop's agent in the demo: notified by the aviso_agente template when a customer
+# asks for a person, and relayed to the customer when he answers from his WhatsApp.
+AGENTE = {"telefono": "+52 55 8765 4321", "nombre": "Luis"}
+
+
+def _nombre_de(telefono: str) -> str:
+    """Who a message went to: the agent, or the customer of that phone's conversation."""
+    if telefono == "525587654321":
+        return AGENTE["nombre"]
+    nombre = Conversacion.objects.filter(telefono=telefono).values_list("nombre", flat=True)
+    return nombre.first() or f"+{telefono}"
+
+
 def _resumen_de(cuerpo: dict) -> str:
     """One line for a message the ERP sent to the sandbox: its text, or a list's rows."""
     if cuerpo.get("type") == "text":
         return cuerpo["text"]["body"]
+    if cuerpo.get("type") == "template":
+        parametros = [
+            p.get("text", "") for c in cuerpo["template"].get("components", [])
+            for p in c.get("parameters", []) if p.get("type") == "text"
+        ]  # fmt: skip
+        return f"plantilla {cuerpo['template']['name']} ({' / '.join(parametros)})"
     if cuerpo.get("type") == "interactive":
         interactivo = cuerpo["interactive"]
         filas = [f["title"] for s in interactivo["action"].get("sections", []) for f in s["rows"]]
@@ -393,7 +440,12 @@ def modo_demo(backend: dict, *, silenciar_logs: bool) -> Iterator[None]:
     Whatever ``.env`` configures (Meta, SMTP, a Celery broker), the demo's fictitious
     phone numbers and addresses never reach a real provider.
     """
-    whatsapp = {**settings.WHATSAPP_NOTIFY, "BACKENDS": {"default": backend}}
+    whatsapp = {
+        **settings.WHATSAPP_NOTIFY,
+        "BACKENDS": {"default": backend},
+        "AGENTS": [AGENTE],
+        "HANDOFF_TEMPLATE": "aviso_agente",
+    }
     registro = logging.getLogger("whatsapp_notify")
     nivel, eager = registro.level, current_app.conf.task_always_eager
     try:

@@ -1,0 +1,308 @@
+"""Human handoff: a person answers when the bot cannot.
+
+A conversation passes to an agent when the customer's message has one of
+``HANDOFF_KEYWORDS`` ("quiero hablar con un humano"), when a reply handler returns
+:class:`AlAgente`, or from the admin (an agent takes it). Then:
+
+- the agents with a WhatsApp number (``AGENTS``) are told, by ``HANDOFF_TEMPLATE`` (or
+  free text when None), with the customer's name, phone and message, and the customer
+  hears ``HANDOFF_REPLY``;
+- while an agent holds it the bot stays silent: each customer message is relayed to the
+  agent holding it (to every agent until one answers), named;
+- an agent's message from their own WhatsApp reaches the customer: the conversation it
+  answers (the notice or relay it quotes, else the one the agent holds, else the newest one
+  waiting) is taken by that agent on the first reply;
+- an agent's message that is only one of ``HANDOFF_CLOSE_KEYWORDS`` ("cerrar"), the admin's
+  "give back", or ``HANDOFF_TIMEOUT`` seconds without messages hand it back to the bot.
+
+Every step is a :class:`~whatsapp_notify.models.PasoConversacion`; every message is an
+envío of the conversation (``referencia``) with its own clave, so a redelivered webhook or a
+worker that runs again never tells anyone twice. Everything here runs in the ``responder``
+worker under the conversation's row lock, with the outbox's ``registrar`` handed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from ..agents import Agente, agente_por_clave, agentes
+from ..conf import get_settings
+from ..messages import Plantilla, Texto
+from ..models import (
+    Conversacion,
+    Direccion,
+    EnvioWhatsApp,
+    EstadoConversacion,
+    Mensaje,
+    PasoConversacion,
+    TipoPaso,
+)
+from ..phones import mask
+
+logger = logging.getLogger(__name__)
+
+Registrar = Callable[..., EnvioWhatsApp]
+AVISO, RELEVO = "aviso_agente", "relevo_agente"  # envío tipos of what goes to agents
+TIPO_DEL_AGENTE = "agente"  # envío tipo of an agent's message relayed to the customer
+
+
+@dataclass(frozen=True)
+class AlAgente:
+    """What a reply handler returns to pass the conversation to a person.
+
+    ``texto`` is what the customer hears (default ``HANDOFF_REPLY``; "" for nothing);
+    ``motivo`` is recorded on the step and shown to the agents.
+    """
+
+    texto: str | None = None
+    motivo: str = ""
+
+
+def palabra_clave(texto: str) -> str:
+    from .apply import palabra_clave as leer  # the consent keywords' reading
+
+    return leer(texto)
+
+
+def activo() -> bool:
+    """Handoff by keyword is on when there are agents to hand to."""
+    return bool(agentes())
+
+
+def pide_agente(mensaje: Mensaje) -> bool:
+    """The customer's text has one of ``HANDOFF_KEYWORDS`` as a whole word."""
+    if mensaje.tipo != "text" or not mensaje.texto or not activo():
+        return False
+    palabras = set(re.findall(r"\w+", palabra_clave(mensaje.texto)))
+    return any(palabra_clave(p) in palabras for p in get_settings().HANDOFF_KEYWORDS)
+
+
+def es_cierre(mensaje: Mensaje) -> bool:
+    texto = palabra_clave(mensaje.texto or "")
+    return bool(texto) and texto in {
+        palabra_clave(p) for p in get_settings().HANDOFF_CLOSE_KEYWORDS
+    }
+
+
+def paso(
+    conversacion: Conversacion, tipo: str, quien: str, motivo: str = "", mensaje=None
+) -> PasoConversacion:
+    return PasoConversacion.objects.create(
+        conversacion=conversacion, tipo=tipo, quien=quien[:150], motivo=motivo[:255],
+        mensaje=mensaje,
+    )  # fmt: skip
+
+
+# -- to an agent ------------------------------------------------------------------------------
+
+
+def pasar_a_agente(
+    conversacion: Conversacion,
+    registrar: Registrar,
+    *,
+    mensaje: Mensaje | None = None,
+    motivo: str = "",
+    quien: str = "cliente",
+    texto: str | None = None,
+) -> PasoConversacion:
+    """Hand ``conversacion`` (locked) to the agents; tell them, and the customer ``texto``.
+
+    Idempotent per message: the notices' and the reply's claves derive from the step, and
+    a conversation an agent already holds is not handed again.
+    """
+    conversacion.estado, conversacion.agente, conversacion.tomada_en = (
+        EstadoConversacion.AGENTE, "", None,
+    )  # fmt: skip
+    conversacion.save(update_fields=["estado", "agente", "tomada_en", "actualizada_en"])
+    hecho = paso(conversacion, TipoPaso.AGENTE, quien, motivo, mensaje)
+    logger.info(
+        "Conversación %s con %s pasa a un agente", conversacion.pk, mask(conversacion.telefono)
+    )
+    _avisar(conversacion, registrar, hecho, mensaje)
+    respuesta = get_settings().HANDOFF_REPLY if texto is None else texto
+    if respuesta and mensaje is not None:
+        registrar(
+            Texto(respuesta), mensaje.telefono, cuenta=mensaje.cuenta, responde_a=mensaje,
+            tipo="respuesta", clave=f"agente:respuesta:{hecho.pk}", nombre=mensaje.nombre or None,
+        )  # fmt: skip
+    return hecho
+
+
+def _avisar(conversacion, registrar, hecho, mensaje) -> None:
+    settings = get_settings()
+    cliente = conversacion.nombre or "Un cliente"
+    texto = (mensaje.texto if mensaje else "") or hecho.motivo or "—"
+    for agente in _con_telefono(agentes()):
+        if settings.HANDOFF_TEMPLATE:
+            variables = [cliente, f"+{conversacion.telefono}", texto[:1000]]
+            contenido = Plantilla(settings.HANDOFF_TEMPLATE, settings.DEFAULT_LANGUAGE, variables)
+        else:
+            contenido = Texto(
+                f"{cliente} (+{conversacion.telefono}) pide hablar con una persona: "
+                f"«{texto[:1000]}». Responde a este mensaje para contestarle; escribe «cerrar» "
+                "para devolverlo al bot."
+            )
+        registrar(
+            contenido, agente.telefono, cuenta=conversacion.cuenta, referencia=conversacion,
+            tipo=AVISO, clave=f"agente:aviso:{hecho.pk}:{agente.telefono}",
+            nombre=agente.nombre or None,
+        )  # fmt: skip
+
+
+def al_agente(mensaje: Mensaje, conversacion: Conversacion, registrar: Registrar) -> int:
+    """Relay the customer's ``mensaje`` to the agent holding ``conversacion`` (to every agent
+    with a number while nobody took it); returns how many relays were recorded."""
+    que = mensaje.texto or f"[{mensaje.tipo}]"
+    cuerpo = f"{conversacion.nombre or '+' + conversacion.telefono}: {que}"[:4096]
+    titular = agente_por_clave(conversacion.agente)
+    destinos = [titular] if titular else list(agentes())
+    n = 0
+    for agente in _con_telefono(destinos):
+        registrar(
+            Texto(cuerpo), agente.telefono, cuenta=conversacion.cuenta, referencia=conversacion,
+            tipo=RELEVO, clave=f"agente:relevo:{mensaje.pk}:{agente.telefono}",
+            nombre=agente.nombre or None,
+        )  # fmt: skip
+        n += 1
+    return n
+
+
+def _con_telefono(lista) -> list[Agente]:
+    return [agente for agente in lista if agente is not None and agente.telefono]
+
+
+# -- from an agent ----------------------------------------------------------------------------
+
+
+def del_agente(mensaje: Mensaje, agente: Agente, registrar: Registrar) -> str:
+    """An agent wrote from their WhatsApp: relay it to the customer it answers, or close.
+
+    Returns what happened (the message's ``manejador``).
+    """
+    conversacion = destino(mensaje, agente)
+    if conversacion is None:
+        registrar(
+            Texto("No tienes conversaciones abiertas con clientes."), agente.telefono,
+            cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
+            clave=f"agente:sin_conversacion:{mensaje.pk}",
+        )  # fmt: skip
+        return "agente:sin_conversacion"
+    if es_cierre(mensaje):
+        devolver_al_bot(conversacion, quien=agente.clave, motivo="cerrar", mensaje=mensaje)
+        registrar(
+            Texto(f"Listo: {conversacion.nombre or '+' + conversacion.telefono} vuelve al bot."),
+            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
+            clave=f"agente:cerrada:{mensaje.pk}",
+        )  # fmt: skip
+        return "agente:cerrar"
+    if not conversacion.agente:
+        tomar(conversacion, agente.clave, mensaje=mensaje)
+    if mensaje.tipo != "text" or not mensaje.texto:
+        registrar(
+            Texto("Sólo se reenvía texto al cliente."), agente.telefono, cuenta=mensaje.cuenta,
+            responde_a=mensaje, tipo=AVISO, clave=f"agente:solo_texto:{mensaje.pk}",
+        )  # fmt: skip
+        return "agente:sin_texto"
+    if not conversacion.ventana_abierta():
+        registrar(
+            Texto(
+                f"La ventana de 24 horas con {conversacion.nombre or '+' + conversacion.telefono} "
+                "se cerró: sólo se le puede escribir con una plantilla."
+            ),
+            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
+            clave=f"agente:ventana:{mensaje.pk}",
+        )  # fmt: skip
+        return "agente:fuera_de_ventana"
+    ultimo = _ultimo_del_cliente(conversacion)
+    registrar(
+        Texto(mensaje.texto), conversacion.telefono, cuenta=conversacion.cuenta,
+        responde_a=ultimo, tipo=TIPO_DEL_AGENTE, clave=f"agente:mensaje:{mensaje.pk}",
+        nombre=conversacion.nombre or None,
+    )  # fmt: skip
+    conversacion.save(update_fields=["actualizada_en"])
+    return "agente:relevo"
+
+
+def destino(mensaje: Mensaje, agente: Agente) -> Conversacion | None:
+    """The conversation an agent's message answers, locked: the one whose notice or relay it
+    quotes; else the newest one this agent holds; else the newest one nobody took yet."""
+    abiertas = Conversacion.objects.select_for_update().filter(
+        cuenta=mensaje.cuenta, estado=EstadoConversacion.AGENTE
+    )
+    if mensaje.contexto_wamid:
+        citado = EnvioWhatsApp.objects.filter(
+            wamid=mensaje.contexto_wamid, tipo__in=[AVISO, RELEVO],
+            content_type=ContentType.objects.get_for_model(Conversacion),
+        ).values_list("object_id", flat=True).first()  # fmt: skip
+        if citado and (conversacion := abiertas.filter(pk=citado).first()):
+            return conversacion
+    for agente_clave in (agente.clave, ""):
+        conversacion = (
+            abiertas.filter(agente=agente_clave).order_by("-ultimo_mensaje_en", "-pk").first()
+        )
+        if conversacion is not None:
+            return conversacion
+    return None
+
+
+def _ultimo_del_cliente(conversacion: Conversacion) -> Mensaje | None:
+    return (
+        conversacion.mensajes.filter(direccion=Direccion.ENTRANTE)
+        .exclude(wamid__isnull=True)
+        .order_by("-fecha", "-pk")
+        .first()
+    )
+
+
+# -- taking and giving back ------------------------------------------------------------------
+
+
+def tomar(conversacion: Conversacion, quien: str, *, mensaje: Mensaje | None = None) -> None:
+    """``quien`` (an agent's clave or a username) holds ``conversacion`` now."""
+    conversacion.estado, conversacion.agente = EstadoConversacion.AGENTE, quien[:150]
+    conversacion.tomada_en = timezone.now()
+    conversacion.save(update_fields=["estado", "agente", "tomada_en", "actualizada_en"])
+    paso(conversacion, TipoPaso.TOMADA, quien, mensaje=mensaje)
+
+
+def devolver_al_bot(
+    conversacion: Conversacion, *, quien: str, motivo: str = "", mensaje: Mensaje | None = None
+) -> None:
+    """The bot answers ``conversacion`` again (its context is kept)."""
+    conversacion.estado, conversacion.agente, conversacion.tomada_en = (
+        EstadoConversacion.BOT, "", None,
+    )  # fmt: skip
+    conversacion.save(update_fields=["estado", "agente", "tomada_en", "actualizada_en"])
+    paso(conversacion, TipoPaso.BOT, quien, motivo, mensaje)
+    logger.info("Conversación %s vuelve al bot (%s)", conversacion.pk, motivo or quien)
+
+
+def liberar_vencidas(ahora: datetime | None = None) -> int:
+    """Give back to the bot the conversations an agent held with no message for
+    ``HANDOFF_TIMEOUT`` seconds (Beat, every minute); returns how many."""
+    from django.db import transaction
+
+    ahora = ahora or timezone.now()
+    corte = ahora - timedelta(seconds=float(get_settings().HANDOFF_TIMEOUT))
+    vencidas = Conversacion.objects.filter(
+        estado=EstadoConversacion.AGENTE, ultimo_mensaje_en__lt=corte, actualizada_en__lt=corte
+    ).values_list("pk", flat=True)[:1000]
+    n = 0
+    for pk in list(vencidas):
+        with transaction.atomic():
+            conversacion = (
+                Conversacion.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, estado=EstadoConversacion.AGENTE, actualizada_en__lt=corte)
+                .first()
+            )
+            if conversacion is not None:
+                devolver_al_bot(conversacion, quien="sistema", motivo="tiempo")
+                n += 1
+    return n
