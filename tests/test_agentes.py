@@ -286,3 +286,33 @@ def test_un_mensaje_del_agente_nunca_es_de_un_cliente(
 
     assert not Conversacion.objects.exists()
     assert not ConsentimientoCliente.objects.exists()
+
+
+def test_tomada_desde_el_admin__no_se_releva_a_los_telefonos(
+    client, agentes, django_capture_on_commit_callbacks
+):
+    conversacion = pedir_humano(client, django_capture_on_commit_callbacks)
+    handoff.tomar(conversacion, "maria")
+    avisos = len(a_luis(agentes))
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.C7", "¿Hola?", 1))
+
+    assert len(a_luis(agentes)) == avisos
+    assert not EnvioWhatsApp.objects.filter(tipo="relevo_agente").exists()
+    assert mensaje_de("wamid.C7").manejo == Manejo.AGENTE
+
+
+def test_una_regla_con_estado_agente_corre_mientras_la_tiene_un_agente(
+    client, agentes, django_capture_on_commit_callbacks
+):
+    vistos = []
+    respuesta(lambda m, c: vistos.append(("bot", m.texto)), por_defecto=True)
+    respuesta(lambda m, c: vistos.append(("agente", m.texto)), tipo="text", estado="agente")
+    respuesta(lambda m, c: vistos.append(("cualquiera", m.texto)), palabra="factura", estado=None)
+    pedir_humano(client, django_capture_on_commit_callbacks)
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.C8", "sigo aquí", 1))
+
+    assert vistos == [("agente", "sigo aquí")]
+    assert mensaje_de("wamid.C8").manejo == Manejo.ATENDIDO
+    assert EnvioWhatsApp.objects.filter(tipo="relevo_agente").count() == 1  # relayed as well

@@ -79,6 +79,7 @@ def test_botones__lo_que_no_es_una_lista_de_botones_se_rechaza(botones, error, d
         (lambda: BotonRapido(42), "payload"),
         (lambda: BotonUrl("COT 12"), "espacios"),
         (lambda: BotonUrl("x" * 2001), "sufijo"),
+        (lambda: BotonUrl("https://erp.example/c/42"), "no la URL entera"),
     ],
 )
 def test_botones__payload_y_sufijo_con_sus_limites(crear, dice):
@@ -156,7 +157,12 @@ def test_catalogo__botones_que_encajan_pasan(db, outbox):
 @pytest.mark.parametrize(
     ("definidos", "botones", "dice"),
     [
-        ([APROBAR, URL_VARIABLE], BOTONES, r"botones\[0\].*QUICK_REPLY"),
+        (
+            [APROBAR, URL_VARIABLE],
+            BOTONES,
+            r"botones\[0\].*de respuesta rápida: no recibe BotonUrl",
+        ),
+        ([URL_VARIABLE, APROBAR], BOTONES[::-1], r"botones\[0\].*de URL: no recibe BotonRapido"),
         ([URL_VARIABLE], BOTONES, r"tiene 1 botón.*botones\[1\]"),
         ([URL_VARIABLE, APROBAR], [None, BotonRapido("x")], r"botón 0 .*BotonUrl"),
         (

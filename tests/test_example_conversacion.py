@@ -196,3 +196,63 @@ def test_recibir__el_ejemplo_del_readme(
     assert cot.estado == "APROBADA"
     [gracias] = enviados(telefono, clase="texto")
     assert gracias.contenido.cuerpo.startswith("¡Gracias, Ana Pérez! Aprobamos la cotización COT-7")
+
+
+def test_el_manejador_del_readme__aprueba_por_la_referencia_del_envio_tocado(
+    outbox, django_capture_on_commit_callbacks
+):
+    """The «aprobar» of README's «Conversaciones y respuestas», as written there."""
+    import re
+
+    from example_project.taller.servicios import enviar_cotizacion
+    from whatsapp_notify import respuesta
+    from whatsapp_notify.testing import recibir
+
+    aprobar_re = re.compile(r"cotizacion:aprobar:(\d+)")
+
+    @respuesta(boton=aprobar_re)
+    def aprobar(mensaje, conversacion):
+        pk = int(aprobar_re.fullmatch(mensaje.respuesta_id)[1])
+        cotizacion = mensaje.envio.referencia if mensaje.envio else None
+        if not isinstance(cotizacion, Cotizacion) or cotizacion.pk != pk:
+            return "No encontramos esa cotización."
+        cotizacion.estado = "APROBADA"
+        cotizacion.save(update_fields=["estado"])
+        return "¡Gracias! Tu cotización quedó aprobada."
+
+    cot = cotizacion()
+    otra = cotizacion(telefono="+52 33 1234 5678", numero="COT-9")
+    with django_capture_on_commit_callbacks(execute=True):
+        enviar_cotizacion(cot)
+    envio = EnvioWhatsApp.objects.get(tipo="cotizacion")
+    with django_capture_on_commit_callbacks(execute=True):
+        recibir(cot.cliente.telefono, "Aprobar", boton=f"cotizacion:aprobar:{otra.pk}",
+                tipo="button", responde_a=envio)  # fmt: skip
+        recibir(cot.cliente.telefono, "Aprobar", boton=f"cotizacion:aprobar:{cot.pk}",
+                tipo="button", responde_a=envio)  # fmt: skip
+
+    assert list(Cotizacion.objects.order_by("pk").values_list("estado", flat=True)) == [
+        "APROBADA", "PENDIENTE",
+    ]  # fmt: skip
+    assert [m.contenido.cuerpo for m in outbox[1:]] == [
+        "No encontramos esa cotización.", "¡Gracias! Tu cotización quedó aprobada.",
+    ]  # fmt: skip
+
+
+def test_horarios__en_twilio_responde_con_texto(
+    wa_settings, outbox, respuestas_del_ejemplo, django_capture_on_commit_callbacks
+):
+    from whatsapp_notify.testing import recibir
+
+    twilio = {"ACCOUNT_SID": "AC" + "0" * 32, "AUTH_TOKEN": "x", "FROM": "whatsapp:+14155238886"}
+    wa_settings(BACKENDS={
+        "default": {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"},
+        "citas": {"BACKEND": "whatsapp_notify.backends.twilio.TwilioBackend", "OPTIONS": twilio},
+    })  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        mensaje = recibir("+52 55 1234 5678", "¿horarios?", cuenta="citas")
+
+    mensaje.refresh_from_db()
+    assert mensaje.manejo == Manejo.ATENDIDO
+    envio = EnvioWhatsApp.objects.get(tipo="respuesta")
+    assert envio.texto.startswith("Atendemos de lunes a viernes")

@@ -27,7 +27,7 @@ from tests.test_webhooks import texto as texto_meta
 from whatsapp_notify import respuesta, tasks
 from whatsapp_notify.exceptions import MessageError, TipoInvalido
 from whatsapp_notify.inbound import handlers
-from whatsapp_notify.messages import Boton, Botones, Fila, Lista, Seccion
+from whatsapp_notify.messages import Boton, Botones, Fila, Lista, Seccion, Texto
 from whatsapp_notify.models import (
     Conversacion,
     EnvioWhatsApp,
@@ -459,12 +459,23 @@ def _pendiente(wamid: str = "wamid.M") -> Mensaje:
         ({"si": "sí"}, TipoInvalido, "si="),
         ({"por_defecto": "sí"}, TipoInvalido, "por_defecto"),
         ({"cuenta": "nadie", "por_defecto": True}, Exception, "nadie"),
+        ({"texto": ""}, MessageError, "vacía coincide con todo"),
+        ({"estado": "cerrada", "por_defecto": True}, MessageError, "nunca respondería"),
     ],
 )
 def test_declarar__errores_claros_al_declarar(kwargs, error, dice):
     with pytest.raises(error, match=re.escape(dice)):
         respuesta(lambda m, c: None, **kwargs)
     assert handlers.registro.reglas == []
+
+
+def test_none_en_una_lista_no_manda_nada(client, sandbox, django_capture_on_commit_callbacks):
+    respuesta(lambda m, c: ["uno", None, Texto("dos")], palabra="hola")
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.N1", "hola"))
+
+    assert [c["text"]["body"] for c in enviados(sandbox)] == ["uno", "dos"]
+    assert mensaje_de("wamid.N1").manejo == Manejo.ATENDIDO
 
 
 def test_declarar__no_una_funcion():

@@ -530,11 +530,31 @@ def test_entrante__una_foto_con_pie_que_se_puede_descargar(sandbox, receptor, ba
     assert backend.download_media(evento.media.id) == (foto, "image/jpeg")
 
 
-def test_entrante__un_solo_tipo_y_algo_que_decir(sandbox):
-    with pytest.raises(ValueError, match="un solo tipo"):
-        sandbox.entrante(TELEFONO, boton=("a", "A"), fila=("b", "B"))
-    with pytest.raises(ValueError, match="lleva texto"):
-        sandbox.entrante(TELEFONO)
+@pytest.mark.parametrize(
+    ("kwargs", "dice"),
+    [
+        ({"boton": ("a", "A"), "fila": ("b", "B")}, "un solo tipo"),
+        ({}, "lleva texto"),
+        ({"boton": "aprobar"}, "par de textos"),
+        ({"fila": ("x",)}, "par de textos"),
+        ({"texto": "Hola", "boton": ("a", "A")}, "no lleva texto"),
+        ({"imagen": "foto.jpg"}, "bytes"),
+    ],
+)
+def test_entrante__lo_que_no_es_un_mensaje_lo_dice(sandbox, kwargs, dice):
+    texto = kwargs.pop("texto", "")
+    with pytest.raises(ValueError, match=dice):
+        sandbox.entrante(TELEFONO, texto, **kwargs)
+
+
+def test_entrante__una_png_va_como_png(sandbox, receptor):
+    from whatsapp_notify.backends.meta import webhooks
+
+    sandbox.entrante(TELEFONO, imagen=b"\x89PNG\r\n\x1a\n...")
+
+    esperar(lambda: receptor.recibidos)
+    [evento] = webhooks.parse(receptor.recibidos[0][1])
+    assert evento.media.mime == "image/png"
 
 
 def test_entrante__sin_webhook_url_lanza():

@@ -394,3 +394,23 @@ def test_recibir__responde_a_un_envio(db, enviar):
 def test_recibir__sin_texto_ni_boton_lanza(db):
     with pytest.raises(ValueError, match="texto"):
         recibir(ANA)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "dice"),
+    [
+        ({"texto": 5}, TypeError, "texto es un texto"),
+        ({"texto": "x", "boton": 5}, TypeError, "boton"),
+        ({"texto": "x", "cuenta": "nadie"}, Exception, "nadie"),
+    ],
+)
+def test_recibir__argumentos_malos_lo_dicen(db, kwargs, error, dice):
+    with pytest.raises(error, match=dice):
+        recibir(ANA, **kwargs)
+    assert not Mensaje.objects.exists()
+
+
+def test_recibir__el_boton_de_una_plantilla_es_tipo_button(db):
+    mensaje = recibir(ANA, "Aprobar", boton="cotizacion:aprobar:1", tipo="button")
+
+    assert (mensaje.tipo, mensaje.respuesta_id) == ("button", "cotizacion:aprobar:1")

@@ -375,6 +375,11 @@ class BotonUrl:
     def __post_init__(self) -> None:
         sufijo = _texto_corto(self.sufijo, "El sufijo de un botón URL", 1, MAX_SUFIJO_URL)
         _exigir(not any(c.isspace() for c in sufijo), "El sufijo de un botón URL lleva espacios.")
+        _exigir(
+            not re.match(r"(?i)https?://", sufijo),
+            f"BotonUrl({sufijo!r}): va sólo el final que completa la URL de la plantilla "
+            "(para https://erp.example/c/{{1}}, BotonUrl('42')), no la URL entera.",
+        )
         object.__setattr__(self, "sufijo", sufijo)
 
 

@@ -338,10 +338,16 @@ def revisar_botones(fila: Plantilla, botones: tuple[BotonPlantilla | None, ...])
                 "no tiene a cuál ir (pon None en los botones que no llevan parámetro)."
             )
         tipo, quiere = str(definidos[indice].get("type", "")).upper(), _tipo_de_boton(boton)
-        if tipo != quiere or (quiere == "URL" and not _url_variable(definidos[indice])):
+        fija = tipo == "URL" and not _url_variable(definidos[indice])
+        if tipo != quiere or fija:
+            como = (
+                "de URL fija"
+                if fija
+                else {"URL": "de URL", "QUICK_REPLY": "de respuesta rápida"}.get(tipo, tipo or "?")
+            )
             raise VariablesError(
-                f"botones[{indice}] de la plantilla {_nombre(fila)} es un botón {tipo or '?'}"
-                f"{' de URL fija' if tipo == 'URL' else ''}: no recibe {type(boton).__name__}."
+                f"botones[{indice}] de la plantilla {_nombre(fila)} es un botón {como}: no "
+                f"recibe {type(boton).__name__}."
             )
     for indice, definido in enumerate(definidos):
         falta = indice >= len(botones) or not isinstance(botones[indice], BotonUrl)

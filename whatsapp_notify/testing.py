@@ -171,6 +171,7 @@ def recibir(
     texto: str = "",
     *,
     boton: str | None = None,
+    tipo: str | None = None,
     responde_a: EnvioWhatsApp | str | None = None,
     nombre: str = "Cliente",
     cuenta: str = DEFAULT_ALIAS,
@@ -178,7 +179,9 @@ def recibir(
     """The customer writes: apply an inbound message as a webhook would, and return it.
 
     ``texto`` is what they typed, or the title of what they tapped; ``boton`` the id of a
-    reply button or list row, or a template quick-reply's payload, they tapped.
+    reply button or list row, or a template quick-reply's payload, they tapped. ``tipo`` is
+    the message type as the provider reports it: ``text`` by default, ``interactive`` (a
+    reply button or list row) with ``boton``; pass ``"button"`` for a template's quick reply.
     ``responde_a`` is the envío (or wamid) they answer. The message opens the window,
     joins its conversation and goes to the reply handlers, as one from the provider does:
     with eager Celery (and the on-commit callbacks run) the handlers answer at once::
@@ -189,16 +192,27 @@ def recibir(
 
     Raises:
         ValueError: neither ``texto`` nor ``boton``, or a phone that cannot be read.
+        TypeError: ``texto``, ``boton``, ``tipo`` or ``nombre`` is not text.
+        ImproperlyConfigured: ``cuenta`` is not in ``BACKENDS``.
     """
     from .inbound import apply  # the receiving side, only when a test calls it
 
+    for parametro, valor in (
+        ("texto", texto),
+        ("boton", boton),
+        ("tipo", tipo),
+        ("nombre", nombre),
+    ):
+        if valor is not None and not isinstance(valor, str):
+            raise TypeError(f"recibir(): {parametro} es un texto, no {type(valor).__name__}.")
+    get_settings().backend_config(cuenta)
     if not texto and not boton:
         raise ValueError("recibir(): da el texto del cliente o el botón que toca.")
     digitos = normalizar(telefono, get_settings().DEFAULT_REGION)
     contexto = responde_a.wamid if isinstance(responde_a, EnvioWhatsApp) else responde_a
     evento = EventoMensaje(
         wamid=f"wamid.prueba.{uuid.uuid4().hex}", de=digitos,
-        tipo="interactive" if boton else "text", fecha=timezone.now(), nombre=nombre,
+        tipo=tipo or ("interactive" if boton else "text"), fecha=timezone.now(), nombre=nombre,
         texto=texto or boton or "", respuesta_id=boton or "", contexto_wamid=contexto or "",
     )  # fmt: skip
     apply.aplicar([evento], cuenta)

@@ -4,6 +4,8 @@ import re
 from datetime import timedelta
 
 from whatsapp_notify import disparador, recordatorio, respuesta
+from whatsapp_notify.backends import backends
+from whatsapp_notify.backends.base import UnsupportedContent
 from whatsapp_notify.messages import Fila, Lista, Seccion
 
 from .pdf import pesos
@@ -82,11 +84,16 @@ HORARIOS = (
 # "horarios" (any case, with or without accents, anywhere in the text) answers with a list.
 @respuesta(palabra=["horario", "horarios"])
 def horarios(mensaje, conversacion):
-    return Lista(
+    lista = Lista(
         "Atendemos de lunes a sábado. ¿Cuándo quieres traer tu vehículo?",
         boton="Ver horarios",
         secciones=HORARIOS,
     )
+    try:
+        backends[mensaje.cuenta].admite(lista)
+    except UnsupportedContent:  # Twilio sends lists only as content templates
+        return "Atendemos de lunes a viernes a las 9:00 y a las 16:00, y los sábados a las 9:00."
+    return lista
 
 
 @respuesta(boton=re.compile(r"hora:(lv|sa):\d+"))

@@ -1,4 +1,4 @@
-"""Reply handlers: ``respuesta(...)`` rules that answer the customer's messages.
+r"""Reply handlers: ``respuesta(...)`` rules that answer the customer's messages.
 
 Declared like disparadores, in the host's ``AppConfig.ready()`` or its ``whatsapp.py``::
 
@@ -7,7 +7,7 @@ Declared like disparadores, in the host's ``AppConfig.ready()`` or its ``whatsap
         ...
         return "¡Gracias! Tu cotización quedó aprobada."
 
-    @respuesta(texto=r"^horarios?\\b")
+    @respuesta(texto=r"^horarios?\b")
     def horarios(mensaje, conversacion):
         return Lista("Elige un horario", boton="Ver horarios", secciones=(...))
 
@@ -182,8 +182,9 @@ def respuesta(
         palabra: words any of which, as a whole word, makes it match (case and accents
             ignored): ``palabra=["humano", "asesor"]``.
         tipo: message types (``text``, ``image``, ``document``, ``audio``, ``location``...).
-        estado: the conversation's states it answers in (default ``bot``: silent while an
-            agent holds it); None for any.
+        estado: the conversation's states it answers in: ``bot`` (the default: silent while
+            an agent holds it), ``agente`` (while one does; the message is relayed to the
+            agent as well), or None for both.
         si: ``si(mensaje, conversacion) -> bool``, for what the rest cannot say (a step
             of a multi-step flow kept in ``conversacion.contexto``).
         por_defecto: a fallback, tried only when no other rule matched; the only kind of
@@ -228,6 +229,8 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
         patron_boton, boton = boton, None
     patron = None
     if texto is not None:
+        if isinstance(texto, str) and not texto.strip():
+            raise MessageError("respuesta(texto=''): una expresión vacía coincide con todo.")
         if isinstance(texto, str):
             try:
                 patron = re.compile(texto, re.IGNORECASE)
@@ -246,10 +249,15 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
             f"los de WhatsApp son {', '.join(sorted(TIPOS))}."
         )
     estados = _conjunto(estado, "estado")
-    if desconocidos := estados - set(EstadoConversacion.values):
+    if EstadoConversacion.CERRADA in estados:
+        raise MessageError(
+            "respuesta(estado='cerrada') nunca respondería: una conversación cerrada vuelve a "
+            "empezar en bot con el siguiente mensaje del cliente."
+        )
+    if desconocidos := estados - {EstadoConversacion.BOT, EstadoConversacion.AGENTE}:
         raise MessageError(
             f"respuesta(estado=...): estados desconocidos {sorted(desconocidos)}; "
-            f"usa {', '.join(EstadoConversacion.values)} o None."
+            "usa bot, agente o None (cualquiera)."
         )
     palabras = frozenset(_normal(p) for p in _conjunto(palabra, "palabra"))
     if any(not re.fullmatch(r"\w+", p) for p in palabras):
@@ -304,15 +312,16 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
         )
         if conversacion is None:
             return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
-        if conversacion.estado == EstadoConversacion.AGENTE:
-            handoff.al_agente(mensaje, conversacion, registrar)  # the bot stays silent
-            return _cerrar(mensaje, Manejo.AGENTE)
-        if handoff.pide_agente(mensaje):
+        con_agente = conversacion.estado == EstadoConversacion.AGENTE
+        if con_agente:
+            # Relayed to the agent; only rules declared for it (estado="agente" or None) run.
+            handoff.al_agente(mensaje, conversacion, registrar)
+        elif handoff.pide_agente(mensaje):
             handoff.pasar_a_agente(conversacion, registrar, mensaje=mensaje, motivo="palabra clave")
             return _cerrar(mensaje, Manejo.AGENTE, "handoff")
         regla = registro.elegir(mensaje, conversacion)
         if regla is None:
-            return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
+            return _cerrar(mensaje, Manejo.AGENTE if con_agente else Manejo.SIN_MANEJADOR)
         contexto = _copia(conversacion.contexto)
         try:
             with transaction.atomic(using=base):
@@ -366,8 +375,8 @@ def responder(
     destino = mensaje.telefono or mensaje.wa_id
     n = 0
     for i, valor in enumerate(lista):
-        if isinstance(valor, EnvioWhatsApp):
-            continue  # the handler sent it itself
+        if valor is None or isinstance(valor, EnvioWhatsApp):
+            continue  # nothing to send, or the handler sent it itself
         if isinstance(valor, handoff.AlAgente):
             conversacion = conversacion or mensaje.conversacion
             if conversacion is None:

@@ -157,12 +157,12 @@ def _avisar(conversacion, registrar, hecho, mensaje) -> None:
 
 
 def al_agente(mensaje: Mensaje, conversacion: Conversacion, registrar: Registrar) -> int:
-    """Relay the customer's ``mensaje`` to the agent holding ``conversacion`` (to every agent
-    with a number while nobody took it); returns how many relays were recorded."""
+    """Relay the customer's ``mensaje`` to the agent holding ``conversacion`` when they have a
+    number (to every agent with one while nobody took it); returns how many relays."""
     que = mensaje.texto or f"[{mensaje.tipo}]"
     cuerpo = f"{conversacion.nombre or '+' + conversacion.telefono}: {que}"[:4096]
-    titular = agente_por_clave(conversacion.agente)
-    destinos = [titular] if titular else list(agentes())
+    # Held: only its holder (a user in the admin gets no relay); waiting: every agent.
+    destinos = [agente_por_clave(conversacion.agente)] if conversacion.agente else agentes()
     n = 0
     for agente in _con_telefono(destinos):
         registrar(

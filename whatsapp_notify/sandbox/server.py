@@ -271,7 +271,7 @@ class Sandbox(SandboxHttp):
 
         By default a text. The customer can also tap a reply button (``boton=(id, title)``),
         pick a list row (``fila=(id, title)``), tap a template's quick reply
-        (``payload=(payload, button text)``) or send a JPEG (``imagen``, with ``texto`` as
+        (``payload=(payload, button text)``) or send a JPEG or PNG (``imagen``, with ``texto`` as
         its caption, downloadable from the sandbox like an uploaded file). ``responde_a``:
         the wamid of the business message it answers (a tap answers the message with the
         buttons; pass the envío's ``wamid``).
@@ -303,6 +303,15 @@ class Sandbox(SandboxHttp):
                  if valor is not None]  # fmt: skip
         if len(dados) > 1:
             raise ValueError(f"Un mensaje entrante es de un solo tipo, no {' y '.join(dados)}.")
+        for nombre, par in (("boton", boton), ("fila", fila), ("payload", payload)):
+            if par is not None and not (
+                isinstance(par, tuple) and len(par) == 2 and all(isinstance(v, str) for v in par)
+            ):
+                raise ValueError(f"{nombre}= es un par de textos (id, título), no {par!r}.")
+        if texto and (boton or fila or payload):
+            raise ValueError("Un toque no lleva texto: el título va en el par (id, título).")
+        if imagen is not None and not isinstance(imagen, bytes | bytearray):
+            raise ValueError(f"imagen= son los bytes de la foto, no {type(imagen).__name__}.")
         if boton is not None:
             respuesta = {"id": boton[0], "title": boton[1]}
             return {"type": "interactive",
@@ -314,7 +323,9 @@ class Sandbox(SandboxHttp):
         if payload is not None:
             return {"type": "button", "button": {"payload": payload[0], "text": payload[1]}}
         if imagen is not None:
-            media = Media(nuevo_id(), bytes(imagen), "image/jpeg", "foto.jpg")
+            png = bytes(imagen).startswith(b"\x89PNG")
+            mime, nombre = ("image/png", "foto.png") if png else ("image/jpeg", "foto.jpg")
+            media = Media(nuevo_id(), bytes(imagen), mime, nombre)
             with self._lock:
                 self.media[media.id] = media
             datos = {"id": media.id, "mime_type": media.mime, "sha256": media.sha256}
