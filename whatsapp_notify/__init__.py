@@ -15,6 +15,7 @@ __all__ = [
     "enviar_imagen",
     "enviar_lista",
     "enviar_plantilla",
+    "enviar_reaccion",
     "enviar_texto",
     "enviar_ubicacion",
     "marcar_leido",
@@ -35,6 +36,7 @@ def __getattr__(name: str):
         "enviar_ubicacion",
         "enviar_botones",
         "enviar_lista",
+        "enviar_reaccion",
     }:
         from .outbound import outbox
 

@@ -500,6 +500,34 @@ class Texto:
 
 
 @dataclass(frozen=True)
+class Reaccion:
+    """An emoji on the customer's message (the envío's ``responde_a``); "" takes it away.
+
+    One emoji: a character or a sequence (skin tone, flag, family) of up to 16 code points,
+    with no letters, digits, spaces or control characters.
+    """
+
+    emoji: str
+
+    def __post_init__(self) -> None:
+        exigir_tipo(self.emoji, str, "emoji", 'usa un emoji, p. ej. "👍" ("" la quita).')
+        emoji = self.emoji
+        _exigir(len(emoji) <= 16, f"emoji={emoji[:20]!r}: una reacción es un solo emoji.")
+        _exigir(
+            not any(c.isalnum() or c.isspace() or unicodedata.category(c) == "Cc" for c in emoji)
+            or emoji in {"#\ufe0f\u20e3", "*\ufe0f\u20e3"}
+            or _es_tecla(emoji),
+            f"emoji={emoji!r}: una reacción es un emoji, no texto.",
+        )
+        exigir_caracteres(emoji, "emoji", saltos=False)
+
+
+def _es_tecla(emoji: str) -> bool:
+    """A keycap emoji (1️⃣): a digit, then U+FE0F and U+20E3."""
+    return len(emoji) == 3 and emoji[0].isdigit() and emoji[1:] == "\ufe0f\u20e3"
+
+
+@dataclass(frozen=True)
 class Ubicacion:
     """A map pin: the workshop, the pick-up point. ``nombre`` and ``direccion`` are shown
     under it (both optional)."""
@@ -731,7 +759,7 @@ def _interactivo(cuerpo: str, datos: Any, clase: str) -> Interactivo:
     return Lista(cuerpo, datos["boton"], secciones, **adornos)
 
 
-Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista | Ubicacion
+Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista | Ubicacion | Reaccion
 
 
 @dataclass(frozen=True)

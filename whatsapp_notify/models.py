@@ -59,6 +59,7 @@ class ClaseEnvio(models.TextChoices):
     BOTONES = "botones", _("Botones")
     LISTA = "lista", _("Lista")
     UBICACION = "ubicacion", _("Ubicación")
+    REACCION = "reaccion", _("Reacción")
 
 
 class EnvioQuerySet(models.QuerySet):

@@ -47,6 +47,7 @@ from .messages import (
     Imagen,
     Lista,
     Plantilla,
+    Reaccion,
     Texto,
     Ubicacion,
     normalizar_variables,
@@ -66,6 +67,7 @@ _CLASES = {
     Botones: "botones",
     Lista: "lista",
     Ubicacion: "ubicacion",
+    Reaccion: "reaccion",
 }
 
 

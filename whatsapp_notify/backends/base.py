@@ -32,6 +32,7 @@ from ..messages import (
     Imagen,
     Lista,
     Plantilla,
+    Reaccion,
     Salida,
     Texto,
     Ubicacion,
@@ -321,8 +322,10 @@ class BaseBackend:
             UnsupportedContent: this backend cannot send it (the same sentence delivery
                 would record).
         """
-        if isinstance(contenido, Botones | Lista | Ubicacion):
-            self.build_payload(Salida("0", contenido, referencia=""), NoMediaCache())
+        if isinstance(contenido, Botones | Lista | Ubicacion | Reaccion):
+            # A reaction is on a message: any wamid will do for the probe.
+            probe = Salida("0", contenido, referencia="", responde_a="wamid.0")
+            self.build_payload(probe, NoMediaCache())
         elif isinstance(contenido, Plantilla) and contenido.botones:
             self.admite_botones_de_plantilla()
 
@@ -353,6 +356,7 @@ class BaseBackend:
             Botones: self.build_botones,
             Lista: self.build_lista,
             Ubicacion: self.build_ubicacion,
+            Reaccion: self.build_reaccion,
         }
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
@@ -375,6 +379,9 @@ class BaseBackend:
 
     def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Any:
         raise self.unsupported("ubicaciones")
+
+    def build_reaccion(self, salida: Salida, reaccion: Reaccion, media: MediaCache) -> Any:
+        raise self.unsupported("reacciones")
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         """Hand the built payload to the provider."""
@@ -573,3 +580,6 @@ class PassThroughBackend(BaseBackend):
 
     def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> Any:
         return ubicacion
+
+    def build_reaccion(self, salida: Salida, reaccion: Reaccion, media: MediaCache) -> Any:
+        return reaccion

@@ -48,6 +48,7 @@ TIPO_DE_CLASE = {
     ClaseEnvio.BOTONES: "interactive",
     ClaseEnvio.LISTA: "interactive",
     ClaseEnvio.UBICACION: "location",
+    ClaseEnvio.REACCION: "reaction",
 }
 
 

@@ -36,7 +36,16 @@ from django.utils import timezone
 
 from ..agents import agente_por_telefono
 from ..exceptions import MessageError, TipoInvalido
-from ..messages import Botones, Documento, Lista, Plantilla, Texto, Ubicacion, exigir_tipo
+from ..messages import (
+    Botones,
+    Documento,
+    Lista,
+    Plantilla,
+    Reaccion,
+    Texto,
+    Ubicacion,
+    exigir_tipo,
+)
 from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
 from ..phones import mask
 from . import handoff
@@ -53,7 +62,7 @@ TIPOS = frozenset(
     }
 )  # fmt: skip
 # A reply's content, as a handler may return it (or a list of them).
-RESPUESTAS = (str, Texto, Botones, Lista, Plantilla, Documento, Ubicacion, EnvioWhatsApp)
+RESPUESTAS = (str, Texto, Botones, Lista, Plantilla, Documento, Ubicacion, Reaccion, EnvioWhatsApp)
 
 
 def _conjunto(valor: str | Iterable[str] | None, parametro: str) -> frozenset[str]:
@@ -389,7 +398,7 @@ def responder(
         if not isinstance(valor, RESPUESTAS):
             raise TipoInvalido(
                 f"Un manejador devuelve None, un texto, Texto, Botones, Lista, Plantilla, "
-                f"Documento, Imagen, Ubicacion o AlAgente (o una lista de ellos), no "
+                f"Documento, Imagen, Ubicacion, Reaccion o AlAgente (o una lista de ellos), no "
                 f"{type(valor).__name__}."
             )
         contenido = Texto(valor) if isinstance(valor, str) else valor

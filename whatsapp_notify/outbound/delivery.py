@@ -46,6 +46,7 @@ from ..messages import (
     Documento,
     Imagen,
     Plantilla,
+    Reaccion,
     Salida,
     Texto,
     Ubicacion,
@@ -637,6 +638,8 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
         )
     elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento
+    elif envio.clase == ClaseEnvio.REACCION:
+        contenido = Reaccion(envio.texto)
     elif envio.clase == ClaseEnvio.UBICACION:
         contenido = Ubicacion(**envio.interactivo["ubicacion"])
     elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):

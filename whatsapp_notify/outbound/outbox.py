@@ -56,6 +56,7 @@ from ..messages import (
     Imagen,
     Lista,
     Plantilla,
+    Reaccion,
     Seccion,
     Texto,
     Ubicacion,
@@ -305,6 +306,39 @@ def enviar_ubicacion(
     )  # fmt: skip
 
 
+def enviar_reaccion(
+    telefono: Any,
+    emoji: str,
+    *,
+    responde_a: Mensaje | str,
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    clave: str | None = None,
+    nombre: str | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    expira_en: Caducidad | None = None,
+) -> EnvioWhatsApp:
+    """Queue an emoji on the customer's message ``responde_a`` (its ``Mensaje`` entrante or
+    wamid): a 👍 that says "received" without a message. ``""`` takes the reaction away.
+
+    Free-form, like text: it needs the 24-hour window. Meta reports only ``enviado`` for a
+    reaction (no delivered or read). The other keywords as in :func:`enviar_plantilla`.
+
+    Raises:
+        MessageError: not one emoji; ``responde_a`` missing or not an inbound message.
+        UnsupportedContent: the account's provider does not send reactions (Twilio, WHAPI);
+            nothing is recorded.
+    """
+    if responde_a is None or responde_a == "":
+        raise MessageError("enviar_reaccion(): responde_a es el mensaje del cliente a reaccionar.")
+    contenido = Reaccion(emoji)
+    return registrar(
+        contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
+        cuenta=cuenta, region=region, expira_en=expira_en, responde_a=responde_a,
+    )  # fmt: skip
+
+
 def enviar_texto(
     telefono: Any,
     texto: str,
@@ -537,7 +571,7 @@ def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
     Only interactive messages and pins are checked here (see ``BaseBackend.admite``). An account
     whose options are broken is not refused here: its envíos wait, paused, as any other.
     """
-    if not isinstance(contenido, Botones | Lista | Ubicacion | Plantilla):
+    if not isinstance(contenido, Botones | Lista | Ubicacion | Reaccion | Plantilla):
         return
     try:
         backend = backends[cuenta]
@@ -748,6 +782,8 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.clase, envio.texto, documento = clase, contenido.caption, contenido
     elif isinstance(contenido, Texto):
         envio.clase, envio.texto, documento = ClaseEnvio.TEXTO, contenido.cuerpo, None
+    elif isinstance(contenido, Reaccion):
+        envio.clase, envio.texto, documento = ClaseEnvio.REACCION, contenido.emoji, None
     elif isinstance(contenido, Ubicacion):
         envio.clase, envio.texto, documento = ClaseEnvio.UBICACION, contenido.nombre, None
         envio.interactivo = {"ubicacion": dataclasses.asdict(contenido)}

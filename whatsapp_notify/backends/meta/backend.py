@@ -18,7 +18,17 @@ import requests
 
 from ...events import Evento, EventoPlantilla
 from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
-from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto, Ubicacion
+from ...messages import (
+    Botones,
+    Documento,
+    Imagen,
+    Lista,
+    Plantilla,
+    Reaccion,
+    Salida,
+    Texto,
+    Ubicacion,
+)
 from ..base import BaseBackend, MediaCache, Option, PlantillaRemota, Resultado, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
@@ -173,6 +183,9 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     def build_ubicacion(self, salida: Salida, ubicacion: Ubicacion, media: MediaCache) -> dict:
         return payloads.ubicacion(salida, ubicacion)
+
+    def build_reaccion(self, salida: Salida, reaccion: Reaccion, media: MediaCache) -> dict:
+        return payloads.reaccion(salida, reaccion)
 
     # -- media ------------------------------------------------------------------------
 

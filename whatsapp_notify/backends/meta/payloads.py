@@ -9,15 +9,17 @@ Meta's OpenAPI description.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from ...exceptions import AmbiguousError
+from ...exceptions import AmbiguousError, MessageError
 from ...messages import (
     Botones,
     BotonPlantilla,
     BotonRapido,
     Lista,
     Plantilla,
+    Reaccion,
     Salida,
     Seccion,
     Texto,
@@ -74,6 +76,21 @@ def boton_de_plantilla(indice: int, boton: BotonPlantilla) -> Json:
     else:
         sub_type, parametro = "url", {"type": "text", "text": boton.sufijo}
     return {"type": "button", "sub_type": sub_type, "index": str(indice), "parameters": [parametro]}
+
+
+def reaccion(salida: Salida, reaccion: Reaccion) -> Json:
+    """A ``reaction`` on the customer's message ``salida.responde_a`` (never quoted).
+
+    Raises:
+        MessageError: no message to react to.
+    """
+    if not salida.responde_a:
+        raise MessageError("Una reacción necesita el mensaje del cliente (responde_a).")
+    payload = mensaje(
+        replace(salida, responde_a=""), "reaction",
+        {"message_id": salida.responde_a, "emoji": reaccion.emoji},
+    )  # fmt: skip
+    return payload
 
 
 def ubicacion(salida: Salida, ubicacion: Ubicacion) -> Json:

@@ -26,8 +26,18 @@ from ...exceptions import (
     TransientError,
     WebhookRechazado,
 )
-from ...messages import Botones, Documento, Imagen, Lista, Plantilla, Salida, Texto, Ubicacion
-from ..base import MediaCache, Option, Resultado, WebhookRequest
+from ...messages import (
+    Botones,
+    Documento,
+    Imagen,
+    Lista,
+    Plantilla,
+    Reaccion,
+    Salida,
+    Texto,
+    Ubicacion,
+)
+from ..base import MediaCache, Option, Resultado, UnsupportedContent, WebhookRequest
 from ..http import HttpBackend, revisar_ritmo, revisar_timeout, revisar_token, revisar_url
 from . import errors, payloads, templates, webhooks
 from .payloads import Pedido
@@ -149,6 +159,12 @@ class WhapiBackend(HttpBackend):
         if plantilla.documento is not None:
             return payloads.archivo(salida.telefono, plantilla.documento, caption=texto)
         return payloads.texto(salida.telefono, texto)
+
+    def build_reaccion(self, salida: Salida, reaccion: Reaccion, media: MediaCache) -> Pedido:
+        raise UnsupportedContent(
+            "WhapiBackend no envía reacciones: WHAPI las pone con PUT /messages/{id}/reaction, "
+            "que no devuelve un id de mensaje con el que seguir el envío."
+        )
 
     def sin_botones_de_plantilla(self) -> str:
         return (
