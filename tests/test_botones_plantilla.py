@@ -261,3 +261,20 @@ def test_disparador__botones_que_fallan_dejan_el_envio_omitido(outbox):
 def test_disparador__botones_que_no_son_una_funcion_se_rechazan():
     with pytest.raises(TypeError, match="botones"):
         _declarar(botones=[BotonRapido("x")])
+
+
+def test_botones__los_none_del_final_no_cuentan_para_el_limite():
+    assert cotizacion(botones=[BotonRapido("x"), *[None] * 10]).botones == (BotonRapido("x"),)
+
+
+@pytest.mark.parametrize(
+    "interactivo", [["x"], "abc", {"botones": [{"payload": "a", "url": "b"}]}, {"botones": 5}]
+)
+def test_botones__un_interactivo_editado_falla_una_vez_con_una_frase(db, interactivo):
+    envio = EnvioWhatsApp.objects.create(
+        telefono=TELEFONO, clase="plantilla", plantilla="cotizacion_lista", idioma="es_MX",
+        interactivo=interactivo,
+    )  # fmt: skip
+
+    with pytest.raises(MessageError, match="editó a mano"):
+        construir_salida(envio)

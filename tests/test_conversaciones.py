@@ -271,3 +271,53 @@ def test_saliente__mueve_el_ultimo_mensaje_de_su_conversacion(
     conversacion = Conversacion.objects.get()
     assert conversacion.ultimo_mensaje.envio == envio
     assert conversacion.no_leidos == 1  # ours do not count as unread
+
+
+def test_entrante__la_caducidad_se_mide_con_la_hora_del_mensaje(client, meta, wa_settings):
+    # Written a minute after the last one, delivered two hours late: same conversation.
+    wa_settings(CONVERSATION_EXPIRE_AFTER=3600)
+    ahora = int(timezone.now().timestamp())
+    recibir(client, texto("wamid.T1", segundos=ahora - 7200))
+    Conversacion.objects.update(contexto={"paso": "esperando_dni"})
+
+    recibir(client, texto("wamid.T2", segundos=ahora - 7140))
+
+    assert Conversacion.objects.get().contexto == {"paso": "esperando_dni"}
+
+
+@pytest.mark.parametrize("valor", [float("inf"), 10**15])
+def test_entrante__una_caducidad_enorme_no_pierde_mensajes(client, meta, wa_settings, valor):
+    wa_settings(CONVERSATION_EXPIRE_AFTER=valor)
+
+    recibir(client, texto("wamid.G1"))
+    recibir(client, texto("wamid.G2", segundos=int(timezone.now().timestamp())))
+
+    assert Mensaje.objects.filter(wamid__in=["wamid.G1", "wamid.G2"]).count() == 2
+    assert Conversacion.objects.get().no_leidos == 2
+
+
+@pytest.mark.parametrize("valor", [float("inf"), 10**15, float("nan")])
+def test_check__caducidad_enorme_o_nan_es_e007(settings, valor):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.WHATSAPP_NOTIFY = {**settings.WHATSAPP_NOTIFY, "CONVERSATION_EXPIRE_AFTER": valor}
+
+    with pytest.raises(SystemCheckError, match="E007"):
+        call_command("check")
+
+
+def test_saliente__un_envio_raro_no_cuesta_las_filas_de_los_demas(db):
+    envios = [
+        EnvioWhatsApp.objects.create(
+            telefono=TELEFONO,
+            clase="texto",
+            texto=f"hola {n}",
+            wamid=f"wamid.S{n}",
+            interactivo=["x"] if n == 1 else {},
+        )
+        for n in range(3)
+    ]
+
+    assert conversations.registrar_salientes([(e, e.wamid) for e in envios]) == 3
+    assert Mensaje.objects.filter(direccion="saliente").count() == 3

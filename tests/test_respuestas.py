@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from tests.test_sandbox import META_BACKEND, NUMERO, TOKEN
 from tests.test_webhooks import (
@@ -539,3 +541,75 @@ def test_postgres__dos_webhooks_del_mismo_telefono_una_conversacion(postgres, sa
     assert conversacion.no_leidos == 2
     assert conversacion.mensajes.count() == 2
     assert conversacion.ultimo_mensaje.wamid == "wamid.PG1"
+
+
+# -- what fails while deciding -----------------------------------------------------------------
+
+
+def test_un_si_que_lanza_deja_el_mensaje_en_error_no_pendiente(
+    client, sandbox, django_capture_on_commit_callbacks
+):
+    respuesta(lambda m, c: "no", si=lambda m, c: 1 / 0)
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.Z1", "hola"))
+
+    mensaje = mensaje_de("wamid.Z1")
+    assert mensaje.manejo == Manejo.ERROR
+    assert mensaje.manejo_error.startswith("ZeroDivisionError")
+    assert "<lambda>" in mensaje.manejador
+    assert handlers.por_atender(despues=-1) == []
+    assert enviados(sandbox) == []
+
+
+class Ilegible(Exception):
+    def __str__(self):
+        raise RuntimeError("tampoco")
+
+
+@pytest.mark.parametrize(
+    ("excepcion", "dice"),
+    [(Ilegible(), "Ilegible (sin mensaje legible)"), (ValueError("pedido\x00 42"), "pedido 42")],
+)
+def test_una_excepcion_que_no_se_deja_escribir_igual_queda_registrada(
+    client, sandbox, django_capture_on_commit_callbacks, excepcion, dice
+):
+    def falla(mensaje, conversacion):
+        raise excepcion
+
+    respuesta(falla, palabra="hola")
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.Z2", "hola"))
+
+    mensaje = mensaje_de("wamid.Z2")
+    assert (mensaje.manejo, dice in mensaje.manejo_error) == (Manejo.ERROR, True)
+
+
+def test_beat__un_mensaje_cuya_tarea_muere_siempre_termina_en_error(sandbox, wa_settings):
+    wa_settings(MAX_ATTEMPTS=2)
+    atascado = Mensaje.objects.create(
+        direccion="entrante", telefono=TELEFONO, wamid="wamid.V1", manejo=Manejo.PENDIENTE
+    )
+    Mensaje.objects.filter(pk=atascado.pk).update(creado_en=timezone.now() - timedelta(minutes=10))
+
+    repartos = [handlers.por_atender() for _ in range(3)]
+
+    assert repartos == [[atascado.pk], [atascado.pk], []]
+    atascado.refresh_from_db()
+    assert atascado.manejo == Manejo.ERROR
+    assert "tras 2 intentos" in atascado.manejo_error
+
+
+def test_al_agente_sin_agentes__es_un_error_y_el_bot_sigue(
+    client, sandbox, django_capture_on_commit_callbacks
+):
+    from whatsapp_notify import AlAgente
+
+    respuesta(lambda m, c: AlAgente("Te paso con alguien"), palabra="ayuda")
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.A1", "ayuda"))
+
+    mensaje = mensaje_de("wamid.A1")
+    assert mensaje.manejo == Manejo.ERROR
+    assert "AGENTS" in mensaje.manejo_error
+    assert Conversacion.objects.get().estado == EstadoConversacion.BOT
+    assert enviados(sandbox) == []

@@ -37,13 +37,21 @@ E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WI
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULT_ALIAS, DEFAULTS, SETTING_NAME, parse_rate, raw_user_settings
+from .conf import (
+    DEFAULT_ALIAS,
+    DEFAULTS,
+    MAX_SEGUNDOS,
+    SETTING_NAME,
+    parse_rate,
+    raw_user_settings,
+)
 from .messages import es_codigo_de_idioma
 
 if TYPE_CHECKING:
@@ -340,7 +348,8 @@ def _numbers(merged: dict) -> list[checks.CheckMessage]:
     return [
         _error(
             f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser un número "
-            + ("entero mayor o igual que 1." if name in ENTEROS else "positivo."),
+            + ("entero mayor o igual que 1" if name in ENTEROS else "positivo")
+            + f" y finito, hasta {MAX_SEGUNDOS}.",
             f"Valor por omisión: {DEFAULTS[name]!r}.",
             "E007",
         )
@@ -368,8 +377,15 @@ def _rangos(merged: dict) -> list[checks.CheckMessage]:
 
 
 def _positivo(valor, *, entero: bool) -> bool:
+    """A real positive number, and not absurdly large: a duration over a century (or inf)
+    would overflow the date arithmetic it feeds."""
     tipos = int if entero else int | float
-    return not isinstance(valor, bool) and isinstance(valor, tipos) and valor > 0
+    return (
+        not isinstance(valor, bool)
+        and isinstance(valor, tipos)
+        and math.isfinite(valor)
+        and 0 < valor <= MAX_SEGUNDOS
+    )
 
 
 def _booleans(merged: dict) -> list[checks.CheckMessage]:

@@ -18,6 +18,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 SETTING_NAME = "WHATSAPP_NOTIFY"
+MAX_SEGUNDOS = 100 * 365 * 24 * 3600  # a century: the longest duration setting that makes sense
 DEFAULT_ALIAS = "default"
 DEFAULT_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 
@@ -153,7 +154,15 @@ class Settings:
         return parse_rate(self.RATE_LIMIT)
 
     def seconds(self, name: str) -> timedelta:
-        return timedelta(seconds=float(getattr(self, name)))
+        """``name`` as a timedelta, at most a century: a huge or infinite value (refused by
+        the checks, E007) never makes a date computation overflow at run time."""
+        try:
+            valor = float(getattr(self, name))
+        except (TypeError, ValueError):
+            valor = float(DEFAULTS[name])
+        if valor != valor:  # NaN
+            valor = float(DEFAULTS[name])
+        return timedelta(seconds=min(max(valor, 0.0), MAX_SEGUNDOS))
 
     def backend_config(self, alias: str) -> dict[str, Any]:
         """The ``{"BACKEND": ..., "OPTIONS": {...}}`` entry of an account alias.

@@ -406,13 +406,23 @@ def normalizar_botones(botones: object) -> tuple[BotonPlantilla | None, ...]:
                 boton, (BotonRapido, BotonUrl), "cada elemento de botones",
                 "usa BotonRapido(payload), BotonUrl(sufijo) o None, en el orden de la plantilla.",
             )  # fmt: skip
+    while tupla and tupla[-1] is None:
+        tupla = tupla[:-1]
     _exigir(
         len(tupla) <= MAX_BOTONES_PLANTILLA,
         f"Una plantilla tiene hasta {MAX_BOTONES_PLANTILLA} botones; botones trae {len(tupla)}.",
     )
-    while tupla and tupla[-1] is None:
-        tupla = tupla[:-1]
     return tupla
+
+
+def _boton_de(dato: Any) -> BotonPlantilla | None:
+    if dato is None:
+        return None
+    if set(dato) == {"payload"}:
+        return BotonRapido(dato["payload"])
+    if set(dato) == {"url"}:
+        return BotonUrl(dato["url"])
+    raise KeyError(f"un botón guardado es {{'payload': ...}} o {{'url': ...}}, no {dato!r}")
 
 
 def botones_a_datos(botones: tuple[BotonPlantilla | None, ...]) -> list[dict | None]:
@@ -427,26 +437,24 @@ def botones_a_datos(botones: tuple[BotonPlantilla | None, ...]) -> list[dict | N
     ]
 
 
-def botones_de_datos(datos: object) -> tuple[BotonPlantilla | None, ...]:
-    """The parameters :func:`botones_a_datos` wrote, checked again.
+def botones_de_datos(datos: object, *, dentro: bool = False) -> tuple[BotonPlantilla | None, ...]:
+    """The parameters :func:`botones_a_datos` wrote, checked again; with ``dentro``,
+    ``datos`` is the envío's whole ``interactivo`` (``{"botones": [...]}``).
 
     Raises:
         MessageError: the data is not what :func:`botones_a_datos` writes (a row edited by
             hand): the envío fails once with this sentence, it is never retried.
     """
-    if not datos:
-        return ()
     try:
-        return normalizar_botones(
-            [
-                None
-                if d is None
-                else BotonRapido(d["payload"])
-                if "payload" in d
-                else BotonUrl(d["url"])
-                for d in datos
-            ]
-        )
+        if dentro:
+            if not datos:
+                return ()
+            if not isinstance(datos, dict):
+                raise TypeError(f"interactivo no es un objeto: {datos!r}"[:200])
+            datos = datos.get("botones")
+        if not datos:
+            return ()
+        return normalizar_botones([_boton_de(d) for d in datos])
     except MessageError:
         raise
     except (KeyError, TypeError, AttributeError) as exc:

@@ -377,6 +377,11 @@ class Mensaje(models.Model):
     manejador = models.CharField(_("manejador"), max_length=255, blank=True)
     manejo_error = models.TextField(_("error del manejador"), blank=True)
     manejado_en = models.DateTimeField(_("manejado"), null=True, blank=True)
+    manejo_intentos = models.PositiveSmallIntegerField(
+        _("repartos de Beat"),
+        default=0,
+        help_text=_("Veces que Beat lo volvió a repartir porque su tarea no terminó."),
+    )
     fecha = models.DateTimeField(_("fecha"), default=timezone.now)
     creado_en = models.DateTimeField(_("registrado"), auto_now_add=True)
 

@@ -112,9 +112,10 @@ def registrar_entrante(mensaje: Mensaje) -> Conversacion | None:
         mensaje.cuenta, mensaje.telefono, wa_id=mensaje.wa_id, nombre=mensaje.nombre
     )
     ahora = timezone.now()
-    if conversacion.estado == EstadoConversacion.CERRADA or caducada(conversacion, ahora):
-        reiniciar(conversacion, ahora)
     fecha = mensaje.fecha or ahora
+    # Judged by when the customer wrote, not when a late webhook brought it.
+    if conversacion.estado == EstadoConversacion.CERRADA or caducada(conversacion, fecha):
+        reiniciar(conversacion, ahora)
     if conversacion.ultimo_entrante_en is None or fecha >= conversacion.ultimo_entrante_en:
         conversacion.ultimo_entrante_en = fecha
         ventana = _ventana(mensaje.cuenta)
@@ -165,7 +166,7 @@ def saliente_de(envio: EnvioWhatsApp, wamid: str | None = None) -> Mensaje:
     if envio.clase == ClaseEnvio.PLANTILLA:
         contenido = {"plantilla": envio.plantilla, "idioma": envio.idioma}
         contenido["variables"] = envio.variables
-    elif envio.interactivo:
+    elif isinstance(envio.interactivo, dict):
         contenido = dict(envio.interactivo)
     else:
         contenido = {}
@@ -199,7 +200,14 @@ def registrar_salientes(enviados: Iterable[tuple[EnvioWhatsApp, str | None]]) ->
     adds it when it brings the wamid). A failure here is logged and loses no send: the
     envío is the record of what left.
     """
-    filas = [saliente_de(envio, wamid) for envio, wamid in enviados if wamid or envio.wamid]
+    filas = []
+    for envio, wamid in enviados:
+        if not (wamid or envio.wamid):
+            continue
+        try:
+            filas.append(saliente_de(envio, wamid))
+        except Exception:  # one odd row must not cost the others theirs
+            logger.exception("No se pudo describir el mensaje saliente del envío %s", envio.pk)
     if not filas:
         return 0
     try:

@@ -32,9 +32,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..agents import agente_por_telefono
+from ..conf import get_settings
 from ..exceptions import MessageError, TipoInvalido
 from ..messages import (
     Botones,
@@ -45,6 +47,7 @@ from ..messages import (
     Texto,
     Ubicacion,
     exigir_tipo,
+    texto_almacenable,
 )
 from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
 from ..phones import mask
@@ -139,7 +142,12 @@ class Respuesta:
             return False
         if self.palabras and not (self.palabras & _palabras(mensaje.texto or "")):
             return False
-        return self.si is None or bool(self.si(mensaje, conversacion))
+        if self.si is None:
+            return True
+        try:
+            return bool(self.si(mensaje, conversacion))
+        except Exception as exc:
+            raise FalloDeManejador(self.nombre) from exc
 
 
 class _Registro:
@@ -294,13 +302,24 @@ def hay_manejadores(cuenta: str) -> bool:
     return any(regla.cuenta in (None, cuenta) for regla in registro.reglas)
 
 
+class FalloDeManejador(Exception):
+    """What a rule (its ``si=`` or its function) or the handoff raised: ``regla`` names it,
+    the original exception is the cause."""
+
+    def __init__(self, regla: str) -> None:
+        super().__init__(regla)
+        self.regla = regla
+
+
 def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
     """Handle one inbound message (the ``responder`` task); returns its ``manejo``.
 
     ``registrar`` records each reply (the outbox's; the task passes it: nothing here
     reaches into the sending side). The message row is claimed with ``FOR UPDATE SKIP
     LOCKED``: a second worker on it does nothing, and a message no longer ``pendiente`` is
-    left as it is.
+    left as it is. Whatever fails while deciding or answering (a rule's ``si=``, the
+    handler, the handoff) is undone, logged and recorded: the message ends ``error``, never
+    ``pendiente`` for Beat to hand out again and again.
     """
     base = router.db_for_write(Mensaje)
     with transaction.atomic(using=base):
@@ -312,42 +331,51 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
         )
         if mensaje is None:
             return ""
-        if (agente := agente_por_telefono(mensaje.telefono)) is not None:
-            return _cerrar(mensaje, Manejo.ATENDIDO, handoff.del_agente(mensaje, agente, registrar))
-        conversacion = (
-            Conversacion.objects.using(base).select_for_update().get(pk=mensaje.conversacion_id)
-            if mensaje.conversacion_id
-            else None
-        )
-        if conversacion is None:
-            return _cerrar(mensaje, Manejo.SIN_MANEJADOR)
-        con_agente = conversacion.estado == EstadoConversacion.AGENTE
-        if con_agente:
-            # Relayed to the agent; only rules declared for it (estado="agente" or None) run.
-            handoff.al_agente(mensaje, conversacion, registrar)
-        elif handoff.pide_agente(mensaje):
-            handoff.pasar_a_agente(conversacion, registrar, mensaje=mensaje, motivo="palabra clave")
-            return _cerrar(mensaje, Manejo.AGENTE, "handoff")
-        regla = registro.elegir(mensaje, conversacion)
-        if regla is None:
-            return _cerrar(mensaje, Manejo.AGENTE if con_agente else Manejo.SIN_MANEJADOR)
-        contexto = _copia(conversacion.contexto)
         try:
             with transaction.atomic(using=base):
-                respuestas = regla.funcion(mensaje, conversacion)
-                enviados = responder(mensaje, respuestas, registrar, conversacion)
-                if conversacion.contexto != contexto:
-                    conversacion.save(update_fields=["contexto", "actualizada_en"])
+                manejo, manejador = _decidir(mensaje, registrar, base)
         except Exception as exc:
+            regla = exc.regla if isinstance(exc, FalloDeManejador) else ""
+            causa = exc.__cause__ if isinstance(exc, FalloDeManejador) and exc.__cause__ else exc
             logger.exception(
                 "El manejador %s falló con el mensaje %s de %s",
-                regla.nombre, mensaje.pk, mask(mensaje.telefono),
+                regla, mensaje.pk, mask(mensaje.telefono),
             )  # fmt: skip
-            return _cerrar(mensaje, Manejo.ERROR, regla.nombre, _error(exc))
-        logger.info(
-            "Mensaje %s atendido por %s (%s respuestas)", mensaje.pk, regla.nombre, enviados
-        )
-        return _cerrar(mensaje, Manejo.ATENDIDO, regla.nombre)
+            return _cerrar(mensaje, Manejo.ERROR, regla, _error(causa))
+        return _cerrar(mensaje, manejo, manejador)
+
+
+def _decidir(mensaje: Mensaje, registrar, base: str) -> tuple[str, str]:
+    """Answer ``mensaje``: ``(manejo, manejador)``. Runs in the caller's savepoint."""
+    if (agente := agente_por_telefono(mensaje.telefono)) is not None:
+        return Manejo.ATENDIDO, handoff.del_agente(mensaje, agente, registrar)
+    conversacion = (
+        Conversacion.objects.using(base).select_for_update().get(pk=mensaje.conversacion_id)
+        if mensaje.conversacion_id
+        else None
+    )
+    if conversacion is None:
+        return Manejo.SIN_MANEJADOR, ""
+    con_agente = conversacion.estado == EstadoConversacion.AGENTE
+    if con_agente:
+        # Relayed to the agent; only rules declared for it (estado="agente" or None) run.
+        handoff.al_agente(mensaje, conversacion, registrar)
+    elif handoff.pide_agente(mensaje):
+        handoff.pasar_a_agente(conversacion, registrar, mensaje=mensaje, motivo="palabra clave")
+        return Manejo.AGENTE, "handoff"
+    regla = registro.elegir(mensaje, conversacion)
+    if regla is None:
+        return (Manejo.AGENTE if con_agente else Manejo.SIN_MANEJADOR), ""
+    contexto = _copia(conversacion.contexto)
+    try:
+        respuestas = regla.funcion(mensaje, conversacion)
+        enviados = responder(mensaje, respuestas, registrar, conversacion)
+        if conversacion.contexto != contexto:
+            conversacion.save(update_fields=["contexto", "actualizada_en"])
+    except Exception as exc:
+        raise FalloDeManejador(regla.nombre) from exc
+    logger.info("Mensaje %s atendido por %s (%s respuestas)", mensaje.pk, regla.nombre, enviados)
+    return Manejo.ATENDIDO, regla.nombre
 
 
 def _copia(valor: Any) -> Any:
@@ -357,7 +385,13 @@ def _copia(valor: Any) -> Any:
 
 
 def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    """``"Tipo: mensaje"`` for ``manejo_error``; storable in any database (no NUL), even
+    when the exception cannot say what it is."""
+    try:
+        texto = f"{type(exc).__name__}: {exc}"
+    except Exception:
+        texto = f"{type(exc).__name__} (sin mensaje legible)"
+    return texto_almacenable(texto)[:2000]
 
 
 def _cerrar(mensaje: Mensaje, manejo: str, manejador: str = "", error: str = "") -> str:
@@ -416,10 +450,24 @@ def responder(
 
 
 def por_atender(ahora: datetime | None = None, *, despues: float = 60) -> list[int]:
-    """Inbound messages still ``pendiente`` after ``despues`` seconds (their task was lost)."""
-    corte = (ahora or timezone.now()) - timedelta(seconds=despues)
-    return list(
-        Mensaje.objects.filter(manejo=Manejo.PENDIENTE, creado_en__lt=corte)
-        .order_by("creado_en")
-        .values_list("pk", flat=True)[:1000]
+    """Inbound messages still ``pendiente`` after ``despues`` seconds (their task was lost),
+    to hand out again; each hand-out is counted.
+
+    A message handed out ``MAX_ATTEMPTS`` times that is still pendiente (its task keeps
+    dying: the worker is killed on it, the database refuses it) is recorded ``error``: it
+    stays visible and no longer hides the newer ones behind it.
+    """
+    ahora = ahora or timezone.now()
+    pendientes = Mensaje.objects.filter(
+        manejo=Manejo.PENDIENTE, creado_en__lt=ahora - timedelta(seconds=despues)
     )
+    maximo = get_settings().MAX_ATTEMPTS
+    if agotados := pendientes.filter(manejo_intentos__gte=maximo).update(
+        manejo=Manejo.ERROR,
+        manejo_error=f"No se pudo atender tras {maximo} intentos (su tarea no terminó nunca).",
+        manejado_en=ahora,
+    ):
+        logger.error("%s mensajes entrantes sin atender tras %s intentos", agotados, maximo)
+    ids = list(pendientes.order_by("creado_en").values_list("pk", flat=True)[:1000])
+    Mensaje.objects.filter(pk__in=ids).update(manejo_intentos=F("manejo_intentos") + 1)
+    return ids

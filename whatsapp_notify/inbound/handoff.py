@@ -27,13 +27,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from ..agents import Agente, agente_por_clave, agentes
 from ..conf import get_settings
+from ..exceptions import MessageError
 from ..messages import Plantilla, Texto
 from ..models import (
     Conversacion,
@@ -116,7 +117,16 @@ def pasar_a_agente(
 
     Idempotent per message: the notices' and the reply's claves derive from the step, and
     a conversation an agent already holds is not handed again.
+
+    Raises:
+        MessageError: ``AGENTS`` is empty: nobody would answer, and the bot would fall
+            silent until ``HANDOFF_TIMEOUT``.
     """
+    if not agentes():
+        raise MessageError(
+            'No hay agentes (WHATSAPP_NOTIFY["AGENTS"] está vacío): nadie atendería la '
+            "conversación y el bot quedaría callado."
+        )
     conversacion.estado, conversacion.agente, conversacion.tomada_en = (
         EstadoConversacion.AGENTE, "", None,
     )  # fmt: skip
@@ -290,7 +300,7 @@ def liberar_vencidas(ahora: datetime | None = None) -> int:
     from django.db import transaction
 
     ahora = ahora or timezone.now()
-    corte = ahora - timedelta(seconds=float(get_settings().HANDOFF_TIMEOUT))
+    corte = ahora - get_settings().seconds("HANDOFF_TIMEOUT")
     vencidas = Conversacion.objects.filter(
         estado=EstadoConversacion.AGENTE, ultimo_mensaje_en__lt=corte, actualizada_en__lt=corte
     ).values_list("pk", flat=True)[:1000]

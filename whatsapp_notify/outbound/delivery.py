@@ -634,7 +634,7 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
             documento,
             cuerpo=_cuerpo(envio, fila),
             proveedor_id=fila.meta_id if fila else "",
-            botones=botones_de_datos((envio.interactivo or {}).get("botones")),
+            botones=botones_de_datos(envio.interactivo, dentro=True),
         )
     elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento
