@@ -126,6 +126,8 @@ WHATSAPP_NOTIFY = {
     "REQUIRE_CONSENT": env.bool("WHATSAPP_REQUIRE_CONSENT", default=True),
     "RATE_LIMIT": env("WHATSAPP_RATE_LIMIT", default="80/s"),
     "REDIS_URL": env("REDIS_URL", default=None),
+    # The payment receipts customers send as photos or PDFs are stored (MEDIA_ROOT).
+    "MEDIA_DOWNLOAD": ("image", "document"),
 }
 
 # -- The workshop (header of the quote PDF) -------------------------------------------------

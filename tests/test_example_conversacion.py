@@ -256,3 +256,39 @@ def test_horarios__en_twilio_responde_con_texto(
     assert mensaje.manejo == Manejo.ATENDIDO
     envio = EnvioWhatsApp.objects.get(tipo="respuesta")
     assert envio.texto.startswith("Atendemos de lunes a viernes")
+
+
+@pytest.mark.parametrize(
+    ("pie", "pago", "respuesta_"),
+    [
+        (
+            "Monto: 500 / Fecha: 2025-01-15",
+            ("500.00", "2025-01-15"),
+            "Recibimos tu comprobante por $500.00 del 15/01/2025",
+        ),
+        (
+            "monto: $1,250.50\nfecha: 2025-02-01",
+            ("1250.50", "2025-02-01"),
+            "por $1,250.50 del 01/02/2025",
+        ),
+        ("Monto: 500 / Fecha: 2025-13-45", None, "No pude leer la fecha o el monto"),
+        ("", None, "Si es un comprobante de pago"),
+    ],
+)
+def test_comprobante__el_pie_registra_el_pago(
+    outbox, respuestas_del_ejemplo, django_capture_on_commit_callbacks, pie, pago, respuesta_
+):
+    from example_project.taller.models import Pago
+    from whatsapp_notify.testing import recibir
+
+    cot = cotizacion()
+    with django_capture_on_commit_callbacks(execute=True):
+        mensaje = recibir(cot.cliente.telefono, pie or " ", tipo="image")
+
+    pagos = [(str(p.monto), p.fecha.isoformat(), p.cliente) for p in Pago.objects.all()]
+    assert pagos == ([(*pago, cot.cliente)] if pago else [])
+    textos = [m.contenido.cuerpo for m in outbox if hasattr(m.contenido, "cuerpo")]
+    assert respuesta_ in textos[-1]
+    if pago:
+        assert Pago.objects.get().comprobante == mensaje
+        assert [type(m.contenido).__name__ for m in outbox] == ["Reaccion", "Texto"]

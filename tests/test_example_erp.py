@@ -521,13 +521,13 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
     # The whole loop: ERP -> MetaBackend -> sandbox -> signed webhooks -> envío read, then
     # the customer's messages (the «Aprobar» tap, "horarios", a row, asking for a person),
     # the agent's (an answer, "cerrar") and what the ERP sent for each.
-    assert "11 de 11 mensajes válidos" in primera.stdout
-    assert "40 webhooks firmados entregados" in primera.stdout  # 3 statuses each + 7 inbound
+    assert "13 de 13 mensajes válidos" in primera.stdout
+    assert "47 webhooks firmados entregados" in primera.stdout  # 3 statuses each + 8 inbound
     leidos = re.findall(
         r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s+(\S+)\s+(\S+)\s+(\S+)$", primera.stdout, re.M
     )
     assert sorted(tipo for tipo, *_ in leidos) == sorted(
-        ["cotizacion", "orden_compra", "vehiculo_listo", *["respuesta"] * 4,
+        ["cotizacion", "orden_compra", "vehiculo_listo", *["respuesta"] * 6,
          "aviso_agente", "aviso_agente", "agente", "relevo_agente"]
     )  # fmt: skip
     assert all("-" not in tiempos for _, *tiempos in leidos)  # sent, delivered and read times
@@ -541,11 +541,15 @@ def test_manage_py_demo__el_primer_comando_del_readme_funciona(tmp_path):
         "→ Ana Pérez: Hola Ana, soy Luis.",
         "→ Luis: Ana Pérez: ¿La alineación incluye balanceo?",
         "conversación de Ana Pérez: Bot",
+        "→ Ana Pérez: 👍 (reacción a su mensaje)",
+        "Recibimos tu comprobante por $4,925.00 del 15/01/2025",
+        "archivo (Descargada): whatsapp_notify/recibidos/",
+        "pago registrado: 4925.00 del 2025-01-15",
     ):
         assert frase in primera.stdout, frase
     # Only the edited quote is new among the notices (with this run's conversation); it is
     # sent although another process sent the first ones, and it was approved already.
-    assert "9 de 9 mensajes válidos" in segunda.stdout
+    assert "11 de 11 mensajes válidos" in segunda.stdout
     ultimo_de_la_primera = max(map(int, re.findall(r"^(\d+)\s", primera.stdout, re.M)))
     cotizaciones = re.findall(
         r"^(\d+)\s+cotizacion\s+cotizacion_lista_cliente\s+\S+\s+leido", segunda.stdout, re.M

@@ -341,7 +341,7 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
         "texto_corto",
         "envio",
     )
-    list_filter = ("direccion", "tipo", "manejo", "cuenta", "fecha")
+    list_filter = ("direccion", "tipo", "manejo", "descarga", "cuenta", "fecha")
     search_fields = ("telefono", "wa_id", "nombre", "wamid", "texto")
     campos_telefono = ("telefono", "wa_id")
     date_hierarchy = "fecha"
@@ -364,6 +364,12 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
         "manejador",
         "manejo_error",
         "manejado_en",
+        "media_mime",
+        "media_nombre",
+        "archivo",
+        "descarga",
+        "descarga_error",
+        "descarga_intentos",
         "fecha",
         "creado_en",
     )

@@ -26,6 +26,7 @@ Ids are stable; document them before changing one.
   from ``BACKENDS``.
 - E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
 - E012 ``POLICY`` does not import, or does not name a callable.
+- E014 ``MEDIA_DOWNLOAD`` is not a list or tuple of media message types.
 - E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
   None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
@@ -68,6 +69,7 @@ NUMEROS = (
     "PAUSE_PROBE_EVERY",
     "CONVERSATION_EXPIRE_AFTER",
     "HANDOFF_TIMEOUT",
+    "MEDIA_MAX_BYTES",
     "WEBHOOK_MAX_BYTES",
     "RETENTION_DAYS",
     "FAILURE_WINDOW",
@@ -75,6 +77,7 @@ NUMEROS = (
 )
 ENTEROS = (
     "MAX_ATTEMPTS",
+    "MEDIA_MAX_BYTES",
     "DELIVERY_BATCH",
     "DELIVERY_CONCURRENCY",
     "WEBHOOK_MAX_BYTES",
@@ -110,6 +113,23 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_disparadores(merged["BACKENDS"]),
         *_palabras(merged),
         *_agentes(merged),
+        *_descargas(merged["MEDIA_DOWNLOAD"]),
+    ]
+
+
+TIPOS_DE_MEDIA = ("image", "document", "audio", "video", "sticker")
+
+
+def _descargas(valor) -> list[checks.CheckMessage]:
+    if isinstance(valor, list | tuple) and all(tipo in TIPOS_DE_MEDIA for tipo in valor):
+        return []
+    return [
+        _error(
+            f"{SETTING_NAME}['MEDIA_DOWNLOAD'] = {valor!r}: una lista de tipos de mensaje con "
+            f"archivo ({', '.join(TIPOS_DE_MEDIA)}).",
+            'Por ejemplo ("image", "document") para guardar las fotos y los PDF que llegan.',
+            "E014",
+        )
     ]
 
 

@@ -84,6 +84,11 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_TEMPLATE": None,
     "HANDOFF_REPLY": "Te comunicamos con una persona de nuestro equipo; te responderá por aquí.",
     "HANDOFF_TIMEOUT": 3600,
+    # Inbound media a worker downloads into the storage of Mensaje.archivo, by message type
+    # ("image", "document", "audio", "video", "sticker"); none by default. A file over
+    # MEDIA_MAX_BYTES is not stored (descarga omitida).
+    "MEDIA_DOWNLOAD": (),
+    "MEDIA_MAX_BYTES": 20 * 1024 * 1024,
     # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
     # (None: it may; a text: the reason it may not). None: everything may go out.
     "POLICY": None,
@@ -147,6 +152,8 @@ class Settings:
     HANDOFF_TEMPLATE: str | None
     HANDOFF_REPLY: str
     HANDOFF_TIMEOUT: float
+    MEDIA_DOWNLOAD: tuple[str, ...]
+    MEDIA_MAX_BYTES: int
     POLICY: str | None
 
     @property

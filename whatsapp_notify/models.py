@@ -332,6 +332,14 @@ class Manejo(models.TextChoices):
     ERROR = "error", _("Error del manejador")
 
 
+class EstadoDescarga(models.TextChoices):
+    PENDIENTE = "pendiente", _("Por descargar")
+    DESCARGANDO = "descargando", _("Descargándose")
+    DESCARGADA = "descargada", _("Descargada")
+    OMITIDA = "omitida", _("No se guarda")
+    FALLIDA = "fallida", _("Falló")
+
+
 class Mensaje(models.Model):
     """One WhatsApp message of a conversation, ``entrante`` or ``saliente``."""
 
@@ -356,6 +364,13 @@ class Mensaje(models.Model):
     archivo = models.FileField(
         _("archivo descargado"), upload_to="whatsapp_notify/recibidos/%Y/%m/", blank=True
     )
+    descarga = models.CharField(
+        _("descarga"), max_length=12, choices=EstadoDescarga.choices, blank=True,
+        help_text=_("La del archivo recibido, cuando MEDIA_DOWNLOAD incluye su tipo."),
+    )  # fmt: skip
+    descarga_error = models.TextField(_("error de la descarga"), blank=True)
+    descarga_intentos = models.PositiveSmallIntegerField(_("intentos de descarga"), default=0)
+    descarga_en = models.DateTimeField(_("próximo intento"), null=True, blank=True)
     envio = models.ForeignKey(
         EnvioWhatsApp,
         models.SET_NULL,
@@ -399,6 +414,12 @@ class Mensaje(models.Model):
                 fields=["creado_en"],
                 name="wn_mensaje_por_manejar",
                 condition=models.Q(manejo="pendiente"),
+            ),
+            # Beat's sweep for downloads due again: only the few waiting.
+            models.Index(
+                fields=["descarga_en"],
+                name="wn_mensaje_por_descargar",
+                condition=models.Q(descarga__in=["pendiente", "descargando"]),
             ),
         ]
 

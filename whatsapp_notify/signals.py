@@ -28,6 +28,10 @@ cuenta_reanudada = Signal()
 # phone we can read)
 mensaje_recibido = Signal()
 
+# Sent when a worker stored the file of an inbound message (MEDIA_DOWNLOAD): it is in
+# mensaje.archivo, its SHA-256 checked. kwargs: mensaje (Mensaje)
+media_descargada = Signal()
+
 # Sent when a phone's consent for one category changed estado (otorgado <-> revocado, or
 # first recorded); recording the same estado again sends nothing. A change of every
 # category (no categoria given, «BAJA») sends it once per category.

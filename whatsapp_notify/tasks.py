@@ -241,6 +241,12 @@ def publicar_respuesta(mensaje_id: int) -> bool:
     return _publicar(responder, (mensaje_id,), **_cola())
 
 
+def publicar_descarga(mensaje_id: int) -> bool:
+    """Publish the download task of an inbound message's file; False (logged) when the
+    broker cannot take it: Beat hands it out later (``descarga_en``)."""
+    return _publicar(descargar_media, (mensaje_id,), **_cola())
+
+
 def publicar_leido(mensaje_id: int) -> bool:
     """Publish the read-receipt task of an inbound message (a courtesy: lost if refused)."""
     return _publicar(marcar_leido, (mensaje_id,), **_cola())
@@ -595,11 +601,20 @@ def responder(mensaje_id: int) -> str:
     return handlers.atender(mensaje_id, registrar)
 
 
+@shared_task(name="whatsapp_notify.descargar_media", ignore_result=True)
+def descargar_media(mensaje_id: int) -> str:
+    """Store the file of an inbound message (``MEDIA_DOWNLOAD``), once."""
+    from .inbound import media
+
+    return media.descargar_pendiente(mensaje_id)
+
+
 @shared_task(name="whatsapp_notify.atender_pendientes", ignore_result=True)
 def atender_pendientes() -> int:
     """Hand out again inbound messages whose handler task was lost (still pendiente), and
-    give back to the bot the conversations an agent left for ``HANDOFF_TIMEOUT``."""
-    from .inbound import handlers, handoff
+    give back to the bot the conversations an agent left for ``HANDOFF_TIMEOUT``, and hand
+    out the downloads due again."""
+    from .inbound import handlers, handoff, media
 
     pendientes = handlers.por_atender()
     for mensaje_id in pendientes:
@@ -608,6 +623,10 @@ def atender_pendientes() -> int:
         logger.info("%s mensajes entrantes sin atender, encolados de nuevo", len(pendientes))
     if liberadas := handoff.liberar_vencidas():
         logger.info("%s conversaciones sin respuesta del agente vuelven al bot", liberadas)
+    for mensaje_id in (descargas := media.por_descargar()):
+        publicar_descarga(mensaje_id)
+    if descargas:
+        logger.info("%s archivos recibidos por descargar, encolados de nuevo", len(descargas))
     return len(pendientes)
 
 

@@ -3,7 +3,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import servicios
-from .models import Cita, Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
+from .models import (
+    Cita,
+    Cliente,
+    Cotizacion,
+    OrdenCompra,
+    OrdenTrabajo,
+    Pago,
+    Proveedor,
+    Vehiculo,
+)
 
 
 class VehiculoInline(admin.TabularInline):
@@ -102,3 +111,11 @@ class CitaAdmin(admin.ModelAdmin):
             % {"n": canceladas},
             messages.SUCCESS,
         )
+
+
+@admin.register(Pago)
+class PagoAdmin(admin.ModelAdmin):
+    list_display = ["recibido_en", "cliente", "monto", "fecha", "comprobante"]
+    search_fields = ["cliente__nombre", "telefono"]
+    list_select_related = ["cliente"]
+    raw_id_fields = ["comprobante"]

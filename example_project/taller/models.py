@@ -287,3 +287,29 @@ class Cita(models.Model):
     def fecha_legible(self) -> str:
         """The date and time as the customer reads it, in the workshop's time zone."""
         return timezone.localtime(self.fecha).strftime("%d/%m/%Y %H:%M")
+
+
+class Pago(models.Model):
+    """A payment a customer reported on WhatsApp: a photo of the receipt with
+    «Monto: 500 / Fecha: 2025-01-15» in its caption (``taller/whatsapp.py``)."""
+
+    cliente = models.ForeignKey(
+        Cliente, models.SET_NULL, null=True, blank=True, related_name="pagos",
+        verbose_name=_("cliente"),
+    )  # fmt: skip
+    telefono = models.CharField(_("teléfono"), max_length=20)
+    monto = models.DecimalField(_("monto"), max_digits=12, decimal_places=2)
+    fecha = models.DateField(_("fecha del pago"))
+    comprobante = models.OneToOneField(
+        "whatsapp_notify.Mensaje", models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("comprobante"), help_text=_("El mensaje con la foto o el PDF."),
+    )  # fmt: skip
+    recibido_en = models.DateTimeField(_("recibido"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pago")
+        verbose_name_plural = _("pagos")
+        ordering = ["-recibido_en", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.monto} ({self.fecha})"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import date
+from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage
@@ -18,9 +20,9 @@ from django.utils import timezone
 from whatsapp_notify import BotonRapido, enviar_plantilla
 from whatsapp_notify.backends import backends
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio
-from whatsapp_notify.phones import mask
+from whatsapp_notify.phones import TelefonoInvalido, mask, normalizar
 
-from .models import Cotizacion, OrdenCompra, OrdenTrabajo
+from .models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Pago
 from .pdf import cotizacion_pdf, pesos
 
 logger = logging.getLogger(__name__)
@@ -130,6 +132,26 @@ def aprobar_cotizacion(pk: int, telefono: str) -> tuple[Cotizacion | None, bool]
     cotizacion.estado, cotizacion.aprobada_en = Cotizacion.Estado.APROBADA, timezone.now()
     cotizacion.save(update_fields=["estado", "aprobada_en"])
     return cotizacion, True
+
+
+def registrar_pago(mensaje, monto: Decimal, fecha: date) -> Pago:
+    """The payment a receipt reports, once per message; linked to the customer whose phone
+    sent it (the phones are compared as WhatsApp writes them)."""
+    cliente = next(
+        (c for c in Cliente.objects.all() if _digitos(c.telefono) == mensaje.telefono), None
+    )
+    pago, _creado = Pago.objects.get_or_create(
+        comprobante=mensaje,
+        defaults={"cliente": cliente, "telefono": mensaje.telefono, "monto": monto, "fecha": fecha},
+    )
+    return pago
+
+
+def _digitos(telefono: str) -> str:
+    try:
+        return normalizar(telefono)
+    except TelefonoInvalido:
+        return ""
 
 
 @dataclass(frozen=True)

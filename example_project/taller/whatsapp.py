@@ -1,15 +1,16 @@
 """WhatsApp rules of the workshop, autodiscovered by whatsapp_notify like ``admin.py``."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 
 from whatsapp_notify import disparador, recordatorio, respuesta
 from whatsapp_notify.backends import backends
 from whatsapp_notify.backends.base import UnsupportedContent
-from whatsapp_notify.messages import Fila, Lista, Seccion
+from whatsapp_notify.messages import Fila, Lista, Reaccion, Seccion
 
 from .pdf import pesos
-from .servicios import APROBAR_COTIZACION, aprobar_cotizacion
+from .servicios import APROBAR_COTIZACION, aprobar_cotizacion, registrar_pago
 
 # Flow 3: when a work order becomes COMPLETADA the customer hears their vehicle is ready.
 # Once per order (the disparador derives its clave), after the commit, via Celery.
@@ -100,3 +101,36 @@ def horarios(mensaje, conversacion):
 def horario_elegido(mensaje, conversacion):
     conversacion.contexto["horario"] = mensaje.respuesta_id
     return f"Anotado: te esperamos a las {mensaje.texto}. Si necesitas cambiarlo, escríbenos."
+
+
+# Flow 6: a payment receipt. The customer sends a photo (or PDF) of it with «Monto: 500 /
+# Fecha: 2025-01-15» in the caption; the file is stored by a worker (MEDIA_DOWNLOAD in
+# settings.py) and this handler records the payment from the caption.
+RECIBO = re.compile(
+    r"monto:\s*\$?\s*(?P<monto>\d[\d,]*(?:\.\d{1,2})?).*?fecha:\s*(?P<fecha>\d{4}-\d{2}-\d{2})",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@respuesta(tipo=["image", "document"], texto=RECIBO)
+def comprobante_de_pago(mensaje, conversacion):
+    datos = RECIBO.search(mensaje.texto)
+    try:
+        fecha = date.fromisoformat(datos["fecha"])
+        monto = Decimal(datos["monto"].replace(",", ""))
+    except (ValueError, InvalidOperation):
+        return "No pude leer la fecha o el monto: escríbelos así «Monto: 500 / Fecha: 2025-01-15»."
+    registrar_pago(mensaje, monto, fecha)
+    return [
+        Reaccion("👍"),
+        f"Recibimos tu comprobante por {pesos(monto)} del {fecha:%d/%m/%Y}; lo revisamos y te "
+        "confirmamos.",
+    ]
+
+
+@respuesta(tipo=["image", "document"], por_defecto=True)
+def archivo_sin_datos(mensaje, conversacion):
+    return (
+        "Recibimos tu archivo. Si es un comprobante de pago, envíalo con el pie "
+        "«Monto: 500 / Fecha: 2025-01-15» para registrarlo."
+    )

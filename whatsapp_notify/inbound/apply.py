@@ -67,7 +67,7 @@ from ..models import (
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
 from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
-from . import conversations, handlers, handoff
+from . import conversations, handlers, handoff, media
 
 logger = logging.getLogger(__name__)
 
@@ -578,6 +578,11 @@ def _aplicar_mensaje(evento: EventoMensaje, cuenta: str, parcial: Aplicados) -> 
     if mensaje is None:
         return  # delivered again: stored, signalled and applied the first time
     parcial.mensajes += 1
+    if media.se_descarga(mensaje):
+        media.marcar_pendiente(mensaje)
+        from ..tasks import al_confirmar, publicar_descarga
+
+        al_confirmar(publicar_descarga, mensaje.pk)
     if agente_por_telefono(mensaje.telefono) is not None:
         # One of the business's agents: relayed to the customer it answers, not a customer.
         conversacion = None

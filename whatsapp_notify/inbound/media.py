@@ -1,4 +1,15 @@
-"""Media of inbound messages: downloading it from the provider and checking its SHA-256."""
+"""Media of inbound messages: downloading it from the provider and checking its SHA-256.
+
+With ``MEDIA_DOWNLOAD`` naming a message type (``"image"``, ``"document"``...), each inbound
+message of that type is downloaded by a worker (task ``whatsapp_notify.descargar_media``)
+after the webhook's transaction commits, never in the webhook request:
+:func:`descargar_pendiente` stores the file in ``Mensaje.archivo`` (``descarga``:
+descargada) and sends ``media_descargada``. A provider that cannot be reached, or bytes that
+do not match their SHA-256, are tried again with the envíos' backoff (Beat hands them out,
+``descarga_en``) up to ``MAX_ATTEMPTS``; a file over ``MEDIA_MAX_BYTES`` is not stored
+(omitida); a provider that refuses for good (the media is gone) or cannot download at all
+is fallida. Every outcome stays on the message with its reason.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +20,22 @@ import logging
 import mimetypes
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from .. import signals
 from ..backends import backends
-from ..exceptions import WhatsAppError
-from ..models import Mensaje
+from ..backends.base import UnsupportedCapability
+from ..conf import get_settings
+from ..exceptions import PermanentError, WhatsAppError
+from ..messages import texto_almacenable
+from ..models import EstadoDescarga, Mensaje
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +44,13 @@ class MediaInvalido(WhatsAppError, ValueError):
     """Downloaded media whose bytes do not match the SHA-256 the provider announced."""
 
 
-def descargar_media(mensaje: Mensaje, *, storage: Storage | None = None) -> str:
+class MediaDemasiadoGrande(WhatsAppError, ValueError):
+    """Downloaded media larger than the cap it was downloaded under."""
+
+
+def descargar_media(
+    mensaje: Mensaje, *, storage: Storage | None = None, max_bytes: int | None = None
+) -> str:
     """Download the media of an inbound ``mensaje`` into ``mensaje.archivo``; return its name.
 
     The bytes come from the account's backend (``download_media``) and must match the
@@ -35,6 +60,7 @@ def descargar_media(mensaje: Mensaje, *, storage: Storage | None = None) -> str:
     Raises:
         ValueError: the message has no media.
         MediaInvalido: the bytes do not match the SHA-256; nothing is stored.
+        MediaDemasiadoGrande: more than ``max_bytes``; nothing is stored.
         ProviderError: the provider refused or could not be reached.
     """
     campo = Mensaje._meta.get_field("archivo")
@@ -44,6 +70,11 @@ def descargar_media(mensaje: Mensaje, *, storage: Storage | None = None) -> str:
     if not mensaje.media_id:
         raise ValueError(f"El mensaje {mensaje.pk} no tiene media que descargar.")
     contenido, mime = _descargador(mensaje.cuenta)(mensaje.media_id)
+    if max_bytes is not None and len(contenido) > max_bytes:
+        raise MediaDemasiadoGrande(
+            f"El archivo pesa {len(contenido) / 1024 / 1024:.1f} MB y MEDIA_MAX_BYTES admite "
+            f"{max_bytes / 1024 / 1024:.1f} MB: no se guardó."
+        )
     verificar_sha256(contenido, mensaje.media_sha256, mensaje.media_id)
     ruta = campo.generate_filename(mensaje, _nombre_archivo(mensaje, mime))
     mensaje.archivo.name = storage.save(ruta, ContentFile(contenido))
@@ -97,3 +128,134 @@ def _extension(nombre: str, mime: str) -> str:
     if re.fullmatch(r"\.[a-z0-9]{1,10}", sufijo):
         return sufijo
     return mimetypes.guess_extension((mime or "").split(";")[0].strip()) or ""
+
+
+# -- the worker's side ---------------------------------------------------------------------------
+
+
+def se_descarga(mensaje: Mensaje) -> bool:
+    """Whether ``MEDIA_DOWNLOAD`` asks for this inbound message's file."""
+    return bool(mensaje.media_id) and mensaje.tipo in get_settings().MEDIA_DOWNLOAD
+
+
+def marcar_pendiente(mensaje: Mensaje, ahora: datetime | None = None) -> None:
+    """Mark ``mensaje`` for download; Beat hands it out from ``REDISPATCH_AFTER`` on if its
+    task is lost."""
+    ahora = ahora or timezone.now()
+    campos = {
+        "descarga": EstadoDescarga.PENDIENTE,
+        "descarga_en": ahora + get_settings().seconds("REDISPATCH_AFTER"),
+    }
+    Mensaje.objects.filter(pk=mensaje.pk).update(**campos)
+    for campo, valor in campos.items():
+        setattr(mensaje, campo, valor)
+
+
+def descargar_pendiente(mensaje_id: int, *, storage: Storage | None = None) -> str:
+    """Download the file of a message marked ``pendiente``, once; return its ``descarga``
+    ("" when there was nothing to do: already done, or another worker has it).
+
+    The row is claimed in a short transaction (``descargando``, with a lease of
+    ``REDISPATCH_AFTER`` seconds after which Beat hands it out again, as when the worker
+    died); the download runs outside any transaction, and its outcome is written only if
+    the claim still stands. Nothing here raises for the provider's or the file's sake.
+    """
+    settings = get_settings()
+    ahora = timezone.now()
+    with transaction.atomic():
+        mensaje = (
+            Mensaje.objects.select_for_update(skip_locked=True)
+            .filter(pk=mensaje_id)
+            .filter(
+                Q(descarga=EstadoDescarga.PENDIENTE)
+                | Q(descarga=EstadoDescarga.DESCARGANDO, descarga_en__lte=ahora)
+            )
+            .first()
+        )
+        if mensaje is None:
+            return ""
+        plazo = ahora + settings.seconds("REDISPATCH_AFTER")
+        Mensaje.objects.filter(pk=mensaje.pk).update(
+            descarga=EstadoDescarga.DESCARGANDO, descarga_en=plazo
+        )
+        mensaje.descarga, mensaje.descarga_en = EstadoDescarga.DESCARGANDO, plazo
+    intentos = mensaje.descarga_intentos + 1
+    try:
+        descargar_media(mensaje, storage=storage, max_bytes=settings.MEDIA_MAX_BYTES)
+    except MediaDemasiadoGrande as exc:
+        return _terminar(mensaje, EstadoDescarga.OMITIDA, intentos, str(exc))
+    except MediaInvalido as exc:  # a download cut short, maybe: try again
+        return _reintentar(mensaje, intentos, exc)
+    except (PermanentError, UnsupportedCapability, ValueError) as exc:
+        return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, _detalle(exc))
+    except Exception as exc:  # unreachable, a refused token, a bug: try again later
+        return _reintentar(mensaje, intentos, exc)
+    if _terminar(mensaje, EstadoDescarga.DESCARGADA, intentos) == EstadoDescarga.DESCARGADA:
+        signals.enviar_seguro(signals.media_descargada, Mensaje, mensaje=mensaje)
+    return mensaje.descarga
+
+
+def _mio(mensaje: Mensaje):
+    """The message's row while this worker's claim stands (its lease unchanged)."""
+    return Mensaje.objects.filter(
+        pk=mensaje.pk, descarga=EstadoDescarga.DESCARGANDO, descarga_en=mensaje.descarga_en
+    )
+
+
+def _detalle(exc: BaseException) -> str:
+    return texto_almacenable(f"{type(exc).__name__}: {exc}")[:2000]
+
+
+def _terminar(mensaje: Mensaje, estado: str, intentos: int, error: str = "") -> str:
+    if not _mio(mensaje).update(
+        descarga=estado, descarga_intentos=intentos, descarga_error=error, descarga_en=None
+    ):
+        return ""  # its lease ran out and another worker took it: that one says how it went
+    mensaje.descarga = estado
+    if estado != EstadoDescarga.DESCARGADA:
+        logger.warning("Archivo del mensaje %s %s: %s", mensaje.pk, estado, error)
+    return estado
+
+
+def _reintentar(mensaje: Mensaje, intentos: int, exc: BaseException) -> str:
+    maximo = get_settings().MAX_ATTEMPTS
+    if intentos >= maximo:
+        detalle = f"{_detalle(exc)} (tras {intentos} intentos)"
+        return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, detalle)
+    espera = timedelta(seconds=backoff(intentos))
+    if not _mio(mensaje).update(
+        descarga=EstadoDescarga.PENDIENTE, descarga_intentos=intentos,
+        descarga_error=_detalle(exc), descarga_en=timezone.now() + espera,
+    ):  # fmt: skip
+        return ""
+    logger.warning(
+        "No se pudo descargar el archivo del mensaje %s (intento %s de %s): %s; otra vez en %s s",
+        mensaje.pk, intentos, maximo, exc, int(espera.total_seconds()),
+    )  # fmt: skip
+    return EstadoDescarga.PENDIENTE
+
+
+def backoff(intento: int) -> float:
+    """Seconds before download attempt ``intento + 1``: ``RETRY_BACKOFF`` doubling, capped."""
+    settings = get_settings()
+    return float(min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF * 2 ** max(0, intento - 1)))
+
+
+def por_descargar(ahora: datetime | None = None) -> list[int]:
+    """Downloads due again (a failed try whose wait is over, a lost task, or a worker that
+    died on it), oldest first. A pending one is pushed ``REDISPATCH_AFTER``
+    ahead so the next sweep does not hand it out twice; one being downloaded keeps its
+    lease, which the next worker takes over."""
+    ahora = ahora or timezone.now()
+    ids = list(
+        Mensaje.objects.filter(
+            descarga__in=[EstadoDescarga.PENDIENTE, EstadoDescarga.DESCARGANDO],
+            descarga_en__lte=ahora,
+        )
+        .order_by("descarga_en")
+        .values_list("pk", flat=True)[:1000]
+    )
+    Mensaje.objects.filter(pk__in=ids, descarga=EstadoDescarga.PENDIENTE).update(
+        descarga_en=ahora + get_settings().seconds("REDISPATCH_AFTER")
+    )
+    return ids

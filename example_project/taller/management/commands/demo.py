@@ -36,7 +36,7 @@ from whatsapp_notify import enviar_texto
 from whatsapp_notify.models import Conversacion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.phones import mask
 
-from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Proveedor, Vehiculo
+from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Pago, Proveedor, Vehiculo
 from ...servicios import botones_de_cotizacion, envio_de
 from ...servidor import ServidorLocal
 
@@ -89,6 +89,17 @@ TWILIO_OPTIONS = {
     },
 }
 PREGUNTA = "Hola, ¿mi cotización incluye la mano de obra?"
+# The receipt photo the demo's customer sends: a tiny JPEG (one grey pixel).
+RECIBO_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b"
+    "0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ff"
+    "c0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0b"
+    "ffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114328191a108"
+    "2342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a53545556"
+    "5758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9"
+    "aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7"
+    "f8f9faffda0008010100003f00fbd3ffd9"
+)
 TEXTO_LIBRE = "Gracias por su visita. Cualquier duda, escríbanos por aquí."
 # Seconds after a send when the sandbox reports it sent, delivered and read.
 DEMORAS = (0.3, 0.8, 1.3)
@@ -211,19 +222,39 @@ class Command(BaseCommand):
         self.stdout.write(
             f"   conversación de {cliente.nombre}: {conversacion.get_estado_display()}"
         )
+        self._titulo(f"7) {cliente.nombre} manda la foto de su comprobante de pago")
+        pie = "Monto: 4925.00 / Fecha: 2025-01-15"
+        self._cliente_escribe(sandbox, cliente, pie, imagen=RECIBO_JPEG)
+        recibo = (
+            Mensaje.objects.filter(tipo="image", telefono=envio.telefono).order_by("-pk").first()
+        )
+        if recibo is not None:
+            guardado = recibo.archivo.name or "(sin archivo)"
+            self.stdout.write(f"   archivo ({recibo.get_descarga_display()}): {guardado}")
+        pago = Pago.objects.filter(comprobante=recibo).first() if recibo else None
+        self.stdout.write(
+            f"   pago registrado: {pago.monto} del {pago.fecha}" if pago else "   sin pago"
+        )
 
     def _cliente_escribe(self, sandbox, cliente, texto: str = "", **como) -> None:
         """Post one inbound message from the sandbox (``cliente``: who writes, a customer
         or the agent) and show what the ERP sent because of it."""
         antes = len(sandbox.mensajes)
-        lo_que = f"«{texto}»" if texto else f"toca «{(como.get('payload') or como['fila'])[1]}»"
+        if como.get("imagen"):
+            lo_que = f"manda una foto con el pie «{texto}»"
+        elif texto:
+            lo_que = f"«{texto}»"
+        else:
+            lo_que = f"toca «{(como.get('payload') or como['fila'])[1]}»"
         self.stdout.write(f"   {cliente.nombre} {lo_que}")
         ultimo = EnvioWhatsApp.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         wamid = sandbox.entrante(cliente.telefono, texto, nombre=cliente.nombre, **como)
         self._entrantes += 1
         # Handled (the handlers ran in the worker) and what they recorded has left.
         limite = time.monotonic() + ESPERA_MAXIMA
-        atendido = Mensaje.objects.filter(wamid=wamid, manejado_en__isnull=False)
+        atendido = Mensaje.objects.filter(wamid=wamid, manejado_en__isnull=False).exclude(
+            descarga__in=["pendiente", "descargando"]
+        )
         en_cola = EnvioWhatsApp.objects.filter(
             pk__gt=ultimo, estado__in=[EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO]
         )
@@ -357,6 +388,8 @@ def _resumen_de(cuerpo: dict) -> str:
     """One line for a message the ERP sent to the sandbox: its text, or a list's rows."""
     if cuerpo.get("type") == "text":
         return cuerpo["text"]["body"]
+    if cuerpo.get("type") == "reaction":
+        return f"{cuerpo['reaction']['emoji']} (reacción a su mensaje)"
     if cuerpo.get("type") == "template":
         parametros = [
             p.get("text", "") for c in cuerpo["template"].get("components", [])
