@@ -34,6 +34,7 @@ from whatsapp_notify.models import (
     Mensaje,
     MotivoOmision,
     PasoConversacion,
+    Plantilla,
 )
 from whatsapp_notify.outbound import actions
 from whatsapp_notify.phones import mask
@@ -869,3 +870,110 @@ def test_translation__admin_changelist_speaks_english_when_active(admin_client, 
 
     assert "Failed" in contenido
     assert "Resend" in contenido
+
+
+# -- the inbox: replying from a conversation -----------------------------------------------
+
+
+def _conversacion(ventana: bool = True) -> Conversacion:
+    ahora = timezone.now()
+    conversacion = Conversacion.objects.create(
+        telefono=TELEFONO, nombre="Ana Pérez", no_leidos=3,
+        ventana_hasta=ahora + timedelta(hours=3) if ventana else ahora - timedelta(hours=1),
+    )  # fmt: skip
+    hace = timedelta(minutes=5) if ventana else timedelta(days=2)
+    Mensaje.objects.create(
+        direccion=Direccion.ENTRANTE, telefono=TELEFONO, wamid="wamid.ANA1", texto="¿Precio?",
+        conversacion=conversacion, fecha=ahora - hace,
+    )  # fmt: skip
+    return conversacion
+
+
+def test_bandeja__abrirla_marca_leido_y_ofrece_responder(admin_client):
+    conversacion = _conversacion()
+
+    pagina = admin_client.get(url("conversacion", "change", conversacion.pk)).content.decode()
+
+    conversacion.refresh_from_db()
+    assert conversacion.no_leidos == 0
+    assert 'name="texto"' in pagina
+    assert "¿Precio?" in pagina
+
+
+def test_bandeja__responder_manda_texto_una_vez_y_la_toma(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    conversacion = _conversacion()
+    datos = {"texto": "Son $450, ¿te agendo?", "token": "abc123"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        primera = admin_client.post(url("conversacion", "responder", conversacion.pk), datos)
+        admin_client.post(url("conversacion", "responder", conversacion.pk), datos)  # double click
+
+    assert primera.status_code == 302
+    envio = EnvioWhatsApp.objects.get()
+    assert (envio.tipo, envio.texto, envio.responde_a, envio.estado) == (
+        "agente", "Son $450, ¿te agendo?", "wamid.ANA1", EstadoEnvio.ENVIADO,
+    )  # fmt: skip
+    assert len(outbox) == 1
+    conversacion.refresh_from_db()
+    assert (conversacion.estado, conversacion.agente) == ("agente", "admin")
+    assert "Respuesta en camino." in mensajes_de(primera)
+
+
+def test_bandeja__fuera_de_la_ventana_no_manda_texto_y_ofrece_plantillas(admin_client, outbox):
+    conversacion = _conversacion(ventana=False)
+    Plantilla.objects.create(
+        cuenta="default", nombre="seguimiento", idioma="es_MX", estado="APPROVED",
+        parametros_cuerpo=1, cuerpo="Hola {{1}}, ¿seguimos?",
+    )  # fmt: skip
+
+    pagina = admin_client.get(url("conversacion", "change", conversacion.pk)).content.decode()
+    texto = admin_client.post(
+        url("conversacion", "responder", conversacion.pk), {"texto": "Hola", "token": "t1"}
+    )
+
+    assert 'name="texto"' not in pagina
+    assert "seguimiento (es_MX)" in pagina
+    assert not EnvioWhatsApp.objects.exists()
+    assert "La ventana de 24 horas está cerrada" in mensajes_de(texto)[-1]
+
+
+def test_bandeja__la_plantilla_sale_con_sus_variables(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    conversacion = _conversacion(ventana=False)
+    fila = Plantilla.objects.create(
+        cuenta="default", nombre="seguimiento", idioma="es_MX", estado="APPROVED",
+        parametros_cuerpo=1, cuerpo="Hola {{1}}, ¿seguimos?",
+    )  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            url("conversacion", "responder", conversacion.pk),
+            {"plantilla": fila.pk, "variables": "Ana\n", "token": "t2"},
+        )
+        mala = admin_client.post(
+            url("conversacion", "responder", conversacion.pk),
+            {"plantilla": fila.pk, "variables": "", "token": "t3"},
+        )
+
+    [envio] = EnvioWhatsApp.objects.all()
+    assert (envio.plantilla, envio.variables, envio.estado) == (
+        "seguimiento", ["Ana"], EstadoEnvio.ENVIADO,
+    )  # fmt: skip
+    assert "espera 1 variable" in mensajes_de(mala)[-1]
+
+
+def test_bandeja__sin_permiso_de_cambiar_no_responde(client, django_user_model, outbox):
+    conversacion = _conversacion()
+    usuario = django_user_model.objects.create_user("lector2", is_staff=True)
+    usuario.user_permissions.add(Permission.objects.get(codename="view_conversacion"))
+    client.force_login(usuario)
+
+    pagina = client.get(url("conversacion", "change", conversacion.pk)).content.decode()
+    intento = client.post(url("conversacion", "responder", conversacion.pk), {"texto": "x"})
+
+    assert 'name="texto"' not in pagina
+    assert intento.status_code == 403
+    assert not EnvioWhatsApp.objects.exists()

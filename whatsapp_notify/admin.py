@@ -8,15 +8,18 @@ webhook body again). List views mask phones; the detail page of a row shows the 
 from __future__ import annotations
 
 import json
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -24,8 +27,10 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .conf import get_settings
+from .exceptions import MessageError
 from .inbound import handoff, store
 from .models import (
+    NO_ENVIABLES,
     ConsentimientoCliente,
     Conversacion,
     EnvioWhatsApp,
@@ -42,6 +47,7 @@ from .models import (
     Plantilla,
 )
 from .outbound import actions
+from .outbound.outbox import enviar_plantilla, enviar_texto
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 COLORES_ESTADO = {
@@ -384,36 +390,6 @@ class MensajeAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
         return Truncator(obj.texto).chars(60)
 
 
-class HiloInline(admin.TabularInline):
-    """The thread of a conversation, both ways, with each outgoing message's status."""
-
-    model = Mensaje
-    fk_name = "conversacion"
-    fields = ("fecha", "direccion", "tipo", "texto", "estado_del_envio", "manejo")
-    readonly_fields = fields
-    ordering = ("fecha", "pk")
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name = _("mensaje")
-    verbose_name_plural = _("hilo")
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("envio")
-
-    @admin.display(description=_("estado"))
-    def estado_del_envio(self, obj: Mensaje) -> str:
-        if obj.direccion != "saliente" or obj.envio is None:
-            return "—"
-        return obj.envio.get_estado_display()
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 class PasoInline(admin.TabularInline):
     model = PasoConversacion
     fields = ("creado_en", "tipo", "quien", "motivo", "mensaje")
@@ -465,8 +441,142 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         "actualizada_en",
     )
     fields = readonly_fields
-    inlines = (PasoInline, HiloInline)
+    inlines = (PasoInline,)
     actions = ("tomar", "devolver_al_bot")
+    change_form_template = "admin/whatsapp_notify/conversacion/change_form.html"
+    #: The latest messages the inbox shows (the whole thread is in «Mensajes»).
+    HILO = 200
+
+    def get_urls(self):
+        vista = self.admin_site.admin_view
+        propias = [
+            path("<int:pk>/responder/", vista(self.responder_view),
+                 name="whatsapp_notify_conversacion_responder"),
+            path("<int:pk>/tomar/", vista(self.tomar_view),
+                 name="whatsapp_notify_conversacion_tomar"),
+            path("<int:pk>/devolver/", vista(self.devolver_view),
+                 name="whatsapp_notify_conversacion_devolver"),
+        ]  # fmt: skip
+        return propias + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        conversacion = self.get_object(request, object_id)
+        extra = {}
+        if conversacion is not None:
+            # Opened by a person: what the customer wrote is read.
+            Conversacion.objects.filter(pk=conversacion.pk).update(no_leidos=0)
+            hilo = conversacion.mensajes.select_related("envio").order_by("-fecha", "-pk")
+            extra = {
+                "hilo": list(hilo[: self.HILO])[::-1],
+                "ventana_abierta": conversacion.ventana_abierta(),
+                "puede_operar": self.tiene_permiso_de_operar(request),
+                "plantillas": Plantilla.objects.filter(cuenta=conversacion.cuenta)
+                .exclude(estado__in=NO_ENVIABLES)
+                .order_by("nombre", "idioma"),
+                "token": uuid.uuid4().hex,
+                "usuario": request.user.get_username(),
+            }
+        return super().change_view(
+            request, object_id, form_url, extra_context={**extra, **(extra_context or {})}
+        )
+
+    def _operable(self, request: HttpRequest, pk: int) -> Conversacion:
+        if request.method != "POST":
+            raise PermissionDenied
+        if not self.tiene_permiso_de_operar(request):
+            raise PermissionDenied
+        return get_object_or_404(Conversacion, pk=pk)
+
+    def _volver(self, conversacion: Conversacion) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:whatsapp_notify_conversacion_change", args=[conversacion.pk])
+        )
+
+    def tomar_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        conversacion = self._operable(request, pk)
+        self._cada_una(
+            Conversacion.objects.filter(pk=pk),
+            lambda c: handoff.tomar(c, request.user.get_username()),
+        )
+        self.message_user(request, gettext("La conversación es tuya: el bot calla."))
+        return self._volver(conversacion)
+
+    def devolver_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        conversacion = self._operable(request, pk)
+        self._cada_una(
+            Conversacion.objects.filter(pk=pk, estado=EstadoConversacion.AGENTE),
+            lambda c: handoff.devolver_al_bot(c, quien=request.user.get_username(), motivo="admin"),
+        )
+        self.message_user(request, gettext("La conversación vuelve al bot."))
+        return self._volver(conversacion)
+
+    def responder_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """Send the operator's reply: free text inside the window, else only a template.
+
+        The form's token is the envío's clave: a double click sends once.
+        """
+        conversacion = self._operable(request, pk)
+        usuario = request.user.get_username()
+        token = "".join(c for c in request.POST.get("token", "") if c.isalnum())[:64]
+        clave = f"admin:{conversacion.pk}:{token or uuid.uuid4().hex}"
+        comunes = {
+            "cuenta": conversacion.cuenta, "tipo": "agente", "clave": clave,
+            "nombre": conversacion.nombre or None,
+        }  # fmt: skip
+        try:
+            if "plantilla" in request.POST:
+                envio = self._plantilla(request, conversacion, comunes)
+            elif not conversacion.ventana_abierta():
+                self.message_user(
+                    request,
+                    gettext(
+                        "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía "
+                        "una plantilla aprobada."
+                    ),
+                    messages.ERROR,
+                )
+                return self._volver(conversacion)
+            else:
+                texto = request.POST.get("texto", "").strip()
+                ultimo = (
+                    conversacion.mensajes.filter(direccion="entrante", wamid__isnull=False)
+                    .order_by("-fecha", "-pk")
+                    .first()
+                )
+                envio = enviar_texto(
+                    f"+{conversacion.telefono}", texto, responde_a=ultimo, **comunes
+                )
+        except (MessageError, ImproperlyConfigured, ValueError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return self._volver(conversacion)
+        if conversacion.agente != usuario:
+            self._cada_una(Conversacion.objects.filter(pk=pk), lambda c: handoff.tomar(c, usuario))
+        envio.refresh_from_db()
+        if envio.estado == EstadoEnvio.OMITIDO:
+            self.message_user(
+                request,
+                gettext("No se envió: %(motivo)s.") % {"motivo": envio.get_motivo_display()},
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, gettext("Respuesta en camino."), messages.SUCCESS)
+        return self._volver(conversacion)
+
+    def _plantilla(self, request: HttpRequest, conversacion: Conversacion, comunes: dict):
+        fila = get_object_or_404(
+            Plantilla, pk=request.POST.get("plantilla") or 0, cuenta=conversacion.cuenta
+        )
+        lineas = [linea.strip() for linea in request.POST.get("variables", "").splitlines()]
+        lineas = [linea for linea in lineas if linea]
+        if fila.formato_parametros == "NAMED":
+            variables = dict(linea.split("=", 1) for linea in lineas if "=" in linea)
+            variables = {k.strip(): v.strip() for k, v in variables.items()}
+        else:
+            variables = lineas
+        return enviar_plantilla(
+            f"+{conversacion.telefono}", fila.nombre, idioma=fila.idioma,
+            variables=variables or None, **comunes,
+        )  # fmt: skip
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: Conversacion) -> str:
