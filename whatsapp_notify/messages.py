@@ -97,6 +97,40 @@ class Imagen(Documento):
         )
 
 
+#: What WhatsApp plays as a video (reference/cloud_api.md §3.2): MP4 or 3GPP, up to 16 MB.
+MIMES_VIDEO = ("video/mp4", "video/3gpp")
+MAX_VIDEO_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Video(Documento):
+    """A video played inline (a template's header: the repaired car on the lift): a
+    :class:`Documento` that is an MP4 or 3GPP of at most 16 MB."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _exigir(
+            self.mime in MIMES_VIDEO,
+            f"Un video de WhatsApp es MP4 o 3GPP, no {self.mime} ({self.nombre}).",
+        )
+        _exigir(
+            len(self.contenido) <= MAX_VIDEO_BYTES,
+            f"El video pesa {len(self.contenido) / 1024 / 1024:.1f} MB y WhatsApp admite 16 MB.",
+        )
+
+
+def clase_de_media(mime: str) -> type[Documento]:
+    """The value class a stored file of ``mime`` is rebuilt as."""
+    if mime in MIMES_IMAGEN:
+        return Imagen
+    if mime in MIMES_VIDEO:
+        return Video
+    return Documento
+
+
+#: A template's text header parameter is part of a header of at most 60 characters.
+MAX_ENCABEZADO_PLANTILLA = 60
+
 Variables = list[str] | dict[str, str]
 # Named template parameters ({{nombre_cliente}}): lowercase letters, digits, underscores.
 _NOMBRE_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -415,6 +449,22 @@ def normalizar_botones(botones: object) -> tuple[BotonPlantilla | None, ...]:
     return tupla
 
 
+def encabezado_de(interactivo: object) -> str:
+    """The text header parameter an envío's ``interactivo`` keeps ("" when none).
+
+    Raises:
+        MessageError: a hand-edited value that is not text.
+    """
+    if not isinstance(interactivo, dict) or "encabezado" not in interactivo:
+        return ""
+    valor = interactivo["encabezado"]
+    if not isinstance(valor, str):
+        raise MessageError(
+            "El encabezado guardado en el envío no es texto: se editó a mano; regístralo de nuevo."
+        )
+    return valor
+
+
 def _boton_de(dato: Any) -> BotonPlantilla | None:
     if dato is None:
         return None
@@ -466,8 +516,10 @@ def botones_de_datos(datos: object, *, dentro: bool = False) -> tuple[BotonPlant
 
 @dataclass(frozen=True)
 class Plantilla:
-    """An approved template: name, language, body variables, optional header document,
-    parameters of its buttons (``botones``, in the template's order).
+    """An approved template: name, language, body variables, an optional header (a
+    document, an :class:`Imagen` or a :class:`Video` in ``documento``; or the text of a text
+    header's ``{{1}}`` in ``encabezado``), parameters of its buttons (``botones``, in the
+    template's order).
 
     The name must be one Meta accepts (:func:`exigir_nombre_plantilla`); the variables are
     turned into the exact texts the template receives (:func:`normalizar_variables`).
@@ -485,9 +537,25 @@ class Plantilla:
     cuerpo: str = field(default="", repr=False)
     proveedor_id: str = ""
     botones: tuple[BotonPlantilla | None, ...] = ()
+    encabezado: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "botones", normalizar_botones(self.botones))
+        exigir_tipo(
+            self.encabezado, str, "encabezado", "usa el texto que va en {{1}} del encabezado."
+        )
+        if self.encabezado:
+            _texto_variable(self.encabezado, "encabezado", self.idioma)
+            _exigir(
+                len(self.encabezado) <= MAX_ENCABEZADO_PLANTILLA,
+                f"encabezado: un encabezado de plantilla tiene hasta {MAX_ENCABEZADO_PLANTILLA} "
+                "caracteres.",
+            )
+            _exigir(
+                self.documento is None,
+                "Una plantilla lleva un solo encabezado: texto (encabezado=) o un archivo "
+                "(documento=, imagen= o video=).",
+            )
         exigir_tipo(self.cuerpo, str, "cuerpo", "usa el texto del cuerpo de la plantilla.")
         exigir_nombre_plantilla(self.nombre)
         exigir_idioma(self.idioma)
@@ -767,7 +835,7 @@ def _interactivo(cuerpo: str, datos: Any, clase: str) -> Interactivo:
     return Lista(cuerpo, datos["boton"], secciones, **adornos)
 
 
-Contenido = Plantilla | Documento | Imagen | Texto | Botones | Lista | Ubicacion | Reaccion
+Contenido = Plantilla | Documento | Imagen | Video | Texto | Botones | Lista | Ubicacion | Reaccion
 
 
 @dataclass(frozen=True)

@@ -326,8 +326,11 @@ class BaseBackend:
             # A reaction is on a message: any wamid will do for the probe.
             probe = Salida("0", contenido, referencia="", responde_a="wamid.0")
             self.build_payload(probe, NoMediaCache())
-        elif isinstance(contenido, Plantilla) and contenido.botones:
-            self.admite_botones_de_plantilla()
+        elif isinstance(contenido, Plantilla):
+            if contenido.botones:
+                self.admite_botones_de_plantilla()
+            if contenido.encabezado:
+                self.admite_encabezado_de_plantilla()
 
     #: Whether this backend sends template button parameters (``Plantilla.botones``).
     botones_de_plantilla: ClassVar[bool] = False
@@ -340,6 +343,15 @@ class BaseBackend:
 
     def sin_botones_de_plantilla(self) -> str:
         return f"{type(self).__name__} no envía parámetros de botones de plantilla."
+
+    #: Whether this backend sends a template's text header parameter (``encabezado``).
+    encabezado_de_plantilla: ClassVar[bool] = False
+
+    def admite_encabezado_de_plantilla(self) -> None:
+        if not self.encabezado_de_plantilla:
+            raise UnsupportedContent(
+                f"{type(self).__name__} no envía el parámetro del encabezado de una plantilla."
+            )
 
     def build_payload(self, salida: Salida, media: MediaCache) -> Any:
         builder = self._builders().get(type(salida.contenido))
@@ -559,6 +571,7 @@ class PassThroughBackend(BaseBackend):
     """
 
     botones_de_plantilla = True
+    encabezado_de_plantilla = True
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
         return plantilla

@@ -51,6 +51,8 @@ from ..messages import (
     Texto,
     Ubicacion,
     botones_de_datos,
+    clase_de_media,
+    encabezado_de,
     interactivo_de_datos,
 )
 from ..models import (
@@ -635,6 +637,7 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
             cuerpo=_cuerpo(envio, fila),
             proveedor_id=fila.meta_id if fila else "",
             botones=botones_de_datos(envio.interactivo, dentro=True),
+            encabezado=encabezado_de(envio.interactivo),
         )
     elif envio.clase in (ClaseEnvio.DOCUMENTO, ClaseEnvio.IMAGEN):
         contenido = documento
@@ -665,6 +668,9 @@ def _cuerpo(envio: EnvioWhatsApp, fila) -> str:
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
     with envio.documento.open("rb") as archivo:
         contenido = archivo.read()
+    if envio.clase == ClaseEnvio.PLANTILLA:  # a header: a document, an image or a video
+        clase = clase_de_media(envio.documento_mime)
+        return clase(contenido, envio.nombre_documento, envio.documento_mime)
     if envio.clase == ClaseEnvio.IMAGEN:
         return Imagen(contenido, envio.nombre_documento, envio.documento_mime, envio.texto)
     caption = envio.texto if envio.clase == ClaseEnvio.DOCUMENTO else ""

@@ -60,6 +60,7 @@ from ..messages import (
     Seccion,
     Texto,
     Ubicacion,
+    Video,
     botones_a_datos,
     exigir_caracteres,
     exigir_tipo,
@@ -123,6 +124,9 @@ def enviar_plantilla(
     idioma: str | None = None,
     documento: Archivo | None = None,
     nombre_documento: str | None = None,
+    imagen: Archivo | None = None,
+    video: Archivo | None = None,
+    encabezado: str | None = None,
     botones: Sequence[BotonPlantilla | None] | None = None,
     referencia: models.Model | None = None,
     tipo: str = "",
@@ -145,6 +149,10 @@ def enviar_plantilla(
             ``DEFAULT_LANGUAGE``.
         documento: bytes or a binary file for the template's document header.
         nombre_documento: file name the recipient sees (required with ``documento``).
+        imagen, video: a JPEG/PNG (5 MB) or MP4/3GPP (16 MB) for an image or video header,
+            as bytes, a binary file or a Path (``nombre_documento`` optional).
+        encabezado: the text of a text header's ``{{1}}`` (up to 60 characters). A template
+            has one header: pass one of ``documento``, ``imagen``, ``video``, ``encabezado``.
         botones: the parameters of the template's buttons, in their order: a
             ``BotonRapido(payload)`` for a quick reply whose tap should come back as
             ``payload`` (not as its text), a ``BotonUrl(sufijo)`` for a URL button ending
@@ -174,7 +182,10 @@ def enviar_plantilla(
             characters.
         FechaInvalida: ``expira_en`` naive, out of range or not a datetime/timedelta.
     """
-    contenido = plantilla_de(plantilla, idioma, variables, documento, nombre_documento, botones)
+    contenido = plantilla_de(
+        plantilla, idioma, variables, documento, nombre_documento, botones,
+        imagen=imagen, video=video, encabezado=encabezado,
+    )  # fmt: skip
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
@@ -189,15 +200,32 @@ def plantilla_de(
     documento: Archivo | None,
     nombre_documento: str | None,
     botones: Sequence[BotonPlantilla | None] | None = None,
+    *,
+    imagen: Archivo | None = None,
+    video: Archivo | None = None,
+    encabezado: str | None = None,
 ) -> Plantilla:
     """The message :func:`enviar_plantilla` records for these arguments (checked)."""
-    adjunto = _documento(documento, nombre_documento) if documento is not None else None
+    archivos = [
+        (a, c)
+        for a, c in ((documento, Documento), (imagen, Imagen), (video, Video))
+        if a is not None
+    ]
+    if len(archivos) > 1:
+        raise MessageError(
+            "Una plantilla lleva un solo encabezado: documento=, imagen= o video=, no varios."
+        )
+    adjunto = None
+    if archivos:
+        archivo, clase = archivos[0]
+        adjunto = _documento(archivo, nombre_documento, clase=clase)
     return Plantilla(
         nombre=plantilla,
         idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
         variables=variables,
         documento=adjunto,
         botones=botones,
+        encabezado="" if encabezado is None else encabezado,
     )
 
 
@@ -775,8 +803,11 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
             contenido.variables,
         )
         documento = contenido.documento
-        if contenido.botones:
-            envio.interactivo = {"botones": botones_a_datos(contenido.botones)}
+        datos = {"botones": botones_a_datos(contenido.botones)} if contenido.botones else {}
+        if contenido.encabezado:
+            datos["encabezado"] = contenido.encabezado
+        if datos:
+            envio.interactivo = datos
     elif isinstance(contenido, Documento):
         clase = ClaseEnvio.IMAGEN if isinstance(contenido, Imagen) else ClaseEnvio.DOCUMENTO
         envio.clase, envio.texto, documento = clase, contenido.caption, contenido
@@ -1100,13 +1131,29 @@ def _log_registro(envio: EnvioWhatsApp) -> None:
     )
 
 
+def _nombre_por_contenido(contenido: bytes | bytearray, clase: type[Documento]) -> str:
+    """A file name for bare image or video bytes, from their first bytes (its extension
+    gives the MIME type); "" for a document, whose name the caller must give."""
+    if clase is Imagen:
+        if contenido.startswith(b"\x89PNG"):
+            return "encabezado.png"
+        return "encabezado.jpg" if contenido.startswith(b"\xff\xd8\xff") else "encabezado"
+    if clase is Video and contenido[4:8] == b"ftyp":
+        return "encabezado.3gp" if contenido[8:11] == b"3gp" else "encabezado.mp4"
+    if clase is Video:
+        return "encabezado"
+    return ""
+
+
 def _documento(
     archivo: Archivo, nombre: str | None, caption: str = "", *, clase: type[Documento] = Documento
 ) -> Documento:
     if isinstance(archivo, Path):
         return clase(archivo.read_bytes(), nombre or archivo.name, caption=caption)
     if isinstance(archivo, bytes | bytearray):
-        return clase(bytes(archivo), nombre or "", caption=caption)
+        return clase(
+            bytes(archivo), nombre or _nombre_por_contenido(archivo, clase), caption=caption
+        )
     if hasattr(archivo, "read"):
         if hasattr(archivo, "seek"):
             archivo.seek(0)

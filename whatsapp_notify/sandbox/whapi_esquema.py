@@ -25,6 +25,7 @@ CAMPOS = {
     "text": COMUNES | {"body", "mentions"},
     "document": COMUNES | {"media", "mime_type", "caption", "filename"},
     "image": COMUNES | {"media", "mime_type", "caption", "width", "height", "preview"},
+    "video": COMUNES | {"media", "mime_type", "caption", "width", "height", "preview"},
     "interactive": COMUNES | {"type", "header", "body", "footer", "action"},
     "location": COMUNES | {"latitude", "longitude", "name", "address"},
 }
@@ -158,10 +159,19 @@ def _ubicacion(cuerpo: dict[str, Any]) -> list[str]:
     return problemas
 
 
+def _video(cuerpo: dict[str, Any]) -> list[str]:
+    problemas = _documento({k: v for k, v in cuerpo.items() if k != "filename"})
+    mime = _mime(cuerpo.get("media"))
+    if mime and not mime.startswith("video/"):
+        problemas.append(f"media: {mime} is not a video; use /messages/document")
+    return problemas
+
+
 _REVISAR = {
     "text": _texto,
     "document": _documento,
     "image": _imagen,
+    "video": _video,
     "interactive": _interactivo,
     "location": _ubicacion,
 }

@@ -65,6 +65,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
     """Sends through ``POST /{API_VERSION}/{PHONE_NUMBER_ID}/messages``."""
 
     botones_de_plantilla = True
+    encabezado_de_plantilla = True
     capabilities = frozenset(
         {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
     )

@@ -17,6 +17,7 @@ from ...messages import (
     Botones,
     BotonPlantilla,
     BotonRapido,
+    Imagen,
     Lista,
     Plantilla,
     Reaccion,
@@ -25,6 +26,7 @@ from ...messages import (
     Texto,
     Ubicacion,
     Variables,
+    Video,
 )
 from ..base import Resultado
 
@@ -58,8 +60,15 @@ def plantilla(salida: Salida, plantilla: Plantilla, documento: Json | None = Non
 
 def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     componentes = []
-    if documento is not None:
-        componentes.append(componente("header", [{"type": "document", "document": documento}]))
+    if documento is not None:  # uploaded: {"id", "filename"}; image and video take the id only
+        if isinstance(plantilla.documento, Imagen | Video):
+            tipo = "image" if isinstance(plantilla.documento, Imagen) else "video"
+            parametro = {"type": tipo, tipo: {"id": documento["id"]}}
+        else:
+            parametro = {"type": "document", "document": documento}
+        componentes.append(componente("header", [parametro]))
+    elif plantilla.encabezado:
+        componentes.append(componente("header", [{"type": "text", "text": plantilla.encabezado}]))
     # A component without variables is left out: Meta counts parameters per component.
     if plantilla.variables:
         componentes.append(componente("body", parametros(plantilla.variables)))

@@ -236,10 +236,18 @@ class TwilioBackend(HttpBackend):
     ) -> payloads.Formulario:
         if plantilla.botones:
             self.admite_botones_de_plantilla()
+        if plantilla.encabezado:
+            self.admite_encabezado_de_plantilla()
         sid = self.content_sid(plantilla)
         ruta = self._ruta_documento(salida, plantilla.documento) if plantilla.documento else ""
         variables = payloads.variables_de_contenido(plantilla.variables, ruta)
         return self._mensaje(salida, payloads.plantilla(sid, variables))
+
+    def admite_encabezado_de_plantilla(self) -> None:
+        raise UnsupportedContent(
+            "Twilio no recibe el encabezado aparte: es parte de la plantilla de contenido. Si "
+            "lleva una variable {{n}}, pásala en variables."
+        )
 
     def sin_botones_de_plantilla(self) -> str:
         return (

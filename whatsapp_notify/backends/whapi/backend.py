@@ -70,6 +70,7 @@ class WhapiBackend(HttpBackend):
     ventana = None
     DEFAULT_RATE_LIMIT = RITMO_WHAPI
     renderiza_plantillas = True
+    encabezado_de_plantilla = True
 
     OPTIONS = {
         "TOKEN": Option(
@@ -156,6 +157,8 @@ class WhapiBackend(HttpBackend):
             self.admite_botones_de_plantilla()
         cuerpo = templates.cuerpo_de(plantilla, self.options["PLANTILLAS"])
         texto = templates.renderizar(cuerpo, plantilla.variables, plantilla.nombre)
+        if plantilla.encabezado:  # the header, as WhatsApp shows it: a bold first line
+            texto = f"*{plantilla.encabezado}*\n{texto}"
         if plantilla.documento is not None:
             return payloads.archivo(salida.telefono, plantilla.documento, caption=texto)
         return payloads.texto(salida.telefono, texto)

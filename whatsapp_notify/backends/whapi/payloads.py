@@ -17,6 +17,7 @@ from ...messages import Botones, Documento, Fila, Lista, Seccion, Texto, Ubicaci
 # Images go to /messages/image (shown inline, caption under it); any other file is a
 # document the recipient downloads. WhatsApp shows these image types inline.
 IMAGENES = frozenset({"image/jpeg", "image/png", "image/webp"})
+MIMES_VIDEO = frozenset({"video/mp4", "video/3gpp"})
 BOTON = "quick_reply"
 
 
@@ -40,12 +41,15 @@ def texto(telefono: str, mensaje: Texto | str) -> Pedido:
 
 
 def archivo(telefono: str, documento: Documento, caption: str = "") -> Pedido:
-    """``POST /messages/image`` for an image, else ``POST /messages/document``."""
+    """``POST /messages/image`` for an image, ``/messages/video`` for a video, else
+    ``POST /messages/document``."""
     caption = caption or documento.caption
     cuerpo: dict[str, Any] = {"to": telefono, "media": data_url(documento)}
     cuerpo["mime_type"] = documento.mime
     if documento.mime in IMAGENES:
         ruta = "/messages/image"
+    elif documento.mime in MIMES_VIDEO:
+        ruta = "/messages/video"
     else:
         ruta = "/messages/document"
         cuerpo["filename"] = documento.nombre
