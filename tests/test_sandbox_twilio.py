@@ -218,3 +218,37 @@ def test_comando__proveedor_twilio_construye_el_sandbox_de_twilio():
         assert sandbox.tokens_caducados == {"viejo"}
     finally:
         sandbox.stop()
+
+
+@pytest.mark.parametrize(
+    ("como", "tipo", "respuesta_id", "texto"),
+    [
+        ({"payload": ("cita:confirmar:7", "Confirmar")}, "button", "cita:confirmar:7", "Confirmar"),
+        ({"fila": ("hora:9", "9:00")}, "interactive", "hora:9", "9:00"),
+    ],
+)
+def test_entrante__el_cliente_toca_un_boton_o_una_fila(como, tipo, respuesta_id, texto):
+    from tests.test_sandbox import Receptor, esperar
+    from whatsapp_notify.backends.base import WebhookRequest
+    from whatsapp_notify.backends.twilio import webhooks
+
+    with Receptor() as receptor, TwilioSandbox(TOKEN, receptor.url) as sandbox:
+        sid = sandbox.entrante(f"+{TELEFONO}", responde_a="SM" + "1" * 32, **como)
+        esperar(lambda: receptor.recibidos)
+        cabeceras, crudo = receptor.recibidos[0]
+
+    peticion = WebhookRequest(body=crudo, headers=cabeceras, url=receptor.url)
+    webhooks.verificar(peticion, TOKEN)  # signed as Twilio signs
+    [evento] = webhooks.parse(peticion)
+    assert (evento.wamid, evento.tipo, evento.respuesta_id, evento.texto) == (
+        sid, tipo, respuesta_id, texto,
+    )  # fmt: skip
+    assert evento.contexto_wamid == "SM" + "1" * 32
+
+
+def test_entrante__un_par_malo_lo_dice():
+    with (
+        TwilioSandbox(TOKEN, "http://127.0.0.1:9/") as sandbox,
+        pytest.raises(ValueError, match="par"),
+    ):
+        sandbox.entrante(TELEFONO, payload="confirmar")

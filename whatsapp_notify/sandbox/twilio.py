@@ -202,14 +202,37 @@ class TwilioSandbox(SandboxHttp):
         with self._lock:
             self.tokens_caducados.add(token)
 
-    def entrante(self, telefono: str, texto: str, *, nombre: str = "Cliente") -> str:
-        """Post an inbound text from ``telefono`` to ``webhook_url`` now; return its sid.
+    def entrante(
+        self,
+        telefono: str,
+        texto: str = "",
+        *,
+        nombre: str = "Cliente",
+        payload: tuple[str, str] | None = None,
+        fila: tuple[str, str] | None = None,
+        responde_a: str = "",
+    ) -> str:
+        """Post an inbound message from ``telefono`` to ``webhook_url`` now; return its sid.
+
+        A text by default; ``payload=(payload, button text)`` taps a quick reply of a
+        content template (``ButtonPayload``), ``fila=(id, title)`` picks a list row
+        (``ListId``); ``responde_a`` is the sid of the message it answers.
 
         Raises:
-            ValueError: the sandbox has no ``webhook_url``.
+            ValueError: the sandbox has no ``webhook_url``; both a tap and a row, a
+                malformed pair, or nothing to say.
         """
         if not self.webhook_url:
             raise ValueError("El sandbox no tiene webhook_url: no puede enviar mensajes.")
+        for etiqueta, par in (("payload", payload), ("fila", fila)):
+            if par is not None and not (
+                isinstance(par, tuple) and len(par) == 2 and all(isinstance(v, str) for v in par)
+            ):
+                raise ValueError(f"{etiqueta}= es un par de textos (id, título), no {par!r}.")
+        if payload is not None and fila is not None:
+            raise ValueError("Un mensaje entrante es de un solo tipo, no payload y fila.")
+        if not texto and payload is None and fila is None:
+            raise ValueError("Un mensaje entrante lleva texto, un botón o una fila.")
         digitos = "".join(c for c in telefono if c.isdigit())
         sid = _sid("SM")
         campos = {
@@ -226,6 +249,12 @@ class TwilioSandbox(SandboxHttp):
             "SmsStatus": "received",
             "ApiVersion": "2010-04-01",
         }
+        if payload is not None:
+            campos.update(ButtonPayload=payload[0], ButtonText=payload[1], Body=payload[1])
+        if fila is not None:
+            campos.update(ListId=fila[0], ListTitle=fila[1], Body=fila[1])
+        if responde_a:
+            campos["OriginalRepliedMessageSid"] = responde_a
         self._cartero(self.webhook_url).programar(0.0, "received", sid, _form(campos))
         return sid
 
