@@ -148,3 +148,54 @@ def test_whapi__texto_en_negrita_y_video_por_su_ruta(wa_settings):
     assert (video.ruta, video.valido, video.cuerpo["caption"]) == (
         "/messages/video", True, "Hola Ana, tu cotización está lista.",
     )  # fmt: skip
+
+
+# -- reply buttons with a media header ---------------------------------------------------------
+
+
+def test_botones__con_imagen_de_encabezado_en_meta():
+    from whatsapp_notify.messages import Boton, Botones
+
+    cache = DictMediaCache()
+    foto = Imagen(JPEG, "auto.jpg")
+    cache.put(foto.sha256, "555")
+    mensaje = Botones(
+        "¿Aprueba la reparación?", (Boton("si", "Sí"), Boton("no", "No")), adjunto=foto
+    )
+
+    payload = meta().build_payload(Salida(TELEFONO, mensaje), cache)
+
+    assert payload["interactive"]["header"] == {"type": "image", "image": {"id": "555"}}
+    validate_message(payload)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_botones__en_el_sandbox_se_sube_y_sale(sandbox_meta):
+    from django.utils import timezone
+
+    from whatsapp_notify import enviar_botones
+    from whatsapp_notify.models import Direccion, Mensaje
+
+    Mensaje.objects.create(direccion=Direccion.ENTRANTE, telefono=TELEFONO, fecha=timezone.now())
+
+    envio = enviar_botones(
+        f"+{TELEFONO}", "¿Aprueba la reparación?", botones=["Sí", "No"], imagen=JPEG
+    )
+
+    envio.refresh_from_db()
+    [peticion] = sandbox_meta.mensajes  # the image uploaded once by content, then its id
+    assert (envio.estado, peticion.problema) == (EstadoEnvio.ENVIADO, "")
+    assert peticion.cuerpo["interactive"]["header"]["type"] == "image"
+    assert isinstance(construir_salida(envio).contenido.adjunto, Imagen)
+
+
+def test_botones__un_solo_encabezado_y_whapi_los_rechaza(db, wa_settings):
+    from whatsapp_notify import enviar_botones
+
+    with pytest.raises(MessageError, match="un solo encabezado"):
+        enviar_botones(f"+{TELEFONO}", "¿Sí?", botones=["Sí"], encabezado="COT", imagen=JPEG)
+    wa_settings(BACKENDS={"bot": {"BACKEND": "whatsapp_notify.backends.whapi.WhapiBackend",
+                                  "OPTIONS": {"TOKEN": "t"}}})  # fmt: skip
+    with pytest.raises(UnsupportedContent, match="encabezado"):
+        enviar_botones(f"+{TELEFONO}", "¿Sí?", botones=["Sí"], imagen=JPEG, cuenta="bot")
+    assert not EnvioWhatsApp.objects.exists()

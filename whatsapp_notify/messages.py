@@ -692,12 +692,14 @@ class Boton:
 
 @dataclass(frozen=True)
 class Botones:
-    """Interactive reply buttons (at most three)."""
+    """Interactive reply buttons (at most three), with a text header (``encabezado``) or a
+    media one (``adjunto``: an :class:`Imagen`, a :class:`Video` or a :class:`Documento`)."""
 
     cuerpo: str
     botones: tuple[Boton, ...]
     encabezado: str = ""
     pie: str = ""
+    adjunto: Documento | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -712,6 +714,12 @@ class Botones:
             self, "encabezado", _texto_corto(self.encabezado, "El encabezado", 0, 60)
         )
         object.__setattr__(self, "pie", _texto_corto(self.pie, "El pie", 0, 60))
+        if self.adjunto is not None:
+            exigir_tipo(self.adjunto, Documento, "adjunto", "usa Imagen, Video o Documento.")
+            _exigir(
+                not self.encabezado,
+                "Los botones llevan un solo encabezado: texto (encabezado=) o un archivo.",
+            )
 
 
 @dataclass(frozen=True)

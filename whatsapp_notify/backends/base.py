@@ -9,7 +9,7 @@ being dropped. Backends never import models: the media cache is handed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Protocol
@@ -323,6 +323,9 @@ class BaseBackend:
                 would record).
         """
         if isinstance(contenido, Botones | Lista | Ubicacion | Reaccion):
+            if isinstance(contenido, Botones) and contenido.adjunto is not None:
+                self.admite_adjunto_de_botones()
+                contenido = replace(contenido, adjunto=None)  # nothing uploaded for a probe
             # A reaction is on a message: any wamid will do for the probe.
             probe = Salida("0", contenido, referencia="", responde_a="wamid.0")
             self.build_payload(probe, NoMediaCache())
@@ -343,6 +346,16 @@ class BaseBackend:
 
     def sin_botones_de_plantilla(self) -> str:
         return f"{type(self).__name__} no envía parámetros de botones de plantilla."
+
+    #: Whether this backend sends reply buttons with a media header (``Botones.adjunto``).
+    adjunto_de_botones: ClassVar[bool] = False
+
+    def admite_adjunto_de_botones(self) -> None:
+        if not self.adjunto_de_botones:
+            raise UnsupportedContent(
+                f"{type(self).__name__} no envía botones con imagen, video o documento de "
+                "encabezado: usa encabezado= (texto), o manda el archivo aparte."
+            )
 
     #: Whether this backend sends a template's text header parameter (``encabezado``).
     encabezado_de_plantilla: ClassVar[bool] = False
@@ -572,6 +585,7 @@ class PassThroughBackend(BaseBackend):
 
     botones_de_plantilla = True
     encabezado_de_plantilla = True
+    adjunto_de_botones = True
 
     def build_plantilla(self, salida: Salida, plantilla: Plantilla, media: MediaCache) -> Any:
         return plantilla

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -43,6 +43,7 @@ from ..exceptions import (
 from ..inbound.conversations import registrar_salientes
 from ..limits import entero_a_la_medida, id_a_la_medida, recortar
 from ..messages import (
+    Botones,
     Documento,
     Imagen,
     Plantilla,
@@ -647,6 +648,8 @@ def construir_salida(envio: EnvioWhatsApp, buscar=buscar_plantilla) -> Salida:
         contenido = Ubicacion(**envio.interactivo["ubicacion"])
     elif envio.clase in (ClaseEnvio.BOTONES, ClaseEnvio.LISTA):
         contenido = interactivo_de_datos(envio.texto, envio.interactivo, envio.clase)
+        if documento is not None and isinstance(contenido, Botones):
+            contenido = replace(contenido, adjunto=documento)
     else:
         contenido = Texto(envio.texto)
     return Salida(
@@ -668,7 +671,7 @@ def _cuerpo(envio: EnvioWhatsApp, fila) -> str:
 def _leer_documento(envio: EnvioWhatsApp) -> Documento:
     with envio.documento.open("rb") as archivo:
         contenido = archivo.read()
-    if envio.clase == ClaseEnvio.PLANTILLA:  # a header: a document, an image or a video
+    if envio.clase in (ClaseEnvio.PLANTILLA, ClaseEnvio.BOTONES):  # a header
         clase = clase_de_media(envio.documento_mime)
         return clase(contenido, envio.nombre_documento, envio.documento_mime)
     if envio.clase == ClaseEnvio.IMAGEN:

@@ -206,19 +206,7 @@ def plantilla_de(
     encabezado: str | None = None,
 ) -> Plantilla:
     """The message :func:`enviar_plantilla` records for these arguments (checked)."""
-    archivos = [
-        (a, c)
-        for a, c in ((documento, Documento), (imagen, Imagen), (video, Video))
-        if a is not None
-    ]
-    if len(archivos) > 1:
-        raise MessageError(
-            "Una plantilla lleva un solo encabezado: documento=, imagen= o video=, no varios."
-        )
-    adjunto = None
-    if archivos:
-        archivo, clase = archivos[0]
-        adjunto = _documento(archivo, nombre_documento, clase=clase)
+    adjunto = _adjunto(imagen, video, documento, nombre_documento)
     return Plantilla(
         nombre=plantilla,
         idioma=get_settings().DEFAULT_LANGUAGE if idioma in (None, "") else idioma,
@@ -410,6 +398,10 @@ def enviar_botones(
     botones: Sequence[BotonDado],
     encabezado: str = "",
     pie: str = "",
+    imagen: Archivo | None = None,
+    video: Archivo | None = None,
+    documento: Archivo | None = None,
+    nombre_documento: str | None = None,
     referencia: models.Model | None = None,
     tipo: str = "",
     clave: str | None = None,
@@ -426,15 +418,18 @@ def enviar_botones(
     ``botones`` are ``Boton(id, titulo)``, ``(id, titulo)`` pairs or plain titles (the
     title is then the id too): the customer's tap comes back with that id. Titles up to
     20 characters, ids and titles unique, ``texto`` up to 1,024, ``encabezado`` and ``pie``
-    up to 60. The other keywords as in :func:`enviar_plantilla`.
+    up to 60. Instead of a text header, a media one: ``imagen`` (JPEG/PNG), ``video``
+    (MP4/3GPP) or ``documento`` (with ``nombre_documento``), as :func:`enviar_plantilla`
+    takes them. The other keywords as in :func:`enviar_plantilla`.
 
     Raises:
         MessageError: a limit of WhatsApp's broken (named), or characters that cannot be sent.
         TipoInvalido: a button or argument of the wrong type.
         UnsupportedContent: the account's provider cannot send reply buttons (Twilio).
     """
+    adjunto = _adjunto(imagen, video, documento, nombre_documento)
     contenido = Botones(texto, tuple(_boton(boton) for boton in _secuencia(botones, "botones")),
-                        encabezado=encabezado, pie=pie)  # fmt: skip
+                        encabezado=encabezado, pie=pie, adjunto=adjunto)  # fmt: skip
     return registrar(
         contenido, telefono, referencia=referencia, tipo=tipo, clave=clave, nombre=nombre,
         programado_para=programado_para, cuenta=cuenta, region=region, categoria=categoria,
@@ -821,7 +816,7 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
     elif isinstance(contenido, Botones | Lista):
         envio.clase = ClaseEnvio.BOTONES if isinstance(contenido, Botones) else ClaseEnvio.LISTA
         envio.texto, envio.interactivo = contenido.cuerpo, interactivo_a_datos(contenido)
-        documento = None
+        documento = contenido.adjunto if isinstance(contenido, Botones) else None
     else:
         # Never a silent downgrade: an unknown content is not recorded as something else.
         raise TipoInvalido(f"No se puede registrar un contenido {type(contenido).__name__}.")
@@ -919,8 +914,7 @@ def exigir_largos(
     # (messages.exigir_nombre_plantilla: 512 characters; exigir_idioma: a short code), which
     # fit their columns (tests/test_outbox.py pins that): only the rest is checked here.
     valores = {"tipo": tipo, "clave": clave}
-    documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
-    if isinstance(documento, Documento):
+    if (documento := archivo_de(contenido)) is not None:
         valores["nombre_documento"] = documento.nombre
     if referencia is not None:
         valores["referencia"] = str(referencia.pk)
@@ -1041,6 +1035,16 @@ def ventana_de(cuenta: str | None) -> timedelta | None:
         return VENTANA_SERVICIO  # the safe side; the send reports the account's problem
 
 
+def archivo_de(contenido) -> Documento | None:
+    """The file an envío of ``contenido`` stores: the document or image itself, a template's
+    header, a reply-buttons message's media header; None for the rest."""
+    if isinstance(contenido, Plantilla):
+        return contenido.documento
+    if isinstance(contenido, Botones):
+        return contenido.adjunto
+    return contenido if isinstance(contenido, Documento) else None
+
+
 def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
     """INSERT the envío (or find the one its clave already names) and publish its task when
     the caller's transaction commits.
@@ -1050,8 +1054,7 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
     the caller's transaction usable. A concurrent caller that recorded the clave first gives
     its envío back.
     """
-    documento = contenido.documento if isinstance(contenido, Plantilla) else contenido
-    if isinstance(documento, Documento):
+    if (documento := archivo_de(contenido)) is not None:
         # Written before the INSERT (the worker reads it after commit), and no rollback
         # undoes a file: a rolled-back caller or a lost clave race leaves at most this one,
         # which the next send of the same bytes reuses. Deleting files no envío points at
@@ -1129,6 +1132,30 @@ def _log_registro(envio: EnvioWhatsApp) -> None:
         envio.estado,
         f" ({envio.motivo})" if envio.motivo else "",
     )
+
+
+def _adjunto(
+    imagen: Archivo | None,
+    video: Archivo | None,
+    documento: Archivo | None,
+    nombre_documento: str | None,
+) -> Documento | None:
+    """The one media header among ``imagen``, ``video`` and ``documento`` (None if none).
+
+    Raises:
+        MessageError: more than one given, or a file WhatsApp would not take as its kind.
+    """
+    dados = [
+        (archivo, clase)
+        for archivo, clase in ((documento, Documento), (imagen, Imagen), (video, Video))
+        if archivo is not None
+    ]
+    if len(dados) > 1:
+        raise MessageError("Un mensaje lleva un solo encabezado: documento=, imagen= o video=.")
+    if not dados:
+        return None
+    archivo, clase = dados[0]
+    return _documento(archivo, nombre_documento, clase=clase)
 
 
 def _nombre_por_contenido(contenido: bytes | bytearray, clase: type[Documento]) -> str:

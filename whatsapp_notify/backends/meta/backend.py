@@ -66,6 +66,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
 
     botones_de_plantilla = True
     encabezado_de_plantilla = True
+    adjunto_de_botones = True
     capabilities = frozenset(
         {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
     )
@@ -177,7 +178,8 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         return payloads.texto(salida, texto)
 
     def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> dict:
-        return payloads.botones(salida, botones)
+        adjunto = self._documento(botones.adjunto, media) if botones.adjunto else None
+        return payloads.botones(salida, botones, adjunto)
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> dict:
         return payloads.lista(salida, lista)

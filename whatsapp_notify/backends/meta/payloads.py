@@ -17,6 +17,7 @@ from ...messages import (
     Botones,
     BotonPlantilla,
     BotonRapido,
+    Documento,
     Imagen,
     Lista,
     Plantilla,
@@ -61,12 +62,7 @@ def plantilla(salida: Salida, plantilla: Plantilla, documento: Json | None = Non
 def _componentes(plantilla: Plantilla, documento: Json | None) -> list[Json]:
     componentes = []
     if documento is not None:  # uploaded: {"id", "filename"}; image and video take the id only
-        if isinstance(plantilla.documento, Imagen | Video):
-            tipo = "image" if isinstance(plantilla.documento, Imagen) else "video"
-            parametro = {"type": tipo, tipo: {"id": documento["id"]}}
-        else:
-            parametro = {"type": "document", "document": documento}
-        componentes.append(componente("header", [parametro]))
+        componentes.append(componente("header", [_media(plantilla.documento, documento)]))
     elif plantilla.encabezado:
         componentes.append(componente("header", [{"type": "text", "text": plantilla.encabezado}]))
     # A component without variables is left out: Meta counts parameters per component.
@@ -144,8 +140,9 @@ def texto(salida: Salida, texto: Texto) -> Json:
     return mensaje(salida, "text", cuerpo)
 
 
-def botones(salida: Salida, botones: Botones) -> Json:
-    """An ``interactive`` message of type ``button`` (reply buttons)."""
+def botones(salida: Salida, botones: Botones, adjunto: Json | None = None) -> Json:
+    """An ``interactive`` message of type ``button`` (reply buttons); ``adjunto`` is the
+    uploaded media header (``{"id", "filename"}``), if any."""
     accion = {
         "buttons": [
             {"type": "reply", "reply": {"id": boton.id, "title": boton.titulo}}
@@ -153,7 +150,17 @@ def botones(salida: Salida, botones: Botones) -> Json:
         ]
     }
     cuerpo = interactivo("button", botones.cuerpo, botones.encabezado, botones.pie)
+    if adjunto is not None:
+        cuerpo = {"type": cuerpo.pop("type"), "header": _media(botones.adjunto, adjunto), **cuerpo}
     return mensaje(salida, "interactive", {**cuerpo, "action": accion})
+
+
+def _media(archivo: Documento, subido: Json) -> Json:
+    """A media ``header`` object: image and video by id, a document with its file name."""
+    if isinstance(archivo, Imagen | Video):
+        tipo = "image" if isinstance(archivo, Imagen) else "video"
+        return {"type": tipo, tipo: {"id": subido["id"]}}
+    return {"type": "document", "document": subido}
 
 
 def lista(salida: Salida, lista: Lista) -> Json:

@@ -191,6 +191,8 @@ class WhapiBackend(HttpBackend):
         return payloads.texto(salida.telefono, texto)
 
     def build_botones(self, salida: Salida, botones: Botones, media: MediaCache) -> Pedido:
+        if botones.adjunto is not None:
+            self.admite_adjunto_de_botones()
         return payloads.botones(salida.telefono, botones)
 
     def build_lista(self, salida: Salida, lista: Lista, media: MediaCache) -> Pedido:
