@@ -977,3 +977,17 @@ def test_bandeja__sin_permiso_de_cambiar_no_responde(client, django_user_model, 
     assert 'name="texto"' not in pagina
     assert intento.status_code == 403
     assert not EnvioWhatsApp.objects.exists()
+
+
+def test_conversacion__filtro_de_atencion(admin_client):
+    espera = Conversacion.objects.create(telefono="525500000001", estado="agente")
+    mia = Conversacion.objects.create(telefono="525500000002", estado="agente", agente="admin")
+    Conversacion.objects.create(telefono="525500000003", estado="agente", agente="luis")
+    sin_leer = Conversacion.objects.create(telefono="525500000004", no_leidos=2)
+
+    vistas = {
+        valor: ids_listados(admin_client.get(url("conversacion"), {"atencion": valor}))
+        for valor in ("espera", "mias", "sin_leer")
+    }
+
+    assert vistas == {"espera": {espera.pk}, "mias": {mia.pk}, "sin_leer": {sin_leer.pk}}

@@ -404,6 +404,29 @@ class PasoInline(admin.TabularInline):
         return False
 
 
+class AtencionFilter(admin.SimpleListFilter):
+    """What an agent looks for first: the conversations waiting for a person, and theirs."""
+
+    title = _("atención")
+    parameter_name = "atencion"
+
+    def lookups(self, request: HttpRequest, model_admin) -> tuple[tuple[str, str], ...]:
+        return (
+            ("espera", _("Esperan a un agente")),
+            ("mias", _("Las mías")),
+            ("sin_leer", _("Con mensajes sin leer")),
+        )
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversacion]):
+        con_agente = queryset.filter(estado=EstadoConversacion.AGENTE)
+        filtros = {
+            "espera": lambda: con_agente.filter(agente=""),
+            "mias": lambda: con_agente.filter(agente=request.user.get_username()),
+            "sin_leer": lambda: queryset.filter(no_leidos__gt=0),
+        }
+        return filtros[self.value()]() if self.value() in filtros else queryset
+
+
 @admin.register(Conversacion)
 class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
     """The conversations: who answers each (bot or agent), unread messages, the window."""
@@ -420,7 +443,7 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         "cuenta",
     )
     list_display_links = ("id", "telefono_enmascarado")
-    list_filter = ("estado", "cuenta")
+    list_filter = (AtencionFilter, "estado", "cuenta")
     search_fields = ("telefono", "wa_id", "nombre", "agente")
     campos_telefono = ("telefono", "wa_id")
     show_full_result_count = False
