@@ -46,6 +46,7 @@ from .webhooks import (
     Negocio,
     WebhookEnviado,
     estado,
+    revisar_entrante,
     sobre,
 )
 
@@ -298,20 +299,7 @@ class Sandbox(SandboxHttp):
         return wamid
 
     def _contenido_entrante(self, texto, boton, fila, payload, imagen) -> dict[str, Any]:
-        dados = [nombre for nombre, valor in
-                 (("boton", boton), ("fila", fila), ("payload", payload), ("imagen", imagen))
-                 if valor is not None]  # fmt: skip
-        if len(dados) > 1:
-            raise ValueError(f"Un mensaje entrante es de un solo tipo, no {' y '.join(dados)}.")
-        for nombre, par in (("boton", boton), ("fila", fila), ("payload", payload)):
-            if par is not None and not (
-                isinstance(par, tuple) and len(par) == 2 and all(isinstance(v, str) for v in par)
-            ):
-                raise ValueError(f"{nombre}= es un par de textos (id, título), no {par!r}.")
-        if texto and (boton or fila or payload):
-            raise ValueError("Un toque no lleva texto: el título va en el par (id, título).")
-        if imagen is not None and not isinstance(imagen, bytes | bytearray):
-            raise ValueError(f"imagen= son los bytes de la foto, no {type(imagen).__name__}.")
+        revisar_entrante(texto, boton=boton, fila=fila, payload=payload, imagen=imagen)
         if boton is not None:
             respuesta = {"id": boton[0], "title": boton[1]}
             return {"type": "interactive",
@@ -330,8 +318,6 @@ class Sandbox(SandboxHttp):
                 self.media[media.id] = media
             datos = {"id": media.id, "mime_type": media.mime, "sha256": media.sha256}
             return {"type": "image", "image": {**datos, **({"caption": texto} if texto else {})}}
-        if not texto:
-            raise ValueError("Un mensaje entrante lleva texto, un botón, una fila o una imagen.")
         return {"type": "text", "text": {"body": texto}}
 
     # -- answering (called from the server's threads) ---------------------------------

@@ -40,7 +40,7 @@ import requests
 from ..phones import mask
 from .fallos import FALLIDO, FALLO_5XX, TIMEOUT, Fallos
 from .server import DEMORAS, Peticion, SandboxHttp, _demoras
-from .webhooks import TIMEOUT_POST, Cartero, WebhookEnviado
+from .webhooks import TIMEOUT_POST, Cartero, WebhookEnviado, revisar_entrante
 
 logger = logging.getLogger(__name__)
 
@@ -224,15 +224,7 @@ class TwilioSandbox(SandboxHttp):
         """
         if not self.webhook_url:
             raise ValueError("El sandbox no tiene webhook_url: no puede enviar mensajes.")
-        for etiqueta, par in (("payload", payload), ("fila", fila)):
-            if par is not None and not (
-                isinstance(par, tuple) and len(par) == 2 and all(isinstance(v, str) for v in par)
-            ):
-                raise ValueError(f"{etiqueta}= es un par de textos (id, título), no {par!r}.")
-        if payload is not None and fila is not None:
-            raise ValueError("Un mensaje entrante es de un solo tipo, no payload y fila.")
-        if not texto and payload is None and fila is None:
-            raise ValueError("Un mensaje entrante lleva texto, un botón o una fila.")
+        revisar_entrante(texto, payload=payload, fila=fila)
         digitos = "".join(c for c in telefono if c.isdigit())
         sid = _sid("SM")
         campos = {

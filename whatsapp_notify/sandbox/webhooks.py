@@ -286,3 +286,29 @@ class Cartero:
             self.enviados.append(enviado)
             self._en_curso -= 1
             self._cambio.notify_all()
+
+
+def revisar_entrante(texto: str, **tipos: object) -> None:
+    """Refuse an inbound message a sandbox is asked to post that no customer could send:
+    two kinds at once (a tap and a row), a tap that is not an ``(id, title)`` pair of texts,
+    a tap with text beside it, an image that is not bytes, or nothing at all.
+
+    Raises:
+        ValueError: saying which.
+    """
+    dados = [nombre for nombre, valor in tipos.items() if valor is not None]
+    if len(dados) > 1:
+        raise ValueError(f"Un mensaje entrante es de un solo tipo, no {' y '.join(dados)}.")
+    for nombre in dados:
+        valor = tipos[nombre]
+        if nombre == "imagen":
+            if not isinstance(valor, bytes | bytearray):
+                raise ValueError(f"imagen= son los bytes de la foto, no {type(valor).__name__}.")
+        elif not (
+            isinstance(valor, tuple) and len(valor) == 2 and all(isinstance(v, str) for v in valor)
+        ):
+            raise ValueError(f"{nombre}= es un par de textos (id, título), no {valor!r}.")
+        elif texto:
+            raise ValueError("Un toque no lleva texto: el título va en el par (id, título).")
+    if not texto and not dados:
+        raise ValueError("Un mensaje entrante lleva texto, un botón, una fila o una imagen.")

@@ -61,12 +61,22 @@ def _documento(cuerpo: dict[str, Any]) -> list[str]:
     return problemas
 
 
-def _imagen(cuerpo: dict[str, Any]) -> list[str]:
-    problemas = _documento({k: v for k, v in cuerpo.items() if k != "filename"})
-    mime = _mime(cuerpo.get("media"))
-    if mime and not mime.startswith("image/"):
-        problemas.append(f"media: {mime} is not an image; use /messages/document")
-    return problemas
+def _de_tipo(principal: str) -> Any:
+    """The check of ``/messages/image`` or ``/messages/video``: a document without its file
+    name, whose data is of that ``principal`` MIME type."""
+
+    def revisar(cuerpo: dict[str, Any]) -> list[str]:
+        problemas = _documento({k: v for k, v in cuerpo.items() if k != "filename"})
+        mime = _mime(cuerpo.get("media"))
+        if mime and not mime.startswith(f"{principal}/"):
+            articulo = "an" if principal[0] in "aeiou" else "a"
+            problemas.append(f"media: {mime} is not {articulo} {principal}; use /messages/document")
+        return problemas
+
+    return revisar
+
+
+_imagen, _video = _de_tipo("image"), _de_tipo("video")
 
 
 def _media(cuerpo: dict[str, Any]) -> list[str]:
@@ -156,14 +166,6 @@ def _ubicacion(cuerpo: dict[str, Any]) -> list[str]:
     for campo in ("name", "address"):
         if campo in cuerpo and not isinstance(cuerpo[campo], str):
             problemas.append(f"{campo}: must be text")
-    return problemas
-
-
-def _video(cuerpo: dict[str, Any]) -> list[str]:
-    problemas = _documento({k: v for k, v in cuerpo.items() if k != "filename"})
-    mime = _mime(cuerpo.get("media"))
-    if mime and not mime.startswith("video/"):
-        problemas.append(f"media: {mime} is not a video; use /messages/document")
     return problemas
 
 
