@@ -991,3 +991,42 @@ def test_conversacion__filtro_de_atencion(admin_client):
     }
 
     assert vistas == {"espera": {espera.pk}, "mias": {mia.pk}, "sin_leer": {sin_leer.pk}}
+
+
+def test_bandeja__el_mismo_formulario_con_otro_texto_no_se_manda(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    conversacion = _conversacion()
+    destino = url("conversacion", "responder", conversacion.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(destino, {"texto": "Son $450", "token": "t9"})
+        otra = admin_client.post(destino, {"texto": "Perdón, son $540", "token": "t9"})
+
+    assert [e.texto for e in EnvioWhatsApp.objects.all()] == ["Son $450"]
+    assert "ya se usó para otro mensaje" in mensajes_de(otra)[-1]
+
+
+def test_bandeja__ver_sin_poder_responder_no_la_marca_leida(client, django_user_model):
+    conversacion = _conversacion()
+    usuario = django_user_model.objects.create_user("lector3", is_staff=True)
+    usuario.user_permissions.add(Permission.objects.get(codename="view_conversacion"))
+    client.force_login(usuario)
+
+    client.get(url("conversacion", "change", conversacion.pk))
+
+    conversacion.refresh_from_db()
+    assert conversacion.no_leidos == 3
+
+
+@pytest.mark.parametrize("plantilla", ["abc", "", "999999"])
+def test_bandeja__una_plantilla_que_no_es_de_la_lista_lo_dice(admin_client, outbox, plantilla):
+    conversacion = _conversacion(ventana=False)
+
+    respuesta = admin_client.post(
+        url("conversacion", "responder", conversacion.pk), {"plantilla": plantilla, "token": "x"}
+    )
+
+    assert respuesta.status_code == 302
+    assert mensajes_de(respuesta)[-1] == "Elige una plantilla de la lista de esta cuenta."
+    assert not EnvioWhatsApp.objects.exists()

@@ -316,3 +316,76 @@ def test_una_regla_con_estado_agente_corre_mientras_la_tiene_un_agente(
     assert vistos == [("agente", "sigo aquí")]
     assert mensaje_de("wamid.C8").manejo == Manejo.ATENDIDO
     assert EnvioWhatsApp.objects.filter(tipo="relevo_agente").count() == 1  # relayed as well
+
+
+# -- what the second review found -------------------------------------------------------------
+
+
+def test_un_pedido_en_varias_lineas_va_al_aviso_en_una(
+    client, agentes, django_capture_on_commit_callbacks
+):
+    recibir(
+        client,
+        django_capture_on_commit_callbacks,
+        texto("wamid.M1", "Hola\n\nquiero un humano\tya"),
+    )
+
+    [aviso] = a_luis(agentes)
+    variables = [p["text"] for p in aviso["template"]["components"][0]["parameters"]]
+    assert variables[2] == "Hola quiero un humano ya"
+    assert Conversacion.objects.get().estado == EstadoConversacion.AGENTE
+
+
+def test_caracteres_de_control_no_impiden_el_relevo(
+    client, agentes, django_capture_on_commit_callbacks
+):
+    pedir_humano(client, django_capture_on_commit_callbacks)
+    recibir(client, django_capture_on_commit_callbacks, del_agente("wamid.L1", "Hola\x07 Ana", 1))
+
+    assert al_cliente(agentes)[-1]["text"]["body"] == "Hola Ana"
+    assert mensaje_de("wamid.L1").manejo == Manejo.ATENDIDO
+
+
+def test_otro_agente_no_responde_la_conversacion_de_luis(
+    client, agentes, wa_settings, django_capture_on_commit_callbacks
+):
+    pedro = "5215511112222"
+    wa_settings(AGENTS=["+52 55 8765 4321", {"telefono": "+52 55 1111 2222", "nombre": "Pedro"}])
+    pedir_humano(client, django_capture_on_commit_callbacks)
+    aviso_a_pedro = EnvioWhatsApp.objects.get(tipo="aviso_agente", telefono="525511112222")
+    recibir(client, django_capture_on_commit_callbacks, del_agente("wamid.L1", "Soy Luis", 1))
+    enviados_al_cliente = len(al_cliente(agentes))
+
+    suyo = del_agente("wamid.P1", "Soy Pedro", 2, contexto=aviso_a_pedro.wamid)
+    suyo["from"] = pedro
+    recibir(client, django_capture_on_commit_callbacks, suyo)
+    cierre = del_agente("wamid.P2", "cerrar", 3)
+    cierre["from"] = pedro
+    recibir(client, django_capture_on_commit_callbacks, cierre)
+
+    assert len(al_cliente(agentes)) == enviados_al_cliente
+    assert mensaje_de("wamid.P1").manejador == "agente:de_otro"
+    conversacion = Conversacion.objects.get(telefono=CLIENTE_GUARDADO)
+    assert (conversacion.estado, conversacion.agente) == (EstadoConversacion.AGENTE, LUIS_GUARDADO)
+
+
+def test_al_agente_otra_vez_no_avisa_dos_veces(client, agentes, django_capture_on_commit_callbacks):
+    respuesta(lambda m, c: AlAgente("Ya te paso"), palabra="reclamo", estado=None)
+    pedir_humano(client, django_capture_on_commit_callbacks)
+
+    recibir(client, django_capture_on_commit_callbacks, texto("wamid.R2", "un reclamo", 1))
+
+    assert EnvioWhatsApp.objects.filter(tipo="aviso_agente").count() == 1
+    assert PasoConversacion.objects.filter(tipo="agente").count() == 1
+
+
+def test_una_baja_del_agente_si_lo_detiene(db, agentes, wa_settings):
+    from whatsapp_notify.outbound.outbox import revisar_destinatario
+
+    wa_settings(REQUIRE_CONSENT=True)
+    assert revisar_destinatario("+52 55 8765 4321", "plantilla", categoria="marketing")[1] is None
+    revocar_consentimiento("+52 55 8765 4321", origen="admin", categoria="marketing")
+
+    assert revisar_destinatario("+52 55 8765 4321", "plantilla", categoria="marketing")[1] == (
+        MotivoOmision.BAJA
+    )

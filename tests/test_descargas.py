@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import models
 from django.utils import timezone
 
 from tests.test_sandbox import META_BACKEND, TOKEN
@@ -194,3 +195,28 @@ def test_check__media_download_mal_escrito_es_e014(settings):
 
     with pytest.raises(SystemCheckError, match="E014"):
         call_command("check")
+
+
+def test_un_worker_que_muere_siempre__la_descarga_termina_fallida(caja):
+    mensaje = Mensaje.objects.create(
+        direccion="entrante", telefono="525512345678", tipo="image", media_id=subir(caja),
+        descarga=EstadoDescarga.PENDIENTE, descarga_en=timezone.now(),
+    )  # fmt: skip
+
+    for _ in range(3):  # MAX_ATTEMPTS: each claim counts, as if the worker died on it
+        Mensaje.objects.filter(pk=mensaje.pk).update(
+            descarga=EstadoDescarga.PENDIENTE, descarga_intentos=models.F("descarga_intentos") + 1
+        )
+    assert media.descargar_pendiente(mensaje.pk) == EstadoDescarga.FALLIDA
+    mensaje.refresh_from_db()
+    assert "Ningún worker terminó" in mensaje.descarga_error
+
+
+def test_media_download_mal_escrito_en_marcha_no_pierde_el_mensaje(
+    client, caja, wa_settings, django_capture_on_commit_callbacks
+):
+    wa_settings(MEDIA_DOWNLOAD=None)
+
+    mensaje = recibir(client, django_capture_on_commit_callbacks, foto("wamid.F9", subir(caja)))
+
+    assert (mensaje.descarga, mensaje.texto) == ("", "Monto: 500 / Fecha: 2025-01-15")

@@ -199,3 +199,11 @@ def test_botones__un_solo_encabezado_y_whapi_los_rechaza(db, wa_settings):
     with pytest.raises(UnsupportedContent, match="encabezado"):
         enviar_botones(f"+{TELEFONO}", "¿Sí?", botones=["Sí"], imagen=JPEG, cuenta="bot")
     assert not EnvioWhatsApp.objects.exists()
+
+
+def test_una_imagen_en_un_archivo_sin_nombre_toma_el_del_contenido(db, outbox):
+    import io
+
+    envio = enviar_plantilla(f"+{TELEFONO}", "vehiculo_listo_con_foto", imagen=io.BytesIO(JPEG))
+
+    assert (envio.nombre_documento, envio.documento_mime) == ("encabezado.jpg", "image/jpeg")

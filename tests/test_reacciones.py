@@ -30,14 +30,27 @@ def entrante(wamid: str = "wamid.CLIENTE1") -> Mensaje:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("emoji", ["👍", "❤️", "👍🏽", "🇲🇽", "👨‍👩‍👧", "1️⃣", ""])
+@pytest.mark.parametrize("emoji", ["👍", "❤️", "👍🏽", "🇲🇽", "👨‍👩‍👧", "1️⃣", "©️", ""])
 def test_reaccion__un_emoji_o_nada(emoji):
     assert Reaccion(emoji).emoji == emoji
 
 
 @pytest.mark.parametrize(
     ("emoji", "error"),
-    [("ok", MessageError), ("👍 bien", MessageError), ("👍" * 17, MessageError), (1, TipoInvalido)],
+    [
+        ("ok", MessageError),
+        ("👍 bien", MessageError),
+        ("👍" * 17, MessageError),
+        (1, TipoInvalido),
+        ("👍👍", MessageError),
+        ("👍❤️😂", MessageError),
+        ("!", MessageError),
+        ("¿", MessageError),
+        ("\u200d", MessageError),
+        ("\ufe0f", MessageError),
+        ("\u202e", MessageError),
+        ("\U000e0041", MessageError),
+    ],
 )
 def test_reaccion__texto_o_varios_se_rechazan(emoji, error):
     with pytest.raises(error, match="emoji"):

@@ -1135,7 +1135,7 @@ class DescargaBackend(PassThroughBackend):
 
     capabilities = frozenset({"download_media"})
 
-    def download_media(self, media_id: str) -> tuple[bytes, str]:
+    def download_media(self, media_id: str, *, max_bytes=None) -> tuple[bytes, str]:
         DESCARGAS.append(media_id)
         return MEDIOS[media_id]
 
@@ -1217,7 +1217,12 @@ def test_descargar_media__sha256_distinto_lanza_y_no_guarda(descarga, sha256):
     [
         pytest.param("../../etc/passwd.pdf", "application/pdf", ".pdf", id="ruta-maliciosa"),
         pytest.param("sin extension", "image/jpeg", ".jpg", id="extension-del-mime"),
-        pytest.param("", "audio/ogg; codecs=opus", ".oga", id="mime-con-parametros"),
+        pytest.param("", "audio/ogg; codecs=opus", ".ogg", id="mime-con-parametros"),
+        # The customer's name never picks the extension: served from the site, an .html or
+        # .svg would be stored XSS against the staff.
+        pytest.param("factura.html", "application/pdf", ".pdf", id="nombre-html"),
+        pytest.param("a.jpg.exe", "image/jpeg", ".jpg", id="doble-extension"),
+        pytest.param("x.svg", "image/svg+xml", ".bin", id="tipo-no-listado"),
         pytest.param("x.PDF", "application/pdf", ".pdf", id="mayusculas"),
     ],
 )

@@ -980,3 +980,32 @@ def test_comando__sin_el_extra_sandbox__una_linea_con_el_pip_install(monkeypatch
         'pip install "django-whatsapp-notify[sandbox]"'
     )
     assert excinfo.value.__cause__ is None  # manage.py prints this line, not a traceback
+
+
+def test_entrante_por_http__el_cliente_escribe_desde_otra_terminal(sandbox, receptor):
+    import requests
+
+    from whatsapp_notify.backends.meta import webhooks
+
+    fila = requests.post(
+        f"{sandbox.base_url}/sandbox/entrante",
+        json={"telefono": f"+{TELEFONO}", "fila": ["hora:9", "9:00"], "nombre": "Ana"},
+        timeout=5,
+    )
+    malo = requests.post(f"{sandbox.base_url}/sandbox/entrante", json={"texto": "x"}, timeout=5)
+    doble = requests.post(
+        f"{sandbox.base_url}/sandbox/entrante",
+        json={"telefono": TELEFONO, "boton": ["a", "A"], "fila": ["b", "B"]},
+        timeout=5,
+    )
+
+    assert fila.status_code == 200
+    esperar(lambda: receptor.recibidos)
+    [evento] = webhooks.parse(receptor.recibidos[0][1])
+    assert (evento.wamid, evento.respuesta_id, evento.nombre) == (
+        fila.json()["wamid"],
+        "hora:9",
+        "Ana",
+    )
+    assert (malo.status_code, doble.status_code) == (400, 400)
+    assert "un solo tipo" in doble.json()["error"]

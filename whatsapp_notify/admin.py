@@ -486,8 +486,9 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         conversacion = self.get_object(request, object_id)
         extra = {}
         if conversacion is not None:
-            # Opened by a person: what the customer wrote is read.
-            Conversacion.objects.filter(pk=conversacion.pk).update(no_leidos=0)
+            # Opened by someone who answers it: what the customer wrote is read.
+            if self.tiene_permiso_de_operar(request):
+                Conversacion.objects.filter(pk=conversacion.pk).update(no_leidos=0)
             hilo = conversacion.mensajes.select_related("envio").order_by("-fecha", "-pk")
             extra = {
                 "hilo": list(hilo[: self.HILO])[::-1],
@@ -546,6 +547,23 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
             "cuenta": conversacion.cuenta, "tipo": "agente", "clave": clave,
             "nombre": conversacion.nombre or None,
         }  # fmt: skip
+        if (previo := EnvioWhatsApp.objects.por_clave(clave)) is not None:
+            # The same form posted again: a double click, or Back and a new text.
+            igual = (
+                "plantilla" not in request.POST
+                and previo.texto == request.POST.get("texto", "").strip()
+            )
+            self.message_user(
+                request,
+                gettext("Ya se había enviado: no se manda dos veces.")
+                if igual
+                else gettext(
+                    "Este formulario ya se usó para otro mensaje: no se envió. Recarga la "
+                    "página para escribir uno nuevo."
+                ),
+                messages.INFO if igual else messages.ERROR,
+            )
+            return self._volver(conversacion)
         try:
             if "plantilla" in request.POST:
                 envio = self._plantilla(request, conversacion, comunes)
@@ -572,6 +590,7 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         except (MessageError, ImproperlyConfigured, ValueError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return self._volver(conversacion)
+
         if conversacion.agente != usuario:
             self._cada_una(Conversacion.objects.filter(pk=pk), lambda c: handoff.tomar(c, usuario))
         envio.refresh_from_db()
@@ -586,9 +605,14 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         return self._volver(conversacion)
 
     def _plantilla(self, request: HttpRequest, conversacion: Conversacion, comunes: dict):
-        fila = get_object_or_404(
-            Plantilla, pk=request.POST.get("plantilla") or 0, cuenta=conversacion.cuenta
+        elegida = request.POST.get("plantilla", "")
+        fila = (
+            Plantilla.objects.filter(pk=int(elegida), cuenta=conversacion.cuenta).first()
+            if elegida.isdigit()
+            else None
         )
+        if fila is None:
+            raise MessageError(gettext("Elige una plantilla de la lista de esta cuenta."))
         lineas = [linea.strip() for linea in request.POST.get("variables", "").splitlines()]
         lineas = [linea for linea in lineas if linea]
         if fila.formato_parametros == "NAMED":

@@ -9,6 +9,7 @@ an agent without asking for consent (agents are the business's own staff).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ def _agente(entrada: Any, region: str | None) -> Agente:
     return Agente(**textos)
 
 
+logger = logging.getLogger(__name__)
 _leidos: tuple[Settings, tuple[Agente, ...]] | None = None
 
 
@@ -92,7 +94,8 @@ def agentes() -> tuple[Agente, ...]:
     if _leidos is None or _leidos[0] is not settings:
         try:
             leidos = leer_agentes(settings.AGENTS, settings.DEFAULT_REGION)
-        except AgentesInvalidos:
+        except AgentesInvalidos as exc:
+            logger.error("AGENTS no se puede leer (%s): no hay agentes hasta corregirlo", exc)
             leidos = ()
         _leidos = (settings, leidos)
     return _leidos[1]

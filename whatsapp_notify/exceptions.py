@@ -217,3 +217,7 @@ def _error_class(http_status: int | None) -> type[ProviderError]:
     if http_status in (401, 403):
         return AuthError
     return PermanentError
+
+
+class MediaDemasiadoGrande(WhatsAppError, ValueError):
+    """A received file larger than the cap it is downloaded under (``MEDIA_MAX_BYTES``)."""

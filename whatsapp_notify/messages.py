@@ -588,19 +588,37 @@ class Reaccion:
     def __post_init__(self) -> None:
         exigir_tipo(self.emoji, str, "emoji", 'usa un emoji, p. ej. "👍" ("" la quita).')
         emoji = self.emoji
-        _exigir(len(emoji) <= 16, f"emoji={emoji[:20]!r}: una reacción es un solo emoji.")
         _exigir(
-            not any(c.isalnum() or c.isspace() or unicodedata.category(c) == "Cc" for c in emoji)
-            or emoji in {"#\ufe0f\u20e3", "*\ufe0f\u20e3"}
-            or _es_tecla(emoji),
-            f"emoji={emoji!r}: una reacción es un emoji, no texto.",
+            emoji == "" or (len(emoji) <= 16 and _un_emoji(emoji)),
+            f'emoji={emoji[:20]!r}: una reacción es un solo emoji (o "" para quitarla).',
         )
-        exigir_caracteres(emoji, "emoji", saltos=False)
 
 
-def _es_tecla(emoji: str) -> bool:
-    """A keycap emoji (1️⃣): a digit, then U+FE0F and U+20E3."""
-    return len(emoji) == 3 and emoji[0].isdigit() and emoji[1:] == "\ufe0f\u20e3"
+_ZWJ, _VS16, _TECLA = "\u200d", "\ufe0f", "\u20e3"
+
+
+def _un_emoji(texto: str) -> bool:
+    """One emoji: a symbol, with its skin tone, variation selector or flag-tag characters,
+    joined to others only by ZWJ (👨‍👩‍👧); two regional indicators (a flag); or a keycap."""
+    if len(texto) == 3 and texto[0] in "0123456789#*" and texto[1:] == _VS16 + _TECLA:
+        return True
+    if len(texto) == 2 and all(0x1F1E6 <= ord(c) <= 0x1F1FF for c in texto):
+        return True
+    bases, anterior = 0, ""
+    for c in texto:
+        categoria = unicodedata.category(c)
+        if categoria == "So" and not 0x1F1E6 <= ord(c) <= 0x1F1FF:
+            bases += anterior != _ZWJ
+        elif not (
+            c in (_ZWJ, _VS16)
+            or 0x1F3FB <= ord(c) <= 0x1F3FF  # skin tones
+            or 0xE0020 <= ord(c) <= 0xE007F  # the tags of a subdivision flag
+        ):
+            return False
+        if c == _ZWJ and anterior in ("", _ZWJ):
+            return False
+        anterior = c
+    return bases == 1 and anterior != _ZWJ
 
 
 @dataclass(frozen=True)

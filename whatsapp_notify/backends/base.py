@@ -535,8 +535,10 @@ class BaseBackend:
             raise ValueError(f"Capacidad desconocida {capability!r}: {sorted(CAPABILITIES)}.")
         return capability in self.capabilities
 
-    def download_media(self, media_id: str) -> tuple[bytes, str]:
-        """The bytes and MIME type of an inbound media file."""
+    def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
+        """The bytes and MIME type of an inbound media file; a backend that can tell a file
+        is larger than ``max_bytes`` before holding it all raises ``MediaDemasiadoGrande``
+        (the caller checks the size again in any case)."""
         raise self.no_capability("descargar archivos recibidos")
 
     def list_templates(self, *, limite: int = 100) -> list[PlantillaRemota]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,6 +128,10 @@ def pasar_a_agente(
             'No hay agentes (WHATSAPP_NOTIFY["AGENTS"] está vacío): nadie atendería la '
             "conversación y el bot quedaría callado."
         )
+    if conversacion.estado == EstadoConversacion.AGENTE:
+        ultimo = conversacion.pasos.filter(tipo=TipoPaso.AGENTE).last()
+        if ultimo is not None:
+            return ultimo  # already with the agents: nobody is told twice
     conversacion.estado, conversacion.agente, conversacion.tomada_en = (
         EstadoConversacion.AGENTE, "", None,
     )  # fmt: skip
@@ -151,7 +156,8 @@ def _avisar(conversacion, registrar, hecho, mensaje) -> None:
     texto = (mensaje.texto if mensaje else "") or hecho.motivo or "—"
     for agente in _con_telefono(agentes()):
         if settings.HANDOFF_TEMPLATE:
-            variables = [cliente, f"+{conversacion.telefono}", texto[:1000]]
+            # A template variable is one line (Meta refuses newlines, tabs, 5 spaces: 132018).
+            variables = [_una_linea(cliente), f"+{conversacion.telefono}", _una_linea(texto)]
             contenido = Plantilla(settings.HANDOFF_TEMPLATE, settings.DEFAULT_LANGUAGE, variables)
         else:
             contenido = Texto(
@@ -159,20 +165,48 @@ def _avisar(conversacion, registrar, hecho, mensaje) -> None:
                 f"«{texto[:1000]}». Responde a este mensaje para contestarle; escribe «cerrar» "
                 "para devolverlo al bot."
             )
-        registrar(
+        aviso = registrar(
             contenido, agente.telefono, cuenta=conversacion.cuenta, referencia=conversacion,
             tipo=AVISO, clave=f"agente:aviso:{hecho.pk}:{agente.telefono}",
             nombre=agente.nombre or None,
         )  # fmt: skip
+        if aviso.estado == "omitido":
+            logger.error(
+                "El aviso al agente %s de la conversación %s no sale (%s): nadie sabe que el "
+                "cliente pidió una persona; revisa HANDOFF_TEMPLATE",
+                mask(agente.telefono), conversacion.pk, aviso.motivo,
+            )  # fmt: skip
+
+
+def _una_linea(texto: str) -> str:
+    """``texto`` as one template variable: control characters and runs of spaces as one
+    space, at most 1,000 characters, never empty."""
+    limpio = " ".join(
+        "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in texto).split()
+    )
+    return limpio[:1000] or "—"
+
+
+def _relevable(texto: str) -> str:
+    """Free text relayed as it was written, minus what WhatsApp refuses (control characters
+    other than newlines and tabs)."""
+    return "".join(c for c in texto if c in "\n\t" or unicodedata.category(c) != "Cc")
 
 
 def al_agente(mensaje: Mensaje, conversacion: Conversacion, registrar: Registrar) -> int:
     """Relay the customer's ``mensaje`` to the agent holding ``conversacion`` when they have a
     number (to every agent with one while nobody took it); returns how many relays."""
-    que = mensaje.texto or f"[{mensaje.tipo}]"
+    que = _relevable(mensaje.texto).strip() or f"[{mensaje.tipo}]"
     cuerpo = f"{conversacion.nombre or '+' + conversacion.telefono}: {que}"[:4096]
-    # Held: only its holder (a user in the admin gets no relay); waiting: every agent.
-    destinos = [agente_por_clave(conversacion.agente)] if conversacion.agente else agentes()
+    # Held: only its holder (a user in the admin gets no relay); waiting, or held by a
+    # number no longer in AGENTS: every agent.
+    titular = agente_por_clave(conversacion.agente)
+    if titular is not None:
+        destinos = [titular]
+    elif conversacion.agente and not conversacion.agente.isdigit():
+        destinos = []  # a Django user answers it from the admin
+    else:
+        destinos = list(agentes())
     n = 0
     for agente in _con_telefono(destinos):
         registrar(
@@ -204,6 +238,17 @@ def del_agente(mensaje: Mensaje, agente: Agente, registrar: Registrar) -> str:
             clave=f"agente:sin_conversacion:{mensaje.pk}",
         )  # fmt: skip
         return "agente:sin_conversacion"
+    if conversacion.agente and conversacion.agente != agente.clave:
+        otro = agente_por_clave(conversacion.agente)
+        registrar(
+            Texto(
+                f"{(otro.para_el_cliente if otro else conversacion.agente)} ya atiende a "
+                f"{conversacion.nombre or '+' + conversacion.telefono}: tu mensaje no se le envió."
+            ),
+            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
+            clave=f"agente:ocupada:{mensaje.pk}",
+        )  # fmt: skip
+        return "agente:de_otro"
     if es_cierre(mensaje):
         devolver_al_bot(conversacion, quien=agente.clave, motivo="cerrar", mensaje=mensaje)
         registrar(
@@ -232,7 +277,7 @@ def del_agente(mensaje: Mensaje, agente: Agente, registrar: Registrar) -> str:
         return "agente:fuera_de_ventana"
     ultimo = _ultimo_del_cliente(conversacion)
     registrar(
-        Texto(mensaje.texto), conversacion.telefono, cuenta=conversacion.cuenta,
+        Texto(_relevable(mensaje.texto)), conversacion.telefono, cuenta=conversacion.cuenta,
         responde_a=ultimo, tipo=TIPO_DEL_AGENTE, clave=f"agente:mensaje:{mensaje.pk}",
         nombre=conversacion.nombre or None,
     )  # fmt: skip

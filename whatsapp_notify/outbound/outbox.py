@@ -943,7 +943,8 @@ def revisar_destinatario(
 
     ``respuesta``: the envío answers the customer's own message (``responde_a``): the
     customer wrote first, so no consent record is needed; an opt-out still stops it. An
-    agent's number (``AGENTS``) is the business's own staff: consent is not asked.
+    agent's number (``AGENTS``) is the business's own staff: no consent record is asked for
+    either, and an opt-out still stops it.
     """
     try:
         digitos = normalizar(telefono, region)
@@ -953,10 +954,9 @@ def revisar_destinatario(
     settings = get_settings()
     if not settings.ENABLED:
         return digitos, MotivoOmision.DESHABILITADO
-    requerido = settings.REQUIRE_CONSENT and not respuesta
-    if agente_por_telefono(digitos) is not None:
-        motivo = None
-    elif consentimientos is not None and (digitos, categoria) in consentimientos:
+    # Staff (AGENTS) need no consent record either; an explicit opt-out still stops them.
+    requerido = settings.REQUIRE_CONSENT and not respuesta and agente_por_telefono(digitos) is None
+    if consentimientos is not None and (digitos, categoria) in consentimientos:
         motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
     else:
         motivo = motivo_de_consentimiento(digitos, categoria, requerido, cuenta=cuenta)
@@ -1186,6 +1186,8 @@ def _documento(
             archivo.seek(0)
         contenido = archivo.read()
         nombre = nombre or Path(getattr(archivo, "name", "") or "").name
+        if not nombre and isinstance(contenido, bytes | bytearray):
+            nombre = _nombre_por_contenido(contenido, clase)
         return clase(contenido, nombre, caption=caption)
     raise MessageError(
         f"El documento debe ser bytes, un archivo abierto en binario o un Path, "

@@ -20,6 +20,8 @@ Use it from tests and benchmarks as a context manager::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -55,6 +57,7 @@ logger = logging.getLogger(__name__)
 APP_SECRET = "sandbox-app-secret"
 DEMORAS = (1.0, 2.0, 3.0)
 DESCARGAS = "/whatsapp_business/attachments/"
+ENTRANTE = "/sandbox/entrante"  # the sandbox's own control: the customer writes
 _VERSION = r"v\d{1,3}\.\d{1,2}"
 _MENSAJES = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/messages$")
 _MEDIA = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/media$")
@@ -324,6 +327,8 @@ class Sandbox(SandboxHttp):
 
     def atender(self, peticion: Peticion, host: str) -> Respuesta:
         """Answer one request and record it."""
+        if peticion.metodo == "POST" and urlsplit(peticion.ruta).path == ENTRANTE:
+            return self._registrar(peticion, *self._entrante_por_http(peticion.cuerpo))
         self._dormir(self.fallos.latencia)
         if self._caducado(peticion.cabeceras):
             return self._registrar(peticion, *_token_caducado())
@@ -341,6 +346,34 @@ class Sandbox(SandboxHttp):
         if match := _OBJETO.match(ruta.path):
             return self._registrar(peticion, *self._objeto(peticion.metodo, match, host))
         return self._registrar(peticion, *error_graph(100, f"Unsupported request {ruta.path}"))
+
+    def _entrante_por_http(self, cuerpo: Any) -> Respuesta:
+        """``POST /sandbox/entrante``: the customer writes, from a terminal or another
+        process (``{"telefono", "texto"?, "boton"?: [id, title], "fila"?, "payload"?,
+        "imagen_base64"?, "nombre"?, "responde_a"?}``); answers the wamid, or 400 saying
+        what is wrong. Not Meta's: the sandbox's own control, with no token."""
+        if not isinstance(cuerpo, dict) or not isinstance(cuerpo.get("telefono"), str):
+            falta = "Se espera JSON con telefono (y texto, boton, fila, payload o imagen_base64)."
+            return 400, {"error": falta}
+        argumentos: dict[str, Any] = {}
+        for clave in ("boton", "fila", "payload"):
+            if isinstance(cuerpo.get(clave), list):
+                argumentos[clave] = tuple(cuerpo[clave])
+            elif clave in cuerpo:
+                argumentos[clave] = cuerpo[clave]
+        if "imagen_base64" in cuerpo:
+            try:
+                argumentos["imagen"] = base64.b64decode(str(cuerpo["imagen_base64"]), validate=True)
+            except (ValueError, binascii.Error):
+                return 400, {"error": "imagen_base64 no es base64."}
+        for clave in ("nombre", "responde_a"):
+            if isinstance(cuerpo.get(clave), str):
+                argumentos[clave] = cuerpo[clave]
+        try:
+            wamid = self.entrante(cuerpo["telefono"], str(cuerpo.get("texto") or ""), **argumentos)
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        return 200, {"wamid": wamid}
 
     def _caducado(self, cabeceras: dict[str, str]) -> bool:
         with self._lock:

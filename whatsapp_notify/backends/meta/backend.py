@@ -17,7 +17,13 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ...events import Evento, EventoPlantilla
-from ...exceptions import AmbiguousError, ProviderError, TransientError, WebhookRechazado
+from ...exceptions import (
+    AmbiguousError,
+    MediaDemasiadoGrande,
+    ProviderError,
+    TransientError,
+    WebhookRechazado,
+)
 from ...messages import (
     Botones,
     Documento,
@@ -349,13 +355,17 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         if not (isinstance(respuesta, dict) and respuesta.get("success") is True):
             raise TransientError("Meta no confirmó la marca de leído.", http_status=200)
 
-    def download_media(self, media_id: str) -> tuple[bytes, str]:
+    def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file.
 
         Asks ``GET /{API_VERSION}/{media_id}`` for a short-lived URL, then downloads it with
         the same bearer token.
 
+        With ``max_bytes``, a file Meta says is larger (``file_size``) is not downloaded, and
+        reading stops past the cap: a huge file is never held in memory.
+
         Raises:
+            MediaDemasiadoGrande: larger than ``max_bytes``.
             PermanentError: the media is unknown or its URL expired (404).
             AuthError: the token is refused.
             TransientError: Meta could not be reached, or answered without a URL.
@@ -367,14 +377,28 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             raise TransientError(
                 f"Meta no devolvió la URL del archivo {media_id}.", http_status=200
             )
-        respuesta = self._descargar(url, media_id)
+        tamano = _entero(datos.get("file_size"))
+        if max_bytes is not None and tamano is not None and tamano > max_bytes:
+            raise MediaDemasiadoGrande(_demasiado(tamano, max_bytes))
+        respuesta = self._descargar(url, media_id, stream=max_bytes is not None)
         mime = datos.get("mime_type") or respuesta.headers.get("Content-Type", "")
-        return respuesta.content, str(mime)
+        if max_bytes is None:
+            return respuesta.content, str(mime)
+        partes, leidos = [], 0
+        with respuesta:
+            for parte in respuesta.iter_content(64 * 1024):
+                leidos += len(parte)
+                if leidos > max_bytes:
+                    raise MediaDemasiadoGrande(_demasiado(leidos, max_bytes, mas=True))
+                partes.append(parte)
+        return b"".join(partes), str(mime)
 
-    def _descargar(self, url: str, media_id: str) -> requests.Response:
+    def _descargar(self, url: str, media_id: str, *, stream: bool = False) -> requests.Response:
         donde = urlsplit(url).netloc or "Meta"
         try:
-            respuesta = self.session.get(url, headers=self.auth_headers(), timeout=self.timeout)
+            respuesta = self.session.get(
+                url, headers=self.auth_headers(), timeout=self.timeout, stream=stream
+            )
         except requests.RequestException as exc:
             # Downloading twice is harmless: every failure before an answer is transient.
             mensaje = (
@@ -398,3 +422,19 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
             error.http_status,
         )
         return error
+
+
+def _entero(valor) -> int | None:
+    """``valor`` as a non-negative int (Graph sends sizes as text), or None."""
+    try:
+        numero = int(str(valor))
+    except (TypeError, ValueError):
+        return None
+    return numero if numero >= 0 else None
+
+
+def _demasiado(tamano: int, maximo: int, *, mas: bool = False) -> str:
+    return (
+        f"El archivo pesa {'más de ' if mas else ''}{tamano / 1024 / 1024:.1f} MB y "
+        f"MEDIA_MAX_BYTES admite {maximo / 1024 / 1024:.1f} MB: no se guardó."
+    )

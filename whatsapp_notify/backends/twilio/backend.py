@@ -455,7 +455,7 @@ class TwilioBackend(HttpBackend):
         remitente = webhooks.digitos(str(self.options["FROM"] or ""))
         return frozenset({remitente} if remitente else ())
 
-    def download_media(self, media_id: str) -> tuple[bytes, str]:
+    def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file (``MediaUrl0``).
 
         Twilio's media URLs need the account's Basic auth; they answer with a redirect to

@@ -273,7 +273,7 @@ class WhapiBackend(HttpBackend):
             _patch_settings(url),
         )
 
-    def download_media(self, media_id: str) -> tuple[bytes, str]:
+    def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound file (``GET /media/{media_id}``).
 
         Raises:
