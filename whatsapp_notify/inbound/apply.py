@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -68,6 +67,8 @@ from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..references import envio_referido
 from ..states import DESTINOS, SIN_CONFIRMAR, puede_pasar
 from . import conversations, handlers, handoff, media
+from .palabras import es_una_de
+from .palabras import palabra_clave as palabra_clave  # still importable from here
 
 logger = logging.getLogger(__name__)
 
@@ -679,27 +680,13 @@ def _envio_respondido(contexto_wamid: str) -> EnvioWhatsApp | None:
 # -- consent -----------------------------------------------------------------------------
 
 
-def palabra_clave(texto: str) -> str:
-    """``texto`` as compared with the consent keywords.
-
-    Trimmed, casefolded and without accents; a closing period or exclamation marks do not
-    count (a question does: «¿Baja?» can ask whether a price goes down).
-    """
-    descompuesto = unicodedata.normalize("NFKD", texto)
-    sin_acentos = "".join(ch for ch in descompuesto if not unicodedata.combining(ch))
-    return sin_acentos.casefold().strip().strip("¡!.").strip()
-
-
 def decision_de_texto(texto: str) -> bool | None:
     """False when the whole ``texto`` is an opt-out keyword, True for opt-in, else None."""
-    palabra = palabra_clave(texto)
-    if not palabra:
-        return None
     settings = get_settings()
     # Listed in both by mistake: stopping is the safe reading.
-    if palabra in {palabra_clave(clave) for clave in settings.OPT_OUT_KEYWORDS}:
+    if es_una_de(texto, settings.OPT_OUT_KEYWORDS):
         return False
-    if palabra in {palabra_clave(clave) for clave in settings.OPT_IN_KEYWORDS}:
+    if es_una_de(texto, settings.OPT_IN_KEYWORDS):
         return True
     return None
 

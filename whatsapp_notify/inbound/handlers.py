@@ -52,6 +52,7 @@ from ..messages import (
 from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
 from ..phones import mask
 from . import handoff
+from .palabras import palabra_clave, palabras
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +86,6 @@ def _conjunto(valor: str | Iterable[str] | None, parametro: str) -> frozenset[st
         if not uno.strip():
             raise MessageError(f"respuesta(): {parametro} no puede tener valores vacíos.")
     return frozenset(valores)
-
-
-def _normal(texto: str) -> str:
-    from .apply import palabra_clave  # the consent keywords' reading: case and accents out
-
-    return palabra_clave(texto)
-
-
-def _palabras(texto: str) -> set[str]:
-    """The whole words of ``texto``, read as ``palabra=`` values are (no case, no accents)."""
-    return set(re.findall(r"\w+", _normal(texto)))
 
 
 @dataclass(frozen=True)
@@ -140,7 +130,7 @@ class Respuesta:
             return False
         if self.patron is not None and not self.patron.search(mensaje.texto or ""):
             return False
-        if self.palabras and not (self.palabras & _palabras(mensaje.texto or "")):
+        if self.palabras and not (self.palabras & palabras(mensaje.texto or "")):
             return False
         if self.si is None:
             return True
@@ -276,13 +266,13 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
             f"respuesta(estado=...): estados desconocidos {sorted(desconocidos)}; "
             "usa bot, agente o None (cualquiera)."
         )
-    palabras = frozenset(_normal(p) for p in _conjunto(palabra, "palabra"))
-    if any(not re.fullmatch(r"\w+", p) for p in palabras):
+    dadas = frozenset(palabra_clave(p) for p in _conjunto(palabra, "palabra"))
+    if any(not re.fullmatch(r"\w+", p) for p in dadas):
         raise MessageError(
             "respuesta(palabra=...): una palabra por valor, sin espacios ni signos; "
             "para frases usa texto=."
         )
-    criterios = (_conjunto(boton, "boton"), patron, palabras, tipos, si, patron_boton)
+    criterios = (_conjunto(boton, "boton"), patron, dadas, tipos, si, patron_boton)
     if not por_defecto and not any(c for c in criterios):
         raise MessageError(
             "respuesta() sin criterio respondería a todo: da boton=, texto=, palabra=, "
@@ -290,7 +280,7 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
         )
     return {
         "botones": criterios[0], "patron_boton": patron_boton, "patron": patron,
-        "palabras": palabras, "tipos": tipos, "estados": estados, "si": si,
+        "palabras": dadas, "tipos": tipos, "estados": estados, "si": si,
         "por_defecto": por_defecto, "cuenta": cuenta,
     }  # fmt: skip
 

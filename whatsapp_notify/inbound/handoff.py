@@ -24,7 +24,6 @@ worker under the conversation's row lock, with the outbox's ``registrar`` handed
 from __future__ import annotations
 
 import logging
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from ..models import (
     TipoPaso,
 )
 from ..phones import mask
+from .palabras import es_una_de, palabra_clave, palabras
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,6 @@ class AlAgente:
     motivo: str = ""
 
 
-def palabra_clave(texto: str) -> str:
-    from .apply import palabra_clave as leer  # the consent keywords' reading
-
-    return leer(texto)
-
-
 def activo() -> bool:
     """Handoff by keyword is on when there are agents to hand to."""
     return bool(agentes())
@@ -82,15 +76,12 @@ def pide_agente(mensaje: Mensaje) -> bool:
     """The customer's text has one of ``HANDOFF_KEYWORDS`` as a whole word."""
     if mensaje.tipo != "text" or not mensaje.texto or not activo():
         return False
-    palabras = set(re.findall(r"\w+", palabra_clave(mensaje.texto)))
-    return any(palabra_clave(p) in palabras for p in get_settings().HANDOFF_KEYWORDS)
+    dichas = palabras(mensaje.texto)
+    return any(palabra_clave(p) in dichas for p in get_settings().HANDOFF_KEYWORDS)
 
 
 def es_cierre(mensaje: Mensaje) -> bool:
-    texto = palabra_clave(mensaje.texto or "")
-    return bool(texto) and texto in {
-        palabra_clave(p) for p in get_settings().HANDOFF_CLOSE_KEYWORDS
-    }
+    return es_una_de(mensaje.texto or "", get_settings().HANDOFF_CLOSE_KEYWORDS)
 
 
 def paso(
