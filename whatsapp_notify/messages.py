@@ -165,6 +165,17 @@ _IDIOMA = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_\d{3})?")
 _SALTOS = frozenset("\n\r\t")
 
 
+def texto_de_error(exc: BaseException) -> str:
+    """``"Tipo: mensaje"`` of ``exc``, as a row records why something failed: storable in any
+    database (no NUL), at most 2,000 characters, even when the exception cannot say what
+    it is."""
+    try:
+        texto = f"{type(exc).__name__}: {exc}"
+    except Exception:
+        texto = f"{type(exc).__name__} (sin mensaje legible)"
+    return texto_almacenable(texto)[:2000]
+
+
 def es_codigo_de_idioma(idioma: object) -> bool:
     """True for a template language code as WhatsApp writes it (``es``, ``es_MX``, ``es_419``)."""
     return isinstance(idioma, str) and _IDIOMA.fullmatch(idioma) is not None

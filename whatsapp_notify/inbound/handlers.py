@@ -24,6 +24,7 @@ and recorded on the message (``manejo``: error); it is never raised into the web
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -47,7 +48,7 @@ from ..messages import (
     Texto,
     Ubicacion,
     exigir_tipo,
-    texto_almacenable,
+    texto_de_error,
 )
 from ..models import Conversacion, EnvioWhatsApp, EstadoConversacion, Manejo, Mensaje
 from ..phones import mask
@@ -159,9 +160,6 @@ class _Registro:
                     return regla
         return None
 
-    def vaciar(self) -> None:
-        self.reglas = []
-
 
 registro = _Registro()
 
@@ -226,8 +224,6 @@ def _regla(*, boton, texto, palabra, tipo, estado, si, por_defecto, cuenta) -> d
     exigir_tipo(por_defecto, bool, "por_defecto", "usa True o False.")
     if cuenta is not None:
         exigir_tipo(cuenta, str, "cuenta", "usa el alias de BACKENDS.")
-        from ..conf import get_settings
-
         get_settings().backend_config(cuenta)
     if si is not None and not callable(si):
         raise TipoInvalido("respuesta(si=...) es una función (mensaje, conversacion) -> bool.")
@@ -331,7 +327,7 @@ def atender(mensaje_id: int, registrar: Callable[..., EnvioWhatsApp]) -> str:
                 "El manejador %s falló con el mensaje %s de %s",
                 regla, mensaje.pk, mask(mensaje.telefono),
             )  # fmt: skip
-            return _cerrar(mensaje, Manejo.ERROR, regla, _error(causa))
+            return _cerrar(mensaje, Manejo.ERROR, regla, texto_de_error(causa))
         return _cerrar(mensaje, manejo, manejador)
 
 
@@ -356,7 +352,7 @@ def _decidir(mensaje: Mensaje, registrar, base: str) -> tuple[str, str]:
     regla = registro.elegir(mensaje, conversacion)
     if regla is None:
         return (Manejo.AGENTE if con_agente else Manejo.SIN_MANEJADOR), ""
-    contexto = _copia(conversacion.contexto)
+    contexto = copy.deepcopy(conversacion.contexto)
     try:
         respuestas = regla.funcion(mensaje, conversacion)
         enviados = responder(mensaje, respuestas, registrar, conversacion)
@@ -366,22 +362,6 @@ def _decidir(mensaje: Mensaje, registrar, base: str) -> tuple[str, str]:
         raise FalloDeManejador(regla.nombre) from exc
     logger.info("Mensaje %s atendido por %s (%s respuestas)", mensaje.pk, regla.nombre, enviados)
     return Manejo.ATENDIDO, regla.nombre
-
-
-def _copia(valor: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(valor)
-
-
-def _error(exc: BaseException) -> str:
-    """``"Tipo: mensaje"`` for ``manejo_error``; storable in any database (no NUL), even
-    when the exception cannot say what it is."""
-    try:
-        texto = f"{type(exc).__name__}: {exc}"
-    except Exception:
-        texto = f"{type(exc).__name__} (sin mensaje legible)"
-    return texto_almacenable(texto)[:2000]
 
 
 def _cerrar(mensaje: Mensaje, manejo: str, manejador: str = "", error: str = "") -> str:

@@ -32,7 +32,7 @@ from ..backends import backends
 from ..backends.base import UnsupportedCapability
 from ..conf import DEFAULTS, get_settings
 from ..exceptions import MediaDemasiadoGrande, PermanentError, WhatsAppError
-from ..messages import texto_almacenable
+from ..messages import texto_de_error
 from ..models import EstadoDescarga, Mensaje
 
 logger = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def descargar_pendiente(mensaje_id: int, *, storage: Storage | None = None) -> s
     except MediaInvalido as exc:  # a download cut short, maybe: try again
         return _reintentar(mensaje, intentos, exc)
     except (PermanentError, UnsupportedCapability, ValueError) as exc:
-        return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, _detalle(exc))
+        return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, texto_de_error(exc))
     except Exception as exc:  # unreachable, a refused token, a bug: try again later
         return _reintentar(mensaje, intentos, exc)
     if _terminar(mensaje, EstadoDescarga.DESCARGADA, intentos) == EstadoDescarga.DESCARGADA:
@@ -229,10 +229,6 @@ def _mio(mensaje: Mensaje):
     return Mensaje.objects.filter(
         pk=mensaje.pk, descarga=EstadoDescarga.DESCARGANDO, descarga_en=mensaje.descarga_en
     )
-
-
-def _detalle(exc: BaseException) -> str:
-    return texto_almacenable(f"{type(exc).__name__}: {exc}")[:2000]
 
 
 def _terminar(mensaje: Mensaje, estado: str, intentos: int, error: str = "") -> str:
@@ -249,12 +245,12 @@ def _terminar(mensaje: Mensaje, estado: str, intentos: int, error: str = "") -> 
 def _reintentar(mensaje: Mensaje, intentos: int, exc: BaseException) -> str:
     maximo = get_settings().MAX_ATTEMPTS
     if intentos >= maximo:
-        detalle = f"{_detalle(exc)} (tras {intentos} intentos)"
+        detalle = f"{texto_de_error(exc)} (tras {intentos} intentos)"
         return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, detalle)
     espera = timedelta(seconds=backoff(intentos))
     if not _mio(mensaje).update(
         descarga=EstadoDescarga.PENDIENTE, descarga_intentos=intentos,
-        descarga_error=_detalle(exc), descarga_en=timezone.now() + espera,
+        descarga_error=texto_de_error(exc), descarga_en=timezone.now() + espera,
     ):  # fmt: skip
         return ""
     logger.warning(
