@@ -188,7 +188,7 @@ def al_agente(mensaje: Mensaje, conversacion: Conversacion, registrar: Registrar
     """Relay the customer's ``mensaje`` to the agent holding ``conversacion`` when they have a
     number (to every agent with one while nobody took it); returns how many relays."""
     que = _relevable(mensaje.texto).strip() or f"[{mensaje.tipo}]"
-    cuerpo = f"{conversacion.nombre or '+' + conversacion.telefono}: {que}"[:4096]
+    cuerpo = f"{_cliente(conversacion)}: {que}"[:4096]
     # Held: only its holder (a user in the admin gets no relay); waiting, or held by a
     # number no longer in AGENTS: every agent.
     titular = agente_por_clave(conversacion.agente)
@@ -222,50 +222,42 @@ def del_agente(mensaje: Mensaje, agente: Agente, registrar: Registrar) -> str:
     Returns what happened (the message's ``manejador``).
     """
     conversacion = destino(mensaje, agente)
-    if conversacion is None:
+
+    def contestar(texto: str, que: str, clave: str) -> str:
+        """Tell the agent, quoting their message; returns ``agente:<que>``."""
         registrar(
-            Texto("No tienes conversaciones abiertas con clientes."), agente.telefono,
-            cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
-            clave=f"agente:sin_conversacion:{mensaje.pk}",
+            Texto(texto), agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje,
+            tipo=AVISO, clave=f"agente:{clave}:{mensaje.pk}",
         )  # fmt: skip
-        return "agente:sin_conversacion"
+        return f"agente:{que}"
+
+    if conversacion is None:
+        return contestar(
+            "No tienes conversaciones abiertas con clientes.",
+            "sin_conversacion",
+            "sin_conversacion",
+        )
+    cliente = _cliente(conversacion)
     if conversacion.agente and conversacion.agente != agente.clave:
         otro = agente_por_clave(conversacion.agente)
-        registrar(
-            Texto(
-                f"{(otro.para_el_cliente if otro else conversacion.agente)} ya atiende a "
-                f"{conversacion.nombre or '+' + conversacion.telefono}: tu mensaje no se le envió."
-            ),
-            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
-            clave=f"agente:ocupada:{mensaje.pk}",
-        )  # fmt: skip
-        return "agente:de_otro"
+        quien = otro.para_el_cliente if otro else conversacion.agente
+        return contestar(
+            f"{quien} ya atiende a {cliente}: tu mensaje no se le envió.", "de_otro", "ocupada"
+        )
     if es_cierre(mensaje):
         devolver_al_bot(conversacion, quien=agente.clave, motivo="cerrar", mensaje=mensaje)
-        registrar(
-            Texto(f"Listo: {conversacion.nombre or '+' + conversacion.telefono} vuelve al bot."),
-            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
-            clave=f"agente:cerrada:{mensaje.pk}",
-        )  # fmt: skip
-        return "agente:cerrar"
+        return contestar(f"Listo: {cliente} vuelve al bot.", "cerrar", "cerrada")
     if not conversacion.agente:
         tomar(conversacion, agente.clave, mensaje=mensaje)
     if mensaje.tipo != "text" or not mensaje.texto:
-        registrar(
-            Texto("Sólo se reenvía texto al cliente."), agente.telefono, cuenta=mensaje.cuenta,
-            responde_a=mensaje, tipo=AVISO, clave=f"agente:solo_texto:{mensaje.pk}",
-        )  # fmt: skip
-        return "agente:sin_texto"
+        return contestar("Sólo se reenvía texto al cliente.", "sin_texto", "solo_texto")
     if not conversacion.ventana_abierta():
-        registrar(
-            Texto(
-                f"La ventana de 24 horas con {conversacion.nombre or '+' + conversacion.telefono} "
-                "se cerró: sólo se le puede escribir con una plantilla."
-            ),
-            agente.telefono, cuenta=mensaje.cuenta, responde_a=mensaje, tipo=AVISO,
-            clave=f"agente:ventana:{mensaje.pk}",
-        )  # fmt: skip
-        return "agente:fuera_de_ventana"
+        return contestar(
+            f"La ventana de 24 horas con {cliente} se cerró: sólo se le puede escribir con una "
+            "plantilla.",
+            "fuera_de_ventana",
+            "ventana",
+        )
     ultimo = _ultimo_del_cliente(conversacion)
     registrar(
         Texto(_relevable(mensaje.texto)), conversacion.telefono, cuenta=conversacion.cuenta,
@@ -274,6 +266,11 @@ def del_agente(mensaje: Mensaje, agente: Agente, registrar: Registrar) -> str:
     )  # fmt: skip
     conversacion.save(update_fields=["actualizada_en"])
     return "agente:relevo"
+
+
+def _cliente(conversacion: Conversacion) -> str:
+    """How the agent reads who the customer is: their name, else their number."""
+    return conversacion.nombre or f"+{conversacion.telefono}"
 
 
 def destino(mensaje: Mensaje, agente: Agente) -> Conversacion | None:
