@@ -160,6 +160,11 @@ class Settings:
     def rate_per_second(self) -> float | None:
         return parse_rate(self.RATE_LIMIT)
 
+    def espera_exponencial(self, intento: int) -> float:
+        """Seconds before attempt ``intento + 1``: ``RETRY_BACKOFF`` doubling per attempt,
+        capped at ``RETRY_BACKOFF_MAX`` (the step envíos draw their jitter under)."""
+        return min(self.RETRY_BACKOFF_MAX, self.RETRY_BACKOFF * 2 ** max(0, intento - 1))
+
     def seconds(self, name: str) -> timedelta:
         """``name`` as a timedelta, at most a century: a huge or infinite value (refused by
         the checks, E007) never makes a date computation overflow at run time."""

@@ -5,8 +5,8 @@ message of that type is downloaded by a worker (task ``whatsapp_notify.descargar
 after the webhook's transaction commits, never in the webhook request:
 :func:`descargar_pendiente` stores the file in ``Mensaje.archivo`` (``descarga``:
 descargada) and sends ``media_descargada``. A provider that cannot be reached, or bytes that
-do not match their SHA-256, are tried again with the envíos' backoff (Beat hands them out,
-``descarga_en``) up to ``MAX_ATTEMPTS``; a file over ``MEDIA_MAX_BYTES`` is not stored
+do not match their SHA-256, are tried again after the envíos' exponential wait (Beat hands
+them out, ``descarga_en``) up to ``MAX_ATTEMPTS``; a file over ``MEDIA_MAX_BYTES`` is not stored
 (omitida); a provider that refuses for good (the media is gone) or cannot download at all
 is fallida. Every outcome stays on the message with its reason.
 """
@@ -247,7 +247,7 @@ def _reintentar(mensaje: Mensaje, intentos: int, exc: BaseException) -> str:
     if intentos >= maximo:
         detalle = f"{texto_de_error(exc)} (tras {intentos} intentos)"
         return _terminar(mensaje, EstadoDescarga.FALLIDA, intentos, detalle)
-    espera = timedelta(seconds=backoff(intentos))
+    espera = timedelta(seconds=float(get_settings().espera_exponencial(intentos)))
     if not _mio(mensaje).update(
         descarga=EstadoDescarga.PENDIENTE, descarga_intentos=intentos,
         descarga_error=texto_de_error(exc), descarga_en=timezone.now() + espera,
@@ -258,12 +258,6 @@ def _reintentar(mensaje: Mensaje, intentos: int, exc: BaseException) -> str:
         mensaje.pk, intentos, maximo, exc, int(espera.total_seconds()),
     )  # fmt: skip
     return EstadoDescarga.PENDIENTE
-
-
-def backoff(intento: int) -> float:
-    """Seconds before download attempt ``intento + 1``: ``RETRY_BACKOFF`` doubling, capped."""
-    settings = get_settings()
-    return float(min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF * 2 ** max(0, intento - 1)))
 
 
 def por_descargar(ahora: datetime | None = None) -> list[int]:

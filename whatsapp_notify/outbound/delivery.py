@@ -867,8 +867,7 @@ def backoff(intento: int) -> float:
     The wait is drawn between half and all of the exponential step ("equal jitter"), so
     workers retrying together spread out but never retry sooner than half the step.
     """
-    settings = get_settings()
-    techo = min(settings.RETRY_BACKOFF_MAX, settings.RETRY_BACKOFF * 2 ** max(0, intento - 1))
+    techo = get_settings().espera_exponencial(intento)
     return random.uniform(techo / 2, techo)
 
 
