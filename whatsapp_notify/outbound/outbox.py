@@ -591,10 +591,15 @@ def registrar(
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
     """Raise at the call what the account's provider can never send (Twilio's buttons).
 
-    Only interactive messages and pins are checked here (see ``BaseBackend.admite``). An account
-    whose options are broken is not refused here: its envíos wait, paused, as any other.
+    Only interactive messages, pins, reactions and templates with button parameters or a
+    text header are checked here (see ``BaseBackend.admite``): a plain template, the ERP's
+    everyday send, does not even look its backend up. An account whose options are broken
+    is not refused here: its envíos wait, paused, as any other.
     """
-    if not isinstance(contenido, Botones | Lista | Ubicacion | Reaccion | Plantilla):
+    if isinstance(contenido, Plantilla):
+        if not (contenido.botones or contenido.encabezado):
+            return
+    elif not isinstance(contenido, Botones | Lista | Ubicacion | Reaccion):
         return
     try:
         backend = backends[cuenta]
