@@ -1,0 +1,210 @@
+"""What the outbox says about itself: queue status, sends per day, failure rate, top errors.
+
+The admin dashboard, the REST API and the health endpoint read the same figures from
+here. Every function is a handful of aggregate queries (``COUNT … GROUP BY`` on indexed
+columns); none loads envíos into Python, so they stay fast on a table of millions.
+
+Days are counted in the current time zone (``TIME_ZONE``, or the one activated for the
+request), so "today" is the ERP's day, not UTC's.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
+
+from django.db.models import Avg, Count, Min, Q, QuerySet
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from ..backends import backends
+from ..models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from ..states import ACEPTADOS
+from .maintenance import medir_fallos
+
+#: Window of the queue's success rate and average attempts when none is given.
+VENTANA = timedelta(hours=24)
+#: Columns the per-day and total breakdowns may group by.
+AGRUPABLES = ("estado", "tipo", "cuenta")
+
+
+class Cola(NamedTuple):
+    """The queue at one moment, and how the envíos that finished in the window went.
+
+    ``pendientes`` wait for a worker (due now or later); of those, ``en_reintento`` failed
+    at least once and wait for their next attempt. ``mas_antiguo`` is when the oldest
+    due pendiente became due: a queue that drains keeps it recent. ``terminados`` counts
+    the envíos sent or failed in ``(desde, hasta]`` (as the failure alert counts them);
+    ``intentos_promedio`` is their mean number of attempts.
+    """
+
+    pendientes: int
+    en_reintento: int
+    programados: int
+    enviando: int
+    inciertos: int
+    mas_antiguo: datetime | None
+    desde: datetime
+    hasta: datetime
+    terminados: int
+    fallidos: int
+    intentos_promedio: float | None
+    pausadas: tuple[str, ...]
+
+    @property
+    def exitosos(self) -> int:
+        return self.terminados - self.fallidos
+
+    @property
+    def tasa_exito(self) -> float | None:
+        """Share of the finished envíos that were sent; None when none finished."""
+        return self.exitosos / self.terminados if self.terminados else None
+
+    @property
+    def tasa_fallos(self) -> float | None:
+        return self.fallidos / self.terminados if self.terminados else None
+
+    @property
+    def espera(self) -> timedelta | None:
+        """How long the oldest due pendiente has waited, at ``hasta``."""
+        return max(self.hasta - self.mas_antiguo, timedelta(0)) if self.mas_antiguo else None
+
+
+class ErrorFrecuente(NamedTuple):
+    """A provider error code of failed envíos, how often, and its readable cause."""
+
+    cuenta: str
+    codigo: int | None
+    cuantos: int
+    causa: str
+
+
+class Conteo(NamedTuple):
+    """Envíos created on one day (``dia``) with one value of the grouped column."""
+
+    dia: date
+    valor: str
+    cuantos: int
+
+
+def cola(
+    *, cuenta: str | None = None, ahora: datetime | None = None, ventana: timedelta = VENTANA
+) -> Cola:
+    """The queue status: what waits, how old it is, and how the last ``ventana`` went."""
+    ahora = ahora or timezone.now()
+    desde = ahora - ventana
+    envios = _de_cuenta(cuenta)
+    vencido = Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
+    pendiente = Q(estado=EstadoEnvio.PENDIENTE)
+    espera = envios.filter(
+        estado__in=(
+            EstadoEnvio.PENDIENTE,
+            EstadoEnvio.PROGRAMADO,
+            EstadoEnvio.ENVIANDO,
+            EstadoEnvio.INCIERTO,
+        )
+    ).aggregate(
+        pendientes=Count("pk", filter=pendiente),
+        en_reintento=Count("pk", filter=pendiente & Q(intentos__gt=0)),
+        programados=Count("pk", filter=Q(estado=EstadoEnvio.PROGRAMADO)),
+        enviando=Count("pk", filter=Q(estado=EstadoEnvio.ENVIANDO)),
+        inciertos=Count("pk", filter=Q(estado=EstadoEnvio.INCIERTO)),
+        mas_antiguo=Min(
+            Coalesce("proximo_intento", "programado_para", "creado_en"),
+            filter=pendiente & vencido,
+        ),
+    )
+    fallos = medir_fallos(desde, ahora, cuenta=cuenta)
+    intentos = _terminados(envios, desde, ahora).aggregate(promedio=Avg("intentos"))["promedio"]
+    pausadas = EstadoCuenta.objects.filter(pausada=True)
+    if cuenta is not None:
+        pausadas = pausadas.filter(cuenta=cuenta)
+    return Cola(
+        **espera,
+        desde=desde,
+        hasta=ahora,
+        terminados=fallos.terminados,
+        fallidos=fallos.fallidos,
+        intentos_promedio=float(intentos) if intentos is not None else None,
+        pausadas=tuple(pausadas.order_by("cuenta").values_list("cuenta", flat=True)),
+    )
+
+
+def por_dia(
+    desde: datetime, hasta: datetime, *, por: str = "estado", cuenta: str | None = None
+) -> list[Conteo]:
+    """Envíos created in ``[desde, hasta)`` per local day and per ``por``, oldest day first."""
+    campo = _agrupable(por)
+    filas = (
+        _creados(_de_cuenta(cuenta), desde, hasta)
+        .annotate(dia=TruncDate("creado_en", tzinfo=timezone.get_current_timezone()))
+        .values_list("dia", campo)
+        .annotate(cuantos=Count("pk"))
+        .order_by("dia", campo)
+    )
+    return [Conteo(dia, valor, cuantos) for dia, valor, cuantos in filas]
+
+
+def totales(
+    desde: datetime, hasta: datetime, *, por: str = "estado", cuenta: str | None = None
+) -> dict[str, int]:
+    """Envíos created in ``[desde, hasta)`` per value of ``por``, most frequent first."""
+    campo = _agrupable(por)
+    filas = (
+        _creados(_de_cuenta(cuenta), desde, hasta)
+        .values_list(campo)
+        .annotate(cuantos=Count("pk"))
+        .order_by("-cuantos", campo)
+    )
+    return dict(filas)
+
+
+def errores_principales(
+    desde: datetime, hasta: datetime, *, cuenta: str | None = None, limite: int = 10
+) -> list[ErrorFrecuente]:
+    """The most frequent error codes of the envíos that failed in ``(desde, hasta]``.
+
+    Codes are per provider, so they are counted per account and explained by that
+    account's backend (``None`` gathers failures without a provider code: a network
+    error, a rejected document).
+    """
+    filas = (
+        _de_cuenta(cuenta)
+        .filter(estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta)
+        .values_list("cuenta", "error_codigo")
+        .annotate(cuantos=Count("pk"))
+        .order_by("-cuantos", "cuenta", "error_codigo")[:limite]
+    )
+    return [
+        ErrorFrecuente(alias, codigo, cuantos, _causa(alias, codigo))
+        for alias, codigo, cuantos in filas
+    ]
+
+
+def _causa(cuenta: str, codigo: int | None) -> str:
+    if codigo is None:
+        return ""
+    return backends.describe_error(cuenta, codigo)
+
+
+def _de_cuenta(cuenta: str | None) -> QuerySet[EnvioWhatsApp]:
+    envios = EnvioWhatsApp.objects.order_by()
+    return envios if cuenta is None else envios.filter(cuenta=cuenta)
+
+
+def _creados(envios: QuerySet, desde: datetime, hasta: datetime) -> QuerySet:
+    return envios.filter(creado_en__gte=desde, creado_en__lt=hasta)
+
+
+def _terminados(envios: QuerySet, desde: datetime, hasta: datetime) -> QuerySet:
+    """The envíos ``medir_fallos`` counts as finished in ``(desde, hasta]``."""
+    return envios.filter(
+        Q(estado=EstadoEnvio.FALLIDO, fallido_en__gt=desde, fallido_en__lte=hasta)
+        | Q(estado__in=ACEPTADOS, enviado_en__gt=desde, enviado_en__lte=hasta)
+    )
+
+
+def _agrupable(por: str) -> str:
+    if por not in AGRUPABLES:
+        raise ValueError(f"por={por!r}: se agrupa por {', '.join(AGRUPABLES)}")
+    return por
