@@ -7,16 +7,21 @@ while a worker or a webhook touches the same envío, never sends anything twice.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from typing import NamedTuple
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import signals
-from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
+from ..exceptions import MessageError
+from ..inbound import handoff
+from ..models import Conversacion, Direccion, EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..phones import mask
-from ..states import ACEPTADOS, REENVIABLES
+from ..states import ACEPTADOS, EN_ESPERA, REENVIABLES
 from . import outbox
 from .delivery import reanudar_cuenta
 
@@ -170,3 +175,103 @@ def _avisar_cambio(envio: EnvioWhatsApp, estado: str) -> None:
     anterior = envio.estado
     envio.refresh_from_db()
     signals.avisar_estado(envio, anterior, estado)
+
+
+def cancelar(envios: Iterable[EnvioWhatsApp]) -> int:
+    """Cancel the envíos that still wait (programado or pendiente); return how many.
+
+    Conditional on "still waiting", not on the estado read: an envío a worker claimed, or
+    one already sent, is left as it is. The envío keeps its ``clave``: the same request made
+    again returns the cancelled envío, never a new send (a recordatorio, which reschedules
+    under its clave, cancels through its own ``cancelar``).
+    """
+    cancelados = 0
+    for envio in envios:
+        ahora = timezone.now()
+        if EnvioWhatsApp.objects.filter(pk=envio.pk, estado__in=EN_ESPERA).update(
+            estado=EstadoEnvio.CANCELADO, cancelado_en=ahora, actualizado_en=ahora
+        ):
+            cancelados += 1
+            logger.info("Envío %s (%s) cancelado por un operador", envio.pk, envio.tipo)
+            _avisar_cambio(envio, EstadoEnvio.CANCELADO)
+    return cancelados
+
+
+class VentanaCerrada(MessageError):
+    """Free text to a customer who has not written in 24 hours: only a template goes."""
+
+
+def contestar(
+    conversacion: Conversacion,
+    *,
+    quien: str,
+    texto: str | None = None,
+    plantilla: str | None = None,
+    variables: list | dict | None = None,
+    idioma: str | None = None,
+    clave: str | None = None,
+) -> EnvioWhatsApp:
+    """Reply in ``conversacion`` as the operator ``quien``, who takes it from the bot.
+
+    Free ``texto`` answers the customer's last message and needs the 24-hour window open
+    (else :class:`VentanaCerrada`); a ``plantilla`` goes at any time. ``clave`` makes the
+    reply idempotent (a retried request sends once); None: a new one each call.
+
+    Raises:
+        VentanaCerrada: ``texto`` with the window closed; nothing is recorded.
+        MessageError: what ``enviar_texto`` / ``enviar_plantilla`` raise.
+    """
+    comunes = {
+        "cuenta": conversacion.cuenta, "tipo": "agente",
+        "clave": clave or f"respuesta:{conversacion.pk}:{uuid.uuid4().hex}",
+        "nombre": conversacion.nombre or None,
+    }  # fmt: skip
+    telefono = f"+{conversacion.telefono}"
+    if plantilla is not None:
+        envio = outbox.enviar_plantilla(
+            telefono, plantilla, idioma=idioma, variables=variables, **comunes
+        )
+    elif not conversacion.ventana_abierta():
+        raise VentanaCerrada(
+            "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía una "
+            "plantilla aprobada."
+        )
+    else:
+        ultimo = (
+            conversacion.mensajes.filter(direccion=Direccion.ENTRANTE, wamid__isnull=False)
+            .order_by("-fecha", "-pk")
+            .first()
+        )
+        envio = outbox.enviar_texto(telefono, texto or "", responde_a=ultimo, **comunes)
+    if conversacion.agente != quien:
+        for fila in Conversacion.objects.select_for_update().filter(pk=conversacion.pk):
+            handoff.tomar(fila, quien)
+    return envio
+
+
+def por_reintentar(
+    *,
+    estados: Iterable[str] = (EstadoEnvio.FALLIDO,),
+    codigos: Iterable[int] = (),
+    tipos: Iterable[str] = (),
+    desde: datetime | None = None,
+    hasta: datetime | None = None,
+    cuenta: str | None = None,
+    ids: Iterable[int] = (),
+) -> QuerySet[EnvioWhatsApp]:
+    """The envíos an operator's "send these again" names: by estado (fallido by default),
+    provider error codes, tipos, creation in ``[desde, hasta)``, account and ids."""
+    envios = EnvioWhatsApp.objects.filter(estado__in=list(estados) or [EstadoEnvio.FALLIDO])
+    if codigos := list(codigos):
+        envios = envios.filter(error_codigo__in=codigos)
+    if tipos := list(tipos):
+        envios = envios.filter(tipo__in=tipos)
+    if desde is not None:
+        envios = envios.filter(creado_en__gte=desde)
+    if hasta is not None:
+        envios = envios.filter(creado_en__lt=hasta)
+    if cuenta:
+        envios = envios.filter(cuenta=cuenta)
+    if ids := list(ids):
+        envios = envios.filter(pk__in=ids)
+    return envios

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 from ...conf import get_settings
 from ...models import EnvioWhatsApp, EstadoEnvio
-from ...outbound.actions import EN_CURSO, YA_ENVIADO, reenviar
+from ...outbound.actions import EN_CURSO, YA_ENVIADO, por_reintentar, reenviar
 from ..salida import Linea, Nivel, escribir, fecha, motivo_legible, resumen
 
 ESTADOS = (EstadoEnvio.FALLIDO, EstadoEnvio.INCIERTO)
@@ -97,19 +97,16 @@ def seleccionar(options: dict[str, Any]) -> QuerySet[EnvioWhatsApp]:
     Raises:
         CommandError: a malformed date or an unknown account.
     """
-    envios = EnvioWhatsApp.objects.filter(estado__in=options["estado"] or [EstadoEnvio.FALLIDO])
-    if options["codigo"]:
-        envios = envios.filter(error_codigo__in=options["codigo"])
-    if options["tipo"]:
-        envios = envios.filter(tipo__in=options["tipo"])
-    if options["desde"]:
-        envios = envios.filter(creado_en__gte=fecha(options["desde"], opcion="--desde"))
-    if options["hasta"]:
-        envios = envios.filter(creado_en__lt=fecha(options["hasta"], opcion="--hasta", fin=True))
     if options["cuenta"]:
         _exigir_cuenta(options["cuenta"])
-        envios = envios.filter(cuenta=options["cuenta"])
-    return envios
+    return por_reintentar(
+        estados=options["estado"] or [EstadoEnvio.FALLIDO],
+        codigos=options["codigo"],
+        tipos=options["tipo"],
+        desde=fecha(options["desde"], opcion="--desde") if options["desde"] else None,
+        hasta=fecha(options["hasta"], opcion="--hasta", fin=True) if options["hasta"] else None,
+        cuenta=options["cuenta"],
+    )
 
 
 def _exigir_cuenta(cuenta: str) -> None:
