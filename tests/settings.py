@@ -24,6 +24,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     # The live server serves the admin's CSS and JS, so browser screenshots show real pages.
     "django.contrib.staticfiles",
+    "rest_framework",
+    # Writes the API's OpenAPI description (whatsapp_notify/api/openapi.yaml).
+    "drf_spectacular",
     "whatsapp_notify",
     "tests.testapp",
     "example_project.taller",
@@ -121,3 +124,20 @@ LOGGING = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The live server (whole-loop test) serves files under STATIC_URL.
 STATIC_URL = "/static/"
+
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-whatsapp-notify",
+    "DESCRIPTION": "REST API de whatsapp_notify: envíos, cola, consentimientos, "
+    "conversaciones, estadísticas.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "EstadoEnvioEnum": "whatsapp_notify.models.EstadoEnvio",
+        "ClaseEnvioEnum": "whatsapp_notify.models.ClaseEnvio",
+        "EstadoConsentimientoEnum": "whatsapp_notify.models.EstadoConsentimiento",
+        "EstadoConversacionEnum": "whatsapp_notify.models.EstadoConversacion",
+        "ClaseNuevoEnvioEnum": "whatsapp_notify.api.serializers.CLASES_NUEVAS",
+        "EstadoReintentableEnum": "whatsapp_notify.api.serializers.REINTENTABLES",
+    },
+}

@@ -807,3 +807,26 @@ def test_checks__e010_recordatorio_con_cuenta_inexistente(configurar):
     assert len(errores) == 1
     assert "recordatorio" in errores[0].msg
     assert "cuenta='sucusal'" in errores[0].msg
+
+
+@pytest.mark.parametrize(
+    ("claves", "dice"),
+    [
+        ({"API_PERMISSION_CLASSES": "rest_framework.permissions.IsAdminUser"}, "una lista"),
+        ({"API_PERMISSION_CLASSES": ["nada.de.esto.Clase"]}, "no se importa"),
+        ({"API_THROTTLE_RATE": "muchas"}, "una tasa como"),
+    ],
+)
+def test_api__permisos_y_tasa_mal_escritos_son_e020(wa_settings, claves, dice):
+    wa_settings(**claves)
+
+    (mensaje,) = _errores("E020")
+    assert dice in mensaje
+
+
+def test_api__lo_de_fabrica_y_lo_bien_escrito_pasan(wa_settings):
+    wa_settings(
+        API_PERMISSION_CLASSES=["rest_framework.permissions.IsAdminUser"], API_THROTTLE_RATE=None
+    )
+
+    assert _errores("E020") == []

@@ -27,6 +27,8 @@ Ids are stable; document them before changing one.
 - E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
 - E012 ``POLICY`` does not import, or does not name a callable.
 - E014 ``MEDIA_DOWNLOAD`` is not a list or tuple of media message types.
+- E020 ``API_PERMISSION_CLASSES`` is not None or a list of importable dotted paths, or
+  ``API_THROTTLE_RATE`` is not None or a rate like ``"600/m"``.
 - E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
   None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
@@ -114,6 +116,39 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_palabras(merged),
         *_agentes(merged),
         *_descargas(merged["MEDIA_DOWNLOAD"]),
+        *_api(merged),
+    ]
+
+
+def _api(merged: dict) -> list[checks.CheckMessage]:
+    from django.utils.module_loading import import_string
+
+    problemas = []
+    clases = merged["API_PERMISSION_CLASSES"]
+    if clases is not None:
+        if not isinstance(clases, list | tuple) or not all(isinstance(c, str) for c in clases):
+            problemas.append(f"API_PERMISSION_CLASSES = {clases!r}: una lista de rutas")
+        else:
+            for ruta in clases:
+                try:
+                    import_string(ruta)
+                except ImportError as exc:
+                    problemas.append(f"API_PERMISSION_CLASSES: {ruta!r} no se importa ({exc})")
+    try:
+        parse_rate(merged["API_THROTTLE_RATE"])
+    except ValueError:
+        problemas.append(
+            f"API_THROTTLE_RATE = {merged['API_THROTTLE_RATE']!r}: una tasa como '600/m'"
+        )
+    return [
+        _error(
+            f"{SETTING_NAME}: {problema}.",
+            'Por ejemplo "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"] '
+            'y "API_THROTTLE_RATE": "600/m" (None en cualquiera de los dos: lo de fábrica / '
+            "sin límite propio).",
+            "E020",
+        )
+        for problema in problemas
     ]
 
 

@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
     # (None: it may; a text: the reason it may not). None: everything may go out.
     "POLICY": None,
+    # REST API (extra "api"): dotted paths of the DRF permission classes of every view (None:
+    # Django's model permissions, view for reads), and each user's request rate ("600/m";
+    # None: no throttle of the app's own, only REST_FRAMEWORK's).
+    "API_PERMISSION_CLASSES": None,
+    "API_THROTTLE_RATE": "600/m",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -155,6 +160,8 @@ class Settings:
     MEDIA_DOWNLOAD: tuple[str, ...]
     MEDIA_MAX_BYTES: int
     POLICY: str | None
+    API_PERMISSION_CLASSES: tuple[str, ...] | None
+    API_THROTTLE_RATE: str | None
 
     @property
     def rate_per_second(self) -> float | None:

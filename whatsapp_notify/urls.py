@@ -4,9 +4,11 @@
 any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notify:webhook``.
 ``documento/<token>/[<nombre>]`` serves an envío's document to a provider that fetches it
 by URL (Twilio's ``MediaUrl``); both reverse as ``whatsapp_notify:documento``.
+``api/`` is the REST API (``whatsapp_notify.api``) when Django REST framework is
+installed (extra ``api``); its names are ``whatsapp_notify:api-…``.
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from .conf import DEFAULT_ALIAS
 from .documents_view import documento
@@ -20,3 +22,10 @@ urlpatterns = [
     path("documento/<str:token>/", documento, name="documento"),
     path("documento/<str:token>/<str:nombre>", documento, name="documento"),
 ]
+
+try:
+    import rest_framework  # noqa: F401
+except ImportError:  # the extra "api" is not installed: no API, nothing else changes
+    pass
+else:
+    urlpatterns.append(path("api/", include("whatsapp_notify.api.urls")))

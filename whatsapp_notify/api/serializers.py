@@ -1,0 +1,457 @@
+"""How envíos, messages, conversations and consents read and are written over HTTP.
+
+A request carries the Python API's parameter names (``telefono``, ``plantilla``,
+``variables``, ``clave``…); :class:`NuevoEnvioSerializer` checks their shape and
+:mod:`.views` hands them to the same ``enviar_*`` function the ERP would call, so the
+validation and the ``omitido`` answers are the Python API's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ObjectDoesNotExist
+from rest_framework import serializers
+
+from ..models import (
+    Categoria,
+    ClaseEnvio,
+    ConsentimientoCliente,
+    Conversacion,
+    EnvioWhatsApp,
+    EstadoEnvio,
+    Mensaje,
+)
+
+#: What ``clase`` creates, and the fields each one takes besides the common ones.
+CAMPOS_POR_CLASE: dict[str, frozenset[str]] = {
+    ClaseEnvio.PLANTILLA: frozenset(
+        {"plantilla", "variables", "idioma", "documento", "nombre_documento", "imagen",
+         "video", "encabezado", "botones"}
+    ),
+    ClaseEnvio.TEXTO: frozenset({"texto"}),
+    ClaseEnvio.DOCUMENTO: frozenset({"documento", "nombre_documento", "caption"}),
+    ClaseEnvio.IMAGEN: frozenset({"imagen", "nombre_documento", "caption"}),
+    ClaseEnvio.BOTONES: frozenset(
+        {"texto", "botones", "encabezado", "pie", "imagen", "video", "documento",
+         "nombre_documento"}
+    ),
+    ClaseEnvio.LISTA: frozenset({"texto", "boton", "secciones", "encabezado", "pie"}),
+    ClaseEnvio.UBICACION: frozenset({"latitud", "longitud", "nombre_lugar", "direccion"}),
+    ClaseEnvio.REACCION: frozenset({"emoji"}),
+}  # fmt: skip
+#: The clases the API creates, and the estados ``cola/reintentar/`` selects.
+CLASES_NUEVAS = [(c, c) for c in ClaseEnvio.values if c in CAMPOS_POR_CLASE]
+REINTENTABLES = [
+    (e, e)
+    for e in (EstadoEnvio.FALLIDO, EstadoEnvio.INCIERTO, EstadoEnvio.CANCELADO, EstadoEnvio.OMITIDO)
+]
+#: Fields every clase takes (``programado_para`` and ``categoria`` but for reactions).
+COMUNES = frozenset(
+    {"clase", "telefono", "referencia_tipo", "referencia_id", "tipo", "clave", "nombre",
+     "programado_para", "cuenta", "region", "categoria", "expira_en", "responde_a"}
+)  # fmt: skip
+#: What each clase must have.
+OBLIGATORIOS: dict[str, tuple[str, ...]] = {
+    ClaseEnvio.PLANTILLA: ("plantilla",),
+    ClaseEnvio.TEXTO: ("texto",),
+    ClaseEnvio.DOCUMENTO: ("documento",),
+    ClaseEnvio.IMAGEN: ("imagen",),
+    ClaseEnvio.BOTONES: ("texto", "botones"),
+    ClaseEnvio.LISTA: ("texto", "boton", "secciones"),
+    ClaseEnvio.UBICACION: ("latitud", "longitud"),
+    ClaseEnvio.REACCION: ("emoji", "responde_a"),
+}
+
+
+class ArchivoField(serializers.FileField):
+    """A file as an upload (multipart) or as base64 text (JSON); bytes for the outbox."""
+
+    default_error_messages = {
+        "invalido": "Un archivo subido (multipart) o su contenido en base64.",
+        "vacio": "El archivo está vacío.",
+    }
+
+    def to_internal_value(self, data) -> bytes:
+        if hasattr(data, "read"):
+            contenido = data.read()
+        elif isinstance(data, str):
+            try:
+                contenido = base64.b64decode(data.split(",", 1)[-1], validate=True)
+            except (binascii.Error, ValueError):
+                self.fail("invalido")
+        else:
+            self.fail("invalido")
+        if not contenido:
+            self.fail("vacio")
+        return contenido
+
+    def to_representation(self, value):  # pragma: no cover - write-only
+        return None
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("help_text", "El archivo subido (multipart) o en base64 (JSON).")
+        super().__init__(**kwargs)
+
+
+class JSONListaODict(serializers.JSONField):
+    """``variables``: a list for ``{{1}}..{{n}}`` or an object for named parameters."""
+
+    def to_internal_value(self, data):
+        valor = super().to_internal_value(data)
+        if not isinstance(valor, list | dict):
+            raise serializers.ValidationError(
+                "Una lista (parámetros {{1}}..{{n}}) o un objeto (parámetros con nombre).",
+                code="variables_invalidas",
+            )
+        return valor
+
+
+class NuevoEnvioSerializer(serializers.Serializer):
+    """The request to create an envío; ``clase`` says which ``enviar_*`` it is."""
+
+    clase = serializers.ChoiceField(choices=CLASES_NUEVAS, default=ClaseEnvio.PLANTILLA)
+    telefono = serializers.CharField(max_length=64, trim_whitespace=True)
+    plantilla = serializers.CharField(required=False, max_length=512)
+    variables = JSONListaODict(required=False)
+    idioma = serializers.CharField(required=False, max_length=15)
+    texto = serializers.CharField(required=False, trim_whitespace=False)
+    caption = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    documento = ArchivoField(required=False)
+    imagen = ArchivoField(required=False)
+    video = ArchivoField(required=False)
+    nombre_documento = serializers.CharField(required=False, max_length=255)
+    encabezado = serializers.CharField(required=False, allow_blank=True)
+    pie = serializers.CharField(required=False, allow_blank=True)
+    botones = serializers.JSONField(
+        required=False,
+        help_text="botones: [[id, título], …] o títulos; plantilla: "
+        '[{"url": "sufijo"} | {"payload": "…"} | null, …]',
+    )
+    boton = serializers.CharField(required=False)
+    secciones = serializers.JSONField(
+        required=False, help_text='{"Sección": [[id, título, descripción?], …], …}'
+    )
+    latitud = serializers.DecimalField(required=False, max_digits=12, decimal_places=8)
+    longitud = serializers.DecimalField(required=False, max_digits=12, decimal_places=8)
+    nombre_lugar = serializers.CharField(required=False, allow_blank=True)
+    direccion = serializers.CharField(required=False, allow_blank=True)
+    emoji = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    responde_a = serializers.CharField(
+        required=False, max_length=128, help_text="wamid del mensaje del cliente que contesta"
+    )
+    referencia_tipo = serializers.CharField(
+        required=False, help_text='El modelo del objeto del ERP: "app_label.modelo".'
+    )
+    referencia_id = serializers.CharField(required=False, max_length=64)
+    tipo = serializers.SlugField(required=False, allow_blank=True, max_length=64)
+    clave = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="Clave de idempotencia: la misma clave nunca produce un segundo envío.",
+    )
+    nombre = serializers.CharField(required=False, max_length=200)
+    programado_para = serializers.DateTimeField(required=False)
+    cuenta = serializers.CharField(required=False, max_length=64)
+    region = serializers.CharField(required=False, max_length=2, min_length=2)
+    categoria = serializers.ChoiceField(choices=Categoria.choices, required=False)
+    expira_en = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        clase = attrs["clase"]
+        admitidos = COMUNES | CAMPOS_POR_CLASE[clase]
+        ajenos = sorted(set(self.initial_data) - admitidos - {"clase"})
+        errores = {
+            campo: serializers.ErrorDetail(f"No aplica a clase={clase!r}.", code="campo_no_aplica")
+            for campo in ajenos
+            if campo in self.fields
+        }
+        errores.update(
+            {
+                campo: serializers.ErrorDetail(
+                    f"Obligatorio con clase={clase!r}.", code="obligatorio"
+                )
+                for campo in OBLIGATORIOS[clase]
+                if campo not in attrs
+            }
+        )
+        if ("referencia_tipo" in attrs) != ("referencia_id" in attrs):
+            errores["referencia_id"] = serializers.ErrorDetail(
+                "referencia_tipo y referencia_id van juntos.", code="referencia_incompleta"
+            )
+        if errores:
+            raise serializers.ValidationError(errores)
+        if "referencia_tipo" in attrs:
+            attrs["referencia"] = _objeto(attrs.pop("referencia_tipo"), attrs.pop("referencia_id"))
+        return attrs
+
+
+def _objeto(tipo: str, pk: str):
+    app_label, _, modelo = tipo.partition(".")
+    try:
+        content_type = ContentType.objects.get_by_natural_key(app_label, modelo.lower())
+        return content_type.get_object_for_this_type(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
+        raise serializers.ValidationError(
+            {
+                "referencia_id": serializers.ErrorDetail(
+                    f"No existe {tipo} con id {pk!r}.", code="referencia_inexistente"
+                )
+            }
+        ) from exc
+
+
+class ReferenciaSerializer(serializers.Serializer):
+    """The ERP object an envío points at: ``{"tipo": "app_label.modelo", "id": "42"}``."""
+
+    tipo = serializers.CharField()
+    id = serializers.CharField()
+
+    def to_representation(self, envio):
+        if envio.content_type_id is None:
+            return None
+        content_type = ContentType.objects.get_for_id(envio.content_type_id)
+        return {"tipo": f"{content_type.app_label}.{content_type.model}", "id": envio.object_id}
+
+
+class ErrorEnvioSerializer(serializers.Serializer):
+    """Why an envío failed: the provider's code, its title and detail, the readable cause."""
+
+    codigo = serializers.IntegerField(allow_null=True)
+    titulo = serializers.CharField()
+    detalle = serializers.CharField()
+    causa = serializers.CharField()
+
+    def to_representation(self, envio):
+        if envio.error_codigo is None and not envio.error_detalle:
+            return None
+        from ..backends import backends
+
+        causa = (
+            backends.describe_error(envio.cuenta, envio.error_codigo)
+            if envio.error_codigo is not None
+            else ""
+        )
+        return {
+            "codigo": envio.error_codigo,
+            "titulo": envio.error_titulo,
+            "detalle": envio.error_detalle,
+            "causa": causa,
+        }
+
+
+class EnvioSerializer(serializers.ModelSerializer):
+    """An envío as the list shows it: its id, estado, motivo and its model's fields."""
+
+    estado_display = serializers.CharField(source="get_estado_display", read_only=True)
+    motivo_display = serializers.CharField(source="get_motivo_display", read_only=True)
+    referencia = ReferenciaSerializer(source="*", read_only=True, allow_null=True)
+    error = ErrorEnvioSerializer(source="*", read_only=True, allow_null=True)
+
+    class Meta:
+        model = EnvioWhatsApp
+        fields = [
+            "id", "estado", "estado_display", "motivo", "motivo_display", "clase", "tipo",
+            "cuenta", "categoria", "telefono", "wa_id", "nombre", "plantilla", "idioma",
+            "variables", "texto", "nombre_documento", "clave", "referencia", "intentos",
+            "proximo_intento", "wamid", "error", "duplicado", "facturable", "precio_modelo",
+            "precio_tipo", "precio_categoria", "creado_en", "programado_para", "expira_en",
+            "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
+            "actualizado_en",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+#: The estado each timestamp of an envío records, in the order an envío goes through them.
+MOMENTOS = (
+    ("creado_en", "registrado"),
+    ("despachado_en", "encolado"),
+    ("enviado_en", EstadoEnvio.ENVIADO),
+    ("entregado_en", EstadoEnvio.ENTREGADO),
+    ("leido_en", EstadoEnvio.LEIDO),
+    ("fallido_en", EstadoEnvio.FALLIDO),
+    ("cancelado_en", EstadoEnvio.CANCELADO),
+)
+
+
+class MensajeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Mensaje
+        fields = [
+            "id", "direccion", "cuenta", "telefono", "wa_id", "nombre", "wamid", "tipo",
+            "texto", "contenido", "contexto_wamid", "respuesta_id", "media_mime",
+            "media_nombre", "descarga", "envio", "conversacion", "manejo", "fecha",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class EnvioDetalleSerializer(EnvioSerializer):
+    """An envío with its timeline (one entry per status it went through) and messages."""
+
+    estados = serializers.SerializerMethodField()
+    mensajes = MensajeSerializer(many=True, read_only=True)
+
+    class Meta(EnvioSerializer.Meta):
+        fields = [*EnvioSerializer.Meta.fields, "estados", "mensajes"]
+        read_only_fields = fields
+
+    def get_estados(self, envio) -> list[dict]:
+        fecha = serializers.DateTimeField()
+        return [
+            {"estado": estado, "en": fecha.to_representation(getattr(envio, campo))}
+            for campo, estado in MOMENTOS
+            if getattr(envio, campo) is not None
+        ]
+
+
+class ConversacionSerializer(serializers.ModelSerializer):
+    estado_display = serializers.CharField(source="get_estado_display", read_only=True)
+    ventana_abierta = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversacion
+        fields = [
+            "id", "cuenta", "telefono", "wa_id", "nombre", "estado", "estado_display",
+            "contexto", "ventana_hasta", "ventana_abierta", "ultimo_mensaje_en",
+            "ultimo_entrante_en", "no_leidos", "agente", "tomada_en", "iniciada_en",
+            "actualizada_en",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_ventana_abierta(self, conversacion) -> bool:
+        return conversacion.ventana_abierta()
+
+
+class RespuestaSerializer(serializers.Serializer):
+    """A reply to a conversation: free text inside the window, a template at any time."""
+
+    texto = serializers.CharField(required=False, trim_whitespace=True)
+    plantilla = serializers.CharField(required=False, max_length=512)
+    variables = JSONListaODict(required=False)
+    idioma = serializers.CharField(required=False, max_length=15)
+    clave = serializers.CharField(required=False, max_length=200)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("texto" in attrs) == ("plantilla" in attrs):
+            raise serializers.ValidationError(
+                "Un texto o una plantilla (no los dos).", code="texto_o_plantilla"
+            )
+        return attrs
+
+
+class ConsentimientoSerializer(serializers.ModelSerializer):
+    estado_display = serializers.CharField(source="get_estado_display", read_only=True)
+
+    class Meta:
+        model = ConsentimientoCliente
+        fields = [
+            "id", "telefono", "categoria", "cuenta", "estado", "estado_display", "origen",
+            "evidencia", "otorgado_en", "revocado_en", "actualizado_en",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class NuevoConsentimientoSerializer(serializers.Serializer):
+    """Grant or revoke: ``accion`` with the arguments of ``otorgar/revocar_consentimiento``."""
+
+    accion = serializers.ChoiceField(choices=[("otorgar", "otorgar"), ("revocar", "revocar")])
+    telefono = serializers.CharField(max_length=64)
+    categoria = serializers.ChoiceField(choices=Categoria.choices, required=False)
+    cuenta = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    origen = serializers.ChoiceField(
+        choices=ConsentimientoCliente._meta.get_field("origen").choices, default="erp"
+    )
+    evidencia = serializers.CharField(required=False, allow_blank=True, default="")
+    region = serializers.CharField(required=False, max_length=2, min_length=2)
+    fecha = serializers.DateTimeField(required=False)
+
+
+class ReintentoSerializer(serializers.Serializer):
+    """Which envíos ``cola/reintentar/`` sends again, and whether only to count them."""
+
+    estado = serializers.MultipleChoiceField(choices=REINTENTABLES, default=[EstadoEnvio.FALLIDO])
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+    )
+    tipo = serializers.CharField(required=False)
+    cuenta = serializers.CharField(required=False)
+    error_codigo = serializers.IntegerField(required=False)
+    desde = serializers.DateTimeField(required=False)
+    hasta = serializers.DateTimeField(required=False)
+    limite = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class ColaSerializer(serializers.Serializer):
+    """``cola/``: what waits, since when, and how the window's envíos went."""
+
+    pendientes = serializers.IntegerField()
+    en_reintento = serializers.IntegerField()
+    programados = serializers.IntegerField()
+    enviando = serializers.IntegerField()
+    inciertos = serializers.IntegerField()
+    mas_antiguo = serializers.DateTimeField(allow_null=True)
+    espera_segundos = serializers.FloatField(allow_null=True)
+    desde = serializers.DateTimeField()
+    hasta = serializers.DateTimeField()
+    terminados = serializers.IntegerField()
+    fallidos = serializers.IntegerField()
+    tasa_exito = serializers.FloatField(allow_null=True)
+    intentos_promedio = serializers.FloatField(allow_null=True)
+    cuentas_pausadas = serializers.ListField(child=serializers.CharField())
+    fallidos_recientes = EnvioSerializer(many=True)
+
+
+class ResultadoReintentoSerializer(serializers.Serializer):
+    """``cola/reintentar/``'s answer; with ``dry_run`` only the counts and ids."""
+
+    dry_run = serializers.BooleanField()
+    seleccionados = serializers.IntegerField()
+    se_reintentarian = serializers.IntegerField(required=False)
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    reenviados = serializers.IntegerField(required=False)
+    omitidos = serializers.DictField(child=serializers.IntegerField(), required=False)
+    quedan = serializers.IntegerField(required=False)
+
+
+class ConteoSerializer(serializers.Serializer):
+    dia = serializers.DateField()
+    valor = serializers.CharField()
+    envios = serializers.IntegerField()
+
+
+class PorDiaSerializer(serializers.Serializer):
+    estado = ConteoSerializer(many=True)
+    tipo = ConteoSerializer(many=True)
+
+
+class ErrorFrecuenteSerializer(serializers.Serializer):
+    cuenta = serializers.CharField()
+    codigo = serializers.IntegerField(allow_null=True)
+    cuantos = serializers.IntegerField()
+    causa = serializers.CharField()
+
+
+class EstadisticasSerializer(serializers.Serializer):
+    """``estadisticas/``: per day by estado and tipo, totals, failure rate, top errors."""
+
+    desde = serializers.DateTimeField()
+    hasta = serializers.DateTimeField()
+    por_dia = PorDiaSerializer()
+    por_estado = serializers.DictField(child=serializers.IntegerField())
+    por_tipo = serializers.DictField(child=serializers.IntegerField())
+    terminados = serializers.IntegerField()
+    fallidos = serializers.IntegerField()
+    tasa_fallos = serializers.FloatField(allow_null=True)
+    umbral_fallos = serializers.FloatField()
+    errores_principales = ErrorFrecuenteSerializer(many=True)
+
+
+class EstadoConsentimientoSerializer(serializers.Serializer):
+    telefono = serializers.CharField()
+    categoria = serializers.CharField()
+    cuenta = serializers.CharField(allow_null=True)
+    estado = serializers.CharField(allow_null=True)

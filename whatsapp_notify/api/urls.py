@@ -1,0 +1,19 @@
+"""The API's URLs; ``whatsapp_notify.urls`` mounts them at ``api/`` (names ``api-…``)."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("envios", views.EnvioViewSet, basename="api-envio")
+router.register("consentimientos", views.ConsentimientoViewSet, basename="api-consentimiento")
+router.register("conversaciones", views.ConversacionViewSet, basename="api-conversacion")
+
+urlpatterns = [
+    path("cola/", views.ColaView.as_view(), name="api-cola"),
+    path("cola/reintentar/", views.ReintentarView.as_view(), name="api-cola-reintentar"),
+    path("estadisticas/", views.EstadisticasView.as_view(), name="api-estadisticas"),
+    path("esquema/", views.esquema, name="api-esquema"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,608 @@
+"""The API's views: envíos, the queue, consents, conversations and the figures.
+
+Every write goes through the function an ERP would call from Python (``enviar_*``,
+``outbound.actions``, ``consent``), inside one transaction, so the API neither validates
+nor records anything its own way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from importlib.resources import files
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+
+from .. import consent
+from ..conf import DEFAULT_ALIAS, get_settings
+from ..exceptions import WhatsAppError
+from ..messages import BotonRapido, BotonUrl
+from ..models import (
+    Categoria,
+    ClaseEnvio,
+    ConsentimientoCliente,
+    Conversacion,
+    EnvioWhatsApp,
+    EstadoEnvio,
+    Mensaje,
+)
+from ..outbound import actions, outbox, reports
+from ..phones import TelefonoInvalido, normalizar, variantes
+from . import serializers as s
+from .permissions import clases_de_permiso
+from .schema import extend_schema
+
+#: The exceptions the Python API raises for a request it refuses, and their stable codes.
+CODIGOS = (
+    ("UnsupportedContent", "contenido_no_soportado"),
+    ("ValorDemasiadoLargo", "valor_demasiado_largo"),
+    ("VariablesError", "variables_invalidas"),
+    ("RegionDesconocida", "region_desconocida"),
+    ("FechaInvalida", "fecha_invalida"),
+    ("TelefonoInvalido", "telefono_invalido"),
+    ("MessageError", "mensaje_invalido"),
+)
+
+
+class Rechazado(APIException):
+    """The Python API refused the request (a programmer error): 400 with a stable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "mensaje_invalido"
+
+
+class Conflicto(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflicto"
+
+
+def rechazo(exc: Exception) -> Rechazado:
+    """``exc`` from ``enviar_*`` as a 400 whose code names its class."""
+    nombres = {clase.__name__ for clase in type(exc).__mro__}
+    codigo = next((codigo for nombre, codigo in CODIGOS if nombre in nombres), None)
+    if codigo is None and isinstance(exc, ImproperlyConfigured):
+        codigo = "configuracion"
+    return Rechazado(str(exc), code=codigo or "mensaje_invalido")
+
+
+class ThrottleWhatsApp(UserRateThrottle):
+    """Each user's (or address's) request rate: ``API_THROTTLE_RATE``, or
+    ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["whatsapp_notify"]`` when the host sets it."""
+
+    scope = "whatsapp_notify"
+
+    def get_rate(self):
+        return self.THROTTLE_RATES.get(self.scope, get_settings().API_THROTTLE_RATE)
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        return super().allow_request(request, view)
+
+
+class Paginacion(CursorPagination):
+    """Newest first, stable while rows arrive: a cursor, never an offset."""
+
+    ordering = "-pk"
+    page_size = 50
+    page_size_query_param = "tamano"
+    max_page_size = 500
+
+
+class BaseAPI:
+    """What every view of the API shares: permissions, throttle, error codes."""
+
+    def get_permissions(self):
+        return [clase() for clase in clases_de_permiso()]
+
+    def get_throttles(self):
+        return [*super().get_throttles(), ThrottleWhatsApp()]
+
+    def get_exception_handler(self):
+        base = super().get_exception_handler()
+
+        def con_codigo(exc, context):
+            respuesta = base(exc, context)
+            if (
+                respuesta is not None
+                and isinstance(exc, APIException)
+                and isinstance(respuesta.data, dict)
+                and set(respuesta.data) == {"detail"}
+            ):
+                codigos = exc.get_codes()
+                respuesta.data["code"] = codigos if isinstance(codigos, str) else exc.default_code
+            return respuesta
+
+        return con_codigo
+
+
+# --- envíos -------------------------------------------------------------------------------
+
+
+class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                   viewsets.GenericViewSet):  # fmt: skip
+    """Envíos: list with filters, detail with statuses and messages, create, resend, cancel.
+
+    Filters (query string): ``estado`` and ``tipo`` (comma-separated), ``cuenta``,
+    ``telefono`` (any format), ``clave``, ``referencia_tipo`` + ``referencia_id``,
+    ``creado_desde`` / ``creado_hasta`` (ISO date or date-time).
+    """
+
+    queryset = EnvioWhatsApp.objects.all()
+    pagination_class = Paginacion
+    permisos_por_accion = {"reenviar": "change", "cancelar": "change"}
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return s.EnvioDetalleSerializer
+        if self.action == "create":
+            return s.NuevoEnvioSerializer
+        return s.EnvioSerializer
+
+    def get_queryset(self) -> QuerySet[EnvioWhatsApp]:
+        envios = EnvioWhatsApp.objects.all()
+        if self.action == "retrieve":
+            return envios.prefetch_related("mensajes")
+        if self.action == "list":
+            return filtrar_envios(envios, self.request.query_params)
+        return envios
+
+    @extend_schema(
+        request=s.NuevoEnvioSerializer, responses={201: s.EnvioSerializer, 200: s.EnvioSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        entrada = s.NuevoEnvioSerializer(data=request.data)
+        entrada.is_valid(raise_exception=True)
+        datos = dict(entrada.validated_data)
+        previo = EnvioWhatsApp.objects.por_clave(datos.get("clave"))
+        try:
+            with transaction.atomic():
+                envio = crear_envio(datos)
+        except (WhatsAppError, ValueError, TypeError, ImproperlyConfigured) as exc:
+            raise rechazo(exc) from exc
+        envio.refresh_from_db()
+        codigo = status.HTTP_200_OK if previo is not None else status.HTTP_201_CREATED
+        return Response(s.EnvioSerializer(envio).data, status=codigo)
+
+    @extend_schema(request=None, responses=s.EnvioSerializer)
+    @action(detail=True, methods=["post"])
+    def reenviar(self, request, pk=None):
+        """Send again an envío that never reached its recipient (fallido, omitido…)."""
+        envio = self.get_object()
+        with transaction.atomic():
+            resultado = actions.reenviar([envio])
+        envio.refresh_from_db()
+        if not resultado.reenviados:
+            (motivo,) = resultado.omitidos
+            raise Conflicto(_NO_REENVIADO.get(motivo, motivo), code=motivo)
+        return Response(s.EnvioSerializer(envio).data)
+
+    @extend_schema(request=None, responses=s.EnvioSerializer)
+    @action(detail=True, methods=["post"])
+    def cancelar(self, request, pk=None):
+        """Cancel an envío that still waits (programado or pendiente)."""
+        envio = self.get_object()
+        if not actions.cancelar([envio]):
+            envio.refresh_from_db()
+            raise Conflicto(
+                f"El envío está {envio.estado}: sólo se cancela mientras espera.",
+                code="no_cancelable",
+            )
+        envio.refresh_from_db()
+        return Response(s.EnvioSerializer(envio).data)
+
+
+_NO_REENVIADO = {
+    actions.YA_ENVIADO: "El proveedor ya aceptó este envío: reenviarlo lo duplicaría.",
+    actions.EN_CURSO: "El envío sigue en curso: espera a que termine.",
+}
+
+
+def crear_envio(datos: dict) -> EnvioWhatsApp:
+    """Call the ``enviar_*`` function ``datos["clase"]`` names with ``datos``."""
+    clase = datos.pop("clase")
+    telefono = datos.pop("telefono")
+    datos.setdefault("cuenta", DEFAULT_ALIAS)
+    if "botones" in datos:
+        datos["botones"] = _botones(clase, datos["botones"])
+    if "secciones" in datos:
+        datos["secciones"] = _secciones(datos["secciones"])
+    if clase == ClaseEnvio.PLANTILLA:
+        return outbox.enviar_plantilla(telefono, datos.pop("plantilla"), **datos)
+    if clase == ClaseEnvio.TEXTO:
+        return outbox.enviar_texto(telefono, datos.pop("texto"), **datos)
+    if clase == ClaseEnvio.DOCUMENTO:
+        return outbox.enviar_documento(telefono, datos.pop("documento"), **datos)
+    if clase == ClaseEnvio.IMAGEN:
+        return outbox.enviar_imagen(telefono, datos.pop("imagen"), **datos)
+    if clase == ClaseEnvio.BOTONES:
+        return outbox.enviar_botones(telefono, datos.pop("texto"), **datos)
+    if clase == ClaseEnvio.LISTA:
+        return outbox.enviar_lista(telefono, datos.pop("texto"), **datos)
+    if clase == ClaseEnvio.UBICACION:
+        return outbox.enviar_ubicacion(
+            telefono, datos.pop("latitud"), datos.pop("longitud"), **datos
+        )
+    datos.pop("programado_para", None)
+    datos.pop("categoria", None)
+    return outbox.enviar_reaccion(telefono, datos.pop("emoji"), **datos)
+
+
+def _botones(clase: str, botones) -> list:
+    if not isinstance(botones, list):
+        raise ValidationError({"botones": ["Una lista."]}, code="botones_invalidos")
+    if clase == ClaseEnvio.PLANTILLA:
+        return [_boton_de_plantilla(boton) for boton in botones]
+    return [tuple(boton) if isinstance(boton, list) else boton for boton in botones]
+
+
+def _boton_de_plantilla(boton):
+    if boton is None:
+        return None
+    if isinstance(boton, dict) and set(boton) == {"url"}:
+        return BotonUrl(str(boton["url"]))
+    if isinstance(boton, dict) and set(boton) == {"payload"}:
+        return BotonRapido(str(boton["payload"]))
+    raise ValidationError(
+        {"botones": [f'{boton!r}: {{"url": sufijo}}, {{"payload": texto}} o null.']},
+        code="botones_invalidos",
+    )
+
+
+def _secciones(secciones):
+    if not isinstance(secciones, dict):
+        raise ValidationError(
+            {"secciones": ['Un objeto {"Sección": [[id, título], …]}.']}, code="secciones_invalidas"
+        )
+    return {
+        titulo: [tuple(fila) if isinstance(fila, list) else fila for fila in filas]
+        for titulo, filas in secciones.items()
+    }
+
+
+def filtrar_envios(envios: QuerySet, params) -> QuerySet:
+    """The envíos that match the list's query-string filters (400 on a malformed one)."""
+    if estados := _lista(params.get("estado")):
+        desconocidos = set(estados) - set(EstadoEnvio.values)
+        if desconocidos:
+            raise ValidationError({"estado": [f"Estado desconocido: {sorted(desconocidos)}"]})
+        envios = envios.filter(estado__in=estados)
+    if tipos := _lista(params.get("tipo")):
+        envios = envios.filter(tipo__in=tipos)
+    if cuenta := params.get("cuenta"):
+        envios = envios.filter(cuenta=cuenta)
+    if clave := params.get("clave"):
+        envios = envios.filter(clave=clave)
+    if telefono := params.get("telefono"):
+        try:
+            envios = envios.filter(telefono__in=variantes(normalizar(telefono)))
+        except TelefonoInvalido as exc:
+            raise ValidationError({"telefono": [str(exc)]}, code="telefono_invalido") from exc
+    tipo_ref, id_ref = params.get("referencia_tipo"), params.get("referencia_id")
+    if tipo_ref or id_ref:
+        envios = envios.filter(content_type=_content_type(tipo_ref), object_id=str(id_ref or ""))
+    if desde := params.get("creado_desde"):
+        envios = envios.filter(creado_en__gte=_fecha(desde, "creado_desde"))
+    if hasta := params.get("creado_hasta"):
+        envios = envios.filter(creado_en__lt=_fecha(hasta, "creado_hasta", fin=True))
+    return envios
+
+
+def _lista(valor: str | None) -> list[str]:
+    return [parte.strip() for parte in (valor or "").split(",") if parte.strip()]
+
+
+def _content_type(tipo: str | None) -> ContentType:
+    app_label, _, modelo = (tipo or "").partition(".")
+    try:
+        return ContentType.objects.get_by_natural_key(app_label, modelo.lower())
+    except ContentType.DoesNotExist as exc:
+        raise ValidationError(
+            {"referencia_tipo": [f"{tipo!r}: un modelo como 'taller.ordentrabajo'."]}
+        ) from exc
+
+
+def _fecha(texto: str, campo: str, *, fin: bool = False) -> datetime:
+    """An ISO date-time, or a date: its start (``fin``: the start of the next day)."""
+    momento = parse_datetime(texto)
+    if momento is None and (dia := parse_date(texto)) is not None:
+        momento = datetime.combine(dia + timedelta(days=1 if fin else 0), datetime.min.time())
+    if momento is None:
+        raise ValidationError(
+            {campo: [f"{texto!r}: una fecha ISO (2026-11-20 o 2026-11-20T10:00)."]}
+        )
+    if timezone.is_naive(momento):
+        momento = timezone.make_aware(momento)
+    return momento
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+class ColaView(BaseAPI, generics.GenericAPIView):
+    """GET: the queue status; ``?cuenta=`` one account, ``?horas=`` the window (24)."""
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.ColaSerializer
+    pagination_class = None
+    FALLIDOS_RECIENTES = 20
+
+    def get(self, request):
+        cuenta = request.query_params.get("cuenta") or None
+        horas = _entero(request.query_params.get("horas"), "horas", 24, maximo=24 * 90)
+        cola = reports.cola(cuenta=cuenta, ventana=timedelta(hours=horas))
+        fallidos = EnvioWhatsApp.objects.filter(estado=EstadoEnvio.FALLIDO)
+        if cuenta:
+            fallidos = fallidos.filter(cuenta=cuenta)
+        recientes = fallidos.order_by("-fallido_en", "-pk")[: self.FALLIDOS_RECIENTES]
+        return Response(
+            {
+                **_cola(cola),
+                "fallidos_recientes": s.EnvioSerializer(recientes, many=True).data,
+            }
+        )
+
+
+def _cola(cola: reports.Cola) -> dict:
+    return {
+        "pendientes": cola.pendientes,
+        "en_reintento": cola.en_reintento,
+        "programados": cola.programados,
+        "enviando": cola.enviando,
+        "inciertos": cola.inciertos,
+        "mas_antiguo": cola.mas_antiguo,
+        "espera_segundos": cola.espera.total_seconds() if cola.espera is not None else None,
+        "desde": cola.desde,
+        "hasta": cola.hasta,
+        "terminados": cola.terminados,
+        "fallidos": cola.fallidos,
+        "tasa_exito": cola.tasa_exito,
+        "intentos_promedio": cola.intentos_promedio,
+        "cuentas_pausadas": list(cola.pausadas),
+    }
+
+
+class ReintentarView(BaseAPI, generics.GenericAPIView):
+    """POST: send again the envíos a filter selects (``dry_run``: only count them)."""
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.ReintentoSerializer
+    pagination_class = None
+    permisos_por_accion = {None: "change"}
+
+    @extend_schema(responses=s.ResultadoReintentoSerializer)
+    def post(self, request):
+        entrada = s.ReintentoSerializer(data=request.data)
+        entrada.is_valid(raise_exception=True)
+        filtro = entrada.validated_data
+        envios = actions.por_reintentar(
+            estados=sorted(filtro["estado"]),
+            codigos=[filtro["error_codigo"]] if "error_codigo" in filtro else (),
+            tipos=[filtro["tipo"]] if "tipo" in filtro else (),
+            desde=filtro.get("desde"),
+            hasta=filtro.get("hasta"),
+            cuenta=filtro.get("cuenta"),
+            ids=filtro.get("ids", ()),
+        )
+        total = envios.count()
+        elegidos = list(envios.order_by("pk")[: filtro["limite"]])
+        if filtro["dry_run"]:
+            return Response(
+                {
+                    "dry_run": True,
+                    "seleccionados": total,
+                    "se_reintentarian": len(elegidos),
+                    "ids": [envio.pk for envio in elegidos],
+                }
+            )
+        with transaction.atomic():
+            resultado = actions.reenviar(elegidos)
+        return Response(
+            {
+                "dry_run": False,
+                "seleccionados": total,
+                "reenviados": resultado.reenviados,
+                "omitidos": resultado.omitidos,
+                "quedan": total - len(elegidos),
+            }
+        )
+
+
+def _entero(texto: str | None, campo: str, defecto: int, *, maximo: int) -> int:
+    if texto in (None, ""):
+        return defecto
+    if not texto.isdigit() or not 1 <= int(texto) <= maximo:
+        raise ValidationError({campo: [f"Un entero de 1 a {maximo}."]})
+    return int(texto)
+
+
+# --- consents -----------------------------------------------------------------------------
+
+
+class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                            viewsets.GenericViewSet):  # fmt: skip
+    """Consents: list (``?telefono=``, ``categoria``, ``cuenta``, ``estado``), grant/revoke
+    (POST), and ``estado/?telefono=…&categoria=…&cuenta=…`` for what a send would see."""
+
+    serializer_class = s.ConsentimientoSerializer
+    queryset = ConsentimientoCliente.objects.all()
+    pagination_class = Paginacion
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.NuevoConsentimientoSerializer
+        return s.ConsentimientoSerializer
+
+    def get_queryset(self):
+        filas = ConsentimientoCliente.objects.all()
+        params = self.request.query_params
+        if telefono := params.get("telefono"):
+            filas = filas.filter(telefono__in=_variantes(telefono))
+        for campo in ("categoria", "cuenta", "estado"):
+            if campo in params:
+                filas = filas.filter(**{campo: params[campo]})
+        return filas
+
+    @extend_schema(
+        request=s.NuevoConsentimientoSerializer, responses={201: s.ConsentimientoSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        entrada = s.NuevoConsentimientoSerializer(data=request.data)
+        entrada.is_valid(raise_exception=True)
+        datos = dict(entrada.validated_data)
+        registrar = (
+            consent.otorgar_consentimiento
+            if datos.pop("accion") == "otorgar"
+            else consent.revocar_consentimiento
+        )
+        telefono = datos.pop("telefono")
+        datos["cuenta"] = datos.get("cuenta") or None
+        try:
+            fila = registrar(telefono, **datos)
+        except (WhatsAppError, ValueError) as exc:
+            raise rechazo(exc) from exc
+        return Response(s.ConsentimientoSerializer(fila).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.EstadoConsentimientoSerializer)
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def estado(self, request):
+        """What a send of ``categoria`` to ``telefono`` through ``cuenta`` would see."""
+        params = request.query_params
+        categoria = params.get("categoria", Categoria.UTILITY)
+        if categoria not in Categoria.values:
+            raise ValidationError({"categoria": [f"Una de {', '.join(Categoria.values)}."]})
+        try:
+            digitos = normalizar(params.get("telefono", ""))
+        except TelefonoInvalido as exc:
+            raise ValidationError({"telefono": [str(exc)]}, code="telefono_invalido") from exc
+        cuenta = params.get("cuenta") or None
+        return Response(
+            {
+                "telefono": digitos,
+                "categoria": categoria,
+                "cuenta": cuenta,
+                "estado": consent.estado_consentimiento(digitos, categoria, cuenta=cuenta),
+            }
+        )
+
+
+def _variantes(telefono: str) -> set[str]:
+    try:
+        return variantes(normalizar(telefono))
+    except TelefonoInvalido as exc:
+        raise ValidationError({"telefono": [str(exc)]}, code="telefono_invalido") from exc
+
+
+# --- conversations ------------------------------------------------------------------------
+
+
+class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
+    """Conversations (read-only; ``?estado=``, ``cuenta``, ``telefono``), their messages,
+    and ``responder/``: a reply in the thread, as the admin's reply box sends it."""
+
+    serializer_class = s.ConversacionSerializer
+    queryset = Conversacion.objects.all()
+    pagination_class = Paginacion
+    permisos_por_accion = {"responder": "change"}
+
+    def get_queryset(self):
+        conversaciones = Conversacion.objects.all()
+        params = self.request.query_params
+        if telefono := params.get("telefono"):
+            conversaciones = conversaciones.filter(telefono__in=_variantes(telefono))
+        for campo in ("estado", "cuenta"):
+            if campo in params:
+                conversaciones = conversaciones.filter(**{campo: params[campo]})
+        return conversaciones
+
+    @extend_schema(responses=s.MensajeSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=s.MensajeSerializer)
+    def mensajes(self, request, pk=None):
+        conversacion = self.get_object()
+        mensajes = Mensaje.objects.filter(conversacion=conversacion)
+        pagina = self.paginate_queryset(mensajes)
+        return self.get_paginated_response(s.MensajeSerializer(pagina, many=True).data)
+
+    @extend_schema(request=s.RespuestaSerializer, responses={201: s.EnvioSerializer})
+    @action(detail=True, methods=["post"], serializer_class=s.RespuestaSerializer)
+    def responder(self, request, pk=None):
+        conversacion = self.get_object()
+        entrada = s.RespuestaSerializer(data=request.data)
+        entrada.is_valid(raise_exception=True)
+        datos = dict(entrada.validated_data)
+        clave = datos.pop("clave", None)
+        try:
+            with transaction.atomic():
+                envio = actions.contestar(
+                    conversacion,
+                    quien=request.user.get_username(),
+                    clave=f"api:{conversacion.pk}:{clave}" if clave else None,
+                    **datos,
+                )
+        except actions.VentanaCerrada as exc:
+            raise Conflicto(str(exc), code="ventana_cerrada") from exc
+        except (WhatsAppError, ValueError, ImproperlyConfigured) as exc:
+            raise rechazo(exc) from exc
+        envio.refresh_from_db()
+        return Response(s.EnvioSerializer(envio).data, status=status.HTTP_201_CREATED)
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+class EstadisticasView(BaseAPI, generics.GenericAPIView):
+    """GET: envíos per day by estado and by tipo, totals, failure rate, top error codes.
+
+    ``?dias=`` (30) counts back from now; ``?cuenta=`` one account.
+    """
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.EstadisticasSerializer
+    pagination_class = None
+
+    def get(self, request):
+        dias = _entero(request.query_params.get("dias"), "dias", 30, maximo=366)
+        cuenta = request.query_params.get("cuenta") or None
+        hasta = timezone.now()
+        desde = hasta - timedelta(days=dias)
+        fallos = reports.cola(cuenta=cuenta, ahora=hasta, ventana=hasta - desde)
+        return Response(
+            {
+                "desde": desde,
+                "hasta": hasta,
+                "por_dia": {
+                    por: [
+                        {"dia": fila.dia, "valor": fila.valor, "envios": fila.cuantos}
+                        for fila in reports.por_dia(desde, hasta, por=por, cuenta=cuenta)
+                    ]
+                    for por in ("estado", "tipo")
+                },
+                "por_estado": reports.totales(desde, hasta, por="estado", cuenta=cuenta),
+                "por_tipo": reports.totales(desde, hasta, por="tipo", cuenta=cuenta),
+                "terminados": fallos.terminados,
+                "fallidos": fallos.fallidos,
+                "tasa_fallos": fallos.tasa_fallos,
+                "umbral_fallos": get_settings().FAILURE_THRESHOLD,
+                "errores_principales": [
+                    error._asdict()
+                    for error in reports.errores_principales(desde, hasta, cuenta=cuenta)
+                ],
+            }
+        )
+
+
+def esquema(request) -> HttpResponse:
+    """The API's OpenAPI description, as committed beside the code (no generator needed)."""
+    texto = files("whatsapp_notify.api").joinpath("openapi.yaml").read_bytes()
+    return HttpResponse(texto, content_type="application/vnd.oai.openapi; charset=utf-8")
