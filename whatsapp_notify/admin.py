@@ -47,7 +47,6 @@ from .models import (
     Plantilla,
 )
 from .outbound import actions
-from .outbound.outbox import enviar_plantilla, enviar_texto
 from .phones import TelefonoInvalido, mask, normalizar, variantes
 
 COLORES_ESTADO = {
@@ -543,10 +542,6 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
         usuario = request.user.get_username()
         token = "".join(c for c in request.POST.get("token", "") if c.isalnum())[:64]
         clave = f"admin:{conversacion.pk}:{token or uuid.uuid4().hex}"
-        comunes = {
-            "cuenta": conversacion.cuenta, "tipo": "agente", "clave": clave,
-            "nombre": conversacion.nombre or None,
-        }  # fmt: skip
         if (previo := EnvioWhatsApp.objects.por_clave(clave)) is not None:
             # The same form posted again: a double click, or Back and a new text.
             igual = (
@@ -566,33 +561,24 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
             return self._volver(conversacion)
         try:
             if "plantilla" in request.POST:
-                envio = self._plantilla(request, conversacion, comunes)
-            elif not conversacion.ventana_abierta():
-                self.message_user(
-                    request,
-                    gettext(
-                        "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía "
-                        "una plantilla aprobada."
-                    ),
-                    messages.ERROR,
-                )
-                return self._volver(conversacion)
+                que = self._plantilla(request, conversacion)
             else:
-                texto = request.POST.get("texto", "").strip()
-                ultimo = (
-                    conversacion.mensajes.filter(direccion="entrante", wamid__isnull=False)
-                    .order_by("-fecha", "-pk")
-                    .first()
-                )
-                envio = enviar_texto(
-                    f"+{conversacion.telefono}", texto, responde_a=ultimo, **comunes
-                )
+                que = {"texto": request.POST.get("texto", "").strip()}
+            envio = actions.contestar(conversacion, quien=usuario, clave=clave, **que)
+        except actions.VentanaCerrada:
+            self.message_user(
+                request,
+                gettext(
+                    "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía "
+                    "una plantilla aprobada."
+                ),
+                messages.ERROR,
+            )
+            return self._volver(conversacion)
         except (MessageError, ImproperlyConfigured, ValueError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return self._volver(conversacion)
 
-        if conversacion.agente != usuario:
-            self._cada_una(Conversacion.objects.filter(pk=pk), lambda c: handoff.tomar(c, usuario))
         envio.refresh_from_db()
         if envio.estado == EstadoEnvio.OMITIDO:
             self.message_user(
@@ -604,7 +590,8 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
             self.message_user(request, gettext("Respuesta en camino."), messages.SUCCESS)
         return self._volver(conversacion)
 
-    def _plantilla(self, request: HttpRequest, conversacion: Conversacion, comunes: dict):
+    def _plantilla(self, request: HttpRequest, conversacion: Conversacion) -> dict:
+        """The template the reply box chose, with its variables, as ``contestar`` takes it."""
         elegida = request.POST.get("plantilla", "")
         fila = (
             Plantilla.objects.filter(pk=int(elegida), cuenta=conversacion.cuenta).first()
@@ -620,10 +607,7 @@ class ConversacionAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin)
             variables = {k.strip(): v.strip() for k, v in variables.items()}
         else:
             variables = lineas
-        return enviar_plantilla(
-            f"+{conversacion.telefono}", fila.nombre, idioma=fila.idioma,
-            variables=variables or None, **comunes,
-        )  # fmt: skip
+        return {"plantilla": fila.nombre, "idioma": fila.idioma, "variables": variables or None}
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: Conversacion) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -227,25 +228,26 @@ def contestar(
         "nombre": conversacion.nombre or None,
     }  # fmt: skip
     telefono = f"+{conversacion.telefono}"
-    if plantilla is not None:
-        envio = outbox.enviar_plantilla(
-            telefono, plantilla, idioma=idioma, variables=variables, **comunes
-        )
-    elif not conversacion.ventana_abierta():
+    if plantilla is None and not conversacion.ventana_abierta():
         raise VentanaCerrada(
             "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía una "
             "plantilla aprobada."
         )
-    else:
-        ultimo = (
-            conversacion.mensajes.filter(direccion=Direccion.ENTRANTE, wamid__isnull=False)
-            .order_by("-fecha", "-pk")
-            .first()
-        )
-        envio = outbox.enviar_texto(telefono, texto or "", responde_a=ultimo, **comunes)
-    if conversacion.agente != quien:
-        for fila in Conversacion.objects.select_for_update().filter(pk=conversacion.pk):
-            handoff.tomar(fila, quien)
+    with transaction.atomic():
+        if plantilla is not None:
+            envio = outbox.enviar_plantilla(
+                telefono, plantilla, idioma=idioma, variables=variables, **comunes
+            )
+        else:
+            ultimo = (
+                conversacion.mensajes.filter(direccion=Direccion.ENTRANTE, wamid__isnull=False)
+                .order_by("-fecha", "-pk")
+                .first()
+            )
+            envio = outbox.enviar_texto(telefono, texto or "", responde_a=ultimo, **comunes)
+        if conversacion.agente != quien:
+            for fila in Conversacion.objects.select_for_update().filter(pk=conversacion.pk):
+                handoff.tomar(fila, quien)
     return envio
 
 
