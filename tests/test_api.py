@@ -61,6 +61,7 @@ def api(django_user_model):
             django_user_model, "operador",
             "view_enviowhatsapp", "add_enviowhatsapp", "change_enviowhatsapp",
             "view_consentimientocliente", "add_consentimientocliente",
+            "view_cambioconsentimiento",
             "view_conversacion", "change_conversacion",
         )
     )  # fmt: skip
@@ -507,6 +508,24 @@ def test_consentimientos__otorgar_consultar_revocar(api):
     assert revocado.json()["estado"] == "revocado"
     assert despues.json()["estado"] == "revocado"
     assert [fila["categoria"] for fila in listado.json()["results"]] == ["marketing"]
+
+
+def test_consentimientos__historial_de_cada_decision(api):
+    for accion in ("otorgar", "revocar", "otorgar"):
+        api.post(
+            url("api-consentimiento-list"),
+            {"accion": accion, "telefono": TELEFONO, "categoria": "utility",
+             "evidencia": f"{accion} por teléfono"},
+            format="json",
+        )  # fmt: skip
+
+    historial = api.get(url("api-consentimiento-historial"), {"telefono": "55 1234 5678"})
+
+    filas = historial.json()["results"]
+    assert [(f["anterior"], f["estado"]) for f in filas] == [
+        ("revocado", "otorgado"), ("otorgado", "revocado"), ("", "otorgado"),
+    ]  # fmt: skip
+    assert filas[0]["evidencia"] == "otorgar por teléfono"
 
 
 def test_consentimientos__telefono_invalido_es_400(api):

@@ -44,6 +44,7 @@ from whatsapp_notify.inbound.apply import Aplicados, aplicar, palabra_clave
 from whatsapp_notify.inbound.media import MediaInvalido, descargar_media
 from whatsapp_notify.messages import Texto
 from whatsapp_notify.models import (
+    CambioConsentimiento,
     ClaseEnvio,
     ConsentimientoCliente,
     Direccion,
@@ -798,6 +799,10 @@ def test_palabra_clave__revoca_el_consentimiento(consentimientos, t0, texto):
     assert fila.estado == EstadoConsentimiento.REVOCADO
     assert fila.origen == OrigenConsentimiento.WHATSAPP
     assert fila.evidencia == f"Mensaje wamid.IN.baja: «{texto}»"
+    ultimo = CambioConsentimiento.objects.filter(categoria=fila.categoria).first()
+    assert (ultimo.anterior, ultimo.estado, ultimo.origen) == (
+        EstadoConsentimiento.OTORGADO, EstadoConsentimiento.REVOCADO, OrigenConsentimiento.WHATSAPP,
+    )  # fmt: skip
     assert fila.revocado_en == t0
     assert aplicados.consentimientos == 1
     assert consentimientos[-1] == (DIGITOS, "otorgado", "revocado", OrigenConsentimiento.WHATSAPP)

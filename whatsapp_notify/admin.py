@@ -26,11 +26,13 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from . import consent
 from .conf import get_settings
 from .exceptions import MessageError
 from .inbound import handoff, store
 from .models import (
     NO_ENVIABLES,
+    CambioConsentimiento,
     ConsentimientoCliente,
     Conversacion,
     EnvioWhatsApp,
@@ -718,10 +720,40 @@ class ConsentimientoClienteAdmin(BuscarTelefonoMixin, admin.ModelAdmin):
         return _telefono_enmascarado(obj)
 
     def save_model(self, request, obj: ConsentimientoCliente, form, change) -> None:
-        if "estado" in form.changed_data or not change:
+        decidido = "estado" in form.changed_data or not change
+        if decidido:
             marca = "otorgado_en" if obj.estado == EstadoConsentimiento.OTORGADO else "revocado_en"
             setattr(obj, marca, timezone.now())
-        super().save_model(request, obj, form, change)
+        anterior = form.initial.get("estado") if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if decidido:
+                consent.anotar(obj, anterior, getattr(obj, marca))
+
+
+@admin.register(CambioConsentimiento)
+class CambioConsentimientoAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin):
+    list_display = (
+        "telefono_enmascarado",
+        "categoria",
+        "cuenta",
+        "anterior",
+        "estado",
+        "origen",
+        "fecha",
+    )
+    list_filter = ("categoria", "cuenta", "estado", "origen")
+    search_fields = ("telefono",)
+    show_full_result_count = False
+    fields = (
+        "telefono", "categoria", "cuenta", "anterior", "estado", "origen", "evidencia", "fecha",
+        "registrado_en",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description=_("teléfono"), ordering="telefono")
+    def telefono_enmascarado(self, obj: CambioConsentimiento) -> str:
+        return _telefono_enmascarado(obj)
 
 
 @admin.register(EstadoCuenta)

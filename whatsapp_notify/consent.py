@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from . import signals
 from .models import (
+    CambioConsentimiento,
     Categoria,
     ConsentimientoCliente,
     EstadoConsentimiento,
@@ -228,6 +229,7 @@ def _registrar_categoria(
         cambiadas = [cuenta] if cuenta else list(anteriores.keys() | {""})
         if not cuenta:
             filas.exclude(cuenta="").update(**campos)
+        anotar(consentimiento, anteriores.get(cuenta, anteriores.get("")), campos[marca])
     for fila in ConsentimientoCliente.objects.filter(
         telefono=digitos, categoria=categoria, cuenta__in=cambiadas
     ):
@@ -236,6 +238,22 @@ def _registrar_categoria(
         if anterior != estado:
             _avisar(fila, anterior, origen, categoria)
     return consentimiento
+
+
+def anotar(
+    consentimiento: ConsentimientoCliente, anterior: str | None, fecha: datetime
+) -> CambioConsentimiento:
+    """Add ``consentimiento``'s decision, as it stands now, to the history."""
+    return CambioConsentimiento.objects.create(
+        telefono=consentimiento.telefono,
+        categoria=consentimiento.categoria,
+        cuenta=consentimiento.cuenta,
+        estado=consentimiento.estado,
+        anterior=anterior or "",
+        origen=consentimiento.origen,
+        evidencia=consentimiento.evidencia,
+        fecha=fecha,
+    )
 
 
 def _avisar(consentimiento, anterior, origen, categoria) -> None:

@@ -612,6 +612,38 @@ class ConsentimientoCliente(models.Model):
         return self.estado == EstadoConsentimiento.OTORGADO
 
 
+class CambioConsentimiento(models.Model):
+    """One decision recorded about a phone's consent for a category: its history.
+
+    ``ConsentimientoCliente`` holds what stands now; each grant or revocation, from the ERP,
+    the admin, the customer's own words or the provider, also leaves one of these, with
+    what held before, where it came from and its evidence. Rows are only ever added.
+    """
+
+    telefono = models.CharField(_("teléfono"), max_length=20)
+    categoria = models.CharField(_("categoría"), max_length=16, choices=Categoria.choices)
+    cuenta = models.CharField(_("cuenta"), max_length=64, blank=True, default="")
+    estado = models.CharField(_("estado"), max_length=10, choices=EstadoConsentimiento.choices)
+    anterior = models.CharField(
+        _("estado anterior"), max_length=10, choices=EstadoConsentimiento.choices, blank=True
+    )
+    origen = models.CharField(_("origen"), max_length=16, choices=OrigenConsentimiento.choices)
+    evidencia = models.TextField(_("evidencia"), blank=True)
+    fecha = models.DateTimeField(_("fecha de la decisión"))
+    registrado_en = models.DateTimeField(_("registrado"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("cambio de consentimiento")
+        verbose_name_plural = _("historial de consentimientos")
+        # In the order they were recorded, which is the order ``anterior`` follows; ``fecha``
+        # (when the customer decided) may be earlier than a decision recorded before it.
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["telefono", "categoria"], name="wn_cambio_tel_cat")]
+
+    def __str__(self) -> str:
+        return f"{mask(self.telefono)} ({self.categoria}): {self.anterior or '—'} → {self.estado}"
+
+
 class MediaSubido(models.Model):
     """A document uploaded to the provider, reused by content hash while its id is valid."""
 

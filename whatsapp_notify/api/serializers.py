@@ -16,6 +16,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from ..models import (
+    CambioConsentimiento,
     Categoria,
     ClaseEnvio,
     ConsentimientoCliente,
@@ -350,6 +351,16 @@ class ConsentimientoSerializer(serializers.ModelSerializer):
         fields = [
             "id", "telefono", "categoria", "cuenta", "estado", "estado_display", "origen",
             "evidencia", "otorgado_en", "revocado_en", "actualizado_en",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CambioConsentimientoSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CambioConsentimiento
+        fields = [
+            "id", "telefono", "categoria", "cuenta", "anterior", "estado", "origen",
+            "evidencia", "fecha", "registrado_en",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -29,6 +29,7 @@ from ..conf import DEFAULT_ALIAS, get_settings
 from ..exceptions import WhatsAppError
 from ..messages import BotonRapido, BotonUrl
 from ..models import (
+    CambioConsentimiento,
     Categoria,
     ClaseEnvio,
     ConsentimientoCliente,
@@ -433,7 +434,8 @@ def _entero(texto: str | None, campo: str, defecto: int, *, maximo: int) -> int:
 class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                             viewsets.GenericViewSet):  # fmt: skip
     """Consents: list (``?telefono=``, ``categoria``, ``cuenta``, ``estado``), grant/revoke
-    (POST), and ``estado/?telefono=…&categoria=…&cuenta=…`` for what a send would see."""
+    (POST), ``estado/?telefono=…&categoria=…&cuenta=…`` for what a send would see, and
+    ``historial/`` (same filters): every decision recorded, newest first."""
 
     serializer_class = s.ConsentimientoSerializer
     queryset = ConsentimientoCliente.objects.all()
@@ -445,7 +447,8 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
         return s.ConsentimientoSerializer
 
     def get_queryset(self):
-        filas = ConsentimientoCliente.objects.all()
+        modelo = CambioConsentimiento if self.action == "historial" else ConsentimientoCliente
+        filas = modelo.objects.all()
         params = self.request.query_params
         if telefono := params.get("telefono"):
             filas = filas.filter(telefono__in=_variantes(telefono))
@@ -495,6 +498,14 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
                 "estado": consent.estado_consentimiento(digitos, categoria, cuenta=cuenta),
             }
         )
+
+    @extend_schema(responses=s.CambioConsentimientoSerializer(many=True))
+    @action(detail=False, methods=["get"], serializer_class=s.CambioConsentimientoSerializer)
+    def historial(self, request):
+        """Every grant and revocation recorded, with what held before, its origin and
+        evidence (``?telefono=`` in any format, ``categoria``, ``cuenta``, ``estado``)."""
+        pagina = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.CambioConsentimientoSerializer(pagina, many=True).data)
 
 
 def _variantes(telefono: str) -> set[str]:
