@@ -23,6 +23,7 @@ from whatsapp_notify.admin import RAZONES_NO_REENVIO
 from whatsapp_notify.backends.meta import errors as meta_errors
 from whatsapp_notify.consent import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
+    CambioConsentimiento,
     ConsentimientoCliente,
     Conversacion,
     Direccion,
@@ -809,6 +810,7 @@ def msgids() -> set[str]:
         EstadoCuenta,
         EventoWebhook,
         Conversacion,
+        CambioConsentimiento,
     ]
     errores = [exceptions.ERROR_GENERICO, *meta_errors.ERROR_MESSAGES.values()]
     textos = {app.verbose_name, *RAZONES_NO_REENVIO.values(), *errores}
