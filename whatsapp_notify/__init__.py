@@ -9,6 +9,7 @@ __all__ = [
     "AlAgente",
     "BotonRapido",
     "BotonUrl",
+    "EstadoWhatsApp",
     "disparador",
     "enviar_botones",
     "enviar_documento",
@@ -18,6 +19,8 @@ __all__ = [
     "enviar_reaccion",
     "enviar_texto",
     "enviar_ubicacion",
+    "estado_whatsapp",
+    "estados_whatsapp",
     "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
@@ -45,6 +48,10 @@ def __getattr__(name: str):
         from . import messages
 
         return getattr(messages, name)
+    if name in {"EstadoWhatsApp", "estado_whatsapp", "estados_whatsapp"}:
+        from .outbound import status
+
+        return getattr(status, name)
     if name == "marcar_leido":
         from .inbound.leidos import marcar_leido
 
