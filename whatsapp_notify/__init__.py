@@ -10,6 +10,7 @@ __all__ = [
     "BotonRapido",
     "BotonUrl",
     "EstadoWhatsApp",
+    "ReenvioAviso",
     "disparador",
     "enviar_botones",
     "enviar_documento",
@@ -24,6 +25,7 @@ __all__ = [
     "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
+    "reenviar_aviso",
     "respuesta",
     "revocar_consentimiento",
 ]
@@ -52,6 +54,10 @@ def __getattr__(name: str):
         from .outbound import status
 
         return getattr(status, name)
+    if name in {"reenviar_aviso", "ReenvioAviso"}:
+        from .outbound import resend
+
+        return getattr(resend, name)
     if name == "marcar_leido":
         from .inbound.leidos import marcar_leido
 
