@@ -173,7 +173,9 @@ def test_reenviar_aviso__cuatro_clics_a_la_vez_envian_una_vez(postgres, estado):
     EnvioWhatsApp.objects.filter(pk=envio.pk).update(estado=estado)
     locmem.clear()
 
-    clic = partial(reenviar_aviso, orden, "vehiculo_listo", copia_de=envio.pk)
+    # «Reenviar notificación» for a fallido one, «Enviar otra copia» for a delivered one.
+    copia_de = envio.pk if estado == EstadoEnvio.ENTREGADO else None
+    clic = partial(reenviar_aviso, orden, "vehiculo_listo", copia_de=copia_de)
     resultados = en_hilos(clic, clic, clic, clic)
 
     assert sum(resultado.reenviado for resultado in resultados) >= 1

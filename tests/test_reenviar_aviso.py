@@ -156,7 +156,7 @@ def test_omitido_por_error_del_disparador__no_se_puede_reenviar(orden, outbox, e
 def test_en_camino__no_se_hace_nada(orden, outbox, campos):
     envio = aviso(orden, **campos)
 
-    resultado = reenviar_aviso(orden, "vehiculo_listo", copia_de=envio.pk)
+    resultado = reenviar_aviso(orden, "vehiculo_listo")
 
     assert (resultado.resultado, resultado.reenviado, resultado.envio_id) == (
         "en_curso", False, envio.pk
@@ -271,17 +271,36 @@ def test_copia__un_aviso_que_ya_caduco_no_se_copia(orden, outbox, entregar):
     assert outbox == []
 
 
-def test_incierto__sin_confirmar_espera_y_confirmado_vuelve_a_la_cola(orden, outbox, entregar):
+@pytest.mark.parametrize("confirmado", [False, True], ids=["sin-copia-de", "con-copia-de"])
+def test_incierto__pudo_llegar_y_no_se_reenvia(orden, outbox, entregar, confirmado):
     envio = aviso(orden, estado=EstadoEnvio.INCIERTO)
 
-    espera = entregar(reenviar_aviso, orden, "vehiculo_listo")
-    confirmado = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=envio.pk)
+    resultado = entregar(
+        reenviar_aviso, orden, "vehiculo_listo", copia_de=envio.pk if confirmado else None
+    )
 
-    assert (espera.resultado, espera.reenviado) == ("incierto", False)
-    assert "duplicarlo" in espera.mensaje
-    assert (confirmado.resultado, confirmado.envio_id) == ("reenviado", envio.pk)
-    assert len(outbox) == 1
+    assert (resultado.resultado, resultado.reenviado, resultado.envio_id) == (
+        "incierto", False, envio.pk
+    )  # fmt: skip
+    assert "duplicarlo" in resultado.mensaje
+    assert EnvioWhatsApp.objects.get(pk=envio.pk).estado == EstadoEnvio.INCIERTO
+    assert outbox == []
     assert EnvioWhatsApp.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "estado", [EstadoEnvio.FALLIDO, EstadoEnvio.PENDIENTE, EstadoEnvio.OMITIDO]
+)
+def test_copia_de_un_aviso_no_aceptado__no_hace_nada(orden, outbox, entregar, estado):
+    envio = aviso(orden, estado=estado)
+
+    resultado = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=envio.pk)
+
+    assert (resultado.resultado, resultado.reenviado, resultado.envio_id) == (
+        "cambiado", False, envio.pk
+    )  # fmt: skip
+    assert EnvioWhatsApp.objects.get(pk=envio.pk).estado == estado
+    assert outbox == []
 
 
 def test_copia_de_que_ya_no_es_el_ultimo__no_hace_nada(orden, outbox, entregar):

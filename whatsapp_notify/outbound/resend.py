@@ -3,8 +3,8 @@
 :func:`reenviar_aviso` works on the latest envío of one tipo for one object (as
 :func:`~whatsapp_notify.estado_whatsapp` shows it). A notice that never reached the customer
 goes back to the queue through :func:`.actions.reenviar` (recipient checked again); one the
-provider accepted, or may have (``incierto``), is sent again only when the caller confirms
-the envío it saw (``copia_de``), and then once per confirmation.
+provider accepted is copied only when the caller names the envío it saw (``copia_de``),
+and then once; one that may have arrived (``incierto``) is left to its status.
 """
 
 from __future__ import annotations
@@ -79,15 +79,17 @@ def reenviar_aviso(obj: models.Model, tipo: str, *, copia_de: int | None = None)
     * ``enviado``, ``entregado``, ``leido``: nothing is sent (``ya_enviado``) unless
       ``copia_de`` is its id: then a new envío with the same content goes to the same
       phone (``copia``), recorded with the clave ``copia:<id>`` and checked as a new send.
+      An envío gets at most one copy this way, whoever asks and however often.
     * ``incierto`` (the request left but the provider never confirmed it; the customer may
-      have it): nothing is sent (``incierto``) unless ``copia_de`` is its id: then the same
-      envío goes back to the queue.
+      have it): nothing is sent (``incierto``). Its status settles it, or Beat resends it
+      once the account's webhooks prove that safe; else an operator decides in the admin.
 
-    ``copia_de`` is the envío id the user saw (:attr:`EstadoWhatsApp.envio_id`), passed by
-    the button's form. When it is no longer the latest envío (a form sent twice, someone
-    else resent it meanwhile), nothing is done (``cambiado``): the same click never sends
-    two copies, and a copy of a copy needs a new look at the page. Concurrent calls are
-    settled by the database (conditional UPDATE, unique clave): at most one send each.
+    ``copia_de`` is the id of the envío the user saw delivered (:attr:`EstadoWhatsApp.envio_id`)
+    and asked one more copy of. When that envío is no longer the latest one, or no longer
+    accepted, nothing is done (``cambiado``): a form sent twice, or a page out of date,
+    never sends a second copy. Pass it only for that request: without it a button can be
+    pressed any number of times and sends a notice that never arrived at most once.
+    Concurrent calls are settled by the database (conditional UPDATE, unique clave).
 
     Recipient problems never raise: they are the answer's ``motivo``.
 
@@ -99,14 +101,14 @@ def reenviar_aviso(obj: models.Model, tipo: str, *, copia_de: int | None = None)
     ultimo = _ultimo(obj, tipo)
     if ultimo is None:
         return _respuesta(ResultadoReenvio.SIN_ENVIO, None, tipo=tipo)
-    if copia_de is not None and copia_de != ultimo.pk:
-        return _respuesta(ResultadoReenvio.CAMBIADO, ultimo)
-    if ultimo.estado in ACEPTADOS:
-        if copia_de is None:
-            return _respuesta(ResultadoReenvio.YA_ENVIADO, ultimo)
-        return _copia(obj, ultimo)
-    if ultimo.estado == EstadoEnvio.INCIERTO and copia_de is None:
+    if ultimo.estado == EstadoEnvio.INCIERTO:
         return _respuesta(ResultadoReenvio.INCIERTO, ultimo)
+    if copia_de is not None:
+        if copia_de != ultimo.pk or ultimo.estado not in ACEPTADOS:
+            return _respuesta(ResultadoReenvio.CAMBIADO, ultimo)
+        return _copia(obj, ultimo)
+    if ultimo.estado in ACEPTADOS:
+        return _respuesta(ResultadoReenvio.YA_ENVIADO, ultimo)
     if ultimo.estado not in REENVIABLES:
         return _respuesta(ResultadoReenvio.EN_CURSO, ultimo)
     return _volver_a_la_cola(ultimo)
