@@ -328,3 +328,13 @@ def test_etiqueta__estados_whatsapp_da_pares_en_orden_en_una_consulta(django_ass
     assert "sin aviso" in partes[0]
     assert "WhatsApp: Leído" in partes[1]
     assert "El cliente pidió la baja" in partes[2]
+
+
+@pytest.mark.parametrize("valor", [7, "OT-1", None], ids=["id", "texto", "none"])
+def test_estado__un_id_en_lugar_del_objeto_es_un_error_del_programador(valor):
+    from whatsapp_notify.exceptions import TipoInvalido
+
+    with pytest.raises(TipoInvalido, match="instancia del ERP"):
+        estado_whatsapp(valor)
+    with pytest.raises(TipoInvalido, match="instancias del ERP"):
+        estados_whatsapp([valor])

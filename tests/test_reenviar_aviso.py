@@ -335,6 +335,9 @@ def test_como_dict__con_su_estado_anidado(orden, entregar):
 
 
 def test_resultados__cada_uno_tiene_su_texto():
+    import whatsapp_notify
+
+    assert whatsapp_notify.ResultadoReenvio is ResultadoReenvio
     assert ResultadoReenvio.COPIA.label == "Se envía una copia nueva"
     assert len(ResultadoReenvio.values) == 8
 

@@ -11,6 +11,7 @@ __all__ = [
     "BotonUrl",
     "EstadoWhatsApp",
     "ReenvioAviso",
+    "ResultadoReenvio",
     "disparador",
     "enviar_botones",
     "enviar_documento",
@@ -54,7 +55,7 @@ def __getattr__(name: str):
         from .outbound import status
 
         return getattr(status, name)
-    if name in {"reenviar_aviso", "ReenvioAviso"}:
+    if name in {"reenviar_aviso", "ReenvioAviso", "ResultadoReenvio"}:
         from .outbound import resend
 
         return getattr(resend, name)

@@ -24,6 +24,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from ..exceptions import describe_error
+from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..states import ACEPTADOS, EN_ESPERA, REENVIABLES, SIN_CONFIRMAR
 
@@ -130,7 +131,11 @@ def estado_whatsapp(
     (empty when nothing was recorded; envíos recorded without tipo are under ``""``).
     With ``tipo``, that tipo's :class:`EstadoWhatsApp`, or None. An unsaved ``obj`` has no
     notices. One query (and the content type's, the first time Django looks it up).
+
+    Raises:
+        TipoInvalido: ``obj`` is not a model instance (an id, say).
     """
+    exigir_tipo(obj, models.Model, "obj", "pasa la instancia del ERP (la orden), no su id.")
     if obj.pk is None:
         return None if tipo is not None else {}
     return estados_whatsapp([obj], tipo=tipo)[obj]
@@ -155,7 +160,10 @@ def estados_whatsapp(
     saved object of ``objs`` (of one model or several): its ``{tipo: EstadoWhatsApp}``, or
     with ``tipo``, its :class:`EstadoWhatsApp` or None.
     """
-    objetos = [obj for obj in objs if obj.pk is not None]
+    objetos = list(objs)
+    for obj in objetos:
+        exigir_tipo(obj, models.Model, "objs", "pasa instancias del ERP (las órdenes), no ids.")
+    objetos = [obj for obj in objetos if obj.pk is not None]
     por_clave = {(ContentType.objects.get_for_model(obj).pk, str(obj.pk)): obj for obj in objetos}
     resultado: dict = {obj: ({} if tipo is None else None) for obj in objetos}
     for envio in _ultimos(por_clave, tipo):
