@@ -692,3 +692,186 @@ def test_demo__proveedor_twilio_responde_dentro_de_la_ventana_y_llega_a_leido(tm
     assert "webhook del mensaje entrante: HTTP 200" in demo.stdout
     leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
     assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]
+
+
+# -- work-order pages: the WhatsApp notice of each order, and «Reenviar notificación» ---------
+
+
+def orden_numero(numero: str, cliente: Cliente, placas: str) -> OrdenTrabajo:
+    vehiculo = Vehiculo.objects.create(
+        cliente=cliente, marca="Nissan", modelo="Versa", placas=placas
+    )
+    return OrdenTrabajo.objects.create(numero=numero, cliente=cliente, vehiculo=vehiculo)
+
+
+def completar(orden: OrdenTrabajo) -> EnvioWhatsApp:
+    orden.estado = OrdenTrabajo.Estado.COMPLETADA
+    orden.save()
+    return EnvioWhatsApp.objects.get(tipo="vehiculo_listo", object_id=str(orden.pk))
+
+
+def test_paginas_de_ordenes__piden_entrar_como_personal(client):
+    orden = nueva_orden()
+
+    for url in (reverse("taller:ordenes"), reverse("taller:orden", args=[orden.pk])):
+        respuesta = client.get(url)
+        assert respuesta.status_code == 302
+        assert respuesta.url.startswith(reverse("admin:login"))
+    respuesta = client.post(reverse("taller:reenviar_aviso_orden", args=[orden.pk]))
+    assert respuesta.status_code == 302
+    assert EnvioWhatsApp.objects.count() == 0
+
+
+def test_lista_de_ordenes__dice_si_salio_el_whatsapp_y_por_que_no(
+    admin_client, wa_settings, django_capture_on_commit_callbacks
+):
+    wa_settings(REQUIRE_CONSENT=True)
+    enviada = nueva_orden()  # Ana accepts WhatsApp
+    sin_permiso = orden_numero("OT-43", nuevo_cliente("+52 55 8765 4321", acepta=False), "XYZ-1")
+    orden_numero("OT-44", enviada.cliente, "XYZ-2")  # not completed: no notice yet
+    with django_capture_on_commit_callbacks(execute=True):
+        completar(enviada)
+        completar(sin_permiso)
+
+    html = admin_client.get(reverse("taller:ordenes")).content.decode()
+
+    filas = dict(re.findall(r">(OT-\d+)</a></th>(.*?)</tr>", html, re.S))
+    assert set(filas) == {"OT-42", "OT-43", "OT-44"}
+    assert 'data-estado="enviado"' in filas["OT-42"]
+    assert "WhatsApp: Enviado" in filas["OT-42"]
+    assert "Enviar otra copia" in filas["OT-42"]
+    assert "WhatsApp: Omitido" in filas["OT-43"]
+    assert "No se envió: Sin consentimiento." in filas["OT-43"]
+    assert "Reenviar notificación" in filas["OT-43"]
+    assert "WhatsApp: sin aviso" in filas["OT-44"]
+    assert "<form" not in filas["OT-44"]
+    assert "55 1234" not in html
+    assert "8765" not in html
+
+
+def test_lista_de_ordenes__las_consultas_no_crecen_con_las_ordenes(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cliente = nuevo_cliente()
+    url = reverse("taller:ordenes")
+
+    def consultas(cuantas: int) -> int:
+        for n in range(cuantas):
+            with django_capture_on_commit_callbacks(execute=True):
+                completar(
+                    orden_numero(
+                        f"OT-{OrdenTrabajo.objects.count() + 100}", cliente, f"P-{n}-{cuantas}"
+                    )
+                )
+        with CaptureQueriesContext(connection) as capturadas:
+            assert admin_client.get(url).status_code == 200
+        return len(capturadas)
+
+    assert consultas(2) == consultas(6)
+
+
+def test_detalle_de_orden__fallido_con_codigo_y_reenviar_una_vez(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    orden = nueva_orden()
+    with django_capture_on_commit_callbacks(execute=True):
+        envio = completar(orden)
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        estado="fallido", error_codigo=131026, error_detalle="(#131026) Mensaje no entregable."
+    )
+    outbox.clear()
+    url = reverse("taller:orden", args=[orden.pk])
+
+    pagina = admin_client.get(url).content.decode()
+    assert "WhatsApp: Fallido" in pagina
+    assert "Error 131026" in pagina
+    assert "(#131026) Mensaje no entregable." in pagina
+    assert "Reenviar notificación" in pagina
+    assert 'name="copia_de"' not in pagina  # only «Enviar otra copia» names what it saw
+
+    formulario = {"tipo": "vehiculo_listo", "next": url}
+    with django_capture_on_commit_callbacks(execute=True):
+        primera = admin_client.post(
+            reverse("taller:reenviar_aviso_orden", args=[orden.pk]), formulario, follow=True
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        segunda = admin_client.post(
+            reverse("taller:reenviar_aviso_orden", args=[orden.pk]), formulario, follow=True
+        )
+
+    assert primera.redirect_chain == [(url, 302)]
+    assert "OT-42: El aviso vuelve a enviarse" in primera.content.decode()
+    assert "ya se envió" in segunda.content.decode()
+    assert "WhatsApp: Enviado" in admin_client.get(url).content.decode()
+    assert len(outbox) == 1
+    assert EnvioWhatsApp.objects.filter(tipo="vehiculo_listo").count() == 1
+
+
+def test_detalle_de_orden__otra_copia_de_un_aviso_entregado_sale_una_vez(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    orden = nueva_orden()
+    with django_capture_on_commit_callbacks(execute=True):
+        envio = completar(orden)
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(
+        estado="entregado", entregado_en=timezone.now()
+    )
+    outbox.clear()
+    reenviar = reverse("taller:reenviar_aviso_orden", args=[orden.pk])
+    pagina = admin_client.get(reverse("taller:orden", args=[orden.pk])).content.decode()
+    assert "Enviar otra copia" in pagina
+    assert f'name="copia_de" value="{envio.pk}"' in pagina
+    formulario = {"tipo": "vehiculo_listo", "copia_de": envio.pk}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        primera = admin_client.post(reenviar, formulario, follow=True)
+        segunda = admin_client.post(reenviar, formulario, follow=True)  # the same form again
+
+    assert "Se envía una copia nueva" in primera.content.decode()
+    assert "cambió desde que lo consultaste" in segunda.content.decode()
+    assert [m.contenido.nombre for m in outbox] == ["vehiculo_listo_cliente"]
+    assert EnvioWhatsApp.objects.filter(tipo="vehiculo_listo").count() == 2
+
+
+def test_reenviar_aviso__sin_csrf_se_rechaza(admin_user, outbox):
+    from django.test import Client
+
+    orden = nueva_orden()
+    navegador = Client(enforce_csrf_checks=True)
+    navegador.force_login(admin_user)
+
+    respuesta = navegador.post(
+        reverse("taller:reenviar_aviso_orden", args=[orden.pk]), {"tipo": "vehiculo_listo"}
+    )
+
+    assert respuesta.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "formulario", [{}, {"tipo": "vehiculo_listo", "copia_de": "abc"}], ids=["sin-tipo", "copia-de"]
+)
+def test_reenviar_aviso__formulario_invalido_es_400(admin_client, formulario):
+    orden = nueva_orden()
+
+    respuesta = admin_client.post(
+        reverse("taller:reenviar_aviso_orden", args=[orden.pk]), formulario
+    )
+
+    assert respuesta.status_code == 400
+
+
+def test_reenviar_aviso__sin_aviso_lo_dice_y_no_sigue_una_url_ajena(admin_client, outbox):
+    orden = nueva_orden()
+
+    respuesta = admin_client.post(
+        reverse("taller:reenviar_aviso_orden", args=[orden.pk]),
+        {"tipo": "vehiculo_listo", "next": "https://otro.example.com/"},
+    )
+
+    assert respuesta.url == reverse("taller:orden", args=[orden.pk])
+    pagina = admin_client.get(respuesta.url).content.decode()
+    assert "No hay ningún aviso «vehiculo_listo»" in pagina
+    assert outbox == []

@@ -157,3 +157,28 @@ def test_misma_clave__dos_transacciones_a_la_vez_registran_un_envio(postgres, wa
 
     [envio] = EnvioWhatsApp.objects.filter(clave="vehiculo_listo:9")
     assert resultados == [(envio.pk, 1), (envio.pk, 1)]
+
+
+@pytest.mark.parametrize("estado", [EstadoEnvio.FALLIDO, EstadoEnvio.ENTREGADO])
+def test_reenviar_aviso__cuatro_clics_a_la_vez_envian_una_vez(postgres, estado):
+    from tests.testapp.models import Cliente, Orden
+    from whatsapp_notify import enviar_plantilla, reenviar_aviso
+    from whatsapp_notify.backends import locmem
+
+    orden = Orden.objects.create(numero="OT-1", cliente=Cliente.objects.create(nombre="Ana"))
+    envio = enviar_plantilla(
+        "+52 55 1234 5678", "vehiculo_listo_cliente", variables=["Ana"], referencia=orden,
+        tipo="vehiculo_listo",
+    )  # fmt: skip
+    EnvioWhatsApp.objects.filter(pk=envio.pk).update(estado=estado)
+    locmem.clear()
+
+    # «Reenviar notificación» for a fallido one, «Enviar otra copia» for a delivered one.
+    copia_de = envio.pk if estado == EstadoEnvio.ENTREGADO else None
+    clic = partial(reenviar_aviso, orden, "vehiculo_listo", copia_de=copia_de)
+    resultados = en_hilos(clic, clic, clic, clic)
+
+    assert sum(resultado.reenviado for resultado in resultados) >= 1
+    assert len({resultado.envio_id for resultado in resultados if resultado.reenviado}) == 1
+    assert len(locmem.outbox) == 1
+    assert EnvioWhatsApp.objects.count() == (1 if estado == EstadoEnvio.FALLIDO else 2)

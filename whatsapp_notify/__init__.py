@@ -9,6 +9,9 @@ __all__ = [
     "AlAgente",
     "BotonRapido",
     "BotonUrl",
+    "EstadoWhatsApp",
+    "ReenvioAviso",
+    "ResultadoReenvio",
     "disparador",
     "enviar_botones",
     "enviar_documento",
@@ -18,9 +21,12 @@ __all__ = [
     "enviar_reaccion",
     "enviar_texto",
     "enviar_ubicacion",
+    "estado_whatsapp",
+    "estados_whatsapp",
     "marcar_leido",
     "otorgar_consentimiento",
     "recordatorio",
+    "reenviar_aviso",
     "respuesta",
     "revocar_consentimiento",
 ]
@@ -45,6 +51,14 @@ def __getattr__(name: str):
         from . import messages
 
         return getattr(messages, name)
+    if name in {"EstadoWhatsApp", "estado_whatsapp", "estados_whatsapp"}:
+        from .outbound import status
+
+        return getattr(status, name)
+    if name in {"reenviar_aviso", "ReenvioAviso", "ResultadoReenvio"}:
+        from .outbound import resend
+
+        return getattr(resend, name)
     if name == "marcar_leido":
         from .inbound.leidos import marcar_leido
 

@@ -13,4 +13,7 @@ urlpatterns = [
     path("cotizaciones/<int:pk>/enviar/", views.enviar_cotizacion, name="enviar_cotizacion"),
     path("ordenes/<int:pk>/completar/", views.completar_orden, name="completar_orden"),
     path("envios/", views.envios, name="envios"),
+    path("ordenes/", views.ordenes, name="ordenes"),
+    path("ordenes/<int:pk>/", views.orden, name="orden"),
+    path("ordenes/<int:pk>/reenviar/", views.reenviar_aviso_orden, name="reenviar_aviso_orden"),
 ]

@@ -162,7 +162,7 @@ class Command(BaseCommand):
         python = interprete()
         self.stdout.write(
             f"\nSiguiente paso: {python} manage.py createsuperuser && {python} manage.py "
-            "runserver, luego abre /admin/ y /envios/."
+            "runserver, luego abre /admin/, /ordenes/ y /envios/."
         )
 
     def _demo_consola(self, datos: Datos, silenciar: bool) -> None:
