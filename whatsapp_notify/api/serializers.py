@@ -186,11 +186,14 @@ class NuevoEnvioSerializer(serializers.Serializer):
         if errores:
             raise serializers.ValidationError(errores)
         if "referencia_tipo" in attrs:
-            attrs["referencia"] = _objeto(attrs.pop("referencia_tipo"), attrs.pop("referencia_id"))
+            attrs["referencia"] = objeto_referido(
+                attrs.pop("referencia_tipo"), attrs.pop("referencia_id")
+            )
         return attrs
 
 
-def _objeto(tipo: str, pk: str):
+def objeto_referido(tipo: str, pk: str):
+    """The ERP object ``"app_label.modelo"`` + ``pk`` names; a 400 when there is none."""
     app_label, _, modelo = tipo.partition(".")
     try:
         content_type = ContentType.objects.get_by_natural_key(app_label, modelo.lower())
@@ -466,3 +469,60 @@ class EstadoConsentimientoSerializer(serializers.Serializer):
     categoria = serializers.CharField()
     cuenta = serializers.CharField(allow_null=True)
     estado = serializers.CharField(allow_null=True)
+
+
+class ReenviarAvisoSerializer(serializers.Serializer):
+    referencia_tipo = serializers.CharField(help_text='"app_label.modelo" del objeto del ERP')
+    referencia_id = serializers.CharField(max_length=64)
+    tipo = serializers.SlugField(max_length=64)
+    copia_de = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="El id del envío entregado del que se quiere otra copia.",
+    )
+
+
+class EstadoWhatsAppSerializer(serializers.Serializer):
+    """One notice's status, as ``estado_whatsapp`` gives it (``EstadoWhatsApp``)."""
+
+    tipo = serializers.CharField()
+    envio_id = serializers.IntegerField()
+    estado = serializers.CharField()
+    estado_texto = serializers.CharField()
+    enviado = serializers.BooleanField()
+    entregado = serializers.BooleanField()
+    leido = serializers.BooleanField()
+    en_curso = serializers.BooleanField()
+    reenviable = serializers.BooleanField()
+    motivo = serializers.CharField()
+    motivo_texto = serializers.CharField()
+    error_codigo = serializers.IntegerField(allow_null=True)
+    error_texto = serializers.CharField()
+    intentos = serializers.IntegerField()
+    creado_en = serializers.DateTimeField()
+    programado_para = serializers.DateTimeField(allow_null=True)
+    proximo_intento = serializers.DateTimeField(allow_null=True)
+    enviado_en = serializers.DateTimeField(allow_null=True)
+    entregado_en = serializers.DateTimeField(allow_null=True)
+    leido_en = serializers.DateTimeField(allow_null=True)
+    fallido_en = serializers.DateTimeField(allow_null=True)
+    cancelado_en = serializers.DateTimeField(allow_null=True)
+    resumen = serializers.CharField()
+
+
+class AvisosSerializer(serializers.Serializer):
+    referencia = ReferenciaSerializer()
+    avisos = serializers.DictField(child=EstadoWhatsAppSerializer())
+
+
+class ResultadoAvisoSerializer(serializers.Serializer):
+    """What ``avisos/reenviar/`` did (``ReenvioAviso``), with DRF's ``detail`` and ``code``."""
+
+    resultado = serializers.CharField()
+    reenviado = serializers.BooleanField()
+    envio_id = serializers.IntegerField(allow_null=True)
+    motivo = serializers.CharField()
+    mensaje = serializers.CharField()
+    estado = EstadoWhatsAppSerializer(allow_null=True)
+    detail = serializers.CharField()
+    code = serializers.CharField()

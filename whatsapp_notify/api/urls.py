@@ -13,6 +13,8 @@ router.register("conversaciones", views.ConversacionViewSet, basename="api-conve
 urlpatterns = [
     path("cola/", views.ColaView.as_view(), name="api-cola"),
     path("cola/reintentar/", views.ReintentarView.as_view(), name="api-cola-reintentar"),
+    path("avisos/", views.AvisosView.as_view(), name="api-avisos"),
+    path("avisos/reenviar/", views.ReenviarAvisoView.as_view(), name="api-avisos-reenviar"),
     path("estadisticas/", views.EstadisticasView.as_view(), name="api-estadisticas"),
     path("esquema/", views.esquema, name="api-esquema"),
     path("", include(router.urls)),

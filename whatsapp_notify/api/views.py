@@ -39,8 +39,11 @@ from ..models import (
     Mensaje,
 )
 from ..outbound import actions, outbox, reports
+from ..outbound.resend import reenviar_aviso
+from ..outbound.status import estado_whatsapp
 from ..phones import TelefonoInvalido, normalizar, variantes
 from . import serializers as s
+from .fields import estado_como_json
 from .permissions import clases_de_permiso
 from .schema import extend_schema
 
@@ -326,6 +329,73 @@ def _fecha(texto: str, campo: str, *, fin: bool = False) -> datetime:
     if timezone.is_naive(momento):
         momento = timezone.make_aware(momento)
     return momento
+
+
+# --- an ERP object's notices ---------------------------------------------------------------
+
+
+class AvisosView(BaseAPI, generics.GenericAPIView):
+    """GET: what became of an ERP object's notices (``estado_whatsapp``), for a front end.
+
+    ``?referencia_tipo=taller.ordentrabajo&referencia_id=42`` and optionally ``&tipo=``.
+    """
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.AvisosSerializer
+    pagination_class = None
+
+    def get(self, request):
+        params = request.query_params
+        obj = _referencia(params.get("referencia_tipo"), params.get("referencia_id"))
+        tipo = params.get("tipo") or None
+        estados = estado_whatsapp(obj, tipo) if tipo else estado_whatsapp(obj)
+        if tipo:
+            estados = {tipo: estados} if estados is not None else {}
+        return Response(
+            {
+                "referencia": {"tipo": params["referencia_tipo"], "id": params["referencia_id"]},
+                "avisos": {clave: estado_como_json(uno) for clave, uno in estados.items()},
+            }
+        )
+
+
+class ReenviarAvisoView(BaseAPI, generics.GenericAPIView):
+    """POST: the ERP's «Reenviar notificación» button (``reenviar_aviso``).
+
+    200 when a send is queued (``reenviado`` or ``copia``); 409 with ``code`` = the
+    ``resultado`` and ``detail`` = the sentence for the user when nothing was sent.
+    """
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.ReenviarAvisoSerializer
+    pagination_class = None
+    permisos_por_accion = {None: "change"}
+
+    @extend_schema(responses={200: s.ResultadoAvisoSerializer, 409: s.ResultadoAvisoSerializer})
+    def post(self, request):
+        entrada = s.ReenviarAvisoSerializer(data=request.data)
+        entrada.is_valid(raise_exception=True)
+        datos = entrada.validated_data
+        obj = _referencia(datos["referencia_tipo"], datos["referencia_id"])
+        with transaction.atomic():
+            hecho = reenviar_aviso(obj, datos["tipo"], copia_de=datos.get("copia_de"))
+        cuerpo = {
+            **hecho.como_dict(),
+            "estado": estado_como_json(hecho.estado),
+            "detail": hecho.mensaje,
+            "code": hecho.resultado,
+        }
+        codigo = status.HTTP_200_OK if hecho.reenviado else status.HTTP_409_CONFLICT
+        return Response(cuerpo, status=codigo)
+
+
+def _referencia(tipo: str | None, pk: str | None):
+    if not tipo or not pk:
+        raise ValidationError(
+            {"referencia_id": ["referencia_tipo y referencia_id, juntos."]},
+            code="referencia_incompleta",
+        )
+    return s.objeto_referido(tipo, pk)
 
 
 # --- the queue ----------------------------------------------------------------------------
