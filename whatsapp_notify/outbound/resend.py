@@ -202,7 +202,8 @@ def _mensaje(resultado, estado: EstadoWhatsApp | None, motivo: str, tipo: str, s
         return (
             _(
                 "El aviso pudo haber llegado ya (envío #%(id)s): reenviarlo puede duplicarlo. "
-                "Confírmalo para mandarlo de nuevo."
+                "Se espera la confirmación del proveedor; si no llega, un operador puede "
+                "reenviarlo desde el admin."
             )
             % datos
         )
