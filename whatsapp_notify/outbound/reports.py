@@ -87,6 +87,18 @@ class Conteo(NamedTuple):
     cuantos: int
 
 
+class FallosDia(NamedTuple):
+    """Of the envíos created on ``dia``, those already finished and those that failed."""
+
+    dia: date
+    terminados: int
+    fallidos: int
+
+    @property
+    def tasa(self) -> float | None:
+        return self.fallidos / self.terminados if self.terminados else None
+
+
 def cola(
     *, cuenta: str | None = None, ahora: datetime | None = None, ventana: timedelta = VENTANA
 ) -> Cola:
@@ -116,9 +128,7 @@ def cola(
     )
     fallos = medir_fallos(desde, ahora, cuenta=cuenta)
     intentos = _terminados(envios, desde, ahora).aggregate(promedio=Avg("intentos"))["promedio"]
-    pausadas = EstadoCuenta.objects.filter(pausada=True)
-    if cuenta is not None:
-        pausadas = pausadas.filter(cuenta=cuenta)
+    pausadas = _pausadas(cuenta)
     return Cola(
         **espera,
         desde=desde,
@@ -126,8 +136,13 @@ def cola(
         terminados=fallos.terminados,
         fallidos=fallos.fallidos,
         intentos_promedio=float(intentos) if intentos is not None else None,
-        pausadas=tuple(pausadas.order_by("cuenta").values_list("cuenta", flat=True)),
+        pausadas=tuple(pausadas.values_list("cuenta", flat=True)),
     )
+
+
+def cuentas_en_pausa(*, cuenta: str | None = None) -> list[EstadoCuenta]:
+    """The paused accounts with when and why (``pausada_en``, ``error_codigo``, detail)."""
+    return list(_pausadas(cuenta))
 
 
 def por_dia(
@@ -157,6 +172,24 @@ def totales(
         .order_by("-cuantos", campo)
     )
     return dict(filas)
+
+
+def fallos_por_dia(conteos: list[Conteo]) -> list[FallosDia]:
+    """The failure rate per day, read from :func:`por_dia` ``por="estado"`` rows.
+
+    Of the envíos created each day, ``terminados`` were sent (enviado, entregado, leído)
+    or failed; the rest (waiting, omitido, cancelado) are not counted, as in
+    ``medir_fallos``. No query: the rows the per-day chart already read. Days without
+    rows are left out.
+    """
+    dias: dict[date, list[int]] = {}
+    for dia, estado, cuantos in conteos:
+        fila = dias.setdefault(dia, [0, 0])
+        if estado in ACEPTADOS or estado == EstadoEnvio.FALLIDO:
+            fila[0] += cuantos
+        if estado == EstadoEnvio.FALLIDO:
+            fila[1] += cuantos
+    return [FallosDia(dia, terminados, fallidos) for dia, (terminados, fallidos) in dias.items()]
 
 
 def errores_principales(
@@ -190,6 +223,11 @@ def _causa(cuenta: str, codigo: int | None) -> str:
 def _de_cuenta(cuenta: str | None) -> QuerySet[EnvioWhatsApp]:
     envios = EnvioWhatsApp.objects.order_by()
     return envios if cuenta is None else envios.filter(cuenta=cuenta)
+
+
+def _pausadas(cuenta: str | None) -> QuerySet[EstadoCuenta]:
+    pausadas = EstadoCuenta.objects.filter(pausada=True).order_by("cuenta")
+    return pausadas if cuenta is None else pausadas.filter(cuenta=cuenta)
 
 
 def _creados(envios: QuerySet, desde: datetime, hasta: datetime) -> QuerySet:
