@@ -39,12 +39,17 @@ COLOR_OTROS = "#999999"
 OTROS = "__otros__"
 
 # Geometry of the drawing area, in SVG user units (pixels at scale 1).
-ANCHO = 720
-ALTO = 220
-IZQUIERDA = 44  # room for the y-axis numbers
+# Narrow enough that, fitted to a phone's width, the labels stay readable (the page sets
+# their size per screen width; the geometry leaves room for the larger one).
+ANCHO = 560
+ALTO = 240
+IZQUIERDA = 50  # room for the y-axis numbers
 DERECHA = 8
-ARRIBA = 12
-ABAJO = 36  # day numbers, and the month under the first day of each
+ARRIBA = 14
+ABAJO = 44  # day numbers, and the month under the first day of each
+#: Baselines of the day number and of the month's name, below the x axis.
+DIA_Y = 18
+MES_Y = 38
 
 
 @dataclass(frozen=True)
@@ -132,9 +137,12 @@ class Grafica:
         return self.ancho - DERECHA
 
     @property
-    def ancho_minimo(self) -> int:
-        """Below this width labels get too small to read: the page scrolls the chart."""
-        return max(320, round(self.ancho * 0.75))
+    def dia_y(self) -> float:
+        return self.base + DIA_Y
+
+    @property
+    def mes_y(self) -> float:
+        return self.base + MES_Y
 
 
 def principales(conteos: Iterable[Conteo], limite: int) -> tuple[list[str], set[str]]:
@@ -287,7 +295,7 @@ def _ranuras(por_dia: dict, dias: Sequence[date]):
 
 
 def _barra(dia, x, ancho, total, fecha, i, n, segmentos) -> Barra:
-    cada = math.ceil(n / 15)  # at most ~15 day numbers on the axis
+    cada = math.ceil(n / 12)  # at most ~12 day numbers on the axis
     etiqueta = str(dia.day) if (n - 1 - i) % cada == 0 else ""
     mes = formats.date_format(dia, "N") if i == 0 or dia.day == 1 else ""
     return Barra(dia, round(x, 2), round(ancho, 2), total, fecha, etiqueta, mes, segmentos)

@@ -51,9 +51,10 @@ class FiltroPanel(forms.Form):
 
     def elegidos(self) -> tuple[int, str | None]:
         """The valid choices, or the defaults for what is missing or not offered."""
-        if not self.is_bound or not self.is_valid():
+        if not self.is_bound:
             return PERIODO, None
-        return self.cleaned_data["dias"] or PERIODO, self.cleaned_data["cuenta"] or None
+        self.is_valid()  # cleaned_data keeps the fields that are
+        return self.cleaned_data.get("dias") or PERIODO, self.cleaned_data.get("cuenta") or None
 
 
 class Cifra(NamedTuple):
@@ -93,8 +94,9 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     cuentas = list(get_settings().BACKENDS)
-    filtro = FiltroPanel(request.GET or None, cuentas=cuentas)
-    n_dias, cuenta = filtro.elegidos()
+    n_dias, cuenta = FiltroPanel(request.GET or None, cuentas=cuentas).elegidos()
+    # The form shows what the page shows, a value not offered replaced by its default.
+    filtro = FiltroPanel(cuentas=cuentas, initial={"dias": n_dias, "cuenta": cuenta or ""})
     ahora = timezone.now()
     dias = _dias(timezone.localdate(ahora), n_dias)
     desde = timezone.make_aware(datetime.combine(dias[0], time.min))
