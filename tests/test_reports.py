@@ -211,3 +211,19 @@ def test_fallos_por_dia__de_las_filas_por_estado_sin_consultar():
     ]
     assert por_dia[0].tasa == pytest.approx(0.3)
     assert por_dia[1].tasa is None
+
+
+def test_por_dia_y__una_consulta_para_varias_columnas():
+    envios(2, tipo="vehiculo_listo", estado=E.ENTREGADO)
+    envios(1, tipo="recordatorio", estado=E.ENTREGADO)
+    envios(1, tipo="recordatorio", estado=E.FALLIDO, creado_en=AHORA - timedelta(days=2))
+    desde = AHORA - timedelta(days=7)
+
+    with CaptureQueriesContext(connection) as consultas:
+        juntos = reports.por_dia_y(desde, AHORA, por=("estado", "tipo"))
+
+    assert len(consultas) == 1
+    assert juntos["estado"] == reports.por_dia(desde, AHORA, por="estado")
+    assert juntos["tipo"] == reports.por_dia(desde, AHORA, por="tipo")
+    dia = timezone.localdate(AHORA - timedelta(hours=1))
+    assert juntos["estado"][-1] == reports.Conteo(dia, E.ENTREGADO, 3)

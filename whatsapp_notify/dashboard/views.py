@@ -101,7 +101,8 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
     dias = _dias(timezone.localdate(ahora), n_dias)
     desde = timezone.make_aware(datetime.combine(dias[0], time.min))
     enlaces = Enlaces(cuenta, desde)
-    por_estado = reports.por_dia(desde, ahora, por="estado", cuenta=cuenta)
+    conteos = reports.por_dia_y(desde, ahora, por=("estado", "tipo"), cuenta=cuenta)
+    por_estado = conteos["estado"]
     cola = reports.cola(cuenta=cuenta, ahora=ahora, ventana=ahora - desde)
     contexto = {
         **model_admin.admin_site.each_context(request),
@@ -114,9 +115,7 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
         "cifras": _cifras(cola, enlaces),
         "cola": cola,
         "por_estado": _grafica_estados(por_estado, dias, enlaces),
-        "por_tipo": _grafica_tipos(
-            reports.por_dia(desde, ahora, por="tipo", cuenta=cuenta), dias, enlaces
-        ),
+        "por_tipo": _grafica_tipos(conteos["tipo"], dias, enlaces),
         "fallos": _grafica_fallos(por_estado, dias, cola),
         "errores": _errores(desde, ahora, cuenta, enlaces),
         "pausadas": reports.cuentas_en_pausa(cuenta=cuenta),
