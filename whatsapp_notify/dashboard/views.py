@@ -212,10 +212,18 @@ def _grafica_tipos(conteos, dias, enlaces: Enlaces) -> charts.Grafica:
 def _grafica_fallos(conteos, dias, cola: reports.Cola) -> charts.Grafica:
     umbral = get_settings().FAILURE_THRESHOLD
     grafica = charts.barras_de_tasa(reports.fallos_por_dia(conteos), dias, umbral)
-    grafica.resumen = gettext(
-        "En el periodo: %(tasa)s de fallos (%(fallidos)s de %(terminados)s terminados); "
-        "el umbral de alerta (FAILURE_THRESHOLD) es %(umbral)s."
-    ) % {
+    plantilla = (
+        gettext(
+            "En el periodo: %(tasa)s de fallos (%(fallidos)s de %(terminados)s terminados); "
+            "el umbral de alerta (FAILURE_THRESHOLD) es %(umbral)s."
+        )
+        if cola.terminados
+        else gettext(
+            "Ningún envío terminó en el periodo; el umbral de alerta (FAILURE_THRESHOLD) es "
+            "%(umbral)s."
+        )
+    )
+    grafica.resumen = plantilla % {
         "tasa": charts.porcentaje(cola.tasa_fallos),
         "fallidos": formats.localize(cola.fallidos),
         "terminados": formats.localize(cola.terminados),
