@@ -30,6 +30,7 @@ RAPIDO = [
     ("bench_barrido", ["--repeticiones", "5"]),
     ("bench_atraso", ["--n", "20000"]),
     ("bench_numeros", ["--n", "240", "--repeticiones", "1"]),
+    ("bench_panel", ["--n", "200000", "--repeticiones", "3"]),
 ]
 
 

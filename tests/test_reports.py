@@ -177,3 +177,53 @@ def test_errores_principales__por_cuenta_con_su_causa(wa_settings):
     assert "63016" in twilio.causa
     assert sin_codigo.causa == ""
     assert len(reports.errores_principales(AHORA - timedelta(days=1), AHORA, limite=1)) == 1
+
+
+def test_cuentas_en_pausa__con_cuando_y_por_que():
+    EstadoCuenta.objects.create(
+        cuenta="citas", pausada=True, pausada_en=AHORA, error_codigo=20003, error_detalle="auth"
+    )
+    EstadoCuenta.objects.create(cuenta="bot", pausada=False)
+
+    (citas,) = reports.cuentas_en_pausa()
+
+    assert (citas.cuenta, citas.pausada_en, citas.error_codigo) == ("citas", AHORA, 20003)
+    assert reports.cuentas_en_pausa(cuenta="bot") == []
+
+
+def test_fallos_por_dia__de_las_filas_por_estado_sin_consultar():
+    dia = date(2026, 11, 20)
+    filas = [
+        reports.Conteo(dia, E.ENTREGADO, 6),
+        reports.Conteo(dia, E.LEIDO, 1),
+        reports.Conteo(dia, E.FALLIDO, 3),
+        reports.Conteo(dia, E.PENDIENTE, 5),  # not finished: not counted
+        reports.Conteo(dia + timedelta(days=1), E.OMITIDO, 2),
+    ]
+
+    with CaptureQueriesContext(connection) as consultas:
+        por_dia = reports.fallos_por_dia(filas)
+
+    assert len(consultas) == 0
+    assert por_dia == [
+        reports.FallosDia(dia, 10, 3),
+        reports.FallosDia(dia + timedelta(days=1), 0, 0),
+    ]
+    assert por_dia[0].tasa == pytest.approx(0.3)
+    assert por_dia[1].tasa is None
+
+
+def test_por_dia_y__una_consulta_para_varias_columnas():
+    envios(2, tipo="vehiculo_listo", estado=E.ENTREGADO)
+    envios(1, tipo="recordatorio", estado=E.ENTREGADO)
+    envios(1, tipo="recordatorio", estado=E.FALLIDO, creado_en=AHORA - timedelta(days=2))
+    desde = AHORA - timedelta(days=7)
+
+    with CaptureQueriesContext(connection) as consultas:
+        juntos = reports.por_dia_y(desde, AHORA, por=("estado", "tipo"))
+
+    assert len(consultas) == 1
+    assert juntos["estado"] == reports.por_dia(desde, AHORA, por="estado")
+    assert juntos["tipo"] == reports.por_dia(desde, AHORA, por="tipo")
+    dia = timezone.localdate(AHORA - timedelta(hours=1))
+    assert juntos["estado"][-1] == reports.Conteo(dia, E.ENTREGADO, 3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,6 +29,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import consent
 from .conf import get_settings
+from .dashboard.charts import COLORES_ESTADO
+from .dashboard.views import panel_view
 from .exceptions import MessageError
 from .inbound import handoff, store
 from .models import (
@@ -50,19 +53,6 @@ from .models import (
 )
 from .outbound import actions
 from .phones import TelefonoInvalido, mask, normalizar, variantes
-
-COLORES_ESTADO = {
-    EstadoEnvio.PROGRAMADO: "#6f42c1",
-    EstadoEnvio.PENDIENTE: "#6c757d",
-    EstadoEnvio.ENVIANDO: "#0d6efd",
-    EstadoEnvio.INCIERTO: "#fd7e14",
-    EstadoEnvio.ENVIADO: "#0b7285",
-    EstadoEnvio.ENTREGADO: "#198754",
-    EstadoEnvio.LEIDO: "#0f5132",
-    EstadoEnvio.FALLIDO: "#dc3545",
-    EstadoEnvio.OMITIDO: "#868e96",
-    EstadoEnvio.CANCELADO: "#495057",
-}
 
 RAZONES_NO_REENVIO = {
     actions.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
@@ -243,6 +233,12 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [campo for _titulo, opciones in self.fieldsets for campo in opciones["fields"]]
+
+    def get_urls(self):
+        # The operations dashboard lives beside the envíos it counts: the admin site's
+        # login and staff check apply, and viewing it needs the view permission of envíos.
+        vista = self.admin_site.admin_view(partial(panel_view, model_admin=self))
+        return [path("panel/", vista, name="whatsapp_notify_panel"), *super().get_urls()]
 
     @admin.display(description=_("teléfono"), ordering="telefono")
     def telefono_enmascarado(self, obj: EnvioWhatsApp) -> str:

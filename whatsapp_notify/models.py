@@ -295,6 +295,25 @@ class EnvioWhatsApp(models.Model):
             models.Index(fields=["content_type", "object_id"], name="wn_envio_referencia"),
             # Webhook lag: the account's sends still waiting for their first status.
             models.Index(fields=["cuenta", "enviado_en"], name="wn_envio_cuenta_enviado"),
+            # The dashboard and the failure alert (outbound.reports, medir_fallos): per-day
+            # counts, failures and sends in a period, answered from the index alone
+            # (PostgreSQL's INCLUDE; elsewhere a plain index on the first column).
+            models.Index(
+                fields=["creado_en"],
+                include=["estado", "tipo", "cuenta", "id"],
+                name="wn_envio_panel_creado",
+            ),
+            models.Index(
+                fields=["fallido_en"],
+                include=["cuenta", "error_codigo", "intentos", "id"],
+                condition=models.Q(estado="fallido"),
+                name="wn_envio_fallido_en",
+            ),
+            models.Index(
+                fields=["enviado_en"],
+                include=["estado", "cuenta", "intentos", "duplicado", "id"],
+                name="wn_envio_enviado_en",
+            ),
         ]
         # Constraints rather than unique=True: on PostgreSQL that also builds a LIKE index
         # per column, which no query here uses and every INSERT pays for. clave is what
