@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of a callable(envio) -> str | None deciding per envío whether it may go out
     # (None: it may; a text: the reason it may not). None: everything may go out.
     "POLICY": None,
+    # Costs (costs.py): per-message rates by ISO country and pricing category, laid over
+    # Meta's shipped table when COST_CURRENCY is its currency (USD); in another currency
+    # only these count. A dict {"MX": {"marketing": "0.0305", ...}} or its dotted path.
+    "COST_RATES": None,
+    "COST_CURRENCY": "USD",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -155,6 +160,8 @@ class Settings:
     MEDIA_DOWNLOAD: tuple[str, ...]
     MEDIA_MAX_BYTES: int
     POLICY: str | None
+    COST_RATES: Any
+    COST_CURRENCY: str
 
     @property
     def rate_per_second(self) -> float | None:
