@@ -27,7 +27,7 @@ from django.db import (
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import signals, templates
+from .. import costs, signals, templates
 from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import get_settings
@@ -513,7 +513,27 @@ def _evidencia(
         valores.update(_error(evento))
     for campo, valor in valores.items():
         setattr(envio, campo, valor)
+    if (costo := _costo(envio)) is not None:
+        envio.costo, envio.moneda = costo.monto, costo.moneda
+        return frozenset(valores) | {"costo", "moneda"}
     return frozenset(valores)
+
+
+def _costo(envio: EnvioWhatsApp) -> costs.Costo | None:
+    """The cost to record on ``envio`` now: once, when it is known delivered, from the
+    pricing its statuses stored (on ``sent`` and one of delivered/read, in any order) and
+    the rates in force now. Meta charges a delivery: a failed message costs nothing."""
+    if envio.costo is not None or envio.entregado_en is None:
+        return None
+    if not (envio.precio_categoria or envio.precio_tipo or envio.facturable is not None):
+        return None  # no pricing reported (Twilio, WHAPI): the provider's price, if any
+    return costs.costo_meta(
+        envio.telefono or envio.wa_id,
+        facturable=envio.facturable,
+        tipo=envio.precio_tipo,
+        categoria=envio.precio_categoria,
+        modelo=envio.precio_modelo,
+    )
 
 
 def _precio(evento: EventoEstado) -> dict[str, Any]:
