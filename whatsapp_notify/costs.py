@@ -22,6 +22,7 @@ force (``inbound.apply``): a later change of the table does not change recorded 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,6 +36,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils.module_loading import import_string
 
 from .conf import SETTING_NAME, Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 MONEDA_META = "USD"
 #: The Meta rate card the figures come from (USD, list rates).
@@ -395,3 +398,56 @@ def _con_costo(envios: QuerySet | None, desde, hasta) -> QuerySet:
 def _suma() -> Coalesce:
     decimal = DecimalField(max_digits=16, decimal_places=6)
     return Coalesce(Sum("costo"), Value(CERO), output_field=decimal)
+
+
+# -- the price a provider reports ------------------------------------------------------------
+
+#: How many times the price of a message is asked for before giving up (its cost stays
+#: unknown), and the wait before each new try, in seconds.
+INTENTOS_PRECIO = 5
+ESPERA_PRECIO = 120
+
+REGISTRADO, PENDIENTE, NO_APLICA = "registrado", "pendiente", "no_aplica"
+
+
+def pide_precio(envio: Any) -> bool:
+    """True when ``envio`` (just delivered, cost unknown) is priced by asking its provider
+    (``fetch_price``), as Twilio's are: its status callbacks carry no price."""
+    if envio.costo is not None or envio.entregado_en is None or not envio.wamid:
+        return False
+    from .backends import backends
+
+    try:
+        return backends[envio.cuenta].supports("fetch_price")
+    except ImproperlyConfigured:
+        return False  # an account no longer configured: nothing to ask
+
+
+def registrar_precio_reportado(envio_id: int) -> str:
+    """Ask the provider what it charged for an envío and record it as its cost, once.
+
+    Returns :data:`REGISTRADO` (recorded now), :data:`PENDIENTE` (the provider has not
+    priced it yet, or could not be asked: worth asking again later) or :data:`NO_APLICA`
+    (no such envío, its cost is known, or its provider reports no prices).
+    """
+    from .models import EnvioWhatsApp
+
+    envio = EnvioWhatsApp.objects.filter(pk=envio_id, costo__isnull=True).first()
+    if envio is None or not pide_precio(envio):
+        return NO_APLICA
+    from .backends import backends
+    from .exceptions import ProviderError
+
+    try:
+        reportado = backends[envio.cuenta].fetch_price(envio.wamid)
+    except ProviderError as exc:
+        logger.info("Precio del envío %s no disponible (%s)", envio_id, type(exc).__name__)
+        return PENDIENTE
+    costo = reportado and precio_reportado(reportado.monto, reportado.moneda)
+    if not costo:
+        return PENDIENTE
+    # Conditional: a concurrent task (delivered, then read) records it only once.
+    EnvioWhatsApp.objects.filter(pk=envio_id, costo__isnull=True).update(
+        costo=costo.monto, moneda=costo.moneda
+    )
+    return REGISTRADO

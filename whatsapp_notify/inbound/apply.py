@@ -182,6 +182,7 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
         return set()
     for envio, anterior, destino, evento in cambios:
         _avisar_cambio(envio, anterior, destino, evento)
+        _pedir_precio(envio, anterior)
     return hechos
 
 
@@ -365,6 +366,7 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
         conversations.registrar_salientes([(envio, envio.wamid)])
     if cambio.anterior is not None:
         _avisar_cambio(envio, cambio.anterior, destino, evento)
+        _pedir_precio(envio, cambio.anterior)
     if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
         parcial.consentimientos += _baja_por_error(envio, evento, fecha, categorias)
 
@@ -517,6 +519,19 @@ def _evidencia(
         envio.costo, envio.moneda = costo.monto, costo.moneda
         return frozenset(valores) | {"costo", "moneda"}
     return frozenset(valores)
+
+
+_ENTREGADO = frozenset({EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
+
+
+def _pedir_precio(envio: EnvioWhatsApp, anterior: str) -> None:
+    """Once an envío of a provider that prices on request (Twilio) is first known delivered,
+    ask it the price after the commit (``tasks.consultar_precio``)."""
+    if anterior in _ENTREGADO or not costs.pide_precio(envio):
+        return
+    from ..tasks import al_confirmar, publicar_precio
+
+    al_confirmar(publicar_precio, envio.pk)
 
 
 def _costo(envio: EnvioWhatsApp) -> costs.Costo | None:
