@@ -25,7 +25,7 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,6 +33,7 @@ import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from .conf import SETTING_NAME, Settings, get_settings
@@ -126,13 +127,33 @@ SIN_TARIFA_PUBLICADA = frozenset(
 def _tabla_meta() -> dict[str, dict[str, Decimal]]:
     """Every ISO region code phonenumbers knows, with the rates of its market."""
     mercado_de = {pais: region for region, paises in _REGIONES.items() for pais in paises.split()}
+    mercado_de |= {pais: pais for pais in _MERCADOS if len(pais) == 2}
     tabla = {}
     for pais in phonenumbers.SUPPORTED_REGIONS:
-        if pais in SIN_TARIFA_PUBLICADA:
-            continue
-        mercado = pais if pais in _MERCADOS else mercado_de.get(pais, "otros")
-        tabla[pais] = {c: Decimal(v) for c, v in _MERCADOS[mercado].items()}
+        mercado = _mercado(pais, mercado_de)
+        if mercado is not None:
+            tabla[pais] = {c: Decimal(v) for c, v in _MERCADOS[mercado].items()}
     return tabla
+
+
+def _mercado(pais: str, mercado_de: dict[str, str]) -> str | None:
+    # Meta prices by calling code: a territory sharing one with a listed country (Jersey
+    # and Guernsey +44, the Åland Islands +358) pays that country's rate. +1 is split by
+    # area code (the Dominican Republic, Jamaica, Puerto Rico are Latin America), and the
+    # other +1 territories are listed nowhere: unknown rather than a guess.
+    if pais in SIN_TARIFA_PUBLICADA:
+        return None
+    if pais in mercado_de:
+        return mercado_de[pais]
+    codigo = phonenumbers.country_code_for_region(pais)
+    if codigo == 1:
+        return None
+    conocidos = [*mercado_de, *SIN_TARIFA_PUBLICADA]
+    listados = [p for p in conocidos if phonenumbers.country_code_for_region(p) == codigo]
+    if not listados:
+        return "otros"
+    mercados = {mercado_de.get(p) for p in listados}  # None: one without a rate
+    return mercados.pop() if len(mercados) == 1 else None
 
 
 #: The shipped table: ISO region code -> pricing category -> USD per delivered message.
@@ -389,10 +410,17 @@ def _con_costo(envios: QuerySet | None, desde, hasta) -> QuerySet:
     envios = EnvioWhatsApp.objects.all() if envios is None else envios
     envios = envios.filter(costo__isnull=False, entregado_en__isnull=False)
     if desde is not None:
-        envios = envios.filter(entregado_en__gte=desde)
+        envios = envios.filter(entregado_en__gte=_momento(desde))
     if hasta is not None:
-        envios = envios.filter(entregado_en__lt=hasta)
+        envios = envios.filter(entregado_en__lt=_momento(hasta))
     return envios.order_by()
+
+
+def _momento(valor: datetime | date) -> datetime:
+    """A date as the start of that day in the current time zone; a datetime as it is."""
+    if isinstance(valor, datetime):
+        return valor
+    return timezone.make_aware(datetime.combine(valor, time.min))
 
 
 def _suma() -> Coalesce:
