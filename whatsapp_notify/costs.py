@@ -299,17 +299,35 @@ def _tarifa(pais: str, categoria: str, tarifa: Any) -> Decimal:
 # -- the cost of one envío -------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
 def region_de(telefono: str) -> str | None:
-    """The ISO region code of an E.164 phone (digits, with or without ``+``); None if unknown."""
-    if not telefono:
+    """The ISO region code of an E.164 phone (digits, with or without ``+``); None if unknown.
+
+    A calling code of one country (52 is Mexico) is read from the digits alone: parsing
+    the number costs some 100 µs, a fifth of what applying a status may take. Codes that
+    several countries share (+1, +7, +44) need the whole number, parsed once per phone.
+    """
+    digitos = str(telefono or "").lstrip("+")
+    if not digitos.isdigit():
         return None
+    # Calling codes are prefix-free: the first length that is one is the code.
+    for largo in (1, 2, 3):
+        if regiones := phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digitos[:largo])):
+            break
+    else:
+        return None
+    if len(regiones) == 1:
+        return regiones[0] if regiones[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY else None
+    return _region_compartida(digitos)
+
+
+@functools.lru_cache(maxsize=4096)
+def _region_compartida(digitos: str) -> str | None:
     try:
-        numero = phonenumbers.parse("+" + str(telefono).lstrip("+"))
+        numero = phonenumbers.parse("+" + digitos)
     except phonenumbers.NumberParseException:
         return None
     region = phonenumbers.region_code_for_number(numero)
-    return region if region and region != "ZZ" else None
+    return region if region and region != phonenumbers.UNKNOWN_REGION else None
 
 
 def costo_meta(
