@@ -115,6 +115,12 @@ def test_override__otra_moneda_usa_solo_sus_tarifas(wa_settings):
 TARIFAS_DEL_HOST = {"CO": {"utility": "0.001"}}
 
 
+def test_override__autenticacion_internacional_con_guion_bajo(wa_settings):
+    wa_settings(COST_RATES={"IN": {"authentication_international": "0.0304"}})
+
+    assert costs.tarifas().tarifa("IN", "authentication-international") == Decimal("0.0304")
+
+
 def test_override__ruta_a_un_dict(wa_settings):
     wa_settings(COST_RATES="tests.test_costos.TARIFAS_DEL_HOST")
 

@@ -4,8 +4,10 @@ Meta bills a delivered template by the recipient's market (the country of the ph
 the pricing category its status webhooks report (``pricing.category``); messages Meta marks
 free (``pricing.type`` ``free_customer_service`` / ``free_entry_point``, or
 ``billable: false``) cost 0. :data:`TARIFAS_META` is the shipped table, in
-:data:`MONEDA_META`, transcribed from Meta's rate card effective :data:`FECHA_TARIFAS_META`
-and checked against the rate changes Meta announced up to :data:`REVISADAS_HASTA`: a rate
+:data:`MONEDA_META`: the list rates of Meta's card effective :data:`FECHA_TARIFAS_META`
+(as a public copy of it transcribes them; Meta publishes the card as CSV files linked from
+its pricing page, with the map of countries to regions used here), checked against the
+rate changes Meta's pricing page announced up to :data:`REVISADAS_HASTA`: a rate
 that changed after the card (or a country that left its region) is left out, so its cost is
 unknown (None), never a wrong number. List rates only: volume tiers lower utility and
 authentication rates for large senders, which this table does not know.
@@ -272,10 +274,11 @@ def _por_categoria(pais: str, tarifas: Any) -> dict[str, Decimal | None]:
             f"{SETTING_NAME}['COST_RATES'][{pais!r}] debe ser un dict {{categoría: tarifa}}."
         )
     leidas = {}
-    for categoria, tarifa in tarifas.items():
+    for escrita, tarifa in tarifas.items():
+        categoria = normalizar_categoria(escrita) if isinstance(escrita, str) else escrita
         if categoria not in CATEGORIAS_DE_PRECIO:
             raise ImproperlyConfigured(
-                f"{SETTING_NAME}['COST_RATES'][{pais!r}]: categoría {categoria!r} desconocida; "
+                f"{SETTING_NAME}['COST_RATES'][{pais!r}]: categoría {escrita!r} desconocida; "
                 f"las de Meta son {', '.join(CATEGORIAS_DE_PRECIO)}."
             )
         leidas[categoria] = None if tarifa is None else _tarifa(pais, categoria, tarifa)
