@@ -130,15 +130,22 @@ def _tabla_meta() -> dict[str, dict[str, Decimal]]:
     """Every ISO region code phonenumbers knows, with the rates of its market."""
     mercado_de = {pais: region for region, paises in _REGIONES.items() for pais in paises.split()}
     mercado_de |= {pais: pais for pais in _MERCADOS if len(pais) == 2}
+    # From phonenumbers' code table, not country_code_for_region(): that one loads the
+    # metadata of every region, a second at import time.
+    codigo_de = {
+        pais: codigo
+        for codigo, paises in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+        for pais in paises
+    }
     tabla = {}
     for pais in phonenumbers.SUPPORTED_REGIONS:
-        mercado = _mercado(pais, mercado_de)
+        mercado = _mercado(pais, mercado_de, codigo_de)
         if mercado is not None:
             tabla[pais] = {c: Decimal(v) for c, v in _MERCADOS[mercado].items()}
     return tabla
 
 
-def _mercado(pais: str, mercado_de: dict[str, str]) -> str | None:
+def _mercado(pais: str, mercado_de: dict[str, str], codigo_de: dict[str, int]) -> str | None:
     # Meta prices by calling code: a territory sharing one with a listed country (Jersey
     # and Guernsey +44, the Åland Islands +358) pays that country's rate. +1 is split by
     # area code (the Dominican Republic, Jamaica, Puerto Rico are Latin America), and the
@@ -147,11 +154,11 @@ def _mercado(pais: str, mercado_de: dict[str, str]) -> str | None:
         return None
     if pais in mercado_de:
         return mercado_de[pais]
-    codigo = phonenumbers.country_code_for_region(pais)
-    if codigo == 1:
+    codigo = codigo_de.get(pais)
+    if codigo in (None, 1):
         return None
     conocidos = [*mercado_de, *SIN_TARIFA_PUBLICADA]
-    listados = [p for p in conocidos if phonenumbers.country_code_for_region(p) == codigo]
+    listados = [p for p in conocidos if codigo_de.get(p) == codigo]
     if not listados:
         return "otros"
     mercados = {mercado_de.get(p) for p in listados}  # None: one without a rate
