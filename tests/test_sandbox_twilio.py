@@ -9,12 +9,14 @@ envío up to «leído».
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 
 import pytest
 import requests
 from django.core.exceptions import PermissionDenied
 
 from whatsapp_notify import enviar_documento, enviar_plantilla, enviar_texto
+from whatsapp_notify.backends.base import PrecioReportado
 from whatsapp_notify.backends.twilio import TwilioBackend
 from whatsapp_notify.exceptions import (
     AuthError,
@@ -91,6 +93,8 @@ def test_pipeline__plantilla_documento_y_texto_llegan_a_leido(wa_settings, live_
 
     estados = EnvioWhatsApp.objects.filter(pk__in=[e.pk for e in envios]).order_by("pk")
     assert [e.estado for e in estados] == [EstadoEnvio.LEIDO] * len(envios)
+    # Priced from the Message resource once delivered: the callbacks carry no price.
+    assert [(e.costo, e.moneda) for e in estados] == [(Decimal("0.0085"), "USD")] * len(envios)
     assert [mensaje.status for mensaje in sandbox.mensajes] == [201, 201, 201]
     # Twilio fetched the document from the app's signed URL and got the PDF.
     ((url, status, datos),) = sandbox.documentos
@@ -112,6 +116,27 @@ def test_envio__respuesta_201_como_twilio(sandbox):
     assert mensaje.status == 201
     assert mensaje.respuesta["status"] == "queued"
     assert mensaje.respuesta["to"] == f"whatsapp:+{TELEFONO}"
+
+
+def test_precio__el_recurso_del_mensaje_lo_trae_y_el_callback_no(sandbox):
+    backend = backend_de(sandbox)
+    sid = backend.send(Salida(TELEFONO, Texto("Hola"))).id
+
+    assert backend.fetch_price(sid) == PrecioReportado(monto="-0.0085", moneda="USD")
+    (mensaje,) = sandbox.mensajes
+    assert mensaje.respuesta["price"] is None  # Twilio prices it later, not at the 201
+
+
+def test_precio__aun_sin_precio_es_none_y_un_sid_ajeno_es_20404():
+    with TwilioSandbox(TOKEN, delays=RAPIDO, precio=None) as sandbox:
+        backend = backend_de(sandbox)
+        sid = backend.send(Salida(TELEFONO, Texto("Hola"))).id
+
+        assert backend.fetch_price(sid) is None
+        with pytest.raises(PermanentError) as error:
+            backend.fetch_price("SM" + "0" * 32)
+
+    assert error.value.code == 20404
 
 
 def test_credenciales__auth_token_equivocado_es_20003(sandbox):

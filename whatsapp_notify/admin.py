@@ -155,6 +155,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "leido",
         "error_codigo",
         "duplicado",
+        "costo_con_moneda",
     )
     list_display_links = ("id", "telefono_enmascarado")
     list_filter = (
@@ -229,6 +230,20 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
             },
         ),
         (_("Error"), {"fields": ("error_codigo", "error_detalle")}),
+        (
+            _("Costo"),
+            {
+                "fields": (
+                    "costo_con_moneda",
+                    "facturable",
+                    "precio_modelo",
+                    "precio_tipo",
+                    "precio_categoria",
+                    "conversacion_origen",
+                    "conversacion_id",
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
@@ -250,6 +265,13 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
     enviado = _columna_momento("enviado_en", _("enviado"))
     entregado = _columna_momento("entregado_en", _("entregado"))
     leido = _columna_momento("leido_en", _("leído"))
+
+    @admin.display(description=_("costo"), ordering="costo")
+    def costo_con_moneda(self, obj: EnvioWhatsApp) -> str:
+        """The recorded cost with its currency ("0.0085 USD"); "—" while unknown."""
+        if obj.costo is None:
+            return "—"
+        return f"{obj.costo.normalize():f} {obj.moneda}".strip()
 
     @admin.display(description=_("estado"), ordering="estado")
     def estado_badge(self, obj: EnvioWhatsApp) -> str:

@@ -27,6 +27,9 @@ Ids are stable; document them before changing one.
 - E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
 - E012 ``POLICY`` does not import, or does not name a callable.
 - E014 ``MEDIA_DOWNLOAD`` is not a list or tuple of media message types.
+- E015 ``COST_RATES`` or ``COST_CURRENCY`` is malformed (see ``costs.construir_tarifas``):
+  a path that does not import, a country that is not an ISO code, an unknown pricing
+  category, a negative or non-numeric rate, a currency that is not 3 capital letters.
 - E020 ``API_PERMISSION_CLASSES`` is not None or a list of importable dotted paths, or
   ``API_THROTTLE_RATE`` is not None or a rate like ``"600/m"``.
 - E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
@@ -117,6 +120,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_agentes(merged),
         *_descargas(merged["MEDIA_DOWNLOAD"]),
         *_api(merged),
+        *_costos(merged),
     ]
 
 
@@ -150,6 +154,23 @@ def _api(merged: dict) -> list[checks.CheckMessage]:
         )
         for problema in problemas
     ]
+
+
+def _costos(merged: dict) -> list[checks.CheckMessage]:
+    from .costs import construir_tarifas
+
+    try:
+        construir_tarifas(merged["COST_RATES"], merged["COST_CURRENCY"])
+    except ImproperlyConfigured as exc:
+        return [
+            _error(
+                str(exc),
+                f'Por ejemplo {SETTING_NAME}["COST_RATES"] = {{"MX": {{"marketing": "0.0305"}}}} '
+                'y "COST_CURRENCY": "USD"; None en COST_RATES usa solo la tabla de Meta.',
+                "E015",
+            )
+        ]
+    return []
 
 
 TIPOS_DE_MEDIA = ("image", "document", "audio", "video", "sticker")

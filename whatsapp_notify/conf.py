@@ -97,6 +97,11 @@ DEFAULTS: dict[str, Any] = {
     # None: no throttle of the app's own, only REST_FRAMEWORK's).
     "API_PERMISSION_CLASSES": None,
     "API_THROTTLE_RATE": "600/m",
+    # Costs (costs.py): per-message rates by ISO country and pricing category, laid over
+    # Meta's shipped table when COST_CURRENCY is its currency (USD); in another currency
+    # only these count. A dict {"MX": {"marketing": "0.0305", ...}} or its dotted path.
+    "COST_RATES": None,
+    "COST_CURRENCY": "USD",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -162,6 +167,8 @@ class Settings:
     POLICY: str | None
     API_PERMISSION_CLASSES: tuple[str, ...] | None
     API_THROTTLE_RATE: str | None
+    COST_RATES: Any
+    COST_CURRENCY: str
 
     @property
     def rate_per_second(self) -> float | None:

@@ -257,6 +257,11 @@ class EnvioWhatsApp(models.Model):
     precio_modelo = models.CharField(_("modelo de precio"), max_length=16, blank=True)
     precio_tipo = models.CharField(_("tipo de precio"), max_length=32, blank=True)
     precio_categoria = models.CharField(_("categoría de precio"), max_length=64, blank=True)
+    # What it cost (costs.py), recorded once its delivery is known, at the rate then in
+    # force: Meta's pricing times the rate table, or the price the provider reported.
+    # None: unknown (not delivered yet, or no rate for its country and category).
+    costo = models.DecimalField(_("costo"), max_digits=12, decimal_places=6, null=True, blank=True)
+    moneda = models.CharField(_("moneda"), max_length=3, blank=True)
 
     # One timestamp per transition
     creado_en = models.DateTimeField(_("creado"), default=timezone.now, editable=False)
@@ -313,6 +318,12 @@ class EnvioWhatsApp(models.Model):
                 fields=["enviado_en"],
                 include=["estado", "cuenta", "intentos", "duplicado", "id"],
                 name="wn_envio_enviado_en",
+            ),
+            # Costs per month (costs.por_mes): envíos with a known cost, by delivery time.
+            models.Index(
+                fields=["entregado_en"],
+                name="wn_envio_costo_entregado",
+                condition=models.Q(costo__isnull=False),
             ),
         ]
         # Constraints rather than unique=True: on PostgreSQL that also builds a LIKE index

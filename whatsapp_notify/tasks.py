@@ -247,6 +247,14 @@ def publicar_descarga(mensaje_id: int) -> bool:
     return _publicar(descargar_media, (mensaje_id,), **_cola())
 
 
+def publicar_precio(envio_id: int) -> bool:
+    """Publish the task that asks the provider the price of a delivered envío (Twilio);
+    False (logged) when the broker cannot take it: its cost stays unknown."""
+    from .costs import ESPERA_PRECIO
+
+    return _publicar(consultar_precio, (envio_id,), countdown=ESPERA_PRECIO, **_cola())
+
+
 def publicar_leido(mensaje_id: int) -> bool:
     """Publish the read-receipt task of an inbound message (a courtesy: lost if refused)."""
     return _publicar(marcar_leido, (mensaje_id,), **_cola())
@@ -607,6 +615,19 @@ def descargar_media(mensaje_id: int) -> str:
     from .inbound import media
 
     return media.descargar_pendiente(mensaje_id)
+
+
+@shared_task(name="whatsapp_notify.consultar_precio", ignore_result=True)
+def consultar_precio(envio_id: int, intento: int = 1) -> str:
+    """Record what the provider charged for a delivered envío, asking again a few times
+    while it has not priced it yet (``costs.registrar_precio_reportado``)."""
+    from . import costs
+
+    resultado = costs.registrar_precio_reportado(envio_id)
+    if resultado == costs.PENDIENTE and intento < costs.INTENTOS_PRECIO:
+        espera = costs.ESPERA_PRECIO * intento
+        _publicar(consultar_precio, (envio_id, intento + 1), countdown=espera, **_cola())
+    return resultado
 
 
 @shared_task(name="whatsapp_notify.atender_pendientes", ignore_result=True)

@@ -266,7 +266,7 @@ class ProviderContract:
         assert {"BASE_URL", "TIMEOUT"} <= set(type(cuenta).OPTIONS)
 
 
-_CON_ID = frozenset({"download_media", "mark_read", "typing"})
+_CON_ID = frozenset({"download_media", "mark_read", "typing", "fetch_price"})
 
 
 def _consulta(consulta: str) -> dict[str, str]:

@@ -53,7 +53,7 @@ class UnsupportedCapability(MessageError, NotImplementedError):
 #: The optional capabilities a backend may offer; each is a method of :class:`BaseBackend`
 #: whose default raises :class:`UnsupportedCapability`. ``capabilities`` lists those it offers.
 CAPABILITIES = frozenset(
-    {"download_media", "list_templates", "mark_read", "typing", "check_subscription"}
+    {"download_media", "list_templates", "mark_read", "typing", "check_subscription", "fetch_price"}
 )
 
 
@@ -124,6 +124,15 @@ class Resultado:
     id: str
     wa_id: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class PrecioReportado:
+    """What the provider says it charged for one message: ``monto`` (as it wrote it, a
+    text) in ``moneda`` (ISO 4217)."""
+
+    monto: str
+    moneda: str
 
 
 @dataclass(frozen=True)
@@ -565,6 +574,15 @@ class BaseBackend:
             ProviderError: the provider could not be asked.
         """
         raise self.no_capability("revisar la suscripción del webhook")
+
+    def fetch_price(self, wamid: str) -> PrecioReportado | None:
+        """The price the provider charged for the message ``wamid``; None while it has not
+        priced it yet (a provider prices a message some time after its delivery).
+
+        Raises:
+            ProviderError: the provider could not be asked, or does not know the message.
+        """
+        raise self.no_capability("consultar el precio de un mensaje")
 
     def no_capability(self, que: str) -> UnsupportedCapability:
         return UnsupportedCapability(f"{type(self).__name__} no puede {que}.")

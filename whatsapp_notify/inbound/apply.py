@@ -27,7 +27,7 @@ from django.db import (
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import signals, templates
+from .. import costs, signals, templates
 from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import get_settings
@@ -182,6 +182,7 @@ def aplicar_estados_en_bloque(eventos: list[tuple[Evento, str]]) -> set[int]:
         return set()
     for envio, anterior, destino, evento in cambios:
         _avisar_cambio(envio, anterior, destino, evento)
+        _pedir_precio(envio, anterior)
     return hechos
 
 
@@ -365,6 +366,7 @@ def _aplicar_estado(evento: EventoEstado, cuenta: str, parcial: Aplicados) -> No
         conversations.registrar_salientes([(envio, envio.wamid)])
     if cambio.anterior is not None:
         _avisar_cambio(envio, cambio.anterior, destino, evento)
+        _pedir_precio(envio, cambio.anterior)
     if destino == EstadoEnvio.FALLIDO and (categorias := _categorias_detenidas(evento)):
         parcial.consentimientos += _baja_por_error(envio, evento, fecha, categorias)
 
@@ -513,7 +515,40 @@ def _evidencia(
         valores.update(_error(evento))
     for campo, valor in valores.items():
         setattr(envio, campo, valor)
+    if (costo := _costo(envio)) is not None:
+        envio.costo, envio.moneda = costo.monto, costo.moneda
+        return frozenset(valores) | {"costo", "moneda"}
     return frozenset(valores)
+
+
+_ENTREGADO = frozenset({EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO})
+
+
+def _pedir_precio(envio: EnvioWhatsApp, anterior: str) -> None:
+    """Once an envío of a provider that prices on request (Twilio) is first known delivered,
+    ask it the price after the commit (``tasks.consultar_precio``)."""
+    if anterior in _ENTREGADO or not costs.pide_precio(envio):
+        return
+    from ..tasks import al_confirmar, publicar_precio
+
+    al_confirmar(publicar_precio, envio.pk)
+
+
+def _costo(envio: EnvioWhatsApp) -> costs.Costo | None:
+    """The cost to record on ``envio`` now: once, when it is known delivered, from the
+    pricing its statuses stored (on ``sent`` and one of delivered/read, in any order) and
+    the rates in force now. Meta charges a delivery: a failed message costs nothing."""
+    if envio.costo is not None or envio.entregado_en is None:
+        return None
+    if not (envio.precio_categoria or envio.precio_tipo or envio.facturable is not None):
+        return None  # no pricing reported (Twilio, WHAPI): the provider's price, if any
+    return costs.costo_meta(
+        envio.telefono or envio.wa_id,
+        facturable=envio.facturable,
+        tipo=envio.precio_tipo,
+        categoria=envio.precio_categoria,
+        modelo=envio.precio_modelo,
+    )
 
 
 def _precio(evento: EventoEstado) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Endpoints (HTTP Basic: the Account SID and its Auth Token, or an API key ``SK…
 
     POST /2010-04-01/Accounts/{AccountSid}/Messages.json   validate, answer 201, call back
     GET  /2010-04-01/Accounts/{AccountSid}.json            the account (the credentials probe)
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json   a message, with its price
 
 A message is checked as Twilio checks it (``reference/cloud_api.md`` §10.1): ``To`` a
 ``whatsapp:+…`` address, ``From`` one too or a ``MessagingServiceSid``, and ``Body``,
@@ -12,9 +13,11 @@ A message is checked as Twilio checks it (``reference/cloud_api.md`` §10.1): ``
 200 fails the message with 63019. An accepted message is answered 201 with a Message
 resource (``status`` ``queued``); its statuses (sent, delivered, read, or undelivered) are
 then posted, form-encoded and signed with ``X-Twilio-Signature``, to its ``StatusCallback``.
-No callback is sent for the initial status, as on Twilio. A refused request is answered
-with Twilio's error body ``{code, message, more_info, status}``. Faults are
-:class:`~.fallos.Fallos`; an int step is a Twilio error code.
+No callback is sent for the initial status, as on Twilio, and no callback carries a price:
+as on Twilio, ``price`` / ``price_unit`` are read from the Message resource, null until the
+message is priced (here: once its delivery is scheduled; never for an undelivered one). A
+refused request is answered with Twilio's error body ``{code, message, more_info, status}``.
+Faults are :class:`~.fallos.Fallos`; an int step is a Twilio error code.
 
     with TwilioSandbox(auth_token="…", webhook_url="http://127.0.0.1:8000/whatsapp/webhook/citas/"):
         ...  # OPTIONS: BASE_URL = sandbox.base_url, ACCOUNT_SID = sandbox.account_sid
@@ -48,6 +51,9 @@ ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "sandbox-twilio-auth-token"
 REMITENTE = "whatsapp:+14155238886"
 _MENSAJES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages\.json$")
+_RECURSO = re.compile(
+    r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages/(?P<mensaje>[SM]M[0-9a-fA-F]{32})\.json$"
+)
 _CUENTA = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})\.json$")
 _DIRECCION = re.compile(r"whatsapp:\+\d{6,15}")
 _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -130,6 +136,8 @@ class TwilioSandbox(SandboxHttp):
         account_sid: the only account it serves.
         delays: seconds before ``sent``, ``delivered`` (or ``undelivered``) and ``read``.
         fallos: the faults to inject (none by default).
+        precio: the ``price`` of a delivered message, as Twilio writes it (a charge is
+            negative); None: never priced. ``price_unit`` is ``moneda``.
     """
 
     NOMBRE = "Twilio"
@@ -146,6 +154,8 @@ class TwilioSandbox(SandboxHttp):
         port: int = 0,
         reintentos: int = 3,
         espera_reintento: float = 0.2,
+        precio: str | None = "-0.0085",
+        moneda: str = "USD",
     ) -> None:
         self.auth_token = auth_token
         self.webhook_url = webhook_url
@@ -153,6 +163,8 @@ class TwilioSandbox(SandboxHttp):
         self.delays = _demoras(delays)
         self.fallos = fallos or Fallos()
         self.tokens_caducados: set[str] = set()
+        self.precio, self.moneda = precio, moneda
+        self._recursos: dict[str, dict[str, Any]] = {}  # Message resources by SID
         self.documentos: list[tuple[str, int, bytes]] = []  # (MediaUrl, status, bytes)
         self._reintentos, self._espera = reintentos, espera_reintento
         self._por_url: dict[str, _CarteroTwilio] = {}
@@ -267,6 +279,13 @@ class TwilioSandbox(SandboxHttp):
                 return self._registrar(peticion, *error_twilio(20404))
             cuenta = {"sid": self.account_sid, "friendly_name": "Sandbox", "status": "active"}
             return self._registrar(peticion, 200, cuenta)
+        if peticion.metodo == "GET" and (match := _RECURSO.match(ruta)):
+            with self._lock:
+                recurso = self._recursos.get(match["mensaje"])
+                recurso = dict(recurso) if recurso else None
+            if match["sid"] != self.account_sid or recurso is None:
+                return self._registrar(peticion, *error_twilio(20404))
+            return self._registrar(peticion, 200, recurso)
         return self._registrar(peticion, *error_twilio(20404, f"Unknown resource {ruta}"))
 
     def _autorizado(self, cabeceras: dict[str, str]) -> bool:
@@ -299,6 +318,13 @@ class TwilioSandbox(SandboxHttp):
             return self._registrar(peticion, *error_twilio(codigo))
         fallo = "30008" if paso == FALLIDO else self._descargar(campos.get("MediaUrl", ""))
         mensaje = self._aceptar(campos)
+        with self._lock:
+            # The resource as GET shows it; priced once its delivery is on its way.
+            self._recursos[mensaje["sid"]] = {
+                **mensaje,
+                "status": "undelivered" if fallo else "delivered",
+                "price": None if fallo else self.precio,
+            }
         self._programar(mensaje, campos.get("StatusCallback", ""), fallo)
         registrada = self._registrar(peticion, 201, mensaje, wamid=mensaje["sid"])
         if paso == TIMEOUT:
@@ -333,6 +359,8 @@ class TwilioSandbox(SandboxHttp):
             "api_version": "2010-04-01",
             "error_code": None,
             "error_message": None,
+            "price": None,
+            "price_unit": self.moneda,
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
 

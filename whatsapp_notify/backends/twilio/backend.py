@@ -29,6 +29,7 @@ from ..base import (
     MediaCache,
     Option,
     PlantillaRemota,
+    PrecioReportado,
     Resultado,
     UnsupportedContent,
     WebhookRequest,
@@ -86,7 +87,7 @@ def revisar_content_sids(valor: Any) -> str | None:
 class TwilioBackend(HttpBackend):
     """Sends through Twilio's Messages API; receives its signed form webhooks."""
 
-    capabilities = frozenset({"download_media", "list_templates"})
+    capabilities = frozenset({"download_media", "list_templates", "fetch_price"})
     # Twilio's default for a WhatsApp sender: 10 text messages per second (more on request).
     DEFAULT_RATE_LIMIT = "10/s"
 
@@ -454,6 +455,23 @@ class TwilioBackend(HttpBackend):
     def account_keys(self) -> frozenset[str]:
         remitente = webhooks.digitos(str(self.options["FROM"] or ""))
         return frozenset({remitente} if remitente else ())
+
+    def fetch_price(self, wamid: str) -> PrecioReportado | None:
+        """``price`` and ``price_unit`` of the Message resource ``wamid`` (its SID).
+
+        Twilio's status callbacks carry no price: it is on the resource, filled in some time
+        after the message is sent (null until then). Twilio writes a charge as a negative
+        amount (``"-0.0085"``); it is passed on as written.
+
+        Raises:
+            ProviderError: as :meth:`HttpBackend.request` (404: no such message).
+        """
+        datos = self.request("GET", self.ruta("Messages", f"{quote(wamid, safe='')}.json"))
+        datos = datos if isinstance(datos, dict) else {}
+        precio, unidad = datos.get("price"), datos.get("price_unit")
+        if precio in (None, "") or not unidad:
+            return None
+        return PrecioReportado(monto=str(precio), moneda=str(unidad))
 
     def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound media file (``MediaUrl0``).
