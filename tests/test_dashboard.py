@@ -277,6 +277,50 @@ def test_panel__consultas_acotadas_sea_cual_sea_el_volumen(admin_client):
     assert pocas <= 16
 
 
+def test_panel__costo_por_mes_por_tipo_y_por_cuenta_sin_mezclar_monedas(admin_client, dos_cuentas):
+    from decimal import Decimal
+
+    ahora = timezone.now()
+    hace_dos_meses = ahora - timedelta(days=62)
+    entregado = {"estado": E.ENTREGADO, "moneda": "USD"}
+    envios(3, tipo="vehiculo_listo", cuenta="default", costo=Decimal("0.0085"),
+           entregado_en=ahora, **entregado)  # fmt: skip
+    envios(2, tipo="recordatorio", cuenta="citas", costo=Decimal("0.0200"),
+           entregado_en=ahora, **entregado)  # fmt: skip
+    envios(1, tipo="vehiculo_listo", cuenta="default", costo=Decimal("0"),
+           entregado_en=ahora, **entregado)  # fmt: skip
+    envios(1, tipo="promo", cuenta="default", costo=Decimal("1.5"), moneda="MXN",
+           estado=E.ENTREGADO, entregado_en=ahora)  # fmt: skip
+    envios(4, tipo="vehiculo_listo", cuenta="default", costo=Decimal("0.01"),
+           entregado_en=hace_dos_meses, **entregado)  # fmt: skip
+    envios(9, tipo="vehiculo_listo", costo=Decimal("9"), entregado_en=ahora - timedelta(days=400),
+           **entregado)  # fmt: skip
+
+    respuesta = admin_client.get(PANEL)
+    actual, anterior = respuesta.context["costos"][0], respuesta.context["costos"][-1]
+
+    assert len(respuesta.context["costos"]) == 2  # the year-old month is out of the block
+    assert {(f["moneda"], f["total"], f["facturables"]) for f in actual.totales} == {
+        ("USD", Decimal("0.0655"), 5), ("MXN", Decimal("1.5"), 1),
+    }  # fmt: skip
+    assert [(f["grupo"], f["moneda"]) for f in actual.por_tipo][:2] == [
+        ("promo", "MXN"), ("recordatorio", "USD"),
+    ]  # fmt: skip
+    assert {(f["grupo"], f["total"]) for f in actual.por_cuenta if f["moneda"] == "USD"} == {
+        ("default", Decimal("0.0255")), ("citas", Decimal("0.0400")),
+    }  # fmt: skip
+    assert [(f["total"], f["facturables"]) for f in anterior.totales] == [(Decimal("0.04"), 4)]
+    contenido = respuesta.content.decode()
+    assert "Costo por mes" in contenido
+    assert "0,07 USD" in contenido or "0.07 USD" in contenido
+    solo_citas = admin_client.get(PANEL, {"cuenta": "citas"}).context["costos"]
+    assert [(f["moneda"], f["total"]) for f in solo_citas[0].totales] == [("USD", Decimal("0.04"))]
+
+
+def test_panel__sin_costos_lo_dice(admin_client):
+    assert "Sin costos conocidos" in admin_client.get(PANEL).content.decode()
+
+
 # -- the SVG helper -------------------------------------------------------------------------
 
 DIAS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]

@@ -22,6 +22,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from .. import costs
 from ..conf import get_settings
 from ..models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from ..outbound import reports
@@ -33,6 +34,8 @@ PERIODO = 30
 #: Tipos drawn one by one in the per-tipo chart; the rest are summed as "otros".
 TIPOS_EN_GRAFICA = 6
 ERRORES_EN_TABLA = 10
+#: Months of the cost block, the current one included (by month of delivery).
+MESES_DE_COSTO = 6
 PLANTILLA = "admin/whatsapp_notify/dashboard/panel.html"
 
 
@@ -121,8 +124,44 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
         "pausadas": reports.cuentas_en_pausa(cuenta=cuenta),
         "puede_reanudar": _puede_reanudar(request),
         "envios_url": enlaces.en_periodo(),
+        "costos": _costos(cuenta, timezone.localdate(ahora)),
+        "meses_de_costo": MESES_DE_COSTO,
     }
     return TemplateResponse(request, PLANTILLA, contexto)
+
+
+class CostoMes(NamedTuple):
+    """One month of the cost block: its totals per currency and its rows per tipo and account."""
+
+    mes: date
+    totales: list[dict]
+    por_tipo: list[dict]
+    por_cuenta: list[dict]
+
+
+def _costos(cuenta: str | None, hoy: date) -> list[CostoMes]:
+    """The last MESES_DE_COSTO months' known costs, newest first (three grouped queries)."""
+    primero = hoy.replace(day=1)
+    for _mes in range(MESES_DE_COSTO - 1):
+        primero = (primero - timedelta(days=1)).replace(day=1)
+    envios = EnvioWhatsApp.objects.filter(cuenta=cuenta) if cuenta else None
+    filas = {por: costs.por_mes(envios, por=por, desde=primero) for por in (None, "tipo", "cuenta")}
+    meses = sorted({fila["mes"] for fila in filas[None]}, reverse=True)
+    return [
+        CostoMes(
+            mes,
+            [fila for fila in filas[None] if fila["mes"] == mes],
+            sorted(
+                (fila for fila in filas["tipo"] if fila["mes"] == mes),
+                key=lambda fila: (-fila["total"], fila["grupo"] or ""),
+            ),
+            sorted(
+                (fila for fila in filas["cuenta"] if fila["mes"] == mes),
+                key=lambda fila: (-fila["total"], fila["grupo"] or ""),
+            ),
+        )
+        for mes in meses
+    ]
 
 
 def _dias(hoy: date, n: int) -> list[date]:
