@@ -33,7 +33,8 @@ Ids are stable; document them before changing one.
   None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
 E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
-``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT`` (positive numbers),
+``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT``,
+``HEALTH_MAX_QUEUE_AGE``, ``HEALTH_MAX_WEBHOOK_AGE`` (positive numbers),
 ``FAILURE_THRESHOLD`` (a share in (0, 1]), ``REMINDER_TOLERANCE`` (>= 0) and
 ``WEBHOOK_ASYNC`` (a bool or None).
 """
@@ -76,6 +77,8 @@ NUMEROS = (
     "RETENTION_DAYS",
     "FAILURE_WINDOW",
     "FAILURE_MIN_SENDS",
+    "HEALTH_MAX_QUEUE_AGE",
+    "HEALTH_MAX_WEBHOOK_AGE",
 )
 ENTEROS = (
     "MAX_ATTEMPTS",

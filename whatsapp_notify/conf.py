@@ -97,6 +97,14 @@ DEFAULTS: dict[str, Any] = {
     # None: no throttle of the app's own, only REST_FRAMEWORK's).
     "API_PERMISSION_CLASSES": None,
     "API_THROTTLE_RATE": "600/m",
+    # Health endpoint (health.py, URL salud/): the oldest due pendiente envío may wait this
+    # many seconds, and a stored webhook body wait this long for processing, before the
+    # check fails (cola) or degrades (webhooks). HEALTH_TOKEN (a text, or a list to rotate):
+    # a request with «Authorization: Bearer <token>» sees the details and the metrics;
+    # None: only staff users do.
+    "HEALTH_MAX_QUEUE_AGE": 900,
+    "HEALTH_MAX_WEBHOOK_AGE": 300,
+    "HEALTH_TOKEN": None,
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -162,6 +170,9 @@ class Settings:
     POLICY: str | None
     API_PERMISSION_CLASSES: tuple[str, ...] | None
     API_THROTTLE_RATE: str | None
+    HEALTH_MAX_QUEUE_AGE: float
+    HEALTH_MAX_WEBHOOK_AGE: float
+    HEALTH_TOKEN: Any = field(repr=False)
 
     @property
     def rate_per_second(self) -> float | None:
