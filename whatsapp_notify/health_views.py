@@ -1,10 +1,12 @@
-"""``salud/`` (health): a plain Django view.
+"""``salud/`` (health) and ``metricas/`` (Prometheus): plain Django views.
 
 ``salud/`` answers 200 while no check failed (``ok`` or ``degradado``) and 503 when one did,
 with a JSON body; ``?solo=base_de_datos,broker`` runs only the checks named. Anyone gets
 the state of each check; the details (reasons, timings, account names, a provider's error
 text) only a staff user or a request with ``Authorization: Bearer <HEALTH_TOKEN>``.
-It is never cached and never a 500.
+
+``metricas/`` is the Prometheus text for the same callers: staff or the bearer token
+(403 otherwise), 404 without ``prometheus_client``. Neither is ever cached nor a 500.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import hmac
 import logging
 
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from . import metrics
 from .conf import get_settings
 from .health import FALLO, comprobar_salud
 
@@ -56,3 +59,19 @@ def salud(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"estado": FALLO, "comprobaciones": {}}, status=503)
     cuerpo = resultado.as_dict(detalle=autorizado(request))
     return JsonResponse(cuerpo, status=200 if resultado.sana else 503)
+
+
+@never_cache
+@require_safe
+def metricas(request: HttpRequest) -> HttpResponse:
+    """The Prometheus text; 404 without ``prometheus_client``, 403 for anyone else."""
+    if not metrics.DISPONIBLE:
+        raise Http404("prometheus_client no está instalado (extra metrics).")
+    if not autorizado(request):
+        return HttpResponse("", status=403, content_type="text/plain; charset=utf-8")
+    try:
+        cuerpo, tipo = metrics.exponer()
+    except Exception as exc:
+        logger.exception("No se pudieron exponer las métricas (%s)", type(exc).__name__)
+        return HttpResponse("", status=503, content_type="text/plain; charset=utf-8")
+    return HttpResponse(cuerpo, content_type=tipo)
