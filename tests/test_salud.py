@@ -265,6 +265,21 @@ def test_salud__una_cuenta_pausada__degradado_con_200(client, token, pausada):
     assert cuentas["detalle"]["default"]["pausada_en"] == pausada.pausada_en.isoformat()
 
 
+def test_salud__una_cuenta_sin_credenciales__degradado_y_nombra_la_opcion(
+    client, token, wa_settings
+):
+    meta = {"BACKEND": "whatsapp_notify.backends.meta.MetaBackend", "OPTIONS": {}}
+    wa_settings(BACKENDS={"default": meta})
+
+    respuesta, _ = pedir(client, **con_token())
+
+    assert respuesta.status_code == 200
+    cuentas = respuesta.json()["comprobaciones"]["cuentas"]
+    assert (cuentas["estado"], cuentas["motivo"]) == (DEGRADADO, "1 sin configurar")
+    assert cuentas["detalle"]["default"]["configurada"] is False
+    assert "ACCESS_TOKEN" in cuentas["detalle"]["default"]["faltan"]
+
+
 def test_salud__una_cola_vieja__503(client, token, wa_settings):
     wa_settings(HEALTH_MAX_QUEUE_AGE=600)
     envio_pendiente(timedelta(minutes=30))

@@ -29,6 +29,7 @@ Ids are stable; document them before changing one.
 - E014 ``MEDIA_DOWNLOAD`` is not a list or tuple of media message types.
 - E020 ``API_PERMISSION_CLASSES`` is not None or a list of importable dotted paths, or
   ``API_THROTTLE_RATE`` is not None or a rate like ``"600/m"``.
+- E030 ``HEALTH_TOKEN`` is not None, a non-empty text or a list of them.
 - E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
   None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
@@ -120,6 +121,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_agentes(merged),
         *_descargas(merged["MEDIA_DOWNLOAD"]),
         *_api(merged),
+        *_token_de_salud(merged["HEALTH_TOKEN"]),
     ]
 
 
@@ -152,6 +154,25 @@ def _api(merged: dict) -> list[checks.CheckMessage]:
             "E020",
         )
         for problema in problemas
+    ]
+
+
+def _token_de_salud(valor) -> list[checks.CheckMessage]:
+    tokens = [valor] if isinstance(valor, str) else valor
+    if valor is None or (
+        isinstance(tokens, list | tuple)
+        and tokens
+        and all(isinstance(token, str) and token.strip() for token in tokens)
+    ):
+        return []
+    # The value is a secret: its type only, never the value.
+    return [
+        _error(
+            f"{SETTING_NAME}['HEALTH_TOKEN'] debe ser None, un texto o una lista de textos "
+            f"no vacíos, no {type(valor).__name__}.",
+            'Por ejemplo env("WHATSAPP_HEALTH_TOKEN"); una lista rota el token sin cortes.',
+            "E030",
+        )
     ]
 
 

@@ -6,8 +6,8 @@ and the REST API's ``salud/`` render its :meth:`Salud.as_dict`. Checks:
 - ``base_de_datos``: ``SELECT 1`` on every database alias (``DATABASES``), timed.
 - ``broker``: a round trip to Celery's broker on the connections publishes use, bounded
   (:func:`tasks.tocar_broker`): a broker that is down or hung fails in about a second.
-- ``cuentas``: each alias of ``BACKENDS``: its backend loads, and whether it is paused
-  (since when, and the provider's error, in the details).
+- ``cuentas``: each alias of ``BACKENDS``: its backend loads with every credential it
+  requires, and whether it is paused (since when, and the provider's error, in the details).
 - ``cola``: how long the oldest due pendiente envío has waited (``reports.cola``) against
   ``HEALTH_MAX_QUEUE_AGE``; envíos of a paused account wait for it, not for a worker.
 - ``webhooks``: how long the oldest stored webhook body has waited to be applied, against
@@ -170,7 +170,7 @@ def _cuentas() -> tuple[str, str, dict]:
     estados = {e.cuenta: e for e in EstadoCuenta.objects.filter(pausada=True)}
     detalle, pausadas, rotas = {}, [], []
     for alias in sorted(get_settings().BACKENDS):
-        detalle[alias] = cuenta = {"configurada": _carga(alias), "pausada": alias in estados}
+        detalle[alias] = cuenta = {**_configuracion(alias), "pausada": alias in estados}
         if not cuenta["configurada"]:
             rotas.append(alias)
         if (estado := estados.get(alias)) is not None:
@@ -183,12 +183,14 @@ def _cuentas() -> tuple[str, str, dict]:
     return OK, "", detalle
 
 
-def _carga(alias: str) -> bool:
+def _configuracion(alias: str) -> dict[str, Any]:
+    """Whether the account's backend loads with every credential it requires (names only)."""
     try:
-        backends[alias]
-    except Exception:
-        return False
-    return True
+        backend = backends[alias]
+    except Exception as exc:
+        return {"configurada": False, "error": type(exc).__name__}
+    faltan = type(backend).missing_option_names(backend.options)
+    return {"configurada": not faltan, "backend": type(backend).__name__, "faltan": faltan}
 
 
 def _pausa(estado) -> dict[str, Any]:
