@@ -205,6 +205,7 @@ def test_salud__un_broker_caido__503_en_menos_de_un_segundo_y_medio(client, toke
     broker = respuesta.json()["comprobaciones"]["broker"]
     assert broker["estado"] == FALLO
     assert broker["motivo"].startswith("el broker no responde")
+    assert broker["detalle"]["publicaciones_en_pausa"] is False  # a probe pauses nothing
     assert duracion < LIMITE
 
 

@@ -159,9 +159,11 @@ def _broker() -> tuple[str, str, dict]:
     if tasks.en_el_acto():
         return OK, "Celery ejecuta las tareas en el acto (eager): no hay broker", {}
     motivo = tasks.tocar_broker(PLAZO_BROKER)
+    # This process's publishes, paused for a while after one failed (Beat re-dispatches).
+    detalle = {"plazo_s": PLAZO_BROKER, "publicaciones_en_pausa": tasks.publicaciones_en_pausa()}
     if motivo is not None:
-        return FALLO, f"el broker no responde ({motivo})", {"plazo_s": PLAZO_BROKER}
-    return OK, "", {}
+        return FALLO, f"el broker no responde ({motivo})", detalle
+    return OK, "", detalle
 
 
 def _cuentas() -> tuple[str, str, dict]:

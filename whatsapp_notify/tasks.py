@@ -438,6 +438,11 @@ def tocar_broker(plazo: float = PLAZO_PUBLICACION) -> str | None:
     return None
 
 
+def publicaciones_en_pausa() -> bool:
+    """True while this process skips publishing after a failed publish (for ``PAUSA`` s)."""
+    return _broker.caido()
+
+
 def _tocar_en_hilo(app, resultado: list, plazo: float) -> None:
     try:
         conexion = _conexiones(app).acquire(block=True, timeout=plazo)
