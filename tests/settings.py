@@ -110,6 +110,9 @@ if os.environ.get("WHATSAPP_TEST_RATE_LIMIT"):
     WHATSAPP_NOTIFY["RATE_LIMIT"] = os.environ["WHATSAPP_TEST_RATE_LIMIT"]
 if os.environ.get("WHATSAPP_TEST_MAX_ATTEMPTS"):
     WHATSAPP_NOTIFY["MAX_ATTEMPTS"] = int(os.environ["WHATSAPP_TEST_MAX_ATTEMPTS"])
+# The health endpoint's token of a process started by tests/test_salud.py.
+if os.environ.get("WHATSAPP_TEST_HEALTH_TOKEN"):
+    WHATSAPP_NOTIFY["HEALTH_TOKEN"] = os.environ["WHATSAPP_TEST_HEALTH_TOKEN"]
 if os.environ.get("WHATSAPP_TEST_TASK_QUEUE"):
     WHATSAPP_NOTIFY["TASK_QUEUE"] = os.environ["WHATSAPP_TEST_TASK_QUEUE"]
 

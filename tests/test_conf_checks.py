@@ -830,3 +830,31 @@ def test_api__lo_de_fabrica_y_lo_bien_escrito_pasan(wa_settings):
     )
 
     assert _errores("E020") == []
+
+
+@pytest.mark.parametrize(
+    "valor",
+    [
+        pytest.param("", id="vacio"),
+        pytest.param(12345, id="numero"),
+        pytest.param([], id="lista-vacia"),
+        pytest.param(["bueno", ""], id="un-token-vacio"),
+    ],
+)
+def test_checks__e030_health_token_mal_formado_sin_mostrar_el_valor(configurar, valor):
+    configurar(HEALTH_TOKEN=valor)
+
+    errores = _errores("E030")
+
+    assert len(errores) == 1
+    assert "HEALTH_TOKEN" in errores[0]
+    assert "bueno" not in errores[0]
+
+
+@pytest.mark.parametrize(
+    "valor", [None, "secreto", ["viejo", "nuevo"]], ids=["none", "texto", "lista"]
+)
+def test_checks__health_token_valido(configurar, valor):
+    configurar(HEALTH_TOKEN=valor)
+
+    assert _errores("E030") == []

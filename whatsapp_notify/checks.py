@@ -32,11 +32,13 @@ Ids are stable; document them before changing one.
   category, a negative or non-numeric rate, a currency that is not 3 capital letters.
 - E020 ``API_PERMISSION_CLASSES`` is not None or a list of importable dotted paths, or
   ``API_THROTTLE_RATE`` is not None or a rate like ``"600/m"``.
+- E030 ``HEALTH_TOKEN`` is not None, a non-empty text or a list of them.
 - E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
   None or a template name, or ``HANDOFF_REPLY`` is not a text.
 
 E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
-``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT`` (positive numbers),
+``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT``,
+``HEALTH_MAX_QUEUE_AGE``, ``HEALTH_MAX_WEBHOOK_AGE`` (positive numbers),
 ``FAILURE_THRESHOLD`` (a share in (0, 1]), ``REMINDER_TOLERANCE`` (>= 0) and
 ``WEBHOOK_ASYNC`` (a bool or None).
 """
@@ -79,6 +81,8 @@ NUMEROS = (
     "RETENTION_DAYS",
     "FAILURE_WINDOW",
     "FAILURE_MIN_SENDS",
+    "HEALTH_MAX_QUEUE_AGE",
+    "HEALTH_MAX_WEBHOOK_AGE",
 )
 ENTEROS = (
     "MAX_ATTEMPTS",
@@ -121,6 +125,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         *_descargas(merged["MEDIA_DOWNLOAD"]),
         *_api(merged),
         *_costos(merged),
+        *_token_de_salud(merged["HEALTH_TOKEN"]),
     ]
 
 
@@ -171,6 +176,25 @@ def _costos(merged: dict) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+def _token_de_salud(valor) -> list[checks.CheckMessage]:
+    tokens = [valor] if isinstance(valor, str) else valor
+    if valor is None or (
+        isinstance(tokens, list | tuple)
+        and tokens
+        and all(isinstance(token, str) and token.strip() for token in tokens)
+    ):
+        return []
+    # The value is a secret: its type only, never the value.
+    return [
+        _error(
+            f"{SETTING_NAME}['HEALTH_TOKEN'] debe ser None, un texto o una lista de textos "
+            f"no vacíos, no {type(valor).__name__}.",
+            'Por ejemplo env("WHATSAPP_HEALTH_TOKEN"); una lista rota el token sin cortes.',
+            "E030",
+        )
+    ]
 
 
 TIPOS_DE_MEDIA = ("image", "document", "audio", "video", "sticker")

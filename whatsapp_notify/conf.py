@@ -102,6 +102,14 @@ DEFAULTS: dict[str, Any] = {
     # only these count. A dict {"MX": {"marketing": "0.0305", ...}} or its dotted path.
     "COST_RATES": None,
     "COST_CURRENCY": "USD",
+    # Health endpoint (health.py, URL salud/): the oldest due pendiente envío may wait this
+    # many seconds, and a stored webhook body wait this long for processing, before the
+    # check fails (cola) or degrades (webhooks). HEALTH_TOKEN (a text, or a list to rotate):
+    # a request with «Authorization: Bearer <token>» sees the details and the metrics;
+    # None: only staff users do.
+    "HEALTH_MAX_QUEUE_AGE": 900,
+    "HEALTH_MAX_WEBHOOK_AGE": 300,
+    "HEALTH_TOKEN": None,
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -169,6 +177,9 @@ class Settings:
     API_THROTTLE_RATE: str | None
     COST_RATES: Any
     COST_CURRENCY: str
+    HEALTH_MAX_QUEUE_AGE: float
+    HEALTH_MAX_WEBHOOK_AGE: float
+    HEALTH_TOKEN: Any = field(repr=False)
 
     @property
     def rate_per_second(self) -> float | None:

@@ -8,6 +8,8 @@ import logging
 from django.db import transaction
 from django.dispatch import Signal
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 # Sent after an envío changed estado (sent, failed, retried, paused...).
@@ -65,7 +67,12 @@ def enviar_seguro(signal: Signal, sender, **kwargs) -> None:
 
 
 def avisar_estado(envio, anterior: str, estado: str) -> None:
-    """Send :data:`envio_estado_cambiado` for ``envio`` (robustly, as :func:`enviar_seguro`)."""
+    """Send :data:`envio_estado_cambiado` for ``envio`` (robustly, as :func:`enviar_seguro`).
+
+    Every write of an estado, one by one or in bulk, announces it here: the metrics count
+    it here too (no query, nothing when ``prometheus_client`` is absent).
+    """
+    metrics.contar_estado(envio, estado)
     enviar_seguro(
         envio_estado_cambiado, type(envio), envio=envio, estado_anterior=anterior, estado=estado
     )

@@ -425,6 +425,52 @@ def _publicar_en_hilo(app, tarea, args: tuple, opciones: dict, resultado: list) 
         conexion.release()
 
 
+def tocar_broker(plazo: float = PLAZO_PUBLICACION) -> str | None:
+    """Ask the broker for a round trip, as a publish reaches it, waiting at most ``plazo``.
+
+    None when it answered; else a short reason (the error's class, or that it did not
+    answer in time). Never raises and never waits longer than ``plazo``, whatever the broker
+    does: the same pooled connections, socket timeouts and publishing threads as a publish.
+    On Redis the round trip is a ``PING``; on other transports, opening the connection.
+    With eager Celery there is no broker: None.
+    """
+    if en_el_acto():
+        return None
+    app = current_app._get_current_object()
+    resultado: list[BaseException | None] = []
+    colgado = _emisores.ejecutar(partial(_tocar_en_hilo, app, resultado, plazo), plazo)
+    if colgado is not None:
+        return f"sin respuesta en {plazo:g} s"
+    if resultado != [None]:
+        return type(resultado[0]).__name__ if resultado else "sin respuesta"
+    return None
+
+
+def publicaciones_en_pausa() -> bool:
+    """True while this process skips publishing after a failed publish (for ``PAUSA`` s)."""
+    return _broker.caido()
+
+
+def _tocar_en_hilo(app, resultado: list, plazo: float) -> None:
+    try:
+        conexion = _conexiones(app).acquire(block=True, timeout=plazo)
+    except Exception as exc:  # every connection busy
+        resultado.append(exc)
+        return
+    try:
+        canal = conexion.default_channel  # connects, without retries (_OPCIONES_CONEXION)
+        cliente = getattr(canal, "client", None)  # kombu's Redis channel: a redis client
+        if callable(getattr(cliente, "ping", None)):
+            cliente.ping()
+    except Exception as exc:
+        conexion.close()  # as after a failed publish: its next user reconnects
+        resultado.append(exc)
+    else:
+        resultado.append(None)
+    finally:
+        conexion.release()
+
+
 _pools: dict[tuple, object] = {}
 _pools_lock = threading.Lock()
 

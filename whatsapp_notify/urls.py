@@ -4,6 +4,7 @@
 any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notify:webhook``.
 ``documento/<token>/[<nombre>]`` serves an envío's document to a provider that fetches it
 by URL (Twilio's ``MediaUrl``); both reverse as ``whatsapp_notify:documento``.
+``salud/`` is the health endpoint and ``metricas/`` the Prometheus text (``health_views``).
 ``api/`` is the REST API (``whatsapp_notify.api``) when Django REST framework is
 installed (extra ``api``); its names are ``whatsapp_notify:api-…``.
 """
@@ -12,6 +13,7 @@ from django.urls import include, path
 
 from .conf import DEFAULT_ALIAS
 from .documents_view import documento
+from .health_views import metricas, salud
 from .inbound.views import WebhookView
 
 app_name = "whatsapp_notify"
@@ -21,6 +23,8 @@ urlpatterns = [
     path("webhook/<str:cuenta>/", WebhookView.as_view(), name="webhook"),
     path("documento/<str:token>/", documento, name="documento"),
     path("documento/<str:token>/<str:nombre>", documento, name="documento"),
+    path("salud/", salud, name="salud"),
+    path("metricas/", metricas, name="metricas"),
 ]
 
 try:

@@ -21,7 +21,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import tasks
+from .. import metrics, tasks
 from ..backends import backends
 from ..backends.base import BaseBackend, WebhookRequest
 from ..conf import DEFAULT_ALIAS, get_settings
@@ -60,6 +60,7 @@ class WebhookView(View):
         backend = _backend_de(cuenta)
         raw = _leer_cuerpo(request, get_settings().WEBHOOK_MAX_BYTES)
         if raw is None:
+            metrics.contar_webhook(cuenta, metrics.DEMASIADO_GRANDE)
             return _texto("", status=413)
         peticion = _peticion(request, raw, backend)
         try:
@@ -67,12 +68,15 @@ class WebhookView(View):
         except PermissionDenied as exc:
             # The reason only: the body of a forged or mis-signed request is never logged.
             logger.warning("Webhook de WhatsApp rechazado (cuenta %s): %s", cuenta, exc)
+            metrics.contar_webhook(cuenta, metrics.FIRMA_INVALIDA)
             return _texto("", status=403)
         if not _bien_formado(backend, peticion, cuenta):
+            metrics.contar_webhook(cuenta, metrics.MAL_FORMADO)
             return _texto("", status=400)
         evento, nuevo = store.guardar_evento(
             cuenta, raw, consulta=request.META.get("QUERY_STRING", "")
         )
+        metrics.contar_webhook(cuenta, metrics.GUARDADO if nuevo else metrics.REPETIDO)
         if nuevo:
             _procesar_o_encolar(evento.pk)
         return _texto("OK")

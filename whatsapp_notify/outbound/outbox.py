@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
 
+from .. import metrics
 from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
@@ -1079,6 +1080,7 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
         # was written: a replica may not have it yet).
         return EnvioWhatsApp.objects.db_manager(envio._state.db).por_clave(envio.clave)
     _log_registro(envio)
+    metrics.contar_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
         from ..tasks import al_confirmar, publicar_envio
 
