@@ -684,3 +684,43 @@ except Exception as exc:
     assert lineas[:2] == ["/whatsapp/webhook/", "sin api"]
     assert lineas[2].startswith("MissingDependencyError")
     assert "django-whatsapp-notify[api]" in lineas[2]
+
+
+# --- costs and health ---------------------------------------------------------------------
+
+
+def test_costos__por_mes_tipo_y_moneda(api):
+    from decimal import Decimal
+
+    ahora = timezone.now()
+    for _ in range(2):
+        envio(estado=EstadoEnvio.ENTREGADO, entregado_en=ahora, tipo="vehiculo_listo",
+              costo=Decimal("0.0085"), moneda="USD")  # fmt: skip
+    envio(estado=EstadoEnvio.ENTREGADO, entregado_en=ahora, tipo="promo", costo=Decimal("2"),
+          moneda="MXN")  # fmt: skip
+    envio(estado=EstadoEnvio.ENTREGADO, entregado_en=ahora, tipo="sin_costo")  # unknown
+
+    datos = api.get(url("api-costos"), {"por": "tipo"}).json()
+    detalle = api.get(url("api-envio-list"), {"tipo": "promo"}).json()["results"][0]
+
+    assert {(f["grupo"], f["moneda"], f["total"], f["facturables"]) for f in datos["filas"]} == {
+        ("vehiculo_listo", "USD", "0.017000", 2), ("promo", "MXN", "2.000000", 1),
+    }  # fmt: skip
+    assert datos["totales"] == {"USD": "0.017000", "MXN": "2.000000"}
+    assert (detalle["costo"], detalle["moneda"]) == ("2.000000", "MXN")
+    assert api.get(url("api-costos"), {"por": "telefono"}).status_code == 400
+    assert api.get(url("api-costos"), {"meses": "0"}).status_code == 400
+
+
+def test_salud__con_detalle_y_503_si_algo_falla(api, wa_settings):
+    sana = api.get(url("api-salud"), {"solo": "base_de_datos"})
+    envio(estado=EstadoEnvio.PENDIENTE, creado_en=timezone.now() - timedelta(hours=2))
+    wa_settings(HEALTH_MAX_QUEUE_AGE=60)
+    vieja = api.get(url("api-salud"), {"solo": "cola"})
+
+    assert sana.status_code == 200
+    assert "duracion_ms" in sana.json()["comprobaciones"]["base_de_datos"]
+    assert vieja.status_code == 503
+    assert vieja.json()["comprobaciones"]["cola"]["estado"] == "fallo"
+    assert api.get(url("api-salud"), {"solo": "nada"}).status_code == 400
+    assert APIClient().get(url("api-salud")).status_code in (401, 403)

@@ -262,8 +262,8 @@ class EnvioSerializer(serializers.ModelSerializer):
             "cuenta", "categoria", "telefono", "wa_id", "nombre", "plantilla", "idioma",
             "variables", "texto", "nombre_documento", "clave", "referencia", "intentos",
             "proximo_intento", "wamid", "error", "duplicado", "facturable", "precio_modelo",
-            "precio_tipo", "precio_categoria", "creado_en", "programado_para", "expira_en",
-            "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
+            "precio_tipo", "precio_categoria", "costo", "moneda", "creado_en", "programado_para",
+            "expira_en", "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
             "actualizado_en",
         ]  # fmt: skip
         read_only_fields = fields
@@ -526,3 +526,36 @@ class ResultadoAvisoSerializer(serializers.Serializer):
     estado = EstadoWhatsAppSerializer(allow_null=True)
     detail = serializers.CharField()
     code = serializers.CharField()
+
+
+class CostoFilaSerializer(serializers.Serializer):
+    mes = serializers.DateField()
+    grupo = serializers.CharField(allow_null=True)
+    moneda = serializers.CharField()
+    total = serializers.DecimalField(max_digits=16, decimal_places=6)
+    facturables = serializers.IntegerField()
+
+
+class CostosSerializer(serializers.Serializer):
+    """``costos/``: known costs per month of delivery (and ``tipo`` or ``cuenta``), per
+    currency, and the totals of the period per currency."""
+
+    desde = serializers.DateField()
+    por = serializers.CharField(allow_null=True)
+    cuenta = serializers.CharField(allow_null=True)
+    filas = CostoFilaSerializer(many=True)
+    totales = serializers.DictField(child=serializers.DecimalField(max_digits=16, decimal_places=6))
+
+
+class ComprobacionSerializer(serializers.Serializer):
+    estado = serializers.CharField()
+    motivo = serializers.CharField(required=False)
+    duracion_ms = serializers.FloatField(required=False)
+    detalle = serializers.DictField(required=False)
+
+
+class SaludSerializer(serializers.Serializer):
+    """``salud/``: the health checks with their details (503 when one failed)."""
+
+    estado = serializers.CharField()
+    comprobaciones = serializers.DictField(child=ComprobacionSerializer())

@@ -16,6 +16,8 @@ urlpatterns = [
     path("avisos/", views.AvisosView.as_view(), name="api-avisos"),
     path("avisos/reenviar/", views.ReenviarAvisoView.as_view(), name="api-avisos-reenviar"),
     path("estadisticas/", views.EstadisticasView.as_view(), name="api-estadisticas"),
+    path("costos/", views.CostosView.as_view(), name="api-costos"),
+    path("salud/", views.SaludView.as_view(), name="api-salud"),
     path("esquema/", views.esquema, name="api-esquema"),
     path("", include(router.urls)),
 ]

@@ -24,9 +24,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
-from .. import consent
+from .. import consent, costs
 from ..conf import DEFAULT_ALIAS, get_settings
 from ..exceptions import WhatsAppError
+from ..health import comprobar_salud
 from ..messages import BotonRapido, BotonUrl
 from ..models import (
     CambioConsentimiento,
@@ -687,3 +688,54 @@ def esquema(request) -> HttpResponse:
     """The API's OpenAPI description, as committed beside the code (no generator needed)."""
     texto = files("whatsapp_notify.api").joinpath("openapi.yaml").read_bytes()
     return HttpResponse(texto, content_type="application/vnd.oai.openapi; charset=utf-8")
+
+
+class CostosView(BaseAPI, generics.GenericAPIView):
+    """GET: known costs per month of delivery, per currency (``costs.por_mes``).
+
+    ``?meses=`` (12, the current one included), ``?por=tipo`` or ``cuenta``, ``?cuenta=``.
+    """
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.CostosSerializer
+    pagination_class = None
+
+    def get(self, request):
+        params = request.query_params
+        meses = _entero(params.get("meses"), "meses", 12, maximo=60)
+        por = params.get("por") or None
+        if por not in (None, "tipo", "cuenta"):
+            raise ValidationError({"por": ["tipo o cuenta (o nada: por mes)."]})
+        cuenta = params.get("cuenta") or None
+        desde = timezone.localdate().replace(day=1)
+        for _mes in range(meses - 1):
+            desde = (desde - timedelta(days=1)).replace(day=1)
+        envios = EnvioWhatsApp.objects.filter(cuenta=cuenta) if cuenta else None
+        filas = costs.por_mes(envios, por=por, desde=desde)
+        totales: dict = {}
+        for fila in filas:
+            totales[fila["moneda"]] = totales.get(fila["moneda"], 0) + fila["total"]
+        datos = {"desde": desde, "por": por, "cuenta": cuenta, "filas": filas, "totales": totales}
+        return Response(s.CostosSerializer(datos).data)
+
+
+class SaludView(BaseAPI, generics.GenericAPIView):
+    """GET: the health checks with their details; 503 when one failed (``comprobar_salud``).
+
+    The plain ``whatsapp/salud/`` is the load balancer's probe; this one answers the API's
+    users with everything (``?solo=`` as there).
+    """
+
+    queryset = EnvioWhatsApp.objects.none()
+    serializer_class = s.SaludSerializer
+    pagination_class = None
+
+    @extend_schema(responses={200: s.SaludSerializer, 503: s.SaludSerializer})
+    def get(self, request):
+        solo = request.query_params.get("solo")
+        try:
+            resultado = comprobar_salud(solo.split(",") if solo else None)
+        except ValueError as exc:
+            raise ValidationError({"solo": [str(exc)]}) from exc
+        codigo = status.HTTP_200_OK if resultado.sana else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(resultado.as_dict(detalle=True), status=codigo)
