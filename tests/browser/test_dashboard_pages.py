@@ -8,6 +8,7 @@ person can look at every block; at 390 px the page itself must not scroll sidewa
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -32,12 +33,15 @@ CUENTAS = {
 def _del_dia(momento, tipo: str, cuenta: str, n: int, fallidos: int) -> list[EnvioWhatsApp]:
     comunes = {"clase": ClaseEnvio.PLANTILLA, "tipo": tipo, "creado_en": momento, "cuenta": cuenta}
     codigos = (131026, 131047, 131049, None)
+    # Delivered utility templates cost what Meta's Mexican rate says; a quarter are free.
+    costo = {"entregado_en": momento, "moneda": "USD"}
     enviados = [
         EnvioWhatsApp(
-            estado=E.LEIDO if k % 2 else E.ENTREGADO, enviado_en=momento, intentos=1, **comunes
+            estado=E.LEIDO if k % 2 else E.ENTREGADO, enviado_en=momento, intentos=1,
+            costo=Decimal("0") if k % 4 == 0 else Decimal("0.0085"), **costo, **comunes,
         )
         for k in range(n - fallidos)
-    ]
+    ]  # fmt: skip
     return enviados + [
         EnvioWhatsApp(
             estado=E.FALLIDO, fallido_en=momento, error_codigo=codigos[k % 4], intentos=3, **comunes
@@ -111,6 +115,7 @@ def test_panel__se_lee_en_escritorio_y_en_telefono(ventana, un_mes_de_envios, an
     assert "citas" in ventana.css("#bloque-pausadas")[0].text
     assert ventana.css("#cifra-pendientes .wn-valor")[0].text == "14"
     assert len(ventana.css("#grafica-estado rect[fill]")) > 30
+    assert "USD" in ventana.css("#bloque-costos")[0].text
     assert _desborda(ventana) <= 0
     assert captura.stat().st_size > 20_000
 
