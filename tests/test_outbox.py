@@ -1259,3 +1259,15 @@ def test_registrar__envia_pre_save_y_post_save_del_envio_como_save(outbox):
     assert repetido.pk == envio.pk
     assert vistos[:2] == [("pre_save", None, False), ("post_save", envio.pk, True)]
     assert [visto for visto in vistos if visto[0] == "post_save" and visto[2]] == [vistos[1]]
+
+
+def test_registrado_ahora__distingue_el_envio_nuevo_del_que_dio_su_clave(outbox):
+    from whatsapp_notify.outbound.outbox import registrado_ahora
+
+    primero = enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", clave="ot-1")
+    otra_vez = enviar_plantilla(TELEFONO, "vehiculo_listo_cliente", clave="ot-1")
+    sin_clave = enviar_plantilla("123", "vehiculo_listo_cliente")  # omitido, also recorded
+
+    assert otra_vez.pk == primero.pk
+    assert (registrado_ahora(primero), registrado_ahora(otra_vez)) == (True, False)
+    assert registrado_ahora(sin_clave) is True

@@ -1079,6 +1079,7 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
         # Another request recorded the same clave first: that envío is the one (read where it
         # was written: a replica may not have it yet).
         return EnvioWhatsApp.objects.db_manager(envio._state.db).por_clave(envio.clave)
+    setattr(envio, _REGISTRADO_AHORA, True)
     _log_registro(envio)
     metrics.contar_registro(envio)
     if envio.estado == EstadoEnvio.PENDIENTE:
@@ -1086,6 +1087,18 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
 
         al_confirmar(publicar_envio, envio.pk)
     return envio
+
+
+_REGISTRADO_AHORA = "_whatsapp_notify_registrado_ahora"
+
+
+def registrado_ahora(envio: EnvioWhatsApp) -> bool:
+    """True when ``envio`` was recorded by the ``enviar_*`` call that returned it.
+
+    False when that call found it by its ``clave`` instead: recorded before, or by a
+    concurrent caller that won the clave. What an API answers 201 or 200 by.
+    """
+    return getattr(envio, _REGISTRADO_AHORA, False)
 
 
 def ruta_documento(documento: Documento) -> str:
