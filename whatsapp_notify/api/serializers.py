@@ -13,6 +13,7 @@ import binascii
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from ..models import (
@@ -43,6 +44,9 @@ CAMPOS_POR_CLASE: dict[str, frozenset[str]] = {
     ClaseEnvio.UBICACION: frozenset({"latitud", "longitud", "nombre_lugar", "direccion"}),
     ClaseEnvio.REACCION: frozenset({"emoji"}),
 }  # fmt: skip
+#: The largest id and provider code a column holds (64 and 32 bits).
+MAX_ID = 2**63 - 1
+MAX_CODIGO = 2**31 - 1
 #: The clases the API creates, and the estados ``cola/reintentar/`` selects.
 CLASES_NUEVAS = [(c, c) for c in ClaseEnvio.values if c in CAMPOS_POR_CLASE]
 REINTENTABLES = [
@@ -65,6 +69,34 @@ OBLIGATORIOS: dict[str, tuple[str, ...]] = {
     ClaseEnvio.UBICACION: ("latitud", "longitud"),
     ClaseEnvio.REACCION: ("emoji", "responde_a"),
 }
+
+
+class Estricto(serializers.Serializer):
+    """A request serializer that refuses the fields it does not have (a typo such as
+    ``variabels`` is a 400, never a send without variables)."""
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        datos = self.initial_data
+        if hasattr(datos, "keys"):
+            desconocidos = sorted(set(datos.keys()) - set(self.fields))
+            if desconocidos:
+                raise serializers.ValidationError(
+                    {
+                        campo: serializers.ErrorDetail(
+                            "Campo desconocido.", code="campo_desconocido"
+                        )
+                        for campo in desconocidos
+                    }
+                )
+        return attrs
+
+
+#: clave prefixes the app writes its own envíos under (replies, copies, the admin's box):
+#: a client's clave may not start with one, or it could take the place of one of them.
+CLAVES_RESERVADAS = ("api:", "copia:", "admin:", "respuesta:")
+#: What a reaction does not take (it goes at once, and has no category of its own).
+NO_EN_REACCION = frozenset({"programado_para", "categoria"})
 
 
 class ArchivoField(serializers.FileField):
@@ -111,7 +143,7 @@ class JSONListaODict(serializers.JSONField):
         return valor
 
 
-class NuevoEnvioSerializer(serializers.Serializer):
+class NuevoEnvioSerializer(Estricto):
     """The request to create an envío; ``clase`` says which ``enviar_*`` it is."""
 
     clase = serializers.ChoiceField(choices=CLASES_NUEVAS, default=ClaseEnvio.PLANTILLA)
@@ -136,8 +168,8 @@ class NuevoEnvioSerializer(serializers.Serializer):
     secciones = serializers.JSONField(
         required=False, help_text='{"Sección": [[id, título, descripción?], …], …}'
     )
-    latitud = serializers.DecimalField(required=False, max_digits=12, decimal_places=8)
-    longitud = serializers.DecimalField(required=False, max_digits=12, decimal_places=8)
+    latitud = serializers.FloatField(required=False, min_value=-90, max_value=90)
+    longitud = serializers.FloatField(required=False, min_value=-180, max_value=180)
     nombre_lugar = serializers.CharField(required=False, allow_blank=True)
     direccion = serializers.CharField(required=False, allow_blank=True)
     emoji = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -162,8 +194,11 @@ class NuevoEnvioSerializer(serializers.Serializer):
     expira_en = serializers.DateTimeField(required=False)
 
     def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
         clase = attrs["clase"]
         admitidos = COMUNES | CAMPOS_POR_CLASE[clase]
+        if clase == ClaseEnvio.REACCION:
+            admitidos -= NO_EN_REACCION
         ajenos = sorted(set(self.initial_data) - admitidos - {"clase"})
         errores = {
             campo: serializers.ErrorDetail(f"No aplica a clase={clase!r}.", code="campo_no_aplica")
@@ -183,6 +218,16 @@ class NuevoEnvioSerializer(serializers.Serializer):
             errores["referencia_id"] = serializers.ErrorDetail(
                 "referencia_tipo y referencia_id van juntos.", code="referencia_incompleta"
             )
+        if attrs.get("clave", "").startswith(CLAVES_RESERVADAS):
+            errores["clave"] = serializers.ErrorDetail(
+                f"Las claves que empiezan por {', '.join(CLAVES_RESERVADAS)} son de la app.",
+                code="clave_reservada",
+            )
+        for campo in ("documento", "imagen", "video"):
+            # An upload names itself: its file name is the one the customer sees.
+            subido = self.initial_data.get(campo)
+            if campo in attrs and "nombre_documento" not in attrs and hasattr(subido, "name"):
+                attrs["nombre_documento"] = subido.name[:255]
         if errores:
             raise serializers.ValidationError(errores)
         if "referencia_tipo" in attrs:
@@ -194,18 +239,38 @@ class NuevoEnvioSerializer(serializers.Serializer):
 
 def objeto_referido(tipo: str, pk: str):
     """The ERP object ``"app_label.modelo"`` + ``pk`` names; a 400 when there is none."""
-    app_label, _, modelo = tipo.partition(".")
+    modelo = modelo_referido(tipo)
     try:
-        content_type = ContentType.objects.get_by_natural_key(app_label, modelo.lower())
-        return content_type.get_object_for_this_type(pk=pk)
-    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
+        return modelo._base_manager.get(pk=pk)
+    except (ObjectDoesNotExist, DjangoValidationError, ValueError, TypeError, OverflowError) as exc:
         raise serializers.ValidationError(
             {
-                "referencia_id": serializers.ErrorDetail(
-                    f"No existe {tipo} con id {pk!r}.", code="referencia_inexistente"
-                )
+                "referencia_id": [
+                    serializers.ErrorDetail(
+                        f"No existe {tipo} con id {pk!r}.", code="referencia_inexistente"
+                    )
+                ]
             }
         ) from exc
+
+
+def modelo_referido(tipo: str | None):
+    """The model class ``"app_label.modelo"`` names (installed today); a 400 otherwise."""
+    app_label, _, nombre = (tipo or "").partition(".")
+    content_type = ContentType.objects.filter(app_label=app_label, model=nombre.lower()).first()
+    modelo = content_type.model_class() if content_type is not None else None
+    if modelo is None:
+        raise serializers.ValidationError(
+            {
+                "referencia_tipo": [
+                    serializers.ErrorDetail(
+                        f"{tipo!r}: un modelo instalado, como 'taller.ordentrabajo'.",
+                        code="referencia_tipo_invalida",
+                    )
+                ]
+            }
+        )
+    return modelo
 
 
 class ReferenciaSerializer(serializers.Serializer):
@@ -329,7 +394,7 @@ class ConversacionSerializer(serializers.ModelSerializer):
         return conversacion.ventana_abierta()
 
 
-class RespuestaSerializer(serializers.Serializer):
+class RespuestaSerializer(Estricto):
     """A reply to a conversation: free text inside the window, a template at any time."""
 
     texto = serializers.CharField(required=False, trim_whitespace=True)
@@ -339,6 +404,7 @@ class RespuestaSerializer(serializers.Serializer):
     clave = serializers.CharField(required=False, max_length=200)
 
     def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
         if ("texto" in attrs) == ("plantilla" in attrs):
             raise serializers.ValidationError(
                 "Un texto o una plantilla (no los dos).", code="texto_o_plantilla"
@@ -368,7 +434,7 @@ class CambioConsentimientoSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NuevoConsentimientoSerializer(serializers.Serializer):
+class NuevoConsentimientoSerializer(Estricto):
     """Grant or revoke: ``accion`` with the arguments of ``otorgar/revocar_consentimiento``."""
 
     accion = serializers.ChoiceField(choices=[("otorgar", "otorgar"), ("revocar", "revocar")])
@@ -383,16 +449,23 @@ class NuevoConsentimientoSerializer(serializers.Serializer):
     fecha = serializers.DateTimeField(required=False)
 
 
-class ReintentoSerializer(serializers.Serializer):
+class ReintentoSerializer(Estricto):
     """Which envíos ``cola/reintentar/`` sends again, and whether only to count them."""
 
-    estado = serializers.MultipleChoiceField(choices=REINTENTABLES, default=[EstadoEnvio.FALLIDO])
+    estado = serializers.MultipleChoiceField(
+        choices=REINTENTABLES, default=[EstadoEnvio.FALLIDO], allow_empty=False
+    )
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        allow_empty=False,
+        max_length=1000,
     )
     tipo = serializers.CharField(required=False)
     cuenta = serializers.CharField(required=False)
-    error_codigo = serializers.IntegerField(required=False)
+    error_codigo = serializers.IntegerField(
+        required=False, min_value=-MAX_CODIGO, max_value=MAX_CODIGO
+    )
     desde = serializers.DateTimeField(required=False)
     hasta = serializers.DateTimeField(required=False)
     limite = serializers.IntegerField(min_value=1, max_value=1000, default=100)
@@ -471,13 +544,14 @@ class EstadoConsentimientoSerializer(serializers.Serializer):
     estado = serializers.CharField(allow_null=True)
 
 
-class ReenviarAvisoSerializer(serializers.Serializer):
+class ReenviarAvisoSerializer(Estricto):
     referencia_tipo = serializers.CharField(help_text='"app_label.modelo" del objeto del ERP')
     referencia_id = serializers.CharField(max_length=64)
     tipo = serializers.SlugField(max_length=64)
     copia_de = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_ID,
         help_text="El id del envío entregado del que se quiere otra copia.",
     )
 

@@ -12,14 +12,22 @@ from importlib.resources import files
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -104,6 +112,14 @@ class Paginacion(CursorPagination):
     page_size_query_param = "tamano"
     max_page_size = 500
 
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        # DRF does not check the position it decodes: a tampered one would reach the query.
+        posicion = None if cursor is None else cursor.position
+        if posicion is not None and not (str(posicion).isascii() and str(posicion).isdigit()):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
 
 class BaseAPI:
     """What every view of the API shares: permissions, throttle, error codes."""
@@ -114,6 +130,12 @@ class BaseAPI:
     def get_throttles(self):
         return [*super().get_throttles(), ThrottleWhatsApp()]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A NUL reaches no column (PostgreSQL refuses it in text): say so before any query.
+        if any("\x00" in valor for _, valores in request.query_params.lists() for valor in valores):
+            raise ParseError("La consulta lleva un carácter nulo (\\x00).", code="caracter_nulo")
+
     def get_exception_handler(self):
         base = super().get_exception_handler()
 
@@ -121,15 +143,25 @@ class BaseAPI:
             respuesta = base(exc, context)
             if (
                 respuesta is not None
-                and isinstance(exc, APIException)
                 and isinstance(respuesta.data, dict)
                 and set(respuesta.data) == {"detail"}
             ):
-                codigos = exc.get_codes()
-                respuesta.data["code"] = codigos if isinstance(codigos, str) else exc.default_code
+                respuesta.data["code"] = _codigo_de(exc)
             return respuesta
 
         return con_codigo
+
+
+def _codigo_de(exc: Exception) -> str:
+    """The stable code of an error DRF renders as ``{"detail": ...}``."""
+    if isinstance(exc, Http404):
+        return NotFound.default_code
+    if isinstance(exc, DjangoPermissionDenied):
+        return "permission_denied"
+    if isinstance(exc, APIException):
+        codigos = exc.get_codes()
+        return codigos if isinstance(codigos, str) else exc.default_code
+    return "error"
 
 
 # --- envíos -------------------------------------------------------------------------------
@@ -170,14 +202,18 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         entrada = s.NuevoEnvioSerializer(data=request.data)
         entrada.is_valid(raise_exception=True)
         datos = dict(entrada.validated_data)
-        previo = EnvioWhatsApp.objects.por_clave(datos.get("clave"))
+        if (previo := EnvioWhatsApp.objects.por_clave(datos.get("clave"))) is not None:
+            _exigir_mismo_envio(previo, datos)
         try:
             with transaction.atomic():
-                envio = crear_envio(datos)
+                envio = crear_envio(dict(datos))
         except (WhatsAppError, ValueError, TypeError, ImproperlyConfigured) as exc:
             raise rechazo(exc) from exc
+        nuevo = outbox.registrado_ahora(envio)
+        if not nuevo:
+            _exigir_mismo_envio(envio, datos)  # a concurrent request won the clave
         envio.refresh_from_db()
-        codigo = status.HTTP_200_OK if previo is not None else status.HTTP_201_CREATED
+        codigo = status.HTTP_201_CREATED if nuevo else status.HTTP_200_OK
         return Response(s.EnvioSerializer(envio).data, status=codigo)
 
     @extend_schema(request=None, responses=s.EnvioSerializer)
@@ -212,6 +248,29 @@ _NO_REENVIADO = {
     actions.YA_ENVIADO: "El proveedor ya aceptó este envío: reenviarlo lo duplicaría.",
     actions.EN_CURSO: "El envío sigue en curso: espera a que termine.",
 }
+
+
+def _exigir_mismo_envio(previo: EnvioWhatsApp, datos: dict) -> None:
+    """A repeated clave must name the same send: same clase, recipient and template.
+
+    A retried request gets its envío back; a different request under a clave already used
+    would otherwise be answered with another envío and never go out (409 instead).
+    """
+    distinto = previo.clase != datos["clase"] or (
+        previo.clase == ClaseEnvio.PLANTILLA and datos.get("plantilla") != previo.plantilla
+    )
+    try:
+        digitos = normalizar(datos["telefono"], datos.get("region"))
+    except TelefonoInvalido:
+        digitos = ""
+    if previo.telefono and digitos and digitos not in variantes(previo.telefono):
+        distinto = True
+    if distinto:
+        raise Conflicto(
+            f"La clave {previo.clave!r} ya es del envío {previo.pk}, a otro destinatario o con "
+            "otro contenido: usa una clave nueva para un envío nuevo.",
+            code="clave_en_uso",
+        )
 
 
 def crear_envio(datos: dict) -> EnvioWhatsApp:
@@ -319,16 +378,27 @@ def _content_type(tipo: str | None) -> ContentType:
 
 
 def _fecha(texto: str, campo: str, *, fin: bool = False) -> datetime:
-    """An ISO date-time, or a date: its start (``fin``: the start of the next day)."""
-    momento = parse_datetime(texto)
-    if momento is None and (dia := parse_date(texto)) is not None:
-        momento = datetime.combine(dia + timedelta(days=1 if fin else 0), datetime.min.time())
+    """An ISO date (its start; ``fin``: the start of the next day) or an ISO date-time."""
+    try:
+        if len(texto) == 10 and (dia := parse_date(texto)) is not None:
+            momento = datetime.combine(dia + timedelta(days=1 if fin else 0), datetime.min.time())
+        else:
+            momento = parse_datetime(texto)
+        if momento is not None and timezone.is_naive(momento):
+            momento = timezone.make_aware(momento)
+        if momento is not None:
+            momento.astimezone(timezone.get_current_timezone())  # out of range here fails now
+    except (ValueError, OverflowError):
+        momento = None
     if momento is None:
         raise ValidationError(
-            {campo: [f"{texto!r}: una fecha ISO (2026-11-20 o 2026-11-20T10:00)."]}
+            {
+                campo: [
+                    f"{texto!r}: una fecha ISO (2026-11-20) o fecha y hora (2026-11-20T10:00, "
+                    "con su zona codificada en la URL: %2B06:00)."
+                ]
+            }
         )
-    if timezone.is_naive(momento):
-        momento = timezone.make_aware(momento)
     return momento
 
 
@@ -347,7 +417,9 @@ class AvisosView(BaseAPI, generics.GenericAPIView):
 
     def get(self, request):
         params = request.query_params
-        obj = _referencia(params.get("referencia_tipo"), params.get("referencia_id"))
+        # The object is named, not read: the answer is the same whether it exists or not
+        # (its envíos are found by content type and id), so it tells nothing of other tables.
+        obj = _referencia(params.get("referencia_tipo"), params.get("referencia_id"), leer=False)
         tipo = params.get("tipo") or None
         estados = estado_whatsapp(obj, tipo) if tipo else estado_whatsapp(obj)
         if tipo:
@@ -377,6 +449,10 @@ class ReenviarAvisoView(BaseAPI, generics.GenericAPIView):
         entrada = s.ReenviarAvisoSerializer(data=request.data)
         entrada.is_valid(raise_exception=True)
         datos = entrada.validated_data
+        if datos.get("copia_de") and not _puede_crear_envios(request):
+            raise PermissionDenied(
+                "Una copia nueva es un envío nuevo: pide el permiso de añadir envíos."
+            )
         obj = _referencia(datos["referencia_tipo"], datos["referencia_id"])
         with transaction.atomic():
             hecho = reenviar_aviso(obj, datos["tipo"], copia_de=datos.get("copia_de"))
@@ -390,13 +466,28 @@ class ReenviarAvisoView(BaseAPI, generics.GenericAPIView):
         return Response(cuerpo, status=codigo)
 
 
-def _referencia(tipo: str | None, pk: str | None):
+def _referencia(tipo: str | None, pk: str | None, *, leer: bool = True):
+    """The ERP object named by content type and id: read (``leer``), or only named."""
     if not tipo or not pk:
+        falta = "referencia_tipo" if not tipo else "referencia_id"
         raise ValidationError(
-            {"referencia_id": ["referencia_tipo y referencia_id, juntos."]},
-            code="referencia_incompleta",
+            {falta: ["referencia_tipo y referencia_id van juntos."]}, code="referencia_incompleta"
         )
-    return s.objeto_referido(tipo, pk)
+    if leer:
+        return s.objeto_referido(tipo, pk)
+    modelo = s.modelo_referido(tipo)
+    try:
+        return modelo(pk=modelo._meta.pk.to_python(pk))
+    except (DjangoValidationError, ValueError, TypeError) as exc:
+        raise ValidationError({"referencia_id": [f"{pk!r} no es un id de {tipo}."]}) from exc
+
+
+def _puede_crear_envios(request) -> bool:
+    """What creating an envío asks of the user (``add``, unless the host names its own)."""
+    if get_settings().API_PERMISSION_CLASSES is not None:
+        return True  # the host's classes decided already
+    opts = EnvioWhatsApp._meta
+    return request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}")
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -494,7 +585,7 @@ class ReintentarView(BaseAPI, generics.GenericAPIView):
 def _entero(texto: str | None, campo: str, defecto: int, *, maximo: int) -> int:
     if texto in (None, ""):
         return defecto
-    if not texto.isdigit() or not 1 <= int(texto) <= maximo:
+    if not (texto.isascii() and texto.isdigit()) or not 1 <= int(texto) <= maximo:
         raise ValidationError({campo: [f"Un entero de 1 a {maximo}."]})
     return int(texto)
 
@@ -525,7 +616,7 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
             filas = filas.filter(telefono__in=_variantes(telefono))
         for campo in ("categoria", "cuenta", "estado"):
             if campo in params:
-                filas = filas.filter(**{campo: params[campo]})
+                filas = filas.filter(**{campo: _opcion(modelo, campo, params[campo])})
         return filas
 
     @extend_schema(
@@ -579,6 +670,14 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
         return self.get_paginated_response(s.CambioConsentimientoSerializer(pagina, many=True).data)
 
 
+def _opcion(modelo, campo: str, valor: str) -> str:
+    """``valor`` for filtering ``modelo.campo``: one of its choices when it has them (400)."""
+    opciones = [str(clave) for clave, _ in modelo._meta.get_field(campo).choices or ()]
+    if opciones and valor not in opciones:
+        raise ValidationError({campo: [f"{valor!r}: una de {', '.join(opciones)}."]})
+    return valor
+
+
 def _variantes(telefono: str) -> set[str]:
     try:
         return variantes(normalizar(telefono))
@@ -605,7 +704,9 @@ class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
             conversaciones = conversaciones.filter(telefono__in=_variantes(telefono))
         for campo in ("estado", "cuenta"):
             if campo in params:
-                conversaciones = conversaciones.filter(**{campo: params[campo]})
+                conversaciones = conversaciones.filter(
+                    **{campo: _opcion(Conversacion, campo, params[campo])}
+                )
         return conversaciones
 
     @extend_schema(responses=s.MensajeSerializer(many=True))
@@ -619,7 +720,10 @@ class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=s.RespuestaSerializer, responses={201: s.EnvioSerializer})
     @action(detail=True, methods=["post"], serializer_class=s.RespuestaSerializer)
     def responder(self, request, pk=None):
+        """Answer in the thread (needs changing conversations and adding envíos)."""
         conversacion = self.get_object()
+        if not _puede_crear_envios(request):
+            raise PermissionDenied("Responder es un envío nuevo: pide el permiso de añadir envíos.")
         entrada = s.RespuestaSerializer(data=request.data)
         entrada.is_valid(raise_exception=True)
         datos = dict(entrada.validated_data)
@@ -636,8 +740,15 @@ class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
             raise Conflicto(str(exc), code="ventana_cerrada") from exc
         except (WhatsAppError, ValueError, ImproperlyConfigured) as exc:
             raise rechazo(exc) from exc
+        nuevo = outbox.registrado_ahora(envio)
+        if not nuevo and envio.telefono != conversacion.telefono:
+            raise Conflicto(
+                f"La clave {clave!r} ya es de un envío a otro teléfono: usa una clave nueva.",
+                code="clave_en_uso",
+            )
         envio.refresh_from_db()
-        return Response(s.EnvioSerializer(envio).data, status=status.HTTP_201_CREATED)
+        codigo = status.HTTP_201_CREATED if nuevo else status.HTTP_200_OK
+        return Response(s.EnvioSerializer(envio).data, status=codigo)
 
 
 # --- figures ------------------------------------------------------------------------------
