@@ -135,6 +135,12 @@ SPECTACULAR_SETTINGS = {
     "conversaciones, estadísticas.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Requests and responses apart: an upload is binary going in, never a URL coming out.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "whatsapp_notify.api.schema.respuestas_de_error",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EstadoEnvioEnum": "whatsapp_notify.models.EstadoEnvio",
         "ClaseEnvioEnum": "whatsapp_notify.models.ClaseEnvio",

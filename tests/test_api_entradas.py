@@ -328,3 +328,18 @@ def test_a_la_vez_con_la_misma_clave_un_solo_201_y_un_solo_envio(
     assert len({respuesta.json()["id"] for respuesta in respuestas}) == 1
     assert EnvioWhatsApp.objects.filter(clave="carrera-1").count() == 1
     assert EnvioWhatsApp.objects.get(clave="carrera-1").clase == ClaseEnvio.PLANTILLA
+
+
+def test_options_describe_lo_que_acepta_el_post(api):
+    acciones = api.options(url("api-envio-list")).json()["actions"]["POST"]
+
+    assert "plantilla" in acciones
+    assert not acciones["plantilla"]["read_only"]
+    assert "id" not in acciones
+
+
+def test_la_raiz_lista_las_colecciones(api):
+    raiz = api.get(reverse("whatsapp_notify:api-root"), HTTP_ACCEPT="application/json")
+
+    assert raiz.status_code == 200
+    assert {"envios", "consentimientos", "conversaciones"} <= set(raiz.json())

@@ -26,6 +26,7 @@ from ..models import (
     EstadoEnvio,
     Mensaje,
 )
+from .schema import extend_schema_field
 
 #: What ``clase`` creates, and the fields each one takes besides the common ones.
 CAMPOS_POR_CLASE: dict[str, frozenset[str]] = {
@@ -99,6 +100,12 @@ CLAVES_RESERVADAS = ("api:", "copia:", "admin:", "respuesta:")
 NO_EN_REACCION = frozenset({"programado_para", "categoria"})
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "format": "binary"}, {"type": "string", "format": "byte"}],
+        "description": "El archivo subido (multipart) o su contenido en base64 (JSON).",
+    }
+)
 class ArchivoField(serializers.FileField):
     """A file as an upload (multipart) or as base64 text (JSON); bytes for the outbox."""
 
@@ -273,6 +280,32 @@ def modelo_referido(tipo: str | None):
     return modelo
 
 
+class Lectura(serializers.ModelSerializer):
+    """A read-only view of a model whose fields say, in the OpenAPI description, what they
+    really hold: a text or choice column that may be blank admits ``""``.
+
+    (DRF's ``read_only_fields`` drops ``allow_blank``, so the fields are made read-only
+    here instead, keeping it.)
+    """
+
+    def build_field(self, field_name, info, model_class, nested_depth):
+        clase, kwargs = super().build_field(field_name, info, model_class, nested_depth)
+        columna = info.fields.get(field_name)
+        if clase is serializers.SlugField:
+            clase = serializers.CharField  # a stored slug may be blank; no pattern to promise
+            kwargs.pop("allow_unicode", None)
+        for innecesario in ("validators", "required", "queryset"):
+            kwargs.pop(innecesario, None)
+        kwargs["read_only"] = True
+        if (
+            columna is not None
+            and columna.blank
+            and issubclass(clase, serializers.CharField | serializers.ChoiceField)
+        ):
+            kwargs["allow_blank"] = True
+        return clase, kwargs
+
+
 class ReferenciaSerializer(serializers.Serializer):
     """The ERP object an envío points at: ``{"tipo": "app_label.modelo", "id": "42"}``."""
 
@@ -312,7 +345,7 @@ class ErrorEnvioSerializer(serializers.Serializer):
         }
 
 
-class EnvioSerializer(serializers.ModelSerializer):
+class EnvioSerializer(Lectura):
     """An envío as the list shows it: its id, estado, motivo and its model's fields."""
 
     estado_display = serializers.CharField(source="get_estado_display", read_only=True)
@@ -331,7 +364,6 @@ class EnvioSerializer(serializers.ModelSerializer):
             "expira_en", "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
             "actualizado_en",
         ]  # fmt: skip
-        read_only_fields = fields
 
 
 #: The estado each timestamp of an envío records, in the order an envío goes through them.
@@ -346,7 +378,7 @@ MOMENTOS = (
 )
 
 
-class MensajeSerializer(serializers.ModelSerializer):
+class MensajeSerializer(Lectura):
     class Meta:
         model = Mensaje
         fields = [
@@ -354,7 +386,6 @@ class MensajeSerializer(serializers.ModelSerializer):
             "texto", "contenido", "contexto_wamid", "respuesta_id", "media_mime",
             "media_nombre", "descarga", "envio", "conversacion", "manejo", "fecha",
         ]  # fmt: skip
-        read_only_fields = fields
 
 
 class EnvioDetalleSerializer(EnvioSerializer):
@@ -365,7 +396,6 @@ class EnvioDetalleSerializer(EnvioSerializer):
 
     class Meta(EnvioSerializer.Meta):
         fields = [*EnvioSerializer.Meta.fields, "estados", "mensajes"]
-        read_only_fields = fields
 
     def get_estados(self, envio) -> list[dict]:
         fecha = serializers.DateTimeField()
@@ -376,7 +406,7 @@ class EnvioDetalleSerializer(EnvioSerializer):
         ]
 
 
-class ConversacionSerializer(serializers.ModelSerializer):
+class ConversacionSerializer(Lectura):
     estado_display = serializers.CharField(source="get_estado_display", read_only=True)
     ventana_abierta = serializers.SerializerMethodField()
 
@@ -388,7 +418,6 @@ class ConversacionSerializer(serializers.ModelSerializer):
             "ultimo_entrante_en", "no_leidos", "agente", "tomada_en", "iniciada_en",
             "actualizada_en",
         ]  # fmt: skip
-        read_only_fields = fields
 
     def get_ventana_abierta(self, conversacion) -> bool:
         return conversacion.ventana_abierta()
@@ -412,7 +441,7 @@ class RespuestaSerializer(Estricto):
         return attrs
 
 
-class ConsentimientoSerializer(serializers.ModelSerializer):
+class ConsentimientoSerializer(Lectura):
     estado_display = serializers.CharField(source="get_estado_display", read_only=True)
 
     class Meta:
@@ -421,17 +450,15 @@ class ConsentimientoSerializer(serializers.ModelSerializer):
             "id", "telefono", "categoria", "cuenta", "estado", "estado_display", "origen",
             "evidencia", "otorgado_en", "revocado_en", "actualizado_en",
         ]  # fmt: skip
-        read_only_fields = fields
 
 
-class CambioConsentimientoSerializer(serializers.ModelSerializer):
+class CambioConsentimientoSerializer(Lectura):
     class Meta:
         model = CambioConsentimiento
         fields = [
             "id", "telefono", "categoria", "cuenta", "anterior", "estado", "origen",
             "evidencia", "fecha", "registrado_en",
         ]  # fmt: skip
-        read_only_fields = fields
 
 
 class NuevoConsentimientoSerializer(Estricto):

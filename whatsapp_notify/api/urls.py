@@ -1,11 +1,11 @@
 """The API's URLs; ``whatsapp_notify.urls`` mounts them at ``api/`` (names ``api-…``)."""
 
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
+from rest_framework.routers import DefaultRouter
 
 from . import views
 
-router = SimpleRouter()
+router = DefaultRouter()  # its root lists the collections
 router.register("envios", views.EnvioViewSet, basename="api-envio")
 router.register("consentimientos", views.ConsentimientoViewSet, basename="api-consentimiento")
 router.register("conversaciones", views.ConversacionViewSet, basename="api-conversacion")

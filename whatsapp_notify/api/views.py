@@ -54,7 +54,7 @@ from ..phones import TelefonoInvalido, normalizar, variantes
 from . import serializers as s
 from .fields import estado_como_json
 from .permissions import clases_de_permiso
-from .schema import extend_schema
+from .schema import extend_schema, extend_schema_view, parametro
 
 #: The exceptions the Python API raises for a request it refuses, and their stable codes.
 CODIGOS = (
@@ -164,9 +164,36 @@ def _codigo_de(exc: Exception) -> str:
     return "error"
 
 
+def _parametros(*parametros) -> list:
+    return [uno for uno in parametros if uno is not None]
+
+
+_CUENTA = parametro("cuenta", "Alias de la cuenta en BACKENDS.")
+_TELEFONO = parametro("telefono", "En cualquier formato; encuentra también sus variantes.")
+FILTROS_ENVIOS = _parametros(
+    parametro("estado", "Uno o varios, separados por comas."),
+    parametro("tipo", "Uno o varios, separados por comas."),
+    _CUENTA,
+    _TELEFONO,
+    parametro("clave", "La clave de idempotencia."),
+    parametro("referencia_tipo", 'El modelo del objeto del ERP: "app_label.modelo".'),
+    parametro("referencia_id", "El id del objeto del ERP (con referencia_tipo)."),
+    parametro("creado_desde", "Fecha (su inicio) o fecha y hora ISO."),
+    parametro("creado_hasta", "Fecha (incluida) o fecha y hora ISO (excluida)."),
+    parametro("tamano", "Filas por página (hasta 500).", tipo=int),
+)
+FILTROS_CONSENTIMIENTOS = _parametros(
+    _TELEFONO,
+    parametro("categoria", "utility o marketing.", opciones=["utility", "marketing"]),
+    _CUENTA,
+    parametro("estado", "otorgado o revocado.", opciones=["otorgado", "revocado"]),
+)
+
+
 # --- envíos -------------------------------------------------------------------------------
 
 
+@extend_schema_view(list=extend_schema(parameters=FILTROS_ENVIOS))
 class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                    viewsets.GenericViewSet):  # fmt: skip
     """Envíos: list with filters, detail with statuses and messages, create, resend, cancel.
@@ -183,8 +210,8 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def get_serializer_class(self):
         if self.action == "retrieve":
             return s.EnvioDetalleSerializer
-        if self.action == "create":
-            return s.NuevoEnvioSerializer
+        if self.action == "create" or (self.action == "metadata" and self.request.method == "POST"):
+            return s.NuevoEnvioSerializer  # OPTIONS describes what a POST takes
         return s.EnvioSerializer
 
     def get_queryset(self) -> QuerySet[EnvioWhatsApp]:
@@ -415,6 +442,13 @@ class AvisosView(BaseAPI, generics.GenericAPIView):
     serializer_class = s.AvisosSerializer
     pagination_class = None
 
+    @extend_schema(
+        parameters=_parametros(
+            parametro("referencia_tipo", '"app_label.modelo"', requerido=True),
+            parametro("referencia_id", "El id del objeto del ERP.", requerido=True),
+            parametro("tipo", "Sólo los avisos de este tipo."),
+        )
+    )
     def get(self, request):
         params = request.query_params
         # The object is named, not read: the answer is the same whether it exists or not
@@ -501,6 +535,11 @@ class ColaView(BaseAPI, generics.GenericAPIView):
     pagination_class = None
     FALLIDOS_RECIENTES = 20
 
+    @extend_schema(
+        parameters=_parametros(
+            _CUENTA, parametro("horas", "Ventana de lo terminado (24; hasta 2160).", tipo=int)
+        )
+    )
     def get(self, request):
         cuenta = request.query_params.get("cuenta") or None
         horas = _entero(request.query_params.get("horas"), "horas", 24, maximo=24 * 90)
@@ -593,6 +632,7 @@ def _entero(texto: str | None, campo: str, defecto: int, *, maximo: int) -> int:
 # --- consents -----------------------------------------------------------------------------
 
 
+@extend_schema_view(list=extend_schema(parameters=FILTROS_CONSENTIMIENTOS))
 class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                             viewsets.GenericViewSet):  # fmt: skip
     """Consents: list (``?telefono=``, ``categoria``, ``cuenta``, ``estado``), grant/revoke
@@ -604,7 +644,7 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
     pagination_class = Paginacion
 
     def get_serializer_class(self):
-        if self.action == "create":
+        if self.action == "create" or (self.action == "metadata" and self.request.method == "POST"):
             return s.NuevoConsentimientoSerializer
         return s.ConsentimientoSerializer
 
@@ -639,7 +679,14 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
             raise rechazo(exc) from exc
         return Response(s.ConsentimientoSerializer(fila).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=s.EstadoConsentimientoSerializer)
+    @extend_schema(
+        responses=s.EstadoConsentimientoSerializer,
+        parameters=_parametros(
+            parametro("telefono", "En cualquier formato.", requerido=True),
+            parametro("categoria", "utility (por omisión) o marketing."),
+            _CUENTA,
+        ),
+    )
     @action(detail=False, methods=["get"], pagination_class=None)
     def estado(self, request):
         """What a send of ``categoria`` to ``telefono`` through ``cuenta`` would see."""
@@ -661,7 +708,9 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
             }
         )
 
-    @extend_schema(responses=s.CambioConsentimientoSerializer(many=True))
+    @extend_schema(
+        responses=s.CambioConsentimientoSerializer(many=True), parameters=FILTROS_CONSENTIMIENTOS
+    )
     @action(detail=False, methods=["get"], serializer_class=s.CambioConsentimientoSerializer)
     def historial(self, request):
         """Every grant and revocation recorded, with what held before, its origin and
@@ -688,6 +737,15 @@ def _variantes(telefono: str) -> set[str]:
 # --- conversations ------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=_parametros(
+            parametro("estado", "bot, agente o cerrada."),
+            parametro("cuenta", "Alias."),
+            _TELEFONO,
+        )
+    )
+)
 class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
     """Conversations (read-only; ``?estado=``, ``cuenta``, ``telefono``), their messages,
     and ``responder/``: a reply in the thread, as the admin's reply box sends it."""
@@ -764,6 +822,11 @@ class EstadisticasView(BaseAPI, generics.GenericAPIView):
     serializer_class = s.EstadisticasSerializer
     pagination_class = None
 
+    @extend_schema(
+        parameters=_parametros(
+            parametro("dias", "Días hacia atrás desde ahora (30; hasta 366).", tipo=int), _CUENTA
+        )
+    )
     def get(self, request):
         dias = _entero(request.query_params.get("dias"), "dias", 30, maximo=366)
         cuenta = request.query_params.get("cuenta") or None
@@ -811,6 +874,13 @@ class CostosView(BaseAPI, generics.GenericAPIView):
     serializer_class = s.CostosSerializer
     pagination_class = None
 
+    @extend_schema(
+        parameters=_parametros(
+            parametro("meses", "Meses, el actual incluido (12; hasta 60).", tipo=int),
+            parametro("por", "tipo o cuenta.", opciones=["tipo", "cuenta"]),
+            _CUENTA,
+        )
+    )
     def get(self, request):
         params = request.query_params
         meses = _entero(params.get("meses"), "meses", 12, maximo=60)
@@ -841,7 +911,16 @@ class SaludView(BaseAPI, generics.GenericAPIView):
     serializer_class = s.SaludSerializer
     pagination_class = None
 
-    @extend_schema(responses={200: s.SaludSerializer, 503: s.SaludSerializer})
+    @extend_schema(
+        responses={200: s.SaludSerializer, 503: s.SaludSerializer},
+        parameters=_parametros(
+            parametro(
+                "solo",
+                "Sólo estas comprobaciones, separadas por comas (base_de_datos, "
+                "broker, cuentas, cola, webhooks).",
+            )
+        ),
+    )
     def get(self, request):
         solo = request.query_params.get("solo")
         try:
