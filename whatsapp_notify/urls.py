@@ -5,10 +5,11 @@ any account in ``WHATSAPP_NOTIFY["BACKENDS"]``; both reverse as ``whatsapp_notif
 ``documento/<token>/[<nombre>]`` serves an envío's document to a provider that fetches it
 by URL (Twilio's ``MediaUrl``); both reverse as ``whatsapp_notify:documento``.
 ``salud/`` is the health endpoint and ``metricas/`` the Prometheus text (``health_views``).
-``api/`` is the REST API (``whatsapp_notify.api``) when Django REST framework is
-installed (extra ``api``); its names are ``whatsapp_notify:api-…``.
+``api/`` is the REST API (``whatsapp_notify.api``) when Django REST framework is installed
+(extra ``api``) and in ``INSTALLED_APPS``; its names are ``whatsapp_notify:api-…``.
 """
 
+from django.apps import apps
 from django.urls import include, path
 
 from .conf import DEFAULT_ALIAS
@@ -27,9 +28,7 @@ urlpatterns = [
     path("metricas/", metricas, name="metricas"),
 ]
 
-try:
-    import rest_framework  # noqa: F401
-except ImportError:  # the extra "api" is not installed: no API, nothing else changes
-    pass
-else:
+if apps.is_installed("rest_framework"):
+    # Only where the project chose DRF (extra "api", "rest_framework" in INSTALLED_APPS): a
+    # DRF that came along as another package's dependency mounts nothing.
     urlpatterns.append(path("api/", include("whatsapp_notify.api.urls")))

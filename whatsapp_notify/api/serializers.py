@@ -358,8 +358,8 @@ class EnvioSerializer(Lectura):
         fields = [
             "id", "estado", "estado_display", "motivo", "motivo_display", "clase", "tipo",
             "cuenta", "categoria", "telefono", "wa_id", "nombre", "plantilla", "idioma",
-            "variables", "texto", "nombre_documento", "clave", "referencia", "intentos",
-            "proximo_intento", "wamid", "error", "duplicado", "facturable", "precio_modelo",
+            "variables", "texto", "interactivo", "responde_a", "nombre_documento", "clave",
+            "referencia", "intentos", "proximo_intento", "wamid", "error", "duplicado", "facturable", "precio_modelo",
             "precio_tipo", "precio_categoria", "costo", "moneda", "creado_en", "programado_para",
             "expira_en", "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
             "actualizado_en",
@@ -514,6 +514,7 @@ class ColaSerializer(serializers.Serializer):
     terminados = serializers.IntegerField()
     fallidos = serializers.IntegerField()
     tasa_exito = serializers.FloatField(allow_null=True)
+    tasa_fallos = serializers.FloatField(allow_null=True)
     intentos_promedio = serializers.FloatField(allow_null=True)
     cuentas_pausadas = serializers.ListField(child=serializers.CharField())
     fallidos_recientes = EnvioSerializer(many=True)
@@ -559,6 +560,7 @@ class EstadisticasSerializer(serializers.Serializer):
     por_tipo = serializers.DictField(child=serializers.IntegerField())
     terminados = serializers.IntegerField()
     fallidos = serializers.IntegerField()
+    tasa_exito = serializers.FloatField(allow_null=True)
     tasa_fallos = serializers.FloatField(allow_null=True)
     umbral_fallos = serializers.FloatField()
     errores_principales = ErrorFrecuenteSerializer(many=True)

@@ -570,6 +570,7 @@ def _cola(cola: reports.Cola) -> dict:
         "terminados": cola.terminados,
         "fallidos": cola.fallidos,
         "tasa_exito": cola.tasa_exito,
+        "tasa_fallos": cola.tasa_fallos,
         "intentos_promedio": cola.intentos_promedio,
         "cuentas_pausadas": list(cola.pausadas),
     }
@@ -848,6 +849,7 @@ class EstadisticasView(BaseAPI, generics.GenericAPIView):
                 "por_tipo": reports.totales(desde, hasta, por="tipo", cuenta=cuenta),
                 "terminados": fallos.terminados,
                 "fallidos": fallos.fallidos,
+                "tasa_exito": fallos.tasa_exito,
                 "tasa_fallos": fallos.tasa_fallos,
                 "umbral_fallos": get_settings().FAILURE_THRESHOLD,
                 "errores_principales": [
