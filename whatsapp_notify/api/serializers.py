@@ -359,10 +359,10 @@ class EnvioSerializer(Lectura):
             "id", "estado", "estado_display", "motivo", "motivo_display", "clase", "tipo",
             "cuenta", "categoria", "telefono", "wa_id", "nombre", "plantilla", "idioma",
             "variables", "texto", "interactivo", "responde_a", "nombre_documento", "clave",
-            "referencia", "intentos", "proximo_intento", "wamid", "error", "duplicado", "facturable", "precio_modelo",
-            "precio_tipo", "precio_categoria", "costo", "moneda", "creado_en", "programado_para",
-            "expira_en", "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
-            "actualizado_en",
+            "referencia", "intentos", "proximo_intento", "wamid", "error", "duplicado",
+            "facturable", "precio_modelo", "precio_tipo", "precio_categoria", "costo", "moneda",
+            "creado_en", "programado_para", "expira_en", "enviado_en", "entregado_en",
+            "leido_en", "fallido_en", "cancelado_en", "actualizado_en",
         ]  # fmt: skip
 
 
