@@ -170,3 +170,13 @@ def pytest_sessionfinish(session, exitstatus):
     if omitidas:
         reporter.write_line(f"CI=true: {len(omitidas)} prueba(s) omitida(s); deben ejecutarse.")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def sin_limites_guardados():
+    """DRF's throttle counts in the default cache: the test starts and ends with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -11,12 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.core.cache import cache
-from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.clientes_api import url, usuario
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify.models import (
     ClaseEnvio,
@@ -27,29 +25,11 @@ from whatsapp_notify.models import (
     Mensaje,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sin_limites_guardados")]
 
 TELEFONO = "+52 55 1234 5678"
 DIGITOS = "525512345678"
 PDF = b"%PDF-1.4\n% cotizacion 17\n"
-
-
-def url(nombre: str, *args) -> str:
-    return reverse(f"whatsapp_notify:{nombre}", args=args)
-
-
-@pytest.fixture(autouse=True)
-def _sin_limites_guardados():
-    cache.clear()  # DRF's throttle counts in the default cache
-    yield
-    cache.clear()
-
-
-def usuario(django_user_model, nombre: str, *permisos: str):
-    user = django_user_model.objects.create_user(nombre, password="x")
-    for codename in permisos:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    return user
 
 
 @pytest.fixture

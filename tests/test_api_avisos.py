@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
-from rest_framework.test import APIClient
 
+from tests.clientes_api import cliente
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.api.fields import EstadoWhatsAppField
@@ -75,13 +74,8 @@ def test_campo__una_lista_lee_sus_avisos_una_vez():
 
 
 @pytest.fixture
-def api(django_user_model):
-    user = django_user_model.objects.create_user("operador", password="x")
-    for codename in ("view_enviowhatsapp", "change_enviowhatsapp"):
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    cliente = APIClient()
-    cliente.force_authenticate(user)
-    return cliente
+def api(django_user_model, sin_limites_guardados):
+    return cliente(django_user_model, "operador", "view_enviowhatsapp", "change_enviowhatsapp")
 
 
 def test_avisos__lo_que_paso_con_los_avisos_de_una_orden(api):
@@ -127,10 +121,7 @@ def test_avisos__reenviar_uno_fallido_y_no_dos_veces(
 
 
 def test_avisos__reenviar_pide_permiso_de_cambio(django_user_model):
-    lector = APIClient()
-    user = django_user_model.objects.create_user("lector", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="view_enviowhatsapp"))
-    lector.force_authenticate(user)
+    lector = cliente(django_user_model, "lector", "view_enviowhatsapp")
     orden = nueva_orden()
 
     respuesta = lector.post(

@@ -10,14 +10,13 @@ import base64
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
+from tests import clientes_api
+from tests.clientes_api import url
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.models import (
@@ -29,30 +28,15 @@ from whatsapp_notify.models import (
     Mensaje,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sin_limites_guardados")]
 
 TELEFONO = "+52 55 1234 5678"
 PDF = b"%PDF-1.4\n% cotizacion 17\n"
 
 
-def url(nombre: str, *args) -> str:
-    return reverse(f"whatsapp_notify:{nombre}", args=args)
-
-
-@pytest.fixture(autouse=True)
-def _sin_limites_guardados():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def cliente(django_user_model, nombre: str, *permisos: str) -> APIClient:
-    user = django_user_model.objects.create_user(nombre, password="x")
-    for codename in permisos:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    api = APIClient(raise_request_exception=False)
-    api.force_authenticate(user)
-    return api
+def cliente(django_user_model, nombre: str, *permisos: str):
+    """A client that shows a server error as a 500 instead of raising it."""
+    return clientes_api.cliente(django_user_model, nombre, *permisos, raise_request_exception=False)
 
 
 TODO = (

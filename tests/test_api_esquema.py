@@ -13,12 +13,11 @@ from importlib.resources import files
 import pytest
 import yaml
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from jsonschema import Draft202012Validator
-from rest_framework.test import APIClient
 
+from tests.clientes_api import cliente
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import enviar_plantilla, otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.models import (
@@ -60,14 +59,9 @@ def valida(documento, ruta: str, metodo: str, codigo: int, cuerpo) -> None:
 
 
 @pytest.fixture
-def api(django_user_model):
-    cache.clear()
-    user = django_user_model.objects.create_user("lector", password="x")
-    for permiso in Permission.objects.filter(content_type__app_label="whatsapp_notify"):
-        user.user_permissions.add(permiso)
-    cliente = APIClient()
-    cliente.force_authenticate(user)
-    return cliente
+def api(django_user_model, sin_limites_guardados):
+    permisos = Permission.objects.filter(content_type__app_label="whatsapp_notify")
+    return cliente(django_user_model, "lector", *permisos.values_list("codename", flat=True))
 
 
 @pytest.fixture

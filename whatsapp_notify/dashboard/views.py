@@ -138,6 +138,16 @@ class CostoMes(NamedTuple):
     por_tipo: list[dict]
     por_cuenta: list[dict]
 
+    @property
+    def repartos(self) -> list[tuple[str, dict]]:
+        """The rows under the month's totals: each tipo's, then each account's, labelled."""
+        return [
+            *((_("tipo: %(tipo)s") % {"tipo": fila["grupo"] or _("(sin tipo)")}, fila)
+              for fila in self.por_tipo),
+            *((_("cuenta: %(cuenta)s") % {"cuenta": fila["grupo"]}, fila)
+              for fila in self.por_cuenta),
+        ]  # fmt: skip
+
 
 def _costos(cuenta: str | None, hoy: date) -> list[CostoMes]:
     """The last MESES_DE_COSTO months' known costs, newest first (three grouped queries)."""
