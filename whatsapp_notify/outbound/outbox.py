@@ -779,7 +779,7 @@ def registrar_omitido(
 
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
-    envio = EnvioWhatsApp(
+    envio = EnvioWhatsApp.nuevo(
         telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
         nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
         tipo=tipo,
