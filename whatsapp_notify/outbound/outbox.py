@@ -1128,6 +1128,8 @@ def almacenar_documento(documento: Documento, storage: Storage) -> str:
 
 
 def _log_registro(envio: EnvioWhatsApp) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # inside the ERP's save: not even the masked phone is computed for nothing
     logger.info(
         "Envío %s registrado (%s %s → %s): %s%s",
         envio.pk,
