@@ -202,7 +202,19 @@ def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> list[EnvioWhatsApp
         condicion |= Q(cuenta=cuenta, wamid__in=de_la_cuenta)
     if not condicion:
         return []
-    return list(EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk"))
+    envios = EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk")
+    if not _se_escucha_el_estado():
+        # What a status never reads, and only a receiver of the change could: left unread.
+        envios = envios.defer(*_NO_LEIDOS_POR_UN_ESTADO)
+    return list(envios)
+
+
+#: Columns of an envío the status rules never read (its content, not its state).
+_NO_LEIDOS_POR_UN_ESTADO = ("variables", "interactivo", "texto")
+
+
+def _se_escucha_el_estado() -> bool:
+    return signals.envio_estado_cambiado.has_listeners(EnvioWhatsApp)
 
 
 def _aplicar_en_bloque(
@@ -212,6 +224,7 @@ def _aplicar_en_bloque(
     positions applied and ``(envío, anterior, destino, evento)`` changes."""
     por_wamid = {(envio.cuenta, envio.wamid): envio for envio in bloqueados if envio.wamid}
     ahora = timezone.now()
+    escuchado = _se_escucha_el_estado()
     hechos: set[int] = set()
     cambios = []
     campos: dict[int, set[str]] = {}
@@ -223,8 +236,10 @@ def _aplicar_en_bloque(
         campos.setdefault(envio.pk, set()).update(cambio.campos)
         hechos.add(i)
         if cambio.anterior is not None:
-            # As this status left it: a later one of the same envío changes it again.
-            cambios.append((copy.copy(envio), cambio.anterior, destino, evento))
+            # As this status left it: a later one of the same envío changes it again (a copy
+            # only for a receiver to see; the log reads the pk).
+            aviso = copy.copy(envio) if escuchado else envio
+            cambios.append((aviso, cambio.anterior, destino, evento))
     _escribir_en_bloque({envio.pk: envio for envio in bloqueados}, campos)
     return hechos, cambios
 
@@ -284,9 +299,8 @@ def ids_a_la_medida(evento: Evento) -> Evento:
     all see the same value, and a redelivered over-long id is still recognised.
     """
     if isinstance(evento, EventoEstado):
-        return dataclasses.replace(
-            evento, wamid=id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
-        )
+        wamid = id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
+        return evento if wamid == evento.wamid else dataclasses.replace(evento, wamid=wamid)
     if isinstance(evento, EventoMensaje):
         return dataclasses.replace(
             evento,
