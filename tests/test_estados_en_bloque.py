@@ -128,9 +128,11 @@ def test_en_bloque__mismo_resultado_que_uno_a_uno(semilla, cambios):
 def test_en_bloque__sin_receptores_mismo_resultado_que_uno_a_uno():
     """With nobody listening the bulk path leaves the content columns unread: they keep
     what they held."""
+    programado = timezone.now() - timedelta(hours=2)
     for envio in [*envios("bloque", 6), *envios("uno", 6)]:
-        envio.variables, envio.texto = ["Ana", "OT-1"], "cuerpo"
+        envio.variables, envio.texto, envio.nombre = ["Ana", "OT-1"], "cuerpo", "Ana"
         envio.interactivo = {"botones": [{"id": "si", "titulo": "Sí"}]}
+        envio.programado_para = envio.despachado_en = programado
         envio.save()
     eventos = historia("bloque", 6, semilla=4)
     assert not signals.envio_estado_cambiado.has_listeners(EnvioWhatsApp)
@@ -141,7 +143,8 @@ def test_en_bloque__sin_receptores_mismo_resultado_que_uno_a_uno():
 
     assert filas("bloque") == filas("uno")
     assert {f["estado"] for f in filas("bloque")} == {EstadoEnvio.LEIDO}
-    assert {f["texto"] for f in filas("bloque")} == {"cuerpo"}
+    assert {(f["texto"], f["nombre"]) for f in filas("bloque")} == {("cuerpo", "Ana")}
+    assert {f["despachado_en"] for f in filas("bloque")} == {programado}
     assert (en_bloque.estados, en_bloque.errores) == (18, 0)
 
 

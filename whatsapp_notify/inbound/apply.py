@@ -210,8 +210,13 @@ def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> list[EnvioWhatsApp
     return list(envios)
 
 
-#: Columns of an envío the status rules never read (its content, not its state).
-_NO_LEIDOS_POR_UN_ESTADO = ("variables", "interactivo", "texto")
+#: Columns of an envío the status rules never read: its content and recipient as the ERP
+#: gave them, and the moments before it left (each datetime read costs a parse).
+_NO_LEIDOS_POR_UN_ESTADO = (
+    "variables", "interactivo", "texto", "responde_a", "telefono_original", "nombre",
+    "documento", "nombre_documento", "documento_mime", "documento_sha256",
+    "creado_en", "programado_para", "expira_en", "despachado_en", "reclamado_en",
+)  # fmt: skip
 
 
 def _se_escucha_el_estado() -> bool:
