@@ -125,6 +125,49 @@ def test_en_bloque__mismo_resultado_que_uno_a_uno(semilla, cambios):
     assert {f["estado"] for f in filas("bloque")} == {EstadoEnvio.LEIDO}
 
 
+def test_en_bloque__sin_receptores_mismo_resultado_que_uno_a_uno():
+    """With nobody listening the bulk path leaves the content columns unread: they keep
+    what they held."""
+    programado = timezone.now() - timedelta(hours=2)
+    for envio in [*envios("bloque", 6), *envios("uno", 6)]:
+        envio.variables, envio.texto, envio.nombre = ["Ana", "OT-1"], "cuerpo", "Ana"
+        envio.interactivo = {"botones": [{"id": "si", "titulo": "Sí"}]}
+        envio.programado_para = envio.despachado_en = programado
+        envio.save()
+    eventos = historia("bloque", 6, semilla=4)
+    assert not signals.envio_estado_cambiado.has_listeners(EnvioWhatsApp)
+
+    en_bloque = aplicar(eventos, "default")
+    for evento in renombrar(eventos, "bloque", "uno"):
+        aplicar([evento], "default")
+
+    assert filas("bloque") == filas("uno")
+    assert {f["estado"] for f in filas("bloque")} == {EstadoEnvio.LEIDO}
+    assert {(f["texto"], f["nombre"]) for f in filas("bloque")} == {("cuerpo", "Ana")}
+    assert {f["despachado_en"] for f in filas("bloque")} == {programado}
+    assert (en_bloque.estados, en_bloque.errores) == (18, 0)
+
+
+def test_en_bloque__el_receptor_recibe_el_envio_entero():
+    envios("entero", 3)
+    EnvioWhatsApp.objects.update(variables=["Ana"], texto="cuerpo")
+    vistos = []
+
+    def receptor(sender, envio, estado_anterior, estado, **kwargs):
+        vistos.append((envio.get_deferred_fields(), envio.variables, envio.texto, estado))
+
+    signals.envio_estado_cambiado.connect(receptor)
+    try:
+        aplicar(
+            [EventoEstado(wamid=f"wamid.entero.{i}", estado=DELIVERED) for i in range(3)],
+            "default",
+        )
+    finally:
+        signals.envio_estado_cambiado.disconnect(receptor)
+
+    assert vistos == [(set(), ["Ana"], "cuerpo", EstadoEnvio.ENTREGADO)] * 3
+
+
 def test_en_bloque__textos_con_comillas_llaves_y_null_llegan_tal_cual(cambios):
     """What an array literal has to quote (PostgreSQL writes each column as one array)."""
     raros = ['a"b', "c,d", "{e}", "NULL", "f\\g", "h'i", " j ", "ñ😀"]

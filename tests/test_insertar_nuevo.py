@@ -2,7 +2,8 @@
 
 It prepares each column's value itself, cheaply for plain values (``models._preparador``):
 the rows it writes are compared, column by column, with the rows ``save()`` writes for the
-same envíos, on whichever database the suite runs.
+same envíos, on whichever database the suite runs. ``EnvioWhatsApp.nuevo``, which builds the
+unsaved envío for it, builds what the constructor builds.
 """
 
 from __future__ import annotations
@@ -87,3 +88,45 @@ def test_insertar_nuevo__clave_tomada_no_inserta(db):
 
     assert segundo.pk is None
     assert EnvioWhatsApp.objects.get(clave="tomada").nombre == ""
+
+
+@pytest.mark.parametrize("campos", CASOS.values(), ids=CASOS.keys())
+def test_nuevo__construye_lo_que_construye_el_constructor(campos):
+    construido = EnvioWhatsApp(clave="k", **campos)
+    nuevo = EnvioWhatsApp.nuevo(clave="k", **campos)
+
+    esperado, obtenido = dict(construido.__dict__), dict(nuevo.__dict__)
+    for datos in (esperado, obtenido):
+        datos.pop("_state")
+        assert datos.pop("creado_en") is not None  # each stamps its own moment
+    assert obtenido == esperado
+    assert nuevo._state.adding is True
+    assert nuevo._state.db is None
+    assert nuevo.pk is None
+
+
+def test_nuevo__cada_envio_tiene_sus_propias_listas():
+    uno, otro = EnvioWhatsApp.nuevo(), EnvioWhatsApp.nuevo()
+    uno.variables.append("Ana")
+    uno.interactivo["botones"] = []
+
+    assert otro.variables == []
+    assert otro.interactivo == {}
+
+
+def test_nuevo__con_un_receptor_de_post_init_usa_el_constructor():
+    from django.db.models import signals
+
+    vistos = []
+
+    def receptor(sender, instance, **kwargs):
+        vistos.append(instance.clave)
+
+    signals.post_init.connect(receptor, sender=EnvioWhatsApp)
+    try:
+        envio = EnvioWhatsApp.nuevo(clave="vista")
+    finally:
+        signals.post_init.disconnect(receptor, sender=EnvioWhatsApp)
+
+    assert vistos == ["vista"]
+    assert envio.clave == "vista"

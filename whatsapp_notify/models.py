@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -139,6 +140,24 @@ def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], str]:
 
 
 _INSERTS: dict[tuple, tuple[list[Callable], str]] = {}
+
+
+def _valores_iniciales(modelo) -> tuple[dict[str, Any], list[tuple[str, Callable]]]:
+    """The defaults of ``modelo``'s concrete fields, by attname: the constant ones, and the
+    callable ones to call per instance. Computed once per model."""
+    if modelo not in _INICIALES:
+        constantes: dict[str, Any] = {}
+        llamables: list[tuple[str, Callable]] = []
+        for campo in modelo._meta.concrete_fields:
+            if campo.has_default() and callable(campo.default):
+                llamables.append((campo.attname, campo.get_default))
+            else:
+                constantes[campo.attname] = campo.get_default()
+        _INICIALES[modelo] = (constantes, llamables)
+    return _INICIALES[modelo]
+
+
+_INICIALES: dict[type, tuple[dict[str, Any], list[tuple[str, Callable]]]] = {}
 
 # Fields of these exact classes store a value of these exact types as it is: their
 # pre_save reads the attribute and their get_db_prep_save returns it unchanged. None is
@@ -337,6 +356,30 @@ class EnvioWhatsApp(models.Model):
     def __str__(self) -> str:
         que = self.plantilla or self.nombre_documento or self.clase
         return f"#{self.pk} {que} → {mask(self.telefono)} ({self.get_estado_display()})"
+
+    @classmethod
+    def nuevo(cls, **campos: Any) -> EnvioWhatsApp:
+        """An unsaved envío with its fields' defaults and ``campos`` (by attname), as
+        ``EnvioWhatsApp(**campos)`` builds it.
+
+        The outbox builds one inside the ERP's save (a disparador): the constructor walks
+        some fifty fields for their defaults each time; here the constant ones are copied
+        at once and only the callable ones (``timezone.now``, ``list``) are called. With a
+        ``pre_init`` or ``post_init`` receiver on this model, the constructor runs, so the
+        receiver sees it as always.
+        """
+        if signals.pre_init.has_listeners(cls) or signals.post_init.has_listeners(cls):
+            return cls(**campos)
+        constantes, llamables = _valores_iniciales(cls)
+        envio = cls.__new__(cls)
+        envio._state = models.base.ModelState()
+        datos = envio.__dict__
+        datos.update(constantes)
+        for attname, por_omision in llamables:
+            datos[attname] = por_omision()
+        for attname, valor in campos.items():
+            setattr(envio, attname, valor)
+        return envio
 
     @property
     def terminado(self) -> bool:

@@ -21,6 +21,7 @@ from django.db import (
     InterfaceError,
     OperationalError,
     connections,
+    models,
     router,
     transaction,
 )
@@ -203,7 +204,24 @@ def _bloquear(estados: Iterable[tuple[EventoEstado, str]]) -> list[EnvioWhatsApp
         condicion |= Q(cuenta=cuenta, wamid__in=de_la_cuenta)
     if not condicion:
         return []
-    return list(EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk"))
+    envios = EnvioWhatsApp.objects.select_for_update().filter(condicion).order_by("pk")
+    if not _se_escucha_el_estado():
+        # What a status never reads, and only a receiver of the change could: left unread.
+        envios = envios.defer(*_NO_LEIDOS_POR_UN_ESTADO)
+    return list(envios)
+
+
+#: Columns of an envío the status rules never read: its content and recipient as the ERP
+#: gave them, and the moments before it left (each datetime read costs a parse).
+_NO_LEIDOS_POR_UN_ESTADO = (
+    "variables", "interactivo", "texto", "responde_a", "telefono_original", "nombre",
+    "documento", "nombre_documento", "documento_mime", "documento_sha256",
+    "creado_en", "programado_para", "expira_en", "despachado_en", "reclamado_en",
+)  # fmt: skip
+
+
+def _se_escucha_el_estado() -> bool:
+    return signals.envio_estado_cambiado.has_listeners(EnvioWhatsApp)
 
 
 def _aplicar_en_bloque(
@@ -213,6 +231,7 @@ def _aplicar_en_bloque(
     positions applied and ``(envío, anterior, destino, evento)`` changes."""
     por_wamid = {(envio.cuenta, envio.wamid): envio for envio in bloqueados if envio.wamid}
     ahora = timezone.now()
+    escuchado = _se_escucha_el_estado()
     hechos: set[int] = set()
     cambios = []
     campos: dict[int, set[str]] = {}
@@ -224,8 +243,10 @@ def _aplicar_en_bloque(
         campos.setdefault(envio.pk, set()).update(cambio.campos)
         hechos.add(i)
         if cambio.anterior is not None:
-            # As this status left it: a later one of the same envío changes it again.
-            cambios.append((copy.copy(envio), cambio.anterior, destino, evento))
+            # As this status left it: a later one of the same envío changes it again (a copy
+            # only for a receiver to see; the log reads the pk).
+            aviso = copy.copy(envio) if escuchado else envio
+            cambios.append((aviso, cambio.anterior, destino, evento))
     _escribir_en_bloque({envio.pk: envio for envio in bloqueados}, campos)
     return hechos, cambios
 
@@ -271,11 +292,35 @@ def _actualizar_desde_valores(conexion, nombres, pks: list[int], filas: list[lis
         f"WHERE t.{q(opciones.pk.column)} = v.{q('v0')}"
     )
     parametros = [list(pks)] + [
-        [columna.get_db_prep_save(fila[n], conexion) for fila in filas]
+        _valores_de_columna(columna, [fila[n] for fila in filas], conexion)
         for n, columna in enumerate(columnas)
     ]
     with conexion.cursor() as cursor:
         cursor.execute(sql, parametros)
+
+
+#: The fields a status writes whose own preparation returns a value of these types as it
+#: is (``get_db_prep_save``): such values skip it.
+_TAL_CUAL: dict[type, tuple[type, ...]] = {
+    models.CharField: (str, type(None)),
+    models.TextField: (str, type(None)),
+    models.BooleanField: (bool, type(None)),
+    models.IntegerField: (int, type(None)),
+    models.DateTimeField: (type(None),),
+}
+
+
+def _valores_de_columna(columna, valores: list[Any], conexion) -> list[Any]:
+    # Each value through get_db_prep_save took a third of this statement's Python for
+    # values it returns unchanged: plain text, flags, codes and aware datetimes.
+    tipos = _TAL_CUAL.get(type(columna), ())
+    fechas = isinstance(columna, models.DateTimeField)
+    return [
+        valor
+        if type(valor) in tipos or (fechas and type(valor) is datetime and valor.tzinfo)
+        else columna.get_db_prep_save(valor, conexion)
+        for valor in valores
+    ]
 
 
 def ids_a_la_medida(evento: Evento) -> Evento:
@@ -285,9 +330,8 @@ def ids_a_la_medida(evento: Evento) -> Evento:
     all see the same value, and a redelivered over-long id is still recognised.
     """
     if isinstance(evento, EventoEstado):
-        return dataclasses.replace(
-            evento, wamid=id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
-        )
+        wamid = id_a_la_medida(EnvioWhatsApp, "wamid", evento.wamid)
+        return evento if wamid == evento.wamid else dataclasses.replace(evento, wamid=wamid)
     if isinstance(evento, EventoMensaje):
         return dataclasses.replace(
             evento,

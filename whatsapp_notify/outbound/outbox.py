@@ -780,7 +780,7 @@ def registrar_omitido(
 
 
 def _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta):
-    envio = EnvioWhatsApp(
+    envio = EnvioWhatsApp.nuevo(
         telefono_original=recortar(EnvioWhatsApp, "telefono_original", destinatario.telefono),
         nombre=recortar(EnvioWhatsApp, "nombre", destinatario.nombre or ""),
         tipo=tipo,
@@ -1143,6 +1143,8 @@ def almacenar_documento(documento: Documento, storage: Storage) -> str:
 
 
 def _log_registro(envio: EnvioWhatsApp) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # inside the ERP's save: not even the masked phone is computed for nothing
     logger.info(
         "Envío %s registrado (%s %s → %s): %s%s",
         envio.pk,
