@@ -294,7 +294,9 @@ class Lectura(serializers.ModelSerializer):
         if clase is serializers.SlugField:
             clase = serializers.CharField  # a stored slug may be blank; no pattern to promise
             kwargs.pop("allow_unicode", None)
-        for innecesario in ("validators", "required", "queryset"):
+        # Bounds are for input; a column's depend on the database, and the description must
+        # not (it is written once, whatever database generates it).
+        for innecesario in ("validators", "required", "queryset", "min_value", "max_value"):
             kwargs.pop(innecesario, None)
         kwargs["read_only"] = True
         if (
