@@ -22,7 +22,7 @@ from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..states import ACEPTADOS, REENVIABLES
 from . import outbox
-from .actions import EN_CURSO, YA_ENVIADO, reenviar
+from .actions import EN_CURSO, SUPERADO, YA_ENVIADO, reenviar
 from .delivery import construir_salida
 from .status import EstadoWhatsApp, estado_whatsapp
 
@@ -138,7 +138,7 @@ def _volver_a_la_cola(envio: EnvioWhatsApp) -> ReenvioAviso:
     if hecho.reenviados:
         return _respuesta(ResultadoReenvio.REENVIADO, _leer(envio))
     razon = next(iter(hecho.omitidos))
-    if razon in (EN_CURSO, YA_ENVIADO):  # a worker, a webhook or another click moved it
+    if razon in (EN_CURSO, YA_ENVIADO, SUPERADO):  # a worker, a webhook or another click moved it
         return _respuesta(ResultadoReenvio.EN_CURSO, _leer(envio))
     return _respuesta(ResultadoReenvio.NO_ENVIABLE, _leer(envio), motivo=razon)
 

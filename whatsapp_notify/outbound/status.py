@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from ..exceptions import describe_error
 from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
-from ..states import ACEPTADOS, EN_ESPERA, REENVIABLES, SIN_CONFIRMAR
+from ..states import ACEPTADOS, EN_CAMINO, REENVIABLES
 
 # Only what the answer needs: an envío's variables, text and JSON stay in the database.
 _CAMPOS = (
@@ -91,7 +91,7 @@ class EstadoWhatsApp:
             enviado=estado in ACEPTADOS,
             entregado=estado in (EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO),
             leido=estado == EstadoEnvio.LEIDO,
-            en_curso=estado in EN_ESPERA | SIN_CONFIRMAR,
+            en_curso=estado in EN_CAMINO,
             reenviable=_reenviable(envio),
             motivo=envio.motivo,
             motivo_texto=str(motivo_texto),
