@@ -120,6 +120,26 @@ FORMAS = [
         "Error al preparar el disparador",
         id="omitido-error-disparador",
     ),
+    # Resent to the phone recorded on the envío: only a new send with a good phone helps.
+    pytest.param(
+        {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.TELEFONO_INVALIDO},
+        {"reenviable": False, "motivo": "telefono_invalido"},
+        "No se envió: Teléfono inválido.",
+        id="omitido-telefono-invalido",
+    ),
+    pytest.param(
+        {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.SIN_TELEFONO, "telefono": ""},
+        {"reenviable": False, "motivo": "sin_telefono"},
+        "No se envió: Sin teléfono.",
+        id="omitido-sin-telefono",
+    ),
+    # A consent change can make these go: the button may help.
+    pytest.param(
+        {"estado": EstadoEnvio.OMITIDO, "motivo": MotivoOmision.BAJA},
+        {"reenviable": True, "motivo": "baja"},
+        "No se envió:",
+        id="omitido-baja",
+    ),
     pytest.param(
         {"estado": EstadoEnvio.CANCELADO, "cancelado_en": AHORA},
         {"enviado": False, "en_curso": False, "reenviable": True},

@@ -196,11 +196,19 @@ def _ultimos(por_clave: dict[tuple[int, str], models.Model], tipo: str | None):
     return envios.only(*_CAMPOS).annotate(_numero=numero).filter(_numero=1).order_by(*_RECIENTES)
 
 
+# Resending can never fix these: a resend goes to the phone recorded on the envío (a phone
+# corrected in the ERP needs a new send), and an envío whose content was never built has
+# nothing to send. A consent change, on the contrary, can make a "baja" go.
+_SIN_ARREGLO = frozenset(
+    {MotivoOmision.ERROR_DISPARADOR, MotivoOmision.SIN_TELEFONO, MotivoOmision.TELEFONO_INVALIDO}
+)
+
+
 def _reenviable(envio: EnvioWhatsApp) -> bool:
     # incierto may have arrived: resending it is an explicit decision, not this button's.
     if envio.estado not in REENVIABLES or envio.estado == EstadoEnvio.INCIERTO:
         return False
-    return envio.motivo != MotivoOmision.ERROR_DISPARADOR
+    return envio.motivo not in _SIN_ARREGLO
 
 
 def _error_texto(envio: EnvioWhatsApp) -> str:
