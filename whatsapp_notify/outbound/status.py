@@ -6,6 +6,12 @@ tipo; :func:`estados_whatsapp` does the same for a page of objects. Each is one 
 (plus the content type, cached by Django after its first lookup), whatever the number of
 tipos or objects. The answers are :class:`EstadoWhatsApp` values: plain fields, ready for
 a template, a serializer field (:meth:`EstadoWhatsApp.como_dict`) or a JSON response.
+
+A copy that «Enviar otra copia» recorded and that could not go (``omitido``, clave
+``copia:<id>``) is not "the latest" of its tipo: the customer still has the notice it
+copies, and that one is shown. :func:`~whatsapp_notify.reenviar_aviso` checks a copy before
+recording it, so such a row exists only when something changed in between (a consent
+revoked at that moment) or was recorded by an earlier version.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ _CAMPOS = (
 )  # fmt: skip
 # The latest first; the id breaks ties between envíos recorded in the same instant.
 _RECIENTES = (F("creado_en").desc(), F("pk").desc())
+#: The clave of a copy :func:`~whatsapp_notify.reenviar_aviso` records: ``copia:<id>``.
+CLAVE_COPIA = "copia:"
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,8 @@ def estado_whatsapp(
     Without ``tipo``, a dict ``{tipo: EstadoWhatsApp}``, the most recent notice first
     (empty when nothing was recorded; envíos recorded without tipo are under ``""``).
     With ``tipo``, that tipo's :class:`EstadoWhatsApp`, or None. An unsaved ``obj`` has no
-    notices. One query (and the content type's, the first time Django looks it up).
+    notices. An omitted copy (``copia:<id>``) never hides the notice it copies (see the
+    module's docstring). One query (and the content type's, the first time Django looks it up).
 
     Raises:
         TipoInvalido: ``obj`` is not a model instance (an id, say).
@@ -186,7 +195,10 @@ def _ultimos(por_clave: dict[tuple[int, str], models.Model], tipo: str | None):
     filtro = Q()
     for tipo_contenido, object_ids in ids.items():
         filtro |= Q(content_type_id=tipo_contenido, object_id__in=object_ids)
-    envios = EnvioWhatsApp.objects.filter(filtro)
+    # An omitted copy is not the notice: the customer has the one it copies (module docstring).
+    envios = EnvioWhatsApp.objects.filter(filtro).exclude(
+        estado=EstadoEnvio.OMITIDO, clave__startswith=CLAVE_COPIA
+    )
     if tipo is not None:
         envios = envios.filter(tipo=tipo)
     # ROW_NUMBER() over each referencia and tipo, newest first: the first row of each group,
