@@ -182,3 +182,26 @@ def test_reenviar_aviso__cuatro_clics_a_la_vez_envian_una_vez(postgres, estado):
     assert len({resultado.envio_id for resultado in resultados if resultado.reenviado}) == 1
     assert len(locmem.outbox) == 1
     assert EnvioWhatsApp.objects.count() == (1 if estado == EstadoEnvio.FALLIDO else 2)
+
+
+def test_reenviar_aviso__seis_copias_a_la_vez__solo_una_dice_copia(postgres):
+    from tests.testapp.models import Cliente, Orden
+    from whatsapp_notify import enviar_plantilla, reenviar_aviso
+    from whatsapp_notify.backends import locmem
+
+    orden = Orden.objects.create(numero="OT-1", cliente=Cliente.objects.create(nombre="Ana"))
+    original = enviar_plantilla(
+        "+52 55 1234 5678", "vehiculo_listo_cliente", variables=["Ana"], referencia=orden,
+        tipo="vehiculo_listo",
+    )  # fmt: skip
+    EnvioWhatsApp.objects.filter(pk=original.pk).update(estado=EstadoEnvio.LEIDO)
+    locmem.clear()
+
+    clic = partial(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
+    resultados = en_hilos(*[clic] * 6)
+
+    [copia] = EnvioWhatsApp.objects.filter(clave=f"copia:{original.pk}")
+    assert sorted(r.resultado for r in resultados) == ["cambiado"] * 5 + ["copia"]
+    assert [r.envio_id for r in resultados if r.reenviado] == [copia.pk]
+    assert {r.envio_id for r in resultados} == {copia.pk}
+    assert len(locmem.outbox) == 1

@@ -93,7 +93,9 @@ def reenviar_aviso(obj: models.Model, tipo: str, *, copia_de: int | None = None)
     accepted, nothing is done (``cambiado``): a form sent twice, or a page out of date,
     never sends a second copy. Pass it only for that request: without it a button can be
     pressed any number of times and sends a notice that never arrived at most once.
-    Concurrent calls are settled by the database (conditional UPDATE, unique clave).
+    Concurrent calls are settled by the database (conditional UPDATE, unique clave): of
+    concurrent copies asked for one envío, only the call that records the copy answers
+    ``copia``; the others answer ``cambiado`` (``reenviado`` False) with that copy.
 
     Recipient problems never raise: they are the answer's ``motivo``.
 
@@ -151,7 +153,8 @@ def _copia(obj: models.Model, envio: EnvioWhatsApp) -> ReenvioAviso:
     """A new envío with ``envio``'s content, to its phone, under the clave ``copia:<id>``.
 
     Checked first as a new send (:func:`.outbox.prever`): a copy that cannot go is not
-    recorded, and the delivered ``envio`` stays the notice its status shows.
+    recorded, and the delivered ``envio`` stays the notice its status shows. Only the call
+    that records the copy answers ``copia``; one that finds it recorded answers ``cambiado``.
     """
     try:
         contenido = construir_salida(envio).contenido
@@ -171,6 +174,8 @@ def _copia(obj: models.Model, envio: EnvioWhatsApp) -> ReenvioAviso:
     if (existente := EnvioWhatsApp.objects.por_clave(clave)) is not None:
         return _copia_registrada(envio, existente)
     copia = outbox.registrar(contenido, telefono, clave=clave, **datos)
+    if not outbox.registrado_ahora(copia):  # a concurrent request recorded it first
+        return _respuesta(ResultadoReenvio.CAMBIADO, _leer(copia))
     copia.refresh_from_db()  # with eager Celery (development) it may be sent already
     if copia.estado == EstadoEnvio.OMITIDO:
         # Something changed since prever (a consent revoked meanwhile): the omitted copy
