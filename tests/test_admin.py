@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 import whatsapp_notify
-from tests.testapp.models import Cliente
+from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import exceptions, signals
 from whatsapp_notify.admin import RAZONES_NO_REENVIO
 from whatsapp_notify.backends.meta import errors as meta_errors
@@ -347,6 +347,22 @@ def test_reenviar__skips_what_was_already_sent_and_says_why(
         "1 envío vuelve a la cola.",
         f"2 envíos no se reenviaron: {razon}.",
     ]
+
+
+def test_reenviar__a_notice_a_later_envio_delivered_is_not_sent_again_and_says_why(
+    admin_client, outbox, django_capture_on_commit_callbacks
+):
+    orden = Orden.objects.create(numero="OT-1", cliente=Cliente.objects.create(nombre="Ana"))
+    viejo = crear_envio(estado=EstadoEnvio.FALLIDO, referencia=orden, clave="vehiculo_listo:1")
+    crear_envio(estado=EstadoEnvio.ENTREGADO, referencia=orden, clave="vehiculo_listo:1:bis")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = accion(admin_client, "enviowhatsapp", "reenviar", [viejo.pk])
+
+    assert leer(viejo).estado == EstadoEnvio.FALLIDO
+    assert outbox == []
+    razon = RAZONES_NO_REENVIO[actions.SUPERADO]
+    assert mensajes_de(response) == [f"1 envío no se reenvió: {razon}."]
 
 
 def test_reenviar__omitido_without_consent_stays_omitido_with_the_reason(

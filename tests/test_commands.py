@@ -717,6 +717,24 @@ def test_reintentar__por_omision__reenvia_solo_los_fallidos(historial, outbox):
     assert DIGITOS not in salida
 
 
+def test_reintentar__un_aviso_que_otro_envio_ya_entrego__no_se_reenvia_y_dice_por_que(outbox):
+    from tests.testapp.models import Cliente, Orden
+
+    orden = Orden.objects.create(numero="OT-1", cliente=Cliente.objects.create(nombre="Ana"))
+    viejo = envio("fallido", codigo=131026, referencia=orden, tipo="vehiculo_listo", clave="a")
+    envio("entregado", referencia=orden, tipo="vehiculo_listo", clave="b")
+    outbox.clear()
+
+    salida = ejecutar("whatsapp_reintentar")
+
+    assert "Reenviados: 0" in salida
+    assert "No reenviados (un envío posterior del mismo aviso ya salió o está en camino): 1" in (
+        salida
+    )
+    assert estados()[viejo.pk] == "fallido"
+    assert outbox == []
+
+
 @pytest.mark.parametrize(
     ("args", "elegidos"),
     [

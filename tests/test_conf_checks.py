@@ -858,3 +858,65 @@ def test_checks__health_token_valido(configurar, valor):
     configurar(HEALTH_TOKEN=valor)
 
     assert _errores("E030") == []
+
+
+# -- W003: where the app's files are stored ------------------------------------------------
+
+
+def _w003() -> list[checks.CheckMessage]:
+    from whatsapp_notify.checks import check_media_root
+
+    return [m for m in check_media_root() if m.id == "whatsapp_notify.W003"]
+
+
+@pytest.mark.parametrize("media_root", ["", "."], ids=["vacio", "punto"])
+def test_w003__sin_media_root__avisa_que_los_archivos_irian_al_directorio_de_trabajo(
+    settings, media_root
+):
+    settings.MEDIA_ROOT = media_root
+
+    [aviso] = _w003()
+
+    assert isinstance(aviso, checks.Warning)
+    assert "EnvioWhatsApp.documento y Mensaje.archivo" in aviso.msg
+    assert "ocultar el paquete whatsapp_notify" in aviso.msg
+    assert "Define MEDIA_ROOT" in aviso.hint
+    assert "ruta absoluta fuera del código" in aviso.hint
+
+
+def test_w003__con_media_root__no_avisa(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+    assert _w003() == []
+
+
+def test_w003__la_ubicacion_del_almacenamiento_manda_sobre_media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = ""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "archivos")},
+        },
+    }
+
+    assert _w003() == []
+
+
+def test_w003__un_almacenamiento_que_no_es_local__no_avisa(settings):
+    settings.MEDIA_ROOT = ""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+
+    assert _w003() == []
+
+
+def test_w003__lo_dice_manage_py_check(settings):
+    settings.MEDIA_ROOT = ""
+    salida = io.StringIO()
+
+    call_command("check", stdout=salida, stderr=salida)
+
+    assert "whatsapp_notify.W003" in salida.getvalue()

@@ -70,3 +70,12 @@ def test_la_migracion_empieza_la_historia_con_lo_que_habia():
 
     (cambio,) = CambioConsentimiento.objects.all()
     assert (cambio.telefono, cambio.estado, cambio.anterior) == (DIGITOS, "otorgado", "")
+
+
+def test_la_llave_del_bloqueo_es_la_misma_en_cada_proceso():
+    # Every process must lock the same number for one phone and category: not Python's hash().
+    from whatsapp_notify.consent import _llave
+
+    assert _llave(DIGITOS, "utility") == 7809239826314446715
+    assert _llave(DIGITOS, "marketing") == 7317323599492736601
+    assert -(2**63) <= _llave("1" * 20, "marketing") < 2**63

@@ -223,6 +223,7 @@ def test_readme__los_ajustes_leen_el_archivo_env(proyecto_del_readme):
 
     assert revisado.returncode == 0, revisado.stderr
     assert "whatsapp_notify.W001" not in revisado.stderr  # the credentials came from .env
+    assert "whatsapp_notify.W003" not in revisado.stderr  # the snippet sets MEDIA_ROOT
     assert leido.stdout.strip() == "redis://127.0.0.1:6379/9", leido.stderr
 
 

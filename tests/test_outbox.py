@@ -1271,3 +1271,37 @@ def test_registrado_ahora__distingue_el_envio_nuevo_del_que_dio_su_clave(outbox)
     assert otra_vez.pk == primero.pk
     assert (registrado_ahora(primero), registrado_ahora(otra_vez)) == (True, False)
     assert registrado_ahora(sin_clave) is True
+
+
+# -- prever: the decision without the record ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("revocado", "estado", "motivo"),
+    [(False, EstadoEnvio.PENDIENTE, ""), (True, EstadoEnvio.OMITIDO, MotivoOmision.BAJA)],
+    ids=["saldria", "baja"],
+)
+def test_prever__dice_lo_que_registrar_haria_sin_escribir_nada(
+    outbox, media, revocado, estado, motivo
+):
+    from whatsapp_notify.outbound import outbox as modulo
+
+    if revocado:
+        revocar_consentimiento(TELEFONO)
+    contenido = modulo.plantilla_de(PLANTILLA, None, VARIABLES, PDF, "cotizacion.pdf")
+
+    previsto = modulo.prever(contenido, TELEFONO, tipo="cotizacion")
+
+    assert (previsto.pk, previsto.estado, previsto.motivo) == (None, estado, motivo)
+    assert previsto.telefono == DIGITOS
+    assert EnvioWhatsApp.objects.count() == 0
+    assert archivos(media) == []
+    assert outbox == []
+
+
+def test_prever__lanza_lo_que_registrar_lanza():
+    from whatsapp_notify.outbound import outbox as modulo
+
+    with pytest.raises(ImproperlyConfigured):
+        modulo.prever(Texto("Hola"), TELEFONO, cuenta="no-existe")
+    assert EnvioWhatsApp.objects.count() == 0

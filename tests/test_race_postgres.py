@@ -182,3 +182,56 @@ def test_reenviar_aviso__cuatro_clics_a_la_vez_envian_una_vez(postgres, estado):
     assert len({resultado.envio_id for resultado in resultados if resultado.reenviado}) == 1
     assert len(locmem.outbox) == 1
     assert EnvioWhatsApp.objects.count() == (1 if estado == EstadoEnvio.FALLIDO else 2)
+
+
+def test_reenviar_aviso__seis_copias_a_la_vez__solo_una_dice_copia(postgres):
+    from tests.testapp.models import Cliente, Orden
+    from whatsapp_notify import enviar_plantilla, reenviar_aviso
+    from whatsapp_notify.backends import locmem
+
+    orden = Orden.objects.create(numero="OT-1", cliente=Cliente.objects.create(nombre="Ana"))
+    original = enviar_plantilla(
+        "+52 55 1234 5678", "vehiculo_listo_cliente", variables=["Ana"], referencia=orden,
+        tipo="vehiculo_listo",
+    )  # fmt: skip
+    EnvioWhatsApp.objects.filter(pk=original.pk).update(estado=EstadoEnvio.LEIDO)
+    locmem.clear()
+
+    clic = partial(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
+    resultados = en_hilos(*[clic] * 6)
+
+    [copia] = EnvioWhatsApp.objects.filter(clave=f"copia:{original.pk}")
+    assert sorted(r.resultado for r in resultados) == ["cambiado"] * 5 + ["copia"]
+    assert [r.envio_id for r in resultados if r.reenviado] == [copia.pk]
+    assert {r.envio_id for r in resultados} == {copia.pk}
+    assert len(locmem.outbox) == 1
+
+
+def test_consentimiento__cambios_a_la_vez_de_un_telefono_nuevo__la_historia_encadena(postgres):
+    from whatsapp_notify import otorgar_consentimiento, revocar_consentimiento, signals
+    from whatsapp_notify.models import CambioConsentimiento
+
+    avisos: list[tuple[str, str]] = []
+
+    def oir(sender, consentimiento, anterior, categoria, **kwargs) -> None:
+        avisos.append((categoria, anterior or ""))
+
+    signals.consentimiento_cambiado.connect(oir)
+    try:
+        cambios = [otorgar_consentimiento, revocar_consentimiento] * 4
+        en_hilos(*(partial(cambio, "+52 55 1234 5678", origen="erp") for cambio in cambios))
+    finally:
+        signals.consentimiento_cambiado.disconnect(oir)
+
+    esperados = []
+    for categoria in ("utility", "marketing"):
+        historia = list(
+            CambioConsentimiento.objects.filter(categoria=categoria)
+            .order_by("pk")
+            .values_list("anterior", "estado")
+        )
+        assert len(historia) == len(cambios)
+        antes = [""] + [estado for _, estado in historia[:-1]]
+        assert [anterior for anterior, _ in historia] == antes
+        esperados += [(categoria, anterior) for anterior, estado in historia if anterior != estado]
+    assert sorted(avisos) == sorted(esperados)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.template import Context, Template
 from django.utils import timezone
 
 from tests.testapp.models import Cliente, Orden
@@ -235,7 +236,7 @@ def test_copia__de_un_documento_lleva_el_mismo_archivo(orden, outbox, entregar):
     assert EnvioWhatsApp.objects.get(pk=copia.envio_id).documento == original.documento
 
 
-def test_copia__un_texto_libre_fuera_de_la_ventana_queda_omitido(orden, outbox, entregar):
+def test_copia__un_texto_libre_fuera_de_la_ventana_no_se_copia(orden, outbox, entregar):
     original = enviar_documento(
         TELEFONO, b"%PDF-1.4 factura", nombre_documento="factura.pdf", referencia=orden,
         tipo="factura",
@@ -246,18 +247,81 @@ def test_copia__un_texto_libre_fuera_de_la_ventana_queda_omitido(orden, outbox, 
 
     assert (copia.resultado, copia.motivo) == ("no_enviable", "fuera_de_ventana")
     assert "Fuera de la ventana de 24 horas" in copia.mensaje
+    assert copia.envio_id == original.pk
+    assert EnvioWhatsApp.objects.count() == 1
     assert outbox == []
 
 
-def test_copia__si_el_cliente_pidio_la_baja_queda_omitida(orden, outbox, entregar):
-    original = aviso(orden, estado=EstadoEnvio.ENTREGADO)
+def insignia(obj) -> str:
+    plantilla = '{% load whatsapp_notify %}{% insignia_whatsapp obj "vehiculo_listo" %}'
+    return Template(plantilla).render(Context({"obj": obj}))
+
+
+def test_copia__si_el_cliente_pidio_la_baja__no_se_registra_y_sigue_leido(orden, outbox, entregar):
+    original = aviso(orden, estado=EstadoEnvio.LEIDO, leido_en=timezone.now())
     revocar_consentimiento(TELEFONO, origen="cliente")
 
     copia = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
 
     assert (copia.resultado, copia.reenviado, copia.motivo) == ("no_enviable", False, "baja")
-    assert EnvioWhatsApp.objects.get(pk=copia.envio_id).clave == f"copia:{original.pk}"
+    assert (copia.envio_id, copia.estado.estado) == (original.pk, EstadoEnvio.LEIDO)
+    assert "El cliente pidió la baja" in copia.mensaje
+    assert not EnvioWhatsApp.objects.filter(clave=f"copia:{original.pk}").exists()
+    assert estado_whatsapp(orden, "vehiculo_listo").envio_id == original.pk
+    assert "WhatsApp: Leído" in insignia(orden)
     assert outbox == []
+
+
+#: Set by a test: the phone whose consent the policy revokes the first time it is asked.
+REVOCAR_AL_PREGUNTAR: list[str] = []
+
+
+def revocar_al_preguntar(envio: EnvioWhatsApp) -> None:
+    """A ``POLICY`` that lets the check pass and revokes consent right after it."""
+    if REVOCAR_AL_PREGUNTAR:
+        revocar_consentimiento(REVOCAR_AL_PREGUNTAR.pop(), origen="cliente")
+
+
+def test_copia__omitida_por_un_cambio_a_mitad__el_estado_sigue_siendo_el_entregado(
+    orden, outbox, entregar, wa_settings
+):
+    # The copy passes the check and the customer opts out before it is recorded.
+    original = aviso(orden, estado=EstadoEnvio.LEIDO, leido_en=timezone.now())
+    wa_settings(POLICY=f"{__name__}.revocar_al_preguntar")
+    REVOCAR_AL_PREGUNTAR[:] = [TELEFONO]
+
+    copia = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
+
+    omitida = EnvioWhatsApp.objects.get(clave=f"copia:{original.pk}")
+    assert (omitida.estado, omitida.motivo) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA)
+    assert (copia.resultado, copia.reenviado, copia.motivo) == ("no_enviable", False, "baja")
+    assert (copia.envio_id, copia.estado.estado) == (original.pk, EstadoEnvio.LEIDO)
+    assert estado_whatsapp(orden, "vehiculo_listo").envio_id == original.pk
+    assert estado_whatsapp(orden)["vehiculo_listo"].leido is True
+    assert "WhatsApp: Leído" in insignia(orden)
+    assert outbox == []
+
+
+def test_copia__una_copia_omitida_sale_una_vez_cuando_ya_puede(orden, outbox, entregar):
+    original = aviso(orden, estado=EstadoEnvio.ENTREGADO)
+    # Recorded omitted by an earlier version, or by a consent revoked at that moment.
+    omitida = enviar_plantilla(
+        TELEFONO, "vehiculo_listo_cliente", variables=["Ana", "OT-1"], referencia=orden,
+        tipo="vehiculo_listo", clave=f"copia:{original.pk}",
+    )  # fmt: skip
+    EnvioWhatsApp.objects.filter(pk=omitida.pk).update(
+        estado=EstadoEnvio.OMITIDO, motivo=MotivoOmision.BAJA
+    )
+    assert estado_whatsapp(orden, "vehiculo_listo").envio_id == original.pk
+
+    copia = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
+    otra = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
+
+    assert (copia.resultado, copia.reenviado, copia.envio_id) == ("copia", True, omitida.pk)
+    assert (otra.resultado, otra.reenviado, otra.envio_id) == ("cambiado", False, omitida.pk)
+    assert EnvioWhatsApp.objects.get(pk=omitida.pk).estado == EstadoEnvio.ENVIADO
+    assert len(outbox) == 1
+    assert EnvioWhatsApp.objects.count() == 2
 
 
 def test_copia__un_aviso_que_ya_caduco_no_se_copia(orden, outbox, entregar):
@@ -268,6 +332,7 @@ def test_copia__un_aviso_que_ya_caduco_no_se_copia(orden, outbox, entregar):
     copia = entregar(reenviar_aviso, orden, "vehiculo_listo", copia_de=original.pk)
 
     assert (copia.resultado, copia.motivo) == ("no_enviable", "vencido")
+    assert EnvioWhatsApp.objects.count() == 1
     assert outbox == []
 
 

@@ -57,6 +57,9 @@ from .phones import TelefonoInvalido, mask, normalizar, variantes
 RAZONES_NO_REENVIO = {
     actions.YA_ENVIADO: _("ya se envió (enviado, entregado o leído) y no se envía dos veces"),
     actions.EN_CURSO: _("sigue en curso (programado, pendiente o enviando)"),
+    actions.SUPERADO: _(
+        "un envío posterior del mismo aviso ya salió o está en camino, y no se envía dos veces"
+    ),
     MotivoOmision.ERROR_DISPARADOR: _(
         "el disparador no pudo preparar el mensaje; el ERP debe volver a dispararlo"
     ),

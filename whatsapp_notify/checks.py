@@ -15,6 +15,9 @@ Ids are stable; document them before changing one.
   check no sign of ``--deploy``, so W001 cannot step aside; both hints say so).
 - W002 the options work but limit the account, as its backend says
   (``BaseBackend.option_warnings``: Twilio without ``WEBHOOK_URL`` gets no statuses).
+- W003 the envíos' documents (``EnvioWhatsApp.documento``) or the received files
+  (``Mensaje.archivo``) would be stored in the process's working directory: their storage
+  is a ``FileSystemStorage`` with an empty location (Django's default ``MEDIA_ROOT = ""``).
 - E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
 - E006 ``RATE_LIMIT`` is malformed.
 - E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
@@ -46,11 +49,13 @@ E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WI
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage, Storage
 
 from .conf import (
     DEFAULT_ALIAS,
@@ -563,3 +568,38 @@ def check_politica(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register()
+def check_media_root(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W003: the app's files would land in whatever directory the process runs in.
+
+    There a ``whatsapp_notify/`` folder appears (``whatsapp_notify/documentos/…``), and run
+    from a directory with a checkout of the app, that folder, without ``__init__.py``, can
+    be imported instead of the package. Where files are stored is not changed: only said.
+    """
+    from .models import EnvioWhatsApp, Mensaje
+
+    campos = [EnvioWhatsApp._meta.get_field("documento"), Mensaje._meta.get_field("archivo")]
+    sueltos = [campo for campo in campos if _en_el_directorio_de_trabajo(campo.storage)]
+    if not sueltos:
+        return []
+    nombres = " y ".join(f"{campo.model.__name__}.{campo.name}" for campo in sueltos)
+    return [
+        checks.Warning(
+            f"MEDIA_ROOT está vacío: los archivos de {nombres} se guardarían en "
+            "whatsapp_notify/… dentro del directorio desde el que corre el proceso, y esa "
+            "carpeta puede ocultar el paquete whatsapp_notify al importarlo.",
+            hint="Define MEDIA_ROOT en settings.py con una ruta absoluta fuera del código, "
+            'como MEDIA_ROOT = "/var/lib/mi-erp/media" (o la ubicación del almacenamiento '
+            'en STORAGES["default"]["OPTIONS"]["location"]).',
+            id="whatsapp_notify.W003",
+        )
+    ]
+
+
+def _en_el_directorio_de_trabajo(storage: Storage) -> bool:
+    """A local storage whose location is empty ("" or "."): relative to the working directory."""
+    if not isinstance(storage, FileSystemStorage):
+        return False
+    return os.path.normpath(str(storage.base_location)) == "."

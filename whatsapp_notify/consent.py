@@ -16,6 +16,7 @@ side), a grant in either is consent.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -216,13 +217,16 @@ def _registrar_categoria(
     marca = "otorgado_en" if estado == EstadoConsentimiento.OTORGADO else "revocado_en"
     campos = {"estado": estado, "origen": origen, "evidencia": evidencia}
     campos[marca] = fecha or timezone.now()
-    with transaction.atomic():
-        # Locked until the update: two concurrent changes each see the estado they replace.
-        filas = ConsentimientoCliente.objects.select_for_update().filter(
-            telefono=digitos, categoria=categoria
-        )
+    alias = router.db_for_write(ConsentimientoCliente)
+    with transaction.atomic(using=alias):
+        # Two concurrent changes must each see the estado they replace. select_for_update
+        # locks only rows that exist, and a phone's first decision has none yet: the
+        # advisory lock exists whether the row does or not.
+        _bloquear(alias, digitos, categoria)
+        consentimientos = ConsentimientoCliente.objects.db_manager(alias)  # where the lock is
+        filas = consentimientos.select_for_update().filter(telefono=digitos, categoria=categoria)
         anteriores = dict(filas.values_list("cuenta", "estado"))
-        consentimiento, _ = ConsentimientoCliente.objects.update_or_create(
+        consentimiento, _ = consentimientos.update_or_create(
             telefono=digitos, categoria=categoria, cuenta=cuenta, defaults=campos
         )
         # A decision for every account ("") replaces each account's own decision too.
@@ -238,6 +242,27 @@ def _registrar_categoria(
         if anterior != estado:
             _avisar(fila, anterior, origen, categoria)
     return consentimiento
+
+
+def _bloquear(alias: str, digitos: str, categoria: str) -> None:
+    """Hold, until the transaction ends, the lock of ``digitos``'s consent for ``categoria``.
+
+    On PostgreSQL a transaction-level advisory lock keyed by :func:`_llave`. SQLite has one
+    writer at a time: a second write transaction waits, or fails with "database is locked"
+    when it read before the first one wrote; it never writes from what it read before.
+    """
+    conexion = connections[alias]
+    if conexion.vendor != "postgresql":
+        return
+    with conexion.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_llave(digitos, categoria)])
+
+
+def _llave(digitos: str, categoria: str) -> int:
+    """A stable signed 64-bit number for (phone, category): the same in every process
+    (Python's ``hash`` of a str changes with each interpreter)."""
+    resumen = hashlib.blake2b(f"consentimiento:{digitos}:{categoria}".encode(), digest_size=8)
+    return int.from_bytes(resumen.digest(), "big", signed=True)
 
 
 def anotar(

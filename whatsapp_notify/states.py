@@ -22,6 +22,8 @@ TERMINALES = ACEPTADOS | {EstadoEnvio.FALLIDO, EstadoEnvio.OMITIDO, EstadoEnvio.
 SIN_CONFIRMAR = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO, EstadoEnvio.INCIERTO})
 #: Envíos waiting for their send: a cancellation, a date move or expiry still stops them.
 EN_ESPERA = frozenset({EstadoEnvio.PROGRAMADO, EstadoEnvio.PENDIENTE})
+#: Envíos still on their way: waiting, being sent, or sent without the provider's answer.
+EN_CAMINO = EN_ESPERA | SIN_CONFIRMAR
 #: Envíos that never reached the recipient and may be sent again.
 REENVIABLES = frozenset(
     {EstadoEnvio.FALLIDO, EstadoEnvio.OMITIDO, EstadoEnvio.CANCELADO, EstadoEnvio.INCIERTO}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from .. import signals
@@ -22,7 +22,7 @@ from ..exceptions import MessageError
 from ..inbound import handoff
 from ..models import Conversacion, Direccion, EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..phones import mask
-from ..states import ACEPTADOS, EN_ESPERA, REENVIABLES
+from ..states import ACEPTADOS, EN_CAMINO, EN_ESPERA, REENVIABLES
 from . import outbox
 from .delivery import reanudar_cuenta
 
@@ -31,12 +31,20 @@ logger = logging.getLogger(__name__)
 # Reasons an envío was not re-sent, besides the ``MotivoOmision`` values.
 YA_ENVIADO = "ya_enviado"
 EN_CURSO = "en_curso"
+#: A later envío of the same referencia and tipo was accepted or is on its way: the notice
+#: is already covered, and sending this one again would give the customer it twice.
+SUPERADO = "superado"
+
+# The estados of a later envío that cover its notice (see SUPERADO).
+_VIGENTES = ACEPTADOS | EN_CAMINO
+# Envíos whose later ones are read in one query: an IN list well below SQLite's limit.
+_POR_CONSULTA = 500
 
 
 class Reenvio(NamedTuple):
     """What :func:`reenviar` did: how many went back to the queue, and why the rest did not.
 
-    ``omitidos`` maps a reason (:data:`YA_ENVIADO`, :data:`EN_CURSO` or a
+    ``omitidos`` maps a reason (:data:`YA_ENVIADO`, :data:`EN_CURSO`, :data:`SUPERADO` or a
     :class:`~whatsapp_notify.models.MotivoOmision` value) to how many envíos it kept back.
     """
 
@@ -57,15 +65,68 @@ def reenviar(envios: Iterable[EnvioWhatsApp]) -> Reenvio:
     accepted by the provider (``enviado``, ``entregado``, ``leido``) or still in progress
     are never touched. An ``incierto`` envío may have reached the recipient (Meta has no
     idempotency key): resending it is the operator's call.
+
+    An envío with a referencia and a ``tipo`` is not sent again when a later envío (higher
+    id) of the same referencia and tipo was accepted or is still on its way
+    (:data:`SUPERADO`): that one is the notice. The envíos are taken newest first, so of
+    several of one notice only the latest goes back to the queue. The later envíos are read
+    in one query per 500 envíos.
     """
+    pendientes = sorted(envios, key=lambda envio: envio.pk, reverse=True)
+    vigentes = _ultimos_vigentes(pendientes)
     reenviados, omitidos = 0, Counter()
-    for envio in envios:
-        razon = _reenviar_uno(envio)
+    for envio in pendientes:
+        aviso = _aviso(envio)
+        if aviso is not None and vigentes.get(aviso, 0) > envio.pk:
+            razon = SUPERADO
+        else:
+            razon = _reenviar_uno(envio)
         if razon is None:
             reenviados += 1
+            if aviso is not None:
+                vigentes[aviso] = max(vigentes.get(aviso, 0), envio.pk)
         else:
             omitidos[razon] += 1
     return Reenvio(reenviados, dict(omitidos))
+
+
+# (content type id, object id, tipo): the notice an envío is one send of.
+Aviso = tuple[int, str, str]
+
+
+def _aviso(envio: EnvioWhatsApp) -> Aviso | None:
+    """The notice ``envio`` belongs to; None without referencia or tipo (each one its own)."""
+    if envio.content_type_id is None or envio.object_id in (None, "") or not envio.tipo:
+        return None
+    # str(): the column is text, but an envío built with referencia= holds the pk itself.
+    return envio.content_type_id, str(envio.object_id), envio.tipo
+
+
+def _ultimos_vigentes(envios: list[EnvioWhatsApp]) -> dict[Aviso, int]:
+    """The id of the latest accepted or on-its-way envío of each notice of ``envios``."""
+    avisos = sorted({aviso for envio in envios if (aviso := _aviso(envio)) is not None})
+    vigentes: dict[Aviso, int] = {}
+    for inicio in range(0, len(avisos), _POR_CONSULTA):
+        grupo = avisos[inicio : inicio + _POR_CONSULTA]
+        filas = (
+            EnvioWhatsApp.objects.filter(_filtro_de_avisos(grupo), estado__in=_VIGENTES)
+            .values_list("content_type_id", "object_id", "tipo")
+            .annotate(ultimo=Max("pk"))
+            .order_by()
+        )
+        vigentes.update({(ct, oid, tipo): ultimo for ct, oid, tipo, ultimo in filas})
+    return vigentes
+
+
+def _filtro_de_avisos(avisos: list[Aviso]) -> Q:
+    """Rows of these notices: one ``object_id IN (...)`` per content type and tipo."""
+    ids: dict[tuple[int, str], list[str]] = {}
+    for tipo_contenido, object_id, tipo in avisos:
+        ids.setdefault((tipo_contenido, tipo), []).append(object_id)
+    filtro = Q()
+    for (tipo_contenido, tipo), object_ids in ids.items():
+        filtro |= Q(content_type_id=tipo_contenido, tipo=tipo, object_id__in=object_ids)
+    return filtro
 
 
 def reanudar(cuentas: Iterable[str]) -> list[str]:

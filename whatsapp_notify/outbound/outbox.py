@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import phonenumbers
 from django.conf import settings
@@ -564,29 +564,102 @@ def registrar(
     every query counts: the clave is not looked up first (the INSERT finds it, and the
     envío it names is returned as it is, not reconsidered) and no second savepoint is opened.
     """
-    get_settings().backend_config(cuenta)  # an unknown account is a programmer error
-    _exigir_admitido(contenido, cuenta)
-    exigir_region(region)
-    exigir_argumentos(referencia=referencia, tipo=tipo, clave=clave, nombre=nombre)
-    exigir_momento(programado_para, "programado_para")
+    pedido = _Pedido(referencia, tipo, clave, programado_para, cuenta, region)
+    validado = _validar(contenido, pedido, nombre, categoria, expira_en, responde_a)
+    destinatario = Destinatario.de(telefono, nombre)
+    if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
+        if validado.no_aprobada:
+            return existente
+        return _reconsiderar(existente, destinatario, region)
+    envio = _decidido(contenido, destinatario, pedido, validado)
+    return _guardar(envio, contenido, protegido=clave_comprobada)
+
+
+def prever(
+    contenido: Contenido,
+    telefono: Any,
+    *,
+    referencia: models.Model | None = None,
+    tipo: str = "",
+    nombre: str | None = None,
+    programado_para: datetime | None = None,
+    cuenta: str = DEFAULT_ALIAS,
+    region: str | None = None,
+    categoria: Categoria | str | None = None,
+    expira_en: Caducidad | None = None,
+    responde_a: Mensaje | str | None = None,
+) -> EnvioWhatsApp:
+    """The envío :func:`registrar` would record for these arguments, not saved.
+
+    Its ``estado`` and ``motivo`` (and ``error_detalle``, a ``POLICY``'s refusal) say
+    whether it would go now: ``omitido`` with the reason, else ``pendiente`` or
+    ``programado``. Nothing is written, stored or enqueued; the checks are those of
+    :func:`registrar`, ``POLICY`` included, so a caller can refuse without leaving an
+    ``omitido`` row behind. No ``clave``: what an existing envío would do is
+    :func:`registrar`'s to say.
+
+    Raises:
+        What :func:`registrar` raises for the same arguments.
+    """
+    pedido = _Pedido(referencia, tipo, None, programado_para, cuenta, region)
+    validado = _validar(contenido, pedido, nombre, categoria, expira_en, responde_a)
+    return _decidido(contenido, Destinatario.de(telefono, nombre), pedido, validado)
+
+
+class _Pedido(NamedTuple):
+    """Where and how an envío is asked for: :func:`registrar`'s bookkeeping keywords."""
+
+    referencia: models.Model | None
+    tipo: str
+    clave: str | None
+    programado_para: datetime | None
+    cuenta: str
+    region: str | None
+
+
+class _Validado(NamedTuple):
+    """What :func:`_validar` settled: the consent category, the expiry and the quoted wamid,
+    and why the catalog keeps a template back (None: it does not)."""
+
+    categoria: str
+    caducidad: datetime | None
+    contexto: str
+    no_aprobada: MotivoOmision | None
+
+
+def _validar(contenido, pedido: _Pedido, nombre, categoria, expira_en, responde_a) -> _Validado:
+    """Every check :func:`registrar` makes before it looks at the recipient (see Raises)."""
+    get_settings().backend_config(pedido.cuenta)  # an unknown account is a programmer error
+    _exigir_admitido(contenido, pedido.cuenta)
+    exigir_region(pedido.region)
+    exigir_argumentos(
+        referencia=pedido.referencia, tipo=pedido.tipo, clave=pedido.clave, nombre=nombre
+    )
+    exigir_momento(pedido.programado_para, "programado_para")
     caducidad = exigir_caducidad(expira_en)
     contexto = exigir_responde_a(responde_a)
-    exigir_orden(programado_para, caducidad)
-    exigir_largos(contenido, tipo=tipo, clave=clave, referencia=referencia)
+    exigir_orden(pedido.programado_para, caducidad)
+    exigir_largos(contenido, tipo=pedido.tipo, clave=pedido.clave, referencia=pedido.referencia)
     exigir_categoria(categoria)
-    fila = _fila_del_catalogo(contenido, cuenta)  # one lookup: category, status, variables
+    fila = _fila_del_catalogo(contenido, pedido.cuenta)  # one lookup: category, status, variables
     categoria = categoria_de_envio(contenido, fila, categoria)
     # A row exists only for a template: its status, and its variables (raises on a mismatch).
     no_aprobada = verificar_fila(fila, contenido.variables, contenido.botones) if fila else None
-    destinatario = Destinatario.de(telefono, nombre)
-    if not clave_comprobada and (existente := EnvioWhatsApp.objects.por_clave(clave)):
-        return existente if no_aprobada else _reconsiderar(existente, destinatario, region)
-    envio = _nuevo_envio(contenido, destinatario, referencia, tipo, clave, programado_para, cuenta)
-    envio.categoria, envio.expira_en, envio.responde_a = categoria, caducidad, contexto
-    _decidir(envio, region)
-    if no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
-        envio.estado, envio.motivo = EstadoEnvio.OMITIDO, no_aprobada
-    return _guardar(envio, contenido, protegido=clave_comprobada)
+    return _Validado(categoria, caducidad, contexto, no_aprobada)
+
+
+def _decidido(contenido, destinatario: Destinatario, pedido: _Pedido, validado: _Validado):
+    """The new envío, not saved, with its phone and its initial estado and motivo."""
+    envio = _nuevo_envio(
+        contenido, destinatario, pedido.referencia, pedido.tipo, pedido.clave,
+        pedido.programado_para, pedido.cuenta,
+    )  # fmt: skip
+    envio.categoria, envio.expira_en = validado.categoria, validado.caducidad
+    envio.responde_a = validado.contexto
+    _decidir(envio, pedido.region)
+    if validado.no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
+        envio.estado, envio.motivo = EstadoEnvio.OMITIDO, validado.no_aprobada
+    return envio
 
 
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:

@@ -22,9 +22,9 @@ from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..states import ACEPTADOS, REENVIABLES
 from . import outbox
-from .actions import EN_CURSO, YA_ENVIADO, reenviar
+from .actions import EN_CURSO, SUPERADO, YA_ENVIADO, reenviar
 from .delivery import construir_salida
-from .status import EstadoWhatsApp, estado_whatsapp
+from .status import CLAVE_COPIA, EstadoWhatsApp, estado_whatsapp
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,12 @@ def reenviar_aviso(obj: models.Model, tipo: str, *, copia_de: int | None = None)
     * ``programado``, ``pendiente``, ``enviando``: nothing to do, it is on its way (``en_curso``).
     * ``enviado``, ``entregado``, ``leido``: nothing is sent (``ya_enviado``) unless
       ``copia_de`` is its id: then a new envío with the same content goes to the same
-      phone (``copia``), recorded with the clave ``copia:<id>`` and checked as a new send.
-      An envío gets at most one copy this way, whoever asks and however often.
+      phone (``copia``), recorded with the clave ``copia:<id>``. It is checked as a new send
+      first (:func:`.outbox.prever`): when it cannot go, nothing is recorded and the answer
+      is ``no_enviable`` with the ``motivo``, the delivered envío staying the notice. A copy
+      omitted all the same (a consent revoked between the check and the record) never
+      hides the notice it copies in :func:`estado_whatsapp`, and goes once it can, when
+      asked again. An envío gets at most one copy this way, whoever asks and however often.
     * ``incierto`` (the request left but the provider never confirmed it; the customer may
       have it): nothing is sent (``incierto``). Its status settles it, or Beat resends it
       once the account's webhooks prove that safe; else an operator decides in the admin.
@@ -89,7 +93,9 @@ def reenviar_aviso(obj: models.Model, tipo: str, *, copia_de: int | None = None)
     accepted, nothing is done (``cambiado``): a form sent twice, or a page out of date,
     never sends a second copy. Pass it only for that request: without it a button can be
     pressed any number of times and sends a notice that never arrived at most once.
-    Concurrent calls are settled by the database (conditional UPDATE, unique clave).
+    Concurrent calls are settled by the database (conditional UPDATE, unique clave): of
+    concurrent copies asked for one envío, only the call that records the copy answers
+    ``copia``; the others answer ``cambiado`` (``reenviado`` False) with that copy.
 
     Recipient problems never raise: they are the answer's ``motivo``.
 
@@ -138,30 +144,60 @@ def _volver_a_la_cola(envio: EnvioWhatsApp) -> ReenvioAviso:
     if hecho.reenviados:
         return _respuesta(ResultadoReenvio.REENVIADO, _leer(envio))
     razon = next(iter(hecho.omitidos))
-    if razon in (EN_CURSO, YA_ENVIADO):  # a worker, a webhook or another click moved it
+    if razon in (EN_CURSO, YA_ENVIADO, SUPERADO):  # a worker, a webhook or another click moved it
         return _respuesta(ResultadoReenvio.EN_CURSO, _leer(envio))
     return _respuesta(ResultadoReenvio.NO_ENVIABLE, _leer(envio), motivo=razon)
 
 
 def _copia(obj: models.Model, envio: EnvioWhatsApp) -> ReenvioAviso:
-    """A new envío with ``envio``'s content, to its phone, under the clave ``copia:<id>``."""
+    """A new envío with ``envio``'s content, to its phone, under the clave ``copia:<id>``.
+
+    Checked first as a new send (:func:`.outbox.prever`): a copy that cannot go is not
+    recorded, and the delivered ``envio`` stays the notice its status shows. Only the call
+    that records the copy answers ``copia``; one that finds it recorded answers ``cambiado``.
+    """
     try:
         contenido = construir_salida(envio).contenido
     except OSError:  # its document is no longer stored
         logger.warning("Envío %s: su documento ya no está guardado; no se copia", envio.pk)
         return _respuesta(ResultadoReenvio.NO_ENVIABLE, envio, sin_documento=True)
-    copia = outbox.registrar(
-        contenido,
-        f"+{envio.telefono}" if envio.telefono else envio.telefono_original,
-        referencia=obj, tipo=envio.tipo, clave=f"copia:{envio.pk}", nombre=envio.nombre or None,
-        cuenta=envio.cuenta, categoria=envio.categoria, expira_en=envio.expira_en,
-        responde_a=envio.responde_a or None,
-    )  # fmt: skip
+    telefono = f"+{envio.telefono}" if envio.telefono else envio.telefono_original
+    datos = {
+        "referencia": obj, "tipo": envio.tipo, "nombre": envio.nombre or None,
+        "cuenta": envio.cuenta, "categoria": envio.categoria, "expira_en": envio.expira_en,
+        "responde_a": envio.responde_a or None,
+    }  # fmt: skip
+    previsto = outbox.prever(contenido, telefono, **datos)
+    if previsto.estado == EstadoEnvio.OMITIDO:
+        return _respuesta(ResultadoReenvio.NO_ENVIABLE, envio, motivo=previsto.motivo)
+    clave = f"{CLAVE_COPIA}{envio.pk}"
+    if (existente := EnvioWhatsApp.objects.por_clave(clave)) is not None:
+        return _copia_registrada(envio, existente)
+    copia = outbox.registrar(contenido, telefono, clave=clave, **datos)
+    if not outbox.registrado_ahora(copia):  # a concurrent request recorded it first
+        return _respuesta(ResultadoReenvio.CAMBIADO, _leer(copia))
     copia.refresh_from_db()  # with eager Celery (development) it may be sent already
     if copia.estado == EstadoEnvio.OMITIDO:
-        return _respuesta(ResultadoReenvio.NO_ENVIABLE, copia, motivo=copia.motivo)
+        # Something changed since prever (a consent revoked meanwhile): the omitted copy
+        # does not hide the delivered notice (status), which is what the answer shows.
+        return _respuesta(ResultadoReenvio.NO_ENVIABLE, envio, motivo=copia.motivo)
     logger.info("Envío %s: copia pedida desde el ERP (envío %s)", envio.pk, copia.pk)
     return _respuesta(ResultadoReenvio.COPIA, copia)
+
+
+def _copia_registrada(envio: EnvioWhatsApp, copia: EnvioWhatsApp) -> ReenvioAviso:
+    """The copy of ``envio`` was recorded before: sent, or on its way, it is not sent again;
+    omitted (it could not go then), it gets its chance now, once (:func:`.actions.reenviar`)."""
+    if copia.estado != EstadoEnvio.OMITIDO:
+        return _respuesta(ResultadoReenvio.CAMBIADO, copia)
+    hecho = reenviar([copia])
+    if hecho.reenviados:
+        logger.info("Envío %s: su copia omitida (envío %s) vuelve a la cola", envio.pk, copia.pk)
+        return _respuesta(ResultadoReenvio.COPIA, _leer(copia))
+    razon = next(iter(hecho.omitidos))
+    if razon in (EN_CURSO, YA_ENVIADO, SUPERADO):  # another request moved it first
+        return _respuesta(ResultadoReenvio.CAMBIADO, _leer(copia))
+    return _respuesta(ResultadoReenvio.NO_ENVIABLE, envio, motivo=razon)
 
 
 def _leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:

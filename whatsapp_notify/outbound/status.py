@@ -6,6 +6,12 @@ tipo; :func:`estados_whatsapp` does the same for a page of objects. Each is one 
 (plus the content type, cached by Django after its first lookup), whatever the number of
 tipos or objects. The answers are :class:`EstadoWhatsApp` values: plain fields, ready for
 a template, a serializer field (:meth:`EstadoWhatsApp.como_dict`) or a JSON response.
+
+A copy that «Enviar otra copia» recorded and that could not go (``omitido``, clave
+``copia:<id>``) is not "the latest" of its tipo: the customer still has the notice it
+copies, and that one is shown. :func:`~whatsapp_notify.reenviar_aviso` checks a copy before
+recording it, so such a row exists only when something changed in between (a consent
+revoked at that moment) or was recorded by an earlier version.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from django.utils.translation import gettext as _
 from ..exceptions import describe_error
 from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
-from ..states import ACEPTADOS, EN_ESPERA, REENVIABLES, SIN_CONFIRMAR
+from ..states import ACEPTADOS, EN_CAMINO, REENVIABLES
 
 # Only what the answer needs: an envío's variables, text and JSON stay in the database.
 _CAMPOS = (
@@ -36,6 +42,8 @@ _CAMPOS = (
 )  # fmt: skip
 # The latest first; the id breaks ties between envíos recorded in the same instant.
 _RECIENTES = (F("creado_en").desc(), F("pk").desc())
+#: The clave of a copy :func:`~whatsapp_notify.reenviar_aviso` records: ``copia:<id>``.
+CLAVE_COPIA = "copia:"
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class EstadoWhatsApp:
             enviado=estado in ACEPTADOS,
             entregado=estado in (EstadoEnvio.ENTREGADO, EstadoEnvio.LEIDO),
             leido=estado == EstadoEnvio.LEIDO,
-            en_curso=estado in EN_ESPERA | SIN_CONFIRMAR,
+            en_curso=estado in EN_CAMINO,
             reenviable=_reenviable(envio),
             motivo=envio.motivo,
             motivo_texto=str(motivo_texto),
@@ -130,7 +138,8 @@ def estado_whatsapp(
     Without ``tipo``, a dict ``{tipo: EstadoWhatsApp}``, the most recent notice first
     (empty when nothing was recorded; envíos recorded without tipo are under ``""``).
     With ``tipo``, that tipo's :class:`EstadoWhatsApp`, or None. An unsaved ``obj`` has no
-    notices. One query (and the content type's, the first time Django looks it up).
+    notices. An omitted copy (``copia:<id>``) never hides the notice it copies (see the
+    module's docstring). One query (and the content type's, the first time Django looks it up).
 
     Raises:
         TipoInvalido: ``obj`` is not a model instance (an id, say).
@@ -186,7 +195,10 @@ def _ultimos(por_clave: dict[tuple[int, str], models.Model], tipo: str | None):
     filtro = Q()
     for tipo_contenido, object_ids in ids.items():
         filtro |= Q(content_type_id=tipo_contenido, object_id__in=object_ids)
-    envios = EnvioWhatsApp.objects.filter(filtro)
+    # An omitted copy is not the notice: the customer has the one it copies (module docstring).
+    envios = EnvioWhatsApp.objects.filter(filtro).exclude(
+        estado=EstadoEnvio.OMITIDO, clave__startswith=CLAVE_COPIA
+    )
     if tipo is not None:
         envios = envios.filter(tipo=tipo)
     # ROW_NUMBER() over each referencia and tipo, newest first: the first row of each group,
@@ -196,11 +208,19 @@ def _ultimos(por_clave: dict[tuple[int, str], models.Model], tipo: str | None):
     return envios.only(*_CAMPOS).annotate(_numero=numero).filter(_numero=1).order_by(*_RECIENTES)
 
 
+# Resending can never fix these: a resend goes to the phone recorded on the envío (a phone
+# corrected in the ERP needs a new send), and an envío whose content was never built has
+# nothing to send. A consent change, on the contrary, can make a "baja" go.
+_SIN_ARREGLO = frozenset(
+    {MotivoOmision.ERROR_DISPARADOR, MotivoOmision.SIN_TELEFONO, MotivoOmision.TELEFONO_INVALIDO}
+)
+
+
 def _reenviable(envio: EnvioWhatsApp) -> bool:
     # incierto may have arrived: resending it is an explicit decision, not this button's.
     if envio.estado not in REENVIABLES or envio.estado == EstadoEnvio.INCIERTO:
         return False
-    return envio.motivo != MotivoOmision.ERROR_DISPARADOR
+    return envio.motivo not in _SIN_ARREGLO
 
 
 def _error_texto(envio: EnvioWhatsApp) -> str:

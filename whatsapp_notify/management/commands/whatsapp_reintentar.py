@@ -14,13 +14,14 @@ from django.db.models import QuerySet
 
 from ...conf import get_settings
 from ...models import EnvioWhatsApp, EstadoEnvio
-from ...outbound.actions import EN_CURSO, YA_ENVIADO, por_reintentar, reenviar
+from ...outbound.actions import EN_CURSO, SUPERADO, YA_ENVIADO, por_reintentar, reenviar
 from ..salida import Linea, Nivel, escribir, fecha, motivo_legible, resumen
 
 ESTADOS = (EstadoEnvio.FALLIDO, EstadoEnvio.INCIERTO)
 RAZONES = {
     YA_ENVIADO: "ya lo aceptó el proveedor",
     EN_CURSO: "cambió de estado mientras tanto",
+    SUPERADO: "un envío posterior del mismo aviso ya salió o está en camino",
 }
 
 AVISO_INCIERTO = Linea(
