@@ -704,3 +704,16 @@ def test_salud__con_detalle_y_503_si_algo_falla(api, wa_settings):
     assert vieja.json()["comprobaciones"]["cola"]["estado"] == "fallo"
     assert api.get(url("api-salud"), {"solo": "nada"}).status_code == 400
     assert APIClient().get(url("api-salud")).status_code in (401, 403)
+
+
+def test_reenviar__un_aviso_que_otro_envio_posterior_cubre_es_409_superado(api, outbox):
+    orden = Orden.objects.create(numero="OT-5", cliente=Cliente.objects.create(nombre="Ana"))
+    viejo = envio(estado=EstadoEnvio.FALLIDO, referencia=orden, tipo="vehiculo_listo")
+    envio(estado=EstadoEnvio.ENTREGADO, referencia=orden, tipo="vehiculo_listo")
+
+    respuesta = api.post(url("api-envio-reenviar", viejo.pk))
+
+    assert respuesta.status_code == 409
+    assert respuesta.json()["code"] == "superado"
+    assert "posterior" in respuesta.json()["detail"]
+    assert outbox == []

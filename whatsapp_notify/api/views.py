@@ -274,6 +274,9 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
 _NO_REENVIADO = {
     actions.YA_ENVIADO: "El proveedor ya aceptó este envío: reenviarlo lo duplicaría.",
     actions.EN_CURSO: "El envío sigue en curso: espera a que termine.",
+    actions.SUPERADO: (
+        "Un envío posterior del mismo aviso ya salió o está en camino: reenviar este lo duplicaría."
+    ),
 }
 
 
