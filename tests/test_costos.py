@@ -487,3 +487,43 @@ def test_admin__columna_y_detalle_con_moneda(admin_client):
     texto = detalle.content.decode()
     assert "0.0085 USD" in texto
     assert "utility" in texto  # the pricing it came from
+
+
+# -- what the cost column holds ------------------------------------------------------------
+
+
+def _e015() -> list[str]:
+    return [e.msg for e in check_settings() if e.id == "whatsapp_notify.E015"]
+
+
+@pytest.mark.parametrize("tarifa", ["1000000", "0.0000004", 1e-07, "12345678.5"])
+def test_una_tarifa_que_la_columna_no_guarda_es_e015(wa_settings, tarifa):
+    """Too large for the column (the status would be lost) or too fine (stored as 0)."""
+    wa_settings(COST_RATES={"MX": {"utility": tarifa}})
+
+    (mensaje,) = _e015()
+    assert "6 decimales" in mensaje
+
+
+def test_la_tarifa_mas_grande_que_cabe_se_registra(wa_settings):
+    wa_settings(COST_RATES={"MX": {"utility": "999999.999999"}})
+    assert _e015() == []
+    envio = enviado("wamid.caro")
+
+    aplicar([status("wamid.caro", DELIVERED, **precio("utility"))], "default")
+
+    envio.refresh_from_db()
+    assert (envio.estado, envio.costo) == (EstadoEnvio.ENTREGADO, Decimal("999999.999999"))
+
+
+@pytest.mark.parametrize(
+    ("monto", "moneda"),
+    [("-12345678.5", "USD"), ("-0.00000001", "USD"), ("-0.0085", "US$"), ("-0.0085", "123"),
+     ("-0.0085", "€€€"), ("NaN", "USD")],
+)  # fmt: skip
+def test_un_precio_del_proveedor_que_no_cabe_queda_desconocido(monto, moneda):
+    assert costs.precio_reportado(monto, moneda) is None
+
+
+def test_un_precio_del_proveedor_que_cabe():
+    assert costs.precio_reportado("-0.0085", "usd") == costs.Costo(Decimal("0.0085"), "USD")

@@ -312,9 +312,21 @@ def test_panel__costo_por_mes_por_tipo_y_por_cuenta_sin_mezclar_monedas(admin_cl
     assert [(f["total"], f["facturables"]) for f in anterior.totales] == [(Decimal("0.04"), 4)]
     contenido = respuesta.content.decode()
     assert "Costo por mes" in contenido
-    assert re.search(r"0[,.]07(&nbsp;|\s)USD", contenido)
+    assert re.search(r"0[,.]0655(&nbsp;|\s)USD", contenido)
     solo_citas = admin_client.get(PANEL, {"cuenta": "citas"}).context["costos"]
     assert [(f["moneda"], f["total"]) for f in solo_citas[0].totales] == [("USD", Decimal("0.04"))]
+
+
+def test_panel__un_mes_de_centavos_no_se_muestra_como_cero(admin_client):
+    from decimal import Decimal
+
+    envios(1, estado=E.ENTREGADO, tipo="aviso", entregado_en=timezone.now(),
+           costo=Decimal("0.0034"), moneda="USD")  # fmt: skip
+
+    contenido = admin_client.get(PANEL).content.decode()
+
+    assert re.search(r"0[,.]0034&nbsp;USD", contenido)
+    assert not re.search(r"0[,.]00&nbsp;USD", contenido)
 
 
 def test_panel__sin_costos_lo_dice(admin_client):

@@ -391,3 +391,24 @@ def test_comprobar_salud__devuelve_una_estructura_simple(pausada):
     detallado = salud.as_dict(detalle=True)["comprobaciones"]["cuentas"]
     assert detallado["motivo"] == "1 pausada(s)"
     assert detallado["duracion_ms"] >= 0
+
+
+@pytest.mark.parametrize("token", ["token-de-salud\n", " token-de-salud "])
+def test_token__con_espacios_alrededor_en_el_ajuste_tambien_vale(client, wa_settings, token):
+    """A token read from a secret file keeps its newline; the header's never has one."""
+    wa_settings(HEALTH_TOKEN=token)
+
+    respuesta = client.get(
+        reverse("whatsapp_notify:salud"), headers={"Authorization": "Bearer token-de-salud"}
+    )
+
+    assert "detalle" in respuesta.json()["comprobaciones"]["base_de_datos"]
+
+
+def test_solo__lo_desconocido_no_agranda_la_respuesta(client):
+    respuesta = client.get(
+        reverse("whatsapp_notify:salud"), {"solo": ",".join(["x" * 10_000] * 50)}
+    )
+
+    assert respuesta.status_code == 400
+    assert len(respuesta.content) < 2_000

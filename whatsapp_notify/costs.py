@@ -239,7 +239,7 @@ def construir_tarifas(tarifas_host: Any, moneda: Any) -> Tarifas:
 
 
 def leer_moneda(moneda: Any) -> str:
-    if isinstance(moneda, str) and len(moneda) == 3 and moneda.isascii() and moneda.isupper():
+    if isinstance(moneda, str) and _es_moneda(moneda):
         return moneda
     raise ImproperlyConfigured(
         f"{SETTING_NAME}['COST_CURRENCY'] = {moneda!r}: un código de moneda ISO 4217 de tres "
@@ -292,16 +292,32 @@ def _por_categoria(pais: str, tarifas: Any) -> dict[str, Decimal | None]:
     return leidas
 
 
+#: What ``EnvioWhatsApp.costo`` holds (12 digits, 6 of them decimals): a rate or a price
+#: beyond it would be stored wrong (rounded to 0) or refused by the database.
+DECIMALES = 6
+MAXIMO = Decimal("999999.999999")
+
+
+def cabe(valor: Decimal) -> bool:
+    """True when ``valor`` is stored exactly in ``EnvioWhatsApp.costo``."""
+    return (
+        valor.is_finite()
+        and abs(valor) <= MAXIMO
+        and valor == valor.quantize(Decimal(1).scaleb(-DECIMALES))
+    )
+
+
 def _tarifa(pais: str, categoria: str, tarifa: Any) -> Decimal:
     try:
         # str() first: a float such as 0.1 becomes Decimal("0.1"), not its binary expansion.
         numero = Decimal(str(tarifa)) if not isinstance(tarifa, bool) else None
     except (InvalidOperation, ValueError):
         numero = None
-    if numero is None or not numero.is_finite() or numero < 0:
+    if numero is None or not numero.is_finite() or numero < 0 or not cabe(numero):
         raise ImproperlyConfigured(
             f"{SETTING_NAME}['COST_RATES'][{pais!r}][{categoria!r}] = {tarifa!r}: una tarifa "
-            "por mensaje, un número no negativo (mejor como texto: '0.0085'), o None."
+            f"por mensaje, un número no negativo de hasta {DECIMALES} decimales y menor que "
+            "un millón (mejor como texto: '0.0085'), o None."
         )
     return numero
 
@@ -377,9 +393,13 @@ def precio_reportado(monto: Any, moneda: Any) -> Costo | None:
     except InvalidOperation:
         valor = None
     moneda = str(moneda or "").strip().upper()
-    if valor is None or not valor.is_finite() or len(moneda) != 3:
-        return None
+    if valor is None or not cabe(valor) or not _es_moneda(moneda):
+        return None  # absent, or what no column holds: the cost stays unknown
     return Costo(abs(valor), moneda)
+
+
+def _es_moneda(moneda: str) -> bool:
+    return len(moneda) == 3 and moneda.isascii() and moneda.isalpha() and moneda.isupper()
 
 
 # -- totals ----------------------------------------------------------------------------------

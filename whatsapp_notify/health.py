@@ -115,7 +115,8 @@ def comprobar_salud(solo: Iterable[str] | None = None) -> Salud:
 
 def _validar(solo: Iterable[str]) -> list[str]:
     nombres = [nombre.strip() for nombre in solo if nombre.strip()]
-    desconocidas = [nombre for nombre in nombres if nombre not in COMPROBACIONES]
+    # Named back shortened: the answer never grows with what an anonymous caller sends.
+    desconocidas = [nombre[:40] for nombre in nombres if nombre not in COMPROBACIONES][:5]
     if desconocidas or not nombres:
         conocidas = ", ".join(COMPROBACIONES)
         raise ValueError(f"Comprobaciones desconocidas {desconocidas}; existen: {conocidas}")

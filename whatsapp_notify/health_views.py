@@ -42,7 +42,8 @@ def autorizado(request: HttpRequest) -> bool:
 def _tokens() -> list[str]:
     valor = get_settings().HEALTH_TOKEN
     tokens = [valor] if isinstance(valor, str) else list(valor or ())
-    return [token for token in tokens if isinstance(token, str) and token]
+    # As the header's is read: a token from a secret file keeps no newline or spaces.
+    return [token.strip() for token in tokens if isinstance(token, str) and token.strip()]
 
 
 @never_cache
