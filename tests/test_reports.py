@@ -227,3 +227,26 @@ def test_por_dia_y__una_consulta_para_varias_columnas():
     assert juntos["tipo"] == reports.por_dia(desde, AHORA, por="tipo")
     dia = timezone.localdate(AHORA - timedelta(hours=1))
     assert juntos["estado"][-1] == reports.Conteo(dia, E.ENTREGADO, 3)
+
+
+def test_mas_antiguo__de_varias_cuentas_en_una_consulta():
+    envios(1, estado=E.PENDIENTE, cuenta="default", creado_en=AHORA - timedelta(minutes=10))
+    envios(1, estado=E.PENDIENTE, cuenta="citas", creado_en=AHORA - timedelta(minutes=50))
+    envios(1, estado=E.PENDIENTE, cuenta="bot", creado_en=AHORA - timedelta(hours=5))
+    # Not due yet, and not pendiente: neither counts.
+    envios(
+        1, estado=E.PENDIENTE, cuenta="default", intentos=1,
+        proximo_intento=AHORA + timedelta(minutes=5), creado_en=AHORA - timedelta(days=1),
+    )  # fmt: skip
+    envios(1, estado=E.FALLIDO, cuenta="default", creado_en=AHORA - timedelta(days=2))
+
+    with CaptureQueriesContext(connection) as consultas:
+        desde = reports.mas_antiguo(["default", "citas"], ahora=AHORA)
+
+    assert desde == AHORA - timedelta(minutes=50)
+    assert len(consultas) == 1
+    assert reports.mas_antiguo([], ahora=AHORA) is None
+    assert (
+        reports.mas_antiguo(["bot"], ahora=AHORA)
+        == reports.cola(cuenta="bot", ahora=AHORA).mas_antiguo
+    )

@@ -223,7 +223,7 @@ def _cola() -> tuple[str, str, dict]:
     }
     if cola.espera is None or cola.espera <= limite:
         return OK, "", detalle
-    espera = _espera_sin_pausadas(reports, cola.pausadas) if cola.pausadas else cola.espera
+    espera = _espera_sin_pausadas(reports, cola) if cola.pausadas else cola.espera
     detalle["espera_sin_pausadas_s"] = _segundos(espera)
     if espera is not None and espera > limite:
         return (
@@ -234,14 +234,12 @@ def _cola() -> tuple[str, str, dict]:
     return OK, "lo que más espera es de una cuenta pausada", detalle
 
 
-def _espera_sin_pausadas(reports, pausadas: tuple[str, ...]) -> timedelta | None:
-    """The longest wait among the accounts that are not paused (read only when needed)."""
-    esperas = [
-        reports.cola(cuenta=alias).espera
-        for alias in sorted(get_settings().BACKENDS)
-        if alias not in pausadas
-    ]
-    return max((espera for espera in esperas if espera is not None), default=None)
+def _espera_sin_pausadas(reports, cola) -> timedelta | None:
+    """The longest wait among the configured accounts that are not paused (one query, read
+    only when an account is paused)."""
+    activas = [alias for alias in sorted(get_settings().BACKENDS) if alias not in cola.pausadas]
+    desde = reports.mas_antiguo(activas, ahora=cola.hasta)
+    return max(cola.hasta - desde, timedelta(0)) if desde else None
 
 
 def _webhooks() -> tuple[str, str, dict]:

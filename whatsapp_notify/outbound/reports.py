@@ -10,6 +10,7 @@ request), so "today" is the ERP's day, not UTC's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
@@ -106,7 +107,6 @@ def cola(
     ahora = ahora or timezone.now()
     desde = ahora - ventana
     envios = _de_cuenta(cuenta)
-    vencido = Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
     pendiente = Q(estado=EstadoEnvio.PENDIENTE)
     espera = envios.filter(
         estado__in=(
@@ -121,10 +121,7 @@ def cola(
         programados=Count("pk", filter=Q(estado=EstadoEnvio.PROGRAMADO)),
         enviando=Count("pk", filter=Q(estado=EstadoEnvio.ENVIANDO)),
         inciertos=Count("pk", filter=Q(estado=EstadoEnvio.INCIERTO)),
-        mas_antiguo=Min(
-            Coalesce("proximo_intento", "programado_para", "creado_en"),
-            filter=pendiente & vencido,
-        ),
+        mas_antiguo=Min(_VENCIO, filter=_vencidos(ahora)),
     )
     fallos = medir_fallos(desde, ahora, cuenta=cuenta)
     pausadas = _pausadas(cuenta)
@@ -136,6 +133,28 @@ def cola(
         fallidos=fallos.fallidos,
         intentos_promedio=fallos.intentos / fallos.terminados if fallos.terminados else None,
         pausadas=tuple(pausadas.values_list("cuenta", flat=True)),
+    )
+
+
+def mas_antiguo(cuentas: Iterable[str], *, ahora: datetime | None = None) -> datetime | None:
+    """When the oldest due pendiente of ``cuentas`` became due (:attr:`Cola.mas_antiguo`
+    over several accounts, in one query); None when none waits."""
+    ahora = ahora or timezone.now()
+    return (
+        EnvioWhatsApp.objects.order_by()
+        .filter(_vencidos(ahora), cuenta__in=list(cuentas))
+        .aggregate(mas_antiguo=Min(_VENCIO))["mas_antiguo"]
+    )
+
+
+#: When a pendiente became due: its retry's time, else its scheduled time, else its creation.
+_VENCIO = Coalesce("proximo_intento", "programado_para", "creado_en")
+
+
+def _vencidos(ahora: datetime) -> Q:
+    """The pendientes due at ``ahora`` (no retry waiting, or its time has come)."""
+    return Q(estado=EstadoEnvio.PENDIENTE) & (
+        Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
     )
 
 
