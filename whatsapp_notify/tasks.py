@@ -409,15 +409,26 @@ os.register_at_fork(after_in_child=_emisores.tras_fork)
 
 def _publicar_en_hilo(app, tarea, args: tuple, opciones: dict, resultado: list) -> None:
     """Publish on a pooled bounded connection; append the error (or None) to ``resultado``."""
+
+    def publicar(conexion) -> None:
+        tarea.apply_async(args, connection=conexion, retry=False, **opciones)
+
+    _con_conexion(app, PLAZO_PUBLICACION, publicar, resultado)
+
+
+def _con_conexion(app, plazo: float, usar, resultado: list) -> None:
+    """Lend ``usar`` a pooled bounded connection to the broker (waiting at most ``plazo`` for
+    one); append what it raised, or None, to ``resultado``. A connection that failed is
+    closed before it goes back: its sockets are dropped and its next user reconnects."""
     try:
-        conexion = _conexiones(app).acquire(block=True, timeout=PLAZO_PUBLICACION)
+        conexion = _conexiones(app).acquire(block=True, timeout=plazo)
     except Exception as exc:  # every connection busy
         resultado.append(exc)
         return
     try:
-        tarea.apply_async(args, connection=conexion, retry=False, **opciones)
+        usar(conexion)
     except Exception as exc:  # handed to the caller, which logs it
-        conexion.close()  # its sockets are dropped; its next user reconnects
+        conexion.close()
         resultado.append(exc)
     else:
         resultado.append(None)
@@ -452,23 +463,14 @@ def publicaciones_en_pausa() -> bool:
 
 
 def _tocar_en_hilo(app, resultado: list, plazo: float) -> None:
-    try:
-        conexion = _conexiones(app).acquire(block=True, timeout=plazo)
-    except Exception as exc:  # every connection busy
-        resultado.append(exc)
-        return
-    try:
-        canal = conexion.default_channel  # connects, without retries (_OPCIONES_CONEXION)
-        cliente = getattr(canal, "client", None)  # kombu's Redis channel: a redis client
-        if callable(getattr(cliente, "ping", None)):
-            cliente.ping()
-    except Exception as exc:
-        conexion.close()  # as after a failed publish: its next user reconnects
-        resultado.append(exc)
-    else:
-        resultado.append(None)
-    finally:
-        conexion.release()
+    _con_conexion(app, plazo, _tocar, resultado)
+
+
+def _tocar(conexion) -> None:
+    canal = conexion.default_channel  # connects, without retries (_OPCIONES_CONEXION)
+    cliente = getattr(canal, "client", None)  # kombu's Redis channel: a redis client
+    if callable(getattr(cliente, "ping", None)):
+        cliente.ping()
 
 
 _pools: dict[tuple, object] = {}
