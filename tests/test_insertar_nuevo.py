@@ -90,6 +90,46 @@ def test_insertar_nuevo__clave_tomada_no_inserta(db):
     assert EnvioWhatsApp.objects.get(clave="tomada").nombre == ""
 
 
+def test_insertar_nuevo__columnas_vacias_como_null_y_pocos_parametros(db, wa_settings):
+    """A template send binds under fifty parameters: psycopg parses such a statement once
+    (it parses again on every execution above fifty), so the envío's empty columns are
+    written into the SQL as NULL rather than bound."""
+    from whatsapp_notify import enviar_plantilla
+
+    wa_settings(REQUIRE_CONSENT=False)
+    inserts = []
+
+    def ver(execute, sql, params, many, context):
+        if sql.startswith("INSERT INTO") and "enviowhatsapp" in sql:
+            inserts.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(ver):
+        envio_ = enviar_plantilla("+52 55 1234 5678", "aviso", variables=["Ana"], clave="k-1")
+
+    ((sql, params),) = inserts
+    assert envio_.pk is not None
+    assert "NULL" in sql
+    assert None not in params
+    assert sql.count("%s") == len(params) <= 50
+    assert EnvioWhatsApp.objects.get(pk=envio_.pk).variables == ["Ana"]
+
+
+def test_insertar_nuevo__mas_formas_que_el_tope_sigue_insertando(db, monkeypatch):
+    from whatsapp_notify import models
+
+    monkeypatch.setattr(models._Insercion, "MAX_FORMAS", 1)
+    _, insercion = models._insert_sin_conflicto(EnvioWhatsApp, connection)
+    monkeypatch.setattr(insercion, "formas", {})
+    primero, segundo = envio("forma-1"), envio("forma-2", nombre="Ana", tipo="aviso")
+
+    assert EnvioWhatsApp.objects.insertar_nuevo(primero) is True
+    assert EnvioWhatsApp.objects.insertar_nuevo(segundo) is True
+
+    assert EnvioWhatsApp.objects.get(pk=segundo.pk).nombre == "Ana"
+    assert len(insercion.formas) == 1
+
+
 @pytest.mark.parametrize("campos", CASOS.values(), ids=CASOS.keys())
 def test_nuevo__construye_lo_que_construye_el_constructor(campos):
     construido = EnvioWhatsApp(clave="k", **campos)

@@ -98,8 +98,8 @@ class EnvioQuerySet(models.QuerySet):
         signals.pre_save.send(
             sender=clase, instance=envio, raw=False, using=alias, update_fields=None
         )
-        preparadores, sql = _insert_sin_conflicto(self.model, conexion)
-        valores = [preparar(envio) for preparar in preparadores]
+        preparadores, insercion = _insert_sin_conflicto(self.model, conexion)
+        sql, valores = insercion.para([preparar(envio) for preparar in preparadores])
         with conexion.cursor() as cursor:
             cursor.execute(sql, valores)
             fila = cursor.fetchone()
@@ -120,7 +120,7 @@ class EnvioQuerySet(models.QuerySet):
         )
 
 
-def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], str]:
+def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], _Insercion]:
     """What ``insertar_nuevo`` runs, built once per model and connection: one function per
     column that gives its value from the instance (:func:`_preparador`) and the SQL."""
     clave = (modelo, conexion.alias)
@@ -128,18 +128,51 @@ def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], str]:
         opts = modelo._meta
         campos = [campo for campo in opts.concrete_fields if campo is not opts.pk]
         nombre = conexion.ops.quote_name
-        sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING RETURNING {}".format(
-            nombre(opts.db_table),
-            ", ".join(nombre(campo.column) for campo in campos),
-            ", ".join(["%s"] * len(campos)),
-            nombre(opts.get_field("clave").column),
-            nombre(opts.pk.column),
+        insercion = _Insercion(
+            "INSERT INTO {} ({}) VALUES (".format(
+                nombre(opts.db_table), ", ".join(nombre(campo.column) for campo in campos)
+            ),
+            ") ON CONFLICT ({}) DO NOTHING RETURNING {}".format(
+                nombre(opts.get_field("clave").column), nombre(opts.pk.column)
+            ),
+            len(campos),
         )
-        _INSERTS[clave] = ([_preparador(campo, conexion) for campo in campos], sql)
+        _INSERTS[clave] = ([_preparador(campo, conexion) for campo in campos], insercion)
     return _INSERTS[clave]
 
 
-_INSERTS: dict[tuple, tuple[list[Callable], str]] = {}
+class _Insercion:
+    """The INSERT's SQL with ``NULL`` written in for the columns that are None.
+
+    The envío has over fifty columns, most of them empty when it is recorded. psycopg
+    parses a statement again on every execution once it has more than fifty parameters;
+    with the empty ones written as ``NULL`` it has about thirty and is parsed once per
+    shape. The shapes are few (which optional fields a kind of send fills), and cached.
+    """
+
+    MAX_FORMAS = 256  # beyond this many shapes (never seen) the SQL is built each time
+
+    def __init__(self, cabeza: str, cola: str, columnas: int) -> None:
+        self.cabeza, self.cola, self.columnas = cabeza, cola, columnas
+        self.formas: dict[tuple[int, ...], str] = {}
+
+    def para(self, valores: list) -> tuple[str, list]:
+        """The SQL for ``valores`` (one per column, in order) and the parameters it takes."""
+        nulos = tuple(i for i, valor in enumerate(valores) if valor is None)
+        sql = self.formas.get(nulos)
+        if sql is None:
+            vacias = set(nulos)
+            sql = "{}{}{}".format(
+                self.cabeza,
+                ", ".join("NULL" if i in vacias else "%s" for i in range(self.columnas)),
+                self.cola,
+            )
+            if len(self.formas) < self.MAX_FORMAS:
+                self.formas[nulos] = sql
+        return sql, [valor for valor in valores if valor is not None]
+
+
+_INSERTS: dict[tuple, tuple[list[Callable], _Insercion]] = {}
 
 
 def _valores_iniciales(modelo) -> tuple[dict[str, Any], list[tuple[str, Callable]]]:
