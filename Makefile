@@ -3,6 +3,8 @@
 #               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
 #   make bench  the benchmarks' quick set in their own venv (.venv-bench), one table of ratios
+#   make docs   builds the documentation, docs/en and docs/es, into build/docs/<language>
+#               (warnings are errors; no network)
 #   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
 #               delivers one envío through a real worker (needs Redis)
 # Under CI=true, `make test` also runs the suite on PostgreSQL, requires Redis and runs
@@ -14,7 +16,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 PROVEEDOR ?=
 
-.PHONY: demo test test-postgres wheel-check lint bench bench-env bench-completo clean
+.PHONY: demo test test-postgres wheel-check lint docs bench bench-env bench-completo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +28,7 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
-	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint docs
 	$(BIN)/python -m tests.services
 	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
 	@case "$${CI:-}" in \
@@ -47,6 +49,17 @@ lint: $(BIN)/python
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/lint-imports
+
+# Two sites from one configuration (docs/conf.py), each language its own tree.
+DOCS_LANGUAGES := en es
+SPHINX_ARGS ?= -q -W --keep-going
+
+docs: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	@for idioma in $(DOCS_LANGUAGES); do \
+	  $(BIN)/python -m sphinx $(SPHINX_ARGS) -b html -c docs -D language=$$idioma \
+	    docs/$$idioma build/docs/$$idioma || exit 1; \
+	done
 
 # The benchmarks run in their own environment (BENCH_VENV), with the peers they measure the
 # app against (heyoo, pywa; requests and httpx loops) and gunicorn, never in the project's.

@@ -2,7 +2,7 @@
 
 The README reads every option with ``env(..., default=None)``: ``migrate`` runs and
 ``check`` only warns (W001). The webhook needs only ``APP_SECRET`` and ``VERIFY_TOKEN``
-(``docs/webhook-meta.md``), so it must be registered in Meta and receive bodies while
+(``docs/en/webhook-meta.md``), so it must be registered in Meta and receive bodies while
 ``PHONE_NUMBER_ID`` and ``ACCESS_TOKEN`` are still missing; only sending waits (the account
 pauses). Everything goes through the real view, URLconf and delivery path.
 """
@@ -187,7 +187,7 @@ ROOT_URLCONF = "urls_readme"
 def ajustes_del_readme() -> str:
     """The README's ``# settings.py`` block, with its ``...`` placeholders left out."""
     readme = (RAIZ / "README.md").read_text(encoding="utf-8")
-    seccion = readme.split("## Instalación en tu proyecto", 1)[1]
+    seccion = readme.split("## Installation in your project", 1)[1]
     bloque = seccion.split("```python\n", 1)[1].split("```", 1)[0]
     ajustes = bloque.split("# urls.py", 1)[0]
     assert "INSTALLED_APPS" in ajustes

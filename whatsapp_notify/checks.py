@@ -1,49 +1,12 @@
 """System checks: every misconfiguration explained with the exact key to set.
 
-Ids are stable; document them before changing one.
+Ids are stable; document them before changing one. :data:`CATALOGO` says, for each id the
+app can emit, when it fires and what to do; the reference page renders it and a test keeps
+it equal to the ids this module uses.
 
-- E001 ``WHATSAPP_NOTIFY`` is not a dict, or has an unknown key.
-- E002 ``BACKENDS`` is empty, not a dict, or lacks ``"default"``; or an account alias is not
-  a text of 1 to 64 characters (the column every envío stores it in).
-- E003 a ``BACKENDS`` entry is not a ``{"BACKEND": ..., "OPTIONS": ...}`` dict, or its
-  ``BACKEND`` path is missing or does not import.
-- E004 a backend option is unknown or a value is invalid (``Option.check`` of the
-  backend); under ``check --deploy`` also a required option (a credential) missing.
-- W001 a required backend option (a credential such as ``ACCESS_TOKEN``) is missing or
-  empty. Only a warning, so ``migrate`` runs on a fresh project; the account pauses at
-  send time until it is set. ``check --deploy`` reports it as E004 as well (Django gives a
-  check no sign of ``--deploy``, so W001 cannot step aside; both hints say so).
-- W002 the options work but limit the account, as its backend says
-  (``BaseBackend.option_warnings``: Twilio without ``WEBHOOK_URL`` gets no statuses).
-- W003 the envíos' documents (``EnvioWhatsApp.documento``) or the received files
-  (``Mensaje.archivo``) would be stored in the process's working directory: their storage
-  is a ``FileSystemStorage`` with an empty location (Django's default ``MEDIA_ROOT = ""``).
-- E005 ``DEFAULT_REGION`` is not a region ``phonenumbers`` knows.
-- E006 ``RATE_LIMIT`` is malformed.
-- E007 a number setting (``MAX_ATTEMPTS`` ...) is not a positive number; ``MAX_ATTEMPTS``
-  must be an integer.
-- E008 ``ENABLED`` or ``REQUIRE_CONSENT`` is not a real bool (a ``"False"`` read from the
-  environment is a non-empty string, i.e. true).
-- E009 ``DEFAULT_LANGUAGE`` is not a template language code like ``es_MX``.
-- E010 a declared disparador or recordatorio sends through an account (``cuenta``) missing
-  from ``BACKENDS``.
-- E011 ``OPT_OUT_KEYWORDS`` / ``OPT_IN_KEYWORDS`` is not a list or tuple of words.
-- E012 ``POLICY`` does not import, or does not name a callable.
-- E014 ``MEDIA_DOWNLOAD`` is not a list or tuple of media message types.
-- E015 ``COST_RATES`` or ``COST_CURRENCY`` is malformed (see ``costs.construir_tarifas``):
-  a path that does not import, a country that is not an ISO code, an unknown pricing
-  category, a negative or non-numeric rate, a currency that is not 3 capital letters.
-- E020 ``API_PERMISSION_CLASSES`` is not None or a list of importable dotted paths, or
-  ``API_THROTTLE_RATE`` is not None or a rate like ``"600/m"``.
-- E030 ``HEALTH_TOKEN`` is not None, a non-empty text or a list of them.
-- E013 ``AGENTS`` is malformed (see ``agents.leer_agentes``), or ``HANDOFF_TEMPLATE`` is not
-  None or a template name, or ``HANDOFF_REPLY`` is not a text.
-
-E007 and E008 also cover ``WEBHOOK_MAX_BYTES``, ``RETENTION_DAYS``, ``FAILURE_WINDOW``,
-``FAILURE_MIN_SENDS``, ``CONVERSATION_EXPIRE_AFTER``, ``HANDOFF_TIMEOUT``,
-``HEALTH_MAX_QUEUE_AGE``, ``HEALTH_MAX_WEBHOOK_AGE`` (positive numbers),
-``FAILURE_THRESHOLD`` (a share in (0, 1]), ``REMINDER_TOLERANCE`` (>= 0) and
-``WEBHOOK_ASYNC`` (a bool or None).
+W001 and E004 overlap on purpose: a missing credential is only a warning, so ``migrate``
+runs on a fresh project, and ``check --deploy`` reports it as E004 as well (Django gives a
+check no sign of ``--deploy``, so W001 cannot step aside; both hints say so).
 """
 
 from __future__ import annotations
@@ -56,6 +19,8 @@ from typing import TYPE_CHECKING
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, Storage
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from .conf import (
     DEFAULT_ALIAS,
@@ -69,6 +34,96 @@ from .messages import es_codigo_de_idioma
 
 if TYPE_CHECKING:
     from .backends.base import BaseBackend
+
+# Every check id, with when it fires and what to do: one sentence each, rendered in the
+# reference page of the docs (docs/_ext/whatsapp_docs.py). Keep the ids sorted.
+CATALOGO: dict[str, Promise] = {
+    "E001": _(
+        "`WHATSAPP_NOTIFY` no es un dict o tiene una clave desconocida: corrige el nombre de "
+        "la clave (la lista de ajustes está en esta página)."
+    ),
+    "E002": _(
+        "`BACKENDS` está vacío, no es un dict o le falta la cuenta `default`, o un alias no es "
+        'un texto de 1 a 64 caracteres: define `BACKENDS` con al menos `"default"`.'
+    ),
+    "E003": _(
+        'Una entrada de `BACKENDS` no es un dict `{"BACKEND": ..., "OPTIONS": ...}`, o '
+        "su `BACKEND` falta o no se importa: corrige la ruta (por ejemplo "
+        "`whatsapp_notify.backends.meta.MetaBackend`)."
+    ),
+    "E004": _(
+        "Una opción del backend es desconocida o tiene un valor inválido (`TIMEOUT`, "
+        "`BASE_URL`, un token con espacios, `API_VERSION`); con `check --deploy`, también una "
+        "credencial obligatoria ausente: corrige la opción que nombra el mensaje."
+    ),
+    "E005": _(
+        "`DEFAULT_REGION` no es una región que conozca `phonenumbers`: usa un código ISO de "
+        'dos letras como `"MX"`.'
+    ),
+    "E006": _('`RATE_LIMIT` está mal escrito: usa `"80/s"`, `"600/m"`, `"1000/h"` o `None`.'),
+    "E007": _(
+        "Un ajuste numérico no es un número positivo (`MAX_ATTEMPTS`, `DELIVERY_BATCH`, los "
+        "de segundos y bytes, `RETENTION_DAYS`, `FAILURE_*`, `HEALTH_MAX_*`...), "
+        "`MAX_ATTEMPTS` no es entero, `FAILURE_THRESHOLD` no está en (0, 1] o "
+        "`REMINDER_TOLERANCE` es negativo: escribe el número."
+    ),
+    "E008": _(
+        '`ENABLED`, `REQUIRE_CONSENT` o `WEBHOOK_ASYNC` no son booleanos (un `"False"` '
+        "leído del entorno es un texto, es decir verdadero): léelos con `env.bool(...)`."
+    ),
+    "E009": _(
+        "`DEFAULT_LANGUAGE` no es un código de idioma de plantilla: usa `es_MX`, `en_US` o "
+        "`es`, con `_` y nunca `-`."
+    ),
+    "E010": _(
+        "Un disparador o recordatorio declarado envía por una cuenta que no está en "
+        "`BACKENDS`: añade la cuenta o corrige su `cuenta`."
+    ),
+    "E011": _(
+        "`OPT_OUT_KEYWORDS`, `OPT_IN_KEYWORDS`, `HANDOFF_KEYWORDS` o `HANDOFF_CLOSE_KEYWORDS` "
+        "no son una lista o tupla de palabras (un texto suelto se leería letra por letra): "
+        "escribe una tupla."
+    ),
+    "E012": _(
+        "`POLICY` no se importa o no nombra una función: corrige la ruta con puntos o usa `None`."
+    ),
+    "E013": _(
+        "`AGENTS` está mal escrito (cada agente con un `telefono` válido y/o un `usuario`, sin "
+        "repetir), `HANDOFF_TEMPLATE` no es un nombre de plantilla o `HANDOFF_REPLY` no es un "
+        "texto: corrige el valor que nombra el mensaje."
+    ),
+    "E014": _(
+        "`MEDIA_DOWNLOAD` no es una lista o tupla de tipos de mensaje con archivo: elige entre "
+        "`image`, `document`, `audio`, `video` y `sticker`."
+    ),
+    "E015": _(
+        "`COST_RATES` o `COST_CURRENCY` están mal escritos (una ruta que no se importa, un país "
+        "que no es ISO, una categoría desconocida, una tarifa negativa o que no es número, una "
+        "moneda que no son tres mayúsculas): corrige el valor que nombra el mensaje."
+    ),
+    "E020": _(
+        "`API_PERMISSION_CLASSES` no es `None` ni una lista de rutas que se importan, o "
+        '`API_THROTTLE_RATE` no es `None` ni una tasa como `"600/m"`: corrige el valor.'
+    ),
+    "E030": _(
+        "`HEALTH_TOKEN` no es `None`, un texto ni una lista de textos no vacíos: léelo del "
+        'entorno, por ejemplo `env("WHATSAPP_HEALTH_TOKEN")`.'
+    ),
+    "W001": _(
+        "Falta una opción obligatoria de una cuenta (una credencial como `ACCESS_TOKEN`) o está "
+        "vacía: `migrate` sigue funcionando y la cuenta queda en pausa al enviar hasta que la "
+        "definas; con `check --deploy` sale también como `E004`."
+    ),
+    "W002": _(
+        "Las opciones funcionan pero limitan la cuenta, como dice su backend (Twilio sin "
+        "`WEBHOOK_URL` no recibe estados): añade la opción que nombra el aviso."
+    ),
+    "W003": _(
+        "`MEDIA_ROOT` está vacío: los documentos de los envíos y los archivos recibidos se "
+        "guardarían en el directorio de trabajo del proceso; define `MEDIA_ROOT` con una ruta "
+        "absoluta fuera del código."
+    ),
+}
 
 NUMEROS = (
     "MAX_ATTEMPTS",

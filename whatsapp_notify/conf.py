@@ -16,6 +16,8 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 SETTING_NAME = "WHATSAPP_NOTIFY"
 MAX_SEGUNDOS = 100 * 365 * 24 * 3600  # a century: the longest duration setting that makes sense
@@ -110,6 +112,146 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MAX_QUEUE_AGE": 900,
     "HEALTH_MAX_WEBHOOK_AGE": 300,
     "HEALTH_TOKEN": None,
+}
+
+# What each setting does, one sentence each, for the reference page the docs build renders
+# from here (docs/_ext/whatsapp_docs.py), so the table can never drift from DEFAULTS; a test
+# keeps the two key sets equal. Names in backticks that look like settings must be settings.
+DESCRIPCIONES: dict[str, Promise] = {
+    "ENABLED": _("`False`: nada se intenta y los envíos quedan `omitido` (`deshabilitado`)."),
+    "BACKENDS": _(
+        "Registro de cuentas, como `CACHES`: cada alias lleva su `BACKEND` y sus `OPTIONS`; "
+        "la cuenta `default` es obligatoria."
+    ),
+    "DEFAULT_REGION": _("Región de los teléfonos escritos sin código de país."),
+    "DEFAULT_LANGUAGE": _("Idioma de plantilla por omisión (`es_MX`, `en_US`, `fil`)."),
+    "REQUIRE_CONSENT": _(
+        "Sólo envía a teléfonos con `ConsentimientoCliente` otorgado para la categoría del "
+        "envío; una baja explícita detiene los envíos siempre."
+    ),
+    "MAX_ATTEMPTS": _("Intentos de un envío ante errores temporales (un entero)."),
+    "RETRY_BACKOFF": _(
+        "Segundos de la primera espera entre intentos; se dobla en cada intento, con jitter."
+    ),
+    "RETRY_BACKOFF_MAX": _("Segundos: techo de la espera entre intentos."),
+    "RATE_LIMIT": _(
+        'Mensajes por cuenta (`"80/s"`, `"600/m"`, `None` para no limitar), espaciados '
+        "`1/ritmo` y sin ráfagas, así que ningún segundo pasa del ritmo."
+    ),
+    "DELIVERY_BATCH": _(
+        "Envíos de una cuenta que una tarea de envío toma como máximo (reclama lo que "
+        "`RATE_LIMIT` deja salir en 0,25 s mientras los anteriores están en vuelo); si quedan "
+        "más, pide el siguiente lote."
+    ),
+    "DELIVERY_CONCURRENCY": _(
+        "Peticiones en vuelo a la vez por proceso del worker; hace falta ritmo × latencia "
+        "(80/s × 0,2 s = 16)."
+    ),
+    "REDIS_URL": _(
+        "Redis para el límite compartido entre workers, con la hora de Redis (los relojes de "
+        "los workers no cuentan); sin él, el límite es por proceso."
+    ),
+    "REDISPATCH_AFTER": _(
+        "Segundos tras los que Beat vuelve a encolar un envío `pendiente` cuya tarea se perdió."
+    ),
+    "RECONCILE_AFTER": _(
+        "Segundos que un envío `incierto` (un timeout ambiguo) espera el webhook de estado "
+        "antes de reenviarse."
+    ),
+    "PAUSE_PROBE_EVERY": _(
+        "Segundos entre pruebas de las credenciales de una cuenta pausada por un error de "
+        "autenticación."
+    ),
+    "TASK_QUEUE": _("Cola de Celery de las tareas de envío (`None`: la cola por omisión)."),
+    "WEBHOOK_ASYNC": _(
+        "`True`: el webhook guarda el cuerpo y lo procesa un worker; `False`: dentro de la "
+        "petición; `None`: un worker si Celery tiene broker, la petición si corre *eager*."
+    ),
+    "WEBHOOK_MAX_BYTES": _("Bytes: un cuerpo de webhook mayor recibe 413 (Meta envía hasta 3 MB)."),
+    "OPT_OUT_KEYWORDS": _(
+        "Palabras entrantes (sin distinguir mayúsculas ni acentos) que revocan el "
+        "consentimiento de todas las categorías."
+    ),
+    "OPT_IN_KEYWORDS": _(
+        "Palabras entrantes que otorgan el consentimiento de todas las categorías; pocas a "
+        "propósito, porque un alta falsa es el lado inseguro."
+    ),
+    "REMINDER_TOLERANCE": _(
+        "Segundos de retraso con que un recordatorio aún sale, al guardarlo y al entregarlo; "
+        "más tarde queda `omitido` (`vencido`)."
+    ),
+    "RETENTION_DAYS": _(
+        "Días que se guardan los envíos terminados, los eventos de webhook y los mensajes "
+        "antes de que Beat los purgue."
+    ),
+    "FAILURE_THRESHOLD": _(
+        "Proporción de envíos `fallido` que dispara el correo a `ADMINS` (entre 0 y 1)."
+    ),
+    "FAILURE_WINDOW": _("Segundos de la ventana en la que se cuenta esa proporción."),
+    "FAILURE_MIN_SENDS": _(
+        "Envíos terminados en la ventana por debajo de los cuales no se alerta."
+    ),
+    "CONVERSATION_EXPIRE_AFTER": _(
+        "Segundos sin mensajes del cliente tras los que su conversación empieza de nuevo: "
+        "vuelve al bot con el contexto vacío."
+    ),
+    "AGENTS": _(
+        "Las personas que atienden cuando el bot no puede: cada una un dict con `telefono` "
+        "y/o `usuario` (de Django) y `nombre`, o sólo el teléfono."
+    ),
+    "HANDOFF_KEYWORDS": _(
+        "Palabras (enteras) de un cliente que piden una persona, si hay `AGENTS`."
+    ),
+    "HANDOFF_CLOSE_KEYWORDS": _(
+        "Un mensaje de un agente que sólo dice una de ellas devuelve la conversación al bot."
+    ),
+    "HANDOFF_TEMPLATE": _(
+        "Plantilla que avisa a los agentes, con las variables cliente, teléfono y mensaje; "
+        "`None`: texto libre."
+    ),
+    "HANDOFF_REPLY": _('Lo que lee el cliente al pasar a un agente (`""`: nada).'),
+    "HANDOFF_TIMEOUT": _(
+        "Segundos sin mensajes tras los que una conversación con un agente vuelve al bot."
+    ),
+    "MEDIA_DOWNLOAD": _(
+        'Tipos de mensaje entrante cuyo archivo descarga un worker (`"image"`, '
+        '`"document"`, `"audio"`, `"video"`, `"sticker"`); ninguno por omisión.'
+    ),
+    "MEDIA_MAX_BYTES": _(
+        "Bytes: un archivo recibido más grande no se guarda (descarga `omitida`)."
+    ),
+    "POLICY": _(
+        "Ruta de una función `politica(envio)` que devuelve `None` (puede salir) o el motivo "
+        "por el que no; `None`: todo puede salir."
+    ),
+    "API_PERMISSION_CLASSES": _(
+        "Rutas de las clases de permisos de DRF de cada vista de la API REST; `None`: los "
+        "permisos de modelo de Django (ver, para las lecturas)."
+    ),
+    "API_THROTTLE_RATE": _(
+        'Peticiones por usuario a la API REST (`"600/m"`); `None`: sin límite propio, sólo '
+        "el de `REST_FRAMEWORK`."
+    ),
+    "COST_RATES": _(
+        'Tarifas por mensaje por país ISO y categoría (`{"MX": {"marketing": '
+        '"0.0305"}}`, o la ruta de ese dict), encima de la tabla de Meta que trae la app; '
+        "`None` en una tarifa la quita."
+    ),
+    "COST_CURRENCY": _(
+        "Moneda de las tarifas; con otra que la de la tabla de Meta (USD) sólo cuenta `COST_RATES`."
+    ),
+    "HEALTH_MAX_QUEUE_AGE": _(
+        "Segundos que puede esperar el envío `pendiente` vencido más antiguo antes de que "
+        "`salud/` conteste 503 (`cola`)."
+    ),
+    "HEALTH_MAX_WEBHOOK_AGE": _(
+        "Segundos que un cuerpo de webhook puede esperar sin aplicarse antes de que "
+        "`webhooks` salga `degradado`."
+    ),
+    "HEALTH_TOKEN": _(
+        "Token (o lista, para rotarlo) con el que `Authorization: Bearer …` ve los detalles "
+        "de `salud/` y `metricas/`; `None`: sólo el staff."
+    ),
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")

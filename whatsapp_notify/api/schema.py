@@ -49,7 +49,7 @@ ERROR = {
     "type": "object",
     "properties": {
         "detail": {"type": "string"},
-        "code": {"type": "string", "description": "Estable: ver docs/api.md"},
+        "code": {"type": "string", "description": "Estable: ver docs/es/api.md"},
     },
     "required": ["detail", "code"],
 }

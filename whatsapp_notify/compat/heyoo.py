@@ -8,7 +8,7 @@ After::
 
     from whatsapp_notify.compat.heyoo import WhatsApp
 
-The method names and positional parameters are heyoo's; what changes (docs/heyoo.md):
+The method names and positional parameters are heyoo's; what changes (docs/en/heyoo.md):
 
 - Nothing is sent inside the call. Each send records an ``EnvioWhatsApp`` in the caller's
   transaction and a worker delivers it after commit, with retries, idempotency and
