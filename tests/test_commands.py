@@ -37,7 +37,12 @@ from tests.workers import Worker
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.backends.meta import MetaBackend
-from whatsapp_notify.exceptions import PermanentError, SuscripcionError
+from whatsapp_notify.exceptions import (
+    AmbiguousError,
+    PermanentError,
+    SuscripcionError,
+    TransientError,
+)
 from whatsapp_notify.management.commands import whatsapp_send_test
 from whatsapp_notify.management.salida import local, sin_credenciales
 from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
@@ -767,13 +772,52 @@ def test_send_test__rechazo_del_proveedor__fallido_con_codigo(guion):
     assert "whatsapp_reintentar" in salida
 
 
-def test_send_test__sin_worker__queda_en_cola_y_sale_bien(outbox):
+def salir_sin_aceptar(*args: str) -> tuple[str, str]:
+    """Run whatsapp_send_test expecting exit status 3; return its stdout and error."""
+    salida = StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command("whatsapp_send_test", *args, stdout=salida, stderr=StringIO())
+    assert error.value.returncode == whatsapp_send_test.SIN_ACEPTAR == 3
+    return salida.getvalue(), str(error.value)
+
+
+def test_send_test__sin_worker__queda_en_cola_y_sale_con_3(outbox):
     with con_broker(f"redis://127.0.0.1:{puerto_muerto()}/0"):
-        salida = ejecutar("whatsapp_send_test", TELEFONO, "--plantilla", PLANTILLA)
+        salida, error = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
 
     envio = EnvioWhatsApp.objects.get()
     assert envio.estado == "pendiente"
-    assert f"OK  envío: #{envio.pk} en cola (pendiente)" in salida
+    assert f"WARN  envío: #{envio.pk} en cola (pendiente), el proveedor aún no lo aceptó" in salida
+    assert error == f"El proveedor aún no aceptó el envío #{envio.pk} (pendiente)."
+
+
+def test_send_test__error_temporal__espera_su_reintento_y_sale_con_3(guion):
+    guion.guion.append(TransientError("Service unavailable", code=131016))
+
+    salida, error = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
+
+    envio = EnvioWhatsApp.objects.get()
+    assert (envio.estado, envio.proximo_intento is not None) == ("pendiente", True)
+    assert f"WARN  envío: #{envio.pk} aún no salió, se reintentará: " in salida
+    assert error == f"El proveedor aún no aceptó el envío #{envio.pk} (pendiente)."
+
+
+def test_send_test__timeout_sin_confirmar__sale_con_3(guion):
+    guion.guion.append(AmbiguousError("Read timed out"))
+
+    salida, _ = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
+
+    envio = EnvioWhatsApp.objects.get()
+    assert envio.estado == "incierto"
+    assert f"WARN  envío: #{envio.pk} sin confirmar" in salida
+
+
+def test_send_test__ayuda__documenta_los_codigos_de_salida():
+    ayuda = whatsapp_send_test.Command().create_parser("manage.py", "whatsapp_send_test")
+
+    texto = " ".join(ayuda.format_help().split())
+    assert "Códigos de salida: 0 si el proveedor aceptó el mensaje; 1 si no salió" in texto
+    assert "3 si el proveedor aún no lo aceptó" in texto
 
 
 def test_send_test__esperar_sin_worker__error_que_sugiere_whatsapp_check(outbox):
