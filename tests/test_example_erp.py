@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import logging
 import os
 import re
 import shutil
@@ -683,6 +684,35 @@ def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_pa
     assert "16 webhooks autenticados con su cabecera secreta entregados" in demo.stdout
     leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
     assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo__el_telefono_invalido_a_proposito_es_una_nota_no_un_warning(caplog):
+    salida = StringIO()
+
+    with caplog.at_level(logging.INFO, logger="example_project"):
+        call_command("demo", "--consola", stdout=salida)
+
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "Carla Ruiz tiene a propósito un teléfono inválido" in salida.getvalue()
+    assert EnvioWhatsApp.objects.filter(motivo="telefono_invalido").count() == 1
+
+
+def test_demo__aviso_esperado__solo_retiene_ese_aviso_y_solo_en_el_bloque(caplog):
+    from example_project.taller import models
+    from example_project.taller.management.commands.demo import aviso_esperado
+
+    with caplog.at_level(logging.INFO, logger="example_project"):
+        with aviso_esperado(models.logger, models.SIN_CONSENTIMIENTO) as retenidos:
+            models.logger.warning(models.SIN_CONSENTIMIENTO, "cliente", 1)
+            models.logger.warning("Otro problema real")
+        models.logger.warning(models.SIN_CONSENTIMIENTO, "cliente", 2)
+
+    assert [r.getMessage() for r in retenidos] == [models.SIN_CONSENTIMIENTO % ("cliente", 1)]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "Otro problema real"),
+        ("WARNING", models.SIN_CONSENTIMIENTO % ("cliente", 2)),
+    ]
 
 
 def puerto_libre() -> int:

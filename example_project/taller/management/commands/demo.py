@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -38,6 +38,7 @@ from whatsapp_notify import enviar_texto
 from whatsapp_notify.models import Conversacion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.phones import mask
 
+from ... import models
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Pago, Proveedor, Vehiculo
 from ...servicios import botones_de_cotizacion, envio_de
 from ...servidor import ServidorLocal
@@ -144,6 +145,7 @@ class Datos:
     cotizacion: Cotizacion
     ordenes: list[OrdenTrabajo]
     creados: int
+    notas: list[str] = field(default_factory=list)
 
 
 class Command(BaseCommand):
@@ -204,6 +206,8 @@ class Command(BaseCommand):
             f"Base de datos lista. Datos de ejemplo: {datos.creados} registros nuevos "
             "(los existentes se reutilizan)."
         )
+        for nota in datos.notas:
+            self.stdout.write(f"   {nota}")
         correos = len(getattr(mail, "outbox", []))
         silenciar = options["verbosity"] < 2
         if options["consola"]:
@@ -611,7 +615,11 @@ def crear_datos() -> Datos:
     contador = _Contador()
     ana = contador.cliente("Ana Pérez", "+52 55 1234 5678", "ana@example.com", True)
     bruno = contador.cliente("Bruno Díaz", "+52 33 1234 5678", "bruno@example.com", False)
-    carla = contador.cliente("Carla Ruiz", "12345", "", True)  # teléfono inválido
+    # Carla's phone is invalid on purpose (her aviso is omitido): the model's warning for it
+    # is the case the demo shows, so it reads as a note, not as a problem of the run.
+    with aviso_esperado(models.logger, models.SIN_CONSENTIMIENTO) as retenidos:
+        carla = contador.cliente("Carla Ruiz", "12345", "", True)
+    notas = [TELEFONO_A_PROPOSITO.format(nombre=carla.nombre)] if retenidos else []
     proveedor = contador.crear(
         Proveedor,
         {"nombre": "Refacciones del Norte"},
@@ -645,7 +653,40 @@ def crear_datos() -> Datos:
         resumen="4 balatas cerámicas, 2 discos de freno ventilados",
         total=Decimal("3890.00"),
     )
-    return Datos(orden_compra, cotizacion, ordenes, contador.creados)
+    return Datos(orden_compra, cotizacion, ordenes, contador.creados, notas)
+
+
+TELEFONO_A_PROPOSITO = (
+    "{nombre} tiene a propósito un teléfono inválido: su consentimiento no se registra y su "
+    "aviso quedará omitido (telefono_invalido)."
+)
+
+
+class _Retener(logging.Filter):
+    """Holds back the warnings whose message is ``mensaje``; every other record passes."""
+
+    def __init__(self, mensaje: str) -> None:
+        super().__init__()
+        self.mensaje = mensaje
+        self.retenidos: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.msg == self.mensaje:
+            self.retenidos.append(record)
+            return False
+        return True
+
+
+@contextmanager
+def aviso_esperado(registro: logging.Logger, mensaje: str) -> Iterator[list[logging.LogRecord]]:
+    """Inside the block, ``registro``'s warnings with the text ``mensaje`` (the intended case)
+    are held back and listed instead of logged; any other record is logged as usual."""
+    retener = _Retener(mensaje)
+    registro.addFilter(retener)
+    try:
+        yield retener.retenidos
+    finally:
+        registro.removeFilter(retener)
 
 
 class _Contador:
