@@ -794,6 +794,21 @@ def test_make_demo__pasa_puertos_y_latencia_a_la_demo():
     assert "manage.py demo --puerto-erp 8100 --puerto-sandbox 8101 --latencia-ms 300" in orden
 
 
+def test_demo__ayuda_y_readme_dicen_que_por_omision_usa_el_sandbox_no_la_consola():
+    ayuda = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--help"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ayuda = " ".join(ayuda.split())
+    leeme = " ".join((REPO / "example_project" / "README.md").read_text(encoding="utf-8").split())
+
+    assert "Por omisión todo corre de verdad en esta máquina" in ayuda
+    assert "MetaBackend envía al sandbox local de la Cloud API" in ayuda
+    assert "sólo --consola usa el backend de consola" in ayuda
+    assert "con `MetaBackend` contra la sandbox local de la Cloud API" in leeme
+    assert "no para la demo (que siempre usa su sandbox" in leeme
+
+
 def test_demo__ayuda_nombra_las_opciones_de_red_y_las_variables_de_make():
     ayuda = subprocess.run(
         [sys.executable, "manage.py", "demo", "--help"],

@@ -152,10 +152,14 @@ class Command(BaseCommand):
     help = (
         "Demostración del ERP de taller: aplica las migraciones, crea datos de ejemplo "
         "(idempotente) y recorre los tres flujos de WhatsApp (orden de compra al proveedor, "
-        "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. "
-        "Envía por el sandbox local del proveedor (la Cloud API de Meta por omisión) o, con "
-        "--consola, por el backend de consola; guarda los correos en memoria: no envía nada "
-        "de verdad. Muestra la tabla de envíos y lo que recibió el sandbox."
+        "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. Por "
+        "omisión todo corre de verdad en esta máquina: el ERP se sirve por HTTP, MetaBackend "
+        "envía al sandbox local de la Cloud API, que valida cada mensaje con el esquema de "
+        "Meta y devuelve al webhook del ERP los estados firmados, y el sandbox hace de cliente "
+        "y de agente en la conversación. --proveedor whapi o twilio usa el backend y el "
+        "sandbox de ese proveedor; sólo --consola usa el backend de consola (sin HTTP ni "
+        "webhooks). Nunca usa las credenciales de .env y guarda los correos en memoria: no "
+        "envía nada de verdad. Muestra la tabla de envíos y lo que recibió el sandbox."
     )
 
     def add_arguments(self, parser) -> None:
