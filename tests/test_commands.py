@@ -10,6 +10,7 @@ whatsapp_sandbox`` with the ids it prints. Redis is the test server
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -417,6 +418,22 @@ def test_check__sitio_publico__handshake_de_meta_contra_el_webhook(
     )
     assert "WARN  webhook: " + live_server.url in salida  # http://, not https://
     assert "OK  webhook: app(s) suscrita(s)" in salida
+
+
+def test_check__handshake__la_linea_de_urllib3_no_lleva_el_verify_token(
+    cuenta_meta, graph, sandbox, live_server, caplog
+):
+    graph.add_passthru(live_server.url)
+    suscribir(graph, sandbox, APP)
+
+    with caplog.at_level(logging.DEBUG):
+        salida = ejecutar("whatsapp_check", "--sitio", live_server.url)
+
+    assert "responde al handshake de Meta" in salida
+    peticiones = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    [handshake] = [linea for linea in peticiones if "hub.mode=subscribe" in linea]
+    assert "hub.verify_token=***" in handshake
+    assert [r.getMessage() for r in caplog.records if VERIFY_TOKEN in r.getMessage()] == []
 
 
 def test_check__override_a_otra_url__error_con_la_url_esperada(
