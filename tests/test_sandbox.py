@@ -854,6 +854,7 @@ def test_comando__registrado_con_sus_opciones():
     assert opciones.error == ["130429:0.5", "190"]
     opciones_ayuda = ("--host", "--app-secret", "--latencia", "--fallos-5xx", "--fallidos")
     opciones_ayuda += ("--rafaga", "--token-caducado", "--retener-webhooks")
+    opciones_ayuda += ("--phone-number-id", "--waba-id")
     for opcion in opciones_ayuda:
         assert opcion in parser.format_help()
 
