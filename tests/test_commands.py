@@ -46,7 +46,7 @@ from whatsapp_notify.exceptions import (
 )
 from whatsapp_notify.management.commands import whatsapp_send_test
 from whatsapp_notify.management.salida import local, sin_credenciales
-from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, Plantilla
 from whatsapp_notify.sandbox import Sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -278,6 +278,17 @@ def test_sandbox__imprime_los_ids_de_su_cuenta_para_pegarlos():
     assert impresas["BASE_URL"].startswith("http://127.0.0.1:")
     assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]' in impresas["_"]
     assert re.search(r"app de Meta suscrita a la WABA: \d+", impresas["_"])
+
+
+def test_sandbox__con_el_id_de_la_waba_propio__sincroniza_sus_plantillas(wa_settings):
+    with sandbox_en_marcha("--waba-id", "987654321098765") as impresas:
+        cuenta_impresa(wa_settings, impresas)
+
+        salida = ejecutar("whatsapp_sync_plantillas")
+
+    assert impresas["BUSINESS_ACCOUNT_ID"] == "987654321098765"
+    assert "Invalid parameter" not in salida
+    assert Plantilla.objects.filter(cuenta="default").exists()
 
 
 def test_sandbox__un_token_elegido_no_se_imprime():
