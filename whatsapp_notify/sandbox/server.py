@@ -62,11 +62,13 @@ logger = logging.getLogger(__name__)
 APP_SECRET = "sandbox-app-secret"
 DEMORAS = (1.0, 2.0, 3.0)
 DESCARGAS = "/whatsapp_business/attachments/"
-#: The account's ids when none are given (the phone number's is then not enforced).
+#: The sandbox account's ids by default. ``whatsapp_sandbox`` answers only for this phone
+#: number id; a :class:`Sandbox` given no ``phone_number_id`` answers for any.
 PHONE_NUMBER_ID = "100000000000001"
 WABA_ID = "102290129340398"
 APP_ID = "1946000000000001"
 APP_NOMBRE = "Sandbox de whatsapp_notify"
+APP_LINK = "https://www.facebook.com/games/?app_id="
 ENTRANTE = "/sandbox/entrante"  # the sandbox's own control: the customer writes
 _VERSION = r"v\d{1,3}\.\d{1,2}"
 _MENSAJES = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/messages$")
@@ -359,7 +361,7 @@ class Sandbox(SandboxHttp):
             return self._registrar(peticion, *_sin_token(peticion.cabeceras))
         ruta = urlsplit(peticion.ruta)
         if peticion.metodo == "POST" and (match := _MENSAJES.match(ruta.path)):
-            if error := self._numero_desconocido(match["objeto"], "messages"):
+            if error := self._numero_desconocido(match["objeto"], "messages", "POST"):
                 return self._registrar(peticion, *error)
             return self._mensajes(peticion, match["objeto"])
         if peticion.metodo == "POST" and _MEDIA.match(ruta.path):
@@ -505,13 +507,15 @@ class Sandbox(SandboxHttp):
             return campo_inexistente(ajeno, NODO_WABA)
         return 200, {"id": self.waba_id, "name": self.verified_name}
 
-    def _numero_desconocido(self, numero: str, campo: str = "") -> Respuesta | None:
+    def _numero_desconocido(
+        self, numero: str, campo: str = "", metodo: str = "GET"
+    ) -> Respuesta | None:
         """Graph's answer when ``numero`` is not this sandbox's phone number id, else None."""
         if self.phone_number_id is None or numero == self.phone_number_id:
             return None
         if numero == self.waba_id and campo:
             return campo_inexistente(campo, NODO_WABA)
-        return objeto_desconocido(numero)
+        return objeto_desconocido(numero, metodo)
 
     def _waba_desconocida(self, waba_id: str, campo: str) -> Respuesta | None:
         """Graph's answer when ``waba_id`` is not this sandbox's WABA id, else None."""
@@ -557,15 +561,12 @@ class Sandbox(SandboxHttp):
         return self.phone_number_id or PHONE_NUMBER_ID
 
 
-APP_LINK = "https://www.facebook.com/games/?app_id="
-
-
-def objeto_desconocido(objeto: str) -> Respuesta:
+def objeto_desconocido(objeto: str, metodo: str = "GET") -> Respuesta:
     """Graph's answer for an id it does not know (or the token may not see): 100, subcode 33."""
     status, cuerpo = error_graph(
         100,
-        mensaje=f"Unsupported get request. Object with ID '{objeto}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation.",
+        mensaje=f"Unsupported {metodo.lower()} request. Object with ID '{objeto}' does not "
+        "exist, cannot be loaded due to missing permissions, or does not support this operation.",
     )
     cuerpo["error"].update(type="GraphMethodException", error_subcode=33)
     cuerpo["error"].pop("error_data", None)  # Graph's management answers carry none
