@@ -236,10 +236,11 @@ def opciones_meta(sandbox: Sandbox) -> list[str]:
         "ACCESS_TOKEN": token,
         "APP_SECRET": secreto,
     }
-    lineas = [f'"{clave}": "{valor}",' for clave, valor in valores.items()]
-    if sandbox.token is None:
-        lineas[3] += "  # acepta cualquier token no vacío"
-    return [*lineas, f"# app de Meta suscrita a la WABA: {sandbox.app_id}"]
+    notas = {"ACCESS_TOKEN": "  # acepta cualquier token no vacío"} if sandbox.token is None else {}
+    lineas = [f'"{clave}": "{valor}",{notas.get(clave, "")}' for clave, valor in valores.items()]
+    if sandbox.webhook_url:  # without webhooks no app is subscribed (subscribed_apps is empty)
+        lineas.append(f"# app de Meta suscrita a la WABA: {sandbox.app_id}")
+    return lineas
 
 
 def revisar_dependencias() -> None:
