@@ -1,6 +1,9 @@
 # The two set-up commands of the README, plus a few conveniences.
 #   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account);
-#               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox
+#               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox;
+#               ERP_PUERTO=8000 SANDBOX_PUERTO=8001 fix the ERP's and the sandbox's ports (by
+#               default free ones) and LATENCIA_MS=300 delays every sandbox answer, e.g.
+#               make demo SANDBOX_PUERTO=8001 LATENCIA_MS=300  (manage.py demo --help: options)
 #   make test   installs the test extras in .venv and runs lint + the whole test suite
 #   make bench  the benchmarks' quick set in their own venv (.venv-bench), one table of ratios
 #   make docs   builds the documentation, docs/en and docs/es, into build/docs/<language>
@@ -15,6 +18,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 PROVEEDOR ?=
+ERP_PUERTO ?=
+SANDBOX_PUERTO ?=
+LATENCIA_MS ?=
 
 .PHONY: demo test test-postgres wheel-check lint docs bench bench-env bench-completo clean
 
@@ -24,7 +30,10 @@ $(BIN)/python:
 
 demo: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[example]"
-	$(BIN)/python manage.py demo $(if $(PROVEEDOR),--proveedor $(PROVEEDOR))
+	$(BIN)/python manage.py demo $(if $(PROVEEDOR),--proveedor $(PROVEEDOR)) \
+	  $(if $(ERP_PUERTO),--puerto-erp $(ERP_PUERTO)) \
+	  $(if $(SANDBOX_PUERTO),--puerto-sandbox $(SANDBOX_PUERTO)) \
+	  $(if $(LATENCIA_MS),--latencia-ms $(LATENCIA_MS))
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"

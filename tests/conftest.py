@@ -7,14 +7,14 @@ import os
 import pytest
 
 from tests.celery_app import app as celery_app  # noqa: F401  (the current Celery app)
-from tests.services import reachable
+from tests.services import RedisAjena, reachable, redis_address, redis_url, vaciar_redis_propia
 from whatsapp_notify import tasks, templates
 from whatsapp_notify.backends import backends, locmem
 from whatsapp_notify.inbound import handlers, store
 from whatsapp_notify.outbound.ratelimit import limiter
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-REDIS_URL = os.environ.get("WHATSAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_url()
 _AL_ARRANCAR: list = []  # the reply handlers declared at start-up
 
 
@@ -107,13 +107,20 @@ def sandbox_meta(wa_settings):
 
 @pytest.fixture
 def redis_url():
-    require_service("Redis", "127.0.0.1", 6379)
+    """``WHATSAPP_TEST_REDIS_URL``, flushed before and after the test.
+
+    Fails, flushing nothing, when that database holds keys the suite did not write.
+    """
+    require_service("Redis", *redis_address(REDIS_URL))
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    try:
+        vaciar_redis_propia(client)
+    except RedisAjena as exc:
+        pytest.fail(str(exc), pytrace=False)
     yield REDIS_URL
-    client.flushdb()
+    vaciar_redis_propia(client)
 
 
 @pytest.fixture

@@ -9,15 +9,62 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from urllib.parse import urlsplit
 
-SERVICES = {"PostgreSQL": ("127.0.0.1", 5432), "Redis": ("127.0.0.1", 6379)}
+#: The Redis database the suite writes to, flushes and owns; its one default.
+REDIS_URL_VARIABLE = "WHATSAPP_TEST_REDIS_URL"
+REDIS_URL_POR_OMISION = "redis://127.0.0.1:6379/15"
+#: The key that marks a Redis database as the suite's own (only such a one is flushed).
+MARCA_REDIS = "whatsapp_notify:tests:propia"
+
+
+def redis_url() -> str:
+    """The tests' Redis URL: ``WHATSAPP_TEST_REDIS_URL``, or :data:`REDIS_URL_POR_OMISION`."""
+    return os.environ.get(REDIS_URL_VARIABLE) or REDIS_URL_POR_OMISION
+
+
+def redis_address(url: str | None = None) -> tuple[str, int]:
+    """Host and port of the tests' Redis (``url``, or :func:`redis_url`)."""
+    partes = urlsplit(url or redis_url())
+    return partes.hostname or "127.0.0.1", partes.port or 6379
+
+
+class RedisAjena(Exception):
+    """The tests' Redis database holds keys the suite did not write: it is not flushed."""
+
+
+def vaciar_redis_propia(cliente) -> None:
+    """Flush the tests' Redis database, and mark it as the suite's own again.
+
+    Only a database that is empty or carries :data:`MARCA_REDIS` is flushed: another
+    program's keys (a developer's Redis, another suite's database) are never deleted.
+
+    Raises:
+        RedisAjena: the database holds keys and no mark, naming the variable to change.
+    """
+    if cliente.dbsize() and not cliente.exists(MARCA_REDIS):
+        datos = cliente.connection_pool.connection_kwargs
+        donde = f"{datos.get('host')}:{datos.get('port')}/{datos.get('db', 0)}"
+        raise RedisAjena(
+            f"La base de Redis {donde} tiene claves que no escribió la batería de pruebas: no "
+            f"se vacía. Elige una base vacía con {REDIS_URL_VARIABLE}="
+            "redis://127.0.0.1:6379/<n>."
+        )
+    cliente.flushdb()
+    cliente.set(MARCA_REDIS, "1")
+
+
+def services() -> dict[str, tuple[str, int]]:
+    """The services the full suite needs, and where: Redis is the tests' URL's."""
+    return {"PostgreSQL": ("127.0.0.1", 5432), "Redis": redis_address()}
 
 
 def main() -> int:
     in_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-    missing = [name for name, address in SERVICES.items() if not reachable(*address)]
+    direcciones = services()
+    missing = [name for name, address in direcciones.items() if not reachable(*address)]
     for name in missing:
-        host, port = SERVICES[name]
+        host, port = direcciones[name]
         print(f"{name} no responde en {host}:{port}", file=sys.stderr)
     if missing and in_ci:
         print("CI=true exige PostgreSQL y Redis: arráncalos antes de las pruebas.", file=sys.stderr)

@@ -1,17 +1,22 @@
 """The operator commands: whatsapp_check, whatsapp_send_test, whatsapp_reintentar and
 whatsapp_recordatorios.
 
-Graph is the sandbox (a real local server) for the phone number, and ``responses`` for
-``subscribed_apps``, which the sandbox does not serve. Redis is the test server (db 15);
-a port nothing listens on stands for a service that is down.
+Graph is the sandbox (a real local server): in-process for the phone number, with
+``responses`` shaping ``subscribed_apps`` case by case, or started as ``manage.py
+whatsapp_sandbox`` with the ids it prints. Redis is the test server
+(``WHATSAPP_TEST_REDIS_URL``); a port nothing listens on stands for a service that is down.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -33,10 +38,15 @@ from tests.workers import Worker
 from whatsapp_notify import enviar_plantilla
 from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.backends.meta import MetaBackend
-from whatsapp_notify.exceptions import PermanentError, SuscripcionError
+from whatsapp_notify.exceptions import (
+    AmbiguousError,
+    PermanentError,
+    SuscripcionError,
+    TransientError,
+)
 from whatsapp_notify.management.commands import whatsapp_send_test
 from whatsapp_notify.management.salida import local, sin_credenciales
-from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from whatsapp_notify.models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, Plantilla
 from whatsapp_notify.sandbox import Sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -213,6 +223,134 @@ def test_check__sin_permiso_sobre_la_waba__error(cuenta_meta, graph, sandbox):
     assert "whatsapp_business_management" in webhook
 
 
+# -- whatsapp_check against the running sandbox ------------------------------------------
+
+
+@contextmanager
+def sandbox_en_marcha(*argumentos: str) -> Iterator[dict[str, str]]:
+    """``manage.py whatsapp_sandbox`` in its own process; yields the OPTIONS it printed."""
+    entorno = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(RAIZ)}
+    orden = [sys.executable, str(RAIZ / "manage.py"), "whatsapp_sandbox", "--port", "0"]
+    proceso = subprocess.Popen(
+        [*orden, *argumentos], cwd=RAIZ, env=entorno, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        impreso = "".join(iter(proceso.stdout.readline, "Ctrl-C para terminar.\n"))
+        yield dict(re.findall(r'^\s+"([A-Z_]+)": "([^"]*)"', impreso, re.M)) | {"_": impreso}
+    finally:
+        proceso.send_signal(signal.SIGINT)
+        try:
+            proceso.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proceso.kill()
+            raise
+
+
+def cuenta_impresa(wa_settings, impresas: dict[str, str], **cambios: str) -> None:
+    """The default account, configured with what the sandbox printed (and ``cambios``)."""
+    opciones = {k: v for k, v in impresas.items() if k != "_"}
+    opciones.update(VERIFY_TOKEN=VERIFY_TOKEN, TIMEOUT=5, **cambios)
+    wa_settings(BACKENDS={"default": {"BACKEND": META, "OPTIONS": opciones}})
+
+
+def test_check__contra_el_sandbox_con_sus_ids__todo_ok_y_el_handshake(wa_settings, live_server):
+    webhook = f"{live_server.url}/whatsapp/webhook/"
+    with sandbox_en_marcha("--webhook-url", webhook) as impresas:
+        cuenta_impresa(wa_settings, impresas)
+
+        salida = ejecutar("whatsapp_check", "--sitio", live_server.url)
+
+    assert lineas(salida, "ERROR") == []
+    assert "OK  credenciales: Sandbox WhatsApp (15550001234)" in salida
+    assert f"OK  webhook: {webhook} responde al handshake de Meta" in salida
+    assert "OK  webhook: app(s) suscrita(s) a la WABA: Sandbox de whatsapp_notify (" in salida
+    assert "permiso" not in salida
+
+
+def test_sandbox__imprime_los_ids_de_su_cuenta_para_pegarlos():
+    with sandbox_en_marcha("--phone-number-id", "111", "--waba-id", "222") as impresas:
+        pass
+
+    assert impresas["PHONE_NUMBER_ID"] == "111"
+    assert impresas["BUSINESS_ACCOUNT_ID"] == "222"
+    assert impresas["ACCESS_TOKEN"]
+    assert impresas["APP_SECRET"] == "sandbox-app-secret"
+    assert impresas["BASE_URL"].startswith("http://127.0.0.1:")
+    assert 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]' in impresas["_"]
+    assert re.search(r"app de Meta suscrita a la WABA: \d+", impresas["_"])
+
+
+def test_sandbox__con_el_id_de_la_waba_propio__sincroniza_sus_plantillas(wa_settings):
+    with sandbox_en_marcha("--waba-id", "987654321098765") as impresas:
+        cuenta_impresa(wa_settings, impresas)
+
+        salida = ejecutar("whatsapp_sync_plantillas")
+
+    assert impresas["BUSINESS_ACCOUNT_ID"] == "987654321098765"
+    assert "Invalid parameter" not in salida
+    assert Plantilla.objects.filter(cuenta="default").exists()
+
+
+def test_sandbox__un_token_elegido_no_se_imprime():
+    with sandbox_en_marcha("--token", "EAAGmiTokenSecreto") as impresas:
+        pass
+
+    assert impresas["ACCESS_TOKEN"] == "<el de --token>"
+    assert "EAAGmiTokenSecreto" not in impresas["_"]
+
+
+@pytest.mark.parametrize(
+    ("cambio", "linea", "frases", "ausente"),
+    [
+        pytest.param(
+            {"PHONE_NUMBER_ID": "999"},
+            "ERROR  credenciales: (#100)",
+            ["Object with ID '999' does not exist", 'OPTIONS"]["PHONE_NUMBER_ID"]'],
+            "permiso",
+            id="numero-ajeno",
+        ),
+        pytest.param(
+            {"BUSINESS_ACCOUNT_ID": "555"},
+            "ERROR  webhook: no se pudo leer subscribed_apps: (#100)",
+            [
+                "ese BUSINESS_ACCOUNT_ID no es una WABA que este token pueda leer: comprueba el id",
+                'OPTIONS"]["BUSINESS_ACCOUNT_ID"]',
+            ],
+            "id de un número",
+            id="waba-ajena",
+        ),
+        pytest.param(
+            {"BUSINESS_ACCOUNT_ID": "100000000000001"},
+            "ERROR  webhook: no se pudo leer subscribed_apps: (#100)",
+            ["BUSINESS_ACCOUNT_ID tiene el id de un número de teléfono (PHONE_NUMBER_ID)"],
+            "whatsapp_business_management",
+            id="waba-con-el-id-del-numero",
+        ),
+        pytest.param(
+            {"ACCESS_TOKEN": "EAAGotro"},
+            "ERROR  credenciales: (#190)",
+            ['OPTIONS"]["ACCESS_TOKEN"]'],
+            "EAAGotro",
+            id="token-ajeno",
+        ),
+    ],
+)
+def test_check__contra_el_sandbox_con_un_id_o_token_mal__error_que_nombra_cual(
+    wa_settings, cambio, linea, frases, ausente
+):
+    with sandbox_en_marcha("--token", TOKEN) as impresas:
+        cuenta_impresa(wa_settings, impresas, **{"ACCESS_TOKEN": TOKEN, **cambio})
+
+        salida, error = fallar("whatsapp_check")
+
+    [mal] = lineas(salida, "ERROR")
+    assert mal.startswith(linea)
+    for frase in frases:
+        assert frase in mal
+    assert ausente not in mal
+    assert error == "1 comprobación(es) con ERROR."
+
+
 class SuscripcionPropia(LocmemBackend):
     """A provider that declares check_subscription; the command knows nothing else of it."""
 
@@ -291,6 +429,22 @@ def test_check__sitio_publico__handshake_de_meta_contra_el_webhook(
     )
     assert "WARN  webhook: " + live_server.url in salida  # http://, not https://
     assert "OK  webhook: app(s) suscrita(s)" in salida
+
+
+def test_check__handshake__la_linea_de_urllib3_no_lleva_el_verify_token(
+    cuenta_meta, graph, sandbox, live_server, caplog
+):
+    graph.add_passthru(live_server.url)
+    suscribir(graph, sandbox, APP)
+
+    with caplog.at_level(logging.DEBUG):
+        salida = ejecutar("whatsapp_check", "--sitio", live_server.url)
+
+    assert "responde al handshake de Meta" in salida
+    peticiones = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    [handshake] = [linea for linea in peticiones if "hub.mode=subscribe" in linea]
+    assert "hub.verify_token=***" in handshake
+    assert [r.getMessage() for r in caplog.records if VERIFY_TOKEN in r.getMessage()] == []
 
 
 def test_check__override_a_otra_url__error_con_la_url_esperada(
@@ -646,13 +800,52 @@ def test_send_test__rechazo_del_proveedor__fallido_con_codigo(guion):
     assert "whatsapp_reintentar" in salida
 
 
-def test_send_test__sin_worker__queda_en_cola_y_sale_bien(outbox):
+def salir_sin_aceptar(*args: str) -> tuple[str, str]:
+    """Run whatsapp_send_test expecting exit status 3; return its stdout and error."""
+    salida = StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command("whatsapp_send_test", *args, stdout=salida, stderr=StringIO())
+    assert error.value.returncode == whatsapp_send_test.SIN_ACEPTAR == 3
+    return salida.getvalue(), str(error.value)
+
+
+def test_send_test__sin_worker__queda_en_cola_y_sale_con_3(outbox):
     with con_broker(f"redis://127.0.0.1:{puerto_muerto()}/0"):
-        salida = ejecutar("whatsapp_send_test", TELEFONO, "--plantilla", PLANTILLA)
+        salida, error = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
 
     envio = EnvioWhatsApp.objects.get()
     assert envio.estado == "pendiente"
-    assert f"OK  envío: #{envio.pk} en cola (pendiente)" in salida
+    assert f"WARN  envío: #{envio.pk} en cola (pendiente), el proveedor aún no lo aceptó" in salida
+    assert error == f"El proveedor aún no aceptó el envío #{envio.pk} (pendiente)."
+
+
+def test_send_test__error_temporal__espera_su_reintento_y_sale_con_3(guion):
+    guion.guion.append(TransientError("Service unavailable", code=131016))
+
+    salida, error = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
+
+    envio = EnvioWhatsApp.objects.get()
+    assert (envio.estado, envio.proximo_intento is not None) == ("pendiente", True)
+    assert f"WARN  envío: #{envio.pk} aún no salió, se reintentará: " in salida
+    assert error == f"El proveedor aún no aceptó el envío #{envio.pk} (pendiente)."
+
+
+def test_send_test__timeout_sin_confirmar__sale_con_3(guion):
+    guion.guion.append(AmbiguousError("Read timed out"))
+
+    salida, _ = salir_sin_aceptar(TELEFONO, "--plantilla", PLANTILLA)
+
+    envio = EnvioWhatsApp.objects.get()
+    assert envio.estado == "incierto"
+    assert f"WARN  envío: #{envio.pk} sin confirmar" in salida
+
+
+def test_send_test__ayuda__documenta_los_codigos_de_salida():
+    ayuda = whatsapp_send_test.Command().create_parser("manage.py", "whatsapp_send_test")
+
+    texto = " ".join(ayuda.format_help().split())
+    assert "Códigos de salida: 0 si el proveedor aceptó el mensaje; 1 si no salió" in texto
+    assert "3 si el proveedor aún no lo aceptó" in texto
 
 
 def test_send_test__esperar_sin_worker__error_que_sugiere_whatsapp_check(outbox):

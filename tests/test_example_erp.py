@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ast
 import base64
+import logging
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import time
 import zlib
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -651,7 +656,7 @@ def test_cita__admin_listado_y_alta_se_muestran(admin_client):
     assert "Servicio 10,000 km" in listado.content.decode()
 
 
-def demo_con_proveedor(tmp_path, proveedor: str) -> subprocess.CompletedProcess:
+def demo_con_proveedor(tmp_path, proveedor: str, *mas: str) -> subprocess.CompletedProcess:
     """``manage.py demo --proveedor ...`` on a fresh database, with nothing from ``.env``."""
     entorno = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     entorno.update(
@@ -662,7 +667,7 @@ def demo_con_proveedor(tmp_path, proveedor: str) -> subprocess.CompletedProcess:
         CELERY_BROKER_URL="",
     )
     demo = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--proveedor", proveedor],
+        [sys.executable, "manage.py", "demo", "--proveedor", proveedor, *mas],
         cwd=REPO, env=entorno, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
@@ -679,6 +684,141 @@ def test_demo__proveedor_whapi_lleva_plantillas_documento_y_texto_a_leido(tmp_pa
     assert "16 webhooks autenticados con su cabecera secreta entregados" in demo.stdout
     leidos = re.findall(r"^\d+\s+(\S+)\s+\S+\s+\S+\s+leido\s+-\s", demo.stdout, re.M)
     assert sorted(leidos) == ["-", "cotizacion", "orden_compra", "vehiculo_listo"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo__el_telefono_invalido_a_proposito_es_una_nota_no_un_warning(caplog):
+    salida = StringIO()
+
+    with caplog.at_level(logging.INFO, logger="example_project"):
+        call_command("demo", "--consola", stdout=salida)
+
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "Carla Ruiz tiene a propósito un teléfono inválido" in salida.getvalue()
+    assert EnvioWhatsApp.objects.filter(motivo="telefono_invalido").count() == 1
+
+
+def test_demo__aviso_esperado__solo_retiene_ese_aviso_y_solo_en_el_bloque(caplog):
+    from example_project.taller import models
+    from example_project.taller.management.commands.demo import aviso_esperado
+
+    with caplog.at_level(logging.INFO, logger="example_project"):
+        with aviso_esperado(models.logger, models.SIN_CONSENTIMIENTO) as retenidos:
+            models.logger.warning(models.SIN_CONSENTIMIENTO, "cliente", 1)
+            models.logger.warning("Otro problema real")
+        models.logger.warning(models.SIN_CONSENTIMIENTO, "cliente", 2)
+
+    assert [r.getMessage() for r in retenidos] == [models.SIN_CONSENTIMIENTO % ("cliente", 1)]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "Otro problema real"),
+        ("WARNING", models.SIN_CONSENTIMIENTO % ("cliente", 2)),
+    ]
+
+
+def puerto_libre() -> int:
+    with socket.socket() as libre:
+        libre.bind(("127.0.0.1", 0))
+        return libre.getsockname()[1]
+
+
+def test_demo__puertos_y_latencia_de_las_opciones(tmp_path):
+    erp, sandbox = puerto_libre(), puerto_libre()
+
+    demo = demo_con_proveedor(
+        tmp_path, "meta", "--puerto-erp", str(erp), "--puerto-sandbox", str(sandbox),
+        "--latencia-ms", "40",
+    )  # fmt: skip
+
+    assert (
+        f"ERP en http://127.0.0.1:{erp}; sandbox de la Cloud API en http://127.0.0.1:{sandbox}; "
+        f"webhook en http://127.0.0.1:{erp}/whatsapp/webhook/"
+    ) in demo.stdout
+    assert "El sandbox tarda 40 ms en cada respuesta." in demo.stdout
+    assert "13 de 13 mensajes válidos" in demo.stdout
+
+
+@pytest.mark.parametrize("proveedor", ["meta", "whapi", "twilio"])
+def test_demo__la_latencia_llega_al_sandbox_de_cada_proveedor(proveedor):
+    import requests
+
+    from example_project.taller.management.commands.demo import Red, sandbox_de
+
+    puerto = puerto_libre()
+    with sandbox_de(proveedor, "", Red(puerto_sandbox=puerto, latencia_ms=150)) as (sandbox, _):
+        inicio = time.monotonic()
+        requests.get(f"{sandbox.base_url}/v25.0/x", timeout=5)
+        tardo = time.monotonic() - inicio
+
+    assert sandbox.base_url == f"http://127.0.0.1:{puerto}"
+    assert tardo >= 0.15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo__puerto_ocupado__error_que_nombra_la_opcion():
+    with socket.socket() as ocupado:
+        ocupado.bind(("127.0.0.1", 0))
+        ocupado.listen()
+        puerto = ocupado.getsockname()[1]
+
+        with pytest.raises(CommandError) as error:
+            call_command("demo", "--puerto-sandbox", str(puerto), stdout=StringIO())
+
+    assert f"No se pudo escuchar en el puerto {puerto} (--puerto-sandbox)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("argumentos", "mensaje"),
+    [
+        pytest.param(["--puerto-erp", "70000"], "--puerto-erp es un puerto de 0 a 65535", id="erp"),
+        pytest.param(["--puerto-sandbox", "-1"], "--puerto-sandbox es un puerto", id="sandbox"),
+        pytest.param(["--latencia-ms", "-5"], "--latencia-ms son milisegundos", id="latencia"),
+    ],
+)
+def test_demo__opciones_de_red_invalidas__error_antes_de_empezar(argumentos, mensaje):
+    salida = StringIO()
+
+    with pytest.raises(CommandError, match=mensaje):
+        call_command("demo", *argumentos, stdout=salida)
+
+    assert salida.getvalue() == ""  # nothing migrated, nothing created
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make no está en el PATH")
+def test_make_demo__pasa_puertos_y_latencia_a_la_demo():
+    variables = ["ERP_PUERTO=8100", "SANDBOX_PUERTO=8101", "LATENCIA_MS=300"]
+    plan = subprocess.run(
+        ["make", "-n", "demo", *variables], cwd=REPO, capture_output=True, text=True, check=True
+    )
+
+    orden = " ".join(plan.stdout.replace("\\\n", " ").split())
+    assert "manage.py demo --puerto-erp 8100 --puerto-sandbox 8101 --latencia-ms 300" in orden
+
+
+def test_demo__ayuda_y_readme_dicen_que_por_omision_usa_el_sandbox_no_la_consola():
+    ayuda = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--help"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ayuda = " ".join(ayuda.split())
+    leeme = " ".join((REPO / "example_project" / "README.md").read_text(encoding="utf-8").split())
+
+    assert "Por omisión todo corre de verdad en esta máquina" in ayuda
+    assert "MetaBackend envía al sandbox local de la Cloud API" in ayuda
+    assert "sólo --consola usa el backend de consola" in ayuda
+    assert "con `MetaBackend` contra la sandbox local de la Cloud API" in leeme
+    assert "no para la demo (que siempre usa su sandbox" in leeme
+
+
+def test_demo__ayuda_nombra_las_opciones_de_red_y_las_variables_de_make():
+    ayuda = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--help"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+    for texto in ("--puerto-erp", "ERP_PUERTO", "--puerto-sandbox", "SANDBOX_PUERTO"):
+        assert texto in ayuda
+    assert "--latencia-ms" in ayuda
+    assert "LATENCIA_MS" in ayuda
 
 
 def test_demo__proveedor_twilio_responde_dentro_de_la_ventana_y_llega_a_leido(tmp_path):

@@ -854,6 +854,7 @@ def test_comando__registrado_con_sus_opciones():
     assert opciones.error == ["130429:0.5", "190"]
     opciones_ayuda = ("--host", "--app-secret", "--latencia", "--fallos-5xx", "--fallidos")
     opciones_ayuda += ("--rafaga", "--token-caducado", "--retener-webhooks")
+    opciones_ayuda += ("--phone-number-id", "--waba-id")
     for opcion in opciones_ayuda:
         assert opcion in parser.format_help()
 
@@ -940,7 +941,7 @@ def test_comando__help_en_espanol():
 
 def test_comando__sirve_hasta_ctrl_c(receptor):
     argumentos = ("--port", "0", "--webhook-url", receptor.url, "--demoras", "0,0,0")
-    with _manage(*argumentos) as proceso:
+    with _manage(*argumentos, "--phone-number-id", NUMERO) as proceso:
         try:
             linea = proceso.stdout.readline()
             base_url = linea.rsplit(" ", 1)[-1].strip()
@@ -1009,3 +1010,73 @@ def test_entrante_por_http__el_cliente_escribe_desde_otra_terminal(sandbox, rece
     )
     assert (malo.status_code, doble.status_code) == (400, 400)
     assert "un solo tipo" in doble.json()["error"]
+
+
+# -- the account's ids: subscribed_apps and ids it does not know -----------------------------
+
+
+def test_subscribed_apps__su_app_suscrita_con_la_url_del_webhook(sandbox, receptor):
+    respuesta = requests.get(
+        f"{sandbox.base_url}/v25.0/{sandbox.waba_id}/subscribed_apps", headers=BEARER, timeout=5
+    )
+
+    assert respuesta.status_code == 200
+    [app] = respuesta.json()["data"]
+    assert app["whatsapp_business_api_data"]["id"] == sandbox.app_id
+    assert app["override_callback_uri"] == receptor.url
+
+
+def test_subscribed_apps__sin_webhook_url__ninguna_app():
+    with Sandbox(None) as sin_webhooks:
+        respuesta = requests.get(
+            f"{sin_webhooks.base_url}/v25.0/{sin_webhooks.waba_id}/subscribed_apps",
+            headers=BEARER,
+            timeout=5,
+        )
+
+    assert (respuesta.status_code, respuesta.json()) == (200, {"data": []})
+
+
+@pytest.mark.parametrize(
+    ("ruta", "mensaje"),
+    [
+        pytest.param("/v25.0/999", "Object with ID '999' does not exist", id="numero-ajeno"),
+        pytest.param(
+            "/v25.0/555/subscribed_apps", "Object with ID '555' does not exist", id="waba-ajena"
+        ),
+        pytest.param(
+            f"/v25.0/{NUMERO}/subscribed_apps",
+            "nonexisting field (subscribed_apps) on node type (WhatsAppBusinessPhoneNumber)",
+            id="waba-con-el-id-del-numero",
+        ),
+        pytest.param(
+            "/v25.0/102290129340398?fields=display_phone_number,verified_name",
+            "nonexisting field (display_phone_number) on node type (WhatsAppBusinessAccount)",
+            id="numero-con-el-id-de-la-waba",
+        ),
+    ],
+)
+def test_ids__uno_que_no_es_suyo__error_100_como_graph(ruta, mensaje):
+    with Sandbox(None, phone_number_id=NUMERO) as estricto:
+        respuesta = requests.get(f"{estricto.base_url}{ruta}", headers=BEARER, timeout=5)
+
+    error = respuesta.json()["error"]
+    assert (respuesta.status_code, error["code"]) == (400, 100)
+    assert mensaje in error["message"]
+
+
+def test_ids__envio_desde_otro_numero__rechazado_sin_aceptar_nada():
+    with Sandbox(None, phone_number_id=NUMERO) as estricto:
+        ajeno = requests.post(
+            f"{estricto.base_url}/v25.0/999/messages", json=TEXTO_VALIDO, headers=BEARER, timeout=5
+        )
+        propio = requests.post(
+            f"{estricto.base_url}/v25.0/{NUMERO}/messages",
+            json=TEXTO_VALIDO,
+            headers=BEARER,
+            timeout=5,
+        )
+
+    assert (ajeno.status_code, ajeno.json()["error"]["error_subcode"]) == (400, 33)
+    assert propio.status_code == 200
+    assert [p.wamid != "" for p in estricto.mensajes] == [False, True]

@@ -273,6 +273,21 @@ def test_get__sin_el_token_y_modo_correctos_es_403(client, meta, parametros):
     assert b"1158201444" not in respuesta.content
 
 
+@pytest.mark.parametrize(
+    "token", [VERIFICA, "token-ajeno-7f3a"], ids=["token-correcto", "token-equivocado"]
+)
+def test_get__el_log_de_la_app_nunca_lleva_el_verify_token(client, meta, caplog, token):
+    with caplog.at_level(logging.DEBUG):
+        respuesta = client.get(url(), {**SUSCRIBIR, "hub.verify_token": token})
+
+    assert respuesta.status_code == (200 if token == VERIFICA else 403)
+    lineas = [registro.getMessage() for registro in caplog.records]
+    if token != VERIFICA:  # the refusal is logged (app and Django), without the token
+        assert any("Verificación del webhook de WhatsApp rechazada" in li for li in lineas)
+        assert any("Forbidden" in linea for linea in lineas)
+    assert [linea for linea in lineas if token in linea] == []
+
+
 def test_get__cuenta_sin_verify_token_rechaza_todo(client, wa_settings):
     wa_settings(BACKENDS={"default": cuenta_meta(verify_token=None)})
 

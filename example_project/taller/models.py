@@ -16,6 +16,8 @@ from whatsapp_notify import otorgar_consentimiento, revocar_consentimiento
 from whatsapp_notify.phones import TelefonoInvalido
 
 logger = logging.getLogger(__name__)
+# Logged when a contact ticked «acepta WhatsApp» with a phone that cannot be one.
+SIN_CONSENTIMIENTO = "No se registró el consentimiento de %s #%s: teléfono inválido o vacío."
 
 
 class Contacto(models.Model):
@@ -82,11 +84,7 @@ class Contacto(models.Model):
             registrar(telefono, origen="erp", evidencia=evidencia)
         except TelefonoInvalido:
             # A bad phone must not stop the clerk from saving the record; sends will be omitido.
-            logger.warning(
-                "No se registró el consentimiento de %s #%s: teléfono inválido o vacío.",
-                self._meta.verbose_name,
-                self.pk,
-            )
+            logger.warning(SIN_CONSENTIMIENTO, self._meta.verbose_name, self.pk)
 
 
 class Cliente(Contacto):

@@ -14,10 +14,13 @@ class _Silencioso(WSGIRequestHandler):
 
 
 class ServidorLocal:
-    """Serve this Django project on 127.0.0.1 (a free port) while the ``with`` block runs."""
+    """Serve this Django project on 127.0.0.1 while the ``with`` block runs.
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self._servidor = ThreadedWSGIServer((host, 0), _Silencioso, allow_reuse_address=False)
+    ``puerto`` 0 takes a free one. Raises ``OSError`` when the port is taken.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", puerto: int = 0) -> None:
+        self._servidor = ThreadedWSGIServer((host, puerto), _Silencioso, allow_reuse_address=False)
         self._servidor.set_app(WSGIHandler())
         self._hilo = threading.Thread(target=self._servidor.serve_forever, daemon=True)
 

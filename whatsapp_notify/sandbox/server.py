@@ -9,6 +9,11 @@ Endpoints (every one needs ``Authorization: Bearer <token>``)::
     GET    /whatsapp_business/attachments/?mid=... the uploaded bytes
     GET    /{version}/{phone_number_id}            display_phone_number, verified_name
     GET    /{version}/{waba_id}/message_templates  the templates (``plantillas``), by pages
+    GET    /{version}/{waba_id}/subscribed_apps    the sandbox's app, posting to ``webhook_url``
+
+An id the sandbox does not know is answered as Graph does (error 100, subcode 33), and an id
+of the other kind (the WABA's where the number's goes) with Graph's "nonexisting field on
+node type" error, so ``whatsapp_check`` tells a wrong id from a missing permission.
 
 Use it from tests and benchmarks as a context manager::
 
@@ -57,12 +62,23 @@ logger = logging.getLogger(__name__)
 APP_SECRET = "sandbox-app-secret"
 DEMORAS = (1.0, 2.0, 3.0)
 DESCARGAS = "/whatsapp_business/attachments/"
+#: The sandbox account's ids by default. ``whatsapp_sandbox`` answers only for this phone
+#: number id; a :class:`Sandbox` given no ``phone_number_id`` answers for any.
+PHONE_NUMBER_ID = "100000000000001"
+WABA_ID = "102290129340398"
+APP_ID = "1946000000000001"
+APP_NOMBRE = "Sandbox de whatsapp_notify"
+APP_LINK = "https://www.facebook.com/games/?app_id="
 ENTRANTE = "/sandbox/entrante"  # the sandbox's own control: the customer writes
 _VERSION = r"v\d{1,3}\.\d{1,2}"
 _MENSAJES = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/messages$")
 _MEDIA = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/media$")
 _OBJETO = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)$")
 _PLANTILLAS = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/message_templates$")
+_SUSCRITAS = re.compile(rf"^/(?P<version>{_VERSION})/(?P<objeto>[^/]+)/subscribed_apps$")
+# Graph's node types, named in its "nonexisting field" error.
+NODO_NUMERO = "WhatsAppBusinessPhoneNumber"
+NODO_WABA = "WhatsAppBusinessAccount"
 
 Respuesta = tuple[int, Any]
 
@@ -177,6 +193,11 @@ class Sandbox(SandboxHttp):
         plantillas: the templates ``GET /{version}/{waba_id}/message_templates`` lists, as
             Graph template objects (a few examples by default); ``self.plantillas`` may be
             changed while it runs.
+        phone_number_id: the only phone number id it answers for (sends, its GET); None
+            answers for any id, as tests with their own ids need.
+        waba_id, app_id: the WhatsApp Business Account's id and the id of the app
+            subscribed to it (``subscribed_apps``, with ``webhook_url`` as its
+            ``override_callback_uri``; no app when there is no ``webhook_url``).
     """
 
     NOMBRE = "la Cloud API"
@@ -195,8 +216,10 @@ class Sandbox(SandboxHttp):
         espera_reintento: float = 0.2,
         display_phone_number: str = "15550001234",
         verified_name: str = "Sandbox WhatsApp",
-        waba_id: str = "102290129340398",
+        waba_id: str = WABA_ID,
         plantillas: Sequence[dict[str, Any]] | None = None,
+        phone_number_id: str | None = None,
+        app_id: str = APP_ID,
     ) -> None:
         self.webhook_url = webhook_url
         self.app_secret = app_secret
@@ -208,6 +231,8 @@ class Sandbox(SandboxHttp):
         self.tokens_caducados: set[str] = set()
         self.verified_name = verified_name
         self.waba_id = waba_id
+        self.phone_number_id = phone_number_id
+        self.app_id = app_id
         self.plantillas = ejemplos() if plantillas is None else list(plantillas)
         self.media: dict[str, Media] = {}
         self._cartero = (
@@ -336,6 +361,8 @@ class Sandbox(SandboxHttp):
             return self._registrar(peticion, *_sin_token(peticion.cabeceras))
         ruta = urlsplit(peticion.ruta)
         if peticion.metodo == "POST" and (match := _MENSAJES.match(ruta.path)):
+            if error := self._numero_desconocido(match["objeto"], "messages", "POST"):
+                return self._registrar(peticion, *error)
             return self._mensajes(peticion, match["objeto"])
         if peticion.metodo == "POST" and _MEDIA.match(ruta.path):
             return self._subir(peticion)
@@ -343,8 +370,10 @@ class Sandbox(SandboxHttp):
             return self._registrar(peticion, *self._descargar(ruta.query))
         if peticion.metodo == "GET" and (match := _PLANTILLAS.match(ruta.path)):
             return self._registrar(peticion, *self._plantillas(match["objeto"], ruta, host))
+        if peticion.metodo == "GET" and (match := _SUSCRITAS.match(ruta.path)):
+            return self._registrar(peticion, *self._suscritas(match["objeto"]))
         if match := _OBJETO.match(ruta.path):
-            return self._registrar(peticion, *self._objeto(peticion.metodo, match, host))
+            return self._registrar(peticion, *self._objeto(peticion.metodo, match, ruta, host))
         return self._registrar(peticion, *error_graph(100, f"Unsupported request {ruta.path}"))
 
     def _entrante_por_http(self, cuerpo: Any) -> Respuesta:
@@ -447,7 +476,7 @@ class Sandbox(SandboxHttp):
         logger.info("Archivo subido: %s (%s, %s bytes)", media.id, media.mime, len(media.contenido))
         return self._registrar(replace(peticion, cuerpo=campos), 200, {"id": media.id})
 
-    def _objeto(self, metodo: str, match: re.Match[str], host: str) -> Respuesta:
+    def _objeto(self, metodo: str, match: re.Match[str], ruta: SplitResult, host: str) -> Respuesta:
         media = self.media.get(match["objeto"])
         if media is not None and metodo == "GET":
             return 200, media.descripcion(f"http://{host}{DESCARGAS}?mid={media.id}")
@@ -459,19 +488,57 @@ class Sandbox(SandboxHttp):
         if match["objeto"] in self._borrados:
             # As Meta: a deleted media id is gone (error 100), not a phone number.
             return error_graph(100, "Unsupported get request: the media was deleted", http=400)
-        if metodo == "GET":
-            return 200, {
-                "verified_name": self.verified_name,
-                "display_phone_number": self.display_phone_number,
-                "id": match["objeto"],
-            }
-        return error_graph(100, f"Unsupported {metodo} request")
+        if metodo != "GET":
+            return error_graph(100, f"Unsupported {metodo} request")
+        if match["objeto"] == self.waba_id and self.waba_id != self.phone_number_id:
+            return self._waba(ruta.query)
+        if error := self._numero_desconocido(match["objeto"]):
+            return error
+        return 200, {
+            "verified_name": self.verified_name,
+            "display_phone_number": self.display_phone_number,
+            "id": match["objeto"],
+        }
+
+    def _waba(self, query: str) -> Respuesta:
+        """``GET /{waba_id}``: its id and name; a phone number's field is not one of its."""
+        campos = (parse_qs(query).get("fields") or [""])[0].split(",")
+        if ajeno := next((c for c in campos if c and c not in ("id", "name")), None):
+            return campo_inexistente(ajeno, NODO_WABA)
+        return 200, {"id": self.waba_id, "name": self.verified_name}
+
+    def _numero_desconocido(
+        self, numero: str, campo: str = "", metodo: str = "GET"
+    ) -> Respuesta | None:
+        """Graph's answer when ``numero`` is not this sandbox's phone number id, else None."""
+        if self.phone_number_id is None or numero == self.phone_number_id:
+            return None
+        if numero == self.waba_id and campo:
+            return campo_inexistente(campo, NODO_WABA)
+        return objeto_desconocido(numero, metodo)
+
+    def _waba_desconocida(self, waba_id: str, campo: str) -> Respuesta | None:
+        """Graph's answer when ``waba_id`` is not this sandbox's WABA id, else None."""
+        if waba_id == self.waba_id:
+            return None
+        if waba_id == self.phone_number_id:
+            return campo_inexistente(campo, NODO_NUMERO)
+        return objeto_desconocido(waba_id)
+
+    def _suscritas(self, waba_id: str) -> Respuesta:
+        """``GET /{waba_id}/subscribed_apps``: the sandbox's app posts to ``webhook_url``."""
+        if error := self._waba_desconocida(waba_id, "subscribed_apps"):
+            return error
+        if not self.webhook_url:
+            return 200, {"data": []}  # it posts no webhooks: as a WABA with no app
+        app = {"id": self.app_id, "name": APP_NOMBRE, "link": f"{APP_LINK}{self.app_id}"}
+        return 200, {
+            "data": [{"whatsapp_business_api_data": app, "override_callback_uri": self.webhook_url}]
+        }
 
     def _plantillas(self, waba_id: str, ruta: SplitResult, host: str) -> Respuesta:
-        if waba_id != self.waba_id:
-            # As Graph for an id it does not know (check BUSINESS_ACCOUNT_ID).
-            detalle = f"Unsupported get request. Object with ID '{waba_id}' does not exist"
-            return error_graph(100, detalle)
+        if error := self._waba_desconocida(waba_id, "message_templates"):
+            return error
         with self._lock:
             plantillas = list(self.plantillas)
         return pagina(plantillas, ruta.query, f"http://{host}{ruta.path}")
@@ -491,7 +558,28 @@ class Sandbox(SandboxHttp):
             for peticion in reversed(self.requests):
                 if match := _MENSAJES.match(urlsplit(peticion.ruta).path):
                     return match["objeto"]
-        return "100000000000001"
+        return self.phone_number_id or PHONE_NUMBER_ID
+
+
+def objeto_desconocido(objeto: str, metodo: str = "GET") -> Respuesta:
+    """Graph's answer for an id it does not know (or the token may not see): 100, subcode 33."""
+    status, cuerpo = error_graph(
+        100,
+        mensaje=f"Unsupported {metodo.lower()} request. Object with ID '{objeto}' does not "
+        "exist, cannot be loaded due to missing permissions, or does not support this operation.",
+    )
+    cuerpo["error"].update(type="GraphMethodException", error_subcode=33)
+    cuerpo["error"].pop("error_data", None)  # Graph's management answers carry none
+    return status, cuerpo
+
+
+def campo_inexistente(campo: str, nodo: str) -> Respuesta:
+    """Graph's answer when an id of another kind is asked for ``campo`` (wrong id in a setting)."""
+    status, cuerpo = error_graph(
+        100, mensaje=f"(#100) Tried accessing nonexisting field ({campo}) on node type ({nodo})"
+    )
+    cuerpo["error"].pop("error_data", None)
+    return status, cuerpo
 
 
 class _Servidor(ThreadingHTTPServer):

@@ -14,6 +14,13 @@ from urllib.parse import quote
 
 from ...exceptions import ConfigurationError, ProviderError, SuscripcionError
 
+# Graph codes of a refused management call (reference cloud_api.md §6): a permission the
+# token lacks, and an id Graph cannot load (100; 803 "not found" on some endpoints).
+PERMISOS = frozenset({3, 10, *range(200, 300)})
+ID_DESCONOCIDO = frozenset({100, 803})
+# In Graph's "Tried accessing nonexisting field (...) on node type (...)" for a number's id.
+NODO_NUMERO = "WhatsAppBusinessPhoneNumber"
+
 
 @dataclass(frozen=True)
 class AppSuscrita:
@@ -40,8 +47,8 @@ class MetaAdminMixin:
 
         Raises:
             SuscripcionError: no app subscribed, an override to another URL, or Graph
-                refused the query (with the ``curl`` or the permission that fixes it);
-                ``aviso`` without ``BUSINESS_ACCOUNT_ID`` (nothing is asked then).
+                refused the query (with the ``curl``, the id or the permission that fixes
+                it); ``aviso`` without ``BUSINESS_ACCOUNT_ID`` (nothing is asked then).
         """
         if not self.options.get("BUSINESS_ACCOUNT_ID"):  # type: ignore[attr-defined]
             raise SuscripcionError(
@@ -52,10 +59,8 @@ class MetaAdminMixin:
         try:
             apps = self.subscribed_apps()
         except ProviderError as exc:
-            fix = "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
             raise SuscripcionError(
-                f"no se pudo leer subscribed_apps: {exc.readable}",
-                fix + self._revisa("BUSINESS_ACCOUNT_ID"),
+                f"no se pudo leer subscribed_apps: {exc.readable}", self._arreglo_waba(exc)
             ) from exc
         if not apps:
             raise SuscripcionError(
@@ -67,6 +72,32 @@ class MetaAdminMixin:
             raise SuscripcionError(detalle, self._suscribir(url))
         suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
         return f"app(s) suscrita(s) a la WABA: {suscritas}"
+
+    def _arreglo_waba(self, error: ProviderError) -> str:
+        """What fixes a refused ``subscribed_apps``: the id, the permission or the token.
+
+        Graph answers an id it cannot load with 100 (subcode 33: it does not exist or the
+        token may not see it) and an id of another kind with 100 "nonexisting field on
+        node type"; a missing permission is 10 or 200-299.
+        """
+        if error.code in PERMISOS:
+            permiso = "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
+            return permiso + self._revisa("ACCESS_TOKEN")
+        if error.code == 190:
+            return self._revisa("ACCESS_TOKEN")
+        if error.code not in ID_DESCONOCIDO:
+            return self._revisa("BUSINESS_ACCOUNT_ID")
+        if NODO_NUMERO in str(error):
+            # The phone number's id where the WABA's goes: the most common mix-up.
+            return (
+                "BUSINESS_ACCOUNT_ID tiene el id de un número de teléfono (PHONE_NUMBER_ID), "
+                "no el de la WABA; " + self._revisa("BUSINESS_ACCOUNT_ID")
+            )
+        return (
+            "ese BUSINESS_ACCOUNT_ID no es una WABA que este token pueda leer: comprueba el id "
+            "(si es correcto, que el token tenga el permiso whatsapp_business_management "
+            "sobre ella); " + self._revisa("BUSINESS_ACCOUNT_ID")
+        )
 
     def _suscribir(self, url: str = "") -> str:
         """The ``curl`` that subscribes the app (the token is never printed: a placeholder)."""

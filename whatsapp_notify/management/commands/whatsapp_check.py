@@ -7,7 +7,10 @@ worker. One line per check; exit status 1 when any check is an ERROR.
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +25,7 @@ from django.utils import timezone
 
 from ...backends import backends
 from ...backends.base import BaseBackend, PassThroughBackend
+from ...backends.meta.logs import OcultarVerifyToken
 from ...conf import DEFAULT_ALIAS, get_settings
 from ...exceptions import AuthError, ProviderError, SuscripcionError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
@@ -312,7 +316,8 @@ def _handshake(nombre: str, url: str, token: str, timeout: float) -> Linea:
     reto = str(secrets.randbelow(10**9))
     parametros = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": reto}
     try:
-        respuesta = requests.get(url, params=parametros, timeout=timeout)
+        with verify_token_oculto(logging.getLogger("urllib3.connectionpool")):
+            respuesta = requests.get(url, params=parametros, timeout=timeout)
     except requests.RequestException as exc:
         fix = "la URL debe ser pública y alcanzable desde Internet (DNS, firewall, proxy)."
         return Linea(ERROR, nombre, f"{url} no responde ({type(exc).__name__})", fix)
@@ -323,6 +328,18 @@ def _handshake(nombre: str, url: str, token: str, timeout: float) -> Linea:
         detalle = f"{url} respondió HTTP {respuesta.status_code} sin devolver el challenge"
         return Linea(ERROR, nombre, detalle, INCLUDE)
     return Linea(OK, nombre, f"{url} responde al handshake de Meta")
+
+
+@contextmanager
+def verify_token_oculto(registro: logging.Logger) -> Iterator[None]:
+    """Mask ``hub.verify_token`` in ``registro``'s lines while the block runs: urllib3
+    logs the URL of each request (query string included) at DEBUG."""
+    filtro = OcultarVerifyToken()
+    registro.addFilter(filtro)
+    try:
+        yield
+    finally:
+        registro.removeFilter(filtro)
 
 
 def revisar_suscripcion(backend: BaseBackend, nombre: str, esperada: str) -> Linea:

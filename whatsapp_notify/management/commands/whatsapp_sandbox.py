@@ -14,6 +14,7 @@ from ...exceptions import MissingDependencyError
 from ...sandbox import APP_SECRET, Fallos, Sandbox
 from ...sandbox.fallos import revisar_proporcion
 from ...sandbox.schema import importar
+from ...sandbox.server import APP_ID, PHONE_NUMBER_ID, WABA_ID
 from ...sandbox.twilio import ACCOUNT_SID as SID_TWILIO
 from ...sandbox.twilio import AUTH_TOKEN as TOKEN_TWILIO
 from ...sandbox.twilio import TwilioSandbox
@@ -22,6 +23,8 @@ from ...sandbox.whapi import WhapiSandbox
 
 WEBHOOK_URL = "http://127.0.0.1:8000/whatsapp/webhook/"
 PUERTO = 8001
+# Shown as the token to paste when any is accepted (no --token): the sandbox's own value.
+TOKEN_CUALQUIERA = "token-del-sandbox"
 
 
 class Command(BaseCommand):
@@ -61,6 +64,18 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--token", default=None, help="Único token aceptado (por omisión, cualquiera)."
+        )
+        parser.add_argument(
+            "--phone-number-id",
+            default=PHONE_NUMBER_ID,
+            help="Id del número (PHONE_NUMBER_ID) que atiende; otro recibe el error 100 de "
+            f"Graph, como en Meta (por omisión {PHONE_NUMBER_ID}).",
+        )
+        parser.add_argument(
+            "--waba-id",
+            default=WABA_ID,
+            help="Id de la cuenta de WhatsApp Business (BUSINESS_ACCOUNT_ID) de sus plantillas "
+            f"y de subscribed_apps (por omisión {WABA_ID}).",
         )
         parser.add_argument(
             "--demoras",
@@ -176,18 +191,25 @@ class Command(BaseCommand):
                     f"Con Authorization: Bearer {SECRETO_WHAPI}: usa el mismo en WEBHOOK_SECRET "
                     "(o pasa --app-secret)."
                 )
-        elif sandbox.webhook_url:
-            self.stdout.write(f"Webhooks de estado a {sandbox.webhook_url}")
-            if sandbox.app_secret == APP_SECRET:
-                # Only the built-in value is shown: a configured secret never is.
-                self.stdout.write(
-                    f"Firmados con el secreto {APP_SECRET!r}: usa el mismo en APP_SECRET "
-                    "(o pasa --app-secret)."
-                )
         else:
-            self.stdout.write("Sin --webhook-url: no se envían webhooks.")
+            self._cuenta_meta(sandbox)
         self.stdout.write("Ctrl-C para terminar.")
         self.stdout.flush()
+
+    def _cuenta_meta(self, sandbox: Sandbox) -> None:
+        """The account's ids, ready to paste into settings.py, and where webhooks go."""
+        self.stdout.write(
+            'Su cuenta, para pegar en WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]:'
+        )
+        for linea in opciones_meta(sandbox):
+            self.stdout.write(f"    {linea}")
+        if sandbox.webhook_url:
+            self.stdout.write(
+                f"Webhooks de estado a {sandbox.webhook_url} (la app {sandbox.app_id} está "
+                "suscrita a la WABA con esa URL)."
+            )
+        else:
+            self.stdout.write("Sin --webhook-url: no se envían webhooks (ninguna app suscrita).")
 
     def _mostrar_logs(self, verbosity: int) -> None:
         if verbosity < 1:
@@ -197,6 +219,28 @@ class Command(BaseCommand):
         manejador.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         registro.addHandler(manejador)
         registro.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
+def opciones_meta(sandbox: Sandbox) -> list[str]:
+    """The ``OPTIONS`` lines of a MetaBackend account that uses ``sandbox``.
+
+    A token or secret the user chose (``--token``, ``--app-secret``, settings) is never
+    printed: a placeholder names where it comes from.
+    """
+    token = TOKEN_CUALQUIERA if sandbox.token is None else "<el de --token>"
+    secreto = sandbox.app_secret if sandbox.app_secret == APP_SECRET else "<tu APP_SECRET>"
+    valores = {
+        "BASE_URL": sandbox.base_url,
+        "PHONE_NUMBER_ID": sandbox.phone_number_id or PHONE_NUMBER_ID,
+        "BUSINESS_ACCOUNT_ID": sandbox.waba_id,
+        "ACCESS_TOKEN": token,
+        "APP_SECRET": secreto,
+    }
+    notas = {"ACCESS_TOKEN": "  # acepta cualquier token no vacío"} if sandbox.token is None else {}
+    lineas = [f'"{clave}": "{valor}",{notas.get(clave, "")}' for clave, valor in valores.items()]
+    if sandbox.webhook_url:  # without webhooks no app is subscribed (subscribed_apps is empty)
+        lineas.append(f"# app de Meta suscrita a la WABA: {sandbox.app_id}")
+    return lineas
 
 
 def revisar_dependencias() -> None:
@@ -250,6 +294,9 @@ def sandbox_meta(options: dict[str, Any], fallos: Fallos) -> Sandbox:
         token=options["token"],
         host=options["host"],
         port=options["port"],
+        phone_number_id=options.get("phone_number_id") or PHONE_NUMBER_ID,
+        waba_id=options.get("waba_id") or WABA_ID,
+        app_id=APP_ID,
     )
 
 

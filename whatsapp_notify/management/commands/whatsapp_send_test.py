@@ -20,6 +20,10 @@ from ...states import ACEPTADOS
 from ..salida import Linea, Nivel, arreglo, escribir, motivo_legible, resumen
 
 TIPO = "prueba"
+#: Exit statuses: the provider accepted it; it did not and will not go out (omitido,
+#: fallido, still queued after --esperar); not accepted yet (queued, waiting for a retry,
+#: unconfirmed). 2 is taken: it is argparse's for a wrong command line.
+SALIO, NO_SALIO, SIN_ACEPTAR = 0, 1, 3
 # Estados a worker (or a webhook) still has to move.
 EN_CURSO = frozenset({EstadoEnvio.PENDIENTE, EstadoEnvio.ENVIANDO})
 PAUSA_SONDEO = 0.5
@@ -31,8 +35,11 @@ class Command(BaseCommand):
         "24 horas y política, como cualquier envío) y dice qué pasó: enviado, omitido (con "
         "su motivo y cómo arreglarlo) o fallido (con el código de error). Con Celery en modo "
         "eager el resultado se ve al momento; con un worker, espera hasta --esperar segundos. "
-        "Termina con código 1 si el envío no salió. Ejemplo: whatsapp_send_test "
-        '"+52 55 1234 5678" --plantilla hello_world --idioma en_US'
+        "Códigos de salida: 0 si el proveedor aceptó el mensaje; 1 si no salió ni saldrá "
+        "(omitido, fallido) o sigue en cola tras --esperar; 3 si el proveedor aún no lo "
+        "aceptó (en cola, esperando un reintento tras un error temporal o sin confirmar tras "
+        'un timeout). Ejemplo: whatsapp_send_test "+52 55 1234 5678" --plantilla hello_world '
+        "--idioma en_US"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -72,8 +79,20 @@ class Command(BaseCommand):
         envio = esperar(envio, options["esperar"])
         linea = resultado(envio, options["esperar"])
         escribir(self.stdout, self.style, [linea])
-        if linea.nivel == Nivel.ERROR:
+        if (codigo := codigo_de_salida(envio, linea)) == NO_SALIO:
             raise CommandError(f"El envío #{envio.pk} no salió ({envio.estado}).")
+        if codigo == SIN_ACEPTAR:
+            raise CommandError(
+                f"El proveedor aún no aceptó el envío #{envio.pk} ({envio.estado}).",
+                returncode=SIN_ACEPTAR,
+            )
+
+
+def codigo_de_salida(envio: EnvioWhatsApp, linea: Linea) -> int:
+    """0 only when the provider accepted the message (see :data:`SALIO`)."""
+    if envio.estado in ACEPTADOS:
+        return SALIO
+    return NO_SALIO if linea.nivel == Nivel.ERROR else SIN_ACEPTAR
 
 
 def registrar(options: dict[str, Any]) -> EnvioWhatsApp:
@@ -153,10 +172,11 @@ def _sin_resolver(envio: EnvioWhatsApp, esperado: float) -> Linea:
         detalle = f"#{envio.pk} sin confirmar: el proveedor pudo recibirlo (timeout)"
         return Linea(Nivel.WARN, "envío", detalle, "espera el webhook de estado.")
     if envio.proximo_intento is not None:
-        detalle = f"#{envio.pk} se reintentará: {envio.error_detalle or envio.error_codigo}"
+        error = envio.error_detalle or envio.error_codigo
+        detalle = f"#{envio.pk} aún no salió, se reintentará: {error}"
         return Linea(Nivel.WARN, "envío", detalle, "revisa el error; Beat lo reintenta.")
     if esperado:
         detalle = f"#{envio.pk} sigue {envio.estado} tras {esperado:g} s"
         return Linea(Nivel.ERROR, "envío", detalle, "¿hay un worker? manage.py whatsapp_check")
-    detalle = f"#{envio.pk} en cola ({envio.estado}); --esperar 30 muestra el resultado"
-    return Linea(Nivel.OK, "envío", detalle)
+    detalle = f"#{envio.pk} en cola ({envio.estado}), el proveedor aún no lo aceptó"
+    return Linea(Nivel.WARN, "envío", detalle, "--esperar 30 espera el resultado.")

@@ -9,6 +9,8 @@ as text, a free text with no 24-hour window, webhooks authenticated by a secret 
 SID, the customer writes first and a free text answers inside the 24-hour window,
 callbacks signed with X-Twilio-Signature).
 ``--consola`` prints the messages with the console backend instead (no HTTP, no webhooks).
+``--puerto-erp``, ``--puerto-sandbox`` and ``--latencia-ms`` (``make demo ERP_PUERTO=...
+SANDBOX_PUERTO=... LATENCIA_MS=...``) fix the two ports and slow every sandbox answer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -27,7 +29,7 @@ from celery import current_app
 from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +38,7 @@ from whatsapp_notify import enviar_texto
 from whatsapp_notify.models import Conversacion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.phones import mask
 
+from ... import models
 from ...models import Cliente, Cotizacion, OrdenCompra, OrdenTrabajo, Pago, Proveedor, Vehiculo
 from ...servicios import botones_de_cotizacion, envio_de
 from ...servidor import ServidorLocal
@@ -106,6 +109,34 @@ DEMORAS = (0.3, 0.8, 1.3)
 ESPERA_MAXIMA = 20.0
 
 
+@dataclass(frozen=True)
+class Red:
+    """Where the demo listens and how slow its sandbox answers (0: a free port)."""
+
+    puerto_erp: int = 0
+    puerto_sandbox: int = 0
+    latencia_ms: float = 0.0
+
+
+def red_de(options: dict) -> Red:
+    """The :class:`Red` of the command's options.
+
+    Raises:
+        CommandError: a port outside 0-65535 or a negative latency, naming the option.
+    """
+    for opcion in ("puerto_erp", "puerto_sandbox"):
+        if not 0 <= options.get(opcion, 0) <= 65535:
+            nombre = "--" + opcion.replace("_", "-")
+            raise CommandError(f"{nombre} es un puerto de 0 a 65535, no {options[opcion]}.")
+    if options.get("latencia_ms", 0) < 0:
+        raise CommandError(f"--latencia-ms son milisegundos, no {options['latencia_ms']:g}.")
+    return Red(
+        options.get("puerto_erp", 0),
+        options.get("puerto_sandbox", 0),
+        options.get("latencia_ms", 0),
+    )
+
+
 @dataclass
 class Datos:
     """The sample records the flows run on."""
@@ -114,16 +145,21 @@ class Datos:
     cotizacion: Cotizacion
     ordenes: list[OrdenTrabajo]
     creados: int
+    notas: list[str] = field(default_factory=list)
 
 
 class Command(BaseCommand):
     help = (
         "Demostración del ERP de taller: aplica las migraciones, crea datos de ejemplo "
         "(idempotente) y recorre los tres flujos de WhatsApp (orden de compra al proveedor, "
-        "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. "
-        "Envía por el sandbox local del proveedor (la Cloud API de Meta por omisión) o, con "
-        "--consola, por el backend de consola; guarda los correos en memoria: no envía nada "
-        "de verdad. Muestra la tabla de envíos y lo que recibió el sandbox."
+        "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. Por "
+        "omisión todo corre de verdad en esta máquina: el ERP se sirve por HTTP, MetaBackend "
+        "envía al sandbox local de la Cloud API, que valida cada mensaje con el esquema de "
+        "Meta y devuelve al webhook del ERP los estados firmados, y el sandbox hace de cliente "
+        "y de agente en la conversación. --proveedor whapi o twilio usa el backend y el "
+        "sandbox de ese proveedor; sólo --consola usa el backend de consola (sin HTTP ni "
+        "webhooks). Nunca usa las credenciales de .env y guarda los correos en memoria: no "
+        "envía nada de verdad. Muestra la tabla de envíos y lo que recibió el sandbox."
     )
 
     def add_arguments(self, parser) -> None:
@@ -141,10 +177,32 @@ class Command(BaseCommand):
             "twilio (plantillas por Content SID, texto libre dentro de la ventana, "
             "callbacks firmados).",
         )
+        parser.add_argument(
+            "--puerto-erp",
+            type=int,
+            default=0,
+            help="Puerto donde se sirve el ERP (y su webhook); 0, por omisión, toma uno libre. "
+            "make demo ERP_PUERTO=8000.",
+        )
+        parser.add_argument(
+            "--puerto-sandbox",
+            type=int,
+            default=0,
+            help="Puerto del sandbox del proveedor; 0, por omisión, toma uno libre. "
+            "make demo SANDBOX_PUERTO=8001.",
+        )
+        parser.add_argument(
+            "--latencia-ms",
+            type=float,
+            default=0.0,
+            help="Milisegundos que el sandbox tarda en cada respuesta, como la red hasta el "
+            "proveedor (por omisión 0). make demo LATENCIA_MS=300.",
+        )
 
     _entrantes = 0  # messages the sandbox posted as the customer
 
     def handle(self, *args, **options) -> None:
+        red = red_de(options)
         call_command("migrate", verbosity=0, interactive=False)
         datos = crear_datos()
         self._titulo("Demo del taller con django-whatsapp-notify")
@@ -152,12 +210,14 @@ class Command(BaseCommand):
             f"Base de datos lista. Datos de ejemplo: {datos.creados} registros nuevos "
             "(los existentes se reutilizan)."
         )
+        for nota in datos.notas:
+            self.stdout.write(f"   {nota}")
         correos = len(getattr(mail, "outbox", []))
         silenciar = options["verbosity"] < 2
         if options["consola"]:
             self._demo_consola(datos, silenciar)
         else:
-            self._demo_sandbox(datos, silenciar, options["proveedor"])
+            self._demo_sandbox(datos, silenciar, options["proveedor"], red)
         self._correos(mail.outbox[correos:])
         python = interprete()
         self.stdout.write(
@@ -174,16 +234,22 @@ class Command(BaseCommand):
         self._titulo("Salida del backend de consola (WhatsApp)")
         self.stdout.write(consola.getvalue().rstrip() or NADA_NUEVO)
 
-    def _demo_sandbox(self, datos: Datos, silenciar: bool, proveedor: str = "meta") -> None:
+    def _demo_sandbox(
+        self, datos: Datos, silenciar: bool, proveedor: str = "meta", red: Red = Red()
+    ) -> None:
         ultimo = EnvioWhatsApp.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        with ServidorLocal() as erp:
+        with escuchar("--puerto-erp", red.puerto_erp, ServidorLocal, puerto=red.puerto_erp) as erp:
             webhook = f"{erp.url}{reverse('whatsapp_notify:webhook')}"
-            with sandbox_de(proveedor, webhook) as (sandbox, backend):
+            with sandbox_de(proveedor, webhook, red) as (sandbox, backend):
                 with modo_demo(backend, silenciar_logs=silenciar):
                     self.stdout.write(
                         f"ERP en {erp.url}; sandbox de {NOMBRES[proveedor]} en "
                         f"{sandbox.base_url}; webhook en {webhook}"
                     )
+                    if red.latencia_ms:
+                        self.stdout.write(
+                            f"El sandbox tarda {red.latencia_ms:g} ms en cada respuesta."
+                        )
                     self._flujos(datos)
                     if proveedor == "meta":
                         self._conversacion(datos, sandbox)
@@ -278,9 +344,10 @@ class Command(BaseCommand):
         cliente = datos.cotizacion.cliente
         self._titulo(f"4) {cliente.nombre} escribe; la respuesta va dentro de la ventana de 24 h")
         self.stdout.write(f"   «{PREGUNTA}»")
-        sandbox.entrante(cliente.telefono, PREGUNTA, nombre=cliente.nombre)
-        (recibido,) = sandbox.esperar_webhooks(1, timeout=10)
-        self.stdout.write(f"   webhook del mensaje entrante: HTTP {recibido.respuesta}")
+        sid = sandbox.entrante(cliente.telefono, PREGUNTA, nombre=cliente.nombre)
+        recibido = _webhook_de(sandbox, sid)
+        respuesta = recibido.respuesta if recibido else f"sin respuesta tras {ESPERA_MAXIMA:g} s"
+        self.stdout.write(f"   webhook del mensaje entrante: HTTP {respuesta}")
         envio = enviar_texto(cliente, TEXTO_LIBRE, clave=f"demo:gracias:{cliente.pk}")
         self.stdout.write(f"   envío {envio.pk}: {envio.estado}")
 
@@ -376,6 +443,20 @@ class _Persona:
 AGENTE = {"telefono": "+52 55 8765 4321", "nombre": "Luis"}
 
 
+def _webhook_de(sandbox, sid: str):
+    """The webhook the sandbox posted for message ``sid``, once posted (bounded wait).
+
+    The status callbacks of earlier sends may be posted before it, more so on a busy
+    machine: it is found by its sid, not by its place.
+    """
+    limite = time.monotonic() + ESPERA_MAXIMA
+    while time.monotonic() < limite:
+        if hecho := next((w for w in sandbox.webhooks if w.wamid == sid), None):
+            return hecho
+        time.sleep(0.05)
+    return None
+
+
 def _nombre_de(telefono: str) -> str:
     """Who a message went to: the agent, or the customer of that phone's conversation."""
     if telefono == "525587654321":
@@ -434,13 +515,38 @@ COMO = {
 
 
 @contextmanager
-def sandbox_de(proveedor: str, webhook: str) -> Iterator[tuple[object, dict]]:
+def escuchar(opcion: str, puerto: int, clase, /, **argumentos):
+    """``clase(**argumentos)`` started; a port already taken is a CommandError naming
+    ``opcion`` (the option, or the make variable, that chose it)."""
+    try:
+        servidor = clase(**argumentos)
+    except OSError as exc:
+        raise CommandError(
+            f"No se pudo escuchar en el puerto {puerto} ({opcion}): {exc.strerror or exc}. "
+            "Elige otro, o 0 para uno libre."
+        ) from None
+    with servidor:
+        yield servidor
+
+
+@contextmanager
+def sandbox_de(proveedor: str, webhook: str, red: Red = Red()) -> Iterator[tuple[object, dict]]:
     """The provider's local sandbox, started, and the account settings that point at it."""
+    from whatsapp_notify.sandbox import Fallos
+
+    comunes = {
+        "port": red.puerto_sandbox,
+        "delays": DEMORAS,
+        "fallos": Fallos(latencia=red.latencia_ms / 1000),
+    }
     if proveedor == "whapi":
         from whatsapp_notify.sandbox.whapi import WhapiSandbox
 
         secreto = WHAPI_OPTIONS["WEBHOOK_SECRET"]
-        with WhapiSandbox(webhook_url=webhook, secreto=secreto, delays=DEMORAS) as sandbox:
+        clase, argumentos = WhapiSandbox, {"webhook_url": webhook, "secreto": secreto}
+        with escuchar(
+            "--puerto-sandbox", red.puerto_sandbox, clase, **argumentos, **comunes
+        ) as sandbox:
             opciones = {**WHAPI_OPTIONS, "BASE_URL": sandbox.base_url}
             yield sandbox, {"BACKEND": WHAPI_BACKEND, "OPTIONS": opciones}
         return
@@ -448,7 +554,10 @@ def sandbox_de(proveedor: str, webhook: str) -> Iterator[tuple[object, dict]]:
         from whatsapp_notify.sandbox.twilio import TwilioSandbox
 
         token = TWILIO_OPTIONS["AUTH_TOKEN"]
-        with TwilioSandbox(token, webhook, delays=DEMORAS) as sandbox:
+        argumentos = {"auth_token": token, "webhook_url": webhook}
+        with escuchar(
+            "--puerto-sandbox", red.puerto_sandbox, TwilioSandbox, **argumentos, **comunes
+        ) as sandbox:
             opciones = {
                 **TWILIO_OPTIONS,
                 "ACCOUNT_SID": sandbox.account_sid,
@@ -459,8 +568,14 @@ def sandbox_de(proveedor: str, webhook: str) -> Iterator[tuple[object, dict]]:
         return
     from whatsapp_notify.sandbox import Sandbox
 
-    secreto = SANDBOX_OPTIONS["APP_SECRET"]
-    with Sandbox(webhook_url=webhook, app_secret=secreto, delays=DEMORAS) as sandbox:
+    argumentos = {
+        "webhook_url": webhook,
+        "app_secret": SANDBOX_OPTIONS["APP_SECRET"],
+        "phone_number_id": SANDBOX_OPTIONS["PHONE_NUMBER_ID"],
+    }
+    with escuchar(
+        "--puerto-sandbox", red.puerto_sandbox, Sandbox, **argumentos, **comunes
+    ) as sandbox:
         opciones = {**SANDBOX_OPTIONS, "BASE_URL": sandbox.base_url}
         yield sandbox, {"BACKEND": META_BACKEND, "OPTIONS": opciones}
 
@@ -504,7 +619,11 @@ def crear_datos() -> Datos:
     contador = _Contador()
     ana = contador.cliente("Ana Pérez", "+52 55 1234 5678", "ana@example.com", True)
     bruno = contador.cliente("Bruno Díaz", "+52 33 1234 5678", "bruno@example.com", False)
-    carla = contador.cliente("Carla Ruiz", "12345", "", True)  # teléfono inválido
+    # Carla's phone is invalid on purpose (her aviso is omitido): the model's warning for it
+    # is the case the demo shows, so it reads as a note, not as a problem of the run.
+    with aviso_esperado(models.logger, models.SIN_CONSENTIMIENTO) as retenidos:
+        carla = contador.cliente("Carla Ruiz", "12345", "", True)
+    notas = [TELEFONO_A_PROPOSITO.format(nombre=carla.nombre)] if retenidos else []
     proveedor = contador.crear(
         Proveedor,
         {"nombre": "Refacciones del Norte"},
@@ -538,7 +657,40 @@ def crear_datos() -> Datos:
         resumen="4 balatas cerámicas, 2 discos de freno ventilados",
         total=Decimal("3890.00"),
     )
-    return Datos(orden_compra, cotizacion, ordenes, contador.creados)
+    return Datos(orden_compra, cotizacion, ordenes, contador.creados, notas)
+
+
+TELEFONO_A_PROPOSITO = (
+    "{nombre} tiene a propósito un teléfono inválido: su consentimiento no se registra y su "
+    "aviso quedará omitido (telefono_invalido)."
+)
+
+
+class _Retener(logging.Filter):
+    """Holds back the warnings whose message is ``mensaje``; every other record passes."""
+
+    def __init__(self, mensaje: str) -> None:
+        super().__init__()
+        self.mensaje = mensaje
+        self.retenidos: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.msg == self.mensaje:
+            self.retenidos.append(record)
+            return False
+        return True
+
+
+@contextmanager
+def aviso_esperado(registro: logging.Logger, mensaje: str) -> Iterator[list[logging.LogRecord]]:
+    """Inside the block, ``registro``'s warnings with the text ``mensaje`` (the intended case)
+    are held back and listed instead of logged; any other record is logged as usual."""
+    retener = _Retener(mensaje)
+    registro.addFilter(retener)
+    try:
+        yield retener.retenidos
+    finally:
+        registro.removeFilter(retener)
 
 
 class _Contador:
