@@ -7,12 +7,15 @@ the call starts) and with the error code its ``# error:`` comment names.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import whatsapp_notify
 
 RAIZ = Path(__file__).resolve().parents[1]
 USO = RAIZ / "tests" / "uso_tipado.py"
@@ -76,3 +79,14 @@ def test_mypy__the_calls_an_erp_writes_are_clean(errores_de_mypy):
 
 def test_mypy__a_wrong_keyword_or_type_is_rejected_on_its_line(errores_de_mypy):
     assert errores_de_mypy["errores.py"] == _esperados(ERRORES)
+
+
+def test_init__cada_nombre_de_all_tiene_su_firma_para_el_verificador():
+    # The lazy __getattr__ is invisible to type checkers: a name exported without its
+    # TYPE_CHECKING import would be typed as a bare object.
+    arbol = ast.parse(Path(whatsapp_notify.__file__).read_text(encoding="utf-8"))
+    bloque = next(
+        n for n in arbol.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    importados = {alias.asname or alias.name for nodo in bloque.body for alias in nodo.names}
+    assert importados == set(whatsapp_notify.__all__)
