@@ -10,8 +10,10 @@
 #               (warnings are errors; no network)
 #   make wheel-check  builds the wheel, installs it with only [redis] in a fresh venv and
 #               delivers one envío through a real worker (needs Redis)
-# Under CI=true, `make test` also runs the suite on PostgreSQL, requires Redis and runs
-# wheel-check.
+#   make test-reciente  the SQLite suite on the newest Python of the machine and the newest
+#               Django the package allows, in their own venv (.venv-reciente)
+# Under CI=true, `make test` also runs the suite on PostgreSQL and, beside it, test-reciente;
+# it requires Redis and runs wheel-check.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +24,7 @@ ERP_PUERTO ?=
 SANDBOX_PUERTO ?=
 LATENCIA_MS ?=
 
-.PHONY: demo test test-postgres wheel-check lint docs bench bench-env bench-completo clean
+.PHONY: demo test test-postgres test-reciente wheel-check lint docs bench bench-env bench-completo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,13 +43,36 @@ test: $(BIN)/python
 	$(BIN)/python -m tests.services
 	$(BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
 	@case "$${CI:-}" in \
-	  true|TRUE|True|1|yes) $(MAKE) --no-print-directory test-postgres wheel-check ;; \
-	  *) echo "(PostgreSQL pass and installed-wheel check: make test-postgres wheel-check;" \
-	       "they run by themselves under CI=true)" ;; \
+	  true|TRUE|True|1|yes) \
+	    $(MAKE) --no-print-directory -j2 --output-sync=target test-postgres test-reciente && \
+	    $(MAKE) --no-print-directory wheel-check ;; \
+	  *) echo "(PostgreSQL pass, newest versions and installed-wheel check:" \
+	       "make test-postgres test-reciente wheel-check; they run by themselves under CI=true)" ;; \
 	esac
 
 test-postgres: $(BIN)/python
 	WHATSAPP_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The newest Python (.ci/python-reciente) and, installed eagerly, the newest Django and
+# dependencies the package allows. CI runs it beside the PostgreSQL pass (-j2): the SQLite
+# pass waits more than it computes, so the two share the 2 cores in little more than the
+# PostgreSQL pass's time. Its own Redis database and temporary directory (MEDIA_ROOT,
+# pytest's tmp_path) keep the two passes from touching each other's data.
+RECIENTE_PYTHON ?= $(shell .ci/python-reciente)
+RECIENTE_VENV ?= .venv-reciente
+RECIENTE_BIN := $(RECIENTE_VENV)/bin
+RECIENTE_REDIS_URL ?= redis://127.0.0.1:6379/13
+
+$(RECIENTE_BIN)/python:
+	$(RECIENTE_PYTHON) -m venv $(RECIENTE_VENV)
+	$(RECIENTE_BIN)/python -m pip install -q --upgrade pip
+
+test-reciente: $(RECIENTE_BIN)/python
+	$(RECIENTE_BIN)/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	@$(RECIENTE_BIN)/python -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.__version__)'
+	mkdir -p $(RECIENTE_VENV)/tmp
+	TMPDIR="$(CURDIR)/$(RECIENTE_VENV)/tmp" WHATSAPP_TEST_REDIS_URL="$(RECIENTE_REDIS_URL)" \
+	  $(RECIENTE_BIN)/python -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # A user's install: the built wheel with only [redis], a fresh venv, a real worker.
 wheel-check: $(BIN)/python
@@ -90,4 +115,4 @@ bench-completo: bench-env
 	$(BENCH_BIN)/python -m bench --completo
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) $(RECIENTE_VENV) .pytest_cache .ruff_cache *.egg-info

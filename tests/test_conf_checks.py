@@ -18,6 +18,9 @@ from whatsapp_notify.conf import get_settings, parse_rate
 
 LOCMEM = "whatsapp_notify.backends.locmem.LocmemBackend"
 META = "whatsapp_notify.backends.meta.MetaBackend"
+# For the tests that run the whole check framework: since Django 6.1 its model checks run
+# on every database (a JSONField asks SQLite whether it has JSON), so they open it.
+todos_los_checks = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -380,6 +383,7 @@ def test_checks__w001_falta_credencial__aviso_que_no_impide_migrate(configurar, 
     assert "check --deploy" in aviso.hint
 
 
+@todos_los_checks
 @pytest.mark.parametrize("opcion", ["PHONE_NUMBER_ID", "ACCESS_TOKEN"])
 def test_checks__w001_y_e004__la_pista_nombra_la_variable_de_esa_opcion(configurar, opcion):
     otra = {"PHONE_NUMBER_ID": "ACCESS_TOKEN", "ACCESS_TOKEN": "PHONE_NUMBER_ID"}[opcion]
@@ -397,6 +401,7 @@ def test_checks__w001_y_e004__la_pista_nombra_la_variable_de_esa_opcion(configur
     assert "la misma opción que avisa whatsapp_notify.W001" in error.hint
 
 
+@todos_los_checks
 @pytest.mark.parametrize(
     "opciones",
     [
@@ -416,6 +421,7 @@ def test_checks__deploy_falta_credencial__error_e004(configurar, opciones):
     assert {_opcion_nombrada(error.msg) for error in errores} == faltan
 
 
+@todos_los_checks
 def test_checks__deploy_con_credenciales_no_da_error(configurar):
     configurar(_meta())
 
@@ -424,6 +430,7 @@ def test_checks__deploy_con_credenciales_no_da_error(configurar):
     assert [m for m in mensajes if (m.id or "").startswith("whatsapp_notify.")] == []
 
 
+@todos_los_checks
 def test_checks__deploy_no_repite_errores_de_forma(configurar):
     # A BACKEND that does not import is E003 once; the deploy check adds nothing to it.
     configurar({"BACKENDS": {"default": {"BACKEND": "no.existe.Backend"}}})
@@ -719,6 +726,7 @@ def test_checks__e010_disparador_con_cuenta_configurada_no_da_error(configurar, 
     assert check_settings() == []
 
 
+@todos_los_checks
 def test_checks__call_command_check_lanza_system_check_error(configurar):
     configurar(DEFAULT_REGION="XX")
 
@@ -729,6 +737,7 @@ def test_checks__call_command_check_lanza_system_check_error(configurar):
     assert "DEFAULT_REGION" in str(error.value)
 
 
+@todos_los_checks
 def test_checks__call_command_check_sin_problemas(configurar):
     configurar()
     salida = io.StringIO()
@@ -913,6 +922,7 @@ def test_w003__un_almacenamiento_que_no_es_local__no_avisa(settings):
     assert _w003() == []
 
 
+@todos_los_checks
 def test_w003__lo_dice_manage_py_check(settings):
     settings.MEDIA_ROOT = ""
     salida = io.StringIO()

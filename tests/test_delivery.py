@@ -540,6 +540,21 @@ def test_entregar__token_expirado_pausa_la_cuenta_sin_gastar_intentos(guion, pau
     assert cambios == [(envio.pk, EstadoEnvio.ENVIANDO, EstadoEnvio.PENDIENTE, 0)]
 
 
+def test_entregar__el_correo_de_la_pausa_que_no_sale_no_detiene_al_worker(
+    guion, pausas, settings, caplog
+):
+    settings.EMAIL_BACKEND = "tests.test_admin_mail.CorreoCaido"
+    guion.guion.append(classify(190, http_status=401))
+    envio = nuevo_envio()
+
+    assert delivery.entregar(envio.pk).resultado == Resultado.PAUSADA
+
+    assert EstadoCuenta.objects.get(cuenta="default").pausada is True
+    assert leer(envio).estado == EstadoEnvio.PENDIENTE
+    assert [cuenta for cuenta, _ in pausas] == ["default"]
+    assert "No se pudo enviar a ADMINS" in caplog.text
+
+
 def test_entregar__varios_envios_con_190_alertan_una_sola_vez(guion, pausas):
     primero, segundo, tercero = nuevo_envio(), nuevo_envio(OTRO_TELEFONO), nuevo_envio()
     token_expirado = classify(190, http_status=401)

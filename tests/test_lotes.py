@@ -294,10 +294,10 @@ def test_un_lote__revisa_cada_envio_otra_vez(guion, wa_settings):
     assert (filas[lista[1].pk].estado, filas[lista[1].pk].motivo) == ("omitido", "baja")
     assert (filas[lista[1].pk].intentos, filas[lista[1].pk].reclamado_en) == (0, None)
     assert [filas[lista[0].pk].estado, filas[lista[2].pk].estado] == ["enviado", "enviado"]
-    assert [c.referencia for c in guion.llamadas] == [
-        referencia_de(lista[0].pk),
-        referencia_de(lista[2].pk),
-    ]
+    # Two phones: the batch keeps the order per phone only, so the calls may come either way.
+    assert sorted(c.referencia for c in guion.llamadas) == sorted(
+        [referencia_de(lista[0].pk), referencia_de(lista[2].pk)]
+    )
 
 
 def test_un_lote__una_baja_durante_el_lote_vale_para_una_toma_de_un_solo_envio(guion):

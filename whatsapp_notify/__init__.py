@@ -3,6 +3,8 @@
 The public API is re-exported here; import it from ``whatsapp_notify``.
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,7 +34,32 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+if TYPE_CHECKING:
+    # What a type checker and an IDE read: the real signatures, so a misspelt keyword
+    # (``enviar_plantilla(..., variable=[...])``) is an error before it runs. At run time
+    # the names come from ``__getattr__`` below.
+    from .consent import otorgar_consentimiento, revocar_consentimiento
+    from .inbound.handlers import respuesta
+    from .inbound.handoff import AlAgente
+    from .inbound.leidos import marcar_leido
+    from .messages import BotonRapido, BotonUrl
+    from .outbound.outbox import (
+        enviar_botones,
+        enviar_documento,
+        enviar_imagen,
+        enviar_lista,
+        enviar_plantilla,
+        enviar_reaccion,
+        enviar_texto,
+        enviar_ubicacion,
+    )
+    from .outbound.resend import ReenvioAviso, ResultadoReenvio, reenviar_aviso
+    from .outbound.status import EstadoWhatsApp, estado_whatsapp, estados_whatsapp
+    from .scheduling.reminders import recordatorio
+    from .scheduling.triggers import disparador
+
+
+def __getattr__(name: str) -> object:
     # Lazy re-exports: importing the package must not import models before apps are ready.
     if name in {
         "enviar_plantilla",

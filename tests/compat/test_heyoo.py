@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import platform
 from pathlib import Path
 
-import heyoo
 import pytest
 
+from tests.conftest import NO_APLICA
 from whatsapp_notify.backends.base import Option
 from whatsapp_notify.backends.locmem import LocmemBackend
 from whatsapp_notify.compat.heyoo import NoSoportado, WhatsApp, variables_de_componentes
@@ -16,6 +17,16 @@ from whatsapp_notify.exceptions import ConfigurationError, MessageError, Variabl
 from whatsapp_notify.messages import Boton, Fila
 from whatsapp_notify.models import ClaseEnvio, Direccion, EnvioWhatsApp, EstadoEnvio, Mensaje
 from whatsapp_notify.testing import assert_enviado
+
+try:
+    import heyoo
+except UnicodeEncodeError:
+    # CPython 3.13.0 cannot compile heyoo 0.1.2: a docstring of it holds lone surrogates
+    # ('\uD83D\uDE00'). The shim never imports heyoo; only the comparisons with it need it.
+    heyoo = None
+con_heyoo = pytest.mark.skipif(
+    heyoo is None, reason=f"{NO_APLICA} heyoo no compila en Python {platform.python_version()}"
+)
 
 WEBHOOKS = Path(__file__).resolve().parent.parent / "payloads" / "meta" / "webhooks"
 TELEFONO = "5215512345678"  # a wa_id, as heyoo code passes it
@@ -466,10 +477,12 @@ def test_interactivos__traducen_la_forma_de_heyoo(metodo, button, funcion, llama
     assert grabadora.llamadas == [(args, {**kwargs, **extra})]
 
 
+@con_heyoo
 def test_create_button__el_objeto_interactivo_de_la_lista():
     assert WhatsApp().create_button(LISTA) == heyoo.WhatsApp("t", "1").create_button(LISTA)
 
 
+@con_heyoo
 def test_metodos__todos_los_de_heyoo_con_sus_parametros():
     # Every public heyoo method exists here, taking heyoo's parameters in heyoo's order.
     publicos = [n for n in vars(heyoo.WhatsApp) if not n.startswith("_")]
@@ -479,6 +492,7 @@ def test_metodos__todos_los_de_heyoo_con_sus_parametros():
         assert nuestros[: len(suyos)] == suyos, nombre
 
 
+@con_heyoo
 def test_constructor__los_parametros_de_heyoo():
     parametros = inspect.signature(WhatsApp).parameters
     assert list(parametros)[:2] == list(inspect.signature(heyoo.WhatsApp).parameters)
@@ -519,6 +533,7 @@ def _heyoo(ayudante: str, data: dict):
         return type(exc)
 
 
+@con_heyoo
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda ruta: ruta.stem)
 @pytest.mark.parametrize("ayudante", AYUDANTES)
 def test_ayudantes_del_webhook__devuelven_lo_que_devuelve_heyoo(ayudante, fixture):

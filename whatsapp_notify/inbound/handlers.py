@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from django.db import router, transaction
 from django.db.models import F
@@ -58,6 +58,8 @@ from .palabras import palabra_clave, palabras
 logger = logging.getLogger(__name__)
 
 Manejador = Callable[[Mensaje, Conversacion], Any]
+#: A handler as declared: ``@respuesta`` gives it back with its own type.
+_F = TypeVar("_F", bound=Manejador)
 
 # Message types the providers report (events.EventoMensaje.tipo).
 TIPOS = frozenset(
@@ -164,6 +166,36 @@ class _Registro:
 registro = _Registro()
 
 
+# The two ways to call it, for type checkers: ``respuesta(f, ...)`` returns ``f``;
+# ``@respuesta(...)`` returns the decorator, which returns the function unchanged.
+@overload
+def respuesta(
+    funcion: _F,
+    *,
+    boton: str | Iterable[str] | re.Pattern[str] | None = None,
+    texto: str | re.Pattern[str] | None = None,
+    palabra: str | Iterable[str] | None = None,
+    tipo: str | Iterable[str] | None = None,
+    estado: str | Iterable[str] | None = EstadoConversacion.BOT,
+    si: Callable[[Mensaje, Conversacion], bool] | None = None,
+    por_defecto: bool = False,
+    cuenta: str | None = None,
+) -> _F: ...
+@overload
+def respuesta(
+    funcion: None = None,
+    *,
+    boton: str | Iterable[str] | re.Pattern[str] | None = None,
+    texto: str | re.Pattern[str] | None = None,
+    palabra: str | Iterable[str] | None = None,
+    tipo: str | Iterable[str] | None = None,
+    estado: str | Iterable[str] | None = EstadoConversacion.BOT,
+    si: Callable[[Mensaje, Conversacion], bool] | None = None,
+    por_defecto: bool = False,
+    cuenta: str | None = None,
+) -> Callable[[_F], _F]: ...
+
+
 def respuesta(
     funcion: Manejador | None = None,
     *,
@@ -175,7 +207,7 @@ def respuesta(
     si: Callable[[Mensaje, Conversacion], bool] | None = None,
     por_defecto: bool = False,
     cuenta: str | None = None,
-):
+) -> Any:
     """Declare a reply handler; usable as ``@respuesta(...)`` or ``respuesta(funcion, ...)``.
 
     Args:

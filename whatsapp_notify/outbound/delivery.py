@@ -18,7 +18,6 @@ from enum import StrEnum
 from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import mail_admins
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
@@ -71,6 +70,7 @@ from ..states import EN_ESPERA
 from ..templates import buscar as buscar_plantilla
 from ..templates import cuerpo_de
 from . import ratelimit
+from .admin_mail import avisar_admins
 from .concurrencia import Alto, Espera, Interrumpido, Trabajo, ejecutar
 from .maintenance import politica
 from .outbox import revisar_destinatario, vencido
@@ -947,14 +947,13 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
 
 def _alertar(cuenta: str, detalle: str) -> None:
     logger.error("Cuenta de WhatsApp %r pausada: %s", cuenta, detalle)
-    mail_admins(
+    avisar_admins(
         f"WhatsApp: cuenta {cuenta!r} pausada",
         "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; "
         "no se perdió ninguno.\n\n"
         f"Motivo: {detalle}\n\n"
         'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo '
         "en cuanto funcionen, o desde el admin con la acción «Reanudar».",
-        fail_silently=True,
     )
 
 

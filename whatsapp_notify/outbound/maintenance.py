@@ -18,7 +18,6 @@ from typing import NamedTuple
 from django.core.cache import cache as django_cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import Storage
-from django.core.mail import mail_admins
 from django.db import models
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -29,6 +28,7 @@ from ..backends import backends
 from ..conf import SETTING_NAME, get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio, EventoWebhook, Mensaje
 from ..states import ACEPTADOS, TERMINALES
+from .admin_mail import avisar_admins
 
 logger = logging.getLogger(__name__)
 
@@ -273,11 +273,10 @@ def _enviar_alerta(fallos: Fallos, ventana: timedelta, cuenta: str) -> None:
         minutos,
         ", ".join(f"{_codigo(codigo)}×{cuantos}" for codigo, cuantos in fallos.codigos),
     )
-    mail_admins(
+    avisar_admins(
         f"WhatsApp (cuenta {cuenta}): {fallos.proporcion:.0%} de los envíos fallaron en "
         f"{minutos} minutos",
         _texto_alerta(fallos, minutos, cuenta),
-        fail_silently=True,
     )
 
 

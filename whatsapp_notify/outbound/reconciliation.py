@@ -29,7 +29,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.mail import mail_admins
 from django.db import connections, router
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
@@ -37,6 +36,7 @@ from django.utils import timezone
 
 from ..conf import get_settings
 from ..models import EnvioWhatsApp, EstadoEnvio
+from .admin_mail import avisar_admins
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
         cuando,
         lista,
     )
-    mail_admins(
+    avisar_admins(
         f"WhatsApp: {cuantos} envío(s) sin confirmar esperan tu decisión",
         f"{cuantos} envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
         f"{cuando} UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
@@ -238,5 +238,4 @@ def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
         "«Avisado»). Comprueba si el cliente lo recibió y, si no, usa la acción «Reenviar» "
         "(pide confirmación). Si llega su webhook de estado, el envío se asienta solo. No se "
         "volverá a avisar de estos envíos.",
-        fail_silently=True,
     )
