@@ -54,8 +54,9 @@ class Contacto(models.Model):
         self._guardado = self._estado_whatsapp()
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instancia = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **opciones):
+        # opciones: what newer Django passes on (6.1's fetch_mode), handed on unchanged.
+        instancia = super().from_db(db, field_names, values, **opciones)
         instancia._guardado = instancia._estado_whatsapp()
         return instancia
 
