@@ -315,7 +315,7 @@ def test_envio_changelist__duplicado_column_and_filter(admin_client):
     assert ids_listados(response) == {doble.pk}
     assert "column-duplicado" in response.content.decode()
     assert "w.A" in detalle
-    assert "wamids duplicados" in detalle.lower()
+    assert "ids de mensaje duplicados (wamid)" in detalle.lower()
 
 
 def leer(envio: EnvioWhatsApp) -> EnvioWhatsApp:

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -77,7 +77,11 @@ def telefonos_buscados(termino: str) -> set[str]:
 
 
 def _columna_momento(campo: str, titulo):
-    """A changelist column showing ``campo`` as ``dd/mm HH:MM:SS`` (full value on hover)."""
+    """A changelist column showing ``campo`` in the active language's short date and time
+    (``12/07/2026 1:05 p.m.`` in en-us, ``07/12/2026 13:05`` in es), the full value on hover.
+
+    A fixed ``%d/%m`` reads as another day to a reader whose locale puts the month first.
+    """
 
     @admin.display(description=titulo, ordering=campo, empty_value="—")
     def columna(self, obj) -> str | None:
@@ -88,7 +92,7 @@ def _columna_momento(campo: str, titulo):
         return format_html(
             '<span title="{}" style="white-space:nowrap">{}</span>',
             local.isoformat(sep=" ", timespec="seconds"),
-            local.strftime("%d/%m %H:%M:%S"),
+            formats.date_format(local, "SHORT_DATETIME_FORMAT"),
         )
 
     return columna

@@ -202,7 +202,7 @@ class EnvioWhatsApp(models.Model):
     telefono_original = models.CharField(
         _("teléfono original"), max_length=64, blank=True, help_text=_("Como lo dio el ERP.")
     )
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
 
     # Why and for what
@@ -255,14 +255,18 @@ class EnvioWhatsApp(models.Model):
     motivo = models.CharField(_("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True)
     intentos = models.PositiveSmallIntegerField(_("intentos"), default=0)
     proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
-    wamid = models.CharField(_("wamid"), max_length=128, null=True, blank=True)  # unique: Meta
+    wamid = models.CharField(
+        _("ID del mensaje (wamid)"), max_length=128, null=True, blank=True
+    )  # unique: Meta
     error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
     error_titulo = models.CharField(_("título del error"), max_length=255, blank=True)
     error_detalle = models.TextField(_("detalle del error"), blank=True)
     # A status webhook proved that a copy sent by an automatic re-send also reached the
     # customer: the other copies' wamids, in the order their statuses came.
     duplicado = models.BooleanField(_("duplicado"), default=False)
-    wamids_duplicados = models.JSONField(_("wamids duplicados"), default=list, blank=True)
+    wamids_duplicados = models.JSONField(
+        _("IDs de mensaje duplicados (wamid)"), default=list, blank=True
+    )
 
     # What the status webhooks report about billing and the conversation
     conversacion_id = models.CharField(_("id de conversación"), max_length=128, blank=True)
@@ -419,9 +423,11 @@ class Mensaje(models.Model):
     direccion = models.CharField(_("dirección"), max_length=8, choices=Direccion.choices)
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
     telefono = models.CharField(_("teléfono"), max_length=20, blank=True)
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
-    wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
+    wamid = models.CharField(
+        _("ID del mensaje (wamid)"), max_length=128, unique=True, null=True, blank=True
+    )
     tipo = models.CharField(_("tipo"), max_length=32, default="text")
     texto = models.TextField(_("texto"), blank=True)
     contenido = models.JSONField(_("contenido"), default=dict, blank=True)
@@ -519,7 +525,7 @@ class Conversacion(models.Model):
 
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
     telefono = models.CharField(_("teléfono"), max_length=20)
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
     estado = models.CharField(
         _("estado"),
@@ -547,7 +553,7 @@ class Conversacion(models.Model):
         related_name="+",
         verbose_name=_("último mensaje"),
     )
-    ultimo_mensaje_en = models.DateTimeField(_("último mensaje"), null=True, blank=True)
+    ultimo_mensaje_en = models.DateTimeField(_("fecha del último mensaje"), null=True, blank=True)
     ultimo_entrante_en = models.DateTimeField(
         _("último mensaje del cliente"), null=True, blank=True
     )
