@@ -6,10 +6,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import translation
 
-from whatsapp_notify.models import Conversacion, EnvioWhatsApp, Mensaje
+from whatsapp_notify.models import Conversacion, EnvioWhatsApp, EstadoEnvio, Mensaje
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +101,175 @@ def test_modelos__dos_campos_de_un_modelo_no_comparten_nombre():
         repetidos += [f"{modelo.__name__}: {n}" for n in set(nombres) if nombres.count(n) > 1]
 
     assert repetidos == []
+
+
+# -- a failed envío's error: the provider's words stored, the explanation read in each language
+
+
+ES_131026 = "(#131026) No se pudo entregar: el número no usa WhatsApp o su aplicación es antigua."
+EN_131026 = "(#131026) Could not deliver: the number does not use WhatsApp or its app is outdated."
+EN_SIN_DETALLE = "The provider reported that the message could not be delivered."
+IDIOMAS = [pytest.param("es", ES_131026, id="es"), pytest.param("en", EN_131026, id="en")]
+
+
+@pytest.fixture
+def cuenta_meta(wa_settings):
+    """A Meta account, ``meta``: its backend explains Graph's codes."""
+    meta = {
+        "BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+        "OPTIONS": {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": "token-de-prueba"},
+    }
+    default = {"BACKEND": "whatsapp_notify.backends.locmem.LocmemBackend"}
+    wa_settings(BACKENDS={"default": default, "meta": meta})
+    return "meta"
+
+
+def fallido_en_meta(**campos) -> EnvioWhatsApp:
+    valores = {
+        "cuenta": "meta",
+        "estado": EstadoEnvio.FALLIDO,
+        "error_codigo": 131026,
+        "error_titulo": "Message undeliverable.",
+        "error_detalle": "Unable to deliver the message.",
+    }
+    return crear_envio(**{**valores, **campos})
+
+
+@pytest.mark.parametrize(("idioma", "explicacion"), IDIOMAS)
+def test_error__se_explica_al_leerlo_y_guarda_las_palabras_del_proveedor(
+    cuenta_meta, idioma, explicacion
+):
+    envio = fallido_en_meta()
+
+    with translation.override(idioma):
+        texto = envio.error_legible()
+
+    assert texto.startswith(explicacion)
+    assert texto.endswith("Unable to deliver the message.")
+    assert envio.error_detalle == "Unable to deliver the message."
+
+
+def test_error__una_fila_antigua_con_solo_su_texto_lo_muestra_tal_cual(cuenta_meta):
+    antiguo = "(#131026) No se pudo entregar: el número no usa WhatsApp. Detalle: x"
+    envio = fallido_en_meta(error_detalle=antiguo)
+    sin_codigo = fallido_en_meta(error_codigo=None, error_detalle="Read timed out")
+
+    with translation.override("en"):
+        assert envio.error_legible() == antiguo
+        assert sin_codigo.error_legible() == "Read timed out"
+
+
+def test_error__las_notas_de_la_app_se_traducen_al_leerlas(cuenta_meta):
+    from whatsapp_notify.error_text import AVISADO, SIN_DETALLE
+
+    envio = fallido_en_meta(error_codigo=None, error_detalle=SIN_DETALLE)
+    incierto = fallido_en_meta(
+        estado=EstadoEnvio.INCIERTO, error_codigo=None, error_detalle=f"Read timed out {AVISADO}"
+    )
+
+    with translation.override("en"):
+        assert envio.error_legible() == EN_SIN_DETALLE
+        assert incierto.error_legible().startswith("Read timed out Admins were told")
+    with translation.override("es"):
+        assert envio.error_legible() == SIN_DETALLE
+
+
+def test_error__un_webhook_de_fallo_guarda_el_codigo_y_las_palabras_del_proveedor(cuenta_meta):
+    from whatsapp_notify.events import ErrorProveedor, EventoEstado
+    from whatsapp_notify.inbound.apply import _error
+
+    evento = EventoEstado(
+        wamid="wamid.X",
+        estado="failed",
+        errores=(
+            ErrorProveedor(
+                code=131026,
+                title="Message undeliverable.",
+                message="(#131026) Message undeliverable.",
+            ),
+        ),
+    )
+
+    campos = _error(evento)
+
+    assert campos == {
+        "error_codigo": 131026,
+        "error_titulo": "Message undeliverable.",
+        "error_detalle": "Message undeliverable.",
+    }
+
+
+@pytest.mark.parametrize(("idioma", "explicacion"), IDIOMAS)
+def test_admin__lista_y_detalle_explican_el_error_en_el_idioma(
+    admin_client, settings, cuenta_meta, idioma, explicacion
+):
+    envio = fallido_en_meta()
+    settings.LANGUAGE_CODE = idioma
+
+    lista = admin_client.get(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+    detalle = admin_client.get(
+        reverse("admin:whatsapp_notify_enviowhatsapp_change", args=[envio.pk])
+    )
+
+    assert explicacion[:40] in lista.content.decode()
+    contenido = detalle.content.decode()
+    assert explicacion in contenido
+    assert "Unable to deliver the message." in contenido  # the provider's own words too
+
+
+@pytest.mark.parametrize(("idioma", "explicacion"), IDIOMAS)
+def test_panel__errores_principales_y_cuentas_en_pausa_en_el_idioma(
+    admin_client, settings, cuenta_meta, idioma, explicacion
+):
+    from django.utils import timezone
+
+    from whatsapp_notify.models import EstadoCuenta
+
+    fallido_en_meta(fallido_en=timezone.now())
+    EstadoCuenta.objects.create(
+        cuenta="meta", pausada=True, pausada_en=timezone.now(), error_codigo=131026
+    )
+    settings.LANGUAGE_CODE = idioma
+
+    contenido = admin_client.get(reverse("admin:whatsapp_notify_panel")).content.decode()
+
+    # Once in the top errors, once as the paused account's reason.
+    assert contenido.count(explicacion.removeprefix("(#131026) ")) == 2
+
+
+@pytest.mark.parametrize(("idioma", "explicacion"), IDIOMAS)
+def test_api__el_detalle_de_un_envio_explica_su_error_en_el_idioma(
+    settings, django_user_model, cuenta_meta, idioma, explicacion
+):
+    from tests.clientes_api import cliente, url
+
+    envio = fallido_en_meta()
+    settings.LANGUAGE_CODE = idioma
+    api = cliente(django_user_model, "lector", "view_enviowhatsapp")
+
+    error = api.get(url("api-envio-detail", envio.pk)).json()["error"]
+
+    assert error == {
+        "codigo": 131026,
+        "titulo": "Message undeliverable.",
+        "detalle": "Unable to deliver the message.",
+        "causa": f"{explicacion} {'Detalle' if idioma == 'es' else 'Detail'}: "
+        "Unable to deliver the message.",
+    }
+
+
+@pytest.mark.parametrize(("idioma", "explicacion"), IDIOMAS)
+def test_insignia__dice_el_error_en_el_idioma(cuenta_meta, idioma, explicacion):
+    from django.template import Context, Template
+
+    from tests.testapp.models import Cliente
+
+    cliente = Cliente.objects.create(nombre="Ana", telefono=TELEFONO)
+    fallido_en_meta(content_type=ContentType.objects.get_for_model(Cliente), object_id=cliente.pk,
+                    tipo="aviso")  # fmt: skip
+    plantilla = Template('{% load whatsapp_notify %}{% insignia_whatsapp cliente "aviso" %}')
+
+    with translation.override(idioma):
+        html = plantilla.render(Context({"cliente": cliente}))
+
+    assert explicacion in html

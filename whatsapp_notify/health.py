@@ -200,7 +200,7 @@ def _pausa(estado) -> dict[str, Any]:
     return {
         "pausada_en": _iso(estado.pausada_en),
         "error_codigo": estado.error_codigo,
-        "error": estado.error_detalle[:300],
+        "error": estado.error_legible()[:300],
         "comprobada_en": _iso(estado.comprobado_en),
     }
 

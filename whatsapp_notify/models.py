@@ -16,6 +16,7 @@ from django.db.models import Q, signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .error_text import explicar
 from .phones import mask
 
 
@@ -360,6 +361,10 @@ class EnvioWhatsApp(models.Model):
     def __str__(self) -> str:
         que = self.plantilla or self.nombre_documento or self.clase
         return f"#{self.pk} {que} → {mask(self.telefono)} ({self.get_estado_display()})"
+
+    def error_legible(self) -> str:
+        """Why it failed (or waits), in the active language; ``""`` without an error."""
+        return explicar(self)
 
     @classmethod
     def nuevo(cls, **campos: Any) -> EnvioWhatsApp:
@@ -760,7 +765,12 @@ class EstadoCuenta(models.Model):
         verbose_name_plural = _("estados de cuentas")
 
     def __str__(self) -> str:
-        return f"{self.cuenta}: {'pausada' if self.pausada else 'activa'}"
+        estado = _("pausada") if self.pausada else _("activa")
+        return f"{self.cuenta}: {estado}"
+
+    def error_legible(self) -> str:
+        """Why the account paused, in the active language; ``""`` without an error."""
+        return explicar(self)
 
 
 class EventoWebhook(models.Model):

@@ -332,18 +332,13 @@ class ErrorEnvioSerializer(serializers.Serializer):
     def to_representation(self, envio):
         if envio.error_codigo is None and not envio.error_detalle:
             return None
-        from ..backends import backends
-
-        causa = (
-            backends.describe_error(envio.cuenta, envio.error_codigo)
-            if envio.error_codigo is not None
-            else ""
-        )
+        # titulo and detalle: the provider's words as it sent them (evidence); causa: the
+        # explanation, in the reader's language (an older row's stored text as it is).
         return {
             "codigo": envio.error_codigo,
             "titulo": envio.error_titulo,
             "detalle": envio.error_detalle,
-            "causa": causa,
+            "causa": envio.error_legible(),
         }
 
 

@@ -530,7 +530,8 @@ class BaseBackend:
         )
 
     def describe_error(self, code: int | None, detail: str = "") -> str:
-        """A readable sentence for ``error_detalle``; the default is ``"(#code) detail"``."""
+        """A readable sentence, in the active language, for a stored ``error_codigo`` and
+        the provider's words (``error_text``); the default is ``"(#code) detail"``."""
         return describe_error(code, detail)
 
     # -- optional capabilities -----------------------------------------------------------

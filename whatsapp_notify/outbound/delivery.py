@@ -24,7 +24,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from .. import signals
+from .. import error_text, signals
 from ..backends import backends
 from ..conf import SETTING_NAME, get_settings
 from ..consent import estados_consentimiento
@@ -913,8 +913,19 @@ def _error_campos(exc: Exception) -> dict:
     if isinstance(exc, ProviderError):
         # A code the integer column cannot hold is NULL; error_detalle keeps it readable.
         codigo = entero_a_la_medida(EnvioWhatsApp, "error_codigo", exc.code)
-        return {"error_codigo": codigo, "error_detalle": exc.readable}
+        # With its code, the provider's words: the explanation is written when it is read,
+        # in the reader's language (error_text).
+        detalle = (
+            error_text.palabras_del_proveedor(codigo, exc.provider_text)
+            if codigo is not None
+            else exc.readable
+        )
+        return {"error_codigo": codigo, "error_detalle": detalle}
     return {"error_codigo": None, "error_detalle": describe_error(None, str(exc))}
+
+
+def _error_de_campos(campos: dict) -> dict:
+    return {"codigo": campos["error_codigo"], "detalle": campos["error_detalle"]}
 
 
 def _codigo(exc: Exception) -> str:
@@ -941,7 +952,7 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
     # (the probe passes, sending still fails) alerts again only after ALERTA_CADA.
     sin_alerta = Q(alertado_en__isnull=True) | Q(alertado_en__lte=ahora - ALERTA_CADA)
     if EstadoCuenta.objects.filter(sin_alerta, cuenta=cuenta).update(alertado_en=ahora):
-        _alertar(cuenta, campos["error_detalle"])
+        _alertar(cuenta, error_text.texto_del_error(cuenta, **_error_de_campos(campos)))
         signals.enviar_seguro(signals.cuenta_pausada, EstadoCuenta, cuenta=cuenta, error=error)
 
 

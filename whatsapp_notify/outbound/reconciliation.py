@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from ..conf import get_settings
+from ..error_text import AVISADO, RETENIDO
 from ..models import EnvioWhatsApp, EstadoEnvio
 
 logger = logging.getLogger(__name__)
@@ -45,20 +46,9 @@ logger = logging.getLogger(__name__)
 ESPERA_ESTADO = timedelta(seconds=60)
 # A held envío is looked at again after this (Beat's ``despachar`` runs every minute).
 REVISAR_CADA = timedelta(seconds=60)
-# Appended to the error detail of a held envío: the admin shows why it waits, and it
-# marks the envío as already logged.
-RETENIDO = (
-    "Retenido: los webhooks de estado de esta cuenta van atrasados; no se reenvía hasta "
-    "que se pongan al día."
-)
 # An incierto envío still unsettled this long after RECONCILE_AFTER (from its claim, on
 # the database's clock) is put to the admins: a message held in silence may be lost.
 AVISAR_TRAS = timedelta(hours=1)
-# Appended once the admins were told: the envío waits for their decision.
-AVISADO = (
-    "Avisado a los administradores: decide en el admin si se reenvía («Reenviar»); pudo "
-    "haber llegado ya."
-)
 
 
 @dataclass(frozen=True)

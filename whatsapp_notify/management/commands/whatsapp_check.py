@@ -23,9 +23,9 @@ from django.utils import timezone
 from ...backends import backends
 from ...backends.base import BaseBackend, PassThroughBackend
 from ...conf import DEFAULT_ALIAS, get_settings
+from ...error_text import AVISADO, RETENIDO
 from ...exceptions import AuthError, ProviderError, SuscripcionError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
-from ...outbound.reconciliation import AVISADO, RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
@@ -202,7 +202,7 @@ def revisar_pausa(alias: str) -> list[Linea]:
         esperan = EnvioWhatsApp.objects.filter(cuenta=alias, estado=EstadoEnvio.PENDIENTE).count()
     except DatabaseError as exc:
         return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
-    causa = estado.error_detalle or "error de credenciales"
+    causa = estado.error_legible() or "error de credenciales"
     detalle = f"en pausa desde {local(estado.pausada_en)} ({causa}); {esperan} envío(s) esperan"
     fix = (
         "corrige las credenciales: la cuenta se reanuda sola al comprobarlas (Beat, "

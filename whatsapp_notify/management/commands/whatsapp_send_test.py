@@ -142,7 +142,7 @@ def resultado(envio: EnvioWhatsApp, esperado: float) -> Linea:
             detalle += f": {envio.error_detalle}"
         return Linea(Nivel.ERROR, "envío", detalle, arreglo(envio.motivo))
     if envio.estado == EstadoEnvio.FALLIDO:
-        detalle = f"#{envio.pk} fallido: {envio.error_detalle or envio.error_codigo or '?'}"
+        detalle = f"#{envio.pk} fallido: {envio.error_legible() or '?'}"
         fix = "corrige la causa y reenvíalo con whatsapp_reintentar o desde el admin."
         return Linea(Nivel.ERROR, "envío", detalle, fix)
     return _sin_resolver(envio, esperado)
@@ -153,7 +153,7 @@ def _sin_resolver(envio: EnvioWhatsApp, esperado: float) -> Linea:
         detalle = f"#{envio.pk} sin confirmar: el proveedor pudo recibirlo (timeout)"
         return Linea(Nivel.WARN, "envío", detalle, "espera el webhook de estado.")
     if envio.proximo_intento is not None:
-        detalle = f"#{envio.pk} se reintentará: {envio.error_detalle or envio.error_codigo}"
+        detalle = f"#{envio.pk} se reintentará: {envio.error_legible() or '?'}"
         return Linea(Nivel.WARN, "envío", detalle, "revisa el error; Beat lo reintenta.")
     if esperado:
         detalle = f"#{envio.pk} sigue {envio.estado} tras {esperado:g} s"
