@@ -273,3 +273,17 @@ def test_insignia__dice_el_error_en_el_idioma(cuenta_meta, idioma, explicacion):
         html = plantilla.render(Context({"cliente": cliente}))
 
     assert explicacion in html
+
+
+# -- Brazilian Portuguese ------------------------------------------------------------------
+
+
+def test_pt_br__la_lista_de_envios_del_admin(admin_client, settings):
+    crear_envio(estado=EstadoEnvio.INCIERTO, creado_en=MOMENTO)
+
+    contenido = lista_de_envios(admin_client, settings, "pt-br")
+
+    assert "envios de WhatsApp" in contenido
+    assert "Não confirmado" in contenido
+    assert "Reenviar" in contenido
+    assert "04/03/2026" in contenido  # Brazil reads the day first
