@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento
 from ...exceptions import (
@@ -77,40 +79,53 @@ class WhapiBackend(HttpBackend):
             required=True,
             secret=True,
             check=revisar_token,
-            help="token de la API del canal: panel de WHAPI (panel.whapi.cloud) › tu canal › "
-            "«Token».",
+            help=_(
+                "token de la API del canal: panel de WHAPI (panel.whapi.cloud) › tu canal › "
+                "«Token»."
+            ),
         ),
         "WEBHOOK_SECRET": Option(
             secret=True,
             check=revisar_secretos,
-            help="texto largo y aleatorio que eliges; en WHAPI, el webhook del canal lleva la "
-            "cabecera Authorization: Bearer <este texto> (una lista con el nuevo y el anterior "
-            "mientras lo cambias).",
+            help=_(
+                "texto largo y aleatorio que eliges; en WHAPI, el webhook del canal lleva la "
+                "cabecera Authorization: Bearer <este texto> (una lista con el nuevo y el anterior "
+                "mientras lo cambias)."
+            ),
         ),
         "PLANTILLAS": Option(
             check=templates.revisar_plantillas,
-            help="textos de las plantillas para esta cuenta, que WHAPI no tiene: "
-            "{'vehiculo_listo_cliente': 'Hola {{1}}, tu {{2}} está listo.'} o por idioma "
-            "{'vehiculo_listo_cliente': {'es_MX': '…'}}; sin él se usa el cuerpo del catálogo.",
+            help=_(
+                "textos de las plantillas para esta cuenta, que WHAPI no tiene: "
+                "{'vehiculo_listo_cliente': 'Hola {{1}}, tu {{2}} está listo.'} o por idioma "
+                "{'vehiculo_listo_cliente': {'es_MX': '…'}}; sin él se usa el cuerpo del catálogo."
+            ),
         ),
         "CHANNEL_ID": Option(
-            help="identificador del canal (panel de WHAPI › canal, p. ej. MANTIS-M72HC): "
-            "reparte los webhooks entre cuentas si varias comparten una URL.",
+            help=_(
+                "identificador del canal (panel de WHAPI › canal, p. ej. MANTIS-M72HC): "
+                "reparte los webhooks entre cuentas si varias comparten una URL."
+            ),
         ),
         "RATE_LIMIT": Option(
             check=revisar_ritmo,
-            help=f"ritmo de envío de esta cuenta (por omisión {RITMO_WHAPI}, el que aconseja "
-            "WHAPI para no arriesgar un bloqueo del número); '1/m' o más lento es lo prudente.",
+            help=format_lazy(
+                _(
+                    "ritmo de envío de esta cuenta (por omisión {ritmo}, el que aconseja WHAPI "
+                    "para no arriesgar un bloqueo del número); '1/m' o más lento es lo prudente."
+                ),
+                ritmo=RITMO_WHAPI,
+            ),
         ),
         "BASE_URL": Option(
             default=WHAPI_URL,
             check=revisar_url,
-            help="raíz de la API de WHAPI; cámbiala solo para usar un sandbox local.",
+            help=_("raíz de la API de WHAPI; cámbiala solo para usar un sandbox local."),
         ),
         "TIMEOUT": Option(
             default=10,
             check=revisar_timeout,
-            help="segundos máximos de espera por cada respuesta de WHAPI (10 es un buen valor).",
+            help=_("segundos máximos de espera por cada respuesta de WHAPI (10 es un buen valor)."),
         ),
     }
 
