@@ -287,3 +287,58 @@ def test_pt_br__la_lista_de_envios_del_admin(admin_client, settings):
     assert "Não confirmado" in contenido
     assert "Reenviar" in contenido
     assert "04/03/2026" in contenido  # Brazil reads the day first
+
+
+def test_pt_br__un_error_de_la_api(settings, django_user_model):
+    from tests.clientes_api import cliente, url
+
+    settings.LANGUAGE_CODE = "pt-br"
+    api = cliente(django_user_model, "lector", "view_enviowhatsapp")
+
+    respuesta = api.get(url("api-envio-list"), {"estado": "perdido"})
+
+    assert respuesta.status_code == 400
+    assert respuesta.json()["estado"] == ["Status desconhecido: ['perdido']"]
+
+
+@pytest.mark.parametrize(
+    ("idioma", "frase"),
+    [
+        pytest.param("es", "no es una región conocida", id="es"),
+        pytest.param("en", "is not a known region", id="en"),
+        pytest.param("pt-br", "não é uma região conhecida", id="pt-br"),
+    ],
+)
+def test_checks__el_mensaje_sigue_el_idioma(wa_settings, idioma, frase):
+    from whatsapp_notify.checks import check_settings
+
+    wa_settings(DEFAULT_REGION="XX")
+
+    with translation.override(idioma):
+        mensajes = [str(m.msg) for m in check_settings() if m.id == "whatsapp_notify.E005"]
+
+    assert len(mensajes) == 1
+    assert frase in mensajes[0]
+
+
+@pytest.mark.parametrize(
+    ("idioma", "esperado"),
+    [
+        pytest.param("es", "WARN  sin confirmar: el proveedor pudo recibirlos", id="es"),
+        pytest.param("en", "WARN  unconfirmed: the provider may have received them", id="en"),
+    ],
+)
+def test_reintentar__nombra_el_estado_como_el_admin(settings, idioma, esperado):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    crear_envio(estado=EstadoEnvio.INCIERTO)
+    settings.LANGUAGE_CODE = idioma
+    salida = StringIO()
+
+    with translation.override(idioma):
+        call_command("whatsapp_reintentar", "--estado", "incierto", "--dry-run", stdout=salida)
+
+    assert esperado in salida.getvalue()
+    assert "incierto -" not in salida.getvalue()  # the listing names it too
