@@ -342,3 +342,23 @@ def test_reintentar__nombra_el_estado_como_el_admin(settings, idioma, esperado):
 
     assert esperado in salida.getvalue()
     assert "incierto -" not in salida.getvalue()  # the listing names it too
+
+
+@pytest.mark.parametrize(
+    ("idioma", "asunto", "motivo"),
+    [
+        pytest.param("es", "WhatsApp: cuenta 'meta' pausada", "Motivo: (#131026) No se", id="es"),
+        pytest.param("en", "WhatsApp: account 'meta' paused", "Reason: (#131026) Could", id="en"),
+    ],
+)
+def test_alerta__la_cuenta_pausada_se_avisa_en_el_idioma(
+    cuenta_meta, mailoutbox, idioma, asunto, motivo
+):
+    from whatsapp_notify.exceptions import AuthError
+    from whatsapp_notify.outbound.delivery import pausar_cuenta
+
+    with translation.override(idioma):
+        pausar_cuenta("meta", AuthError("Unable to deliver", code=131026))
+
+    assert [correo.subject for correo in mailoutbox] == [f"[Django] {asunto}"]
+    assert motivo in mailoutbox[0].body

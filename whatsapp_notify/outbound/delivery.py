@@ -23,6 +23,7 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import error_text, signals
 from ..backends import backends
@@ -958,13 +959,18 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
 
 def _alertar(cuenta: str, detalle: str) -> None:
     logger.error("Cuenta de WhatsApp %r pausada: %s", cuenta, detalle)
+    pausa = gettext(
+        "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; no se "
+        "perdió ninguno."
+    )
+    arreglo = gettext(
+        'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo en '
+        "cuanto funcionen, o desde el admin con la acción «Reanudar»."
+    )
+    motivo = gettext("Motivo: %(detalle)s") % {"detalle": detalle}
     mail_admins(
-        f"WhatsApp: cuenta {cuenta!r} pausada",
-        "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; "
-        "no se perdió ninguno.\n\n"
-        f"Motivo: {detalle}\n\n"
-        'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo '
-        "en cuanto funcionen, o desde el admin con la acción «Reanudar».",
+        gettext("WhatsApp: cuenta %(cuenta)s pausada") % {"cuenta": repr(cuenta)},
+        f"{pausa}\n\n{motivo}\n\n{arreglo}",
         fail_silently=True,
     )
 

@@ -34,6 +34,7 @@ from django.db import connections, router
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import get_settings
 from ..error_text import AVISADO, RETENIDO
@@ -216,17 +217,23 @@ def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
         cuando,
         lista,
     )
-    mail_admins(
-        f"WhatsApp: {cuantos} envío(s) sin confirmar esperan tu decisión",
-        f"{cuantos} envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
-        f"{cuando} UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
+    cifras = {"n": cuantos, "cuando": cuando, "lista": lista}
+    cuerpo = _(
+        "%(n)s envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
+        "%(cuando)s UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
         "mensaje llegó. No se reenvían solos: su cuenta no demuestra que reciba al día los "
         "webhooks de estado (una cuenta sin más envíos no puede demostrarlo) o se agotaron "
-        "los intentos, y reenviarlos podría duplicar el mensaje.\n\n"
-        f"Envíos: {lista}\n\n"
-        "Están en el admin (Envíos de WhatsApp, estado «Incierto»; su detalle dice "
+        "los intentos, y reenviarlos podría duplicar el mensaje."
+    )
+    # The estado under the admin's name for it, so the reader finds it in the filter.
+    donde = _(
+        "Están en el admin (Envíos de WhatsApp, estado «%(estado)s»; su detalle dice "
         "«Avisado»). Comprueba si el cliente lo recibió y, si no, usa la acción «Reenviar» "
         "(pide confirmación). Si llega su webhook de estado, el envío se asienta solo. No se "
-        "volverá a avisar de estos envíos.",
+        "volverá a avisar de estos envíos."
+    ) % {"estado": EstadoEnvio.INCIERTO.label}
+    mail_admins(
+        _("WhatsApp: %(n)s envío(s) sin confirmar esperan tu decisión") % cifras,
+        f"{cuerpo % cifras}\n\n" + _("Envíos: %(lista)s") % cifras + f"\n\n{donde}",
         fail_silently=True,
     )

@@ -134,7 +134,7 @@ def revisar_ajustes() -> list[Linea]:
     return [
         Linea(
             ERROR if mensaje.is_serious() else WARN,
-            f"{_('ajustes')} {mensaje.id}",
+            _("ajustes") + f" {mensaje.id}",
             mensaje.msg,
             mensaje.hint or "",
         )
@@ -211,7 +211,8 @@ def _opcion(backend: BaseBackend, clave: str) -> str:
 
 
 def _donde(backend: BaseBackend) -> str:
-    return f'OPTIONS["BASE_URL"] ({backend.options.get("BASE_URL") or _("por omisión")})'
+    url = backend.options.get("BASE_URL") or _("por omisión")
+    return f'OPTIONS["BASE_URL"] ({url})'
 
 
 def revisar_pausa(alias: str) -> list[Linea]:

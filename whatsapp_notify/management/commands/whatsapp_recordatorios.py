@@ -77,7 +77,7 @@ class Command(BaseCommand):
             }
         )
         for envio in envios:
-            marca = f"  {_('vencido')}" if envio.programado_para <= ahora else ""
+            marca = "  " + _("vencido") if envio.programado_para <= ahora else ""
             self.stdout.write(f"{local(envio.programado_para)}  {resumen(envio)}{marca}")
 
 
