@@ -35,6 +35,8 @@ NOTAS = (SIN_DETALLE, RETENIDO, AVISADO)
 
 
 class ConError(Protocol):
+    """An envío or an account state; ``error_titulo`` is read when the row has one."""
+
     cuenta: str
     error_codigo: int | None
     error_detalle: str
