@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from django.utils.translation import gettext as _
+
 from ...exceptions import ConfigurationError, ProviderError, SuscripcionError
 
 
@@ -45,28 +47,34 @@ class MetaAdminMixin:
         """
         if not self.options.get("BUSINESS_ACCOUNT_ID"):  # type: ignore[attr-defined]
             raise SuscripcionError(
-                "sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA",
+                _("sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA"),
                 self._revisa("BUSINESS_ACCOUNT_ID"),
                 aviso=True,
             )
         try:
             apps = self.subscribed_apps()
         except ProviderError as exc:
-            fix = "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
+            fix = _(
+                "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
+                "%(revisa)s"
+            ) % {"revisa": self._revisa("BUSINESS_ACCOUNT_ID")}
             raise SuscripcionError(
-                f"no se pudo leer subscribed_apps: {exc.readable}",
-                fix + self._revisa("BUSINESS_ACCOUNT_ID"),
+                _("no se pudo leer subscribed_apps: %(error)s") % {"error": exc.readable}, fix
             ) from exc
         if not apps:
             raise SuscripcionError(
-                "ninguna app está suscrita a la WABA: Meta no enviará webhooks", self._suscribir()
+                _("ninguna app está suscrita a la WABA: Meta no enviará webhooks"),
+                self._suscribir(),
             )
         desvio = next((app for app in apps if app.override_callback_uri), None)
         if desvio and url and desvio.override_callback_uri != url:
-            detalle = f"la WABA envía los webhooks a {desvio.override_callback_uri}, no a {url}"
+            detalle = _("la WABA envía los webhooks a %(destino)s, no a %(url)s") % {
+                "destino": desvio.override_callback_uri,
+                "url": url,
+            }
             raise SuscripcionError(detalle, self._suscribir(url))
         suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
-        return f"app(s) suscrita(s) a la WABA: {suscritas}"
+        return _("app(s) suscrita(s) a la WABA: %(apps)s") % {"apps": suscritas}
 
     def _suscribir(self, url: str = "") -> str:
         """The ``curl`` that subscribes the app (the token is never printed: a placeholder)."""
@@ -80,7 +88,10 @@ class MetaAdminMixin:
     def _revisa(self, clave: str) -> str:
         donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]'  # type: ignore[attr-defined]
         spec = type(self).OPTIONS[clave]  # type: ignore[attr-defined]
-        return f'revisa {donde}["{clave}"]: {spec.help}'
+        return _("revisa %(donde)s: %(ayuda)s") % {
+            "donde": f'{donde}["{clave}"]',
+            "ayuda": spec.help,
+        }
 
     def subscribed_apps(self) -> list[AppSuscrita]:
         """The apps subscribed to the WABA's webhooks (``GET /{version}/{WABA}/subscribed_apps``).

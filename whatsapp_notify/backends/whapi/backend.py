@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import requests
 from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento
@@ -272,21 +273,28 @@ class WhapiBackend(HttpBackend):
         """
         claves = webhooks.secretos(self.options["WEBHOOK_SECRET"])
         if not claves:
-            arreglo = (
-                f'define WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["WEBHOOK_SECRET"].'
+            clave = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["WEBHOOK_SECRET"]'
+            arreglo = gettext("define %(clave)s.") % {"clave": clave}
+            raise SuscripcionError(
+                gettext("sin WEBHOOK_SECRET se rechazan todos los webhooks"), arreglo
             )
-            raise SuscripcionError("sin WEBHOOK_SECRET se rechazan todos los webhooks", arreglo)
         datos = self.request("GET", "/settings")
         ganchos = datos.get("webhooks") if isinstance(datos, dict) else None
         for gancho in ganchos if isinstance(ganchos, list) else []:
             if isinstance(gancho, dict) and _gancho_valido(gancho, claves, url):
-                return f"WHAPI envía messages y statuses a {gancho.get('url') or url}"
-        donde = f" a {url}" if url else ""
-        raise SuscripcionError(
-            f"ningún webhook de WHAPI envía messages y statuses{donde} con la cabecera "
-            "Authorization: Bearer <WEBHOOK_SECRET>",
-            _patch_settings(url),
-        )
+                destino = gancho.get("url") or url
+                return gettext("WHAPI envía messages y statuses a %(url)s") % {"url": destino}
+        if url:
+            mensaje = gettext(
+                "ningún webhook de WHAPI envía messages y statuses a %(url)s con la cabecera "
+                "Authorization: Bearer <WEBHOOK_SECRET>"
+            ) % {"url": url}
+        else:
+            mensaje = gettext(
+                "ningún webhook de WHAPI envía messages y statuses con la cabecera "
+                "Authorization: Bearer <WEBHOOK_SECRET>"
+            )
+        raise SuscripcionError(mensaje, _patch_settings(url))
 
     def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound file (``GET /media/{media_id}``).
