@@ -9,6 +9,7 @@ Needs GNU gettext (``msgmerge``, ``msgfmt``), as ``makemessages`` itself does.
 from __future__ import annotations
 
 import gettext
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,24 @@ NO_COPIAR = shutil.ignore_patterns("__pycache__", "*.pyc", "static", "data", "op
 ANTES = {archivo: archivo.read_bytes() for archivo in LOCALE.glob("*/LC_MESSAGES/django.*")}
 
 
+def _sin_gettext() -> None:
+    """Skip without GNU gettext on a developer's machine; under CI=true, fail instead."""
+    faltan = [
+        programa for programa in ("msgfmt", "msgmerge", "xgettext") if not shutil.which(programa)
+    ]
+    if not faltan:
+        return
+    mensaje = f"Faltan {', '.join(faltan)} (GNU gettext)"
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{mensaje}: CI=true exige comprobar los catálogos.", pytrace=False)
+    pytest.skip(mensaje)
+
+
+@pytest.fixture(autouse=True)
+def _gettext() -> None:
+    _sin_gettext()
+
+
 def po(raiz: Path, idioma: str) -> Path:
     return raiz / "locale" / idioma / "LC_MESSAGES" / "django.po"
 
@@ -35,6 +54,7 @@ def po(raiz: Path, idioma: str) -> Path:
 @pytest.fixture(scope="module")
 def regenerados(tmp_path_factory) -> Path:
     """A copy of the package whose catalogs ``makemessages`` brought up to date."""
+    _sin_gettext()  # a module fixture runs before the autouse one
     copia = tmp_path_factory.mktemp("catalogos") / "whatsapp_notify"
     shutil.copytree(PAQUETE, copia, ignore=NO_COPIAR)
     with pytest.MonkeyPatch.context() as parche:
