@@ -362,3 +362,25 @@ def test_alerta__la_cuenta_pausada_se_avisa_en_el_idioma(
 
     assert [correo.subject for correo in mailoutbox] == [f"[Django] {asunto}"]
     assert motivo in mailoutbox[0].body
+
+
+@pytest.mark.parametrize(
+    ("idioma", "frase"),
+    [
+        pytest.param("es", "debe ser un número de segundos mayor que cero", id="es"),
+        pytest.param("en", "must be a number of seconds greater than zero", id="en"),
+        pytest.param("pt-br", "deve ser um número de segundos maior que zero", id="pt-br"),
+    ],
+)
+def test_checks__una_opcion_invalida_del_backend_en_el_idioma(wa_settings, idioma, frase):
+    from whatsapp_notify.checks import check_settings
+
+    meta = {"PHONE_NUMBER_ID": "1234567890", "ACCESS_TOKEN": "token", "TIMEOUT": "pronto"}
+    wa_settings(BACKENDS={"default": {"BACKEND": "whatsapp_notify.backends.meta.MetaBackend",
+                                      "OPTIONS": meta}})  # fmt: skip
+
+    with translation.override(idioma):
+        mensajes = [str(m.msg) for m in check_settings() if m.id == "whatsapp_notify.E004"]
+
+    assert len(mensajes) == 1
+    assert frase in mensajes[0]

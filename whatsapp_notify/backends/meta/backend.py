@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento, EventoPlantilla
@@ -53,7 +54,9 @@ def revisar_version(valor: Any) -> str | None:
     """Check of the ``API_VERSION`` option: text like ``v25.0``."""
     if isinstance(valor, str) and _VERSION_RE.fullmatch(valor):
         return None
-    return f"debe ser una versión de la Graph API como 'v25.0' (texto), no {valor!r}."
+    return gettext("debe ser una versión de la Graph API como 'v25.0' (texto), no %(valor)s.") % {
+        "valor": repr(valor)
+    }
 
 
 def revisar_secretos(valor: Any) -> str | None:
@@ -62,7 +65,7 @@ def revisar_secretos(valor: Any) -> str | None:
         return None
     if isinstance(valor, list | tuple) and all(isinstance(v, str) for v in valor):
         return None
-    return (
+    return gettext(
         "debe ser texto, o una lista de textos mientras cambias la clave (la nueva y la "
         "anterior); su valor no se muestra."
     )

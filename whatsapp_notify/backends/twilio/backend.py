@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento
@@ -59,7 +60,10 @@ def _revisar_sid(nombre: str) -> Callable[[Any], str | None]:
     def revisar(valor: Any) -> str | None:
         if isinstance(valor, str) and _SID[nombre].fullmatch(valor):
             return None
-        return f"debe ser un SID de Twilio: {prefijo} seguido de 32 dígitos hexadecimales."
+        mensaje = gettext(
+            "debe ser un SID de Twilio: %(prefijo)s seguido de 32 dígitos hexadecimales."
+        )
+        return mensaje % {"prefijo": prefijo}
 
     return revisar
 
@@ -68,20 +72,24 @@ def revisar_remitente(valor: Any) -> str | None:
     """Check of ``FROM``: ``whatsapp:+14155238886`` or ``+14155238886``."""
     if isinstance(valor, str) and _REMITENTE.fullmatch(valor.strip()):
         return None
-    return f"debe ser el número de WhatsApp de Twilio, como 'whatsapp:+14155238886', no {valor!r}."
+    mensaje = gettext(
+        "debe ser el número de WhatsApp de Twilio, como 'whatsapp:+14155238886', no %(valor)s."
+    )
+    return mensaje % {"valor": repr(valor)}
 
 
 def revisar_content_sids(valor: Any) -> str | None:
     """Check of ``CONTENT_SIDS``: ``{"plantilla": "HX…"}`` or ``{"plantilla": {"es_MX": …}}``."""
     if not isinstance(valor, dict):
-        return f"debe ser un dict {{plantilla: 'HX…'}}, no {type(valor).__name__}."
+        mensaje = gettext("debe ser un dict {plantilla: 'HX…'}, no %(tipo)s.")
+        return mensaje % {"tipo": type(valor).__name__}
     for plantilla, sid in valor.items():
         sids = sid.values() if isinstance(sid, dict) else [sid]
         if not all(isinstance(s, str) and _CONTENT_SID.fullmatch(s) for s in sids):
-            return (
-                f"tiene un Content SID inválido en {plantilla!r}: cada valor es 'HX' y 32 "
+            return gettext(
+                "tiene un Content SID inválido en %(plantilla)s: cada valor es 'HX' y 32 "
                 "dígitos hexadecimales, o un dict {idioma: 'HX…'}."
-            )
+            ) % {"plantilla": repr(plantilla)}
     return None
 
 

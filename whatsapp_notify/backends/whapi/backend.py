@@ -60,7 +60,7 @@ def revisar_secretos(valor: Any) -> str | None:
     valores = valor if isinstance(valor, list | tuple) else [valor]
     if all(isinstance(v, str) and v and not any(c.isspace() for c in v) for v in valores):
         return None
-    return (
+    return gettext(
         "debe ser texto sin espacios, o una lista de textos mientras lo cambias (el nuevo y "
         "el anterior); su valor no se muestra."
     )
