@@ -171,7 +171,7 @@ def test_check__token_rechazado__error_con_la_opcion_a_corregir(cuenta_meta, gra
     assert credenciales.startswith("ERROR  credenciales: (#190)")
     assert 'OPTIONS"]["ACCESS_TOKEN"]: token permanente' in credenciales
     assert "EAAGotroToken" not in salida + error
-    assert "comprobación(es) con ERROR" in error
+    assert "1 comprobación con ERROR." in error
 
 
 def test_check__proveedor_inalcanzable__error_que_apunta_a_base_url(cuenta_meta, graph):
@@ -711,7 +711,7 @@ def test_check__desde_la_linea_de_comandos__codigo_de_salida_1(capsys, wa_settin
     assert salida.value.code == 1
     capturado = capsys.readouterr()
     assert "ERROR  ajustes whatsapp_notify.E005" in capturado.out
-    assert "CommandError: 1 comprobación(es) con ERROR." in capturado.err
+    assert "CommandError: 1 comprobación con ERROR." in capturado.err
 
 
 # -- whatsapp_send_test ------------------------------------------------------------------
@@ -952,7 +952,7 @@ def test_reintentar__filtros__reenvian_solo_los_elegidos(historial, outbox, args
 def test_reintentar__incierto__avisa_que_puede_duplicar(historial):
     salida = ejecutar("whatsapp_reintentar", "--estado", "incierto", "--dry-run")
 
-    assert "WARN  incierto: el proveedor pudo recibirlos" in salida
+    assert "WARN  sin confirmar: el proveedor pudo recibirlos" in salida
 
 
 @pytest.mark.parametrize(

@@ -221,6 +221,7 @@ def test_cuenta_tranquila__pasado_el_plazo_se_avisa_a_admins_una_vez_y_no_se_ree
     assert f"Envíos: {envio.pk}" in aviso.body
     assert intentado.isoformat(timespec="minutes") in aviso.body
     assert "«Reenviar»" in aviso.body
+    assert "estado «Sin confirmar»" in aviso.body  # the admin's name for incierto
     assert "5678" not in aviso.body  # never a phone number
     envio = leer(envio)
     assert (envio.estado, enviados_a(meta, CLIENTE_WA_ID)) == (EstadoEnvio.INCIERTO, 1)

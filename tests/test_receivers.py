@@ -279,7 +279,7 @@ def test_estado__el_receptor_recibe_el_envio_ya_actualizado(t0):
 # -- statuses: failures ----------------------------------------------------------------------
 
 
-def test_estado__failed_guarda_codigo_titulo_y_el_texto_legible_del_proveedor(cambios, t0):
+def test_estado__failed_guarda_codigo_titulo_y_las_palabras_del_proveedor(cambios, t0):
     envio = envio_en("enviado")
     legible = "(#131026) No se pudo entregar. Detalle: Recipient cannot be reached."
     error = ErrorProveedor(
@@ -297,7 +297,9 @@ def test_estado__failed_guarda_codigo_titulo_y_el_texto_legible_del_proveedor(ca
     assert guardado.fallido_en == t0
     assert guardado.error_codigo == 131026
     assert guardado.error_titulo == "Message undeliverable"
-    assert guardado.error_detalle == legible
+    # The provider's words are the evidence; the explanation is written when read.
+    assert guardado.error_detalle == "Recipient cannot be reached."
+    assert guardado.error_legible() == "(#131026) Recipient cannot be reached."
     assert cambios == [(envio.pk, "enviado", "fallido")]
 
 
@@ -308,7 +310,7 @@ def test_estado__failed_sin_texto_legible_guarda_codigo_y_detalle_sin_leer_el_co
 
     aplicar([estado(FAILED, t0, errores=(error,))], "default")
 
-    assert leer(envio).error_detalle == "(#131026) Recipient cannot be reached."
+    assert leer(envio).error_detalle == "Recipient cannot be reached."
 
 
 def test_estado__failed_sin_errores_dice_que_fallo(t0):
@@ -1424,8 +1426,11 @@ def test_estado__codigo_de_error_fuera_del_rango_queda_legible_en_el_detalle(t0,
     assert (aplicados.estados, aplicados.errores) == (1, 0)
     assert fila.estado == EstadoEnvio.FALLIDO
     assert fila.error_codigo == guardado
-    assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
-    assert f"(#{codigo})" in fila.error_detalle
+    if guardado is None:  # no column for the code: the text carries it
+        assert fila.error_detalle == describe_error(codigo, "Algo pasó.")
+    else:
+        assert fila.error_detalle == "Algo pasó."
+    assert f"(#{codigo})" in fila.error_legible()
     assert len(fila.error_titulo) == EnvioWhatsApp._meta.get_field("error_titulo").max_length
 
 

@@ -376,7 +376,7 @@ def test_salud__el_staff_ve_los_detalles(client, pausada):
     respuesta, _ = pedir(client)
 
     cuentas = respuesta.json()["comprobaciones"]["cuentas"]
-    assert cuentas["detalle"]["default"]["error"].startswith("Token caducado")
+    assert cuentas["detalle"]["default"]["error"].startswith("(#190) Token caducado")
 
 
 def test_comprobar_salud__devuelve_una_estructura_simple(pausada):

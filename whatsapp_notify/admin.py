@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -77,7 +77,11 @@ def telefonos_buscados(termino: str) -> set[str]:
 
 
 def _columna_momento(campo: str, titulo):
-    """A changelist column showing ``campo`` as ``dd/mm HH:MM:SS`` (full value on hover)."""
+    """A changelist column showing ``campo`` in the active language's short date and time
+    (``12/07/2026 1:05 p.m.`` in en-us, ``07/12/2026 13:05`` in es), the full value on hover.
+
+    A fixed ``%d/%m`` reads as another day to a reader whose locale puts the month first.
+    """
 
     @admin.display(description=titulo, ordering=campo, empty_value="—")
     def columna(self, obj) -> str | None:
@@ -88,7 +92,7 @@ def _columna_momento(campo: str, titulo):
         return format_html(
             '<span title="{}" style="white-space:nowrap">{}</span>',
             local.isoformat(sep=" ", timespec="seconds"),
-            local.strftime("%d/%m %H:%M:%S"),
+            formats.date_format(local, "SHORT_DATETIME_FORMAT"),
         )
 
     return columna
@@ -121,6 +125,13 @@ class SoloLecturaMixin:
         # Actions need the model's change permission even though rows are not edited.
         opts = self.model._meta
         return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
+def _error_corto(texto: str) -> str | None:
+    if not texto:
+        return None
+    corto = Truncator(texto).chars(60)
+    return format_html('<span title="{}">{}</span>', texto, corto) if corto != texto else texto
 
 
 def _telefono_enmascarado(obj) -> str:
@@ -156,7 +167,7 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         "enviado",
         "entregado",
         "leido",
-        "error_codigo",
+        "error",
         "duplicado",
         "costo_con_moneda",
     )
@@ -232,7 +243,10 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
                 )
             },
         ),
-        (_("Error"), {"fields": ("error_codigo", "error_detalle")}),
+        (
+            _("Error"),
+            {"fields": ("error_explicado", "error_codigo", "error_titulo", "error_detalle")},
+        ),
         (
             _("Costo"),
             {
@@ -268,6 +282,17 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
     enviado = _columna_momento("enviado_en", _("enviado"))
     entregado = _columna_momento("entregado_en", _("entregado"))
     leido = _columna_momento("leido_en", _("leído"))
+
+    @admin.display(description=_("error"), ordering="error_codigo", empty_value="—")
+    def error(self, obj: EnvioWhatsApp) -> str | None:
+        """The explanation in the reader's language, short; the whole of it on hover."""
+        return _error_corto(obj.error_legible())
+
+    @admin.display(description=_("explicación"), empty_value="—")
+    def error_explicado(self, obj: EnvioWhatsApp) -> str | None:
+        """The readable error in the reader's language; the provider's own words are the
+        fields below it, as it sent them."""
+        return obj.error_legible() or None
 
     @admin.display(description=_("costo"), ordering="costo")
     def costo_con_moneda(self, obj: EnvioWhatsApp) -> str:
@@ -783,15 +808,20 @@ class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
         "cuenta",
         "pausada",
         "pausada_en",
-        "error_codigo",
+        "error",
         "alertado_en",
         "comprobado_en",
         "reanudada_en",
     )
     list_filter = ("pausada",)
-    readonly_fields = (*list_display, "error_detalle")
+    readonly_fields = (*list_display, "error_codigo", "error_detalle")
     fields = readonly_fields
     actions = ("reanudar",)
+
+    @admin.display(description=_("error"), ordering="error_codigo", empty_value="—")
+    def error(self, obj: EstadoCuenta) -> str | None:
+        """Why it paused, in the reader's language."""
+        return obj.error_legible() or None
 
     @admin.action(description=_("Reanudar"), permissions=["reanudar"])
     def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:

@@ -20,7 +20,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, Storage
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .conf import (
     DEFAULT_ALIAS,
@@ -38,87 +39,89 @@ if TYPE_CHECKING:
 # Every check id, with when it fires and what to do: one sentence each, rendered in the
 # reference page of the docs (docs/_ext/whatsapp_docs.py). Keep the ids sorted.
 CATALOGO: dict[str, Promise] = {
-    "E001": _(
+    "E001": gettext_lazy(
         "`WHATSAPP_NOTIFY` no es un dict o tiene una clave desconocida: corrige el nombre de "
         "la clave (la lista de ajustes está en esta página)."
     ),
-    "E002": _(
+    "E002": gettext_lazy(
         "`BACKENDS` está vacío, no es un dict o le falta la cuenta `default`, o un alias no es "
         'un texto de 1 a 64 caracteres: define `BACKENDS` con al menos `"default"`.'
     ),
-    "E003": _(
+    "E003": gettext_lazy(
         'Una entrada de `BACKENDS` no es un dict `{"BACKEND": ..., "OPTIONS": ...}`, o '
         "su `BACKEND` falta o no se importa: corrige la ruta (por ejemplo "
         "`whatsapp_notify.backends.meta.MetaBackend`)."
     ),
-    "E004": _(
+    "E004": gettext_lazy(
         "Una opción del backend es desconocida o tiene un valor inválido (`TIMEOUT`, "
         "`BASE_URL`, un token con espacios, `API_VERSION`); con `check --deploy`, también una "
         "credencial obligatoria ausente: corrige la opción que nombra el mensaje."
     ),
-    "E005": _(
+    "E005": gettext_lazy(
         "`DEFAULT_REGION` no es una región que conozca `phonenumbers`: usa un código ISO de "
         'dos letras como `"MX"`.'
     ),
-    "E006": _('`RATE_LIMIT` está mal escrito: usa `"80/s"`, `"600/m"`, `"1000/h"` o `None`.'),
-    "E007": _(
+    "E006": gettext_lazy(
+        '`RATE_LIMIT` está mal escrito: usa `"80/s"`, `"600/m"`, `"1000/h"` o `None`.'
+    ),
+    "E007": gettext_lazy(
         "Un ajuste numérico no es un número positivo (`MAX_ATTEMPTS`, `DELIVERY_BATCH`, los "
         "de segundos y bytes, `RETENTION_DAYS`, `FAILURE_*`, `HEALTH_MAX_*`...), "
         "`MAX_ATTEMPTS` no es entero, `FAILURE_THRESHOLD` no está en (0, 1] o "
         "`REMINDER_TOLERANCE` es negativo: escribe el número."
     ),
-    "E008": _(
+    "E008": gettext_lazy(
         '`ENABLED`, `REQUIRE_CONSENT` o `WEBHOOK_ASYNC` no son booleanos (un `"False"` '
         "leído del entorno es un texto, es decir verdadero): léelos con `env.bool(...)`."
     ),
-    "E009": _(
+    "E009": gettext_lazy(
         "`DEFAULT_LANGUAGE` no es un código de idioma de plantilla: usa `es_MX`, `en_US` o "
         "`es`, con `_` y nunca `-`."
     ),
-    "E010": _(
+    "E010": gettext_lazy(
         "Un disparador o recordatorio declarado envía por una cuenta que no está en "
         "`BACKENDS`: añade la cuenta o corrige su `cuenta`."
     ),
-    "E011": _(
+    "E011": gettext_lazy(
         "`OPT_OUT_KEYWORDS`, `OPT_IN_KEYWORDS`, `HANDOFF_KEYWORDS` o `HANDOFF_CLOSE_KEYWORDS` "
         "no son una lista o tupla de palabras (un texto suelto se leería letra por letra): "
         "escribe una tupla."
     ),
-    "E012": _(
+    "E012": gettext_lazy(
         "`POLICY` no se importa o no nombra una función: corrige la ruta con puntos o usa `None`."
     ),
-    "E013": _(
+    "E013": gettext_lazy(
         "`AGENTS` está mal escrito (cada agente con un `telefono` válido y/o un `usuario`, sin "
         "repetir), `HANDOFF_TEMPLATE` no es un nombre de plantilla o `HANDOFF_REPLY` no es un "
         "texto: corrige el valor que nombra el mensaje."
     ),
-    "E014": _(
+    "E014": gettext_lazy(
         "`MEDIA_DOWNLOAD` no es una lista o tupla de tipos de mensaje con archivo: elige entre "
         "`image`, `document`, `audio`, `video` y `sticker`."
     ),
-    "E015": _(
+    "E015": gettext_lazy(
         "`COST_RATES` o `COST_CURRENCY` están mal escritos (una ruta que no se importa, un país "
         "que no es ISO, una categoría desconocida, una tarifa negativa o que no es número, una "
         "moneda que no son tres mayúsculas): corrige el valor que nombra el mensaje."
     ),
-    "E020": _(
+    "E020": gettext_lazy(
         "`API_PERMISSION_CLASSES` no es `None` ni una lista de rutas que se importan, o "
         '`API_THROTTLE_RATE` no es `None` ni una tasa como `"600/m"`: corrige el valor.'
     ),
-    "E030": _(
+    "E030": gettext_lazy(
         "`HEALTH_TOKEN` no es `None`, un texto ni una lista de textos no vacíos: léelo del "
         'entorno, por ejemplo `env("WHATSAPP_HEALTH_TOKEN")`.'
     ),
-    "W001": _(
+    "W001": gettext_lazy(
         "Falta una opción obligatoria de una cuenta (una credencial como `ACCESS_TOKEN`) o está "
         "vacía: `migrate` sigue funcionando y la cuenta queda en pausa al enviar hasta que la "
         "definas; con `check --deploy` sale también como `E004`."
     ),
-    "W002": _(
+    "W002": gettext_lazy(
         "Las opciones funcionan pero limitan la cuenta, como dice su backend (Twilio sin "
         "`WEBHOOK_URL` no recibe estados): añade la opción que nombra el aviso."
     ),
-    "W003": _(
+    "W003": gettext_lazy(
         "`MEDIA_ROOT` está vacío: los documentos de los envíos y los archivos recibidos se "
         "guardarían en el directorio de trabajo del proceso; define `MEDIA_ROOT` con una ruta "
         "absoluta fuera del código."
@@ -160,6 +163,15 @@ PALABRAS = ("OPT_OUT_KEYWORDS", "OPT_IN_KEYWORDS", "HANDOFF_KEYWORDS", "HANDOFF_
 EJEMPLO_BACKEND = "whatsapp_notify.backends.meta.MetaBackend"
 
 
+def _clave(name: str) -> str:
+    """``WHATSAPP_NOTIFY['MAX_ATTEMPTS']``: how a message names a setting key."""
+    return f"{SETTING_NAME}[{name!r}]"
+
+
+def _por_omision(name: str) -> str:
+    return _("Valor por omisión: %(valor)s.") % {"valor": repr(DEFAULTS[name])}
+
+
 def _error(msg: str, hint: str, id_: str, obj=None) -> checks.Error:
     return checks.Error(msg, hint=hint, obj=obj, id=f"whatsapp_notify.{id_}")
 
@@ -169,7 +181,8 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         user = raw_user_settings()
     except ImproperlyConfigured as exc:
-        return [_error(str(exc), f"Define {SETTING_NAME} = {{...}} en settings.py.", "E001")]
+        pista = _("Define %(setting)s = {...} en settings.py.") % {"setting": SETTING_NAME}
+        return [_error(str(exc), pista, "E001")]
     merged = {**DEFAULTS, **user}
     return [
         *_unknown_keys(user),
@@ -196,25 +209,34 @@ def _api(merged: dict) -> list[checks.CheckMessage]:
     clases = merged["API_PERMISSION_CLASSES"]
     if clases is not None:
         if not isinstance(clases, list | tuple) or not all(isinstance(c, str) for c in clases):
-            problemas.append(f"API_PERMISSION_CLASSES = {clases!r}: una lista de rutas")
+            problemas.append(
+                _("API_PERMISSION_CLASSES = %(valor)s: una lista de rutas")
+                % {"valor": repr(clases)}
+            )
         else:
             for ruta in clases:
                 try:
                     import_string(ruta)
                 except ImportError as exc:
-                    problemas.append(f"API_PERMISSION_CLASSES: {ruta!r} no se importa ({exc})")
+                    problemas.append(
+                        _("API_PERMISSION_CLASSES: %(ruta)s no se importa (%(error)s)")
+                        % {"ruta": repr(ruta), "error": exc}
+                    )
     try:
         parse_rate(merged["API_THROTTLE_RATE"])
     except ValueError:
         problemas.append(
-            f"API_THROTTLE_RATE = {merged['API_THROTTLE_RATE']!r}: una tasa como '600/m'"
+            _("API_THROTTLE_RATE = %(valor)s: una tasa como '600/m'")
+            % {"valor": repr(merged["API_THROTTLE_RATE"])}
         )
     return [
         _error(
             f"{SETTING_NAME}: {problema}.",
-            'Por ejemplo "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"] '
-            'y "API_THROTTLE_RATE": "600/m" (None en cualquiera de los dos: lo de fábrica / '
-            "sin límite propio).",
+            _(
+                'Por ejemplo "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"] '
+                'y "API_THROTTLE_RATE": "600/m" (None en cualquiera de los dos: lo de fábrica / '
+                "sin límite propio)."
+            ),
             "E020",
         )
         for problema in problemas
@@ -230,8 +252,11 @@ def _costos(merged: dict) -> list[checks.CheckMessage]:
         return [
             _error(
                 str(exc),
-                f'Por ejemplo {SETTING_NAME}["COST_RATES"] = {{"MX": {{"marketing": "0.0305"}}}} '
-                'y "COST_CURRENCY": "USD"; None en COST_RATES usa solo la tabla de Meta.',
+                _(
+                    'Por ejemplo %(setting)s["COST_RATES"] = {"MX": {"marketing": "0.0305"}} '
+                    'y "COST_CURRENCY": "USD"; None en COST_RATES usa solo la tabla de Meta.'
+                )
+                % {"setting": SETTING_NAME},
                 "E015",
             )
         ]
@@ -249,9 +274,12 @@ def _token_de_salud(valor) -> list[checks.CheckMessage]:
     # The value is a secret: its type only, never the value.
     return [
         _error(
-            f"{SETTING_NAME}['HEALTH_TOKEN'] debe ser None, un texto o una lista de textos "
-            f"no vacíos, no {type(valor).__name__}.",
-            'Por ejemplo env("WHATSAPP_HEALTH_TOKEN"); una lista rota el token sin cortes.',
+            _(
+                "%(setting)s['HEALTH_TOKEN'] debe ser None, un texto o una lista de textos "
+                "no vacíos, no %(tipo)s."
+            )
+            % {"setting": SETTING_NAME, "tipo": type(valor).__name__},
+            _('Por ejemplo env("WHATSAPP_HEALTH_TOKEN"); una lista rota el token sin cortes.'),
             "E030",
         )
     ]
@@ -265,9 +293,12 @@ def _descargas(valor) -> list[checks.CheckMessage]:
         return []
     return [
         _error(
-            f"{SETTING_NAME}['MEDIA_DOWNLOAD'] = {valor!r}: una lista de tipos de mensaje con "
-            f"archivo ({', '.join(TIPOS_DE_MEDIA)}).",
-            'Por ejemplo ("image", "document") para guardar las fotos y los PDF que llegan.',
+            _(
+                "%(setting)s['MEDIA_DOWNLOAD'] = %(valor)s: una lista de tipos de mensaje con "
+                "archivo (%(tipos)s)."
+            )
+            % {"setting": SETTING_NAME, "valor": repr(valor), "tipos": ", ".join(TIPOS_DE_MEDIA)},
+            _('Por ejemplo ("image", "document") para guardar las fotos y los PDF que llegan.'),
             "E014",
         )
     ]
@@ -283,7 +314,8 @@ def _agentes(merged: dict) -> list[checks.CheckMessage]:
     except AgentesInvalidos as exc:
         problemas.append(_error(
             f"{SETTING_NAME}['AGENTS']: {exc}",
-            'Por ejemplo [{"telefono": "+52 55 1234 5678", "nombre": "Luis"}, {"usuario": "ana"}].',
+            _('Por ejemplo [{"telefono": "+52 55 1234 5678", "nombre": "Luis"}, '
+              '{"usuario": "ana"}].'),
             "E013",
         ))  # fmt: skip
     plantilla = merged["HANDOFF_TEMPLATE"]
@@ -293,13 +325,15 @@ def _agentes(merged: dict) -> list[checks.CheckMessage]:
         except (ValueError, TypeError) as exc:
             problemas.append(_error(
                 f"{SETTING_NAME}['HANDOFF_TEMPLATE'] = {plantilla!r}: {exc}",
-                "El nombre aprobado de la plantilla que avisa a los agentes, o None (texto libre).",
+                _("El nombre aprobado de la plantilla que avisa a los agentes, o None (texto "
+                  "libre)."),
                 "E013",
             ))  # fmt: skip
     if not isinstance(merged["HANDOFF_REPLY"], str):
         problemas.append(_error(
-            f"{SETTING_NAME}['HANDOFF_REPLY'] debe ser un texto (\"\" para no decir nada).",
-            f"Valor por omisión: {DEFAULTS['HANDOFF_REPLY']!r}.",
+            _('%(setting)s[\'HANDOFF_REPLY\'] debe ser un texto ("" para no decir nada).')
+            % {"setting": SETTING_NAME},
+            _por_omision("HANDOFF_REPLY"),
             "E013",
         ))  # fmt: skip
     return problemas
@@ -309,8 +343,10 @@ def _palabras(merged: dict) -> list[checks.CheckMessage]:
     # A plain string would be iterated letter by letter: "a" alone would revoke consent.
     return [
         _error(
-            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser una lista o tupla de palabras.",
-            f'Por ejemplo {SETTING_NAME}["{name}"] = {DEFAULTS[name]!r}.',
+            _("%(clave)s = %(valor)s debe ser una lista o tupla de palabras.")
+            % {"clave": _clave(name), "valor": repr(merged[name])},
+            _("Por ejemplo %(clave)s = %(valor)s.")
+            % {"clave": f'{SETTING_NAME}["{name}"]', "valor": repr(DEFAULTS[name])},
             "E011",
         )
         for name in PALABRAS
@@ -322,8 +358,8 @@ def _palabras(merged: dict) -> list[checks.CheckMessage]:
 def _unknown_keys(user: dict) -> list[checks.CheckMessage]:
     return [
         _error(
-            f"{SETTING_NAME}[{key!r}] no es una opción conocida.",
-            f"Opciones válidas: {', '.join(sorted(DEFAULTS))}.",
+            _("%(clave)s no es una opción conocida.") % {"clave": _clave(key)},
+            _("Opciones válidas: %(opciones)s.") % {"opciones": ", ".join(sorted(DEFAULTS))},
             "E001",
         )
         for key in user
@@ -335,7 +371,8 @@ def _backends(config) -> list[checks.CheckMessage]:
     if not isinstance(config, dict) or DEFAULT_ALIAS not in config:
         return [
             _error(
-                f'{SETTING_NAME}["BACKENDS"] debe ser un dict con la cuenta "default".',
+                _('%(setting)s["BACKENDS"] debe ser un dict con la cuenta "default".')
+                % {"setting": SETTING_NAME},
                 f'{SETTING_NAME}["BACKENDS"] = {{"default": {{"BACKEND": '
                 f'"{EJEMPLO_BACKEND}", "OPTIONS": {{...}}}}}}',
                 "E002",
@@ -353,8 +390,12 @@ def _backend(alias: str, entry) -> list[checks.CheckMessage]:
         # Every envío stores its account's alias: one the column cannot hold fails each send.
         return [
             _error(
-                f"{where}: el nombre de la cuenta debe ser un texto de 1 a {largo} caracteres.",
-                'Usa un alias corto, como "default" o "sucursal_norte".',
+                _(
+                    "%(donde)s: el nombre de la cuenta debe ser un texto de 1 a %(largo)s "
+                    "caracteres."
+                )
+                % {"donde": where, "largo": largo},
+                _('Usa un alias corto, como "default" o "sucursal_norte".'),
                 "E002",
             )
         ]
@@ -373,17 +414,20 @@ def _clase_del_backend(
     if not isinstance(entry, dict):
         return None, [_not_a_dict(where, entry)]
     if not entry.get("BACKEND"):
-        falta = f'Falta {where}["BACKEND"].'
-        return None, [_error(falta, f'Por ejemplo "{EJEMPLO_BACKEND}".', "E003")]
+        falta = _("Falta %(clave)s.") % {"clave": f'{where}["BACKEND"]'}
+        ejemplo = _("Por ejemplo %(valor)s.") % {"valor": f'"{EJEMPLO_BACKEND}"'}
+        return None, [_error(falta, ejemplo, "E003")]
     try:
         cls = backend_class(entry["BACKEND"], alias)
     except ImproperlyConfigured as exc:
-        return None, [_error(str(exc), f'Corrige la ruta en {where}["BACKEND"].', "E003")]
+        pista = _("Corrige la ruta en %(clave)s.") % {"clave": f'{where}["BACKEND"]'}
+        return None, [_error(str(exc), pista, "E003")]
     if not _es_backend(cls):
         return None, [
             _error(
-                f'{where}["BACKEND"] = {entry["BACKEND"]!r} no es una clase de backend.',
-                "Indica una subclase de whatsapp_notify.backends.base.BaseBackend.",
+                _("%(clave)s = %(valor)s no es una clase de backend.")
+                % {"clave": f'{where}["BACKEND"]', "valor": repr(entry["BACKEND"])},
+                _("Indica una subclase de whatsapp_notify.backends.base.BaseBackend."),
                 "E003",
             )
         ]
@@ -400,16 +444,20 @@ def _not_a_dict(where: str, entry) -> checks.CheckMessage:
     # A bare path ("BACKENDS": {"default": "...MetaBackend"}) is the usual slip: reuse it.
     ruta = entry if isinstance(entry, str) and entry else EJEMPLO_BACKEND
     return _error(
-        f'{where} debe ser un dict con "BACKEND" y "OPTIONS", no {type(entry).__name__}.',
+        _('%(donde)s debe ser un dict con "BACKEND" y "OPTIONS", no %(tipo)s.')
+        % {"donde": where, "tipo": type(entry).__name__},
         f'{where} = {{"BACKEND": {ruta!r}, "OPTIONS": {{...}}}}',
         "E003",
     )
 
 
 def _options(where: str, alias: str, cls, options) -> list[checks.CheckMessage]:
-    hint = f'Revisa {where}["OPTIONS"].'
+    hint = _("Revisa %(clave)s.") % {"clave": f'{where}["OPTIONS"]'}
     if not isinstance(options, dict):
-        mensaje = f'{where}["OPTIONS"] debe ser un dict, no {type(options).__name__}.'
+        mensaje = _("%(clave)s debe ser un dict, no %(tipo)s.") % {
+            "clave": f'{where}["OPTIONS"]',
+            "tipo": type(options).__name__,
+        }
         return [_error(mensaje, hint, "E004")]
     faltan = [
         checks.Warning(
@@ -433,20 +481,20 @@ def variable_de_entorno(cls: type[BaseBackend], name: str) -> str:
 def _pista_w001(cls: type[BaseBackend], name: str) -> str:
     # Django runs W001 under --deploy too and tells a check nothing about the flag: the hint
     # says E004 is the same option reported again, not a different problem.
-    return (
+    return _(
         "Define la variable de entorno de donde settings.py la lee (p. ej. "
-        f'env("{variable_de_entorno(cls, name)}", default=None)). Mientras falte, los envíos '
-        "de la cuenta esperan en pausa; check --deploy informa esta misma opción también como "
-        "error (whatsapp_notify.E004)."
-    )
+        'env("%(variable)s", default=None)). Mientras falte, los envíos de la cuenta esperan '
+        "en pausa; check --deploy informa esta misma opción también como error "
+        "(whatsapp_notify.E004)."
+    ) % {"variable": variable_de_entorno(cls, name)}
 
 
 def _pista_e004(cls: type[BaseBackend], name: str) -> str:
-    return (
+    return _(
         "Una cuenta sin credenciales no envía nada: define la variable de entorno de donde "
-        f'settings.py la lee (p. ej. env("{variable_de_entorno(cls, name)}", default=None)). Es '
-        "la misma opción que avisa whatsapp_notify.W001; en producción es un error."
-    )
+        'settings.py la lee (p. ej. env("%(variable)s", default=None)). Es la misma opción '
+        "que avisa whatsapp_notify.W001; en producción es un error."
+    ) % {"variable": variable_de_entorno(cls, name)}
 
 
 @checks.register(deploy=True)
@@ -489,8 +537,9 @@ def _region(region) -> list[checks.CheckMessage]:
         return []
     return [
         _error(
-            f"{SETTING_NAME}['DEFAULT_REGION'] = {region!r} no es una región conocida.",
-            "Usa un código ISO 3166 de dos letras, p. ej. 'MX', 'AR', 'CO', 'PE', 'ES'.",
+            _("%(setting)s['DEFAULT_REGION'] = %(valor)s no es una región conocida.")
+            % {"setting": SETTING_NAME, "valor": repr(region)},
+            _("Usa un código ISO 3166 de dos letras, p. ej. 'MX', 'AR', 'CO', 'PE', 'ES'."),
             "E005",
         )
     ]
@@ -500,17 +549,26 @@ def _rate(rate) -> list[checks.CheckMessage]:
     try:
         parse_rate(rate)
     except ValueError as exc:
-        return [_error(str(exc), f"{SETTING_NAME}['RATE_LIMIT'] = '80/s' (o None).", "E006")]
+        pista = _("%(setting)s['RATE_LIMIT'] = '80/s' (o None).") % {"setting": SETTING_NAME}
+        return [_error(str(exc), pista, "E006")]
     return []
 
 
 def _numbers(merged: dict) -> list[checks.CheckMessage]:
     return [
         _error(
-            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser un número "
-            + ("entero mayor o igual que 1" if name in ENTEROS else "positivo")
-            + f" y finito, hasta {MAX_SEGUNDOS}.",
-            f"Valor por omisión: {DEFAULTS[name]!r}.",
+            (
+                _(
+                    "%(clave)s = %(valor)s debe ser un número entero mayor o igual que 1 y "
+                    "finito, hasta %(maximo)s."
+                )
+                if name in ENTEROS
+                else _(
+                    "%(clave)s = %(valor)s debe ser un número positivo y finito, hasta %(maximo)s."
+                )
+            )
+            % {"clave": _clave(name), "valor": repr(merged[name]), "maximo": MAX_SEGUNDOS},
+            _por_omision(name),
             "E007",
         )
         for name in NUMEROS
@@ -523,13 +581,14 @@ def _rangos(merged: dict) -> list[checks.CheckMessage]:
     umbral, tolerancia = merged["FAILURE_THRESHOLD"], merged["REMINDER_TOLERANCE"]
     problemas = []
     if not _positivo(umbral, entero=False) or umbral > 1:
-        problemas.append(("FAILURE_THRESHOLD", "una proporción entre 0 y 1 (0.2 = 20 %)"))
+        problemas.append(("FAILURE_THRESHOLD", _("una proporción entre 0 y 1 (0.2 = 20 %)")))
     if isinstance(tolerancia, bool) or not isinstance(tolerancia, int | float) or tolerancia < 0:
-        problemas.append(("REMINDER_TOLERANCE", "un número de segundos mayor o igual que 0"))
+        problemas.append(("REMINDER_TOLERANCE", _("un número de segundos mayor o igual que 0")))
     return [
         _error(
-            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser {que}.",
-            f"Valor por omisión: {DEFAULTS[name]!r}.",
+            _("%(clave)s = %(valor)s debe ser %(que)s.")
+            % {"clave": _clave(name), "valor": repr(merged[name]), "que": que},
+            _por_omision(name),
             "E007",
         )
         for name, que in problemas
@@ -551,10 +610,17 @@ def _positivo(valor, *, entero: bool) -> bool:
 def _booleans(merged: dict) -> list[checks.CheckMessage]:
     return [
         _error(
-            f"{SETTING_NAME}[{name!r}] = {merged[name]!r} debe ser True o False, no "
-            f"{type(merged[name]).__name__}: un texto como 'False' cuenta como verdadero.",
-            f'Lee la variable de entorno como booleano: env.bool("WHATSAPP_{name}", '
-            f"default={DEFAULTS[name]!r}) con django-environ.",
+            _(
+                "%(clave)s = %(valor)s debe ser True o False, no %(tipo)s: un texto como "
+                "'False' cuenta como verdadero."
+            )
+            % {
+                "clave": _clave(name),
+                "valor": repr(merged[name]),
+                "tipo": type(merged[name]).__name__,
+            },
+            _("Lee la variable de entorno como booleano: %(llamada)s con django-environ.")
+            % {"llamada": f'env.bool("WHATSAPP_{name}", default={DEFAULTS[name]!r})'},
             "E008",
         )
         for name in BOOLEANOS
@@ -567,10 +633,12 @@ def _language(idioma) -> list[checks.CheckMessage]:
         return []
     return [
         _error(
-            f"{SETTING_NAME}['DEFAULT_LANGUAGE'] = {idioma!r} no es un código de idioma de "
-            "plantilla.",
-            "Usa el código con que la plantilla se aprobó en WhatsApp Manager, con guion bajo: "
-            "'es_MX', 'es', 'en_US'.",
+            _("%(setting)s['DEFAULT_LANGUAGE'] = %(valor)s no es un código de idioma de plantilla.")
+            % {"setting": SETTING_NAME, "valor": repr(idioma)},
+            _(
+                "Usa el código con que la plantilla se aprobó en WhatsApp Manager, con guion "
+                "bajo: 'es_MX', 'es', 'en_US'."
+            ),
             "E009",
         )
     ]
@@ -582,18 +650,34 @@ def _disparadores(config) -> list[checks.CheckMessage]:
 
     if not isinstance(config, dict):
         return []  # E002 already says how BACKENDS must look
-    cuentas = ", ".join(sorted(map(str, config))) or "(ninguna)"
+    cuentas = ", ".join(sorted(map(str, config))) or _("(ninguna)")
     declarados = [
         *(("disparador", d) for d in triggers.declarados()),
         *(("recordatorio", r) for r in reminders.declarados()),
     ]
     return [
         _error(
-            f"El {api} {declarado.tipo!r} de {declarado.modelo._meta.label} usa "
-            f'cuenta={declarado.cuenta!r}, que no existe en {SETTING_NAME}["BACKENDS"]: '
-            "cada envío suyo quedaría omitido.",
-            f"Cuentas configuradas: {cuentas}. Corrige cuenta= en {api}() o añade "
-            f'{SETTING_NAME}["BACKENDS"][{declarado.cuenta!r}].',
+            _(
+                "El %(api)s %(tipo)s de %(modelo)s usa cuenta=%(cuenta)s, que no existe en "
+                '%(setting)s["BACKENDS"]: cada envío suyo quedaría omitido.'
+            )
+            % {
+                "api": api,
+                "tipo": repr(declarado.tipo),
+                "modelo": declarado.modelo._meta.label,
+                "cuenta": repr(declarado.cuenta),
+                "setting": SETTING_NAME,
+            },
+            _(
+                "Cuentas configuradas: %(cuentas)s. Corrige cuenta= en %(api)s() o añade "
+                '%(setting)s["BACKENDS"][%(cuenta)s].'
+            )
+            % {
+                "cuentas": cuentas,
+                "api": api,
+                "setting": SETTING_NAME,
+                "cuenta": repr(declarado.cuenta),
+            },
             "E010",
             obj=declarado.modelo,
         )
@@ -617,8 +701,11 @@ def check_politica(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         return [
             _error(
                 str(exc),
-                f'Por ejemplo {SETTING_NAME}["POLICY"] = "miapp.whatsapp.politica", una '
-                "función politica(envio) que devuelve None o el motivo; None para no filtrar.",
+                _(
+                    'Por ejemplo %(setting)s["POLICY"] = "miapp.whatsapp.politica", una '
+                    "función politica(envio) que devuelve None o el motivo; None para no filtrar."
+                )
+                % {"setting": SETTING_NAME},
                 "E012",
             )
         ]
@@ -639,15 +726,20 @@ def check_media_root(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     sueltos = [campo for campo in campos if _en_el_directorio_de_trabajo(campo.storage)]
     if not sueltos:
         return []
-    nombres = " y ".join(f"{campo.model.__name__}.{campo.name}" for campo in sueltos)
+    nombres = _(" y ").join(f"{campo.model.__name__}.{campo.name}" for campo in sueltos)
     return [
         checks.Warning(
-            f"MEDIA_ROOT está vacío: los archivos de {nombres} se guardarían en "
-            "whatsapp_notify/… dentro del directorio desde el que corre el proceso, y esa "
-            "carpeta puede ocultar el paquete whatsapp_notify al importarlo.",
-            hint="Define MEDIA_ROOT en settings.py con una ruta absoluta fuera del código, "
-            'como MEDIA_ROOT = "/var/lib/mi-erp/media" (o la ubicación del almacenamiento '
-            'en STORAGES["default"]["OPTIONS"]["location"]).',
+            _(
+                "MEDIA_ROOT está vacío: los archivos de %(campos)s se guardarían en "
+                "whatsapp_notify/… dentro del directorio desde el que corre el proceso, y esa "
+                "carpeta puede ocultar el paquete whatsapp_notify al importarlo."
+            )
+            % {"campos": nombres},
+            hint=_(
+                "Define MEDIA_ROOT en settings.py con una ruta absoluta fuera del código, "
+                'como MEDIA_ROOT = "/var/lib/mi-erp/media" (o la ubicación del almacenamiento '
+                'en STORAGES["default"]["OPTIONS"]["location"]).'
+            ),
             id="whatsapp_notify.W003",
         )
     ]

@@ -14,6 +14,7 @@ import hmac
 import logging
 
 from django.http import FileResponse, Http404, HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from .models import EnvioWhatsApp
@@ -21,7 +22,7 @@ from .references import documento_del_token
 
 logger = logging.getLogger(__name__)
 
-NO_DISPONIBLE = "Documento no disponible."
+NO_DISPONIBLE = _("Documento no disponible.")
 
 
 @require_safe

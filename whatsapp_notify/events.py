@@ -33,7 +33,8 @@ BAJA_MARKETING = "baja_marketing"  # the recipient stopped marketing messages on
 class ErrorProveedor:
     """One error a provider attached to a status or message (``errors[]``).
 
-    ``legible`` is the provider's readable sentence for it (``error_detalle``), and
+    ``legible`` is the provider's readable sentence for it (kept in ``error_detalle`` only
+    when the code does not fit its column), and
     ``significado`` :data:`BAJA` or :data:`BAJA_MARKETING` when it is a recipient's stop.
     """
 

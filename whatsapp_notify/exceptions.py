@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -123,7 +124,8 @@ class ProviderError(WhatsAppError):
         trace_id: str = "",
         legible: str = "",
     ):
-        super().__init__(message or detail or f"Error del proveedor (código {code})")
+        self._generico = f"Error del proveedor (código {code})"
+        super().__init__(message or detail or self._generico)
         self.code = code
         self.detail = detail
         self.http_status = http_status
@@ -131,8 +133,18 @@ class ProviderError(WhatsAppError):
         self.legible = legible
 
     @property
+    def provider_text(self) -> str:
+        """The provider's own words, untranslated: its detail, else its message (``""``
+        when it gave neither). What an envío keeps as evidence beside the code."""
+        if self.detail:
+            return self.detail
+        texto = str(self)
+        return "" if texto == self._generico else texto
+
+    @property
     def readable(self) -> str:
-        """A Spanish sentence for the admin and the envío's ``error_detalle``.
+        """A readable sentence, in the active language, for an alert or a code too large to
+        store (an envío keeps the code and :attr:`provider_text`, explained when read).
 
         The provider's own (``legible``, set when it classified the error), else
         :func:`describe_error`'s ``"(#code) detail"``.
@@ -177,8 +189,17 @@ def describir_codigo(mensajes: Mapping[int, str], code: int | None, detail: str 
     """
     if code is None:
         return detail
-    text = f"(#{code}) {mensajes.get(code, ERROR_GENERICO)}"
-    return f"{text} Detalle: {detail}" if detail else text
+    return con_detalle(f"(#{code}) {mensajes.get(code, ERROR_GENERICO)}", detail)
+
+
+def con_detalle(explicacion: str, detail: str) -> str:
+    """``explicacion`` followed by the provider's own words, when there are any."""
+    if not detail:
+        return explicacion
+    return gettext("%(explicacion)s Detalle: %(detalle)s") % {
+        "explicacion": explicacion,
+        "detalle": detail,
+    }
 
 
 def describe_error(code: int | None, detail: str = "") -> str:

@@ -31,6 +31,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Count, Min
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import tasks
 from .backends import backends
@@ -107,7 +108,7 @@ def comprobar_salud(solo: Iterable[str] | None = None) -> Salud:
     hechas: list[Comprobacion] = []
     for nombre in nombres:
         if nombre in _CON_BASE and _fallo_la_base(hechas):
-            hechas.append(Comprobacion(nombre, FALLO, "la base de datos no responde"))
+            hechas.append(Comprobacion(nombre, FALLO, _("la base de datos no responde")))
             continue
         hechas.append(_ejecutar(nombre, COMPROBACIONES[nombre]))
     return Salud(tuple(hechas))
@@ -119,7 +120,10 @@ def _validar(solo: Iterable[str]) -> list[str]:
     desconocidas = [nombre[:40] for nombre in nombres if nombre not in COMPROBACIONES][:5]
     if desconocidas or not nombres:
         conocidas = ", ".join(COMPROBACIONES)
-        raise ValueError(f"Comprobaciones desconocidas {desconocidas}; existen: {conocidas}")
+        raise ValueError(
+            _("Comprobaciones desconocidas %(desconocidas)s; existen: %(conocidas)s")
+            % {"desconocidas": desconocidas, "conocidas": conocidas}
+        )
     return [nombre for nombre in COMPROBACIONES if nombre in nombres]
 
 
@@ -134,7 +138,8 @@ def _ejecutar(nombre: str, comprobar: Callable[[], tuple[str, str, dict]]) -> Co
     except Exception as exc:
         # The class only: a database error's text can quote row values (a phone).
         logger.warning("La comprobación de salud %s falló (%s)", nombre, type(exc).__name__)
-        estado, motivo, detalle = FALLO, f"error: {type(exc).__name__}", {}
+        motivo = _("error: %(clase)s") % {"clase": type(exc).__name__}
+        estado, detalle = FALLO, {}
     return Comprobacion(nombre, estado, motivo, detalle, (time.monotonic() - inicio) * 1000)
 
 
@@ -152,18 +157,18 @@ def _base_de_datos() -> tuple[str, str, dict]:
         else:
             detalle[alias] = {"ms": round((time.monotonic() - inicio) * 1000, 1)}
     if caidas:
-        return FALLO, f"sin respuesta: {', '.join(caidas)}", detalle
+        return FALLO, _("sin respuesta: %(bases)s") % {"bases": ", ".join(caidas)}, detalle
     return OK, "", detalle
 
 
 def _broker() -> tuple[str, str, dict]:
     if tasks.en_el_acto():
-        return OK, "Celery ejecuta las tareas en el acto (eager): no hay broker", {}
+        return OK, _("Celery ejecuta las tareas en el acto (eager): no hay broker"), {}
     motivo = tasks.tocar_broker(PLAZO_BROKER)
     # This process's publishes, paused for a while after one failed (Beat re-dispatches).
     detalle = {"plazo_s": PLAZO_BROKER, "publicaciones_en_pausa": tasks.publicaciones_en_pausa()}
     if motivo is not None:
-        return FALLO, f"el broker no responde ({motivo})", detalle
+        return FALLO, _("el broker no responde (%(motivo)s)") % {"motivo": motivo}, detalle
     return OK, "", detalle
 
 
@@ -180,8 +185,8 @@ def _cuentas() -> tuple[str, str, dict]:
             pausadas.append(alias)
             cuenta.update(_pausa(estado))
     if rotas or pausadas:
-        partes = [f"{len(pausadas)} pausada(s)"] * bool(pausadas)
-        partes += [f"{len(rotas)} sin configurar"] * bool(rotas)
+        partes = [_("%(n)s pausada(s)") % {"n": len(pausadas)}] * bool(pausadas)
+        partes += [_("%(n)s sin configurar") % {"n": len(rotas)}] * bool(rotas)
         return DEGRADADO, ", ".join(partes), detalle
     return OK, "", detalle
 
@@ -200,7 +205,7 @@ def _pausa(estado) -> dict[str, Any]:
     return {
         "pausada_en": _iso(estado.pausada_en),
         "error_codigo": estado.error_codigo,
-        "error": estado.error_detalle[:300],
+        "error": estado.error_legible()[:300],
         "comprobada_en": _iso(estado.comprobado_en),
     }
 
@@ -228,10 +233,11 @@ def _cola() -> tuple[str, str, dict]:
     if espera is not None and espera > limite:
         return (
             FALLO,
-            f"el pendiente más antiguo espera más de {limite.total_seconds():g} s",
+            _("el pendiente más antiguo espera más de %(segundos)s s")
+            % {"segundos": f"{limite.total_seconds():g}"},
             detalle,
         )
-    return OK, "lo que más espera es de una cuenta pausada", detalle
+    return OK, _("lo que más espera es de una cuenta pausada"), detalle
 
 
 def _espera_sin_pausadas(reports, cola) -> timedelta | None:
@@ -261,7 +267,8 @@ def _webhooks() -> tuple[str, str, dict]:
     if espera is not None and espera > limite:
         return (
             DEGRADADO,
-            f"webhooks sin aplicar desde hace más de {limite.total_seconds():g} s",
+            _("webhooks sin aplicar desde hace más de %(segundos)s s")
+            % {"segundos": f"{limite.total_seconds():g}"},
             detalle,
         )
     return OK, "", detalle

@@ -16,6 +16,7 @@ from django.db.models import Q, signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .error_text import explicar
 from .phones import mask
 
 
@@ -235,7 +236,7 @@ class EnvioWhatsApp(models.Model):
     telefono_original = models.CharField(
         _("teléfono original"), max_length=64, blank=True, help_text=_("Como lo dio el ERP.")
     )
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
 
     # Why and for what
@@ -288,14 +289,18 @@ class EnvioWhatsApp(models.Model):
     motivo = models.CharField(_("motivo"), max_length=32, choices=MotivoOmision.choices, blank=True)
     intentos = models.PositiveSmallIntegerField(_("intentos"), default=0)
     proximo_intento = models.DateTimeField(_("próximo intento"), null=True, blank=True)
-    wamid = models.CharField(_("wamid"), max_length=128, null=True, blank=True)  # unique: Meta
+    wamid = models.CharField(
+        _("ID del mensaje (wamid)"), max_length=128, null=True, blank=True
+    )  # unique: Meta
     error_codigo = models.IntegerField(_("código de error"), null=True, blank=True)
     error_titulo = models.CharField(_("título del error"), max_length=255, blank=True)
     error_detalle = models.TextField(_("detalle del error"), blank=True)
     # A status webhook proved that a copy sent by an automatic re-send also reached the
     # customer: the other copies' wamids, in the order their statuses came.
     duplicado = models.BooleanField(_("duplicado"), default=False)
-    wamids_duplicados = models.JSONField(_("wamids duplicados"), default=list, blank=True)
+    wamids_duplicados = models.JSONField(
+        _("IDs de mensaje duplicados (wamid)"), default=list, blank=True
+    )
 
     # What the status webhooks report about billing and the conversation
     conversacion_id = models.CharField(_("id de conversación"), max_length=128, blank=True)
@@ -390,6 +395,10 @@ class EnvioWhatsApp(models.Model):
         que = self.plantilla or self.nombre_documento or self.clase
         return f"#{self.pk} {que} → {mask(self.telefono)} ({self.get_estado_display()})"
 
+    def error_legible(self) -> str:
+        """Why it failed (or waits), in the active language; ``""`` without an error."""
+        return explicar(self)
+
     @classmethod
     def nuevo(cls, **campos: Any) -> EnvioWhatsApp:
         """An unsaved envío with its fields' defaults and ``campos`` (by attname), as
@@ -452,9 +461,11 @@ class Mensaje(models.Model):
     direccion = models.CharField(_("dirección"), max_length=8, choices=Direccion.choices)
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
     telefono = models.CharField(_("teléfono"), max_length=20, blank=True)
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
-    wamid = models.CharField(_("wamid"), max_length=128, unique=True, null=True, blank=True)
+    wamid = models.CharField(
+        _("ID del mensaje (wamid)"), max_length=128, unique=True, null=True, blank=True
+    )
     tipo = models.CharField(_("tipo"), max_length=32, default="text")
     texto = models.TextField(_("texto"), blank=True)
     contenido = models.JSONField(_("contenido"), default=dict, blank=True)
@@ -552,7 +563,7 @@ class Conversacion(models.Model):
 
     cuenta = models.CharField(_("cuenta"), max_length=64, default="default")
     telefono = models.CharField(_("teléfono"), max_length=20)
-    wa_id = models.CharField(_("wa_id"), max_length=32, blank=True)
+    wa_id = models.CharField(_("ID de WhatsApp"), max_length=32, blank=True)
     nombre = models.CharField(_("nombre"), max_length=200, blank=True)
     estado = models.CharField(
         _("estado"),
@@ -580,7 +591,7 @@ class Conversacion(models.Model):
         related_name="+",
         verbose_name=_("último mensaje"),
     )
-    ultimo_mensaje_en = models.DateTimeField(_("último mensaje"), null=True, blank=True)
+    ultimo_mensaje_en = models.DateTimeField(_("fecha del último mensaje"), null=True, blank=True)
     ultimo_entrante_en = models.DateTimeField(
         _("último mensaje del cliente"), null=True, blank=True
     )
@@ -787,7 +798,12 @@ class EstadoCuenta(models.Model):
         verbose_name_plural = _("estados de cuentas")
 
     def __str__(self) -> str:
-        return f"{self.cuenta}: {'pausada' if self.pausada else 'activa'}"
+        estado = _("pausada") if self.pausada else _("activa")
+        return f"{self.cuenta}: {estado}"
+
+    def error_legible(self) -> str:
+        """Why the account paused, in the active language; ``""`` without an error."""
+        return explicar(self)
 
 
 class EventoWebhook(models.Model):

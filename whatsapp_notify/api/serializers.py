@@ -14,6 +14,7 @@ import binascii
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from ..models import (
@@ -85,7 +86,7 @@ class Estricto(serializers.Serializer):
                 raise serializers.ValidationError(
                     {
                         campo: serializers.ErrorDetail(
-                            "Campo desconocido.", code="campo_desconocido"
+                            _("Campo desconocido."), code="campo_desconocido"
                         )
                         for campo in desconocidos
                     }
@@ -144,7 +145,7 @@ class JSONListaODict(serializers.JSONField):
         valor = super().to_internal_value(data)
         if not isinstance(valor, list | dict):
             raise serializers.ValidationError(
-                "Una lista (parámetros {{1}}..{{n}}) o un objeto (parámetros con nombre).",
+                _("Una lista (parámetros {{1}}..{{n}}) o un objeto (parámetros con nombre)."),
                 code="variables_invalidas",
             )
         return valor
@@ -208,14 +209,17 @@ class NuevoEnvioSerializer(Estricto):
             admitidos -= NO_EN_REACCION
         ajenos = sorted(set(self.initial_data) - admitidos - {"clase"})
         errores = {
-            campo: serializers.ErrorDetail(f"No aplica a clase={clase!r}.", code="campo_no_aplica")
+            campo: serializers.ErrorDetail(
+                _("No aplica a clase=%(clase)s.") % {"clase": repr(clase)}, code="campo_no_aplica"
+            )
             for campo in ajenos
             if campo in self.fields
         }
         errores.update(
             {
                 campo: serializers.ErrorDetail(
-                    f"Obligatorio con clase={clase!r}.", code="obligatorio"
+                    _("Obligatorio con clase=%(clase)s.") % {"clase": repr(clase)},
+                    code="obligatorio",
                 )
                 for campo in OBLIGATORIOS[clase]
                 if campo not in attrs
@@ -223,11 +227,12 @@ class NuevoEnvioSerializer(Estricto):
         )
         if ("referencia_tipo" in attrs) != ("referencia_id" in attrs):
             errores["referencia_id"] = serializers.ErrorDetail(
-                "referencia_tipo y referencia_id van juntos.", code="referencia_incompleta"
+                _("referencia_tipo y referencia_id van juntos."), code="referencia_incompleta"
             )
         if attrs.get("clave", "").startswith(CLAVES_RESERVADAS):
             errores["clave"] = serializers.ErrorDetail(
-                f"Las claves que empiezan por {', '.join(CLAVES_RESERVADAS)} son de la app.",
+                _("Las claves que empiezan por %(prefijos)s son de la app.")
+                % {"prefijos": ", ".join(CLAVES_RESERVADAS)},
                 code="clave_reservada",
             )
         for campo in ("documento", "imagen", "video"):
@@ -254,7 +259,8 @@ def objeto_referido(tipo: str, pk: str):
             {
                 "referencia_id": [
                     serializers.ErrorDetail(
-                        f"No existe {tipo} con id {pk!r}.", code="referencia_inexistente"
+                        _("No existe %(tipo)s con id %(id)s.") % {"tipo": tipo, "id": repr(pk)},
+                        code="referencia_inexistente",
                     )
                 ]
             }
@@ -263,7 +269,7 @@ def objeto_referido(tipo: str, pk: str):
 
 def modelo_referido(tipo: str | None):
     """The model class ``"app_label.modelo"`` names (installed today); a 400 otherwise."""
-    app_label, _, nombre = (tipo or "").partition(".")
+    app_label, _punto, nombre = (tipo or "").partition(".")
     content_type = ContentType.objects.filter(app_label=app_label, model=nombre.lower()).first()
     modelo = content_type.model_class() if content_type is not None else None
     if modelo is None:
@@ -271,7 +277,8 @@ def modelo_referido(tipo: str | None):
             {
                 "referencia_tipo": [
                     serializers.ErrorDetail(
-                        f"{tipo!r}: un modelo instalado, como 'taller.ordentrabajo'.",
+                        _("%(tipo)s: un modelo instalado, como 'taller.ordentrabajo'.")
+                        % {"tipo": repr(tipo)},
                         code="referencia_tipo_invalida",
                     )
                 ]
@@ -332,18 +339,13 @@ class ErrorEnvioSerializer(serializers.Serializer):
     def to_representation(self, envio):
         if envio.error_codigo is None and not envio.error_detalle:
             return None
-        from ..backends import backends
-
-        causa = (
-            backends.describe_error(envio.cuenta, envio.error_codigo)
-            if envio.error_codigo is not None
-            else ""
-        )
+        # titulo and detalle: the provider's words as it sent them (evidence); causa: the
+        # explanation, in the reader's language (an older row's stored text as it is).
         return {
             "codigo": envio.error_codigo,
             "titulo": envio.error_titulo,
             "detalle": envio.error_detalle,
-            "causa": causa,
+            "causa": envio.error_legible(),
         }
 
 
@@ -438,7 +440,7 @@ class RespuestaSerializer(Estricto):
         attrs = super().validate(attrs)
         if ("texto" in attrs) == ("plantilla" in attrs):
             raise serializers.ValidationError(
-                "Un texto o una plantilla (no los dos).", code="texto_o_plantilla"
+                _("Un texto o una plantilla (no los dos)."), code="texto_o_plantilla"
             )
         return attrs
 

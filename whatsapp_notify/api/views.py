@@ -19,6 +19,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
@@ -133,8 +135,10 @@ class BaseAPI:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # A NUL reaches no column (PostgreSQL refuses it in text): say so before any query.
-        if any("\x00" in valor for _, valores in request.query_params.lists() for valor in valores):
-            raise ParseError("La consulta lleva un carácter nulo (\\x00).", code="caracter_nulo")
+        if any(
+            "\x00" in valor for _clave, valores in request.query_params.lists() for valor in valores
+        ):
+            raise ParseError(_("La consulta lleva un carácter nulo (\\x00)."), code="caracter_nulo")
 
     def get_exception_handler(self):
         base = super().get_exception_handler()
@@ -253,7 +257,7 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         envio.refresh_from_db()
         if not resultado.reenviados:
             (motivo,) = resultado.omitidos
-            raise Conflicto(_NO_REENVIADO.get(motivo, motivo), code=motivo)
+            raise Conflicto(str(_NO_REENVIADO.get(motivo, motivo)), code=motivo)
         return Response(s.EnvioSerializer(envio).data)
 
     @extend_schema(request=None, responses=s.EnvioSerializer)
@@ -264,7 +268,8 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         if not actions.cancelar([envio]):
             envio.refresh_from_db()
             raise Conflicto(
-                f"El envío está {envio.estado}: sólo se cancela mientras espera.",
+                _("El envío está %(estado)s: sólo se cancela mientras espera.")
+                % {"estado": str(envio.get_estado_display()).lower()},
                 code="no_cancelable",
             )
         envio.refresh_from_db()
@@ -272,9 +277,9 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 
 _NO_REENVIADO = {
-    actions.YA_ENVIADO: "El proveedor ya aceptó este envío: reenviarlo lo duplicaría.",
-    actions.EN_CURSO: "El envío sigue en curso: espera a que termine.",
-    actions.SUPERADO: (
+    actions.YA_ENVIADO: _lazy("El proveedor ya aceptó este envío: reenviarlo lo duplicaría."),
+    actions.EN_CURSO: _lazy("El envío sigue en curso: espera a que termine."),
+    actions.SUPERADO: _lazy(
         "Un envío posterior del mismo aviso ya salió o está en camino: reenviar este lo duplicaría."
     ),
 }
@@ -297,8 +302,11 @@ def _exigir_mismo_envio(previo: EnvioWhatsApp, datos: dict) -> None:
         distinto = True
     if distinto:
         raise Conflicto(
-            f"La clave {previo.clave!r} ya es del envío {previo.pk}, a otro destinatario o con "
-            "otro contenido: usa una clave nueva para un envío nuevo.",
+            _(
+                "La clave %(clave)s ya es del envío %(id)s, a otro destinatario o con otro "
+                "contenido: usa una clave nueva para un envío nuevo."
+            )
+            % {"clave": repr(previo.clave), "id": previo.pk},
             code="clave_en_uso",
         )
 
@@ -335,7 +343,7 @@ def crear_envio(datos: dict) -> EnvioWhatsApp:
 
 def _botones(clase: str, botones) -> list:
     if not isinstance(botones, list):
-        raise ValidationError({"botones": ["Una lista."]}, code="botones_invalidos")
+        raise ValidationError({"botones": [_("Una lista.")]}, code="botones_invalidos")
     if clase == ClaseEnvio.PLANTILLA:
         return [_boton_de_plantilla(boton) for boton in botones]
     return [tuple(boton) if isinstance(boton, list) else boton for boton in botones]
@@ -349,7 +357,11 @@ def _boton_de_plantilla(boton):
     if isinstance(boton, dict) and set(boton) == {"payload"}:
         return BotonRapido(str(boton["payload"]))
     raise ValidationError(
-        {"botones": [f'{boton!r}: {{"url": sufijo}}, {{"payload": texto}} o null.']},
+        {
+            "botones": [
+                _('%(boton)s: {"url": sufijo}, {"payload": texto} o null.') % {"boton": repr(boton)}
+            ]
+        },
         code="botones_invalidos",
     )
 
@@ -357,7 +369,8 @@ def _boton_de_plantilla(boton):
 def _secciones(secciones):
     if not isinstance(secciones, dict):
         raise ValidationError(
-            {"secciones": ['Un objeto {"Sección": [[id, título], …]}.']}, code="secciones_invalidas"
+            {"secciones": [_('Un objeto {"Sección": [[id, título], …]}.')]},
+            code="secciones_invalidas",
         )
     return {
         titulo: [tuple(fila) if isinstance(fila, list) else fila for fila in filas]
@@ -370,7 +383,8 @@ def filtrar_envios(envios: QuerySet, params) -> QuerySet:
     if estados := _lista(params.get("estado")):
         desconocidos = set(estados) - set(EstadoEnvio.values)
         if desconocidos:
-            raise ValidationError({"estado": [f"Estado desconocido: {sorted(desconocidos)}"]})
+            mensaje = _("Estado desconocido: %(estados)s") % {"estados": sorted(desconocidos)}
+            raise ValidationError({"estado": [mensaje]})
         envios = envios.filter(estado__in=estados)
     if tipos := _lista(params.get("tipo")):
         envios = envios.filter(tipo__in=tipos)
@@ -398,12 +412,16 @@ def _lista(valor: str | None) -> list[str]:
 
 
 def _content_type(tipo: str | None) -> ContentType:
-    app_label, _, modelo = (tipo or "").partition(".")
+    app_label, _punto, modelo = (tipo or "").partition(".")
     try:
         return ContentType.objects.get_by_natural_key(app_label, modelo.lower())
     except ContentType.DoesNotExist as exc:
         raise ValidationError(
-            {"referencia_tipo": [f"{tipo!r}: un modelo como 'taller.ordentrabajo'."]}
+            {
+                "referencia_tipo": [
+                    _("%(tipo)s: un modelo como 'taller.ordentrabajo'.") % {"tipo": repr(tipo)}
+                ]
+            }
         ) from exc
 
 
@@ -424,8 +442,11 @@ def _fecha(texto: str, campo: str, *, fin: bool = False) -> datetime:
         raise ValidationError(
             {
                 campo: [
-                    f"{texto!r}: una fecha ISO (2026-11-20) o fecha y hora (2026-11-20T10:00, "
-                    "con su zona codificada en la URL: %2B06:00)."
+                    _(
+                        "%(texto)s: una fecha ISO (2026-11-20) o fecha y hora (2026-11-20T10:00, "
+                        "con su zona codificada en la URL: %%2B06:00)."
+                    )
+                    % {"texto": repr(texto)}
                 ]
             }
         )
@@ -488,7 +509,7 @@ class ReenviarAvisoView(BaseAPI, generics.GenericAPIView):
         datos = entrada.validated_data
         if datos.get("copia_de") and not _puede_crear_envios(request):
             raise PermissionDenied(
-                "Una copia nueva es un envío nuevo: pide el permiso de añadir envíos."
+                _("Una copia nueva es un envío nuevo: pide el permiso de añadir envíos.")
             )
         obj = _referencia(datos["referencia_tipo"], datos["referencia_id"])
         with transaction.atomic():
@@ -508,7 +529,8 @@ def _referencia(tipo: str | None, pk: str | None, *, leer: bool = True):
     if not tipo or not pk:
         falta = "referencia_tipo" if not tipo else "referencia_id"
         raise ValidationError(
-            {falta: ["referencia_tipo y referencia_id van juntos."]}, code="referencia_incompleta"
+            {falta: [_("referencia_tipo y referencia_id van juntos.")]},
+            code="referencia_incompleta",
         )
     if leer:
         return s.objeto_referido(tipo, pk)
@@ -516,7 +538,8 @@ def _referencia(tipo: str | None, pk: str | None, *, leer: bool = True):
     try:
         return modelo(pk=modelo._meta.pk.to_python(pk))
     except (DjangoValidationError, ValueError, TypeError) as exc:
-        raise ValidationError({"referencia_id": [f"{pk!r} no es un id de {tipo}."]}) from exc
+        mensaje = _("%(id)s no es un id de %(tipo)s.") % {"id": repr(pk), "tipo": tipo}
+        raise ValidationError({"referencia_id": [mensaje]}) from exc
 
 
 def _puede_crear_envios(request) -> bool:
@@ -629,7 +652,7 @@ def _entero(texto: str | None, campo: str, defecto: int, *, maximo: int) -> int:
     if texto in (None, ""):
         return defecto
     if not (texto.isascii() and texto.isdigit()) or not 1 <= int(texto) <= maximo:
-        raise ValidationError({campo: [f"Un entero de 1 a {maximo}."]})
+        raise ValidationError({campo: [_("Un entero de 1 a %(maximo)s.") % {"maximo": maximo}]})
     return int(texto)
 
 
@@ -697,7 +720,8 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
         params = request.query_params
         categoria = params.get("categoria", Categoria.UTILITY)
         if categoria not in Categoria.values:
-            raise ValidationError({"categoria": [f"Una de {', '.join(Categoria.values)}."]})
+            mensaje = _("Una de %(opciones)s.") % {"opciones": ", ".join(Categoria.values)}
+            raise ValidationError({"categoria": [mensaje]})
         try:
             digitos = normalizar(params.get("telefono", ""))
         except TelefonoInvalido as exc:
@@ -725,9 +749,13 @@ class ConsentimientoViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModel
 
 def _opcion(modelo, campo: str, valor: str) -> str:
     """``valor`` for filtering ``modelo.campo``: one of its choices when it has them (400)."""
-    opciones = [str(clave) for clave, _ in modelo._meta.get_field(campo).choices or ()]
+    opciones = [str(clave) for clave, _etiqueta in modelo._meta.get_field(campo).choices or ()]
     if opciones and valor not in opciones:
-        raise ValidationError({campo: [f"{valor!r}: una de {', '.join(opciones)}."]})
+        mensaje = _("%(valor)s: una de %(opciones)s.") % {
+            "valor": repr(valor),
+            "opciones": ", ".join(opciones),
+        }
+        raise ValidationError({campo: [mensaje]})
     return valor
 
 
@@ -785,7 +813,9 @@ class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
         """Answer in the thread (needs changing conversations and adding envíos)."""
         conversacion = self.get_object()
         if not _puede_crear_envios(request):
-            raise PermissionDenied("Responder es un envío nuevo: pide el permiso de añadir envíos.")
+            raise PermissionDenied(
+                _("Responder es un envío nuevo: pide el permiso de añadir envíos.")
+            )
         entrada = s.RespuestaSerializer(data=request.data)
         entrada.is_valid(raise_exception=True)
         datos = dict(entrada.validated_data)
@@ -805,7 +835,8 @@ class ConversacionViewSet(BaseAPI, viewsets.ReadOnlyModelViewSet):
         nuevo = outbox.registrado_ahora(envio)
         if not nuevo and envio.telefono != conversacion.telefono:
             raise Conflicto(
-                f"La clave {clave!r} ya es de un envío a otro teléfono: usa una clave nueva.",
+                _("La clave %(clave)s ya es de un envío a otro teléfono: usa una clave nueva.")
+                % {"clave": repr(clave)},
                 code="clave_en_uso",
             )
         envio.refresh_from_db()
@@ -891,7 +922,7 @@ class CostosView(BaseAPI, generics.GenericAPIView):
         meses = _entero(params.get("meses"), "meses", 12, maximo=60)
         por = params.get("por") or None
         if por not in (None, "tipo", "cuenta"):
-            raise ValidationError({"por": ["tipo o cuenta (o nada: por mes)."]})
+            raise ValidationError({"por": [_("tipo o cuenta (o nada: por mes).")]})
         cuenta = params.get("cuenta") or None
         desde = timezone.localdate().replace(day=1)
         for _mes in range(meses - 1):

@@ -15,6 +15,8 @@ from functools import cached_property
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl
 
+from django.utils.translation import gettext
+
 from ..events import Evento
 from ..exceptions import (
     ConfigurationError,
@@ -252,9 +254,10 @@ class BaseBackend:
     def invalid_options(cls, alias: str, options: dict[str, Any]) -> list[str]:
         """Unknown options and malformed values (a token with spaces, a bad ``TIMEOUT``)."""
         where = _where(alias)
+        validas = ", ".join(sorted(cls.OPTIONS)) or gettext("(ninguna)")
         problems = [
-            f"{where} no admite la opción {name!r}; opciones de {cls.__name__}: "
-            f"{', '.join(sorted(cls.OPTIONS)) or '(ninguna)'}."
+            gettext("%(donde)s no admite la opción %(opcion)s; opciones de %(clase)s: %(validas)s.")
+            % {"donde": where, "opcion": repr(name), "clase": cls.__name__, "validas": validas}
             for name in options
             if name not in cls.OPTIONS
         ]
@@ -291,7 +294,10 @@ class BaseBackend:
     def falta(cls, alias: str, name: str) -> str:
         """The sentence saying option ``name`` of ``alias`` is missing, and where to find it."""
         spec = cls.OPTIONS[name]
-        return f'Falta {_where(alias)}["{name}"]' + (f": {spec.help}" if spec.help else ".")
+        clave = f'{_where(alias)}["{name}"]'
+        if not spec.help:
+            return gettext("Falta %(clave)s.") % {"clave": clave}
+        return gettext("Falta %(clave)s: %(ayuda)s") % {"clave": clave, "ayuda": spec.help}
 
     @classmethod
     def _value_problems(cls, where: str, options: dict[str, Any]) -> list[str]:
@@ -530,7 +536,8 @@ class BaseBackend:
         )
 
     def describe_error(self, code: int | None, detail: str = "") -> str:
-        """A readable sentence for ``error_detalle``; the default is ``"(#code) detail"``."""
+        """A readable sentence, in the active language, for a stored ``error_codigo`` and
+        the provider's words (``error_text``); the default is ``"(#code) detail"``."""
         return describe_error(code, detail)
 
     # -- optional capabilities -----------------------------------------------------------

@@ -12,6 +12,8 @@ import uuid
 from dataclasses import asdict
 from typing import Any, TextIO
 
+from django.utils.translation import gettext_lazy as _
+
 from ..messages import Documento, Salida
 from ..phones import mask
 from .base import Option, PassThroughBackend, Resultado
@@ -28,7 +30,7 @@ class ConsoleBackend(PassThroughBackend):
 
     OPTIONS = {
         "STREAM": Option(
-            default=None, check=_revisar_stream, help="Objeto archivo; por omisión sys.stdout."
+            default=None, check=_revisar_stream, help=_("Objeto archivo; por omisión sys.stdout.")
         ),
     }
 

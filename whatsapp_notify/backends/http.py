@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
 
@@ -60,7 +61,8 @@ class HttpBackend(BaseBackend):
         return self.classify(
             None,
             http_status=response.status_code,
-            message=f"{self._donde()} respondió HTTP {response.status_code}.",
+            message=_("%(donde)s respondió HTTP %(status)s.")
+            % {"donde": self._donde(), "status": response.status_code},
         )
 
     # -- the one way out ------------------------------------------------------------
@@ -130,23 +132,33 @@ class HttpBackend(BaseBackend):
         except requests.ConnectTimeout as exc:
             raise self._fallo(method, path, TransientError(self._sin_conexion(exc))) from exc
         except requests.ReadTimeout as exc:
-            mensaje = f"{self._donde()} no respondió en {self.timeout[1]:g} s; pudo recibirlo."
+            mensaje = _("%(donde)s no respondió en %(segundos)s s; pudo recibirlo.") % {
+                "donde": self._donde(),
+                "segundos": f"{self.timeout[1]:g}",
+            }
             raise self._fallo(method, path, AmbiguousError(mensaje)) from exc
         except requests.ConnectionError as exc:
             raise self._fallo(method, path, TransientError(self._sin_conexion(exc))) from exc
         except (InvalidURL, InvalidSchema, MissingSchema):
             raise ConfigurationError(
-                f"La URL de la cuenta de WhatsApp {self.alias!r} no es válida: revisa sus OPTIONS."
+                _("La URL de la cuenta de WhatsApp %(cuenta)s no es válida: revisa sus OPTIONS.")
+                % {"cuenta": repr(self.alias)}
             ) from None
         except InvalidHeader:
             # requests quotes the header value, i.e. the token: the cause is not kept.
             raise ConfigurationError(
-                f"Una cabecera de la cuenta de WhatsApp {self.alias!r} no es válida: ¿el token "
-                "tiene espacios o saltos de línea al principio o al final?"
+                _(
+                    "Una cabecera de la cuenta de WhatsApp %(cuenta)s no es válida: ¿el token "
+                    "tiene espacios o saltos de línea al principio o al final?"
+                )
+                % {"cuenta": repr(self.alias)}
             ) from None
         except requests.RequestException as exc:
             # The request went out and the answer broke on the way back (chunked, decoding).
-            mensaje = f"{self._donde()}: respuesta interrumpida ({type(exc).__name__})."
+            mensaje = _("%(donde)s: respuesta interrumpida (%(error)s).") % {
+                "donde": self._donde(),
+                "error": type(exc).__name__,
+            }
             raise self._fallo(method, path, AmbiguousError(mensaje)) from exc
 
     def _json(self, method: str, path: str, response: requests.Response) -> Any:
@@ -157,7 +169,8 @@ class HttpBackend(BaseBackend):
         except ValueError as exc:
             # A 2xx we cannot read: the provider took the request, we cannot tell what it did.
             error = AmbiguousError(
-                f"{self._donde()} respondió HTTP {response.status_code} sin JSON.",
+                _("%(donde)s respondió HTTP %(status)s sin JSON.")
+                % {"donde": self._donde(), "status": response.status_code},
                 http_status=response.status_code,
             )
             raise self._fallo(method, path, error) from exc
@@ -206,7 +219,10 @@ class HttpBackend(BaseBackend):
         return urlsplit(self.base_url()).netloc or self.base_url()
 
     def _sin_conexion(self, exc: Exception) -> str:
-        return f"No se pudo conectar con {self._donde()} ({type(exc).__name__})."
+        return _("No se pudo conectar con %(donde)s (%(error)s).") % {
+            "donde": self._donde(),
+            "error": type(exc).__name__,
+        }
 
 
 def _entorno_una_vez(sesion: requests.Session, backend: HttpBackend) -> None:
@@ -249,7 +265,9 @@ def segundos(valor: Any) -> float | None:
 def revisar_timeout(valor: Any) -> str | None:
     """Check of a ``TIMEOUT`` option: seconds, greater than zero."""
     if segundos(valor) is None:
-        return f"debe ser un número de segundos mayor que cero, no {valor!r}."
+        return _("debe ser un número de segundos mayor que cero, no %(valor)s.") % {
+            "valor": repr(valor)
+        }
     return None
 
 
@@ -262,10 +280,10 @@ def revisar_url(valor: Any) -> str | None:
     except ValueError:  # a malformed IPv6 host or port
         valida = False
     if not valida:
-        return (
-            f"debe ser una URL http:// o https:// con host, como 'https://graph.facebook.com', "
-            f"no {valor!r}."
-        )
+        return _(
+            "debe ser una URL http:// o https:// con host, como 'https://graph.facebook.com', "
+            "no %(valor)s."
+        ) % {"valor": repr(valor)}
     return None
 
 
@@ -276,9 +294,9 @@ def revisar_token(valor: Any) -> str | None:
     fail on every request, as an invalid header.
     """
     if not isinstance(valor, str):
-        return f"debe ser texto, no {type(valor).__name__}."
+        return _("debe ser texto, no %(tipo)s.") % {"tipo": type(valor).__name__}
     if any(caracter.isspace() for caracter in valor):
-        return (
+        return _(
             "tiene espacios o saltos de línea; un token no lleva ninguno (¿se copió con el "
             "salto de línea final?). Su valor no se muestra."
         )
@@ -290,5 +308,7 @@ def revisar_ritmo(valor: Any) -> str | None:
     try:
         parse_rate(valor)
     except ValueError:
-        return f"debe tener la forma '40/h', '1/m' o '5/s' con un número positivo, no {valor!r}."
+        return _(
+            "debe tener la forma '40/h', '1/m' o '5/s' con un número positivo, no %(valor)s."
+        ) % {"valor": repr(valor)}
     return None

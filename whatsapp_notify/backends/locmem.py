@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from ..messages import Salida
 from .base import Option, PassThroughBackend, Resultado
 
@@ -38,7 +40,9 @@ class SentMessage:
 class LocmemBackend(PassThroughBackend):
     """Keeps every message, value object included, in :data:`outbox` until :func:`clear`."""
 
-    OPTIONS = {"WA_ID_PREFIX": Option(default="", help="Prefijo para simular un wa_id distinto.")}
+    OPTIONS = {
+        "WA_ID_PREFIX": Option(default="", help=_("Prefijo para simular un wa_id distinto."))
+    }
 
     def deliver(self, salida: Salida, payload: Any) -> Resultado:
         with _lock:

@@ -34,6 +34,7 @@ from ..backends import backends
 from ..conf import get_settings
 from ..consent import CATEGORIAS, otorgar_consentimiento, revocar_consentimiento
 from ..duplicates import registrar_duplicado
+from ..error_text import SIN_DETALLE, palabras_del_proveedor
 from ..events import (
     BAJA,
     BAJA_MARKETING,
@@ -627,15 +628,20 @@ def _campos_transicion(anterior: str, destino: str, evento: EventoEstado) -> dic
 
 def _error(evento: EventoEstado) -> dict[str, Any]:
     if not evento.errores:
-        sin_detalle = "El proveedor informó que el mensaje no se pudo entregar."
-        return {"error_codigo": None, "error_titulo": "", "error_detalle": sin_detalle}
+        return {"error_codigo": None, "error_titulo": "", "error_detalle": SIN_DETALLE}
     error = evento.errores[0]
-    # A code the integer column cannot hold (on PostgreSQL) is stored as NULL on every
-    # database; error_detalle keeps it readable: "(#99999999999) ...".
+    codigo = entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code)
+    # The provider's words beside its code; the explanation is written when it is read, in
+    # the reader's language (error_text). A code the integer column cannot hold (on
+    # PostgreSQL) is stored as NULL on every database; error_detalle keeps it readable:
+    # "(#99999999999) ...".
+    propio = palabras_del_proveedor(codigo, error.details or error.message)
     return {
-        "error_codigo": entero_a_la_medida(EnvioWhatsApp, "error_codigo", error.code),
+        "error_codigo": codigo,
         "error_titulo": recortar(EnvioWhatsApp, "error_titulo", error.title),
-        "error_detalle": error.legible or describe_error(error.code, error.details),
+        "error_detalle": propio
+        if codigo is not None
+        else error.legible or describe_error(error.code, error.details),
     }
 
 

@@ -18,6 +18,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -94,7 +95,10 @@ def en_un_worker() -> bool:
 def _backend_de(cuenta: str) -> BaseBackend:
     """The backend of an account alias; 404 (never a 500) when the alias is not configured."""
     if cuenta not in get_settings().BACKENDS:
-        raise Http404(f"La cuenta de WhatsApp {cuenta!r} no está configurada.")
+        raise Http404(
+            gettext("La cuenta de WhatsApp %(cuenta)s no está configurada.")
+            % {"cuenta": repr(cuenta)}
+        )
     return backends[cuenta]
 
 

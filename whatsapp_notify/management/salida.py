@@ -15,6 +15,8 @@ from django.core.management.base import CommandError, OutputWrapper
 from django.core.management.color import Style
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from ..models import EnvioWhatsApp, MotivoOmision
 from ..phones import mask
@@ -70,12 +72,17 @@ def fecha(texto: str, *, opcion: str, fin: bool = False) -> datetime:
     except ValueError:  # well formed, but no such day or hour (2025-02-30)
         pass
     raise CommandError(
-        f"{opcion} debe ser una fecha AAAA-MM-DD o fecha y hora AAAA-MM-DDTHH:MM, no {texto!r}."
+        _("%(opcion)s debe ser una fecha AAAA-MM-DD o fecha y hora AAAA-MM-DDTHH:MM, no %(texto)s.")
+        % {"opcion": opcion, "texto": repr(texto)}
     )
 
 
 def local(momento: datetime | None) -> str:
-    """``2025-03-01 14:30`` in the current time zone; ``-`` for None."""
+    """``2025-03-01 14:30`` in the current time zone; ``-`` for None.
+
+    ISO order on purpose: a command's output is read in any locale and grepped, and
+    year-month-day is never taken for another day.
+    """
     return timezone.localtime(momento).strftime("%Y-%m-%d %H:%M") if momento else "-"
 
 
@@ -83,6 +90,12 @@ def resumen(envio: EnvioWhatsApp) -> str:
     """``#12 recordatorio_24h recordatorio_cita → 52******5678``: never the full phone."""
     que = envio.plantilla or envio.nombre_documento or envio.clase
     return f"#{envio.pk} {envio.tipo or '-'} {que} → {mask(envio.telefono or envio.wa_id)}"
+
+
+def estado_legible(envio: EnvioWhatsApp) -> str:
+    """The envío's estado as the admin names it, in lower case for the middle of a sentence
+    (``sin confirmar`` for ``incierto``)."""
+    return str(envio.get_estado_display()).lower()
 
 
 def motivo_legible(motivo: str) -> str:
@@ -95,27 +108,37 @@ def motivo_legible(motivo: str) -> str:
 
 # What the operator can do about each reason an envío did not go out.
 ARREGLOS = {
-    MotivoOmision.DESHABILITADO: 'WHATSAPP_NOTIFY["ENABLED"] está en False; ponlo en True.',
-    MotivoOmision.SIN_TELEFONO: "da un teléfono con código de país, como +52 55 1234 5678.",
-    MotivoOmision.TELEFONO_INVALIDO: "escribe el teléfono con código de país, como "
-    '+52 55 1234 5678 (o ajusta WHATSAPP_NOTIFY["DEFAULT_REGION"]).',
-    MotivoOmision.SIN_CONSENTIMIENTO: "registra el consentimiento del cliente "
-    "(whatsapp_notify.otorgar_consentimiento o el admin «Consentimientos»).",
-    MotivoOmision.FUERA_DE_VENTANA: "el cliente no escribió en las últimas 24 horas: usa "
-    "una plantilla aprobada (--plantilla).",
-    MotivoOmision.ERROR_DISPARADOR: "corrige el disparador y guarda de nuevo el objeto.",
-    MotivoOmision.POLITICA: 'lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).',
-    MotivoOmision.PLANTILLA_NO_APROBADA: "usa una plantilla aprobada en WhatsApp Manager "
-    "y sincroniza el catálogo (manage.py whatsapp_sync_plantillas).",
-    MotivoOmision.BAJA: "el cliente pidió la baja de esta categoría; vuelve a salir cuando "
-    "escriba «ALTA» o registres su nuevo consentimiento (otorgar_consentimiento).",
-    MotivoOmision.VENCIDO: "pasó su momento (expira_en) antes de salir; registra uno nuevo "
-    "si aún hace falta.",
+    MotivoOmision.DESHABILITADO: _lazy('WHATSAPP_NOTIFY["ENABLED"] está en False; ponlo en True.'),
+    MotivoOmision.SIN_TELEFONO: _lazy("da un teléfono con código de país, como +52 55 1234 5678."),
+    MotivoOmision.TELEFONO_INVALIDO: _lazy(
+        "escribe el teléfono con código de país, como +52 55 1234 5678 (o ajusta "
+        'WHATSAPP_NOTIFY["DEFAULT_REGION"]).'
+    ),
+    MotivoOmision.SIN_CONSENTIMIENTO: _lazy(
+        "registra el consentimiento del cliente (whatsapp_notify.otorgar_consentimiento o el "
+        "admin «Consentimientos»)."
+    ),
+    MotivoOmision.FUERA_DE_VENTANA: _lazy(
+        "el cliente no escribió en las últimas 24 horas: usa una plantilla aprobada (--plantilla)."
+    ),
+    MotivoOmision.ERROR_DISPARADOR: _lazy("corrige el disparador y guarda de nuevo el objeto."),
+    MotivoOmision.POLITICA: _lazy('lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).'),
+    MotivoOmision.PLANTILLA_NO_APROBADA: _lazy(
+        "usa una plantilla aprobada en WhatsApp Manager y sincroniza el catálogo (manage.py "
+        "whatsapp_sync_plantillas)."
+    ),
+    MotivoOmision.BAJA: _lazy(
+        "el cliente pidió la baja de esta categoría; vuelve a salir cuando escriba «ALTA» o "
+        "registres su nuevo consentimiento (otorgar_consentimiento)."
+    ),
+    MotivoOmision.VENCIDO: _lazy(
+        "pasó su momento (expira_en) antes de salir; registra uno nuevo si aún hace falta."
+    ),
 }
 
 
 def arreglo(motivo: str) -> str:
-    return ARREGLOS.get(motivo, "revisa el envío en el admin.")
+    return str(ARREGLOS.get(motivo, _("revisa el envío en el admin.")))
 
 
 def sin_credenciales(url: str) -> str:

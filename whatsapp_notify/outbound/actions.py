@@ -16,6 +16,7 @@ from typing import NamedTuple
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import signals
 from ..exceptions import MessageError
@@ -291,8 +292,10 @@ def contestar(
     telefono = f"+{conversacion.telefono}"
     if plantilla is None and not conversacion.ventana_abierta():
         raise VentanaCerrada(
-            "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía una "
-            "plantilla aprobada."
+            gettext(
+                "La ventana de 24 horas está cerrada: el texto libre no llegaría. Envía una "
+                "plantilla aprobada."
+            )
         )
     with transaction.atomic():
         if plantilla is not None:

@@ -22,8 +22,9 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from .. import signals
+from .. import error_text, signals
 from ..backends import backends
 from ..conf import SETTING_NAME, get_settings
 from ..consent import estados_consentimiento
@@ -913,8 +914,19 @@ def _error_campos(exc: Exception) -> dict:
     if isinstance(exc, ProviderError):
         # A code the integer column cannot hold is NULL; error_detalle keeps it readable.
         codigo = entero_a_la_medida(EnvioWhatsApp, "error_codigo", exc.code)
-        return {"error_codigo": codigo, "error_detalle": exc.readable}
+        # With its code, the provider's words: the explanation is written when it is read,
+        # in the reader's language (error_text).
+        detalle = (
+            error_text.palabras_del_proveedor(codigo, exc.provider_text)
+            if codigo is not None
+            else exc.readable
+        )
+        return {"error_codigo": codigo, "error_detalle": detalle}
     return {"error_codigo": None, "error_detalle": describe_error(None, str(exc))}
+
+
+def _error_de_campos(campos: dict) -> dict:
+    return {"codigo": campos["error_codigo"], "detalle": campos["error_detalle"]}
 
 
 def _codigo(exc: Exception) -> str:
@@ -941,19 +953,24 @@ def pausar_cuenta(cuenta: str, error: Exception) -> None:
     # (the probe passes, sending still fails) alerts again only after ALERTA_CADA.
     sin_alerta = Q(alertado_en__isnull=True) | Q(alertado_en__lte=ahora - ALERTA_CADA)
     if EstadoCuenta.objects.filter(sin_alerta, cuenta=cuenta).update(alertado_en=ahora):
-        _alertar(cuenta, campos["error_detalle"])
+        _alertar(cuenta, error_text.texto_del_error(cuenta, **_error_de_campos(campos)))
         signals.enviar_seguro(signals.cuenta_pausada, EstadoCuenta, cuenta=cuenta, error=error)
 
 
 def _alertar(cuenta: str, detalle: str) -> None:
     logger.error("Cuenta de WhatsApp %r pausada: %s", cuenta, detalle)
+    pausa = gettext(
+        "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; no se "
+        "perdió ninguno."
+    )
+    arreglo = gettext(
+        'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo en '
+        "cuanto funcionen, o desde el admin con la acción «Reanudar»."
+    )
+    motivo = gettext("Motivo: %(detalle)s") % {"detalle": detalle}
     avisar_admins(
-        f"WhatsApp: cuenta {cuenta!r} pausada",
-        "Los envíos de WhatsApp de esta cuenta están en pausa y esperan en la cola; "
-        "no se perdió ninguno.\n\n"
-        f"Motivo: {detalle}\n\n"
-        'Corrige las credenciales (WHATSAPP_NOTIFY["BACKENDS"]). El envío se reanuda solo '
-        "en cuanto funcionen, o desde el admin con la acción «Reanudar».",
+        gettext("WhatsApp: cuenta %(cuenta)s pausada") % {"cuenta": repr(cuenta)},
+        f"{pausa}\n\n{motivo}\n\n{arreglo}",
     )
 
 

@@ -23,6 +23,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from ..backends import backends
 from ..conf import SETTING_NAME, get_settings
@@ -70,7 +71,7 @@ def purgar(ahora: datetime | None = None) -> Purga:
     mensajes, recibidos = _borrar_en_lotes(Mensaje.objects.filter(fecha__lt=corte), "archivo")
     viejos = EnvioWhatsApp.objects.filter(estado__in=TERMINALES, actualizado_en__lt=corte)
     envios, documentos = _borrar_en_lotes(viejos, "documento")
-    eventos, _ = _borrar_en_lotes(
+    eventos, _archivos = _borrar_en_lotes(
         EventoWebhook.objects.filter(procesado_en__isnull=False, recibido_en__lt=corte)
     )
     archivos = _borrar_sin_referencia(Mensaje, "archivo", recibidos)
@@ -273,43 +274,64 @@ def _enviar_alerta(fallos: Fallos, ventana: timedelta, cuenta: str) -> None:
         minutos,
         ", ".join(f"{_codigo(codigo)}×{cuantos}" for codigo, cuantos in fallos.codigos),
     )
+    asunto = _(
+        "WhatsApp (cuenta %(cuenta)s): %(proporcion)s de los envíos fallaron en %(minutos)s minutos"
+    )
     avisar_admins(
-        f"WhatsApp (cuenta {cuenta}): {fallos.proporcion:.0%} de los envíos fallaron en "
-        f"{minutos} minutos",
+        asunto % {"cuenta": cuenta, "proporcion": f"{fallos.proporcion:.0%}", "minutos": minutos},
         _texto_alerta(fallos, minutos, cuenta),
     )
 
 
 def _texto_alerta(fallos: Fallos, minutos: str, cuenta: str) -> str:
     umbral = get_settings().FAILURE_THRESHOLD
+    sin_codigo = _("sin código del proveedor")
     codigos = "\n".join(
-        f"  {_codigo(codigo)}: {cuantos} — "
-        f"{backends.describe_error(cuenta, codigo) or 'sin código del proveedor'}"
+        f"  {_codigo_legible(codigo)}: {cuantos} — "
+        f"{backends.describe_error(cuenta, codigo) or sin_codigo}"
         for codigo, cuantos in fallos.codigos
     )
+    cifras = {
+        "minutos": minutos,
+        "terminados": fallos.terminados,
+        "cuenta": repr(cuenta),
+        "fallidos": fallos.fallidos,
+        "proporcion": f"{fallos.proporcion:.0%}",
+        "umbral": f"{umbral:.0%}",
+    }
+    resumen = _(
+        "En los últimos %(minutos)s minutos terminaron %(terminados)s envíos de WhatsApp de la "
+        "cuenta %(cuenta)s y %(fallidos)s fallaron (%(proporcion)s; el umbral es %(umbral)s)."
+    )
+    cierre = _(
+        "Los envíos fallidos están en el admin (Envíos de WhatsApp, estado «Fallido»), con el "
+        "detalle de cada error; desde allí se pueden reenviar. No se enviará otra alerta de "
+        "esta cuenta en los próximos %(minutos)s minutos."
+    )
+    titulo = _("Códigos de error más frecuentes:")
+    duplicados = _texto_duplicados(fallos.duplicados)
     return (
-        f"En los últimos {minutos} minutos terminaron {fallos.terminados} envíos de WhatsApp "
-        f"de la cuenta {cuenta!r} y {fallos.fallidos} fallaron ({fallos.proporcion:.0%}; "
-        f"el umbral es {umbral:.0%}).\n\n"
-        f"Códigos de error más frecuentes:\n{codigos}\n\n"
-        f"{_texto_duplicados(fallos.duplicados)}"
-        "Los envíos fallidos están en el admin (Envíos de WhatsApp, estado «Fallido»), con "
-        "el detalle de cada error; desde allí se pueden reenviar. No se enviará otra alerta "
-        f"de esta cuenta en los próximos {minutos} minutos."
+        f"{resumen % cifras}\n\n{titulo}\n{codigos}\n\n{duplicados}{cierre % {'minutos': minutos}}"
     )
 
 
 def _texto_duplicados(duplicados: int) -> str:
     if not duplicados:
         return ""
-    return (
-        f"Envíos que llegaron dos veces al cliente (duplicados): {duplicados}; están en el "
-        "admin con el filtro «Duplicado».\n\n"
+    texto = _(
+        "Envíos que llegaron dos veces al cliente (duplicados): %(n)s; están en el admin con el "
+        "filtro «Duplicado»."
     )
+    return texto % {"n": duplicados} + "\n\n"
 
 
 def _codigo(codigo: int | None) -> str:
     return f"#{codigo}" if codigo is not None else "sin código"
+
+
+def _codigo_legible(codigo: int | None) -> str:
+    """The code as the alert e-mail shows it, in the active language."""
+    return f"#{codigo}" if codigo is not None else _("sin código")
 
 
 # -- per-tenant policy -------------------------------------------------------------------

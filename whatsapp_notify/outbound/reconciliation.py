@@ -33,8 +33,10 @@ from django.db import connections, router
 from django.db.models import Case, F, Max, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import get_settings
+from ..error_text import AVISADO, RETENIDO
 from ..models import EnvioWhatsApp, EstadoEnvio
 from .admin_mail import avisar_admins
 
@@ -45,20 +47,9 @@ logger = logging.getLogger(__name__)
 ESPERA_ESTADO = timedelta(seconds=60)
 # A held envío is looked at again after this (Beat's ``despachar`` runs every minute).
 REVISAR_CADA = timedelta(seconds=60)
-# Appended to the error detail of a held envío: the admin shows why it waits, and it
-# marks the envío as already logged.
-RETENIDO = (
-    "Retenido: los webhooks de estado de esta cuenta van atrasados; no se reenvía hasta "
-    "que se pongan al día."
-)
 # An incierto envío still unsettled this long after RECONCILE_AFTER (from its claim, on
 # the database's clock) is put to the admins: a message held in silence may be lost.
 AVISAR_TRAS = timedelta(hours=1)
-# Appended once the admins were told: the envío waits for their decision.
-AVISADO = (
-    "Avisado a los administradores: decide en el admin si se reenvía («Reenviar»); pudo "
-    "haber llegado ya."
-)
 
 
 @dataclass(frozen=True)
@@ -226,16 +217,22 @@ def _enviar_aviso(cuantos: int, desde: datetime | None, ids: list[int]) -> None:
         cuando,
         lista,
     )
-    avisar_admins(
-        f"WhatsApp: {cuantos} envío(s) sin confirmar esperan tu decisión",
-        f"{cuantos} envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
-        f"{cuando} UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
+    cifras = {"n": cuantos, "cuando": cuando, "lista": lista}
+    cuerpo = _(
+        "%(n)s envío(s) de WhatsApp siguen sin confirmar (el más antiguo se intentó el "
+        "%(cuando)s UTC): la petición a Meta expiró o el worker murió, y no se sabe si el "
         "mensaje llegó. No se reenvían solos: su cuenta no demuestra que reciba al día los "
         "webhooks de estado (una cuenta sin más envíos no puede demostrarlo) o se agotaron "
-        "los intentos, y reenviarlos podría duplicar el mensaje.\n\n"
-        f"Envíos: {lista}\n\n"
-        "Están en el admin (Envíos de WhatsApp, estado «Incierto»; su detalle dice "
+        "los intentos, y reenviarlos podría duplicar el mensaje."
+    )
+    # The estado under the admin's name for it, so the reader finds it in the filter.
+    donde = _(
+        "Están en el admin (Envíos de WhatsApp, estado «%(estado)s»; su detalle dice "
         "«Avisado»). Comprueba si el cliente lo recibió y, si no, usa la acción «Reenviar» "
         "(pide confirmación). Si llega su webhook de estado, el envío se asienta solo. No se "
-        "volverá a avisar de estos envíos.",
+        "volverá a avisar de estos envíos."
+    ) % {"estado": EstadoEnvio.INCIERTO.label}
+    avisar_admins(
+        _("WhatsApp: %(n)s envío(s) sin confirmar esperan tu decisión") % cifras,
+        f"{cuerpo % cifras}\n\n" + _("Envíos: %(lista)s") % cifras + f"\n\n{donde}",
     )

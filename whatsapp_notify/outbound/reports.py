@@ -18,7 +18,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from ..backends import backends
+from ..error_text import causa
 from ..models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
 from ..states import ACEPTADOS
 from .maintenance import medir_fallos
@@ -247,15 +247,9 @@ def errores_principales(
         .order_by("-cuantos", "cuenta", "error_codigo")[:limite]
     )
     return [
-        ErrorFrecuente(alias, codigo, cuantos, _causa(alias, codigo))
+        ErrorFrecuente(alias, codigo, cuantos, causa(alias, codigo))
         for alias, codigo, cuantos in filas
     ]
-
-
-def _causa(cuenta: str, codigo: int | None) -> str:
-    if codigo is None:
-        return ""
-    return backends.describe_error(cuenta, codigo)
 
 
 def _de_cuenta(cuenta: str | None) -> QuerySet[EnvioWhatsApp]:

@@ -29,14 +29,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from ..exceptions import describe_error
 from ..messages import exigir_tipo
 from ..models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from ..states import ACEPTADOS, EN_CAMINO, REENVIABLES
 
 # Only what the answer needs: an envío's variables, text and JSON stay in the database.
 _CAMPOS = (
-    "id", "content_type_id", "object_id", "tipo", "estado", "motivo", "intentos",
+    "id", "content_type_id", "object_id", "tipo", "cuenta", "estado", "motivo", "intentos",
     "error_codigo", "error_titulo", "error_detalle", "creado_en", "programado_para",
     "proximo_intento", "enviado_en", "entregado_en", "leido_en", "fallido_en", "cancelado_en",
 )  # fmt: skip
@@ -224,14 +223,10 @@ def _reenviable(envio: EnvioWhatsApp) -> bool:
 
 
 def _error_texto(envio: EnvioWhatsApp) -> str:
-    """The readable error the row records; built from its code and title when it has none."""
+    """The readable error the row records, in the active language (see ``error_text``)."""
     if envio.estado == EstadoEnvio.OMITIDO:
         return envio.error_detalle  # a policy's refusal, when that was the reason
-    if envio.error_detalle:
-        return envio.error_detalle
-    if envio.error_codigo is None and not envio.error_titulo:
-        return ""
-    return describe_error(envio.error_codigo, envio.error_titulo)
+    return envio.error_legible()
 
 
 def _resumen(envio: EnvioWhatsApp, motivo_texto: str) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from django.utils.translation import gettext as _
+
 from ...exceptions import ConfigurationError, ProviderError, SuscripcionError
 
 # Graph codes of a refused management call (reference cloud_api.md §6): a permission the
@@ -52,7 +54,7 @@ class MetaAdminMixin:
         """
         if not self.options.get("BUSINESS_ACCOUNT_ID"):  # type: ignore[attr-defined]
             raise SuscripcionError(
-                "sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA",
+                _("sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA"),
                 self._revisa("BUSINESS_ACCOUNT_ID"),
                 aviso=True,
             )
@@ -60,18 +62,23 @@ class MetaAdminMixin:
             apps = self.subscribed_apps()
         except ProviderError as exc:
             raise SuscripcionError(
-                f"no se pudo leer subscribed_apps: {exc.readable}", self._arreglo_waba(exc)
+                _("no se pudo leer subscribed_apps: %(error)s") % {"error": exc.readable},
+                self._arreglo_waba(exc),
             ) from exc
         if not apps:
             raise SuscripcionError(
-                "ninguna app está suscrita a la WABA: Meta no enviará webhooks", self._suscribir()
+                _("ninguna app está suscrita a la WABA: Meta no enviará webhooks"),
+                self._suscribir(),
             )
         desvio = next((app for app in apps if app.override_callback_uri), None)
         if desvio and url and desvio.override_callback_uri != url:
-            detalle = f"la WABA envía los webhooks a {desvio.override_callback_uri}, no a {url}"
+            detalle = _("la WABA envía los webhooks a %(destino)s, no a %(url)s") % {
+                "destino": desvio.override_callback_uri,
+                "url": url,
+            }
             raise SuscripcionError(detalle, self._suscribir(url))
         suscritas = ", ".join(f"{app.nombre} ({app.id})" for app in apps)
-        return f"app(s) suscrita(s) a la WABA: {suscritas}"
+        return _("app(s) suscrita(s) a la WABA: %(apps)s") % {"apps": suscritas}
 
     def _arreglo_waba(self, error: ProviderError) -> str:
         """What fixes a refused ``subscribed_apps``: the id, the permission or the token.
@@ -81,23 +88,25 @@ class MetaAdminMixin:
         node type"; a missing permission is 10 or 200-299.
         """
         if error.code in PERMISOS:
-            permiso = "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
-            return permiso + self._revisa("ACCESS_TOKEN")
+            return _(
+                "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
+                "%(revisa)s"
+            ) % {"revisa": self._revisa("ACCESS_TOKEN")}
         if error.code == 190:
             return self._revisa("ACCESS_TOKEN")
         if error.code not in ID_DESCONOCIDO:
             return self._revisa("BUSINESS_ACCOUNT_ID")
         if NODO_NUMERO in str(error):
             # The phone number's id where the WABA's goes: the most common mix-up.
-            return (
+            return _(
                 "BUSINESS_ACCOUNT_ID tiene el id de un número de teléfono (PHONE_NUMBER_ID), "
-                "no el de la WABA; " + self._revisa("BUSINESS_ACCOUNT_ID")
-            )
-        return (
+                "no el de la WABA; %(revisa)s"
+            ) % {"revisa": self._revisa("BUSINESS_ACCOUNT_ID")}
+        return _(
             "ese BUSINESS_ACCOUNT_ID no es una WABA que este token pueda leer: comprueba el id "
             "(si es correcto, que el token tenga el permiso whatsapp_business_management "
-            "sobre ella); " + self._revisa("BUSINESS_ACCOUNT_ID")
-        )
+            "sobre ella); %(revisa)s"
+        ) % {"revisa": self._revisa("BUSINESS_ACCOUNT_ID")}
 
     def _suscribir(self, url: str = "") -> str:
         """The ``curl`` that subscribes the app (the token is never printed: a placeholder)."""
@@ -111,7 +120,10 @@ class MetaAdminMixin:
     def _revisa(self, clave: str) -> str:
         donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]'  # type: ignore[attr-defined]
         spec = type(self).OPTIONS[clave]  # type: ignore[attr-defined]
-        return f'revisa {donde}["{clave}"]: {spec.help}'
+        return _("revisa %(donde)s: %(ayuda)s") % {
+            "donde": f'{donde}["{clave}"]',
+            "ayuda": spec.help,
+        }
 
     def subscribed_apps(self) -> list[AppSuscrita]:
         """The apps subscribed to the WABA's webhooks (``GET /{version}/{WABA}/subscribed_apps``).

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento, EventoPlantilla
 from ...exceptions import (
@@ -52,7 +54,9 @@ def revisar_version(valor: Any) -> str | None:
     """Check of the ``API_VERSION`` option: text like ``v25.0``."""
     if isinstance(valor, str) and _VERSION_RE.fullmatch(valor):
         return None
-    return f"debe ser una versión de la Graph API como 'v25.0' (texto), no {valor!r}."
+    return gettext("debe ser una versión de la Graph API como 'v25.0' (texto), no %(valor)s.") % {
+        "valor": repr(valor)
+    }
 
 
 def revisar_secretos(valor: Any) -> str | None:
@@ -61,7 +65,7 @@ def revisar_secretos(valor: Any) -> str | None:
         return None
     if isinstance(valor, list | tuple) and all(isinstance(v, str) for v in valor):
         return None
-    return (
+    return gettext(
         "debe ser texto, o una lista de textos mientras cambias la clave (la nueva y la "
         "anterior); su valor no se muestra."
     )
@@ -80,57 +84,75 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
     OPTIONS = {
         "PHONE_NUMBER_ID": Option(
             required=True,
-            help="el identificador del número (no el teléfono): App Dashboard › WhatsApp › "
-            "Configuración de la API › «Identificador del número de teléfono».",
+            help=_(
+                "el identificador del número (no el teléfono): App Dashboard › WhatsApp › "
+                "Configuración de la API › «Identificador del número de teléfono»."
+            ),
         ),
         "ACCESS_TOKEN": Option(
             required=True,
             secret=True,
             check=revisar_token,
-            help="token permanente de un usuario del sistema con el permiso "
-            "whatsapp_business_messaging: Configuración del negocio › Usuarios del sistema › "
-            "Generar token (el token temporal de App Dashboard › WhatsApp › Configuración de "
-            "la API caduca en 24 horas).",
+            help=_(
+                "token permanente de un usuario del sistema con el permiso "
+                "whatsapp_business_messaging: Configuración del negocio › Usuarios del sistema › "
+                "Generar token (el token temporal de App Dashboard › WhatsApp › Configuración de "
+                "la API caduca en 24 horas)."
+            ),
         ),
         "APP_SECRET": Option(
             secret=True,
             check=revisar_secretos,
-            help="clave secreta de la app, para verificar la firma de los webhooks: "
-            "App Dashboard › Configuración de la app › Básica › «Clave secreta de la app» "
-            "(una lista con la nueva y la anterior mientras la cambias).",
+            help=_(
+                "clave secreta de la app, para verificar la firma de los webhooks: "
+                "App Dashboard › Configuración de la app › Básica › «Clave secreta de la app» "
+                "(una lista con la nueva y la anterior mientras la cambias)."
+            ),
         ),
         "VERIFY_TOKEN": Option(
             secret=True,
-            help="texto que eliges y escribes también en App Dashboard › WhatsApp › "
-            "Configuración › Webhook › «Token de verificación».",
+            help=_(
+                "texto que eliges y escribes también en App Dashboard › WhatsApp › "
+                "Configuración › Webhook › «Token de verificación»."
+            ),
         ),
         "BUSINESS_ACCOUNT_ID": Option(
-            help="identificador de la cuenta de WhatsApp Business (WABA): App Dashboard › "
-            "WhatsApp › Configuración de la API › «Identificador de la cuenta de WhatsApp "
-            "Business».",
+            help=_(
+                "identificador de la cuenta de WhatsApp Business (WABA): App Dashboard › "
+                "WhatsApp › Configuración de la API › «Identificador de la cuenta de WhatsApp "
+                "Business»."
+            ),
         ),
         "API_VERSION": Option(
             default=API_VERSION,
             check=revisar_version,
-            help="versión de la Graph API (p. ej. v25.0); la de tu app está en App Dashboard › "
-            "Configuración de la app › Avanzada › «Actualizar versión de la API».",
+            help=_(
+                "versión de la Graph API (p. ej. v25.0); la de tu app está en App Dashboard › "
+                "Configuración de la app › Avanzada › «Actualizar versión de la API»."
+            ),
         ),
         "RATE_LIMIT": Option(
             check=revisar_ritmo,
-            help="ritmo de envío de este número ('1000/s' en un número con más capacidad); "
-            "sin él, el RATE_LIMIT global (80/s, el de Meta por número).",
+            help=_(
+                "ritmo de envío de este número ('1000/s' en un número con más capacidad); "
+                "sin él, el RATE_LIMIT global (80/s, el de Meta por número)."
+            ),
         ),
         "BASE_URL": Option(
             default=GRAPH_URL,
             check=revisar_url,
-            help="raíz de la Graph API, la de los ejemplos de App Dashboard › WhatsApp › "
-            "Configuración de la API; cámbiala solo para usar un sandbox local.",
+            help=_(
+                "raíz de la Graph API, la de los ejemplos de App Dashboard › WhatsApp › "
+                "Configuración de la API; cámbiala solo para usar un sandbox local."
+            ),
         ),
         "TIMEOUT": Option(
             default=10,
             check=revisar_timeout,
-            help="segundos máximos de espera por cada respuesta de Meta (no aparece en App "
-            "Dashboard; 10 es un buen valor).",
+            help=_(
+                "segundos máximos de espera por cada respuesta de Meta (no aparece en App "
+                "Dashboard; 10 es un buen valor)."
+            ),
         ),
     }
 
@@ -261,7 +283,7 @@ class MetaBackend(MetaAdminMixin, HttpBackend):
         ruta = self.ruta_waba("message_templates")
         params: dict[str, Any] = {"fields": templates.CAMPOS_PLANTILLA, "limit": limite}
         objetos: list[dict[str, Any]] = []
-        for _ in range(templates.MAX_PAGINAS_PLANTILLAS):
+        for _pagina in range(templates.MAX_PAGINAS_PLANTILLAS):
             pagina = self.request("GET", ruta, params=params)
             objetos += [p for p in templates.datos_pagina(pagina) if isinstance(p, dict)]
             cursor = templates.cursor_siguiente(pagina)

@@ -20,6 +20,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento
 from ...exceptions import ConfigurationError, ProviderError, TransientError, WebhookRechazado
@@ -58,7 +60,10 @@ def _revisar_sid(nombre: str) -> Callable[[Any], str | None]:
     def revisar(valor: Any) -> str | None:
         if isinstance(valor, str) and _SID[nombre].fullmatch(valor):
             return None
-        return f"debe ser un SID de Twilio: {prefijo} seguido de 32 dígitos hexadecimales."
+        mensaje = gettext(
+            "debe ser un SID de Twilio: %(prefijo)s seguido de 32 dígitos hexadecimales."
+        )
+        return mensaje % {"prefijo": prefijo}
 
     return revisar
 
@@ -67,20 +72,24 @@ def revisar_remitente(valor: Any) -> str | None:
     """Check of ``FROM``: ``whatsapp:+14155238886`` or ``+14155238886``."""
     if isinstance(valor, str) and _REMITENTE.fullmatch(valor.strip()):
         return None
-    return f"debe ser el número de WhatsApp de Twilio, como 'whatsapp:+14155238886', no {valor!r}."
+    mensaje = gettext(
+        "debe ser el número de WhatsApp de Twilio, como 'whatsapp:+14155238886', no %(valor)s."
+    )
+    return mensaje % {"valor": repr(valor)}
 
 
 def revisar_content_sids(valor: Any) -> str | None:
     """Check of ``CONTENT_SIDS``: ``{"plantilla": "HX…"}`` or ``{"plantilla": {"es_MX": …}}``."""
     if not isinstance(valor, dict):
-        return f"debe ser un dict {{plantilla: 'HX…'}}, no {type(valor).__name__}."
+        mensaje = gettext("debe ser un dict {plantilla: 'HX…'}, no %(tipo)s.")
+        return mensaje % {"tipo": type(valor).__name__}
     for plantilla, sid in valor.items():
         sids = sid.values() if isinstance(sid, dict) else [sid]
         if not all(isinstance(s, str) and _CONTENT_SID.fullmatch(s) for s in sids):
-            return (
-                f"tiene un Content SID inválido en {plantilla!r}: cada valor es 'HX' y 32 "
+            return gettext(
+                "tiene un Content SID inválido en %(plantilla)s: cada valor es 'HX' y 32 "
                 "dígitos hexadecimales, o un dict {idioma: 'HX…'}."
-            )
+            ) % {"plantilla": repr(plantilla)}
     return None
 
 
@@ -95,67 +104,83 @@ class TwilioBackend(HttpBackend):
         "ACCOUNT_SID": Option(
             required=True,
             check=_revisar_sid("ACCOUNT_SID"),
-            help="el Account SID (AC…): Twilio Console › Account Dashboard › «Account Info».",
+            help=_("el Account SID (AC…): Twilio Console › Account Dashboard › «Account Info»."),
         ),
         "AUTH_TOKEN": Option(
             required=True,
             secret=True,
             check=revisar_token,
-            help="el Auth Token de la cuenta: Twilio Console › Account Dashboard › «Account "
-            "Info». Firma los webhooks aunque envíes con una API key.",
+            help=_(
+                "el Auth Token de la cuenta: Twilio Console › Account Dashboard › «Account "
+                "Info». Firma los webhooks aunque envíes con una API key."
+            ),
         ),
         "API_KEY_SID": Option(
             check=_revisar_sid("API_KEY_SID"),
-            help="SID de una API key (SK…) para autenticar los envíos en lugar del Auth "
-            "Token: Twilio Console › Account › API keys & tokens.",
+            help=_(
+                "SID de una API key (SK…) para autenticar los envíos en lugar del Auth "
+                "Token: Twilio Console › Account › API keys & tokens."
+            ),
         ),
         "API_KEY_SECRET": Option(
             secret=True,
             check=revisar_token,
-            help="el secreto de esa API key (se muestra una sola vez al crearla).",
+            help=_("el secreto de esa API key (se muestra una sola vez al crearla)."),
         ),
         "FROM": Option(
             check=revisar_remitente,
-            help="el remitente de WhatsApp, como 'whatsapp:+14155238886': Twilio Console › "
-            "Messaging › Senders › WhatsApp senders (o define MESSAGING_SERVICE_SID).",
+            help=_(
+                "el remitente de WhatsApp, como 'whatsapp:+14155238886': Twilio Console › "
+                "Messaging › Senders › WhatsApp senders (o define MESSAGING_SERVICE_SID)."
+            ),
         ),
         "MESSAGING_SERVICE_SID": Option(
             check=_revisar_sid("MESSAGING_SERVICE_SID"),
-            help="SID de un Messaging Service (MG…) con el remitente de WhatsApp, en lugar de "
-            "FROM: Twilio Console › Messaging › Services.",
+            help=_(
+                "SID de un Messaging Service (MG…) con el remitente de WhatsApp, en lugar de "
+                "FROM: Twilio Console › Messaging › Services."
+            ),
         ),
         "CONTENT_SIDS": Option(
             default={},
             check=revisar_content_sids,
-            help="Content SID (HX…) de cada plantilla: {'plantilla': 'HX…'} o "
-            "{'plantilla': {'es_MX': 'HX…'}}; Twilio Console › Messaging › Content Template "
-            "Builder. Sin él se usa el del catálogo (manage.py whatsapp_sync_plantillas).",
+            help=_(
+                "Content SID (HX…) de cada plantilla: {'plantilla': 'HX…'} o "
+                "{'plantilla': {'es_MX': 'HX…'}}; Twilio Console › Messaging › Content Template "
+                "Builder. Sin él se usa el del catálogo (manage.py whatsapp_sync_plantillas)."
+            ),
         ),
         "WEBHOOK_URL": Option(
             check=revisar_url,
-            help="URL pública del webhook de esta cuenta, la misma que escribes en Twilio "
-            "(https://tu-dominio/whatsapp/webhook/<cuenta>/): recibe los estados "
-            "(StatusCallback), verifica la firma y sirve los documentos.",
+            help=_(
+                "URL pública del webhook de esta cuenta, la misma que escribes en Twilio "
+                "(https://tu-dominio/whatsapp/webhook/<cuenta>/): recibe los estados "
+                "(StatusCallback), verifica la firma y sirve los documentos."
+            ),
         ),
         "RATE_LIMIT": Option(
             check=revisar_ritmo,
-            help="ritmo de envío de esta cuenta (por omisión '10/s', el de un remitente de "
-            "WhatsApp en Twilio; pide más a Twilio y súbelo aquí).",
+            help=_(
+                "ritmo de envío de esta cuenta (por omisión '10/s', el de un remitente de "
+                "WhatsApp en Twilio; pide más a Twilio y súbelo aquí)."
+            ),
         ),
         "BASE_URL": Option(
             default=API_URL,
             check=revisar_url,
-            help="raíz de la API de Twilio; cámbiala solo para usar un sandbox local.",
+            help=_("raíz de la API de Twilio; cámbiala solo para usar un sandbox local."),
         ),
         "CONTENT_BASE_URL": Option(
             default=CONTENT_URL,
             check=revisar_url,
-            help="raíz de la Content API de Twilio; cámbiala solo para usar un sandbox local.",
+            help=_("raíz de la Content API de Twilio; cámbiala solo para usar un sandbox local."),
         ),
         "TIMEOUT": Option(
             default=10,
             check=revisar_timeout,
-            help="segundos máximos de espera por cada respuesta de Twilio (10 es un buen valor).",
+            help=_(
+                "segundos máximos de espera por cada respuesta de Twilio (10 es un buen valor)."
+            ),
         ),
     }
 
@@ -348,7 +373,7 @@ class TwilioBackend(HttpBackend):
         raiz = str(self.options["CONTENT_BASE_URL"]).rstrip("/")
         ruta = f"{templates.RUTA_LISTADO}?PageSize={limite}"
         vistas: list[dict[str, Any]] = []
-        for _ in range(templates.MAX_PAGINAS):
+        for _pagina in range(templates.MAX_PAGINAS):
             pagina = self.request("GET", f"{raiz}{ruta}")
             vistas += templates.contenidos(pagina)
             siguiente = templates.siguiente(pagina)

@@ -16,6 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ...events import Evento
 from ...exceptions import (
@@ -57,7 +60,7 @@ def revisar_secretos(valor: Any) -> str | None:
     valores = valor if isinstance(valor, list | tuple) else [valor]
     if all(isinstance(v, str) and v and not any(c.isspace() for c in v) for v in valores):
         return None
-    return (
+    return gettext(
         "debe ser texto sin espacios, o una lista de textos mientras lo cambias (el nuevo y "
         "el anterior); su valor no se muestra."
     )
@@ -77,40 +80,53 @@ class WhapiBackend(HttpBackend):
             required=True,
             secret=True,
             check=revisar_token,
-            help="token de la API del canal: panel de WHAPI (panel.whapi.cloud) › tu canal › "
-            "«Token».",
+            help=_(
+                "token de la API del canal: panel de WHAPI (panel.whapi.cloud) › tu canal › "
+                "«Token»."
+            ),
         ),
         "WEBHOOK_SECRET": Option(
             secret=True,
             check=revisar_secretos,
-            help="texto largo y aleatorio que eliges; en WHAPI, el webhook del canal lleva la "
-            "cabecera Authorization: Bearer <este texto> (una lista con el nuevo y el anterior "
-            "mientras lo cambias).",
+            help=_(
+                "texto largo y aleatorio que eliges; en WHAPI, el webhook del canal lleva la "
+                "cabecera Authorization: Bearer <este texto> (una lista con el nuevo y el anterior "
+                "mientras lo cambias)."
+            ),
         ),
         "PLANTILLAS": Option(
             check=templates.revisar_plantillas,
-            help="textos de las plantillas para esta cuenta, que WHAPI no tiene: "
-            "{'vehiculo_listo_cliente': 'Hola {{1}}, tu {{2}} está listo.'} o por idioma "
-            "{'vehiculo_listo_cliente': {'es_MX': '…'}}; sin él se usa el cuerpo del catálogo.",
+            help=_(
+                "textos de las plantillas para esta cuenta, que WHAPI no tiene: "
+                "{'vehiculo_listo_cliente': 'Hola {{1}}, tu {{2}} está listo.'} o por idioma "
+                "{'vehiculo_listo_cliente': {'es_MX': '…'}}; sin él se usa el cuerpo del catálogo."
+            ),
         ),
         "CHANNEL_ID": Option(
-            help="identificador del canal (panel de WHAPI › canal, p. ej. MANTIS-M72HC): "
-            "reparte los webhooks entre cuentas si varias comparten una URL.",
+            help=_(
+                "identificador del canal (panel de WHAPI › canal, p. ej. MANTIS-M72HC): "
+                "reparte los webhooks entre cuentas si varias comparten una URL."
+            ),
         ),
         "RATE_LIMIT": Option(
             check=revisar_ritmo,
-            help=f"ritmo de envío de esta cuenta (por omisión {RITMO_WHAPI}, el que aconseja "
-            "WHAPI para no arriesgar un bloqueo del número); '1/m' o más lento es lo prudente.",
+            help=format_lazy(
+                _(
+                    "ritmo de envío de esta cuenta (por omisión {ritmo}, el que aconseja WHAPI "
+                    "para no arriesgar un bloqueo del número); '1/m' o más lento es lo prudente."
+                ),
+                ritmo=RITMO_WHAPI,
+            ),
         ),
         "BASE_URL": Option(
             default=WHAPI_URL,
             check=revisar_url,
-            help="raíz de la API de WHAPI; cámbiala solo para usar un sandbox local.",
+            help=_("raíz de la API de WHAPI; cámbiala solo para usar un sandbox local."),
         ),
         "TIMEOUT": Option(
             default=10,
             check=revisar_timeout,
-            help="segundos máximos de espera por cada respuesta de WHAPI (10 es un buen valor).",
+            help=_("segundos máximos de espera por cada respuesta de WHAPI (10 es un buen valor)."),
         ),
     }
 
@@ -257,21 +273,28 @@ class WhapiBackend(HttpBackend):
         """
         claves = webhooks.secretos(self.options["WEBHOOK_SECRET"])
         if not claves:
-            arreglo = (
-                f'define WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["WEBHOOK_SECRET"].'
+            clave = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]["WEBHOOK_SECRET"]'
+            arreglo = gettext("define %(clave)s.") % {"clave": clave}
+            raise SuscripcionError(
+                gettext("sin WEBHOOK_SECRET se rechazan todos los webhooks"), arreglo
             )
-            raise SuscripcionError("sin WEBHOOK_SECRET se rechazan todos los webhooks", arreglo)
         datos = self.request("GET", "/settings")
         ganchos = datos.get("webhooks") if isinstance(datos, dict) else None
         for gancho in ganchos if isinstance(ganchos, list) else []:
             if isinstance(gancho, dict) and _gancho_valido(gancho, claves, url):
-                return f"WHAPI envía messages y statuses a {gancho.get('url') or url}"
-        donde = f" a {url}" if url else ""
-        raise SuscripcionError(
-            f"ningún webhook de WHAPI envía messages y statuses{donde} con la cabecera "
-            "Authorization: Bearer <WEBHOOK_SECRET>",
-            _patch_settings(url),
-        )
+                destino = gancho.get("url") or url
+                return gettext("WHAPI envía messages y statuses a %(url)s") % {"url": destino}
+        if url:
+            mensaje = gettext(
+                "ningún webhook de WHAPI envía messages y statuses a %(url)s con la cabecera "
+                "Authorization: Bearer <WEBHOOK_SECRET>"
+            ) % {"url": url}
+        else:
+            mensaje = gettext(
+                "ningún webhook de WHAPI envía messages y statuses con la cabecera "
+                "Authorization: Bearer <WEBHOOK_SECRET>"
+            )
+        raise SuscripcionError(mensaje, _patch_settings(url))
 
     def download_media(self, media_id: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
         """The bytes and MIME type of an inbound file (``GET /media/{media_id}``).

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from django.utils.translation import gettext_lazy as _
 
+from ... import exceptions
 from ...exceptions import (
     AuthError,
     PermanentError,
@@ -66,8 +67,7 @@ def describir(code: int | None, detail: str = "") -> str:
     """``"(WHAPI 401) sentence. Detalle: ..."`` for the envío's ``error_detalle``."""
     if code is None:
         return detail
-    texto = f"(WHAPI {code}) {MENSAJES.get(code, GENERICO)}"
-    return f"{texto} Detalle: {detail}" if detail else texto
+    return exceptions.con_detalle(f"(WHAPI {code}) {MENSAJES.get(code, GENERICO)}", detail)
 
 
 def leer_error(response: requests.Response) -> ProviderError:

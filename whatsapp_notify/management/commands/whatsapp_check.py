@@ -22,28 +22,35 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from ...backends import backends
 from ...backends.base import BaseBackend, PassThroughBackend
 from ...backends.meta.logs import OcultarVerifyToken
 from ...conf import DEFAULT_ALIAS, get_settings
+from ...error_text import AVISADO, RETENIDO
 from ...exceptions import AuthError, ProviderError, SuscripcionError, TransientError
 from ...models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
-from ...outbound.reconciliation import AVISADO, RETENIDO
 from ..salida import Linea, Nivel, errores, escribir, local, sin_credenciales
 
 OK, WARN, ERROR = Nivel.OK, Nivel.WARN, Nivel.ERROR
-INCLUDE = 'path("whatsapp/", include("whatsapp_notify.urls")) en el urls.py del proyecto.'
+INCLUDE = gettext_lazy(
+    'path("whatsapp/", include("whatsapp_notify.urls")) en el urls.py del proyecto.'
+)
 
 
 class Command(BaseCommand):
-    help = (
-        "Comprueba la configuración de WhatsApp: ajustes, credenciales de cada cuenta contra "
-        "el proveedor (id y nombre del número), el webhook (ruta, handshake de Meta en la URL "
-        "pública con --sitio, app suscrita a la WABA), Redis y que un worker de Celery "
-        "responda. Una línea OK/WARN/ERROR por comprobación, con cómo arreglarla; termina con "
-        "código 1 si alguna es ERROR."
-    )
+    @property
+    def help(self) -> str:  # read when the parser is built, in the active language
+        return _(
+            "Comprueba la configuración de WhatsApp: ajustes, credenciales de cada cuenta contra "
+            "el proveedor (id y nombre del número), el webhook (ruta, handshake de Meta en la URL "
+            "pública con --sitio, app suscrita a la WABA), Redis y que un worker de Celery "
+            "responda. Una línea OK/WARN/ERROR por comprobación, con cómo arreglarla; termina con "
+            "código 1 si alguna es ERROR."
+        )
+
     # The settings are checked and reported here, one line each, instead of aborting.
     requires_system_checks: list[str] = []
 
@@ -52,19 +59,21 @@ class Command(BaseCommand):
             "--cuenta",
             action="append",
             default=[],
-            help="Alias de la cuenta a comprobar (se puede repetir). Por omisión, todas.",
+            help=_("Alias de la cuenta a comprobar (se puede repetir). Por omisión, todas."),
         )
         parser.add_argument(
             "--sitio",
             default="",
-            help="URL pública del sitio, como https://erp.ejemplo.com: se prueba el handshake "
-            "del webhook como lo hace Meta y se compara con la URL de la suscripción.",
+            help=_(
+                "URL pública del sitio, como https://erp.ejemplo.com: se prueba el handshake "
+                "del webhook como lo hace Meta y se compara con la URL de la suscripción."
+            ),
         )
         parser.add_argument(
             "--timeout",
             type=float,
             default=2.0,
-            help="Segundos de espera de Redis, del worker y del handshake (por omisión 2).",
+            help=_("Segundos de espera de Redis, del worker y del handshake (por omisión 2)."),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -76,8 +85,11 @@ class Command(BaseCommand):
         lineas += self._escribir(revisar_redis(timeout))
         lineas += self._escribir(revisar_worker(timeout))
         if fallos := errores(lineas):
-            raise CommandError(f"{fallos} comprobación(es) con ERROR.")
-        self.stdout.write(self.style.SUCCESS("Todo en orden."))
+            raise CommandError(
+                ngettext("%(n)d comprobación con ERROR.", "%(n)d comprobaciones con ERROR.", fallos)
+                % {"n": fallos}
+            )
+        self.stdout.write(self.style.SUCCESS(_("Todo en orden.")))
 
     def _escribir(self, lineas: list[Linea]) -> list[Linea]:
         # Each group is shown as soon as it is checked: a slow check shows where it waits.
@@ -94,8 +106,11 @@ def cuentas(pedidas: list[str]) -> list[str]:
     configuradas = _configuradas()
     if desconocidas := [alias for alias in pedidas if alias not in configuradas]:
         raise CommandError(
-            f"Cuenta(s) desconocida(s): {', '.join(desconocidas)}; configuradas: "
-            f"{', '.join(configuradas) or '(ninguna)'}."
+            _("Cuenta(s) desconocida(s): %(cuentas)s; configuradas: %(configuradas)s.")
+            % {
+                "cuentas": ", ".join(desconocidas),
+                "configuradas": ", ".join(configuradas) or _("(ninguna)"),
+            }
         )
     return pedidas or configuradas
 
@@ -117,12 +132,13 @@ def revisar_ajustes() -> list[Linea]:
         if (mensaje.id or "").startswith("whatsapp_notify.")
     ]
     if not mensajes:
-        nombres = ", ".join(_configuradas()) or "(ninguna)"
-        return [Linea(OK, "ajustes", f"WHATSAPP_NOTIFY válido; cuentas: {nombres}")]
+        nombres = ", ".join(_configuradas()) or _("(ninguna)")
+        detalle = _("WHATSAPP_NOTIFY válido; cuentas: %(cuentas)s") % {"cuentas": nombres}
+        return [Linea(OK, _("ajustes"), detalle)]
     return [
         Linea(
             ERROR if mensaje.is_serious() else WARN,
-            f"ajustes {mensaje.id}",
+            _("ajustes") + f" {mensaje.id}",
             mensaje.msg,
             mensaje.hint or "",
         )
@@ -142,9 +158,9 @@ def revisar_cuenta(alias: str, sitio: str, timeout: float, ajustes_ok: bool = Tr
     try:
         backend = backends[alias]
     except (ImproperlyConfigured, TypeError, AttributeError) as exc:
-        detalle = str(exc) if ajustes_ok else "no se comprueba: la cuenta está mal configurada"
-        fix = "corrige los ajustes." if ajustes_ok else "corrige los ERROR de «ajustes»."
-        return [Linea(ERROR, _etiqueta("credenciales", alias), detalle, fix)]
+        detalle = str(exc) if ajustes_ok else _("no se comprueba: la cuenta está mal configurada")
+        fix = _("corrige los ajustes.") if ajustes_ok else _("corrige los ERROR de «ajustes».")
+        return [Linea(ERROR, _etiqueta(_("credenciales"), alias), detalle, fix)]
     credenciales = revisar_credenciales(backend)
     # Refused credentials would fail the subscription query too: one cause, one line.
     preguntar = credenciales.nivel != ERROR
@@ -163,25 +179,28 @@ def _etiqueta(nombre: str, alias: str) -> str:
 
 def revisar_credenciales(backend: BaseBackend) -> Linea:
     """``verify_credentials()`` of the backend: the number's name and phone when it works."""
-    nombre = _etiqueta("credenciales", backend.alias)
+    nombre = _etiqueta(_("credenciales"), backend.alias)
     if isinstance(backend, PassThroughBackend):
         return Linea(
             WARN,
             nombre,
-            f"{type(backend).__name__} no envía nada a WhatsApp (backend local)",
-            "en producción usa whatsapp_notify.backends.meta.MetaBackend.",
+            _("%(clase)s no envía nada a WhatsApp (backend local)")
+            % {"clase": type(backend).__name__},
+            _("en producción usa whatsapp_notify.backends.meta.MetaBackend."),
         )
     try:
         return Linea(OK, nombre, backend.verify_credentials())
     except AuthError as exc:
         return Linea(ERROR, nombre, exc.readable, _opcion(backend, "ACCESS_TOKEN"))
     except TransientError as exc:
-        fix = f"¿Este servidor alcanza al proveedor? Revisa la red, el proxy y {_donde(backend)}."
+        fix = _("¿Este servidor alcanza al proveedor? Revisa la red, el proxy y %(donde)s.") % {
+            "donde": _donde(backend)
+        }
         return Linea(ERROR, nombre, exc.readable, fix)
     except ProviderError as exc:
         return Linea(ERROR, nombre, exc.readable, _opcion(backend, "PHONE_NUMBER_ID"))
     except ImproperlyConfigured as exc:
-        return Linea(ERROR, nombre, str(exc), "corrige los ajustes.")
+        return Linea(ERROR, nombre, str(exc), _("corrige los ajustes."))
 
 
 def _opcion(backend: BaseBackend, clave: str) -> str:
@@ -189,12 +208,15 @@ def _opcion(backend: BaseBackend, clave: str) -> str:
     spec = type(backend).OPTIONS.get(clave)
     donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{backend.alias}"]["OPTIONS"]'
     if spec is None:
-        return f"revisa las credenciales en {donde}."
-    return f'revisa {donde}["{clave}"]: {spec.help}' if spec.help else f"revisa {donde}."
+        return _("revisa las credenciales en %(donde)s.") % {"donde": donde}
+    if not spec.help:
+        return _("revisa %(donde)s.") % {"donde": donde}
+    return _("revisa %(donde)s: %(ayuda)s") % {"donde": f'{donde}["{clave}"]', "ayuda": spec.help}
 
 
 def _donde(backend: BaseBackend) -> str:
-    return f'OPTIONS["BASE_URL"] ({backend.options.get("BASE_URL") or "por omisión"})'
+    url = backend.options.get("BASE_URL") or _("por omisión")
+    return f'OPTIONS["BASE_URL"] ({url})'
 
 
 def revisar_pausa(alias: str) -> list[Linea]:
@@ -205,14 +227,18 @@ def revisar_pausa(alias: str) -> list[Linea]:
             return []
         esperan = EnvioWhatsApp.objects.filter(cuenta=alias, estado=EstadoEnvio.PENDIENTE).count()
     except DatabaseError as exc:
-        return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
-    causa = estado.error_detalle or "error de credenciales"
-    detalle = f"en pausa desde {local(estado.pausada_en)} ({causa}); {esperan} envío(s) esperan"
-    fix = (
+        return [Linea(ERROR, _("base de datos"), str(exc), "python manage.py migrate")]
+    causa = estado.error_legible() or _("error de credenciales")
+    detalle = _("en pausa desde %(desde)s (%(causa)s); %(n)s envío(s) esperan") % {
+        "desde": local(estado.pausada_en),
+        "causa": causa,
+        "n": esperan,
+    }
+    fix = _(
         "corrige las credenciales: la cuenta se reanuda sola al comprobarlas (Beat, "
         "comprobar_cuentas) o con la acción «Reanudar» del admin."
     )
-    return [Linea(ERROR, _etiqueta("pausa", alias), detalle, fix)]
+    return [Linea(ERROR, _etiqueta(_("pausa"), alias), detalle, fix)]
 
 
 def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
@@ -226,28 +252,33 @@ def revisar_reconciliacion(alias: str, dias: int = 7) -> list[Linea]:
         retenidos = inciertos.filter(error_detalle__contains=RETENIDO).count()
         avisados = inciertos.filter(error_detalle__contains=AVISADO).count()
     except DatabaseError as exc:
-        return [Linea(ERROR, "base de datos", str(exc), "python manage.py migrate")]
+        return [Linea(ERROR, _("base de datos"), str(exc), "python manage.py migrate")]
     lineas = []
     if duplicados:
-        detalle = f"{duplicados} envío(s) de los últimos {dias} días llegaron dos veces"
-        fix = "míralos con el filtro «Duplicado» del admin; suele ser un webhook caído o lento."
-        lineas.append(Linea(WARN, _etiqueta("duplicados", alias), detalle, fix))
+        detalle = _("%(n)s envío(s) de los últimos %(dias)s días llegaron dos veces") % {
+            "n": duplicados,
+            "dias": dias,
+        }
+        fix = _("míralos con el filtro «Duplicado» del admin; suele ser un webhook caído o lento.")
+        lineas.append(Linea(WARN, _etiqueta(_("duplicados"), alias), detalle, fix))
     if retenidos:
-        detalle = (
-            f"{retenidos} envío(s) sin confirmar esperan: los webhooks de estado van atrasados"
-        )
-        fix = (
+        detalle = _(
+            "%(n)s envío(s) sin confirmar esperan: los webhooks de estado van atrasados"
+        ) % {"n": retenidos}
+        fix = _(
             "comprueba que el webhook recibe los estados de Meta; se reenvían solos cuando "
             "se pongan al día, o desde el admin con «Reenviar»."
         )
-        lineas.append(Linea(WARN, _etiqueta("sin confirmar", alias), detalle, fix))
+        lineas.append(Linea(WARN, _etiqueta(_("sin confirmar"), alias), detalle, fix))
     if avisados:
-        detalle = f"{avisados} envío(s) sin confirmar esperan tu decisión (avisado a ADMINS)"
-        fix = (
+        detalle = _("%(n)s envío(s) sin confirmar esperan tu decisión (avisado a ADMINS)") % {
+            "n": avisados
+        }
+        fix = _(
             "comprueba si el cliente los recibió; si no, reenvíalos desde el admin con "
             "«Reenviar» (pide confirmación) o con whatsapp_reintentar --estado incierto."
         )
-        lineas.append(Linea(WARN, _etiqueta("decisión", alias), detalle, fix))
+        lineas.append(Linea(WARN, _etiqueta(_("decisión"), alias), detalle, fix))
     return lineas
 
 
@@ -261,15 +292,15 @@ def revisar_webhook(
 
     ``preguntar`` False leaves out the subscription (the credentials already failed).
     """
-    nombre = _etiqueta("webhook", backend.alias)
+    nombre = _etiqueta(_("webhook"), backend.alias)
     try:
         ruta = ruta_webhook(backend.alias)
     except NoReverseMatch:
-        return [
-            Linea(ERROR, nombre, "la URL del webhook no está en las URLs del proyecto", INCLUDE)
-        ]
+        detalle = _("la URL del webhook no está en las URLs del proyecto")
+        return [Linea(ERROR, nombre, detalle, str(INCLUDE))]
     if not sitio:
-        lineas = [Linea(OK, nombre, f"ruta {ruta} (usa --sitio para probar el handshake)")]
+        detalle = _("ruta %(ruta)s (usa --sitio para probar el handshake)") % {"ruta": ruta}
+        lineas = [Linea(OK, nombre, detalle)]
     else:
         lineas = revisar_handshake(backend, nombre, sitio.rstrip("/") + ruta, timeout)
     if preguntar and backend.supports("check_subscription"):
@@ -289,13 +320,14 @@ def revisar_handshake(backend: BaseBackend, nombre: str, url: str, timeout: floa
     """GET ``url`` as Meta does when the callback URL is saved; it must echo the challenge."""
     token = backend.options.get("VERIFY_TOKEN")
     if "VERIFY_TOKEN" not in type(backend).OPTIONS:
-        return [Linea(OK, nombre, f"{url} (este proveedor no hace handshake)")]
+        detalle = _("%(url)s (este proveedor no hace handshake)") % {"url": url}
+        return [Linea(OK, nombre, detalle)]
     if not token:
         return [
             Linea(
                 ERROR,
                 nombre,
-                "sin VERIFY_TOKEN Meta no puede verificar la URL",
+                _("sin VERIFY_TOKEN Meta no puede verificar la URL"),
                 _opcion(backend, "VERIFY_TOKEN"),
             )
         ]
@@ -305,8 +337,8 @@ def revisar_handshake(backend: BaseBackend, nombre: str, url: str, timeout: floa
             Linea(
                 WARN,
                 nombre,
-                f"{url} no es HTTPS",
-                "Meta solo acepta URLs https:// con un certificado válido.",
+                _("%(url)s no es HTTPS") % {"url": url},
+                _("Meta solo acepta URLs https:// con un certificado válido."),
             )
         )
     return [*lineas, _handshake(nombre, url, str(token), timeout)]
@@ -319,15 +351,20 @@ def _handshake(nombre: str, url: str, token: str, timeout: float) -> Linea:
         with verify_token_oculto(logging.getLogger("urllib3.connectionpool")):
             respuesta = requests.get(url, params=parametros, timeout=timeout)
     except requests.RequestException as exc:
-        fix = "la URL debe ser pública y alcanzable desde Internet (DNS, firewall, proxy)."
-        return Linea(ERROR, nombre, f"{url} no responde ({type(exc).__name__})", fix)
+        fix = _("la URL debe ser pública y alcanzable desde Internet (DNS, firewall, proxy).")
+        detalle = _("%(url)s no responde (%(error)s)") % {"url": url, "error": type(exc).__name__}
+        return Linea(ERROR, nombre, detalle, fix)
     if respuesta.status_code == 403:
-        fix = "el servidor de esa URL tiene otro VERIFY_TOKEN: usa el mismo en ambos lados."
-        return Linea(ERROR, nombre, f"{url} rechazó el VERIFY_TOKEN (HTTP 403)", fix)
+        fix = _("el servidor de esa URL tiene otro VERIFY_TOKEN: usa el mismo en ambos lados.")
+        detalle = _("%(url)s rechazó el VERIFY_TOKEN (HTTP 403)") % {"url": url}
+        return Linea(ERROR, nombre, detalle, fix)
     if respuesta.status_code != 200 or respuesta.text != reto:
-        detalle = f"{url} respondió HTTP {respuesta.status_code} sin devolver el challenge"
-        return Linea(ERROR, nombre, detalle, INCLUDE)
-    return Linea(OK, nombre, f"{url} responde al handshake de Meta")
+        detalle = _("%(url)s respondió HTTP %(status)s sin devolver el challenge") % {
+            "url": url,
+            "status": respuesta.status_code,
+        }
+        return Linea(ERROR, nombre, detalle, str(INCLUDE))
+    return Linea(OK, nombre, _("%(url)s responde al handshake de Meta") % {"url": url})
 
 
 @contextmanager
@@ -349,7 +386,8 @@ def revisar_suscripcion(backend: BaseBackend, nombre: str, esperada: str) -> Lin
     except SuscripcionError as exc:
         return Linea(WARN if exc.aviso else ERROR, nombre, str(exc), exc.arreglo)
     except ProviderError as exc:
-        return Linea(ERROR, nombre, f"no se pudo comprobar la suscripción: {exc.readable}")
+        detalle = _("no se pudo comprobar la suscripción: %(error)s") % {"error": exc.readable}
+        return Linea(ERROR, nombre, detalle)
     return Linea(OK, nombre, detalle)
 
 
@@ -362,9 +400,10 @@ def revisar_redis(timeout: float) -> list[Linea]:
     urls = {origen: url for origen, url in urls.items() if url}
     if not urls:
         if get_settings().RATE_LIMIT:
-            detalle = "sin REDIS_URL el RATE_LIMIT se cuenta en cada proceso por separado"
-            return [Linea(WARN, "redis", detalle, 'define WHATSAPP_NOTIFY["REDIS_URL"].')]
-        return [Linea(OK, "redis", "no se usa")]
+            detalle = _("sin REDIS_URL el RATE_LIMIT se cuenta en cada proceso por separado")
+            fix = _("define %(clave)s.") % {"clave": 'WHATSAPP_NOTIFY["REDIS_URL"]'}
+            return [Linea(WARN, "redis", detalle, fix)]
+        return [Linea(OK, "redis", _("no se usa"))]
     return [_ping_redis(origen, url, timeout) for origen, url in urls.items()]
 
 
@@ -380,17 +419,23 @@ def _ping_redis(origen: str, url: str, timeout: float) -> Linea:
         import redis
     except ImportError:
         fix = 'pip install "django-whatsapp-notify[redis]"'
-        return Linea(ERROR, "redis", "falta el paquete redis", fix)
+        return Linea(ERROR, "redis", _("falta el paquete redis"), fix)
     visible = sin_credenciales(url)
     cliente = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         cliente.ping()
     except redis.RedisError as exc:
-        fix = f"arranca Redis o corrige {origen}."
-        return Linea(ERROR, "redis", f"{visible} ({origen}) no responde: {exc}", fix)
+        fix = _("arranca Redis o corrige %(origen)s.") % {"origen": origen}
+        detalle = _("%(url)s (%(origen)s) no responde: %(error)s") % {
+            "url": visible,
+            "origen": origen,
+            "error": exc,
+        }
+        return Linea(ERROR, "redis", detalle, fix)
     finally:
         cliente.close()
-    return Linea(OK, "redis", f"{visible} ({origen}) responde")
+    detalle = _("%(url)s (%(origen)s) responde") % {"url": visible, "origen": origen}
+    return Linea(OK, "redis", detalle)
 
 
 def revisar_worker(timeout: float) -> list[Linea]:
@@ -401,8 +446,10 @@ def revisar_worker(timeout: float) -> list[Linea]:
     """
     app = current_app
     if app.conf.task_always_eager:
-        detalle = "Celery en modo eager: los envíos salen en el proceso del ERP, sin worker"
-        fix = "en producción configura CELERY_BROKER_URL y arranca `celery -A <proyecto> worker`."
+        detalle = _("Celery en modo eager: los envíos salen en el proceso del ERP, sin worker")
+        fix = _(
+            "en producción configura CELERY_BROKER_URL y arranca `celery -A <proyecto> worker`."
+        )
         return [Linea(WARN, "worker", detalle, fix)]
     broker, aviso = _broker_visible(app), _sin_broker_url(app)
     try:
@@ -411,8 +458,12 @@ def revisar_worker(timeout: float) -> list[Linea]:
             respuestas = app.control.ping(timeout=timeout, connection=conexion)
             colas = _colas_activas(app, conexion, timeout) if respuestas else {}
     except Exception as exc:  # any transport's connection error
-        fix = "arranca el broker o corrige CELERY_BROKER_URL."
-        return [*aviso, Linea(ERROR, "worker", f"el broker {broker} no responde: {exc}", fix)]
+        fix = _("arranca el broker o corrige CELERY_BROKER_URL.")
+        detalle = _("el broker %(broker)s no responde: %(error)s") % {
+            "broker": broker,
+            "error": exc,
+        }
+        return [*aviso, Linea(ERROR, "worker", detalle, fix)]
     return [*aviso, _linea_worker(app, broker, respuestas, colas, timeout)]
 
 
@@ -422,30 +473,41 @@ def _linea_worker(
     """OK when some worker consumes the app's queue; ERROR naming the fix otherwise."""
     if not respuestas:
         fix = _arrancar_worker(app.main)
-        return Linea(ERROR, "worker", f"{broker}: ningún worker respondió en {timeout:g} s", fix)
+        detalle = _("%(broker)s: ningún worker respondió en %(segundos)s s") % {
+            "broker": broker,
+            "segundos": f"{timeout:g}",
+        }
+        return Linea(ERROR, "worker", detalle, fix)
     nombres = ", ".join(sorted(nombre for respuesta in respuestas for nombre in respuesta))
     cola = cola_de_la_app(app)
     if colas is None:
-        detalle = (
-            f"{broker}: {len(respuestas)} worker(s) responden ({nombres}); no dijeron sus colas"
-        )
-        fix = f"¿alguno consume la cola {cola!r}? celery -A {app.main} inspect active_queues"
+        detalle = _("%(broker)s: %(n)s worker(s) responden (%(nombres)s); no dijeron sus colas") % {
+            "broker": broker,
+            "n": len(respuestas),
+            "nombres": nombres,
+        }
+        fix = _("¿alguno consume la cola %(cola)s? %(orden)s") % {
+            "cola": repr(cola),
+            "orden": f"celery -A {app.main} inspect active_queues",
+        }
         return Linea(WARN, "worker", detalle, fix)
     consumen = sorted(nombre for nombre, suyas in colas.items() if cola in suyas)
     if consumen:
-        detalle = (
-            f"{broker}: {len(consumen)} worker(s) consumen la cola {cola!r}: {', '.join(consumen)}"
-        )
+        detalle = _("%(broker)s: %(n)s worker(s) consumen la cola %(cola)s: %(nombres)s") % {
+            "broker": broker,
+            "n": len(consumen),
+            "cola": repr(cola),
+            "nombres": ", ".join(consumen),
+        }
         return Linea(OK, "worker", detalle)
-    detalle = (
-        f"{broker}: {len(respuestas)} worker(s) responden ({nombres}) pero ninguno consume la "
-        f"cola {cola!r}, donde la app publica sus tareas: los envíos quedarán pendientes"
-    )
+    detalle = _(
+        "%(broker)s: %(n)s worker(s) responden (%(nombres)s) pero ninguno consume la cola "
+        "%(cola)s, donde la app publica sus tareas: los envíos quedarán pendientes"
+    ) % {"broker": broker, "n": len(respuestas), "nombres": nombres, "cola": repr(cola)}
     otras = ",".join(sorted(set().union(*colas.values())))
-    fix = (
-        f"arranca uno que la consuma: {_orden_worker(app.main)} (o añade la cola a los que ya "
-        f"tienes: -Q {otras + ',' if otras else ''}{cola})"
-    )
+    fix = _(
+        "arranca uno que la consuma: %(orden)s (o añade la cola a los que ya tienes: %(opcion)s)"
+    ) % {"orden": _orden_worker(app.main), "opcion": f"-Q {otras + ',' if otras else ''}{cola}"}
     return Linea(ERROR, "worker", detalle, fix)
 
 
@@ -477,13 +539,15 @@ def _sin_broker_url(app: Any) -> list[Linea]:
     # Celery's default is amqp://localhost: a RabbitMQ answering there is not the ERP's broker.
     if app.conf.broker_url:
         return []
-    detalle = f"sin CELERY_BROKER_URL, Celery usa su broker por omisión: {_broker_visible(app)}"
-    fix = "define CELERY_BROKER_URL en settings.py, p. ej. redis://localhost:6379/0."
+    detalle = _("sin CELERY_BROKER_URL, Celery usa su broker por omisión: %(broker)s") % {
+        "broker": _broker_visible(app)
+    }
+    fix = _("define CELERY_BROKER_URL en settings.py, p. ej. redis://localhost:6379/0.")
     return [Linea(WARN, "broker", detalle, fix)]
 
 
 def _arrancar_worker(proyecto: str | None) -> str:
-    return f"arranca un worker: {_orden_worker(proyecto)}"
+    return _("arranca un worker: %(orden)s") % {"orden": _orden_worker(proyecto)}
 
 
 def _orden_worker(proyecto: str | None) -> str:

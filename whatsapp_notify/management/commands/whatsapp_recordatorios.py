@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ... import tasks
 from ...models import EnvioWhatsApp, EstadoEnvio
@@ -21,48 +22,62 @@ HORAS = 48.0
 
 
 class Command(BaseCommand):
-    help = (
-        "Lista los envíos programados (recordatorios) que salen en las próximas --horas "
-        "(por omisión 48): id, tipo, plantilla, teléfono enmascarado y cuándo. Sin --dry-run "
-        "despacha ya los vencidos, como hace Celery Beat cada minuto."
-    )
+    @property
+    def help(self) -> str:  # read when the parser is built, in the active language
+        return _(
+            "Lista los envíos programados (recordatorios) que salen en las próximas --horas "
+            "(por omisión 48): id, tipo, plantilla, teléfono enmascarado y cuándo. Sin --dry-run "
+            "despacha ya los vencidos, como hace Celery Beat cada minuto."
+        )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--horas",
             type=float,
             default=HORAS,
-            help=f"Ventana hacia adelante, en horas (por omisión {HORAS:g}).",
+            help=_("Ventana hacia adelante, en horas (por omisión %(horas)s).")
+            % {"horas": f"{HORAS:g}"},
         )
-        parser.add_argument("--cuenta", help="Solo los envíos de esta cuenta.")
+        parser.add_argument("--cuenta", help=_("Solo los envíos de esta cuenta."))
         parser.add_argument(
-            "--dry-run", action="store_true", help="Solo lista; no despacha ningún envío."
+            "--dry-run", action="store_true", help=_("Solo lista; no despacha ningún envío.")
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["horas"] < 0:
-            raise CommandError(f"--horas debe ser cero o más, no {options['horas']:g}.")
+            raise CommandError(
+                _("--horas debe ser cero o más, no %(horas)s.") % {"horas": f"{options['horas']:g}"}
+            )
         ahora = timezone.now()
         envios = programados(ahora + timedelta(hours=options["horas"]), options["cuenta"])
         self._listar(list(envios), ahora, options["horas"])
         if options["dry_run"]:
-            self.stdout.write("--dry-run: no se despachó nada.")
+            self.stdout.write(_("--dry-run: no se despachó nada."))
             return
         despachados = tasks.despachar()
-        self.stdout.write(self.style.SUCCESS(f"Despachados ahora: {despachados} envío(s)."))
+        mensaje = _("Despachados ahora: %(n)s envío(s).") % {"n": despachados}
+        self.stdout.write(self.style.SUCCESS(mensaje))
 
     def _listar(self, envios: list[EnvioWhatsApp], ahora: datetime, horas: float) -> None:
         if not envios:
-            self.stdout.write(f"Ningún envío programado en las próximas {horas:g} h.")
+            mensaje = _("Ningún envío programado en las próximas %(horas)s h.")
+            self.stdout.write(mensaje % {"horas": f"{horas:g}"})
             return
         vencidos = sum(envio.programado_para <= ahora for envio in envios)
         self.stdout.write(
-            f"{len(envios)} envío(s) programado(s) en las próximas {horas:g} h "
-            f"({vencidos} vencido(s), salen en el próximo despacho); "
-            f"horas de {timezone.get_current_timezone_name()}:"
+            _(
+                "%(n)s envío(s) programado(s) en las próximas %(horas)s h (%(vencidos)s "
+                "vencido(s), salen en el próximo despacho); horas de %(zona)s:"
+            )
+            % {
+                "n": len(envios),
+                "horas": f"{horas:g}",
+                "vencidos": vencidos,
+                "zona": timezone.get_current_timezone_name(),
+            }
         )
         for envio in envios:
-            marca = "  vencido" if envio.programado_para <= ahora else ""
+            marca = "  " + _("vencido") if envio.programado_para <= ahora else ""
             self.stdout.write(f"{local(envio.programado_para)}  {resumen(envio)}{marca}")
 
 

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from ...conf import DEFAULT_ALIAS, get_settings
 from ...exceptions import MissingDependencyError
@@ -28,121 +29,144 @@ TOKEN_CUALQUIERA = "token-del-sandbox"
 
 
 class Command(BaseCommand):
-    help = (
-        "Arranca un sustituto local de la Cloud API de Meta: valida cada envío con el esquema "
-        "OpenAPI de Meta, responde como Meta (wamid, subida y descarga de archivos) y envía "
-        "al webhook los estados sent, delivered y read firmados con X-Hub-Signature-256. "
-        "Puede inyectar latencia, errores 5xx, timeouts y errores de Graph. Apunta "
-        'OPTIONS["BASE_URL"] de la cuenta a la URL que muestra. Se detiene con Ctrl-C.'
-    )
+    @property
+    def help(self) -> str:  # read when the parser is built, in the active language
+        return _(
+            "Arranca un sustituto local de la Cloud API de Meta: valida cada envío con el esquema "
+            "OpenAPI de Meta, responde como Meta (wamid, subida y descarga de archivos) y envía "
+            "al webhook los estados sent, delivered y read firmados con X-Hub-Signature-256. "
+            "Puede inyectar latencia, errores 5xx, timeouts y errores de Graph. Apunta "
+            'OPTIONS["BASE_URL"] de la cuenta a la URL que muestra. Se detiene con Ctrl-C.'
+        )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--proveedor",
             choices=sorted(PROVEEDORES),
             default="meta",
-            help="A quién sustituye: meta (la Cloud API, por omisión), twilio (la Messages API: "
-            "--app-secret es el Auth Token, que autentica y firma los callbacks; --error CODIGO "
-            "es un código de Twilio, como 63018) o whapi (WHAPI.Cloud: webhooks con "
-            "Authorization: Bearer <--app-secret>; --error CODIGO es un código HTTP de WHAPI, "
-            "como 401 o 429).",
+            help=_(
+                "A quién sustituye: meta (la Cloud API, por omisión), twilio (la Messages "
+                "API: --app-secret es el Auth Token, que autentica y firma los callbacks; "
+                "--error CODIGO es un código de Twilio, como 63018) o whapi (WHAPI.Cloud: "
+                "webhooks con Authorization: Bearer <--app-secret>; --error CODIGO es un código "
+                "HTTP de WHAPI, como 401 o 429)."
+            ),
         )
-        parser.add_argument("--host", default="127.0.0.1", help="Dirección donde escuchar.")
+        parser.add_argument("--host", default="127.0.0.1", help=_("Dirección donde escuchar."))
         parser.add_argument(
-            "--port", type=int, default=PUERTO, help="Puerto donde escuchar (0: uno libre)."
+            "--port", type=int, default=PUERTO, help=_("Puerto donde escuchar (0: uno libre).")
         )
         parser.add_argument(
             "--webhook-url",
             default=WEBHOOK_URL,
-            help="URL del webhook que recibe los estados (vacía: no se envían webhooks).",
+            help=_("URL del webhook que recibe los estados (vacía: no se envían webhooks)."),
         )
         parser.add_argument(
             "--app-secret",
             default=None,
-            help="Secreto con que se firman los webhooks. Por omisión, el APP_SECRET de la "
-            "cuenta 'default' si está configurado.",
+            help=_(
+                "Secreto con que se firman los webhooks. Por omisión, el APP_SECRET de la "
+                "cuenta 'default' si está configurado."
+            ),
         )
         parser.add_argument(
-            "--token", default=None, help="Único token aceptado (por omisión, cualquiera)."
+            "--token", default=None, help=_("Único token aceptado (por omisión, cualquiera).")
         )
         parser.add_argument(
             "--phone-number-id",
             default=PHONE_NUMBER_ID,
-            help="Id del número (PHONE_NUMBER_ID) que atiende; otro recibe el error 100 de "
-            f"Graph, como en Meta (por omisión {PHONE_NUMBER_ID}).",
+            help=_(
+                "Id del número (PHONE_NUMBER_ID) que atiende; otro recibe el error 100 de "
+                "Graph, como en Meta (por omisión %(id)s)."
+            )
+            % {"id": PHONE_NUMBER_ID},
         )
         parser.add_argument(
             "--waba-id",
             default=WABA_ID,
-            help="Id de la cuenta de WhatsApp Business (BUSINESS_ACCOUNT_ID) de sus plantillas "
-            f"y de subscribed_apps (por omisión {WABA_ID}).",
+            help=_(
+                "Id de la cuenta de WhatsApp Business (BUSINESS_ACCOUNT_ID) de sus plantillas "
+                "y de subscribed_apps (por omisión %(id)s)."
+            )
+            % {"id": WABA_ID},
         )
         parser.add_argument(
             "--demoras",
             default="1,2,3",
-            help="Segundos antes de sent, delivered y read, cada uno tras el anterior "
-            "(por omisión 1,2,3).",
+            help=_(
+                "Segundos antes de sent, delivered y read, cada uno tras el anterior "
+                "(por omisión 1,2,3)."
+            ),
         )
         parser.add_argument(
-            "--latencia", type=float, default=0.0, help="Segundos añadidos a cada respuesta."
+            "--latencia", type=float, default=0.0, help=_("Segundos añadidos a cada respuesta.")
         )
         parser.add_argument(
             "--fallos-5xx",
             type=float,
             default=0.0,
-            help="Proporción de envíos respondidos con HTTP 503 (p. ej. 0.1).",
+            help=_("Proporción de envíos respondidos con HTTP 503 (p. ej. 0.1)."),
         )
         parser.add_argument(
             "--timeouts",
             type=float,
             default=0.0,
-            help="Proporción de envíos aceptados cuya respuesta llega tarde "
-            "(tras --espera-timeout).",
+            help=_(
+                "Proporción de envíos aceptados cuya respuesta llega tarde (tras --espera-timeout)."
+            ),
         )
         parser.add_argument(
             "--espera-timeout",
             type=float,
             default=30.0,
-            help="Segundos de retraso de una respuesta con timeout (por omisión 30).",
+            help=_("Segundos de retraso de una respuesta con timeout (por omisión 30)."),
         )
         parser.add_argument(
             "--fallidos",
             type=float,
             default=0.0,
-            help="Proporción de envíos aceptados que terminan en estado failed (p. ej. 0.05).",
+            help=_("Proporción de envíos aceptados que terminan en estado failed (p. ej. 0.05)."),
         )
         parser.add_argument(
             "--error",
             action="append",
             default=[],
             metavar="CODIGO[:PROPORCION]",
-            help="Error de Graph que devuelven los envíos, p. ej. 130429:0.1 o 190 (sin "
-            "proporción: todos). Se puede repetir: 131026, 131047, 190...",
+            help=_(
+                "Error de Graph que devuelven los envíos, p. ej. 130429:0.1 o 190 (sin "
+                "proporción: todos). Se puede repetir: 131026, 131047, 190..."
+            ),
         )
         parser.add_argument(
             "--rafaga",
             action="append",
             default=[],
             metavar="PASO:N",
-            help="Los N primeros envíos reciben PASO (un código de Graph, 5xx, timeout, "
-            "fallido u ok), p. ej. 130429:20 para una ráfaga de límite de velocidad. "
-            "Se puede repetir; se aplican en orden.",
+            help=_(
+                "Los N primeros envíos reciben PASO (un código de Graph, 5xx, timeout, "
+                "fallido u ok), p. ej. 130429:20 para una ráfaga de límite de velocidad. "
+                "Se puede repetir; se aplican en orden."
+            ),
         )
         parser.add_argument(
             "--token-caducado",
             action="append",
             default=[],
             metavar="TOKEN",
-            help="Token que responde el error 190 (sesión expirada) hasta que se rote a otro. "
-            "Se puede repetir.",
+            help=_(
+                "Token que responde el error 190 (sesión expirada) hasta que se rote a otro. "
+                "Se puede repetir."
+            ),
         )
         parser.add_argument(
             "--retener-webhooks",
             type=float,
             default=0.0,
             metavar="SEGUNDOS",
-            help="Retiene los webhooks durante los primeros SEGUNDOS y luego los entrega "
-            "tarde, como Meta cuando el receptor estuvo caído.",
+            help=_(
+                "Retiene los webhooks durante los primeros SEGUNDOS y luego los entrega "
+                "tarde, como Meta cuando el receptor estuvo caído."
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -151,7 +175,9 @@ class Command(BaseCommand):
             sandbox = construir_sandbox(options)
         except OSError as exc:  # the port is taken, or the host is not this machine's
             donde = f"{options['host']}:{options['port']}"
-            raise CommandError(f"No se pudo escuchar en {donde}: {exc}") from exc
+            raise CommandError(
+                _("No se pudo escuchar en %(donde)s: %(error)s") % {"donde": donde, "error": exc}
+            ) from exc
         self._mostrar_logs(options["verbosity"])
         sandbox.start()
         if options.get("retener_webhooks"):
@@ -163,53 +189,70 @@ class Command(BaseCommand):
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
-            self.stdout.write("\nDeteniendo el sandbox...")
+            self.stdout.write("\n" + _("Deteniendo el sandbox..."))
         finally:
             sandbox.stop()
 
     def _presentar(self, sandbox: Sandbox | WhapiSandbox | TwilioSandbox) -> None:
-        nombre = {WhapiSandbox: "WHAPI", TwilioSandbox: "Twilio"}.get(type(sandbox), "la Cloud API")
-        self.stdout.write(self.style.SUCCESS(f"Sandbox de {nombre} en {sandbox.base_url}"))
+        nombre = {WhapiSandbox: "WHAPI", TwilioSandbox: "Twilio"}.get(
+            type(sandbox), _("la Cloud API")
+        )
+        titulo = _("Sandbox de %(nombre)s en %(url)s") % {"nombre": nombre, "url": sandbox.base_url}
+        self.stdout.write(self.style.SUCCESS(titulo))
         self.stdout.write(
-            f'Apunta la cuenta a él: WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]'
-            f'["BASE_URL"] = "{sandbox.base_url}"'
+            _("Apunta la cuenta a él: %(ajuste)s")
+            % {
+                "ajuste": 'WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]'
+                f'["BASE_URL"] = "{sandbox.base_url}"'
+            }
         )
         if isinstance(sandbox, TwilioSandbox):
             self.stdout.write(
-                f"Cuenta {sandbox.account_sid}; los callbacks van a la StatusCallback de cada "
-                "mensaje (la WEBHOOK_URL de la cuenta), firmados con X-Twilio-Signature."
+                _(
+                    "Cuenta %(sid)s; los callbacks van a la StatusCallback de cada mensaje (la "
+                    "WEBHOOK_URL de la cuenta), firmados con X-Twilio-Signature."
+                )
+                % {"sid": sandbox.account_sid}
             )
             if sandbox.auth_token == TOKEN_TWILIO:
                 self.stdout.write(
-                    f"Auth Token {TOKEN_TWILIO!r}: usa el mismo en AUTH_TOKEN "
-                    "(o pasa --app-secret)."
+                    _("Auth Token %(token)s: usa el mismo en AUTH_TOKEN (o pasa --app-secret).")
+                    % {"token": repr(TOKEN_TWILIO)}
                 )
         elif sandbox.webhook_url and isinstance(sandbox, WhapiSandbox):
-            self.stdout.write(f"Webhooks de WHAPI (mensajes y estados) a {sandbox.webhook_url}")
+            self.stdout.write(
+                _("Webhooks de WHAPI (mensajes y estados) a %(url)s") % {"url": sandbox.webhook_url}
+            )
             if sandbox.secreto == SECRETO_WHAPI:
                 self.stdout.write(
-                    f"Con Authorization: Bearer {SECRETO_WHAPI}: usa el mismo en WEBHOOK_SECRET "
-                    "(o pasa --app-secret)."
+                    _(
+                        "Con Authorization: Bearer %(secreto)s: usa el mismo en WEBHOOK_SECRET "
+                        "(o pasa --app-secret)."
+                    )
+                    % {"secreto": SECRETO_WHAPI}
                 )
         else:
             self._cuenta_meta(sandbox)
-        self.stdout.write("Ctrl-C para terminar.")
+        self.stdout.write(_("Ctrl-C para terminar."))
         self.stdout.flush()
 
     def _cuenta_meta(self, sandbox: Sandbox) -> None:
         """The account's ids, ready to paste into settings.py, and where webhooks go."""
         self.stdout.write(
-            'Su cuenta, para pegar en WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]:'
+            _('Su cuenta, para pegar en WHATSAPP_NOTIFY["BACKENDS"]["default"]["OPTIONS"]:')
         )
         for linea in opciones_meta(sandbox):
             self.stdout.write(f"    {linea}")
         if sandbox.webhook_url:
             self.stdout.write(
-                f"Webhooks de estado a {sandbox.webhook_url} (la app {sandbox.app_id} está "
-                "suscrita a la WABA con esa URL)."
+                _(
+                    "Webhooks de estado a %(url)s (la app %(app)s está suscrita a la WABA con "
+                    "esa URL)."
+                )
+                % {"url": sandbox.webhook_url, "app": sandbox.app_id}
             )
         else:
-            self.stdout.write("Sin --webhook-url: no se envían webhooks (ninguna app suscrita).")
+            self.stdout.write(_("Sin --webhook-url: no se envían webhooks (ninguna app suscrita)."))
 
     def _mostrar_logs(self, verbosity: int) -> None:
         if verbosity < 1:
@@ -227,8 +270,8 @@ def opciones_meta(sandbox: Sandbox) -> list[str]:
     A token or secret the user chose (``--token``, ``--app-secret``, settings) is never
     printed: a placeholder names where it comes from.
     """
-    token = TOKEN_CUALQUIERA if sandbox.token is None else "<el de --token>"
-    secreto = sandbox.app_secret if sandbox.app_secret == APP_SECRET else "<tu APP_SECRET>"
+    token = TOKEN_CUALQUIERA if sandbox.token is None else _("<el de --token>")
+    secreto = sandbox.app_secret if sandbox.app_secret == APP_SECRET else _("<tu APP_SECRET>")
     valores = {
         "BASE_URL": sandbox.base_url,
         "PHONE_NUMBER_ID": sandbox.phone_number_id or PHONE_NUMBER_ID,
@@ -236,10 +279,11 @@ def opciones_meta(sandbox: Sandbox) -> list[str]:
         "ACCESS_TOKEN": token,
         "APP_SECRET": secreto,
     }
-    notas = {"ACCESS_TOKEN": "  # acepta cualquier token no vacío"} if sandbox.token is None else {}
+    nota = _("acepta cualquier token no vacío")
+    notas = {"ACCESS_TOKEN": f"  # {nota}"} if sandbox.token is None else {}
     lineas = [f'"{clave}": "{valor}",{notas.get(clave, "")}' for clave, valor in valores.items()]
     if sandbox.webhook_url:  # without webhooks no app is subscribed (subscribed_apps is empty)
-        lineas.append(f"# app de Meta suscrita a la WABA: {sandbox.app_id}")
+        lineas.append("# " + _("app de Meta suscrita a la WABA: %(app)s") % {"app": sandbox.app_id})
     return lineas
 
 
@@ -336,9 +380,11 @@ def paso_y_veces(valor: str) -> tuple[str | int, int]:
     Raises:
         ValueError: not ``PASO:N`` with a whole N.
     """
-    paso, _, veces = valor.rpartition(":")
+    paso, _sep, veces = valor.rpartition(":")
     if not paso or not veces.isdigit():
-        raise ValueError(f"--rafaga debe ser PASO:N, como 130429:20; no {valor!r}.")
+        raise ValueError(
+            _("--rafaga debe ser PASO:N, como 130429:20; no %(valor)s.") % {"valor": repr(valor)}
+        )
     return (int(paso) if paso.isdigit() else paso), int(veces)
 
 
@@ -354,8 +400,11 @@ def demoras(texto: str) -> tuple[float, float, float]:
         valores = ()
     if len(valores) != 3 or any(valor < 0 for valor in valores):
         raise CommandError(
-            f"--demoras debe ser tres segundos separados por comas (sent,delivered,read), "
-            f"como 1,2,3; no {texto!r}."
+            _(
+                "--demoras debe ser tres segundos separados por comas (sent,delivered,read), "
+                "como 1,2,3; no %(texto)s."
+            )
+            % {"texto": repr(texto)}
         )
     return valores[0], valores[1], valores[2]
 
@@ -368,14 +417,17 @@ def errores(valores: list[str]) -> dict[int, float]:
     """
     resultado = {}
     for valor in valores:
-        codigo, _, proporcion = valor.partition(":")
+        codigo, _sep, proporcion = valor.partition(":")
         try:
             resultado[int(codigo)] = float(proporcion) if proporcion else 1.0
             revisar_proporcion(f"--error {valor}", resultado[int(codigo)])
         except ValueError as exc:
             raise CommandError(
-                f"--error debe ser CODIGO o CODIGO:PROPORCION, como 130429:0.1; no {valor!r} "
-                f"({exc})."
+                _(
+                    "--error debe ser CODIGO o CODIGO:PROPORCION, como 130429:0.1; no "
+                    "%(valor)s (%(error)s)."
+                )
+                % {"valor": repr(valor), "error": exc}
             ) from None
     return resultado
 
