@@ -348,7 +348,7 @@ def test_check__contra_el_sandbox_con_un_id_o_token_mal__error_que_nombra_cual(
     for frase in frases:
         assert frase in mal
     assert ausente not in mal
-    assert error == "1 comprobación(es) con ERROR."
+    assert error == "1 comprobación con ERROR."
 
 
 class SuscripcionPropia(LocmemBackend):
