@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -161,6 +161,24 @@ def test_estado__cada_estado_dice_si_salio_y_por_que_no(campos, esperado, frase)
     assert estado.estado_texto == envio.get_estado_display()
     assert {campo: getattr(estado, campo) for campo in esperado} == esperado
     assert frase in estado.resumen
+
+
+@pytest.mark.parametrize("idioma", ["en-us", "es", "pt-br"])
+def test_estado__la_frase_termina_con_un_solo_punto_aunque_la_fecha_acabe_en_uno(idioma):
+    from datetime import datetime
+
+    from django.utils import translation
+
+    orden = nueva_orden()
+    noche = datetime(2026, 12, 6, 22, 3, tzinfo=UTC)
+    aviso(orden, estado=EstadoEnvio.LEIDO, enviado_en=noche, entregado_en=noche, leido_en=noche)
+
+    with translation.override(idioma), timezone.override("UTC"):
+        resumen = estado_whatsapp(orden, "vehiculo_listo").resumen
+
+    assert resumen.endswith(".")
+    assert ".." not in resumen
+    assert "2026" in resumen
 
 
 def test_estado__el_ultimo_de_cada_tipo_el_mas_reciente_primero():

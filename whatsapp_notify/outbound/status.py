@@ -113,7 +113,7 @@ class EstadoWhatsApp:
             leido_en=envio.leido_en,
             fallido_en=envio.fallido_en,
             cancelado_en=envio.cancelado_en,
-            resumen=_resumen(envio, str(motivo_texto)),
+            resumen=_un_punto(_resumen(envio, str(motivo_texto))),
         )
 
     def como_dict(self) -> dict[str, Any]:
@@ -259,6 +259,12 @@ def _resumen(envio: EnvioWhatsApp, motivo_texto: str) -> str:
             "fecha": _fecha(envio.proximo_intento)
         }
     return _("En cola para enviarse.")
+
+
+def _un_punto(frase: str) -> str:
+    """The sentence with one final period: a date format that ends in one (English's
+    «p.m.») must not read «10:03 p.m..» when the sentence closes after it."""
+    return frase[:-1] if frase.endswith("..") else frase
 
 
 def _fecha(momento: datetime | None) -> str:
