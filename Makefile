@@ -1,6 +1,8 @@
 # The two set-up commands of the README, plus a few conveniences.
 #   make demo   installs the example ERP in .venv and runs it end to end (SQLite, no Meta account);
-#               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox;
+#               make demo PROVEEDOR=whapi (or twilio) runs it on that provider's sandbox, in
+#               its own database (example_project/taller-<provider>.sqlite3), so its notices
+#               are new even after a Meta run;
 #               ERP_PUERTO=8000 SANDBOX_PUERTO=8001 fix the ERP's and the sandbox's ports (by
 #               default free ones) and LATENCIA_MS=300 delays every sandbox answer, e.g.
 #               make demo SANDBOX_PUERTO=8001 LATENCIA_MS=300  (manage.py demo --help: options)
@@ -32,7 +34,7 @@ $(BIN)/python:
 
 demo: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[example]"
-	$(BIN)/python manage.py demo $(if $(PROVEEDOR),--proveedor $(PROVEEDOR)) \
+	$(if $(PROVEEDOR),$(if $(DATABASE_URL),,DATABASE_URL=sqlite:///$(CURDIR)/example_project/taller-$(PROVEEDOR).sqlite3 ))$(BIN)/python manage.py demo $(if $(PROVEEDOR),--proveedor $(PROVEEDOR)) \
 	  $(if $(ERP_PUERTO),--puerto-erp $(ERP_PUERTO)) \
 	  $(if $(SANDBOX_PUERTO),--puerto-sandbox $(SANDBOX_PUERTO)) \
 	  $(if $(LATENCIA_MS),--latencia-ms $(LATENCIA_MS))

@@ -138,3 +138,27 @@ def test_catalogo__la_copia_no_toca_los_archivos_reales(regenerados):
 
     assert despues == ANTES
     assert len(ANTES) == 2 * len(IDIOMAS)
+
+
+# The names makemessages (xgettext) looks for in Python: a translation function imported
+# under any other name is never extracted, and its strings stay untranslated for good.
+EXTRAIBLES = {
+    "_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "ngettext_lazy", "pgettext",
+    "pgettext_lazy", "npgettext", "npgettext_lazy",
+}  # fmt: skip
+
+
+def test_codigo__las_funciones_de_traduccion_se_importan_con_un_nombre_que_makemessages_lee():
+    import ast
+
+    malos = []
+    for archivo in sorted(PAQUETE.rglob("*.py")):
+        arbol = ast.parse(archivo.read_text(encoding="utf-8"))
+        for nodo in ast.walk(arbol):
+            if isinstance(nodo, ast.ImportFrom) and nodo.module == "django.utils.translation":
+                for nombre in nodo.names:
+                    usado = nombre.asname or nombre.name
+                    if "gettext" in nombre.name and usado not in EXTRAIBLES:
+                        malos.append(f"{archivo.relative_to(PAQUETE)}: {nombre.name} as {usado}")
+
+    assert malos == []

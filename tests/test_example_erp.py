@@ -794,6 +794,23 @@ def test_make_demo__pasa_puertos_y_latencia_a_la_demo():
     assert "manage.py demo --puerto-erp 8100 --puerto-sandbox 8101 --latencia-ms 300" in orden
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="make no está en el PATH")
+def test_make_demo__otro_proveedor_usa_su_propia_base():
+    """A Twilio run after a Meta one finds its notices new, not already sent by Meta's."""
+    entorno = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    plan = subprocess.run(
+        ["make", "-n", "demo", "PROVEEDOR=twilio"],
+        cwd=REPO, capture_output=True, text=True, check=True, env=entorno,
+    ).stdout  # fmt: skip
+    meta = subprocess.run(
+        ["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True, env=entorno
+    ).stdout
+
+    assert f"DATABASE_URL=sqlite:///{REPO}/example_project/taller-twilio.sqlite3" in plan
+    assert "--proveedor twilio" in plan
+    assert "DATABASE_URL" not in meta
+
+
 def test_demo__ayuda_y_readme_dicen_que_por_omision_usa_el_sandbox_no_la_consola():
     ayuda = subprocess.run(
         [sys.executable, "manage.py", "demo", "--help"],

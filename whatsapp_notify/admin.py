@@ -289,10 +289,10 @@ class EnvioWhatsAppAdmin(SoloLecturaMixin, BuscarTelefonoMixin, admin.ModelAdmin
         return _error_corto(obj.error_legible())
 
     @admin.display(description=_("explicación"), empty_value="—")
-    def error_explicado(self, obj: EnvioWhatsApp) -> str | None:
+    def error_explicado(self, obj: EnvioWhatsApp) -> str:
         """The readable error in the reader's language; the provider's own words are the
-        fields below it, as it sent them."""
-        return obj.error_legible() or None
+        fields below it, as it sent them. "—" without one (the list and the form alike)."""
+        return obj.error_legible() or "—"
 
     @admin.display(description=_("costo"), ordering="costo")
     def costo_con_moneda(self, obj: EnvioWhatsApp) -> str:

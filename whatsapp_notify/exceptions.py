@@ -29,8 +29,8 @@ class MissingDependencyError(ConfigurationError):
 
     def __init__(self, package: str, extra: str):
         super().__init__(
-            f"Falta el paquete {package!r}. Instálalo con: "
-            f'pip install "django-whatsapp-notify[{extra}]"'
+            _("Falta el paquete %(paquete)s. Instálalo con: %(orden)s")
+            % {"paquete": repr(package), "orden": f'pip install "django-whatsapp-notify[{extra}]"'}
         )
 
 

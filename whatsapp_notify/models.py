@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q, signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .error_text import explicar
 from .phones import mask
@@ -758,7 +759,9 @@ class CambioConsentimiento(models.Model):
         indexes = [models.Index(fields=["telefono", "categoria"], name="wn_cambio_tel_cat")]
 
     def __str__(self) -> str:
-        return f"{mask(self.telefono)} ({self.categoria}): {self.anterior or '—'} → {self.estado}"
+        antes = self.get_anterior_display() if self.anterior else "—"
+        ahora = self.get_estado_display()
+        return f"{mask(self.telefono)} ({self.get_categoria_display()}): {antes} → {ahora}"
 
 
 class MediaSubido(models.Model):
@@ -834,7 +837,8 @@ class EventoWebhook(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.cuenta} {self.recibido_en:%Y-%m-%d %H:%M:%S} ({self.eventos} eventos)"
+        eventos = ngettext("%(n)s evento", "%(n)s eventos", self.eventos) % {"n": self.eventos}
+        return f"{self.cuenta} {self.recibido_en:%Y-%m-%d %H:%M:%S} ({eventos})"
 
 
 class Plantilla(models.Model):

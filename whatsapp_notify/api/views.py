@@ -20,7 +20,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
@@ -277,9 +277,11 @@ class EnvioViewSet(BaseAPI, mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 
 _NO_REENVIADO = {
-    actions.YA_ENVIADO: _lazy("El proveedor ya aceptó este envío: reenviarlo lo duplicaría."),
-    actions.EN_CURSO: _lazy("El envío sigue en curso: espera a que termine."),
-    actions.SUPERADO: _lazy(
+    actions.YA_ENVIADO: gettext_lazy(
+        "El proveedor ya aceptó este envío: reenviarlo lo duplicaría."
+    ),
+    actions.EN_CURSO: gettext_lazy("El envío sigue en curso: espera a que termine."),
+    actions.SUPERADO: gettext_lazy(
         "Un envío posterior del mismo aviso ya salió o está en camino: reenviar este lo duplicaría."
     ),
 }

@@ -16,7 +16,7 @@ from django.core.management.color import Style
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from ..models import EnvioWhatsApp, MotivoOmision
 from ..phones import mask
@@ -39,7 +39,9 @@ class Linea:
 
     def texto(self) -> str:
         linea = f"{self.nivel}  {self.nombre}: {self.detalle}"
-        return f"{linea} → fix: {self.fix}" if self.fix else linea
+        if not self.fix:
+            return linea
+        return _("%(linea)s → fix: %(fix)s") % {"linea": linea, "fix": self.fix}
 
 
 def escribir(salida: OutputWrapper, style: Style, lineas: list[Linea]) -> None:
@@ -108,30 +110,38 @@ def motivo_legible(motivo: str) -> str:
 
 # What the operator can do about each reason an envío did not go out.
 ARREGLOS = {
-    MotivoOmision.DESHABILITADO: _lazy('WHATSAPP_NOTIFY["ENABLED"] está en False; ponlo en True.'),
-    MotivoOmision.SIN_TELEFONO: _lazy("da un teléfono con código de país, como +52 55 1234 5678."),
-    MotivoOmision.TELEFONO_INVALIDO: _lazy(
+    MotivoOmision.DESHABILITADO: gettext_lazy(
+        'WHATSAPP_NOTIFY["ENABLED"] está en False; ponlo en True.'
+    ),
+    MotivoOmision.SIN_TELEFONO: gettext_lazy(
+        "da un teléfono con código de país, como +52 55 1234 5678."
+    ),
+    MotivoOmision.TELEFONO_INVALIDO: gettext_lazy(
         "escribe el teléfono con código de país, como +52 55 1234 5678 (o ajusta "
         'WHATSAPP_NOTIFY["DEFAULT_REGION"]).'
     ),
-    MotivoOmision.SIN_CONSENTIMIENTO: _lazy(
+    MotivoOmision.SIN_CONSENTIMIENTO: gettext_lazy(
         "registra el consentimiento del cliente (whatsapp_notify.otorgar_consentimiento o el "
         "admin «Consentimientos»)."
     ),
-    MotivoOmision.FUERA_DE_VENTANA: _lazy(
+    MotivoOmision.FUERA_DE_VENTANA: gettext_lazy(
         "el cliente no escribió en las últimas 24 horas: usa una plantilla aprobada (--plantilla)."
     ),
-    MotivoOmision.ERROR_DISPARADOR: _lazy("corrige el disparador y guarda de nuevo el objeto."),
-    MotivoOmision.POLITICA: _lazy('lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).'),
-    MotivoOmision.PLANTILLA_NO_APROBADA: _lazy(
+    MotivoOmision.ERROR_DISPARADOR: gettext_lazy(
+        "corrige el disparador y guarda de nuevo el objeto."
+    ),
+    MotivoOmision.POLITICA: gettext_lazy(
+        'lo decide la política del ERP (WHATSAPP_NOTIFY["POLICY"]).'
+    ),
+    MotivoOmision.PLANTILLA_NO_APROBADA: gettext_lazy(
         "usa una plantilla aprobada en WhatsApp Manager y sincroniza el catálogo (manage.py "
         "whatsapp_sync_plantillas)."
     ),
-    MotivoOmision.BAJA: _lazy(
+    MotivoOmision.BAJA: gettext_lazy(
         "el cliente pidió la baja de esta categoría; vuelve a salir cuando escriba «ALTA» o "
         "registres su nuevo consentimiento (otorgar_consentimiento)."
     ),
-    MotivoOmision.VENCIDO: _lazy(
+    MotivoOmision.VENCIDO: gettext_lazy(
         "pasó su momento (expira_en) antes de salir; registra uno nuevo si aún hace falta."
     ),
 }

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from ...conf import get_settings
 from ...models import EnvioWhatsApp, EstadoEnvio
@@ -21,9 +21,9 @@ from ..salida import Linea, Nivel, escribir, estado_legible, fecha, motivo_legib
 
 ESTADOS = (EstadoEnvio.FALLIDO, EstadoEnvio.INCIERTO)
 RAZONES = {
-    YA_ENVIADO: _lazy("ya lo aceptó el proveedor"),
-    EN_CURSO: _lazy("cambió de estado mientras tanto"),
-    SUPERADO: _lazy("un envío posterior del mismo aviso ya salió o está en camino"),
+    YA_ENVIADO: gettext_lazy("ya lo aceptó el proveedor"),
+    EN_CURSO: gettext_lazy("cambió de estado mientras tanto"),
+    SUPERADO: gettext_lazy("un envío posterior del mismo aviso ya salió o está en camino"),
 }
 
 

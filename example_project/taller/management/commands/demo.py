@@ -151,8 +151,9 @@ class Datos:
 class Command(BaseCommand):
     help = (
         "Demostración del ERP de taller: aplica las migraciones, crea datos de ejemplo "
-        "(idempotente) y recorre los tres flujos de WhatsApp (orden de compra al proveedor, "
-        "cotización con PDF al cliente y vehículo listo) a través de las vistas reales. Por "
+        "(idempotente) y recorre los avisos de WhatsApp (orden de compra al proveedor, "
+        "cotización con PDF al cliente y vehículo listo) y la conversación que sigue a través "
+        "de las vistas reales. Por "
         "omisión todo corre de verdad en esta máquina: el ERP se sirve por HTTP, MetaBackend "
         "envía al sandbox local de la Cloud API, que valida cada mensaje con el esquema de "
         "Meta y devuelve al webhook del ERP los estados firmados, y el sandbox hace de cliente "
