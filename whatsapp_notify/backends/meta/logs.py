@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 REDACTED = "***"
-# The parameter as sent, or percent-encoded by a client or a proxy ("hub%2Everify_token").
-_VERIFY_TOKEN = re.compile(r"(hub(?:\.|%2[eE])verify_token=)[^&\s\"'#]*")
+# The parameter as sent, in any case, or percent-encoded once or twice by a client or a
+# proxy ("hub%2Everify%5Ftoken", "hub%252Everify_token"); the value runs to the next
+# parameter, also when that separator is itself encoded ("%26").
+_VERIFY_TOKEN = re.compile(
+    r"(hub(?:\.|%2e|%252e)verify(?:_|%5f|%255f)token(?:=|%3d|%253d))(?:(?!%26|%2526)[^&\s\"'#])*",
+    re.IGNORECASE,
+)
 
 
 def ocultar_verify_token(texto: str) -> str:
@@ -31,19 +35,21 @@ def ocultar_verify_token(texto: str) -> str:
 
 
 class OcultarVerifyToken(logging.Filter):
-    """A logging filter that masks ``hub.verify_token`` in a record's message and its
-    arguments (a tuple, as Django's request lines, or a dict, as gunicorn's access
-    atoms). It drops nothing."""
+    """A logging filter that masks ``hub.verify_token`` in a record's message. It drops
+    nothing.
+
+    The message is masked once formatted (``record.getMessage()``), whatever carried the
+    token: the format string, a tuple of arguments (Django's request lines) or a mapping
+    (gunicorn's access atoms, whose own lookups the formatting keeps). Only a record that
+    held a token is changed: it then carries the masked text and no arguments.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = ocultar_verify_token(record.msg)
-        if isinstance(record.args, dict):
-            record.args = {clave: _ocultar(valor) for clave, valor in record.args.items()}
-        elif isinstance(record.args, tuple):
-            record.args = tuple(_ocultar(valor) for valor in record.args)
+        try:
+            mensaje = record.getMessage()
+        except Exception:
+            return True  # logging reports a broken record itself
+        oculto = ocultar_verify_token(mensaje)
+        if oculto != mensaje:
+            record.msg, record.args = oculto, None
         return True
-
-
-def _ocultar(valor: Any) -> Any:
-    return ocultar_verify_token(valor) if isinstance(valor, str) else valor
