@@ -7,7 +7,7 @@ page draws; the figures on the page are read from its context and its HTML.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -423,3 +423,20 @@ def test_porcentaje_en_el_idioma_activo():
     assert charts.porcentaje(0.125) == "12,5 %"
     assert charts.porcentaje(0.2) == "20 %"
     assert charts.porcentaje(None) == "—"
+
+
+def test_panel__sin_zonas_horarias_use_tz_false_tambien_responde(admin_client, settings):
+    """A project on naive datetimes (USE_TZ = False, which the outbox supports) sees the
+    dashboard and the envío list with its dates, not a 500."""
+    settings.USE_TZ = False
+    EnvioWhatsApp.objects.create(
+        clase=ClaseEnvio.PLANTILLA, estado=E.FALLIDO, fallido_en=datetime(2026, 12, 6, 10, 0),
+        error_codigo=131026, telefono="5215512345678",
+    )  # fmt: skip
+
+    panel = admin_client.get(reverse("admin:whatsapp_notify_panel"))
+    lista = admin_client.get(reverse("admin:whatsapp_notify_enviowhatsapp_changelist"))
+
+    assert panel.status_code == 200
+    assert lista.status_code == 200
+    assert "131026" in panel.content.decode()

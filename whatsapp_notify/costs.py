@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
@@ -465,10 +466,12 @@ def _con_costo(envios: QuerySet | None, desde, hasta) -> QuerySet:
 
 
 def _momento(valor: datetime | date) -> datetime:
-    """A date as the start of that day in the current time zone; a datetime as it is."""
+    """A date as the start of that day in the current time zone (naive under
+    ``USE_TZ = False``); a datetime as it is."""
     if isinstance(valor, datetime):
         return valor
-    return timezone.make_aware(datetime.combine(valor, time.min))
+    inicio = datetime.combine(valor, time.min)
+    return timezone.make_aware(inicio) if settings.USE_TZ else inicio
 
 
 def _suma() -> Coalesce:

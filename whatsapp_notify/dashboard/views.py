@@ -77,7 +77,7 @@ class Enlaces:
         self.base = reverse("admin:whatsapp_notify_enviowhatsapp_changelist")
         self.cuenta = cuenta
         # As the changelist's own date filter writes it (local midnight, with its offset).
-        self.desde = str(timezone.localtime(desde))
+        self.desde = str(_local(desde))
 
     def envios(self, **filtros) -> str:
         if self.cuenta is not None:
@@ -101,8 +101,10 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
     # The form shows what the page shows, a value not offered replaced by its default.
     filtro = FiltroPanel(cuentas=cuentas, initial={"dias": n_dias, "cuenta": cuenta or ""})
     ahora = timezone.now()
-    dias = _dias(timezone.localdate(ahora), n_dias)
-    desde = timezone.make_aware(datetime.combine(dias[0], time.min))
+    dias = _dias(_local(ahora).date(), n_dias)
+    desde = datetime.combine(dias[0], time.min)
+    if timezone.is_aware(ahora):  # under USE_TZ = False every datetime stays naive
+        desde = timezone.make_aware(desde)
     enlaces = Enlaces(cuenta, desde)
     conteos = reports.por_dia_y(desde, ahora, por=("estado", "tipo"), cuenta=cuenta)
     por_estado = conteos["estado"]
@@ -124,7 +126,7 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
         "pausadas": reports.cuentas_en_pausa(cuenta=cuenta),
         "puede_reanudar": _puede_reanudar(request),
         "envios_url": enlaces.en_periodo(),
-        "costos": _costos(cuenta, timezone.localdate(ahora)),
+        "costos": _costos(cuenta, _local(ahora).date()),
         "meses_de_costo": MESES_DE_COSTO,
     }
     return TemplateResponse(request, PLANTILLA, contexto)
@@ -289,7 +291,7 @@ class FilaError(NamedTuple):
 
 def _errores(desde, hasta, cuenta, enlaces: Enlaces) -> list[FilaError]:
     filas = reports.errores_principales(desde, hasta, cuenta=cuenta, limite=ERRORES_EN_TABLA)
-    desde_texto = str(timezone.localtime(desde))
+    desde_texto = str(_local(desde))
     return [
         FilaError(
             error,
@@ -314,4 +316,9 @@ def _puede_reanudar(request: HttpRequest) -> bool:
 
 
 def _momento(valor: datetime) -> str:
-    return formats.date_format(timezone.localtime(valor), "SHORT_DATETIME_FORMAT")
+    return formats.date_format(_local(valor), "SHORT_DATETIME_FORMAT")
+
+
+def _local(momento: datetime) -> datetime:
+    """``momento`` in the current time zone; a naive one (``USE_TZ = False``) as it is."""
+    return timezone.localtime(momento) if timezone.is_aware(momento) else momento
