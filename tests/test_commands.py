@@ -1205,3 +1205,25 @@ def test_proyecto_nuevo__check_deploy_falla_por_las_credenciales(proyecto_nuevo)
     assert len(errores) == 2
     assert any('["PHONE_NUMBER_ID"]' in linea for linea in errores)
     assert any('["ACCESS_TOKEN"]' in linea for linea in errores)
+
+
+@pytest.mark.parametrize("valor", ["-5", "nan", "inf", "1e400", "abc", "86401"])
+def test_send_test__esperar_no_finito_o_negativo_es_un_error_de_uso(valor):
+    with pytest.raises(CommandError, match="segundos de 0 a 86400"):
+        call_command("whatsapp_send_test", TELEFONO, "--plantilla", PLANTILLA, "--esperar", valor)
+
+    assert not EnvioWhatsApp.objects.exists()  # refused before anything was recorded
+
+
+@pytest.mark.parametrize(
+    ("opcion", "valor", "mensaje"),
+    [
+        pytest.param("--port", "-1", "puerto de 0 a 65535", id="puerto-negativo"),
+        pytest.param("--port", "99999", "puerto de 0 a 65535", id="puerto-enorme"),
+        pytest.param("--latencia", "inf", "segundos de 0 a 86400", id="latencia-infinita"),
+        pytest.param("--latencia", "nan", "segundos de 0 a 86400", id="latencia-nan"),
+    ],
+)
+def test_sandbox__puerto_o_latencia_fuera_de_rango_es_un_error_de_uso(opcion, valor, mensaje):
+    with pytest.raises(CommandError, match=mensaje):
+        call_command("whatsapp_sandbox", opcion, valor, stdout=StringIO())

@@ -772,6 +772,10 @@ def test_demo__puerto_ocupado__error_que_nombra_la_opcion():
         pytest.param(["--puerto-erp", "70000"], "--puerto-erp es un puerto de 0 a 65535", id="erp"),
         pytest.param(["--puerto-sandbox", "-1"], "--puerto-sandbox es un puerto", id="sandbox"),
         pytest.param(["--latencia-ms", "-5"], "--latencia-ms son milisegundos", id="latencia"),
+        pytest.param(["--latencia-ms", "nan"], "--latencia-ms son milisegundos", id="latencia-nan"),
+        pytest.param(
+            ["--latencia-ms", "1e400"], "--latencia-ms son milisegundos", id="latencia-inf"
+        ),
     ],
 )
 def test_demo__opciones_de_red_invalidas__error_antes_de_empezar(argumentos, mensaje):

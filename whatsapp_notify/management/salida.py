@@ -6,6 +6,8 @@ a problem ends with ``→ fix:`` and what to do about it.
 
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -20,6 +22,36 @@ from django.utils.translation import gettext_lazy
 
 from ..models import EnvioWhatsApp, MotivoOmision
 from ..phones import mask
+
+#: The longest wait or delay a command takes: a day (inf, nan or a year would hang it).
+MAX_SEGUNDOS = 86400
+
+
+def segundos(texto: str) -> float:
+    """An ``argparse`` type: a finite number of seconds from 0 to :data:`MAX_SEGUNDOS`."""
+    try:
+        valor = float(texto)
+    except ValueError:
+        valor = math.nan
+    if not math.isfinite(valor) or not 0 <= valor <= MAX_SEGUNDOS:
+        raise argparse.ArgumentTypeError(
+            _("%(valor)s no es un número de segundos de 0 a %(maximo)s.")
+            % {"valor": texto, "maximo": MAX_SEGUNDOS}
+        )
+    return valor
+
+
+def puerto(texto: str) -> int:
+    """An ``argparse`` type: a TCP port, 0 to 65535 (0: the system picks a free one)."""
+    try:
+        valor = int(texto)
+    except ValueError:
+        valor = -1
+    if not 0 <= valor <= 65535:
+        raise argparse.ArgumentTypeError(
+            _("%(valor)s no es un puerto de 0 a 65535.") % {"valor": texto}
+        )
+    return valor
 
 
 class Nivel(StrEnum):

@@ -21,6 +21,7 @@ from ...sandbox.twilio import AUTH_TOKEN as TOKEN_TWILIO
 from ...sandbox.twilio import TwilioSandbox
 from ...sandbox.whapi import SECRETO as SECRETO_WHAPI
 from ...sandbox.whapi import WhapiSandbox
+from ..salida import puerto, segundos
 
 WEBHOOK_URL = "http://127.0.0.1:8000/whatsapp/webhook/"
 PUERTO = 8001
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--host", default="127.0.0.1", help=_("Dirección donde escuchar."))
         parser.add_argument(
-            "--port", type=int, default=PUERTO, help=_("Puerto donde escuchar (0: uno libre).")
+            "--port", type=puerto, default=PUERTO, help=_("Puerto donde escuchar (0: uno libre).")
         )
         parser.add_argument(
             "--webhook-url",
@@ -99,7 +100,7 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
-            "--latencia", type=float, default=0.0, help=_("Segundos añadidos a cada respuesta.")
+            "--latencia", type=segundos, default=0.0, help=_("Segundos añadidos a cada respuesta.")
         )
         parser.add_argument(
             "--fallos-5xx",

@@ -18,7 +18,16 @@ from ...exceptions import WhatsAppError
 from ...models import EnvioWhatsApp, EstadoEnvio
 from ...outbound.outbox import enviar_plantilla, enviar_texto
 from ...states import ACEPTADOS
-from ..salida import Linea, Nivel, arreglo, escribir, estado_legible, motivo_legible, resumen
+from ..salida import (
+    Linea,
+    Nivel,
+    arreglo,
+    escribir,
+    estado_legible,
+    motivo_legible,
+    resumen,
+    segundos,
+)
 
 TIPO = "prueba"
 #: Exit statuses: the provider accepted it; it did not and will not go out (omitido,
@@ -76,7 +85,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--esperar",
-            type=float,
+            type=segundos,
             default=0.0,
             metavar="SEGUNDOS",
             help=_("Segundos a esperar a que un worker lo envíe (por omisión 0: no esperar)."),

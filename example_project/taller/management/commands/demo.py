@@ -16,6 +16,7 @@ SANDBOX_PUERTO=... LATENCIA_MS=...``) fix the two ports and slow every sandbox a
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -118,6 +119,10 @@ class Red:
     latencia_ms: float = 0.0
 
 
+# A minute per answer is already more than any client waits; inf or nan would hang the demo.
+MAX_LATENCIA_MS = 60_000
+
+
 def red_de(options: dict) -> Red:
     """The :class:`Red` of the command's options.
 
@@ -128,8 +133,11 @@ def red_de(options: dict) -> Red:
         if not 0 <= options.get(opcion, 0) <= 65535:
             nombre = "--" + opcion.replace("_", "-")
             raise CommandError(f"{nombre} es un puerto de 0 a 65535, no {options[opcion]}.")
-    if options.get("latencia_ms", 0) < 0:
-        raise CommandError(f"--latencia-ms son milisegundos, no {options['latencia_ms']:g}.")
+    latencia = options.get("latencia_ms", 0)
+    if not math.isfinite(latencia) or not 0 <= latencia <= MAX_LATENCIA_MS:
+        raise CommandError(
+            f"--latencia-ms son milisegundos de 0 a {MAX_LATENCIA_MS}, no {latencia:g}."
+        )
     return Red(
         options.get("puerto_erp", 0),
         options.get("puerto_sandbox", 0),
