@@ -6,10 +6,10 @@ removed (comments may be translated: on each line, everything from a ``#`` at th
 after whitespace is dropped, then trailing whitespace), the headings keep the same levels in
 the same order, and links between pages are relative and reach a page of the same tree.
 MyST directives (``{whatsapp-settings}``) are compared by name and argument only: their
-content, if any, is prose.
+content, if any, is prose; a ``{toctree}`` lists pages, and must list the same ones.
 
-A page whose translation has not landed yet carries the line ``<!-- placeholder -->``; its
-checks are expected to fail (``xfail``, not strict) until the real page replaces it.
+No page may be a placeholder (the line ``<!-- placeholder -->``) that stands in for a
+translation still to come.
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ _COMENTARIO = re.compile(r"(^|\s)#.*$")
 _ENLACE = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
+def _sin_comentario(linea: str) -> str:
+    """``linea`` up to its comment: a ``#`` at the start or after whitespace, outside quotes
+    (``"Orden #1234"`` and ``"color: #2e7d32"`` are code, and must match)."""
+    for marca in _COMENTARIO.finditer(linea):
+        antes = linea[: marca.start()]
+        if antes.count('"') % 2 == 0 and antes.count("'") % 2 == 0:
+            return antes
+    return linea
+
+
 @dataclass(frozen=True)
 class Bloque:
     """One fenced block of a page: its info string, its lines, the line it opens on."""
@@ -48,7 +58,7 @@ class Bloque:
 
     def codigo(self) -> tuple[str, ...]:
         """The block's lines without comments, as both languages must share them."""
-        return tuple(_COMENTARIO.sub("", linea).rstrip() for linea in self.lineas)
+        return tuple(_sin_comentario(linea).rstrip() for linea in self.lineas)
 
 
 def bloques(texto: str) -> list[Bloque]:
@@ -122,12 +132,8 @@ def provisional(pagina: str) -> bool:
 
 
 def por_pagina(lista: set[str]) -> list:
-    """One param per page, expected to fail while it is a placeholder."""
-    marca = pytest.mark.xfail(reason="página provisional: falta su traducción", strict=False)
-    return [
-        pytest.param(pagina, id=pagina, marks=[marca] if provisional(pagina) else [])
-        for pagina in sorted(lista)
-    ]
+    """One param per page."""
+    return [pytest.param(pagina, id=pagina) for pagina in sorted(lista)]
 
 
 COMUNES = paginas("en") & paginas("es")
@@ -149,12 +155,30 @@ def diferencias_de_codigo(nombre: str, ingles: str, espanol: str) -> list[str]:
         donde = f"{nombre}, bloque {numero} (línea {b_en.linea} en en, {b_es.linea} en es)"
         if b_en.info != b_es.info:
             problemas.append(f"{donde}: info ```{b_en.info} frente a ```{b_es.info}")
+        elif b_en.info.startswith("{toctree}") and _paginas_de(b_en) != _paginas_de(b_es):
+            problemas.append(
+                f"{donde}: el índice lista {_paginas_de(b_en)} en inglés y {_paginas_de(b_es)} "
+                "en español"
+            )
         elif not b_en.es_directiva and b_en.codigo() != b_es.codigo():
             diff = "\n".join(
                 difflib.unified_diff(b_es.codigo(), b_en.codigo(), "es", "en", lineterm="", n=1)
             )
             problemas.append(f"{donde}: el código difiere sin comentarios\n{diff}")
     return problemas
+
+
+def _paginas_de(toctree: Bloque) -> list[str]:
+    """The pages a ``{toctree}`` lists, in order (its ``:option:`` lines left out)."""
+    lineas = (linea.strip() for linea in toctree.lineas)
+    return [linea for linea in lineas if linea and not linea.startswith(":")]
+
+
+@pytest.mark.parametrize("idioma", IDIOMAS)
+def test_paginas__ninguna_es_provisional(idioma):
+    provisionales = [p for p in sorted(paginas(idioma)) if provisional(p)]
+
+    assert provisionales == [], f"páginas provisionales en docs/{idioma}: {provisionales}"
 
 
 def test_paginas__los_dos_idiomas_tienen_las_mismas():
@@ -214,6 +238,26 @@ def test_bloques__un_comentario_traducido_no_cuenta_y_el_codigo_si():
     [problema] = diferencias_de_codigo("p.md", cambiado, espanol)
     assert problema.startswith("p.md, bloque 1 (línea 3 en en, 3 en es): el código difiere")
     assert "+x = 2" in problema
+
+
+def test_bloques__una_almohadilla_dentro_de_comillas_es_codigo():
+    espanol = '```python\nenviar_texto(t, "Orden #1234 lista")\ncss = "color: #2e7d32"\n```\n'
+    cambiado = '```python\nenviar_texto(t, "Orden #9999 lista")\ncss = "color: #ff0000"\n```\n'
+
+    problemas = diferencias_de_codigo("p.md", cambiado, espanol)
+
+    assert len(problemas) == 1
+    assert "Orden #9999" in problemas[0]
+    assert "#ff0000" in problemas[0]
+
+
+def test_bloques__un_indice_con_otras_paginas_se_nombra():
+    espanol = "```{toctree}\n:maxdepth: 1\n\nquickstart\ntriggers\n```\n"
+    sin_una = "```{toctree}\n:maxdepth: 2\n\nquickstart\n```\n"
+
+    assert diferencias_de_codigo("index.md", espanol.replace("1", "2"), espanol) == []
+    [problema] = diferencias_de_codigo("index.md", sin_una, espanol)
+    assert "triggers" in problema
 
 
 def test_bloques__otro_lenguaje_u_otro_numero_de_bloques_se_nombran():
