@@ -195,10 +195,14 @@ class Command(BaseCommand):
             sandbox.stop()
 
     def _presentar(self, sandbox: Sandbox | WhapiSandbox | TwilioSandbox) -> None:
-        nombre = {WhapiSandbox: "WHAPI", TwilioSandbox: "Twilio"}.get(
-            type(sandbox), _("la Cloud API")
-        )
-        titulo = _("Sandbox de %(nombre)s en %(url)s") % {"nombre": nombre, "url": sandbox.base_url}
+        # One whole sentence per provider: «de la» does not compose into other languages.
+        if isinstance(sandbox, WhapiSandbox):
+            titulo = _("Sandbox de WHAPI en %(url)s")
+        elif isinstance(sandbox, TwilioSandbox):
+            titulo = _("Sandbox de Twilio en %(url)s")
+        else:
+            titulo = _("Sandbox de la Cloud API en %(url)s")
+        titulo %= {"url": sandbox.base_url}
         self.stdout.write(self.style.SUCCESS(titulo))
         self.stdout.write(
             _("Apunta la cuenta a él: %(ajuste)s")
