@@ -209,7 +209,10 @@ DESCRIPCIONES: dict[str, Promise] = {
         "Plantilla que avisa a los agentes, con las variables cliente, teléfono y mensaje; "
         "`None`: texto libre."
     ),
-    "HANDOFF_REPLY": _('Lo que lee el cliente al pasar a un agente (`""`: nada).'),
+    "HANDOFF_REPLY": _(
+        'Lo que lee el cliente al pasar a un agente (`""`: nada). El texto por omisión está en '
+        "español: ponle el tuyo si tus clientes hablan otro idioma."
+    ),
     "HANDOFF_TIMEOUT": _(
         "Segundos sin mensajes tras los que una conversación con un agente vuelve al bot."
     ),
