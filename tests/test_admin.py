@@ -1050,3 +1050,18 @@ def test_bandeja__una_plantilla_que_no_es_de_la_lista_lo_dice(admin_client, outb
     assert respuesta.status_code == 302
     assert mensajes_de(respuesta)[-1] == "Elige una plantilla de la lista de esta cuenta."
     assert not EnvioWhatsApp.objects.exists()
+
+
+def test_cuentas__un_error_enorme_con_nul_sale_corto_y_sin_nul_en_la_lista(admin_client):
+    EstadoCuenta.objects.create(
+        cuenta="default", pausada=True, pausada_en=timezone.now(), error_codigo=None,
+        error_detalle="Token inválido \x00" + "x" * 100_000,
+    )  # fmt: skip
+
+    response = admin_client.get(reverse("admin:whatsapp_notify_estadocuenta_changelist"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "\x00" not in html
+    assert "x" * 1001 not in html
+    assert "Token inválido" in html

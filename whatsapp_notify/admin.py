@@ -129,10 +129,15 @@ class SoloLecturaMixin:
 
 
 def _error_corto(texto: str) -> str | None:
+    """A list column's error: 60 characters, more on hover (bounded: a provider's text can be
+    any size), without the NUL bytes a provider may send, which HTML cannot carry."""
+    texto = texto.replace("\x00", "") if texto else texto
     if not texto:
         return None
     corto = Truncator(texto).chars(60)
-    return format_html('<span title="{}">{}</span>', texto, corto) if corto != texto else texto
+    if corto == texto:
+        return texto
+    return format_html('<span title="{}">{}</span>', Truncator(texto).chars(1000), corto)
 
 
 def _telefono_enmascarado(obj) -> str:
@@ -821,8 +826,8 @@ class EstadoCuentaAdmin(SoloLecturaMixin, admin.ModelAdmin):
 
     @admin.display(description=_("error"), ordering="error_codigo", empty_value="—")
     def error(self, obj: EstadoCuenta) -> str | None:
-        """Why it paused, in the reader's language."""
-        return obj.error_legible() or None
+        """Why it paused, in the reader's language, short; more on hover."""
+        return _error_corto(obj.error_legible())
 
     @admin.action(description=_("Reanudar"), permissions=["reanudar"])
     def reanudar(self, request: HttpRequest, queryset: QuerySet[EstadoCuenta]) -> None:
