@@ -132,7 +132,7 @@ class Command(BaseCommand):
             "--error",
             action="append",
             default=[],
-            metavar="CODIGO[:PROPORCION]",
+            metavar=_("CODIGO[:PROPORCION]"),
             help=_(
                 "Error de Graph que devuelven los envíos, p. ej. 130429:0.1 o 190 (sin "
                 "proporción: todos). Se puede repetir: 131026, 131047, 190..."
@@ -142,7 +142,7 @@ class Command(BaseCommand):
             "--rafaga",
             action="append",
             default=[],
-            metavar="PASO:N",
+            metavar=_("PASO:N"),
             help=_(
                 "Los N primeros envíos reciben PASO (un código de Graph, 5xx, timeout, "
                 "fallido u ok), p. ej. 130429:20 para una ráfaga de límite de velocidad. "
@@ -163,7 +163,7 @@ class Command(BaseCommand):
             "--retener-webhooks",
             type=float,
             default=0.0,
-            metavar="SEGUNDOS",
+            metavar=_("SEGUNDOS"),
             help=_(
                 "Retiene los webhooks durante los primeros SEGUNDOS y luego los entrega "
                 "tarde, como Meta cuando el receptor estuvo caído."

@@ -87,7 +87,7 @@ class Command(BaseCommand):
             "--esperar",
             type=segundos,
             default=0.0,
-            metavar="SEGUNDOS",
+            metavar=_("SEGUNDOS"),
             help=_("Segundos a esperar a que un worker lo envíe (por omisión 0: no esperar)."),
         )
 
