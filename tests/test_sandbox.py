@@ -893,6 +893,9 @@ def test_comando__construye_el_sandbox_con_las_opciones(wa_settings):
         pytest.param(["--rafaga", "130429"], "--rafaga", id="rafaga-sin-veces"),
         pytest.param(["--rafaga", "nada:2"], "Paso desconocido", id="rafaga-paso-desconocido"),
         pytest.param(["--retener-webhooks", "-1"], "--retener", id="retener-negativo"),
+        pytest.param(["--fallos-5xx", "nan"], "--fallos-5xx", id="5xx-nan"),
+        pytest.param(["--timeouts", "-0.1"], "--timeouts", id="timeouts-negativo"),
+        pytest.param(["--espera-timeout", "inf"], "--espera-timeout", id="espera-infinita"),
     ],
 )
 def test_comando__opciones_invalidas_dicen_cual(argumentos, mensaje):
@@ -901,12 +904,11 @@ def test_comando__opciones_invalidas_dicen_cual(argumentos, mensaje):
     from whatsapp_notify.management.commands.whatsapp_sandbox import construir_sandbox
 
     comando = load_command_class("whatsapp_notify", "whatsapp_sandbox")
-    opciones = vars(
-        comando.create_parser("manage.py", "x").parse_args(["--port", "0", *argumentos])
-    )
+    parser = comando.create_parser("manage.py", "x")
 
+    # Refused where it is read: by the option's type, or when the sandbox is built.
     with pytest.raises(CommandError, match=mensaje):
-        construir_sandbox(opciones)
+        construir_sandbox(vars(parser.parse_args(["--port", "0", *argumentos])))
 
 
 def _manage(*argumentos: str, **kwargs) -> subprocess.Popen:

@@ -41,6 +41,19 @@ def segundos(texto: str) -> float:
     return valor
 
 
+def proporcion(texto: str) -> float:
+    """An ``argparse`` type: a share from 0 to 1 (``0.1``: one in ten)."""
+    try:
+        valor = float(texto)
+    except ValueError:
+        valor = math.nan
+    if not 0 <= valor <= 1:  # nan compares false, inf is out of range
+        raise argparse.ArgumentTypeError(
+            _("%(valor)s no es una proporción de 0 a 1.") % {"valor": texto}
+        )
+    return valor
+
+
 def puerto(texto: str) -> int:
     """An ``argparse`` type: a TCP port, 0 to 65535 (0: the system picks a free one)."""
     try:

@@ -21,7 +21,7 @@ from ...sandbox.twilio import AUTH_TOKEN as TOKEN_TWILIO
 from ...sandbox.twilio import TwilioSandbox
 from ...sandbox.whapi import SECRETO as SECRETO_WHAPI
 from ...sandbox.whapi import WhapiSandbox
-from ..salida import puerto, segundos
+from ..salida import proporcion, puerto, segundos
 
 WEBHOOK_URL = "http://127.0.0.1:8000/whatsapp/webhook/"
 PUERTO = 8001
@@ -104,13 +104,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--fallos-5xx",
-            type=float,
+            type=proporcion,
             default=0.0,
             help=_("Proporción de envíos respondidos con HTTP 503 (p. ej. 0.1)."),
         )
         parser.add_argument(
             "--timeouts",
-            type=float,
+            type=proporcion,
             default=0.0,
             help=_(
                 "Proporción de envíos aceptados cuya respuesta llega tarde (tras --espera-timeout)."
@@ -118,13 +118,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--espera-timeout",
-            type=float,
+            type=segundos,
             default=30.0,
             help=_("Segundos de retraso de una respuesta con timeout (por omisión 30)."),
         )
         parser.add_argument(
             "--fallidos",
-            type=float,
+            type=proporcion,
             default=0.0,
             help=_("Proporción de envíos aceptados que terminan en estado failed (p. ej. 0.05)."),
         )
@@ -161,7 +161,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--retener-webhooks",
-            type=float,
+            type=segundos,
             default=0.0,
             metavar=_("SEGUNDOS"),
             help=_(
@@ -325,8 +325,6 @@ def construir_sandbox(options: dict[str, Any]) -> Sandbox | WhapiSandbox | Twili
             fallos.rafaga(*paso_y_veces(rafaga))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    if (options.get("retener_webhooks") or 0) < 0:
-        raise CommandError("--retener-webhooks son segundos, no negativos.")
     sandbox = PROVEEDORES[options.get("proveedor") or "meta"](options, fallos)
     for token in options.get("token_caducado") or []:
         sandbox.caducar_token(token)
@@ -426,13 +424,13 @@ def errores(valores: list[str]) -> dict[int, float]:
         try:
             resultado[int(codigo)] = float(proporcion) if proporcion else 1.0
             revisar_proporcion(f"--error {valor}", resultado[int(codigo)])
-        except ValueError as exc:
+        except ValueError:
             raise CommandError(
                 _(
-                    "--error debe ser CODIGO o CODIGO:PROPORCION, como 130429:0.1; no "
-                    "%(valor)s (%(error)s)."
+                    "--error debe ser CODIGO o CODIGO:PROPORCION (una proporción de 0 a 1), "
+                    "como 130429:0.1; no %(valor)s."
                 )
-                % {"valor": repr(valor), "error": exc}
+                % {"valor": repr(valor)}
             ) from None
     return resultado
 
