@@ -88,8 +88,8 @@ def _columna_momento(campo: str, titulo):
         valor = getattr(obj, campo)
         if valor is None:
             return None
-        # Naive under USE_TZ = False (or from a host's raw write): shown as it is.
-        local = timezone.localtime(valor) if timezone.is_aware(valor) else valor
+        # Naive under USE_TZ = False: shown as it is.
+        local = timezone.template_localtime(valor)
         return format_html(
             '<span title="{}" style="white-space:nowrap">{}</span>',
             local.isoformat(sep=" ", timespec="seconds"),

@@ -77,7 +77,7 @@ class Enlaces:
         self.base = reverse("admin:whatsapp_notify_enviowhatsapp_changelist")
         self.cuenta = cuenta
         # As the changelist's own date filter writes it (local midnight, with its offset).
-        self.desde = str(_local(desde))
+        self.desde = str(timezone.template_localtime(desde))
 
     def envios(self, **filtros) -> str:
         if self.cuenta is not None:
@@ -101,7 +101,7 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
     # The form shows what the page shows, a value not offered replaced by its default.
     filtro = FiltroPanel(cuentas=cuentas, initial={"dias": n_dias, "cuenta": cuenta or ""})
     ahora = timezone.now()
-    dias = _dias(_local(ahora).date(), n_dias)
+    dias = _dias(timezone.template_localtime(ahora).date(), n_dias)
     desde = datetime.combine(dias[0], time.min)
     if timezone.is_aware(ahora):  # under USE_TZ = False every datetime stays naive
         desde = timezone.make_aware(desde)
@@ -126,7 +126,7 @@ def panel_view(request: HttpRequest, model_admin) -> TemplateResponse:
         "pausadas": reports.cuentas_en_pausa(cuenta=cuenta),
         "puede_reanudar": _puede_reanudar(request),
         "envios_url": enlaces.en_periodo(),
-        "costos": _costos(cuenta, _local(ahora).date()),
+        "costos": _costos(cuenta, timezone.template_localtime(ahora).date()),
         "meses_de_costo": MESES_DE_COSTO,
     }
     return TemplateResponse(request, PLANTILLA, contexto)
@@ -291,7 +291,7 @@ class FilaError(NamedTuple):
 
 def _errores(desde, hasta, cuenta, enlaces: Enlaces) -> list[FilaError]:
     filas = reports.errores_principales(desde, hasta, cuenta=cuenta, limite=ERRORES_EN_TABLA)
-    desde_texto = str(_local(desde))
+    desde_texto = str(timezone.template_localtime(desde))
     return [
         FilaError(
             error,
@@ -316,9 +316,4 @@ def _puede_reanudar(request: HttpRequest) -> bool:
 
 
 def _momento(valor: datetime) -> str:
-    return formats.date_format(_local(valor), "SHORT_DATETIME_FORMAT")
-
-
-def _local(momento: datetime) -> datetime:
-    """``momento`` in the current time zone; a naive one (``USE_TZ = False``) as it is."""
-    return timezone.localtime(momento) if timezone.is_aware(momento) else momento
+    return formats.date_format(timezone.template_localtime(valor), "SHORT_DATETIME_FORMAT")
