@@ -540,6 +540,20 @@ class BaseBackend:
         the provider's words (``error_text``); the default is ``"(#code) detail"``."""
         return describe_error(code, detail)
 
+    def revisa_opcion(self, clave: str) -> str:
+        """The fix that points at option ``clave`` of this account: where it is set and, when
+        the option has one, its help (in the active language)."""
+        donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]'
+        spec = type(self).OPTIONS.get(clave)
+        if spec is None:
+            return gettext("revisa las credenciales en %(donde)s.") % {"donde": donde}
+        if not spec.help:
+            return gettext("revisa %(donde)s.") % {"donde": donde}
+        return gettext("revisa %(donde)s: %(ayuda)s") % {
+            "donde": f'{donde}["{clave}"]',
+            "ayuda": spec.help,
+        }
+
     # -- optional capabilities -----------------------------------------------------------
 
     #: The optional capabilities (names in :data:`CAPABILITIES`) this backend offers.

@@ -55,7 +55,7 @@ class MetaAdminMixin:
         if not self.options.get("BUSINESS_ACCOUNT_ID"):  # type: ignore[attr-defined]
             raise SuscripcionError(
                 _("sin BUSINESS_ACCOUNT_ID no se comprueba la suscripción de la WABA"),
-                self._revisa("BUSINESS_ACCOUNT_ID"),
+                self.revisa_opcion("BUSINESS_ACCOUNT_ID"),
                 aviso=True,
             )
         try:
@@ -91,22 +91,22 @@ class MetaAdminMixin:
             return _(
                 "el token necesita el permiso whatsapp_business_management sobre esta WABA; "
                 "%(revisa)s"
-            ) % {"revisa": self._revisa("ACCESS_TOKEN")}
+            ) % {"revisa": self.revisa_opcion("ACCESS_TOKEN")}
         if error.code == 190:
-            return self._revisa("ACCESS_TOKEN")
+            return self.revisa_opcion("ACCESS_TOKEN")
         if error.code not in ID_DESCONOCIDO:
-            return self._revisa("BUSINESS_ACCOUNT_ID")
+            return self.revisa_opcion("BUSINESS_ACCOUNT_ID")
         if NODO_NUMERO in str(error):
             # The phone number's id where the WABA's goes: the most common mix-up.
             return _(
                 "BUSINESS_ACCOUNT_ID tiene el id de un número de teléfono (PHONE_NUMBER_ID), "
                 "no el de la WABA; %(revisa)s"
-            ) % {"revisa": self._revisa("BUSINESS_ACCOUNT_ID")}
+            ) % {"revisa": self.revisa_opcion("BUSINESS_ACCOUNT_ID")}
         return _(
             "ese BUSINESS_ACCOUNT_ID no es una WABA que este token pueda leer: comprueba el id "
             "(si es correcto, que el token tenga el permiso whatsapp_business_management "
             "sobre ella); %(revisa)s"
-        ) % {"revisa": self._revisa("BUSINESS_ACCOUNT_ID")}
+        ) % {"revisa": self.revisa_opcion("BUSINESS_ACCOUNT_ID")}
 
     def _suscribir(self, url: str = "") -> str:
         """The ``curl`` that subscribes the app (the token is never printed: a placeholder)."""
@@ -116,14 +116,6 @@ class MetaAdminMixin:
             f"curl -X POST '{base}{self.ruta_waba('subscribed_apps')}' "
             f"-H 'Authorization: Bearer <ACCESS_TOKEN>'{datos}"
         )
-
-    def _revisa(self, clave: str) -> str:
-        donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{self.alias}"]["OPTIONS"]'  # type: ignore[attr-defined]
-        spec = type(self).OPTIONS[clave]  # type: ignore[attr-defined]
-        return _("revisa %(donde)s: %(ayuda)s") % {
-            "donde": f'{donde}["{clave}"]',
-            "ayuda": spec.help,
-        }
 
     def subscribed_apps(self) -> list[AppSuscrita]:
         """The apps subscribed to the WABA's webhooks (``GET /{version}/{WABA}/subscribed_apps``).

@@ -191,27 +191,16 @@ def revisar_credenciales(backend: BaseBackend) -> Linea:
     try:
         return Linea(OK, nombre, backend.verify_credentials())
     except AuthError as exc:
-        return Linea(ERROR, nombre, exc.readable, _opcion(backend, "ACCESS_TOKEN"))
+        return Linea(ERROR, nombre, exc.readable, backend.revisa_opcion("ACCESS_TOKEN"))
     except TransientError as exc:
         fix = _("¿Este servidor alcanza al proveedor? Revisa la red, el proxy y %(donde)s.") % {
             "donde": _donde(backend)
         }
         return Linea(ERROR, nombre, exc.readable, fix)
     except ProviderError as exc:
-        return Linea(ERROR, nombre, exc.readable, _opcion(backend, "PHONE_NUMBER_ID"))
+        return Linea(ERROR, nombre, exc.readable, backend.revisa_opcion("PHONE_NUMBER_ID"))
     except ImproperlyConfigured as exc:
         return Linea(ERROR, nombre, str(exc), _("corrige los ajustes."))
-
-
-def _opcion(backend: BaseBackend, clave: str) -> str:
-    """What to set for option ``clave`` of the backend, from its ``Option.help``."""
-    spec = type(backend).OPTIONS.get(clave)
-    donde = f'WHATSAPP_NOTIFY["BACKENDS"]["{backend.alias}"]["OPTIONS"]'
-    if spec is None:
-        return _("revisa las credenciales en %(donde)s.") % {"donde": donde}
-    if not spec.help:
-        return _("revisa %(donde)s.") % {"donde": donde}
-    return _("revisa %(donde)s: %(ayuda)s") % {"donde": f'{donde}["{clave}"]', "ayuda": spec.help}
 
 
 def _donde(backend: BaseBackend) -> str:
@@ -328,7 +317,7 @@ def revisar_handshake(backend: BaseBackend, nombre: str, url: str, timeout: floa
                 ERROR,
                 nombre,
                 _("sin VERIFY_TOKEN Meta no puede verificar la URL"),
-                _opcion(backend, "VERIFY_TOKEN"),
+                backend.revisa_opcion("VERIFY_TOKEN"),
             )
         ]
     lineas = []
