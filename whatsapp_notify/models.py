@@ -115,11 +115,16 @@ class EnvioQuerySet(models.QuerySet):
         return True
 
     def debidos(self, ahora=None):
-        """Envíos ready for a worker: pendiente and due."""
-        ahora = ahora or timezone.now()
-        return self.filter(estado=EstadoEnvio.PENDIENTE).filter(
-            Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
-        )
+        """Envíos ready for a worker: pendiente and due (:func:`debido`)."""
+        return self.filter(debido(ahora or timezone.now()))
+
+
+def debido(ahora: datetime) -> Q:
+    """An envío ready for a worker at ``ahora``: pendiente, with no retry waiting or with its
+    retry's time come. A ``Q``, for filters and for aggregates' ``filter=`` alike."""
+    return Q(estado=EstadoEnvio.PENDIENTE) & (
+        Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
+    )
 
 
 def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], _Insercion]:

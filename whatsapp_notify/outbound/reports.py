@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from ..error_text import causa
-from ..models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio
+from ..models import EnvioWhatsApp, EstadoCuenta, EstadoEnvio, debido
 from ..states import ACEPTADOS
 from .maintenance import medir_fallos
 
@@ -121,7 +121,7 @@ def cola(
         programados=Count("pk", filter=Q(estado=EstadoEnvio.PROGRAMADO)),
         enviando=Count("pk", filter=Q(estado=EstadoEnvio.ENVIANDO)),
         inciertos=Count("pk", filter=Q(estado=EstadoEnvio.INCIERTO)),
-        mas_antiguo=Min(_VENCIO, filter=_vencidos(ahora)),
+        mas_antiguo=Min(_VENCIO, filter=debido(ahora)),
     )
     fallos = medir_fallos(desde, ahora, cuenta=cuenta)
     pausadas = _pausadas(cuenta)
@@ -142,20 +142,13 @@ def mas_antiguo(cuentas: Iterable[str], *, ahora: datetime | None = None) -> dat
     ahora = ahora or timezone.now()
     return (
         EnvioWhatsApp.objects.order_by()
-        .filter(_vencidos(ahora), cuenta__in=list(cuentas))
+        .filter(debido(ahora), cuenta__in=list(cuentas))
         .aggregate(mas_antiguo=Min(_VENCIO))["mas_antiguo"]
     )
 
 
 #: When a pendiente became due: its retry's time, else its scheduled time, else its creation.
 _VENCIO = Coalesce("proximo_intento", "programado_para", "creado_en")
-
-
-def _vencidos(ahora: datetime) -> Q:
-    """The pendientes due at ``ahora`` (no retry waiting, or its time has come)."""
-    return Q(estado=EstadoEnvio.PENDIENTE) & (
-        Q(proximo_intento__isnull=True) | Q(proximo_intento__lte=ahora)
-    )
 
 
 def cuentas_en_pausa(*, cuenta: str | None = None) -> list[EstadoCuenta]:
