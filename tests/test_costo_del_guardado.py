@@ -48,7 +48,7 @@ def consultas_al_guardar(orden: Orden, estado: str, django_capture_on_commit_cal
 
 
 @pytest.mark.parametrize("en_catalogo", [False, True], ids=["sin-catalogo", "aprobada"])
-def test_guardar__un_disparador_anade_cuatro_consultas(
+def test_guardar__un_disparador_anade_tres_consultas(
     vigilada, django_capture_on_commit_callbacks, wa_settings, en_catalogo
 ):
     wa_settings(REQUIRE_CONSENT=False)
@@ -69,13 +69,14 @@ def test_guardar__un_disparador_anade_cuatro_consultas(
     disparo = consultas_al_guardar(con_disparo, "COMPLETADA", django_capture_on_commit_callbacks)
 
     assert EnvioWhatsApp.objects.filter(tipo="costo_guardado").count() == 2
-    # The savepoint, the consent, one INSERT … ON CONFLICT (clave) DO NOTHING and the
-    # release: no clave lookup, no catalog (cached); after the commit only the publish, on
-    # another thread (no UPDATE on the ERP's connection).
-    assert len(disparo) - len(base) == 4, "\n".join(q[:100] for q in disparo)
+    # The savepoint, one INSERT … ON CONFLICT (clave) DO NOTHING that also reads the
+    # consent, and the release: no clave lookup, no catalog (cached); after the commit only
+    # the publish, on another thread (no UPDATE on the ERP's connection).
+    assert len(disparo) - len(base) == 3, "\n".join(q[:100] for q in disparo)
     [insert] = [q for q in disparo if "enviowhatsapp" in q]
     assert insert.startswith("INSERT")
     assert "ON CONFLICT" in insert
+    assert "consentimientocliente" in insert
 
 
 def test_guardar__sin_cambiar_lo_vigilado_no_anade_consultas(
@@ -104,7 +105,7 @@ def consultas_al_crear(estado: str, cliente: Cliente, numero: str, capturar) -> 
     return [q["sql"] for q in consultas.captured_queries]
 
 
-def test_crear__ya_en_el_valor_vigilado_anade_cuatro_consultas(
+def test_crear__ya_en_el_valor_vigilado_anade_tres_consultas(
     vigilada, django_capture_on_commit_callbacks, wa_settings
 ):
     wa_settings(REQUIRE_CONSENT=False)
@@ -116,7 +117,7 @@ def test_crear__ya_en_el_valor_vigilado_anade_cuatro_consultas(
     disparo = consultas_al_crear("COMPLETADA", cliente, "OT-2", capturar)
 
     assert EnvioWhatsApp.objects.filter(tipo="costo_guardado").count() == 2
-    assert len(disparo) - len(base) == 4, "\n".join(q[:100] for q in disparo)
+    assert len(disparo) - len(base) == 3, "\n".join(q[:100] for q in disparo)
 
 
 def test_crear__con_la_clave_de_un_objeto_borrado_devuelve_su_envio(vigilada, wa_settings):

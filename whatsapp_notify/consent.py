@@ -109,9 +109,33 @@ def estado_consentimiento(
         return _estado_de({estado for (estado,) in cursor.fetchall()})
 
 
-def _consulta_de_estado(alias: str, cuentas: int) -> str:
-    """``SELECT estado … WHERE telefono = %s AND categoria = %s AND cuenta IN (…)``."""
-    clave = (alias, cuentas)
+def subconsulta_de_estado(
+    telefono: str, categoria: Categoria | str, *, cuenta: str | None = None, alias: str
+) -> tuple[str, list[str]]:
+    """:func:`estado_consentimiento` as a scalar subquery on ``alias``: its SQL and parameters.
+
+    For a statement that reads the consent beside its own work: the envío's INSERT returns
+    it with the new id, one round trip fewer inside the ERP's save. Its value is NULL
+    (nothing recorded), 1 (granted) or 2 (revoked: a revocation in any row wins);
+    :func:`estado_de_subconsulta` reads it back.
+    """
+    cuentas = _cuentas(cuenta)
+    sql = _consulta_de_estado(alias, len(cuentas), subconsulta=True)
+    return sql, [EstadoConsentimiento.REVOCADO, str(telefono), str(categoria), *cuentas]
+
+
+def estado_de_subconsulta(valor: int | None) -> str | None:
+    """The estado a :func:`subconsulta_de_estado` value stands for, as
+    :func:`estado_consentimiento` gives it."""
+    if valor is None:
+        return None
+    return EstadoConsentimiento.REVOCADO if valor == 2 else EstadoConsentimiento.OTORGADO
+
+
+def _consulta_de_estado(alias: str, cuentas: int, *, subconsulta: bool = False) -> str:
+    """``SELECT estado … WHERE telefono = %s AND categoria = %s AND cuenta IN (…)``; as a
+    subquery, the estados folded into one value (:func:`subconsulta_de_estado`)."""
+    clave = (alias, cuentas, subconsulta)
     if clave not in _CONSULTAS:
         opts = ConsentimientoCliente._meta
         nombre = connections[alias].ops.quote_name
@@ -119,18 +143,22 @@ def _consulta_de_estado(alias: str, cuentas: int) -> str:
         def columna(campo: str) -> str:
             return nombre(opts.get_field(campo).column)
 
-        _CONSULTAS[clave] = "SELECT {} FROM {} WHERE {} = %s AND {} = %s AND {} IN ({})".format(
-            columna("estado"),
+        leido = columna("estado")
+        if subconsulta:
+            leido = f"MAX(CASE WHEN {leido} = %s THEN 2 ELSE 1 END)"
+        sql = "SELECT {} FROM {} WHERE {} = %s AND {} = %s AND {} IN ({})".format(
+            leido,
             nombre(opts.db_table),
             columna("telefono"),
             columna("categoria"),
             columna("cuenta"),
             ", ".join(["%s"] * cuentas),
         )
+        _CONSULTAS[clave] = f"({sql})" if subconsulta else sql
     return _CONSULTAS[clave]
 
 
-_CONSULTAS: dict[tuple[str, int], str] = {}
+_CONSULTAS: dict[tuple[str, int, bool], str] = {}
 
 
 def estados_consentimiento(

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -70,7 +70,9 @@ class EnvioQuerySet(models.QuerySet):
         """The envío recorded under ``clave`` (unique), or None."""
         return self.filter(clave=clave).order_by().first() if clave else None
 
-    def insertar_nuevo(self, envio: EnvioWhatsApp) -> bool:
+    def insertar_nuevo(
+        self, envio: EnvioWhatsApp, *, lectura: LecturaAlInsertar | None = None
+    ) -> bool:
         """INSERT ``envio`` unless its clave is taken: True when inserted (``pk`` set).
 
         One statement, ``INSERT … ON CONFLICT (clave) DO NOTHING RETURNING id``, on
@@ -78,6 +80,11 @@ class EnvioQuerySet(models.QuerySet):
         ``pre_save`` and ``post_save`` (``created=True``, only when inserted) are sent as
         ``Model.save()`` sends them, for the host's audit receivers. Elsewhere, the ORM's
         INSERT in a savepoint, its ``IntegrityError`` turned into False.
+
+        ``lectura``: a scalar subquery the same statement returns beside the id; its
+        ``aplicar`` gets the value before ``post_save`` and the fields it changes are written
+        with one ``UPDATE`` (``pre_save`` saw the envío before them). Elsewhere the subquery
+        runs first, in a ``SELECT`` of its own, and the INSERT writes what it decided.
         """
         from django.db import IntegrityError, connections, router, transaction
 
@@ -86,6 +93,10 @@ class EnvioQuerySet(models.QuerySet):
         if conexion.vendor not in ("postgresql", "sqlite") or not (
             conexion.features.can_return_columns_from_insert
         ):
+            if lectura is not None:
+                with conexion.cursor() as cursor:
+                    cursor.execute(f"SELECT {lectura.sql}", lectura.parametros)
+                    lectura.aplicar(envio, cursor.fetchone()[0])
             try:
                 with transaction.atomic(using=alias):
                     envio.save(using=alias, force_insert=True)
@@ -102,6 +113,8 @@ class EnvioQuerySet(models.QuerySet):
         )
         preparadores, insercion = _insert_sin_conflicto(self.model, conexion)
         sql, valores = insercion.para([preparar(envio) for preparar in preparadores])
+        if lectura is not None:
+            sql, valores = f"{sql}, {lectura.sql}", [*valores, *lectura.parametros]
         with conexion.cursor() as cursor:
             cursor.execute(sql, valores)
             fila = cursor.fetchone()
@@ -109,6 +122,10 @@ class EnvioQuerySet(models.QuerySet):
         if fila is None:
             return False
         envio.pk, envio._state.adding = fila[0], False
+        if lectura is not None and (cambiados := lectura.aplicar(envio, fila[1])):
+            self.using(alias).filter(pk=envio.pk).update(
+                **{campo: getattr(envio, campo) for campo in cambiados}
+            )
         signals.post_save.send(
             sender=clase, instance=envio, created=True, update_fields=None, raw=False, using=alias
         )
@@ -117,6 +134,17 @@ class EnvioQuerySet(models.QuerySet):
     def debidos(self, ahora=None):
         """Envíos ready for a worker: pendiente and due (:func:`debido`)."""
         return self.filter(debido(ahora or timezone.now()))
+
+
+class LecturaAlInsertar(NamedTuple):
+    """What :meth:`EnvioQuerySet.insertar_nuevo` reads in the INSERT itself: a scalar subquery
+    (SQL in parentheses, ``%s`` placeholders) with its parameters, and ``aplicar(envio,
+    valor)``, which settles the unsaved envío by the value and returns the attnames it
+    changed (none: nothing more is written)."""
+
+    sql: str
+    parametros: Sequence[Any]
+    aplicar: Callable[[EnvioWhatsApp, Any], Sequence[str]]
 
 
 def debido(ahora: datetime) -> Q:

@@ -29,8 +29,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import models, transaction
-from django.db.models import Q
+from django.db import models, router, transaction
+from django.db.models import Q, signals
 from django.utils import timezone
 from django.utils.functional import Promise
 
@@ -38,7 +38,7 @@ from .. import metrics
 from ..agents import agente_por_telefono
 from ..backends import backends
 from ..conf import DEFAULT_ALIAS, get_settings
-from ..consent import estado_consentimiento
+from ..consent import estado_consentimiento, estado_de_subconsulta, subconsulta_de_estado
 from ..exceptions import (
     ConfigurationError,
     FechaInvalida,
@@ -71,17 +71,19 @@ from ..messages import (
 from ..models import (
     Categoria,
     ClaseEnvio,
+    ConsentimientoCliente,
     Direccion,
     EnvioWhatsApp,
     EstadoConsentimiento,
     EstadoEnvio,
+    LecturaAlInsertar,
     Mensaje,
     MotivoOmision,
 )
 from ..models import Plantilla as CatalogoPlantilla
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..templates import buscar_en_cache, verificar_fila
-from .maintenance import politica
+from .maintenance import cargar_politica, politica
 
 logger = logging.getLogger(__name__)
 
@@ -571,8 +573,10 @@ def registrar(
         if validado.no_aprobada:
             return existente
         return _reconsiderar(existente, destinatario, region)
-    envio = _decidido(contenido, destinatario, pedido, validado)
-    return _guardar(envio, contenido, protegido=clave_comprobada)
+    envio, por_leer = _decidido(
+        contenido, destinatario, pedido, validado, diferible=_consentimiento_diferible()
+    )
+    return _guardar(envio, contenido, protegido=clave_comprobada, consentimiento=por_leer)
 
 
 def prever(
@@ -603,7 +607,7 @@ def prever(
     """
     pedido = _Pedido(referencia, tipo, None, programado_para, cuenta, region)
     validado = _validar(contenido, pedido, nombre, categoria, expira_en, responde_a)
-    return _decidido(contenido, Destinatario.de(telefono, nombre), pedido, validado)
+    return _decidido(contenido, Destinatario.de(telefono, nombre), pedido, validado)[0]
 
 
 class _Pedido(NamedTuple):
@@ -648,18 +652,26 @@ def _validar(contenido, pedido: _Pedido, nombre, categoria, expira_en, responde_
     return _Validado(categoria, caducidad, contexto, no_aprobada)
 
 
-def _decidido(contenido, destinatario: Destinatario, pedido: _Pedido, validado: _Validado):
-    """The new envío, not saved, with its phone and its initial estado and motivo."""
+def _decidido(
+    contenido,
+    destinatario: Destinatario,
+    pedido: _Pedido,
+    validado: _Validado,
+    *,
+    diferible: bool = False,
+) -> tuple[EnvioWhatsApp, _ConsentimientoPorLeer | None]:
+    """The new envío, not saved, with its phone and its initial estado and motivo, and the
+    consent left for its INSERT to read (``diferible``: see :func:`_decidir`), or None."""
     envio = _nuevo_envio(
         contenido, destinatario, pedido.referencia, pedido.tipo, pedido.clave,
         pedido.programado_para, pedido.cuenta,
     )  # fmt: skip
     envio.categoria, envio.expira_en = validado.categoria, validado.caducidad
     envio.responde_a = validado.contexto
-    _decidir(envio, pedido.region)
+    por_leer = _decidir(envio, pedido.region, diferible=diferible)
     if validado.no_aprobada and envio.estado != EstadoEnvio.OMITIDO:
         envio.estado, envio.motivo = EstadoEnvio.OMITIDO, validado.no_aprobada
-    return envio
+    return envio, por_leer
 
 
 def _exigir_admitido(contenido: Contenido, cuenta: str) -> None:
@@ -905,12 +917,29 @@ def _describir_contenido(envio: EnvioWhatsApp, contenido) -> None:
         envio.documento_sha256 = documento.sha256
 
 
-def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
-    """Fill telefono and the initial estado/motivo."""
-    envio.telefono, motivo = revisar_destinatario(
-        envio.telefono_original, envio.clase, region, cuenta=envio.cuenta,
-        categoria=envio.categoria, respuesta=bool(envio.responde_a),
-    )  # fmt: skip
+def _decidir(
+    envio: EnvioWhatsApp, region: str | None, *, diferible: bool = False
+) -> _ConsentimientoPorLeer | None:
+    """Fill telefono and the initial estado/motivo.
+
+    ``diferible``: a template's consent may be left out and returned, for the envío's
+    INSERT to read (:class:`_ConsentimientoPorLeer`); nothing after it in
+    :func:`revisar_destinatario` applies to a template, and the caller made sure that no
+    ``POLICY`` and no ``pre_save`` receiver would see the envío before it is settled.
+    """
+    por_leer = None
+    if diferible and envio.clase == ClaseEnvio.PLANTILLA:
+        envio.telefono, motivo = _revisar_telefono(envio.telefono_original, region)
+        if motivo is None:
+            por_leer = _ConsentimientoPorLeer(
+                envio.telefono, envio.categoria, envio.cuenta,
+                consentimiento_requerido(envio.telefono, respuesta=bool(envio.responde_a)),
+            )  # fmt: skip
+    else:
+        envio.telefono, motivo = revisar_destinatario(
+            envio.telefono_original, envio.clase, region, cuenta=envio.cuenta,
+            categoria=envio.categoria, respuesta=bool(envio.responde_a),
+        )  # fmt: skip
     if motivo is None and vencido(envio):
         motivo = MotivoOmision.VENCIDO
     if motivo is None and (negativa := politica(envio)) is not None:
@@ -921,6 +950,45 @@ def _decidir(envio: EnvioWhatsApp, region: str | None) -> None:
         envio.estado = EstadoEnvio.PROGRAMADO
     else:
         envio.estado = EstadoEnvio.PENDIENTE
+    return por_leer
+
+
+def _consentimiento_diferible() -> bool:
+    """True when the consent can wait for the envío's INSERT: no ``POLICY`` (it is asked
+    only once consent allows the send) and no ``pre_save`` receiver on the envío (it would
+    see one not settled yet)."""
+    return cargar_politica(get_settings().POLICY) is None and not (
+        signals.pre_save.has_listeners(EnvioWhatsApp)
+    )
+
+
+class _ConsentimientoPorLeer(NamedTuple):
+    """The consent of a template's recipient, read by the envío's own INSERT.
+
+    The last check :func:`revisar_destinatario` makes for a template; read in the same
+    statement that records the envío, it costs the ERP's save no round trip of its own.
+    Its verdict wins over what was decided without it (``vencido``, a template not
+    approved), as it does when read first.
+    """
+
+    digitos: str
+    categoria: str
+    cuenta: str
+    requerido: bool
+
+    def lectura(self, alias: str) -> LecturaAlInsertar:
+        sql, parametros = subconsulta_de_estado(
+            self.digitos, self.categoria, cuenta=self.cuenta, alias=alias
+        )
+        return LecturaAlInsertar(sql, parametros, self.aplicar)
+
+    def aplicar(self, envio: EnvioWhatsApp, valor: int | None) -> list[str]:
+        """Omit ``envio`` if the consent read (``valor``) forbids it: the fields changed."""
+        motivo = _motivo_por_estado(estado_de_subconsulta(valor), self.requerido)
+        if motivo is None:
+            return []
+        envio.estado, envio.motivo, envio.despachado_en = EstadoEnvio.OMITIDO, motivo, None
+        return ["estado", "motivo", "despachado_en"]
 
 
 def exigir_region(region: Any) -> None:
@@ -1025,16 +1093,10 @@ def revisar_destinatario(
     agent's number (``AGENTS``) is the business's own staff: no consent record is asked for
     either, and an opt-out still stops it.
     """
-    try:
-        digitos = normalizar(telefono, region)
-    except TelefonoInvalido:
-        vacio = not str(telefono or "").strip()
-        return "", MotivoOmision.SIN_TELEFONO if vacio else MotivoOmision.TELEFONO_INVALIDO
-    settings = get_settings()
-    if not settings.ENABLED:
-        return digitos, MotivoOmision.DESHABILITADO
-    # Staff (AGENTS) need no consent record either; an explicit opt-out still stops them.
-    requerido = settings.REQUIRE_CONSENT and not respuesta and agente_por_telefono(digitos) is None
+    digitos, motivo = _revisar_telefono(telefono, region)
+    if motivo:
+        return digitos, motivo
+    requerido = consentimiento_requerido(digitos, respuesta=respuesta)
     if consentimientos is not None and (digitos, categoria) in consentimientos:
         motivo = _motivo_por_estado(consentimientos[digitos, categoria], requerido)
     else:
@@ -1044,6 +1106,27 @@ def revisar_destinatario(
     if clase != ClaseEnvio.PLANTILLA and not ventana_abierta(digitos, cuenta=cuenta):
         return digitos, MotivoOmision.FUERA_DE_VENTANA
     return digitos, None
+
+
+def _revisar_telefono(telefono: Any, region: str | None) -> tuple[str, MotivoOmision | None]:
+    """The first checks of :func:`revisar_destinatario`: the phone, then ``ENABLED``."""
+    try:
+        digitos = normalizar(telefono, region)
+    except TelefonoInvalido:
+        vacio = not str(telefono or "").strip()
+        return "", MotivoOmision.SIN_TELEFONO if vacio else MotivoOmision.TELEFONO_INVALIDO
+    if not get_settings().ENABLED:
+        return digitos, MotivoOmision.DESHABILITADO
+    return digitos, None
+
+
+def consentimiento_requerido(digitos: str, *, respuesta: bool = False) -> bool:
+    """Whether a send to ``digitos`` needs a recorded consent (``REQUIRE_CONSENT``).
+
+    Not for an answer to the customer's own message (``respuesta``) nor for staff
+    (``AGENTS``); an explicit opt-out stops those too (:func:`motivo_de_consentimiento`).
+    """
+    return get_settings().REQUIRE_CONSENT and not respuesta and agente_por_telefono(digitos) is None
 
 
 def motivo_de_consentimiento(
@@ -1124,15 +1207,33 @@ def archivo_de(contenido) -> Documento | None:
     return contenido if isinstance(contenido, Documento) else None
 
 
-def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> EnvioWhatsApp:
+def _guardar(
+    envio: EnvioWhatsApp,
+    contenido,
+    *,
+    protegido: bool = False,
+    consentimiento: _ConsentimientoPorLeer | None = None,
+) -> EnvioWhatsApp:
     """INSERT the envío (or find the one its clave already names) and publish its task when
     the caller's transaction commits.
 
     One statement that a taken clave does not fail (``insertar_nuevo``), in a savepoint
     unless the caller holds one (``protegido``): a value the database still refuses leaves
     the caller's transaction usable. A concurrent caller that recorded the clave first gives
-    its envío back.
+    its envío back. ``consentimiento`` is read by the INSERT itself, when the envío and the
+    consent live in the same database (a router may part them: then it is read first).
     """
+    lectura = None
+    if consentimiento is not None:
+        alias = router.db_for_write(EnvioWhatsApp, instance=envio)
+        if router.db_for_read(ConsentimientoCliente) == alias:
+            lectura = consentimiento.lectura(alias)
+        else:
+            estado = estado_consentimiento(
+                consentimiento.digitos, consentimiento.categoria, cuenta=consentimiento.cuenta
+            )
+            if motivo := _motivo_por_estado(estado, consentimiento.requerido):
+                envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
     if (documento := archivo_de(contenido)) is not None:
         # Written before the INSERT (the worker reads it after commit), and no rollback
         # undoes a file: a rolled-back caller or a lost clave race leaves at most this one,
@@ -1144,10 +1245,10 @@ def _guardar(envio: EnvioWhatsApp, contenido, *, protegido: bool = False) -> Env
         # on the ERP's connection after its COMMIT (Beat re-dispatches from this time).
         envio.despachado_en = timezone.now()
     if protegido:
-        insertado = EnvioWhatsApp.objects.insertar_nuevo(envio)
+        insertado = EnvioWhatsApp.objects.insertar_nuevo(envio, lectura=lectura)
     else:
         with transaction.atomic():
-            insertado = EnvioWhatsApp.objects.insertar_nuevo(envio)
+            insertado = EnvioWhatsApp.objects.insertar_nuevo(envio, lectura=lectura)
     if not insertado:
         # Another request recorded the same clave first: that envío is the one (read where it
         # was written: a replica may not have it yet).

@@ -29,8 +29,9 @@ Rules, per object and disparador:
   the ERP's transaction leaves neither an envío nor a send. After such a rollback, fetch the
   object again rather than reusing the instance, whose snapshot already holds the new value
   (``refresh_from_db()`` does not reset it either).
-* What it costs the ERP's save: a savepoint, the consent, one ``INSERT … ON CONFLICT (clave)
-  DO NOTHING`` (PostgreSQL and SQLite) and the release, with the template's catalog row read
+* What it costs the ERP's save: a savepoint, one ``INSERT … ON CONFLICT (clave) DO NOTHING``
+  (PostgreSQL and SQLite) that also reads the recipient's consent, and the release (an
+  ``UPDATE`` more when the consent refuses the send), with the template's catalog row read
   from a per-process cache. The task is published after the commit by a thread of the
   process (``tasks.al_confirmar``), not by the ERP's request.
 * A failing callable (``destinatario``, ``variables``, ``documento``, ``condicion``) never
@@ -143,10 +144,11 @@ class Disparador:
     def disparar(self, obj: models.Model, *, creado: bool = False) -> EnvioWhatsApp | None:
         """Record the envío in a savepoint; on any error record an omitido one instead.
 
-        Four queries: the savepoint, the consent, one ``INSERT … ON CONFLICT (clave) DO
-        NOTHING`` (a clave already taken is no error: that envío is returned) and the
-        release. ``creado``: ``obj`` was just created, so a disparador with ``documento``
-        does not look its clave up before rendering it.
+        Three queries: the savepoint, one ``INSERT … ON CONFLICT (clave) DO NOTHING`` that
+        reads the consent too (a clave already taken is no error: that envío is returned)
+        and the release; a fourth, an ``UPDATE``, when the consent refuses the send.
+        ``creado``: ``obj`` was just created, so a disparador with ``documento`` does not
+        look its clave up before rendering it.
         """
         clave = self.clave(obj)
         envios = EnvioWhatsApp.objects.using(alias := router.db_for_write(EnvioWhatsApp))
