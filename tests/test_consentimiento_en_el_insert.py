@@ -209,3 +209,25 @@ def test_disparador__una_baja_omite_el_envio_y_el_erp_guarda(django_capture_on_c
     assert guardado(envio) == (EstadoEnvio.OMITIDO, MotivoOmision.BAJA, False)
     assert al_confirmar == []
     assert Orden.objects.get(pk=orden.pk).estado == "COMPLETADA"
+
+
+@pytest.mark.parametrize(
+    ("ajustes", "telefono", "motivo"),
+    [
+        ({}, TELEFONO, MotivoOmision.BAJA),
+        ({"ENABLED": False}, TELEFONO, MotivoOmision.DESHABILITADO),
+        ({}, "12", MotivoOmision.TELEFONO_INVALIDO),
+    ],
+    ids=["baja", "deshabilitado", "telefono-invalido"],
+)
+def test_una_politica_que_no_importa_no_cambia_lo_que_se_decide_antes(
+    django_capture_on_commit_callbacks, wa_settings, ajustes, telefono, motivo
+):
+    # Asked only when everything before it allows the send, as when it is read first.
+    wa_settings(POLICY="no.existe.politica", **ajustes)
+    revocar_consentimiento(TELEFONO)
+
+    with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
+        envio = enviar_plantilla(telefono, PLANTILLA, idioma="es_MX")
+
+    assert (envio.estado, envio.motivo) == (EstadoEnvio.OMITIDO, motivo)

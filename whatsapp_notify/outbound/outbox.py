@@ -83,7 +83,7 @@ from ..models import (
 from ..models import Plantilla as CatalogoPlantilla
 from ..phones import TelefonoInvalido, mask, normalizar, variantes
 from ..templates import buscar_en_cache, verificar_fila
-from .maintenance import cargar_politica, politica
+from .maintenance import politica
 
 logger = logging.getLogger(__name__)
 
@@ -956,8 +956,9 @@ def _decidir(
 def _consentimiento_diferible() -> bool:
     """True when the consent can wait for the envío's INSERT: no ``POLICY`` (it is asked
     only once consent allows the send) and no ``pre_save`` receiver on the envío (it would
-    see one not settled yet)."""
-    return cargar_politica(get_settings().POLICY) is None and not (
+    see one not settled yet). ``POLICY`` is not imported here: a broken one is reported
+    where it was, when it is asked."""
+    return get_settings().POLICY in (None, "") and not (
         signals.pre_save.has_listeners(EnvioWhatsApp)
     )
 
