@@ -21,7 +21,7 @@ from bench.bench_disparadores import declarar
 from bench.bench_entrega import crear_base
 
 BASE = "bench_guardado_whatsapp_notify"
-REDIS = "redis://127.0.0.1:6379/13"
+REDIS = "redis://127.0.0.1:6379/14"
 # Between two saves, the rest of an ERP request (rendering, the network): the publication
 # that follows a commit runs on the app's thread in this gap, as it would in a request.
 PAUSA = 0.003
