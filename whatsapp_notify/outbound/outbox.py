@@ -984,8 +984,21 @@ class _ConsentimientoPorLeer(NamedTuple):
         return LecturaAlInsertar(sql, parametros, self.aplicar)
 
     def aplicar(self, envio: EnvioWhatsApp, valor: int | None) -> list[str]:
-        """Omit ``envio`` if the consent read (``valor``) forbids it: the fields changed."""
-        motivo = _motivo_por_estado(estado_de_subconsulta(valor), self.requerido)
+        """Omit ``envio`` if the consent the INSERT read (``valor``) forbids it: the fields
+        changed."""
+        return self._omitir(envio, _motivo_por_estado(estado_de_subconsulta(valor), self.requerido))
+
+    def leer_aparte(self, envio: EnvioWhatsApp) -> None:
+        """Read it with a query of its own (the consent lives in another database)."""
+        self._omitir(
+            envio,
+            motivo_de_consentimiento(
+                self.digitos, self.categoria, self.requerido, cuenta=self.cuenta
+            ),
+        )
+
+    @staticmethod
+    def _omitir(envio: EnvioWhatsApp, motivo: MotivoOmision | None) -> list[str]:
         if motivo is None:
             return []
         envio.estado, envio.motivo, envio.despachado_en = EstadoEnvio.OMITIDO, motivo, None
@@ -1230,11 +1243,7 @@ def _guardar(
         if router.db_for_read(ConsentimientoCliente) == alias:
             lectura = consentimiento.lectura(alias)
         else:
-            estado = estado_consentimiento(
-                consentimiento.digitos, consentimiento.categoria, cuenta=consentimiento.cuenta
-            )
-            if motivo := _motivo_por_estado(estado, consentimiento.requerido):
-                envio.estado, envio.motivo = EstadoEnvio.OMITIDO, motivo
+            consentimiento.leer_aparte(envio)
     if (documento := archivo_de(contenido)) is not None:
         # Written before the INSERT (the worker reads it after commit), and no rollback
         # undoes a file: a rolled-back caller or a lost clave race leaves at most this one,
