@@ -1,7 +1,8 @@
 """Settings for the test suite.
 
 SQLite and eager Celery by default (no set-up). ``WHATSAPP_TEST_DB=postgres`` runs the
-same suite on the PostgreSQL server at 127.0.0.1:5432 (database ``test``).
+same suite on the PostgreSQL server at 127.0.0.1:5432 (database ``test``);
+``WHATSAPP_TEST_PG_SERVER_SIDE_BINDING=1`` there, with Django's ``server_side_binding``.
 """
 
 import json
@@ -67,6 +68,9 @@ if os.environ.get("WHATSAPP_TEST_DB") == "postgres":
             "TEST": {"NAME": os.environ.get("WHATSAPP_TEST_DB_NAME", "test_whatsapp_notify")},
         }
     }
+    if os.environ.get("WHATSAPP_TEST_PG_SERVER_SIDE_BINDING") == "1":
+        # Django's psycopg option: parameters bound by the server, statements prepared.
+        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
     if os.environ.get("WHATSAPP_TEST_WORKER"):
         # A Celery worker started by tests/test_worker_redis.py uses the test database itself.
         DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
