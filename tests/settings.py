@@ -69,7 +69,8 @@ if os.environ.get("WHATSAPP_TEST_DB") == "postgres":
         }
     }
     if os.environ.get("WHATSAPP_TEST_PG_SERVER_SIDE_BINDING") == "1":
-        # Django's psycopg option: parameters bound by the server, statements prepared.
+        # Django's psycopg option: parameters bound by the server. Django leaves psycopg's
+        # prepare_threshold at None, so statements are not prepared unless OPTIONS asks.
         DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
     if os.environ.get("WHATSAPP_TEST_WORKER"):
         # A Celery worker started by tests/test_worker_redis.py uses the test database itself.
