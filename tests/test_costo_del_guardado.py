@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from tests.sentencias_envio import inserts_del_envio
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify.models import EnvioWhatsApp, Plantilla
 from whatsapp_notify.scheduling.triggers import disparador
@@ -73,7 +74,7 @@ def test_guardar__un_disparador_anade_tres_consultas(
     # consent, and the release: no clave lookup, no catalog (cached); after the commit only
     # the publish, on another thread (no UPDATE on the ERP's connection).
     assert len(disparo) - len(base) == 3, "\n".join(q[:100] for q in disparo)
-    [insert] = [q for q in disparo if "enviowhatsapp" in q]
+    [insert] = inserts_del_envio(disparo)
     assert insert.startswith("INSERT")
     assert "ON CONFLICT" in insert
     assert "consentimientocliente" in insert

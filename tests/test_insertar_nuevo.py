@@ -90,12 +90,15 @@ def test_insertar_nuevo__clave_tomada_no_inserta(db):
     assert EnvioWhatsApp.objects.get(clave="tomada").nombre == ""
 
 
-def test_insertar_nuevo__columnas_vacias_como_null_y_pocos_parametros(db, wa_settings):
+def test_insertar_nuevo__columnas_vacias_como_null_y_pocos_parametros(db, wa_settings, monkeypatch):
     """A template send binds under fifty parameters: psycopg parses such a statement once
     (it parses again on every execution above fifty), so the envío's empty columns are
-    written into the SQL as NULL rather than bound."""
+    written into the SQL as NULL rather than bound. (The INSERT as written: on PostgreSQL
+    it runs prepared, see test_sentencias.)"""
     from whatsapp_notify import enviar_plantilla
+    from whatsapp_notify.sentencias import preparadas
 
+    monkeypatch.setattr(preparadas, "activas", False)
     wa_settings(REQUIRE_CONSENT=False)
     inserts = []
 

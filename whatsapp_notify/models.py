@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 
 from .error_text import explicar
 from .phones import mask
+from .sentencias import preparadas
 
 
 class EstadoEnvio(models.TextChoices):
@@ -116,8 +117,11 @@ class EnvioQuerySet(models.QuerySet):
         if lectura is not None:
             sql, valores = f"{sql}, {lectura.sql}", [*valores, *lectura.parametros]
         with conexion.cursor() as cursor:
-            cursor.execute(sql, valores)
-            fila = cursor.fetchone()
+            if preparadas.aplicable(conexion, cursor):
+                fila = preparadas.insertar(cursor, sql, valores)
+            else:
+                cursor.execute(sql, valores)
+                fila = cursor.fetchone()
         envio._state.db = alias  # where it is, or where the envío that won its clave is
         if fila is None:
             return False

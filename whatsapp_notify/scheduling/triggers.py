@@ -30,10 +30,11 @@ Rules, per object and disparador:
   object again rather than reusing the instance, whose snapshot already holds the new value
   (``refresh_from_db()`` does not reset it either).
 * What it costs the ERP's save: a savepoint, one ``INSERT … ON CONFLICT (clave) DO NOTHING``
-  (PostgreSQL and SQLite) that also reads the recipient's consent, and the release (an
-  ``UPDATE`` more when the consent refuses the send), with the template's catalog row read
-  from a per-process cache. The task is published after the commit by a thread of the
-  process (``tasks.al_confirmar``), not by the ERP's request.
+  (PostgreSQL and SQLite; on PostgreSQL prepared once per session, see ``sentencias``) that
+  also reads the recipient's consent, and the release (an ``UPDATE`` more when the consent
+  refuses the send), with the template's catalog row read from a per-process cache. The
+  task is published after the commit by a thread of the process (``tasks.al_confirmar``),
+  not by the ERP's request.
 * A failing callable (``destinatario``, ``variables``, ``documento``, ``condicion``) never
   breaks the ERP's save: the work runs in a savepoint, the exception is logged, and an
   ``omitido`` envío with motivo ``error_disparador`` is recorded *without* the clave, so the
