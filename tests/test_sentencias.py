@@ -12,6 +12,7 @@ import pytest
 from django.db import DatabaseError, DataError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.sentencias_envio import inserts_del_envio
 from tests.test_insertar_nuevo import columnas, envio
@@ -20,8 +21,12 @@ from whatsapp_notify.sentencias import _numerada, preparadas
 
 
 @pytest.fixture(autouse=True)
-def desde_cero(postgres):
+def desde_cero(postgres, django_db_blocker):
     """Each test starts as a new process would: preparing, and knowing no statement."""
+    if postgres.settings_dict["OPTIONS"].get("server_side_binding"):
+        pytest.skip("con server_side_binding el INSERT corre como está escrito")
+    with django_db_blocker.unblock(), postgres.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what earlier tests prepared on this connection
     preparadas.olvidar()
     yield
     preparadas.olvidar()
@@ -45,6 +50,8 @@ def test_se_prepara_una_vez_por_sesion_y_luego_solo_se_ejecuta(db):
     insertado, primera = insertar(envio("p-1"))
     assert insertado is True
     [sentencia] = primera
+    # What it does comes first, for whatever reads statements by their first word.
+    assert sentencia.startswith('/* INSERT INTO "whatsapp_notify_enviowhatsapp" */ SAVEPOINT')
     assert "PREPARE whatsapp_notify_" in sentencia
     assert "EXECUTE whatsapp_notify_" in sentencia
     [nombre] = en_la_sesion()
@@ -103,17 +110,56 @@ def test_si_la_sentencia_desaparecio_el_envio_se_inserta_igual_y_se_deja_de_prep
     assert [q.split()[0] for q in siguiente] == ["INSERT"]
 
 
-def test_un_nombre_ya_preparado_en_la_sesion_se_ejecuta_sin_dejar_de_preparar(db):
+def test_un_nombre_ya_preparado_en_la_sesion_se_prepara_de_nuevo_sin_dejar_de_preparar(db):
     insertar(envio("n-1"))
-    preparadas.olvidar()  # the session holds it, this process does not know
+    preparadas.olvidar()  # the session holds it (another client of a pooler, say)
 
     insertado, sql = insertar(envio("n-2"))
 
     assert insertado is True
     assert preparadas.activas is True
     assert EnvioWhatsApp.objects.filter(clave="n-2").exists()
-    assert "PREPARE" not in sql[-1]
-    assert "EXECUTE whatsapp_notify_" in sql[-1]
+    assert "DEALLOCATE whatsapp_notify_" in sql[-1]  # replaced by this SQL, as it is now
+    _, siguiente = insertar(envio("n-3"))
+    assert "PREPARE" not in siguiente[-1]
+    assert "EXECUTE whatsapp_notify_" in siguiente[-1]
+
+
+@pytest.mark.parametrize(
+    ("cambio", "campos"),
+    [
+        ("ALTER COLUMN intentos TYPE integer", {"intentos": 40000}),  # the PREPARE's smallint
+        ("ALTER COLUMN id TYPE integer", {}),  # RETURNING's type: the plan no longer fits
+    ],
+    ids=["tipo-de-un-parametro", "tipo-de-lo-devuelto"],
+)
+def test_una_tabla_cambiada_tras_preparar_se_prepara_de_nuevo(db, cambio, campos):
+    insertar(envio("t-0"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred checks, before DDL
+        cursor.execute(f"ALTER TABLE whatsapp_notify_enviowhatsapp {cambio}")  # a migration
+
+    insertado, sql = insertar(envio("t-1", **campos))
+
+    assert insertado is True
+    assert "DEALLOCATE whatsapp_notify_" in sql[-1]
+    assert "PREPARE whatsapp_notify_" in sql[-1]
+    assert preparadas.activas is True
+    assert EnvioWhatsApp.objects.filter(clave="t-1").exists()
+    insertado, siguiente = insertar(envio("t-2", **campos))  # prepared anew: executed only
+    assert insertado is True
+    assert "PREPARE" not in siguiente[-1]
+
+
+def test_pasado_el_tope_de_la_sesion_una_forma_nueva_corre_como_esta_escrita(db, monkeypatch):
+    monkeypatch.setattr(preparadas, "MAX_POR_SESION", 1)
+    insertar(envio("tope-1"))
+
+    # Another shape: a column that was NULL has a value.
+    insertado, sql = insertar(envio("tope-2", programado_para=timezone.now()))
+
+    assert insertado is True
+    assert [q.split()[0] for q in sql] == ["INSERT"]
 
 
 def test_un_valor_que_la_columna_rechaza_es_el_error_del_insert(db):
@@ -174,3 +220,31 @@ def test_con_cursores_que_enlazan_en_el_servidor_no_se_prepara(db):
 
 def test_numerada_respeta_los_porcentajes_escapados():
     assert _numerada("a = %s AND b LIKE '5%%' AND c = %s") == "a = $1 AND b LIKE '5%%' AND c = $2"
+
+
+def test_un_disparador_tras_una_migracion_registra_su_envio(db, wa_settings):
+    from tests.testapp.models import Cliente, Orden
+    from whatsapp_notify.scheduling.triggers import disparador
+
+    wa_settings(REQUIRE_CONSENT=False)
+    declarado = disparador(
+        "testapp.Orden",
+        campo="estado",
+        valor="COMPLETADA",
+        plantilla="vehiculo_listo_cliente",
+        tipo="tras_migrar",
+        destinatario=lambda orden: orden.cliente,
+    )
+    try:
+        cliente = Cliente.objects.create(nombre="Ana", telefono="+52 55 1234 5678")
+        Orden.objects.create(numero="OT-1", cliente=cliente, estado="COMPLETADA")
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE whatsapp_notify_enviowhatsapp ALTER COLUMN id TYPE integer")
+        Orden.objects.create(numero="OT-2", cliente=cliente, estado="COMPLETADA")
+    finally:
+        declarado.desconectar()
+
+    envios = EnvioWhatsApp.objects.filter(tipo="tras_migrar").order_by("pk")
+    estados = list(envios.values_list("estado", "motivo"))
+    assert estados == [("pendiente", ""), ("pendiente", "")]

@@ -8,17 +8,25 @@ once for good from its sixth execution on.
 Where it applies: psycopg 3 binding parameters client-side (Django's default), inside a
 transaction. Elsewhere (psycopg 2, ``server_side_binding``, autocommit, other databases)
 the INSERT runs as it is written. The statement travels in one round trip with a
-savepoint of its own (``SAVEPOINT; [PREPARE;] EXECUTE; RELEASE``), so that when it cannot
-run, the transaction rolls back to that savepoint and the INSERT runs as written:
+savepoint of its own (``SAVEPOINT; [PREPARE;] EXECUTE; RELEASE``, after a comment that
+names the INSERT), so that when it cannot run, the transaction rolls back to that
+savepoint:
 
 * A prepared statement is named after its SQL (a hash), so two sessions that give a name
   give it to the same statement, even behind a pooler that moves transactions between
-  server sessions.
+  server sessions. A name the session already holds is prepared again (``DEALLOCATE``,
+  ``PREPARE``), from the SQL as it is now.
+* A statement prepared before a migration changed the table keeps the types of then: an
+  EXECUTE of it that fails on a type, a value or its plan is prepared again once and run
+  again; if that fails too, the error is the INSERT's.
 * A statement that vanished (``DEALLOCATE``, ``DISCARD ALL``, a pooler in transaction
-  mode that sent the transaction to another server session) or a name already taken
-  there: the INSERT runs as written, and this process stops preparing (logged once).
+  mode that sent the transaction to another server session): the INSERT runs as written,
+  and this process stops preparing (logged once).
 * Any other error (a value the column refuses, a lock timeout) is the INSERT's own: it
-  is raised as it would be, with the transaction as usable as it was before the call.
+  is raised as it would be, with the transaction as usable as it was before the call
+  (the INSERT as written would leave it failed; the app's callers hold a savepoint, so for
+  them it is the same).
+* At most ``MAX_POR_SESION`` statements per session; a shape past it runs as written.
 """
 
 from __future__ import annotations
@@ -38,13 +46,19 @@ logger = logging.getLogger(__name__)
 
 _SAVEPOINT = "whatsapp_notify_insert"
 
-#: SQLSTATEs that say the prepared statement itself failed, not the INSERT: the name is
-#: unknown in this session (26000) or taken in it (42P05).
-_DE_LA_PREPARACION = frozenset({"26000", "42P05"})
+#: SQLSTATE classes an EXECUTE of a statement prepared earlier can fail with because the
+#: table changed since (its parameters' types are the PREPARE's): data exceptions (22), a
+#: plan that no longer fits (0A), type mismatches (42). Not timeouts, deadlocks, lost
+#: connections: those are the INSERT's, and it is not run twice for them.
+_QUIZA_VENCIDA = frozenset({"22", "0A", "42"})
 
 
 class Preparadas:
     """Which statements each session holds, and whether this process still prepares."""
+
+    #: At most this many statements per session (one per shape of the INSERT, a few in
+    #: practice); past it, a new shape runs as written.
+    MAX_POR_SESION = 32
 
     def __init__(self) -> None:
         self.activas = True
@@ -68,39 +82,64 @@ class Preparadas:
         nombre = "whatsapp_notify_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
         with self._lock:
             preparadas = self._por_sesion.setdefault(sesion, set())
-        preparar = nombre not in preparadas
-        try:
-            self._ejecutar(cursor, nombre, sql if preparar else None, valores)
-        except DatabaseError as exc:
-            estado = _deshacer(cursor, sesion, exc)
-            if estado == "42P05" and preparar:
-                # Prepared there already (by this process before an error, or by another
-                # client of a pooler): under this name it is this very SQL.
-                preparadas.add(nombre)
-                return self.insertar(cursor, sql, valores)
-            if estado not in _DE_LA_PREPARACION:
-                raise
-            preparadas.discard(nombre)
-            self._dejar(estado)
+        conocida = nombre in preparadas
+        if not conocida and len(preparadas) >= self.MAX_POR_SESION:
             cursor.execute(sql, valores)
             return cursor.fetchone()
+        try:
+            return self._intentar(cursor, nombre, sql, valores, preparadas, preparar=not conocida)
+        except DatabaseError as exc:
+            estado = _deshacer(cursor, sesion, exc)
+            if estado == "26000":
+                return self._sin_preparar(cursor, sql, valores, preparadas, nombre, estado)
+            # An EXECUTE of a statement prepared before (the table may have changed since:
+            # its parameters' types are the PREPARE's), or a name this session already
+            # holds (prepared by another client of a pooler): prepared again, as it is now.
+            # A PREPARE of this call that failed otherwise is the INSERT's own error.
+            if not (conocida and estado[:2] in _QUIZA_VENCIDA) and estado != "42P05":
+                preparadas.discard(nombre)
+                raise
+        try:
+            return self._intentar(
+                cursor, nombre, sql, valores, preparadas, preparar=True, reemplazar=True
+            )
+        except DatabaseError as exc:
+            estado = _deshacer(cursor, sesion, exc)
+            if estado == "26000":
+                return self._sin_preparar(cursor, sql, valores, preparadas, nombre, estado)
+            preparadas.discard(nombre)
+            raise
+
+    @staticmethod
+    def _intentar(
+        cursor, nombre: str, sql: str, valores, preparadas: set, *, preparar: bool,
+        reemplazar: bool = False,
+    ) -> tuple | None:  # fmt: skip
+        """One round trip: a savepoint, the statement (``DEALLOCATE``d first when
+        ``reemplazar``, ``PREPARE``d when ``preparar``), its EXECUTE and the release; the
+        EXECUTE's first row. The SQL starts with a comment that says what it does, for
+        whatever reads statements by their first word (logs, read-only guards)."""
+        partes = [f"/* {sql[: sql.index('(')].strip()} */ SAVEPOINT {_SAVEPOINT}"]
+        if reemplazar:
+            partes.append(f"DEALLOCATE {nombre}")
+        if preparar:
+            partes.append(f"PREPARE {nombre} AS {_numerada(sql)}")
+        partes.append(f"EXECUTE {nombre}({', '.join(['%s'] * len(valores))})")
+        partes.append(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        cursor.execute("; ".join(partes), valores)
         preparadas.add(nombre)
-        # The SAVEPOINT's result comes first (and the PREPARE's): the row is the EXECUTE's.
+        # The SAVEPOINT's result comes first (and the DEALLOCATE's, the PREPARE's): the
+        # row is the EXECUTE's.
         while cursor.description is None and cursor.nextset():
             pass
         return cursor.fetchone()
 
-    @staticmethod
-    def _ejecutar(cursor, nombre: str, preparar: str | None, valores: Sequence[Any]) -> None:
-        """One round trip: a savepoint, the PREPARE of ``preparar`` (when given), the
-        EXECUTE and the release."""
-        preparacion = f"PREPARE {nombre} AS {_numerada(preparar)}; " if preparar else ""
-        marcas = ", ".join(["%s"] * len(valores))
-        cursor.execute(
-            f"SAVEPOINT {_SAVEPOINT}; {preparacion}EXECUTE {nombre}({marcas}); "
-            f"RELEASE SAVEPOINT {_SAVEPOINT}",
-            valores,
-        )
+    def _sin_preparar(self, cursor, sql, valores, preparadas: set, nombre: str, estado: str):
+        """The INSERT as written, after a statement missing from the session."""
+        preparadas.discard(nombre)
+        self._dejar(estado)
+        cursor.execute(sql, valores)
+        return cursor.fetchone()
 
     def olvidar(self) -> None:
         """Prepare again in every session, as at the process's start (for tests)."""
@@ -130,7 +169,10 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
         raise exc
     if sesion.info.transaction_status != TransactionStatus.INERROR:
         raise exc
-    cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+    try:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+    except DatabaseError:
+        raise exc from None  # its SAVEPOINT itself was refused: the first error says why
     return estado
 
 
