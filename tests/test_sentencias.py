@@ -50,8 +50,12 @@ def test_se_prepara_una_vez_por_sesion_y_luego_solo_se_ejecuta(db):
     insertado, primera = insertar(envio("p-1"))
     assert insertado is True
     [sentencia] = primera
-    # What it does comes first, for whatever reads statements by their first word.
-    assert sentencia.startswith('/* INSERT INTO "whatsapp_notify_enviowhatsapp" */ SAVEPOINT')
+    # What it does comes first, for whatever reads statements by their first word; then the
+    # table's lock, before the savepoint, so that a retry after a rollback still holds it.
+    assert sentencia.startswith(
+        '/* INSERT INTO "whatsapp_notify_enviowhatsapp" */ LOCK TABLE '
+        '"whatsapp_notify_enviowhatsapp" IN ROW EXCLUSIVE MODE; SAVEPOINT whatsapp_notify_insert;'
+    )
     assert "PREPARE whatsapp_notify_" in sentencia
     assert "EXECUTE whatsapp_notify_" in sentencia
     [nombre] = en_la_sesion()
@@ -151,6 +155,19 @@ def test_una_tabla_cambiada_tras_preparar_se_prepara_de_nuevo(db, cambio, campos
     assert "PREPARE" not in siguiente[-1]
 
 
+def test_un_error_tras_preparar_cuenta_para_el_tope(db, monkeypatch):
+    monkeypatch.setattr(preparadas, "MAX_POR_SESION", 1)
+    demasiado = envio("tope-error-1")
+    demasiado.telefono = "5" * 30
+    with pytest.raises(DataError):
+        insertar(demasiado)  # its PREPARE stays in the session
+
+    _, sql = insertar(envio("tope-error-2", programado_para=timezone.now()))  # another shape
+
+    assert [q.split()[0] for q in sql] == ["INSERT"]
+    assert len(en_la_sesion()) == 1
+
+
 def test_pasado_el_tope_de_la_sesion_una_forma_nueva_corre_como_esta_escrita(db, monkeypatch):
     monkeypatch.setattr(preparadas, "MAX_POR_SESION", 1)
     insertar(envio("tope-1"))
@@ -186,7 +203,9 @@ def test_el_primer_error_con_prepare_no_hace_fallar_la_siguiente_vez(db):
 
     assert insertado is True
     assert preparadas.activas is True
-    assert "EXECUTE whatsapp_notify_" in sql[-1]
+    [sentencia] = sql  # the session holds it: executed, not prepared again
+    assert "EXECUTE whatsapp_notify_" in sentencia
+    assert "PREPARE" not in sentencia
 
 
 def test_en_una_transaccion_que_ya_fallo_devuelve_su_error(db):

@@ -8,9 +8,9 @@ once for good from its sixth execution on.
 Where it applies: psycopg 3 binding parameters client-side (Django's default), inside a
 transaction. Elsewhere (psycopg 2, ``server_side_binding``, autocommit, other databases)
 the INSERT runs as it is written. The statement travels in one round trip with a
-savepoint of its own (``SAVEPOINT; [PREPARE;] EXECUTE; RELEASE``, after a comment that
-names the INSERT), so that when it cannot run, the transaction rolls back to that
-savepoint:
+savepoint of its own (``LOCK TABLE … IN ROW EXCLUSIVE MODE; SAVEPOINT; [PREPARE;] EXECUTE;
+RELEASE``, after a comment that names the INSERT), so that when it cannot run, the
+transaction rolls back to that savepoint:
 
 * A prepared statement is named after its SQL (a hash), so two sessions that give a name
   give it to the same statement, even behind a pooler that moves transactions between
@@ -90,6 +90,8 @@ class Preparadas:
             return self._intentar(cursor, nombre, sql, valores, preparadas, preparar=not conocida)
         except DatabaseError as exc:
             estado = _deshacer(cursor, sesion, exc)
+            if not conocida:
+                _anotar(cursor, preparadas, nombre)
             if estado == "26000":
                 return self._sin_preparar(cursor, sql, valores, preparadas, nombre, estado)
             # An EXECUTE of a statement prepared before (the table may have changed since:
@@ -97,7 +99,6 @@ class Preparadas:
             # holds (prepared by another client of a pooler): prepared again, as it is now.
             # A PREPARE of this call that failed otherwise is the INSERT's own error.
             if not (conocida and estado[:2] in _QUIZA_VENCIDA) and estado != "42P05":
-                preparadas.discard(nombre)
                 raise
         try:
             return self._intentar(
@@ -107,7 +108,7 @@ class Preparadas:
             estado = _deshacer(cursor, sesion, exc)
             if estado == "26000":
                 return self._sin_preparar(cursor, sql, valores, preparadas, nombre, estado)
-            preparadas.discard(nombre)
+            _anotar(cursor, preparadas, nombre)
             raise
 
     @staticmethod
@@ -119,7 +120,14 @@ class Preparadas:
         ``reemplazar``, ``PREPARE``d when ``preparar``), its EXECUTE and the release; the
         EXECUTE's first row. The SQL starts with a comment that says what it does, for
         whatever reads statements by their first word (logs, read-only guards)."""
-        partes = [f"/* {sql[: sql.index('(')].strip()} */ SAVEPOINT {_SAVEPOINT}"]
+        # The table's lock is taken before the savepoint, as the INSERT would take it: a
+        # retry after a rollback to the savepoint still holds it, so a migration queued
+        # behind it waits for this transaction, not this INSERT for the migration twice.
+        tabla = sql[len("INSERT INTO ") : sql.index("(")].strip()
+        partes = [
+            f"/* INSERT INTO {tabla} */ LOCK TABLE {tabla} IN ROW EXCLUSIVE MODE",
+            f"SAVEPOINT {_SAVEPOINT}",
+        ]
         if reemplazar:
             partes.append(f"DEALLOCATE {nombre}")
         if preparar:
@@ -128,8 +136,8 @@ class Preparadas:
         partes.append(f"RELEASE SAVEPOINT {_SAVEPOINT}")
         cursor.execute("; ".join(partes), valores)
         preparadas.add(nombre)
-        # The SAVEPOINT's result comes first (and the DEALLOCATE's, the PREPARE's): the
-        # row is the EXECUTE's.
+        # The LOCK's and the SAVEPOINT's results come first (and the DEALLOCATE's, the
+        # PREPARE's): the row is the EXECUTE's.
         while cursor.description is None and cursor.nextset():
             pass
         return cursor.fetchone()
@@ -174,6 +182,17 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     except DatabaseError:
         raise exc from None  # its SAVEPOINT itself was refused: the first error says why
     return estado
+
+
+def _anotar(cursor, preparadas: set, nombre: str) -> None:
+    """After a message with a PREPARE failed: whether the session holds ``nombre`` now.
+
+    A PREPARE outlives the rollback to the savepoint; one whose EXECUTE failed is there."""
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [nombre])
+    if cursor.fetchone():
+        preparadas.add(nombre)
+    else:
+        preparadas.discard(nombre)
 
 
 def _numerada(sql: str) -> str:
