@@ -180,7 +180,11 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     try:
         cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
     except DatabaseError:
-        raise exc from None  # its SAVEPOINT itself was refused: the first error says why
+        sin_savepoint = True  # the error came before it (the table's lock, say)
+    else:
+        sin_savepoint = False
+    if sin_savepoint:
+        raise exc  # the first error says why, with its cause as the database gave it
     return estado
 
 
