@@ -117,11 +117,7 @@ class EnvioQuerySet(models.QuerySet):
         if lectura is not None:
             sql, valores = f"{sql}, {lectura.sql}", [*valores, *lectura.parametros]
         with conexion.cursor() as cursor:
-            if preparadas.aplicable(conexion, cursor):
-                fila = preparadas.insertar(cursor, sql, valores)
-            else:
-                cursor.execute(sql, valores)
-                fila = cursor.fetchone()
+            fila = preparadas.insertar(conexion, cursor, sql, valores)
         envio._state.db = alias  # where it is, or where the envío that won its clave is
         if fila is None:
             return False

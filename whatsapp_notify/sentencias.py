@@ -31,6 +31,7 @@ transaction rolls back to that savepoint:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -41,6 +42,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import DatabaseError
+
+try:
+    from psycopg import ClientCursor
+except ImportError:  # psycopg 2, or no PostgreSQL at all: the INSERT runs as written
+    ClientCursor = None
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +76,21 @@ class Preparadas:
         prepared: psycopg 3 binding client-side, inside a transaction."""
         if not self.activas or conexion.vendor != "postgresql" or conexion.get_autocommit():
             return False
-        try:
-            from psycopg import ClientCursor
-        except ImportError:  # psycopg 2
-            return False
-        return isinstance(cursor.cursor, ClientCursor)
+        return ClientCursor is not None and isinstance(cursor.cursor, ClientCursor)
 
-    def insertar(self, cursor, sql: str, valores: Sequence[Any]) -> tuple | None:
-        """Run ``sql`` (an ``INSERT … RETURNING``) prepared; its first row, or None."""
+    def insertar(self, conexion, cursor, sql: str, valores: Sequence[Any]) -> tuple | None:
+        """Run ``sql`` (an ``INSERT … RETURNING``) on ``cursor``, a Django cursor on
+        ``conexion``: prepared where it :meth:`aplicable`, else as written. Its first row,
+        or None."""
+        if not self.aplicable(conexion, cursor):
+            return _escrita(cursor, sql, valores)
         sesion = cursor.cursor.connection
-        nombre = "whatsapp_notify_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
+        nombre = _nombre(sql)
         with self._lock:
             preparadas = self._por_sesion.setdefault(sesion, set())
         conocida = nombre in preparadas
         if not conocida and len(preparadas) >= self.MAX_POR_SESION:
-            cursor.execute(sql, valores)
-            return cursor.fetchone()
+            return _escrita(cursor, sql, valores)
         try:
             return self._intentar(cursor, nombre, sql, valores, preparadas, preparar=not conocida)
         except DatabaseError as exc:
@@ -116,24 +121,16 @@ class Preparadas:
         cursor, nombre: str, sql: str, valores, preparadas: set, *, preparar: bool,
         reemplazar: bool = False,
     ) -> tuple | None:  # fmt: skip
-        """One round trip: a savepoint, the statement (``DEALLOCATE``d first when
-        ``reemplazar``, ``PREPARE``d when ``preparar``), its EXECUTE and the release; the
-        EXECUTE's first row. The SQL starts with a comment that says what it does, for
-        whatever reads statements by their first word (logs, read-only guards)."""
-        # The table's lock is taken before the savepoint, as the INSERT would take it: a
-        # retry after a rollback to the savepoint still holds it, so a migration queued
-        # behind it waits for this transaction, not this INSERT for the migration twice.
-        tabla = sql[len("INSERT INTO ") : sql.index("(")].strip()
-        partes = [
-            f"/* INSERT INTO {tabla} */ LOCK TABLE {tabla} IN ROW EXCLUSIVE MODE",
-            f"SAVEPOINT {_SAVEPOINT}",
-        ]
+        """One round trip: the table's lock and a savepoint, the statement
+        (``DEALLOCATE``d first when ``reemplazar``, ``PREPARE``d when ``preparar``), its
+        EXECUTE and the release (:func:`_mensaje`); the EXECUTE's first row."""
+        cabeza, ejecucion = _mensaje(sql, len(valores))
+        partes = [cabeza]
         if reemplazar:
             partes.append(f"DEALLOCATE {nombre}")
         if preparar:
             partes.append(f"PREPARE {nombre} AS {_numerada(sql)}")
-        partes.append(f"EXECUTE {nombre}({', '.join(['%s'] * len(valores))})")
-        partes.append(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        partes.append(ejecucion)
         cursor.execute("; ".join(partes), valores)
         preparadas.add(nombre)
         # The LOCK's and the SAVEPOINT's results come first (and the DEALLOCATE's, the
@@ -146,8 +143,7 @@ class Preparadas:
         """The INSERT as written, after a statement missing from the session."""
         preparadas.discard(nombre)
         self._dejar(estado)
-        cursor.execute(sql, valores)
-        return cursor.fetchone()
+        return _escrita(cursor, sql, valores)
 
     def olvidar(self) -> None:
         """Prepare again in every session, as at the process's start (for tests)."""
@@ -180,12 +176,10 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     try:
         cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
     except DatabaseError:
-        sin_savepoint = True  # the error came before it (the table's lock, say)
+        pass  # the error came before the savepoint (the table's lock, say)
     else:
-        sin_savepoint = False
-    if sin_savepoint:
-        raise exc  # the first error says why, with its cause as the database gave it
-    return estado
+        return estado
+    raise exc  # the first error says why, with its cause as the database gave it
 
 
 def _anotar(cursor, preparadas: set, nombre: str) -> None:
@@ -197,6 +191,37 @@ def _anotar(cursor, preparadas: set, nombre: str) -> None:
         preparadas.add(nombre)
     else:
         preparadas.discard(nombre)
+
+
+def _escrita(cursor, sql: str, valores: Sequence[Any]) -> tuple | None:
+    """``sql`` run as written; its first row, or None."""
+    cursor.execute(sql, valores)
+    return cursor.fetchone()
+
+
+@functools.lru_cache(maxsize=512)
+def _nombre(sql: str) -> str:
+    """The statement's name in every session: its SQL's hash."""
+    return "whatsapp_notify_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=512)
+def _mensaje(sql: str, parametros: int) -> tuple[str, str]:
+    """What every message of ``sql`` (``parametros`` placeholders) sends around its
+    DEALLOCATE and PREPARE, if any: the head (a comment that names the INSERT, for whatever
+    reads statements by their first word, such as logs and read-only guards; the table's
+    lock; the savepoint) and the tail (the EXECUTE and the release).
+
+    The lock is taken before the savepoint, as the INSERT would take it: a retry after a
+    rollback to the savepoint still holds it, so a migration queued behind it waits for
+    this transaction, not this INSERT for the migration twice."""
+    tabla = sql[len("INSERT INTO ") : sql.index("(")].strip()
+    marcas = ", ".join(["%s"] * parametros)
+    return (
+        f"/* INSERT INTO {tabla} */ LOCK TABLE {tabla} IN ROW EXCLUSIVE MODE; "
+        f"SAVEPOINT {_SAVEPOINT}",
+        f"EXECUTE {_nombre(sql)}({marcas}); RELEASE SAVEPOINT {_SAVEPOINT}",
+    )
 
 
 def _numerada(sql: str) -> str:
