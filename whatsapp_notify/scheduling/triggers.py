@@ -219,9 +219,13 @@ class Disparador:
 
 
 def _envio_de(envios, clave: str) -> EnvioWhatsApp | None:
-    """The envío under ``clave``, or None, also when the database cannot say (never raises)."""
+    """The envío under ``clave``, or None, also when the database cannot say (never raises).
+
+    In a savepoint: a lookup that fails (a lock timeout on the table) leaves the ERP's
+    transaction usable."""
     try:
-        return envios.por_clave(clave)
+        with transaction.atomic(using=envios.db):
+            return envios.por_clave(clave)
     except Exception:
         return None
 
