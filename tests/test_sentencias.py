@@ -51,10 +51,15 @@ def test_se_prepara_una_vez_por_sesion_y_luego_solo_se_ejecuta(db):
     assert insertado is True
     [sentencia] = primera
     # What it does comes first, for whatever reads statements by their first word; then the
-    # table's lock, before the savepoint, so that a retry after a rollback still holds it.
+    # statement's savepoint, the table's lock, and the attempt's savepoint after it, so that
+    # a retry after a rollback to the attempt still holds the lock.
     assert sentencia.startswith(
-        '/* INSERT INTO "whatsapp_notify_enviowhatsapp" */ LOCK TABLE '
-        '"whatsapp_notify_enviowhatsapp" IN ROW EXCLUSIVE MODE; SAVEPOINT whatsapp_notify_insert;'
+        '/* INSERT INTO "whatsapp_notify_enviowhatsapp" */ SAVEPOINT whatsapp_notify_insert; '
+        'LOCK TABLE "whatsapp_notify_enviowhatsapp" IN ROW EXCLUSIVE MODE; '
+        "SAVEPOINT whatsapp_notify_intento;"
+    )
+    assert sentencia.endswith(
+        "RELEASE SAVEPOINT whatsapp_notify_intento; RELEASE SAVEPOINT whatsapp_notify_insert"
     )
     assert "PREPARE whatsapp_notify_" in sentencia
     assert "EXECUTE whatsapp_notify_" in sentencia

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 
 from .error_text import explicar
 from .phones import mask
+from .salvaguarda import al_fallar
 from .sentencias import preparadas
 
 
@@ -122,6 +123,9 @@ class EnvioQuerySet(models.QuerySet):
         if fila is None:
             return False
         envio.pk, envio._state.adding = fila[0], False
+        # Inside a disparador's block that took no savepoint (``salvaguarda``): its failure
+        # deletes the row again, as a rollback would.
+        al_fallar(conexion, insercion.borrado, [envio.pk])
         if lectura is not None and (cambiados := lectura.aplicar(envio, fila[1])):
             self.using(alias).filter(pk=envio.pk).update(
                 **{campo: getattr(envio, campo) for campo in cambiados}
@@ -171,6 +175,7 @@ def _insert_sin_conflicto(modelo, conexion) -> tuple[list[Callable], _Insercion]
                 nombre(opts.get_field("clave").column), nombre(opts.pk.column)
             ),
             len(campos),
+            f"DELETE FROM {nombre(opts.db_table)} WHERE {nombre(opts.pk.column)} = %s",
         )
         _INSERTS[clave] = ([_preparador(campo, conexion) for campo in campos], insercion)
     return _INSERTS[clave]
@@ -187,8 +192,9 @@ class _Insercion:
 
     MAX_FORMAS = 256  # beyond this many shapes (never seen) the SQL is built each time
 
-    def __init__(self, cabeza: str, cola: str, columnas: int) -> None:
+    def __init__(self, cabeza: str, cola: str, columnas: int, borrado: str) -> None:
         self.cabeza, self.cola, self.columnas = cabeza, cola, columnas
+        self.borrado = borrado  # the row again, by its pk: how a disparador's block undoes it
         self.formas: dict[tuple[int, ...], str] = {}
 
     def para(self, valores: list) -> tuple[str, list]:

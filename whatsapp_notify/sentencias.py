@@ -7,10 +7,11 @@ once for good from its sixth execution on.
 
 Where it applies: psycopg 3 binding parameters client-side (Django's default), inside a
 transaction. Elsewhere (psycopg 2, ``server_side_binding``, autocommit, other databases)
-the INSERT runs as it is written. The statement travels in one round trip with a
-savepoint of its own (``LOCK TABLE … IN ROW EXCLUSIVE MODE; SAVEPOINT; [PREPARE;] EXECUTE;
-RELEASE``, after a comment that names the INSERT), so that when it cannot run, the
-transaction rolls back to that savepoint:
+the INSERT runs as it is written. The statement travels in one round trip with two
+savepoints of its own, after a comment that names the INSERT: ``SAVEPOINT; LOCK TABLE …
+IN ROW EXCLUSIVE MODE; SAVEPOINT; [PREPARE;] EXECUTE; RELEASE; RELEASE``. When it cannot
+run, the transaction rolls back to the inner one (the attempt: the table's lock is kept
+for a retry) or, for an error before it, to the outer one, and is usable again:
 
 * A prepared statement is named after its SQL (a hash), so two sessions that give a name
   give it to the same statement, even behind a pooler that moves transactions between
@@ -24,13 +25,14 @@ transaction rolls back to that savepoint:
   and this process stops preparing (logged once).
 * Any other error (a value the column refuses, a lock timeout) is the INSERT's own: it
   is raised as it would be, with the transaction as usable as it was before the call
-  (the INSERT as written would leave it failed; the app's callers hold a savepoint, so for
-  them it is the same).
+  (the INSERT as written would leave it failed). A disparador's block counts on it
+  (``salvaguarda``): it takes no savepoint of its own around the message.
 * At most ``MAX_POR_SESION`` statements per session; a shape past it runs as written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -51,6 +53,8 @@ except ImportError:  # psycopg 2, or no PostgreSQL at all: the INSERT runs as wr
 logger = logging.getLogger(__name__)
 
 _SAVEPOINT = "whatsapp_notify_insert"
+_INTENTO = "whatsapp_notify_intento"
+_CABEZA = "/* INSERT INTO "
 
 #: SQLSTATE classes an EXECUTE of a statement prepared earlier can fail with because the
 #: table changed since (its parameters' types are the PREPARE's): data exceptions (22), a
@@ -77,6 +81,17 @@ class Preparadas:
         if not self.activas or conexion.vendor != "postgresql" or conexion.get_autocommit():
             return False
         return ClientCursor is not None and isinstance(cursor.cursor, ClientCursor)
+
+    def protege(self, conexion) -> bool:
+        """True when the next INSERT on ``conexion`` would run in its protected message
+        (:func:`protegida`): :meth:`aplicable`, as the open connection tells. It may still
+        run as written (past ``MAX_POR_SESION``, a statement gone from the session)."""
+        sesion = conexion.connection
+        if not self.activas or conexion.vendor != "postgresql" or sesion is None:
+            return False
+        if conexion.get_autocommit() or ClientCursor is None:
+            return False
+        return issubclass(sesion.cursor_factory, ClientCursor)
 
     def insertar(self, conexion, cursor, sql: str, valores: Sequence[Any]) -> tuple | None:
         """Run ``sql`` (an ``INSERT … RETURNING``) on ``cursor``, a Django cursor on
@@ -121,9 +136,10 @@ class Preparadas:
         cursor, nombre: str, sql: str, valores, preparadas: set, *, preparar: bool,
         reemplazar: bool = False,
     ) -> tuple | None:  # fmt: skip
-        """One round trip: the table's lock and a savepoint, the statement
-        (``DEALLOCATE``d first when ``reemplazar``, ``PREPARE``d when ``preparar``), its
-        EXECUTE and the release (:func:`_mensaje`); the EXECUTE's first row."""
+        """One round trip: a savepoint, the table's lock and the attempt's savepoint, the
+        statement (``DEALLOCATE``d first when ``reemplazar``, ``PREPARE``d when
+        ``preparar``), its EXECUTE and the releases (:func:`_mensaje`); the EXECUTE's first
+        row."""
         cabeza, ejecucion = _mensaje(sql, len(valores))
         partes = [cabeza]
         if reemplazar:
@@ -133,7 +149,7 @@ class Preparadas:
         partes.append(ejecucion)
         cursor.execute("; ".join(partes), valores)
         preparadas.add(nombre)
-        # The LOCK's and the SAVEPOINT's results come first (and the DEALLOCATE's, the
+        # The SAVEPOINTs' and the LOCK's results come first (and the DEALLOCATE's, the
         # PREPARE's): the row is the EXECUTE's.
         while cursor.description is None and cursor.nextset():
             pass
@@ -163,9 +179,12 @@ class Preparadas:
 
 
 def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
-    """Roll back to the statement's savepoint after ``exc``; its SQLSTATE. Raises ``exc``
-    when there is nothing to roll back: it was never sent, the connection is gone, or the
-    caller's transaction had failed before (its SAVEPOINT was refused)."""
+    """Roll back to the attempt's savepoint after ``exc`` and release both, keeping the
+    table's lock for a retry; its SQLSTATE. Raises ``exc`` when the error came before the
+    attempt (the table's lock): back to the statement's savepoint first, so the transaction
+    is usable. Raises ``exc`` as it is when there is nothing to roll back: it was never
+    sent, the connection is gone, or the caller's transaction had failed before (its
+    SAVEPOINT was refused)."""
     from psycopg.pq import TransactionStatus
 
     estado = getattr(exc.__cause__, "sqlstate", None)
@@ -174,12 +193,25 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     if sesion.info.transaction_status != TransactionStatus.INERROR:
         raise exc
     try:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+        cursor.execute(
+            f"ROLLBACK TO SAVEPOINT {_INTENTO}; RELEASE SAVEPOINT {_INTENTO}; "
+            f"RELEASE SAVEPOINT {_SAVEPOINT}"
+        )
     except DatabaseError:
-        pass  # the error came before the savepoint (the table's lock, say)
+        pass  # the error came before the attempt's savepoint (the table's lock, say)
     else:
         return estado
+    with contextlib.suppress(DatabaseError):  # the connection is gone: nothing to undo
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
     raise exc  # the first error says why, with its cause as the database gave it
+
+
+def protegida(sql: str) -> bool:
+    """True for the statements of this module that need no savepoint around them: the
+    INSERT's message (:func:`_mensaje`), which brings its own, and the rollbacks to it."""
+    if sql.startswith(_CABEZA):
+        return f"*/ SAVEPOINT {_SAVEPOINT}; LOCK TABLE " in sql
+    return sql.startswith("ROLLBACK TO SAVEPOINT whatsapp_notify_")
 
 
 def _anotar(cursor, preparadas: set, nombre: str) -> None:
@@ -209,18 +241,22 @@ def _nombre(sql: str) -> str:
 def _mensaje(sql: str, parametros: int) -> tuple[str, str]:
     """What every message of ``sql`` (``parametros`` placeholders) sends around its
     DEALLOCATE and PREPARE, if any: the head (a comment that names the INSERT, for whatever
-    reads statements by their first word, such as logs and read-only guards; the table's
-    lock; the savepoint) and the tail (the EXECUTE and the release).
+    reads statements by their first word, such as logs and read-only guards; the
+    statement's savepoint; the table's lock; the attempt's savepoint) and the tail (the
+    EXECUTE and the releases).
 
-    The lock is taken before the savepoint, as the INSERT would take it: a retry after a
-    rollback to the savepoint still holds it, so a migration queued behind it waits for
-    this transaction, not this INSERT for the migration twice."""
+    The lock is taken before the attempt's savepoint, as the INSERT would take it: a retry
+    after a rollback to that savepoint still holds it, so a migration queued behind it
+    waits for this transaction, not this INSERT for the migration twice. The statement's
+    savepoint, before the lock, is what a lock that fails (``lock_timeout``) rolls back
+    to."""
     tabla = sql[len("INSERT INTO ") : sql.index("(")].strip()
     marcas = ", ".join(["%s"] * parametros)
     return (
-        f"/* INSERT INTO {tabla} */ LOCK TABLE {tabla} IN ROW EXCLUSIVE MODE; "
-        f"SAVEPOINT {_SAVEPOINT}",
-        f"EXECUTE {_nombre(sql)}({marcas}); RELEASE SAVEPOINT {_SAVEPOINT}",
+        f"{_CABEZA}{tabla} */ SAVEPOINT {_SAVEPOINT}; LOCK TABLE {tabla} IN ROW EXCLUSIVE "
+        f"MODE; SAVEPOINT {_INTENTO}",
+        f"EXECUTE {_nombre(sql)}({marcas}); RELEASE SAVEPOINT {_INTENTO}; "
+        f"RELEASE SAVEPOINT {_SAVEPOINT}",
     )
 
 

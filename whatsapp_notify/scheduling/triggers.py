@@ -29,12 +29,13 @@ Rules, per object and disparador:
   the ERP's transaction leaves neither an envío nor a send. After such a rollback, fetch the
   object again rather than reusing the instance, whose snapshot already holds the new value
   (``refresh_from_db()`` does not reset it either).
-* What it costs the ERP's save: a savepoint, one ``INSERT … ON CONFLICT (clave) DO NOTHING``
-  (PostgreSQL and SQLite; on PostgreSQL prepared once per session, see ``sentencias``) that
-  also reads the recipient's consent, and the release (an ``UPDATE`` more when the consent
-  refuses the send), with the template's catalog row read from a per-process cache. The
-  task is published after the commit by a thread of the process (``tasks.al_confirmar``),
-  not by the ERP's request.
+* What it costs the ERP's save: one ``INSERT … ON CONFLICT (clave) DO NOTHING`` (PostgreSQL
+  and SQLite; on PostgreSQL prepared once per session, see ``sentencias``) that also reads
+  the recipient's consent (an ``UPDATE`` more when the consent refuses the send), in a
+  savepoint: on PostgreSQL the INSERT's own, taken in its round trip (``salvaguarda``),
+  elsewhere a ``SAVEPOINT`` and its release; the template's catalog row is read from a
+  per-process cache. The task is published after the commit by a thread of the process
+  (``tasks.al_confirmar``), not by the ERP's request.
 * A failing callable (``destinatario``, ``variables``, ``documento``, ``condicion``) never
   breaks the ERP's save: the work runs in a savepoint, the exception is logged, and an
   ``omitido`` envío with motivo ``error_disparador`` is recorded *without* the clave, so the
@@ -51,16 +52,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import DEFAULT_DB_ALIAS, models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models import signals
 
 from ..conf import DEFAULT_ALIAS
 from ..models import EnvioWhatsApp
+from ..salvaguarda import SalvaguardaDiferida, aplicable
 from .tracking import (
     DESCONOCIDO,
     PREVIO,
@@ -145,24 +147,20 @@ class Disparador:
     def disparar(self, obj: models.Model, *, creado: bool = False) -> EnvioWhatsApp | None:
         """Record the envío in a savepoint; on any error record an omitido one instead.
 
-        Three queries: the savepoint, one ``INSERT … ON CONFLICT (clave) DO NOTHING`` that
-        reads the consent too (a clave already taken is no error: that envío is returned)
-        and the release; a fourth, an ``UPDATE``, when the consent refuses the send.
+        One ``INSERT … ON CONFLICT (clave) DO NOTHING`` that reads the consent too (a clave
+        already taken is no error: that envío is returned), in a savepoint
+        (:func:`_salvaguarda`: on PostgreSQL no query of its own); an ``UPDATE`` more when
+        the consent refuses the send.
         ``creado``: ``obj`` was just created, so a disparador with ``documento`` does not
         look its clave up before rendering it.
         """
         clave = self.clave(obj)
         envios = EnvioWhatsApp.objects.using(alias := router.db_for_write(EnvioWhatsApp))
-        # The callables query the ERP's database, the envío goes to its own (a router may
-        # part them): a savepoint on each.
         del_erp = obj._state.db or DEFAULT_DB_ALIAS
         try:
             if self.documento is not None and not creado and (existente := envios.por_clave(clave)):
                 return existente  # never render the document again for nothing
-            with (
-                transaction.atomic(using=del_erp),
-                transaction.atomic(using=alias) if alias != del_erp else nullcontext(),
-            ):
+            with _salvaguarda(del_erp, alias):
                 return self._registrar(obj, clave)
         except Exception as exc:
             if existente := None if creado else _envio_de(envios, clave):
@@ -216,6 +214,28 @@ class Disparador:
             exc_info=exc,
         )
         return registrar_error(obj, detalle, self.plantilla, self.idioma, self.tipo, self.cuenta)
+
+
+def _salvaguarda(del_erp: str, alias: str):
+    """The savepoint a disparador's block runs in.
+
+    The callables query the ERP's database, the envío goes to its own (a router may part
+    them): a savepoint on each. When both are one PostgreSQL database where the INSERT runs
+    prepared (and no receiver of the host listens to the envío's saves), one savepoint
+    taken only if the block needs it (``salvaguarda``): the INSERT brings its own.
+    """
+    if alias == del_erp:
+        conexion = connections[alias]
+        if aplicable(conexion, EnvioWhatsApp):
+            return SalvaguardaDiferida(conexion)
+        return transaction.atomic(using=alias)
+    return _ambas(del_erp, alias)
+
+
+@contextmanager
+def _ambas(del_erp: str, alias: str):
+    with transaction.atomic(using=del_erp), transaction.atomic(using=alias):
+        yield
 
 
 def _envio_de(envios, clave: str) -> EnvioWhatsApp | None:
