@@ -8,15 +8,14 @@ and an envío undone is neither left behind nor published.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import signals
 from django.db.models.signals import post_save
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
+from tests.bloqueo import tabla_bloqueada
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
@@ -239,34 +238,13 @@ def test_un_lock_timeout__el_erp_sigue_en_su_transaccion(declarar, orden, outbox
     # The table's lock fails before the attempt's savepoint: the message rolls back to its
     # own, outer one, and the ERP's transaction is usable with no savepoint of the block's.
     orden = listos(declarar, orden, outbox)
-    tomada, soltar = threading.Event(), threading.Event()
-
-    def migracion():
-        otra = connections.create_connection("default")
-        try:
-            with otra.cursor() as cursor:
-                cursor.execute("BEGIN")
-                cursor.execute("LOCK TABLE whatsapp_notify_enviowhatsapp IN ACCESS EXCLUSIVE MODE")
-                tomada.set()
-                soltar.wait(10)
-                cursor.execute("ROLLBACK")
-        finally:
-            otra.close()
-
-    hilo = threading.Thread(target=migracion)
-    hilo.start()
-    try:
-        assert tomada.wait(10)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '200ms'")
-            orden.estado = "COMPLETADA"
-            orden.save()
-            orden.notas = "el ERP sigue en su transacción"
-            orden.save()
-    finally:
-        soltar.set()
-        hilo.join(15)
+    with tabla_bloqueada(), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        orden.estado = "COMPLETADA"
+        orden.save()
+        orden.notas = "el ERP sigue en su transacción"
+        orden.save()
 
     guardada = Orden.objects.get(pk=orden.pk)
     assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue en su transacción")

@@ -14,6 +14,7 @@ from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.bloqueo import tabla_bloqueada
 from tests.sentencias_envio import inserts_del_envio
 from tests.test_insertar_nuevo import columnas, envio
 from whatsapp_notify.models import EnvioWhatsApp
@@ -275,39 +276,14 @@ def test_un_disparador_tras_una_migracion_registra_su_envio(db, wa_settings):
 
 
 def test_un_lock_timeout_antes_del_savepoint_devuelve_su_error_con_su_causa(db):
-    import threading
-
     # Nothing of this test's transaction touches the table before: the other session's
     # lock would wait for it.
-    tomada, soltar = threading.Event(), threading.Event()
-
-    def migracion():
-        from django.db import connections
-
-        otra = connections.create_connection("default")
-        try:
-            with otra.cursor() as cursor:
-                cursor.execute("BEGIN")
-                cursor.execute("LOCK TABLE whatsapp_notify_enviowhatsapp IN ACCESS EXCLUSIVE MODE")
-                tomada.set()
-                soltar.wait(10)
-                cursor.execute("ROLLBACK")
-        finally:
-            otra.close()
-
-    hilo = threading.Thread(target=migracion)
-    hilo.start()
-    try:
-        assert tomada.wait(10)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '200ms'")
-            with pytest.raises(DatabaseError) as error:
-                insertar(envio("lock-1"))
-            transaction.set_rollback(True)
-    finally:
-        soltar.set()
-        hilo.join(15)
+    with tabla_bloqueada(), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        with pytest.raises(DatabaseError) as error:
+            insertar(envio("lock-1"))
+        transaction.set_rollback(True)
 
     assert error.value.__cause__.sqlstate == "55P03"  # lock_not_available, not the rollback's
     assert preparadas.activas is True

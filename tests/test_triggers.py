@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
+from tests.bloqueo import tabla_bloqueada
 from tests.testapp.models import Cliente, Orden
 from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
@@ -315,39 +316,14 @@ def test_tabla_de_envios_bloqueada__el_erp_sigue_en_su_transaccion(
 ):
     # A migration holds the envíos' table and the ERP runs with a lock_timeout: the INSERT
     # fails, and so does the lookup of the clave after it; neither breaks the ERP's save.
-    import threading
-
-    from django.db import connections
-
     declarar()
     orden = Orden.objects.select_related("cliente").get(pk=orden.pk)
-    tomada, soltar = threading.Event(), threading.Event()
-
-    def migracion():
-        otra = connections.create_connection("default")
-        try:
-            with otra.cursor() as cursor:
-                cursor.execute("BEGIN")
-                cursor.execute("LOCK TABLE whatsapp_notify_enviowhatsapp IN ACCESS EXCLUSIVE MODE")
-                tomada.set()
-                soltar.wait(10)
-                cursor.execute("ROLLBACK")
-        finally:
-            otra.close()
-
-    hilo = threading.Thread(target=migracion)
-    hilo.start()
-    try:
-        assert tomada.wait(10)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '200ms'")
-            completar(orden)
-            orden.notas = "el ERP sigue en su transacción"
-            orden.save()
-    finally:
-        soltar.set()
-        hilo.join(15)
+    with tabla_bloqueada(), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        completar(orden)
+        orden.notas = "el ERP sigue en su transacción"
+        orden.save()
 
     guardada = Orden.objects.get(pk=orden.pk)
     assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue en su transacción")
