@@ -42,7 +42,7 @@ from typing import Any
 from django.db import DatabaseError, Error, transaction
 from django.db.models import signals
 
-from .sentencias import preparadas, protegida
+from .sentencias import fallida, preparadas, protegida
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class SalvaguardaDiferida:
         try:
             if self.tomada:
                 _ejecutar(conexion, f"ROLLBACK TO SAVEPOINT {NOMBRE}; RELEASE SAVEPOINT {NOMBRE}")
-            elif _fallida(conexion):
+            elif conexion.connection is not None and fallida(conexion.connection):
                 # Failed beneath Django's cursor, with no savepoint to roll back to.
                 conexion.needs_rollback = True
                 return
@@ -158,11 +158,3 @@ class SalvaguardaDiferida:
 def _ejecutar(conexion, sql: str, parametros: list[Any] | None = None) -> None:
     with conexion.cursor() as cursor:
         cursor.execute(sql, parametros)
-
-
-def _fallida(conexion) -> bool:
-    """True when the driver says the transaction failed (no round trip)."""
-    from psycopg.pq import TransactionStatus
-
-    sesion = conexion.connection
-    return sesion is not None and sesion.info.transaction_status == TransactionStatus.INERROR

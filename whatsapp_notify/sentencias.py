@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 _SAVEPOINT = "whatsapp_notify_insert"
 _INTENTO = "whatsapp_notify_intento"
 _CABEZA = "/* INSERT INTO "
+_ROLLBACKS = (f"ROLLBACK TO SAVEPOINT {_INTENTO};", f"ROLLBACK TO SAVEPOINT {_SAVEPOINT};")
 
 #: SQLSTATE classes an EXECUTE of a statement prepared earlier can fail with because the
 #: table changed since (its parameters' types are the PREPARE's): data exceptions (22), a
@@ -78,20 +79,28 @@ class Preparadas:
     def aplicable(self, conexion, cursor) -> bool:
         """True when ``cursor`` (a Django cursor on ``conexion``) can run the INSERT
         prepared: psycopg 3 binding client-side, inside a transaction."""
-        if not self.activas or conexion.vendor != "postgresql" or conexion.get_autocommit():
-            return False
-        return ClientCursor is not None and isinstance(cursor.cursor, ClientCursor)
+        return self._en_transaccion(conexion) and isinstance(cursor.cursor, ClientCursor)
 
     def protege(self, conexion) -> bool:
         """True when the next INSERT on ``conexion`` would run in its protected message
         (:func:`protegida`): :meth:`aplicable`, as the open connection tells. It may still
         run as written (past ``MAX_POR_SESION``, a statement gone from the session)."""
         sesion = conexion.connection
-        if not self.activas or conexion.vendor != "postgresql" or sesion is None:
-            return False
-        if conexion.get_autocommit() or ClientCursor is None:
-            return False
-        return issubclass(sesion.cursor_factory, ClientCursor)
+        return (
+            sesion is not None
+            and self._en_transaccion(conexion)
+            and issubclass(sesion.cursor_factory, ClientCursor)
+        )
+
+    def _en_transaccion(self, conexion) -> bool:
+        """Still preparing, psycopg 3 at hand, and ``conexion`` a PostgreSQL one inside a
+        transaction."""
+        return (
+            self.activas
+            and ClientCursor is not None
+            and conexion.vendor == "postgresql"
+            and not conexion.get_autocommit()
+        )
 
     def insertar(self, conexion, cursor, sql: str, valores: Sequence[Any]) -> tuple | None:
         """Run ``sql`` (an ``INSERT … RETURNING``) on ``cursor``, a Django cursor on
@@ -185,12 +194,10 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     is usable. Raises ``exc`` as it is when there is nothing to roll back: it was never
     sent, the connection is gone, or the caller's transaction had failed before (its
     SAVEPOINT was refused)."""
-    from psycopg.pq import TransactionStatus
-
     estado = getattr(exc.__cause__, "sqlstate", None)
     if estado is None or estado == "25P02":
         raise exc
-    if sesion.info.transaction_status != TransactionStatus.INERROR:
+    if not fallida(sesion):
         raise exc
     try:
         cursor.execute(
@@ -206,12 +213,19 @@ def _deshacer(cursor, sesion, exc: DatabaseError) -> str:
     raise exc  # the first error says why, with its cause as the database gave it
 
 
+def fallida(sesion) -> bool:
+    """True when psycopg says ``sesion``'s transaction failed (no round trip)."""
+    from psycopg.pq import TransactionStatus
+
+    return sesion.info.transaction_status == TransactionStatus.INERROR
+
+
 def protegida(sql: str) -> bool:
     """True for the statements of this module that need no savepoint around them: the
     INSERT's message (:func:`_mensaje`), which brings its own, and the rollbacks to it."""
     if sql.startswith(_CABEZA):
         return f"*/ SAVEPOINT {_SAVEPOINT}; LOCK TABLE " in sql
-    return sql.startswith("ROLLBACK TO SAVEPOINT whatsapp_notify_")
+    return sql.startswith(_ROLLBACKS)
 
 
 def _anotar(cursor, preparadas: set, nombre: str) -> None:
