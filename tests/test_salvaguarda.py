@@ -16,8 +16,8 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from tests.bloqueo import tabla_bloqueada
+from tests.disparadores import declarando
 from tests.testapp.models import Cliente, Orden
-from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from whatsapp_notify.salvaguarda import NOMBRE
 from whatsapp_notify.sentencias import preparadas
@@ -36,24 +36,7 @@ def preparando(postgres):
 
 @pytest.fixture
 def declarar():
-    declarados = []
-
-    def declarar_(**opciones):
-        argumentos = {
-            "campo": "estado",
-            "valor": "COMPLETADA",
-            "plantilla": "vehiculo_listo_cliente",
-            "tipo": "salvaguarda",
-            "destinatario": lambda orden: orden.cliente,
-            "variables": lambda orden: [orden.cliente.nombre, orden.numero],
-            **opciones,
-        }
-        declarados.append(disparador("testapp.Orden", **argumentos))
-        return declarados[-1]
-
-    yield declarar_
-    for declarado in declarados:
-        declarado.desconectar()
+    yield from declarando(tipo="salvaguarda")
 
 
 @pytest.fixture
@@ -99,11 +82,14 @@ def tras_el_insert(monkeypatch):
     return poner
 
 
-def guardar_y_seguir(orden: Orden) -> tuple[list[str], list]:
+def guardar_y_seguir(orden: Orden, lock_timeout: str | None = None) -> tuple[list[str], list]:
     """The ERP's view: complete the order, then go on in the same transaction. The SQL of
     the save that fires and the on_commit callbacks it left (the commit runs them: eager
-    Celery sends through locmem)."""
+    Celery sends through locmem). ``lock_timeout``: set first, for the transaction."""
     with transaction.atomic():
+        if lock_timeout is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout])
         with (
             CaptureQueriesContext(connection) as consultas,
             TestCase.captureOnCommitCallbacks() as al_confirmar,
@@ -238,13 +224,8 @@ def test_un_lock_timeout__el_erp_sigue_en_su_transaccion(declarar, orden, outbox
     # The table's lock fails before the attempt's savepoint: the message rolls back to its
     # own, outer one, and the ERP's transaction is usable with no savepoint of the block's.
     orden = listos(declarar, orden, outbox)
-    with tabla_bloqueada(), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '200ms'")
-        orden.estado = "COMPLETADA"
-        orden.save()
-        orden.notas = "el ERP sigue en su transacción"
-        orden.save()
+    with tabla_bloqueada():
+        guardar_y_seguir(orden, lock_timeout="200ms")
 
     guardada = Orden.objects.get(pk=orden.pk)
     assert (guardada.estado, guardada.notas) == ("COMPLETADA", "el ERP sigue en su transacción")

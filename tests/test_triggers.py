@@ -10,8 +10,8 @@ from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext, isolate_apps
 
 from tests.bloqueo import tabla_bloqueada
+from tests.disparadores import declarando
 from tests.testapp.models import Cliente, Orden
-from whatsapp_notify import disparador
 from whatsapp_notify.models import EnvioWhatsApp, EstadoEnvio, MotivoOmision
 from whatsapp_notify.scheduling import tracking, triggers
 
@@ -21,24 +21,7 @@ TELEFONO = "+52 55 1234 5678"
 @pytest.fixture
 def declarar():
     """Declare disparadores on Orden with sensible defaults; all are disconnected afterwards."""
-    declarados = []
-
-    def declarar_(**opciones):
-        argumentos = {
-            "campo": "estado",
-            "valor": "COMPLETADA",
-            "plantilla": "vehiculo_listo_cliente",
-            "tipo": "vehiculo_listo",
-            "destinatario": lambda orden: orden.cliente,
-            "variables": lambda orden: [orden.cliente.nombre, orden.numero],
-            **opciones,
-        }
-        declarados.append(disparador(argumentos.pop("modelo", "testapp.Orden"), **argumentos))
-        return declarados[-1]
-
-    yield declarar_
-    for declarado in declarados:
-        declarado.desconectar()
+    yield from declarando()
 
 
 @pytest.fixture
