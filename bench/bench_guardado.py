@@ -97,6 +97,8 @@ def main() -> None:
         "--bloque", type=int, default=10, help="saves in a row on one side before switching"
     )
     args = parser.parse_args()
+    if args.n < 2 or args.rondas < 1 or args.bloque < 1:
+        parser.error("--n must be at least 2 (a p90 needs two saves); --rondas, --bloque 1")
     preparar()
     from django.contrib.contenttypes.models import ContentType
 
